@@ -1,0 +1,36 @@
+# RAdaServe: `make run` serves the embedded model; `make test` runs the test suite.
+SHELL := /bin/bash
+SWIFT ?= swift
+APT_PACKAGES := libopenblas-dev libpng-dev libjpeg-dev pkg-config dataset-fashion-mnist
+VENV := .venv
+PYTHON := $(VENV)/bin/python
+
+.PHONY: deps build run test tools-env clean
+
+## Install the system packages the build and the tests need (only those missing).
+deps:
+	@missing=""; for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
+	  echo "installing:$$missing"; \
+	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq $$missing; \
+	fi
+
+build: deps
+	$(SWIFT) build -c release --product rada
+
+run: build
+	.build/release/rada serve
+
+test: deps
+	$(SWIFT) test
+
+## Python for tools/ only (reference outputs, training, peers); never needed by the server or tests.
+tools-env: $(VENV)/.installed
+$(VENV)/.installed: tools/requirements.txt
+	python3 -m venv $(VENV)
+	$(VENV)/bin/pip install -q -r tools/requirements.txt
+	touch $@
+
+clean:
+	rm -rf .build

@@ -1,0 +1,2 @@
+// RAda adaptation engine.
+import Numerics

@@ -1,0 +1,2 @@
+// CLIP backbone: checkpoints, tokenizer, image codecs, towers.
+import Numerics

@@ -1,0 +1,111 @@
+#define _GNU_SOURCE
+#include "cnumerics.h"
+
+#include <dlfcn.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* CBLAS constants (row major, no-trans, trans) as in cblas.h. */
+enum { kRowMajor = 101, kNoTrans = 111, kTrans = 112 };
+
+typedef void (*sgemm_fn)(int, int, int, int, int, int, float, const float *, int, const float *,
+                         int, float, float *, int);
+typedef void (*dgemm_fn)(int, int, int, int, int, int, double, const double *, int,
+                         const double *, int, double, double *, int);
+typedef void (*set_threads_fn)(int);
+typedef int (*get_threads_fn)(void);
+typedef char *(*corename_fn)(void);
+
+static pthread_once_t load_once = PTHREAD_ONCE_INIT;
+static int load_status = -1;
+static char load_error[512];
+static char loaded_library[512];
+static char chosen_coretype[32];
+static sgemm_fn p_sgemm;
+static dgemm_fn p_dgemm;
+static set_threads_fn p_set_threads;
+static get_threads_fn p_get_threads;
+static corename_fn p_corename;
+
+/* Picks the newest OpenBLAS 0.3.21 kernel family this CPU can run. 0.3.21 has no
+ * SapphireRapids target and does not map newer Intel models to SkylakeX, so it falls back
+ * to Prescott; naming the family ourselves restores the AVX-512 / AVX2 kernels. */
+static const char *preferred_coretype(void) {
+    __builtin_cpu_init();
+    if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+        __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512dq"))
+        return "SkylakeX";
+    if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) return "Haswell";
+    if (__builtin_cpu_supports("avx")) return "Sandybridge";
+    return NULL;
+}
+
+static void load_blas(void) {
+    const char *user_core = getenv("OPENBLAS_CORETYPE");
+    const char *policy = getenv("RADA_BLAS_CORETYPE"); /* "auto" (default), "library", or a name */
+    chosen_coretype[0] = 0;
+    if (user_core == NULL || user_core[0] == 0) {
+        const char *pick = NULL;
+        if (policy == NULL || policy[0] == 0 || strcmp(policy, "auto") == 0) pick = preferred_coretype();
+        else if (strcmp(policy, "library") != 0) pick = policy;
+        if (pick != NULL) {
+            setenv("OPENBLAS_CORETYPE", pick, 1);
+            snprintf(chosen_coretype, sizeof chosen_coretype, "%s", pick);
+        }
+    }
+    const char *candidates[4];
+    int count = 0;
+    const char *user_lib = getenv("RADA_BLAS_LIBRARY");
+    if (user_lib != NULL && user_lib[0] != 0) candidates[count++] = user_lib;
+    candidates[count++] = "libopenblas.so.0";
+    candidates[count++] = "libopenblas.so";
+    void *handle = NULL;
+    for (int i = 0; i < count && handle == NULL; i++) {
+        handle = dlopen(candidates[i], RTLD_NOW | RTLD_LOCAL);
+        if (handle != NULL) snprintf(loaded_library, sizeof loaded_library, "%s", candidates[i]);
+    }
+    if (handle == NULL) {
+        snprintf(load_error, sizeof load_error,
+                 "could not load OpenBLAS (%s); install it with: apt-get install libopenblas0-pthread",
+                 dlerror());
+        load_status = 1;
+        return;
+    }
+    p_sgemm = (sgemm_fn)dlsym(handle, "cblas_sgemm");
+    p_dgemm = (dgemm_fn)dlsym(handle, "cblas_dgemm");
+    p_set_threads = (set_threads_fn)dlsym(handle, "openblas_set_num_threads");
+    p_get_threads = (get_threads_fn)dlsym(handle, "openblas_get_num_threads");
+    p_corename = (corename_fn)dlsym(handle, "openblas_get_corename");
+    if (p_sgemm == NULL || p_dgemm == NULL) {
+        snprintf(load_error, sizeof load_error, "%s has no cblas_sgemm/cblas_dgemm", loaded_library);
+        load_status = 2;
+        return;
+    }
+    load_status = 0;
+}
+
+int rada_blas_load(char *error, size_t error_len) {
+    pthread_once(&load_once, load_blas);
+    if (load_status != 0 && error != NULL && error_len > 0) snprintf(error, error_len, "%s", load_error);
+    return load_status;
+}
+
+const char *rada_blas_corename(void) { return p_corename ? p_corename() : "unknown"; }
+const char *rada_blas_library(void) { return loaded_library; }
+const char *rada_blas_chosen_coretype(void) { return chosen_coretype; }
+void rada_blas_set_threads(int threads) { if (p_set_threads) p_set_threads(threads); }
+int rada_blas_get_threads(void) { return p_get_threads ? p_get_threads() : 1; }
+
+void rada_sgemm(int trans_a, int trans_b, int m, int n, int k, float alpha, const float *a, int lda,
+                const float *b, int ldb, float beta, float *c, int ldc) {
+    p_sgemm(kRowMajor, trans_a ? kTrans : kNoTrans, trans_b ? kTrans : kNoTrans, m, n, k, alpha, a,
+            lda, b, ldb, beta, c, ldc);
+}
+
+void rada_dgemm(int trans_a, int trans_b, int m, int n, int k, double alpha, const double *a,
+                int lda, const double *b, int ldb, double beta, double *c, int ldc) {
+    p_dgemm(kRowMajor, trans_a ? kTrans : kNoTrans, trans_b ? kTrans : kNoTrans, m, n, k, alpha, a,
+            lda, b, ldb, beta, c, ldc);
+}

@@ -1,0 +1,57 @@
+#ifndef RADA_CNUMERICS_H
+#define RADA_CNUMERICS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* ---- BLAS, loaded at run time ------------------------------------------------------------
+ * OpenBLAS picks its kernels when it is loaded. Debian's 0.3.21 does not recognise recent
+ * Intel cores and falls back to "Prescott". Loading it with dlopen after choosing
+ * OPENBLAS_CORETYPE (unless the user already chose) gives us the right kernels. */
+
+/** Loads the BLAS library once. Returns 0 on success, non-zero with a message in `error`. */
+int rada_blas_load(char *error, size_t error_len);
+/** The core type OpenBLAS runs (e.g. "SkylakeX"), or "unknown". Valid after a successful load. */
+const char *rada_blas_corename(void);
+/** The path or soname that was loaded. */
+const char *rada_blas_library(void);
+/** The OPENBLAS_CORETYPE this process chose before loading ("" when the user set it or none). */
+const char *rada_blas_chosen_coretype(void);
+void rada_blas_set_threads(int threads);
+int rada_blas_get_threads(void);
+
+/* Row-major single-precision GEMM: C = alpha * op(A) op(B) + beta * C. */
+void rada_sgemm(int trans_a, int trans_b, int m, int n, int k, float alpha,
+                const float *a, int lda, const float *b, int ldb, float beta, float *c, int ldc);
+/* Row-major double-precision GEMM (used by Float64 gradient checks). */
+void rada_dgemm(int trans_a, int trans_b, int m, int n, int k, double alpha,
+                const double *a, int lda, const double *b, int ldb, double beta, double *c, int ldc);
+
+/* ---- vectorised element-wise kernels ------------------------------------------------------ */
+
+/** y[i] = exp(x[i]); accurate to about 2 ulp for |x| < 87. In place allowed. */
+void rada_vexp(const float *x, float *y, size_t n);
+/** Row-wise softmax of a rows×cols matrix, in place; each row scaled by `scale` first. */
+void rada_softmax_rows(float *x, size_t rows, size_t cols, float scale);
+/** Row-wise layer norm: y = (x - mean) / sqrt(var + eps) * gamma + beta. In place allowed. */
+void rada_layernorm_rows(const float *x, float *y, const float *gamma, const float *beta,
+                         size_t rows, size_t cols, float eps);
+/** GELU with the exact erf form, in place. */
+void rada_gelu(float *x, size_t n);
+/** QuickGELU x * sigmoid(1.702 x), in place. */
+void rada_quick_gelu(float *x, size_t n);
+/** x[r, :] += bias for every row. */
+void rada_add_bias_rows(float *x, const float *bias, size_t rows, size_t cols);
+/** Half (IEEE binary16) and bfloat16 to float conversion of n values. */
+void rada_f16_to_f32(const uint16_t *src, float *dst, size_t n);
+void rada_bf16_to_f32(const uint16_t *src, float *dst, size_t n);
+void rada_f32_to_f16(const float *src, uint16_t *dst, size_t n);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,99 @@
+import CNumerics
+
+/// Errors from the numeric core, with messages a user can act on.
+public enum NumericsError: Error, CustomStringConvertible, Equatable, Sendable {
+    case blasUnavailable(String)
+    case shapeMismatch(String)
+
+    public var description: String {
+        switch self {
+        case .blasUnavailable(let why): "BLAS unavailable: \(why)"
+        case .shapeMismatch(let why): "shape mismatch: \(why)"
+        }
+    }
+}
+
+/// The BLAS this process uses: OpenBLAS, opened at run time.
+///
+/// Loading is deferred so that `OPENBLAS_CORETYPE` can be chosen for this CPU before OpenBLAS
+/// initialises (Debian's 0.3.21 otherwise falls back to its slowest "Prescott" kernels on
+/// recent Intel cores). Set `OPENBLAS_CORETYPE` yourself to override, or
+/// `RADA_BLAS_CORETYPE=library` to keep the library's own choice.
+public enum BLAS {
+    /// What was loaded and which kernels it runs.
+    public struct Info: Sendable, Equatable {
+        public var library: String
+        public var coreName: String
+        /// The core type this process chose, or nil when the user or the library chose.
+        public var chosenCoreType: String?
+        public var threads: Int
+    }
+
+    /// Loads the library if needed; throws a clear error when it is missing.
+    public static func load() throws {
+        var buffer = [CChar](repeating: 0, count: 512)
+        let status = rada_blas_load(&buffer, buffer.count)
+        if status != 0 {
+            let message = buffer.withUnsafeBufferPointer { String(cString: $0.baseAddress!) }
+            throw NumericsError.blasUnavailable(message)
+        }
+    }
+
+    /// Loads the library or stops the process with the reason: every numeric path needs it.
+    @inline(__always)
+    static func ensureLoaded() {
+        if loaded { return }
+        do { try load() } catch { fatalError("\(error)") }
+        loaded = true
+    }
+
+    // Written once, read many times; a stale `false` only repeats an idempotent pthread_once.
+    nonisolated(unsafe) private static var loaded = false
+
+    public static var info: Info {
+        ensureLoaded()
+        let chosen = String(cString: rada_blas_chosen_coretype())
+        return Info(
+            library: String(cString: rada_blas_library()),
+            coreName: String(cString: rada_blas_corename()),
+            chosenCoreType: chosen.isEmpty ? nil : chosen,
+            threads: Int(rada_blas_get_threads()))
+    }
+
+    /// Sets the number of BLAS threads for the whole process.
+    public static func setThreads(_ threads: Int) {
+        ensureLoaded()
+        rada_blas_set_threads(Int32(max(1, threads)))
+    }
+
+    /// Row-major `C = alpha · op(A) · op(B) + beta · C` with `op(A)` m×k and `op(B)` k×n.
+    @inlinable
+    public static func sgemm(
+        transA: Bool = false, transB: Bool = false, m: Int, n: Int, k: Int, alpha: Float = 1,
+        a: UnsafePointer<Float>, lda: Int, b: UnsafePointer<Float>, ldb: Int,
+        beta: Float = 0, c: UnsafeMutablePointer<Float>, ldc: Int
+    ) {
+        if m == 0 || n == 0 { return }
+        gemmPrologue()
+        rada_sgemm(
+            transA ? 1 : 0, transB ? 1 : 0, Int32(m), Int32(n), Int32(k), alpha, a, Int32(lda), b,
+            Int32(ldb), beta, c, Int32(ldc))
+    }
+
+    /// Row-major double-precision GEMM, used where Float64 is needed (gradient checks).
+    @inlinable
+    public static func dgemm(
+        transA: Bool = false, transB: Bool = false, m: Int, n: Int, k: Int, alpha: Double = 1,
+        a: UnsafePointer<Double>, lda: Int, b: UnsafePointer<Double>, ldb: Int,
+        beta: Double = 0, c: UnsafeMutablePointer<Double>, ldc: Int
+    ) {
+        if m == 0 || n == 0 { return }
+        gemmPrologue()
+        rada_dgemm(
+            transA ? 1 : 0, transB ? 1 : 0, Int32(m), Int32(n), Int32(k), alpha, a, Int32(lda), b,
+            Int32(ldb), beta, c, Int32(ldc))
+    }
+
+    @usableFromInline
+    static func gemmPrologue() { ensureLoaded() }
+}

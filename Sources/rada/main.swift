@@ -1,0 +1,3 @@
+import Numerics
+let info = BLAS.info
+print("BLAS \(info.library) core \(info.coreName)")
