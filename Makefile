@@ -34,3 +34,7 @@ $(VENV)/.installed: tools/requirements.txt
 
 clean:
 	rm -rf .build
+
+## CLIP's BPE vocabulary in the Hugging Face layout, from the pinned open_clip wheel.
+vocab: tools-env
+	$(PYTHON) tools/make_clip_vocab.py $(or $(OUT),Tests/Fixtures/clip-vocab)

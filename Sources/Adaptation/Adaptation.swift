@@ -1,2 +1,3 @@
-// RAda adaptation engine.
 import Numerics
+// Placeholder until the engine lands.
+enum AdaptationModule {}

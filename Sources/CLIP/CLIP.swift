@@ -1,2 +1,3 @@
-// CLIP backbone: checkpoints, tokenizer, image codecs, towers.
 import Numerics
+// Placeholder until the backbone lands.
+enum CLIPModule {}
