@@ -1,0 +1,45 @@
+import ArgumentParser
+import Foundation
+import Numerics
+
+/// `rada bench-blas`: the large-square SGEMM rate, the machine limit other benchmarks compare to.
+struct BenchBLASCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "bench-blas",
+        abstract: "Measure the SGEMM rate (GFLOP/s) of the loaded BLAS on square products.")
+
+    @Option(help: "Matrix sizes to time.") var sizes: [Int] = [256, 512, 1024, 2048]
+    @Option(help: "BLAS threads.") var threads: Int = 2
+    @Option(help: "Seconds to spend per size (at least 3 repetitions).") var seconds: Double = 1.0
+    @Flag(help: "Print JSON lines instead of a table.") var json = false
+
+    func run() throws {
+        try BLAS.load()
+        BLAS.setThreads(threads)
+        let info = BLAS.info
+        if !json { print("BLAS \(info.library), kernels \(info.coreName), \(threads) threads") }
+        for n in sizes {
+            let a = (0..<(n * n)).map { Float(($0 * 7919) % 1000) / 1000 - 0.5 }
+            let b = a.reversed() as [Float]
+            var c = [Float](repeating: 0, count: n * n)
+            func once() { BLAS.sgemm(m: n, n: n, k: n, a: a, lda: n, b: b, ldb: n, c: &c, ldc: n) }
+            once()  // warm up: threads, page faults
+            var reps = 0
+            let clock = ContinuousClock()
+            let start = clock.now
+            while reps < 3 || (clock.now - start) < .seconds(seconds) { once(); reps += 1 }
+            let elapsed = (clock.now - start).seconds
+            let gflops = 2 * Double(n) * Double(n) * Double(n) * Double(reps) / elapsed / 1e9
+            if json {
+                print(#"{"n": \#(n), "threads": \#(threads), "core": "\#(info.coreName)", "gflops": \#(String(format: "%.2f", gflops))}"#)
+            } else {
+                print(String(format: "n=%5d  %8.2f GFLOP/s  (%d reps)", n, gflops, reps))
+            }
+        }
+    }
+}
+
+extension Duration {
+    /// The duration in seconds as a Double.
+    var seconds: Double { Double(components.seconds) + Double(components.attoseconds) * 1e-18 }
+}

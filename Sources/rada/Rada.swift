@@ -1,0 +1,11 @@
+import ArgumentParser
+
+/// The `rada` command line: thin; all work happens in the libraries.
+@main
+struct Rada: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "rada",
+        abstract: "RAdaServe: CLIP classification that adapts online per stream (RAda).",
+        subcommands: [InfoCommand.self, BenchBLASCommand.self]
+    )
+}

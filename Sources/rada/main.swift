@@ -1,3 +1,0 @@
-import Numerics
-let info = BLAS.info
-print("BLAS \(info.library) core \(info.coreName)")
