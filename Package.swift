@@ -9,12 +9,19 @@ let package = Package(
     platforms: [.macOS(.v14)],
     products: [
         .executable(name: "rada", targets: ["rada"]),
-        .library(name: "Numerics", targets: ["Numerics"]),
+        .library(name: "RadaNumerics", targets: ["RadaNumerics"]),
         .library(name: "CLIP", targets: ["CLIP"]),
         .library(name: "Adaptation", targets: ["Adaptation"]),
+        .library(name: "Benchmarks", targets: ["Benchmarks"]),
+        .library(name: "Server", targets: ["Server"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+        .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
+        .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
+        .package(url: "https://github.com/apple/swift-metrics", from: "2.13.0"),
+        .package(url: "https://github.com/vapor/multipart-kit", from: "4.7.1"),
     ],
     targets: [
         // C: BLAS loaded at run time (so the core type can be chosen before OpenBLAS initialises)
@@ -30,18 +37,38 @@ let package = Package(
             cSettings: cOptimise,
             linkerSettings: [.linkedLibrary("png16"), .linkedLibrary("jpeg")]
         ),
-        .target(name: "Numerics", dependencies: ["CNumerics"]),
-        .target(name: "CLIP", dependencies: ["Numerics", "CImageCodecs"]),
-        .target(name: "Adaptation", dependencies: ["Numerics"]),
+        .target(name: "RadaNumerics", dependencies: ["CNumerics"]),
+        .target(name: "CLIP", dependencies: ["RadaNumerics", "CImageCodecs"]),
+        .target(name: "Adaptation", dependencies: ["RadaNumerics"]),
+        .target(name: "Benchmarks", dependencies: ["CLIP", "Adaptation"]),
+        .target(
+            name: "Server",
+            dependencies: [
+                "CLIP", "Adaptation",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "MultipartKit", package: "multipart-kit"),
+            ]
+        ),
         .executableTarget(
             name: "rada",
             dependencies: [
-                "CLIP", "Adaptation",
+                "CLIP", "Adaptation", "Benchmarks", "Server",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
-        .testTarget(name: "NumericsTests", dependencies: ["Numerics"]),
+        .testTarget(name: "RadaNumericsTests", dependencies: ["RadaNumerics"]),
         .testTarget(name: "CLIPTests", dependencies: ["CLIP"]),
         .testTarget(name: "AdaptationTests", dependencies: ["Adaptation"]),
+        .testTarget(name: "BenchmarksTests", dependencies: ["Benchmarks"]),
+        .testTarget(
+            name: "ServerTests",
+            dependencies: [
+                "Server",
+                .product(name: "HummingbirdTesting", package: "hummingbird"),
+            ]
+        ),
     ]
 )

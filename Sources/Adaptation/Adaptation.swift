@@ -1,3 +1,3 @@
-import Numerics
+import RadaNumerics
 // Placeholder until the engine lands.
 enum AdaptationModule {}

@@ -1,3 +1,3 @@
-import Numerics
+import RadaNumerics
 // Placeholder until the backbone lands.
 enum CLIPModule {}

@@ -1,6 +1,6 @@
 import ArgumentParser
 import Foundation
-import Numerics
+import RadaNumerics
 
 /// `rada bench-blas`: the large-square SGEMM rate, the machine limit other benchmarks compare to.
 struct BenchBLASCommand: ParsableCommand {

@@ -1,5 +1,5 @@
 import ArgumentParser
-import Numerics
+import RadaNumerics
 
 /// `rada info`: what this process would compute with (BLAS library and kernels, threads).
 struct InfoCommand: ParsableCommand {

@@ -1,6 +1,6 @@
 import Foundation
 import Testing
-@testable import Numerics
+@testable import RadaNumerics
 
 /// Deterministic pseudo-random values in [-1, 1) (SplitMix64), so failures reproduce.
 struct TestRandom {

@@ -1,0 +1,4 @@
+import CLIP
+import Adaptation
+// Placeholder until the benchmark lands.
+enum BenchmarksModule {}

@@ -1,0 +1,5 @@
+import CLIP
+import Adaptation
+import Hummingbird
+// Placeholder until the server lands.
+enum ServerModule {}
