@@ -54,6 +54,18 @@ CONFIGS = {
 }
 
 
+# Direct Image.resize(BICUBIC) references: (source image, target width, target height). They
+# cover shrinking, enlarging, one axis only, and both pass orders (Pillow 13 resizes vertically
+# first when the height loses more than twice as many pixels as the width).
+RESIZES = [
+    ("png_nonsquare_50x37.png", 13, 7), ("png_nonsquare_50x37.png", 97, 31),
+    ("png_nonsquare_50x37.png", 50, 90), ("png_nonsquare_50x37.png", 44, 9),
+    ("png_tall_40x200.png", 30, 61), ("png_tall_40x200.png", 39, 199),
+    ("png_tall_40x200.png", 64, 150), ("png_fmnist_28x28.png", 64, 96),
+    ("png_1x1.png", 5, 3),
+]
+
+
 # ---------------------------------------------------------------------------------------------
 # A minimal PNG encoder: any colour type / bit depth, per-row filter types, optional Adam7.
 
@@ -247,7 +259,7 @@ def main() -> None:
     for sub in ("", "decoded", "pixel_values", "configs"):
         os.makedirs(os.path.join(out, sub), exist_ok=True)
     good = good_images()
-    manifest = {"images": [], "bad": [], "preprocess": []}
+    manifest = {"images": [], "bad": [], "preprocess": [], "resize": []}
     for name, data in good.items():
         with open(os.path.join(out, name), "wb") as f:
             f.write(data)
@@ -263,6 +275,13 @@ def main() -> None:
         with open(os.path.join(out, name), "wb") as f:
             f.write(data)
         manifest["bad"].append({"file": name, "error": error})
+    os.makedirs(os.path.join(out, "resized"), exist_ok=True)
+    for name, width, height in RESIZES:
+        source = Image.open(io.BytesIO(good[name])).convert("RGB")
+        path = f"resized/{os.path.splitext(name)[0]}_to_{width}x{height}.rgb"
+        with open(os.path.join(out, path), "wb") as f:
+            f.write(np.asarray(source.resize((width, height), Image.BICUBIC)).tobytes())
+        manifest["resize"].append({"image": name, "width": width, "height": height, "rgb": path})
     for config_name, (config, names, stride) in CONFIGS.items():
         with open(os.path.join(out, "configs", config_name + ".json"), "w") as f:
             json.dump(config, f, indent=2)

@@ -44,6 +44,8 @@ static void axis_free(resample_axis *axis) {
     free(axis->first);
     free(axis->count);
     free(axis->weights);
+    axis->first = axis->count = NULL;
+    axis->weights = NULL;
 }
 
 static int axis_init(resample_axis *axis, int in_size, int out_size) {
@@ -69,6 +71,7 @@ static int axis_init(resample_axis *axis, int in_size, int out_size) {
         int hi = (int)(center + support + 0.5);
         if (hi > in_size) hi = in_size;
         int n = hi - lo;
+        if (n > axis->taps) n = axis->taps; /* cannot happen (n <= 2*support + 1); guards w[] */
         double total = 0.0;
         for (int i = 0; i < n; i++) {
             w[i] = bicubic_kernel((i + lo - center + 0.5) * inverse_scale);
@@ -132,6 +135,11 @@ static void resample_columns(const uint8_t *in, int width, uint8_t *out, int out
     }
 }
 
+/* Whether Pillow 13 runs the vertical pass first (see the comment at the top). */
+static int vertical_first(int in_w, int in_h, int out_w, int out_h) {
+    return out_h < in_h && (int64_t)(in_h - out_h) > 2 * (int64_t)(in_w - out_w);
+}
+
 int rada_resize_bicubic_rgb8(const uint8_t *in, int in_w, int in_h, uint8_t *out, int out_w,
                              int out_h) {
     if (in == NULL || out == NULL || in_w <= 0 || in_h <= 0 || out_w <= 0 || out_h <= 0)
@@ -142,52 +150,35 @@ int rada_resize_bicubic_rgb8(const uint8_t *in, int in_w, int in_h, uint8_t *out
         memcpy(out, in, (size_t)in_w * (size_t)in_h * 3u);
         return 0;
     }
-    resample_axis vertical = {0};
-    if (axis_init(&vertical, in_h, out_h) != 0) return -1;
+    int status = -1;
+    resample_axis vertical = {0}, horizontal = {0};
+    uint8_t *temp = NULL;
+    if (need_vertical && axis_init(&vertical, in_h, out_h) != 0) goto done;
+    if (need_horizontal && axis_init(&horizontal, in_w, out_w) != 0) goto done;
+
     if (!need_horizontal) {
         resample_columns(in, in_w, out, out_h, &vertical);
-        axis_free(&vertical);
-        return 0;
-    }
-    resample_axis horizontal = {0};
-    if (axis_init(&horizontal, in_w, out_w) != 0) {
-        axis_free(&vertical);
-        return -1;
-    }
-    if (!need_vertical) {
+    } else if (!need_vertical) {
         resample_rows(in, in_w, 0, in_h, out, out_w, &horizontal);
-        axis_free(&horizontal);
-        axis_free(&vertical);
-        return 0;
-    }
-    if (out_h < in_h && (int64_t)(in_h - out_h) > 2 * (int64_t)(in_w - out_w)) {
-        uint8_t *temp = malloc((size_t)in_w * (size_t)out_h * 3u);
-        if (temp == NULL) {
-            axis_free(&horizontal);
-            axis_free(&vertical);
-            return -1;
-        }
+    } else if (vertical_first(in_w, in_h, out_w, out_h)) {
+        temp = malloc((size_t)in_w * (size_t)out_h * 3u);
+        if (temp == NULL) goto done;
         resample_columns(in, in_w, temp, out_h, &vertical);
         resample_rows(temp, in_w, 0, out_h, out, out_w, &horizontal);
-        free(temp);
-        axis_free(&horizontal);
-        axis_free(&vertical);
-        return 0;
+    } else {
+        /* Only rows [first_row, last_row) feed the vertical pass. */
+        int first_row = vertical.first[0];
+        int last_row = vertical.first[out_h - 1] + vertical.count[out_h - 1];
+        for (int y = 0; y < out_h; y++) vertical.first[y] -= first_row;
+        temp = malloc((size_t)out_w * (size_t)(last_row - first_row) * 3u);
+        if (temp == NULL) goto done;
+        resample_rows(in, in_w, first_row, last_row - first_row, temp, out_w, &horizontal);
+        resample_columns(temp, out_w, out, out_h, &vertical);
     }
-    /* Only rows [first_row, last_row) feed the vertical pass. */
-    int first_row = vertical.first[0];
-    int last_row = vertical.first[out_h - 1] + vertical.count[out_h - 1];
-    for (int y = 0; y < out_h; y++) vertical.first[y] -= first_row;
-    uint8_t *temp = malloc((size_t)out_w * (size_t)(last_row - first_row) * 3u);
-    if (temp == NULL) {
-        axis_free(&horizontal);
-        axis_free(&vertical);
-        return -1;
-    }
-    resample_rows(in, in_w, first_row, last_row - first_row, temp, out_w, &horizontal);
-    resample_columns(temp, out_w, out, out_h, &vertical);
+    status = 0;
+done:
     free(temp);
     axis_free(&horizontal);
     axis_free(&vertical);
-    return 0;
+    return status;
 }

@@ -24,9 +24,17 @@ struct ImageManifest: Decodable, Sendable {
         let stride: Int
         var testDescription: String { "\(config) on \(image)" }
     }
+    struct Resize: Decodable, Sendable, CustomTestStringConvertible {
+        let image: String
+        let width: Int
+        let height: Int
+        let rgb: String
+        var testDescription: String { "\(image) -> \(width)x\(height)" }
+    }
     let images: [Good]
     let bad: [Bad]
     let preprocess: [Preprocess]
+    let resize: [Resize]
 
     static let shared: ImageManifest = {
         do {

@@ -28,6 +28,18 @@ import Testing
         #expect(differing == 0, "\(differing) of \(expected.count) values differ, max \(maxDiff)")
     }
 
+    /// `Image.resize(size, BICUBIC)` references: tolerance 0 (bit-exact), in both pass orders.
+    @Test(arguments: ImageManifest.shared.resize)
+    func resizesLikePillow(_ entry: ImageManifest.Resize) throws {
+        let image = try ImageDecoder.decode(ImageFixture.data(entry.image))
+        let resized = image.resizedBicubic(width: entry.width, height: entry.height)
+        let expected = try [UInt8](ImageFixture.data(entry.rgb))
+        #expect(resized.width == entry.width && resized.height == entry.height)
+        let differing = zip(resized.pixels, expected).filter { $0 != $1 }.count
+        #expect(resized.pixels.count == expected.count)
+        #expect(differing == 0, "\(differing) of \(expected.count) bytes differ")
+    }
+
     @Test func resizeSizesFollowTransformers() {
         let p = ImagePreprocessor(resizeShortestEdge: 224, cropSize: 224,
                                   mean: ImagePreprocessor.openAIMean, std: ImagePreprocessor.openAIStd)
