@@ -5,7 +5,7 @@ APT_PACKAGES := libopenblas-dev libpng-dev libjpeg-dev pkg-config dataset-fashio
 VENV := .venv
 PYTHON := $(VENV)/bin/python
 
-.PHONY: deps build run test tools-env clean
+.PHONY: deps build run test tools-env clean image-fixtures fuzz-images
 
 ## Install the system packages the build and the tests need (only those missing).
 deps:
@@ -38,3 +38,20 @@ clean:
 ## CLIP's BPE vocabulary in the Hugging Face layout, from the pinned open_clip wheel.
 vocab: tools-env
 	$(PYTHON) tools/make_clip_vocab.py $(or $(OUT),Tests/Fixtures/clip-vocab)
+
+## Image decoding / CLIP preprocessing fixtures (Pillow + transformers' CLIPImageProcessor).
+image-fixtures: tools-env
+	$(PYTHON) tools/make_image_fixtures.py $(or $(OUT),Tests/Fixtures/images)
+
+## libFuzzer + ASan/UBSan run of the PNG/JPEG decoders and the resampler, seeded with the
+## image fixtures; FUZZ_SECONDS bounds it (default 60). Crashes land in .build-fuzz/.
+FUZZ_SECONDS ?= 60
+FUZZ_CC ?= clang
+fuzz-images:
+	@mkdir -p .build-fuzz/corpus
+	$(FUZZ_CC) -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined \
+	  -fuse-ld=lld -ISources/CImageCodecs/include -ISources/CImageCodecs \
+	  Fuzz/decode_image_fuzzer.c Sources/CImageCodecs/*.c -lpng16 -ljpeg -lm \
+	  -o .build-fuzz/decode_image_fuzzer
+	cd .build-fuzz && ./decode_image_fuzzer -max_total_time=$(FUZZ_SECONDS) -rss_limit_mb=2048 \
+	  -timeout=10 -artifact_prefix=./ corpus ../Tests/Fixtures/images

@@ -1,7 +1,66 @@
 #ifndef RADA_IMAGE_CODECS_H
 #define RADA_IMAGE_CODECS_H
+/*
+ * PNG / JPEG decoding to 8-bit RGB, matching what Pillow's `Image.open(f).convert("RGB")` gives,
+ * and Pillow's bicubic resampling. libpng and libjpeg report errors by longjmp; every setjmp and
+ * longjmp stays inside these C functions, so callers only ever see a status code and a message.
+ */
 #include <stddef.h>
 #include <stdint.h>
-/* Placeholder; the decoders land with the image issue. */
-int rada_image_codecs_version(void);
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef enum {
+    RADA_IMAGE_OK = 0,
+    RADA_IMAGE_EMPTY = 1,          /* zero bytes */
+    RADA_IMAGE_UNSUPPORTED = 2,    /* neither PNG nor JPEG magic bytes */
+    RADA_IMAGE_TOO_LARGE = 3,      /* width*height above the caller's limit; width/height are set */
+    RADA_IMAGE_CORRUPT = 4,        /* the codec rejected the data; see the message */
+    RADA_IMAGE_OUT_OF_MEMORY = 5,
+} rada_image_status;
+
+typedef enum {
+    RADA_IMAGE_FORMAT_UNKNOWN = 0,
+    RADA_IMAGE_FORMAT_PNG = 1,
+    RADA_IMAGE_FORMAT_JPEG = 2,
+} rada_image_format;
+
+/* A decoded image: `pixels` holds width*height*3 bytes, RGB interleaved, row-major, malloc'd. */
+typedef struct {
+    uint32_t width;
+    uint32_t height;
+    uint8_t *pixels;
+    int format; /* rada_image_format */
+} rada_image;
+
+/* The format named by the first bytes of `data`, without decoding. */
+int rada_image_sniff_format(const uint8_t *data, size_t len);
+
+/*
+ * Decodes a PNG or JPEG. The header is read first and images with more than `max_pixels`
+ * pixels are refused before any pixel memory is allocated (then out->width/height say how big
+ * the image claimed to be). On success out->pixels must be released with rada_image_free.
+ * On failure out->pixels is NULL and `err` (if not NULL) holds a NUL-terminated message.
+ * Returns a rada_image_status.
+ */
+int rada_decode_image(const uint8_t *data, size_t len, uint64_t max_pixels, rada_image *out,
+                      char *err, size_t err_len);
+
+/* Frees out->pixels and clears it; safe on a zeroed or already freed image. */
+void rada_image_free(rada_image *image);
+
+/*
+ * Resizes an RGB8 image exactly as Pillow's `Image.resize((out_w, out_h), Image.BICUBIC)` does
+ * (separable a=-0.5 cubic, support widened by the downscale factor, 22-bit fixed point,
+ * horizontal pass first, 8-bit rounding between passes). `out` holds out_w*out_h*3 bytes.
+ * Returns 0, or -1 on bad sizes / allocation failure.
+ */
+int rada_resize_bicubic_rgb8(const uint8_t *in, int in_w, int in_h, uint8_t *out, int out_w,
+                             int out_h);
+
+#ifdef __cplusplus
+}
+#endif
 #endif
