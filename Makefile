@@ -5,7 +5,7 @@ APT_PACKAGES := libopenblas-dev libpng-dev libjpeg-dev pkg-config dataset-fashio
 VENV := .venv
 PYTHON := $(VENV)/bin/python
 
-.PHONY: deps build run test tools-env clean
+.PHONY: deps build run test tools-env clean parity
 
 ## Install the system packages the build and the tests need (only those missing).
 deps:
@@ -38,3 +38,8 @@ clean:
 ## CLIP's BPE vocabulary in the Hugging Face layout, from the pinned open_clip wheel.
 vocab: tools-env
 	$(PYTHON) tools/make_clip_vocab.py $(or $(OUT),Tests/Fixtures/clip-vocab)
+
+## Full-size parity of the CLIP towers with transformers (random ViT-B/32 and B/16, both layouts;
+## writes parity-out/, about 1.2 GB; release build).
+parity:
+	PYTHON=$(PYTHON) tools/parity.sh
