@@ -88,6 +88,21 @@ struct CheckpointConfigTests {
         #expect(ocConfig.imageMean == CLIPConfig.openAIMean)
     }
 
+    @Test("legacy text_config_dict / vision_config_dict take precedence, as in transformers")
+    func legacyConfigDicts() throws {
+        let hf = try scratchCopy(of: "tiny-clip")
+        defer { try? FileManager.default.removeItem(at: hf) }
+        try editJSON(hf.appendingPathComponent("config.json")) { root in
+            root["text_config_dict"] = root["text_config"]
+            root["vision_config_dict"] = root["vision_config"]
+            root["text_config"] = ["hidden_size": 999, "hidden_act": "relu"]
+            root["vision_config"] = ["hidden_size": 999]
+        }
+        let config = try CLIPModel.load(from: hf).config
+        #expect(config.text.width == 32 && config.text.activation == .gelu)
+        #expect(config.vision.width == 48 && config.vision.activation == .quickGelu)
+    }
+
     @Test("unsupported or invalid settings are refused by key")
     func refusals() throws {
         let hf = try scratchCopy(of: "tiny-clip")

@@ -7,7 +7,7 @@ import Testing
 /// Full-size parity against transformers, run by `make parity` (tools/parity.sh) on directories
 /// written by tools/make_reference.py. Skipped unless RADA_PARITY_DIR names such a directory.
 @Suite("Parity with transformers on full-size checkpoints",
-       .enabled(if: ProcessInfo.processInfo.environment["RADA_PARITY_DIR"] != nil))
+       .serialized, .enabled(if: ProcessInfo.processInfo.environment["RADA_PARITY_DIR"] != nil))
 struct TowerParityTests {
     static var root: URL { URL(fileURLWithPath: ProcessInfo.processInfo.environment["RADA_PARITY_DIR"] ?? "/nonexistent") }
 

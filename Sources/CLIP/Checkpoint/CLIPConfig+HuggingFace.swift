@@ -6,8 +6,10 @@ extension CLIPConfig {
     /// because that is how Hugging Face itself reads a partial config.
     static func huggingFace(configURL: URL, preprocessorURL: URL?) throws -> CLIPConfig {
         let root = try ConfigJSON(url: configURL)
-        let textJSON = try root.child("text_config")
-        let visionJSON = try root.child("vision_config")
+        // Older configs carry `text_config_dict`/`vision_config_dict`; transformers then builds
+        // the tower config from that dict alone (its values and defaults win over `text_config`).
+        let textJSON = try root.child(root.has("text_config_dict") ? "text_config_dict" : "text_config")
+        let visionJSON = try root.child(root.has("vision_config_dict") ? "vision_config_dict" : "vision_config")
         let text = try tower(textJSON, width: 512, layers: 12, heads: 8, mlp: 2048)
         let vision = try tower(visionJSON, width: 768, layers: 12, heads: 12, mlp: 3072)
         let imageSize = try visionJSON.positiveInt("image_size", default: 224)
