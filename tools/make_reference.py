@@ -38,6 +38,12 @@ from transformers import CLIPConfig, CLIPModel
 OPENAI_MEAN = [0.48145466, 0.4578275, 0.40821073]
 OPENAI_STD = [0.26862954, 0.26130258, 0.27577711]
 
+# The ViT-B towers shared by the b32 and b16 presets.
+B_TEXT = dict(vocab_size=49408, hidden_size=512, intermediate_size=2048, num_hidden_layers=12, num_attention_heads=8,
+              max_position_embeddings=77, hidden_act="quick_gelu", layer_norm_eps=1e-5, pad_token_id=1)
+B_VISION = dict(hidden_size=768, intermediate_size=3072, num_hidden_layers=12, num_attention_heads=12, image_size=224,
+                hidden_act="quick_gelu", layer_norm_eps=1e-5)
+
 PRESETS = {
     # Small, with non-default choices that the Swift side must read from the files: different
     # activations per tower, non-default epsilons, MLP ratios other than 4, a small vocabulary.
@@ -49,21 +55,11 @@ PRESETS = {
                     image_size=32, patch_size=8, hidden_act="quick_gelu", layer_norm_eps=1e-6),
         projection_dim=24, mean=[0.5, 0.4, 0.3], std=[0.2, 0.25, 0.3], images=3),
     # ViT-B/32 as OpenAI shipped it, including the legacy eos_token_id 2 (argmax pooling).
-    "b32": dict(
-        text=dict(vocab_size=49408, hidden_size=512, intermediate_size=2048, num_hidden_layers=12,
-                  num_attention_heads=8, max_position_embeddings=77, hidden_act="quick_gelu",
-                  layer_norm_eps=1e-5, bos_token_id=0, eos_token_id=2, pad_token_id=1),
-        vision=dict(hidden_size=768, intermediate_size=3072, num_hidden_layers=12, num_attention_heads=12,
-                    image_size=224, patch_size=32, hidden_act="quick_gelu", layer_norm_eps=1e-5),
-        projection_dim=512, mean=OPENAI_MEAN, std=OPENAI_STD, images=4),
+    "b32": dict(text=dict(B_TEXT, bos_token_id=0, eos_token_id=2), vision=dict(B_VISION, patch_size=32),
+                projection_dim=512, mean=OPENAI_MEAN, std=OPENAI_STD, images=4),
     # ViT-B/16 with a current config (eos_token_id 49407: first-EOT pooling).
-    "b16": dict(
-        text=dict(vocab_size=49408, hidden_size=512, intermediate_size=2048, num_hidden_layers=12,
-                  num_attention_heads=8, max_position_embeddings=77, hidden_act="quick_gelu",
-                  layer_norm_eps=1e-5, bos_token_id=49406, eos_token_id=49407, pad_token_id=1),
-        vision=dict(hidden_size=768, intermediate_size=3072, num_hidden_layers=12, num_attention_heads=12,
-                    image_size=224, patch_size=16, hidden_act="quick_gelu", layer_norm_eps=1e-5),
-        projection_dim=512, mean=OPENAI_MEAN, std=OPENAI_STD, images=4),
+    "b16": dict(text=dict(B_TEXT, bos_token_id=49406, eos_token_id=49407), vision=dict(B_VISION, patch_size=16),
+                projection_dim=512, mean=OPENAI_MEAN, std=OPENAI_STD, images=4),
 }
 
 

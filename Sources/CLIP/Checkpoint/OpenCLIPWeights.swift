@@ -27,23 +27,18 @@ enum OpenCLIPWeights {
             pooling: config.textPooling)
     }
 
+    private static let blockNames = WeightReader.BlockNames(
+        ln1: "ln_1", ln2: "ln_2", outProjection: "attn.out_proj", fc1: "mlp.c_fc", fc2: "mlp.c_proj")
+
     private static func transformer(_ reader: WeightReader, _ prefix: String, _ tower: CLIPConfig.Tower) throws -> Transformer {
         let w = tower.width
         let layers = try (0..<tower.layers).map { index -> TransformerLayer in
             let p = "\(prefix).\(index)"
-            let ln1 = try reader.layerNorm("\(p).ln_1", w)
-            let ln2 = try reader.layerNorm("\(p).ln_2", w)
-            return TransformerLayer(
-                ln1Gamma: ln1.gamma, ln1Beta: ln1.beta,
-                qkvWeight: try reader.linear("\(p).attn.in_proj_weight", outputs: 3 * w, inputs: w),
-                qkvBias: try reader.vector("\(p).attn.in_proj_bias", 3 * w),
-                outWeight: try reader.linear("\(p).attn.out_proj.weight", outputs: w, inputs: w),
-                outBias: try reader.vector("\(p).attn.out_proj.bias", w),
-                ln2Gamma: ln2.gamma, ln2Beta: ln2.beta,
-                fc1Weight: try reader.linear("\(p).mlp.c_fc.weight", outputs: tower.mlpWidth, inputs: w),
-                fc1Bias: try reader.vector("\(p).mlp.c_fc.bias", tower.mlpWidth),
-                fc2Weight: try reader.linear("\(p).mlp.c_proj.weight", outputs: w, inputs: tower.mlpWidth),
-                fc2Bias: try reader.vector("\(p).mlp.c_proj.bias", w))
+            // Already stacked q, k, v as output rows.
+            let qkv = LinearWeights(
+                weight: try reader.transposedWeight("\(p).attn.in_proj_weight", outputs: 3 * w, inputs: w),
+                bias: try reader.vector("\(p).attn.in_proj_bias", 3 * w))
+            return try reader.block(p, blockNames, tower: tower, qkv: qkv)
         }
         return Transformer(tower: tower, layers: layers)
     }

@@ -13,8 +13,36 @@ struct WeightReader {
     }
 
     /// A PyTorch `Linear` weight stored outputs × inputs, returned transposed (inputs × outputs).
-    func linear(_ name: String, outputs: Int, inputs: Int) throws -> [Float] {
+    func transposedWeight(_ name: String, outputs: Int, inputs: Int) throws -> [Float] {
         transpose(try file.floats(name, shape: [outputs, inputs]), rows: outputs, cols: inputs)
+    }
+
+    /// A PyTorch `Linear` (`prefix.weight` outputs × inputs, `prefix.bias`) laid out for `x · W`.
+    func linear(_ prefix: String, outputs: Int, inputs: Int) throws -> LinearWeights {
+        LinearWeights(
+            weight: try transposedWeight("\(prefix).weight", outputs: outputs, inputs: inputs),
+            bias: try vector("\(prefix).bias", outputs))
+    }
+
+    /// Names, relative to one block's prefix, of a layout's residual-block tensors.
+    struct BlockNames {
+        var ln1: String
+        var ln2: String
+        var outProjection: String
+        var fc1: String
+        var fc2: String
+    }
+
+    /// One residual block; `qkv` is read by the caller because the layouts store it differently.
+    func block(_ prefix: String, _ names: BlockNames, tower: CLIPConfig.Tower, qkv: LinearWeights) throws -> TransformerLayer {
+        let w = tower.width
+        return TransformerLayer(
+            ln1: try layerNorm("\(prefix).\(names.ln1)", w),
+            qkv: qkv,
+            out: try linear("\(prefix).\(names.outProjection)", outputs: w, inputs: w),
+            ln2: try layerNorm("\(prefix).\(names.ln2)", w),
+            fc1: try linear("\(prefix).\(names.fc1)", outputs: tower.mlpWidth, inputs: w),
+            fc2: try linear("\(prefix).\(names.fc2)", outputs: w, inputs: tower.mlpWidth))
     }
 
     func layerNorm(_ prefix: String, _ width: Int) throws -> LayerNormWeights {

@@ -27,15 +27,8 @@ struct Transformer: Sendable {
         let headWidth = tower.headWidth
         let qkvWidth = 3 * width
         let ws = workspace
-        layer.ln1Gamma.withUnsafeBufferPointer { gamma in
-            layer.ln1Beta.withUnsafeBufferPointer { beta in
-                Kernels.layerNormRows(
-                    x, into: ws.normed, gamma: gamma.baseAddress!, beta: beta.baseAddress!, rows: rows, cols: width,
-                    eps: tower.layerNormEps)
-            }
-        }
-        linear(ws.normed, rows: rows, inputs: width, weight: layer.qkvWeight, bias: layer.qkvBias, into: ws.qkv,
-               outputs: qkvWidth, accumulate: false)
+        layer.ln1.apply(x, into: ws.normed, rows: rows, eps: tower.layerNormEps)
+        layer.qkv.apply(ws.normed, rows: rows, into: ws.qkv, accumulate: false)
 
         let scale = 1 / Float(headWidth).squareRoot()
         for sequence in 0..<sequences {
@@ -61,41 +54,18 @@ struct Transformer: Sendable {
                     c: ws.attention + sequence * length * width + head * headWidth, ldc: width)
             }
         }
-        linear(ws.attention, rows: rows, inputs: width, weight: layer.outWeight, bias: layer.outBias, into: x,
-               outputs: width, accumulate: true)
+        layer.out.apply(ws.attention, rows: rows, into: x, accumulate: true)
     }
 
     /// x += FC2(act(FC1(LN2(x)))).
     private func mlpBlock(_ layer: TransformerLayer, _ x: UnsafeMutablePointer<Float>, rows: Int, workspace: TransformerWorkspace) {
-        let width = tower.width
         let ws = workspace
-        layer.ln2Gamma.withUnsafeBufferPointer { gamma in
-            layer.ln2Beta.withUnsafeBufferPointer { beta in
-                Kernels.layerNormRows(
-                    x, into: ws.normed, gamma: gamma.baseAddress!, beta: beta.baseAddress!, rows: rows, cols: width,
-                    eps: tower.layerNormEps)
-            }
-        }
-        linear(ws.normed, rows: rows, inputs: width, weight: layer.fc1Weight, bias: layer.fc1Bias, into: ws.hidden,
-               outputs: tower.mlpWidth, accumulate: false)
+        layer.ln2.apply(x, into: ws.normed, rows: rows, eps: tower.layerNormEps)
+        layer.fc1.apply(ws.normed, rows: rows, into: ws.hidden, accumulate: false)
         switch tower.activation {
         case .quickGelu: Kernels.quickGelu(ws.hidden, count: rows * tower.mlpWidth)
         case .gelu: Kernels.gelu(ws.hidden, count: rows * tower.mlpWidth)
         }
-        linear(ws.hidden, rows: rows, inputs: tower.mlpWidth, weight: layer.fc2Weight, bias: layer.fc2Bias, into: x,
-               outputs: width, accumulate: true)
+        layer.fc2.apply(ws.hidden, rows: rows, into: x, accumulate: true)
     }
-}
-
-/// `out (+)= input · weight + bias` with `weight` stored inputs × outputs.
-func linear(
-    _ input: UnsafePointer<Float>, rows: Int, inputs: Int, weight: [Float], bias: [Float]?,
-    into out: UnsafeMutablePointer<Float>, outputs: Int, accumulate: Bool
-) {
-    weight.withUnsafeBufferPointer { w in
-        BLAS.sgemm(
-            m: rows, n: outputs, k: inputs, a: input, lda: inputs, b: w.baseAddress!, ldb: outputs,
-            beta: accumulate ? 1 : 0, c: out, ldc: outputs)
-    }
-    bias?.withUnsafeBufferPointer { b in Kernels.addBiasRows(out, bias: b.baseAddress!, rows: rows, cols: outputs) }
 }

@@ -48,13 +48,7 @@ struct VisionTower: Sendable {
             }
         }
         let rows = count * tokens
-        lnPre.gamma.withUnsafeBufferPointer { gamma in
-            lnPre.beta.withUnsafeBufferPointer { beta in
-                Kernels.layerNormRows(
-                    x, into: x, gamma: gamma.baseAddress!, beta: beta.baseAddress!, rows: rows, cols: width,
-                    eps: transformer.tower.layerNormEps)
-            }
-        }
+        lnPre.apply(x, into: x, rows: rows, eps: transformer.tower.layerNormEps)
         let workspace = TransformerWorkspace(rows: rows, length: tokens, tower: transformer.tower)
         transformer(x, sequences: count, length: tokens, causal: false, workspace: workspace)
         return pooledProjection(
@@ -90,13 +84,7 @@ func pooledProjection(
         for (row, position) in positions.enumerated() {
             (out.baseAddress! + row * width).update(from: x + position * width, count: width)
         }
-        norm.gamma.withUnsafeBufferPointer { gamma in
-            norm.beta.withUnsafeBufferPointer { beta in
-                Kernels.layerNormRows(
-                    out.baseAddress!, into: out.baseAddress!, gamma: gamma.baseAddress!, beta: beta.baseAddress!,
-                    rows: positions.count, cols: width, eps: eps)
-            }
-        }
+        norm.apply(out.baseAddress!, into: out.baseAddress!, rows: positions.count, eps: eps)
     }
     var embedded = pooled.matmul(Matrix(rows: width, cols: projection.count / width, storage: projection))
     embedded.normalizeRows()
