@@ -110,6 +110,21 @@ struct TowerFixtureTests {
         #expect(agreement(hf.embedTexts(reference.texts), openCLIP.embedTexts(reference.texts)).maxAbsDiff <= 1e-5)
     }
 
+    @Test("the configured layer-norm epsilon is the one used (0.01 in the tiny text tower)")
+    func epsilonIsUsed() throws {
+        let dir = try scratchCopy(of: "tiny-clip")
+        defer { try? FileManager.default.removeItem(at: dir) }
+        try editJSON(dir.appendingPathComponent("config.json")) { root in
+            var text = root["text_config"] as! [String: Any]
+            text["layer_norm_eps"] = 1e-5
+            root["text_config"] = text
+        }
+        let reference = try ReferenceOutputs(directory: Fixtures.url("tiny-clip"))
+        let wrong = agreement(try CLIPModel.load(from: dir).embedTexts(reference.texts), reference.textEmbeddings)
+        // Far outside the stated tolerance: the reference really depends on the file's value.
+        #expect(wrong.maxAbsDiff > 100 * Self.maxAbsDiff)
+    }
+
     @Test("text pooling positions follow each layout's rule")
     func poolingRules() {
         let ids = [5, 9, 3, 9, 1]

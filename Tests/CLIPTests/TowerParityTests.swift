@@ -55,7 +55,10 @@ struct TowerParityTests {
         }
         _ = model.embedImages(pixels: Array(pixels.prefix(perImage)), count: 1)  // warm up BLAS threads
         let clock = ContinuousClock()
-        for batch in [1, 8] {
+        let defaultThreads = BLAS.info.threads
+        defer { BLAS.setThreads(defaultThreads) }
+        for (threads, batch) in [(defaultThreads, 1), (defaultThreads, 8), (1, 1), (1, 8)] {
+            BLAS.setThreads(threads)
             let input = Array(pixels.prefix(batch * perImage))
             let repeats = batch == 1 ? 8 : 3
             var times: [Duration] = []
@@ -63,7 +66,7 @@ struct TowerParityTests {
             let best = times.min()!
             let ms = Double(best.components.seconds) * 1000 + Double(best.components.attoseconds) / 1e15
             print("SPEED b32 batch \(batch): best of \(repeats) \(String(format: "%.1f", ms)) ms = "
-                  + "\(String(format: "%.1f", ms / Double(batch))) ms/image, BLAS \(BLAS.info.coreName) × \(BLAS.info.threads)")
+                  + "\(String(format: "%.1f", ms / Double(batch))) ms/image, BLAS \(BLAS.info.coreName) × \(threads) threads")
         }
     }
 }
