@@ -19,6 +19,12 @@ by a Hugging Face model with the same weights and the OpenCLIP-implied config).
 
 Usage: python tools/make_reference.py --preset tiny|b32|b16 --hf-out DIR --openclip-out DIR
            [--dtype f16|f32] [--seed N] [--images N]
+
+The committed test fixture (deterministic: regenerating gives identical bytes):
+  python tools/make_reference.py --preset tiny --hf-out Tests/Fixtures/tiny-clip \
+      --openclip-out Tests/Fixtures/tiny-openclip
+  python tools/check_openclip.py Tests/Fixtures/tiny-openclip   # OpenCLIP's own code agrees
+Full-size checks: `make parity` (tools/parity.sh).
 """
 import argparse
 import json
