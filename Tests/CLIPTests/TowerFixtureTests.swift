@@ -125,6 +125,27 @@ struct TowerFixtureTests {
         #expect(wrong.maxAbsDiff > 100 * Self.maxAbsDiff)
     }
 
+    @Test("one shared model embeds from many tasks at once with the serial results")
+    func concurrentUse() async throws {
+        let directory = Fixtures.url("tiny-clip")
+        let model = try CLIPModel.load(from: directory)
+        let reference = try ReferenceOutputs(directory: directory)
+        let images = model.embedImages(pixels: reference.pixels, count: reference.images)
+        let texts = model.embedTexts(reference.texts)
+        let results = await withTaskGroup(of: (Matrix, Matrix).self) { group in
+            for _ in 0..<8 {
+                group.addTask {
+                    (model.embedImages(pixels: reference.pixels, count: reference.images), model.embedTexts(reference.texts))
+                }
+            }
+            return await group.reduce(into: []) { $0.append($1) }
+        }
+        for (concurrentImages, concurrentTexts) in results {
+            #expect(agreement(concurrentImages, images).maxAbsDiff <= 1e-6)
+            #expect(agreement(concurrentTexts, texts).maxAbsDiff <= 1e-6)
+        }
+    }
+
     @Test("text pooling positions follow each layout's rule")
     func poolingRules() {
         let ids = [5, 9, 3, 9, 1]

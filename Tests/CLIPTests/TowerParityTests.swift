@@ -43,6 +43,21 @@ struct TowerParityTests {
         }
     }
 
+    @Test("concurrent calls on one full-size model give the serial results")
+    func concurrentUse() async throws {
+        guard let directory = try Self.checkpoints().first(where: { $0.lastPathComponent == "b32-hf" }) else { return }
+        let model = try CLIPModel.load(from: directory)
+        let reference = try ReferenceOutputs(directory: directory)
+        let serial = model.embedImages(pixels: reference.pixels, count: reference.images)
+        let results = await withTaskGroup(of: Matrix.self) { group in
+            for _ in 0..<4 { group.addTask { model.embedImages(pixels: reference.pixels, count: reference.images) } }
+            return await group.reduce(into: []) { $0.append($1) }
+        }
+        let worst = results.map { agreement($0, serial).maxAbsDiff }.max() ?? 0
+        print("CONCURRENT b32: 4 tasks × \(reference.images) images, max |Δ| from serial \(worst)")
+        #expect(worst <= 1e-6)
+    }
+
     @Test("image embedding speed at batch 1 and 8 (ViT-B/32, Hugging Face layout)")
     func imageSpeed() throws {
         guard let directory = try Self.checkpoints().first(where: { $0.lastPathComponent == "b32-hf" }) else { return }
