@@ -5,7 +5,7 @@ APT_PACKAGES := libopenblas-dev libpng-dev libjpeg-dev pkg-config dataset-fashio
 VENV := .venv
 PYTHON := $(VENV)/bin/python
 
-.PHONY: deps build run test tools-env clean image-fixtures fuzz-images
+.PHONY: deps build run test tools-env clean image-fixtures fuzz-images parity
 
 ## Install the system packages the build and the tests need (only those missing).
 deps:
@@ -55,3 +55,8 @@ fuzz-images:
 	  -o .build-fuzz/decode_image_fuzzer
 	cd .build-fuzz && ./decode_image_fuzzer -max_total_time=$(FUZZ_SECONDS) -rss_limit_mb=2048 \
 	  -timeout=10 -artifact_prefix=./ corpus ../Tests/Fixtures/images
+
+## Full-size parity of the CLIP towers with transformers (random ViT-B/32 and B/16, both layouts;
+## writes parity-out/, about 1.2 GB; release build).
+parity:
+	PYTHON=$(PYTHON) tools/parity.sh

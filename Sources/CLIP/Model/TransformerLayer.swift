@@ -1,0 +1,49 @@
+import RadaNumerics
+
+/// One pre-LN residual block. Projection weights are stored input-major (in × out) so every
+/// GEMM is a plain `X · W`; Q, K and V are stacked column-wise into one in × 3·width matrix.
+struct TransformerLayer: Sendable {
+    var ln1: LayerNormWeights
+    /// width × 3·width: columns [0, w) give Q, [w, 2w) K, [2w, 3w) V.
+    var qkv: LinearWeights
+    /// width × width.
+    var out: LinearWeights
+    var ln2: LayerNormWeights
+    /// width × mlpWidth.
+    var fc1: LinearWeights
+    /// mlpWidth × width.
+    var fc2: LinearWeights
+}
+
+/// A dense layer stored inputs × outputs, with its bias.
+struct LinearWeights: Sendable {
+    var weight: [Float]
+    var bias: [Float]
+
+    /// `out (+)= input · weight + bias` for `rows` input rows.
+    func apply(_ input: UnsafePointer<Float>, rows: Int, into out: UnsafeMutablePointer<Float>, accumulate: Bool) {
+        let outputs = bias.count
+        weight.withUnsafeBufferPointer { w in
+            BLAS.sgemm(
+                m: rows, n: outputs, k: w.count / outputs, a: input, lda: w.count / outputs, b: w.baseAddress!,
+                ldb: outputs, beta: accumulate ? 1 : 0, c: out, ldc: outputs)
+        }
+        bias.withUnsafeBufferPointer { Kernels.addBiasRows(out, bias: $0.baseAddress!, rows: rows, cols: outputs) }
+    }
+}
+
+/// A layer norm's scale and shift.
+struct LayerNormWeights: Sendable {
+    var gamma: [Float]
+    var beta: [Float]
+
+    /// Normalises `rows` rows of `gamma.count` values; `input` and `output` may be the same.
+    func apply(_ input: UnsafePointer<Float>, into output: UnsafeMutablePointer<Float>, rows: Int, eps: Float) {
+        gamma.withUnsafeBufferPointer { g in
+            beta.withUnsafeBufferPointer { b in
+                Kernels.layerNormRows(
+                    input, into: output, gamma: g.baseAddress!, beta: b.baseAddress!, rows: rows, cols: g.count, eps: eps)
+            }
+        }
+    }
+}

@@ -1,0 +1,33 @@
+/// Scratch buffers for one forward pass of one tower, sized once per call and reused by every
+/// layer so that the hot path allocates nothing.
+final class TransformerWorkspace {
+    /// rows × width: layer-norm output, then the attention output.
+    let normed: UnsafeMutablePointer<Float>
+    let attention: UnsafeMutablePointer<Float>
+    /// rows × 3·width.
+    let qkv: UnsafeMutablePointer<Float>
+    /// rows × mlpWidth.
+    let hidden: UnsafeMutablePointer<Float>
+    /// length × length attention probabilities of one (sequence, head).
+    let scores: UnsafeMutablePointer<Float>
+
+    private let sizes: [Int]
+
+    init(rows: Int, length: Int, tower: CLIPConfig.Tower) {
+        sizes = [rows * tower.width, rows * tower.width, rows * 3 * tower.width, rows * tower.mlpWidth, length * length]
+        let buffers = sizes.map { size -> UnsafeMutablePointer<Float> in
+            let pointer = UnsafeMutablePointer<Float>.allocate(capacity: max(size, 1))
+            pointer.initialize(repeating: 0, count: max(size, 1))
+            return pointer
+        }
+        normed = buffers[0]
+        attention = buffers[1]
+        qkv = buffers[2]
+        hidden = buffers[3]
+        scores = buffers[4]
+    }
+
+    deinit {
+        for pointer in [normed, attention, qkv, hidden, scores] { pointer.deallocate() }
+    }
+}
