@@ -5,7 +5,7 @@ APT_PACKAGES := libopenblas-dev libpng-dev libjpeg-dev pkg-config dataset-fashio
 VENV := .venv
 PYTHON := $(VENV)/bin/python
 
-.PHONY: deps build run test tools-env clean
+.PHONY: deps build run test tools-env clean vocab tokenizer-fixtures
 
 ## Install the system packages the build and the tests need (only those missing).
 deps:
@@ -38,3 +38,7 @@ clean:
 ## CLIP's BPE vocabulary in the Hugging Face layout, from the pinned open_clip wheel.
 vocab: tools-env
 	$(PYTHON) tools/make_clip_vocab.py $(or $(OUT),Tests/Fixtures/clip-vocab)
+
+## Reference ids of CLIP's original tokenizer for the Swift tests (needs the vocab above).
+tokenizer-fixtures: tools-env
+	$(PYTHON) tools/make_tokenizer_fixtures.py
