@@ -138,6 +138,14 @@ import Testing
         }
     }
 
+    @Test func negativeIdIsRejected() {
+        var vocab = Self.tinyVocab()
+        vocab["x"] = -1
+        #expect(throws: TokenizerError.malformedVocab(path: "vocabulary", line: 1, reason: "the id -1 of \"x\" is outside 0...2147483647")) {
+            try CLIPTokenizer(vocab: vocab, merges: [])
+        }
+    }
+
     @Test func missingSpecialAndByteTokensAreNamed() {
         var vocab = Self.tinyVocab()
         vocab["<|endoftext|>"] = nil

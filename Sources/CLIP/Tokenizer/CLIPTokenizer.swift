@@ -35,6 +35,10 @@ public struct CLIPTokenizer: Sendable {
     }
 
     private init(vocab: [String: Int], merges: [(String, String)], mergeLines: [Int]?, mergesPath: String) throws {
+        // Ids are packed as Int32 pairs for the merge table.
+        if let (token, id) = vocab.first(where: { $0.value < 0 || $0.value > Int(Int32.max) }) {
+            throw TokenizerError.malformedVocab(path: "vocabulary", line: 1, reason: "the id \(id) of \"\(token)\" is outside 0...\(Int32.max)")
+        }
         guard let start = vocab[Self.startToken] else { throw TokenizerError.missingSpecialToken(Self.startToken) }
         guard let end = vocab[Self.endToken] else { throw TokenizerError.missingSpecialToken(Self.endToken) }
         startOfText = start
@@ -53,16 +57,13 @@ public struct CLIPTokenizer: Sendable {
         var ranks: [UInt64: BytePairEncoder.Merge] = [:]
         ranks.reserveCapacity(merges.count)
         for (rank, (left, right)) in merges.enumerated() {
-            let line = mergeLines?[rank] ?? rank + 1
-            var ids: [Int32] = []
-            for token in [left, right, left + right] {
-                guard let id = vocab[token] else {
-                    throw TokenizerError.mergeTokenNotInVocab(path: mergesPath, line: line, token: token)
-                }
-                ids.append(Int32(id))
+            let merged = left + right
+            guard let leftId = vocab[left], let rightId = vocab[right], let mergedId = vocab[merged] else {
+                let missing = vocab[left] == nil ? left : vocab[right] == nil ? right : merged
+                throw TokenizerError.mergeTokenNotInVocab(path: mergesPath, line: mergeLines?[rank] ?? rank + 1, token: missing)
             }
             // A repeated pair keeps its last rank, as Python's dict(zip(merges, ranks)) does.
-            ranks[BytePairEncoder.pairKey(ids[0], ids[1])] = .init(rank: Int32(rank), result: ids[2])
+            ranks[BytePairEncoder.pairKey(Int32(leftId), Int32(rightId))] = .init(rank: Int32(rank), result: Int32(mergedId))
         }
         bpe = BytePairEncoder(byteIds: byteIds, byteEndIds: byteEndIds, merges: ranks)
 

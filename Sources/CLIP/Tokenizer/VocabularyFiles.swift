@@ -21,84 +21,98 @@ enum VocabularyFiles {
     }
 
     static func parseVocab(_ bytes: [UInt8], path: String) throws(TokenizerError) -> [String: Int] {
-        var parser = FlatJSONParser(bytes: bytes, path: path)
-        return try parser.parseObjectOfIntegers()
+        guard isValidUTF8(bytes) else { throw .malformedVocab(path: path, line: 1, reason: "the file is not valid UTF-8") }
+        return try FlatJSONParser.parse(bytes, path: path)
     }
 
     /// Merge pairs in priority order, each with its 1-based line in the file.
     static func parseMerges(_ bytes: [UInt8], path: String) throws(TokenizerError) -> [(pair: (String, String), line: Int)] {
-        var merges: [(pair: (String, String), line: Int)] = []
-        merges.reserveCapacity(50_000)
-        var lineNumber = 0
-        for rawLine in bytes.split(separator: UInt8(ascii: "\n"), omittingEmptySubsequences: false) {
-            lineNumber += 1
-            var line = rawLine[...]
-            if line.last == UInt8(ascii: "\r") { line = line.dropLast() }
-            if line.isEmpty { continue }
-            if lineNumber == 1, line.starts(with: Array("#version".utf8)) { continue }
-            let content = String(decoding: line, as: UTF8.self)
-            let parts = line.split(separator: UInt8(ascii: " "), omittingEmptySubsequences: false)
-            guard parts.count == 2, !parts[0].isEmpty, !parts[1].isEmpty,
-                  let left = String(validatingUTF8Bytes: parts[0]), let right = String(validatingUTF8Bytes: parts[1])
-            else {
-                throw .malformedMerges(path: path, line: lineNumber, content: content)
+        guard isValidUTF8(bytes) else { throw .malformedMerges(path: path, line: 1, content: "(the file is not valid UTF-8)") }
+        let result: Result<[(pair: (String, String), line: Int)], TokenizerError> = bytes.withUnsafeBufferPointer { buffer in
+            var merges: [(pair: (String, String), line: Int)] = []
+            merges.reserveCapacity(50_000)
+            var lineNumber = 0
+            var start = 0
+            while start < buffer.count {
+                lineNumber += 1
+                var end = start
+                var space = -1
+                var spaces = 0
+                while end < buffer.count, buffer[end] != 0x0A {  // \n
+                    if buffer[end] == 0x20 {
+                        space = end
+                        spaces += 1
+                    }
+                    end += 1
+                }
+                let next = end + 1
+                if end > start, buffer[end - 1] == 0x0D { end -= 1 }  // \r\n
+                defer { start = next }
+                if end == start { continue }
+                let line = UnsafeBufferPointer(rebasing: buffer[start..<end])
+                if lineNumber == 1, line.starts(with: "#version".utf8) { continue }
+                guard spaces == 1, space > start, space < end - 1 else {
+                    return .failure(.malformedMerges(path: path, line: lineNumber, content: String(decoding: line, as: UTF8.self)))
+                }
+                let left = String(decoding: UnsafeBufferPointer(rebasing: buffer[start..<space]), as: UTF8.self)
+                let right = String(decoding: UnsafeBufferPointer(rebasing: buffer[(space + 1)..<end]), as: UTF8.self)
+                merges.append(((left, right), lineNumber))
             }
-            merges.append(((left, right), lineNumber))
+            return .success(merges)
         }
-        return merges
+        return try result.get()
     }
-}
 
-extension String {
-    /// nil when `bytes` is not well-formed UTF-8.
-    init?(validatingUTF8Bytes bytes: some Collection<UInt8>) {
-        var decoder = UTF8()
-        var iterator = bytes.makeIterator()
-        var view = String.UnicodeScalarView()
-        while true {
-            switch decoder.decode(&iterator) {
-            case .scalarValue(let scalar): view.append(scalar)
-            case .emptyInput: self = String(view); return
-            case .error: return nil
-            }
+    /// Whether decoding `bytes` loses nothing, i.e. no byte had to become U+FFFD. Checked once per
+    /// file so that each token can then be decoded without validation (much faster in debug builds).
+    static func isValidUTF8(_ bytes: [UInt8]) -> Bool {
+        var decoded = String(decoding: bytes, as: UTF8.self)
+        return decoded.withUTF8 { utf8 in
+            utf8.count == bytes.count
+                && (bytes.isEmpty || bytes.withUnsafeBufferPointer { memcmp($0.baseAddress!, utf8.baseAddress!, bytes.count) == 0 })
         }
     }
 }
 
 /// A strict parser for exactly one JSON object whose values are non-negative integers.
+/// Bytes are compared with literals (`0x22` is `"`): `UInt8(ascii:)` is a call per byte in debug
+/// builds, where the tests load CLIP's 1 MB vocabulary.
 private struct FlatJSONParser {
-    let bytes: [UInt8]
+    let bytes: UnsafeBufferPointer<UInt8>
     let path: String
     var index = 0
     var line = 1
 
-    init(bytes: [UInt8], path: String) {
-        self.bytes = bytes
-        self.path = path
+    static func parse(_ bytes: [UInt8], path: String) throws(TokenizerError) -> [String: Int] {
+        let result: Result<[String: Int], TokenizerError> = bytes.withUnsafeBufferPointer { buffer in
+            var parser = FlatJSONParser(bytes: buffer, path: path)
+            do throws(TokenizerError) { return .success(try parser.parseObjectOfIntegers()) } catch { return .failure(error) }
+        }
+        return try result.get()
     }
 
     mutating func parseObjectOfIntegers() throws(TokenizerError) -> [String: Int] {
         var result: [String: Int] = [:]
         result.reserveCapacity(bytes.count / 16)
         skipWhitespace()
-        try expect(UInt8(ascii: "{"), "the file must start with '{'")
+        try expect(0x7B, "the file must start with '{'")  // {
         skipWhitespace()
-        if peek() == UInt8(ascii: "}") {
+        if index < bytes.count, bytes[index] == 0x7D {  // }
             index += 1
         } else {
             while true {
                 skipWhitespace()
                 let key = try parseString()
                 skipWhitespace()
-                try expect(UInt8(ascii: ":"), "expected ':' after the key \"\(key)\"")
+                try expect(0x3A, "expected ':' after the key \"\(key)\"")  // :
                 skipWhitespace()
                 result[key] = try parseInteger(for: key)
                 skipWhitespace()
-                if peek() == UInt8(ascii: ",") {
+                if index < bytes.count, bytes[index] == 0x2C {  // ,
                     index += 1
                     continue
                 }
-                try expect(UInt8(ascii: "}"), "expected ',' or '}' after the id of \"\(key)\"")
+                try expect(0x7D, "expected ',' or '}' after the id of \"\(key)\"")
                 break
             }
         }
@@ -107,22 +121,20 @@ private struct FlatJSONParser {
         return result
     }
 
-    private func peek() -> UInt8? { index < bytes.count ? bytes[index] : nil }
-
     private func failure(_ reason: String) -> TokenizerError {
         .malformedVocab(path: path, line: line, reason: reason)
     }
 
     private mutating func expect(_ byte: UInt8, _ reason: String) throws(TokenizerError) {
-        guard peek() == byte else { throw failure(reason) }
+        guard index < bytes.count, bytes[index] == byte else { throw failure(reason) }
         index += 1
     }
 
     private mutating func skipWhitespace() {
-        while let byte = peek() {
-            switch byte {
-            case UInt8(ascii: "\n"): line += 1
-            case UInt8(ascii: " "), UInt8(ascii: "\t"), UInt8(ascii: "\r"): break
+        while index < bytes.count {
+            switch bytes[index] {
+            case 0x0A: line += 1
+            case 0x20, 0x09, 0x0D: break
             default: return
             }
             index += 1
@@ -130,67 +142,67 @@ private struct FlatJSONParser {
     }
 
     private mutating func parseString() throws(TokenizerError) -> String {
-        try expect(UInt8(ascii: "\""), "expected a quoted token")
+        try expect(0x22, "expected a quoted token")
         let start = index
         // Fast path: no escapes, so the token is the bytes up to the closing quote.
-        while let byte = peek(), byte != UInt8(ascii: "\""), byte != UInt8(ascii: "\\"), byte >= 0x20 { index += 1 }
-        if peek() == UInt8(ascii: "\"") {
+        while index < bytes.count {
+            let byte = bytes[index]
+            if byte == 0x22 || byte == 0x5C || byte < 0x20 { break }
             index += 1
-            guard let string = String(validatingUTF8Bytes: bytes[start..<(index - 1)]) else {
-                throw failure("a token is not valid UTF-8")
-            }
-            return string
+        }
+        if index < bytes.count, bytes[index] == 0x22 {
+            index += 1
+            // The whole file was validated as UTF-8 and quotes are ASCII, so the slice is too.
+            return String(decoding: UnsafeBufferPointer(rebasing: bytes[start..<(index - 1)]), as: UTF8.self)
         }
         index = start
         var raw: [UInt8] = []
         while true {
-            guard let byte = peek() else { throw failure("unterminated string") }
+            guard index < bytes.count else { throw failure("unterminated string") }
+            let byte = bytes[index]
             index += 1
-            if byte == UInt8(ascii: "\"") { break }
+            if byte == 0x22 { break }
             if byte < 0x20 { throw failure("control character inside a string") }
-            if byte != UInt8(ascii: "\\") {
+            if byte != 0x5C {  // backslash
                 raw.append(byte)
                 continue
             }
-            guard let escaped = peek() else { throw failure("unterminated escape") }
+            guard index < bytes.count else { throw failure("unterminated escape") }
+            let escaped = bytes[index]
             index += 1
-            let simple: UInt8?
             switch escaped {
-            case UInt8(ascii: "\""): simple = UInt8(ascii: "\"")
-            case UInt8(ascii: "\\"): simple = UInt8(ascii: "\\")
-            case UInt8(ascii: "/"): simple = UInt8(ascii: "/")
-            case UInt8(ascii: "b"): simple = 0x08
-            case UInt8(ascii: "f"): simple = 0x0C
-            case UInt8(ascii: "n"): simple = 0x0A
-            case UInt8(ascii: "r"): simple = 0x0D
-            case UInt8(ascii: "t"): simple = 0x09
-            case UInt8(ascii: "u"): simple = nil
+            case 0x22, 0x5C, 0x2F: raw.append(escaped)  // " \ /
+            case 0x62: raw.append(0x08)  // b
+            case 0x66: raw.append(0x0C)  // f
+            case 0x6E: raw.append(0x0A)  // n
+            case 0x72: raw.append(0x0D)  // r
+            case 0x74: raw.append(0x09)  // t
+            case 0x75: raw.append(contentsOf: try parseUnicodeEscape())  // u
             default: throw failure("invalid escape '\\\(Character(Unicode.Scalar(escaped)))'")
             }
-            if let simple {
-                raw.append(simple)
-                continue
-            }
-            var value = try parseHex4()
-            if (0xD800...0xDBFF).contains(value) {
-                guard peek() == UInt8(ascii: "\\"), index + 1 < bytes.count, bytes[index + 1] == UInt8(ascii: "u") else {
-                    throw failure("unpaired surrogate escape")
-                }
-                index += 2
-                let low = try parseHex4()
-                guard (0xDC00...0xDFFF).contains(low) else { throw failure("unpaired surrogate escape") }
-                value = 0x10000 + ((value - 0xD800) << 10) + (low - 0xDC00)
-            }
-            guard let scalar = Unicode.Scalar(value) else { throw failure("unpaired surrogate escape") }
-            raw.append(contentsOf: Array(String(Character(scalar)).utf8))
         }
-        guard let string = String(validatingUTF8Bytes: raw) else { throw failure("a token is not valid UTF-8") }
-        return string
+        return String(decoding: raw, as: UTF8.self)
+    }
+
+    /// The UTF-8 of a `\\uXXXX` escape (the `\\u` already read), joining a surrogate pair.
+    private mutating func parseUnicodeEscape() throws(TokenizerError) -> [UInt8] {
+        var value = try parseHex4()
+        if (0xD800...0xDBFF).contains(value) {
+            guard index + 1 < bytes.count, bytes[index] == 0x5C, bytes[index + 1] == 0x75 else {
+                throw failure("unpaired surrogate escape")
+            }
+            index += 2
+            let low = try parseHex4()
+            guard (0xDC00...0xDFFF).contains(low) else { throw failure("unpaired surrogate escape") }
+            value = 0x10000 + ((value - 0xD800) << 10) + (low - 0xDC00)
+        }
+        guard let scalar = Unicode.Scalar(value) else { throw failure("unpaired surrogate escape") }
+        return Array(String(Character(scalar)).utf8)
     }
 
     private mutating func parseHex4() throws(TokenizerError) -> UInt32 {
         guard index + 4 <= bytes.count,
-              let value = UInt32(String(decoding: bytes[index..<(index + 4)], as: UTF8.self), radix: 16)
+              let value = UInt32(String(decoding: UnsafeBufferPointer(rebasing: bytes[index..<(index + 4)]), as: UTF8.self), radix: 16)
         else { throw failure("invalid \\u escape") }
         index += 4
         return value
@@ -198,15 +210,17 @@ private struct FlatJSONParser {
 
     private mutating func parseInteger(for key: String) throws(TokenizerError) -> Int {
         let start = index
-        while let byte = peek(), (UInt8(ascii: "0")...UInt8(ascii: "9")).contains(byte) { index += 1 }
+        var value = 0
+        while index < bytes.count, bytes[index] >= 0x30, bytes[index] <= 0x39, index - start < 10 {
+            value = value * 10 + Int(bytes[index] - 0x30)
+            index += 1
+        }
         guard index > start, index - start <= 9 else {
             throw failure("the id of \"\(key)\" is not a non-negative integer below 10^9")
         }
-        if let byte = peek(), byte == UInt8(ascii: ".") || byte == UInt8(ascii: "e") || byte == UInt8(ascii: "E") {
+        if index < bytes.count, bytes[index] == 0x2E || bytes[index] == 0x65 || bytes[index] == 0x45 {  // . e E
             throw failure("the id of \"\(key)\" is not an integer")
         }
-        var value = 0
-        for byte in bytes[start..<index] { value = value * 10 + Int(byte - UInt8(ascii: "0")) }
         return value
     }
 }
