@@ -31,6 +31,8 @@ import Testing
         String(decoding: try JSONSerialization.data(withJSONObject: vocab, options: [.prettyPrinted, .sortedKeys]), as: UTF8.self)
     }
 
+    /// The error loading these files gives, with paths cut to the file name (the directory is
+    /// temporary).
     static func loadError(vocab: String, merges: String) throws -> TokenizerError? {
         let (vocabURL, mergesURL) = try files(vocab: vocab, merges: merges)
         defer { try? FileManager.default.removeItem(at: vocabURL.deletingLastPathComponent()) }
@@ -38,7 +40,13 @@ import Testing
             _ = try CLIPTokenizer(vocabURL: vocabURL, mergesURL: mergesURL)
             return nil
         } catch let error as TokenizerError {
-            return error
+            let name = { (path: String) in URL(fileURLWithPath: path).lastPathComponent }
+            switch error {
+            case .malformedVocab(let path, let line, let reason): return .malformedVocab(path: name(path), line: line, reason: reason)
+            case .malformedMerges(let path, let line, let content): return .malformedMerges(path: name(path), line: line, content: content)
+            case .mergeTokenNotInVocab(let path, let line, let token): return .mergeTokenNotInVocab(path: name(path), line: line, token: token)
+            default: return error
+            }
         }
     }
 
@@ -82,14 +90,7 @@ import Testing
     ])
     func malformedVocabularyNamesTheLine(json: String, line: Int, reason: String) throws {
         let error = try Self.loadError(vocab: json, merges: "#version: 0.2\n")
-        guard case .malformedVocab(let path, let errorLine, let errorReason) = error else {
-            Issue.record("expected malformedVocab, got \(String(describing: error))")
-            return
-        }
-        #expect(path.hasSuffix("vocab.json"))
-        #expect(errorLine == line)
-        #expect(errorReason == reason)
-        #expect(error!.description.contains("vocab.json:\(line): malformed vocabulary JSON"))
+        #expect(error == .malformedVocab(path: "vocab.json", line: line, reason: reason))
     }
 
     @Test func vocabularyEscapesAreDecoded() throws {
@@ -113,26 +114,22 @@ import Testing
     ])
     func malformedMergeLineIsNamed(merges: String, line: Int, content: String) throws {
         let vocab = try Self.vocabJSON(Self.tinyVocab(merges: [("a", "b")]))
-        let error = try Self.loadError(vocab: vocab, merges: merges)
-        guard case .malformedMerges(let path, let errorLine, let errorContent) = error else {
-            Issue.record("expected malformedMerges, got \(String(describing: error))")
-            return
-        }
-        #expect(path.hasSuffix("merges.txt"))
-        #expect(errorLine == line)
-        #expect(errorContent == content)
-        #expect(error!.description.contains("merges.txt:\(line): malformed merge \"\(content)\""))
+        #expect(try Self.loadError(vocab: vocab, merges: merges) == .malformedMerges(path: "merges.txt", line: line, content: content))
+    }
+
+    @Test func messagesNameFileLineAndProblem() {
+        #expect(TokenizerError.malformedMerges(path: "/m/merges.txt", line: 4, content: "ab").description
+            == "/m/merges.txt:4: malformed merge \"ab\" (expected two tokens separated by one space)")
+        #expect(TokenizerError.malformedVocab(path: "/m/vocab.json", line: 3, reason: "unterminated string").description
+            == "/m/vocab.json:3: malformed vocabulary JSON: unterminated string (expected one object of \"token\": id pairs)")
+        #expect(TokenizerError.missingSpecialToken("<|endoftext|>").description.contains("<|endoftext|>"))
+        #expect(TokenizerError.fileNotFound(path: "/x/vocab.json").description.contains("/x/vocab.json"))
     }
 
     @Test func mergeOutsideTheVocabularyIsNamed() throws {
         let vocab = try Self.vocabJSON(Self.tinyVocab(merges: [("a", "b")]))
-        let error = try Self.loadError(vocab: vocab, merges: "#version: 0.2\na b\nab c\n")
-        guard case .mergeTokenNotInVocab(_, let line, let token) = error else {
-            Issue.record("expected mergeTokenNotInVocab, got \(String(describing: error))")
-            return
-        }
-        #expect(line == 3)
-        #expect(token == "abc")
+        #expect(try Self.loadError(vocab: vocab, merges: "#version: 0.2\na b\nab c\n")
+            == .mergeTokenNotInVocab(path: "merges.txt", line: 3, token: "abc"))
         #expect(throws: TokenizerError.mergeTokenNotInVocab(path: "merges", line: 1, token: "xy")) {
             try CLIPTokenizer(vocab: Self.tinyVocab(), merges: [("xy", "z")])
         }

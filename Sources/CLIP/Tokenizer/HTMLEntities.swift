@@ -22,12 +22,21 @@ enum HTMLEntities {
     /// Python's `html.unescape`: every match of
     /// `&(#[0-9]+;?|#[xX][0-9a-fA-F]+;?|[^\t\n\f <&#;]{1,32};?)` is replaced.
     static func pythonUnescape(_ text: [Unicode.Scalar]) -> [Unicode.Scalar] {
+        replacingReferences(in: text, pythonReference)
+    }
+
+    /// `text` with each `&` at which `reference` matches replaced; `reference` gives the
+    /// replacement and the index after the match.
+    private static func replacingReferences(
+        in text: [Unicode.Scalar],
+        _ reference: ([Unicode.Scalar], Int) -> ([Unicode.Scalar], Int)?
+    ) -> [Unicode.Scalar] {
         guard text.contains("&") else { return text }
         var out: [Unicode.Scalar] = []
         out.reserveCapacity(text.count)
         var i = 0
         while i < text.count {
-            if text[i] == "&", let (replacement, end) = pythonReference(text, at: i) {
+            if text[i] == "&", let (replacement, end) = reference(text, i) {
                 out.append(contentsOf: replacement)
                 i = end
             } else {
@@ -124,20 +133,7 @@ enum HTMLEntities {
     /// all-caps spelling of a lowercase name that is not itself a valid reference
     /// (`&EACUTE;` -> É); numeric ones when Python decodes the whole reference.
     static func ftfyUnescape(_ text: [Unicode.Scalar]) -> [Unicode.Scalar] {
-        guard text.contains("&") else { return text }
-        var out: [Unicode.Scalar] = []
-        out.reserveCapacity(text.count)
-        var i = 0
-        while i < text.count {
-            if text[i] == "&", let (replacement, end) = ftfyReference(text, at: i) {
-                out.append(contentsOf: replacement)
-                i = end
-            } else {
-                out.append(text[i])
-                i += 1
-            }
-        }
-        return out
+        replacingReferences(in: text, ftfyReference)
     }
 
     private static func ftfyReference(_ text: [Unicode.Scalar], at start: Int) -> ([Unicode.Scalar], Int)? {
