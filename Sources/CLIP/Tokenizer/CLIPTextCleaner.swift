@@ -1,5 +1,6 @@
 /// CLIP's text clean-up before tokenisation (open_clip's `clean="lower"`, OpenAI's original):
-/// `ftfy.fix_text`, `html.unescape` twice, strip, collapse whitespace, `lower()`.
+/// `ftfy.fix_text` (see `TextFixer`), `html.unescape` twice (full HTML5 entity set), strip,
+/// collapse whitespace, `lower()`.
 enum CLIPTextCleaner {
     static func clean(_ text: String) -> [Unicode.Scalar] {
         var scalars = Array(text.unicodeScalars)
