@@ -130,6 +130,9 @@ CASES = [
     "\u00d0\u0178\u00d1\u20ac\u00d0\u00b8\u00d0\u00b2\u00d0\u00b5\u00d1\u201a",
     "\u00c3\u00bcber stra\u00c3\u0178e \u00c3\u2030COLE, the 1\u00c2\u00bd cup, \u00c3\u00a0 la carte",
     "l'\u00c3\u00a9t\u00c3\u00a9\nsecond line \u00c3\u00b1 \u00c2\u00a35",
+    # byte A0 that became a space: "\u00c3 " is "\u00e0 " except before some Portuguese words
+    "voil\u00c3 le travail; \u00c3 quele, \u00c3 s vezes, f\u00c3 cil",
+    "isto \u00c3\u00a9 \u00c3  toa",
     # text that only looks like it could be mojibake stays as it is
     "CAF\u00c9\u201d is great; \u00a35 and \u20ac10 and \u00a520",
     "\ufb01ne \ufb02ow \ufb03 \u0133",
