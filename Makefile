@@ -5,7 +5,7 @@ APT_PACKAGES := libopenblas-dev libpng-dev libjpeg-dev pkg-config dataset-fashio
 VENV := .venv
 PYTHON := $(VENV)/bin/python
 
-.PHONY: deps build run test tools-env clean image-fixtures fuzz-images parity
+.PHONY: deps build run test tools-env clean image-fixtures fuzz-images parity vocab tokenizer-fixtures
 
 ## Install the system packages the build and the tests need (only those missing).
 deps:
@@ -60,3 +60,7 @@ fuzz-images:
 ## writes parity-out/, about 1.2 GB; release build).
 parity:
 	PYTHON=$(PYTHON) tools/parity.sh
+
+## Reference ids of CLIP's original tokenizer for the Swift tests (needs the vocab above).
+tokenizer-fixtures: tools-env
+	$(PYTHON) tools/make_tokenizer_fixtures.py
