@@ -6,6 +6,8 @@ struct Rada: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "rada",
         abstract: "RAdaServe: CLIP classification that adapts online per stream (RAda).",
-        subcommands: [InfoCommand.self, BenchBLASCommand.self]
+        subcommands: [
+            ClassifyCommand.self, EmbedCommand.self, InfoCommand.self, BenchBLASCommand.self,
+        ]
     )
 }
