@@ -53,6 +53,7 @@ import Testing
         #expect(assignedInBothMismatches == 0, "\(mismatches)")
         // Python regex 2026.11 knows 12 823 code points (mostly new CJK ideographs) that Swift
         // 6.3's Unicode tables do not; text with them tokenises differently until Swift catches up.
-        #expect(newerInPython <= 12_823)
+        // The bound leaves room for a Swift one Unicode version older, not for broken tables.
+        #expect(newerInPython <= 20_000)
     }
 }

@@ -7,15 +7,23 @@ extension TextFixer {
         0xE2, 0xE3, 0xE4, 0xE5, 0xE6, 0xE7, 0xE8, 0xE9, 0xF0,
     ]
 
+    /// Leads whose two-byte mojibake (`Ã–`, `Â“`) is suspicious whatever follows.
+    private static let alwaysSuspiciousLeadBytes: Set<UInt8> = [0xC2, 0xC3, 0xCE, 0xD0]
+
+    /// Windows-1252 bytes of punctuation that often stands for itself next to accented letters
+    /// (‚ „ … ‘ ’ “ ” • – —): `é’“` is a word and quotes, not the mojibake of 钓.
+    private static let punctuationBytes: Set<UInt8> = [0x82, 0x84, 0x85, 0x91, 0x92, 0x93, 0x94, 0x95, 0x96, 0x97]
+
     /// ftfy's `fix_encoding` for the common case: UTF-8 that was decoded as Latin-1 or as
     /// Windows-1252 (`cafÃ©`, `doesnâ€™t`), repeated while it changes the text (double mojibake),
     /// including ftfy's repair of byte A0 that became a space on the way (`voilÃ le`).
     ///
     /// ftfy first asks its "badness" heuristic whether the text looks like mojibake; here the test
     /// is that re-encoding gives valid UTF-8 with at least one multi-byte sequence led by one of
-    /// `mojibakeLeadBytes`. Not reproduced: the other code pages ftfy tries (Windows-1250/1251/
-    /// 1253/1254/1257, ISO-8859-2, MacRoman, CP437), CESU-8, lossy sequences with U+FFFD, and
-    /// mojibake mixed with correct text on one line.
+    /// `mojibakeLeadBytes` and, unless its lead is always suspicious, with a continuation byte that
+    /// is not common punctuation. Not reproduced: the other code pages ftfy tries (Windows-1250/1251/
+    /// 1253/1254/1257, ISO-8859-2, MacRoman, CP437), CESU-8, and lossy sequences with U+FFFD.
+    /// Mojibake inside otherwise correct lines goes through `MojibakeClues.fixFragments`.
     static func fixEncoding(_ text: [Unicode.Scalar]) -> [Unicode.Scalar] {
         var text = text
         while let fixed = fixEncodingOnce(text) {
@@ -32,6 +40,8 @@ extension TextFixer {
                 return decoded
             }
         }
+        let fragmentsFixed = MojibakeClues.fixFragments(text)
+        if fragmentsFixed != text { return fragmentsFixed }
         // What stays are C1 controls (bytes 0x80...0x9F read as Latin-1): read them as Windows-1252.
         let mapped = mapC1Controls(text)
         return mapped == text ? nil : mapped
@@ -111,8 +121,15 @@ extension TextFixer {
         while true {
             switch decoder.decode(&iterator) {
             case .scalarValue(let scalar):
-                if !scalar.isASCII, mojibakeLeadBytes.contains(bytes[position]) { sawMojibake = true }
-                position += UTF8.width(scalar)
+                let width = UTF8.width(scalar)
+                let lead = bytes[position]
+                if width > 1, mojibakeLeadBytes.contains(lead),
+                   alwaysSuspiciousLeadBytes.contains(lead)
+                    || bytes[(position + 1)..<(position + width)].contains(where: { !punctuationBytes.contains($0) })
+                {
+                    sawMojibake = true
+                }
+                position += width
                 scalars.append(scalar)
             case .emptyInput:
                 return sawMojibake ? scalars : nil
