@@ -41,7 +41,7 @@ struct ClassifyCommand: ParsableCommand {
         let classes = try ClassSet.templated(labels: labelList, templates: template.isEmpty ? encoder.defaultTemplates : template)
         let images = try decodeImages(files)
         let probabilities = ZeroShot.probabilities(
-            ZeroShot.logits(images: encoder.embed(images: images), classes: encoder.classEmbeddings(classes),
+            ZeroShot.logits(images: encoder.embed(images: images), classes: try encoder.classEmbeddings(classes),
                             logitScale: encoder.logitScale))
         let output = Output(results: files.indices.map { i in
             .init(file: files[i], top: ZeroShot.top(probabilities, row: i, k: top).map {

@@ -27,7 +27,7 @@ struct EmbedCommand: ParsableCommand {
         let encoder = try modelOptions.loadEncoder()
         let images = try decodeImages(files)
         let imageEmbeddings = encoder.embed(images: images)
-        let textEmbeddings = encoder.embed(texts: text)
+        let textEmbeddings = try encoder.embed(texts: text)
         let output = Output(
             images: files.indices.map { .init(file: files[$0], embedding: imageEmbeddings.row($0)) },
             texts: text.indices.map { .init(text: text[$0], embedding: textEmbeddings.row($0)) })

@@ -83,10 +83,12 @@ public final class CLIPEncoder: Sendable {
         return out
     }
 
-    /// L2-normalised text embeddings, one row per text.
-    public func embed(texts: [String]) -> Matrix {
+    /// L2-normalised text embeddings, one row per text. Throws when the tokenizer produces ids
+    /// the checkpoint's text tower cannot embed (a tokenizer that does not fit the model).
+    public func embed(texts: [String]) throws -> Matrix {
         guard !texts.isEmpty else { return Matrix(rows: 0, cols: embeddingDimension) }
         let ids = texts.map { tokenizer.encode($0, contextLength: model.config.contextLength) }
+        try model.validate(tokenIds: ids)
         var out = Matrix(rows: texts.count, cols: embeddingDimension)
         var start = 0
         while start < ids.count {
@@ -99,9 +101,9 @@ public final class CLIPEncoder: Sendable {
     }
 
     /// One embedding per class: the mean of its prompts' normalised embeddings, renormalised.
-    public func classEmbeddings(_ classes: ClassSet) -> Matrix {
+    public func classEmbeddings(_ classes: ClassSet) throws -> Matrix {
         let flat = classes.prompts.flatMap { $0 }
-        let all = embed(texts: flat)
+        let all = try embed(texts: flat)
         var out = Matrix(rows: classes.labels.count, cols: embeddingDimension)
         var row = 0
         for (k, texts) in classes.prompts.enumerated() {
