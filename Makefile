@@ -22,7 +22,9 @@ build: deps
 run: build
 	.build/release/rada serve
 
+# Builds every target (the CLI included, which no test target depends on), then runs the tests.
 test: deps
+	$(SWIFT) build
 	$(SWIFT) test
 
 ## Python for tools/ only (reference outputs, training, peers); never needed by the server or tests.
