@@ -1,3 +1,0 @@
-import Numerics
-// Placeholder until the engine lands.
-enum AdaptationModule {}
