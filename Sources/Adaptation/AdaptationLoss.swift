@@ -39,14 +39,18 @@ public enum AdaptationLoss {
         var p = lossLogits
         var entropies = [T](repeating: 0, count: batch)
         for b in 0..<batch {
-            var maximum = -T.infinity
-            for c in 0..<k { maximum = max(maximum, lossLogits[b * k + c]) }
-            var sum: T = 0
-            for c in 0..<k { sum += T.exponential(lossLogits[b * k + c] - maximum) }
-            let logSum = maximum + T.logarithm(sum)
+            // log Σ exp ẑ = max + log1p(Σ_{k≠argmax} exp(ẑ_k − max)): the log1p keeps the
+            // log-probability of a near-certain class accurate (log(1 + tiny) would round away
+            // the tiny part, and with it the entropy of confident samples and its gradient).
+            var top = 0
+            for c in 1..<max(k, 1) where lossLogits[b * k + c] > lossLogits[b * k + top] { top = c }
+            let maximum = lossLogits[b * k + top]
+            var rest: T = 0
+            for c in 0..<k where c != top { rest += T.exponential(lossLogits[b * k + c] - maximum) }
+            let logRest = T.logarithmOnePlus(rest)
             var h: T = 0
             for c in 0..<k {
-                let lp = lossLogits[b * k + c] - logSum
+                let lp = (lossLogits[b * k + c] - maximum) - logRest
                 logP[b * k + c] = lp
                 p[b * k + c] = T.exponential(lp)
                 h -= p[b * k + c] * lp

@@ -15,6 +15,8 @@ public protocol RAdaScalar: BinaryFloatingPoint, Codable, Sendable {
     /// Softmax of `count` contiguous values after multiplying them by `scale`, in place.
     static func softmax(_ x: UnsafeMutablePointer<Self>, count: Int, scale: Self)
     static func logarithm(_ x: Self) -> Self
+    /// `log(1 + x)`, accurate for small x.
+    static func logarithmOnePlus(_ x: Self) -> Self
     static func exponential(_ x: Self) -> Self
     /// The safetensors dtype name of this type ("F32", "F64").
     static var safetensorsDType: String { get }
@@ -37,6 +39,7 @@ extension Float: RAdaScalar {
     }
 
     public static func logarithm(_ x: Float) -> Float { Foundation.log(x) }
+    public static func logarithmOnePlus(_ x: Float) -> Float { Foundation.log1p(x) }
     public static func exponential(_ x: Float) -> Float { Foundation.exp(x) }
     public static var safetensorsDType: String { "F32" }
 }
@@ -68,6 +71,7 @@ extension Double: RAdaScalar {
     }
 
     public static func logarithm(_ x: Double) -> Double { Foundation.log(x) }
+    public static func logarithmOnePlus(_ x: Double) -> Double { Foundation.log1p(x) }
     public static func exponential(_ x: Double) -> Double { Foundation.exp(x) }
     public static var safetensorsDType: String { "F64" }
 }
