@@ -4,7 +4,7 @@
 ///
 /// Work is done one chunk of images at a time (`chunkRows` rows of the B·K×D rational matrix,
 /// at least one image), so memory does not grow with the batch.
-public struct MaskNetwork<T: RAdaScalar>: Sendable {
+public struct MaskNetwork<T: RAdaScalar>: Sendable, Equatable {
     public let classes: Int
     public let dimension: Int
     public let heads: Int
