@@ -38,3 +38,7 @@ clean:
 ## CLIP's BPE vocabulary in the Hugging Face layout, from the pinned open_clip wheel.
 vocab: tools-env
 	$(PYTHON) tools/make_clip_vocab.py $(or $(OUT),Tests/Fixtures/clip-vocab)
+
+## RAda parity fixtures (PyTorch reference of the mask layer, written from Docs/rada.md's spec).
+rada-fixtures: tools-env
+	$(PYTHON) tools/rada_reference.py fixtures $(or $(OUT),Tests/Fixtures/rada)
