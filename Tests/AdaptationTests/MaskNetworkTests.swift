@@ -1,3 +1,4 @@
+import Foundation
 import Testing
 @testable import Adaptation
 
@@ -52,4 +53,18 @@ import Testing
         #expect(m.flopsPerStep == AdaptationBenchmark.stepFLOPs(c))
         #expect(AdaptationBenchmark.standardGrid.count == 18)
     }
+}
+
+/// The vectorised flat softmax against a plain Float64 softmax, on lengths around its lane width.
+@Test(arguments: [1, 15, 16, 17, 1000, 4099]) func flatSoftmaxMatchesDefinition(_ n: Int) {
+    var generator = SeededGenerator(seed: UInt64(n))
+    let x = (0..<n).map { _ in Float(generator.nextSymmetric(bound: 30)) }
+    var y = x
+    y.withUnsafeMutableBufferPointer { Float.softmax($0.baseAddress!, count: n, scale: 0.7) }
+    let m = x.map { 0.7 * Double($0) }.max()!
+    let e = x.map { Foundation.exp(0.7 * Double($0) - m) }
+    let total = e.reduce(0, +)
+    let worst = (0..<n).map { abs(Double(y[$0]) - e[$0] / total) }.max()!
+    #expect(worst <= 1e-6 * e.max()! / total)
+    #expect(abs(y.reduce(0, +) - 1) < 1e-4)
 }
