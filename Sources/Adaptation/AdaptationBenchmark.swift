@@ -34,13 +34,21 @@ public enum AdaptationBenchmark {
 
     /// Multiply-adds ×2 of the GEMMs in one predict-then-adapt step: the prediction forward
     /// (`8KD² + 8K²D` per image plus `2KD² + 2BD²` for queries 1 and 2), the backward pass's
-    /// recomputed forward (the same), and the backward itself (`10KD² + 18K²D` per image, the
-    /// attention weights recomputed included, plus `2KD² + 2BD²` for the query weight gradients).
-    public static func stepFLOPs(_ c: Configuration) -> Double {
+    /// recomputation of every chunk but the one the prediction left in its workspace (per image
+    /// as the forward, plus queries 1 and 2 again), and the backward itself (`10KD² + 18K²D` per
+    /// image, the attention weights recomputed included, plus `2KD² + 2BD²` for the query weight
+    /// gradients). Chunks hold `max(1, min(B, chunkRows/K))` images.
+    public static func stepFLOPs(_ c: Configuration, chunkRows: Int = RAdaHyperparameters().chunkRows) -> Double {
         let b = Double(c.batch), k = Double(c.classes), d = Double(c.dimension)
-        let forward = b * (8 * k * d * d + 8 * k * k * d) + 2 * k * d * d + 2 * b * d * d
-        let backward = b * (10 * k * d * d + 18 * k * k * d) + 2 * k * d * d + 2 * b * d * d
-        return 2 * forward + backward
+        let perChunk = max(1, min(c.batch, chunkRows / c.classes))
+        let lastChunk = c.batch % perChunk == 0 ? perChunk : c.batch % perChunk
+        let recomputed = Double(c.batch - lastChunk)
+        let perImageForward = 8 * k * d * d + 8 * k * k * d
+        let batchQueries = 2 * k * d * d + 2 * b * d * d
+        let forward = b * perImageForward + batchQueries
+        let recompute = recomputed * perImageForward + batchQueries
+        let backward = b * (10 * k * d * d + 18 * k * k * d) + batchQueries
+        return forward + recompute + backward
     }
 
     /// Times each configuration (`repeats` timed runs after one warm-up, best kept).

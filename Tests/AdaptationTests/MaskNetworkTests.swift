@@ -29,6 +29,19 @@ import Testing
         #expect(relativeError(ga[...], gb[...]) < 1e-6)
     }
 
+    /// Reusing the forward pass's last chunk gives the same gradient bit for bit, for batches of
+    /// one chunk and of several.
+    @Test(arguments: [7, 14, 1000]) func retainedChunkGivesTheSameGradient(_ chunkRows: Int) throws {
+        let (network, mask, f) = try Self.setUp(chunkRows: chunkRows)
+        let (result, retained) = network.forward(mask: mask, features: f, batch: 5, retainLastChunk: true)
+        #expect(result == network.forward(mask: mask, features: f, batch: 5))
+        let g = (0..<35).map { Float($0 % 5) - 2 }
+        let deviation = [Float](repeating: 0.1, count: 5)
+        let plain = network.gradient(mask: mask, features: f, batch: 5, logitGradient: g, deviationGradient: deviation)
+        let reused = network.gradient(mask: mask, features: f, batch: 5, logitGradient: g, deviationGradient: deviation, retained: retained)
+        #expect(plain == reused)
+    }
+
     /// With O exactly zero the mask is the constant 1, so only O receives gradient: the
     /// query/key/value maps sit behind O's zero weight.
     @Test func onlyTheOutputMapLearnsFirst() throws {
