@@ -66,3 +66,7 @@ parity:
 ## Reference ids of CLIP's original tokenizer for the Swift tests (needs the vocab above).
 tokenizer-fixtures: tools-env
 	$(PYTHON) tools/make_tokenizer_fixtures.py
+
+## RAda parity fixtures (PyTorch reference of the mask layer, written from Docs/rada.md's spec).
+rada-fixtures: tools-env
+	$(PYTHON) tools/rada_reference.py fixtures $(or $(OUT),Tests/Fixtures/rada)
