@@ -32,9 +32,34 @@ static inline float fast_expf(float x) {
     return p * scale;
 }
 
+/* Separate loops for in-place and out-of-place calls: with x == y the compiler's run-time
+ * overlap check fails and the generic loop would run scalar. */
 RADA_CLONES
-void rada_vexp(const float *x, float *y, size_t n) {
+static void vexp_inplace(float *x, size_t n) {
+    for (size_t i = 0; i < n; i++) x[i] = fast_expf(x[i]);
+}
+
+RADA_CLONES
+static void vexp_distinct(const float *restrict x, float *restrict y, size_t n) {
     for (size_t i = 0; i < n; i++) y[i] = fast_expf(x[i]);
+}
+
+void rada_vexp(const float *x, float *y, size_t n) {
+    if ((const float *)y == x) vexp_inplace(y, n);
+    else vexp_distinct(x, y, n);
+}
+
+/* Sums with 16 independent partial sums: a single float accumulator is a serial dependency
+ * chain the compiler may not reorder (no -ffast-math), which keeps reductions scalar. */
+static inline float lane_sum(const float *x, size_t n) {
+    float acc[16] = {0};
+    size_t i = 0;
+    for (; i + 16 <= n; i += 16)
+        for (int l = 0; l < 16; l++) acc[l] += x[i + l];
+    float total = 0.0f;
+    for (; i < n; i++) total += x[i];
+    for (int l = 0; l < 16; l++) total += acc[l];
+    return total;
 }
 
 RADA_CLONES
@@ -43,13 +68,8 @@ void rada_softmax_rows(float *x, size_t rows, size_t cols, float scale) {
         float *row = x + r * cols;
         float m = -INFINITY;
         for (size_t c = 0; c < cols; c++) m = fmaxf(m, row[c] * scale);
-        float sum = 0.0f;
-        for (size_t c = 0; c < cols; c++) {
-            float e = fast_expf(row[c] * scale - m);
-            row[c] = e;
-            sum += e;
-        }
-        float inv = 1.0f / sum;
+        for (size_t c = 0; c < cols; c++) row[c] = fast_expf(row[c] * scale - m);
+        float inv = 1.0f / lane_sum(row, cols);
         for (size_t c = 0; c < cols; c++) row[c] *= inv;
     }
 }
@@ -60,14 +80,17 @@ void rada_layernorm_rows(const float *x, float *y, const float *gamma, const flo
     for (size_t r = 0; r < rows; r++) {
         const float *in = x + r * cols;
         float *out = y + r * cols;
-        float sum = 0.0f;
-        for (size_t c = 0; c < cols; c++) sum += in[c];
-        float mean = sum / (float)cols;
+        float mean = lane_sum(in, cols) / (float)cols;
+        float acc[16] = {0};
+        size_t c0 = 0;
+        for (; c0 + 16 <= cols; c0 += 16)
+            for (int l = 0; l < 16; l++) {
+                float d = in[c0 + l] - mean;
+                acc[l] += d * d;
+            }
         float sq = 0.0f;
-        for (size_t c = 0; c < cols; c++) {
-            float d = in[c] - mean;
-            sq += d * d;
-        }
+        for (; c0 < cols; c0++) sq += (in[c0] - mean) * (in[c0] - mean);
+        for (int l = 0; l < 16; l++) sq += acc[l];
         float inv = 1.0f / sqrtf(sq / (float)cols + eps);
         for (size_t c = 0; c < cols; c++) out[c] = (in[c] - mean) * inv * gamma[c] + beta[c];
     }
