@@ -1,3 +1,4 @@
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -26,8 +27,13 @@ int rada_gunzip(const uint8_t *input, size_t input_length, size_t max_output, ui
         set_error(err, err_len, "zlib could not start", stream.msg);
         return RADA_GUNZIP_OUT_OF_MEMORY;
     }
-    size_t capacity = input_length * 4 < max_output ? input_length * 4 : max_output;
+    if (max_output == 0) {
+        set_error(err, err_len, "the decompressed data exceeds the size limit", NULL);
+        return RADA_GUNZIP_TOO_LARGE;
+    }
+    size_t capacity = input_length < SIZE_MAX / 4 ? input_length * 4 : SIZE_MAX;
     if (capacity < 64) capacity = 64;
+    if (capacity > max_output) capacity = max_output;
     uint8_t *buffer = malloc(capacity);
     if (!buffer) {
         inflateEnd(&stream);

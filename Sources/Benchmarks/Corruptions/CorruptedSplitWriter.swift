@@ -17,13 +17,20 @@ public enum CorruptedSplitWriter {
         for corruption in corruptions {
             let base = out.appendingPathComponent(corruption.rawValue)
             let classFolders = set.classNames.map { base.appendingPathComponent(ImageFolder.folderName(className: $0)) }
-            for folder in classFolders { try manager.createDirectory(at: folder, withIntermediateDirectories: true) }
+            // Class folders are made when their first image is written: an empty class folder
+            // would make ImageFolder (like torchvision's) refuse the tree after `--limit`.
+            var made = [Bool](repeating: false, count: classFolders.count)
             for index in 0..<count {
                 let pixels = try corruption.apply(
                     to: set.image(index), width: set.width, height: set.height, severity: severity, imageIndex: index, seed: seed)
                 let png = try GrayCodec.png(pixels, width: set.width, height: set.height)
                 let name = String(format: "%05d.png", index)
-                try Data(png).write(to: classFolders[set.labels[index]].appendingPathComponent(name))
+                let label = set.labels[index]
+                if !made[label] {
+                    try manager.createDirectory(at: classFolders[label], withIntermediateDirectories: true)
+                    made[label] = true
+                }
+                try Data(png).write(to: classFolders[label].appendingPathComponent(name))
                 written += 1
             }
         }
