@@ -17,11 +17,11 @@ extension BenchmarkReport {
         lines.append("")
         lines.append("| domain | " + methods.joined(separator: " | ") + " |")
         lines.append("|---|" + String(repeating: "---:|", count: methods.count))
-        for (d, domain) in domains.enumerated() {
+        for domain in domains {
             let row = methods.map { method in
                 results.first { $0.method == method && $0.domain == domain }.map { cell($0.accuracy) } ?? "–"
             }
-            lines.append("| \(domain) (\(d + 1)) | " + row.joined(separator: " | ") + " |")
+            lines.append("| \(domain) | " + row.joined(separator: " | ") + " |")
         }
         lines.append("| **mean** | " + methods.map { "**" + cell(mean[$0] ?? 0) + "**" }.joined(separator: " | ") + " |")
         lines.append("| last 10 % (mean) | " + methods.map { cell(meanLast10[$0] ?? 0) }.joined(separator: " | ") + " |")

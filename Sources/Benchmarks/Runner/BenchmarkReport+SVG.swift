@@ -5,7 +5,7 @@ extension BenchmarkReport {
     /// the stream, with dashed lines at domain starts labelled by domain, labelled axes and a
     /// legend.
     public func svgPlot(width: Int = 960, height: Int = 480) -> String {
-        let left = 64.0, right = 150.0, top = 30.0, bottom = 96.0
+        let left = 64.0, right = 150.0, top = 30.0, bottom = 110.0
         let plotWidth = Double(width) - left - right
         let plotHeight = Double(height) - top - bottom
         let total = max(1, images)
@@ -33,7 +33,8 @@ extension BenchmarkReport {
             if domainStarts.count <= 40, d < domains.count {
                 let end = d + 1 < domainStarts.count ? domainStarts[d + 1] : total
                 let mid = x((start + end) / 2)
-                svg.append("<text x=\"\(f(mid))\" y=\"\(f(top + plotHeight + 8))\" transform=\"rotate(45 \(f(mid)) \(f(top + plotHeight + 8)))\" font-size=\"9\">\(Self.escape(domains[d]))</text>")
+                let ly = top + plotHeight + 24
+                svg.append("<text x=\"\(f(mid))\" y=\"\(f(ly))\" transform=\"rotate(45 \(f(mid)) \(f(ly)))\" font-size=\"9\">\(Self.escape(domains[d]))</text>")
             }
         }
         svg.append("<rect x=\"\(f(left))\" y=\"\(f(top))\" width=\"\(f(plotWidth))\" height=\"\(f(plotHeight))\" fill=\"none\" stroke=\"black\"/>")
@@ -48,7 +49,13 @@ extension BenchmarkReport {
         // Axis titles.
         svg.append("<text x=\"\(f(left + plotWidth / 2))\" y=\"\(height - 8)\" text-anchor=\"middle\">images seen (stream position; dashed: domain starts)</text>")
         svg.append("<text x=\"16\" y=\"\(f(top + plotHeight / 2))\" text-anchor=\"middle\" transform=\"rotate(-90 16 \(f(top + plotHeight / 2)))\">accuracy (%)</text>")
-        svg.append("<text x=\"\(f(left + plotWidth))\" y=\"\(f(top + plotHeight + 16))\" text-anchor=\"end\" font-size=\"10\">\(total)</text>")
+        // x ticks at quarters of the stream.
+        for quarter in 0...4 {
+            let position = total * quarter / 4
+            let tx = x(position)
+            svg.append("<line x1=\"\(f(tx))\" y1=\"\(f(top + plotHeight))\" x2=\"\(f(tx))\" y2=\"\(f(top + plotHeight + 4))\" stroke=\"black\"/>")
+            svg.append("<text x=\"\(f(tx))\" y=\"\(f(top + plotHeight + 15))\" text-anchor=\"middle\" font-size=\"10\">\(position)</text>")
+        }
         svg.append("</svg>")
         return svg.joined(separator: "\n") + "\n"
     }
