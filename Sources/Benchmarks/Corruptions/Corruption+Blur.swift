@@ -85,6 +85,16 @@ extension Corruption {
     /// 1.11 ... 1.33 in coarser steps); factors are resolution independent. Deterministic.
     static let zoomMaxFactor: [Float] = [1.05, 1.10, 1.15, 1.20, 1.25]
 
+    /// Per output coordinate along an axis: the two input coordinates a zoom by `factor` about
+    /// `centre` reads (clamped to the edge) and the weight of the second.
+    static func zoomTaps(count: Int, centre: Float, factor: Float) -> [(index: Int, next: Int, weight: Float)] {
+        (0..<count).map { i in
+            let position = centre + (Float(i) - centre) / factor
+            let low = Int(position.rounded(.down))
+            return (min(max(low, 0), count - 1), min(max(low + 1, 0), count - 1), position - Float(low))
+        }
+    }
+
     static func zoomBlur(_ image: GrayPlane, level: Int) -> GrayPlane {
         let steps = Int((zoomMaxFactor[level] - 1) * 100 + 0.5)
         let factors = (0...steps).map { 1 + Float($0) / 100 }
@@ -92,10 +102,23 @@ extension Corruption {
         let cy = Float(image.height - 1) / 2
         var sum = image
         for factor in factors {
-            let zoomed = image.warped(border: .edge) { x, y in
-                (cx + (Float(x) - cx) / factor, cy + (Float(y) - cy) / factor)
+            // The zoom maps each axis on its own, so its bilinear taps are computed per column
+            // and per row once (edge pixels repeat), not per pixel: the hot loop of this
+            // corruption, 26 zooms per image at severity 5.
+            let columns = Self.zoomTaps(count: image.width, centre: cx, factor: factor)
+            let rows = Self.zoomTaps(count: image.height, centre: cy, factor: factor)
+            let w = image.width
+            image.values.withUnsafeBufferPointer { v in
+                for (y, row) in rows.enumerated() {
+                    let upper = row.index * w
+                    let lower = row.next * w
+                    for (x, column) in columns.enumerated() {
+                        let top = v[upper + column.index] * (1 - column.weight) + v[upper + column.next] * column.weight
+                        let bottom = v[lower + column.index] * (1 - column.weight) + v[lower + column.next] * column.weight
+                        sum.values[y * w + x] += top * (1 - row.weight) + bottom * row.weight
+                    }
+                }
             }
-            for i in sum.values.indices { sum.values[i] += zoomed.values[i] }
         }
         let count = Float(factors.count + 1)
         for i in sum.values.indices { sum.values[i] /= count }

@@ -71,6 +71,13 @@ struct GrayPlane: Sendable, Equatable {
         let y0 = Int(y.rounded(.down))
         let fx = x - Float(x0)
         let fy = y - Float(y0)
+        if x0 >= 0 && y0 >= 0 && x0 + 1 < width && y0 + 1 < height {
+            // Interior: no border rule needed (the common case, and the hot loop of the warps).
+            let i = y0 * width + x0
+            let top = values[i] * (1 - fx) + values[i + 1] * fx
+            let bottom = values[i + width] * (1 - fx) + values[i + width + 1] * fx
+            return top * (1 - fy) + bottom * fy
+        }
         let top = pixel(x0, y0, border: border) * (1 - fx) + pixel(x0 + 1, y0, border: border) * fx
         let bottom = pixel(x0, y0 + 1, border: border) * (1 - fx) + pixel(x0 + 1, y0 + 1, border: border) * fx
         return top * (1 - fy) + bottom * fy
@@ -95,15 +102,25 @@ struct GrayPlane: Sendable, Equatable {
         for y in 0..<height {
             for x in 0..<width {
                 var sum: Float = 0
-                for k in 0..<kernel.count { sum += kernel[k] * pixel(x + k - radius, y, border: border) }
+                if x >= radius && x + radius < width {
+                    let base = y * width + x - radius
+                    for k in 0..<kernel.count { sum += kernel[k] * values[base + k] }
+                } else {
+                    for k in 0..<kernel.count { sum += kernel[k] * pixel(x + k - radius, y, border: border) }
+                }
                 horizontal.values[y * width + x] = sum
             }
         }
         var out = GrayPlane(width: width, height: height)
         for y in 0..<height {
+            let interior = y >= radius && y + radius < height
             for x in 0..<width {
                 var sum: Float = 0
-                for k in 0..<kernel.count { sum += kernel[k] * horizontal.pixel(x, y + k - radius, border: border) }
+                if interior {
+                    for k in 0..<kernel.count { sum += kernel[k] * horizontal.values[(y + k - radius) * width + x] }
+                } else {
+                    for k in 0..<kernel.count { sum += kernel[k] * horizontal.pixel(x, y + k - radius, border: border) }
+                }
                 out.values[y * width + x] = sum
             }
         }
