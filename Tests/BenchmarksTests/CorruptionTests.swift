@@ -124,4 +124,19 @@ import Testing
         }
         #expect(FileManager.default.fileExists(atPath: out.appendingPathComponent("fog/Ankle_boot/00000.png").path))
     }
+
+    @Test func streamItemsResolveToTheirCorruptedPixels() throws {
+        let set = try FixtureManifest.images()
+        let item = StreamItem(index: 3, corruption: .motionBlur, severity: 5)
+        let expected = try Corruption.motionBlur.apply(to: set.image(3), width: 28, height: 28, severity: 5, imageIndex: 3, seed: 4)
+        #expect(try set.pixels(of: item, corruptionSeed: 4) == expected)
+        #expect(try set.pixels(of: StreamItem(index: 3), corruptionSeed: 4) == Array(set.image(3)))
+        let rgb = try set.rgbImage(of: item, corruptionSeed: 4)
+        #expect(rgb.width == 28 && rgb.height == 28)
+        let reds = stride(from: 0, to: rgb.pixels.count, by: 3).map { rgb.pixels[$0] }
+        let blues = stride(from: 2, to: rgb.pixels.count, by: 3).map { rgb.pixels[$0] }
+        #expect(reds == expected)
+        #expect(blues == expected)
+        #expect(throws: CorruptionError.self) { try set.pixels(of: StreamItem(index: 16), corruptionSeed: 0) }
+    }
 }
