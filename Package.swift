@@ -37,10 +37,12 @@ let package = Package(
             cSettings: cOptimise,
             linkerSettings: [.linkedLibrary("png16"), .linkedLibrary("jpeg")]
         ),
+        // C: gzip decompression through zlib (the benchmark's Fashion-MNIST files are .gz).
+        .target(name: "CZlib", cSettings: cOptimise, linkerSettings: [.linkedLibrary("z")]),
         .target(name: "RadaNumerics", dependencies: ["CNumerics"]),
         .target(name: "CLIP", dependencies: ["RadaNumerics", "CImageCodecs"]),
         .target(name: "Adaptation", dependencies: ["RadaNumerics"]),
-        .target(name: "Benchmarks", dependencies: ["CLIP", "Adaptation"]),
+        .target(name: "Benchmarks", dependencies: ["CLIP", "Adaptation", "CImageCodecs", "CZlib"]),
         .target(
             name: "Server",
             dependencies: [

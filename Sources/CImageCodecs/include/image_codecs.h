@@ -19,6 +19,7 @@ typedef enum {
     RADA_IMAGE_TOO_LARGE = 3,      /* width*height above the caller's limit; width/height are set */
     RADA_IMAGE_CORRUPT = 4,        /* the codec rejected the data; see the message */
     RADA_IMAGE_OUT_OF_MEMORY = 5,
+    RADA_IMAGE_BAD_ARGUMENT = 6,   /* encoders: zero size, bad channel count or quality */
 } rada_image_status;
 
 typedef enum {
@@ -59,6 +60,31 @@ void rada_image_free(rada_image *image);
  */
 int rada_resize_bicubic_rgb8(const uint8_t *in, int in_w, int in_h, uint8_t *out, int out_w,
                              int out_h);
+
+/* An encoded file in memory; `bytes` is malloc'd: release it with rada_buffer_free. */
+typedef struct {
+    uint8_t *bytes;
+    size_t length;
+} rada_buffer;
+
+/* Frees buffer->bytes and clears it; safe on a zeroed or already freed buffer. */
+void rada_buffer_free(rada_buffer *buffer);
+
+/*
+ * Encodes 8-bit pixels (`channels` 1 = gray, 3 = RGB; interleaved, row-major) as a PNG
+ * (no interlacing, zlib's default compression). Returns a rada_image_status; on failure
+ * out->bytes is NULL and `err` holds a message. libpng's longjmps stay inside.
+ */
+int rada_encode_png(const uint8_t *pixels, uint32_t width, uint32_t height, int channels,
+                    rada_buffer *out, char *err, size_t err_len);
+
+/*
+ * Encodes 8-bit pixels (`channels` 1 = gray, 3 = RGB) as a baseline JPEG at `quality`
+ * (1...100, libjpeg's standard IJG quantisation tables scaled by jpeg_set_quality; 4:2:0
+ * chroma subsampling for RGB, libjpeg's defaults otherwise). Returns a rada_image_status.
+ */
+int rada_encode_jpeg(const uint8_t *pixels, uint32_t width, uint32_t height, int channels,
+                     int quality, rada_buffer *out, char *err, size_t err_len);
 
 #ifdef __cplusplus
 }

@@ -1,4 +1,0 @@
-import CLIP
-import Adaptation
-// Placeholder until the benchmark lands.
-enum BenchmarksModule {}

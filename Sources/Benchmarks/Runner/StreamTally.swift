@@ -1,0 +1,153 @@
+import Foundation
+import RadaNumerics
+
+/// The running counts of a benchmark run, turned into a report at the end.
+struct StreamTally {
+    let domains: [StreamDomain]
+    /// Per method, one byte per image seen so far (1: correct), in stream order.
+    var correctness: [[UInt8]]
+    /// Per method, per domain.
+    var correct: [[Int]]
+    var seen: [[Int]]
+    var lastCorrect: [[Int]]
+    var lastSeen: [[Int]]
+    var entropySum: [[Double]]
+    var backboneSeconds = 0.0
+    var adaptationSeconds: [Double]
+
+    init(methods: Int, domains: [StreamDomain]) {
+        self.domains = domains
+        let zeros = [Int](repeating: 0, count: domains.count)
+        correctness = [[UInt8]](repeating: [], count: methods)
+        correct = [[Int]](repeating: zeros, count: methods)
+        seen = correct
+        lastCorrect = correct
+        lastSeen = correct
+        entropySum = [[Double]](repeating: [Double](repeating: 0, count: domains.count), count: methods)
+        adaptationSeconds = [Double](repeating: 0, count: methods)
+    }
+
+    /// Images of a domain that count as its last 10 %: ⌈n/10⌉, at least one.
+    static func lastCount(_ n: Int) -> Int { max(1, (n + 9) / 10) }
+
+    mutating func record(method m: Int, domain d: Int, logits: Matrix, labels: [Int]) {
+        let classes = logits.cols
+        let n = domains[d].items.count
+        let lastStart = n - Self.lastCount(n)
+        for (b, label) in labels.enumerated() {
+            let row = logits.storage[(b * classes)..<((b + 1) * classes)]
+            var best = row.startIndex
+            for i in row.indices where row[i] > row[best] { best = i }
+            let hit = best - row.startIndex == label
+            let position = seen[m][d]
+            seen[m][d] += 1
+            if hit { correct[m][d] += 1 }
+            if position >= lastStart {
+                lastSeen[m][d] += 1
+                if hit { lastCorrect[m][d] += 1 }
+            }
+            entropySum[m][d] += Self.entropy(row)
+            correctness[m].append(hit ? 1 : 0)
+        }
+    }
+
+    /// Entropy (nats) of softmax(row), computed stably in Double.
+    static func entropy(_ row: ArraySlice<Float>) -> Double {
+        let top = Double(row.max() ?? 0)
+        var total = 0.0
+        var weighted = 0.0
+        for value in row {
+            let shifted = Double(value) - top
+            let e = exp(shifted)
+            total += e
+            weighted += e * shifted
+        }
+        // H = log Σe^s − Σ e^s·s / Σe^s with s = z − max.
+        return log(total) - weighted / total
+    }
+
+    func report(plan: StreamPlan, batchSize: Int, methods: [String], info: RunInfo, window: Int, points: Int) -> BenchmarkReport {
+        let rounds = (domains.map(\.round).max() ?? 0) + 1
+        let labels = domains.map { rounds > 1 ? "\($0.name)@\($0.round + 1)" : $0.name }
+        var results: [DomainResult] = []
+        var mean: [String: Double] = [:]
+        var meanLast10: [String: Double] = [:]
+        var roundResults: [RoundResult] = []
+        var timing: [MethodTiming] = []
+        let images = plan.imageCount
+        for (m, method) in methods.enumerated() {
+            for d in domains.indices {
+                results.append(DomainResult(
+                    method: method, domain: labels[d], round: domains[d].round,
+                    accuracy: Self.percent(correct[m][d], seen[m][d]), n: seen[m][d], correct: correct[m][d],
+                    last10Accuracy: Self.percent(lastCorrect[m][d], lastSeen[m][d]), last10N: lastSeen[m][d],
+                    meanEntropy: seen[m][d] > 0 ? entropySum[m][d] / Double(seen[m][d]) : 0))
+            }
+            let mine = results.suffix(domains.count)
+            mean[method] = mine.map(\.accuracy).reduce(0, +) / Double(max(1, domains.count))
+            meanLast10[method] = mine.map(\.last10Accuracy).reduce(0, +) / Double(max(1, domains.count))
+            if rounds > 1 {
+                for r in 0..<rounds {
+                    let ds = domains.indices.filter { domains[$0].round == r }
+                    let c = ds.reduce(0) { $0 + correct[m][$1] }
+                    let n = ds.reduce(0) { $0 + seen[m][$1] }
+                    roundResults.append(RoundResult(method: method, round: r, accuracy: Self.percent(c, n), n: n))
+                }
+            }
+            let perImage = { (seconds: Double) in images > 0 ? 1000 * seconds / Double(images) : 0 }
+            let total = backboneSeconds + adaptationSeconds[m]
+            timing.append(MethodTiming(
+                method: method, backboneSeconds: backboneSeconds, adaptationSeconds: adaptationSeconds[m],
+                backboneMsPerImage: perImage(backboneSeconds), adaptationMsPerImage: perImage(adaptationSeconds[m]),
+                imagesPerSecond: total > 0 ? Double(images) / total : 0,
+                overallAccuracy: Self.percent(correct[m].reduce(0, +), seen[m].reduce(0, +)),
+                meanEntropy: entropySum[m].reduce(0, +) / Double(max(1, seen[m].reduce(0, +)))))
+        }
+        var starts: [Int] = []
+        var position = 0
+        for domain in domains {
+            starts.append(position)
+            position += domain.items.count
+        }
+        return BenchmarkReport(
+            protocol: plan.streamProtocol.rawValue, batchSize: batchSize, domains: labels, methods: methods, results: results,
+            mean: mean, meanLast10: meanLast10, rounds: roundResults, timing: timing, images: images,
+            peakResidentBytes: PeakMemory.residentHighWaterMark(), command: info.command, gitRevision: info.gitRevision,
+            seeds: info.seeds,
+            curves: methods.indices.map { Self.curve(methods[$0], correctness[$0], window: window, points: points) },
+            domainStarts: starts)
+    }
+
+    static func percent(_ correct: Int, _ n: Int) -> Double { n > 0 ? 100 * Double(correct) / Double(n) : 0 }
+
+    /// Accuracy over the trailing `window` images (fewer at the very start), at up to `points`
+    /// evenly spaced stream positions, always including the last.
+    static func curve(_ method: String, _ hits: [UInt8], window: Int, points: Int) -> AccuracyCurve {
+        var prefix = [Int](repeating: 0, count: hits.count + 1)
+        for (i, hit) in hits.enumerated() { prefix[i + 1] = prefix[i] + Int(hit) }
+        let count = hits.count
+        guard count > 0 else { return AccuracyCurve(method: method, window: window, positions: [], accuracy: []) }
+        let step = max(1, count / max(1, points))
+        var positions = Array(stride(from: step, through: count, by: step))
+        if positions.last != count { positions.append(count) }
+        let accuracy = positions.map { end -> Double in
+            let start = max(0, end - window)
+            return percent(prefix[end] - prefix[start], end - start)
+        }
+        return AccuracyCurve(method: method, window: window, positions: positions, accuracy: accuracy)
+    }
+}
+
+/// Peak resident memory of this process.
+public enum PeakMemory {
+    /// VmHWM from /proc/self/status, in bytes; nil where it cannot be read (not Linux).
+    public static func residentHighWaterMark() -> Int? {
+        guard let status = try? String(contentsOfFile: "/proc/self/status", encoding: .utf8) else { return nil }
+        for line in status.split(separator: "\n") where line.hasPrefix("VmHWM:") {
+            let fields = line.split(whereSeparator: { $0 == " " || $0 == "\t" })
+            guard fields.count >= 2, let kib = Int(fields[1]) else { return nil }
+            return kib * 1024
+        }
+        return nil
+    }
+}
