@@ -7,7 +7,7 @@ struct Rada: AsyncParsableCommand {
         commandName: "rada",
         abstract: "RAdaServe: CLIP classification that adapts online per stream (RAda).",
         subcommands: [
-            ClassifyCommand.self, EmbedCommand.self, CorruptCommand.self, InfoCommand.self, BenchBLASCommand.self,
+            BenchCommand.self, ClassifyCommand.self, EmbedCommand.self, CorruptCommand.self, InfoCommand.self, BenchBLASCommand.self,
         ]
     )
 }

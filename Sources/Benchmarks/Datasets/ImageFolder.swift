@@ -96,4 +96,10 @@ public struct ImageFolderDomains: Sendable, Equatable {
         self.names = subfolders.map(\.lastPathComponent)
         self.folders = folders
     }
+
+    /// One image folder as the only domain (`folder:PATH`), named after its directory.
+    public init(single folder: ImageFolder) {
+        self.names = [folder.root.lastPathComponent]
+        self.folders = [folder]
+    }
 }

@@ -1,0 +1,186 @@
+import Adaptation
+import ArgumentParser
+import Benchmarks
+import CLIP
+import Foundation
+import RadaNumerics
+
+/// `rada bench`: online test-time-adaptation accuracy over a stream, every method on the
+/// identical stream, the frozen backbone's features computed once per image and shared.
+struct BenchCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "bench",
+        abstract: "Benchmark TTA accuracy over a stream: zero-shot, rada, tda and oracle side by side.",
+        discussion: "Protocols and metrics: Docs/benchmarks-protocol.md. Results: Docs/benchmarks.md.")
+
+    @OptionGroup var modelOptions: ModelOptions
+    @Option(help: "fashion-mnist, folder:PATH (one domain, a subfolder per class) or domains:PATH (a subfolder per domain).")
+    var dataset = "fashion-mnist"
+    @Option(help: "Fashion-MNIST split: test (the benchmark) or train (validation streams for choosing hyper-parameters).")
+    var split = "test"
+    @Option(name: .customLong("protocol"), help: "per-domain, continual, label-shift, long or clean.")
+    var streamProtocol = "per-domain"
+    @Option(help: "Comma-separated methods: zero-shot, rada, tda, oracle.")
+    var methods = "zero-shot,rada,tda,oracle"
+    @Option(help: "Images per batch.") var batchSize = 64
+    @Option(help: "Only the first N images of each domain (after the seeded shuffle).") var limit: Int?
+    @Option(help: "Seed of the stream order.") var seed: UInt64 = 0
+    @Option(help: "Seed of the corruptions.") var corruptionSeed: UInt64 = 0
+    @Option(help: "Corruption severity (1...5) for Fashion-MNIST.") var severity = StreamProtocol.severity
+    @Option(help: "Comma-separated corruptions (default: all fifteen in the protocol's order).") var corruptions: String?
+    @Option(help: "Prompt template with {} (repeatable). Default: the model's own ensemble.") var template: [String] = []
+    @Option(help: "Directory for report.json, report.md and accuracy.svg.") var out: String?
+    @Option(help: "Also write the JSON report here.") var json: String?
+    @Option(help: "Also write the SVG plot here.") var plot: String?
+    @Flag(help: "No progress bar.") var quiet = false
+    @OptionGroup(title: "RAda hyper-parameters") var rada: RAdaOptions
+
+    func validate() throws {
+        if batchSize < 1 { throw ValidationError("--batch-size must be at least 1") }
+        if StreamProtocol(rawValue: streamProtocol) == nil {
+            throw ValidationError("--protocol must be one of \(StreamProtocol.allCases.map(\.rawValue).joined(separator: ", "))")
+        }
+        let known: Set<String> = ["zero-shot", "rada", "tda", "oracle"]
+        for name in methodList where !known.contains(name) {
+            throw ValidationError("unknown method \(name); choose from zero-shot, rada, tda, oracle")
+        }
+        if methodList.isEmpty { throw ValidationError("--methods names no method") }
+    }
+
+    var methodList: [String] { methods.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty } }
+
+    func run() throws {
+        let encoder = try modelOptions.loadEncoder()
+        let source = try BenchSource(dataset: dataset, split: split)
+        let streamProtocol = StreamProtocol(rawValue: self.streamProtocol)!
+        let plan: StreamPlan
+        switch source {
+        case .fashionMNIST(let set):
+            let chosen = try corruptions.map { try $0.split(separator: ",").map { try Corruption(name: String($0)) } } ?? Corruption.allCases
+            plan = try StreamPlan.corrupted(streamProtocol, labels: set.labels, classes: set.classNames.count,
+                                            corruptions: chosen, severity: severity, limit: limit, seed: seed)
+        case .folders(let domains):
+            plan = try StreamPlan.folders(streamProtocol, names: domains.names, labels: domains.folders.map(\.labels),
+                                          classes: domains.classNames.count, limit: limit, seed: seed)
+        }
+        let classNames = source.classNames
+        let classes = try ClassSet.templated(labels: classNames, templates: template.isEmpty ? encoder.defaultTemplates : template)
+        let text = try encoder.classEmbeddings(classes)
+        let s = encoder.logitScale
+
+        var methodObjects: [any TTAMethod] = []
+        let hyperparameters = try rada.hyperparameters()
+        for name in methodList {
+            switch name {
+            case "zero-shot": methodObjects.append(ZeroShotMethod(textEmbeddings: text, logitScale: s))
+            case "tda": methodObjects.append(try TDAMethod(textEmbeddings: text, logitScale: s))
+            case "rada", "oracle":
+                let state = try StreamState(labels: classNames, textEmbeddings: text, logitScale: s, heads: rada.heads,
+                                            hyperparameters: hyperparameters, seed: rada.maskSeed)
+                methodObjects.append(RAdaMethod(state: state, oracle: name == "oracle"))
+            default: break
+            }
+        }
+
+        var runner = BenchmarkRunner(plan: plan, batchSize: batchSize, methods: methodObjects)
+        runner.showsProgress = !quiet
+        let info = RunInfo(command: CommandLine.arguments.joined(separator: " "), gitRevision: gitRevision(),
+                           seeds: ["order": seed, "corruption": corruptionSeed, "mask": rada.maskSeed])
+        var cache = FeatureCache(dimension: encoder.embeddingDimension)
+        let labels = source.labels
+        let report = try runner.run(labels: labels, info: info) { domain, batch in
+            try cache.features(for: domain, batch: batch) { missing in
+                let images = try missing.map { item in try source.rgbImage(source: domain.source, item: item, corruptionSeed: corruptionSeed) }
+                return encoder.embed(images: images)
+            }
+        }
+        print(report.markdownTable())
+        if let out { try report.write(to: URL(fileURLWithPath: out)); print("wrote \(out)/report.json, report.md, accuracy.svg") }
+        if let json { try report.json().write(to: URL(fileURLWithPath: json), options: .atomic) }
+        if let plot { try Data(report.svgPlot().utf8).write(to: URL(fileURLWithPath: plot), options: .atomic) }
+    }
+}
+
+/// The images a bench streams: Fashion-MNIST (corrupted on the fly) or image folders.
+enum BenchSource {
+    case fashionMNIST(GrayImageSet)
+    case folders(ImageFolderDomains)
+
+    init(dataset: String, split: String) throws {
+        if dataset == "fashion-mnist" {
+            guard let split = FashionMNIST.Split(rawValue: split) else { throw ValidationError("--split must be train or test") }
+            self = .fashionMNIST(try FashionMNIST.load(split))
+        } else if dataset.hasPrefix("folder:") {
+            let root = URL(fileURLWithPath: String(dataset.dropFirst("folder:".count)))
+            self = .folders(ImageFolderDomains(single: try ImageFolder(root: root)))
+        } else if dataset.hasPrefix("domains:") {
+            self = .folders(try ImageFolderDomains(root: URL(fileURLWithPath: String(dataset.dropFirst("domains:".count)))))
+        } else {
+            throw ValidationError("--dataset must be fashion-mnist, folder:PATH or domains:PATH (got \(dataset))")
+        }
+    }
+
+    var classNames: [String] {
+        switch self {
+        case .fashionMNIST(let set): set.classNames
+        case .folders(let domains): domains.classNames
+        }
+    }
+
+    var labels: [[Int]] {
+        switch self {
+        case .fashionMNIST(let set): [set.labels]
+        case .folders(let domains): domains.folders.map(\.labels)
+        }
+    }
+
+    func rgbImage(source: Int, item: StreamItem, corruptionSeed: UInt64) throws -> RGBImage {
+        switch self {
+        case .fashionMNIST(let set): try set.rgbImage(of: item, corruptionSeed: corruptionSeed)
+        case .folders(let domains): try domains.folders[source].image(item.index)
+        }
+    }
+}
+
+/// Each stream image's features, computed once per run: the backbone is frozen, so the long
+/// protocol's later rounds and every method reuse them.
+struct FeatureCache {
+    struct Key: Hashable { var source: Int; var item: StreamItem }
+    let dimension: Int
+    private var rows: [Key: [Float]] = [:]
+
+    init(dimension: Int) { self.dimension = dimension }
+
+    mutating func features(
+        for domain: StreamDomain, batch: ArraySlice<StreamItem>, compute: ([StreamItem]) throws -> Matrix
+    ) throws -> BatchFeatures {
+        let missing = batch.filter { rows[Key(source: domain.source, item: $0)] == nil }
+        var seconds = 0.0
+        if !missing.isEmpty {
+            let clock = ContinuousClock()
+            let start = clock.now
+            let computed = try compute(Array(missing))
+            seconds = (clock.now - start).seconds
+            for (i, item) in missing.enumerated() { rows[Key(source: domain.source, item: item)] = computed.row(i) }
+        }
+        var storage: [Float] = []
+        storage.reserveCapacity(batch.count * dimension)
+        for item in batch { storage += rows[Key(source: domain.source, item: item)]! }
+        return BatchFeatures(features: Matrix(rows: batch.count, cols: dimension, storage: storage), backboneSeconds: seconds)
+    }
+}
+
+/// The checkout's commit, for the report; "unknown" outside a git checkout.
+func gitRevision() -> String {
+    let process = Process()
+    process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+    process.arguments = ["git", "rev-parse", "HEAD"]
+    let pipe = Pipe()
+    process.standardOutput = pipe
+    process.standardError = FileHandle.nullDevice
+    do { try process.run() } catch { return "unknown" }
+    process.waitUntilExit()
+    let text = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        .trimmingCharacters(in: .whitespacesAndNewlines)
+    return process.terminationStatus == 0 && !text.isEmpty ? text : "unknown"
+}

@@ -1,0 +1,57 @@
+import Adaptation
+import ArgumentParser
+
+/// RAda hyper-parameters as command-line options; anything not given keeps the engine's
+/// measured default (`RAdaHyperparameters()`).
+struct RAdaOptions: ParsableArguments {
+    @Option(help: "Attention heads of the mask.") var heads = 8
+    @Option(help: "Seed of the mask's initial maps.") var maskSeed: UInt64 = 0
+    @Option(help: "Learning rate (default: scaled for the model's logit scale).") var lr: Double?
+    @Option(help: "Optimiser: adam, adamW or sgd.") var optimizer: String?
+    @Option(help: "Weight decay.") var weightDecay: Double?
+    @Option(help: "Optimiser steps per batch.") var steps: Int?
+    @Option(help: "Weight of the entropy term.") var entropyWeight: Double?
+    @Option(help: "Weight of the diversity term.") var diversity: Double?
+    @Option(help: "Confidence filter e0 (fraction of log K); 'off' disables it.") var e0: String?
+    @Option(help: "Weight of the L∞ mask regulariser.") var maskReg: Double?
+    @Option(help: "Loss on fixed-temperature logits: on or off.") var fixedTemperature: String?
+    @Option(help: "Policy: predictThenAdapt, adaptThenPredict or episodic.") var policy: String?
+    @Option(help: "Reset after this many optimiser steps (RDumb-style).") var resetEvery: Int?
+    @Option(help: "Reset when the running entropy falls below this fraction of log K.") var entropyReset: Double?
+    @Option(help: "Reset when the prediction histogram's entropy falls below this fraction of log K.") var histogramReset: Double?
+    @Option(help: "Momentum of the running statistics (and the batch-1 diversity anchor).") var runningMomentum: Double?
+
+    func hyperparameters() throws -> RAdaHyperparameters {
+        var h = RAdaHyperparameters()
+        if let lr { h.optimizer.learningRate = lr }
+        if let optimizer {
+            guard let kind = OptimizerKind(rawValue: optimizer) else { throw ValidationError("--optimizer must be adam, adamW or sgd") }
+            h.optimizer.kind = kind
+        }
+        if let weightDecay { h.optimizer.weightDecay = weightDecay }
+        if let steps { h.stepsPerBatch = steps }
+        if let entropyWeight { h.objective.entropyWeight = entropyWeight }
+        if let diversity { h.objective.diversityWeight = diversity }
+        if let e0 {
+            if e0 == "off" { h.objective.confidenceThreshold = nil } else {
+                guard let value = Double(e0) else { throw ValidationError("--e0 must be a number or off") }
+                h.objective.confidenceThreshold = value
+            }
+        }
+        if let maskReg { h.objective.maskRegularization = maskReg }
+        if let fixedTemperature {
+            guard ["on", "off"].contains(fixedTemperature) else { throw ValidationError("--fixed-temperature must be on or off") }
+            h.objective.fixedTemperature = fixedTemperature == "on"
+        }
+        if let policy {
+            guard let value = AdaptationPolicy(rawValue: policy) else { throw ValidationError("--policy must be predictThenAdapt, adaptThenPredict or episodic") }
+            h.policy = value
+        }
+        if let resetEvery { h.collapse.resetEveryOptimizerSteps = resetEvery }
+        if let entropyReset { h.collapse.entropyResetFraction = entropyReset }
+        if let histogramReset { h.collapse.histogramEntropyResetFraction = histogramReset }
+        if let runningMomentum { h.runningMomentum = runningMomentum }
+        try h.validate()
+        return h
+    }
+}
