@@ -1,3 +1,0 @@
-import RadaNumerics
-// Placeholder until the engine lands.
-enum AdaptationModule {}

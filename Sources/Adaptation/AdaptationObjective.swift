@@ -1,0 +1,54 @@
+/// Where the diversity term takes its reference distribution from.
+public enum DiversityMode: String, Codable, Sendable, Equatable {
+    /// `−H(mean_b p_b)` over the batch (information maximisation).
+    case batchMean
+    /// `Σ_k p̄_k · log m_k` with `m` the stream's running mean prediction, held fixed (a detached
+    /// anchor): pushes the batch away from classes the stream has predicted often. For batch size 1.
+    case runningAnchor
+    /// `batchMean` for batches of two or more, `runningAnchor` for single images.
+    case automatic
+}
+
+/// The unlabelled test-time loss (all terms optional except entropy's weight, which may be 0).
+public struct AdaptationObjective: Codable, Sendable, Equatable {
+    /// Weight of the mean entropy of the kept samples.
+    public var entropyWeight: Double = 1
+    /// Keep only samples with `H(p) < e0 · log K` (nil: keep all). A batch with none kept takes no step.
+    public var confidenceThreshold: Double? = 0.4
+    /// λ of the diversity term (0: off).
+    public var diversityWeight: Double = 1
+    public var diversityMode: DiversityMode = .automatic
+    /// α of the L∞ mask regulariser `α · mean_b max |M − 1|` (0: off).
+    public var maskRegularization: Double = 0
+    /// Fixed temperature: the loss sees each sample's masked logits divided by their standard
+    /// deviation over classes and multiplied by the zero-shot logits' one; predictions unchanged.
+    public var fixedTemperature: Bool = true
+
+    public init(
+        entropyWeight: Double = 1, confidenceThreshold: Double? = 0.4, diversityWeight: Double = 1,
+        diversityMode: DiversityMode = .automatic, maskRegularization: Double = 0, fixedTemperature: Bool = true
+    ) {
+        self.entropyWeight = entropyWeight
+        self.confidenceThreshold = confidenceThreshold
+        self.diversityWeight = diversityWeight
+        self.diversityMode = diversityMode
+        self.maskRegularization = maskRegularization
+        self.fixedTemperature = fixedTemperature
+    }
+
+    /// Tent: entropy alone, no filter, no diversity, raw logits.
+    public static let entropyOnly = AdaptationObjective(confidenceThreshold: nil, diversityWeight: 0, fixedTemperature: false)
+}
+
+/// The value and logit gradient of a loss on one batch.
+public struct LossEvaluation<T: RAdaScalar>: Sendable, Equatable {
+    public var loss: T
+    /// `∂L/∂z`, B×K.
+    public var logitGradient: [T]
+    /// `∂L/∂ max|M−1|` per image (nil when the regulariser is off).
+    public var deviationGradient: [T]?
+    /// Samples that passed the confidence filter (all of them with labels or without a filter).
+    public var keptCount: Int
+    /// Per-sample entropy of the loss's distribution.
+    public var entropies: [T]
+}

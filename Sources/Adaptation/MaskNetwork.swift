@@ -1,0 +1,108 @@
+/// The frozen side of the RAda layer for one class set: the class embeddings `t` (K×D), the
+/// logit scale `s`, the number of heads and the attention temperature τ. Together with a
+/// `RAdaMask` it computes masked logits and their gradients (see `Docs/rada.md`).
+///
+/// Work is done one chunk of images at a time (`chunkRows` rows of the B·K×D rational matrix,
+/// at least one image), so memory does not grow with the batch.
+public struct MaskNetwork<T: RAdaScalar>: Sendable, Equatable {
+    public let classes: Int
+    public let dimension: Int
+    public let heads: Int
+    public let logitScale: T
+    public let temperature: T
+    /// Class embeddings, K×D row-major.
+    public let text: [T]
+    /// `√s · t`, the input of query 2 (K×D).
+    let scaledText: [T]
+    /// Target rows per chunk; a chunk holds `max(1, chunkRows / K)` images.
+    public var chunkRows: Int = 512
+
+    public var headDimension: Int { dimension / heads }
+
+    /// Throws when the shapes disagree or D does not divide by the number of heads.
+    public init(text: [T], classes: Int, dimension: Int, heads: Int, logitScale: T, temperature: T = 1) throws {
+        guard classes >= 1 else { throw AdaptationError.invalidShape("need at least one class, got \(classes)") }
+        guard dimension >= 1 else { throw AdaptationError.invalidShape("embedding dimension must be positive, got \(dimension)") }
+        guard heads >= 1, dimension % heads == 0 else {
+            throw AdaptationError.headsDoNotDivideDimension(dimension: dimension, heads: heads)
+        }
+        guard text.count == classes * dimension else {
+            throw AdaptationError.invalidShape("class embeddings have \(text.count) values, need \(classes)×\(dimension)")
+        }
+        guard logitScale.isFinite, logitScale > 0 else { throw AdaptationError.invalidHyperparameter("logit scale must be finite and positive, got \(logitScale)") }
+        guard temperature.isFinite, temperature > 0 else { throw AdaptationError.invalidHyperparameter("attention temperature must be finite and positive, got \(temperature)") }
+        self.classes = classes
+        self.dimension = dimension
+        self.heads = heads
+        self.logitScale = logitScale
+        self.temperature = temperature
+        self.text = text
+        let root = logitScale.squareRoot()
+        self.scaledText = text.map { root * $0 }
+    }
+
+    func imagesPerChunk(batch: Int) -> Int { max(1, min(batch, chunkRows / classes)) }
+
+    /// Bytes of scratch memory a forward (or forward+backward) pass allocates for `batch` images,
+    /// beside the B×K logits and the per-batch K×D / B×D query buffers.
+    public func workspaceBytes(batch: Int, backward: Bool) -> Int {
+        let c = imagesPerChunk(batch: batch)
+        let rows = c * classes, d = dimension, k = classes
+        var count = rows * d * 6 + 2 * k * k + 2 * k + d + max(rows, k)
+        if backward { count += k * k + rows * d * 5 }
+        return count * MemoryLayout<T>.stride
+    }
+
+    /// Zero-shot CLIP logits `s · Σ_j f[b,j]·t[k,j]`, computed by the same reduction as the masked
+    /// logits with a mask of ones, so the two agree bit for bit when the mask is exactly 1.
+    public func zeroShotLogits(features f: [T], batch: Int) -> [T] {
+        var out = [T](repeating: 0, count: batch * classes)
+        let ones = [T](repeating: 1, count: dimension)
+        f.withUnsafeBufferPointer { fp in
+            text.withUnsafeBufferPointer { tp in
+                ones.withUnsafeBufferPointer { op in
+                    for b in 0..<batch {
+                        for k in 0..<classes {
+                            out[b * classes + k] = logitScale * Self.maskedDot(
+                                op.baseAddress!, fp.baseAddress! + b * dimension, tp.baseAddress! + k * dimension, dimension)
+                        }
+                    }
+                }
+            }
+        }
+        return out
+    }
+
+    /// `Σ_j m[j] · (f[j] · t[j])`, summed in index order: the one reduction behind every logit.
+    @inline(__always)
+    static func maskedDot(_ m: UnsafePointer<T>, _ f: UnsafePointer<T>, _ t: UnsafePointer<T>, _ n: Int) -> T {
+        var acc: T = 0
+        for j in 0..<n { acc += m[j] * (f[j] * t[j]) }
+        return acc
+    }
+}
+
+/// GEMM-backed helpers shared by the forward and backward passes.
+enum LinearAlgebra<T: RAdaScalar> {
+    /// `out[r, :] = input[r, :] · Wᵀ + c` for `rows` rows (input row length `inCols`,
+    /// `outCols` outputs, `out` leading dimension `ldo`). The bias is added by a rank-one GEMM.
+    static func affine(
+        _ input: UnsafePointer<T>, rows: Int, inCols: Int, lda: Int, weight: UnsafePointer<T>, bias: UnsafePointer<T>,
+        outCols: Int, out: UnsafeMutablePointer<T>, ldo: Int, ones: UnsafePointer<T>
+    ) {
+        T.gemm(transA: false, transB: false, m: rows, n: outCols, k: 1, alpha: 1, a: ones, lda: 1, b: bias, ldb: outCols, beta: 0, c: out, ldc: ldo)
+        T.gemm(transA: false, transB: true, m: rows, n: outCols, k: inCols, alpha: 1, a: input, lda: lda, b: weight, ldb: inCols, beta: 1, c: out, ldc: ldo)
+    }
+
+    /// `dst[j] += Σ_r src[r, j]` for a rows×cols block with leading dimension `ld`.
+    static func addColumnSums(_ src: UnsafePointer<T>, rows: Int, cols: Int, ld: Int, into dst: UnsafeMutablePointer<T>, ones: UnsafePointer<T>) {
+        T.gemm(transA: false, transB: false, m: 1, n: cols, k: rows, alpha: 1, a: ones, lda: rows, b: src, ldb: ld, beta: 1, c: dst, ldc: cols)
+    }
+
+    /// `Σ_i x[i]·y[i]`.
+    static func dot(_ x: UnsafePointer<T>, _ y: UnsafePointer<T>, count: Int) -> T {
+        var out: T = 0
+        T.gemm(transA: false, transB: false, m: 1, n: 1, k: count, alpha: 1, a: x, lda: count, b: y, ldb: 1, beta: 0, c: &out, ldc: 1)
+        return out
+    }
+}

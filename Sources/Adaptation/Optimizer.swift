@@ -1,0 +1,123 @@
+import Foundation
+
+/// Which update rule, with PyTorch's semantics (`torch.optim.Adam`, `AdamW`, `SGD`).
+public enum OptimizerKind: String, Codable, Sendable, Equatable {
+    /// Adam; weight decay, if any, is added to the gradient (L2).
+    case adam
+    /// AdamW: decoupled weight decay `θ ← θ(1 − lr·wd)` before the Adam update.
+    case adamW
+    /// SGD with optional momentum (no dampening, no Nesterov) and L2 weight decay.
+    case sgd
+}
+
+/// Optimiser settings. `learningRate == nil` picks `defaultLearningRate(logitScale:)`.
+public struct OptimizerSettings: Codable, Sendable, Equatable {
+    public var kind: OptimizerKind = .adam
+    public var learningRate: Double? = nil
+    public var beta1: Double = 0.9
+    public var beta2: Double = 0.999
+    public var epsilon: Double = 1e-8
+    public var weightDecay: Double = 0
+    /// SGD only.
+    public var momentum: Double = 0
+
+    public init(
+        kind: OptimizerKind = .adam, learningRate: Double? = nil, beta1: Double = 0.9, beta2: Double = 0.999,
+        epsilon: Double = 1e-8, weightDecay: Double = 0, momentum: Double = 0
+    ) {
+        self.kind = kind
+        self.learningRate = learningRate
+        self.beta1 = beta1
+        self.beta2 = beta2
+        self.epsilon = epsilon
+        self.weightDecay = weightDecay
+        self.momentum = momentum
+    }
+
+    /// The prototype's learning rates: 5e-3 at s ≈ 13 and about 3e-4 at s = 100, joined by a
+    /// power law `5e-3 · (13/s)^1.38`.
+    public static func defaultLearningRate(logitScale s: Double) -> Double {
+        5e-3 * pow(13 / s, 1.379)
+    }
+
+    public func resolvedLearningRate(logitScale: Double) -> Double {
+        learningRate ?? Self.defaultLearningRate(logitScale: logitScale)
+    }
+
+    /// Moment buffers this rule keeps per parameter.
+    public var momentCount: Int {
+        switch kind {
+        case .adam, .adamW: 2
+        case .sgd: momentum != 0 ? 1 : 0
+        }
+    }
+}
+
+/// The optimiser's state for one parameter vector: the step count and its moment buffers
+/// (Adam: `exp_avg`, `exp_avg_sq`; SGD: `momentum_buffer`).
+public struct OptimizerState<T: RAdaScalar>: Sendable, Equatable {
+    public var step: Int = 0
+    public var firstMoment: [T]
+    public var secondMoment: [T]
+
+    public init(parameterCount: Int, settings: OptimizerSettings) {
+        let moments = settings.momentCount
+        firstMoment = [T](repeating: 0, count: moments >= 1 ? parameterCount : 0)
+        secondMoment = [T](repeating: 0, count: moments >= 2 ? parameterCount : 0)
+    }
+
+    /// One update of `parameters` with `gradient`, exactly as PyTorch's single-tensor loops do.
+    public mutating func apply(_ settings: OptimizerSettings, learningRate lr: Double, parameters: inout [T], gradient: [T]) {
+        precondition(parameters.count == gradient.count, "gradient and parameters differ in size")
+        step += 1
+        let wd = T(settings.weightDecay)
+        switch settings.kind {
+        case .adam, .adamW:
+            precondition(firstMoment.count == parameters.count && secondMoment.count == parameters.count, "Adam moments missing")
+            let b1 = T(settings.beta1), b2 = T(settings.beta2)
+            let biasCorrection1 = 1 - pow(settings.beta1, Double(step))
+            let biasCorrection2Root = (1 - pow(settings.beta2, Double(step))).squareRoot()
+            let stepSize = T(lr / biasCorrection1)
+            let rootCorrection = T(biasCorrection2Root)
+            let eps = T(settings.epsilon)
+            let decoupled = settings.kind == .adamW ? T(1 - lr * settings.weightDecay) : 1
+            let coupled = settings.kind == .adam ? wd : 0
+            let oneMinusB1 = 1 - b1, oneMinusB2 = 1 - b2
+            parameters.withUnsafeMutableBufferPointer { theta in
+                gradient.withUnsafeBufferPointer { grad in
+                    firstMoment.withUnsafeMutableBufferPointer { m in
+                        secondMoment.withUnsafeMutableBufferPointer { v in
+                            for i in 0..<theta.count {
+                                if decoupled != 1 { theta[i] *= decoupled }
+                                var g = grad[i]
+                                if coupled != 0 { g += coupled * theta[i] }
+                                m[i] += (g - m[i]) * oneMinusB1
+                                v[i] = v[i] * b2 + oneMinusB2 * g * g
+                                let denominator = v[i].squareRoot() / rootCorrection + eps
+                                theta[i] -= stepSize * m[i] / denominator
+                            }
+                        }
+                    }
+                }
+            }
+        case .sgd:
+            let rate = T(lr), mu = T(settings.momentum)
+            let first = step == 1
+            parameters.withUnsafeMutableBufferPointer { theta in
+                gradient.withUnsafeBufferPointer { grad in
+                    firstMoment.withUnsafeMutableBufferPointer { buffer in
+                        for i in 0..<theta.count {
+                            var g = grad[i]
+                            if wd != 0 { g += wd * theta[i] }
+                            if mu != 0 {
+                                buffer[i] = first ? g : mu * buffer[i] + g
+                                g = buffer[i]
+                            }
+                            theta[i] -= rate * g
+                        }
+                    }
+                }
+            }
+        }
+    }
+}

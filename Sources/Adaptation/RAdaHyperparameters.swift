@@ -1,0 +1,66 @@
+/// When a request's predictions are made relative to the adaptation steps on that request.
+public enum AdaptationPolicy: String, Codable, Sendable, Equatable {
+    /// Predict with the current mask, then adapt on the batch (the online default).
+    case predictThenAdapt
+    /// Adapt on the batch, then predict with the updated mask.
+    case adaptThenPredict
+    /// Adapt, predict, then return to the stream's base state: every batch starts from zero-shot.
+    case episodic
+}
+
+/// Collapse protection: automatic resets of the mask and optimiser (counters are kept).
+public struct CollapseProtection: Codable, Sendable, Equatable {
+    /// Reset when the running mean of per-sample prediction entropy falls below this fraction of
+    /// log K (SAR-style model recovery). nil: off.
+    public var entropyResetFraction: Double? = nil
+    /// Reset when the entropy of the running mean prediction (the stream's class histogram) falls
+    /// below this fraction of log K: the stream is collapsing onto few classes. nil: off.
+    public var histogramEntropyResetFraction: Double? = nil
+    /// Reset after this many optimiser steps since the last reset (RDumb-style). nil: off.
+    public var resetEveryOptimizerSteps: Int? = nil
+
+    public init(entropyResetFraction: Double? = nil, histogramEntropyResetFraction: Double? = nil, resetEveryOptimizerSteps: Int? = nil) {
+        self.entropyResetFraction = entropyResetFraction
+        self.histogramEntropyResetFraction = histogramEntropyResetFraction
+        self.resetEveryOptimizerSteps = resetEveryOptimizerSteps
+    }
+}
+
+/// Everything that configures a stream's adaptation. Defaults follow the spec's best prototype
+/// recipe: entropy + diversity (λ = 1) + confidence filter (e0 = 0.4) on fixed-temperature
+/// logits, one Adam step per batch, lr 5e-3 at s ≈ 13 scaled for s, predict then adapt.
+public struct RAdaHyperparameters: Codable, Sendable, Equatable {
+    /// τ of the flat attention softmax.
+    public var attentionTemperature: Double = 1
+    public var objective = AdaptationObjective()
+    public var optimizer = OptimizerSettings()
+    public var policy: AdaptationPolicy = .predictThenAdapt
+    /// Optimiser steps per request batch.
+    public var stepsPerBatch: Int = 1
+    /// Momentum of the running statistics (mean prediction entropy, mean prediction), which also
+    /// serve as the running-anchor diversity reference.
+    public var runningMomentum: Double = 0.9
+    public var collapse = CollapseProtection()
+    /// Rows of the B·K×D rational matrix processed at once (memory/speed trade-off only).
+    public var chunkRows: Int = 512
+
+    public init() {}
+
+    /// Throws when a value is outside its meaningful range.
+    public func validate() throws {
+        func check(_ ok: Bool, _ message: String) throws {
+            if !ok { throw AdaptationError.invalidHyperparameter(message) }
+        }
+        try check(attentionTemperature.isFinite && attentionTemperature > 0, "attentionTemperature must be positive, got \(attentionTemperature)")
+        try check(stepsPerBatch >= 0 && stepsPerBatch <= 1000, "stepsPerBatch must be in 0...1000, got \(stepsPerBatch)")
+        try check(runningMomentum >= 0 && runningMomentum < 1, "runningMomentum must be in [0, 1), got \(runningMomentum)")
+        try check(chunkRows >= 1, "chunkRows must be at least 1, got \(chunkRows)")
+        if let lr = optimizer.learningRate { try check(lr.isFinite && lr >= 0, "learningRate must be non-negative, got \(lr)") }
+        try check(optimizer.beta1 >= 0 && optimizer.beta1 < 1 && optimizer.beta2 >= 0 && optimizer.beta2 < 1, "Adam betas must be in [0, 1)")
+        try check(optimizer.epsilon > 0, "optimizer epsilon must be positive")
+        try check(optimizer.weightDecay >= 0 && optimizer.momentum >= 0 && optimizer.momentum < 1, "weightDecay must be ≥ 0 and momentum in [0, 1)")
+        if let e0 = objective.confidenceThreshold { try check(e0 > 0, "confidenceThreshold must be positive, got \(e0)") }
+        try check(objective.entropyWeight >= 0 && objective.diversityWeight >= 0 && objective.maskRegularization >= 0, "loss weights must be non-negative")
+        if let n = collapse.resetEveryOptimizerSteps { try check(n >= 1, "resetEveryOptimizerSteps must be at least 1, got \(n)") }
+    }
+}

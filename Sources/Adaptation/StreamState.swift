@@ -1,0 +1,274 @@
+import Foundation
+import RadaNumerics
+
+/// Lifetime counters of a stream (kept across automatic resets, cleared by `reset()`).
+public struct StreamCounters: Codable, Sendable, Equatable {
+    public var samplesSeen = 0
+    public var batchesSeen = 0
+    /// Optimiser steps taken over the stream's life.
+    public var optimizerSteps = 0
+    /// Steps skipped because the confidence filter kept no sample.
+    public var skippedSteps = 0
+    public var automaticResets = 0
+    public init() {}
+}
+
+/// Exponential moving averages of the stream's own predictions.
+public struct RunningStatistics: Sendable, Equatable {
+    /// Mean per-sample prediction entropy (nil before the first batch).
+    public var entropy: Float?
+    /// Mean predicted distribution over the K classes (uniform before the first batch).
+    public var meanPrediction: [Float]
+
+    init(classes: Int) {
+        entropy = nil
+        meanPrediction = [Float](repeating: 1 / Float(classes), count: classes)
+    }
+}
+
+/// What `process` returns for one request batch.
+public struct StepResult: Sendable, Equatable {
+    /// The logits returned to the client (per the policy, before or after adapting), B×K.
+    public var logits: Matrix
+    /// Softmax of `logits`, B×K.
+    public var probabilities: Matrix
+    /// Arg-max class per sample.
+    public var predictions: [Int]
+    /// The loss of the last optimiser step (nil when no step was taken).
+    public var loss: Float?
+    public var stepsTaken: Int
+    /// Samples that passed the confidence filter in the first step.
+    public var keptSamples: Int
+    /// True when collapse protection reset the mask after this batch.
+    public var automaticReset: Bool
+}
+
+/// The whole state of one client stream: its classes, the frozen inputs of the mask, the mask
+/// itself, the optimiser, the counters and the running statistics. A value: copying a stream
+/// copies its state; `reset()` returns it exactly to a freshly created stream.
+public struct StreamState: Sendable, Equatable {
+    public let labels: [String]
+    /// Class embeddings, K×D, L2-normalised rows.
+    public let textEmbeddings: Matrix
+    public let logitScale: Float
+    public let heads: Int
+    /// Seed of the initial query/key/value maps.
+    public let seed: UInt64
+    public internal(set) var hyperparameters: RAdaHyperparameters
+    public internal(set) var mask: RAdaMask<Float>
+    public internal(set) var optimizer: OptimizerState<Float>
+    public internal(set) var counters = StreamCounters()
+    public internal(set) var running: RunningStatistics
+    private(set) var network: MaskNetwork<Float>
+
+    public var classes: Int { labels.count }
+    public var dimension: Int { textEmbeddings.cols }
+
+    /// A new stream at its base state (mask exactly 1, zero-shot predictions).
+    public init(
+        labels: [String], textEmbeddings: Matrix, logitScale: Float, heads: Int = 8,
+        hyperparameters: RAdaHyperparameters = RAdaHyperparameters(), seed: UInt64 = 0
+    ) throws {
+        guard !labels.isEmpty else { throw AdaptationError.invalidShape("a stream needs at least one class label") }
+        guard textEmbeddings.rows == labels.count else {
+            throw AdaptationError.invalidShape("\(labels.count) labels but \(textEmbeddings.rows) class embeddings")
+        }
+        guard textEmbeddings.storage.allSatisfy(\.isFinite) else { throw AdaptationError.invalidShape("class embeddings contain NaN or infinity") }
+        try hyperparameters.validate()
+        var network = try MaskNetwork<Float>(
+            text: textEmbeddings.storage, classes: labels.count, dimension: textEmbeddings.cols, heads: heads,
+            logitScale: logitScale, temperature: Float(hyperparameters.attentionTemperature))
+        network.chunkRows = hyperparameters.chunkRows
+        self.labels = labels
+        self.textEmbeddings = textEmbeddings
+        self.logitScale = logitScale
+        self.heads = heads
+        self.seed = seed
+        self.hyperparameters = hyperparameters
+        self.network = network
+        self.mask = RAdaMask(dimension: textEmbeddings.cols, seed: seed)
+        self.optimizer = OptimizerState(parameterCount: mask.values.count, settings: hyperparameters.optimizer)
+        self.running = RunningStatistics(classes: labels.count)
+    }
+
+    /// Returns to the base state: identity mask, fresh optimiser, counters and statistics cleared.
+    public mutating func reset() {
+        resetAdaptation()
+        counters = StreamCounters()
+    }
+
+    /// Mask, optimiser and running statistics back to the base state; counters kept.
+    private mutating func resetAdaptation() {
+        mask = RAdaMask(dimension: dimension, seed: seed)
+        optimizer = OptimizerState(parameterCount: mask.values.count, settings: hyperparameters.optimizer)
+        running = RunningStatistics(classes: classes)
+    }
+
+    /// Replaces the hyper-parameters; a change of optimiser kind restarts the optimiser state.
+    public mutating func setHyperparameters(_ new: RAdaHyperparameters) throws {
+        try new.validate()
+        var network = try MaskNetwork<Float>(
+            text: textEmbeddings.storage, classes: classes, dimension: dimension, heads: heads,
+            logitScale: logitScale, temperature: Float(new.attentionTemperature))
+        network.chunkRows = new.chunkRows
+        if new.optimizer.momentCount != hyperparameters.optimizer.momentCount || new.optimizer.kind != hyperparameters.optimizer.kind {
+            optimizer = OptimizerState(parameterCount: mask.values.count, settings: new.optimizer)
+        }
+        self.network = network
+        hyperparameters = new
+    }
+
+    /// Zero-shot CLIP logits `s · f · tᵀ` (B×K), bit-identical to `classify` at the base state.
+    public func zeroShotLogits(_ features: Matrix) throws -> Matrix {
+        try validate(features)
+        return Matrix(rows: features.rows, cols: classes, storage: network.zeroShotLogits(features: features.storage, batch: features.rows))
+    }
+
+    /// Logits with the current mask (B×K); does not change the stream.
+    public func classify(_ features: Matrix) throws -> Matrix {
+        try validate(features)
+        let forward = network.forward(mask: mask, features: features.storage, batch: features.rows)
+        return Matrix(rows: features.rows, cols: classes, storage: forward.logits)
+    }
+
+    /// Handles one request batch per the policy: predictions plus (when `adapt`) the optimiser
+    /// steps, the running statistics and collapse protection. With `labels`, the steps minimise
+    /// cross-entropy instead of the unlabelled objective (the benchmark's oracle).
+    public mutating func process(_ features: Matrix, adapt: Bool = true, labels: [Int]? = nil) throws -> StepResult {
+        try validate(features)
+        if let labels {
+            guard labels.count == features.rows else { throw AdaptationError.invalidShape("\(labels.count) labels for \(features.rows) samples") }
+            guard labels.allSatisfy({ $0 >= 0 && $0 < classes }) else { throw AdaptationError.invalidShape("labels must lie in 0..<\(classes)") }
+        }
+        let batch = features.rows
+        let f = features.storage
+        let zeroShot = hyperparameters.objective.fixedTemperature ? network.zeroShotLogits(features: f, batch: batch) : nil
+        var outcome = StepOutcome()
+        let logits: [Float]
+        switch hyperparameters.policy {
+        case .predictThenAdapt:
+            let forward = network.forward(mask: mask, features: f, batch: batch)
+            logits = forward.logits
+            if adapt { outcome = adaptationSteps(f, batch: batch, zeroShot: zeroShot, labels: labels, first: forward) }
+        case .adaptThenPredict, .episodic:
+            if adapt { outcome = adaptationSteps(f, batch: batch, zeroShot: zeroShot, labels: labels, first: nil) }
+            logits = network.forward(mask: mask, features: f, batch: batch).logits
+        }
+        let (probabilities, entropies) = Self.softmaxRows(logits, batch: batch, classes: classes)
+        updateRunning(probabilities: probabilities, entropies: entropies, batch: batch)
+        counters.samplesSeen += batch
+        counters.batchesSeen += 1
+        var automaticReset = false
+        if hyperparameters.policy == .episodic {
+            mask = RAdaMask(dimension: dimension, seed: seed)
+            optimizer = OptimizerState(parameterCount: mask.values.count, settings: hyperparameters.optimizer)
+        } else if adapt && collapseDetected() {
+            resetAdaptation()
+            counters.automaticResets += 1
+            automaticReset = true
+        }
+        var predictions = [Int](repeating: 0, count: batch)
+        for b in 0..<batch {
+            var best = 0
+            for k in 1..<max(classes, 1) where logits[b * classes + k] > logits[b * classes + best] { best = k }
+            predictions[b] = best
+        }
+        return StepResult(
+            logits: Matrix(rows: batch, cols: classes, storage: logits),
+            probabilities: Matrix(rows: batch, cols: classes, storage: probabilities), predictions: predictions,
+            loss: outcome.loss, stepsTaken: outcome.steps, keptSamples: outcome.kept, automaticReset: automaticReset)
+    }
+
+    private struct StepOutcome {
+        var loss: Float? = nil
+        var steps = 0
+        var kept = 0
+    }
+
+    private mutating func adaptationSteps(_ f: [Float], batch: Int, zeroShot: [Float]?, labels: [Int]?, first: MaskForward<Float>?) -> StepOutcome {
+        var outcome = StepOutcome()
+        let lr = hyperparameters.optimizer.resolvedLearningRate(logitScale: Double(logitScale))
+        var forward = first
+        for step in 0..<hyperparameters.stepsPerBatch {
+            let current = forward ?? network.forward(mask: mask, features: f, batch: batch)
+            forward = nil
+            guard let evaluation = AdaptationLoss.evaluate(
+                hyperparameters.objective, logits: current.logits, zeroShot: zeroShot, maxDeviation: current.maxDeviation,
+                batch: batch, classes: classes, labels: labels, anchor: running.meanPrediction)
+            else {
+                counters.skippedSteps += 1
+                break
+            }
+            if step == 0 { outcome.kept = evaluation.keptCount }
+            let gradient = network.gradient(
+                mask: mask, features: f, batch: batch, logitGradient: evaluation.logitGradient,
+                deviationGradient: evaluation.deviationGradient)
+            optimizer.apply(hyperparameters.optimizer, learningRate: lr, parameters: &mask.values, gradient: gradient)
+            counters.optimizerSteps += 1
+            outcome.steps += 1
+            outcome.loss = evaluation.loss
+        }
+        return outcome
+    }
+
+    private mutating func updateRunning(probabilities: [Float], entropies: [Float], batch: Int) {
+        let momentum = Float(hyperparameters.runningMomentum)
+        let meanEntropy = entropies.reduce(0, +) / Float(batch)
+        running.entropy = running.entropy.map { momentum * $0 + (1 - momentum) * meanEntropy } ?? meanEntropy
+        for k in 0..<classes {
+            var mean: Float = 0
+            for b in 0..<batch { mean += probabilities[b * classes + k] }
+            mean /= Float(batch)
+            running.meanPrediction[k] = momentum * running.meanPrediction[k] + (1 - momentum) * mean
+        }
+    }
+
+    private func collapseDetected() -> Bool {
+        let logK = Float(Foundation.log(Double(classes)))
+        let rules = hyperparameters.collapse
+        if let n = rules.resetEveryOptimizerSteps, optimizer.step >= n { return true }
+        if let fraction = rules.entropyResetFraction, let entropy = running.entropy, entropy < Float(fraction) * logK { return true }
+        if let fraction = rules.histogramEntropyResetFraction {
+            var h: Float = 0
+            for p in running.meanPrediction where p > 0 { h -= p * Foundation.log(p) }
+            if h < Float(fraction) * logK { return true }
+        }
+        return false
+    }
+
+    /// Row softmax and entropies of raw logits (the client's probabilities).
+    static func softmaxRows(_ logits: [Float], batch: Int, classes k: Int) -> ([Float], [Float]) {
+        var p = logits
+        var entropies = [Float](repeating: 0, count: batch)
+        p.withUnsafeMutableBufferPointer { Kernels.softmaxRows($0.baseAddress!, rows: batch, cols: k) }
+        for b in 0..<batch {
+            var h: Float = 0
+            for c in 0..<k where p[b * k + c] > 0 { h -= p[b * k + c] * Foundation.log(p[b * k + c]) }
+            entropies[b] = h
+        }
+        return (p, entropies)
+    }
+
+    private func validate(_ features: Matrix) throws {
+        guard features.cols == dimension else {
+            throw AdaptationError.invalidShape("image embeddings have \(features.cols) columns, the stream's classes have D = \(dimension)")
+        }
+        guard features.rows >= 1 else { throw AdaptationError.invalidShape("a batch needs at least one image embedding") }
+        guard features.storage.allSatisfy(\.isFinite) else { throw AdaptationError.invalidShape("image embeddings contain NaN or infinity") }
+    }
+
+    /// Bytes this stream holds: parameters, optimiser moments, class embeddings (and their scaled
+    /// copy), running statistics and labels. Transient per-step workspace is not included; see
+    /// `workspaceBytes(batch:)`.
+    public var memoryBytes: Int {
+        let floats = mask.values.count + optimizer.firstMoment.count + optimizer.secondMoment.count
+            + 2 * textEmbeddings.storage.count + running.meanPrediction.count
+        return floats * MemoryLayout<Float>.stride + labels.reduce(0) { $0 + $1.utf8.count + 16 } + 256
+    }
+
+    /// Peak scratch bytes of one adaptation step on `batch` images (independent of the batch size
+    /// once a chunk holds one image).
+    public func workspaceBytes(batch: Int) -> Int {
+        network.workspaceBytes(batch: batch, backward: true) + (batch + classes) * dimension * 2 * MemoryLayout<Float>.stride
+    }
+}

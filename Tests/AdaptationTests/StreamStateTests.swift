@@ -1,0 +1,213 @@
+import Foundation
+import RadaNumerics
+import Testing
+@testable import Adaptation
+
+@Suite struct StreamStateTests {
+    /// At creation and after `reset()` the logits equal the zero-shot logits bit for bit, and a
+    /// reset stream equals a freshly created one.
+    @Test func identityAtInitAndAfterReset() throws {
+        var task = SyntheticTask(classes: 6, dimension: 16)
+        var stream = try task.stream()
+        let fresh = stream
+        let (f, _) = task.images(8)
+        #expect(try stream.classify(f) == stream.zeroShotLogits(f))
+        for _ in 0..<3 { _ = try stream.process(f) }
+        #expect(stream.counters.optimizerSteps > 0)
+        #expect(try stream.classify(f) != stream.zeroShotLogits(f))
+        stream.reset()
+        #expect(try stream.classify(f) == stream.zeroShotLogits(f))
+        #expect(stream == fresh)
+        // The zero-shot logits are CLIP's s·f·tᵀ (to float rounding).
+        let gemm = f.matmul(task.text, transposeOther: true)
+        let zeroShot = try stream.zeroShotLogits(f)
+        for i in 0..<gemm.storage.count { #expect(abs(zeroShot.storage[i] - 13 * gemm.storage[i]) < 1e-5) }
+    }
+
+    /// Entropy minimisation on a fixed batch lowers the mean prediction entropy.
+    @Test func entropyFallsOnAFixedBatch() throws {
+        var task = SyntheticTask(classes: 5, dimension: 16)
+        let h = RAdaHyperparameters.with {
+            $0.objective = .entropyOnly
+            $0.optimizer.learningRate = 1e-3
+        }
+        var stream = try task.stream(hyperparameters: h)
+        let (f, _) = task.images(10)
+        let before = meanEntropy(try stream.classify(f))
+        var losses = [Float]()
+        for _ in 0..<15 { losses.append(try #require(try stream.process(f).loss)) }
+        let after = meanEntropy(try stream.classify(f))
+        #expect(after < 0.8 * before, "entropy \(before) → \(after)")
+        #expect(losses.last! < losses.first!)
+    }
+
+    /// s = 100 with images equal to class embeddings (near one-hot softmax): all finite.
+    @Test(arguments: [AdaptationObjective(), .entropyOnly, AdaptationObjective(confidenceThreshold: nil, maskRegularization: 1)])
+    func finiteAtScale100NearOneHot(_ objective: AdaptationObjective) throws {
+        let task = SyntheticTask(classes: 5, dimension: 16)
+        let h = RAdaHyperparameters.with {
+            $0.objective = objective
+            $0.optimizer.learningRate = 1e-2
+        }
+        var stream = try task.stream(logitScale: 100, hyperparameters: h)
+        let f = task.text
+        for _ in 0..<10 {
+            let result = try stream.process(f)
+            #expect(result.logits.storage.allSatisfy { $0.isFinite })
+            #expect(result.probabilities.storage.allSatisfy { $0.isFinite })
+        }
+        #expect(stream.mask.values.allSatisfy { $0.isFinite })
+        #expect(stream.optimizer.firstMoment.allSatisfy { $0.isFinite })
+        #expect(try stream.classify(f).storage.allSatisfy { $0.isFinite })
+    }
+
+    /// One class: predictions work, the filter (H = 0 is not < 0) keeps nothing, nothing breaks.
+    @Test func singleClass() throws {
+        var task = SyntheticTask(classes: 1, dimension: 8)
+        var stream = try task.stream(heads: 2)
+        let (f, _) = task.images(3)
+        let result = try stream.process(f)
+        #expect(result.predictions == [0, 0, 0])
+        #expect(result.probabilities.storage == [1, 1, 1])
+        #expect(result.stepsTaken == 0)
+        var tent = try task.stream(heads: 2, hyperparameters: .with { $0.objective = .entropyOnly })
+        #expect(try tent.process(f).stepsTaken == 1)
+        #expect(tent.mask.values.allSatisfy { $0.isFinite })
+    }
+
+    /// K = 2000 (with a small D) runs a full step and changes the logits.
+    @Test func twoThousandClasses() throws {
+        var task = SyntheticTask(classes: 2000, dimension: 4)
+        var stream = try task.stream(heads: 1, hyperparameters: .with { $0.objective.confidenceThreshold = nil })
+        let (f, _) = task.images(2)
+        let result = try stream.process(f)
+        #expect(result.stepsTaken == 1)
+        #expect(result.logits.rows == 2 && result.logits.cols == 2000)
+        let after = try stream.classify(f)
+        #expect(after.storage.allSatisfy { $0.isFinite })
+        #expect(after != result.logits)
+    }
+
+    @Test func headsMustDivideDimension() throws {
+        let task = SyntheticTask(classes: 3, dimension: 16)
+        #expect(throws: AdaptationError.headsDoNotDivideDimension(dimension: 16, heads: 3)) { try task.stream(heads: 3) }
+        #expect(throws: AdaptationError.self) { try task.stream(heads: 0) }
+    }
+
+    @Test func rejectsBadInputs() throws {
+        var task = SyntheticTask(classes: 3, dimension: 8)
+        var stream = try task.stream(heads: 2)
+        let before = stream
+        #expect(throws: AdaptationError.self) { try stream.process(Matrix(rows: 2, cols: 4)) }
+        var (f, _) = task.images(2)
+        f[0, 0] = .nan
+        #expect(throws: AdaptationError.self) { try stream.process(f) }
+        #expect(throws: AdaptationError.self) { try stream.process(task.images(2).0, labels: [0, 7]) }
+        #expect(stream == before)
+    }
+
+    /// The same seed gives the same initial mask; another seed another one; O starts at zero.
+    @Test func seededInitialisation() throws {
+        let a = RAdaMask<Float>(dimension: 8, seed: 1), b = RAdaMask<Float>(dimension: 8, seed: 1), c = RAdaMask<Float>(dimension: 8, seed: 2)
+        #expect(a == b)
+        #expect(a != c)
+        #expect(a.weight(.output).allSatisfy { $0 == 0 } && a.bias(.output).allSatisfy { $0 == 0 })
+        let bound = 1 / Float(8).squareRoot()
+        #expect(a.values.allSatisfy { abs($0) <= bound })
+        #expect(a.weight(.query1).contains { abs($0) > bound / 2 })
+    }
+
+    @Test func policies() throws {
+        var task = SyntheticTask(classes: 4, dimension: 8)
+        let (f, _) = task.images(8)
+        let h = RAdaHyperparameters.with { $0.objective.confidenceThreshold = nil }
+        // Predict, then adapt: the returned logits are the pre-step (zero-shot) ones.
+        var online = try task.stream(heads: 2, hyperparameters: h)
+        let zeroShot = try online.zeroShotLogits(f)
+        #expect(try online.process(f).logits == zeroShot)
+        // Adapt, then predict: the returned logits are those of the updated mask.
+        var adaptFirst = try task.stream(heads: 2, hyperparameters: .with { $0 = h; $0.policy = .adaptThenPredict })
+        let result = try adaptFirst.process(f)
+        #expect(result.logits != zeroShot)
+        #expect(result.logits == (try adaptFirst.classify(f)))
+        #expect(result.logits == (try online.classify(f)))
+        // Episodic: same predictions as adapt-then-predict, and the mask returns to its base.
+        var episodic = try task.stream(heads: 2, hyperparameters: .with { $0 = h; $0.policy = .episodic })
+        let base = episodic.mask
+        #expect(try episodic.process(f).logits == result.logits)
+        #expect(episodic.mask == base && episodic.optimizer.step == 0)
+        #expect(episodic.counters.optimizerSteps == 1 && episodic.counters.samplesSeen == 8)
+        // adapt: false never changes the mask.
+        var frozen = try task.stream(heads: 2, hyperparameters: h)
+        _ = try frozen.process(f, adapt: false)
+        #expect(frozen.mask == base && frozen.counters.batchesSeen == 1)
+    }
+
+    @Test func collapseProtection() throws {
+        var task = SyntheticTask(classes: 4, dimension: 8)
+        let (f, _) = task.images(8)
+        var rdumb = try task.stream(heads: 2, hyperparameters: .with {
+            $0.objective.confidenceThreshold = nil
+            $0.collapse.resetEveryOptimizerSteps = 2
+        })
+        let base = rdumb.mask
+        #expect(try rdumb.process(f).automaticReset == false)
+        #expect(rdumb.mask != base)
+        #expect(try rdumb.process(f).automaticReset == true)
+        #expect(rdumb.mask == base && rdumb.optimizer.step == 0)
+        #expect(rdumb.counters.automaticResets == 1 && rdumb.counters.optimizerSteps == 2)
+        // A histogram threshold above log K's fraction any batch of one class can reach.
+        let (single, _) = task.images(1)
+        var histogram = try task.stream(heads: 2, hyperparameters: .with {
+            $0.objective = .entropyOnly
+            $0.runningMomentum = 0
+            $0.collapse.histogramEntropyResetFraction = 0.99
+        })
+        #expect(try histogram.process(single).automaticReset == true)
+        var sar = try task.stream(heads: 2, hyperparameters: .with {
+            $0.objective = .entropyOnly
+            $0.collapse.entropyResetFraction = 1.01
+        })
+        #expect(try sar.process(f).automaticReset == true)
+        #expect(sar.running.entropy == nil)
+    }
+
+    /// Cross-entropy with labels (the oracle) raises the probability of the true classes.
+    @Test func labelledSteps() throws {
+        var task = SyntheticTask(classes: 4, dimension: 8)
+        let (f, y) = task.images(8, noise: 3)
+        var stream = try task.stream(heads: 2, hyperparameters: .with { $0.optimizer.learningRate = 1e-2 })
+        func trueProbability() throws -> Float {
+            let p = StreamState.softmaxRows(try stream.classify(f).storage, batch: 8, classes: 4).0
+            return (0..<8).map { p[$0 * 4 + y[$0]] }.reduce(0, +)
+        }
+        let before = try trueProbability()
+        for _ in 0..<10 { _ = try stream.process(f, labels: y) }
+        #expect(try trueProbability() > before + 0.5)
+    }
+
+    /// The anchor diversity term applies to single images (batch mean would cancel the entropy).
+    @Test func singleImageStreamsUseTheRunningAnchor() throws {
+        var task = SyntheticTask(classes: 4, dimension: 8)
+        var stream = try task.stream(heads: 2, hyperparameters: .with { $0.objective.confidenceThreshold = nil })
+        for _ in 0..<5 {
+            let result = try stream.process(task.images(1).0)
+            #expect(result.stepsTaken == 1 && result.loss!.isFinite)
+        }
+        #expect(abs(stream.running.meanPrediction.reduce(0, +) - 1) < 1e-5)
+    }
+
+    @Test func memoryAccounting() throws {
+        let task = SyntheticTask(classes: 10, dimension: 16)
+        let adam = try task.stream()
+        let parameters = RAdaMask<Float>.parameterCount(dimension: 16)
+        #expect(adam.memoryBytes >= 3 * parameters * 4 + 2 * 10 * 16 * 4)
+        let sgd = try task.stream(hyperparameters: .with { $0.optimizer = OptimizerSettings(kind: .sgd) })
+        #expect(adam.memoryBytes - sgd.memoryBytes == 2 * parameters * 4)
+        // Once a chunk holds one image (K ≥ chunkRows), scratch memory does not grow with B.
+        let wide = SyntheticTask(classes: 600, dimension: 8)
+        let stream = try wide.stream(heads: 2)
+        let perImage = stream.network.workspaceBytes(batch: 1, backward: true)
+        #expect(stream.network.workspaceBytes(batch: 1000, backward: true) == perImage)
+    }
+}
