@@ -6,6 +6,6 @@ struct Rada: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "rada",
         abstract: "RAdaServe: CLIP classification that adapts online per stream (RAda).",
-        subcommands: [InfoCommand.self, BenchBLASCommand.self]
+        subcommands: [InfoCommand.self, BenchBLASCommand.self, ServeCommand.self]
     )
 }
