@@ -81,12 +81,13 @@ struct StatelessClassifyRequest: Decodable {
 
 /// Any JSON value (used for partial policies merged over defaults).
 indirect enum JSONValue: Codable, Equatable, Sendable {
-    case null, bool(Bool), number(Double), string(String), array([JSONValue]), object([String: JSONValue])
+    case null, bool(Bool), integer(Int), number(Double), string(String), array([JSONValue]), object([String: JSONValue])
 
     init(from decoder: any Decoder) throws {
         let c = try decoder.singleValueContainer()
         if c.decodeNil() { self = .null }
         else if let v = try? c.decode(Bool.self) { self = .bool(v) }
+        else if let v = try? c.decode(Int.self) { self = .integer(v) }
         else if let v = try? c.decode(Double.self) { self = .number(v) }
         else if let v = try? c.decode(String.self) { self = .string(v) }
         else if let v = try? c.decode([JSONValue].self) { self = .array(v) }
@@ -98,6 +99,7 @@ indirect enum JSONValue: Codable, Equatable, Sendable {
         switch self {
         case .null: try c.encodeNil()
         case let .bool(v): try c.encode(v)
+        case let .integer(v): try c.encode(v)
         case let .number(v): try c.encode(v)
         case let .string(v): try c.encode(v)
         case let .array(v): try c.encode(v)

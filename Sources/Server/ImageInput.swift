@@ -34,7 +34,8 @@ enum ImageInput {
         try strings.enumerated().map { index, string in
             // Tolerate a data URL prefix; the payload itself must be standard base64.
             let payload = string.firstIndex(of: ",").map { string.hasPrefix("data:") ? String(string[string.index(after: $0)...]) : string } ?? string
-            guard let data = Data(base64Encoded: payload, options: .ignoreUnknownCharacters) else {
+            // Line breaks and spaces (MIME-style wrapping) are allowed; anything else is an error.
+            guard let data = Data(base64Encoded: payload.filter { !$0.isWhitespace }) else {
                 throw APIError.badRequest("images[\(index)] is not valid base64")
             }
             return data

@@ -239,10 +239,7 @@ final class StreamService: Sendable {
     /// Replaces the stream's adaptation with a checkpoint's (409 when its class set differs).
     private func restore(client: String, id: String, data: Data) async throws -> StreamInfo {
         try await inTurn(client: client, id: id) { stream in
-            do { try stream.replaceState { try $0.restore(from: data) } } catch let error as AdaptationError {
-                if case .checkpointMismatch = error { throw APIError.conflict("checkpoint does not fit this stream: \(error)") }
-                throw APIError.unprocessable("not a usable stream checkpoint: \(error)")
-            }
+            do { try stream.replaceState { try $0.restore(from: data) } } catch { throw Self.checkpointError(error) }
             return try stream.read { self.info(stream, $0) }
         }
     }
@@ -253,17 +250,19 @@ final class StreamService: Sendable {
         return try await inTurn(client: client, id: id) { stream in
             let url = stream.directory.checkpointURL(name)
             guard !FileManager.default.fileExists(atPath: url.path) else { throw APIError.conflict("checkpoint \"\(name)\" already exists") }
-            do {
-                var trial = try stream.read { $0 }
-                try trial.restore(from: data)
-            } catch let error as AdaptationError {
-                if case .checkpointMismatch = error { throw APIError.conflict("checkpoint does not fit this stream: \(error)") }
-                throw APIError.unprocessable("not a usable stream checkpoint: \(error)")
-            }
+            var trial = try stream.read { $0 }
+            do { try trial.restore(from: data) } catch { throw Self.checkpointError(error) }
             try FileManager.default.createDirectory(at: stream.directory.checkpointsURL, withIntermediateDirectories: true)
             try DurableFile.replace(url, with: data)
             return CheckpointInfo(name: name, bytes: data.count, createdAt: Date())
         }
+    }
+
+    /// 409 for a checkpoint of another class set or shape, 422 for one that cannot be read.
+    private static func checkpointError(_ error: any Error) -> APIError {
+        if let error = error as? APIError { return error }
+        if case .checkpointMismatch? = error as? AdaptationError { return .conflict("checkpoint does not fit this stream: \(error)") }
+        return .unprocessable("not a usable stream checkpoint: \(error)")
     }
 
     func deleteCheckpoint(client: String, id: String, name: String) async throws {
