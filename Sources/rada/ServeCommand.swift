@@ -23,6 +23,8 @@ struct ServeCommand: AsyncParsableCommand {
     var apiKeys: String?
     @Option(help: "Backbone: clip or synthetic (pixel statistics, no model: for load tests). [RADA_BACKEND, default clip]")
     var backend: String?
+    @Option(name: .customLong("synthetic-dimension"), help: "Embedding dimension of the synthetic backend. [RADA_SYNTHETIC_DIMENSION, default 512]")
+    var syntheticDimension: Int?
     @Option(name: .customLong("max-batch"), help: "Most images per backbone call. [RADA_MAX_BATCH, default 32]")
     var maxBatch: Int?
     @Option(name: .customLong("max-wait-ms"), help: "Longest wait for a backbone batch to fill. [RADA_MAX_WAIT_MS, default 2]")
@@ -78,7 +80,9 @@ struct ServeCommand: AsyncParsableCommand {
         let embedding: any EmbeddingBackend
         switch backendName {
         case "synthetic":
-            embedding = PixelStatisticsBackend(dimension: 512, logitScale: 100)
+            let dimension = try value(syntheticDimension, "RADA_SYNTHETIC_DIMENSION") ?? 512
+            guard dimension >= 16, dimension % 8 == 0 else { throw ValidationError("--synthetic-dimension must be a multiple of 8, at least 16") }
+            embedding = PixelStatisticsBackend(dimension: dimension, logitScale: 100)
         case "clip":
             // The CLIP towers land on the `towers` branch; the lead wires them in here.
             throw ValidationError("the CLIP backend is not built into this binary yet (model: \(try value(model, "RADA_MODEL") ?? "embedded")); use --backend synthetic")

@@ -111,15 +111,19 @@ enum TestData {
     }
 
     /// The stream the server should hold: same backend, same defaults, processed locally.
-    static func twin(labels: [String] = labels, policy: RAdaHyperparameters = RAdaHyperparameters()) async throws -> StreamState {
-        let text = try await TestServer.backend.classEmbeddings(labels: labels, prompts: nil, templates: nil)
-        return try StreamState(labels: labels, textEmbeddings: text, logitScale: TestServer.backend.logitScale, heads: 8, hyperparameters: policy, seed: 0)
+    static func twin(
+        labels: [String] = labels, policy: RAdaHyperparameters = RAdaHyperparameters(), backend: PixelStatisticsBackend = TestServer.backend
+    ) async throws -> StreamState {
+        let text = try await backend.classEmbeddings(labels: labels, prompts: nil, templates: nil)
+        return try StreamState(labels: labels, textEmbeddings: text, logitScale: backend.logitScale, heads: 8, hyperparameters: policy, seed: 0)
     }
 
     /// What the server must answer for `images` on a stream in state `twin` (which advances).
-    static func expected(_ twin: inout StreamState, _ images: [Data], adapt: Bool = true, top: Int = 5) async throws -> ClassifyReply {
+    static func expected(
+        _ twin: inout StreamState, _ images: [Data], adapt: Bool = true, top: Int = 5, backend: PixelStatisticsBackend = TestServer.backend
+    ) async throws -> ClassifyReply {
         let decoded = try images.map { try ImageDecoder.decode($0) }
-        let features = try await TestServer.backend.embedImages(decoded)
+        let features = try await backend.embedImages(decoded)
         let result = try twin.process(features, adapt: adapt)
         let response = StreamService.results(result.probabilities, labels: twin.labels, top: top)
         return ClassifyReply(
