@@ -19,11 +19,11 @@ private let radaExecutable: URL? = {
 @Suite("kill -9 of a real server process")
 struct KillTests {
     /// `rada serve --backend synthetic` as a child process on `port`.
-    static func launch(_ executable: URL, port: Int, data: URL) throws -> Process {
+    static func launch(_ executable: URL, port: Int, data: URL, snapshotEvery: Int = 4) throws -> Process {
         let process = Process()
         process.executableURL = executable
         process.arguments = ["serve", "--backend", "synthetic", "--synthetic-dimension", "16", "--port", "\(port)",
-                             "--data-dir", data.path, "--snapshot-every", "4"]
+                             "--data-dir", data.path, "--snapshot-every", "\(snapshotEvery)"]
         process.standardOutput = FileHandle.nullDevice
         process.standardError = FileHandle.nullDevice
         try process.run()
@@ -82,5 +82,27 @@ struct KillTests {
         }
         try await Self.waitReady(port)
         for r in 6..<10 { #expect(try await classify(r) == (try await expected(r)), "after the restart, request \(r)") }
+    }
+
+    @Test("SIGTERM drains and snapshots every stream: the journal is empty and the snapshot holds all requests",
+          .enabled(if: radaExecutable != nil, "needs the rada executable (swift build --build-tests)"))
+    func gracefulTerm() async throws {
+        let executable = try #require(radaExecutable)
+        let data = FileManager.default.temporaryDirectory.appendingPathComponent("rada-term-\(UUID().uuidString)")
+        let port = Int.random(in: 20000..<40000)
+        let server = try Self.launch(executable, port: port, data: data, snapshotEvery: 1000)
+        try await Self.waitReady(port)
+        #expect(try await Self.send(port, .post, "/v1/streams", json: "{\"id\":\"g\",\"labels\":[\"a\",\"b\"]}").0 == .created)
+        for r in 0..<3 {
+            #expect(try await Self.send(port, .post, "/v1/streams/g/classify", json: Client.imagesJSON(TestData.batch(r))).0 == .ok)
+        }
+        let directory = DataLayout(root: data).stream(client: "local", id: "g")
+        #expect(try Data(contentsOf: directory.journalURL).count > 0, "before shutdown the steps live in the journal")
+        server.terminate()
+        server.waitUntilExit()
+        #expect(server.terminationReason == .exit && server.terminationStatus == 0)
+        #expect(try Data(contentsOf: directory.journalURL).isEmpty)
+        #expect(directory.snapshots().map(\.sequence) == [3])
+        #expect(try StreamState(checkpoint: Data(contentsOf: directory.snapshotURL(3))).counters.batchesSeen == 3)
     }
 }
