@@ -55,3 +55,7 @@ fuzz-images:
 	  -o .build-fuzz/decode_image_fuzzer
 	cd .build-fuzz && ./decode_image_fuzzer -max_total_time=$(FUZZ_SECONDS) -rss_limit_mb=2048 \
 	  -timeout=10 -artifact_prefix=./ corpus ../Tests/Fixtures/images
+
+## RAda parity fixtures (PyTorch reference of the mask layer, written from Docs/rada.md's spec).
+rada-fixtures: tools-env
+	$(PYTHON) tools/rada_reference.py fixtures $(or $(OUT),Tests/Fixtures/rada)

@@ -5,7 +5,8 @@ Deliberately straightforward: the full B×H×K×K attention for all three querie
 the gradients, float64. It writes the parity fixtures the Swift tests read:
 
     tools/rada_reference.py fixtures [OUT_DIR]        (default Tests/Fixtures/rada)
-    tools/rada_reference.py time [--threads N]        (ms per adaptation step, autograd)
+    tools/rada_reference.py time [--threads N] [--only B,K,D ...]
+                                                     (ms per adaptation step, autograd)
 
 Each fixture is a safetensors file (float32 tensors) whose __metadata__ "config" is JSON
 describing the shapes, the scale, the temperature and the loss configurations.
@@ -200,30 +201,32 @@ def write_fixtures(out_dir):
         print(path, os.path.getsize(path), "bytes")
 
 
-def time_steps(threads, repeats=5):
-    """ms per adaptation step (forward + autograd backward + Adam), float32, like the Swift benchmark."""
+GRID = [(B, K, D) for D in (128, 512) for K in (10, 100, 1000) for B in (1, 16, 64)]
+
+
+def time_steps(threads, grid=GRID, repeats=3):
+    """ms per adaptation step (forward + autograd backward + Adam), float32, s = 100, H = 8, like
+    the Swift benchmark (which also returns the prediction; here the step's forward is it)."""
     torch.set_num_threads(threads)
-    cfg = {"e0": None, "diversity_weight": 1.0}
+    cfg = {"e0": None, "diversity_weight": 1.0, "fixed_temperature": True}
     print("B,K,D,ms_per_step")
-    for D in (128, 512):
-        for K in (10, 100, 1000):
-            for B in (1, 16, 64):
-                gen = torch.Generator().manual_seed(0)
-                f, t = random_inputs(gen, B, K, D)
-                params = {k: v.float().requires_grad_(True) for k, v in random_params(gen, D, 1 / math.sqrt(D)).items()}
-                f, t = f.float(), t.float()
-                z0 = zero_shot(f, t, 100.0)
-                opt = torch.optim.Adam(list(params.values()), lr=1e-3)
-                times = []
-                for r in range(repeats + 1):
-                    start = time.perf_counter()
-                    opt.zero_grad()
-                    z, M = rada_forward(params, f, t, 100.0, 8, 1.0)
-                    loss_fn(cfg, z, M, z0).backward()
-                    opt.step()
-                    if r:
-                        times.append(time.perf_counter() - start)
-                print(f"{B},{K},{D},{1000 * min(times):.3f}", flush=True)
+    for B, K, D in grid:
+        gen = torch.Generator().manual_seed(0)
+        f, t = random_inputs(gen, B, K, D)
+        params = {k: v.float().requires_grad_(True) for k, v in random_params(gen, D, 1 / math.sqrt(D)).items()}
+        f, t = f.float(), t.float()
+        z0 = zero_shot(f, t, 100.0)
+        opt = torch.optim.Adam(list(params.values()), lr=1e-3)
+        times = []
+        for r in range(repeats + 1):
+            start = time.perf_counter()
+            opt.zero_grad()
+            z, M = rada_forward(params, f, t, 100.0, 8, 1.0)
+            loss_fn(cfg, z, M, z0).backward()
+            opt.step()
+            if r:
+                times.append(time.perf_counter() - start)
+        print(f"{B},{K},{D},{1000 * min(times):.3f}", flush=True)
 
 
 if __name__ == "__main__":
@@ -232,7 +235,10 @@ if __name__ == "__main__":
         write_fixtures(sys.argv[2] if len(sys.argv) > 2 else "Tests/Fixtures/rada")
     elif len(sys.argv) >= 2 and sys.argv[1] == "time":
         threads = int(sys.argv[sys.argv.index("--threads") + 1]) if "--threads" in sys.argv else 1
-        time_steps(threads)
+        grid = GRID
+        if "--only" in sys.argv:
+            grid = [tuple(int(v) for v in a.split(",")) for a in sys.argv[sys.argv.index("--only") + 1:] if "," in a]
+        time_steps(threads, grid)
     else:
         print(__doc__)
         sys.exit(2)

@@ -7,12 +7,22 @@ extension MaskNetwork {
     public func gradient(
         mask: RAdaMask<T>, features f: [T], batch: Int, logitGradient gz: [T], deviationGradient gdev: [T]?
     ) -> [T] {
+        gradient(mask: mask, features: f, batch: batch, logitGradient: gz, deviationGradient: gdev, retained: nil)
+    }
+
+    /// As above; `retained` (from `forward(…, retainLastChunk: true)` on the same mask and
+    /// features) spares recomputing one chunk, and the result is bit-identical.
+    func gradient(
+        mask: RAdaMask<T>, features f: [T], batch: Int, logitGradient gz: [T], deviationGradient gdev: [T]?,
+        retained: RetainedChunk<T>?
+    ) -> [T] {
         precondition(gz.count == batch * classes, "logit gradient has \(gz.count) values, need \(batch)×\(classes)")
         let d = dimension, k = classes
         var grad = [T](repeating: 0, count: mask.values.count)
         guard batch > 0 else { return grad }
-        let chunk = imagesPerChunk(batch: batch)
-        let ws = MaskWorkspace<T>(chunkImages: chunk, classes: k, dimension: d, backward: true)
+        let chunks = chunkOrder(batch: batch)
+        if let retained { precondition(retained.first == chunks[0].0 && retained.count == chunks[0].1, "retained chunk is not this batch's") }
+        let ws = retained?.workspace ?? MaskWorkspace<T>(chunkImages: imagesPerChunk(batch: batch), classes: k, dimension: d, backward: true)
         let q1 = queries1(mask: mask, features: f, batch: batch)
         let q2 = queries2(mask: mask)
         var gq1 = [T](repeating: 0, count: batch * d)
@@ -27,16 +37,20 @@ extension MaskNetwork {
                         grad.withUnsafeMutableBufferPointer { gp in
                             gq1.withUnsafeMutableBufferPointer { gq1p in
                                 gq2.withUnsafeMutableBufferPointer { gq2p in
-                                    var b0 = 0
-                                    while b0 < batch {
-                                        let n = min(chunk, batch - b0)
-                                        forwardChunk(ws, params: pp.baseAddress!, features: fp.baseAddress!, first: b0, count: n, q1: q1p.baseAddress!, q2: q2p.baseAddress!)
-                                        finishChunk(ws, features: fp.baseAddress!, first: b0, count: n, into: &scratch)
+                                    for (index, (b0, n)) in chunks.enumerated() {
+                                        if index == 0, let retained {
+                                            for i in 0..<n {
+                                                scratch.maxDeviation[b0 + i] = retained.maxDeviation[i]
+                                                scratch.maxDeviationCount[b0 + i] = retained.maxDeviationCount[i]
+                                            }
+                                        } else {
+                                            forwardChunk(ws, params: pp.baseAddress!, features: fp.baseAddress!, first: b0, count: n, q1: q1p.baseAddress!, q2: q2p.baseAddress!)
+                                            finishChunk(ws, features: fp.baseAddress!, first: b0, count: n, into: &scratch)
+                                        }
                                         backwardChunk(
                                             ws, params: pp.baseAddress!, features: fp.baseAddress!, first: b0, count: n,
                                             q1: q1p.baseAddress!, q2: q2p.baseAddress!, forward: scratch, gz: gz, gdev: gdev,
                                             grad: gp.baseAddress!, gq1: gq1p.baseAddress!, gq2: gq2p.baseAddress!)
-                                        b0 += n
                                     }
                                 }
                             }

@@ -1,3 +1,20 @@
+/// The intermediates of a forward pass's last chunk, tied to one mask and one batch.
+final class RetainedChunk<T: RAdaScalar> {
+    let workspace: MaskWorkspace<T>
+    let first: Int
+    let count: Int
+    let maxDeviation: [T]
+    let maxDeviationCount: [Int]
+
+    init(workspace: MaskWorkspace<T>, first: Int, count: Int, maxDeviation: [T], maxDeviationCount: [Int]) {
+        self.workspace = workspace
+        self.first = first
+        self.count = count
+        self.maxDeviation = maxDeviation
+        self.maxDeviationCount = maxDeviationCount
+    }
+}
+
 /// What the forward pass returns for a batch.
 public struct MaskForward<T: RAdaScalar>: Sendable, Equatable {
     /// Masked logits `z = s · Σ_j M ⊙ R`, B×K row-major.
@@ -11,32 +28,49 @@ public struct MaskForward<T: RAdaScalar>: Sendable, Equatable {
 extension MaskNetwork {
     /// Masked logits for a batch of `batch` L2-normalised image embeddings `f` (B×D).
     public func forward(mask: RAdaMask<T>, features f: [T], batch: Int) -> MaskForward<T> {
+        forward(mask: mask, features: f, batch: batch, retainLastChunk: false).result
+    }
+
+    /// The forward pass, optionally keeping its last chunk's intermediates so that `gradient` on
+    /// the same mask and features need not recompute that chunk.
+    func forward(mask: RAdaMask<T>, features f: [T], batch: Int, retainLastChunk: Bool) -> (result: MaskForward<T>, retained: RetainedChunk<T>?) {
         precondition(f.count == batch * dimension, "features have \(f.count) values, need \(batch)×\(dimension)")
         precondition(mask.dimension == dimension, "mask dimension \(mask.dimension) differs from \(dimension)")
         var result = MaskForward<T>(
             logits: [T](repeating: 0, count: batch * classes), maxDeviation: [T](repeating: 0, count: batch),
             maxDeviationCount: [Int](repeating: 0, count: batch))
-        guard batch > 0 else { return result }
-        let chunk = imagesPerChunk(batch: batch)
-        let ws = MaskWorkspace<T>(chunkImages: chunk, classes: classes, dimension: dimension, backward: false)
+        guard batch > 0 else { return (result, nil) }
+        let chunks = chunkOrder(batch: batch)
+        let ws = MaskWorkspace<T>(chunkImages: imagesPerChunk(batch: batch), classes: classes, dimension: dimension, backward: retainLastChunk)
         let q1 = queries1(mask: mask, features: f, batch: batch)
         let q2 = queries2(mask: mask)
         mask.values.withUnsafeBufferPointer { pp in
             f.withUnsafeBufferPointer { fp in
                 q1.withUnsafeBufferPointer { q1p in
                     q2.withUnsafeBufferPointer { q2p in
-                        var b0 = 0
-                        while b0 < batch {
-                            let n = min(chunk, batch - b0)
+                        // The gradient handles the first chunk of this order first, so computing it
+                        // last here leaves it in the workspace.
+                        for (b0, n) in chunks.dropFirst() + chunks.prefix(1) {
                             forwardChunk(ws, params: pp.baseAddress!, features: fp.baseAddress!, first: b0, count: n, q1: q1p.baseAddress!, q2: q2p.baseAddress!)
                             finishChunk(ws, features: fp.baseAddress!, first: b0, count: n, into: &result)
-                            b0 += n
                         }
                     }
                 }
             }
         }
-        return result
+        guard retainLastChunk else { return (result, nil) }
+        let (first, count) = chunks[0]
+        return (result, RetainedChunk(workspace: ws, first: first, count: count, maxDeviation: Array(result.maxDeviation[first..<(first + count)]),
+                                      maxDeviationCount: Array(result.maxDeviationCount[first..<(first + count)])))
+    }
+
+    /// The chunks `(first image, image count)` of a batch, in the order the gradient visits them:
+    /// the last chunk first (it is the one a retaining forward pass leaves in its workspace),
+    /// then the others in order. One fixed order, so that retained or not, sums are the same.
+    func chunkOrder(batch: Int) -> [(Int, Int)] {
+        let size = imagesPerChunk(batch: batch)
+        let all = stride(from: 0, to: batch, by: size).map { ($0, min(size, batch - $0)) }
+        return Array(all.suffix(1) + all.dropLast())
     }
 
     /// `Q1(√s · f)` for the whole batch (B×D): one row per image, shared by all its K rows.

@@ -35,7 +35,7 @@ extension Float: RAdaScalar {
     }
 
     public static func softmax(_ x: UnsafeMutablePointer<Float>, count: Int, scale: Float) {
-        Kernels.softmaxRows(x, rows: 1, cols: count, scale: scale)
+        Kernels.softmaxFlat(x, count: count, scale: scale)
     }
 
     public static func logarithm(_ x: Float) -> Float { Foundation.log(x) }

@@ -96,12 +96,18 @@ struct SafeTensors: Sendable {
 
     mutating func add<T: RAdaScalar>(_ name: String, shape: [Int], values: [T]) {
         precondition(shape.reduce(1, *) == values.count, "tensor \(name) shape \(shape) does not match \(values.count) values")
+        // Float and Double are IEEE binary32/64: on a little-endian host their memory is the file's
+        // byte order already.
+        #if _endian(little)
+        let bytes = values.withUnsafeBytes { Data($0) }
+        #else
         var bytes = Data(capacity: values.count * MemoryLayout<T>.size)
         if T.self == Float.self {
-            for v in values { withUnsafeBytes(of: (v as! Float).bitPattern.littleEndian) { bytes.append(contentsOf: $0) } }
+            for v in values { withUnsafeBytes(of: Float(v).bitPattern.littleEndian) { bytes.append(contentsOf: $0) } }
         } else {
             for v in values { withUnsafeBytes(of: Double(v).bitPattern.littleEndian) { bytes.append(contentsOf: $0) } }
         }
+        #endif
         tensors[name] = Tensor(dtype: T.safetensorsDType, shape: shape, bytes: bytes)
     }
 

@@ -147,9 +147,9 @@ public struct StreamState: Sendable, Equatable {
         let logits: [Float]
         switch hyperparameters.policy {
         case .predictThenAdapt:
-            let forward = network.forward(mask: mask, features: f, batch: batch)
-            logits = forward.logits
-            if adapt { outcome = adaptationSteps(f, batch: batch, zeroShot: zeroShot, labels: labels, first: forward) }
+            let prediction = network.forward(mask: mask, features: f, batch: batch, retainLastChunk: adapt)
+            logits = prediction.result.logits
+            if adapt { outcome = adaptationSteps(f, batch: batch, zeroShot: zeroShot, labels: labels, first: prediction) }
         case .adaptThenPredict, .episodic:
             if adapt { outcome = adaptationSteps(f, batch: batch, zeroShot: zeroShot, labels: labels, first: nil) }
             logits = network.forward(mask: mask, features: f, batch: batch).logits
@@ -185,13 +185,17 @@ public struct StreamState: Sendable, Equatable {
         var kept = 0
     }
 
-    private mutating func adaptationSteps(_ f: [Float], batch: Int, zeroShot: [Float]?, labels: [Int]?, first: MaskForward<Float>?) -> StepOutcome {
+    /// `first`: the prediction's forward pass on the current mask, reused by the first step.
+    private mutating func adaptationSteps(
+        _ f: [Float], batch: Int, zeroShot: [Float]?, labels: [Int]?,
+        first: (result: MaskForward<Float>, retained: RetainedChunk<Float>?)?
+    ) -> StepOutcome {
         var outcome = StepOutcome()
         let lr = hyperparameters.optimizer.resolvedLearningRate(logitScale: Double(logitScale))
-        var forward = first
+        var prepared = first
         for step in 0..<hyperparameters.stepsPerBatch {
-            let current = forward ?? network.forward(mask: mask, features: f, batch: batch)
-            forward = nil
+            let (current, retained) = prepared ?? network.forward(mask: mask, features: f, batch: batch, retainLastChunk: true)
+            prepared = nil
             guard let evaluation = AdaptationLoss.evaluate(
                 hyperparameters.objective, logits: current.logits, zeroShot: zeroShot, maxDeviation: current.maxDeviation,
                 batch: batch, classes: classes, labels: labels, anchor: running.meanPrediction)
@@ -202,7 +206,7 @@ public struct StreamState: Sendable, Equatable {
             if step == 0 { outcome.kept = evaluation.keptCount }
             let gradient = network.gradient(
                 mask: mask, features: f, batch: batch, logitGradient: evaluation.logitGradient,
-                deviationGradient: evaluation.deviationGradient)
+                deviationGradient: evaluation.deviationGradient, retained: retained)
             optimizer.apply(hyperparameters.optimizer, learningRate: lr, parameters: &mask.values, gradient: gradient)
             counters.optimizerSteps += 1
             outcome.steps += 1

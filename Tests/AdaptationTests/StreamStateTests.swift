@@ -197,6 +197,27 @@ import Testing
         #expect(abs(stream.running.meanPrediction.reduce(0, +) - 1) < 1e-5)
     }
 
+    /// New hyper-parameters apply to later batches; invalid ones throw and change nothing; a new
+    /// optimiser kind restarts the optimiser state.
+    @Test func changingHyperparameters() throws {
+        var task = SyntheticTask(classes: 4, dimension: 8)
+        var stream = try task.stream(heads: 2, hyperparameters: .with { $0.objective.confidenceThreshold = nil })
+        _ = try stream.process(task.images(4).0)
+        let before = stream
+        #expect(throws: AdaptationError.self) { try stream.setHyperparameters(.with { $0.attentionTemperature = 0 }) }
+        #expect(throws: AdaptationError.self) { try stream.setHyperparameters(.with { $0.optimizer.beta1 = 1 }) }
+        #expect(stream == before)
+        var h = stream.hyperparameters
+        h.optimizer.learningRate = 0
+        try stream.setHyperparameters(h)
+        #expect(stream.optimizer == before.optimizer)
+        _ = try stream.process(task.images(4).0)
+        #expect(stream.mask == before.mask)
+        h.optimizer = OptimizerSettings(kind: .sgd)
+        try stream.setHyperparameters(h)
+        #expect(stream.optimizer.step == 0 && stream.optimizer.firstMoment.isEmpty)
+    }
+
     @Test func memoryAccounting() throws {
         let task = SyntheticTask(classes: 10, dimension: 16)
         let adam = try task.stream()

@@ -1,0 +1,83 @@
+import Foundation
+import Testing
+@testable import Adaptation
+
+@Suite struct MaskNetworkTests {
+    static func setUp(chunkRows: Int) throws -> (MaskNetwork<Float>, RAdaMask<Float>, [Float]) {
+        let task = SyntheticTask(classes: 7, dimension: 8)
+        var network = try MaskNetwork<Float>(text: task.text.storage, classes: 7, dimension: 8, heads: 2, logitScale: 13)
+        network.chunkRows = chunkRows
+        var mask = RAdaMask<Float>(dimension: 8, seed: 3)
+        var generator = SeededGenerator(seed: 4)
+        for i in RAdaMask<Float>.weightRange(.output, dimension: 8) { mask.values[i] = Float(generator.nextSymmetric(bound: 0.3)) }
+        var images = SyntheticTask(classes: 7, dimension: 8, seed: 8)
+        return (network, mask, images.images(5).0.storage)
+    }
+
+    /// Splitting the batch into chunks (one image, two images, all five) gives the same logits
+    /// and gradients to float rounding (GEMM blocking may differ with the row count).
+    @Test(arguments: [7, 14, 1000]) func chunkingDoesNotChangeResults(_ chunkRows: Int) throws {
+        let (reference, mask, f) = try Self.setUp(chunkRows: 1000)
+        let (chunked, _, _) = try Self.setUp(chunkRows: chunkRows)
+        #expect(chunked.imagesPerChunk(batch: 5) == min(5, chunkRows / 7))
+        let a = reference.forward(mask: mask, features: f, batch: 5), b = chunked.forward(mask: mask, features: f, batch: 5)
+        #expect(relativeError(a.logits[...], b.logits[...]) < 1e-6)
+        let g = (0..<35).map { Float($0 % 5) - 2 }
+        let deviation = [Float](repeating: 0.1, count: 5)
+        let ga = reference.gradient(mask: mask, features: f, batch: 5, logitGradient: g, deviationGradient: deviation)
+        let gb = chunked.gradient(mask: mask, features: f, batch: 5, logitGradient: g, deviationGradient: deviation)
+        #expect(relativeError(ga[...], gb[...]) < 1e-6)
+    }
+
+    /// Reusing the forward pass's last chunk gives the same gradient bit for bit, for batches of
+    /// one chunk and of several.
+    @Test(arguments: [7, 14, 1000]) func retainedChunkGivesTheSameGradient(_ chunkRows: Int) throws {
+        let (network, mask, f) = try Self.setUp(chunkRows: chunkRows)
+        let (result, retained) = network.forward(mask: mask, features: f, batch: 5, retainLastChunk: true)
+        #expect(result == network.forward(mask: mask, features: f, batch: 5))
+        let g = (0..<35).map { Float($0 % 5) - 2 }
+        let deviation = [Float](repeating: 0.1, count: 5)
+        let plain = network.gradient(mask: mask, features: f, batch: 5, logitGradient: g, deviationGradient: deviation)
+        let reused = network.gradient(mask: mask, features: f, batch: 5, logitGradient: g, deviationGradient: deviation, retained: retained)
+        #expect(plain == reused)
+    }
+
+    /// With O exactly zero the mask is the constant 1, so only O receives gradient: the
+    /// query/key/value maps sit behind O's zero weight.
+    @Test func onlyTheOutputMapLearnsFirst() throws {
+        let (network, _, f) = try Self.setUp(chunkRows: 512)
+        let mask = RAdaMask<Float>(dimension: 8, seed: 3)
+        let forward = network.forward(mask: mask, features: f, batch: 5)
+        #expect(forward.maxDeviation == [0, 0, 0, 0, 0])
+        let g = (0..<35).map { Float($0 % 3) - 1 }
+        let gradient = network.gradient(mask: mask, features: f, batch: 5, logitGradient: g, deviationGradient: nil)
+        for map in RAdaMap.allCases where map != .output {
+            #expect(gradient[RAdaMask<Float>.weightRange(map, dimension: 8)].allSatisfy { $0 == 0 })
+            #expect(gradient[RAdaMask<Float>.biasRange(map, dimension: 8)].allSatisfy { $0 == 0 })
+        }
+        #expect(gradient[RAdaMask<Float>.weightRange(.output, dimension: 8)].contains { $0 != 0 })
+    }
+
+    /// The benchmark runs and counts FLOPs by its formula.
+    @Test func benchmarkMeasures() throws {
+        let c = AdaptationBenchmark.Configuration(batch: 2, classes: 5, dimension: 16, heads: 4)
+        let m = try AdaptationBenchmark.measure(c, repeats: 1)
+        #expect(m.millisecondsPerStep > 0 && m.millisecondsPerForward > 0)
+        #expect(m.flopsPerStep == AdaptationBenchmark.stepFLOPs(c))
+        #expect(AdaptationBenchmark.standardGrid.count == 18)
+    }
+}
+
+/// The vectorised flat softmax against a plain Float64 softmax, on lengths around its lane width.
+@Test(arguments: [1, 15, 16, 17, 1000, 4099]) func flatSoftmaxMatchesDefinition(_ n: Int) {
+    var generator = SeededGenerator(seed: UInt64(n))
+    let x = (0..<n).map { _ in Float(generator.nextSymmetric(bound: 30)) }
+    var y = x
+    y.withUnsafeMutableBufferPointer { Float.softmax($0.baseAddress!, count: n, scale: 0.7) }
+    let m = x.map { 0.7 * Double($0) }.max()!
+    let e = x.map { Foundation.exp(0.7 * Double($0) - m) }
+    let total = e.reduce(0, +)
+    let worst = (0..<n).map { abs(Double(y[$0]) - e[$0] / total) }.max()!
+    #expect(worst <= 1e-6 * e.max()! / total)
+    #expect(abs(y.reduce(0, +) - 1) < 1e-4)
+}
