@@ -1,6 +1,7 @@
 import Foundation
 import Hummingbird
 import Logging
+import NIOPosix
 import ServiceLifecycle
 import Synchronization
 
@@ -36,6 +37,7 @@ public enum RadaServer {
             router: router,
             configuration: .init(address: .hostname(configuration.effectiveHost, port: configuration.port), serverName: "RAdaServe"),
             services: [StreamLifecycle(service: service, readiness: readiness, logger: logger)],
+            eventLoopGroupProvider: configuration.eventLoopThreads.map { .shared(MultiThreadedEventLoopGroup(numberOfThreads: max(1, $0))) } ?? .singleton,
             logger: logger)
     }
 }

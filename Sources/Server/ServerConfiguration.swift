@@ -35,6 +35,8 @@ public struct ServerConfiguration: Sendable {
     public var memoryBudgetBytes = 4 << 30
     /// Journal records after which a stream's full state is snapshotted and its journal cleared.
     public var snapshotEveryRecords = 64
+    /// Threads of the network event loops (nil: one per core, NIO's shared group).
+    public var eventLoopThreads: Int?
     /// Attention heads of new streams' masks (must divide the embedding dimension).
     public var heads = 8
 

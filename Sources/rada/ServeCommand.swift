@@ -35,6 +35,8 @@ struct ServeCommand: AsyncParsableCommand {
     var memoryBudgetMB: Int?
     @Option(name: .customLong("snapshot-every"), help: "Journal records between full snapshots. [RADA_SNAPSHOT_EVERY, default 64]")
     var snapshotEvery: Int?
+    @Option(help: "Network event-loop threads (BLAS threads: see `rada info`). [RADA_THREADS, default one per core]")
+    var threads: Int?
     @Option(name: .customLong("max-images"), help: "Images per request. [RADA_MAX_IMAGES, default 64]")
     var maxImages: Int?
     @Option(name: .customLong("max-body-mb"), help: "Request body limit. [RADA_MAX_BODY_MB, default 32]")
@@ -71,6 +73,7 @@ struct ServeCommand: AsyncParsableCommand {
         configuration.maxQueuedImages = try value(maxQueue, "RADA_MAX_QUEUE") ?? configuration.maxQueuedImages
         if let mb = try value(memoryBudgetMB, "RADA_MEMORY_BUDGET_MB") { configuration.memoryBudgetBytes = mb << 20 }
         configuration.snapshotEveryRecords = try value(snapshotEvery, "RADA_SNAPSHOT_EVERY") ?? configuration.snapshotEveryRecords
+        configuration.eventLoopThreads = try value(threads, "RADA_THREADS")
         configuration.limits.maxImagesPerRequest = try value(maxImages, "RADA_MAX_IMAGES") ?? configuration.limits.maxImagesPerRequest
         if let mb = try value(maxBodyMB, "RADA_MAX_BODY_MB") { configuration.limits.maxBodyBytes = mb << 20 }
         configuration.limits.maxLabelsPerStream = try value(maxLabels, "RADA_MAX_LABELS") ?? configuration.limits.maxLabelsPerStream
