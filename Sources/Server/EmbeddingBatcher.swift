@@ -57,6 +57,9 @@ actor EmbeddingBatcher {
             metrics.backboneBatchImages.record(Double(count))
             do {
                 let embeddings = try await backend.embedImages(batch.flatMap(\.images))
+                guard embeddings.rows == count, embeddings.cols == backend.embeddingDimension else {
+                    throw APIError.internal("the backbone returned \(embeddings.rows)×\(embeddings.cols) embeddings for \(count) images (D = \(backend.embeddingDimension))")
+                }
                 var row = 0
                 for job in batch {
                     let n = job.images.count

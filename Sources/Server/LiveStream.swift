@@ -94,7 +94,9 @@ final class LiveStream: Sendable {
             try inner.journal.append(JournalRecord(sequence: inner.nextSequence, adapt: adapt, features: features))
             inner.nextSequence += 1
             let result = try inner.state.process(features, adapt: adapt)
-            if inner.nextSequence - inner.snapshotSequence >= UInt64(snapshotEvery) { try Self.snapshot(&inner, directory) }
+            // The step is already durable in the journal: a failed snapshot must not fail the
+            // request; it is retried on the next one (the journal keeps growing meanwhile).
+            if inner.nextSequence - inner.snapshotSequence >= UInt64(snapshotEvery) { try? Self.snapshot(&inner, directory) }
             return (result, inner.state)
         }
     }
