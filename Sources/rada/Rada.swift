@@ -7,7 +7,8 @@ struct Rada: AsyncParsableCommand {
         commandName: "rada",
         abstract: "RAdaServe: CLIP classification that adapts online per stream (RAda).",
         subcommands: [
-            BenchCommand.self, ClassifyCommand.self, EmbedCommand.self, CorruptCommand.self, InfoCommand.self, BenchBLASCommand.self,
+            ServeCommand.self, ClassifyCommand.self, EmbedCommand.self, BenchCommand.self, CorruptCommand.self,
+            InfoCommand.self, BenchBLASCommand.self,
         ]
     )
 }

@@ -1,0 +1,87 @@
+import Foundation
+import Hummingbird
+import NIOCore
+
+/// Every error the API returns, rendered as `{"error": {"code", "message"}}` with its HTTP status.
+public struct APIError: Error, HTTPResponseError, CustomStringConvertible, Sendable {
+    public let status: HTTPResponse.Status
+    /// A stable machine-readable code (`bad_request`, `not_found`, `queue_full`, …).
+    public let code: String
+    /// A sentence a user can act on.
+    public let message: String
+
+    public init(_ status: HTTPResponse.Status, code: String, _ message: String) {
+        self.status = status
+        self.code = code
+        self.message = message
+    }
+
+    public var description: String { "\(status.code) \(code): \(message)" }
+
+    public static func badRequest(_ message: String) -> APIError { APIError(.badRequest, code: "bad_request", message) }
+    public static func unauthorized(_ message: String) -> APIError { APIError(.unauthorized, code: "unauthorized", message) }
+    public static func notFound(_ message: String) -> APIError { APIError(.notFound, code: "not_found", message) }
+    public static func conflict(_ message: String) -> APIError { APIError(.conflict, code: "conflict", message) }
+    public static func tooLarge(_ message: String) -> APIError { APIError(.contentTooLarge, code: "too_large", message) }
+    public static func unsupportedMediaType(_ message: String) -> APIError {
+        APIError(.unsupportedMediaType, code: "unsupported_media_type", message)
+    }
+    public static func unprocessable(_ message: String) -> APIError { APIError(.unprocessableContent, code: "unprocessable", message) }
+    public static func queueFull(_ message: String) -> APIError { APIError(.tooManyRequests, code: "queue_full", message) }
+    public static func unavailable(_ message: String) -> APIError { APIError(.serviceUnavailable, code: "unavailable", message) }
+    public static func `internal`(_ message: String) -> APIError { APIError(.internalServerError, code: "internal", message) }
+
+    struct Body: Codable {
+        struct Detail: Codable {
+            var code: String
+            var message: String
+        }
+        var error: Detail
+    }
+
+    public func response(from request: Request, context: some RequestContext) throws -> Response {
+        let data = try JSONEncoder().encode(Body(error: .init(code: code, message: message)))
+        var headers: HTTPFields = [.contentType: "application/json"]
+        if status == .unauthorized { headers[.wwwAuthenticate] = "Bearer" }
+        if status == .tooManyRequests { headers[.retryAfter] = "1" }
+        return Response(status: status, headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: data)))
+    }
+
+    /// The API form of any error a handler or the framework threw.
+    static func from(_ error: any Error) -> APIError {
+        switch error {
+        case let error as APIError:
+            return error
+        case let error as HTTPError:
+            switch error.status {
+            case .notFound: return .notFound("no such route")
+            case .methodNotAllowed: return APIError(.methodNotAllowed, code: "method_not_allowed", "method not allowed on this route")
+            case .contentTooLarge: return .tooLarge("the request body is over the server's limit")
+            default: return APIError(error.status, code: "http_\(error.status.code)", error.body ?? error.status.reasonPhrase)
+            }
+        case is NIOTooManyBytesError:
+            return .tooLarge("the request body is over the server's limit")
+        case let error as DecodingError:
+            return .badRequest("the JSON body does not match the expected shape: \(DecodingError.summary(error))")
+        default:
+            return .internal("internal error: \(error)")
+        }
+    }
+}
+
+extension DecodingError {
+    /// A one-line account of where decoding failed.
+    static func summary(_ error: DecodingError) -> String {
+        func path(_ context: Context) -> String {
+            let p = context.codingPath.map { $0.intValue.map { "[\($0)]" } ?? ".\($0.stringValue)" }.joined()
+            return p.isEmpty ? "(top level)" : p
+        }
+        switch error {
+        case let .keyNotFound(key, context): return "missing field \"\(key.stringValue)\" at \(path(context))"
+        case let .typeMismatch(_, context): return "wrong type at \(path(context)): \(context.debugDescription)"
+        case let .valueNotFound(_, context): return "missing value at \(path(context))"
+        case let .dataCorrupted(context): return "invalid data at \(path(context)): \(context.debugDescription)"
+        @unknown default: return "\(error)"
+        }
+    }
+}

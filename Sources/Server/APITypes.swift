@@ -1,0 +1,138 @@
+import Adaptation
+import Foundation
+
+/// `POST /v1/streams` body.
+struct CreateStreamRequest: Decodable {
+    var id: String?
+    var labels: [String]?
+    var prompts: [String: [String]]?
+    var templates: [String]?
+    /// Partial `RAdaHyperparameters`: given fields override the defaults.
+    var policy: JSONValue?
+    var seed: UInt64?
+}
+
+/// `GET /v1/streams/{id}` (and the 201 of creation).
+struct StreamInfo: Encodable {
+    var id: String
+    var labels: [String]
+    var templates: [String]?
+    var prompts: [String: [String]]?
+    var policy: RAdaHyperparameters
+    var createdAt: Date
+    /// Requests (batches) processed.
+    var steps: Int
+    var samplesSeen: Int
+    var optimizerSteps: Int
+    var skippedSteps: Int
+    var automaticResets: Int
+    /// Running mean of per-sample prediction entropy (nats); null before the first request.
+    var runningEntropy: Float?
+    var memoryBytes: Int
+    var checkpoints: [String]
+}
+
+struct StreamList: Encodable {
+    struct Item: Encodable {
+        var id: String
+        var labels: Int
+        var createdAt: Date
+    }
+    var streams: [Item]
+}
+
+struct ClassifyResponse: Encodable {
+    struct Label: Encodable {
+        var label: String
+        var probability: Float
+    }
+    struct Result: Encodable {
+        var top: [Label]
+        /// Prediction entropy of this image (nats).
+        var entropy: Float
+    }
+    var results: [Result]
+    /// The stream's request count after this request (absent for stateless classification).
+    var step: Int?
+    /// Optimiser steps this request took.
+    var adaptationSteps: Int?
+}
+
+struct CheckpointRequest: Decodable {
+    var name: String
+}
+
+struct CheckpointInfo: Encodable {
+    var name: String
+    var bytes: Int
+    var createdAt: Date?
+}
+
+struct CheckpointList: Encodable {
+    var checkpoints: [CheckpointInfo]
+}
+
+struct StatelessClassifyRequest: Decodable {
+    var labels: [String]?
+    var prompts: [String: [String]]?
+    var templates: [String]?
+    var images: [String]
+}
+
+/// Any JSON value (used for partial policies merged over defaults).
+indirect enum JSONValue: Codable, Equatable, Sendable {
+    case null, bool(Bool), integer(Int), number(Double), string(String), array([JSONValue]), object([String: JSONValue])
+
+    init(from decoder: any Decoder) throws {
+        let c = try decoder.singleValueContainer()
+        if c.decodeNil() { self = .null }
+        else if let v = try? c.decode(Bool.self) { self = .bool(v) }
+        else if let v = try? c.decode(Int.self) { self = .integer(v) }
+        else if let v = try? c.decode(Double.self) { self = .number(v) }
+        else if let v = try? c.decode(String.self) { self = .string(v) }
+        else if let v = try? c.decode([JSONValue].self) { self = .array(v) }
+        else { self = .object(try c.decode([String: JSONValue].self)) }
+    }
+
+    func encode(to encoder: any Encoder) throws {
+        var c = encoder.singleValueContainer()
+        switch self {
+        case .null: try c.encodeNil()
+        case let .bool(v): try c.encode(v)
+        case let .integer(v): try c.encode(v)
+        case let .number(v): try c.encode(v)
+        case let .string(v): try c.encode(v)
+        case let .array(v): try c.encode(v)
+        case let .object(v): try c.encode(v)
+        }
+    }
+
+    /// `self` with `patch`'s object fields applied recursively.
+    func merged(with patch: JSONValue) -> JSONValue {
+        guard case var .object(base) = self, case let .object(changes) = patch else { return patch }
+        for (key, value) in changes { base[key] = base[key].map { $0.merged(with: value) } ?? value }
+        return .object(base)
+    }
+}
+
+extension RAdaHyperparameters {
+    /// The defaults with a client's partial policy applied; 422 for unknown fields or bad values.
+    static func resolving(_ patch: JSONValue?) throws -> RAdaHyperparameters {
+        guard let patch else { return RAdaHyperparameters() }
+        guard case let .object(fields) = patch else { throw APIError.unprocessable("\"policy\" must be a JSON object") }
+        let defaults = try JSONDecoder().decode(JSONValue.self, from: JSONEncoder().encode(RAdaHyperparameters()))
+        if case let .object(known) = defaults, let unknown = fields.keys.sorted().first(where: { known[$0] == nil }) {
+            throw APIError.unprocessable("unknown policy field \"\(unknown)\"; known: \(known.keys.sorted().joined(separator: ", "))")
+        }
+        let resolved: RAdaHyperparameters
+        do {
+            resolved = try JSONDecoder().decode(RAdaHyperparameters.self, from: JSONEncoder().encode(defaults.merged(with: patch)))
+            try resolved.validate()
+        } catch let error as DecodingError {
+            throw APIError.unprocessable("invalid policy: \(DecodingError.summary(error))")
+        } catch {
+            throw APIError.unprocessable("invalid policy: \(error)")
+        }
+        return resolved
+    }
+}

@@ -1,0 +1,40 @@
+import CLIP
+import Dispatch
+import Foundation
+import RadaNumerics
+
+/// The real backbone: a loaded CLIP checkpoint behind the server's `EmbeddingBackend` seam.
+///
+/// Tower work runs on one serial queue outside Swift's cooperative pool: it is long, blocking
+/// BLAS work that already uses every core it is given, so running two at once would only
+/// oversubscribe the CPU, and blocking the cooperative pool would stall request handling.
+public final class CLIPBackend: EmbeddingBackend {
+    public let encoder: CLIPEncoder
+    private let queue = DispatchQueue(label: "rada.backbone", qos: .userInitiated)
+
+    public init(encoder: CLIPEncoder) { self.encoder = encoder }
+
+    public var embeddingDimension: Int { encoder.embeddingDimension }
+    public var logitScale: Float { encoder.logitScale }
+
+    public func embedImages(_ images: [RGBImage]) async throws -> Matrix {
+        try await run { $0.embed(images: images) }
+    }
+
+    public func classEmbeddings(labels: [String], prompts: [String: [String]]?, templates: [String]?) async throws -> Matrix {
+        let classes: ClassSet
+        if let prompts {
+            classes = try ClassSet(labels: labels, prompts: labels.map { prompts[$0] ?? [] })
+        } else {
+            classes = try ClassSet.templated(labels: labels, templates: templates ?? encoder.defaultTemplates)
+        }
+        return try await run { try $0.classEmbeddings(classes) }
+    }
+
+    private func run<T: Sendable>(_ work: @escaping @Sendable (CLIPEncoder) throws -> T) async throws -> T {
+        let encoder = self.encoder
+        return try await withCheckedThrowingContinuation { continuation in
+            queue.async { continuation.resume(with: Result { try work(encoder) }) }
+        }
+    }
+}

@@ -1,0 +1,54 @@
+import Foundation
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// File operations with the fsyncs that make them survive a crash.
+enum DurableFile {
+    struct Failure: Error, CustomStringConvertible {
+        let description: String
+    }
+
+    static func failure(_ what: String, _ path: String) -> Failure {
+        Failure(description: "\(what) \(path): \(String(cString: strerror(errno)))")
+    }
+
+    /// Writes all of `bytes` to `fd`, retrying short writes.
+    static func writeAll(_ fd: Int32, _ bytes: UnsafeRawBufferPointer, path: String) throws {
+        var offset = 0
+        while offset < bytes.count {
+            let n = Glibc.write(fd, bytes.baseAddress! + offset, bytes.count - offset)
+            if n < 0 {
+                if errno == EINTR { continue }
+                throw failure("cannot write", path)
+            }
+            offset += n
+        }
+    }
+
+    /// Replaces `url` atomically: temporary file, fsync, rename, fsync of the directory.
+    static func replace(_ url: URL, with data: Data) throws {
+        let temporary = url.deletingLastPathComponent()
+            .appendingPathComponent(".\(url.lastPathComponent).\(UInt32.random(in: 0...UInt32.max)).tmp")
+        let fd = open(temporary.path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o600)
+        guard fd >= 0 else { throw failure("cannot create", temporary.path) }
+        do {
+            try data.withUnsafeBytes { try writeAll(fd, $0, path: temporary.path) }
+            guard fsync(fd) == 0 else { throw failure("cannot fsync", temporary.path) }
+            close(fd)
+            guard rename(temporary.path, url.path) == 0 else { throw failure("cannot rename onto", url.path) }
+        } catch {
+            close(fd)
+            unlink(temporary.path)
+            throw error
+        }
+        try syncDirectory(url.deletingLastPathComponent())
+    }
+
+    static func syncDirectory(_ directory: URL) throws {
+        let fd = open(directory.path, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+        guard fd >= 0 else { throw failure("cannot open directory", directory.path) }
+        defer { close(fd) }
+        guard fsync(fd) == 0 else { throw failure("cannot fsync directory", directory.path) }
+    }
+}

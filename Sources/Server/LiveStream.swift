@@ -1,0 +1,197 @@
+import Adaptation
+import Foundation
+import RadaNumerics
+import Synchronization
+
+/// One stream held in memory: its engine state, its journal, and the turnstile that makes its
+/// requests apply one at a time in arrival order. All state changes go through `mutate`, which
+/// runs under the stream's lock; durability (journal fsync or snapshot) happens there before
+/// the caller can acknowledge.
+final class LiveStream: Sendable {
+    let metadata: StreamMetadata
+    let directory: StreamDirectory
+    private let turnstile = Mutex(Turnstile())
+    private let inner: Mutex<Inner>
+
+    struct Inner: Sendable {
+        var state: StreamState
+        var journal: Journal
+        /// Sequence number of the next journal record; the last snapshot holds all below `snapshotSequence`.
+        var nextSequence: UInt64
+        var snapshotSequence: UInt64
+        var deleted = false
+        var lastUsed = ContinuousClock.now
+    }
+
+    private struct Turnstile {
+        var issued = 0
+        var serving = 0
+        var waiters: [Int: CheckedContinuation<Void, Never>] = [:]
+    }
+
+    private init(metadata: StreamMetadata, directory: StreamDirectory, inner: Inner) {
+        self.metadata = metadata
+        self.directory = directory
+        self.inner = Mutex(inner)
+    }
+
+    // MARK: Ordering
+
+    /// A place in this stream's queue, taken when the request arrives.
+    func takeTicket() -> Int {
+        turnstile.withLock { t in
+            defer { t.issued += 1 }
+            return t.issued
+        }
+    }
+
+    /// Returns when every earlier ticket has finished.
+    func waitTurn(_ ticket: Int) async {
+        await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+            let ready = turnstile.withLock { t in
+                if t.serving == ticket { return true }
+                t.waiters[ticket] = continuation
+                return false
+            }
+            if ready { continuation.resume() }
+        }
+    }
+
+    /// Passes the turn to the next ticket (call exactly once per ticket, after `waitTurn`).
+    func finish(_ ticket: Int) {
+        let next = turnstile.withLock { t -> CheckedContinuation<Void, Never>? in
+            precondition(t.serving == ticket, "finish(\(ticket)) out of turn (serving \(t.serving))")
+            t.serving += 1
+            return t.waiters.removeValue(forKey: t.serving)
+        }
+        next?.resume()
+    }
+
+    /// Tickets issued and not yet finished: a stream with none may be evicted.
+    var pending: Int { turnstile.withLock { $0.issued - $0.serving } }
+
+    // MARK: State
+
+    var memoryBytes: Int { inner.withLock { $0.state.memoryBytes } }
+    var lastUsed: ContinuousClock.Instant { inner.withLock { $0.lastUsed } }
+
+    /// Runs `body` on the live state under the lock; refuses once the stream is deleted.
+    func mutate<T>(_ body: (inout Inner) throws -> T) throws -> T {
+        try inner.withLock { inner in
+            guard !inner.deleted else { throw APIError.notFound("stream \"\(metadata.id)\" was deleted") }
+            inner.lastUsed = .now
+            return try body(&inner)
+        }
+    }
+
+    func read<T>(_ body: (StreamState) throws -> T) throws -> T {
+        try mutate { try body($0.state) }
+    }
+
+    /// Journals the request (fsynced) and then applies it; snapshots every `snapshotEvery` records.
+    func process(_ features: Matrix, adapt: Bool, snapshotEvery: Int) throws -> (StepResult, StreamState) {
+        try mutate { inner in
+            try inner.journal.append(JournalRecord(sequence: inner.nextSequence, adapt: adapt, features: features))
+            inner.nextSequence += 1
+            let result = try inner.state.process(features, adapt: adapt)
+            // The step is already durable in the journal: a failed snapshot must not fail the
+            // request; it is retried on the next one (the journal keeps growing meanwhile).
+            if inner.nextSequence - inner.snapshotSequence >= UInt64(snapshotEvery) { try? Self.snapshot(&inner, directory) }
+            return (result, inner.state)
+        }
+    }
+
+    /// Replaces the state wholesale (reset, restore) and snapshots it at once: such changes are
+    /// not journaled, the snapshot is their durable record.
+    func replaceState(_ change: (inout StreamState) throws -> Void) throws {
+        try mutate { inner in
+            var copy = inner.state
+            try change(&copy)
+            inner.state = copy
+            inner.nextSequence += 1
+            try Self.snapshot(&inner, directory)
+        }
+    }
+
+    /// Writes a snapshot if the journal holds anything (eviction, shutdown).
+    func snapshotIfNeeded() throws {
+        try inner.withLock { inner in
+            guard !inner.deleted, inner.nextSequence > inner.snapshotSequence else { return }
+            try Self.snapshot(&inner, directory)
+        }
+    }
+
+    /// Full state to `state-<next>.safetensors` atomically, then older snapshots and the journal go.
+    private static func snapshot(_ inner: inout Inner, _ directory: StreamDirectory) throws {
+        let sequence = inner.nextSequence
+        try DurableFile.replace(directory.snapshotURL(sequence), with: inner.state.checkpointData())
+        for old in directory.snapshots() where old.sequence < sequence { try? FileManager.default.removeItem(at: old.url) }
+        try inner.journal.truncate()
+        inner.snapshotSequence = sequence
+    }
+
+    func markDeleted() { inner.withLock { $0.deleted = true } }
+
+    // MARK: Creation and recovery
+
+    /// Creates the stream's directory atomically (built aside, renamed into place); 409 when the
+    /// id is taken.
+    static func create(metadata: StreamMetadata, state: StreamState, at directory: StreamDirectory) throws -> LiveStream {
+        let parent = directory.url.deletingLastPathComponent()
+        try FileManager.default.createDirectory(at: parent, withIntermediateDirectories: true)
+        let staging = StreamDirectory(url: parent.appendingPathComponent(".creating-\(metadata.id)-\(UInt32.random(in: 0...UInt32.max))"))
+        try FileManager.default.createDirectory(at: staging.checkpointsURL, withIntermediateDirectories: true)
+        do {
+            let encoder = JSONEncoder()
+            encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+            encoder.dateEncodingStrategy = .iso8601
+            try DurableFile.replace(staging.metadataURL, with: encoder.encode(metadata))
+            try DurableFile.replace(staging.snapshotURL(0), with: state.checkpointData())
+            _ = FileManager.default.createFile(atPath: staging.journalURL.path, contents: nil)
+            try DurableFile.syncDirectory(staging.url)
+            guard rename(staging.url.path, directory.url.path) == 0 else {
+                let exists = errno == EEXIST || errno == ENOTEMPTY
+                throw exists ? APIError.conflict("stream \"\(metadata.id)\" already exists")
+                    : DurableFile.failure("cannot create stream directory", directory.url.path)
+            }
+            try DurableFile.syncDirectory(parent)
+        } catch {
+            try? FileManager.default.removeItem(at: staging.url)
+            throw error
+        }
+        let inner = Inner(state: state, journal: try Journal(url: directory.journalURL), nextSequence: 0, snapshotSequence: 0)
+        return LiveStream(metadata: metadata, directory: directory, inner: inner)
+    }
+
+    /// Loads the newest readable snapshot and replays the journal records after it through the
+    /// same engine steps; a torn last record (a crash mid-append, never acknowledged) is cut off.
+    static func load(from directory: StreamDirectory) throws -> LiveStream {
+        let decoder = JSONDecoder()
+        decoder.dateDecodingStrategy = .iso8601
+        let metadata = try decoder.decode(StreamMetadata.self, from: Data(contentsOf: directory.metadataURL))
+        var loaded: (UInt64, StreamState)?
+        var lastError: (any Error)?
+        for snapshot in directory.snapshots() {
+            do {
+                loaded = (snapshot.sequence, try StreamState(checkpoint: Data(contentsOf: snapshot.url)))
+                break
+            } catch { lastError = error }
+        }
+        guard let loaded else {
+            throw APIError.internal("stream \"\(metadata.id)\" has no readable snapshot: \(lastError.map { "\($0)" } ?? "none found")")
+        }
+        let snapshotSequence = loaded.0
+        var state = loaded.1
+        let (records, validLength) = try Journal.read(directory.journalURL)
+        if let size = try? FileManager.default.attributesOfItem(atPath: directory.journalURL.path)[.size] as? Int, size > validLength {
+            try Journal.cut(directory.journalURL, to: validLength)
+        }
+        var nextSequence = snapshotSequence
+        for record in records where record.sequence >= snapshotSequence {
+            _ = try? state.process(record.features, adapt: record.adapt)
+            nextSequence = record.sequence + 1
+        }
+        let inner = Inner(state: state, journal: try Journal(url: directory.journalURL), nextSequence: nextSequence, snapshotSequence: snapshotSequence)
+        return LiveStream(metadata: metadata, directory: directory, inner: inner)
+    }
+}

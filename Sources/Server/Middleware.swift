@@ -1,0 +1,53 @@
+import Foundation
+import Hummingbird
+import Logging
+
+/// Renders every error as the API's JSON shape and records request count and latency by route
+/// and status. Outermost, so that 404s of unknown routes and auth failures are counted too.
+struct ErrorAndMetricsMiddleware: RouterMiddleware {
+    typealias Context = RadaRequestContext
+    let metrics: ServerMetrics
+
+    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
+        let start = ContinuousClock.now
+        let response: Response
+        do {
+            response = try await next(request, context)
+        } catch {
+            let apiError = APIError.from(error)
+            if apiError.status == .internalServerError {
+                context.logger.error("request failed", metadata: ["route": "\(context.endpointPath ?? "-")", "error": "\(error)"])
+            }
+            response = try apiError.response(from: request, context: context)
+        }
+        metrics.recordRequest(
+            route: context.endpointPath ?? "unmatched", method: request.method.rawValue, status: response.status.code,
+            duration: ContinuousClock.now - start)
+        return response
+    }
+}
+
+/// Bearer authentication: each key names a client. Health, readiness, metrics and the OpenAPI
+/// document are public. Without keys every request is the client "local".
+struct AuthMiddleware: RouterMiddleware {
+    typealias Context = RadaRequestContext
+    let keys: APIKeys?
+    static let publicPaths: Set<String> = ["/healthz", "/readyz", "/metrics", "/openapi.yaml"]
+
+    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
+        var context = context
+        if Self.publicPaths.contains(request.uri.path) { return try await next(request, context) }
+        guard let keys else {
+            context.client = "local"
+            return try await next(request, context)
+        }
+        guard let header = request.headers[.authorization], header.lowercased().hasPrefix("bearer ") else {
+            throw APIError.unauthorized("send \"Authorization: Bearer <key>\"")
+        }
+        guard let client = keys.client(forKey: String(header.dropFirst(7)).trimmingCharacters(in: .whitespaces)) else {
+            throw APIError.unauthorized("the API key is not valid")
+        }
+        context.client = client
+        return try await next(request, context)
+    }
+}

@@ -1,5 +1,0 @@
-import CLIP
-import Adaptation
-import Hummingbird
-// Placeholder until the server lands.
-enum ServerModule {}

@@ -1,0 +1,53 @@
+import Foundation
+
+/// Request limits; each one violated is answered with a 413 or 422 naming the limit.
+public struct ServerLimits: Sendable {
+    /// Largest request body accepted (bytes).
+    public var maxBodyBytes = 32 * 1024 * 1024
+    /// Largest checkpoint upload (bytes).
+    public var maxCheckpointBytes = 512 * 1024 * 1024
+    public var maxImagesPerRequest = 64
+    /// Largest decoded image (width × height); checked from the header before decoding.
+    public var maxPixelsPerImage = 16_000_000
+    public var maxLabelsPerStream = 1000
+    public var maxPromptsPerLabel = 64
+    public var maxTop = 100
+    public init() {}
+}
+
+/// Everything `rada serve` can be told by flags or environment.
+public struct ServerConfiguration: Sendable {
+    public var host = "127.0.0.1"
+    public var port = 8080
+    /// Where streams and checkpoints live (created when missing).
+    public var dataDirectory: URL
+    /// nil: no authentication; the server then binds to loopback only.
+    public var apiKeys: APIKeys?
+    public var limits = ServerLimits()
+    /// Most images embedded by one backbone call (requests are batched up to this).
+    public var maxBatchImages = 32
+    /// Longest a request waits for others to join its backbone batch.
+    public var maxBatchWait: Duration = .milliseconds(2)
+    /// Images waiting for the backbone beyond which requests are refused with 429.
+    public var maxQueuedImages = 512
+    /// Bytes of stream state kept in memory; least recently used idle streams beyond it are
+    /// written to disk and dropped (reloaded on their next request).
+    public var memoryBudgetBytes = 4 << 30
+    /// Journal records after which a stream's full state is snapshotted and its journal cleared.
+    public var snapshotEveryRecords = 64
+    /// Threads of the network event loops (nil: one per core, NIO's shared group).
+    public var eventLoopThreads: Int?
+    /// Attention heads of new streams' masks (must divide the embedding dimension).
+    public var heads = 8
+
+    public init(dataDirectory: URL) {
+        self.dataDirectory = dataDirectory
+    }
+
+    static let loopbackHosts: Set<String> = ["127.0.0.1", "::1", "localhost"]
+
+    /// The host actually bound: without API keys only loopback is allowed.
+    var effectiveHost: String {
+        apiKeys == nil && !Self.loopbackHosts.contains(host) ? "127.0.0.1" : host
+    }
+}

@@ -1,0 +1,42 @@
+import Foundation
+import Prometheus
+
+/// The server's Prometheus metrics (one registry per server instance, so tests can run several).
+public final class ServerMetrics: Sendable {
+    public let registry = PrometheusCollectorRegistry()
+    let imagesClassified: Counter
+    let adaptationSteps: Counter
+    let resets: Counter
+    let evictions: Counter
+    let liveStreams: Gauge
+    let queueDepth: Gauge
+    let backboneBatchImages: ValueHistogram
+
+    static let latencyBuckets: [Duration] = [1, 2, 5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10000].map { .milliseconds($0) }
+
+    public init() {
+        func describe(_ name: String, _ unit: String, _ help: String) -> MetricNameDescriptor {
+            MetricNameDescriptor(namespace: "rada", metricName: name, unitName: unit, helpText: help)
+        }
+        imagesClassified = registry.makeCounter(descriptor: describe("images_classified", "total", "Images classified (stream and stateless)"))
+        adaptationSteps = registry.makeCounter(descriptor: describe("adaptation_steps", "total", "Optimiser steps taken by streams"))
+        resets = registry.makeCounter(descriptor: describe("stream_resets", "total", "Stream resets requested by clients"))
+        evictions = registry.makeCounter(descriptor: describe("streams_evicted", "total", "Streams written to disk and dropped from memory"))
+        liveStreams = registry.makeGauge(descriptor: describe("streams_live", "count", "Streams held in memory"))
+        queueDepth = registry.makeGauge(descriptor: describe("backbone_queue", "images", "Images waiting for the backbone"))
+        backboneBatchImages = registry.makeValueHistogram(
+            descriptor: describe("backbone_batch", "images", "Images per backbone call"), buckets: [1, 2, 4, 8, 16, 32, 64, 128])
+    }
+
+    func recordRequest(route: String, method: String, status: Int, duration: Duration) {
+        let labels = [("route", route), ("method", method), ("status", String(status))]
+        registry.makeCounter(descriptor: MetricNameDescriptor(namespace: "rada", metricName: "http_requests", unitName: "total", helpText: "HTTP requests by route and status"), labels: labels).increment()
+        registry.makeDurationHistogram(
+            descriptor: MetricNameDescriptor(namespace: "rada", metricName: "http_request_duration", unitName: "seconds", helpText: "HTTP request latency by route and status"),
+            labels: labels, buckets: Self.latencyBuckets
+        ).record(duration)
+    }
+
+    /// The Prometheus text exposition.
+    public func exposition() -> String { registry.emitToString() }
+}

@@ -1,0 +1,277 @@
+import Adaptation
+import CLIP
+import Foundation
+import RadaNumerics
+import Synchronization
+
+/// The API's operations, independent of HTTP: every stream operation takes a ticket on arrival,
+/// does its expensive preparation (decoding, backbone) concurrently, then applies its state change
+/// alone and in arrival order.
+final class StreamService: Sendable {
+    let configuration: ServerConfiguration
+    let backend: any EmbeddingBackend
+    let metrics: ServerMetrics
+    let registry: StreamRegistry
+    let batcher: EmbeddingBatcher
+    private let textCache = Mutex<[String: Matrix]>([:])
+
+    init(configuration: ServerConfiguration, backend: any EmbeddingBackend, metrics: ServerMetrics) {
+        self.configuration = configuration
+        self.backend = backend
+        self.metrics = metrics
+        registry = StreamRegistry(layout: DataLayout(root: configuration.dataDirectory), memoryBudget: configuration.memoryBudgetBytes, metrics: metrics)
+        batcher = EmbeddingBatcher(
+            backend: backend, maxBatch: configuration.maxBatchImages, maxWait: configuration.maxBatchWait,
+            maxQueued: configuration.maxQueuedImages, metrics: metrics)
+    }
+
+    var limits: ServerLimits { configuration.limits }
+
+    // MARK: Sequencing
+
+    /// Runs `prepare` concurrently with other requests, then `apply` alone in arrival order.
+    private func sequenced<P, T>(
+        client: String, id: String, prepare: () async throws -> P, apply: (LiveStream, P) async throws -> T
+    ) async throws -> T {
+        let (stream, ticket) = try await registry.ticket(client: client, id: id)
+        let result: Result<T, any Error>
+        do {
+            let prepared = try await prepare()
+            await stream.waitTurn(ticket)
+            do { result = .success(try await apply(stream, prepared)) } catch { result = .failure(error) }
+        } catch {
+            await stream.waitTurn(ticket)
+            result = .failure(error)
+        }
+        stream.finish(ticket)
+        await registry.enforceBudget()
+        return try result.get()
+    }
+
+    private func inTurn<T>(client: String, id: String, _ apply: (LiveStream) async throws -> T) async throws -> T {
+        try await sequenced(client: client, id: id, prepare: {}, apply: { stream, _ in try await apply(stream) })
+    }
+
+    // MARK: Streams
+
+    func createStream(client: String, request: CreateStreamRequest) async throws -> StreamInfo {
+        let id = request.id ?? UUID().uuidString.lowercased()
+        try Identifier.require(id, "stream id")
+        let labels = try validatedLabels(labels: request.labels, prompts: request.prompts, templates: request.templates)
+        let policy = try RAdaHyperparameters.resolving(request.policy)
+        guard await !registry.exists(client: client, id: id) else { throw APIError.conflict("stream \"\(id)\" already exists") }
+        let text = try await classEmbeddings(labels: labels, prompts: request.prompts, templates: request.templates)
+        let state: StreamState
+        do {
+            state = try StreamState(
+                labels: labels, textEmbeddings: text, logitScale: backend.logitScale, heads: configuration.heads,
+                hyperparameters: policy, seed: request.seed ?? 0)
+        } catch { throw APIError.unprocessable("cannot create the stream: \(error)") }
+        let metadata = StreamMetadata(
+            id: id, client: client, labels: labels, prompts: request.prompts, templates: request.templates,
+            createdAt: Date(), seed: request.seed ?? 0)
+        let stream = try await registry.create(metadata: metadata, state: state)
+        await registry.enforceBudget()
+        return info(stream, state)
+    }
+
+    func listStreams(client: String) async -> StreamList {
+        let layout = registry.layout
+        let decoder = JSONDecoder()
+        decoder.dateDecodingStrategy = .iso8601
+        let items = layout.streamIDs(client: client).compactMap { id -> StreamList.Item? in
+            guard let data = try? Data(contentsOf: layout.stream(client: client, id: id).metadataURL),
+                  let metadata = try? decoder.decode(StreamMetadata.self, from: data) else { return nil }
+            return StreamList.Item(id: id, labels: metadata.labels.count, createdAt: metadata.createdAt)
+        }
+        return StreamList(streams: items)
+    }
+
+    func streamInfo(client: String, id: String) async throws -> StreamInfo {
+        try await inTurn(client: client, id: id) { stream in try stream.read { info(stream, $0) } }
+    }
+
+    func deleteStream(client: String, id: String) async throws {
+        try await inTurn(client: client, id: id) { stream in try await registry.delete(stream) }
+    }
+
+    func resetStream(client: String, id: String) async throws -> StreamInfo {
+        let info = try await inTurn(client: client, id: id) { stream in
+            try stream.replaceState { $0.reset() }
+            return try stream.read { self.info(stream, $0) }
+        }
+        metrics.resets.increment()
+        return info
+    }
+
+    private func info(_ stream: LiveStream, _ state: StreamState) -> StreamInfo {
+        StreamInfo(
+            id: stream.metadata.id, labels: state.labels, templates: stream.metadata.templates, prompts: stream.metadata.prompts,
+            policy: state.hyperparameters, createdAt: stream.metadata.createdAt, steps: state.counters.batchesSeen,
+            samplesSeen: state.counters.samplesSeen, optimizerSteps: state.counters.optimizerSteps,
+            skippedSteps: state.counters.skippedSteps, automaticResets: state.counters.automaticResets,
+            runningEntropy: state.running.entropy, memoryBytes: state.memoryBytes, checkpoints: stream.directory.checkpointNames())
+    }
+
+    // MARK: Classification
+
+    func classify(client: String, id: String, files: [Data], adapt: Bool, top: Int) async throws -> ClassifyResponse {
+        try checkTop(top)
+        let response = try await sequenced(client: client, id: id) {
+            try await batcher.embed(ImageInput.decode(files, limits: limits))
+        } apply: { stream, features in
+            let (result, state) = try stream.process(features, adapt: adapt, snapshotEvery: configuration.snapshotEveryRecords)
+            metrics.adaptationSteps.increment(by: Int64(result.stepsTaken))
+            var response = Self.results(result.probabilities, labels: state.labels, top: top)
+            response.step = state.counters.batchesSeen
+            response.adaptationSteps = result.stepsTaken
+            return response
+        }
+        metrics.imagesClassified.increment(by: Int64(files.count))
+        return response
+    }
+
+    func classifyStateless(_ request: StatelessClassifyRequest, top: Int) async throws -> ClassifyResponse {
+        try checkTop(top)
+        try ImageInput.checkCount(request.images.count, limits)
+        let labels = try validatedLabels(labels: request.labels, prompts: request.prompts, templates: request.templates)
+        let images = try ImageInput.decode(ImageInput.base64(request.images), limits: limits)
+        async let features = batcher.embed(images)
+        let text = try await classEmbeddings(labels: labels, prompts: request.prompts, templates: request.templates)
+        var logits = try await features.matmul(text, transposeOther: true)
+        let (rows, cols) = (logits.rows, logits.cols)
+        logits.storage.withUnsafeMutableBufferPointer { Kernels.softmaxRows($0.baseAddress!, rows: rows, cols: cols, scale: backend.logitScale) }
+        metrics.imagesClassified.increment(by: Int64(images.count))
+        return Self.results(logits, labels: labels, top: top)
+    }
+
+    private func checkTop(_ top: Int) throws {
+        guard (1...limits.maxTop).contains(top) else { throw APIError.badRequest("top must be in 1...\(limits.maxTop), got \(top)") }
+    }
+
+    /// Top-k labels and entropy per row of a probability matrix.
+    static func results(_ probabilities: Matrix, labels: [String], top: Int) -> ClassifyResponse {
+        let results = (0..<probabilities.rows).map { row -> ClassifyResponse.Result in
+            let p = probabilities.row(row)
+            let order = p.indices.sorted { p[$0] > p[$1] || (p[$0] == p[$1] && $0 < $1) }
+            var entropy: Float = 0
+            for value in p where value > 0 { entropy -= value * Foundation.log(value) }
+            return .init(top: order.prefix(top).map { .init(label: labels[$0], probability: p[$0]) }, entropy: entropy)
+        }
+        return ClassifyResponse(results: results)
+    }
+
+    /// The class list from `labels`, or the sorted keys of `prompts`; checked against the limits.
+    private func validatedLabels(labels: [String]?, prompts: [String: [String]]?, templates: [String]?) throws -> [String] {
+        guard let labels = labels ?? prompts.map({ $0.keys.sorted() }) else { throw APIError.badRequest("give \"labels\" or \"prompts\"") }
+        guard !labels.isEmpty else { throw APIError.unprocessable("at least one label is needed") }
+        guard labels.count <= limits.maxLabelsPerStream else {
+            throw APIError.tooLarge("\(labels.count) labels; the limit is \(limits.maxLabelsPerStream)")
+        }
+        guard Set(labels).count == labels.count else { throw APIError.unprocessable("labels must be distinct") }
+        guard labels.allSatisfy({ !$0.isEmpty && $0.count <= 200 }) else { throw APIError.unprocessable("each label must have 1-200 characters") }
+        if let templates {
+            guard !templates.isEmpty, templates.count <= limits.maxPromptsPerLabel, templates.allSatisfy({ $0.contains("{}") }) else {
+                throw APIError.unprocessable("templates must be 1-\(limits.maxPromptsPerLabel) strings, each containing \"{}\"")
+            }
+        }
+        if let prompts {
+            for label in labels {
+                guard let list = prompts[label] ?? (templates == nil ? nil : []), !list.isEmpty || templates != nil else {
+                    throw APIError.unprocessable("no prompts for label \"\(label)\"")
+                }
+                guard list.count <= limits.maxPromptsPerLabel else { throw APIError.tooLarge("label \"\(label)\" has \(list.count) prompts; the limit is \(limits.maxPromptsPerLabel)") }
+            }
+        }
+        return labels
+    }
+
+    private func classEmbeddings(labels: [String], prompts: [String: [String]]?, templates: [String]?) async throws -> Matrix {
+        let key = String(decoding: try JSONEncoder().encode([JSONValue.array(labels.map(JSONValue.string)),
+            .object((prompts ?? [:]).mapValues { .array($0.map(JSONValue.string)) }), .array((templates ?? []).map(JSONValue.string))]), as: UTF8.self)
+        if let cached = textCache.withLock({ $0[key] }) { return cached }
+        let text = try await backend.classEmbeddings(labels: labels, prompts: prompts.map { p in p.filter { !$0.value.isEmpty } }, templates: templates)
+        textCache.withLock { cache in
+            if cache.count >= 64 { cache.removeAll() }
+            cache[key] = text
+        }
+        return text
+    }
+
+    // MARK: Checkpoints
+
+    func createCheckpoint(client: String, id: String, name: String) async throws -> CheckpointInfo {
+        try Identifier.require(name, "checkpoint name")
+        return try await inTurn(client: client, id: id) { stream in
+            let url = stream.directory.checkpointURL(name)
+            guard !FileManager.default.fileExists(atPath: url.path) else { throw APIError.conflict("checkpoint \"\(name)\" already exists") }
+            let data = try stream.read { try $0.checkpointData() }
+            try FileManager.default.createDirectory(at: stream.directory.checkpointsURL, withIntermediateDirectories: true)
+            try DurableFile.replace(url, with: data)
+            return CheckpointInfo(name: name, bytes: data.count, createdAt: Date())
+        }
+    }
+
+    func listCheckpoints(client: String, id: String) async throws -> CheckpointList {
+        try await inTurn(client: client, id: id) { stream in
+            CheckpointList(checkpoints: stream.directory.checkpointNames().map { name in
+                let attributes = try? FileManager.default.attributesOfItem(atPath: stream.directory.checkpointURL(name).path)
+                return CheckpointInfo(name: name, bytes: attributes?[.size] as? Int ?? 0, createdAt: attributes?[.modificationDate] as? Date)
+            })
+        }
+    }
+
+    func checkpointData(client: String, id: String, name: String) async throws -> Data {
+        try Identifier.require(name, "checkpoint name")
+        return try await inTurn(client: client, id: id) { stream in
+            guard let data = FileManager.default.contents(atPath: stream.directory.checkpointURL(name).path) else {
+                throw APIError.notFound("no checkpoint \"\(name)\" on stream \"\(id)\"")
+            }
+            return data
+        }
+    }
+
+    func restoreCheckpoint(client: String, id: String, name: String) async throws -> StreamInfo {
+        let data = try await checkpointData(client: client, id: id, name: name)
+        return try await restore(client: client, id: id, data: data)
+    }
+
+    /// Replaces the stream's adaptation with a checkpoint's (409 when its class set differs).
+    private func restore(client: String, id: String, data: Data) async throws -> StreamInfo {
+        try await inTurn(client: client, id: id) { stream in
+            do { try stream.replaceState { try $0.restore(from: data) } } catch { throw Self.checkpointError(error) }
+            return try stream.read { self.info(stream, $0) }
+        }
+    }
+
+    /// Stores an uploaded checkpoint under `name` after checking it fits the stream.
+    func uploadCheckpoint(client: String, id: String, name: String, data: Data) async throws -> CheckpointInfo {
+        try Identifier.require(name, "checkpoint name")
+        return try await inTurn(client: client, id: id) { stream in
+            let url = stream.directory.checkpointURL(name)
+            guard !FileManager.default.fileExists(atPath: url.path) else { throw APIError.conflict("checkpoint \"\(name)\" already exists") }
+            var trial = try stream.read { $0 }
+            do { try trial.restore(from: data) } catch { throw Self.checkpointError(error) }
+            try FileManager.default.createDirectory(at: stream.directory.checkpointsURL, withIntermediateDirectories: true)
+            try DurableFile.replace(url, with: data)
+            return CheckpointInfo(name: name, bytes: data.count, createdAt: Date())
+        }
+    }
+
+    /// 409 for a checkpoint of another class set or shape, 422 for one that cannot be read.
+    private static func checkpointError(_ error: any Error) -> APIError {
+        if let error = error as? APIError { return error }
+        if case .checkpointMismatch? = error as? AdaptationError { return .conflict("checkpoint does not fit this stream: \(error)") }
+        return .unprocessable("not a usable stream checkpoint: \(error)")
+    }
+
+    func deleteCheckpoint(client: String, id: String, name: String) async throws {
+        try Identifier.require(name, "checkpoint name")
+        try await inTurn(client: client, id: id) { stream in
+            let url = stream.directory.checkpointURL(name)
+            guard FileManager.default.fileExists(atPath: url.path) else { throw APIError.notFound("no checkpoint \"\(name)\" on stream \"\(id)\"") }
+            try FileManager.default.removeItem(at: url)
+            try DurableFile.syncDirectory(stream.directory.checkpointsURL)
+        }
+    }
+}

@@ -1,0 +1,105 @@
+import ArgumentParser
+import CLIP
+import RadaNumerics
+import Foundation
+import Hummingbird
+import Logging
+import Server
+
+/// `rada serve`: the HTTP server. Every option can also come from the environment
+/// (`RADA_HOST`, `RADA_PORT`, `RADA_MODEL`, `RADA_DATA_DIR`, `RADA_API_KEYS_FILE`, `RADA_API_KEYS`
+/// as `client:key,client:key`, …); flags win over the environment.
+struct ServeCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "serve", abstract: "Serve classification with per-stream online adaptation over HTTP.")
+
+    @Option(help: "Address to bind (without API keys only loopback is allowed). [RADA_HOST, default 127.0.0.1]")
+    var host: String?
+    @Option(help: "Port. [RADA_PORT, default 8080]")
+    var port: Int?
+    @Option(help: "CLIP model directory (default: the embedded model). [RADA_MODEL]")
+    var model: String?
+    @Option(name: .customLong("data-dir"), help: "Directory for streams and checkpoints. [RADA_DATA_DIR, default ./rada-data]")
+    var dataDir: String?
+    @Option(name: .customLong("api-keys"), help: "File of `client-name key` lines. [RADA_API_KEYS_FILE]")
+    var apiKeys: String?
+    @Option(help: "Backbone: clip or synthetic (pixel statistics, no model: for load tests). [RADA_BACKEND, default clip]")
+    var backend: String?
+    @Option(name: .customLong("synthetic-dimension"), help: "Embedding dimension of the synthetic backend. [RADA_SYNTHETIC_DIMENSION, default 512]")
+    var syntheticDimension: Int?
+    @Option(name: .customLong("max-batch"), help: "Most images per backbone call. [RADA_MAX_BATCH, default 32]")
+    var maxBatch: Int?
+    @Option(name: .customLong("max-wait-ms"), help: "Longest wait for a backbone batch to fill. [RADA_MAX_WAIT_MS, default 2]")
+    var maxWaitMilliseconds: Int?
+    @Option(name: .customLong("max-queue"), help: "Queued images beyond which requests get 429. [RADA_MAX_QUEUE, default 512]")
+    var maxQueue: Int?
+    @Option(name: .customLong("memory-budget-mb"), help: "Memory for stream state before LRU eviction. [RADA_MEMORY_BUDGET_MB, default 4096]")
+    var memoryBudgetMB: Int?
+    @Option(name: .customLong("snapshot-every"), help: "Journal records between full snapshots. [RADA_SNAPSHOT_EVERY, default 64]")
+    var snapshotEvery: Int?
+    @Option(help: "Network event-loop threads (BLAS threads: see `rada info`). [RADA_THREADS, default one per core]")
+    var threads: Int?
+    @Option(name: .customLong("max-images"), help: "Images per request. [RADA_MAX_IMAGES, default 64]")
+    var maxImages: Int?
+    @Option(name: .customLong("max-body-mb"), help: "Request body limit. [RADA_MAX_BODY_MB, default 32]")
+    var maxBodyMB: Int?
+    @Option(name: .customLong("max-labels"), help: "Labels per stream. [RADA_MAX_LABELS, default 1000]")
+    var maxLabels: Int?
+    @Option(name: .customLong("max-pixels"), help: "Pixels per image. [RADA_MAX_PIXELS, default 16000000]")
+    var maxPixels: Int?
+    @Flag(name: .customLong("print-openapi"), help: "Print the OpenAPI document and exit.")
+    var printOpenAPI = false
+
+    func run() async throws {
+        if printOpenAPI {
+            print(RadaServer.openAPIDocument, terminator: "")
+            return
+        }
+        let environment = ProcessInfo.processInfo.environment
+        func value<T: LosslessStringConvertible>(_ flag: T?, _ name: String) throws -> T? {
+            if let flag { return flag }
+            guard let text = environment[name] else { return nil }
+            guard let parsed = T(text) else { throw ValidationError("\(name)=\(text) is not a valid value") }
+            return parsed
+        }
+        var configuration = ServerConfiguration(dataDirectory: URL(fileURLWithPath: try value(dataDir, "RADA_DATA_DIR") ?? "rada-data"))
+        configuration.host = try value(host, "RADA_HOST") ?? configuration.host
+        configuration.port = try value(port, "RADA_PORT") ?? configuration.port
+        if let file = try value(apiKeys, "RADA_API_KEYS_FILE") {
+            configuration.apiKeys = try APIKeys(contentsOf: URL(fileURLWithPath: file))
+        } else if let keys = environment["RADA_API_KEYS"] {
+            configuration.apiKeys = try APIKeys(environmentValue: keys)
+        }
+        configuration.maxBatchImages = try value(maxBatch, "RADA_MAX_BATCH") ?? configuration.maxBatchImages
+        if let ms = try value(maxWaitMilliseconds, "RADA_MAX_WAIT_MS") { configuration.maxBatchWait = .milliseconds(ms) }
+        configuration.maxQueuedImages = try value(maxQueue, "RADA_MAX_QUEUE") ?? configuration.maxQueuedImages
+        if let mb = try value(memoryBudgetMB, "RADA_MEMORY_BUDGET_MB") { configuration.memoryBudgetBytes = mb << 20 }
+        configuration.snapshotEveryRecords = try value(snapshotEvery, "RADA_SNAPSHOT_EVERY") ?? configuration.snapshotEveryRecords
+        configuration.eventLoopThreads = try value(threads, "RADA_THREADS")
+        configuration.limits.maxImagesPerRequest = try value(maxImages, "RADA_MAX_IMAGES") ?? configuration.limits.maxImagesPerRequest
+        if let mb = try value(maxBodyMB, "RADA_MAX_BODY_MB") { configuration.limits.maxBodyBytes = mb << 20 }
+        configuration.limits.maxLabelsPerStream = try value(maxLabels, "RADA_MAX_LABELS") ?? configuration.limits.maxLabelsPerStream
+        configuration.limits.maxPixelsPerImage = try value(maxPixels, "RADA_MAX_PIXELS") ?? configuration.limits.maxPixelsPerImage
+
+        let backendName = try value(backend, "RADA_BACKEND") ?? "clip"
+        let embedding: any EmbeddingBackend
+        switch backendName {
+        case "synthetic":
+            let dimension = try value(syntheticDimension, "RADA_SYNTHETIC_DIMENSION") ?? 512
+            guard dimension >= 16, dimension % 8 == 0 else { throw ValidationError("--synthetic-dimension must be a multiple of 8, at least 16") }
+            embedding = PixelStatisticsBackend(dimension: dimension, logitScale: 100)
+        case "clip":
+            try BLAS.load()
+            let directory = try value(model, "RADA_MODEL").map { URL(fileURLWithPath: $0) } ?? ModelLocator.defaultModelDirectory()
+            let encoder = try CLIPEncoder.load(from: directory, maxBatch: configuration.maxBatchImages)
+            embedding = CLIPBackend(encoder: encoder)
+        default:
+            throw ValidationError("--backend must be clip or synthetic, not \(backendName)")
+        }
+        var logger = Logger(label: "rada.serve")
+        logger.logLevel = environment["LOG_LEVEL"].flatMap(Logger.Level.init(rawValue:)) ?? .info
+        logger.info("serving on \(configuration.host):\(configuration.port), data in \(configuration.dataDirectory.path), backend \(backendName)")
+        let app = try RadaServer.makeApplication(configuration: configuration, backend: embedding, logger: logger)
+        try await app.runService()
+    }
+}

@@ -1,0 +1,58 @@
+import Adaptation
+import Foundation
+import Hummingbird
+import Testing
+@testable import Server
+
+@Suite("Concurrency: ordering per stream, parallel streams, batching")
+struct ConcurrencyTests {
+    @Test("many streams × many concurrent requests equal replaying each stream alone in the order applied")
+    func concurrentStreams() async throws {
+        let streams = 6, requests = 8
+        let server = TestServer {
+            $0.maxBatchImages = 16
+            $0.maxBatchWait = .milliseconds(3)
+        }
+        let replies = try await server.run { client -> [[ClassifyReply]] in
+            for s in 0..<streams { _ = try await client.createStream("c\(s)") }
+            return try await withThrowingTaskGroup(of: (Int, Int, ClassifyReply).self) { group in
+                for s in 0..<streams {
+                    for r in 0..<requests {
+                        group.addTask { (s, r, try await client.classify("c\(s)", TestData.batch(r, stream: s))) }
+                    }
+                }
+                var byStream = [[ClassifyReply?]](repeating: [ClassifyReply?](repeating: nil, count: requests), count: streams)
+                for try await (s, r, reply) in group { byStream[s][r] = reply }
+                return byStream.map { $0.map { $0! } }
+            }
+        }
+        let metrics = server.metrics.exposition().split(separator: "\n")
+        func value(_ name: String) -> Double? { metrics.first { $0.hasPrefix(name + " ") }.flatMap { Double($0.split(separator: " ")[1]) } }
+        let images = (0..<streams).reduce(0) { total, s in total + (0..<requests).reduce(0) { $0 + TestData.batch($1, stream: s).count } }
+        #expect(value("rada_backbone_batch_images_sum") == Double(images))
+        let calls = try #require(value("rada_backbone_batch_images_count"))
+        #expect(calls < Double(streams * requests), "concurrent requests shared backbone calls (\(calls) calls)")
+        for s in 0..<streams {
+            // Each reply names its place in the stream's order; replay in that order.
+            let order = (0..<requests).sorted { replies[s][$0].step! < replies[s][$1].step! }
+            #expect(order.map { replies[s][$0].step! } == Array(1...requests), "steps 1...n, each once")
+            var twin = try await TestData.twin()
+            for r in order {
+                #expect(replies[s][r] == (try await TestData.expected(&twin, TestData.batch(r, stream: s))), "stream \(s) request \(r)")
+            }
+        }
+    }
+
+    @Test("requests sent one after another on a stream apply in that order")
+    func sequentialOrder() async throws {
+        try await TestServer().run { client in
+            _ = try await client.createStream("o")
+            var twin = try await TestData.twin()
+            for r in 0..<6 {
+                let reply = try await client.classify("o", TestData.batch(r))
+                #expect(reply.step == r + 1)
+                #expect(reply == (try await TestData.expected(&twin, TestData.batch(r))))
+            }
+        }
+    }
+}

@@ -1,0 +1,149 @@
+import Adaptation
+import Foundation
+import Hummingbird
+import RadaNumerics
+import Testing
+@testable import Server
+
+@Suite("Durability: journal, snapshots, restart, checkpoints, eviction")
+struct DurabilityTests {
+    /// Copies a live data directory between two acknowledged requests: exactly what a kill -9 at
+    /// that moment leaves on disk (every acknowledged step is fsynced before its response).
+    static func crashImage(of directory: URL) throws -> URL {
+        let copy = directory.deletingLastPathComponent().appendingPathComponent("crash-\(UUID().uuidString)")
+        try FileManager.default.copyItem(at: directory, to: copy)
+        return copy
+    }
+
+    @Test("after a crash (no shutdown snapshot) a restarted server continues exactly as an uninterrupted twin", arguments: [3, 1000])
+    func crashRecovery(snapshotEvery: Int) async throws {
+        let first = TestServer { $0.snapshotEveryRecords = snapshotEvery }
+        let crashed = try await first.run { client in
+            _ = try await client.createStream("s")
+            _ = try await client.createStream("t", labels: ["red", "green", "blue"])
+            for r in 0..<7 {
+                _ = try await client.classify("s", TestData.batch(r), query: r == 4 ? "?adapt=false" : "")
+                _ = try await client.classify("t", TestData.batch(r, stream: 1))
+            }
+            return try Self.crashImage(of: first.dataDirectory)
+        }
+        // A torn record at the end of a journal (a crash mid-append) must be ignored.
+        let journal = DataLayout(root: crashed).stream(client: "alice", id: "s").journalURL
+        let handle = try FileHandle(forWritingTo: journal)
+        try handle.seekToEnd()
+        try handle.write(contentsOf: Data([200, 1, 0, 0, 7, 7, 7, 7, 1, 2, 3]))
+        try handle.close()
+
+        try await TestServer(dataDirectory: crashed).run { client in
+            var twinS = try await TestData.twin()
+            var twinT = try await TestData.twin(labels: ["red", "green", "blue"])
+            for r in 0..<7 {
+                _ = try await TestData.expected(&twinS, TestData.batch(r), adapt: r != 4)
+                _ = try await TestData.expected(&twinT, TestData.batch(r, stream: 1))
+            }
+            for r in 7..<11 {
+                #expect(try await client.classify("s", TestData.batch(r)) == (try await TestData.expected(&twinS, TestData.batch(r))), "s request \(r)")
+                #expect(try await client.classify("t", TestData.batch(r, stream: 1)) == (try await TestData.expected(&twinT, TestData.batch(r, stream: 1))), "t request \(r)")
+            }
+        }
+    }
+
+    @Test("journal frames: round trip, and a torn or corrupted tail is dropped")
+    func journalFrames() throws {
+        let url = FileManager.default.temporaryDirectory.appendingPathComponent("journal-\(UUID().uuidString).bin")
+        let journal = try Journal(url: url)
+        let records = (0..<3).map { i in
+            JournalRecord(sequence: UInt64(i), adapt: i != 1, features: Matrix(rows: 2, cols: 3, storage: (0..<6).map { Float($0) * 0.5 + Float(i) }))
+        }
+        for record in records { try journal.append(record) }
+        var (read, length) = try Journal.read(url)
+        #expect(read == records)
+        #expect(length == 3 * (8 + 17 + 24))
+        var bytes = try Data(contentsOf: url)
+        bytes[length - 5] ^= 0x40  // flip a bit in the last record's payload
+        try bytes.write(to: url)
+        (read, length) = try Journal.read(url)
+        #expect(read == Array(records.prefix(2)) && length == 2 * 49)
+        try Journal.cut(url, to: length)
+        #expect(try Data(contentsOf: url).count == 98)
+    }
+
+    @Test("graceful restart: streams, counters and checkpoints persist")
+    func gracefulRestart() async throws {
+        let server = TestServer()
+        try await server.run { client in
+            _ = try await client.createStream("s")
+            for r in 0..<3 { _ = try await client.classify("s", TestData.batch(r)) }
+            #expect(try await client.send(.post, "/v1/streams/s/checkpoints", json: "{\"name\":\"after3\"}").status == .created)
+        }
+        try await TestServer(dataDirectory: server.dataDirectory).run { client in
+            var twin = try await TestData.twin()
+            for r in 0..<3 { _ = try await TestData.expected(&twin, TestData.batch(r)) }
+            let info = try client.object(try await client.send(.get, "/v1/streams/s"))
+            #expect(info["steps"] as? Int == 3)
+            #expect(info["checkpoints"] as? [String] == ["after3"])
+            #expect(try await client.classify("s", TestData.batch(3)) == (try await TestData.expected(&twin, TestData.batch(3))))
+        }
+    }
+
+    @Test("checkpoints: create, list, download, restore, upload to another server, delete")
+    func checkpoints() async throws {
+        let images = (0..<6).map { TestData.batch($0) }
+        let (download, afterCheckpoint) = try await TestServer().run { client -> (Data, ClassifyReply) in
+            _ = try await client.createStream("s")
+            for r in 0..<3 { _ = try await client.classify("s", images[r]) }
+            #expect(try await client.send(.post, "/v1/streams/s/checkpoints", json: "{\"name\":\"c3\"}").status == .created)
+            let next = try await client.classify("s", images[3])
+            _ = try await client.classify("s", images[4])
+            let list = try client.object(try await client.send(.get, "/v1/streams/s/checkpoints"))
+            let entries = try #require(list["checkpoints"] as? [[String: Any]])
+            #expect(entries.count == 1 && entries[0]["name"] as? String == "c3" && (entries[0]["bytes"] as? Int ?? 0) > 1000)
+            let file = try await client.send(.get, "/v1/streams/s/checkpoints/c3")
+            #expect(file.headers[.contentType] == "application/octet-stream")
+            let data = Data(buffer: file.body)
+            #expect(try StreamState(checkpoint: data).counters.batchesSeen == 3)
+
+            let restored = try client.object(try await client.send(.post, "/v1/streams/s/checkpoints/c3/restore"))
+            #expect(restored["steps"] as? Int == 3)
+            #expect(try await client.classify("s", images[3]) == next, "restoring replays the same future")
+            #expect(try await client.send(.delete, "/v1/streams/s/checkpoints/c3").status == .noContent)
+            #expect(try await client.send(.get, "/v1/streams/s/checkpoints/c3").status == .notFound)
+            return (data, next)
+        }
+        // Moving the adaptation to another server: same class set, upload, restore.
+        try await TestServer().run { client in
+            _ = try await client.createStream("moved")
+            let upload = try await client.send(.put, "/v1/streams/moved/checkpoints/imported", body: download, contentType: "application/octet-stream")
+            #expect(upload.status == .created)
+            #expect(try await client.send(.post, "/v1/streams/moved/checkpoints/imported/restore").status == .ok)
+            #expect(try await client.classify("moved", images[3]) == afterCheckpoint)
+            _ = try await client.createStream("other", labels: ["x", "y"])
+            let mismatch = try await client.send(.put, "/v1/streams/other/checkpoints/imported", body: download, contentType: "application/octet-stream")
+            #expect(mismatch.status == .conflict, "a checkpoint of another class set does not fit")
+        }
+    }
+
+    @Test("idle streams are evicted beyond the memory budget (LRU) and come back on demand unchanged")
+    func eviction() async throws {
+        let perStream = try await TestData.twin().memoryBytes
+        let server = TestServer { $0.memoryBudgetBytes = 2 * perStream + perStream / 2 }
+        try await server.run { client in
+            var twins: [StreamState] = []
+            for s in 0..<4 {
+                _ = try await client.createStream("s\(s)")
+                twins.append(try await TestData.twin())
+            }
+            for r in 0..<3 {
+                for s in 0..<4 {
+                    let expected = try await TestData.expected(&twins[s], TestData.batch(r, stream: s))
+                    #expect(try await client.classify("s\(s)", TestData.batch(r, stream: s)) == expected, "stream \(s) request \(r)")
+                }
+            }
+            let metrics = String(buffer: try await client.send(.get, "/metrics", key: nil).body)
+            let evicted = metrics.split(separator: "\n").first { $0.hasPrefix("rada_streams_evicted_total ") }
+            #expect((evicted.flatMap { Double($0.split(separator: " ")[1]) } ?? 0) >= 8)
+            let live = metrics.split(separator: "\n").first { $0.hasPrefix("rada_streams_live_count ") }
+            #expect(live.flatMap { Double($0.split(separator: " ")[1]) } == 2)
+        }
+    }
+}

@@ -1,0 +1,108 @@
+import Adaptation
+import Foundation
+import Hummingbird
+import HummingbirdTesting
+import Testing
+@testable import Server
+
+/// The `rada` executable next to the test bundle (built by `swift build --build-tests`).
+private let radaExecutable: URL? = {
+    var directory = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
+    for _ in 0..<4 {
+        let candidate = directory.appendingPathComponent("rada")
+        if FileManager.default.isExecutableFile(atPath: candidate.path) { return candidate }
+        directory = directory.deletingLastPathComponent()
+    }
+    return nil
+}()
+
+@Suite("kill -9 of a real server process")
+struct KillTests {
+    /// `rada serve --backend synthetic` as a child process on `port`.
+    static func launch(_ executable: URL, port: Int, data: URL, snapshotEvery: Int = 4) throws -> Process {
+        let process = Process()
+        process.executableURL = executable
+        process.arguments = ["serve", "--backend", "synthetic", "--synthetic-dimension", "16", "--port", "\(port)",
+                             "--data-dir", data.path, "--snapshot-every", "\(snapshotEvery)"]
+        process.standardOutput = FileHandle.nullDevice
+        process.standardError = FileHandle.nullDevice
+        try process.run()
+        return process
+    }
+
+    static func send(_ port: Int, _ method: HTTPRequest.Method, _ uri: String, json: String? = nil) async throws -> (HTTPResponse.Status, Data) {
+        var headers: HTTPFields = [:]
+        if json != nil { headers[.contentType] = "application/json" }
+        let fields = headers
+        let response = try await TestClient.withClient(host: "127.0.0.1", port: port) { client in
+            try await client.execute(TestClient.Request(uri, method: method, authority: "127.0.0.1", headers: fields, body: json.map { ByteBuffer(string: $0) }))
+        }
+        return (response.status, Data(buffer: response.body ?? ByteBuffer()))
+    }
+
+    static func waitReady(_ port: Int) async throws {
+        for _ in 0..<300 {
+            if let (status, _) = try? await send(port, .get, "/readyz"), status == .ok { return }
+            try await Task.sleep(for: .milliseconds(20))
+        }
+        Issue.record("server on port \(port) did not become ready")
+    }
+
+    @Test("SIGKILL between requests loses no acknowledged step: the restarted process continues as the twin",
+          .enabled(if: radaExecutable != nil, "needs the rada executable (swift build --build-tests)"))
+    func killNine() async throws {
+        let executable = try #require(radaExecutable)
+        let data = FileManager.default.temporaryDirectory.appendingPathComponent("rada-kill-\(UUID().uuidString)")
+        let port = Int.random(in: 20000..<40000)
+        let backend = PixelStatisticsBackend(dimension: 16, logitScale: 100)
+        var twin = try await TestData.twin(backend: backend)
+
+        func classify(_ r: Int) async throws -> ClassifyReply {
+            let (status, body) = try await Self.send(port, .post, "/v1/streams/k/classify", json: Client.imagesJSON(TestData.batch(r)))
+            #expect(status == .ok)
+            return try JSONDecoder().decode(ClassifyReply.self, from: body)
+        }
+        func expected(_ r: Int) async throws -> ClassifyReply {
+            try await TestData.expected(&twin, TestData.batch(r), backend: backend)
+        }
+
+        let first = try Self.launch(executable, port: port, data: data)
+        try await Self.waitReady(port)
+        let labels = TestData.labels.map { "\"\($0)\"" }.joined(separator: ",")
+        #expect(try await Self.send(port, .post, "/v1/streams", json: "{\"id\":\"k\",\"labels\":[\(labels)]}").0 == .created)
+        for r in 0..<6 { #expect(try await classify(r) == (try await expected(r)), "before the kill, request \(r)") }
+        kill(first.processIdentifier, SIGKILL)
+        first.waitUntilExit()
+        #expect(first.terminationReason == .uncaughtSignal)
+
+        let second = try Self.launch(executable, port: port, data: data)
+        defer {
+            second.terminate()
+            second.waitUntilExit()
+        }
+        try await Self.waitReady(port)
+        for r in 6..<10 { #expect(try await classify(r) == (try await expected(r)), "after the restart, request \(r)") }
+    }
+
+    @Test("SIGTERM drains and snapshots every stream: the journal is empty and the snapshot holds all requests",
+          .enabled(if: radaExecutable != nil, "needs the rada executable (swift build --build-tests)"))
+    func gracefulTerm() async throws {
+        let executable = try #require(radaExecutable)
+        let data = FileManager.default.temporaryDirectory.appendingPathComponent("rada-term-\(UUID().uuidString)")
+        let port = Int.random(in: 20000..<40000)
+        let server = try Self.launch(executable, port: port, data: data, snapshotEvery: 1000)
+        try await Self.waitReady(port)
+        #expect(try await Self.send(port, .post, "/v1/streams", json: "{\"id\":\"g\",\"labels\":[\"a\",\"b\"]}").0 == .created)
+        for r in 0..<3 {
+            #expect(try await Self.send(port, .post, "/v1/streams/g/classify", json: Client.imagesJSON(TestData.batch(r))).0 == .ok)
+        }
+        let directory = DataLayout(root: data).stream(client: "local", id: "g")
+        #expect(try Data(contentsOf: directory.journalURL).count > 0, "before shutdown the steps live in the journal")
+        server.terminate()
+        server.waitUntilExit()
+        #expect(server.terminationReason == .exit && server.terminationStatus == 0)
+        #expect(try Data(contentsOf: directory.journalURL).isEmpty)
+        #expect(directory.snapshots().map(\.sequence) == [3])
+        #expect(try StreamState(checkpoint: Data(contentsOf: directory.snapshotURL(3))).counters.batchesSeen == 3)
+    }
+}

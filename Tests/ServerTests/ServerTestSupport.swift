@@ -1,0 +1,133 @@
+import Adaptation
+import CLIP
+import Foundation
+import Hummingbird
+import HummingbirdTesting
+import Logging
+import RadaNumerics
+import Testing
+@testable import Server
+
+/// A live server (real socket) on a fresh or given data directory with the pixel-statistics backend.
+struct TestServer {
+    static let backend = PixelStatisticsBackend(dimension: 16, logitScale: 50)
+    static let keys = try! APIKeys([("alice", "alice-key-123"), ("bob", "bob-key-4567")])
+
+    var configuration: ServerConfiguration
+    var backend: any EmbeddingBackend = TestServer.backend
+    let metrics = ServerMetrics()
+
+    init(dataDirectory: URL? = nil, keys: APIKeys? = TestServer.keys, _ adjust: (inout ServerConfiguration) -> Void = { _ in }) {
+        let directory = dataDirectory ?? FileManager.default.temporaryDirectory.appendingPathComponent("rada-server-tests-\(UUID().uuidString)")
+        configuration = ServerConfiguration(dataDirectory: directory)
+        configuration.port = 0
+        configuration.apiKeys = keys
+        configuration.maxBatchWait = .milliseconds(1)
+        adjust(&configuration)
+    }
+
+    var dataDirectory: URL { configuration.dataDirectory }
+
+    func run<T>(_ body: @Sendable (Client) async throws -> T) async throws -> T {
+        var logger = Logger(label: "rada.test")
+        logger.logLevel = .error
+        let app = try RadaServer.makeApplication(configuration: configuration, backend: backend, metrics: metrics, logger: logger)
+        return try await app.test(.live) { client in try await body(Client(client: client)) }
+    }
+}
+
+/// A response read over a real connection.
+struct Reply: Sendable {
+    var status: HTTPResponse.Status
+    var headers: HTTPFields
+    var body: ByteBuffer
+}
+
+/// Test-side HTTP helpers. Each request opens its own connection, so that concurrent requests
+/// really are concurrent at the server (one HTTP/1.1 connection would serialise them).
+struct Client: Sendable {
+    let client: any TestClientProtocol
+
+    func send(
+        _ method: HTTPRequest.Method, _ uri: String, key: String? = "alice-key-123", json: String? = nil,
+        body: Data? = nil, contentType: String? = nil
+    ) async throws -> Reply {
+        var headers: HTTPFields = [:]
+        if let key { headers[.authorization] = "Bearer \(key)" }
+        if json != nil { headers[.contentType] = "application/json" }
+        if let contentType { headers[.contentType] = contentType }
+        let buffer = json.map { ByteBuffer(string: $0) } ?? body.map { ByteBuffer(bytes: $0) }
+        let fields = headers
+        let port = try #require(client.port)
+        let response = try await TestClient.withClient(host: "127.0.0.1", port: port) { connection in
+            try await connection.execute(TestClient.Request(uri, method: method, authority: "127.0.0.1", headers: fields, body: buffer))
+        }
+        return Reply(status: response.status, headers: response.head.headerFields, body: response.body ?? ByteBuffer())
+    }
+
+    /// Decoded JSON body of a response expected to have `status`.
+    func object(_ response: Reply, _ status: HTTPResponse.Status = .ok, sourceLocation: SourceLocation = #_sourceLocation) throws -> [String: Any] {
+        #expect(response.status == status, "\(String(buffer: response.body))", sourceLocation: sourceLocation)
+        return (try JSONSerialization.jsonObject(with: Data(buffer: response.body)) as? [String: Any]) ?? [:]
+    }
+
+    func createStream(_ id: String, labels: [String] = TestData.labels, policy: String? = nil, key: String = "alice-key-123") async throws -> Reply {
+        let labelList = labels.map { "\"\($0)\"" }.joined(separator: ",")
+        return try await send(.post, "/v1/streams", key: key, json: "{\"id\":\"\(id)\",\"labels\":[\(labelList)]\(policy.map { ",\"policy\":\($0)" } ?? "")}")
+    }
+
+    static func imagesJSON(_ images: [Data]) -> String {
+        "{\"images\":[\(images.map { "\"\($0.base64EncodedString())\"" }.joined(separator: ","))]}"
+    }
+
+    /// Classifies `images` (JSON body) and returns the decoded response.
+    func classify(_ id: String, _ images: [Data], query: String = "", key: String = "alice-key-123") async throws -> ClassifyReply {
+        let response = try await send(.post, "/v1/streams/\(id)/classify\(query)", key: key, json: Self.imagesJSON(images))
+        #expect(response.status == .ok, "\(String(buffer: response.body))")
+        return try JSONDecoder().decode(ClassifyReply.self, from: Data(buffer: response.body))
+    }
+}
+
+struct ClassifyReply: Decodable, Equatable {
+    struct Label: Decodable, Equatable {
+        var label: String
+        var probability: Float
+    }
+    struct Result: Decodable, Equatable {
+        var top: [Label]
+        var entropy: Float
+    }
+    var results: [Result]
+    var step: Int?
+    var adaptationSteps: Int?
+}
+
+enum TestData {
+    static let labels = ["cat", "dog", "bird", "fish", "horse"]
+
+    /// Request `r` of a stream: 1-3 images.
+    static func batch(_ r: Int, stream: Int = 0) -> [Data] {
+        (0..<(1 + r % 3)).map { PNGWriter.sample(stream * 1000 + r * 10 + $0) }
+    }
+
+    /// The stream the server should hold: same backend, same defaults, processed locally.
+    static func twin(
+        labels: [String] = labels, policy: RAdaHyperparameters = RAdaHyperparameters(), backend: PixelStatisticsBackend = TestServer.backend
+    ) async throws -> StreamState {
+        let text = try await backend.classEmbeddings(labels: labels, prompts: nil, templates: nil)
+        return try StreamState(labels: labels, textEmbeddings: text, logitScale: backend.logitScale, heads: 8, hyperparameters: policy, seed: 0)
+    }
+
+    /// What the server must answer for `images` on a stream in state `twin` (which advances).
+    static func expected(
+        _ twin: inout StreamState, _ images: [Data], adapt: Bool = true, top: Int = 5, backend: PixelStatisticsBackend = TestServer.backend
+    ) async throws -> ClassifyReply {
+        let decoded = try images.map { try ImageDecoder.decode($0) }
+        let features = try await backend.embedImages(decoded)
+        let result = try twin.process(features, adapt: adapt)
+        let response = StreamService.results(result.probabilities, labels: twin.labels, top: top)
+        return ClassifyReply(
+            results: response.results.map { .init(top: $0.top.map { .init(label: $0.label, probability: $0.probability) }, entropy: $0.entropy) },
+            step: twin.counters.batchesSeen, adaptationSteps: result.stepsTaken)
+    }
+}

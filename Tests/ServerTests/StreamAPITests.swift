@@ -1,0 +1,132 @@
+import Adaptation
+import Foundation
+import Hummingbird
+import HummingbirdTesting
+import Testing
+@testable import Server
+
+@Suite("Stream API over a live socket")
+struct StreamAPITests {
+    @Test("health, readiness, metrics and the OpenAPI document are served without a key")
+    func publicEndpoints() async throws {
+        try await TestServer().run { client in
+            #expect(try await client.send(.get, "/healthz", key: nil).status == .ok)
+            var ready = false
+            for _ in 0..<200 where !ready {
+                ready = try await client.send(.get, "/readyz", key: nil).status == .ok
+                if !ready { try await Task.sleep(for: .milliseconds(10)) }
+            }
+            #expect(ready)
+            let openapi = try await client.send(.get, "/openapi.yaml", key: nil)
+            #expect(String(buffer: openapi.body).hasPrefix("openapi: 3.1"))
+            _ = try await client.createStream("m")
+            _ = try await client.classify("m", TestData.batch(1))
+            let metrics = String(buffer: try await client.send(.get, "/metrics", key: nil).body)
+            #expect(metrics.contains("rada_images_classified_total 2"))
+            #expect(metrics.contains("rada_http_requests_total{route=\"/v1/streams\",method=\"POST\",status=\"201\"} 1"))
+            #expect(metrics.contains("rada_http_request_duration_seconds_bucket{route=\"/v1/streams/{id}/classify\""))
+            #expect(metrics.contains("rada_adaptation_steps_total"))
+        }
+    }
+
+    @Test("create, get, list, classify, reset and delete a stream; answers equal a local twin bit for bit")
+    func lifecycle() async throws {
+        try await TestServer().run { client in
+            let created = try client.object(try await client.send(.post, "/v1/streams", json: "{\"labels\":[\"cat\",\"dog\",\"bird\",\"fish\",\"horse\"]}"), .created)
+            let generated = try #require(created["id"] as? String)
+            #expect(generated.count == 36)
+            #expect(try client.object(try await client.createStream("s1"), .created)["steps"] as? Int == 0)
+            let list = try client.object(try await client.send(.get, "/v1/streams"))
+            #expect(Set((list["streams"] as? [[String: Any]] ?? []).compactMap { $0["id"] as? String }) == [generated, "s1"])
+
+            var twin = try await TestData.twin()
+            var first: ClassifyReply?
+            for r in 0..<5 {
+                let reply = try await client.classify("s1", TestData.batch(r))
+                let expected = try await TestData.expected(&twin, TestData.batch(r))
+                #expect(reply == expected, "request \(r)")
+                #expect(reply.step == r + 1)
+                if r == 0 { first = reply }
+            }
+            // adapt=false predicts without an optimiser step; top=2 trims the list.
+            let frozen = try await client.classify("s1", TestData.batch(5), query: "?adapt=false&top=2")
+            #expect(frozen == (try await TestData.expected(&twin, TestData.batch(5), adapt: false, top: 2)))
+            #expect(frozen.adaptationSteps == 0 && frozen.results[0].top.count == 2)
+
+            let info = try client.object(try await client.send(.get, "/v1/streams/s1"))
+            #expect(info["steps"] as? Int == 6)
+            #expect(info["samplesSeen"] as? Int == twin.counters.samplesSeen)
+            #expect(info["optimizerSteps"] as? Int == twin.counters.optimizerSteps)
+            #expect((info["memoryBytes"] as? Int ?? 0) == twin.memoryBytes)
+            #expect(info["runningEntropy"] as? Double != nil)
+
+            let reset = try client.object(try await client.send(.post, "/v1/streams/s1/reset"))
+            #expect(reset["steps"] as? Int == 0)
+            let again = try await client.classify("s1", TestData.batch(0))
+            #expect(again == first, "after reset the stream answers as a fresh one")
+
+            #expect(try await client.send(.delete, "/v1/streams/s1").status == .noContent)
+            #expect(try await client.send(.get, "/v1/streams/s1").status == .notFound)
+            #expect(try await client.send(.post, "/v1/streams/s1/classify", json: Client.imagesJSON(TestData.batch(0))).status == .notFound)
+        }
+    }
+
+    @Test("multipart/form-data with several files gives the same answer as base64 JSON")
+    func multipart() async throws {
+        try await TestServer().run { client in
+            _ = try await client.createStream("a")
+            _ = try await client.createStream("b")
+            let images = TestData.batch(2)
+            let boundary = "XyZ-boundary-42"
+            var body = Data()
+            for (i, image) in images.enumerated() {
+                body.append(Data("--\(boundary)\r\nContent-Disposition: form-data; name=\"image\"; filename=\"\(i).png\"\r\nContent-Type: image/png\r\n\r\n".utf8))
+                body.append(image)
+                body.append(Data("\r\n".utf8))
+            }
+            body.append(Data("--\(boundary)--\r\n".utf8))
+            let response = try await client.send(.post, "/v1/streams/a/classify", body: body, contentType: "multipart/form-data; boundary=\(boundary)")
+            #expect(response.status == .ok)
+            let viaMultipart = try JSONDecoder().decode(ClassifyReply.self, from: Data(buffer: response.body))
+            #expect(viaMultipart.results.count == 3)
+            #expect(viaMultipart == (try await client.classify("b", images)))
+        }
+    }
+
+    @Test("a policy patch overrides defaults; unknown fields and bad values are 422")
+    func policy() async throws {
+        try await TestServer().run { client in
+            let created = try client.object(try await client.createStream("p", policy: "{\"policy\":\"adaptThenPredict\",\"stepsPerBatch\":2}"), .created)
+            let policy = try #require(created["policy"] as? [String: Any])
+            #expect(policy["policy"] as? String == "adaptThenPredict" && policy["stepsPerBatch"] as? Int == 2)
+            var hyper = RAdaHyperparameters()
+            hyper.policy = .adaptThenPredict
+            hyper.stepsPerBatch = 2
+            var twin = try await TestData.twin(policy: hyper)
+            for r in 0..<3 {
+                #expect(try await client.classify("p", TestData.batch(r)) == (try await TestData.expected(&twin, TestData.batch(r))))
+            }
+            #expect(try await client.createStream("q", policy: "{\"bogus\":1}").status == .unprocessableContent)
+            #expect(try await client.createStream("q", policy: "{\"stepsPerBatch\":-1}").status == .unprocessableContent)
+            #expect(try await client.createStream("q", policy: "{\"policy\":\"sometimes\"}").status == .unprocessableContent)
+        }
+    }
+
+    @Test("stateless zero-shot classification equals the zero-shot stream answer")
+    func stateless() async throws {
+        try await TestServer().run { client in
+            _ = try await client.createStream("z")
+            let images = TestData.batch(1)
+            let labels = TestData.labels.map { "\"\($0)\"" }.joined(separator: ",")
+            let response = try await client.send(.post, "/v1/classify?top=3", json: "{\"labels\":[\(labels)],\"images\":[\(images.map { "\"\($0.base64EncodedString())\"" }.joined(separator: ","))]}")
+            #expect(response.status == .ok)
+            let reply = try JSONDecoder().decode(ClassifyReply.self, from: Data(buffer: response.body))
+            let stream = try await client.classify("z", images, query: "?top=3")
+            #expect(reply.results.count == 2 && reply.step == nil)
+            for (a, b) in zip(reply.results, stream.results) {
+                #expect(a.top.map(\.label) == b.top.map(\.label))
+                for (p, q) in zip(a.top, b.top) { #expect(abs(p.probability - q.probability) <= 1e-5) }
+            }
+        }
+    }
+}

@@ -1,0 +1,149 @@
+#!/usr/bin/env python3
+"""Bounded load test of a running `rada serve` on loopback (standard library only).
+
+For each stream count N (default 1, 10, 100) it creates N streams, then runs N client threads,
+one per stream, each sending single-image classify requests back to back (keep-alive) for a
+fixed duration; it reports requests/s, p50/p99 latency, errors by status, and the server's
+memory per stream (GET /v1/streams/{id} memoryBytes). The streams are deleted afterwards.
+
+    rada serve --backend synthetic --data-dir /tmp/rada-load &        # or the real model
+    python3 tools/load_test.py --url http://127.0.0.1:8080 --duration 10
+    python3 tools/load_test.py --key KEY --streams 1,10,100 --image-size 224 --json out.json
+"""
+import argparse
+import base64
+import http.client
+import json
+import struct
+import sys
+import threading
+import time
+import urllib.parse
+import zlib
+
+
+def png(width, height, seed):
+    """An RGB PNG whose pixels depend on seed."""
+    rows = b"".join(
+        b"\x00" + bytes(((x * 9 + seed * 37) & 255, (y * 7 + seed * 111) & 255, ((x + y) * 5 + seed * 407) & 255)[c]
+                        for x in range(width) for c in range(3))
+        for y in range(height))
+
+    def chunk(kind, data):
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
+
+    header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(rows)) + chunk(b"IEND", b"")
+
+
+class Client:
+    def __init__(self, url, key):
+        parts = urllib.parse.urlsplit(url)
+        self.host, self.port = parts.hostname, parts.port or 80
+        self.headers = {"Authorization": f"Bearer {key}"} if key else {}
+        self.connection = http.client.HTTPConnection(self.host, self.port, timeout=60)
+
+    def request(self, method, path, body=None):
+        headers = dict(self.headers)
+        if body is not None:
+            body = json.dumps(body).encode()
+            headers["Content-Type"] = "application/json"
+        try:
+            self.connection.request(method, path, body=body, headers=headers)
+            response = self.connection.getresponse()
+            data = response.read()
+        except (http.client.HTTPException, OSError):
+            self.connection.close()
+            self.connection = http.client.HTTPConnection(self.host, self.port, timeout=60)
+            raise
+        return response.status, data
+
+
+def percentile(sorted_values, q):
+    if not sorted_values:
+        return float("nan")
+    index = min(len(sorted_values) - 1, max(0, int(round(q * (len(sorted_values) - 1)))))
+    return sorted_values[index]
+
+
+def run_level(args, streams, images):
+    setup = Client(args.url, args.key)
+    ids = [f"load-{streams}-{i}-{int(time.time())}" for i in range(streams)]
+    for stream_id in ids:
+        status, data = setup.request("POST", "/v1/streams", {"id": stream_id, "labels": args.labels})
+        if status != 201:
+            sys.exit(f"creating {stream_id}: {status} {data[:200]!r}")
+    latencies, statuses, lock = [], {}, threading.Lock()
+    deadline = time.monotonic() + args.duration
+
+    def worker(index, stream_id):
+        client = Client(args.url, args.key)
+        mine, counts, n = [], {}, 0
+        while time.monotonic() < deadline:
+            body = {"images": [images[(index + n) % len(images)]]}
+            start = time.perf_counter()
+            try:
+                status, _ = client.request("POST", f"/v1/streams/{stream_id}/classify", body)
+            except (http.client.HTTPException, OSError):
+                status = "connection error"
+            elapsed = time.perf_counter() - start
+            counts[status] = counts.get(status, 0) + 1
+            if status == 200:
+                mine.append(elapsed)
+            n += 1
+        with lock:
+            latencies.extend(mine)
+            for key, value in counts.items():
+                statuses[key] = statuses.get(key, 0) + value
+
+    threads = [threading.Thread(target=worker, args=(i, s)) for i, s in enumerate(ids)]
+    started = time.monotonic()
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    wall = time.monotonic() - started
+    memory = []
+    for stream_id in ids:
+        status, data = setup.request("GET", f"/v1/streams/{stream_id}")
+        if status == 200:
+            memory.append(json.loads(data)["memoryBytes"])
+        setup.request("DELETE", f"/v1/streams/{stream_id}")
+    latencies.sort()
+    return {
+        "streams": streams,
+        "requests": len(latencies),
+        "requests_per_second": len(latencies) / wall,
+        "p50_ms": 1000 * percentile(latencies, 0.50),
+        "p99_ms": 1000 * percentile(latencies, 0.99),
+        "statuses": {str(k): v for k, v in statuses.items()},
+        "memory_bytes_per_stream": sum(memory) / len(memory) if memory else None,
+    }
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--url", default="http://127.0.0.1:8080")
+    parser.add_argument("--key", default=None, help="API key (Bearer), when the server has keys")
+    parser.add_argument("--streams", default="1,10,100", help="comma-separated stream counts")
+    parser.add_argument("--duration", type=float, default=10, help="seconds per level")
+    parser.add_argument("--image-size", type=int, default=224)
+    parser.add_argument("--labels", default="cat,dog,bird,fish,horse,car,tree,house,boat,plane")
+    parser.add_argument("--json", default=None, help="also write the results here")
+    args = parser.parse_args()
+    args.labels = args.labels.split(",")
+    images = [base64.b64encode(png(args.image_size, args.image_size, seed)).decode() for seed in range(16)]
+    results = [run_level(args, int(n), images) for n in args.streams.split(",")]
+    print("| streams | requests | req/s | p50 ms | p99 ms | statuses | memory/stream |")
+    print("|---:|---:|---:|---:|---:|---|---:|")
+    for r in results:
+        memory = f"{r['memory_bytes_per_stream'] / 2**20:.2f} MiB" if r["memory_bytes_per_stream"] else "-"
+        print(f"| {r['streams']} | {r['requests']} | {r['requests_per_second']:.1f} | {r['p50_ms']:.1f} | {r['p99_ms']:.1f} "
+              f"| {r['statuses']} | {memory} |")
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump(results, f, indent=2)
+
+
+if __name__ == "__main__":
+    main()
