@@ -8,6 +8,7 @@ struct Rada: AsyncParsableCommand {
         abstract: "RAdaServe: CLIP classification that adapts online per stream (RAda).",
         subcommands: [
             ClassifyCommand.self, EmbedCommand.self, InfoCommand.self, BenchBLASCommand.self,
+            BenchBackboneCommand.self,
         ]
     )
 }
