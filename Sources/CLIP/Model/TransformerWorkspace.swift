@@ -10,7 +10,8 @@ final class TransformerWorkspace {
     let qkv: UnsafeMutablePointer<Float>
     /// rows × mlpWidth.
     let hidden: UnsafeMutablePointer<Float>
-    /// One row of attention scores (`length` values) per thread.
+    /// Attention scores: one row (`length` values) per thread for the fused kernel, or one
+    /// length × length matrix for the BLAS path.
     let scores: UnsafeMutablePointer<Float>
     /// The threads attention is split over (the BLAS thread count when the pass began).
     let threads: Int
@@ -19,7 +20,7 @@ final class TransformerWorkspace {
 
     init(rows: Int, length: Int, tower: CLIPConfig.Tower) {
         threads = BLAS.threadCount
-        sizes = [rows * tower.width, rows * tower.width, rows * 3 * tower.width, rows * tower.mlpWidth, threads * length]
+        sizes = [rows * tower.width, rows * tower.width, rows * 3 * tower.width, rows * tower.mlpWidth, max(threads, length) * length]
         let buffers = sizes.map { size -> UnsafeMutablePointer<Float> in
             let pointer = UnsafeMutablePointer<Float>.allocate(capacity: max(size, 1))
             pointer.initialize(repeating: 0, count: max(size, 1))
