@@ -17,12 +17,29 @@ struct TransformerLayer: Sendable {
 
 /// A dense layer stored inputs × outputs, with its bias.
 struct LinearWeights: Sendable {
-    var weight: [Float]
-    var bias: [Float]
+    let weight: [Float]
+    let bias: [Float]
+    /// A panel-packed copy for few-row products, kept only when `PackedMatrix.isEnabled`
+    /// (it doubles the layer's memory).
+    let packed: PackedMatrix?
+
+    /// `weight` is inputs × outputs row-major; `bias` has one value per output.
+    init(weight: [Float], bias: [Float]) {
+        self.weight = weight
+        self.bias = bias
+        packed = PackedMatrix.isEnabled && !bias.isEmpty
+            ? PackedMatrix(rows: weight.count / bias.count, cols: bias.count, storage: weight) : nil
+    }
 
     /// `out (+)= input · weight + bias` for `rows` input rows.
     func apply(_ input: UnsafePointer<Float>, rows: Int, into out: UnsafeMutablePointer<Float>, accumulate: Bool) {
         let outputs = bias.count
+        if let packed, rows <= PackedMatrix.maxRows {
+            bias.withUnsafeBufferPointer {
+                packed.multiply(input, count: rows, bias: $0.baseAddress!, into: out, accumulate: accumulate)
+            }
+            return
+        }
         weight.withUnsafeBufferPointer { w in
             BLAS.sgemm(
                 m: rows, n: outputs, k: w.count / outputs, a: input, lda: w.count / outputs, b: w.baseAddress!,

@@ -1,3 +1,5 @@
+import RadaNumerics
+
 /// Scratch buffers for one forward pass of one tower, sized once per call and reused by every
 /// layer so that the hot path allocates nothing.
 final class TransformerWorkspace {
@@ -8,13 +10,17 @@ final class TransformerWorkspace {
     let qkv: UnsafeMutablePointer<Float>
     /// rows × mlpWidth.
     let hidden: UnsafeMutablePointer<Float>
-    /// length × length attention probabilities of one (sequence, head).
+    /// Attention scores: one row (`length` values) per thread for the fused kernel, or one
+    /// length × length matrix for the BLAS path.
     let scores: UnsafeMutablePointer<Float>
+    /// The threads attention is split over (the BLAS thread count when the pass began).
+    let threads: Int
 
     private let sizes: [Int]
 
     init(rows: Int, length: Int, tower: CLIPConfig.Tower) {
-        sizes = [rows * tower.width, rows * tower.width, rows * 3 * tower.width, rows * tower.mlpWidth, length * length]
+        threads = BLAS.threadCount
+        sizes = [rows * tower.width, rows * tower.width, rows * 3 * tower.width, rows * tower.mlpWidth, max(threads, length) * length]
         let buffers = sizes.map { size -> UnsafeMutablePointer<Float> in
             let pointer = UnsafeMutablePointer<Float>.allocate(capacity: max(size, 1))
             pointer.initialize(repeating: 0, count: max(size, 1))

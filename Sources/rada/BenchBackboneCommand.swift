@@ -1,0 +1,128 @@
+import ArgumentParser
+import CLIP
+import Foundation
+import RadaNumerics
+
+/// `rada bench-backbone`: image-tower speed (ms/image, images/s) per batch size and thread count,
+/// with model loading measured on its own. `tools/bench_backbone.py` runs it beside its peers.
+struct BenchBackboneCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "bench-backbone",
+        abstract: "Time CLIP image embedding per batch size and BLAS thread count (load excluded).")
+
+    @Option(help: "CLIP checkpoint directory (Hugging Face or OpenCLIP layout).") var model: String
+    @Option(help: "Batch sizes to time (repeatable).") var batch: [Int] = [1, 8]
+    @Option(help: "BLAS thread counts to time (repeatable).") var threads: [Int] = [1, 2]
+    @Option(help: "Timed repetitions per configuration (after one warm-up).") var repeats: Int = 5
+    @Option(help: "Also keep repeating until this many seconds have passed per configuration.") var seconds: Double = 0
+    @Flag(help: "Also time SGEMM at the image tower's own shapes (GFLOP/s per shape).") var gemmShapes = false
+    @Flag(help: "Print JSON lines instead of a table.") var json = false
+
+    func validate() throws {
+        if batch.contains(where: { $0 < 1 }) || threads.contains(where: { $0 < 1 }) || repeats < 1 {
+            throw ValidationError("--batch, --threads and --repeats must be at least 1")
+        }
+    }
+
+    func run() throws {
+        try BLAS.load()
+        let clock = ContinuousClock()
+        let rssBefore = ProcessMemory.residentMiB()
+        var loaded: CLIPModel?
+        let loadTime = try clock.measure { loaded = try CLIPModel.load(from: URL(fileURLWithPath: model)) }
+        let clip = loaded!
+        let rssAfter = ProcessMemory.residentMiB()
+        let info = BLAS.info
+        emit(
+            json: #"{"kind": "load", "impl": "rada", "load_s": \#(fmt(loadTime.seconds, 3)), "rss_mib": \#(fmt(rssAfter, 1)), "rss_model_mib": \#(fmt(rssAfter - rssBefore, 1)), "core": "\#(info.coreName)"}"#,
+            text: "load \(fmt(loadTime.seconds, 3)) s, resident \(fmt(rssAfter, 1)) MiB (+\(fmt(rssAfter - rssBefore, 1)) MiB), BLAS kernels \(info.coreName)")
+
+        let config = clip.config
+        let perImage = config.channels * config.imageSize * config.imageSize
+        let pixels = Self.pixels(count: (batch.max() ?? 1) * perImage)
+        for threadCount in threads {
+            BLAS.setThreads(threadCount)
+            for size in batch {
+                let input = Array(pixels[0..<(size * perImage)])
+                _ = clip.embedImages(pixels: input, count: size)  // warm-up: pages, BLAS threads
+                var times: [Double] = []
+                let start = clock.now
+                let cpuStart = ProcessMemory.cpuSeconds()
+                while times.count < repeats || (clock.now - start).seconds < seconds {
+                    times.append(clock.measure { _ = clip.embedImages(pixels: input, count: size) }.seconds)
+                }
+                let cpuMsPerImage = (ProcessMemory.cpuSeconds() - cpuStart) * 1000 / Double(times.count * size)
+                let median = times.sorted()[times.count / 2]
+                let msPerImage = median * 1000 / Double(size)
+                emit(
+                    json: #"{"kind": "embed", "impl": "rada", "threads": \#(threadCount), "batch": \#(size), "reps": \#(times.count), "ms_per_batch": \#(fmt(median * 1000, 2)), "ms_per_image": \#(fmt(msPerImage, 2)), "images_per_s": \#(fmt(1000 / msPerImage, 2)), "best_ms_per_batch": \#(fmt(times.min()! * 1000, 2)), "cpu_ms_per_image": \#(fmt(cpuMsPerImage, 2))}"#,
+                    text: "threads \(threadCount) batch \(size): \(fmt(msPerImage, 2)) ms/image, \(fmt(1000 / msPerImage, 2)) images/s (median of \(times.count)); CPU \(fmt(cpuMsPerImage, 2)) ms/image")
+            }
+        }
+        if gemmShapes { try timeShapes(config) }
+    }
+
+    /// SGEMM GFLOP/s at the projections of one layer (X · W with X of batch · tokens rows).
+    private func timeShapes(_ config: CLIPConfig) throws {
+        let tower = config.vision
+        let tokens = (config.imageSize / config.patchSize) * (config.imageSize / config.patchSize) + 1
+        let clock = ContinuousClock()
+        for threadCount in threads {
+            BLAS.setThreads(threadCount)
+            for size in batch {
+                let m = size * tokens
+                let shapes = [
+                    ("qkv", tower.width, 3 * tower.width), ("out", tower.width, tower.width),
+                    ("fc1", tower.width, tower.mlpWidth), ("fc2", tower.mlpWidth, tower.width),
+                ]
+                for (name, k, n) in shapes {
+                    let a = Self.pixels(count: m * k)
+                    let b = Self.pixels(count: k * n)
+                    var c = [Float](repeating: 0, count: m * n)
+                    func once() { BLAS.sgemm(m: m, n: n, k: k, a: a, lda: k, b: b, ldb: n, c: &c, ldc: n) }
+                    once()
+                    var reps = 0
+                    let start = clock.now
+                    while reps < 5 || (clock.now - start) < .milliseconds(300) { once(); reps += 1 }
+                    let gflops = 2 * Double(m * n * k) * Double(reps) / (clock.now - start).seconds / 1e9
+                    emit(
+                        json: #"{"kind": "gemm", "core": "\#(BLAS.info.coreName)", "threads": \#(threadCount), "op": "\#(name)", "m": \#(m), "n": \#(n), "k": \#(k), "gflops": \#(fmt(gflops, 2))}"#,
+                        text: "gemm \(name) \(m)×\(k) · \(k)×\(n), \(threadCount) threads: \(fmt(gflops, 2)) GFLOP/s")
+                }
+            }
+        }
+    }
+
+    private func emit(json line: String, text: String) { print(json ? line : text) }
+
+    /// Deterministic values in about [-2, 2): a spread like normalised pixels, no randomness source.
+    static func pixels(count: Int) -> [Float] {
+        var state: UInt32 = 0x9E37_79B9
+        return (0..<count).map { _ in
+            state = state &* 1_664_525 &+ 1_013_904_223
+            return Float(state >> 8) / Float(1 << 24) * 4 - 2
+        }
+    }
+}
+
+private func fmt(_ value: Double, _ digits: Int) -> String { String(format: "%.\(digits)f", value) }
+
+/// The process's resident memory (from /proc, Linux; 0 where unavailable) and CPU time.
+enum ProcessMemory {
+    /// CPU seconds used by all threads of the process: on a shared machine this tracks the work
+    /// done better than wall time does (but counts BLAS threads' spin-waiting too).
+    static func cpuSeconds() -> Double {
+        var now = timespec()
+        clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &now)
+        return Double(now.tv_sec) + Double(now.tv_nsec) * 1e-9
+    }
+
+    static func residentMiB() -> Double {
+        guard let status = try? String(contentsOfFile: "/proc/self/status", encoding: .utf8) else { return 0 }
+        for line in status.split(separator: "\n") where line.hasPrefix("VmRSS:") {
+            let kib = line.split(separator: " ").compactMap { Double($0) }.first ?? 0
+            return kib / 1024
+        }
+        return 0
+    }
+}

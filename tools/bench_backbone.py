@@ -1,0 +1,265 @@
+#!/usr/bin/env python3
+"""Image-tower speed of rada against ONNX Runtime and PyTorch (CPU) on the same checkpoint.
+
+For each checkpoint (Hugging Face layout, e.g. from tools/make_reference.py) this exports the
+vision tower + projection + L2 normalisation to ONNX once (torch.onnx.export, TorchScript
+exporter, opset 17), then runs ROUNDS rounds; in each round every implementation runs in its own
+fresh process (`rada bench-backbone`, and this script with --worker ort|torch), in a rotating
+order, so that the three share the machine's load alike. Each worker loads the model (timed, with
+resident memory, reported apart), warms up once per configuration and times REPEATS forward passes
+per (threads, batch). The figure per implementation and configuration is the median over rounds
+of each round's median. Thread counts are applied alike: rada's BLAS threads,
+torch.set_num_threads (inter-op 1), ORT intra_op_num_threads (inter-op 1, sequential).
+
+Needs: the venv's torch, transformers, onnxruntime, plus `onnx` (the exporter writes through it).
+Usage:
+  python tools/bench_backbone.py --model parity-out/b32-hf [--model parity-out/b16-hf] \
+      [--rada .build/release/rada] [--threads 1 2] [--batch 1 8] [--rounds 3] [--repeats 5] \
+      [--out bench-out/backbone.json]
+Prints Markdown tables (speed; load time and memory) and writes every measurement as JSON.
+"""
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import time
+
+IMPLS = ["rada", "ort", "torch"]
+
+
+def resident_mib():
+    with open("/proc/self/status") as status:
+        for line in status:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    return 0.0
+
+
+def pixels(batch, size):
+    import numpy as np
+
+    return np.random.default_rng(7).uniform(-2, 2, size=(batch, 3, size, size)).astype(np.float32)
+
+
+def vision_wrapper(model):
+    import torch
+
+    class Vision(torch.nn.Module):
+        """Vision tower, projection and L2 normalisation: what `embedImages` returns."""
+
+        def __init__(self, clip):
+            super().__init__()
+            self.clip = clip
+
+        def forward(self, pixel_values):
+            pooled = self.clip.vision_model(pixel_values=pixel_values).pooler_output
+            embeds = self.clip.visual_projection(pooled)
+            return embeds / embeds.norm(dim=-1, keepdim=True)
+
+    return Vision(model).eval()
+
+
+def load_torch(directory):
+    sys.modules.setdefault("torchvision", None)  # broken in the venv; transformers can do without
+    from transformers import CLIPModel
+
+    return CLIPModel.from_pretrained(directory, torch_dtype="float32", attn_implementation="sdpa").eval()
+
+
+def export_onnx(directory, path):
+    import torch
+
+    model = vision_wrapper(load_torch(directory))
+    size = model.clip.config.vision_config.image_size
+    example = torch.from_numpy(pixels(2, size))
+    with torch.no_grad():
+        torch.onnx.export(
+            model, (example,), path, opset_version=17, dynamo=False, input_names=["pixel_values"],
+            output_names=["image_embeds"], dynamic_axes={"pixel_values": {0: "batch"}, "image_embeds": {0: "batch"}})
+
+
+def time_runs(run, repeats):
+    """Wall seconds per run, and process CPU seconds (all threads) over the timed runs."""
+    run()  # warm-up: pages, thread pools, kernel selection
+    times = []
+    cpu_start = time.process_time()
+    for _ in range(repeats):
+        start = time.perf_counter()
+        run()
+        times.append(time.perf_counter() - start)
+    return times, time.process_time() - cpu_start
+
+
+def worker(impl, directory, onnx_path, threads, batches, repeats):
+    """Runs in its own process: load (timed), then every configuration; prints JSON lines."""
+    import numpy as np
+    import torch
+
+    torch.set_num_interop_threads(1)
+    with open(os.path.join(directory, "config.json")) as f:
+        size = json.load(f)["vision_config"].get("image_size", 224)
+    rss_before = resident_mib()
+    start = time.perf_counter()
+    if impl == "torch":
+        model = vision_wrapper(load_torch(directory))
+        sessions = None
+    else:
+        import onnxruntime as ort
+
+        def session(count):
+            options = ort.SessionOptions()
+            options.intra_op_num_threads = count
+            options.inter_op_num_threads = 1
+            options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+            return ort.InferenceSession(onnx_path, options, providers=["CPUExecutionProvider"])
+
+        sessions = {threads[0]: session(threads[0])}
+    load_s = time.perf_counter() - start
+    rss = resident_mib()
+    print(json.dumps(dict(kind="load", impl=impl, load_s=round(load_s, 3), rss_mib=round(rss, 1),
+                          rss_model_mib=round(rss - rss_before, 1))), flush=True)
+    if sessions is not None:
+        for count in threads[1:]:
+            sessions[count] = session(count)
+    for count in threads:
+        torch.set_num_threads(count)
+        for batch in batches:
+            x = pixels(batch, size)
+            if impl == "torch":
+                tx = torch.from_numpy(x)
+
+                def run():
+                    with torch.inference_mode():
+                        model(tx)
+            else:
+                sess = sessions[count]
+
+                def run():
+                    sess.run(None, {"pixel_values": x})
+            times, cpu = time_runs(run, repeats)
+            cpu_ms = cpu * 1000 / (len(times) * batch)
+            median = statistics.median(times)
+            print(json.dumps(dict(kind="embed", impl=impl, threads=count, batch=batch, reps=len(times),
+                                  ms_per_batch=round(median * 1000, 2), ms_per_image=round(median * 1000 / batch, 2),
+                                  images_per_s=round(batch / median, 2), best_ms_per_batch=round(min(times) * 1000, 2),
+                                  cpu_ms_per_image=round(cpu_ms, 2))),
+                  flush=True)
+    del np
+
+
+def run_impl(impl, args, directory, onnx_path):
+    if impl == "rada":
+        command = [args.rada, "bench-backbone", "--model", directory, "--json", "--repeats", str(args.repeats)]
+        command += sum([["--threads", str(t)] for t in args.threads], [])
+        command += sum([["--batch", str(b)] for b in args.batch], [])
+    else:
+        command = [sys.executable, __file__, "--worker", impl, "--model", directory, "--onnx", onnx_path,
+                   "--repeats", str(args.repeats), "--threads", *map(str, args.threads), "--batch", *map(str, args.batch)]
+    result = subprocess.run(command, capture_output=True, text=True)
+    if result.returncode != 0:
+        raise SystemExit(f"{impl} failed ({result.returncode}):\n{result.stderr[-3000:]}")
+    return [json.loads(line) for line in result.stdout.splitlines() if line.startswith("{")]
+
+
+def check_agreement(directory, onnx_path):
+    """The peers must compute the same function: cosine of ORT's embeddings with torch's."""
+    import numpy as np
+    import onnxruntime as ort
+    import torch
+
+    model = vision_wrapper(load_torch(directory))
+    x = pixels(2, model.clip.config.vision_config.image_size)
+    with torch.inference_mode():
+        reference = model(torch.from_numpy(x)).numpy()
+    ours = ort.InferenceSession(onnx_path, providers=["CPUExecutionProvider"]).run(None, {"pixel_values": x})[0]
+    return float(np.min(np.sum(reference * ours, axis=1)))
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--model", action="append", required=True, help="Hugging Face layout checkpoint directory")
+    parser.add_argument("--rada", default=".build/release/rada")
+    parser.add_argument("--threads", type=int, nargs="+", default=[1, 2])
+    parser.add_argument("--batch", type=int, nargs="+", default=[1, 8])
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--impls", nargs="+", default=IMPLS, choices=IMPLS)
+    parser.add_argument("--out", default="bench-out/backbone.json")
+    parser.add_argument("--worker", choices=["ort", "torch"], help=argparse.SUPPRESS)
+    parser.add_argument("--onnx", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.worker:
+        return worker(args.worker, args.model[0], args.onnx, args.threads, args.batch, args.repeats)
+
+    os.makedirs(os.path.dirname(args.out) or ".", exist_ok=True)
+    report = dict(command=" ".join(sys.argv), load_average_start=os.getloadavg(), results=[])
+    for directory in args.model:
+        name = os.path.basename(os.path.normpath(directory))
+        onnx_path = os.path.join(os.path.dirname(args.out) or ".", f"{name}-vision.onnx")
+        if "ort" in args.impls and not os.path.exists(onnx_path):
+            print(f"exporting {name} to {onnx_path} ...", file=sys.stderr)
+            export_onnx(directory, onnx_path)
+        if "ort" in args.impls and "torch" in args.impls:
+            report.setdefault("ort_vs_torch_min_cosine", {})[name] = check_agreement(directory, onnx_path)
+        for round_index in range(args.rounds):
+            order = args.impls[round_index % len(args.impls):] + args.impls[:round_index % len(args.impls)]
+            for impl in order:
+                print(f"{name} round {round_index + 1}/{args.rounds}: {impl}", file=sys.stderr)
+                for line in run_impl(impl, args, directory, onnx_path):
+                    report["results"].append(dict(line, model=name, round=round_index))
+    report["load_average_end"] = os.getloadavg()
+    with open(args.out, "w") as f:
+        json.dump(report, f, indent=1)
+    print_tables(report, args)
+
+
+def print_tables(report, args):
+    results = report["results"]
+
+    def median_of(model, impl, kind, key, **where):
+        values = [r[key] for r in results if r["model"] == model and r["impl"] == impl and r["kind"] == kind
+                  and all(r.get(k) == v for k, v in where.items())]
+        return statistics.median(values) if values else None
+
+    models = sorted({r["model"] for r in results}, key=lambda m: [r["model"] for r in results].index(m))
+    impls = [i for i in IMPLS if i in args.impls]
+    names = dict(rada="rada", ort="ONNX Runtime", torch="PyTorch")
+    print(f"\nload average {report['load_average_start'][0]:.1f} at start, {report['load_average_end'][0]:.1f} at end; "
+          f"{args.rounds} rounds × {args.repeats} repeats, median of round medians\n")
+    header = "| model | batch | threads | " + " | ".join(f"{names[i]} ms/image | {names[i]} images/s" for i in impls)
+    header += "".join(f" | {names[i]} ÷ rada (ms/image)" for i in impls if i != "rada") + " |"
+    print(header)
+    print("|" + "---|" * (header.count("|") - 1))
+    for model in models:
+        for batch in args.batch:
+            for threads in args.threads:
+                ms = {i: median_of(model, i, "embed", "ms_per_image", batch=batch, threads=threads) for i in impls}
+                cells = [f"{ms[i]:.1f} | {1000 / ms[i]:.2f}" if ms[i] else "– | –" for i in impls]
+                ratios = [f"{ms[i] / ms['rada']:.2f}×" if ms.get(i) and ms.get("rada") else "–"
+                          for i in impls if i != "rada"]
+                print(f"| {model} | {batch} | {threads} | " + " | ".join(cells + ratios) + " |")
+    print("\nCPU time (all threads of the process) per image, ms: less sensitive to other jobs than wall time, "
+          "but it counts thread-pool spin-waiting\n")
+    print("| model | batch | threads | " + " | ".join(names[i] for i in impls) + " |\n|" + "---|" * (3 + len(impls)))
+    for model in models:
+        for batch in args.batch:
+            for threads in args.threads:
+                cpu = [median_of(model, i, "embed", "cpu_ms_per_image", batch=batch, threads=threads) for i in impls]
+                print(f"| {model} | {batch} | {threads} | " + " | ".join(f"{c:.1f}" if c else "–" for c in cpu) + " |")
+    print("\n| model | implementation | load s | resident MiB (total) | resident MiB (model) |\n|---|---|---|---|---|")
+    for model in models:
+        for impl in impls:
+            load = median_of(model, impl, "load", "load_s")
+            rss = median_of(model, impl, "load", "rss_mib")
+            delta = median_of(model, impl, "load", "rss_model_mib")
+            if load is not None:
+                print(f"| {model} | {names[impl]} | {load:.2f} | {rss:.0f} | {delta:.0f} |")
+    if "ort_vs_torch_min_cosine" in report:
+        print("\nONNX export agrees with PyTorch: min cosine " +
+              ", ".join(f"{m} {c:.7f}" for m, c in report["ort_vs_torch_min_cosine"].items()))
+
+
+if __name__ == "__main__":
+    main()
