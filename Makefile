@@ -5,7 +5,7 @@ APT_PACKAGES := libopenblas-dev libpng-dev libjpeg-dev pkg-config dataset-fashio
 VENV := .venv
 PYTHON := $(VENV)/bin/python
 
-.PHONY: deps build run test tools-env clean image-fixtures fuzz-images parity vocab tokenizer-fixtures rada-fixtures
+.PHONY: deps build run test tools-env clean image-fixtures fuzz-images parity vocab tokenizer-fixtures rada-fixtures fuzz fuzz-safetensors
 
 ## Install the system packages the build and the tests need (only those missing).
 deps:
@@ -73,8 +73,23 @@ rada-fixtures: tools-env
 
 ## Retrain the embedded model end to end: vocabulary, training (an estimated 16 min on 2 idle cores), fp16
 ## export, test-split evaluation (writes models/fashion-clip/eval.json).
-.PHONY: model
+.PHONY: model fuzz fuzz-safetensors
 model: tools-env
 	$(PYTHON) tools/make_clip_vocab.py models/fashion-clip
 	$(PYTHON) tools/train_fashion_clip.py --out models/fashion-clip
 	$(PYTHON) tools/fashion_eval.py models/fashion-clip
+
+## libFuzzer + ASan run of the safetensors header parser (the Swift sources themselves, built
+## with -sanitize=fuzzer), seeded with the committed RAda checkpoints; bounded by FUZZ_SECONDS.
+SAFETENSORS_SOURCES := Sources/CLIP/Checkpoint/SafeTensorsHeader.swift Sources/CLIP/Checkpoint/JSONKeyScanner.swift \
+  Sources/CLIP/Checkpoint/SafeTensorsDType.swift Sources/CLIP/Checkpoint/CheckpointError.swift
+fuzz-safetensors:
+	@mkdir -p .build-fuzz/st-corpus
+	cp Tests/Fixtures/rada/*.safetensors .build-fuzz/st-corpus/
+	$(SWIFT)c -sanitize=fuzzer,address -parse-as-library -O Fuzz/SafeTensorsFuzzer.swift $(SAFETENSORS_SOURCES) \
+	  -o .build-fuzz/safetensors_fuzzer
+	cd .build-fuzz && ./safetensors_fuzzer -max_total_time=$(FUZZ_SECONDS) -max_len=4096 -rss_limit_mb=2048 \
+	  -timeout=10 -artifact_prefix=./ st-corpus
+
+## Every fuzz target, each for FUZZ_SECONDS.
+fuzz: fuzz-images fuzz-safetensors
