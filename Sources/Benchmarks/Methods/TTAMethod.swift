@@ -1,3 +1,4 @@
+import CLIP
 import RadaNumerics
 
 /// A test-time adaptation method as the benchmark runs it: it sees each batch of frozen image
@@ -37,9 +38,7 @@ public struct ZeroShotMethod: TTAMethod {
         guard features.cols == text.cols else {
             throw .shape("features have \(features.cols) dimensions, class embeddings \(text.cols)")
         }
-        var logits = features.matmul(text, transposeOther: true)
-        for i in logits.storage.indices { logits.storage[i] *= scale }
-        return logits
+        return ZeroShot.logits(images: features, classes: text, logitScale: scale)
     }
 }
 
