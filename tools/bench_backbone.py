@@ -26,7 +26,7 @@ import subprocess
 import sys
 import time
 
-IMPLS = ["rada", "ort", "torch"]
+IMPLS = ["rada", "rada-bf16", "ort", "torch"]
 
 
 def resident_mib():
@@ -150,17 +150,22 @@ def worker(impl, directory, onnx_path, threads, batches, repeats):
 
 
 def run_impl(impl, args, directory, onnx_path):
-    if impl == "rada":
+    if impl.startswith("rada"):
         command = [args.rada, "bench-backbone", "--model", directory, "--json", "--repeats", str(args.repeats)]
+        if impl == "rada-bf16":
+            command += ["--precision", "bf16"]
         command += sum([["--threads", str(t)] for t in args.threads], [])
         command += sum([["--batch", str(b)] for b in args.batch], [])
     else:
         command = [sys.executable, __file__, "--worker", impl, "--model", directory, "--onnx", onnx_path,
                    "--repeats", str(args.repeats), "--threads", *map(str, args.threads), "--batch", *map(str, args.batch)]
     result = subprocess.run(command, capture_output=True, text=True)
+    if result.returncode != 0 and impl == "rada-bf16" and "AMX" in result.stderr:
+        print(f"skipping rada-bf16: {result.stderr.strip()}", file=sys.stderr)
+        return []
     if result.returncode != 0:
         raise SystemExit(f"{impl} failed ({result.returncode}):\n{result.stderr[-3000:]}")
-    return [json.loads(line) for line in result.stdout.splitlines() if line.startswith("{")]
+    return [dict(json.loads(line), impl=impl) for line in result.stdout.splitlines() if line.startswith("{")]
 
 
 def check_agreement(directory, onnx_path):
@@ -225,11 +230,13 @@ def print_tables(report, args):
 
     models = sorted({r["model"] for r in results}, key=lambda m: [r["model"] for r in results].index(m))
     impls = [i for i in IMPLS if i in args.impls]
-    names = dict(rada="rada", ort="ONNX Runtime", torch="PyTorch")
+    names = {"rada": "rada", "rada-bf16": "rada bf16", "ort": "ONNX Runtime", "torch": "PyTorch"}
     print(f"\nload average {report['load_average_start'][0]:.1f} at start, {report['load_average_end'][0]:.1f} at end; "
           f"{args.rounds} rounds × {args.repeats} repeats, median of round medians\n")
     header = "| model | batch | threads | " + " | ".join(f"{names[i]} ms/image | {names[i]} images/s" for i in impls)
-    header += "".join(f" | {names[i]} ÷ rada (ms/image)" for i in impls if i != "rada") + " |"
+    ours = [i for i in ("rada", "rada-bf16") if i in impls]
+    pairs = [(i, o) for o in ours for i in impls if i not in ("rada", o) and not (o == "rada-bf16" and i == "rada")]
+    header += "".join(f" | {names[i]} ÷ {names[o]} (ms/image)" for i, o in pairs) + " |"
     print(header)
     print("|" + "---|" * (header.count("|") - 1))
     for model in models:
@@ -237,8 +244,7 @@ def print_tables(report, args):
             for threads in args.threads:
                 ms = {i: median_of(model, i, "embed", "ms_per_image", batch=batch, threads=threads) for i in impls}
                 cells = [f"{ms[i]:.1f} | {1000 / ms[i]:.2f}" if ms[i] else "– | –" for i in impls]
-                ratios = [f"{ms[i] / ms['rada']:.2f}×" if ms.get(i) and ms.get("rada") else "–"
-                          for i in impls if i != "rada"]
+                ratios = [f"{ms[i] / ms[o]:.2f}×" if ms.get(i) and ms.get(o) else "–" for i, o in pairs]
                 print(f"| {model} | {batch} | {threads} | " + " | ".join(cells + ratios) + " |")
     print("\nCPU time (all threads of the process) per image, ms: less sensitive to other jobs than wall time, "
           "but it counts thread-pool spin-waiting\n")

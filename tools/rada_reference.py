@@ -5,7 +5,7 @@ Deliberately straightforward: the full B×H×K×K attention for all three querie
 the gradients, float64. It writes the parity fixtures the Swift tests read:
 
     tools/rada_reference.py fixtures [OUT_DIR]        (default Tests/Fixtures/rada)
-    tools/rada_reference.py time [--threads N] [--only B,K,D ...]
+    tools/rada_reference.py time [--threads N] [--repeats N] [--only B,K,D ...]
                                                      (ms per adaptation step, autograd)
 
 Each fixture is a safetensors file (float32 tensors) whose __metadata__ "config" is JSON
@@ -209,7 +209,7 @@ def time_steps(threads, grid=GRID, repeats=3):
     the Swift benchmark (which also returns the prediction; here the step's forward is it)."""
     torch.set_num_threads(threads)
     cfg = {"e0": None, "diversity_weight": 1.0, "fixed_temperature": True}
-    print("B,K,D,ms_per_step")
+    print("B,K,D,best_ms_per_step,median_ms_per_step")
     for B, K, D in grid:
         gen = torch.Generator().manual_seed(0)
         f, t = random_inputs(gen, B, K, D)
@@ -226,7 +226,8 @@ def time_steps(threads, grid=GRID, repeats=3):
             opt.step()
             if r:
                 times.append(time.perf_counter() - start)
-        print(f"{B},{K},{D},{1000 * min(times):.3f}", flush=True)
+        times.sort()
+        print(f"{B},{K},{D},{1000 * times[0]:.3f},{1000 * times[len(times) // 2]:.3f}", flush=True)
 
 
 if __name__ == "__main__":
@@ -238,7 +239,8 @@ if __name__ == "__main__":
         grid = GRID
         if "--only" in sys.argv:
             grid = [tuple(int(v) for v in a.split(",")) for a in sys.argv[sys.argv.index("--only") + 1:] if "," in a]
-        time_steps(threads, grid)
+        repeats = int(sys.argv[sys.argv.index("--repeats") + 1]) if "--repeats" in sys.argv else 3
+        time_steps(threads, grid, repeats)
     else:
         print(__doc__)
         sys.exit(2)

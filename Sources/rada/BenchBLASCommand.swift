@@ -19,21 +19,11 @@ struct BenchBLASCommand: ParsableCommand {
         let info = BLAS.info
         if !json { print("BLAS \(info.library), kernels \(info.coreName), \(threads) threads") }
         for n in sizes {
-            let a = (0..<(n * n)).map { Float(($0 * 7919) % 1000) / 1000 - 0.5 }
-            let b = a.reversed() as [Float]
-            var c = [Float](repeating: 0, count: n * n)
-            func once() { BLAS.sgemm(m: n, n: n, k: n, a: a, lda: n, b: b, ldb: n, c: &c, ldc: n) }
-            once()  // warm up: threads, page faults
-            var reps = 0
-            let clock = ContinuousClock()
-            let start = clock.now
-            while reps < 3 || (clock.now - start) < .seconds(seconds) { once(); reps += 1 }
-            let elapsed = (clock.now - start).seconds
-            let gflops = 2 * Double(n) * Double(n) * Double(n) * Double(reps) / elapsed / 1e9
+            let gflops = BLAS.squareSGEMMRate(n: n, seconds: seconds)
             if json {
                 print(#"{"n": \#(n), "threads": \#(threads), "core": "\#(info.coreName)", "gflops": \#(String(format: "%.2f", gflops))}"#)
             } else {
-                print(String(format: "n=%5d  %8.2f GFLOP/s  (%d reps)", n, gflops, reps))
+                print(String(format: "n=%5d  %8.2f GFLOP/s", n, gflops))
             }
         }
     }

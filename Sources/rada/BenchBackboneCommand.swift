@@ -11,6 +11,7 @@ struct BenchBackboneCommand: ParsableCommand {
         abstract: "Time CLIP image embedding per batch size and BLAS thread count (load excluded).")
 
     @Option(help: "CLIP checkpoint directory (Hugging Face or OpenCLIP layout).") var model: String
+    @Option(help: "Projection arithmetic: fp32, or bf16 on Intel AMX. Default: RADA_PRECISION, else fp32.") var precision: String?
     @Option(help: "Batch sizes to time (repeatable).") var batch: [Int] = [1, 8]
     @Option(help: "BLAS thread counts to time (repeatable).") var threads: [Int] = [1, 2]
     @Option(help: "Timed repetitions per configuration (after one warm-up).") var repeats: Int = 5
@@ -29,12 +30,16 @@ struct BenchBackboneCommand: ParsableCommand {
         let clock = ContinuousClock()
         let rssBefore = ProcessMemory.residentMiB()
         var loaded: CLIPModel?
-        let loadTime = try clock.measure { loaded = try CLIPModel.load(from: URL(fileURLWithPath: model)) }
+        let towerPrecision = try precision.map {
+            guard let value = TowerPrecision(rawValue: $0) else { throw ValidationError("--precision must be fp32 or bf16") }
+            return value
+        } ?? TowerPrecision.fromEnvironment()
+        let loadTime = try clock.measure { loaded = try CLIPModel.load(from: URL(fileURLWithPath: model), precision: towerPrecision) }
         let clip = loaded!
         let rssAfter = ProcessMemory.residentMiB()
         let info = BLAS.info
         emit(
-            json: #"{"kind": "load", "impl": "rada", "load_s": \#(fmt(loadTime.seconds, 3)), "rss_mib": \#(fmt(rssAfter, 1)), "rss_model_mib": \#(fmt(rssAfter - rssBefore, 1)), "core": "\#(info.coreName)"}"#,
+            json: #"{"kind": "load", "impl": "rada", "precision": "\#(towerPrecision)", "load_s": \#(fmt(loadTime.seconds, 3)), "rss_mib": \#(fmt(rssAfter, 1)), "rss_model_mib": \#(fmt(rssAfter - rssBefore, 1)), "core": "\#(info.coreName)"}"#,
             text: "load \(fmt(loadTime.seconds, 3)) s, resident \(fmt(rssAfter, 1)) MiB (+\(fmt(rssAfter - rssBefore, 1)) MiB), BLAS kernels \(info.coreName)")
 
         let config = clip.config
@@ -106,23 +111,3 @@ struct BenchBackboneCommand: ParsableCommand {
 }
 
 private func fmt(_ value: Double, _ digits: Int) -> String { String(format: "%.\(digits)f", value) }
-
-/// The process's resident memory (from /proc, Linux; 0 where unavailable) and CPU time.
-enum ProcessMemory {
-    /// CPU seconds used by all threads of the process: on a shared machine this tracks the work
-    /// done better than wall time does (but counts BLAS threads' spin-waiting too).
-    static func cpuSeconds() -> Double {
-        var now = timespec()
-        clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &now)
-        return Double(now.tv_sec) + Double(now.tv_nsec) * 1e-9
-    }
-
-    static func residentMiB() -> Double {
-        guard let status = try? String(contentsOfFile: "/proc/self/status", encoding: .utf8) else { return 0 }
-        for line in status.split(separator: "\n") where line.hasPrefix("VmRSS:") {
-            let kib = line.split(separator: " ").compactMap { Double($0) }.first ?? 0
-            return kib / 1024
-        }
-        return 0
-    }
-}

@@ -19,6 +19,8 @@ struct ServeCommand: AsyncParsableCommand {
     var port: Int?
     @Option(help: "CLIP model directory (default: the embedded model). [RADA_MODEL]")
     var model: String?
+    @Option(help: "Projection arithmetic of the towers: fp32, or bf16 on Intel AMX (half the memory, faster; cosine ≈ 0.999 to fp32). [RADA_PRECISION, default fp32]")
+    var precision: String?
     @Option(name: .customLong("data-dir"), help: "Directory for streams and checkpoints. [RADA_DATA_DIR, default ./rada-data]")
     var dataDir: String?
     @Option(name: .customLong("api-keys"), help: "File of `client-name key` lines. [RADA_API_KEYS_FILE]")
@@ -91,7 +93,11 @@ struct ServeCommand: AsyncParsableCommand {
         case "clip":
             try BLAS.load()
             let directory = try value(model, "RADA_MODEL").map { URL(fileURLWithPath: $0) } ?? ModelLocator.defaultModelDirectory()
-            let encoder = try CLIPEncoder.load(from: directory, maxBatch: configuration.maxBatchImages)
+            let precisionName = try value(precision, "RADA_PRECISION") ?? "fp32"
+            guard let towerPrecision = TowerPrecision(rawValue: precisionName) else {
+                throw ValidationError("--precision (RADA_PRECISION) must be fp32 or bf16, not \(precisionName)")
+            }
+            let encoder = try CLIPEncoder.load(from: directory, maxBatch: configuration.maxBatchImages, precision: towerPrecision)
             embedding = CLIPBackend(encoder: encoder)
         default:
             throw ValidationError("--backend must be clip or synthetic, not \(backendName)")

@@ -21,6 +21,8 @@ public enum CheckpointError: Error, CustomStringConvertible, Equatable, Sendable
     case unsupportedConfig(file: String, key: String, reason: String)
     case noConfig(directory: String)
     case writeFailed(file: String, reason: String)
+    case unsupportedPrecision(String)
+    case precisionUnavailable(String)
 
     public var description: String {
         switch self {
@@ -60,6 +62,10 @@ public enum CheckpointError: Error, CustomStringConvertible, Equatable, Sendable
             "\(directory) holds neither config.json + model.safetensors (Hugging Face) nor open_clip_config.json + open_clip_model.safetensors (OpenCLIP)"
         case .writeFailed(let file, let reason):
             "cannot write \(file): \(reason)"
+        case .unsupportedPrecision(let value):
+            "unknown precision '\(value)' (RADA_PRECISION or --precision): use fp32 or bf16"
+        case .precisionUnavailable(let value):
+            "precision \(value) needs a CPU with Intel AMX-BF16 (and a Linux kernel that grants its tile state); this machine has none: use fp32"
         }
     }
 }

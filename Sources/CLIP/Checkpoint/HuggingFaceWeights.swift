@@ -40,7 +40,7 @@ enum HuggingFaceWeights {
             let stacked = try ["q", "k", "v"].flatMap { try reader.tensor("\(p).self_attn.\($0)_proj.weight", [w, w]) }
             let qkv = LinearWeights(
                 weight: transpose(stacked, rows: 3 * w, cols: w),
-                bias: try ["q", "k", "v"].flatMap { try reader.vector("\(p).self_attn.\($0)_proj.bias", w) })
+                bias: try ["q", "k", "v"].flatMap { try reader.vector("\(p).self_attn.\($0)_proj.bias", w) }, precision: reader.precision)
             return try reader.block(p, blockNames, tower: tower, qkv: qkv)
         }
         return Transformer(tower: tower, layers: layers)

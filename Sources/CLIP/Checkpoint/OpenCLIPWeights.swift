@@ -37,7 +37,7 @@ enum OpenCLIPWeights {
             // Already stacked q, k, v as output rows.
             let qkv = LinearWeights(
                 weight: try reader.transposedWeight("\(p).attn.in_proj_weight", outputs: 3 * w, inputs: w),
-                bias: try reader.vector("\(p).attn.in_proj_bias", 3 * w))
+                bias: try reader.vector("\(p).attn.in_proj_bias", 3 * w), precision: reader.precision)
             return try reader.block(p, blockNames, tower: tower, qkv: qkv)
         }
         return Transformer(tower: tower, layers: layers)

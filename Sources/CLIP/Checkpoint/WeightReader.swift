@@ -1,6 +1,8 @@
 /// Reads named tensors with the shapes the model expects and lays them out as its GEMMs want.
 struct WeightReader {
     let file: SafeTensorsFile
+    /// The precision the transformer blocks' projections are held in.
+    var precision: TowerPrecision = .float32
 
     /// A 1-D tensor of `count` values.
     func vector(_ name: String, _ count: Int) throws -> [Float] {
@@ -21,7 +23,7 @@ struct WeightReader {
     func linear(_ prefix: String, outputs: Int, inputs: Int) throws -> LinearWeights {
         LinearWeights(
             weight: try transposedWeight("\(prefix).weight", outputs: outputs, inputs: inputs),
-            bias: try vector("\(prefix).bias", outputs))
+            bias: try vector("\(prefix).bias", outputs), precision: precision)
     }
 
     /// Names, relative to one block's prefix, of a layout's residual-block tensors.

@@ -22,8 +22,12 @@ extension CLIPModel {
         throw CheckpointError.noConfig(directory: directory.path)
     }
 
-    /// Loads a checkpoint directory, detecting its layout unless one is given.
-    public static func load(from directory: URL, layout: CLIPConfig.Layout? = nil) throws -> CLIPModel {
+    /// Loads a checkpoint directory, detecting its layout unless one is given. `precision` is
+    /// the arithmetic of the transformer blocks' projections (fp32 unless asked).
+    public static func load(
+        from directory: URL, layout: CLIPConfig.Layout? = nil, precision: TowerPrecision = .float32
+    ) throws -> CLIPModel {
+        try precision.checkSupported()
         let layout = try layout ?? detectLayout(in: directory)
         let (configName, weightsName) = files(layout)
         let configURL = directory.appendingPathComponent(configName)
@@ -35,7 +39,8 @@ extension CLIPModel {
         case .openCLIP:
             config = try .openCLIP(configURL: configURL)
         }
-        let reader = WeightReader(file: try SafeTensorsFile(url: directory.appendingPathComponent(weightsName)))
+        let reader = WeightReader(
+            file: try SafeTensorsFile(url: directory.appendingPathComponent(weightsName)), precision: precision)
         config.logitScale = Foundation.exp(try reader.scalar("logit_scale"))
         switch layout {
         case .huggingFace:

@@ -17,16 +17,26 @@ struct TransformerLayer: Sendable {
 
 /// A dense layer stored inputs × outputs, with its bias.
 struct LinearWeights: Sendable {
+    /// fp32 weights (empty in bf16 precision, where only `bf16` holds them).
     let weight: [Float]
     let bias: [Float]
     /// A panel-packed copy for few-row products, kept only when `PackedMatrix.isEnabled`
     /// (it doubles the layer's memory).
     let packed: PackedMatrix?
+    /// The weights as bf16 AMX tiles, in `TowerPrecision.bfloat16` only (replacing `weight`).
+    let bf16: BF16PackedMatrix?
 
     /// `weight` is inputs × outputs row-major; `bias` has one value per output.
-    init(weight: [Float], bias: [Float]) {
-        self.weight = weight
+    init(weight: [Float], bias: [Float], precision: TowerPrecision = .float32) {
         self.bias = bias
+        if precision == .bfloat16 && !bias.isEmpty {
+            bf16 = BF16PackedMatrix(rows: weight.count / bias.count, cols: bias.count, storage: weight)
+            self.weight = []
+            packed = nil
+            return
+        }
+        bf16 = nil
+        self.weight = weight
         packed = PackedMatrix.isEnabled && !bias.isEmpty
             ? PackedMatrix(rows: weight.count / bias.count, cols: bias.count, storage: weight) : nil
     }
@@ -34,6 +44,12 @@ struct LinearWeights: Sendable {
     /// `out (+)= input · weight + bias` for `rows` input rows.
     func apply(_ input: UnsafePointer<Float>, rows: Int, into out: UnsafeMutablePointer<Float>, accumulate: Bool) {
         let outputs = bias.count
+        if let bf16 {
+            bias.withUnsafeBufferPointer {
+                bf16.multiply(input, count: rows, bias: $0.baseAddress!, into: out, accumulate: accumulate)
+            }
+            return
+        }
         if let packed, rows <= PackedMatrix.maxRows {
             bias.withUnsafeBufferPointer {
                 packed.multiply(input, count: rows, bias: $0.baseAddress!, into: out, accumulate: accumulate)

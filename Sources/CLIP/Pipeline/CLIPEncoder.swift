@@ -27,8 +27,10 @@ public final class CLIPEncoder: Sendable {
     /// checkpoints that do not ship them (OpenCLIP's), from the embedded model's copy of CLIP's
     /// vocabulary; preprocessing from `preprocessor_config.json` when present, else from the
     /// checkpoint's config (image size, mean and std).
-    public static func load(from directory: URL, maxBatch: Int = 32) throws -> CLIPEncoder {
-        let model = try CLIPModel.load(from: directory)
+    public static func load(
+        from directory: URL, maxBatch: Int = 32, precision: TowerPrecision = .float32
+    ) throws -> CLIPEncoder {
+        let model = try CLIPModel.load(from: directory, precision: precision)
         let tokenizer = try loadTokenizer(near: directory)
         let preprocessorURL = directory.appendingPathComponent("preprocessor_config.json")
         let preprocessor: ImagePreprocessor

@@ -1,0 +1,49 @@
+#ifndef RADA_CNUMERICS_AMX_H
+#define RADA_CNUMERICS_AMX_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* ---- bf16 GEMM on Intel AMX (opt-in reduced precision) ------------------------------------
+ * X (fp32, m×k) · W (k×n, packed once into bf16 AMX tiles) with fp32 accumulation. The weight
+ * is held in bf16 only, so it takes half the memory of the fp32 copy and streams half the bytes;
+ * activations are rounded to bf16 (round to nearest even) once per product. Tiles: a block of
+ * 32 output rows × 32 output columns (four 16×16 fp32 accumulators) per step of 32 inputs. */
+
+/** 1 when the CPU has AMX-BF16 and AVX512-BF16 and the kernel granted this process the AMX tile
+ *  state (arch_prctl ARCH_REQ_XCOMP_PERM, asked once); 0 otherwise. */
+int rada_amx_available(void);
+
+/** Output columns per packed panel (two 16-column tiles). */
+#define RADA_AMX_NR 32
+/** Inputs per tile step (16 rows of bf16 pairs). */
+#define RADA_AMX_KB 32
+
+/** bf16 values (uint16_t) needed to pack a k×n weight. */
+size_t rada_amx_packed_count(int k, int n);
+/** Number of 32-column panels of an n-column weight. */
+int rada_amx_panels(int n);
+/** Packs row-major fp32 w (k×n, leading dimension ldw) into bf16 tiles (zero padding). */
+void rada_amx_pack_weight(const float *w, int k, int n, int ldw, uint16_t *packed);
+/** bf16 values needed for m activation rows of k inputs (rows padded to 16, inputs to 32). */
+size_t rada_amx_activation_count(int m, int k);
+/** Rounds fp32 rows a (m×k, leading dimension lda) to bf16 into `out` in the padded layout that
+ *  `rada_amx_gemm` reads (zero padding). Rows [row_begin, row_end) only, for splitting. */
+void rada_amx_convert_rows(const float *a, int m, int k, int lda, uint16_t *out, int row_begin, int row_end);
+/** c[r, j] = (accumulate ? c[r, j] : 0) + bias[j] + Σ_k a[r, k] · w[k, j] for rows r < m and the
+ *  columns of panels [panel_begin, panel_end). `a16` comes from `rada_amx_convert_rows`; `bias`
+ *  may be NULL. Call only when `rada_amx_available()`. Disjoint panel ranges may run on
+ *  different threads. */
+void rada_amx_gemm(int m, int n, int k, const uint16_t *a16, const uint16_t *packed, const float *bias,
+                   float *c, int ldc, int accumulate, int panel_begin, int panel_end);
+/** Round-to-nearest-even fp32 → bf16 → fp32, the rounding the kernel applies (for tests). */
+float rada_bf16_round(float x);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

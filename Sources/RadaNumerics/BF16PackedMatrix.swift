@@ -1,0 +1,67 @@
+import CNumerics
+
+/// A fixed k × n weight held only as bf16 Intel AMX tiles, for `x · W + bias` at reduced
+/// precision: half the memory and half the streamed bytes of fp32, and the tile unit's bf16
+/// throughput. Activations are rounded to bf16 (nearest even) once per product; products
+/// accumulate in fp32. The relative error of each output is about 2⁻⁸ of the sum of its terms'
+/// magnitudes (see the tests), so this is an opt-in mode, not the default.
+public struct BF16PackedMatrix: Sendable {
+    /// Rows (inputs) and columns (outputs) of the original matrix.
+    public let rows: Int
+    public let cols: Int
+    private let packed: [UInt16]
+
+    /// Whether this CPU and kernel run AMX-BF16 (the kernel grants the tile state on request,
+    /// once per process).
+    public static var isAvailable: Bool { rada_amx_available() == 1 }
+
+    /// Packs a row-major rows × cols fp32 matrix (its values rounded to bf16).
+    public init(rows: Int, cols: Int, storage: [Float]) {
+        precondition(rows > 0 && cols > 0 && storage.count == rows * cols,
+                     "BF16PackedMatrix: \(storage.count) values for \(rows)×\(cols)")
+        self.rows = rows
+        self.cols = cols
+        var packed = [UInt16](repeating: 0, count: rada_amx_packed_count(Int32(rows), Int32(cols)))
+        storage.withUnsafeBufferPointer { w in
+            packed.withUnsafeMutableBufferPointer {
+                rada_amx_pack_weight(w.baseAddress!, Int32(rows), Int32(cols), Int32(cols), $0.baseAddress!)
+            }
+        }
+        self.packed = packed
+    }
+
+    /// Bytes of the packed weight.
+    public var byteCount: Int { packed.count * MemoryLayout<UInt16>.stride }
+
+    /// `out (+)= input · self (+ bias)` for `count` input rows of `rows` values (leading dimension
+    /// `rows`); `out` has leading dimension `cols`. Requires `isAvailable`.
+    public func multiply(
+        _ input: UnsafePointer<Float>, count: Int, bias: UnsafePointer<Float>?, into out: UnsafeMutablePointer<Float>,
+        accumulate: Bool
+    ) {
+        precondition(Self.isAvailable, "BF16PackedMatrix.multiply needs AMX-BF16")
+        if count == 0 { return }
+        let panels = Int(rada_amx_panels(Int32(cols)))
+        // Below ~1 MFLOP a second thread costs more to wake than it saves.
+        let threads = 2 * count * rows * cols < 1 << 20 ? 1 : min(BLAS.threadCount, panels)
+        let activationCount = rada_amx_activation_count(Int32(count), Int32(rows))
+        let activations = UnsafeMutablePointer<UInt16>.allocate(capacity: activationCount)
+        defer { activations.deallocate() }
+        BLAS.parallel(parts: min(threads, count)) { part in
+            let parts = min(threads, count)
+            rada_amx_convert_rows(
+                input, Int32(count), Int32(rows), Int32(rows), activations, Int32(count * part / parts),
+                Int32(count * (part + 1) / parts))
+        }
+        packed.withUnsafeBufferPointer { weights in
+            BLAS.parallel(parts: threads) { part in
+                rada_amx_gemm(
+                    Int32(count), Int32(cols), Int32(rows), activations, weights.baseAddress!, bias, out, Int32(cols),
+                    accumulate ? 1 : 0, Int32(panels * part / threads), Int32(panels * (part + 1) / threads))
+            }
+        }
+    }
+
+    /// The rounding applied to every weight and activation: fp32 → bf16 (nearest even) → fp32.
+    public static func round(_ x: Float) -> Float { rada_bf16_round(x) }
+}

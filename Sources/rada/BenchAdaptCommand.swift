@@ -1,0 +1,95 @@
+import Adaptation
+import ArgumentParser
+import CLIP
+import Foundation
+import RadaNumerics
+
+/// `rada bench-adapt`: the RAda step's speed (ms per predict-then-adapt step, counted GFLOP,
+/// fraction of the large-GEMM rate) and memory over a grid of batch sizes, class counts and
+/// embedding widths; optionally the image tower's time for the same batches. `tools/bench_adapt.py`
+/// runs it configuration by configuration beside the PyTorch reference.
+struct BenchAdaptCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "bench-adapt",
+        abstract: "Time the RAda adaptation step (forward + backward + Adam) on synthetic embeddings.")
+
+    @Option(help: "Batch sizes B (repeatable).") var batch: [Int] = [1, 16, 64]
+    @Option(help: "Class counts K (repeatable).") var classes: [Int] = [10, 100, 1000]
+    @Option(help: "Embedding widths D (repeatable).") var dimension: [Int] = [128, 512]
+    @Option(help: "Attention heads H (D must be divisible by it).") var heads: Int = 8
+    @Option(help: "BLAS threads.") var threads: Int = 2
+    @Option(help: "Timed steps per configuration, after one warm-up (the median and the best are reported).")
+    var repeats: Int = 3
+    @Option(help: "Side of the square SGEMM that gives the reference rate (0: skip).") var gemmSize: Int = 2048
+    @Option(help: "Also time this CLIP checkpoint's image tower on each batch size.") var backbone: String?
+    @Flag(help: "Print JSON lines instead of a table.") var json = false
+
+    func validate() throws {
+        if (batch + classes + dimension).contains(where: { $0 < 1 }) || threads < 1 || repeats < 1 || heads < 1 {
+            throw ValidationError("--batch, --classes, --dimension, --heads, --threads and --repeats must be at least 1")
+        }
+        if let bad = dimension.first(where: { $0 % heads != 0 }) {
+            throw ValidationError("--dimension \(bad) is not divisible by --heads \(heads)")
+        }
+    }
+
+    func run() throws {
+        try BLAS.load()
+        BLAS.setThreads(threads)
+        var gemmRate: Double?
+        if gemmSize > 0 {
+            let rate = BLAS.squareSGEMMRate(n: gemmSize)
+            gemmRate = rate
+            emit(
+                json: #"{"kind": "gemm", "n": \#(gemmSize), "threads": \#(threads), "core": "\#(BLAS.info.coreName)", "gflops": \#(fmt(rate, 2))}"#,
+                text: "SGEMM \(gemmSize)² on \(threads) threads (\(BLAS.info.coreName)): \(fmt(rate, 1)) GFLOP/s")
+        }
+        if let backbone { try timeBackbone(URL(fileURLWithPath: backbone)) }
+        if !json {
+            print("    B     K     D   ms/step (best, median)   ms/forward   GFLOP/step   GFLOP/s   of GEMM   workspace MiB   peak RSS MiB")
+        }
+        for d in dimension {
+            for k in classes {
+                for b in batch {
+                    let c = AdaptationBenchmark.Configuration(batch: b, classes: k, dimension: d, heads: heads)
+                    let m = try AdaptationBenchmark.measure(c, repeats: repeats)
+                    let fraction = gemmRate.map { m.gflopsPerSecond / $0 }
+                    let peak = ProcessMemory.peakResidentMiB()
+                    emit(
+                        json: #"{"kind": "step", "threads": \#(threads), "batch": \#(b), "classes": \#(k), "dimension": \#(d), "heads": \#(heads), "ms_per_step": \#(fmt(m.millisecondsPerStep, 3)), "median_ms_per_step": \#(fmt(m.medianMillisecondsPerStep, 3)), "ms_per_forward": \#(fmt(m.millisecondsPerForward, 3)), "gflop_per_step": \#(fmt(m.flopsPerStep / 1e9, 4)), "gflops": \#(fmt(m.gflopsPerSecond, 2)), "gemm_fraction": \#(fraction.map { fmt($0, 3) } ?? "null"), "workspace_bytes": \#(m.workspaceBytes), "stream_bytes": \#(m.streamBytes), "peak_rss_mib": \#(fmt(peak, 1))}"#,
+                        text: String(
+                            format: "%5d %5d %5d   %9.2f %9.2f   %10.2f   %10.3f   %7.1f   %7s   %13.1f   %12.1f", b, k, d,
+                            m.millisecondsPerStep, m.medianMillisecondsPerStep, m.millisecondsPerForward, m.flopsPerStep / 1e9,
+                            m.gflopsPerSecond, fraction.map { String(format: "%.0f %%", 100 * $0) } ?? "-",
+                            Double(m.workspaceBytes) / 1_048_576, peak))
+                }
+            }
+        }
+    }
+
+    /// The image tower on `B` images, for scale: how the step compares with embedding the batch.
+    private func timeBackbone(_ url: URL) throws {
+        let clip = try CLIPModel.load(from: url, precision: try TowerPrecision.fromEnvironment())
+        let config = clip.config
+        let perImage = config.channels * config.imageSize * config.imageSize
+        let pixels = BenchBackboneCommand.pixels(count: (batch.max() ?? 1) * perImage)
+        for b in batch.sorted() {
+            let input = Array(pixels[0..<(b * perImage)])
+            _ = clip.embedImages(pixels: input, count: b)
+            var times: [Double] = []
+            for _ in 0..<repeats {
+                let start = DispatchTime.now().uptimeNanoseconds
+                _ = clip.embedImages(pixels: input, count: b)
+                times.append(Double(DispatchTime.now().uptimeNanoseconds - start) / 1e6)
+            }
+            let median = times.sorted()[times.count / 2]
+            emit(
+                json: #"{"kind": "backbone", "model": "\#(url.lastPathComponent)", "threads": \#(threads), "batch": \#(b), "ms_per_batch": \#(fmt(median, 2))}"#,
+                text: "image tower \(url.lastPathComponent), batch \(b): \(fmt(median, 1)) ms")
+        }
+    }
+
+    private func emit(json line: String, text: String) { print(json ? line : text) }
+}
+
+private func fmt(_ value: Double, _ digits: Int) -> String { String(format: "%.\(digits)f", value) }
