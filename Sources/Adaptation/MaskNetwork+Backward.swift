@@ -22,7 +22,8 @@ extension MaskNetwork {
         guard batch > 0 else { return grad }
         let chunks = chunkOrder(batch: batch)
         if let retained { precondition(retained.first == chunks[0].0 && retained.count == chunks[0].1, "retained chunk is not this batch's") }
-        let ws = retained?.workspace ?? MaskWorkspace<T>(chunkImages: imagesPerChunk(batch: batch), classes: k, dimension: d, backward: true)
+        let ws = retained?.workspace
+            ?? MaskWorkspace<T>(chunkImages: imagesPerChunk(batch: batch), classes: k, dimension: d, backward: true, lanes: headLanes())
         let q1 = queries1(mask: mask, features: f, batch: batch)
         let q2 = queries2(mask: mask)
         var gq1 = [T](repeating: 0, count: batch * d)
@@ -133,13 +134,14 @@ extension MaskNetwork {
         let scale = 1 / T(hd).squareRoot()
         let inverseTau = 1 / temperature
         let kOverTau = T(k) * inverseTau
-        let colSum = ws.headRow
-        for i in 0..<count {
-            let image = first + i
-            let base = ws.qkv + i * k * 3 * d
-            let gBase = gQKV + i * k * 3 * d
-            for h in 0..<heads {
-                attentionWeights(ws, image: i, q1Row: q1 + image * d, q2: q2, head: h)
+        forEachHead(lanes: ws.lanes.count) { h, lane in
+            let scratch = ws.lanes[lane]
+            let colSum = scratch.headRow
+            for i in 0..<count {
+                let image = first + i
+                let base = ws.qkv + i * k * 3 * d
+                let gBase = gQKV + i * k * 3 * d
+                attentionWeights(ws, scratch, image: i, q1Row: q1 + image * d, q2: q2, head: h)
                 let q3 = base + h * hd, key = base + d + h * hd, v = base + 2 * d + h * hd
                 let gq3 = gBase + h * hd, gKey = gBase + d + h * hd, gv = gBase + 2 * d + h * hd
                 let gyh = gY + i * k * d + h * hd
@@ -148,27 +150,27 @@ extension MaskNetwork {
                 colSum.update(repeating: 0, count: hd)
                 LinearAlgebra<T>.addColumnSums(gyh, rows: k, cols: hd, ld: d, into: colSum, ones: ws.ones)
                 // ∂P (for P_2 and P_3 alike) = (1/3) ∂y vᵀ.
-                T.gemm(transA: false, transB: true, m: k, n: k, k: hd, alpha: third, a: gyh, lda: d, b: v, ldb: 3 * d, beta: 0, c: ws.gradP, ldc: k)
+                T.gemm(transA: false, transB: true, m: k, n: k, k: hd, alpha: third, a: gyh, lda: d, b: v, ldb: 3 * d, beta: 0, c: scratch.gradP, ldc: k)
                 // ∂v = (K/3)(σ2ᵀ + σ3ᵀ) ∂y + (1/3) π ⊗ G.
-                T.gemm(transA: true, transB: false, m: k, n: hd, k: k, alpha: kThird, a: ws.sigma2, lda: k, b: gyh, ldb: d, beta: 0, c: gv, ldc: 3 * d)
-                T.gemm(transA: true, transB: false, m: k, n: hd, k: k, alpha: kThird, a: ws.sigma3, lda: k, b: gyh, ldb: d, beta: 1, c: gv, ldc: 3 * d)
-                T.gemm(transA: false, transB: false, m: k, n: hd, k: 1, alpha: third, a: ws.pi, lda: 1, b: colSum, ldb: hd, beta: 1, c: gv, ldc: 3 * d)
+                T.gemm(transA: true, transB: false, m: k, n: hd, k: k, alpha: kThird, a: scratch.sigma2, lda: k, b: gyh, ldb: d, beta: 0, c: gv, ldc: 3 * d)
+                T.gemm(transA: true, transB: false, m: k, n: hd, k: k, alpha: kThird, a: scratch.sigma3, lda: k, b: gyh, ldb: d, beta: 1, c: gv, ldc: 3 * d)
+                T.gemm(transA: false, transB: false, m: k, n: hd, k: 1, alpha: third, a: scratch.pi, lda: 1, b: colSum, ldb: hd, beta: 1, c: gv, ldc: 3 * d)
                 // ∂π = (1/3) v G, then through the row softmax: ∂a = π ⊙ (∂π − ⟨∂π, π⟩) / τ.
-                T.gemm(transA: false, transB: false, m: k, n: 1, k: hd, alpha: third, a: v, lda: 3 * d, b: colSum, ldb: 1, beta: 0, c: ws.gradPi, ldc: 1)
-                let piDot = LinearAlgebra<T>.dot(ws.gradPi, ws.pi, count: k)
-                for c in 0..<k { ws.gradPi[c] = ws.pi[c] * (ws.gradPi[c] - piDot) * inverseTau }
+                T.gemm(transA: false, transB: false, m: k, n: 1, k: hd, alpha: third, a: v, lda: 3 * d, b: colSum, ldb: 1, beta: 0, c: scratch.gradPi, ldc: 1)
+                let piDot = LinearAlgebra<T>.dot(scratch.gradPi, scratch.pi, count: k)
+                for c in 0..<k { scratch.gradPi[c] = scratch.pi[c] * (scratch.gradPi[c] - piDot) * inverseTau }
                 // Through the flat softmax (P = K σ): ∂A = (K/τ) σ ⊙ (∂P − ⟨∂P, σ⟩), in place of σ.
-                for sigma in [ws.sigma2, ws.sigma3] {
-                    let inner = LinearAlgebra<T>.dot(ws.gradP, sigma, count: k * k)
-                    for e in 0..<(k * k) { sigma[e] = kOverTau * sigma[e] * (ws.gradP[e] - inner) }
+                for sigma in [scratch.sigma2, scratch.sigma3] {
+                    let inner = LinearAlgebra<T>.dot(scratch.gradP, sigma, count: k * k)
+                    for e in 0..<(k * k) { sigma[e] = kOverTau * sigma[e] * (scratch.gradP[e] - inner) }
                 }
                 // A_i = q_i κᵀ/√d.
-                T.gemm(transA: false, transB: false, m: k, n: hd, k: k, alpha: scale, a: ws.sigma2, lda: k, b: key, ldb: 3 * d, beta: 1, c: gq2 + h * hd, ldc: d)
-                T.gemm(transA: false, transB: false, m: k, n: hd, k: k, alpha: scale, a: ws.sigma3, lda: k, b: key, ldb: 3 * d, beta: 0, c: gq3, ldc: 3 * d)
-                T.gemm(transA: true, transB: false, m: k, n: hd, k: k, alpha: scale, a: ws.sigma2, lda: k, b: q2h, ldb: d, beta: 0, c: gKey, ldc: 3 * d)
-                T.gemm(transA: true, transB: false, m: k, n: hd, k: k, alpha: scale, a: ws.sigma3, lda: k, b: q3, ldb: 3 * d, beta: 1, c: gKey, ldc: 3 * d)
-                T.gemm(transA: false, transB: false, m: k, n: hd, k: 1, alpha: scale, a: ws.gradPi, lda: 1, b: q1h, ldb: d, beta: 1, c: gKey, ldc: 3 * d)
-                T.gemm(transA: false, transB: false, m: 1, n: hd, k: k, alpha: scale, a: ws.gradPi, lda: k, b: key, ldb: 3 * d, beta: 0, c: gq1 + image * d + h * hd, ldc: hd)
+                T.gemm(transA: false, transB: false, m: k, n: hd, k: k, alpha: scale, a: scratch.sigma2, lda: k, b: key, ldb: 3 * d, beta: 1, c: gq2 + h * hd, ldc: d)
+                T.gemm(transA: false, transB: false, m: k, n: hd, k: k, alpha: scale, a: scratch.sigma3, lda: k, b: key, ldb: 3 * d, beta: 0, c: gq3, ldc: 3 * d)
+                T.gemm(transA: true, transB: false, m: k, n: hd, k: k, alpha: scale, a: scratch.sigma2, lda: k, b: q2h, ldb: d, beta: 0, c: gKey, ldc: 3 * d)
+                T.gemm(transA: true, transB: false, m: k, n: hd, k: k, alpha: scale, a: scratch.sigma3, lda: k, b: q3, ldb: 3 * d, beta: 1, c: gKey, ldc: 3 * d)
+                T.gemm(transA: false, transB: false, m: k, n: hd, k: 1, alpha: scale, a: scratch.gradPi, lda: 1, b: q1h, ldb: d, beta: 1, c: gKey, ldc: 3 * d)
+                T.gemm(transA: false, transB: false, m: 1, n: hd, k: k, alpha: scale, a: scratch.gradPi, lda: k, b: key, ldb: 3 * d, beta: 0, c: gq1 + image * d + h * hd, ldc: hd)
             }
         }
         let stacked = RAdaMap.query3.rawValue

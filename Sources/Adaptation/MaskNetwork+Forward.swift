@@ -41,7 +41,9 @@ extension MaskNetwork {
             maxDeviationCount: [Int](repeating: 0, count: batch))
         guard batch > 0 else { return (result, nil) }
         let chunks = chunkOrder(batch: batch)
-        let ws = MaskWorkspace<T>(chunkImages: imagesPerChunk(batch: batch), classes: classes, dimension: dimension, backward: retainLastChunk)
+        let ws = MaskWorkspace<T>(
+            chunkImages: imagesPerChunk(batch: batch), classes: classes, dimension: dimension, backward: retainLastChunk,
+            lanes: headLanes())
         let q1 = queries1(mask: mask, features: f, batch: batch)
         let q2 = queries2(mask: mask)
         mask.values.withUnsafeBufferPointer { pp in
@@ -128,21 +130,22 @@ extension MaskNetwork {
             bias: biases + RAdaMap.query3.rawValue * d, outCols: 3 * d, out: ws.qkv, ldo: 3 * d, ones: ws.ones)
         let hd = headDimension
         let third = T(1) / 3
-        for i in 0..<count {
-            let image = first + i
-            for h in 0..<heads {
-                attentionWeights(ws, image: i, q1Row: q1 + image * d, q2: q2, head: h)
+        forEachHead(lanes: ws.lanes.count) { h, lane in
+            let scratch = ws.lanes[lane]
+            for i in 0..<count {
+                let image = first + i
+                attentionWeights(ws, scratch, image: i, q1Row: q1 + image * d, q2: q2, head: h)
                 let v = ws.qkv + i * k * 3 * d + 2 * d + h * hd
                 let yh = ws.y + i * k * d + h * hd
                 // Query 1's rows are identical, so its share of P·v is one weighted sum of v's rows.
-                T.gemm(transA: false, transB: false, m: 1, n: hd, k: k, alpha: third, a: ws.pi, lda: k, b: v, ldb: 3 * d, beta: 0, c: ws.headRow, ldc: hd)
+                T.gemm(transA: false, transB: false, m: 1, n: hd, k: k, alpha: third, a: scratch.pi, lda: k, b: v, ldb: 3 * d, beta: 0, c: scratch.headRow, ldc: hd)
                 for c in 0..<k {
                     let row = yh + c * d
-                    for j in 0..<hd { row[j] = ws.headRow[j] }
+                    for j in 0..<hd { row[j] = scratch.headRow[j] }
                 }
                 let alpha = T(k) * third
-                T.gemm(transA: false, transB: false, m: k, n: hd, k: k, alpha: alpha, a: ws.sigma2, lda: k, b: v, ldb: 3 * d, beta: 1, c: yh, ldc: d)
-                T.gemm(transA: false, transB: false, m: k, n: hd, k: k, alpha: alpha, a: ws.sigma3, lda: k, b: v, ldb: 3 * d, beta: 1, c: yh, ldc: d)
+                T.gemm(transA: false, transB: false, m: k, n: hd, k: k, alpha: alpha, a: scratch.sigma2, lda: k, b: v, ldb: 3 * d, beta: 1, c: yh, ldc: d)
+                T.gemm(transA: false, transB: false, m: k, n: hd, k: k, alpha: alpha, a: scratch.sigma3, lda: k, b: v, ldb: 3 * d, beta: 1, c: yh, ldc: d)
             }
         }
         LinearAlgebra<T>.affine(
@@ -153,18 +156,20 @@ extension MaskNetwork {
     /// The flat-softmax weights of one image and head: `σ_i = softmax_flat(q_i κᵀ / (√d τ))` for
     /// queries 2 and 3 (so `P_i = K σ_i`), and query 1's row `π = softmax(q_1 κᵀ / (√d τ))`
     /// (every row of `P_1` equals π).
-    func attentionWeights(_ ws: MaskWorkspace<T>, image i: Int, q1Row: UnsafePointer<T>, q2: UnsafePointer<T>, head h: Int) {
+    func attentionWeights(
+        _ ws: MaskWorkspace<T>, _ scratch: HeadScratch<T>, image i: Int, q1Row: UnsafePointer<T>, q2: UnsafePointer<T>, head h: Int
+    ) {
         let d = dimension, k = classes, hd = headDimension
         let scale = 1 / T(hd).squareRoot()
         let inverseTau = 1 / temperature
         let base = ws.qkv + i * k * 3 * d
         let q3 = base + h * hd, key = base + d + h * hd
-        T.gemm(transA: false, transB: true, m: k, n: k, k: hd, alpha: scale, a: q2 + h * hd, lda: d, b: key, ldb: 3 * d, beta: 0, c: ws.sigma2, ldc: k)
-        T.softmax(ws.sigma2, count: k * k, scale: inverseTau)
-        T.gemm(transA: false, transB: true, m: k, n: k, k: hd, alpha: scale, a: q3, lda: 3 * d, b: key, ldb: 3 * d, beta: 0, c: ws.sigma3, ldc: k)
-        T.softmax(ws.sigma3, count: k * k, scale: inverseTau)
-        T.gemm(transA: false, transB: true, m: 1, n: k, k: hd, alpha: scale, a: q1Row + h * hd, lda: d, b: key, ldb: 3 * d, beta: 0, c: ws.pi, ldc: k)
-        T.softmax(ws.pi, count: k, scale: inverseTau)
+        T.gemm(transA: false, transB: true, m: k, n: k, k: hd, alpha: scale, a: q2 + h * hd, lda: d, b: key, ldb: 3 * d, beta: 0, c: scratch.sigma2, ldc: k)
+        T.softmax(scratch.sigma2, count: k * k, scale: inverseTau)
+        T.gemm(transA: false, transB: true, m: k, n: k, k: hd, alpha: scale, a: q3, lda: 3 * d, b: key, ldb: 3 * d, beta: 0, c: scratch.sigma3, ldc: k)
+        T.softmax(scratch.sigma3, count: k * k, scale: inverseTau)
+        T.gemm(transA: false, transB: true, m: 1, n: k, k: hd, alpha: scale, a: q1Row + h * hd, lda: d, b: key, ldb: 3 * d, beta: 0, c: scratch.pi, ldc: k)
+        T.softmax(scratch.pi, count: k, scale: inverseTau)
     }
 
     /// Turns `U` into the mask `M = relu(1 + U)` in place and reduces it to logits and the L∞

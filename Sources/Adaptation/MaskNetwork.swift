@@ -1,3 +1,5 @@
+import RadaNumerics
+
 /// The frozen side of the RAda layer for one class set: the class embeddings `t` (K×D), the
 /// logit scale `s`, the number of heads and the attention temperature τ. Together with a
 /// `RAdaMask` it computes masked logits and their gradients (see `Docs/rada.md`).
@@ -16,6 +18,8 @@ public struct MaskNetwork<T: RAdaScalar>: Sendable, Equatable {
     let scaledText: [T]
     /// Target rows per chunk; a chunk holds `max(1, chunkRows / K)` images.
     public var chunkRows: Int = 512
+    /// Most heads run at once (default: the BLAS thread count); see `headLanes`.
+    public var headLaneLimit: Int?
 
     public var headDimension: Int { dimension / heads }
 
@@ -48,9 +52,33 @@ public struct MaskNetwork<T: RAdaScalar>: Sendable, Equatable {
     public func workspaceBytes(batch: Int, backward: Bool) -> Int {
         let c = imagesPerChunk(batch: batch)
         let rows = c * classes, d = dimension, k = classes
-        var count = rows * d * 6 + 2 * k * k + 2 * k + d + max(rows, k)
-        if backward { count += k * k + rows * d * 5 }
+        var count = rows * d * 4 + max(rows, k) + headLanes() * (2 * k * k + 2 * k + d)
+        if backward { count += headLanes() * k * k + rows * d * 5 }
         return count * MemoryLayout<T>.stride
+    }
+
+    /// How many heads run at once: one per BLAS thread when the per-head products are big enough
+    /// to pay for the hand-off (from K = 32), each lane with its own K×K scratch and single-
+    /// threaded BLAS calls. At K = 1000 OpenBLAS's own threading of a K×K×d product scaled
+    /// poorly (two threads barely beat one); whole heads per thread scale with the cores.
+    func headLanes() -> Int {
+        let threads = headLaneLimit ?? BLAS.threadCount
+        return threads > 1 && classes >= 32 ? min(threads, heads) : 1
+    }
+
+    /// Runs `body(head, lane)` for every head, lanes in parallel (heads lane, lane + lanes, …),
+    /// BLAS single-threaded meanwhile. Heads write disjoint columns, so results do not depend on
+    /// the lane count.
+    func forEachHead(lanes: Int, _ body: (_ head: Int, _ lane: Int) -> Void) {
+        if lanes <= 1 {
+            for h in 0..<heads { body(h, 0) }
+            return
+        }
+        BLAS.withSingleThreadedCalls {
+            BLAS.parallel(parts: lanes) { lane in
+                for h in stride(from: lane, to: heads, by: lanes) { body(h, lane) }
+            }
+        }
     }
 
     /// Zero-shot CLIP logits `s · Σ_j f[b,j]·t[k,j]`, computed by the same reduction as the masked

@@ -11,16 +11,8 @@ final class MaskWorkspace<T: RAdaScalar> {
     let y: UnsafeMutablePointer<T>
     /// `O(y)`, then the mask `M = relu(1 + O(y))` in place (rows×D).
     let mask: UnsafeMutablePointer<T>
-    /// Flat-softmax weights of queries 2 and 3 for one image and head (K×K each), and a third
-    /// K×K buffer for the gradient of P in the backward pass.
-    let sigma2: UnsafeMutablePointer<T>
-    let sigma3: UnsafeMutablePointer<T>
-    let gradP: UnsafeMutablePointer<T>
-    /// Query 1's softmax row π (K) and its gradient (K).
-    let pi: UnsafeMutablePointer<T>
-    let gradPi: UnsafeMutablePointer<T>
-    /// A row of d values (π·v in the forward pass, column sums of ∂y in the backward pass).
-    let headRow: UnsafeMutablePointer<T>
+    /// Per-head scratch, one set per lane of heads that run at once (`MaskNetwork.headLanes`).
+    let lanes: [HeadScratch<T>]
     /// Backward only: ∂U (rows×D), ∂y (rows×D), ∂[q3|κ|v] (rows×3D).
     let gradU: UnsafeMutablePointer<T>?
     let gradY: UnsafeMutablePointer<T>?
@@ -29,7 +21,7 @@ final class MaskWorkspace<T: RAdaScalar> {
     let ones: UnsafeMutablePointer<T>
     private var allocations: [(UnsafeMutablePointer<T>, Int)] = []
 
-    init(chunkImages: Int, classes k: Int, dimension d: Int, backward: Bool) {
+    init(chunkImages: Int, classes k: Int, dimension d: Int, backward: Bool, lanes laneCount: Int = 1) {
         self.chunkImages = chunkImages
         rows = chunkImages * k
         func make(_ count: Int) -> UnsafeMutablePointer<T> {
@@ -41,22 +33,19 @@ final class MaskWorkspace<T: RAdaScalar> {
         qkv = make(rows * 3 * d)
         y = make(rows * d)
         mask = make(rows * d)
-        sigma2 = make(k * k)
-        sigma3 = make(k * k)
-        gradP = make(backward ? k * k : 0)
-        pi = make(k)
-        gradPi = make(k)
-        headRow = make(d)
+        let lanes = (0..<max(1, laneCount)).map { _ in
+            HeadScratch(sigma2: make(k * k), sigma3: make(k * k), gradP: make(backward ? k * k : 0), pi: make(k), gradPi: make(k), headRow: make(d))
+        }
+        self.lanes = lanes
         gradU = backward ? make(rows * d) : nil
         gradY = backward ? make(rows * d) : nil
         gradQKV = backward ? make(rows * 3 * d) : nil
         ones = make(max(rows, k))
         ones.update(repeating: 1, count: max(rows, k))
-        allocations = [
-            (x, rows * d), (qkv, rows * 3 * d), (y, rows * d), (mask, rows * d), (sigma2, k * k),
-            (sigma3, k * k), (gradP, backward ? k * k : 0), (pi, k), (gradPi, k), (headRow, d),
-            (ones, max(rows, k)),
-        ]
+        allocations = [(x, rows * d), (qkv, rows * 3 * d), (y, rows * d), (mask, rows * d), (ones, max(rows, k))]
+        for lane in lanes {
+            allocations += [(lane.sigma2, k * k), (lane.sigma3, k * k), (lane.gradP, backward ? k * k : 0), (lane.pi, k), (lane.gradPi, k), (lane.headRow, d)]
+        }
         for p in [gradU, gradY] { if let p { allocations.append((p, rows * d)) } }
         if let gradQKV { allocations.append((gradQKV, rows * 3 * d)) }
     }
@@ -70,4 +59,18 @@ final class MaskWorkspace<T: RAdaScalar> {
             p.deallocate()
         }
     }
+}
+
+/// Scratch of one head at a time: what heads running in parallel must not share.
+struct HeadScratch<T: RAdaScalar> {
+    /// Flat-softmax weights of queries 2 and 3 for one image and head (K×K each), and a third
+    /// K×K buffer for the gradient of P in the backward pass.
+    let sigma2: UnsafeMutablePointer<T>
+    let sigma3: UnsafeMutablePointer<T>
+    let gradP: UnsafeMutablePointer<T>
+    /// Query 1's softmax row π (K) and its gradient (K).
+    let pi: UnsafeMutablePointer<T>
+    let gradPi: UnsafeMutablePointer<T>
+    /// A row of d values (π·v in the forward pass, column sums of ∂y in the backward pass).
+    let headRow: UnsafeMutablePointer<T>
 }

@@ -1,5 +1,6 @@
 #include "rada_flat_softmax.h"
 #include "cnumerics.h"
+#include "fast_expf.h"
 
 #include <math.h>
 
@@ -24,15 +25,26 @@ float rada_flat_max(const float *x, size_t n) {
     return m;
 }
 
+/* x <- exp(x * scale - shift) in place, returning the sum of the results: one pass instead of
+ * an affine pass, an exponential pass and a summing pass over the K*K map (it lives in L3, so
+ * passes cost bandwidth). The lanes and their order are those of a separate lane sum. */
 FLAT_CLONES
-float rada_flat_sum(const float *x, size_t n) {
+static float exp_shifted_sum(float *x, size_t n, float scale, float shift) {
     float lanes[LANES] = {0};
     size_t i = 0;
     for (; i + LANES <= n; i += LANES)
-        for (int j = 0; j < LANES; j++) lanes[j] += x[i + j];
+        for (int j = 0; j < LANES; j++) {
+            float e = fast_expf(x[i + j] * scale - shift);
+            x[i + j] = e;
+            lanes[j] += e;
+        }
     float s = 0.0f;
     for (int j = 0; j < LANES; j++) s += lanes[j];
-    for (; i < n; i++) s += x[i];
+    for (; i < n; i++) {
+        float e = fast_expf(x[i] * scale - shift);
+        x[i] = e;
+        s += e;
+    }
     return s;
 }
 
@@ -45,8 +57,6 @@ void rada_softmax_flat(float *x, size_t n, float scale) {
     if (n == 0) return;
     /* A positive scale is monotonic: max(scale * x) = scale * max(x). */
     float shift = scale * rada_flat_max(x, n);
-    rada_flat_affine(x, n, scale, shift);
-    rada_vexp(x, x, n); /* rada_vexp has its own vectorised in-place loop */
-    float inverse = 1.0f / rada_flat_sum(x, n);
+    float inverse = 1.0f / exp_shifted_sum(x, n, scale, shift);
     rada_flat_affine(x, n, inverse, 0.0f);
 }

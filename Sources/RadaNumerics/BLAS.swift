@@ -63,7 +63,7 @@ public enum BLAS {
     /// Sets the number of BLAS threads for the whole process.
     public static func setThreads(_ threads: Int) {
         ensureLoaded()
-        rada_blas_set_threads(Int32(max(1, threads)))
+        setThreadsRespectingSingleThreaded(threads)
     }
 
     /// Row-major `C = alpha · op(A) · op(B) + beta · C` with `op(A)` m×k and `op(B)` k×n.

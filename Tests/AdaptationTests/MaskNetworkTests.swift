@@ -81,3 +81,33 @@ import Testing
     #expect(worst <= 1e-6 * e.max()! / total)
     #expect(abs(y.reduce(0, +) - 1) < 1e-4)
 }
+
+/// Heads running in parallel lanes (each with its own scratch, BLAS single-threaded) give the
+/// same logits and gradients, bit for bit, as heads run one after another: every head writes its
+/// own columns, and the per-head sums over images keep their order.
+@Suite struct HeadLaneTests {
+    @Test(arguments: [2, 3]) func lanesDoNotChangeResults(_ lanes: Int) throws {
+        let (k, d, batch) = (40, 24, 3)
+        let task = SyntheticTask(classes: k, dimension: d)
+        var serial = try MaskNetwork<Float>(text: task.text.storage, classes: k, dimension: d, heads: 4, logitScale: 13)
+        serial.headLaneLimit = 1
+        var parallel = serial
+        parallel.headLaneLimit = lanes
+        #expect(serial.headLanes() == 1 && parallel.headLanes() == lanes)
+        var mask = RAdaMask<Float>(dimension: d, seed: 3)
+        var generator = SeededGenerator(seed: 5)
+        for i in mask.values.indices { mask.values[i] += Float(generator.nextSymmetric(bound: 0.05)) }
+        var images = SyntheticTask(classes: k, dimension: d, seed: 9)
+        let f = images.images(batch).0.storage
+        let a = serial.forward(mask: mask, features: f, batch: batch)
+        let b = parallel.forward(mask: mask, features: f, batch: batch)
+        #expect(a == b)
+        let g = (0..<(batch * k)).map { Float($0 % 7) - 3 }
+        let deviation = [Float](repeating: 0.1, count: batch)
+        let ga = serial.gradient(mask: mask, features: f, batch: batch, logitGradient: g, deviationGradient: deviation)
+        let gb = parallel.gradient(mask: mask, features: f, batch: batch, logitGradient: g, deviationGradient: deviation)
+        #expect(ga == gb)
+        #expect(ga.contains { $0 != 0 })
+        #expect(parallel.workspaceBytes(batch: batch, backward: true) > serial.workspaceBytes(batch: batch, backward: true))
+    }
+}
