@@ -70,7 +70,9 @@ def main():
     parser.add_argument("--rada", default=".build/release/rada")
     parser.add_argument("--python", default=sys.executable, help="Python with torch for the reference")
     parser.add_argument("--threads", type=int, default=2)
-    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--repeats", type=int, default=3,
+                        help="timed steps per configuration (one where B·K² ≥ 1.6e7, i.e. B ≥ 16 at K = 1000: "
+                             "those steps take seconds to minutes and vary little)")
     parser.add_argument("--only", nargs="+", help="configurations as B,K,D")
     parser.add_argument("--backbone", help="CLIP checkpoint whose image tower is timed on each batch size")
     parser.add_argument("--torch-limit-gib", type=float, default=18.0)
@@ -107,8 +109,9 @@ def main():
 
     for b, k, d in grid:
         entry = {"batch": b, "classes": k, "dimension": d}
+        repeats = "1" if b * k * k >= 16_000_000 else str(args.repeats)
         command = [args.rada, "bench-adapt", "--batch", str(b), "--classes", str(k), "--dimension", str(d),
-                   "--threads", threads, "--repeats", str(args.repeats), "--gemm-size", "0", "--json"]
+                   "--threads", threads, "--repeats", repeats, "--gemm-size", "0", "--json"]
         out, err, rc, _ = run_measured(peak_wrapper(command))
         if rc != 0:
             sys.exit(f"rada bench-adapt failed on {b},{k},{d}: {err}")
@@ -116,7 +119,7 @@ def main():
         entry["rada"] = step | {"peak_rss_mib": peak_mib(err)}
         if not args.skip_torch:
             command = [args.python, os.path.join(HERE, "rada_reference.py"), "time", "--threads", threads,
-                       "--repeats", str(args.repeats), "--only", f"{b},{k},{d}"]
+                       "--repeats", repeats, "--only", f"{b},{k},{d}"]
             out, err, rc, _ = run_measured(peak_wrapper(command, int(args.torch_limit_gib * 2**30)))
             rows = [line for line in out.splitlines() if line and line[0].isdigit()]
             if rc == 0 and rows:

@@ -1,4 +1,5 @@
 import CNumerics
+import Dispatch
 
 /// A fixed k × n weight held only as bf16 Intel AMX tiles, for `x · W + bias` at reduced
 /// precision: half the memory and half the streamed bytes of fp32, and the tile unit's bf16
@@ -64,4 +65,26 @@ public struct BF16PackedMatrix: Sendable {
 
     /// The rounding applied to every weight and activation: fp32 → bf16 (nearest even) → fp32.
     public static func round(_ x: Float) -> Float { rada_bf16_round(x) }
+}
+
+extension BF16PackedMatrix {
+    /// The AMX bf16 rate, in GFLOP/s, of an n×n · n×n product (weight packed beforehand, the
+    /// activation rounding included) on `BLAS.threadCount` threads: the large-GEMM rate that bf16
+    /// speed goals are stated against. Requires `isAvailable`.
+    public static func squareRate(n: Int, seconds: Double = 1) -> Double {
+        let a = (0..<(n * n)).map { Float(($0 * 7919) % 1000) / 1000 - 0.5 }
+        let matrix = BF16PackedMatrix(rows: n, cols: n, storage: a.reversed())
+        var c = [Float](repeating: 0, count: n * n)
+        func once() { c.withUnsafeMutableBufferPointer { matrix.multiply(a, count: n, bias: nil, into: $0.baseAddress!, accumulate: false) } }
+        once()
+        var reps = 0
+        let start = DispatchTime.now().uptimeNanoseconds
+        var elapsed = 0.0
+        while reps < 3 || elapsed < seconds {
+            once()
+            reps += 1
+            elapsed = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
+        }
+        return 2 * Double(n) * Double(n) * Double(n) * Double(reps) / elapsed / 1e9
+    }
 }

@@ -12,6 +12,7 @@ struct BenchBLASCommand: ParsableCommand {
     @Option(help: "BLAS threads.") var threads: Int = 2
     @Option(help: "Seconds to spend per size (at least 3 repetitions).") var seconds: Double = 1.0
     @Flag(help: "Print JSON lines instead of a table.") var json = false
+    @Flag(help: "Also time the bf16 AMX kernel of --precision bf16 on the same sizes.") var bf16 = false
 
     func run() throws {
         try BLAS.load()
@@ -24,6 +25,16 @@ struct BenchBLASCommand: ParsableCommand {
                 print(#"{"n": \#(n), "threads": \#(threads), "core": "\#(info.coreName)", "gflops": \#(String(format: "%.2f", gflops))}"#)
             } else {
                 print(String(format: "n=%5d  %8.2f GFLOP/s", n, gflops))
+            }
+            guard bf16 else { continue }
+            guard BF16PackedMatrix.isAvailable else {
+                throw ValidationError("--bf16: this CPU has no AMX-BF16 (or the kernel refused its tile state)")
+            }
+            let rate = BF16PackedMatrix.squareRate(n: n, seconds: seconds)
+            if json {
+                print(#"{"n": \#(n), "threads": \#(threads), "core": "amx-bf16", "gflops": \#(String(format: "%.2f", rate))}"#)
+            } else {
+                print(String(format: "n=%5d  %8.2f GFLOP/s  (bf16 AMX)", n, rate))
             }
         }
     }
