@@ -1,5 +1,4 @@
 import CNumerics
-import Dispatch
 
 /// A fixed k × n weight held only as bf16 Intel AMX tiles, for `x · W + bias` at reduced
 /// precision: half the memory and half the streamed bytes of fp32, and the tile unit's bf16
@@ -75,16 +74,8 @@ extension BF16PackedMatrix {
         let a = (0..<(n * n)).map { Float(($0 * 7919) % 1000) / 1000 - 0.5 }
         let matrix = BF16PackedMatrix(rows: n, cols: n, storage: a.reversed())
         var c = [Float](repeating: 0, count: n * n)
-        func once() { c.withUnsafeMutableBufferPointer { matrix.multiply(a, count: n, bias: nil, into: $0.baseAddress!, accumulate: false) } }
-        once()
-        var reps = 0
-        let start = DispatchTime.now().uptimeNanoseconds
-        var elapsed = 0.0
-        while reps < 3 || elapsed < seconds {
-            once()
-            reps += 1
-            elapsed = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
+        return BLAS.measureRate(flopsPerCall: 2 * Double(n) * Double(n) * Double(n), seconds: seconds) {
+            c.withUnsafeMutableBufferPointer { matrix.multiply(a, count: n, bias: nil, into: $0.baseAddress!, accumulate: false) }
         }
-        return 2 * Double(n) * Double(n) * Double(n) * Double(reps) / elapsed / 1e9
     }
 }
