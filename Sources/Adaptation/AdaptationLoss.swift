@@ -8,8 +8,8 @@ public enum AdaptationLoss {
     public static let probabilityFloor = 1e-30
 
     /// Evaluates `objective` (or, with `labels`, mean cross-entropy plus the L∞ regulariser) on
-    /// logits `z` (B×K). `zeroShot` is needed for the fixed temperature, `anchor` (K) for the
-    /// running-anchor diversity term. Returns nil when the confidence filter keeps no sample.
+    /// logits `z` (B×K). `zeroShot` is needed for the fixed temperature and the zero-shot anchor,
+    /// `anchor` (K) for the running-anchor diversity term. Returns nil when the confidence filter keeps no sample.
     public static func evaluate<T: RAdaScalar>(
         _ objective: AdaptationObjective, logits z: [T], zeroShot: [T]?, maxDeviation: [T],
         batch: Int, classes: Int, labels: [Int]? = nil, anchor: [T]? = nil
@@ -86,32 +86,41 @@ public enum AdaptationLoss {
                     for c in 0..<k { g[b * k + c] -= scale * p[b * k + c] * (logP[b * k + c] + entropies[b]) }
                 }
             }
+            // The batch's mean prediction p̄ and the terms linear in it through a reference r:
+            // L = w Σ_k p̄_k r_k with r held fixed gives ∂L/∂ẑ_b = (w/B) p_b ⊙ (r − ⟨p_b, r⟩).
+            var meanP = [T](repeating: 0, count: k)
+            for b in 0..<batch { for c in 0..<k { meanP[c] += p[b * k + c] * invB } }
+            let floor = T(probabilityFloor)
+            func addMeanPredictionTerm(weight: T, reference r: [T]) {
+                for c in 0..<k { loss += weight * meanP[c] * r[c] }
+                for b in 0..<batch {
+                    var inner: T = 0
+                    for c in 0..<k { inner += p[b * k + c] * r[c] }
+                    for c in 0..<k { g[b * k + c] += weight * invB * p[b * k + c] * (r[c] - inner) }
+                }
+            }
             let lambda = T(objective.diversityWeight)
             if lambda != 0 {
                 let useAnchor = objective.diversityMode == .runningAnchor || (objective.diversityMode == .automatic && batch == 1)
-                var meanP = [T](repeating: 0, count: k)
-                for b in 0..<batch { for c in 0..<k { meanP[c] += p[b * k + c] * invB } }
-                let floor = T(probabilityFloor)
-                var reference: [T]? = nil
                 if useAnchor {
+                    // Anchor: L = λ Σ p̄ log m, m the stream's running mean prediction (fixed).
                     if let anchor {
                         precondition(anchor.count == k, "anchor has \(anchor.count) values, need \(k)")
-                        reference = anchor.map { T.logarithm(max($0, floor)) }
+                        addMeanPredictionTerm(weight: lambda, reference: anchor.map { T.logarithm(max($0, floor)) })
                     }
                 } else {
-                    reference = meanP.map { T.logarithm(max($0, floor)) }
+                    // Batch mean: L = λ Σ p̄ log p̄ = −λ H(p̄); r = log p̄ (the +1 of its
+                    // derivative cancels through the softmax).
+                    addMeanPredictionTerm(weight: lambda, reference: meanP.map { T.logarithm(max($0, floor)) })
                 }
-                if let logRef = reference {
-                    // Batch mean: L = λ Σ p̄ log p̄ = −λ H(p̄). Anchor: L = λ Σ p̄ log m, m fixed.
-                    // Either way ∂L/∂ẑ_b = (λ/B) p_b ⊙ (log r − ⟨p_b, log r⟩) (the +1 of the
-                    // batch-mean derivative cancels through the softmax).
-                    for c in 0..<k { loss += lambda * meanP[c] * logRef[c] }
-                    for b in 0..<batch {
-                        var inner: T = 0
-                        for c in 0..<k { inner += p[b * k + c] * logRef[c] }
-                        for c in 0..<k { g[b * k + c] += lambda * invB * p[b * k + c] * (logRef[c] - inner) }
-                    }
-                }
+            }
+            let mu = T(objective.zeroShotAnchorWeight)
+            if mu != 0 {
+                guard let zeroShot else { preconditionFailure("the zero-shot anchor needs the zero-shot logits") }
+                // L = μ Σ p̄ (log p̄ − log q̄) = μ KL(p̄ ‖ q̄), q̄ = mean_b softmax(z0_b) (the fixed
+                // temperature maps the zero-shot logits to themselves): r = log p̄ − log q̄.
+                let q = meanSoftmax(zeroShot, batch: batch, classes: k)
+                addMeanPredictionTerm(weight: mu, reference: (0..<k).map { T.logarithm(max(meanP[$0], floor)) - T.logarithm(max(q[$0], floor)) })
             }
         }
         if objective.fixedTemperature {
@@ -133,6 +142,19 @@ public enum AdaptationLoss {
             deviationGradient = [T](repeating: alpha * invB, count: batch)
         }
         return LossEvaluation(loss: loss, logitGradient: g, deviationGradient: deviationGradient, keptCount: kept, entropies: entropies)
+    }
+
+    /// The mean over the batch of each row's softmax (K values).
+    static func meanSoftmax<T: RAdaScalar>(_ x: [T], batch: Int, classes k: Int) -> [T] {
+        var mean = [T](repeating: 0, count: k)
+        for b in 0..<batch {
+            var top = x[b * k]
+            for c in 1..<max(k, 1) { top = max(top, x[b * k + c]) }
+            var e = (0..<k).map { T.exponential(x[b * k + $0] - top) }
+            let total = e.reduce(0, +)
+            for c in 0..<k { e[c] /= total; mean[c] += e[c] / T(batch) }
+        }
+        return mean
     }
 
     /// Population mean and variance of one row.

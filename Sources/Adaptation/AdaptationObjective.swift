@@ -18,6 +18,11 @@ public struct AdaptationObjective: Codable, Sendable, Equatable {
     /// λ of the diversity term (0: off).
     public var diversityWeight: Double = 1
     public var diversityMode: DiversityMode = .automatic
+    /// μ of the zero-shot anchor `μ · KL(p̄ ‖ q̄)`: the batch's mean prediction p̄ kept near the
+    /// zero-shot model's mean prediction q̄ on the same batch (0: off). Unlike `−H(p̄)` it does not
+    /// push a batch of one class towards uniform predictions: if zero-shot sees a run of one class,
+    /// so does the anchor.
+    public var zeroShotAnchorWeight: Double = 0
     /// α of the L∞ mask regulariser `α · mean_b max |M − 1|` (0: off).
     public var maskRegularization: Double = 0
     /// Fixed temperature: the loss sees each sample's masked logits divided by their standard
@@ -26,15 +31,36 @@ public struct AdaptationObjective: Codable, Sendable, Equatable {
 
     public init(
         entropyWeight: Double = 1, confidenceThreshold: Double? = 0.4, diversityWeight: Double = 1,
-        diversityMode: DiversityMode = .automatic, maskRegularization: Double = 0, fixedTemperature: Bool = true
+        diversityMode: DiversityMode = .automatic, zeroShotAnchorWeight: Double = 0, maskRegularization: Double = 0,
+        fixedTemperature: Bool = true
     ) {
         self.entropyWeight = entropyWeight
         self.confidenceThreshold = confidenceThreshold
         self.diversityWeight = diversityWeight
         self.diversityMode = diversityMode
+        self.zeroShotAnchorWeight = zeroShotAnchorWeight
         self.maskRegularization = maskRegularization
         self.fixedTemperature = fixedTemperature
     }
+
+    private enum CodingKeys: String, CodingKey {
+        case entropyWeight, confidenceThreshold, diversityWeight, diversityMode, zeroShotAnchorWeight, maskRegularization, fixedTemperature
+    }
+
+    /// Decodes every field; `zeroShotAnchorWeight` may be absent (headers written before it existed).
+    public init(from decoder: Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        entropyWeight = try c.decode(Double.self, forKey: .entropyWeight)
+        confidenceThreshold = try c.decodeIfPresent(Double.self, forKey: .confidenceThreshold)
+        diversityWeight = try c.decode(Double.self, forKey: .diversityWeight)
+        diversityMode = try c.decode(DiversityMode.self, forKey: .diversityMode)
+        zeroShotAnchorWeight = try c.decodeIfPresent(Double.self, forKey: .zeroShotAnchorWeight) ?? 0
+        maskRegularization = try c.decode(Double.self, forKey: .maskRegularization)
+        fixedTemperature = try c.decode(Bool.self, forKey: .fixedTemperature)
+    }
+
+    /// Whether evaluating the objective needs the zero-shot logits.
+    public var needsZeroShotLogits: Bool { fixedTemperature || zeroShotAnchorWeight != 0 }
 
     /// Tent: entropy alone, no filter, no diversity, raw logits.
     public static let entropyOnly = AdaptationObjective(confidenceThreshold: nil, diversityWeight: 0, fixedTemperature: false)

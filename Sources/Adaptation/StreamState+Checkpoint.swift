@@ -4,7 +4,10 @@ import RadaNumerics
 /// The JSON header of a stream checkpoint (stored in the safetensors `__metadata__` under
 /// `"rada.stream"`); the tensors carry the numbers.
 struct StreamCheckpointHeader: Codable, Equatable {
-    static let currentVersion = 1
+    /// 2 added the replay window (`replayCount`, tensor `stream.replay_features`); version 1
+    /// checkpoints still load, with an empty window.
+    static let currentVersion = 2
+    static let readableVersions = 1...2
     var formatVersion: Int
     var dimension: Int
     var classes: Int
@@ -17,6 +20,8 @@ struct StreamCheckpointHeader: Codable, Equatable {
     /// The optimiser's step count since the last reset (Adam's bias correction).
     var optimizerStep: Int
     var runningEntropy: Float?
+    /// Image embeddings in the replay window (rows of `stream.replay_features`); nil in version 1.
+    var replayCount: Int?
 }
 
 extension StreamState {
@@ -27,7 +32,8 @@ extension StreamState {
     /// The stream as a safetensors file: the six maps under the paper's names
     /// (`mha.q_proj1.weight`, …, `mha.out_proj.bias`), the optimiser moments
     /// (`optim.exp_avg.<name>`, `optim.exp_avg_sq.<name>` or `optim.momentum_buffer.<name>`),
-    /// `stream.text_embeddings` (K×D), `stream.running_mean_prediction` (K), and a versioned JSON
+    /// `stream.text_embeddings` (K×D), `stream.running_mean_prediction` (K), the replay window
+    /// `stream.replay_features` (n×D, only when n > 0), and a versioned JSON
     /// header with the rest.
     public func checkpointData() throws -> Data {
         var file = SafeTensors()
@@ -43,10 +49,12 @@ extension StreamState {
         }
         file.add("stream.text_embeddings", shape: [classes, d], values: textEmbeddings.storage)
         file.add("stream.running_mean_prediction", shape: [classes], values: running.meanPrediction)
+        let replayCount = replay.count / d
+        if replayCount > 0 { file.add("stream.replay_features", shape: [replayCount, d], values: replay) }
         let header = StreamCheckpointHeader(
             formatVersion: StreamCheckpointHeader.currentVersion, dimension: d, classes: classes, heads: heads,
             labels: labels, logitScale: logitScale, seed: seed, hyperparameters: hyperparameters, counters: counters,
-            optimizerStep: optimizer.step, runningEntropy: running.entropy)
+            optimizerStep: optimizer.step, runningEntropy: running.entropy, replayCount: replayCount)
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys]
         file.metadata = [Self.formatKey: Self.formatName, Self.headerKey: String(decoding: try encoder.encode(header), as: UTF8.self)]
@@ -111,13 +119,18 @@ extension StreamState {
         do { header = try JSONDecoder().decode(StreamCheckpointHeader.self, from: Data(json.utf8)) } catch {
             throw AdaptationError.invalidCheckpoint("stream header is not valid: \(error)")
         }
-        guard header.formatVersion == StreamCheckpointHeader.currentVersion else {
-            throw AdaptationError.invalidCheckpoint("format version \(header.formatVersion); this build reads version \(StreamCheckpointHeader.currentVersion)")
+        guard StreamCheckpointHeader.readableVersions.contains(header.formatVersion) else {
+            let versions = StreamCheckpointHeader.readableVersions
+            throw AdaptationError.invalidCheckpoint("format version \(header.formatVersion); this build reads versions \(versions.lowerBound)–\(versions.upperBound)")
         }
         guard header.labels.count == header.classes, header.classes >= 1, header.dimension >= 1 else {
             throw AdaptationError.invalidCheckpoint("header lists \(header.labels.count) labels for K = \(header.classes), D = \(header.dimension)")
         }
         guard header.optimizerStep >= 0 else { throw AdaptationError.invalidCheckpoint("negative optimiser step count") }
+        let replayCount = header.replayCount ?? 0
+        guard replayCount >= 0, replayCount <= header.hyperparameters.replayImages else {
+            throw AdaptationError.invalidCheckpoint("replay window holds \(replayCount) images, the hyper-parameters allow \(header.hyperparameters.replayImages)")
+        }
         return (file, header)
     }
 
@@ -137,7 +150,10 @@ extension StreamState {
             }
         }
         let meanPrediction: [Float] = try file.values("stream.running_mean_prediction", shape: [classes])
-        guard values.allSatisfy(\.isFinite), moments.allSatisfy({ $0.allSatisfy(\.isFinite) }), meanPrediction.allSatisfy(\.isFinite) else {
+        let replayCount = header.replayCount ?? 0
+        let replayed: [Float] = replayCount > 0 ? try file.values("stream.replay_features", shape: [replayCount, d]) : []
+        guard values.allSatisfy(\.isFinite), moments.allSatisfy({ $0.allSatisfy(\.isFinite) }), meanPrediction.allSatisfy(\.isFinite),
+              replayed.allSatisfy(\.isFinite) else {
             throw AdaptationError.invalidCheckpoint("parameters or optimiser state contain NaN or infinity")
         }
         var optimizerState = OptimizerState<Float>(parameterCount: values.count, settings: header.hyperparameters.optimizer)
@@ -149,5 +165,6 @@ extension StreamState {
         counters = header.counters
         running.entropy = header.runningEntropy
         running.meanPrediction = meanPrediction
+        replay = replayed
     }
 }

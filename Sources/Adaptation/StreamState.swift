@@ -59,6 +59,9 @@ public struct StreamState: Sendable, Equatable {
     public internal(set) var optimizer: OptimizerState<Float>
     public internal(set) var counters = StreamCounters()
     public internal(set) var running: RunningStatistics
+    /// The replay window: the most recent image embeddings, oldest first, at most
+    /// `hyperparameters.replayImages` rows of D floats (empty when the window is off).
+    public internal(set) var replay: [Float] = []
     private(set) var network: MaskNetwork<Float>
 
     public var classes: Int { labels.count }
@@ -102,6 +105,7 @@ public struct StreamState: Sendable, Equatable {
         mask = RAdaMask(dimension: dimension, seed: seed)
         optimizer = OptimizerState(parameterCount: mask.values.count, settings: hyperparameters.optimizer)
         running = RunningStatistics(classes: classes)
+        replay = []
     }
 
     /// Replaces the hyper-parameters; a change of optimiser kind restarts the optimiser state.
@@ -116,6 +120,8 @@ public struct StreamState: Sendable, Equatable {
         }
         self.network = network
         hyperparameters = new
+        let keep = min(replay.count, new.replayImages * dimension)
+        replay.removeFirst(replay.count - keep)
     }
 
     /// Zero-shot CLIP logits `s · f · tᵀ` (B×K), bit-identical to `classify` at the base state.
@@ -142,16 +148,30 @@ public struct StreamState: Sendable, Equatable {
         }
         let batch = features.rows
         let f = features.storage
-        let zeroShot = hyperparameters.objective.fixedTemperature ? network.zeroShotLogits(features: f, batch: batch) : nil
+        // The steps' inputs: the batch, or the replay window that ends with it (unlabelled steps
+        // on a batch smaller than the window).
+        var stepFeatures = f, stepBatch = batch
+        if adapt && labels == nil && hyperparameters.replayImages > 0 {
+            replay += f
+            replay.removeFirst(max(0, replay.count - hyperparameters.replayImages * dimension))
+            if replay.count > f.count {
+                stepFeatures = replay
+                stepBatch = replay.count / dimension
+            }
+        }
+        let zeroShot = hyperparameters.objective.needsZeroShotLogits ? network.zeroShotLogits(features: stepFeatures, batch: stepBatch) : nil
         var outcome = StepOutcome()
         let logits: [Float]
         switch hyperparameters.policy {
         case .predictThenAdapt:
-            let prediction = network.forward(mask: mask, features: f, batch: batch, retainLastChunk: adapt)
+            let reuse = adapt && stepBatch == batch
+            let prediction = network.forward(mask: mask, features: f, batch: batch, retainLastChunk: reuse)
             logits = prediction.result.logits
-            if adapt { outcome = adaptationSteps(f, batch: batch, zeroShot: zeroShot, labels: labels, first: prediction) }
+            if adapt {
+                outcome = adaptationSteps(stepFeatures, batch: stepBatch, zeroShot: zeroShot, labels: labels, first: reuse ? prediction : nil)
+            }
         case .adaptThenPredict, .episodic:
-            if adapt { outcome = adaptationSteps(f, batch: batch, zeroShot: zeroShot, labels: labels, first: nil) }
+            if adapt { outcome = adaptationSteps(stepFeatures, batch: stepBatch, zeroShot: zeroShot, labels: labels, first: nil) }
             logits = network.forward(mask: mask, features: f, batch: batch).logits
         }
         let (probabilities, entropies) = Self.softmaxRows(logits, batch: batch, classes: classes)
@@ -262,17 +282,19 @@ public struct StreamState: Sendable, Equatable {
     }
 
     /// Bytes this stream holds: parameters, optimiser moments, class embeddings (and their scaled
-    /// copy), running statistics and labels. Transient per-step workspace is not included; see
+    /// copy), running statistics, the replay window (at its full size) and labels. Transient per-step workspace is not included; see
     /// `workspaceBytes(batch:)`.
     public var memoryBytes: Int {
         let floats = mask.values.count + optimizer.firstMoment.count + optimizer.secondMoment.count
-            + 2 * textEmbeddings.storage.count + running.meanPrediction.count
+            + 2 * textEmbeddings.storage.count + running.meanPrediction.count + hyperparameters.replayImages * dimension
         return floats * MemoryLayout<Float>.stride + labels.reduce(0) { $0 + $1.utf8.count + 16 } + 256
     }
 
     /// Peak scratch bytes of one adaptation step on `batch` images (independent of the batch size
     /// once a chunk holds one image).
     public func workspaceBytes(batch: Int) -> Int {
-        network.workspaceBytes(batch: batch, backward: true) + (batch + classes) * dimension * 2 * MemoryLayout<Float>.stride
+        // A step on a batch smaller than the replay window runs on the whole window.
+        let rows = max(batch, hyperparameters.replayImages)
+        return network.workspaceBytes(batch: rows, backward: true) + (rows + classes) * dimension * 2 * MemoryLayout<Float>.stride
     }
 }

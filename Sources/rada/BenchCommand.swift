@@ -33,6 +33,10 @@ struct BenchCommand: ParsableCommand {
     @Option(help: "Also write the JSON report here.") var json: String?
     @Option(help: "Also write the SVG plot here.") var plot: String?
     @Flag(help: "No progress bar.") var quiet = false
+    @Option(help: ArgumentHelp(
+        "An extra rada method NAME=OPTIONS on the same stream (repeatable), e.g. 'slow=--lr 1e-3 --diversity 2'.",
+        discussion: "OPTIONS are RAda hyper-parameter options (as for rada) applied to the engine's defaults, not to the command's own RAda options."))
+    var variant: [String] = []
     @OptionGroup(title: "RAda hyper-parameters") var rada: RAdaOptions
 
     func validate() throws {
@@ -45,6 +49,22 @@ struct BenchCommand: ParsableCommand {
             throw ValidationError("unknown method \(name); choose from zero-shot, rada, tda, oracle")
         }
         if methodList.isEmpty { throw ValidationError("--methods names no method") }
+        _ = try variants()
+    }
+
+    /// `--variant NAME=OPTIONS`: OPTIONS parsed as RAda options over the engine's defaults.
+    func variants() throws -> [(String, RAdaOptions)] {
+        try variant.map { text in
+            guard let equals = text.firstIndex(of: "="), equals != text.startIndex else {
+                throw ValidationError("--variant must be NAME=OPTIONS, got '\(text)'")
+            }
+            let name = String(text[..<equals])
+            if ["zero-shot", "rada", "tda", "oracle"].contains(name) { throw ValidationError("--variant name \(name) is taken by a method") }
+            let arguments = text[text.index(after: equals)...].split(separator: " ").map(String.init)
+            do { return (name, try RAdaOptions.parse(arguments)) } catch {
+                throw ValidationError("--variant \(name): \(RAdaOptions.message(for: error))")
+            }
+        }
     }
 
     var methodList: [String] { methods.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty } }
@@ -80,6 +100,11 @@ struct BenchCommand: ParsableCommand {
                 methodObjects.append(RAdaMethod(state: state, oracle: name == "oracle"))
             default: break
             }
+        }
+        for (name, options) in try variants() {
+            let state = try StreamState(labels: classNames, textEmbeddings: text, logitScale: s, heads: options.heads,
+                                        hyperparameters: try options.hyperparameters(), seed: options.maskSeed)
+            methodObjects.append(RAdaMethod(state: state, name: name))
         }
 
         var runner = BenchmarkRunner(plan: plan, batchSize: batchSize, methods: methodObjects)

@@ -12,6 +12,8 @@ struct RAdaOptions: ParsableArguments {
     @Option(help: "Optimiser steps per batch.") var steps: Int?
     @Option(help: "Weight of the entropy term.") var entropyWeight: Double?
     @Option(help: "Weight of the diversity term.") var diversity: Double?
+    @Option(help: "Diversity reference: batchMean, runningAnchor or automatic (anchor for single images).") var diversityMode: String?
+    @Option(help: "Weight of the zero-shot anchor KL(mean prediction ‖ zero-shot mean prediction).") var zsAnchor: Double?
     @Option(help: "Confidence filter e0 (fraction of log K); 'off' disables it.") var e0: String?
     @Option(help: "Weight of the L∞ mask regulariser.") var maskReg: Double?
     @Option(help: "Loss on fixed-temperature logits: on or off.") var fixedTemperature: String?
@@ -19,6 +21,7 @@ struct RAdaOptions: ParsableArguments {
     @Option(help: "Reset after this many optimiser steps (RDumb-style).") var resetEvery: Int?
     @Option(help: "Reset when the running entropy falls below this fraction of log K.") var entropyReset: Double?
     @Option(help: "Reset when the prediction histogram's entropy falls below this fraction of log K.") var histogramReset: Double?
+    @Option(help: "Replay window: steps on a batch smaller than N images run on the stream's last N images (0: off).") var replay: Int?
     @Option(help: "Momentum of the running statistics (and the batch-1 diversity anchor).") var runningMomentum: Double?
 
     func hyperparameters() throws -> RAdaHyperparameters {
@@ -32,6 +35,11 @@ struct RAdaOptions: ParsableArguments {
         if let steps { h.stepsPerBatch = steps }
         if let entropyWeight { h.objective.entropyWeight = entropyWeight }
         if let diversity { h.objective.diversityWeight = diversity }
+        if let diversityMode {
+            guard let mode = DiversityMode(rawValue: diversityMode) else { throw ValidationError("--diversity-mode must be batchMean, runningAnchor or automatic") }
+            h.objective.diversityMode = mode
+        }
+        if let zsAnchor { h.objective.zeroShotAnchorWeight = zsAnchor }
         if let e0 {
             if e0 == "off" { h.objective.confidenceThreshold = nil } else {
                 guard let value = Double(e0) else { throw ValidationError("--e0 must be a number or off") }
@@ -50,6 +58,7 @@ struct RAdaOptions: ParsableArguments {
         if let resetEvery { h.collapse.resetEveryOptimizerSteps = resetEvery }
         if let entropyReset { h.collapse.entropyResetFraction = entropyReset }
         if let histogramReset { h.collapse.histogramEntropyResetFraction = histogramReset }
+        if let replay { h.replayImages = replay }
         if let runningMomentum { h.runningMomentum = runningMomentum }
         try h.validate()
         return h

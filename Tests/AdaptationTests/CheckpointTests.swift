@@ -34,6 +34,58 @@ import Testing
         #expect(rebuilt == original)
     }
 
+    /// The replay window (batch-1 streams) is part of the state: it round-trips bit for bit, the
+    /// restored stream continues exactly, and `reset()` clears it.
+    @Test func replayWindowRoundTrips() throws {
+        var task = SyntheticTask(classes: 5, dimension: 8)
+        var original = try task.stream(heads: 2, hyperparameters: .with {
+            $0.objective.confidenceThreshold = nil
+            $0.replayImages = 4
+            $0.optimizer.learningRate = 1e-2
+        }, seed: 42)
+        for _ in 0..<6 { _ = try original.process(task.images(1).0) }
+        #expect(original.replay.count == 4 * 8)
+        let data = try original.checkpointData()
+        let file = try SafeTensors(parsing: data)
+        #expect(file.tensors["stream.replay_features"]?.shape == [4, 8])
+        var rebuilt = try StreamState(checkpoint: data)
+        #expect(rebuilt == original && rebuilt.replay == original.replay)
+        for _ in 0..<3 {
+            let f = task.images(1).0
+            #expect(try original.process(f) == rebuilt.process(f))
+        }
+        #expect(rebuilt == original)
+        rebuilt.reset()
+        #expect(rebuilt.replay.isEmpty)
+        #expect(rebuilt == (try task.stream(heads: 2, hyperparameters: original.hyperparameters, seed: 42)))
+        // A window larger than the hyper-parameters allow is refused.
+        var tampered = try SafeTensors(parsing: data)
+        tampered.metadata["rada.stream"] = tampered.metadata["rada.stream"]!.replacingOccurrences(of: "\"replayImages\":4", with: "\"replayImages\":2")
+        #expect(throws: AdaptationError.self) { try StreamState(checkpoint: try tampered.encoded()) }
+    }
+
+    /// A version-1 checkpoint (written before the replay window and the zero-shot anchor existed)
+    /// still loads, with an empty window and both off.
+    @Test func versionOneCheckpointsStillLoad() throws {
+        var task = SyntheticTask(classes: 5, dimension: 8)
+        var original = try task.stream(heads: 2, hyperparameters: .with {
+            $0.objective.confidenceThreshold = nil
+            $0.objective.zeroShotAnchorWeight = 0
+            $0.replayImages = 0
+        }, seed: 42)
+        for _ in 0..<3 { _ = try original.process(task.images(6).0) }
+        var file = try SafeTensors(parsing: try original.checkpointData())
+        var header = file.metadata["rada.stream"]!
+        for (old, new) in [("\"formatVersion\":2", "\"formatVersion\":1"), (",\"replayCount\":0", ""), (",\"replayImages\":0", ""),
+                           (",\"zeroShotAnchorWeight\":0", "")] {
+            #expect(header.contains(old), "\(old)")
+            header = header.replacingOccurrences(of: old, with: new)
+        }
+        file.metadata["rada.stream"] = header
+        let loaded = try StreamState(checkpoint: try file.encoded())
+        #expect(loaded == original)
+    }
+
     /// The file is ordinary safetensors under the paper's tensor names, with a versioned header.
     @Test func layoutAndNames() throws {
         let (stream, _) = try Self.trainedStream()
@@ -50,7 +102,7 @@ import Testing
         let q1: [Float] = try file.values("mha.q_proj1.weight")
         #expect(q1 == Array(stream.mask.weight(.query1)))
         let header = try JSONDecoder().decode(StreamCheckpointHeader.self, from: Data(file.metadata["rada.stream"]!.utf8))
-        #expect(header.formatVersion == 1 && header.dimension == 8 && header.classes == 5 && header.heads == 2)
+        #expect(header.formatVersion == 2 && header.dimension == 8 && header.classes == 5 && header.heads == 2)
         #expect(header.labels == stream.labels && header.seed == 42 && header.optimizerStep == 3)
         #expect(header.hyperparameters == stream.hyperparameters && header.counters == stream.counters)
     }
@@ -93,7 +145,7 @@ import Testing
         file.add("mha.out_proj.bias", shape: [8], values: [Float](repeating: .nan, count: 8))
         cases.append(("NaN", try file.encoded()))
         file = try SafeTensors(parsing: good)
-        file.metadata["rada.stream"] = file.metadata["rada.stream"]!.replacingOccurrences(of: "\"formatVersion\":1", with: "\"formatVersion\":2")
+        file.metadata["rada.stream"] = file.metadata["rada.stream"]!.replacingOccurrences(of: "\"formatVersion\":2", with: "\"formatVersion\":3")
         cases.append(("newer version", try file.encoded()))
         // An offset that points past the data section.
         var offsets = good

@@ -57,6 +57,8 @@ import Testing
         Case(name: "entropy + filter", objective: AdaptationObjective(confidenceThreshold: 0, diversityWeight: 0, fixedTemperature: false), splitFilter: true),
         Case(name: "entropy + diversity", objective: AdaptationObjective(confidenceThreshold: nil, diversityWeight: 1, diversityMode: .batchMean, fixedTemperature: false)),
         Case(name: "entropy + anchor", objective: AdaptationObjective(confidenceThreshold: nil, diversityWeight: 0.7, diversityMode: .runningAnchor, fixedTemperature: false)),
+        Case(name: "entropy + zero-shot anchor", objective: AdaptationObjective(confidenceThreshold: nil, diversityWeight: 0, zeroShotAnchorWeight: 0.8, fixedTemperature: false)),
+        Case(name: "fixed temperature + diversity + zero-shot anchor", objective: AdaptationObjective(confidenceThreshold: nil, diversityWeight: 1, diversityMode: .batchMean, zeroShotAnchorWeight: 1.5, fixedTemperature: true)),
         Case(name: "entropy + L∞", objective: AdaptationObjective(confidenceThreshold: nil, diversityWeight: 0, maskRegularization: 0.3, fixedTemperature: false)),
         Case(name: "fixed temperature + diversity", objective: AdaptationObjective(confidenceThreshold: nil, diversityWeight: 1, diversityMode: .batchMean, fixedTemperature: true)),
         Case(name: "all terms", objective: AdaptationObjective(confidenceThreshold: 0, diversityWeight: 1, diversityMode: .batchMean, maskRegularization: 0.2, fixedTemperature: true), splitFilter: true),

@@ -197,6 +197,42 @@ import Testing
         #expect(abs(stream.running.meanPrediction.reduce(0, +) - 1) < 1e-5)
     }
 
+    /// The replay window holds the last N image embeddings; single images are still predicted
+    /// before the step; the window counts in `memoryBytes` and shrinks with the hyper-parameters.
+    @Test func replayWindow() throws {
+        var task = SyntheticTask(classes: 4, dimension: 8)
+        let h = RAdaHyperparameters.with { $0.objective.confidenceThreshold = nil; $0.replayImages = 4 }
+        var stream = try task.stream(heads: 2, hyperparameters: h)
+        var seen: [Float] = []
+        for _ in 0..<6 {
+            let f = task.images(1).0
+            let before = try stream.classify(f)
+            let result = try stream.process(f)
+            #expect(result.logits == before)
+            #expect(result.stepsTaken == 1)
+            seen += f.storage
+        }
+        #expect(stream.replay == Array(seen.suffix(4 * 8)))
+        // The step used the window: the same stream without one ends with another mask.
+        var plain = try task.stream(heads: 2, hyperparameters: .with { $0.objective.confidenceThreshold = nil })
+        for i in 0..<6 { _ = try plain.process(Matrix(rows: 1, cols: 8, storage: Array(seen[(i * 8)..<(i * 8 + 8)]))) }
+        #expect(plain.mask != stream.mask)
+        #expect(stream.memoryBytes - plain.memoryBytes == 4 * 8 * 4)
+        // Labelled (oracle) batches leave it alone; a batch as large as the window fills it.
+        _ = try stream.process(task.images(1).0, labels: [0])
+        #expect(stream.replay == Array(seen.suffix(4 * 8)))
+        let full = task.images(4).0
+        _ = try stream.process(full)
+        #expect(stream.replay == full.storage)
+        var smaller = stream.hyperparameters
+        smaller.replayImages = 2
+        let window = stream.replay
+        try stream.setHyperparameters(smaller)
+        #expect(stream.replay == Array(window.suffix(2 * 8)))
+        stream.reset()
+        #expect(stream.replay.isEmpty)
+    }
+
     /// New hyper-parameters apply to later batches; invalid ones throw and change nothing; a new
     /// optimiser kind restarts the optimiser state.
     @Test func changingHyperparameters() throws {
@@ -230,5 +266,63 @@ import Testing
         let stream = try wide.stream(heads: 2)
         let perImage = stream.network.workspaceBytes(batch: 1, backward: true)
         #expect(stream.network.workspaceBytes(batch: 1000, backward: true) == perImage)
+    }
+}
+
+/// The zero-shot anchor `μ KL(p̄ ‖ q̄)`.
+@Suite struct ZeroShotAnchorTests {
+    /// At the identity mask the adapted model is the zero-shot model: the term and its gradient
+    /// vanish (to rounding), so it never moves a fresh stream by itself.
+    @Test func vanishesAtTheIdentityMask() throws {
+        let logits: [Double] = [2.0, -1.0, 0.5, 0.1, 0.3, -0.2]
+        let anchorOnly = AdaptationObjective(entropyWeight: 0, confidenceThreshold: nil, diversityWeight: 0, zeroShotAnchorWeight: 2, fixedTemperature: true)
+        let at = try #require(AdaptationLoss.evaluate(anchorOnly, logits: logits, zeroShot: logits, maxDeviation: [0, 0], batch: 2, classes: 3))
+        #expect(abs(at.loss) < 1e-15)
+        #expect(at.logitGradient.allSatisfy { abs($0) < 1e-15 })
+        // Away from it: KL(p̄ ‖ q̄) > 0, computed here by hand from the two softmaxes.
+        let shifted: [Double] = [0.0, 1.0, 0.5, 0.1, 0.3, 1.2]
+        let plain = AdaptationObjective(entropyWeight: 0, confidenceThreshold: nil, diversityWeight: 0, zeroShotAnchorWeight: 2, fixedTemperature: false)
+        let away = try #require(AdaptationLoss.evaluate(plain, logits: shifted, zeroShot: logits, maxDeviation: [0, 0], batch: 2, classes: 3))
+        func softmax(_ x: ArraySlice<Double>) -> [Double] { let e = x.map { exp($0) }; let t = e.reduce(0, +); return e.map { $0 / t } }
+        let pBar = zip(softmax(shifted[0..<3]), softmax(shifted[3..<6])).map { ($0 + $1) / 2 }
+        let qBar = zip(softmax(logits[0..<3]), softmax(logits[3..<6])).map { ($0 + $1) / 2 }
+        let kl = zip(pBar, qBar).map { $0 * log($0 / $1) }.reduce(0, +)
+        #expect(kl > 0.05)
+        #expect(abs(away.loss - 2 * kl) < 1e-12)
+    }
+
+    /// A batch of one class stays where zero-shot puts it: with entropy plus the anchor, the mean
+    /// prediction of a one-class batch keeps (nearly) zero-shot's class histogram, where the
+    /// batch-mean diversity term spreads it towards uniform.
+    @Test func toleratesARunOfOneClass() throws {
+        var task = SyntheticTask(classes: 4, dimension: 8)
+        var (images, _) = task.images(16, noise: 1.0)
+        // Every image near class 0.
+        for b in 0..<16 { for j in 0..<8 { images[b, j] = task.text[0, j] + 0.3 * images[b, j] } }
+        images.normalizeRows()
+        func meanProbabilityOfClass0(_ objective: AdaptationObjective) throws -> Float {
+            var stream = try task.stream(heads: 2, hyperparameters: .with { $0.objective = objective; $0.optimizer.learningRate = 0.02 })
+            for _ in 0..<30 { _ = try stream.process(images) }
+            let p = StreamState.softmaxRows(try stream.classify(images).storage, batch: 16, classes: 4).0
+            return (0..<16).map { p[$0 * 4] }.reduce(0, +) / 16
+        }
+        let zeroShot = StreamState.softmaxRows(try task.stream().zeroShotLogits(images).storage, batch: 16, classes: 4).0
+        let zeroShotClass0 = (0..<16).map { zeroShot[$0 * 4] }.reduce(0, +) / 16
+        let diversity = try meanProbabilityOfClass0(AdaptationObjective(confidenceThreshold: nil, diversityWeight: 1, diversityMode: .batchMean))
+        let anchor = try meanProbabilityOfClass0(AdaptationObjective(confidenceThreshold: nil, diversityWeight: 0, zeroShotAnchorWeight: 1))
+        #expect(zeroShotClass0 > 0.5)
+        #expect(diversity < zeroShotClass0 - 0.1, "diversity \(diversity), zero-shot \(zeroShotClass0)")
+        #expect(anchor > zeroShotClass0 - 0.05, "anchor \(anchor), zero-shot \(zeroShotClass0)")
+    }
+
+    /// Headers written before the term existed decode with the term off.
+    @Test func oldHeadersDecodeWithTheAnchorOff() throws {
+        let json = #"{"entropyWeight":1,"confidenceThreshold":0.4,"diversityWeight":1,"diversityMode":"automatic","maskRegularization":0,"fixedTemperature":true}"#
+        let objective = try JSONDecoder().decode(AdaptationObjective.self, from: Data(json.utf8))
+        #expect(objective == AdaptationObjective(
+            entropyWeight: 1, confidenceThreshold: 0.4, diversityWeight: 1, diversityMode: .automatic, zeroShotAnchorWeight: 0,
+            maskRegularization: 0, fixedTemperature: true))
+        let withAnchor = AdaptationObjective(zeroShotAnchorWeight: 0.5)
+        #expect(try JSONDecoder().decode(AdaptationObjective.self, from: JSONEncoder().encode(withAnchor)) == withAnchor)
     }
 }
