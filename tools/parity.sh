@@ -7,6 +7,7 @@
 # Existing checkpoints are reused; delete the directory to regenerate.
 #
 # Usage: tools/parity.sh [preset ...]     (default: b32 b16)
+#        RADA_PRECISION=bf16 tools/parity.sh   (the AMX bf16 path, with bf16's tolerance 0.999)
 #        PYTHON=/path/to/venv/python PARITY_OUT=dir tools/parity.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -29,5 +30,8 @@ for preset in "${PRESETS[@]}"; do
 done
 # The OpenCLIP copies must also agree with OpenCLIP's own model code, not just with our renaming.
 "$PYTHON" tools/check_openclip.py $(for p in "${PRESETS[@]}"; do echo "$OUT/$p-openclip"; done)
-time RADA_PARITY_DIR="$(cd "$OUT" && pwd)" swift test -c release -Xswiftc -enable-testing --filter Parity 2>&1 \
+# Its own build directory: `-enable-testing` changes every module's flags, so sharing .build with
+# `swift build -c release` would rebuild everything (dependencies included) on each switch.
+time RADA_PARITY_DIR="$(cd "$OUT" && pwd)" swift test -c release -Xswiftc -enable-testing \
+  --scratch-path .build-release-testing --filter Parity 2>&1 \
   | tee "$OUT/report.txt" | grep -E "PARITY|SPEED|✘|passed|failed|error"
