@@ -1,13 +1,8 @@
 #include "cnumerics_attention.h"
 #include "cnumerics.h"
+#include "target_clones.h"
 
 #include <math.h>
-
-#if defined(__x86_64__) && defined(__linux__)
-#define RADA_CLONES __attribute__((target_clones("avx512f", "avx2,fma", "default")))
-#else
-#define RADA_CLONES
-#endif
 
 RADA_CLONES
 void rada_attention_head(const float *q, const float *k, const float *v, int ld, int length,

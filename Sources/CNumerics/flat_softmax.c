@@ -1,18 +1,13 @@
 #include "rada_flat_softmax.h"
 #include "cnumerics.h"
+#include "target_clones.h"
 #include "fast_expf.h"
 
 #include <math.h>
 
-#if defined(__x86_64__) && defined(__linux__)
-#define FLAT_CLONES __attribute__((target_clones("avx512f", "avx2,fma", "default")))
-#else
-#define FLAT_CLONES
-#endif
-
 enum { LANES = 16 };
 
-FLAT_CLONES
+RADA_CLONES
 float rada_flat_max(const float *x, size_t n) {
     float lanes[LANES];
     for (int j = 0; j < LANES; j++) lanes[j] = -INFINITY;
@@ -28,7 +23,7 @@ float rada_flat_max(const float *x, size_t n) {
 /* x <- exp(x * scale - shift) in place, returning the sum of the results: one pass instead of
  * an affine pass, an exponential pass and a summing pass over the K*K map (it lives in L3, so
  * passes cost bandwidth). The lanes and their order are those of a separate lane sum. */
-FLAT_CLONES
+RADA_CLONES
 static float exp_shifted_sum(float *x, size_t n, float scale, float shift) {
     float lanes[LANES] = {0};
     size_t i = 0;
@@ -48,7 +43,7 @@ static float exp_shifted_sum(float *x, size_t n, float scale, float shift) {
     return s;
 }
 
-FLAT_CLONES
+RADA_CLONES
 void rada_flat_affine(float *x, size_t n, float scale, float shift) {
     for (size_t i = 0; i < n; i++) x[i] = x[i] * scale - shift;
 }

@@ -1,16 +1,9 @@
 #include "cnumerics.h"
+#include "target_clones.h"
 #include "fast_expf.h"
 
 #include <math.h>
 #include <string.h>
-
-/* Each hot kernel is compiled for AVX-512, AVX2 and a baseline; the loader picks one at start
- * (GNU ifunc), so one binary runs everywhere and still uses wide vectors where they exist. */
-#if defined(__x86_64__) && defined(__linux__)
-#define RADA_CLONES __attribute__((target_clones("avx512f", "avx2,fma", "default")))
-#else
-#define RADA_CLONES
-#endif
 
 /* Separate loops for in-place and out-of-place calls: with x == y the compiler's run-time
  * overlap check fails and the generic loop would run scalar. */

@@ -33,20 +33,26 @@ public struct BF16PackedMatrix: Sendable {
     /// Bytes of the packed weight.
     public var byteCount: Int { packed.count * MemoryLayout<UInt16>.stride }
 
+    /// bf16 values of scratch that `multiply` needs for `rows` input rows of `inputs` values.
+    public static func activationCount(rows: Int, inputs: Int) -> Int {
+        rada_amx_activation_count(Int32(rows), Int32(inputs))
+    }
+
     /// `out (+)= input · self (+ bias)` for `count` input rows of `rows` values (leading dimension
-    /// `rows`); `out` has leading dimension `cols`. Requires `isAvailable`.
+    /// `rows`); `out` has leading dimension `cols`. `scratch`, when given, holds at least
+    /// `activationCount(rows: count, inputs: rows)` values (callers on a hot path pass one buffer
+    /// for every product); without it the call allocates its own. Requires `isAvailable`.
     public func multiply(
         _ input: UnsafePointer<Float>, count: Int, bias: UnsafePointer<Float>?, into out: UnsafeMutablePointer<Float>,
-        accumulate: Bool
+        accumulate: Bool, scratch: UnsafeMutablePointer<UInt16>? = nil
     ) {
         precondition(Self.isAvailable, "BF16PackedMatrix.multiply needs AMX-BF16")
         if count == 0 { return }
         let panels = Int(rada_amx_panels(Int32(cols)))
-        // Below ~1 MFLOP a second thread costs more to wake than it saves.
-        let threads = 2 * count * rows * cols < 1 << 20 ? 1 : min(BLAS.threadCount, panels)
-        let activationCount = rada_amx_activation_count(Int32(count), Int32(rows))
-        let activations = UnsafeMutablePointer<UInt16>.allocate(capacity: activationCount)
-        defer { activations.deallocate() }
+        let threads = BLAS.parts(forFLOPs: 2 * count * rows * cols, upTo: panels)
+        let owned = scratch == nil ? UnsafeMutablePointer<UInt16>.allocate(capacity: Self.activationCount(rows: count, inputs: rows)) : nil
+        defer { owned?.deallocate() }
+        let activations = scratch ?? owned!
         BLAS.parallel(parts: min(threads, count)) { part in
             let parts = min(threads, count)
             rada_amx_convert_rows(

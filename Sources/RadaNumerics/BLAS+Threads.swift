@@ -47,6 +47,13 @@ extension BLAS {
         }
     }
 
+    /// How many parts to split a product of `flops` floating-point operations into: one below
+    /// ~1 MFLOP (a second thread costs more to wake than it saves), else `threadCount`, at most
+    /// `maxParts`.
+    public static func parts(forFLOPs flops: Int, upTo maxParts: Int) -> Int {
+        flops < 1 << 20 ? 1 : max(1, min(threadCount, maxParts))
+    }
+
     /// Runs `body(part)` for `part` in 0..<parts concurrently (inline when one). The parts must
     /// write disjoint memory; callers size `parts` by `threadCount`.
     public static func parallel(parts: Int, _ body: (Int) -> Void) {

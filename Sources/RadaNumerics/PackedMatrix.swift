@@ -42,8 +42,7 @@ public struct PackedMatrix: Sendable {
     ) {
         if count == 0 { return }
         let panels = Int(rada_packed_panels(Int32(cols)))
-        // Below ~1 MFLOP a second thread costs more to wake than it saves.
-        let threads = 2 * count * rows * cols < 1 << 20 ? 1 : min(BLAS.threadCount, panels)
+        let threads = BLAS.parts(forFLOPs: 2 * count * rows * cols, upTo: panels)
         packed.withUnsafeBufferPointer { weights in
             let run = { (part: Int) in
                 let begin = panels * part / threads

@@ -1,13 +1,12 @@
 import Adaptation
 import ArgumentParser
-import CLIP
 import Foundation
 import RadaNumerics
 
 /// `rada bench-adapt`: the RAda step's speed (ms per predict-then-adapt step, counted GFLOP,
 /// fraction of the large-GEMM rate) and memory over a grid of batch sizes, class counts and
-/// embedding widths; optionally the image tower's time for the same batches. `tools/bench_adapt.py`
-/// runs it configuration by configuration beside the PyTorch reference.
+/// embedding widths. `tools/bench_adapt.py` runs it configuration by configuration beside the
+/// PyTorch reference and `rada bench-backbone` on the same batch sizes.
 struct BenchAdaptCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "bench-adapt",
@@ -21,7 +20,6 @@ struct BenchAdaptCommand: ParsableCommand {
     @Option(help: "Timed steps per configuration, after one warm-up (the median and the best are reported).")
     var repeats: Int = 3
     @Option(help: "Side of the square SGEMM that gives the reference rate (0: skip).") var gemmSize: Int = 2048
-    @Option(help: "Also time this CLIP checkpoint's image tower on each batch size.") var backbone: String?
     @Flag(help: "Print JSON lines instead of a table.") var json = false
 
     func validate() throws {
@@ -44,7 +42,6 @@ struct BenchAdaptCommand: ParsableCommand {
                 json: #"{"kind": "gemm", "n": \#(gemmSize), "threads": \#(threads), "core": "\#(BLAS.info.coreName)", "gflops": \#(fmt(rate, 2))}"#,
                 text: "SGEMM \(gemmSize)² on \(threads) threads (\(BLAS.info.coreName)): \(fmt(rate, 1)) GFLOP/s")
         }
-        if let backbone { try timeBackbone(URL(fileURLWithPath: backbone)) }
         if !json {
             print("    B     K     D   ms/step (best, median)   ms/forward   GFLOP/step   GFLOP/s   of GEMM   workspace MiB   peak RSS MiB")
         }
@@ -64,28 +61,6 @@ struct BenchAdaptCommand: ParsableCommand {
                             Double(m.workspaceBytes) / 1_048_576, peak))
                 }
             }
-        }
-    }
-
-    /// The image tower on `B` images, for scale: how the step compares with embedding the batch.
-    private func timeBackbone(_ url: URL) throws {
-        let clip = try CLIPModel.load(from: url, precision: try TowerPrecision.fromEnvironment())
-        let config = clip.config
-        let perImage = config.channels * config.imageSize * config.imageSize
-        let pixels = BenchBackboneCommand.pixels(count: (batch.max() ?? 1) * perImage)
-        for b in batch.sorted() {
-            let input = Array(pixels[0..<(b * perImage)])
-            _ = clip.embedImages(pixels: input, count: b)
-            var times: [Double] = []
-            for _ in 0..<repeats {
-                let start = DispatchTime.now().uptimeNanoseconds
-                _ = clip.embedImages(pixels: input, count: b)
-                times.append(Double(DispatchTime.now().uptimeNanoseconds - start) / 1e6)
-            }
-            let median = times.sorted()[times.count / 2]
-            emit(
-                json: #"{"kind": "backbone", "model": "\#(url.lastPathComponent)", "threads": \#(threads), "batch": \#(b), "ms_per_batch": \#(fmt(median, 2))}"#,
-                text: "image tower \(url.lastPathComponent), batch \(b): \(fmt(median, 1)) ms")
         }
     }
 

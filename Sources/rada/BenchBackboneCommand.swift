@@ -30,10 +30,7 @@ struct BenchBackboneCommand: ParsableCommand {
         let clock = ContinuousClock()
         let rssBefore = ProcessMemory.residentMiB()
         var loaded: CLIPModel?
-        let towerPrecision = try precision.map {
-            guard let value = TowerPrecision(rawValue: $0) else { throw ValidationError("--precision must be fp32 or bf16") }
-            return value
-        } ?? TowerPrecision.fromEnvironment()
+        let towerPrecision = try TowerPrecision.resolve(flag: precision)
         let loadTime = try clock.measure { loaded = try CLIPModel.load(from: URL(fileURLWithPath: model), precision: towerPrecision) }
         let clip = loaded!
         let rssAfter = ProcessMemory.residentMiB()

@@ -14,19 +14,13 @@ struct ModelOptions: ParsableArguments {
     @Option(name: .long, help: "Projection arithmetic of the towers: fp32, or bf16 on Intel AMX (half the memory, faster, cosine ≈ 0.999 to fp32). Default: RADA_PRECISION, else fp32.")
     var precision: String?
 
-    /// The precision asked for: `--precision`, else `RADA_PRECISION`, else fp32.
-    func towerPrecision() throws -> TowerPrecision {
-        guard let precision else { return try TowerPrecision.fromEnvironment() }
-        guard let value = TowerPrecision(rawValue: precision) else { throw ValidationError("--precision must be fp32 or bf16") }
-        return value
-    }
 
     /// Loads the checkpoint, with a clear error if anything is missing.
     func loadEncoder() throws -> CLIPEncoder {
         try BLAS.load()
         if let threads { BLAS.setThreads(threads) }
         let directory = try model.map { URL(fileURLWithPath: $0) } ?? ModelLocator.defaultModelDirectory()
-        return try CLIPEncoder.load(from: directory, precision: try towerPrecision())
+        return try CLIPEncoder.load(from: directory, precision: try TowerPrecision.resolve(flag: precision))
     }
 }
 

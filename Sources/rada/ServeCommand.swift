@@ -93,11 +93,8 @@ struct ServeCommand: AsyncParsableCommand {
         case "clip":
             try BLAS.load()
             let directory = try value(model, "RADA_MODEL").map { URL(fileURLWithPath: $0) } ?? ModelLocator.defaultModelDirectory()
-            let precisionName = try value(precision, "RADA_PRECISION") ?? "fp32"
-            guard let towerPrecision = TowerPrecision(rawValue: precisionName) else {
-                throw ValidationError("--precision (RADA_PRECISION) must be fp32 or bf16, not \(precisionName)")
-            }
-            let encoder = try CLIPEncoder.load(from: directory, maxBatch: configuration.maxBatchImages, precision: towerPrecision)
+            let encoder = try CLIPEncoder.load(
+                from: directory, maxBatch: configuration.maxBatchImages, precision: try TowerPrecision.resolve(flag: precision))
             embedding = CLIPBackend(encoder: encoder)
         default:
             throw ValidationError("--backend must be clip or synthetic, not \(backendName)")

@@ -10,7 +10,7 @@ import Testing
        .serialized, .enabled(if: ProcessInfo.processInfo.environment["RADA_PARITY_DIR"] != nil))
 struct TowerParityTests {
     /// `RADA_PRECISION=bf16` runs the same check on the AMX bf16 path, with bf16's tolerance.
-    static let precision = (try? TowerPrecision.fromEnvironment()) ?? .float32
+    static let precision = (try? TowerPrecision.resolve()) ?? .float32
     static var minCosine: Float { precision == .float32 ? 0.99999 : 0.999 }
 
     static var root: URL { URL(fileURLWithPath: ProcessInfo.processInfo.environment["RADA_PARITY_DIR"] ?? "/nonexistent") }

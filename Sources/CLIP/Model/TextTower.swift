@@ -38,7 +38,7 @@ struct TextTower: Sendable {
                 }
             }
         }
-        let workspace = TransformerWorkspace(rows: rows, length: length, tower: transformer.tower)
+        let workspace = transformer.makeWorkspace(rows: rows, length: length)
         transformer(x, sequences: texts.count, length: length, causal: true, workspace: workspace)
         let pooled = texts.enumerated().map { $0.offset * length + Self.poolIndex($0.element, pooling) }
         return pooledProjection(

@@ -12,10 +12,11 @@ public enum TowerPrecision: String, Sendable, CaseIterable, CustomStringConverti
 
     public var description: String { rawValue }
 
-    /// `RADA_PRECISION` from the environment (fp32 when unset), so that any command or the server
-    /// can be switched without a flag.
-    public static func fromEnvironment() throws -> TowerPrecision {
-        guard let value = ProcessInfo.processInfo.environment["RADA_PRECISION"], !value.isEmpty else { return .float32 }
+    /// The precision a command asked for: its `--precision` flag, else `RADA_PRECISION` from the
+    /// environment (so the server and every command can be switched without a flag), else fp32.
+    public static func resolve(flag: String? = nil) throws -> TowerPrecision {
+        let environment = ProcessInfo.processInfo.environment["RADA_PRECISION"].flatMap { $0.isEmpty ? nil : $0 }
+        guard let value = flag ?? environment else { return .float32 }
         guard let precision = TowerPrecision(rawValue: value) else { throw CheckpointError.unsupportedPrecision(value) }
         return precision
     }

@@ -6,6 +6,11 @@ struct Transformer: Sendable {
     let tower: CLIPConfig.Tower
     let layers: [TransformerLayer]
 
+    /// Scratch for one pass over `rows` rows of sequences of `length`.
+    func makeWorkspace(rows: Int, length: Int) -> TransformerWorkspace {
+        TransformerWorkspace(rows: rows, length: length, tower: tower, bf16: layers.first?.qkv.bf16 != nil)
+    }
+
     /// Runs every layer in place on `x` (`sequences · length` rows × width). With `causal`, each
     /// position attends only to itself and earlier positions, so trailing padding cannot change
     /// the states before it.
@@ -29,7 +34,7 @@ struct Transformer: Sendable {
         let qkvWidth = 3 * width
         let ws = workspace
         layer.ln1.apply(x, into: ws.normed, rows: rows, eps: tower.layerNormEps)
-        layer.qkv.apply(ws.normed, rows: rows, into: ws.qkv, accumulate: false)
+        layer.qkv.apply(ws.normed, rows: rows, into: ws.qkv, accumulate: false, bf16Scratch: ws.bf16Activations)
 
         let scale = 1 / Float(headWidth).squareRoot()
         if length > Self.fusedAttentionMaxLength {
@@ -59,7 +64,7 @@ struct Transformer: Sendable {
                 }
             }
         }
-        layer.out.apply(ws.attention, rows: rows, into: x, accumulate: true)
+        layer.out.apply(ws.attention, rows: rows, into: x, accumulate: true, bf16Scratch: ws.bf16Activations)
     }
 
     /// The longest sequence for the fused query-by-query attention kernel. Longer ones (ViT-B/16:
@@ -96,11 +101,11 @@ struct Transformer: Sendable {
     private func mlpBlock(_ layer: TransformerLayer, _ x: UnsafeMutablePointer<Float>, rows: Int, workspace: TransformerWorkspace) {
         let ws = workspace
         layer.ln2.apply(x, into: ws.normed, rows: rows, eps: tower.layerNormEps)
-        layer.fc1.apply(ws.normed, rows: rows, into: ws.hidden, accumulate: false)
+        layer.fc1.apply(ws.normed, rows: rows, into: ws.hidden, accumulate: false, bf16Scratch: ws.bf16Activations)
         switch tower.activation {
         case .quickGelu: Kernels.quickGelu(ws.hidden, count: rows * tower.mlpWidth)
         case .gelu: Kernels.gelu(ws.hidden, count: rows * tower.mlpWidth)
         }
-        layer.fc2.apply(ws.hidden, rows: rows, into: x, accumulate: true)
+        layer.fc2.apply(ws.hidden, rows: rows, into: x, accumulate: true, bf16Scratch: ws.bf16Activations)
     }
 }

@@ -41,12 +41,16 @@ struct LinearWeights: Sendable {
             ? PackedMatrix(rows: weight.count / bias.count, cols: bias.count, storage: weight) : nil
     }
 
-    /// `out (+)= input · weight + bias` for `rows` input rows.
-    func apply(_ input: UnsafePointer<Float>, rows: Int, into out: UnsafeMutablePointer<Float>, accumulate: Bool) {
+    /// `out (+)= input · weight + bias` for `rows` input rows. `bf16Scratch` (the workspace's
+    /// `bf16Activations`) holds the rounded inputs in bf16 precision.
+    func apply(
+        _ input: UnsafePointer<Float>, rows: Int, into out: UnsafeMutablePointer<Float>, accumulate: Bool,
+        bf16Scratch: UnsafeMutablePointer<UInt16>?
+    ) {
         let outputs = bias.count
         if let bf16 {
             bias.withUnsafeBufferPointer {
-                bf16.multiply(input, count: rows, bias: $0.baseAddress!, into: out, accumulate: accumulate)
+                bf16.multiply(input, count: rows, bias: $0.baseAddress!, into: out, accumulate: accumulate, scratch: bf16Scratch)
             }
             return
         }

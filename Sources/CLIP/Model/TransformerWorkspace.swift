@@ -15,11 +15,17 @@ final class TransformerWorkspace {
     let scores: UnsafeMutablePointer<Float>
     /// The threads attention is split over (the BLAS thread count when the pass began).
     let threads: Int
+    /// bf16 copies of a projection's input rows, for towers held in bf16 (nil in fp32): one
+    /// buffer, sized for the widest input, shared by every projection of the pass.
+    let bf16Activations: UnsafeMutablePointer<UInt16>?
 
     private let sizes: [Int]
 
-    init(rows: Int, length: Int, tower: CLIPConfig.Tower) {
+    init(rows: Int, length: Int, tower: CLIPConfig.Tower, bf16: Bool) {
         threads = BLAS.threadCount
+        bf16Activations = bf16
+            ? .allocate(capacity: BF16PackedMatrix.activationCount(rows: rows, inputs: max(tower.width, tower.mlpWidth)))
+            : nil
         sizes = [rows * tower.width, rows * tower.width, rows * 3 * tower.width, rows * tower.mlpWidth, max(threads, length) * length]
         let buffers = sizes.map { size -> UnsafeMutablePointer<Float> in
             let pointer = UnsafeMutablePointer<Float>.allocate(capacity: max(size, 1))
@@ -35,5 +41,6 @@ final class TransformerWorkspace {
 
     deinit {
         for pointer in [normed, attention, qkv, hidden, scores] { pointer.deallocate() }
+        bf16Activations?.deallocate()
     }
 }

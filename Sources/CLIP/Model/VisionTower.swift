@@ -49,7 +49,7 @@ struct VisionTower: Sendable {
         }
         let rows = count * tokens
         lnPre.apply(x, into: x, rows: rows, eps: transformer.tower.layerNormEps)
-        let workspace = TransformerWorkspace(rows: rows, length: tokens, tower: transformer.tower)
+        let workspace = transformer.makeWorkspace(rows: rows, length: tokens)
         transformer(x, sequences: count, length: tokens, causal: false, workspace: workspace)
         return pooledProjection(
             x, positions: (0..<count).map { $0 * tokens }, width: width, norm: lnPost,
