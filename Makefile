@@ -73,7 +73,7 @@ rada-fixtures: tools-env
 
 ## Retrain the embedded model end to end: vocabulary, training (an estimated 16 min on 2 idle cores), fp16
 ## export, test-split evaluation (writes models/fashion-clip/eval.json).
-.PHONY: model fuzz fuzz-safetensors
+.PHONY: model fuzz fuzz-safetensors fuzz-checkpoint
 model: tools-env
 	$(PYTHON) tools/make_clip_vocab.py models/fashion-clip
 	$(PYTHON) tools/train_fashion_clip.py --out models/fashion-clip
@@ -81,8 +81,8 @@ model: tools-env
 
 ## libFuzzer + ASan run of the safetensors header parser (the Swift sources themselves, built
 ## with -sanitize=fuzzer), seeded with the committed RAda checkpoints; bounded by FUZZ_SECONDS.
-SAFETENSORS_SOURCES := Sources/CLIP/Checkpoint/SafeTensorsHeader.swift Sources/CLIP/Checkpoint/JSONKeyScanner.swift \
-  Sources/CLIP/Checkpoint/SafeTensorsDType.swift Sources/CLIP/Checkpoint/CheckpointError.swift
+SAFETENSORS_SOURCES := Sources/SafeTensors/SafeTensorsHeader.swift Sources/SafeTensors/JSONKeyScanner.swift \
+  Sources/SafeTensors/SafeTensorsDType.swift Sources/SafeTensors/SafeTensorsError.swift
 fuzz-safetensors:
 	@mkdir -p .build-fuzz/st-corpus
 	cp Tests/Fixtures/rada/*.safetensors .build-fuzz/st-corpus/
@@ -91,5 +91,17 @@ fuzz-safetensors:
 	cd .build-fuzz && ./safetensors_fuzzer -max_total_time=$(FUZZ_SECONDS) -max_len=4096 -rss_limit_mb=2048 \
 	  -timeout=10 -artifact_prefix=./ st-corpus
 
+## libFuzzer + ASan run of the checkpoint upload path (StreamState.restore(from:) and snapshot
+## loading, Fuzz/Checkpoint), built by SwiftPM in its own scratch path, seeded with real
+## checkpoints written by the same tool's replay build; bounded by FUZZ_SECONDS.
+fuzz-checkpoint:
+	@mkdir -p .build-fuzz/ckpt-corpus
+	$(SWIFT) build -c release --scratch-path .build-fuzz/replay --product rada-fuzz-checkpoint
+	.build-fuzz/replay/release/rada-fuzz-checkpoint --seeds .build-fuzz/ckpt-corpus
+	$(SWIFT) build -c release --scratch-path .build-fuzz/spm --product rada-fuzz-checkpoint --sanitize=address \
+	  -Xswiftc -sanitize=fuzzer -Xswiftc -DFUZZING -Xswiftc -parse-as-library
+	cd .build-fuzz && ./spm/release/rada-fuzz-checkpoint -max_total_time=$(FUZZ_SECONDS) -max_len=65536 -rss_limit_mb=2048 \
+	  -timeout=10 -artifact_prefix=./ckpt- ckpt-corpus
+
 ## Every fuzz target, each for FUZZ_SECONDS.
-fuzz: fuzz-images fuzz-safetensors
+fuzz: fuzz-images fuzz-safetensors fuzz-checkpoint

@@ -10,6 +10,7 @@ let package = Package(
     products: [
         .executable(name: "rada", targets: ["rada"]),
         .library(name: "RadaNumerics", targets: ["RadaNumerics"]),
+        .library(name: "SafeTensors", targets: ["SafeTensors"]),
         .library(name: "CLIP", targets: ["CLIP"]),
         .library(name: "Adaptation", targets: ["Adaptation"]),
         .library(name: "Benchmarks", targets: ["Benchmarks"]),
@@ -40,8 +41,10 @@ let package = Package(
         // C: gzip decompression through zlib (the benchmark's Fashion-MNIST files are .gz).
         .target(name: "CZlib", cSettings: cOptimise, linkerSettings: [.linkedLibrary("z")]),
         .target(name: "RadaNumerics", dependencies: ["CNumerics"]),
-        .target(name: "CLIP", dependencies: ["RadaNumerics", "CImageCodecs"]),
-        .target(name: "Adaptation", dependencies: ["RadaNumerics"]),
+        // The one reader and writer of the safetensors format: model weights and stream checkpoints.
+        .target(name: "SafeTensors", dependencies: ["RadaNumerics"]),
+        .target(name: "CLIP", dependencies: ["RadaNumerics", "SafeTensors", "CImageCodecs"]),
+        .target(name: "Adaptation", dependencies: ["RadaNumerics", "SafeTensors"]),
         .target(name: "Benchmarks", dependencies: ["CLIP", "Adaptation", "CImageCodecs", "CZlib"]),
         .target(
             name: "Server",
@@ -61,14 +64,18 @@ let package = Package(
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
+        // libFuzzer target of the checkpoint upload path (`make fuzz-checkpoint`); a plain build
+        // is its replay tool.
+        .executableTarget(name: "rada-fuzz-checkpoint", dependencies: ["Adaptation", "RadaNumerics"], path: "Fuzz/Checkpoint"),
         .testTarget(name: "RadaNumericsTests", dependencies: ["RadaNumerics"]),
-        .testTarget(name: "CLIPTests", dependencies: ["CLIP"]),
-        .testTarget(name: "AdaptationTests", dependencies: ["Adaptation"]),
+        .testTarget(name: "SafeTensorsTests", dependencies: ["SafeTensors"]),
+        .testTarget(name: "CLIPTests", dependencies: ["CLIP", "SafeTensors"]),
+        .testTarget(name: "AdaptationTests", dependencies: ["Adaptation", "SafeTensors"]),
         .testTarget(name: "BenchmarksTests", dependencies: ["Benchmarks"]),
         .testTarget(
             name: "ServerTests",
             dependencies: [
-                "Server",
+                "Server", "SafeTensors",
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
             ]
         ),

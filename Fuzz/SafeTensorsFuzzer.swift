@@ -1,7 +1,7 @@
 import Foundation
 
 /// libFuzzer entry for the safetensors header parser: any byte string must either parse into a
-/// validated header or throw a `CheckpointError`, never crash, trap or read out of bounds.
+/// validated header or throw a `SafeTensorsError`, never crash, trap or read out of bounds.
 /// Built by `make fuzz-safetensors` together with the parser's own sources.
 @_cdecl("LLVMFuzzerTestOneInput")
 public func fuzzSafeTensorsHeader(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {

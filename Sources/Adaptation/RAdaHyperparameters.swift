@@ -75,22 +75,30 @@ public struct RAdaHyperparameters: Codable, Sendable, Equatable {
         chunkRows = try c.decode(Int.self, forKey: .chunkRows)
     }
 
-    /// Throws when a value is outside its meaningful range.
+    /// Throws when a value is outside its documented range (Docs/rada.md, "Policy bounds"). The
+    /// upper bounds keep every policy a client can send, in a request or a checkpoint, from
+    /// asking for unbounded work or memory, or from turning the arithmetic into NaN.
     public func validate() throws {
-        func check(_ ok: Bool, _ message: String) throws {
-            if !ok { throw AdaptationError.invalidHyperparameter(message) }
+        func check(_ ok: Bool, _ message: @autoclosure () -> String) throws {
+            if !ok { throw AdaptationError.invalidHyperparameter(message()) }
         }
-        try check(attentionTemperature.isFinite && attentionTemperature > 0, "attentionTemperature must be positive, got \(attentionTemperature)")
+        func within(_ value: Double, _ range: ClosedRange<Double>) -> Bool { value.isFinite && range.contains(value) }
+        try check(within(attentionTemperature, 1e-3...1e3), "attentionTemperature must be in [0.001, 1000], got \(attentionTemperature)")
         try check(stepsPerBatch >= 0 && stepsPerBatch <= 1000, "stepsPerBatch must be in 0...1000, got \(stepsPerBatch)")
-        try check(runningMomentum >= 0 && runningMomentum < 1, "runningMomentum must be in [0, 1), got \(runningMomentum)")
+        try check(within(runningMomentum, 0...0.999_999), "runningMomentum must be in [0, 1), got \(runningMomentum)")
         try check(replayImages >= 0 && replayImages <= 4096, "replayImages must be in 0...4096, got \(replayImages)")
-        try check(chunkRows >= 1, "chunkRows must be at least 1, got \(chunkRows)")
-        if let lr = optimizer.learningRate { try check(lr.isFinite && lr >= 0, "learningRate must be non-negative, got \(lr)") }
-        try check(optimizer.beta1 >= 0 && optimizer.beta1 < 1 && optimizer.beta2 >= 0 && optimizer.beta2 < 1, "Adam betas must be in [0, 1)")
-        try check(optimizer.epsilon > 0, "optimizer epsilon must be positive")
-        try check(optimizer.weightDecay >= 0 && optimizer.momentum >= 0 && optimizer.momentum < 1, "weightDecay must be ≥ 0 and momentum in [0, 1)")
-        if let e0 = objective.confidenceThreshold { try check(e0 > 0, "confidenceThreshold must be positive, got \(e0)") }
-        try check(objective.entropyWeight >= 0 && objective.diversityWeight >= 0 && objective.zeroShotAnchorWeight >= 0 && objective.maskRegularization >= 0, "loss weights must be non-negative")
-        if let n = collapse.resetEveryOptimizerSteps { try check(n >= 1, "resetEveryOptimizerSteps must be at least 1, got \(n)") }
+        try check(chunkRows >= 1 && chunkRows <= 1 << 20, "chunkRows must be in 1...1048576, got \(chunkRows)")
+        if let lr = optimizer.learningRate { try check(within(lr, 0...10), "learningRate must be in [0, 10], got \(lr)") }
+        try check(within(optimizer.beta1, 0...0.999_999) && within(optimizer.beta2, 0...0.999_999), "Adam betas must be in [0, 1)")
+        try check(within(optimizer.epsilon, 1e-30...1), "optimizer epsilon must be in [1e-30, 1], got \(optimizer.epsilon)")
+        try check(within(optimizer.weightDecay, 0...1e4) && within(optimizer.momentum, 0...0.999_999),
+                  "weightDecay must be in [0, 10000] and momentum in [0, 1)")
+        if let e0 = objective.confidenceThreshold { try check(within(e0, 1e-6...1e3), "confidenceThreshold must be in (0, 1000], got \(e0)") }
+        let weights = [objective.entropyWeight, objective.diversityWeight, objective.zeroShotAnchorWeight, objective.maskRegularization]
+        try check(weights.allSatisfy { within($0, 0...1e6) }, "loss weights must be in [0, 1e6]")
+        for fraction in [collapse.entropyResetFraction, collapse.histogramEntropyResetFraction].compactMap({ $0 }) {
+            try check(within(fraction, 0...1), "collapse reset fractions must be in [0, 1], got \(fraction)")
+        }
+        if let n = collapse.resetEveryOptimizerSteps { try check(n >= 1 && n < 1 << 53, "resetEveryOptimizerSteps must be in 1..<2^53, got \(n)") }
     }
 }

@@ -1,5 +1,6 @@
 import Foundation
 import RadaNumerics
+import SafeTensors
 
 /// The JSON header of a stream checkpoint (stored in the safetensors `__metadata__` under
 /// `"rada.stream"`); the tensors carry the numbers.
@@ -24,10 +25,38 @@ struct StreamCheckpointHeader: Codable, Equatable {
     var replayCount: Int?
 }
 
+/// The documented bounds every checkpoint (upload, restore, snapshot) is checked against before
+/// anything of it is used. A stream that stays inside them can never overflow an integer or turn
+/// its arithmetic into NaN; values a real stream could reach are far inside them.
+public enum CheckpointBounds {
+    /// Counters and the optimiser step: integers a Double represents exactly, far from Int.max.
+    public static let counterLimit = 1 << 53
+    /// Embedding dimension and class count a checkpoint may declare (checked before allocating).
+    public static let maxDimension = 8192
+    public static let maxClasses = 100_000
+    /// CLIP clamps its learnt logit scale at 100; anything above this is not a CLIP stream.
+    public static let maxLogitScale: Float = 1000
+    /// Mask parameters and Adam's first moment (trained masks stay within a few units).
+    public static let maxParameterMagnitude: Float = 1e6
+    /// Adam's second moment (a running mean of squared gradients).
+    public static let maxSecondMoment: Float = 1e12
+    /// Image and class embeddings are unit vectors; this bounds each element generously.
+    public static let maxEmbeddingMagnitude: Float = 1e3
+    /// Largest JSON header of a stream checkpoint (labels and hyper-parameters are a few kB).
+    public static let maxHeaderBytes = 4 << 20
+    /// Per-row cosine a restored checkpoint's class embeddings must have with the stream's own
+    /// (the same classes embedded in fp32 and bf16 agree to 0.9999), and the relative logit-scale
+    /// tolerance.
+    public static let minClassCosine: Float = 0.999
+    public static let logitScaleTolerance: Float = 1e-3
+}
+
 extension StreamState {
     static let formatKey = "format"
     static let formatName = "radaserve.stream"
     static let headerKey = "rada.stream"
+    /// The name checkpoint bytes go by in error messages (they are often not a file).
+    static let checkpointSource = "checkpoint"
 
     /// The stream as a safetensors file: the six maps under the paper's names
     /// (`mha.q_proj1.weight`, …, `mha.out_proj.bias`), the optimiser moments
@@ -36,15 +65,17 @@ extension StreamState {
     /// `stream.replay_features` (n×D, only when n > 0), and a versioned JSON
     /// header with the rest.
     public func checkpointData() throws -> Data {
-        var file = SafeTensors()
+        var file = SafeTensorsWriter()
         let d = dimension
+        let names = Self.momentNames(hyperparameters.optimizer)
+        let moments = [optimizer.firstMoment, optimizer.secondMoment]
         for map in RAdaMap.allCases {
             let w = RAdaMask<Float>.weightRange(map, dimension: d), b = RAdaMask<Float>.biasRange(map, dimension: d)
             file.add("\(map.tensorPrefix).weight", shape: [d, d], values: Array(mask.values[w]))
             file.add("\(map.tensorPrefix).bias", shape: [d], values: Array(mask.values[b]))
-            for (name, moment) in Self.momentNames(hyperparameters.optimizer).enumerated().map({ ($0.element, $0.offset == 0 ? optimizer.firstMoment : optimizer.secondMoment) }) {
-                file.add("optim.\(name).\(map.tensorPrefix).weight", shape: [d, d], values: Array(moment[w]))
-                file.add("optim.\(name).\(map.tensorPrefix).bias", shape: [d], values: Array(moment[b]))
+            for (i, name) in names.enumerated() {
+                file.add("optim.\(name).\(map.tensorPrefix).weight", shape: [d, d], values: Array(moments[i][w]))
+                file.add("optim.\(name).\(map.tensorPrefix).bias", shape: [d], values: Array(moments[i][b]))
             }
         }
         file.add("stream.text_embeddings", shape: [classes, d], values: textEmbeddings.storage)
@@ -58,7 +89,7 @@ extension StreamState {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys]
         file.metadata = [Self.formatKey: Self.formatName, Self.headerKey: String(decoding: try encoder.encode(header), as: UTF8.self)]
-        return try file.encoded()
+        return file.encoded()
     }
 
     /// Writes `checkpointData()` atomically (temporary file, fsync, rename, fsync of the directory).
@@ -66,105 +97,252 @@ extension StreamState {
         try AtomicFile.write(try checkpointData(), to: url)
     }
 
-    /// A stream rebuilt from a checkpoint alone.
+    /// A stream rebuilt from a checkpoint alone (a snapshot of itself): every field is checked
+    /// against `CheckpointBounds` first.
     public init(checkpoint data: Data) throws {
-        let (file, header) = try Self.parseCheckpoint(data)
-        let text: [Float] = try file.values("stream.text_embeddings", shape: [header.classes, header.dimension])
-        try self.init(
-            labels: header.labels, textEmbeddings: Matrix(rows: header.classes, cols: header.dimension, storage: text),
-            logitScale: header.logitScale, heads: header.heads, hyperparameters: header.hyperparameters, seed: header.seed)
-        try load(file, header)
+        let checkpoint = try ParsedCheckpoint(data)
+        let header = checkpoint.header
+        let text = try checkpoint.textEmbeddings()
+        do {
+            try self.init(
+                labels: header.labels, textEmbeddings: Matrix(rows: header.classes, cols: header.dimension, storage: text),
+                logitScale: header.logitScale, heads: header.heads, hyperparameters: header.hyperparameters, seed: header.seed)
+        } catch let error as AdaptationError {
+            throw AdaptationError.invalidCheckpoint("\(error)")
+        }
+        try load(checkpoint)
     }
 
-    /// Replaces this stream's adaptation state with a checkpoint's. The checkpoint must have the
-    /// same D, K, heads and labels; on any error (corrupt, truncated, mismatched) the stream is
-    /// left exactly as it was.
+    /// Brings back a checkpoint's adapted state (mask, optimiser, counters, running statistics,
+    /// replay window) onto this stream's own class set. The stream's labels, class embeddings,
+    /// logit scale, policy and seed never change, so `reset()` still returns to its own zero-shot.
+    /// A checkpoint of another shape, class set, class embeddings or policy is a
+    /// `checkpointMismatch`; a corrupt or out-of-bounds one an `invalidCheckpoint`. On any error
+    /// the stream is left exactly as it was.
     public mutating func restore(from data: Data) throws {
-        let (file, header) = try Self.parseCheckpoint(data)
-        guard header.dimension == dimension else { throw AdaptationError.checkpointMismatch("checkpoint has D = \(header.dimension), this stream D = \(dimension)") }
-        guard header.classes == classes else { throw AdaptationError.checkpointMismatch("checkpoint has K = \(header.classes) classes, this stream \(classes)") }
-        guard header.heads == heads else { throw AdaptationError.checkpointMismatch("checkpoint has \(header.heads) heads, this stream \(heads)") }
+        let checkpoint = try ParsedCheckpoint(data)
+        let header = checkpoint.header
+        func mismatch(_ why: String) -> AdaptationError { .checkpointMismatch(why) }
+        guard header.dimension == dimension else { throw mismatch("checkpoint has D = \(header.dimension), this stream D = \(dimension)") }
+        guard header.classes == classes else { throw mismatch("checkpoint has K = \(header.classes) classes, this stream \(classes)") }
+        guard header.heads == heads else { throw mismatch("checkpoint has \(header.heads) heads, this stream \(heads)") }
         guard header.labels == labels else {
             let first = (0..<labels.count).first { header.labels[$0] != labels[$0] } ?? 0
-            throw AdaptationError.checkpointMismatch("class labels differ (first at index \(first): \"\(header.labels[first])\" vs \"\(labels[first])\")")
+            throw mismatch("class labels differ (first at index \(first): \"\(header.labels[first].prefix(80))\" vs \"\(labels[first].prefix(80))\")")
         }
-        let text: [Float] = try file.values("stream.text_embeddings", shape: [classes, dimension])
-        var copy = try StreamState(
-            labels: labels, textEmbeddings: Matrix(rows: classes, cols: dimension, storage: text),
-            logitScale: header.logitScale, heads: heads, hyperparameters: header.hyperparameters, seed: header.seed)
-        try copy.load(file, header)
+        guard header.hyperparameters == hyperparameters else {
+            throw mismatch("the checkpoint was taken under another adaptation policy; a restore never changes the stream's policy")
+        }
+        guard abs(header.logitScale - logitScale) <= CheckpointBounds.logitScaleTolerance * logitScale else {
+            throw mismatch("checkpoint logit scale \(header.logitScale) differs from this stream's \(logitScale)")
+        }
+        let text = try checkpoint.textEmbeddings()
+        if let row = Self.firstDifferentRow(text, textEmbeddings.storage, dimension: dimension) {
+            throw mismatch("class embedding of \"\(labels[row].prefix(80))\" differs from this stream's (another model, prompts or templates)")
+        }
+        var copy = self
+        try copy.load(checkpoint)
         self = copy
     }
 
     /// Reads a checkpoint file from disk into this stream (see `restore(from:)`).
     public mutating func restore(contentsOf url: URL) throws {
         let data: Data
-        do { data = try Data(contentsOf: url) } catch { throw AdaptationError.io("cannot read checkpoint \(url.path): \(error.localizedDescription)") }
+        do { data = try Data(contentsOf: url) } catch { throw AdaptationError.io("cannot read checkpoint \(url.lastPathComponent): \(error.localizedDescription)") }
         try restore(from: data)
     }
 
-    private static func momentNames(_ settings: OptimizerSettings) -> [String] {
+    /// The largest checkpoint this stream can produce or accept (header limit plus its tensors at
+    /// their largest): an upload above it cannot be one of its checkpoints.
+    public var maximumCheckpointBytes: Int {
+        let d = dimension
+        let maskFloats = RAdaMask<Float>.parameterCount(dimension: d) * (1 + 2)
+        let floats = maskFloats + classes * d + classes + hyperparameters.replayImages * d
+        return 8 + CheckpointBounds.maxHeaderBytes + floats * MemoryLayout<Float>.size
+    }
+
+    static func momentNames(_ settings: OptimizerSettings) -> [String] {
         switch settings.kind {
         case .adam, .adamW: ["exp_avg", "exp_avg_sq"]
         case .sgd: settings.momentCount == 1 ? ["momentum_buffer"] : []
         }
     }
 
-    private static func parseCheckpoint(_ data: Data) throws -> (SafeTensors, StreamCheckpointHeader) {
-        let file = try SafeTensors(parsing: data)
-        guard file.metadata[formatKey] == formatName, let json = file.metadata[headerKey] else {
-            throw AdaptationError.invalidCheckpoint("not a RAdaServe stream checkpoint (metadata \"\(formatKey)\" is not \"\(formatName)\")")
+    /// The first class whose embedding's cosine with the stream's is below the bound, if any.
+    private static func firstDifferentRow(_ a: [Float], _ b: [Float], dimension d: Int) -> Int? {
+        for row in 0..<(a.count / d) {
+            var dot: Float = 0, na: Float = 0, nb: Float = 0
+            for i in (row * d)..<((row + 1) * d) {
+                dot += a[i] * b[i]
+                na += a[i] * a[i]
+                nb += b[i] * b[i]
+            }
+            let cosine = (na > 0 && nb > 0) ? dot / (na.squareRoot() * nb.squareRoot()) : (na == nb ? 1 : 0)
+            if !(cosine >= CheckpointBounds.minClassCosine) { return row }
         }
-        let header: StreamCheckpointHeader
-        do { header = try JSONDecoder().decode(StreamCheckpointHeader.self, from: Data(json.utf8)) } catch {
-            throw AdaptationError.invalidCheckpoint("stream header is not valid: \(error)")
-        }
-        guard StreamCheckpointHeader.readableVersions.contains(header.formatVersion) else {
-            let versions = StreamCheckpointHeader.readableVersions
-            throw AdaptationError.invalidCheckpoint("format version \(header.formatVersion); this build reads versions \(versions.lowerBound)–\(versions.upperBound)")
-        }
-        guard header.labels.count == header.classes, header.classes >= 1, header.dimension >= 1 else {
-            throw AdaptationError.invalidCheckpoint("header lists \(header.labels.count) labels for K = \(header.classes), D = \(header.dimension)")
-        }
-        guard header.optimizerStep >= 0 else { throw AdaptationError.invalidCheckpoint("negative optimiser step count") }
-        let replayCount = header.replayCount ?? 0
-        guard replayCount >= 0, replayCount <= header.hyperparameters.replayImages else {
-            throw AdaptationError.invalidCheckpoint("replay window holds \(replayCount) images, the hyper-parameters allow \(header.hyperparameters.replayImages)")
-        }
-        return (file, header)
+        return nil
     }
 
-    /// Fills mask, optimiser, counters and statistics from a parsed checkpoint (all read first).
-    private mutating func load(_ file: SafeTensors, _ header: StreamCheckpointHeader) throws {
-        let d = dimension
-        var values = [Float](repeating: 0, count: RAdaMask<Float>.parameterCount(dimension: d))
-        let names = Self.momentNames(header.hyperparameters.optimizer)
-        var moments = names.map { _ in [Float](repeating: 0, count: values.count) }
+    /// Fills mask, optimiser, counters and statistics from a validated checkpoint.
+    private mutating func load(_ checkpoint: ParsedCheckpoint) throws {
+        let state = try checkpoint.adaptedState()
+        mask = RAdaMask(dimension: dimension, values: state.mask)
+        var optimizerState = OptimizerState<Float>(parameterCount: state.mask.count, settings: hyperparameters.optimizer)
+        optimizerState.step = checkpoint.header.optimizerStep
+        if state.moments.count >= 1 { optimizerState.firstMoment = state.moments[0] }
+        if state.moments.count >= 2 { optimizerState.secondMoment = state.moments[1] }
+        optimizer = optimizerState
+        counters = checkpoint.header.counters
+        running.entropy = checkpoint.header.runningEntropy
+        running.meanPrediction = state.meanPrediction
+        replay = state.replay
+    }
+}
+
+/// A checkpoint whose file structure, header and tensor shapes have been checked, so that every
+/// later allocation is bounded by what the bytes actually hold.
+struct ParsedCheckpoint {
+    let file: SafeTensorsFile
+    let header: StreamCheckpointHeader
+
+    init(_ data: Data) throws {
+        func invalid(_ why: String) -> AdaptationError { .invalidCheckpoint(why) }
+        do {
+            file = try SafeTensorsFile(data: data, source: StreamState.checkpointSource, maxHeaderBytes: CheckpointBounds.maxHeaderBytes)
+        } catch let error as SafeTensorsError {
+            throw invalid("\(error)")
+        }
+        guard file.metadata[StreamState.formatKey] == StreamState.formatName, let json = file.metadata[StreamState.headerKey] else {
+            throw invalid("not a RAdaServe stream checkpoint (metadata \"\(StreamState.formatKey)\" is not \"\(StreamState.formatName)\")")
+        }
+        do { header = try JSONDecoder().decode(StreamCheckpointHeader.self, from: Data(json.utf8)) } catch let error as DecodingError {
+            throw invalid("stream header is not valid: \(Self.summary(error))")
+        }
+        try checkHeader()
+        try checkShapes()
+    }
+
+    private static func summary(_ error: DecodingError) -> String {
+        switch error {
+        case .keyNotFound(let key, _): "missing field \"\(key.stringValue)\""
+        case .typeMismatch(_, let context), .valueNotFound(_, let context), .dataCorrupted(let context):
+            "\(context.codingPath.map(\.stringValue).joined(separator: ".")): \(context.debugDescription)"
+        @unknown default: "\(error)"
+        }
+    }
+
+    private func checkHeader() throws {
+        func check(_ ok: Bool, _ why: @autoclosure () -> String) throws {
+            if !ok { throw AdaptationError.invalidCheckpoint(why()) }
+        }
+        let h = header
+        let versions = StreamCheckpointHeader.readableVersions
+        try check(versions.contains(h.formatVersion), "format version \(h.formatVersion); this build reads versions \(versions.lowerBound)–\(versions.upperBound)")
+        try check((1...CheckpointBounds.maxDimension).contains(h.dimension), "D = \(h.dimension) is outside 1...\(CheckpointBounds.maxDimension)")
+        try check((1...CheckpointBounds.maxClasses).contains(h.classes), "K = \(h.classes) is outside 1...\(CheckpointBounds.maxClasses)")
+        try check(h.labels.count == h.classes, "header lists \(h.labels.count) labels for K = \(h.classes)")
+        try check(h.heads >= 1 && h.heads <= h.dimension && h.dimension % h.heads == 0, "\(h.heads) heads do not divide D = \(h.dimension)")
+        try check(h.logitScale.isFinite && h.logitScale > 0 && h.logitScale <= CheckpointBounds.maxLogitScale,
+                  "logit scale \(h.logitScale) is outside (0, \(CheckpointBounds.maxLogitScale)]")
+        let limit = CheckpointBounds.counterLimit
+        let c = h.counters
+        for (name, value) in [("samplesSeen", c.samplesSeen), ("batchesSeen", c.batchesSeen), ("optimizerSteps", c.optimizerSteps),
+                              ("skippedSteps", c.skippedSteps), ("automaticResets", c.automaticResets), ("optimizerStep", h.optimizerStep)] {
+            try check(value >= 0 && value < limit, "counter \(name) = \(value) is outside 0..<2^53")
+        }
+        if let entropy = h.runningEntropy {
+            let maximum = Float(Foundation.log(Double(h.classes))) + 1e-3
+            try check(entropy.isFinite && entropy >= 0 && entropy <= maximum, "running entropy \(entropy) is outside [0, log K]")
+        }
+        do { try h.hyperparameters.validate() } catch let error as AdaptationError {
+            throw AdaptationError.invalidCheckpoint("\(error)")
+        }
+        let replayCount = h.replayCount ?? 0
+        try check(replayCount >= 0 && replayCount <= h.hyperparameters.replayImages,
+                  "replay window holds \(replayCount) images, the hyper-parameters allow \(h.hyperparameters.replayImages)")
+    }
+
+    /// Every tensor present with its exact shape, before a single value is read.
+    private func checkShapes() throws {
+        let d = header.dimension, k = header.classes
+        var expected: [(String, [Int])] = [("stream.text_embeddings", [k, d]), ("stream.running_mean_prediction", [k])]
+        let replayCount = header.replayCount ?? 0
+        if replayCount > 0 { expected.append(("stream.replay_features", [replayCount, d])) }
         for map in RAdaMap.allCases {
-            let w = RAdaMask<Float>.weightRange(map, dimension: d), b = RAdaMask<Float>.biasRange(map, dimension: d)
-            values.replaceSubrange(w, with: try file.values("\(map.tensorPrefix).weight", shape: [d, d]) as [Float])
-            values.replaceSubrange(b, with: try file.values("\(map.tensorPrefix).bias", shape: [d]) as [Float])
-            for (i, name) in names.enumerated() {
-                moments[i].replaceSubrange(w, with: try file.values("optim.\(name).\(map.tensorPrefix).weight", shape: [d, d]) as [Float])
-                moments[i].replaceSubrange(b, with: try file.values("optim.\(name).\(map.tensorPrefix).bias", shape: [d]) as [Float])
+            expected.append(("\(map.tensorPrefix).weight", [d, d]))
+            expected.append(("\(map.tensorPrefix).bias", [d]))
+            for name in StreamState.momentNames(header.hyperparameters.optimizer) {
+                expected.append(("optim.\(name).\(map.tensorPrefix).weight", [d, d]))
+                expected.append(("optim.\(name).\(map.tensorPrefix).bias", [d]))
             }
         }
-        let meanPrediction: [Float] = try file.values("stream.running_mean_prediction", shape: [classes])
-        let replayCount = header.replayCount ?? 0
-        let replayed: [Float] = replayCount > 0 ? try file.values("stream.replay_features", shape: [replayCount, d]) : []
-        guard values.allSatisfy(\.isFinite), moments.allSatisfy({ $0.allSatisfy(\.isFinite) }), meanPrediction.allSatisfy(\.isFinite),
-              replayed.allSatisfy(\.isFinite) else {
-            throw AdaptationError.invalidCheckpoint("parameters or optimiser state contain NaN or infinity")
+        for (name, shape) in expected {
+            guard let info = file.info(name) else { throw AdaptationError.invalidCheckpoint("tensor \(name) is missing") }
+            guard info.shape == shape else {
+                throw AdaptationError.checkpointMismatch("tensor \(name) has shape \(info.shape), expected \(shape)")
+            }
         }
-        var optimizerState = OptimizerState<Float>(parameterCount: values.count, settings: header.hyperparameters.optimizer)
-        optimizerState.step = header.optimizerStep
-        if names.count >= 1 { optimizerState.firstMoment = moments[0] }
-        if names.count >= 2 { optimizerState.secondMoment = moments[1] }
-        mask = RAdaMask(dimension: d, values: values)
-        optimizer = optimizerState
-        counters = header.counters
-        running.entropy = header.runningEntropy
-        running.meanPrediction = meanPrediction
-        replay = replayed
+    }
+
+    private func floats(_ name: String) throws -> [Float] {
+        do { return try file.floats(name) } catch let error as SafeTensorsError {
+            throw AdaptationError.invalidCheckpoint("\(error)")
+        }
+    }
+
+    private static func require(_ values: [Float], _ what: String, within bound: Float, nonNegative: Bool = false) throws {
+        guard values.allSatisfy({ $0.isFinite && abs($0) <= bound && (!nonNegative || $0 >= 0) }) else {
+            throw AdaptationError.invalidCheckpoint("\(what) must be finite\(nonNegative ? ", non-negative" : "") and at most \(bound) in magnitude")
+        }
+    }
+
+    /// K×D class embeddings, finite and bounded.
+    func textEmbeddings() throws -> [Float] {
+        let text = try floats("stream.text_embeddings")
+        try Self.require(text, "class embeddings", within: CheckpointBounds.maxEmbeddingMagnitude)
+        return text
+    }
+
+    struct AdaptedState {
+        var mask: [Float]
+        var moments: [[Float]]
+        var meanPrediction: [Float]
+        var replay: [Float]
+    }
+
+    /// Mask, moments, mean prediction and replay window, each checked against its bounds.
+    func adaptedState() throws -> AdaptedState {
+        let d = header.dimension
+        let count = RAdaMask<Float>.parameterCount(dimension: d)
+        let names = StreamState.momentNames(header.hyperparameters.optimizer)
+        var state = AdaptedState(
+            mask: [Float](repeating: 0, count: count), moments: names.map { _ in [Float](repeating: 0, count: count) },
+            meanPrediction: [], replay: [])
+        for map in RAdaMap.allCases {
+            let w = RAdaMask<Float>.weightRange(map, dimension: d), b = RAdaMask<Float>.biasRange(map, dimension: d)
+            state.mask.replaceSubrange(w, with: try floats("\(map.tensorPrefix).weight"))
+            state.mask.replaceSubrange(b, with: try floats("\(map.tensorPrefix).bias"))
+            for (i, name) in names.enumerated() {
+                state.moments[i].replaceSubrange(w, with: try floats("optim.\(name).\(map.tensorPrefix).weight"))
+                state.moments[i].replaceSubrange(b, with: try floats("optim.\(name).\(map.tensorPrefix).bias"))
+            }
+        }
+        try Self.require(state.mask, "mask parameters", within: CheckpointBounds.maxParameterMagnitude)
+        for (i, name) in names.enumerated() {
+            let second = name == "exp_avg_sq"
+            try Self.require(state.moments[i], "optimiser moment \(name)",
+                             within: second ? CheckpointBounds.maxSecondMoment : CheckpointBounds.maxParameterMagnitude, nonNegative: second)
+        }
+        state.meanPrediction = try floats("stream.running_mean_prediction")
+        try Self.require(state.meanPrediction, "running mean prediction", within: 1, nonNegative: true)
+        let total = state.meanPrediction.reduce(0, +)
+        guard abs(total - 1) <= 1e-3 else {
+            throw AdaptationError.invalidCheckpoint("running mean prediction sums to \(total), not 1")
+        }
+        if (header.replayCount ?? 0) > 0 {
+            state.replay = try floats("stream.replay_features")
+            try Self.require(state.replay, "replay window", within: CheckpointBounds.maxEmbeddingMagnitude)
+        }
+        return state
     }
 }

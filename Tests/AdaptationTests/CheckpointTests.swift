@@ -1,5 +1,6 @@
 import Foundation
 import RadaNumerics
+import SafeTensors
 import Testing
 @testable import Adaptation
 
@@ -21,7 +22,7 @@ import Testing
         let data = try original.checkpointData()
         var rebuilt = try StreamState(checkpoint: data)
         #expect(rebuilt == original)
-        var restored = try task.stream(heads: 2, seed: 42)
+        var restored = try task.stream(heads: 2, hyperparameters: original.hyperparameters, seed: 42)
         try restored.restore(from: data)
         #expect(restored == original)
         for _ in 0..<4 {
@@ -46,8 +47,8 @@ import Testing
         for _ in 0..<6 { _ = try original.process(task.images(1).0) }
         #expect(original.replay.count == 4 * 8)
         let data = try original.checkpointData()
-        let file = try SafeTensors(parsing: data)
-        #expect(file.tensors["stream.replay_features"]?.shape == [4, 8])
+        let file = try SafeTensorsFile(data: data, source: "test")
+        #expect(file.info("stream.replay_features")?.shape == [4, 8])
         var rebuilt = try StreamState(checkpoint: data)
         #expect(rebuilt == original && rebuilt.replay == original.replay)
         for _ in 0..<3 {
@@ -59,9 +60,9 @@ import Testing
         #expect(rebuilt.replay.isEmpty)
         #expect(rebuilt == (try task.stream(heads: 2, hyperparameters: original.hyperparameters, seed: 42)))
         // A window larger than the hyper-parameters allow is refused.
-        var tampered = try SafeTensors(parsing: data)
+        var tampered = try SafeTensorsWriter(copying: SafeTensorsFile(data: data, source: "test"))
         tampered.metadata["rada.stream"] = tampered.metadata["rada.stream"]!.replacingOccurrences(of: "\"replayImages\":4", with: "\"replayImages\":2")
-        #expect(throws: AdaptationError.self) { try StreamState(checkpoint: try tampered.encoded()) }
+        #expect(throws: AdaptationError.self) { try StreamState(checkpoint: tampered.encoded()) }
     }
 
     /// A version-1 checkpoint (written before the replay window and the zero-shot anchor existed)
@@ -74,7 +75,7 @@ import Testing
             $0.replayImages = 0
         }, seed: 42)
         for _ in 0..<3 { _ = try original.process(task.images(6).0) }
-        var file = try SafeTensors(parsing: try original.checkpointData())
+        var file = try SafeTensorsWriter(copying: SafeTensorsFile(data: try original.checkpointData(), source: "test"))
         var header = file.metadata["rada.stream"]!
         for (old, new) in [("\"formatVersion\":2", "\"formatVersion\":1"), (",\"replayCount\":0", ""), (",\"replayImages\":0", ""),
                            (",\"zeroShotAnchorWeight\":0", "")] {
@@ -82,7 +83,7 @@ import Testing
             header = header.replacingOccurrences(of: old, with: new)
         }
         file.metadata["rada.stream"] = header
-        let loaded = try StreamState(checkpoint: try file.encoded())
+        let loaded = try StreamState(checkpoint: file.encoded())
         #expect(loaded == original)
     }
 
@@ -92,14 +93,14 @@ import Testing
         let data = try stream.checkpointData()
         let headerLength = data.prefix(8).enumerated().reduce(UInt64(0)) { $0 | UInt64($1.element) << (8 * UInt64($1.offset)) }
         #expect((8 + headerLength) % 8 == 0)
-        let file = try SafeTensors(parsing: data)
+        let file = try SafeTensorsFile(data: data, source: "test")
         for name in ["q_proj1", "q_proj2", "q_proj3", "k_proj", "v_proj", "out_proj"] {
-            #expect(file.tensors["mha.\(name).weight"]?.shape == [8, 8])
-            #expect(file.tensors["mha.\(name).bias"]?.shape == [8])
-            #expect(file.tensors["optim.exp_avg.mha.\(name).weight"]?.dtype == "F32")
-            #expect(file.tensors["optim.exp_avg_sq.mha.\(name).bias"]?.shape == [8])
+            #expect(file.info("mha.\(name).weight")?.shape == [8, 8])
+            #expect(file.info("mha.\(name).bias")?.shape == [8])
+            #expect(file.info("optim.exp_avg.mha.\(name).weight")?.dtype == .f32)
+            #expect(file.info("optim.exp_avg_sq.mha.\(name).bias")?.shape == [8])
         }
-        let q1: [Float] = try file.values("mha.q_proj1.weight")
+        let q1: [Float] = try file.floats("mha.q_proj1.weight")
         #expect(q1 == Array(stream.mask.weight(.query1)))
         let header = try JSONDecoder().decode(StreamCheckpointHeader.self, from: Data(file.metadata["rada.stream"]!.utf8))
         #expect(header.formatVersion == 2 && header.dimension == 8 && header.classes == 5 && header.heads == 2)
@@ -111,7 +112,7 @@ import Testing
     @Test func badCheckpointsLeaveTheStreamUntouched() throws {
         let (trained, task) = try Self.trainedStream()
         let good = try trained.checkpointData()
-        var stream = try task.stream(heads: 2, seed: 42)
+        var stream = try task.stream(heads: 2, hyperparameters: trained.hyperparameters, seed: 42)
         var other = SyntheticTask(classes: 5, dimension: 8, seed: 9)
         _ = try stream.process(other.images(4).0)
         let before = stream
@@ -135,18 +136,18 @@ import Testing
         cases.append(("other D", try SyntheticTask(classes: 5, dimension: 16).stream(heads: 2).checkpointData()))
         cases.append(("other heads", try task.stream(heads: 4).checkpointData()))
         // A tensor missing, a tensor of the wrong shape, NaN in the parameters, a newer version.
-        var file = try SafeTensors(parsing: good)
-        file.tensors["mha.k_proj.bias"] = nil
-        cases.append(("missing tensor", try file.encoded()))
-        file = try SafeTensors(parsing: good)
+        var file = try SafeTensorsWriter(copying: SafeTensorsFile(data: good, source: "test"))
+        file.remove("mha.k_proj.bias")
+        cases.append(("missing tensor", file.encoded()))
+        file = try SafeTensorsWriter(copying: SafeTensorsFile(data: good, source: "test"))
         file.add("mha.v_proj.weight", shape: [4, 16], values: [Float](repeating: 0, count: 64))
-        cases.append(("wrong shape", try file.encoded()))
-        file = try SafeTensors(parsing: good)
+        cases.append(("wrong shape", file.encoded()))
+        file = try SafeTensorsWriter(copying: SafeTensorsFile(data: good, source: "test"))
         file.add("mha.out_proj.bias", shape: [8], values: [Float](repeating: .nan, count: 8))
-        cases.append(("NaN", try file.encoded()))
-        file = try SafeTensors(parsing: good)
+        cases.append(("NaN", file.encoded()))
+        file = try SafeTensorsWriter(copying: SafeTensorsFile(data: good, source: "test"))
         file.metadata["rada.stream"] = file.metadata["rada.stream"]!.replacingOccurrences(of: "\"formatVersion\":2", with: "\"formatVersion\":3")
-        cases.append(("newer version", try file.encoded()))
+        cases.append(("newer version", file.encoded()))
         // An offset that points past the data section.
         var offsets = good
         let length = Int(offsets.prefix(8).enumerated().reduce(UInt64(0)) { $0 | UInt64($1.element) << (8 * UInt64($1.offset)) })
@@ -174,7 +175,7 @@ import Testing
         let url = directory.appendingPathComponent("stream.safetensors")
         try Data("old".utf8).write(to: url)
         try stream.writeCheckpoint(to: url)
-        var restored = try task.stream(heads: 2, seed: 42)
+        var restored = try task.stream(heads: 2, hyperparameters: stream.hyperparameters, seed: 42)
         try restored.restore(contentsOf: url)
         #expect(restored == stream)
         #expect(try FileManager.default.contentsOfDirectory(atPath: directory.path) == ["stream.safetensors"])

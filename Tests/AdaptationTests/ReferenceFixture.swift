@@ -1,4 +1,5 @@
 import Foundation
+import SafeTensors
 @testable import Adaptation
 
 /// One case written by `tools/rada_reference.py fixtures`: inputs, parameters, and the expected
@@ -12,7 +13,7 @@ struct ReferenceFixture {
         var steps: Int
     }
 
-    let file: SafeTensors
+    let file: SafeTensorsFile
     let batch: Int, classes: Int, dimension: Int, heads: Int
     let logitScale: Double, temperature: Double
     let labels: [Int]
@@ -20,7 +21,7 @@ struct ReferenceFixture {
 
     init(_ name: String) throws {
         let data = try Data(contentsOf: Fixtures.url("rada/\(name).safetensors"))
-        file = try SafeTensors(parsing: data)
+        file = try SafeTensorsFile(data: data, source: "rada/\(name).safetensors")
         let json = try JSONSerialization.jsonObject(with: Data(file.metadata["config"]!.utf8)) as! [String: Any]
         batch = json["B"] as! Int
         classes = json["K"] as! Int
@@ -48,14 +49,14 @@ struct ReferenceFixture {
         }
     }
 
-    func tensor<T: RAdaScalar>(_ name: String, as: T.Type = T.self) throws -> [T] { try file.values(name) }
+    func tensor<T: RAdaScalar>(_ name: String, as: T.Type = T.self) throws -> [T] { try file.doubles(name).map { T($0) } }
 
     /// The parameters stored under `prefix` (e.g. "params." or "linf.after.") in the flat layout.
     func mask<T: RAdaScalar>(prefix: String, as: T.Type = T.self) throws -> RAdaMask<T> {
         var mask = RAdaMask<T>(dimension: dimension)
         for map in RAdaMap.allCases {
-            let w: [T] = try file.values("\(prefix)\(map.tensorPrefix).weight", shape: [dimension, dimension])
-            let b: [T] = try file.values("\(prefix)\(map.tensorPrefix).bias", shape: [dimension])
+            let w: [T] = try file.doubles("\(prefix)\(map.tensorPrefix).weight", shape: [dimension, dimension]).map { T($0) }
+            let b: [T] = try file.doubles("\(prefix)\(map.tensorPrefix).bias", shape: [dimension]).map { T($0) }
             mask.values.replaceSubrange(RAdaMask<T>.weightRange(map, dimension: dimension), with: w)
             mask.values.replaceSubrange(RAdaMask<T>.biasRange(map, dimension: dimension), with: b)
         }

@@ -1,4 +1,5 @@
 import Foundation
+import SafeTensors
 import RadaNumerics
 import Testing
 
@@ -19,6 +20,13 @@ func editJSON(_ url: URL, _ edit: (inout [String: Any]) -> Void) throws {
     var object = try JSONSerialization.jsonObject(with: Data(contentsOf: url)) as! [String: Any]
     edit(&object)
     try JSONSerialization.data(withJSONObject: object).write(to: url)
+}
+
+/// A fresh scratch directory per test, removed by the caller.
+func scratchDirectory() throws -> URL {
+    let url = FileManager.default.temporaryDirectory.appendingPathComponent("clip-tests-\(UUID().uuidString)")
+    try FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)
+    return url
 }
 
 @Suite("CLIP configs read from the checkpoint's own files")

@@ -1,4 +1,5 @@
 import Foundation
+import SafeTensors
 import RadaNumerics
 import Testing
 
@@ -25,7 +26,7 @@ struct CheckpointLoadingTests {
         defer { try? FileManager.default.removeItem(at: dir) }
         let url = dir.appendingPathComponent(weights)
         try rewriteWeights(url) { $0.removeAll { $0.name == tensor } }
-        #expect(throws: CheckpointError.missingTensor(file: url.path, tensor: tensor)) { try CLIPModel.load(from: dir) }
+        #expect(throws: SafeTensorsError.missingTensor(file: url.path, tensor: tensor)) { try CLIPModel.load(from: dir) }
     }
 
     @Test("a mis-shaped tensor is named with both shapes")
@@ -38,7 +39,7 @@ struct CheckpointLoadingTests {
             let index = tensors.firstIndex { $0.name == "visual.proj" }!
             tensors[index].shape = [24, 48]
         }
-        #expect(throws: CheckpointError.shapeMismatch(file: url.path, tensor: "visual.proj", expected: [48, 24], actual: [24, 48])) {
+        #expect(throws: SafeTensorsError.shapeMismatch(file: url.path, tensor: "visual.proj", expected: [48, 24], actual: [24, 48])) {
             try CLIPModel.load(from: dir)
         }
     }
@@ -52,7 +53,7 @@ struct CheckpointLoadingTests {
             text["max_position_embeddings"] = 77
             root["text_config"] = text
         }
-        #expect(throws: CheckpointError.shapeMismatch(
+        #expect(throws: SafeTensorsError.shapeMismatch(
             file: dir.appendingPathComponent("model.safetensors").path,
             tensor: "text_model.embeddings.position_embedding.weight", expected: [77, 32], actual: [16, 32])) {
             try CLIPModel.load(from: dir)

@@ -1,3 +1,4 @@
+import SafeTensors
 /// Reads named tensors with the shapes the model expects and lays them out as its GEMMs want.
 struct WeightReader {
     let file: SafeTensorsFile
@@ -53,9 +54,9 @@ struct WeightReader {
 
     /// A scalar stored with shape `[]` (PyTorch's 0-d tensor) or `[1]`.
     func scalar(_ name: String) throws -> Float {
-        guard let info = file.info(name) else { throw CheckpointError.missingTensor(file: file.path, tensor: name) }
+        guard let info = file.info(name) else { throw SafeTensorsError.missingTensor(file: file.path, tensor: name) }
         guard info.elementCount == 1, info.shape.count <= 1 else {
-            throw CheckpointError.shapeMismatch(file: file.path, tensor: name, expected: [], actual: info.shape)
+            throw SafeTensorsError.shapeMismatch(file: file.path, tensor: name, expected: [], actual: info.shape)
         }
         return try file.floats(name)[0]
     }

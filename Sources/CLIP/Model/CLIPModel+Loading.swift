@@ -1,4 +1,5 @@
 import Foundation
+import SafeTensors
 
 extension CLIPModel {
     /// The files each layout needs in a checkpoint directory.

@@ -1,50 +1,52 @@
 import Foundation
 
 /// The parsed and validated header of a safetensors file.
-struct SafeTensorsHeader {
+public struct SafeTensorsHeader: Sendable {
     /// Byte offset of the data section within the file.
-    var dataStart: Int
+    public var dataStart: Int
     /// Entries sorted by their position in the data section.
-    var tensors: [TensorInfo]
-    var metadata: [String: String]
+    public var tensors: [TensorInfo]
+    public var metadata: [String: String]
 
-    static let metadataKey = "__metadata__"
+    public static let metadataKey = "__metadata__"
 
-    init(bytes: Data, path: String, maxHeaderBytes: Int) throws {
-        guard bytes.count >= 8 else { throw CheckpointError.fileTooSmall(file: path, size: bytes.count) }
+    /// Parses and validates the header of the file `bytes`; `path` names the source in errors.
+    /// Every size read from the bytes is checked before it is used in arithmetic or allocation.
+    public init(bytes: Data, path: String, maxHeaderBytes: Int) throws {
+        guard bytes.count >= 8 else { throw SafeTensorsError.fileTooSmall(file: path, size: bytes.count) }
         let headerLength = bytes.prefix(8).enumerated().reduce(UInt64(0)) { $0 | UInt64($1.element) << (8 * UInt64($1.offset)) }
-        guard headerLength <= UInt64(maxHeaderBytes) else {
-            throw CheckpointError.headerTooLarge(file: path, headerBytes: headerLength, limit: maxHeaderBytes)
+        guard headerLength <= UInt64(max(0, maxHeaderBytes)) else {
+            throw SafeTensorsError.headerTooLarge(file: path, headerBytes: headerLength, limit: maxHeaderBytes)
         }
         guard headerLength <= UInt64(bytes.count - 8) else {
-            throw CheckpointError.headerBeyondFile(file: path, headerBytes: headerLength, fileSize: bytes.count)
+            throw SafeTensorsError.headerBeyondFile(file: path, headerBytes: headerLength, fileSize: bytes.count)
         }
         let headerEnd = 8 + Int(headerLength)
         let json = [UInt8](bytes[bytes.startIndex + 8..<bytes.startIndex + headerEnd])
         let root: [String: Any]
         do {
             guard let object = try JSONSerialization.jsonObject(with: Data(json)) as? [String: Any] else {
-                throw CheckpointError.invalidHeaderJSON(file: path, reason: "the top level is not an object")
+                throw SafeTensorsError.invalidHeaderJSON(file: path, reason: "the top level is not an object")
             }
             root = object
-        } catch let error as CheckpointError {
+        } catch let error as SafeTensorsError {
             throw error
         } catch {
-            throw CheckpointError.invalidHeaderJSON(file: path, reason: "\(error.localizedDescription)")
+            throw SafeTensorsError.invalidHeaderJSON(file: path, reason: "\(error.localizedDescription)")
         }
         var seen = Set<String>()
         for key in JSONKeyScanner.topLevelKeys(json) where !seen.insert(key).inserted {
-            throw CheckpointError.duplicateTensor(file: path, tensor: key)
+            throw SafeTensorsError.duplicateTensor(file: path, tensor: key)
         }
 
         metadata = [:]
         if let raw = root[Self.metadataKey] {
             guard let map = raw as? [String: Any] else {
-                throw CheckpointError.invalidHeaderJSON(file: path, reason: "__metadata__ is not an object")
+                throw SafeTensorsError.invalidHeaderJSON(file: path, reason: "__metadata__ is not an object")
             }
             for (key, value) in map {
                 guard let string = value as? String else {
-                    throw CheckpointError.invalidHeaderJSON(file: path, reason: "__metadata__ value for '\(key)' is not a string")
+                    throw SafeTensorsError.invalidHeaderJSON(file: path, reason: "__metadata__ value for '\(key)' is not a string")
                 }
                 metadata[key] = string
             }
@@ -59,7 +61,7 @@ struct SafeTensorsHeader {
         var previous: TensorInfo?
         for entry in entries where !entry.byteRange.isEmpty {
             if let previous, previous.byteRange.upperBound > entry.byteRange.lowerBound {
-                throw CheckpointError.overlappingTensors(file: path, first: previous.name, second: entry.name)
+                throw SafeTensorsError.overlappingTensors(file: path, first: previous.name, second: entry.name)
             }
             previous = entry
         }
@@ -68,13 +70,13 @@ struct SafeTensorsHeader {
     }
 
     private static func entry(name: String, value: Any, path: String, dataBytes: Int) throws -> TensorInfo {
-        func invalid(_ reason: String) -> CheckpointError {
+        func invalid(_ reason: String) -> SafeTensorsError {
             .invalidTensorEntry(file: path, tensor: name, reason: reason)
         }
         guard let fields = value as? [String: Any] else { throw invalid("not an object") }
         guard let dtypeName = fields["dtype"] as? String else { throw invalid("no string 'dtype'") }
         guard let dtype = SafeTensorsDType(rawValue: dtypeName) else {
-            throw CheckpointError.unknownDType(file: path, tensor: name, dtype: dtypeName)
+            throw SafeTensorsError.unknownDType(file: path, tensor: name, dtype: dtypeName)
         }
         guard let shapeValues = fields["shape"] as? [Any] else { throw invalid("no 'shape' array") }
         let shape = try shapeValues.map { element -> Int in
@@ -92,10 +94,10 @@ struct SafeTensorsHeader {
             expected = product
         }
         guard expected == end - begin else {
-            throw CheckpointError.sizeMismatch(file: path, tensor: name, expectedBytes: expected, actualBytes: end - begin)
+            throw SafeTensorsError.sizeMismatch(file: path, tensor: name, expectedBytes: expected, actualBytes: end - begin)
         }
         guard end <= dataBytes else {
-            throw CheckpointError.offsetsOutOfBounds(file: path, tensor: name, end: end, dataBytes: dataBytes)
+            throw SafeTensorsError.offsetsOutOfBounds(file: path, tensor: name, end: end, dataBytes: dataBytes)
         }
         return TensorInfo(name: name, dtype: dtype, shape: shape, byteRange: begin..<end)
     }

@@ -1,7 +1,9 @@
 import Foundation
 import RadaNumerics
 
-/// A safetensors file, memory-mapped and validated before any tensor is read.
+/// A safetensors file (memory-mapped from disk, or bytes already in memory such as a client's
+/// upload), validated before any tensor is read. The one reader of the format: model weights and
+/// stream checkpoints both go through it.
 ///
 /// Validation covers everything a hostile or truncated file could use to make reads go wrong:
 /// the header length (limit and file size), the JSON, each tensor's dtype, shape and byte span,
@@ -21,17 +23,23 @@ public struct SafeTensorsFile: Sendable {
     private let dataStart: Int
     private let tensors: [String: TensorInfo]
 
-    /// Maps and validates `url`; throws a `CheckpointError` naming the file (and tensor).
+    /// Maps and validates `url`; throws a `SafeTensorsError` naming the file (and tensor).
     public init(url: URL, maxHeaderBytes: Int = SafeTensorsFile.defaultMaxHeaderBytes) throws {
-        let path = url.path
         let bytes: Data
         do {
             bytes = try Data(contentsOf: url, options: .alwaysMapped)
         } catch {
-            throw CheckpointError.unreadable(file: path, reason: error.localizedDescription)
+            throw SafeTensorsError.unreadable(file: url.path, reason: error.localizedDescription)
         }
-        let header = try SafeTensorsHeader(bytes: bytes, path: path, maxHeaderBytes: maxHeaderBytes)
-        self.path = path
+        try self.init(data: bytes, source: url.path, maxHeaderBytes: maxHeaderBytes)
+    }
+
+    /// Validates `data` as a whole safetensors file; `source` names it in errors.
+    public init(data bytes: Data, source: String, maxHeaderBytes: Int = SafeTensorsFile.defaultMaxHeaderBytes) throws {
+        // A slice keeps its parent's indices; every offset below is relative to byte 0.
+        let bytes = bytes.startIndex == 0 ? bytes : Data(bytes)
+        let header = try SafeTensorsHeader(bytes: bytes, path: source, maxHeaderBytes: maxHeaderBytes)
+        self.path = source
         self.bytes = bytes
         self.dataStart = header.dataStart
         self.tensors = Dictionary(uniqueKeysWithValues: header.tensors.map { ($0.name, $0) })
@@ -44,7 +52,7 @@ public struct SafeTensorsFile: Sendable {
 
     /// All values of `name` as Float32 (converted from F16, BF16 or F64 when needed).
     public func floats(_ name: String) throws -> [Float] {
-        guard let info = tensors[name] else { throw CheckpointError.missingTensor(file: path, tensor: name) }
+        guard let info = tensors[name] else { throw SafeTensorsError.missingTensor(file: path, tensor: name) }
         let count = info.elementCount
         let start = dataStart + info.byteRange.lowerBound
         return try bytes.withUnsafeBytes { raw -> [Float] in
@@ -72,17 +80,54 @@ public struct SafeTensorsFile: Sendable {
                 doubles.withUnsafeMutableBytes { $0.copyMemory(from: source) }
                 return doubles.map { Float($0) }
             default:
-                throw CheckpointError.unsupportedDType(file: path, tensor: name, dtype: info.dtype.rawValue)
+                throw SafeTensorsError.unsupportedDType(file: path, tensor: name, dtype: info.dtype.rawValue)
             }
+        }
+    }
+
+    /// All values of `name` as Float64 (F64 as stored, F32 widened).
+    public func doubles(_ name: String) throws -> [Double] {
+        guard let info = tensors[name] else { throw SafeTensorsError.missingTensor(file: path, tensor: name) }
+        let start = dataStart + info.byteRange.lowerBound
+        return try bytes.withUnsafeBytes { raw -> [Double] in
+            let source = UnsafeRawBufferPointer(rebasing: raw[start..<(start + info.byteRange.count)])
+            switch info.dtype {
+            case .f64:
+                var doubles = [Double](repeating: 0, count: info.elementCount)
+                doubles.withUnsafeMutableBytes { $0.copyMemory(from: source) }
+                return doubles
+            case .f32:
+                var floats = [Float](repeating: 0, count: info.elementCount)
+                floats.withUnsafeMutableBytes { $0.copyMemory(from: source) }
+                return floats.map(Double.init)
+            default:
+                throw SafeTensorsError.unsupportedDType(file: path, tensor: name, dtype: info.dtype.rawValue)
+            }
+        }
+    }
+
+    /// The values of `name` as Float64, which must have exactly `shape`.
+    public func doubles(_ name: String, shape: [Int]) throws -> [Double] {
+        try requireShape(name, shape)
+        return try doubles(name)
+    }
+
+    /// The raw little-endian bytes of `name` (for copying a tensor unchanged).
+    public func rawBytes(_ name: String) throws -> Data {
+        guard let info = tensors[name] else { throw SafeTensorsError.missingTensor(file: path, tensor: name) }
+        return bytes.subdata(in: (dataStart + info.byteRange.lowerBound)..<(dataStart + info.byteRange.upperBound))
+    }
+
+    private func requireShape(_ name: String, _ shape: [Int]) throws {
+        guard let info = tensors[name] else { throw SafeTensorsError.missingTensor(file: path, tensor: name) }
+        guard info.shape == shape else {
+            throw SafeTensorsError.shapeMismatch(file: path, tensor: name, expected: shape, actual: info.shape)
         }
     }
 
     /// The values of `name`, which must have exactly `shape`.
     public func floats(_ name: String, shape: [Int]) throws -> [Float] {
-        guard let info = tensors[name] else { throw CheckpointError.missingTensor(file: path, tensor: name) }
-        guard info.shape == shape else {
-            throw CheckpointError.shapeMismatch(file: path, tensor: name, expected: shape, actual: info.shape)
-        }
+        try requireShape(name, shape)
         return try floats(name)
     }
 

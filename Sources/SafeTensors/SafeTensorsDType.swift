@@ -25,5 +25,13 @@ public struct TensorInfo: Sendable, Equatable {
     /// Byte range relative to the start of the data section (after the header).
     public var byteRange: Range<Int>
 
-    public var elementCount: Int { shape.reduce(1, *) }
+    /// Elements in the tensor; exact and overflow-free because validation bounded its bytes.
+    public var elementCount: Int { byteRange.count / dtype.byteSize }
+
+    public init(name: String, dtype: SafeTensorsDType, shape: [Int], byteRange: Range<Int>) {
+        self.name = name
+        self.dtype = dtype
+        self.shape = shape
+        self.byteRange = byteRange
+    }
 }

@@ -2,10 +2,10 @@ import Foundation
 import RadaNumerics
 import Testing
 
-@testable import CLIP
+@testable import SafeTensors
 
 /// A fresh scratch directory per test, removed by the caller.
-func scratchDirectory() throws -> URL {
+private func scratchDirectory() throws -> URL {
     let url = FileManager.default.temporaryDirectory.appendingPathComponent("clip-tests-\(UUID().uuidString)")
     try FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)
     return url
@@ -88,10 +88,10 @@ struct CheckpointSafeTensorsTests {
         let dir = try scratchDirectory()
         defer { try? FileManager.default.removeItem(at: dir) }
         let url = dir.appendingPathComponent("bad.safetensors")
-        #expect(throws: CheckpointError.duplicateTensor(file: url.path, tensor: "a")) {
+        #expect(throws: SafeTensorsError.duplicateTensor(file: url.path, tensor: "a")) {
             try SafeTensorsWriter.write([("a", [1], [1]), ("a", [1], [2])], to: url)
         }
-        #expect(throws: CheckpointError.self) { try SafeTensorsWriter.write([("a", [2, 2], [1, 2, 3])], to: url) }
+        #expect(throws: SafeTensorsError.self) { try SafeTensorsWriter.write([("a", [2, 2], [1, 2, 3])], to: url) }
         #expect(!FileManager.default.fileExists(atPath: url.path))
     }
 
@@ -102,8 +102,8 @@ struct CheckpointSafeTensorsTests {
         let url = dir.appendingPathComponent("m.safetensors")
         try SafeTensorsWriter.write([("w", [2, 3], [1, 2, 3, 4, 5, 6])], to: url)
         let file = try SafeTensorsFile(url: url)
-        #expect(throws: CheckpointError.missingTensor(file: url.path, tensor: "nope")) { try file.floats("nope") }
-        #expect(throws: CheckpointError.shapeMismatch(file: url.path, tensor: "w", expected: [3, 2], actual: [2, 3])) {
+        #expect(throws: SafeTensorsError.missingTensor(file: url.path, tensor: "nope")) { try file.floats("nope") }
+        #expect(throws: SafeTensorsError.shapeMismatch(file: url.path, tensor: "w", expected: [3, 2], actual: [2, 3])) {
             try file.matrix("w", rows: 3, cols: 2)
         }
     }
@@ -119,45 +119,45 @@ struct CheckpointSafeTensorsTests {
 
         let tiny = dir.appendingPathComponent("tiny.safetensors")
         try Data([1, 2, 3]).write(to: tiny)
-        #expect(throws: CheckpointError.fileTooSmall(file: tiny.path, size: 3)) { try load(tiny) }
+        #expect(throws: SafeTensorsError.fileTooSmall(file: tiny.path, size: 3)) { try load(tiny) }
 
         let valid = "{\(entry("a", offsets: "[0,8]"))}"
         let big = try rawSafeTensors(valid, dataBytes: 8, in: dir)
-        #expect(throws: CheckpointError.headerTooLarge(file: big.path, headerBytes: UInt64(valid.utf8.count), limit: 16)) {
+        #expect(throws: SafeTensorsError.headerTooLarge(file: big.path, headerBytes: UInt64(valid.utf8.count), limit: 16)) {
             try load(big, limit: 16)
         }
         let huge = try rawSafeTensors(valid, dataBytes: 8, headerLength: 1 << 62, in: dir)
-        #expect(throws: CheckpointError.headerTooLarge(file: huge.path, headerBytes: 1 << 62, limit: SafeTensorsFile.defaultMaxHeaderBytes)) {
+        #expect(throws: SafeTensorsError.headerTooLarge(file: huge.path, headerBytes: 1 << 62, limit: SafeTensorsFile.defaultMaxHeaderBytes)) {
             try load(huge)
         }
         let beyond = try rawSafeTensors(valid, dataBytes: 0, headerLength: 500, in: dir)
-        #expect(throws: CheckpointError.headerBeyondFile(file: beyond.path, headerBytes: 500, fileSize: 8 + valid.utf8.count)) {
+        #expect(throws: SafeTensorsError.headerBeyondFile(file: beyond.path, headerBytes: 500, fileSize: 8 + valid.utf8.count)) {
             try load(beyond)
         }
         let notJSON = try rawSafeTensors("{\"a\": [1,", dataBytes: 0, in: dir)
-        #expect { try load(notJSON) } throws: { ($0 as? CheckpointError).map { if case .invalidHeaderJSON = $0 { true } else { false } } ?? false }
+        #expect { try load(notJSON) } throws: { ($0 as? SafeTensorsError).map { if case .invalidHeaderJSON = $0 { true } else { false } } ?? false }
         let notObject = try rawSafeTensors("[1, 2]", dataBytes: 0, in: dir)
-        #expect(throws: CheckpointError.invalidHeaderJSON(file: notObject.path, reason: "the top level is not an object")) { try load(notObject) }
+        #expect(throws: SafeTensorsError.invalidHeaderJSON(file: notObject.path, reason: "the top level is not an object")) { try load(notObject) }
 
         let dtype = try rawSafeTensors("{\(entry("a", "F33", offsets: "[0,8]"))}", dataBytes: 8, in: dir)
-        #expect(throws: CheckpointError.unknownDType(file: dtype.path, tensor: "a", dtype: "F33")) { try load(dtype) }
+        #expect(throws: SafeTensorsError.unknownDType(file: dtype.path, tensor: "a", dtype: "F33")) { try load(dtype) }
         let size = try rawSafeTensors("{\(entry("a", "F16", "[3]", offsets: "[0,8]"))}", dataBytes: 8, in: dir)
-        #expect(throws: CheckpointError.sizeMismatch(file: size.path, tensor: "a", expectedBytes: 6, actualBytes: 8)) { try load(size) }
+        #expect(throws: SafeTensorsError.sizeMismatch(file: size.path, tensor: "a", expectedBytes: 6, actualBytes: 8)) { try load(size) }
         let negative = try rawSafeTensors("{\(entry("a", "F32", "[-2]", offsets: "[0,8]"))}", dataBytes: 8, in: dir)
-        #expect { try load(negative) } throws: { ($0 as? CheckpointError).map { if case .invalidTensorEntry(_, "a", _) = $0 { true } else { false } } ?? false }
+        #expect { try load(negative) } throws: { ($0 as? SafeTensorsError).map { if case .invalidTensorEntry(_, "a", _) = $0 { true } else { false } } ?? false }
         let reversed = try rawSafeTensors("{\(entry("a", offsets: "[8,0]"))}", dataBytes: 8, in: dir)
-        #expect { try load(reversed) } throws: { ($0 as? CheckpointError).map { if case .invalidTensorEntry(_, "a", _) = $0 { true } else { false } } ?? false }
+        #expect { try load(reversed) } throws: { ($0 as? SafeTensorsError).map { if case .invalidTensorEntry(_, "a", _) = $0 { true } else { false } } ?? false }
         let outside = try rawSafeTensors("{\(entry("a", offsets: "[8,16]"))}", dataBytes: 12, in: dir)
-        #expect(throws: CheckpointError.offsetsOutOfBounds(file: outside.path, tensor: "a", end: 16, dataBytes: 12)) { try load(outside) }
+        #expect(throws: SafeTensorsError.offsetsOutOfBounds(file: outside.path, tensor: "a", end: 16, dataBytes: 12)) { try load(outside) }
         let overlap = try rawSafeTensors("{\(entry("a", offsets: "[0,8]")),\(entry("b", offsets: "[4,12]"))}", dataBytes: 12, in: dir)
-        #expect(throws: CheckpointError.overlappingTensors(file: overlap.path, first: "a", second: "b")) { try load(overlap) }
+        #expect(throws: SafeTensorsError.overlappingTensors(file: overlap.path, first: "a", second: "b")) { try load(overlap) }
         let duplicate = try rawSafeTensors("{\(entry("a", offsets: "[0,8]")),\(entry("a", offsets: "[8,16]"))}", dataBytes: 16, in: dir)
-        #expect(throws: CheckpointError.duplicateTensor(file: duplicate.path, tensor: "a")) { try load(duplicate) }
+        #expect(throws: SafeTensorsError.duplicateTensor(file: duplicate.path, tensor: "a")) { try load(duplicate) }
         // The same name spelt with an escape is still a duplicate.
         let escaped = try rawSafeTensors("{\(entry("a", offsets: "[0,8]")),\(entry("\\u0061", offsets: "[8,16]"))}", dataBytes: 16, in: dir)
-        #expect(throws: CheckpointError.duplicateTensor(file: escaped.path, tensor: "a")) { try load(escaped) }
+        #expect(throws: SafeTensorsError.duplicateTensor(file: escaped.path, tensor: "a")) { try load(escaped) }
         let metadata = try rawSafeTensors("{\"__metadata__\":{\"k\":1}}", dataBytes: 0, in: dir)
-        #expect { try load(metadata) } throws: { ($0 as? CheckpointError).map { if case .invalidHeaderJSON = $0 { true } else { false } } ?? false }
+        #expect { try load(metadata) } throws: { ($0 as? SafeTensorsError).map { if case .invalidHeaderJSON = $0 { true } else { false } } ?? false }
 
         // A valid file cut short: the last tensor now runs past the end.
         let whole = dir.appendingPathComponent("whole.safetensors")
@@ -165,7 +165,7 @@ struct CheckpointSafeTensorsTests {
         let bytes = try Data(contentsOf: whole)
         let truncated = dir.appendingPathComponent("truncated.safetensors")
         try bytes.prefix(bytes.count - 3).write(to: truncated)
-        #expect(throws: CheckpointError.offsetsOutOfBounds(file: truncated.path, tensor: "y", end: 32, dataBytes: 29)) { try load(truncated) }
+        #expect(throws: SafeTensorsError.offsetsOutOfBounds(file: truncated.path, tensor: "y", end: 32, dataBytes: 29)) { try load(truncated) }
         let intact = dir.appendingPathComponent("intact.safetensors")
         try Data(bytes).write(to: intact)
         #expect(try SafeTensorsFile(url: intact).floats("y") == [5, 6, 7, 8])
