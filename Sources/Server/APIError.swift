@@ -29,6 +29,12 @@ public struct APIError: Error, HTTPResponseError, CustomStringConvertible, Senda
     public static func unprocessable(_ message: String) -> APIError { APIError(.unprocessableContent, code: "unprocessable", message) }
     public static func queueFull(_ message: String) -> APIError { APIError(.tooManyRequests, code: "queue_full", message) }
     public static func unavailable(_ message: String) -> APIError { APIError(.serviceUnavailable, code: "unavailable", message) }
+    /// The code of a quarantined stream's 503.
+    public static let quarantinedCode = "stream_quarantined"
+    public static func quarantined(id: String, reason: String) -> APIError {
+        APIError(.serviceUnavailable, code: quarantinedCode,
+                 "stream \"\(id.prefix(80))\" is quarantined: its stored state cannot be loaded (\(reason)); other streams are unaffected. DELETE the stream to remove it")
+    }
     public static func `internal`(_ message: String) -> APIError { APIError(.internalServerError, code: "internal", message) }
 
     struct Body: Codable {

@@ -40,7 +40,10 @@ struct JournalRecord: Equatable {
             return T(littleEndian: value)
         }
         let rows = Int(load(9, UInt32.self)), cols = Int(load(13, UInt32.self))
-        guard payload[payload.startIndex + 8] <= 1, payload.count == 17 + rows * cols * 4 else { return nil }
+        // rows and cols come from disk: multiply with overflow checks (2^32 · 2^32 · 4 overflows).
+        let (elements, overflow) = rows.multipliedReportingOverflow(by: cols)
+        guard !overflow, elements <= (payload.count - 17) / 4, payload[payload.startIndex + 8] <= 1,
+              payload.count == 17 + elements * 4 else { return nil }
         sequence = load(0, UInt64.self)
         adapt = payload[payload.startIndex + 8] == 1
         var storage = [Float](repeating: 0, count: rows * cols)

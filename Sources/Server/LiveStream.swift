@@ -3,6 +3,25 @@ import Foundation
 import RadaNumerics
 import Synchronization
 
+/// Why a stream's files could not be loaded; the message names no path (it is shown to the
+/// stream's owner), the log gets the underlying error.
+enum StreamLoadError: Error, CustomStringConvertible {
+    case metadata(String)
+    case noSnapshot(String)
+
+    var description: String {
+        switch self {
+        case .metadata(let why): why
+        case .noSnapshot(let why): "no snapshot passes validation: \(why)"
+        }
+    }
+
+    /// The owner-facing reason for any error thrown while loading.
+    static func reason(_ error: any Error) -> String {
+        (error as? StreamLoadError)?.description ?? "its files cannot be read"
+    }
+}
+
 /// One stream held in memory: its engine state, its journal, and the turnstile that makes its
 /// requests apply one at a time in arrival order. All state changes go through `mutate`, which
 /// runs under the stream's lock; durability (journal fsync or snapshot) happens there before
@@ -168,7 +187,10 @@ final class LiveStream: Sendable {
     static func load(from directory: StreamDirectory) throws -> LiveStream {
         let decoder = JSONDecoder()
         decoder.dateDecodingStrategy = .iso8601
-        let metadata = try decoder.decode(StreamMetadata.self, from: Data(contentsOf: directory.metadataURL))
+        let metadata: StreamMetadata
+        do { metadata = try decoder.decode(StreamMetadata.self, from: Data(contentsOf: directory.metadataURL)) } catch {
+            throw StreamLoadError.metadata(error is DecodingError ? "meta.json is not valid" : "meta.json cannot be read")
+        }
         var loaded: (UInt64, StreamState)?
         var lastError: (any Error)?
         for snapshot in directory.snapshots() {
@@ -178,7 +200,7 @@ final class LiveStream: Sendable {
             } catch { lastError = error }
         }
         guard let loaded else {
-            throw APIError.internal("stream \"\(metadata.id)\" has no readable snapshot: \(lastError.map { "\($0)" } ?? "none found")")
+            throw StreamLoadError.noSnapshot((lastError as? AdaptationError).map { "\($0)" } ?? (lastError == nil ? "none found" : "unreadable"))
         }
         let snapshotSequence = loaded.0
         var state = loaded.1

@@ -22,7 +22,7 @@ public enum RadaServer {
         logger: Logger = Logger(label: "rada.serve")
     ) throws -> some ApplicationProtocol {
         try FileManager.default.createDirectory(at: configuration.dataDirectory, withIntermediateDirectories: true)
-        let service = StreamService(configuration: configuration, backend: backend, metrics: metrics)
+        let service = StreamService(configuration: configuration, backend: backend, metrics: metrics, logger: logger)
         let readiness = Readiness()
         let router = Router(context: RadaRequestContext.self)
         router.add(middleware: ErrorAndMetricsMiddleware(metrics: metrics))

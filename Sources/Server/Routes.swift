@@ -87,15 +87,18 @@ struct Routes: Sendable {
                 body: .init(byteBuffer: ByteBuffer(bytes: data)))
         }
         v1.put("streams/:id/checkpoints/:name") { request, context in
+            let id = try context.parameters.require("id"), name = try context.parameters.require("name")
+            // Owner, stream, name and size are settled before a byte of the body is read.
+            let limit = try await service.checkpointUploadLimit(client: context.client, id: id, name: name)
             let type = (request.headers[.contentType] ?? "").lowercased()
             guard type.hasPrefix("application/octet-stream") else {
                 throw APIError.unsupportedMediaType("upload a checkpoint as application/octet-stream (the safetensors file)")
             }
-            let data = Data(buffer: try await body(request, limit: limits.maxCheckpointBytes))
-            return try Self.json(
-                try await service.uploadCheckpoint(
-                    client: context.client, id: context.parameters.require("id"), name: context.parameters.require("name"), data: data),
-                status: .created)
+            if let declared = request.headers[.contentLength].flatMap({ Int($0) }), declared > limit {
+                throw APIError.tooLarge("the checkpoint is \(declared) bytes; this stream's checkpoints are at most \(limit) bytes")
+            }
+            let data = Data(buffer: try await body(request, limit: limit))
+            return try Self.json(try await service.uploadCheckpoint(client: context.client, id: id, name: name, data: data), status: .created)
         }
         v1.post("streams/:id/checkpoints/:name/restore") { _, context in
             try Self.json(try await service.restoreCheckpoint(

@@ -4,8 +4,9 @@ import Foundation
 public struct ServerLimits: Sendable {
     /// Largest request body accepted (bytes).
     public var maxBodyBytes = 32 * 1024 * 1024
-    /// Largest checkpoint upload (bytes).
-    public var maxCheckpointBytes = 512 * 1024 * 1024
+    /// Largest checkpoint upload (bytes); an upload is also refused above the largest checkpoint
+    /// its stream could produce (`StreamState.maximumCheckpointBytes`), before its body is read.
+    public var maxCheckpointBytes = 128 * 1024 * 1024
     public var maxImagesPerRequest = 64
     /// Largest decoded image (width × height); checked from the header before decoding.
     public var maxPixelsPerImage = 16_000_000

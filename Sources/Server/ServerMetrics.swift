@@ -9,6 +9,7 @@ public final class ServerMetrics: Sendable {
     let resets: Counter
     let evictions: Counter
     let liveStreams: Gauge
+    let quarantinedStreams: Gauge
     let queueDepth: Gauge
     let backboneBatchImages: ValueHistogram
 
@@ -23,6 +24,8 @@ public final class ServerMetrics: Sendable {
         resets = registry.makeCounter(descriptor: describe("stream_resets", "total", "Stream resets requested by clients"))
         evictions = registry.makeCounter(descriptor: describe("streams_evicted", "total", "Streams written to disk and dropped from memory"))
         liveStreams = registry.makeGauge(descriptor: describe("streams_live", "count", "Streams held in memory"))
+        quarantinedStreams = registry.makeGauge(
+            descriptor: describe("streams_quarantined", "count", "Streams whose stored state could not be loaded (served 503 until deleted)"))
         queueDepth = registry.makeGauge(descriptor: describe("backbone_queue", "images", "Images waiting for the backbone"))
         backboneBatchImages = registry.makeValueHistogram(
             descriptor: describe("backbone_batch", "images", "Images per backbone call"), buckets: [1, 2, 4, 8, 16, 32, 64, 128])

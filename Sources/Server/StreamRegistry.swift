@@ -1,8 +1,11 @@
 import Adaptation
 import Foundation
+import Logging
 
 /// The streams held in memory, keyed by (client, id); loads streams from the data directory on
-/// demand and evicts the least recently used idle ones beyond the memory budget.
+/// demand and evicts the least recently used idle ones beyond the memory budget. A stream whose
+/// stored state cannot be loaded is quarantined: its requests get a 503 naming it, it can still
+/// be deleted, and every other stream is served as usual.
 actor StreamRegistry {
     private struct Key: Hashable {
         var client: String
@@ -13,11 +16,16 @@ actor StreamRegistry {
     private let memoryBudget: Int
     private let metrics: ServerMetrics
     private var loaded: [Key: LiveStream] = [:]
+    /// Streams whose files failed to load, with the reason shown to their owner.
+    private var quarantined: [Key: String] = [:]
 
-    init(layout: DataLayout, memoryBudget: Int, metrics: ServerMetrics) {
+    private let logger: Logger
+
+    init(layout: DataLayout, memoryBudget: Int, metrics: ServerMetrics, logger: Logger) {
         self.layout = layout
         self.memoryBudget = memoryBudget
         self.metrics = metrics
+        self.logger = logger
     }
 
     /// The stream and a ticket in its queue; a stream of another client is simply not found.
@@ -26,18 +34,46 @@ actor StreamRegistry {
         return (stream, stream.takeTicket())
     }
 
-    private func stream(client: String, id: String) throws -> LiveStream {
+    /// The stream, loaded if needed, without taking a place in its queue (checks that must not
+    /// wait for the stream's turn, such as an upload's limit before its body is read).
+    func stream(client: String, id: String) throws -> LiveStream {
         let key = Key(client: client, id: id)
         if let stream = loaded[key] { return stream }
         let directory = layout.stream(client: client, id: id)
-        guard Identifier.isValid(id), FileManager.default.fileExists(atPath: directory.metadataURL.path) else {
+        guard Identifier.isValid(id), FileManager.default.fileExists(atPath: directory.url.path) else {
             throw APIError.notFound("no stream \"\(id.prefix(80))\"")
         }
-        let stream = try LiveStream.load(from: directory)
+        if let reason = quarantined[key] { throw APIError.quarantined(id: id, reason: reason) }
+        let stream: LiveStream
+        do { stream = try LiveStream.load(from: directory) } catch {
+            let reason = StreamLoadError.reason(error)
+            quarantined[key] = reason
+            metrics.quarantinedStreams.set(Double(quarantined.count))
+            logger.error("stream quarantined", metadata: ["client": "\(client)", "stream": "\(id)", "error": "\(error)"])
+            throw APIError.quarantined(id: id, reason: reason)
+        }
         loaded[key] = stream
         metrics.liveStreams.set(Double(loaded.count))
         return stream
     }
+
+    /// Deletes a stream that cannot be loaded (quarantined, or failing now) without loading it;
+    /// false when the stream loads normally (delete it through its queue instead).
+    func deleteIfUnloadable(client: String, id: String) throws -> Bool {
+        let key = Key(client: client, id: id)
+        guard loaded[key] == nil else { return false }
+        if quarantined[key] == nil {
+            do { _ = try stream(client: client, id: id); return false } catch let error as APIError where error.code == APIError.quarantinedCode {
+                // Quarantined just now: fall through and delete it.
+            }
+        }
+        try Self.removeDirectory(layout.stream(client: client, id: id).url, id: id)
+        quarantined[key] = nil
+        metrics.quarantinedStreams.set(Double(quarantined.count))
+        return true
+    }
+
+    var quarantinedCount: Int { quarantined.count }
 
     func create(metadata: StreamMetadata, state: StreamState) throws -> LiveStream {
         let directory = layout.stream(client: metadata.client, id: metadata.id)
@@ -56,8 +92,13 @@ actor StreamRegistry {
         stream.markDeleted()
         loaded[Key(client: stream.metadata.client, id: stream.metadata.id)] = nil
         metrics.liveStreams.set(Double(loaded.count))
-        let trash = stream.directory.url.deletingLastPathComponent().appendingPathComponent(".deleted-\(stream.metadata.id)-\(UInt32.random(in: 0...UInt32.max))")
-        try FileManager.default.moveItem(at: stream.directory.url, to: trash)
+        try Self.removeDirectory(stream.directory.url, id: stream.metadata.id)
+    }
+
+    /// Renames the directory aside (durably), then removes it: a crash leaves no half stream.
+    private static func removeDirectory(_ url: URL, id: String) throws {
+        let trash = url.deletingLastPathComponent().appendingPathComponent(".deleted-\(id)-\(UInt32.random(in: 0...UInt32.max))")
+        try FileManager.default.moveItem(at: url, to: trash)
         try DurableFile.syncDirectory(trash.deletingLastPathComponent())
         try? FileManager.default.removeItem(at: trash)
     }

@@ -1,6 +1,7 @@
 import Adaptation
 import CLIP
 import Foundation
+import Logging
 import RadaNumerics
 import Synchronization
 
@@ -15,11 +16,12 @@ final class StreamService: Sendable {
     let batcher: EmbeddingBatcher
     private let textCache = Mutex<[String: Matrix]>([:])
 
-    init(configuration: ServerConfiguration, backend: any EmbeddingBackend, metrics: ServerMetrics) {
+    init(configuration: ServerConfiguration, backend: any EmbeddingBackend, metrics: ServerMetrics, logger: Logger) {
         self.configuration = configuration
         self.backend = backend
         self.metrics = metrics
-        registry = StreamRegistry(layout: DataLayout(root: configuration.dataDirectory), memoryBudget: configuration.memoryBudgetBytes, metrics: metrics)
+        registry = StreamRegistry(
+            layout: DataLayout(root: configuration.dataDirectory), memoryBudget: configuration.memoryBudgetBytes, metrics: metrics, logger: logger)
         batcher = EmbeddingBatcher(
             backend: backend, maxBatch: configuration.maxBatchImages, maxWait: configuration.maxBatchWait,
             maxQueued: configuration.maxQueuedImages, metrics: metrics)
@@ -92,6 +94,8 @@ final class StreamService: Sendable {
     }
 
     func deleteStream(client: String, id: String) async throws {
+        // A stream that cannot be loaded is removed without going through its queue.
+        if try await registry.deleteIfUnloadable(client: client, id: id) { return }
         try await inTurn(client: client, id: id) { stream in try await registry.delete(stream) }
     }
 
@@ -242,6 +246,15 @@ final class StreamService: Sendable {
             do { try stream.replaceState { try $0.restore(from: data) } } catch { throw Self.checkpointError(error) }
             return try stream.read { self.info(stream, $0) }
         }
+    }
+
+    /// The most bytes an upload of checkpoint `name` to the stream may have: checked before the
+    /// body is read (name, owner and stream first), the smaller of `--max-checkpoint-mb` and the
+    /// largest checkpoint this stream could produce.
+    func checkpointUploadLimit(client: String, id: String, name: String) async throws -> Int {
+        try Identifier.require(name, "checkpoint name")
+        let stream = try await registry.stream(client: client, id: id)
+        return min(limits.maxCheckpointBytes, try stream.read { $0.maximumCheckpointBytes })
     }
 
     /// Stores an uploaded checkpoint under `name` after checking it fits the stream.

@@ -45,6 +45,8 @@ struct ServeCommand: AsyncParsableCommand {
     var maxImages: Int?
     @Option(name: .customLong("max-body-mb"), help: "Request body limit. [RADA_MAX_BODY_MB, default 32]")
     var maxBodyMB: Int?
+    @Option(name: .customLong("max-checkpoint-mb"), help: "Checkpoint upload limit (uploads are also bounded by the stream's own largest checkpoint). [RADA_MAX_CHECKPOINT_MB, default 128]")
+    var maxCheckpointMB: Int?
     @Option(name: .customLong("max-labels"), help: "Labels per stream. [RADA_MAX_LABELS, default 1000]")
     var maxLabels: Int?
     @Option(name: .customLong("max-pixels"), help: "Pixels per image. [RADA_MAX_PIXELS, default 16000000]")
@@ -80,6 +82,10 @@ struct ServeCommand: AsyncParsableCommand {
         configuration.eventLoopThreads = try value(threads, "RADA_THREADS")
         configuration.limits.maxImagesPerRequest = try value(maxImages, "RADA_MAX_IMAGES") ?? configuration.limits.maxImagesPerRequest
         if let mb = try value(maxBodyMB, "RADA_MAX_BODY_MB") { configuration.limits.maxBodyBytes = mb << 20 }
+        if let mb = try value(maxCheckpointMB, "RADA_MAX_CHECKPOINT_MB") {
+            guard (1...65536).contains(mb) else { throw ValidationError("--max-checkpoint-mb must be in 1...65536") }
+            configuration.limits.maxCheckpointBytes = mb << 20
+        }
         configuration.limits.maxLabelsPerStream = try value(maxLabels, "RADA_MAX_LABELS") ?? configuration.limits.maxLabelsPerStream
         configuration.limits.maxPixelsPerImage = try value(maxPixels, "RADA_MAX_PIXELS") ?? configuration.limits.maxPixelsPerImage
 

@@ -1,0 +1,170 @@
+import Adaptation
+import Foundation
+import Hummingbird
+import SafeTensors
+import Testing
+@testable import Server
+
+/// Issue #11, the checkpoint and stored-state attacks, each over a real socket: the server
+/// answers with a clear 4xx/5xx, stays alive, and the stream's state is byte-identical after.
+@Suite("Hostile checkpoints and stored state")
+struct HostileCheckpointTests {
+    static let octet = "application/octet-stream"
+
+    /// The stream's complete state as checkpoint bytes (a checkpoint is every bit of the state).
+    static func stateBytes(_ client: Client, _ id: String, tag: String) async throws -> Data {
+        let name = "probe-\(tag)"
+        #expect(try await client.send(.post, "/v1/streams/\(id)/checkpoints", json: "{\"name\":\"\(name)\"}").status == .created)
+        let data = Data(buffer: try await client.send(.get, "/v1/streams/\(id)/checkpoints/\(name)").body)
+        #expect(try await client.send(.delete, "/v1/streams/\(id)/checkpoints/\(name)").status == .noContent)
+        return data
+    }
+
+    static func code(_ reply: Reply) -> String? { field(reply, "code") }
+
+    static func field(_ reply: Reply, _ name: String) -> String? {
+        let object = try? JSONSerialization.jsonObject(with: Data(buffer: reply.body)) as? [String: Any]
+        return (object?["error"] as? [String: Any])?[name] as? String
+    }
+
+    static func withHeader(_ data: Data, _ edit: (inout [String: Any]) -> Void) throws -> Data {
+        var file = try SafeTensorsWriter(copying: SafeTensorsFile(data: data, source: "test"))
+        var header = try JSONSerialization.jsonObject(with: Data(file.metadata["rada.stream"]!.utf8)) as! [String: Any]
+        edit(&header)
+        file.metadata["rada.stream"] = String(decoding: try JSONSerialization.data(withJSONObject: header, options: [.sortedKeys]), as: UTF8.self)
+        return file.encoded()
+    }
+
+    @Test("the 90-byte safetensors of a 2^31 x 2^31 tensor is a 422; server alive; stream unchanged")
+    func craftedShape() async throws {
+        try await TestServer().run { client in
+            _ = try await client.createStream("s")
+            _ = try await client.classify("s", TestData.batch(0))
+            let before = try await Self.stateBytes(client, "s", tag: "before")
+            let header = "{\"x\":{\"dtype\":\"F32\",\"shape\":[2147483647,2147483647],\"data_offsets\":[0,0]}}"
+            var body = Data()
+            withUnsafeBytes(of: UInt64(header.utf8.count).littleEndian) { body.append(contentsOf: $0) }
+            body.append(contentsOf: Array(header.utf8))
+            let reply = try await client.send(.put, "/v1/streams/s/checkpoints/x", body: body, contentType: Self.octet)
+            #expect(reply.status == .unprocessableContent, "\(String(buffer: reply.body))")
+            #expect(Self.code(reply) == "unprocessable")
+            #expect(try await client.send(.get, "/healthz").status == .ok)
+            #expect(try await client.send(.get, "/v1/streams/s/checkpoints/x").status == .notFound, "nothing was stored")
+            #expect(try await Self.stateBytes(client, "s", tag: "after") == before)
+        }
+    }
+
+    @Test("poisoned counters (2^63-1, -1) and out-of-range values are refused on upload; the stream keeps stepping")
+    func poisonedCounters() async throws {
+        try await TestServer().run { client in
+            _ = try await client.createStream("s")
+            _ = try await client.classify("s", TestData.batch(0))
+            let good = try await Self.stateBytes(client, "s", tag: "good")
+            var attacks: [(String, Data)] = []
+            for counter in ["batchesSeen", "samplesSeen", "optimizerSteps"] {
+                for value in [Int.max, -1] {
+                    attacks.append(("\(counter)=\(value)", try Self.withHeader(good) { header in
+                        var counters = header["counters"] as! [String: Any]
+                        counters[counter] = value
+                        header["counters"] = counters
+                    }))
+                }
+            }
+            attacks.append(("optimizerStep", try Self.withHeader(good) { $0["optimizerStep"] = Int.max }))
+            attacks.append(("logitScale", try Self.withHeader(good) { $0["logitScale"] = 1e30 }))
+            for (index, (name, data)) in attacks.enumerated() {
+                let reply = try await client.send(.put, "/v1/streams/s/checkpoints/a\(index)", body: data, contentType: Self.octet)
+                #expect(reply.status == .unprocessableContent, "\(name): \(String(buffer: reply.body))")
+                #expect(try await client.send(.post, "/v1/streams/s/checkpoints/a\(index)/restore").status == .notFound, "\(name) was stored")
+            }
+            #expect(try await Self.stateBytes(client, "s", tag: "after") == good)
+            let next = try await client.classify("s", TestData.batch(1))
+            #expect(next.step == 2)
+        }
+    }
+
+    @Test("a restore keeps the stream's class embeddings and policy (409 otherwise); reset is its own zero-shot")
+    func restoreSemantics() async throws {
+        try await TestServer().run { client in
+            _ = try await client.createStream("a")
+            _ = try await client.createStream("b", policy: "{\"stepsPerBatch\":2}")
+            _ = try await client.createStream("c")
+            for r in 0..<3 { _ = try await client.classify("a", TestData.batch(r)) }
+            let checkpoint = try await Self.stateBytes(client, "a", tag: "x")
+            // Same labels, another policy: 409, nothing stored.
+            let other = try await client.send(.put, "/v1/streams/b/checkpoints/x", body: checkpoint, contentType: Self.octet)
+            #expect(other.status == .conflict, "\(String(buffer: other.body))")
+            // Same labels, other class embeddings (as another model would give): 409.
+            var file = try SafeTensorsWriter(copying: SafeTensorsFile(data: checkpoint, source: "test"))
+            let text = try SafeTensorsFile(data: checkpoint, source: "test").floats("stream.text_embeddings")
+            file.add("stream.text_embeddings", shape: [5, 16], values: text.enumerated().map { $0.offset % 16 == 0 ? -$0.element : $0.element })
+            let moved = try await client.send(.put, "/v1/streams/c/checkpoints/x", body: file.encoded(), contentType: Self.octet)
+            #expect(moved.status == .conflict, "\(String(buffer: moved.body))")
+            // The real one restores; a reset after it answers exactly as a fresh stream.
+            #expect(try await client.send(.put, "/v1/streams/c/checkpoints/x", body: checkpoint, contentType: Self.octet).status == .created)
+            #expect(try client.object(try await client.send(.post, "/v1/streams/c/checkpoints/x/restore"))["steps"] as? Int == 3)
+            #expect(try client.object(try await client.send(.post, "/v1/streams/c/reset"))["steps"] as? Int == 0)
+            var twin = try await TestData.twin()
+            #expect(try await client.classify("c", TestData.batch(7)) == (try await TestData.expected(&twin, TestData.batch(7))))
+        }
+    }
+
+    @Test("uploads: name, owner and stream are checked before the body; size bounded by the stream's own checkpoints")
+    func uploadLimits() async throws {
+        try await TestServer().run { client in
+            _ = try await client.createStream("s")
+            let big = Data(count: 6 << 20)
+            var reply = try await client.send(.put, "/v1/streams/nope/checkpoints/x", body: big, contentType: Self.octet)
+            #expect(reply.status == .notFound && Self.code(reply) == "not_found")
+            reply = try await client.send(.put, "/v1/streams/s/checkpoints/x", key: "bob-key-4567", body: big, contentType: Self.octet)
+            #expect(reply.status == .notFound, "another client's stream")
+            reply = try await client.send(.put, "/v1/streams/s/checkpoints/.hidden", body: Data(count: 10), contentType: Self.octet)
+            #expect(reply.status == .badRequest)
+            // D = 16, K = 5: a checkpoint of this stream is at most the 4 MiB header limit plus ~15 kB.
+            reply = try await client.send(.put, "/v1/streams/s/checkpoints/x", body: big, contentType: Self.octet)
+            #expect(reply.status == .contentTooLarge && Self.code(reply) == "too_large", "\(String(buffer: reply.body))")
+            #expect(String(buffer: reply.body).contains("at most"))
+            #expect(try await client.send(.get, "/healthz").status == .ok)
+        }
+    }
+
+    @Test("a stream whose stored state cannot be loaded is quarantined: 503 naming it, DELETE works, others unaffected")
+    func quarantine() async throws {
+        let first = TestServer()
+        try await first.run { client in
+            _ = try await client.createStream("bad")
+            _ = try await client.createStream("good")
+            _ = try await client.classify("bad", TestData.batch(0))
+            _ = try await client.classify("good", TestData.batch(0))
+        }
+        // What an older server could have written after restoring a poisoned checkpoint.
+        let directory = DataLayout(root: first.dataDirectory).stream(client: "alice", id: "bad")
+        let snapshot = try #require(directory.snapshots().first)
+        let poisoned = try Self.withHeader(try Data(contentsOf: snapshot.url)) { header in
+            var counters = header["counters"] as! [String: Any]
+            counters["batchesSeen"] = Int.max
+            header["counters"] = counters
+        }
+        try poisoned.write(to: snapshot.url)
+        let second = TestServer(dataDirectory: first.dataDirectory)
+        try await second.run { client in
+            for (method, path) in [(HTTPRequest.Method.get, "/v1/streams/bad"), (.post, "/v1/streams/bad/reset"),
+                                   (.get, "/v1/streams/bad/checkpoints")] {
+                let reply = try await client.send(method, path)
+                #expect(reply.status == .serviceUnavailable, "\(method) \(path): \(String(buffer: reply.body))")
+                #expect(Self.code(reply) == APIError.quarantinedCode)
+                #expect(Self.field(reply, "message")?.hasPrefix("stream \"bad\" is quarantined") == true)
+                #expect(!String(buffer: reply.body).contains(first.dataDirectory.path), "no paths in the body")
+            }
+            let classify = try await client.send(.post, "/v1/streams/bad/classify", json: Client.imagesJSON(TestData.batch(1)))
+            #expect(classify.status == .serviceUnavailable)
+            #expect(try await client.classify("good", TestData.batch(1)).step == 2)
+            #expect(second.metrics.exposition().contains("rada_streams_quarantined_count 1"))
+            #expect(try await client.send(.delete, "/v1/streams/bad", key: "bob-key-4567").status == .notFound, "only the owner deletes")
+            #expect(try await client.send(.delete, "/v1/streams/bad").status == .noContent)
+            #expect(try await client.send(.get, "/v1/streams/bad").status == .notFound)
+            #expect(second.metrics.exposition().contains("rada_streams_quarantined_count 0"))
+            #expect(try await client.createStream("bad").status == .created, "the id can be used again")
+        }
+    }
+}
