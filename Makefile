@@ -91,6 +91,10 @@ fuzz-safetensors:
 	cd .build-fuzz && ./safetensors_fuzzer -max_total_time=$(FUZZ_SECONDS) -max_len=4096 -rss_limit_mb=2048 \
 	  -timeout=10 -artifact_prefix=./ st-corpus
 
+# gold crashes linking a SwiftPM executable under -sanitize=fuzzer (SwiftPM's own `main` alias);
+# the toolchain's lld links it.
+SWIFT_LLD = $(dir $(realpath $(shell which swiftc)))ld.lld
+
 ## libFuzzer + ASan run of the checkpoint upload path (StreamState.restore(from:) and snapshot
 ## loading, Fuzz/Checkpoint), built by SwiftPM in its own scratch path, seeded with real
 ## checkpoints written by the same tool's replay build; bounded by FUZZ_SECONDS.
@@ -98,10 +102,11 @@ fuzz-checkpoint:
 	@mkdir -p .build-fuzz/ckpt-corpus
 	$(SWIFT) build -c release --scratch-path .build-fuzz/replay --product rada-fuzz-checkpoint
 	.build-fuzz/replay/release/rada-fuzz-checkpoint --seeds .build-fuzz/ckpt-corpus
+	printf '{"schemaVersion": "1.0", "linker": {"path": "%s"}}\n' "$(SWIFT_LLD)" > .build-fuzz/lld-toolset.json
 	$(SWIFT) build -c release --scratch-path .build-fuzz/spm --product rada-fuzz-checkpoint --sanitize=address \
-	  -Xswiftc -sanitize=fuzzer -Xswiftc -DFUZZING -Xswiftc -parse-as-library
+	  -Xswiftc -sanitize=fuzzer -Xswiftc -DFUZZING --toolset .build-fuzz/lld-toolset.json
 	cd .build-fuzz && ./spm/release/rada-fuzz-checkpoint -max_total_time=$(FUZZ_SECONDS) -max_len=65536 -rss_limit_mb=2048 \
-	  -timeout=10 -artifact_prefix=./ckpt- ckpt-corpus
+	  -timeout=10 -artifact_prefix=./ckpt- ckpt-corpus ../Tests/Fixtures/rada
 
 ## Every fuzz target, each for FUZZ_SECONDS.
 fuzz: fuzz-images fuzz-safetensors fuzz-checkpoint

@@ -7,8 +7,8 @@ import RadaNumerics
 /// copy) or to `StreamState(checkpoint:)` (snapshot loading) must be refused with an error or
 /// accepted as a stream inside the documented bounds: never a trap, a crash or unbounded memory.
 ///
-/// Built two ways. `make fuzz-checkpoint` compiles it with `-sanitize=fuzzer` and `-DFUZZING`;
-/// libFuzzer then supplies `main`. The ordinary build makes a replay tool: `rada-fuzz-checkpoint
+/// Built two ways. `make fuzz-checkpoint` compiles it with `-sanitize=fuzzer` and `-DFUZZING`:
+/// `main` hands over to libFuzzer's driver. The ordinary build makes a replay tool: `rada-fuzz-checkpoint
 /// FILE...` runs each file through the same entry (reproducing a crash), and
 /// `rada-fuzz-checkpoint --seeds DIR` writes the seed corpus (real checkpoints of the base stream).
 enum CheckpointFuzz {
@@ -51,17 +51,26 @@ enum CheckpointFuzz {
     }
 }
 
-#if FUZZING
-@_cdecl("LLVMFuzzerTestOneInput")
-public func fuzzCheckpoint(_ bytes: UnsafePointer<UInt8>, _ size: Int) -> CInt {
-    CheckpointFuzz.run(Data(bytes: bytes, count: size))
-    return 0
-}
-#else
+/// libFuzzer's entry when it does not own `main` (LLVM 11+): SwiftPM gives every executable a
+/// `main` of its own, so the fuzzing build calls the driver from there.
+@_silgen_name("LLVMFuzzerRunDriver")
+func LLVMFuzzerRunDriver(
+    _ argc: UnsafeMutablePointer<CInt>, _ argv: UnsafeMutablePointer<UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>?>,
+    _ callback: @convention(c) (UnsafePointer<UInt8>?, Int) -> CInt
+) -> CInt
+
 @main
-struct CheckpointFuzzReplay {
+struct CheckpointFuzzMain {
     static func main() throws {
-        var arguments = CommandLine.arguments.dropFirst()
+        #if FUZZING
+        var argc = CommandLine.argc
+        var argv = Optional(CommandLine.unsafeArgv)
+        exit(LLVMFuzzerRunDriver(&argc, &argv) { bytes, size in
+            CheckpointFuzz.run(bytes.map { Data(bytes: $0, count: size) } ?? Data())
+            return 0
+        })
+        #else
+        let arguments = CommandLine.arguments.dropFirst()
         if arguments.first == "--seeds", let directory = arguments.dropFirst().first {
             try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
             for (i, seed) in try CheckpointFuzz.seeds().enumerated() {
@@ -73,6 +82,6 @@ struct CheckpointFuzzReplay {
             CheckpointFuzz.run(try Data(contentsOf: URL(fileURLWithPath: path)))
             print("ok \(path)")
         }
+        #endif
     }
 }
-#endif
