@@ -97,7 +97,7 @@ public struct RAdaHyperparameters: Codable, Sendable, Equatable {
         let weights = [objective.entropyWeight, objective.diversityWeight, objective.zeroShotAnchorWeight, objective.maskRegularization]
         try check(weights.allSatisfy { within($0, 0...1e6) }, "loss weights must be in [0, 1e6]")
         for fraction in [collapse.entropyResetFraction, collapse.histogramEntropyResetFraction].compactMap({ $0 }) {
-            try check(within(fraction, 0...1), "collapse reset fractions must be in [0, 1], got \(fraction)")
+            try check(within(fraction, 0...2), "collapse reset fractions must be in [0, 2] (above 1: always), got \(fraction)")
         }
         if let n = collapse.resetEveryOptimizerSteps { try check(n >= 1 && n < 1 << 53, "resetEveryOptimizerSteps must be in 1..<2^53, got \(n)") }
     }

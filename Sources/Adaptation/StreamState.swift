@@ -140,7 +140,13 @@ public struct StreamState: Sendable, Equatable {
     /// Handles one request batch per the policy: predictions plus (when `adapt`) the optimiser
     /// steps, the running statistics and collapse protection. With `labels`, the steps minimise
     /// cross-entropy instead of the unlabelled objective (the benchmark's oracle).
-    public mutating func process(_ features: Matrix, adapt: Bool = true, labels: [Int]? = nil) throws -> StepResult {
+    ///
+    /// `onPrediction` receives the B×K probabilities the moment they are final: under
+    /// predict-then-adapt before the optimiser steps run (so a server can answer without waiting
+    /// for them), under the other policies after. They equal `StepResult.probabilities` exactly.
+    public mutating func process(
+        _ features: Matrix, adapt: Bool = true, labels: [Int]? = nil, onPrediction: (Matrix) -> Void = { _ in }
+    ) throws -> StepResult {
         try validate(features)
         if let labels {
             guard labels.count == features.rows else { throw AdaptationError.invalidShape("\(labels.count) labels for \(features.rows) samples") }
@@ -162,19 +168,23 @@ public struct StreamState: Sendable, Equatable {
         let zeroShot = hyperparameters.objective.needsZeroShotLogits ? network.zeroShotLogits(features: stepFeatures, batch: stepBatch) : nil
         var outcome = StepOutcome()
         let logits: [Float]
+        let probabilities: [Float], entropies: [Float]
         switch hyperparameters.policy {
         case .predictThenAdapt:
             let reuse = adapt && stepBatch == batch
             let prediction = network.forward(mask: mask, features: f, batch: batch, retainLastChunk: reuse)
             logits = prediction.result.logits
+            (probabilities, entropies) = Self.softmaxRows(logits, batch: batch, classes: classes)
+            onPrediction(Matrix(rows: batch, cols: classes, storage: probabilities))
             if adapt {
                 outcome = adaptationSteps(stepFeatures, batch: stepBatch, zeroShot: zeroShot, labels: labels, first: reuse ? prediction : nil)
             }
         case .adaptThenPredict, .episodic:
             if adapt { outcome = adaptationSteps(stepFeatures, batch: stepBatch, zeroShot: zeroShot, labels: labels, first: nil) }
             logits = network.forward(mask: mask, features: f, batch: batch).logits
+            (probabilities, entropies) = Self.softmaxRows(logits, batch: batch, classes: classes)
+            onPrediction(Matrix(rows: batch, cols: classes, storage: probabilities))
         }
-        let (probabilities, entropies) = Self.softmaxRows(logits, batch: batch, classes: classes)
         updateRunning(probabilities: probabilities, entropies: entropies, batch: batch)
         counters.samplesSeen += batch
         counters.batchesSeen += 1

@@ -31,6 +31,11 @@ final class LiveStream: Sendable {
     let directory: StreamDirectory
     private let turnstile = Mutex(Turnstile())
     private let inner: Mutex<Inner>
+    /// Bookkeeping the registry reads without ever waiting for `inner` (which a step holds for
+    /// as long as it runs): refreshed whenever the state changes.
+    private let cachedMemoryBytes: Atomic<Int>
+    private let lastUsedNanoseconds = Atomic<Int64>(0)
+    private static let clockOrigin = ContinuousClock.now
 
     struct Inner: Sendable {
         var state: StreamState
@@ -39,7 +44,6 @@ final class LiveStream: Sendable {
         var nextSequence: UInt64
         var snapshotSequence: UInt64
         var deleted = false
-        var lastUsed = ContinuousClock.now
     }
 
     private struct Turnstile {
@@ -51,7 +55,14 @@ final class LiveStream: Sendable {
     private init(metadata: StreamMetadata, directory: StreamDirectory, inner: Inner) {
         self.metadata = metadata
         self.directory = directory
+        cachedMemoryBytes = Atomic(inner.state.memoryBytes)
         self.inner = Mutex(inner)
+        touch()
+    }
+
+    private func touch() {
+        let elapsed = Self.clockOrigin.duration(to: .now).components
+        lastUsedNanoseconds.store(elapsed.seconds * 1_000_000_000 + elapsed.attoseconds / 1_000_000_000, ordering: .relaxed)
     }
 
     // MARK: Ordering
@@ -91,14 +102,18 @@ final class LiveStream: Sendable {
 
     // MARK: State
 
-    var memoryBytes: Int { inner.withLock { $0.state.memoryBytes } }
-    var lastUsed: ContinuousClock.Instant { inner.withLock { $0.lastUsed } }
+    /// Bytes of state held (as of the last change); never waits for a running step.
+    var memoryBytes: Int { cachedMemoryBytes.load(ordering: .relaxed) }
+    /// Nanoseconds since an arbitrary origin at the last use; never waits for a running step.
+    var lastUsed: Int64 { lastUsedNanoseconds.load(ordering: .relaxed) }
 
     /// Runs `body` on the live state under the lock; refuses once the stream is deleted.
     func mutate<T>(_ body: (inout Inner) throws -> T) throws -> T {
-        try inner.withLock { inner in
+        touch()
+        defer { touch() }
+        return try inner.withLock { inner in
             guard !inner.deleted else { throw APIError.notFound("stream \"\(metadata.id)\" was deleted") }
-            inner.lastUsed = .now
+            defer { cachedMemoryBytes.store(inner.state.memoryBytes, ordering: .relaxed) }
             return try body(&inner)
         }
     }
@@ -107,12 +122,32 @@ final class LiveStream: Sendable {
         try mutate { try body($0.state) }
     }
 
-    /// Journals the request (fsynced) and then applies it; snapshots every `snapshotEvery` records.
-    func process(_ features: Matrix, adapt: Bool, snapshotEvery: Int) throws -> (StepResult, StreamState) {
+    /// What a request's answer needs, known before its adaptation step has run.
+    struct Prediction: Sendable {
+        var probabilities: Matrix
+        var labels: [String]
+        /// The stream's request count after this request.
+        var step: Int
+        var policy: AdaptationPolicy
+        /// Optimiser steps taken before the answer: 0 without adaptation, nil when they run
+        /// after it (predict-then-adapt), else the count once known.
+        var stepsTaken: Int?
+    }
+
+    /// Journals the request (fsynced), predicts, hands the prediction to `answer`, then adapts;
+    /// snapshots every `snapshotEvery` records. Under predict-then-adapt `answer` runs before the
+    /// optimiser steps, so the caller can reply while they run; the stream's lock is held until
+    /// they end (callers run this on the adaptation pool, never on the cooperative pool).
+    func process(
+        _ features: Matrix, adapt: Bool, snapshotEvery: Int, answer: (Prediction) -> Void = { _ in }
+    ) throws -> (StepResult, StreamState) {
         try mutate { inner in
             try inner.journal.append(JournalRecord(sequence: inner.nextSequence, adapt: adapt, features: features))
             inner.nextSequence += 1
-            let result = try inner.state.process(features, adapt: adapt)
+            let (labels, step, policy) = (inner.state.labels, inner.state.counters.batchesSeen + 1, inner.state.hyperparameters.policy)
+            let result = try inner.state.process(features, adapt: adapt) { probabilities in
+                answer(Prediction(probabilities: probabilities, labels: labels, step: step, policy: policy, stepsTaken: adapt ? nil : 0))
+            }
             // The step is already durable in the journal: a failed snapshot must not fail the
             // request; it is retried on the next one (the journal keeps growing meanwhile).
             if inner.nextSequence - inner.snapshotSequence >= UInt64(snapshotEvery) { try? Self.snapshot(&inner, directory) }

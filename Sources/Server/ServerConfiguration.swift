@@ -36,6 +36,11 @@ public struct ServerConfiguration: Sendable {
     public var memoryBudgetBytes = 4 << 30
     /// Journal records after which a stream's full state is snapshotted and its journal cleared.
     public var snapshotEveryRecords = 64
+    /// Threads of the adaptation pool, where streams' journal writes, predictions and optimiser
+    /// steps run (never on Swift's cooperative pool). More threads than cores, so that a stream
+    /// whose step takes seconds holds one thread while other streams' requests get the others;
+    /// the backbone has its own queue.
+    public var adaptationThreads = max(4, 2 * ProcessInfo.processInfo.activeProcessorCount)
     /// Threads of the network event loops (nil: one per core, NIO's shared group).
     public var eventLoopThreads: Int?
     /// Attention heads of new streams' masks (must divide the embedding dimension).

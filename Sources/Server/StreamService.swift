@@ -14,6 +14,8 @@ final class StreamService: Sendable {
     let metrics: ServerMetrics
     let registry: StreamRegistry
     let batcher: EmbeddingBatcher
+    /// Where streams' journal writes, predictions and adaptation steps run (see `WorkerPool`).
+    let adaptationPool: WorkerPool
     private let textCache = Mutex<[String: Matrix]>([:])
 
     init(configuration: ServerConfiguration, backend: any EmbeddingBackend, metrics: ServerMetrics, logger: Logger) {
@@ -22,6 +24,7 @@ final class StreamService: Sendable {
         self.metrics = metrics
         registry = StreamRegistry(
             layout: DataLayout(root: configuration.dataDirectory), memoryBudget: configuration.memoryBudgetBytes, metrics: metrics, logger: logger)
+        adaptationPool = WorkerPool(name: "rada-adapt", threads: configuration.adaptationThreads)
         batcher = EmbeddingBatcher(
             backend: backend, maxBatch: configuration.maxBatchImages, maxWait: configuration.maxBatchWait,
             maxQueued: configuration.maxQueuedImages, metrics: metrics)
@@ -119,18 +122,51 @@ final class StreamService: Sendable {
 
     // MARK: Classification
 
+    /// Classifies on the stream in its turn. The request is journaled, predicted and answered on
+    /// the adaptation pool; under predict-then-adapt its optimiser steps run after the answer
+    /// while the stream's turn is still held, so the next request on the stream sees them (order
+    /// and results exactly as if the answer had waited).
     func classify(client: String, id: String, files: [Data], adapt: Bool, top: Int) async throws -> ClassifyResponse {
         try checkTop(top)
-        let response = try await sequenced(client: client, id: id) {
-            try await batcher.embed(ImageInput.decode(files, limits: limits))
-        } apply: { stream, features in
-            let (result, state) = try stream.process(features, adapt: adapt, snapshotEvery: configuration.snapshotEveryRecords)
-            metrics.adaptationSteps.increment(by: Int64(result.stepsTaken))
-            var response = Self.results(result.probabilities, labels: state.labels, top: top)
-            response.step = state.counters.batchesSeen
-            response.adaptationSteps = result.stepsTaken
-            return response
+        let (stream, ticket) = try await registry.ticket(client: client, id: id)
+        let features: Matrix
+        do { features = try await batcher.embed(ImageInput.decode(files, limits: limits)) } catch {
+            await stream.waitTurn(ticket)
+            stream.finish(ticket)
+            throw error
         }
+        await stream.waitTurn(ticket)
+        let prediction = try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<LiveStream.Prediction, any Error>) in
+            adaptationPool.submit { [self] in
+                // Resumed exactly once: early with the prediction (predict-then-adapt), else with
+                // the finished request, or with the error that came before either.
+                nonisolated(unsafe) var answered = false
+                nonisolated(unsafe) var pending: LiveStream.Prediction?
+                do {
+                    let (result, _) = try stream.process(features, adapt: adapt, snapshotEvery: configuration.snapshotEveryRecords) { prediction in
+                        if prediction.policy == .predictThenAdapt {
+                            answered = true
+                            continuation.resume(returning: prediction)
+                        } else {
+                            pending = prediction
+                        }
+                    }
+                    metrics.adaptationSteps.increment(by: Int64(result.stepsTaken))
+                    if !answered, var prediction = pending {
+                        answered = true
+                        prediction.stepsTaken = result.stepsTaken
+                        continuation.resume(returning: prediction)
+                    }
+                } catch {
+                    if !answered { continuation.resume(throwing: error) }
+                }
+                stream.finish(ticket)
+                Task { await registry.enforceBudget() }
+            }
+        }
+        var response = Self.results(prediction.probabilities, labels: prediction.labels, top: top)
+        response.step = prediction.step
+        response.adaptationSteps = prediction.stepsTaken
         metrics.imagesClassified.increment(by: Int64(files.count))
         return response
     }

@@ -128,6 +128,7 @@ enum TestData {
         let response = StreamService.results(result.probabilities, labels: twin.labels, top: top)
         return ClassifyReply(
             results: response.results.map { .init(top: $0.top.map { .init(label: $0.label, probability: $0.probability) }, entropy: $0.entropy) },
-            step: twin.counters.batchesSeen, adaptationSteps: result.stepsTaken)
+            // Under predict-then-adapt the answer is sent before the steps run, so it cannot say.
+            step: twin.counters.batchesSeen, adaptationSteps: twin.hyperparameters.policy == .predictThenAdapt && adapt ? nil : result.stepsTaken)
     }
 }

@@ -1,0 +1,68 @@
+import Adaptation
+import Foundation
+import Hummingbird
+import Testing
+@testable import Server
+
+/// Issue #12: the answer does not wait for its own adaptation step, and a stream whose steps
+/// take long delays neither other streams' requests nor the registry.
+@Suite("Fair serving: answers before steps, slow streams isolated")
+struct FairnessTests {
+    /// A thousand optimiser steps per request, none skipped: a step long enough to see.
+    static let slowPolicy = "{\"stepsPerBatch\":1000,\"objective\":{\"confidenceThreshold\":null}}"
+
+    static func seconds(_ body: () async throws -> Void) async rethrows -> Double {
+        let start = ContinuousClock.now
+        try await body()
+        let elapsed = (ContinuousClock.now - start).components
+        return Double(elapsed.seconds) + Double(elapsed.attoseconds) * 1e-18
+    }
+
+    @Test("a predict-then-adapt answer is sent before its step; the next request sees the step; results equal the twin")
+    func answerBeforeStep() async throws {
+        try await TestServer().run { client in
+            #expect(try await client.createStream("slow", policy: Self.slowPolicy).status == .created)
+            var reply: ClassifyReply?
+            var answered = 0.0
+            let total = try await Self.seconds {
+                answered = try await Self.seconds { reply = try await client.classify("slow", TestData.batch(0)) }
+                // In the stream's queue: runs once the step has finished.
+                let info = try client.object(try await client.send(.get, "/v1/streams/slow"))
+                #expect(info["optimizerSteps"] as? Int == 1000)
+            }
+            let step = total - answered
+            try #require(step > 0.3, "the step must be long enough to measure (\(step) s)")
+            #expect(answered < 0.5 * step, "answered in \(answered) s; the step took \(step) s more")
+            #expect(reply?.step == 1 && reply?.adaptationSteps == nil)
+            var policy = RAdaHyperparameters()
+            policy.stepsPerBatch = 1000
+            policy.objective.confidenceThreshold = nil
+            var twin = try await TestData.twin(policy: policy)
+            #expect(reply == (try await TestData.expected(&twin, TestData.batch(0))))
+            #expect(try await client.classify("slow", TestData.batch(1)) == (try await TestData.expected(&twin, TestData.batch(1))))
+        }
+    }
+
+    @Test("streams in the middle of long steps do not delay another stream's request")
+    func slowStreamsDoNotDelayOthers() async throws {
+        try await TestServer().run { client in
+            for s in 0..<3 { #expect(try await client.createStream("slow\(s)", policy: Self.slowPolicy).status == .created) }
+            _ = try await client.createStream("fast")
+            let alone = try await Self.seconds { _ = try await client.classify("fast", TestData.batch(0)) }
+            // Three long steps start (answers come back at once), each holding its stream.
+            for s in 0..<3 { _ = try await client.classify("slow\(s)", TestData.batch(s)) }
+            var fastest = Double.infinity, slowest = 0.0
+            let busy = try await Self.seconds {
+                for r in 1...3 {
+                    let t = try await Self.seconds { _ = try await client.classify("fast", TestData.batch(r)) }
+                    fastest = min(fastest, t)
+                    slowest = max(slowest, t)
+                }
+                // Waiting in each slow stream's queue until its step is done.
+                for s in 0..<3 { _ = try await client.send(.get, "/v1/streams/slow\(s)") }
+            }
+            try #require(busy > 0.5, "the slow steps must outlast the fast requests (\(busy) s)")
+            #expect(slowest < 0.5 * busy, "a fast request took \(slowest) s while the slow steps ran \(busy) s (alone: \(alone) s)")
+        }
+    }
+}
