@@ -20,50 +20,70 @@ actor StreamRegistry {
     private var quarantined: [Key: String] = [:]
 
     private let logger: Logger
+    /// Loads in progress: a stream's files are read and its journal replayed on `loader`'s
+    /// threads, never inside this actor, so a cold stream delays only its own requests.
+    private var loading: [Key: Task<LiveStream, any Error>] = [:]
+    private let loader: WorkerPool
 
-    init(layout: DataLayout, memoryBudget: Int, metrics: ServerMetrics, logger: Logger) {
+    init(layout: DataLayout, memoryBudget: Int, metrics: ServerMetrics, logger: Logger, loader: WorkerPool) {
         self.layout = layout
         self.memoryBudget = memoryBudget
         self.metrics = metrics
         self.logger = logger
+        self.loader = loader
     }
 
     /// The stream and a ticket in its queue; a stream of another client is simply not found.
-    func ticket(client: String, id: String) throws -> (LiveStream, Int) {
-        let stream = try stream(client: client, id: id)
+    func ticket(client: String, id: String) async throws -> (LiveStream, Int) {
+        let stream = try await stream(client: client, id: id)
         return (stream, stream.takeTicket())
     }
 
     /// The stream, loaded if needed, without taking a place in its queue (checks that must not
     /// wait for the stream's turn, such as an upload's limit before its body is read).
-    func stream(client: String, id: String) throws -> LiveStream {
+    func stream(client: String, id: String) async throws -> LiveStream {
         let key = Key(client: client, id: id)
         if let stream = loaded[key] { return stream }
+        if let load = loading[key] { return try await settled(load, key) }
         let directory = layout.stream(client: client, id: id)
         guard Identifier.isValid(id), FileManager.default.fileExists(atPath: directory.url.path) else {
             throw APIError.notFound("no stream \"\(id.prefix(80))\"")
         }
         if let reason = quarantined[key] { throw APIError.quarantined(id: id, reason: reason) }
-        let stream: LiveStream
-        do { stream = try LiveStream.load(from: directory) } catch {
-            let reason = StreamLoadError.reason(error)
-            quarantined[key] = reason
-            metrics.quarantinedStreams.set(Double(quarantined.count))
-            logger.error("stream quarantined", metadata: ["client": "\(client)", "stream": "\(id)", "error": "\(error)"])
-            throw APIError.quarantined(id: id, reason: reason)
+        let loader = self.loader
+        let load = Task { try await loader.run { try LiveStream.load(from: directory) } }
+        loading[key] = load
+        return try await settled(load, key)
+    }
+
+    /// The outcome of a load, recorded once (by whichever waiter resumes first).
+    private func settled(_ load: Task<LiveStream, any Error>, _ key: Key) async throws -> LiveStream {
+        do {
+            let stream = try await load.value
+            if loading[key] != nil {
+                loading[key] = nil
+                loaded[key] = stream
+                metrics.liveStreams.set(Double(loaded.count))
+            }
+            return loaded[key] ?? stream
+        } catch {
+            if loading[key] != nil {
+                loading[key] = nil
+                quarantined[key] = StreamLoadError.reason(error)
+                metrics.quarantinedStreams.set(Double(quarantined.count))
+                logger.error("stream quarantined", metadata: ["client": "\(key.client)", "stream": "\(key.id)", "error": "\(error)"])
+            }
+            throw APIError.quarantined(id: key.id, reason: quarantined[key] ?? StreamLoadError.reason(error))
         }
-        loaded[key] = stream
-        metrics.liveStreams.set(Double(loaded.count))
-        return stream
     }
 
     /// Deletes a stream that cannot be loaded (quarantined, or failing now) without loading it;
     /// false when the stream loads normally (delete it through its queue instead).
-    func deleteIfUnloadable(client: String, id: String) throws -> Bool {
+    func deleteIfUnloadable(client: String, id: String) async throws -> Bool {
         let key = Key(client: client, id: id)
         guard loaded[key] == nil else { return false }
         if quarantined[key] == nil {
-            do { _ = try stream(client: client, id: id); return false } catch let error as APIError where error.code == APIError.quarantinedCode {
+            do { _ = try await stream(client: client, id: id); return false } catch let error as APIError where error.code == APIError.quarantinedCode {
                 // Quarantined just now: fall through and delete it.
             }
         }

@@ -22,9 +22,11 @@ final class StreamService: Sendable {
         self.configuration = configuration
         self.backend = backend
         self.metrics = metrics
+        let adaptationPool = WorkerPool(name: "rada-adapt", threads: configuration.adaptationThreads)
+        self.adaptationPool = adaptationPool
         registry = StreamRegistry(
-            layout: DataLayout(root: configuration.dataDirectory), memoryBudget: configuration.memoryBudgetBytes, metrics: metrics, logger: logger)
-        adaptationPool = WorkerPool(name: "rada-adapt", threads: configuration.adaptationThreads)
+            layout: DataLayout(root: configuration.dataDirectory), memoryBudget: configuration.memoryBudgetBytes, metrics: metrics,
+            logger: logger, loader: adaptationPool)
         batcher = EmbeddingBatcher(
             backend: backend, maxBatch: configuration.maxBatchImages, maxWait: configuration.maxBatchWait,
             maxQueued: configuration.maxQueuedImages, metrics: metrics)

@@ -33,6 +33,13 @@ final class WorkerPool: @unchecked Sendable {
         condition.unlock()
     }
 
+    /// Runs `work` on one of the pool's threads and returns its result to the caller.
+    func run<T: Sendable>(_ work: @escaping @Sendable () throws -> T) async throws -> T {
+        try await withCheckedThrowingContinuation { continuation in
+            submit { continuation.resume(with: Result { try work() }) }
+        }
+    }
+
     /// Jobs waiting for a thread.
     var queued: Int {
         condition.lock()

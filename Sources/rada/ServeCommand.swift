@@ -39,6 +39,8 @@ struct ServeCommand: AsyncParsableCommand {
     var memoryBudgetMB: Int?
     @Option(name: .customLong("snapshot-every"), help: "Journal records between full snapshots. [RADA_SNAPSHOT_EVERY, default 64]")
     var snapshotEvery: Int?
+    @Option(name: .customLong("adaptation-threads"), help: "Threads that journal, predict and adapt streams (a long step holds one). [RADA_ADAPTATION_THREADS, default max(4, 2 × cores)]")
+    var adaptationThreads: Int?
     @Option(help: "Network event-loop threads (BLAS threads: see `rada info`). [RADA_THREADS, default one per core]")
     var threads: Int?
     @Option(name: .customLong("max-images"), help: "Images per request. [RADA_MAX_IMAGES, default 64]")
@@ -80,6 +82,10 @@ struct ServeCommand: AsyncParsableCommand {
         if let mb = try value(memoryBudgetMB, "RADA_MEMORY_BUDGET_MB") { configuration.memoryBudgetBytes = mb << 20 }
         configuration.snapshotEveryRecords = try value(snapshotEvery, "RADA_SNAPSHOT_EVERY") ?? configuration.snapshotEveryRecords
         configuration.eventLoopThreads = try value(threads, "RADA_THREADS")
+        if let count = try value(adaptationThreads, "RADA_ADAPTATION_THREADS") {
+            guard (1...1024).contains(count) else { throw ValidationError("--adaptation-threads must be in 1...1024") }
+            configuration.adaptationThreads = count
+        }
         configuration.limits.maxImagesPerRequest = try value(maxImages, "RADA_MAX_IMAGES") ?? configuration.limits.maxImagesPerRequest
         if let mb = try value(maxBodyMB, "RADA_MAX_BODY_MB") { configuration.limits.maxBodyBytes = mb << 20 }
         if let mb = try value(maxCheckpointMB, "RADA_MAX_CHECKPOINT_MB") {

@@ -65,4 +65,30 @@ struct FairnessTests {
             #expect(slowest < 0.5 * busy, "a fast request took \(slowest) s while the slow steps ran \(busy) s (alone: \(alone) s)")
         }
     }
+
+    @Test("a cold stream replaying a long journal delays only its own requests, not the registry")
+    func coldLoadDoesNotBlockOthers() async throws {
+        let first = TestServer { $0.snapshotEveryRecords = 1000 }
+        let crashed = try await first.run { client -> URL in
+            _ = try await client.createStream("slow", policy: Self.slowPolicy)
+            _ = try await client.createStream("fast")
+            for r in 0..<3 { _ = try await client.classify("slow", TestData.batch(r)) }
+            _ = try await client.send(.get, "/v1/streams/slow")
+            // Journal only (no shutdown snapshot): a restart must replay 3000 steps.
+            return try DurabilityTests.crashImage(of: first.dataDirectory)
+        }
+        try await TestServer(dataDirectory: crashed).run { client in
+            _ = try await client.send(.get, "/v1/streams/fast")
+            async let slow = Self.seconds {
+                let info = try client.object(try await client.send(.get, "/v1/streams/slow"))
+                #expect(info["optimizerSteps"] as? Int == 3000)
+            }
+            try await Task.sleep(for: .milliseconds(50))
+            var worst = 0.0
+            for r in 0..<3 { worst = max(worst, try await Self.seconds { _ = try await client.classify("fast", TestData.batch(r)) }) }
+            let load = try await slow
+            try #require(load > 0.5, "the replay must take long enough to measure (\(load) s)")
+            #expect(worst < 0.5 * load, "a request on a loaded stream took \(worst) s while another loaded for \(load) s")
+        }
+    }
 }
