@@ -94,7 +94,9 @@ extension StreamState {
 
     /// Writes `checkpointData()` atomically (temporary file, fsync, rename, fsync of the directory).
     public func writeCheckpoint(to url: URL) throws {
-        try AtomicFile.write(try checkpointData(), to: url)
+        do { try DurableFile.replace(url, with: try checkpointData()) } catch let error as DurableFile.Failure {
+            throw AdaptationError.io(error.description)
+        }
     }
 
     /// A stream rebuilt from a checkpoint alone (a snapshot of itself): every field is checked

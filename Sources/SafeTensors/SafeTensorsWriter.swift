@@ -102,8 +102,8 @@ public struct SafeTensorsWriter: Sendable {
         return out
     }
 
-    /// Writes `tensors` (in the given order) with `metadata` to `url`, replacing it atomically
-    /// (a temporary file renamed into place). Durable writes belong to the caller's storage layer.
+    /// Writes `tensors` (in the given order) with `metadata` to `url`, replacing it atomically and
+    /// durably (`DurableFile.replace`).
     public static func write(
         _ tensors: [Tensor], metadata: [String: String] = [:], dtype: DType = .f32, to url: URL
     ) throws {
@@ -123,8 +123,8 @@ public struct SafeTensorsWriter: Sendable {
             }
             writer.add(tensor.name, shape: tensor.shape, values: tensor.values, as: dtype)
         }
-        do { try writer.encoded().write(to: url, options: .atomic) } catch {
-            throw SafeTensorsError.writeFailed(file: path, reason: error.localizedDescription)
+        do { try DurableFile.replace(url, with: writer.encoded()) } catch let error as DurableFile.Failure {
+            throw SafeTensorsError.writeFailed(file: path, reason: error.description)
         }
     }
 

@@ -1,4 +1,5 @@
 import Foundation
+import SafeTensors
 import RadaNumerics
 #if canImport(Glibc)
 import Glibc

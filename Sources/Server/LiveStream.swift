@@ -1,5 +1,6 @@
 import Adaptation
 import Foundation
+import SafeTensors
 import RadaNumerics
 import Synchronization
 

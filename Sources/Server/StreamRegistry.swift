@@ -1,5 +1,6 @@
 import Adaptation
 import Foundation
+import SafeTensors
 import Logging
 
 /// The streams held in memory, keyed by (client, id); loads streams from the data directory on

@@ -1,6 +1,7 @@
 import Adaptation
 import CLIP
 import Foundation
+import SafeTensors
 import Logging
 import RadaNumerics
 import Synchronization

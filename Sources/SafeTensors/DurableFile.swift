@@ -3,18 +3,20 @@ import Foundation
 import Glibc
 #endif
 
-/// File operations with the fsyncs that make them survive a crash.
-enum DurableFile {
-    struct Failure: Error, CustomStringConvertible {
-        let description: String
+/// File operations with the fsyncs that make them survive a crash: the one durable write of the
+/// project (stream snapshots, checkpoints, journals, model files written by tools and tests).
+public enum DurableFile {
+    public struct Failure: Error, CustomStringConvertible, Sendable {
+        public let description: String
     }
 
-    static func failure(_ what: String, _ path: String) -> Failure {
+    /// A failure naming the operation, the path and the system's reason (`errno`).
+    public static func failure(_ what: String, _ path: String) -> Failure {
         Failure(description: "\(what) \(path): \(String(cString: strerror(errno)))")
     }
 
     /// Writes all of `bytes` to `fd`, retrying short writes.
-    static func writeAll(_ fd: Int32, _ bytes: UnsafeRawBufferPointer, path: String) throws {
+    public static func writeAll(_ fd: Int32, _ bytes: UnsafeRawBufferPointer, path: String) throws {
         var offset = 0
         while offset < bytes.count {
             let n = Glibc.write(fd, bytes.baseAddress! + offset, bytes.count - offset)
@@ -27,7 +29,7 @@ enum DurableFile {
     }
 
     /// Replaces `url` atomically: temporary file, fsync, rename, fsync of the directory.
-    static func replace(_ url: URL, with data: Data) throws {
+    public static func replace(_ url: URL, with data: Data) throws {
         let temporary = url.deletingLastPathComponent()
             .appendingPathComponent(".\(url.lastPathComponent).\(UInt32.random(in: 0...UInt32.max)).tmp")
         let fd = open(temporary.path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o600)
@@ -45,7 +47,8 @@ enum DurableFile {
         try syncDirectory(url.deletingLastPathComponent())
     }
 
-    static func syncDirectory(_ directory: URL) throws {
+    /// fsyncs a directory, making a rename or unlink in it durable.
+    public static func syncDirectory(_ directory: URL) throws {
         let fd = open(directory.path, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
         guard fd >= 0 else { throw failure("cannot open directory", directory.path) }
         defer { close(fd) }
