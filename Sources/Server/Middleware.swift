@@ -28,10 +28,12 @@ struct ErrorAndMetricsMiddleware: RouterMiddleware {
 }
 
 /// Bearer authentication: each key names a client. Health, readiness, metrics and the OpenAPI
-/// document are public. Without keys every request is the client "local".
+/// document are public. Without keys every request is the client "local". With keys, each
+/// client's requests in flight are capped (`ClientAdmission`).
 struct AuthMiddleware: RouterMiddleware {
     typealias Context = RadaRequestContext
     let keys: APIKeys?
+    let admission: ClientAdmission
     static let publicPaths: Set<String> = ["/healthz", "/readyz", "/metrics", "/openapi.yaml"]
 
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
@@ -48,6 +50,6 @@ struct AuthMiddleware: RouterMiddleware {
             throw APIError.unauthorized("the API key is not valid")
         }
         context.client = client
-        return try await next(request, context)
+        return try await admission.admit(client) { try await next(request, context) }
     }
 }

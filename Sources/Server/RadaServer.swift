@@ -26,7 +26,7 @@ public enum RadaServer {
         let readiness = Readiness()
         let router = Router(context: RadaRequestContext.self)
         router.add(middleware: ErrorAndMetricsMiddleware(metrics: metrics))
-        router.add(middleware: AuthMiddleware(keys: configuration.apiKeys))
+        router.add(middleware: AuthMiddleware(keys: configuration.apiKeys, admission: ClientAdmission(limit: configuration.maxRequestsPerClient)))
         Routes(service: service, readiness: readiness).register(on: router)
         if configuration.apiKeys == nil {
             logger.warning("no API keys configured: authentication is off, binding to loopback \(configuration.effectiveHost) only")

@@ -36,6 +36,9 @@ public struct ServerConfiguration: Sendable {
     public var memoryBudgetBytes = 4 << 30
     /// Journal records after which a stream's full state is snapshotted and its journal cleared.
     public var snapshotEveryRecords = 64
+    /// Requests one client (API key) may have in flight; more are refused with 429 at once.
+    /// Not applied without API keys (one local client has no one to be fair to).
+    public var maxRequestsPerClient = 128
     /// Threads of the adaptation pool, where streams' journal writes, predictions and optimiser
     /// steps run (never on Swift's cooperative pool). More threads than cores, so that a stream
     /// whose step takes seconds holds one thread while other streams' requests get the others;

@@ -94,8 +94,6 @@ actor StreamRegistry {
         return true
     }
 
-    var quarantinedCount: Int { quarantined.count }
-
     func create(metadata: StreamMetadata, state: StreamState) throws -> LiveStream {
         let directory = layout.stream(client: metadata.client, id: metadata.id)
         let stream = try LiveStream.create(metadata: metadata, state: state, at: directory)
@@ -123,10 +121,6 @@ actor StreamRegistry {
         try DurableFile.syncDirectory(trash.deletingLastPathComponent())
         try? FileManager.default.removeItem(at: trash)
     }
-
-    func isLoaded(client: String, id: String) -> Bool { loaded[Key(client: client, id: id)] != nil }
-
-    var loadedCount: Int { loaded.count }
 
     /// Evicts least recently used idle streams until the loaded ones fit the budget.
     func enforceBudget() {

@@ -39,6 +39,8 @@ struct ServeCommand: AsyncParsableCommand {
     var memoryBudgetMB: Int?
     @Option(name: .customLong("snapshot-every"), help: "Journal records between full snapshots. [RADA_SNAPSHOT_EVERY, default 64]")
     var snapshotEvery: Int?
+    @Option(name: .customLong("max-client-requests"), help: "Requests one API key may have in flight before 429. [RADA_MAX_CLIENT_REQUESTS, default 128]")
+    var maxClientRequests: Int?
     @Option(name: .customLong("adaptation-threads"), help: "Threads that journal, predict and adapt streams (a long step holds one). [RADA_ADAPTATION_THREADS, default max(4, 2 × cores)]")
     var adaptationThreads: Int?
     @Option(help: "Network event-loop threads (BLAS threads: see `rada info`). [RADA_THREADS, default one per core]")
@@ -82,6 +84,10 @@ struct ServeCommand: AsyncParsableCommand {
         if let mb = try value(memoryBudgetMB, "RADA_MEMORY_BUDGET_MB") { configuration.memoryBudgetBytes = mb << 20 }
         configuration.snapshotEveryRecords = try value(snapshotEvery, "RADA_SNAPSHOT_EVERY") ?? configuration.snapshotEveryRecords
         configuration.eventLoopThreads = try value(threads, "RADA_THREADS")
+        if let count = try value(maxClientRequests, "RADA_MAX_CLIENT_REQUESTS") {
+            guard count >= 1 else { throw ValidationError("--max-client-requests must be at least 1") }
+            configuration.maxRequestsPerClient = count
+        }
         if let count = try value(adaptationThreads, "RADA_ADAPTATION_THREADS") {
             guard (1...1024).contains(count) else { throw ValidationError("--adaptation-threads must be in 1...1024") }
             configuration.adaptationThreads = count

@@ -91,4 +91,27 @@ struct FairnessTests {
             #expect(worst < 0.5 * load, "a request on a loaded stream took \(worst) s while another loaded for \(load) s")
         }
     }
+
+    @Test("a client over its in-flight cap gets 429 with Retry-After; another client is served")
+    func perClientCap() async throws {
+        try await TestServer { $0.maxRequestsPerClient = 2 }.run { client in
+            #expect(try await client.createStream("slow", policy: Self.slowPolicy).status == .created)
+            #expect(try await client.createStream("b", key: "bob-key-4567").status == .created)
+            // The first answers at once and holds the stream for its step; the next two wait
+            // for their turn, so a fourth finds alice at her cap.
+            _ = try await client.classify("slow", TestData.batch(0))
+            let statuses = try await withThrowingTaskGroup(of: HTTPResponse.Status.self) { group in
+                for r in 1...2 {
+                    group.addTask { try await client.send(.post, "/v1/streams/slow/classify", json: Client.imagesJSON(TestData.batch(r))).status }
+                }
+                try await Task.sleep(for: .milliseconds(200))
+                let refused = try await client.send(.post, "/v1/streams/slow/classify", json: Client.imagesJSON(TestData.batch(3)))
+                #expect(refused.status == .tooManyRequests && refused.headers[.retryAfter] == "1", "\(String(buffer: refused.body))")
+                let bob = try await client.send(.post, "/v1/streams/b/classify", key: "bob-key-4567", json: Client.imagesJSON(TestData.batch(0)))
+                #expect(bob.status == .ok, "another client is not capped by alice's requests")
+                return try await group.reduce(into: []) { $0.append($1) }
+            }
+            #expect(statuses == [.ok, .ok])
+        }
+    }
 }
