@@ -13,6 +13,7 @@ final class StreamService: Sendable {
     let metrics: ServerMetrics
     let registry: StreamRegistry
     let batcher: EmbeddingBatcher
+    let images: ImagePipeline
     private let textCache = Mutex<[String: Matrix]>([:])
 
     init(configuration: ServerConfiguration, backend: any EmbeddingBackend, metrics: ServerMetrics) {
@@ -23,6 +24,7 @@ final class StreamService: Sendable {
         batcher = EmbeddingBatcher(
             backend: backend, maxBatch: configuration.maxBatchImages, maxWait: configuration.maxBatchWait,
             maxQueued: configuration.maxQueuedImages, metrics: metrics)
+        images = ImagePipeline(limits: configuration.limits, budget: configuration.decoding, preprocessor: backend.preprocessor)
     }
 
     var limits: ServerLimits { configuration.limits }
@@ -118,7 +120,7 @@ final class StreamService: Sendable {
     func classify(client: String, id: String, files: [Data], adapt: Bool, top: Int) async throws -> ClassifyResponse {
         try checkTop(top)
         let response = try await sequenced(client: client, id: id) {
-            try await batcher.embed(ImageInput.decode(files, limits: limits))
+            try await batcher.embed(images.prepare(files))
         } apply: { stream, features in
             let (result, state) = try stream.process(features, adapt: adapt, snapshotEvery: configuration.snapshotEveryRecords)
             metrics.adaptationSteps.increment(by: Int64(result.stepsTaken))
@@ -135,13 +137,14 @@ final class StreamService: Sendable {
         try checkTop(top)
         try ImageInput.checkCount(request.images.count, limits)
         let labels = try validatedLabels(labels: request.labels, prompts: request.prompts, templates: request.templates)
-        let images = try ImageInput.decode(ImageInput.base64(request.images), limits: limits)
-        async let features = batcher.embed(images)
+        let files = try ImageInput.base64(request.images)
+        let prepared = try await images.prepare(files)
+        async let features = batcher.embed(prepared)
         let text = try await classEmbeddings(labels: labels, prompts: request.prompts, templates: request.templates)
         var logits = try await features.matmul(text, transposeOther: true)
         let (rows, cols) = (logits.rows, logits.cols)
         logits.storage.withUnsafeMutableBufferPointer { Kernels.softmaxRows($0.baseAddress!, rows: rows, cols: cols, scale: backend.logitScale) }
-        metrics.imagesClassified.increment(by: Int64(images.count))
+        metrics.imagesClassified.increment(by: Int64(prepared.count))
         return Self.results(logits, labels: labels, top: top)
     }
 
