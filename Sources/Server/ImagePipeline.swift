@@ -1,5 +1,4 @@
 import CLIP
-import Dispatch
 import Foundation
 
 /// Turns uploaded image files into the backbone's fixed-size inputs under the `DecodeBudget`,
@@ -8,7 +7,8 @@ import Foundation
 ///     before anything is decoded, when one image is unreadable, over the per-image limit or
 ///     too costly, or when together they exceed the per-request pixel limit;
 ///  2. then its images are decoded and preprocessed one after another, each holding its memory
-///     bound from the server-wide `DecodeGate` while it runs on the image workers. One at a
+///     bound from the server-wide `DecodeGate` while it runs on the image workers
+///     (`ImageWorkers`). One at a
 ///     time per request: a 64-image request holds one image's memory, not 64.
 /// What comes out is `cropSize` x `cropSize` per image whatever came in.
 final class ImagePipeline: Sendable {
@@ -16,15 +16,18 @@ final class ImagePipeline: Sendable {
     let budget: DecodeBudget
     let preprocessor: ImagePreprocessor
     let gate: DecodeGate
-    /// Runs the C decoder and resampler: long, blocking work that must not occupy the
-    /// cooperative pool's threads. Its concurrency is bounded by the gate's workers.
-    private let workers = DispatchQueue(label: "rada.images", qos: .userInitiated, attributes: .concurrent)
+    /// Run the C decoder and resampler, off the cooperative pool; their concurrency is bounded
+    /// by the gate's workers. Large images run at a lower CPU priority (see `ImageWorkers`).
+    private let smallWorkers: ImageWorkers
+    private let largeWorkers: ImageWorkers
 
     init(limits: ServerLimits, budget: DecodeBudget, preprocessor: ImagePreprocessor) {
         self.limits = limits
         self.budget = budget
         self.preprocessor = preprocessor
         gate = DecodeGate(budget: budget)
+        smallWorkers = ImageWorkers(name: "rada-images", maxThreads: budget.workers, nice: 0)
+        largeWorkers = ImageWorkers(name: "rada-images-large", maxThreads: budget.workers, nice: 10)
     }
 
     /// The costs of `files`, from their headers; throws `ImageBudgetError` for a request that
@@ -60,25 +63,22 @@ final class ImagePipeline: Sendable {
         images.reserveCapacity(files.count)
         for (index, file) in files.enumerated() {
             let grant = try await gate.acquire(bytes: costs[index].bytes)
-            let result = await decode(file, index: index)
+            let workers = costs[index].bytes > budget.smallImageBytes ? largeWorkers : smallWorkers
+            let result = await decode(file, index: index, on: workers)
             await gate.release(grant)
             images.append(try result.get())
         }
         return images
     }
 
-    private func decode(_ file: Data, index: Int) async -> Result<RGBImage, ImageBudgetError> {
+    private func decode(_ file: Data, index: Int, on workers: ImageWorkers) async -> Result<RGBImage, ImageBudgetError> {
         let preprocessor = self.preprocessor, maxPixels = limits.maxPixelsPerImage
-        return await withCheckedContinuation { continuation in
-            workers.async {
-                let result: Result<RGBImage, ImageBudgetError>
-                do throws(ImageError) {
-                    result = .success(try ImageDecoder.withPixels(of: file, maxPixels: maxPixels) { pixels, width, height throws(ImageError) in
-                        try preprocessor.prepare(pixels: pixels, width: width, height: height)
-                    })
-                } catch { result = .failure(.image(index: index, error)) }
-                continuation.resume(returning: result)
-            }
+        return await workers.run {
+            do throws(ImageError) {
+                return .success(try ImageDecoder.withPixels(of: file, maxPixels: maxPixels) { pixels, width, height throws(ImageError) in
+                    try preprocessor.prepare(pixels: pixels, width: width, height: height)
+                })
+            } catch { return .failure(.image(index: index, error)) }
         }
     }
 }
