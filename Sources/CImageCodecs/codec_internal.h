@@ -17,9 +17,11 @@ int rada_codec_check_size(uint32_t width, uint32_t height, uint64_t max_pixels, 
 /* malloc(width*height*3) with overflow checking; NULL on overflow or failure. */
 uint8_t *rada_codec_alloc_rgb(uint32_t width, uint32_t height);
 
+/* With `probe_bytes` non-NULL only the header is read: out->width/height are set, no pixels
+   are decoded, and *probe_bytes receives the decode's memory bound (see rada_probe_image). */
 int rada_decode_png(const uint8_t *data, size_t len, uint64_t max_pixels, rada_image *out,
-                    char *err, size_t err_len);
+                    uint64_t *probe_bytes, char *err, size_t err_len);
 int rada_decode_jpeg(const uint8_t *data, size_t len, uint64_t max_pixels, rada_image *out,
-                     char *err, size_t err_len);
+                     uint64_t *probe_bytes, char *err, size_t err_len);
 
 #endif

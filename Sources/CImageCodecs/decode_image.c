@@ -51,8 +51,9 @@ uint8_t *rada_codec_alloc_rgb(uint32_t width, uint32_t height) {
     return malloc((size_t)bytes);
 }
 
-int rada_decode_image(const uint8_t *data, size_t len, uint64_t max_pixels, rada_image *out,
-                      char *err, size_t err_len) {
+/* Shared by decoding and probing: `probe_bytes` NULL decodes, non-NULL reads the header only. */
+static int decode_or_probe(const uint8_t *data, size_t len, uint64_t max_pixels, rada_image *out,
+                           uint64_t *probe_bytes, char *err, size_t err_len) {
     if (out == NULL) return RADA_IMAGE_CORRUPT;
     memset(out, 0, sizeof *out);
     if (err != NULL && err_len > 0) err[0] = '\0';
@@ -64,9 +65,9 @@ int rada_decode_image(const uint8_t *data, size_t len, uint64_t max_pixels, rada
     out->format = format;
     switch (format) {
     case RADA_IMAGE_FORMAT_PNG:
-        return rada_decode_png(data, len, max_pixels, out, err, err_len);
+        return rada_decode_png(data, len, max_pixels, out, probe_bytes, err, err_len);
     case RADA_IMAGE_FORMAT_JPEG:
-        return rada_decode_jpeg(data, len, max_pixels, out, err, err_len);
+        return rada_decode_jpeg(data, len, max_pixels, out, probe_bytes, err, err_len);
     default:
         rada_codec_set_error(err, err_len,
                              "not a PNG or JPEG (first bytes %02x %02x %02x %02x)",
@@ -74,6 +75,25 @@ int rada_decode_image(const uint8_t *data, size_t len, uint64_t max_pixels, rada
                              len > 3 ? data[3] : 0);
         return RADA_IMAGE_UNSUPPORTED;
     }
+}
+
+int rada_decode_image(const uint8_t *data, size_t len, uint64_t max_pixels, rada_image *out,
+                      char *err, size_t err_len) {
+    return decode_or_probe(data, len, max_pixels, out, NULL, err, err_len);
+}
+
+int rada_probe_image(const uint8_t *data, size_t len, uint64_t max_pixels, rada_image_info *out,
+                     char *err, size_t err_len) {
+    rada_image image;
+    uint64_t bytes = 0;
+    int status = decode_or_probe(data, len, max_pixels, &image, &bytes, err, err_len);
+    if (out != NULL) {
+        out->width = image.width;
+        out->height = image.height;
+        out->format = image.format;
+        out->decode_bytes = status == RADA_IMAGE_OK ? bytes : 0;
+    }
+    return status;
 }
 
 void rada_image_free(rada_image *image) {

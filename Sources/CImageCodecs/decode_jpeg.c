@@ -75,9 +75,25 @@ static void cmyk_row_to_rgb(const uint8_t *row, uint32_t width, uint8_t *rgb) {
     }
 }
 
+/*
+ * Upper bound of the heap a decode of this header takes, output included: the RGB pixels and
+ * our one-row scratch; for progressive / multi-scan files libjpeg's whole-image coefficient
+ * buffer (64 two-byte coefficients per 8x8 block per component, every component counted at
+ * full resolution); libjpeg's strip buffers (at most 3 x 2 x 8 rows of every component for the
+ * main, context and upsampling buffers); and a fixed allowance for its tables.
+ */
+static uint64_t jpeg_decode_bytes(const struct jpeg_decompress_struct *cinfo) {
+    uint64_t w = cinfo->image_width, h = cinfo->image_height;
+    uint64_t components = (uint64_t)cinfo->num_components;
+    uint64_t bytes = 3u * w * h + 4u * w + 48u * (w + 64u) * components + (256u << 10);
+    if (jpeg_has_multiple_scans((j_decompress_ptr)cinfo))
+        bytes += components * (w / 8u + 2u) * (h / 8u + 2u) * 128u;
+    return bytes;
+}
+
 static int decode_jpeg_inner(struct jpeg_decompress_struct *cinfo, jpeg_error_context *ctx,
                              const uint8_t *data, size_t len, uint64_t max_pixels,
-                             rada_image *out, char *err, size_t err_len) {
+                             rada_image *out, uint64_t *probe_bytes, char *err, size_t err_len) {
     uint8_t *volatile pixels = NULL;
     uint8_t *volatile scratch = NULL;
     if (setjmp(ctx->jump)) {
@@ -95,6 +111,10 @@ static int decode_jpeg_inner(struct jpeg_decompress_struct *cinfo, jpeg_error_co
     int status = rada_codec_check_size(cinfo->image_width, cinfo->image_height, max_pixels, out,
                                        "JPEG", err, err_len);
     if (status != RADA_IMAGE_OK) return status;
+    if (probe_bytes != NULL) {
+        *probe_bytes = jpeg_decode_bytes(cinfo);
+        return RADA_IMAGE_OK;
+    }
 
     switch (cinfo->num_components) {
     case 1: cinfo->out_color_space = JCS_GRAYSCALE; break;
@@ -138,7 +158,7 @@ static int decode_jpeg_inner(struct jpeg_decompress_struct *cinfo, jpeg_error_co
 }
 
 int rada_decode_jpeg(const uint8_t *data, size_t len, uint64_t max_pixels, rada_image *out,
-                     char *err, size_t err_len) {
+                     uint64_t *probe_bytes, char *err, size_t err_len) {
     struct jpeg_decompress_struct cinfo;
     jpeg_error_context ctx;
     memset(&cinfo, 0, sizeof cinfo);
@@ -147,7 +167,7 @@ int rada_decode_jpeg(const uint8_t *data, size_t len, uint64_t max_pixels, rada_
     ctx.base.error_exit = jpeg_fail;
     ctx.base.emit_message = jpeg_emit;
     ctx.base.output_message = jpeg_silent;
-    int status = decode_jpeg_inner(&cinfo, &ctx, data, len, max_pixels, out, err, err_len);
+    int status = decode_jpeg_inner(&cinfo, &ctx, data, len, max_pixels, out, probe_bytes, err, err_len);
     jpeg_destroy_decompress(&cinfo);
     return status;
 }

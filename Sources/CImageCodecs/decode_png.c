@@ -68,8 +68,23 @@ static void png_row_to_rgb(const uint8_t *row, uint32_t width, int channels, int
 }
 
 /* Everything that can longjmp happens in here; `status` reports how it ended. */
+/*
+ * Upper bound of the heap a decode of this header takes, output included: the RGB pixels; our
+ * row (or, interlaced, the whole image) after expansion, at most 4 bytes a pixel (16-bit
+ * non-gray is stripped to 8 bits, 16-bit gray is 2 bytes); libpng's current and previous
+ * rows, sized for the widest pre-transform pixel (8 bytes: 16-bit RGBA); the row pointers of an
+ * interlaced image; and a fixed allowance for libpng's structures and zlib's window.
+ */
+static uint64_t png_decode_bytes(uint32_t width, uint32_t height, int interlace) {
+    uint64_t w = width, h = height;
+    uint64_t bytes = 3u * w * h + 2u * (8u * w + 64u) + (256u << 10);
+    bytes += interlace != PNG_INTERLACE_NONE ? 4u * w * h + sizeof(void *) * h : 4u * w;
+    return bytes;
+}
+
 static int decode_png_inner(png_structp png, png_infop info, png_reader *reader,
-                            uint64_t max_pixels, rada_image *out, char *err, size_t err_len) {
+                            uint64_t max_pixels, rada_image *out, uint64_t *probe_bytes,
+                            char *err, size_t err_len) {
     uint8_t *volatile pixels = NULL;
     uint8_t *volatile scratch = NULL;
     png_bytep *volatile rows = NULL;
@@ -86,6 +101,14 @@ static int decode_png_inner(png_structp png, png_infop info, png_reader *reader,
     /* Our own pixel limit decides what is too large; libpng's default 1e6 x 1e6 would
        turn a merely large image into a "corrupt" one. */
     png_set_user_limits(png, PNG_UINT_31_MAX, PNG_UINT_31_MAX);
+    /* Text, ICC and other metadata never change the pixels we produce (no colour management,
+       as Pillow's convert), yet compressed ones inflate into libpng buffers before the first
+       pixel: skip them, and cap what any one kept chunk may allocate. */
+    static const png_byte ignored[] = {'t', 'E', 'X', 't', 0, 'z', 'T', 'X', 't', 0, 'i', 'T', 'X', 't', 0,
+                                       'i', 'C', 'C', 'P', 0, 's', 'P', 'L', 'T', 0, 'e', 'X', 'I', 'f', 0};
+    png_set_keep_unknown_chunks(png, PNG_HANDLE_CHUNK_NEVER, ignored, (int)(sizeof ignored / 5));
+    png_set_keep_unknown_chunks(png, PNG_HANDLE_CHUNK_NEVER, NULL, 0);
+    png_set_chunk_malloc_max(png, 1u << 20);
     png_read_info(png, info);
 
     png_uint_32 width = 0, height = 0;
@@ -93,6 +116,10 @@ static int decode_png_inner(png_structp png, png_infop info, png_reader *reader,
     png_get_IHDR(png, info, &width, &height, &bit_depth, &color_type, &interlace, NULL, NULL);
     int status = rada_codec_check_size(width, height, max_pixels, out, "PNG", err, err_len);
     if (status != RADA_IMAGE_OK) return status;
+    if (probe_bytes != NULL) {
+        *probe_bytes = png_decode_bytes(width, height, interlace);
+        return RADA_IMAGE_OK;
+    }
 
     if (color_type == PNG_COLOR_TYPE_PALETTE) {
         png_set_palette_to_rgb(png); /* may add alpha from tRNS; dropped per row */
@@ -143,7 +170,7 @@ static int decode_png_inner(png_structp png, png_infop info, png_reader *reader,
 }
 
 int rada_decode_png(const uint8_t *data, size_t len, uint64_t max_pixels, rada_image *out,
-                    char *err, size_t err_len) {
+                    uint64_t *probe_bytes, char *err, size_t err_len) {
     png_reader reader = {.data = data, .len = len, .pos = 0, .message = ""};
     png_structp png = png_create_read_struct(PNG_LIBPNG_VER_STRING, &reader, png_fail, png_warn);
     if (png == NULL) {
@@ -156,7 +183,7 @@ int rada_decode_png(const uint8_t *data, size_t len, uint64_t max_pixels, rada_i
         rada_codec_set_error(err, err_len, "out of memory creating the PNG decoder");
         return RADA_IMAGE_OUT_OF_MEMORY;
     }
-    int status = decode_png_inner(png, info, &reader, max_pixels, out, err, err_len);
+    int status = decode_png_inner(png, info, &reader, max_pixels, out, probe_bytes, err, err_len);
     png_destroy_read_struct(&png, &info, NULL);
     return status;
 }

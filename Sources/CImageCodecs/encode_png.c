@@ -53,6 +53,8 @@ static int encode_png_inner(png_structp png, png_infop info, png_writer *writer,
                             const uint8_t *pixels, uint32_t width, uint32_t height, int channels) {
     if (setjmp(png_jmpbuf(png))) return writer->out_of_memory ? RADA_IMAGE_OUT_OF_MEMORY : RADA_IMAGE_CORRUPT;
     png_set_write_fn(png, writer, png_write_memory, png_flush_memory);
+    /* Any size PNG allows (libpng's default stops writing at 1,000,000 a side). */
+    png_set_user_limits(png, PNG_UINT_31_MAX, PNG_UINT_31_MAX);
     png_set_IHDR(png, info, width, height, 8, channels == 1 ? PNG_COLOR_TYPE_GRAY : PNG_COLOR_TYPE_RGB,
                  PNG_INTERLACE_NONE, PNG_COMPRESSION_TYPE_DEFAULT, PNG_FILTER_TYPE_DEFAULT);
     png_write_info(png, info);

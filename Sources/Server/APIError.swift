@@ -49,7 +49,7 @@ public struct APIError: Error, HTTPResponseError, CustomStringConvertible, Senda
         let data = try JSONEncoder().encode(Body(error: .init(code: code, message: message)))
         var headers: HTTPFields = [.contentType: "application/json"]
         if status == .unauthorized { headers[.wwwAuthenticate] = "Bearer" }
-        if status == .tooManyRequests { headers[.retryAfter] = "1" }
+        if status == .tooManyRequests || status == .serviceUnavailable { headers[.retryAfter] = "1" }
         return Response(status: status, headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: data)))
     }
 
@@ -58,6 +58,8 @@ public struct APIError: Error, HTTPResponseError, CustomStringConvertible, Senda
         switch error {
         case let error as APIError:
             return error
+        case let error as ImageBudgetError:
+            return error.apiError
         case let error as HTTPError:
             switch error.status {
             case .notFound: return .notFound("no such route")

@@ -8,6 +8,8 @@ import RadaNumerics
 /// Tower work runs on one serial queue outside Swift's cooperative pool: it is long, blocking
 /// BLAS work that already uses every core it is given, so running two at once would only
 /// oversubscribe the CPU, and blocking the cooperative pool would stall request handling.
+/// Only fixed-size model inputs reach this queue: decoding and resizing happen before, on the
+/// server's image workers (`ImagePipeline`), so one huge upload cannot hold up everyone's towers.
 public final class CLIPBackend: EmbeddingBackend {
     public let encoder: CLIPEncoder
     private let queue = DispatchQueue(label: "rada.backbone", qos: .userInitiated)
@@ -17,8 +19,10 @@ public final class CLIPBackend: EmbeddingBackend {
     public var embeddingDimension: Int { encoder.embeddingDimension }
     public var logitScale: Float { encoder.logitScale }
 
-    public func embedImages(_ images: [RGBImage]) async throws -> Matrix {
-        try await run { $0.embed(images: images) }
+    public var preprocessor: ImagePreprocessor { encoder.preprocessor }
+
+    public func embedPreprocessed(_ images: [RGBImage]) async throws -> Matrix {
+        try await run { $0.embed(preprocessed: images) }
     }
 
     public func classEmbeddings(labels: [String], prompts: [String: [String]]?, templates: [String]?) async throws -> Matrix {

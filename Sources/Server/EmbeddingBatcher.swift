@@ -27,7 +27,9 @@ actor EmbeddingBatcher {
         self.metrics = metrics
     }
 
-    /// B×D embeddings of `images`, computed in some batch with other requests' images.
+    /// B×D embeddings of `images` (model inputs: `ImagePipeline`'s output, so every queued image
+    /// is `cropSize` x `cropSize` and the queue's memory is bounded by `maxQueued`), computed in
+    /// some batch with other requests' images.
     func embed(_ images: [RGBImage]) async throws -> Matrix {
         guard queuedImages + images.count <= maxQueued || queuedImages == 0 else {
             throw APIError.queueFull("the backbone queue holds \(queuedImages) images (limit \(maxQueued)); retry later")
@@ -56,7 +58,7 @@ actor EmbeddingBatcher {
             metrics.queueDepth.set(Double(queuedImages))
             metrics.backboneBatchImages.record(Double(count))
             do {
-                let embeddings = try await backend.embedImages(batch.flatMap(\.images))
+                let embeddings = try await backend.embedPreprocessed(batch.flatMap(\.images))
                 guard embeddings.rows == count, embeddings.cols == backend.embeddingDimension else {
                     throw APIError.internal("the backbone returned \(embeddings.rows)×\(embeddings.cols) embeddings for \(count) images (D = \(backend.embeddingDimension))")
                 }

@@ -60,14 +60,4 @@ enum ImageInput {
         do { try parser.execute(body) } catch { throw APIError.badRequest("malformed multipart/form-data body") }
         return files
     }
-
-    /// Decodes every file; the first bad one rejects the whole batch (nothing is applied).
-    static func decode(_ files: [Data], limits: ServerLimits) throws -> [RGBImage] {
-        try files.enumerated().map { index, data in
-            do { return try ImageDecoder.decode(data, maxPixels: limits.maxPixelsPerImage) } catch let error as ImageError {
-                if case .tooLarge = error { throw APIError.tooLarge("image \(index): \(error.description)") }
-                throw APIError.unprocessable("image \(index): \(error.description)")
-            }
-        }
-    }
 }

@@ -94,7 +94,9 @@ enum OpenAPIDocument {
           description: >
             Requests on one stream apply one at a time in arrival order. A bad image anywhere in the
             batch rejects the whole request and leaves the stream untouched. The step is durable
-            (journaled and fsynced) before the response is sent.
+            (journaled and fsynced) before the response is sent. Image limits (413) are checked
+            from the files' headers before anything is decoded; 503 with Retry-After when the
+            server's image-decoding memory stays busy.
           requestBody:
             required: true
             content:
@@ -110,6 +112,7 @@ enum OpenAPIDocument {
             "415": {$ref: "#/components/responses/Error"}
             "422": {$ref: "#/components/responses/Error"}
             "429": {$ref: "#/components/responses/Error"}
+            "503": {$ref: "#/components/responses/Error"}
       /v1/streams/{id}/reset:
         parameters: [{$ref: "#/components/parameters/StreamID"}]
         post:
@@ -175,6 +178,9 @@ enum OpenAPIDocument {
         parameters: [{$ref: "#/components/parameters/Top"}]
         post:
           summary: Stateless zero-shot classification
+          description: >
+            Same image limits as a stream's classify: 413 from the files' headers before anything
+            is decoded, 503 with Retry-After when the server's image-decoding memory stays busy.
           requestBody:
             required: true
             content:
@@ -194,6 +200,7 @@ enum OpenAPIDocument {
             "415": {$ref: "#/components/responses/Error"}
             "422": {$ref: "#/components/responses/Error"}
             "429": {$ref: "#/components/responses/Error"}
+            "503": {$ref: "#/components/responses/Error"}
     components:
       securitySchemes:
         bearer: {type: http, scheme: bearer}

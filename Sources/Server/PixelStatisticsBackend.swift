@@ -2,7 +2,7 @@ import CLIP
 import RadaNumerics
 
 /// A deterministic stand-in for CLIP that needs no model: image embeddings are colour statistics
-/// (per-channel means over the whole image and over a 2×2 grid, plus contrast), class embeddings
+/// of the 32×32 centre crop (per-channel means over it and over a 2×2 grid, plus contrast), class embeddings
 /// are pseudo-random unit vectors seeded by a hash of each prompt. Not a vision model: it exists
 /// so that the serving path (batching, adaptation, durability, load tests) can be exercised and
 /// measured without weights (`rada serve --backend synthetic`). Equal inputs give equal outputs.
@@ -20,7 +20,11 @@ public struct PixelStatisticsBackend: EmbeddingBackend {
         self.costPerImage = costPerImage
     }
 
-    public func embedImages(_ images: [RGBImage]) async throws -> Matrix {
+    /// Like a model's: images are resized and centre-cropped to 32 x 32 before the statistics
+    /// are taken, so the serving path (decode budget, image workers) is the same as with CLIP.
+    public let preprocessor = ImagePreprocessor(resizeShortestEdge: 32, cropSize: 32, mean: [0, 0, 0], std: [1, 1, 1])
+
+    public func embedPreprocessed(_ images: [RGBImage]) async throws -> Matrix {
         if costPerImage > .zero { try await Task.sleep(for: costPerImage * images.count) }
         var out = Matrix(rows: images.count, cols: embeddingDimension)
         for (i, image) in images.enumerated() {

@@ -8,8 +8,12 @@ public struct ServerLimits: Sendable {
     /// its stream could produce (`StreamState.maximumCheckpointBytes`), before its body is read.
     public var maxCheckpointBytes = 128 * 1024 * 1024
     public var maxImagesPerRequest = 64
-    /// Largest decoded image (width × height); checked from the header before decoding.
+    /// Largest decoded image (width × height); checked from the header before decoding. It
+    /// bounds every intermediate too: preprocessing computes only the model's crop.
     public var maxPixelsPerImage = 16_000_000
+    /// Most pixels of all a request's images together; checked from the headers before any
+    /// image is decoded (64 one-megapixel photos pass; 64 sixteen-megapixel ones do not).
+    public var maxPixelsPerRequest = 64_000_000
     public var maxLabelsPerStream = 1000
     public var maxPromptsPerLabel = 64
     public var maxTop = 100
@@ -29,6 +33,8 @@ public struct ServerConfiguration: Sendable {
     public var maxBatchImages = 32
     /// Longest a request waits for others to join its backbone batch.
     public var maxBatchWait: Duration = .milliseconds(2)
+    /// Server-wide memory and workers for decoding and preprocessing images (see `DecodeBudget`).
+    public var decoding = DecodeBudget()
     /// Images waiting for the backbone beyond which requests are refused with 429.
     public var maxQueuedImages = 512
     /// Bytes of stream state kept in memory; least recently used idle streams beyond it are

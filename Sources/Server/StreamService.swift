@@ -17,6 +17,7 @@ final class StreamService: Sendable {
     let batcher: EmbeddingBatcher
     /// Where streams' journal writes, predictions and adaptation steps run (see `WorkerPool`).
     let adaptationPool: WorkerPool
+    let images: ImagePipeline
     private let textCache = Mutex<[String: Matrix]>([:])
 
     init(configuration: ServerConfiguration, backend: any EmbeddingBackend, metrics: ServerMetrics, logger: Logger) {
@@ -31,6 +32,7 @@ final class StreamService: Sendable {
         batcher = EmbeddingBatcher(
             backend: backend, maxBatch: configuration.maxBatchImages, maxWait: configuration.maxBatchWait,
             maxQueued: configuration.maxQueuedImages, metrics: metrics)
+        images = ImagePipeline(limits: configuration.limits, budget: configuration.decoding, preprocessor: backend.preprocessor)
     }
 
     var limits: ServerLimits { configuration.limits }
@@ -133,7 +135,7 @@ final class StreamService: Sendable {
         try checkTop(top)
         let (stream, ticket) = try await registry.ticket(client: client, id: id)
         let features: Matrix
-        do { features = try await batcher.embed(ImageInput.decode(files, limits: limits)) } catch {
+        do { features = try await batcher.embed(images.prepare(files)) } catch {
             await stream.waitTurn(ticket)
             stream.finish(ticket)
             throw error
@@ -178,13 +180,14 @@ final class StreamService: Sendable {
         try checkTop(top)
         try ImageInput.checkCount(request.images.count, limits)
         let labels = try validatedLabels(labels: request.labels, prompts: request.prompts, templates: request.templates)
-        let images = try ImageInput.decode(ImageInput.base64(request.images), limits: limits)
-        async let features = batcher.embed(images)
+        let files = try ImageInput.base64(request.images)
+        let prepared = try await images.prepare(files)
+        async let features = batcher.embed(prepared)
         let text = try await classEmbeddings(labels: labels, prompts: request.prompts, templates: request.templates)
         var logits = try await features.matmul(text, transposeOther: true)
         let (rows, cols) = (logits.rows, logits.cols)
         logits.storage.withUnsafeMutableBufferPointer { Kernels.softmaxRows($0.baseAddress!, rows: rows, cols: cols, scale: backend.logitScale) }
-        metrics.imagesClassified.increment(by: Int64(images.count))
+        metrics.imagesClassified.increment(by: Int64(prepared.count))
         return Self.results(logits, labels: labels, top: top)
     }
 

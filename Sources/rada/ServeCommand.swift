@@ -55,6 +55,16 @@ struct ServeCommand: AsyncParsableCommand {
     var maxLabels: Int?
     @Option(name: .customLong("max-pixels"), help: "Pixels per image. [RADA_MAX_PIXELS, default 16000000]")
     var maxPixels: Int?
+    @Option(name: .customLong("max-request-pixels"), help: "Pixels of all a request's images together, checked from their headers. [RADA_MAX_REQUEST_PIXELS, default 64000000]")
+    var maxRequestPixels: Int?
+    @Option(name: .customLong("decode-memory-mb"), help: "Memory that image decoding and preprocessing may hold at once, server-wide; beyond it images wait, then get 503. [RADA_DECODE_MEMORY_MB, default 512]")
+    var decodeMemoryMB: Int?
+    @Option(name: .customLong("decode-workers"), help: "Images decoded at once (one kept for small images). [RADA_DECODE_WORKERS, default max(2, cores)]")
+    var decodeWorkers: Int?
+    @Option(name: .customLong("decode-queue"), help: "Images waiting to be decoded beyond which requests get 503 at once. [RADA_DECODE_QUEUE, default 256]")
+    var decodeQueue: Int?
+    @Option(name: .customLong("decode-wait-ms"), help: "Longest an image waits for decoding memory before its request gets 503. [RADA_DECODE_WAIT_MS, default 5000]")
+    var decodeWaitMilliseconds: Int?
     @Flag(name: .customLong("print-openapi"), help: "Print the OpenAPI document and exit.")
     var printOpenAPI = false
 
@@ -100,6 +110,15 @@ struct ServeCommand: AsyncParsableCommand {
         }
         configuration.limits.maxLabelsPerStream = try value(maxLabels, "RADA_MAX_LABELS") ?? configuration.limits.maxLabelsPerStream
         configuration.limits.maxPixelsPerImage = try value(maxPixels, "RADA_MAX_PIXELS") ?? configuration.limits.maxPixelsPerImage
+        configuration.limits.maxPixelsPerRequest = try value(maxRequestPixels, "RADA_MAX_REQUEST_PIXELS") ?? configuration.limits.maxPixelsPerRequest
+        if let mb = try value(decodeMemoryMB, "RADA_DECODE_MEMORY_MB") { configuration.decoding.memoryBytes = mb << 20 }
+        configuration.decoding.workers = try value(decodeWorkers, "RADA_DECODE_WORKERS") ?? configuration.decoding.workers
+        configuration.decoding.maxWaiting = try value(decodeQueue, "RADA_DECODE_QUEUE") ?? configuration.decoding.maxWaiting
+        if let ms = try value(decodeWaitMilliseconds, "RADA_DECODE_WAIT_MS") { configuration.decoding.maxWait = .milliseconds(ms) }
+        guard configuration.limits.maxPixelsPerImage > 0, configuration.limits.maxPixelsPerRequest > 0, configuration.decoding.memoryBytes > 0,
+              configuration.decoding.workers > 0, configuration.decoding.maxWaiting >= 0, configuration.decoding.maxWait >= .zero else {
+            throw ValidationError("pixel limits, --decode-memory-mb and --decode-workers must be positive; --decode-queue and --decode-wait-ms not negative")
+        }
 
         let backendName = try value(backend, "RADA_BACKEND") ?? "clip"
         let embedding: any EmbeddingBackend

@@ -40,8 +40,26 @@ struct KillTests {
         return (response.status, Data(buffer: response.body ?? ByteBuffer()))
     }
 
+    /// A port the kernel has just handed out and released (a random one could collide with the
+    /// ephemeral ports of the other tests' servers and clients).
+    static func freePort() throws -> Int {
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        try #require(fd >= 0)
+        defer { close(fd) }
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        address.sin_port = 0
+        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+        let bound = withUnsafeMutablePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, length) == 0 && getsockname(fd, $0, &length) == 0 }
+        }
+        try #require(bound)
+        return Int(UInt16(bigEndian: address.sin_port))
+    }
+
     static func waitReady(_ port: Int) async throws {
-        for _ in 0..<300 {
+        for _ in 0..<750 {
             if let (status, _) = try? await send(port, .get, "/readyz"), status == .ok { return }
             try await Task.sleep(for: .milliseconds(20))
         }
@@ -53,7 +71,7 @@ struct KillTests {
     func killNine() async throws {
         let executable = try #require(radaExecutable)
         let data = FileManager.default.temporaryDirectory.appendingPathComponent("rada-kill-\(UUID().uuidString)")
-        let port = Int.random(in: 20000..<40000)
+        let port = try Self.freePort()
         let backend = PixelStatisticsBackend(dimension: 16, logitScale: 100)
         var twin = try await TestData.twin(backend: backend)
 
@@ -89,7 +107,7 @@ struct KillTests {
     func gracefulTerm() async throws {
         let executable = try #require(radaExecutable)
         let data = FileManager.default.temporaryDirectory.appendingPathComponent("rada-term-\(UUID().uuidString)")
-        let port = Int.random(in: 20000..<40000)
+        let port = try Self.freePort()
         let server = try Self.launch(executable, port: port, data: data, snapshotEvery: 1000)
         try await Self.waitReady(port)
         #expect(try await Self.send(port, .post, "/v1/streams", json: "{\"id\":\"g\",\"labels\":[\"a\",\"b\"]}").0 == .created)

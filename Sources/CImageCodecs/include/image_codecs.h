@@ -49,8 +49,42 @@ int rada_image_sniff_format(const uint8_t *data, size_t len);
 int rada_decode_image(const uint8_t *data, size_t len, uint64_t max_pixels, rada_image *out,
                       char *err, size_t err_len);
 
+/* What a header says, without decoding the pixels. */
+typedef struct {
+    uint32_t width;
+    uint32_t height;
+    int format;            /* rada_image_format */
+    uint64_t decode_bytes; /* upper bound of the heap rada_decode_image takes, output included */
+} rada_image_info;
+
+/*
+ * Reads only the header (libpng's info chunks / libjpeg's markers up to the first scan):
+ * the size, the format, and a bound on the memory decoding would take, so that a caller can
+ * budget memory before any pixel is allocated. Same statuses and size refusal as
+ * rada_decode_image; out->width/height are set whenever the header was readable.
+ */
+int rada_probe_image(const uint8_t *data, size_t len, uint64_t max_pixels, rada_image_info *out,
+                     char *err, size_t err_len);
+
 /* Frees out->pixels and clears it; safe on a zeroed or already freed image. */
 void rada_image_free(rada_image *image);
+
+/*
+ * The window [crop_x, crop_x + crop_w) x [crop_y, crop_y + crop_h) of what
+ * rada_resize_bicubic_rgb8 to full_w x full_h would give, bit for bit, computed without the
+ * full resized image: memory is the crop, a strip of at most crop x (input rows or columns the
+ * window reads), and the weights of the window's positions. The window must lie inside
+ * full_w x full_h (at most 2^52 each). `out` holds crop_w*crop_h*3 bytes.
+ * Returns 0, or -1 on bad sizes / allocation failure.
+ */
+int rada_resize_crop_bicubic_rgb8(const uint8_t *in, int in_w, int in_h, int64_t full_w,
+                                  int64_t full_h, int64_t crop_x, int64_t crop_y, int crop_w,
+                                  int crop_h, uint8_t *out);
+
+/* The bytes rada_resize_crop_bicubic_rgb8 would malloc besides `in` and `out`, or -1 for
+   arguments it would refuse. Needs no pixels. */
+int64_t rada_resize_crop_workspace(int in_w, int in_h, int64_t full_w, int64_t full_h,
+                                   int64_t crop_x, int64_t crop_y, int crop_w, int crop_h);
 
 /*
  * Resizes an RGB8 image exactly as Pillow's `Image.resize((out_w, out_h), Image.BICUBIC)` does

@@ -10,6 +10,9 @@ public enum ImageError: Error, CustomStringConvertible, Equatable, Sendable {
     case corrupt(String)
     /// Memory for the decoded pixels could not be allocated.
     case outOfMemory(width: Int, height: Int)
+    /// The model's preprocessing cannot take an image of this shape (a preprocessor without
+    /// centre crop needs images that resize exactly to the model's input).
+    case unsupportedShape(width: Int, height: Int, reason: String)
 
     public var description: String {
         switch self {
@@ -24,6 +27,8 @@ public enum ImageError: Error, CustomStringConvertible, Equatable, Sendable {
             return "the image could not be decoded: \(message)"
         case let .outOfMemory(width, height):
             return "out of memory decoding a \(width)x\(height) image"
+        case let .unsupportedShape(width, height, reason):
+            return "a \(width)x\(height) image cannot be preprocessed for this model: \(reason)"
         }
     }
 }

@@ -73,11 +73,18 @@ public final class CLIPEncoder: Sendable {
 
     /// L2-normalised image embeddings, one row per image, computed `maxBatch` images at a time.
     public func embed(images: [RGBImage]) -> Matrix {
+        embed(preprocessed: images.map(preprocessor.resizedAndCropped))
+    }
+
+    /// Embeddings of images that are already the model's input (`preprocessor.prepare`'s
+    /// output): the tower pass only, so that resizing can happen elsewhere (the server does it
+    /// before images reach its one backbone queue).
+    public func embed(preprocessed images: [RGBImage]) -> Matrix {
         var out = Matrix(rows: images.count, cols: embeddingDimension)
         var start = 0
         while start < images.count {
             let end = min(images.count, start + maxBatch)
-            let pixels = preprocessor.pixelValues(Array(images[start..<end]))
+            let pixels = preprocessor.pixelValues(preprocessed: Array(images[start..<end]))
             let chunk = model.embedImages(pixels: pixels, count: end - start)
             out.storage.replaceSubrange((start * out.cols)..<(end * out.cols), with: chunk.storage)
             start = end

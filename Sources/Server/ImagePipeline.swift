@@ -1,0 +1,84 @@
+import CLIP
+import Foundation
+
+/// Turns uploaded image files into the backbone's fixed-size inputs under the `DecodeBudget`,
+/// off the backbone queue and off Swift's cooperative pool:
+///  1. every file's header is read first (no pixels), so a request is refused as a whole,
+///     before anything is decoded, when one image is unreadable, over the per-image limit or
+///     too costly, or when together they exceed the per-request pixel limit;
+///  2. then its images are decoded and preprocessed one after another, each holding its memory
+///     bound from the server-wide `DecodeGate` while it runs on the image workers
+///     (`ImageWorkers`). One at a
+///     time per request: a 64-image request holds one image's memory, not 64.
+/// What comes out is `cropSize` x `cropSize` per image whatever came in.
+final class ImagePipeline: Sendable {
+    let limits: ServerLimits
+    let budget: DecodeBudget
+    let preprocessor: ImagePreprocessor
+    let gate: DecodeGate
+    /// Run the C decoder and resampler, off the cooperative pool; their concurrency is bounded
+    /// by the gate's workers. Large images run at a lower CPU priority (see `ImageWorkers`).
+    private let smallWorkers: ImageWorkers
+    private let largeWorkers: ImageWorkers
+
+    init(limits: ServerLimits, budget: DecodeBudget, preprocessor: ImagePreprocessor) {
+        self.limits = limits
+        self.budget = budget
+        self.preprocessor = preprocessor
+        gate = DecodeGate(budget: budget)
+        smallWorkers = ImageWorkers(name: "rada-images", maxThreads: budget.workers, nice: 0)
+        largeWorkers = ImageWorkers(name: "rada-images-large", maxThreads: budget.workers, nice: 10)
+    }
+
+    /// The costs of `files`, from their headers; throws `ImageBudgetError` for a request that
+    /// must be refused whatever the server's load.
+    func costs(_ files: [Data]) throws(ImageBudgetError) -> [ImageCost] {
+        var costs: [ImageCost] = []
+        costs.reserveCapacity(files.count)
+        var pixels = 0
+        for (index, file) in files.enumerated() {
+            let cost: ImageCost
+            do {
+                let header = try ImageDecoder.probe(file, maxPixels: limits.maxPixelsPerImage)
+                cost = ImageCost(header: header, plan: try preprocessor.plan(width: header.width, height: header.height))
+            } catch { throw .image(index: index, error) }
+            guard cost.bytes <= budget.memoryBytes else {
+                throw .imageTooCostly(index: index, bytes: cost.bytes, limit: budget.memoryBytes)
+            }
+            // Each term is at most maxPixelsPerImage and there are at most maxImagesPerRequest.
+            let (sum, overflow) = pixels.addingReportingOverflow(cost.header.pixels)
+            pixels = overflow ? Int.max : sum
+            costs.append(cost)
+        }
+        guard pixels <= limits.maxPixelsPerRequest else {
+            throw .requestTooLarge(pixels: pixels, limit: limits.maxPixelsPerRequest)
+        }
+        return costs
+    }
+
+    /// The model inputs of `files`, in order. Throws `ImageBudgetError`.
+    func prepare(_ files: [Data]) async throws -> [RGBImage] {
+        let costs = try self.costs(files)
+        var images: [RGBImage] = []
+        images.reserveCapacity(files.count)
+        for (index, file) in files.enumerated() {
+            let grant = try await gate.acquire(bytes: costs[index].bytes)
+            let workers = costs[index].bytes > budget.smallImageBytes ? largeWorkers : smallWorkers
+            let result = await decode(file, index: index, on: workers)
+            await gate.release(grant)
+            images.append(try result.get())
+        }
+        return images
+    }
+
+    private func decode(_ file: Data, index: Int, on workers: ImageWorkers) async -> Result<RGBImage, ImageBudgetError> {
+        let preprocessor = self.preprocessor, maxPixels = limits.maxPixelsPerImage
+        return await workers.run {
+            do throws(ImageError) {
+                return .success(try ImageDecoder.withPixels(of: file, maxPixels: maxPixels) { pixels, width, height throws(ImageError) in
+                    try preprocessor.prepare(pixels: pixels, width: width, height: height)
+                })
+            } catch { return .failure(.image(index: index, error)) }
+        }
+    }
+}

@@ -1,0 +1,88 @@
+import Foundation
+import Testing
+@testable import Server
+
+/// The server-wide decode budget on its own: deterministic, no images, no socket.
+@Suite("Decode gate")
+struct DecodeGateTests {
+    static func budget(memory: Int = 100, workers: Int = 4, small: Int = 10, waiting: Int = 8, wait: Duration = .seconds(30)) -> DecodeBudget {
+        var budget = DecodeBudget()
+        budget.memoryBytes = memory
+        budget.workers = workers
+        budget.smallImageBytes = small
+        budget.maxWaiting = waiting
+        budget.maxWait = wait
+        return budget
+    }
+
+    static func isBusy(_ error: any Error) -> Bool {
+        if case .busy? = error as? ImageBudgetError { return true }
+        return false
+    }
+
+    @Test("reservations never exceed the memory budget; a release admits the waiter that now fits")
+    func bytesBound() async throws {
+        let gate = DecodeGate(budget: Self.budget())
+        let a = try await gate.acquire(bytes: 60)
+        let waiter = Task { try await gate.acquire(bytes: 50) }
+        try await Task.sleep(for: .milliseconds(50))
+        #expect(await gate.reservedBytes == 60, "50 more would exceed 100: it waits")
+        await gate.release(a)
+        let b = try await waiter.value
+        #expect(await gate.reservedBytes == 50)
+        await gate.release(b)
+        #expect(await gate.reservedBytes == 0)
+    }
+
+    @Test("a full queue is refused at once; a wait longer than maxWait is refused with busy")
+    func refusals() async throws {
+        let gate = DecodeGate(budget: Self.budget(waiting: 1, wait: .seconds(30)))
+        let held = try await gate.acquire(bytes: 100)
+        let queued = Task { try await gate.acquire(bytes: 20) }
+        try await Task.sleep(for: .milliseconds(20))
+        // One waiter already: the next is refused without waiting (a 30 s wait would hang here).
+        await #expect(performing: { try await gate.acquire(bytes: 20) }, throws: { Self.isBusy($0) })
+        await gate.release(held)
+        await gate.release(try await queued.value)
+        #expect(await gate.reservedBytes == 0)
+
+        let short = DecodeGate(budget: Self.budget(wait: .milliseconds(100)))
+        let blocker = try await short.acquire(bytes: 100)
+        let clock = ContinuousClock()
+        let start = clock.now
+        await #expect(performing: { try await short.acquire(bytes: 20) }, throws: { Self.isBusy($0) })
+        #expect(clock.now - start >= .milliseconds(100))
+        await short.release(blocker)
+        await short.release(try await short.acquire(bytes: 100))
+    }
+
+    @Test("small images are admitted first and keep a worker of their own")
+    func smallFirst() async throws {
+        let gate = DecodeGate(budget: Self.budget(memory: 1000, workers: 2, small: 10))
+        let large = try await gate.acquire(bytes: 300)
+        // The second worker is kept for small images: another large one waits...
+        let secondLarge = Task { try await gate.acquire(bytes: 300) }
+        try await Task.sleep(for: .milliseconds(30))
+        #expect(await gate.reservedBytes == 300)
+        // ...while a small one goes straight through.
+        let small = try await gate.acquire(bytes: 5)
+        #expect(await gate.reservedBytes == 305)
+        await gate.release(small)
+        await gate.release(large)
+        await gate.release(try await secondLarge.value)
+        #expect(await gate.reservedBytes == 0)
+
+        // Among waiters the smallest is admitted first.
+        let one = DecodeGate(budget: Self.budget(memory: 1000, workers: 1, small: 10))
+        let blocker = try await one.acquire(bytes: 500)
+        let big = Task { try await one.acquire(bytes: 400) }
+        try await Task.sleep(for: .milliseconds(20))
+        let little = Task { try await one.acquire(bytes: 8) }
+        try await Task.sleep(for: .milliseconds(20))
+        await one.release(blocker)
+        let first = try await little.value
+        #expect(await one.reservedBytes == 8, "the small waiter went first")
+        await one.release(first)
+        await one.release(try await big.value)
+    }
+}

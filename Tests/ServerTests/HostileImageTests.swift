@@ -1,0 +1,179 @@
+import Foundation
+import Hummingbird
+import HummingbirdTesting
+import Testing
+@testable import Server
+
+/// Issue #11, items 3 and 4: images that are small files but huge (or absurdly shaped) pixel
+/// arrays. Each test goes over a real socket and checks the status and error code, that the
+/// server still answers, and, where memory is the attack, the growth of the process's peak RSS.
+@Suite("Hostile images", .serialized)
+struct HostileImageTests {
+    static let mib = 1 << 20
+
+    static func statelessJSON(_ images: [Data]) -> String {
+        "{\"labels\":[\"a\",\"b\",\"c\"],\"images\":[\(images.map { "\"\($0.base64EncodedString())\"" }.joined(separator: ","))]}"
+    }
+
+    static func errorCode(_ reply: Reply) -> String? {
+        let object = try? JSONSerialization.jsonObject(with: Data(buffer: reply.body)) as? [String: Any]
+        return (object?["error"] as? [String: Any])?["code"] as? String
+    }
+
+    static func alive(_ client: Client, sourceLocation: SourceLocation = #_sourceLocation) async throws {
+        let reply = try await client.send(.post, "/v1/classify", json: statelessJSON([PNGWriter.sample(3)]))
+        #expect(reply.status == .ok, "the server still classifies: \(String(buffer: reply.body))", sourceLocation: sourceLocation)
+    }
+
+    @Test("extreme aspect ratios are classified in bounded memory and time (16,000,000×1, 1,000,000×1, 1×1,000,000)",
+          arguments: [(16_000_000, 1), (1_000_000, 1), (1, 1_000_000)])
+    func extremeAspectRatio(width: Int, height: Int) async throws {
+        let hostile = try HostileImages.grayPNG(width: width, height: height, value: 77)
+        #expect(hostile.count < 128 * 1024, "a small file: \(hostile.count) bytes")
+        let sameColour = try HostileImages.grayPNG(width: 8, height: 8, value: 77)
+        try await TestServer().run { client in
+            let expected = try await client.send(.post, "/v1/classify", json: Self.statelessJSON([sameColour]))
+            let clock = ContinuousClock()
+            let start = clock.now
+            let (reply, growth) = try await ProcessMemory.peakGrowth {
+                try await client.send(.post, "/v1/classify", json: Self.statelessJSON([hostile]))
+            }
+            let elapsed = clock.now - start
+            // Resized, the long side would be 224 * 16,000,000 = 3,584,000,000 pixels (the old
+            // code asked for 2.4 TB and trapped); only the 32×32 crop is ever computed, and a
+            // one-colour image gives the same crop as any other image of that colour.
+            #expect(reply.status == .ok, "\(String(buffer: reply.body))")
+            #expect(String(buffer: reply.body) == String(buffer: expected.body))
+            #expect(growth < 160 * Self.mib, "peak RSS grew \(growth / Self.mib) MiB for a \(width * height * 3 / Self.mib) MiB image")
+            #expect(elapsed < .seconds(10), "took \(elapsed)")
+            try await Self.alive(client)
+        }
+    }
+
+    @Test("64 decompression bombs (4000×4000 each, 1 GB of pixels) in one request: 413 from the headers, nothing decoded")
+    func bombsInOneRequest() async throws {
+        let bomb = try HostileImages.grayPNG(width: 4000, height: 4000)
+        let body = Self.statelessJSON(Array(repeating: bomb, count: 64))
+        #expect(body.utf8.count < 2 * Self.mib)
+        try await TestServer().run { client in
+            let clock = ContinuousClock()
+            let start = clock.now
+            let (reply, growth) = try await ProcessMemory.peakGrowth {
+                try await client.send(.post, "/v1/classify", json: body)
+            }
+            let elapsed = clock.now - start
+            #expect(reply.status == .contentTooLarge, "\(String(buffer: reply.body))")
+            #expect(Self.errorCode(reply) == "too_large")
+            #expect(String(buffer: reply.body).contains("per-request limit of 64000000"))
+            // The old code decoded all 64 (3 GiB, 20 s) before batching them.
+            #expect(growth < 64 * Self.mib, "peak RSS grew \(growth / Self.mib) MiB")
+            #expect(elapsed < .seconds(3), "took \(elapsed)")
+            try await Self.alive(client)
+        }
+    }
+
+    @Test("4 concurrent bomb requests stay within the decode budget; a light client is still served promptly")
+    func concurrentBombs() async throws {
+        let bomb = try HostileImages.grayPNG(width: 4000, height: 4000)
+        let heavy = Self.statelessJSON(Array(repeating: bomb, count: 4))  // 64 M pixels: at the per-request limit
+        let budget = 128 * Self.mib
+        let server = TestServer { $0.decoding.memoryBytes = budget }
+        try await server.run { client in
+            try await Self.alive(client)
+            let ((statuses, light), growth) = try await ProcessMemory.peakGrowth {
+                async let lightLatencies: [Duration] = {
+                    var latencies: [Duration] = []
+                    let clock = ContinuousClock()
+                    try await Task.sleep(for: .milliseconds(100))  // let the bombs start
+                    for r in 0..<15 {
+                        let start = clock.now
+                        let reply = try await client.send(.post, "/v1/classify", json: Self.statelessJSON([PNGWriter.sample(r)]))
+                        latencies.append(clock.now - start)
+                        #expect(reply.status == .ok, "light request \(r): \(String(buffer: reply.body))")
+                    }
+                    return latencies
+                }()
+                let statuses = try await withThrowingTaskGroup(of: Reply.self) { group in
+                    for _ in 0..<4 { group.addTask { try await client.send(.post, "/v1/classify", json: heavy) } }
+                    return try await group.reduce(into: [Reply]()) { $0.append($1) }
+                }
+                return (statuses, try await lightLatencies)
+            }
+            for reply in statuses {
+                #expect(reply.status == .ok || reply.status == .serviceUnavailable, "\(String(buffer: reply.body))")
+                if reply.status == .serviceUnavailable {
+                    #expect(Self.errorCode(reply) == "unavailable")
+                    #expect(reply.headers[.retryAfter] != nil)
+                }
+            }
+            #expect(statuses.contains { $0.status == .ok })
+            // 16 images of 48 MiB decoded RGB each: the old code held every request's images at
+            // once (768 MiB and more); now at most the budget is reserved at any moment.
+            #expect(growth < budget + 96 * Self.mib, "peak RSS grew \(growth / Self.mib) MiB with a \(budget / Self.mib) MiB budget")
+            let slowest = light.max() ?? .zero
+            #expect(slowest < .seconds(2), "slowest light request \(slowest)")
+            try await Self.alive(client)
+        }
+    }
+
+    @Test("a full image-decoding queue answers 503 with Retry-After at once, then serves again")
+    func decodeQueueFull() async throws {
+        let bomb = try HostileImages.grayPNG(width: 4000, height: 4000)
+        let heavy = Self.statelessJSON(Array(repeating: bomb, count: 4))
+        let server = TestServer {
+            $0.decoding.workers = 1
+            $0.decoding.maxWaiting = 0
+        }
+        try await server.run { client in
+            let replies = try await withThrowingTaskGroup(of: Reply.self) { group in
+                for _ in 0..<3 { group.addTask { try await client.send(.post, "/v1/classify", json: heavy) } }
+                return try await group.reduce(into: [Reply]()) { $0.append($1) }
+            }
+            #expect(replies.allSatisfy { $0.status == .ok || $0.status == .serviceUnavailable })
+            let refused = replies.filter { $0.status == .serviceUnavailable }
+            #expect(!refused.isEmpty, "three 4-image bomb requests on one decode worker with no queue")
+            for reply in refused {
+                #expect(Self.errorCode(reply) == "unavailable")
+                #expect(reply.headers[.retryAfter] == "1")
+            }
+            try await Self.alive(client)
+        }
+    }
+
+    @Test("refused hostile requests leave a stream byte-identical (state, counters, checkpoint bytes)")
+    func streamUntouched() async throws {
+        let bomb = try HostileImages.grayPNG(width: 4000, height: 4000)
+        let overLimit = try HostileImages.grayPNG(width: 4001, height: 4000)
+        let truncated = try HostileImages.grayPNG(width: 300, height: 300).prefix(100)  // header fine, pixels missing
+        let server = TestServer { $0.decoding.memoryBytes = 40 * Self.mib }  // below one 4000×4000 decode
+        try await server.run { client in
+            #expect(try await client.createStream("s").status == .created)
+            _ = try await client.classify("s", TestData.batch(0))
+            _ = try await client.classify("s", TestData.batch(1))
+            func snapshot(_ name: String) async throws -> (info: Data, checkpoint: Data) {
+                #expect(try await client.send(.post, "/v1/streams/s/checkpoints", json: "{\"name\":\"\(name)\"}").status == .created)
+                let checkpoint = try await client.send(.get, "/v1/streams/s/checkpoints/\(name)")
+                #expect(checkpoint.status == .ok)
+                var info = try client.object(try await client.send(.get, "/v1/streams/s"))
+                info["checkpoints"] = nil
+                return (try JSONSerialization.data(withJSONObject: info, options: .sortedKeys), Data(buffer: checkpoint.body))
+            }
+            let before = try await snapshot("before")
+            let attacks: [(String, [Data], HTTPResponse.Status, String)] = [
+                ("64 bombs", Array(repeating: bomb, count: 64), .contentTooLarge, "too_large"),
+                ("over the per-image limit", [PNGWriter.sample(1), overLimit], .contentTooLarge, "too_large"),
+                ("over the decode budget", [PNGWriter.sample(1), bomb], .contentTooLarge, "too_large"),
+                ("corrupt after good ones", [PNGWriter.sample(1), PNGWriter.sample(2), Data(truncated)], .unprocessableContent, "unprocessable"),
+            ]
+            for (name, images, status, code) in attacks {
+                let reply = try await client.send(.post, "/v1/streams/s/classify", json: Client.imagesJSON(images))
+                #expect(reply.status == status, "\(name): \(String(buffer: reply.body))")
+                #expect(Self.errorCode(reply) == code, "\(name)")
+            }
+            let after = try await snapshot("after")
+            #expect(after.info == before.info)
+            #expect(after.checkpoint == before.checkpoint, "checkpoint bytes identical")
+            try await Self.alive(client)
+        }
+    }
+}
