@@ -25,9 +25,10 @@ public enum RadaServer {
         let service = StreamService(configuration: configuration, backend: backend, metrics: metrics)
         let readiness = Readiness()
         let router = Router(context: RadaRequestContext.self)
-        router.add(middleware: ErrorAndMetricsMiddleware(metrics: metrics))
+        let endpoints = Routes(service: service, readiness: readiness).endpoints()
+        router.add(middleware: ErrorAndMetricsMiddleware(metrics: metrics, routes: RouteIndex(endpoints)))
         router.add(middleware: AuthMiddleware(keys: configuration.apiKeys))
-        Routes(service: service, readiness: readiness).register(on: router)
+        Routes.register(endpoints, on: router)
         if configuration.apiKeys == nil {
             logger.warning("no API keys configured: authentication is off, binding to loopback \(configuration.effectiveHost) only")
         } else {
