@@ -1,5 +1,6 @@
 import Foundation
 import Hummingbird
+import HummingbirdCore
 import Logging
 import NIOPosix
 import ServiceLifecycle
@@ -36,7 +37,12 @@ public enum RadaServer {
         }
         return Application(
             router: router,
-            configuration: .init(address: .hostname(configuration.effectiveHost, port: configuration.port), serverName: "RAdaServe"),
+            server: HTTPServerBuilder { [connections = configuration.connections] responder in
+                GuardedHTTP1Channel(responder: responder, limits: connections)
+            },
+            configuration: .init(
+                address: .hostname(configuration.effectiveHost, port: configuration.port), serverName: "RAdaServe",
+                availableConnectionsDelegate: MaximumAvailableConnections(max(1, configuration.connections.maxConnections), logger: logger)),
             services: [StreamLifecycle(service: service, readiness: readiness, logger: logger)],
             eventLoopGroupProvider: configuration.eventLoopThreads.map { .shared(MultiThreadedEventLoopGroup(numberOfThreads: max(1, $0))) } ?? .singleton,
             logger: logger)
