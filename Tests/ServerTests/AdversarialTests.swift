@@ -223,6 +223,44 @@ struct AdversarialTests {
         }
     }
 
+    @Test("on a kept-alive connection the next head is timed from its first byte; normal keep-alive and pipelining still work")
+    func keepAliveHeads() async throws {
+        try await TestServer {
+            $0.connections.headerTimeout = .milliseconds(600)
+            $0.connections.idleTimeout = .seconds(5)
+        }.run { client in
+            let port = try #require(client.client.port)
+            // Two pipelined requests in one write, then a third after a pause longer than the
+            // head deadline (idle time between requests is not head time): all answered.
+            var connection = try RawConnection(port: port)
+            await connection.send("GET /healthz HTTP/1.1\r\nHost: x\r\n\r\nGET /readyz HTTP/1.1\r\nHost: x\r\n\r\n")
+            try await Task.sleep(for: .milliseconds(900))
+            await connection.send("GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+            let (all, _) = await connection.readUntilClosed(timeout: .seconds(5))
+            let text = String(decoding: all, as: UTF8.self)
+            #expect(text.components(separatedBy: "HTTP/1.1 200").count - 1 == 3, "\(text)")
+
+            // After a complete request, a next head that trickles in is cut off at its deadline.
+            connection = try RawConnection(port: port)
+            await connection.send("GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+            let first = try #require(await connection.readResponse(timeout: .seconds(5)))
+            #expect(first.status == 200)
+            try await Task.sleep(for: .milliseconds(900))
+            let start = ContinuousClock.now
+            for byte in "GET /healthz HTTP/1.1\r\nHost".utf8 {
+                guard await connection.send([byte]) else { break }
+                try await Task.sleep(for: .milliseconds(100))
+                if ContinuousClock.now - start > .seconds(2) { break }
+            }
+            let (bytes, closed) = await connection.readUntilClosed(timeout: .seconds(4))
+            #expect(closed)
+            #expect(ContinuousClock.now - start < .seconds(5))
+            let answer = String(decoding: bytes, as: UTF8.self)
+            #expect(answer.contains("HTTP/1.1 408") && answer.contains("request_timeout"), "\(answer)")
+            try await Self.alive(client)
+        }
+    }
+
     @Test("an idle kept-alive connection is closed after the idle timeout")
     func idleKeepAlive() async throws {
         try await TestServer { $0.connections.idleTimeout = .milliseconds(600) }.run { client in
