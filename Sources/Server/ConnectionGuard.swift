@@ -20,13 +20,14 @@ struct GuardedHTTP1Channel: ServerChildChannel {
 
     let responder: HTTPChannelHandler.Responder
     let limits: ConnectionLimits
+    let metrics: ServerMetrics
     let openConnections = OpenConnections()
 
     func setup(channel: any Channel, logger: Logger) -> EventLoopFuture<Value> {
         // Called on the channel's event loop (the server's child channel initializer).
-        let admitted = openConnections.open(limit: limits.maxConnections)
-        channel.closeFuture.whenComplete { [openConnections] _ in openConnections.close() }
-        let requestGuard = RequestGuard(limits: limits, logger: logger, overCapacity: !admitted)
+        let admitted = openConnections.open(limit: limits.maxConnections, metrics: metrics)
+        channel.closeFuture.whenComplete { [openConnections, metrics] _ in openConnections.close(metrics: metrics) }
+        let requestGuard = RequestGuard(limits: limits, logger: logger, metrics: metrics, overCapacity: !admitted)
         do {
             try channel.pipeline.syncOperations.addHandler(requestGuard, position: .first)
         } catch {
@@ -61,12 +62,14 @@ final class OpenConnections: Sendable {
     private let count = Atomic(0)
 
     /// Counts a new connection; false when it is over `limit`.
-    func open(limit: Int) -> Bool {
-        count.wrappingAdd(1, ordering: .relaxed).newValue <= limit
+    func open(limit: Int, metrics: ServerMetrics) -> Bool {
+        let open = count.wrappingAdd(1, ordering: .relaxed).newValue
+        metrics.openConnections.set(Double(open))
+        return open <= limit
     }
 
-    func close() {
-        count.wrappingSubtract(1, ordering: .relaxed)
+    func close(metrics: ServerMetrics) {
+        metrics.openConnections.set(Double(count.wrappingSubtract(1, ordering: .relaxed).newValue))
     }
 }
 
@@ -131,6 +134,7 @@ final class RequestGuard: ChannelDuplexHandler, RemovableChannelHandler {
 
     private let limits: ConnectionLimits
     private let logger: Logger
+    private let metrics: ServerMetrics
     private var phase = Phase.head(HeadScanner(), started: false)
     /// Requests whose response has not ended yet: while any, the connection's bytes belong to
     /// Hummingbird's writer and the guard must not write a response of its own.
@@ -141,9 +145,10 @@ final class RequestGuard: ChannelDuplexHandler, RemovableChannelHandler {
     /// Accepted beyond the connection cap: answered 503 on its first bytes, closed.
     private let overCapacity: Bool
 
-    init(limits: ConnectionLimits, logger: Logger, overCapacity: Bool = false) {
+    init(limits: ConnectionLimits, logger: Logger, metrics: ServerMetrics, overCapacity: Bool = false) {
         self.limits = limits
         self.logger = logger
+        self.metrics = metrics
         self.overCapacity = overCapacity
     }
 
@@ -266,6 +271,7 @@ final class RequestGuard: ChannelDuplexHandler, RemovableChannelHandler {
             reject(error, context)
         } else {
             logger.debug("request body stalled; closing")
+            metrics.recordRejected(reason: "body_timeout")
             phase = .rejected
             context.close(promise: nil)
         }
@@ -278,6 +284,7 @@ final class RequestGuard: ChannelDuplexHandler, RemovableChannelHandler {
         if case .rejected = phase { return }
         phase = .rejected
         cancelTimer()
+        metrics.recordRejected(reason: error.code == "unavailable" ? "over_capacity" : error.code)
         guard responsesPending == 0 else {
             context.close(promise: nil)
             return

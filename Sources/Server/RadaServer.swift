@@ -38,7 +38,7 @@ public enum RadaServer {
         return Application(
             router: router,
             server: HTTPServerBuilder { [connections = configuration.connections] responder in
-                GuardedHTTP1Channel(responder: responder, limits: connections)
+                GuardedHTTP1Channel(responder: responder, limits: connections, metrics: metrics)
             },
             configuration: .init(
                 address: .hostname(configuration.effectiveHost, port: configuration.port), serverName: "RAdaServe",

@@ -164,6 +164,10 @@ struct AdversarialTests {
             #expect(response.status == 400)
             #expect(response.errorCode == "bad_request")
             try await Self.alive(client)
+            let metrics = String(buffer: try await client.send(.get, "/metrics", key: nil).body)
+            for reason in ["uri_too_long", "headers_too_large", "bad_request"] {
+                #expect(metrics.contains("rada_http_rejected_total{reason=\"\(reason)\"} 1"), "\(reason) counted")
+            }
         }
     }
 
