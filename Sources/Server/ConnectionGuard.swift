@@ -57,7 +57,7 @@ struct GuardedHTTP1Channel: ServerChildChannel {
 /// Hummingbird's `MaximumAvailableConnections` stops accepting at the cap (so further clients
 /// wait in the listen backlog without costing a file descriptor), but NIO accepts up to four
 /// connections per wake-up, so a burst can overshoot it. This count is exact: a connection
-/// accepted beyond the cap is answered 503 at once and closed.
+/// accepted beyond the cap is answered 503 as soon as it sends its request, then closed.
 final class OpenConnections: Sendable {
     private let count = Atomic(0)
 
