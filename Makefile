@@ -5,7 +5,7 @@ APT_PACKAGES := libopenblas-dev libpng-dev libjpeg-dev pkg-config dataset-fashio
 VENV := .venv
 PYTHON := $(VENV)/bin/python
 
-.PHONY: deps build run test tools-env clean image-fixtures fuzz-images parity vocab tokenizer-fixtures rada-fixtures fuzz fuzz-safetensors
+.PHONY: deps build run test tools-env clean image-fixtures fuzz-images parity vocab tokenizer-fixtures rada-fixtures fuzz fuzz-safetensors fuzz-multipart
 
 ## Install the system packages the build and the tests need (only those missing).
 deps:
@@ -108,5 +108,17 @@ fuzz-checkpoint:
 	cd .build-fuzz && ./spm/release/rada-fuzz-checkpoint -max_total_time=$(FUZZ_SECONDS) -max_len=65536 -rss_limit_mb=2048 \
 	  -timeout=10 -artifact_prefix=./ckpt- ckpt-corpus ../Tests/Fixtures/rada
 
+
+## libFuzzer + ASan run of the server's multipart/form-data parser (the one Swift file every
+## multipart upload goes through), seeded with Fuzz/multipart-seeds (byte 0: boundary length,
+## then the boundary, then the body); bounded by FUZZ_SECONDS.
+fuzz-multipart:
+	@mkdir -p .build-fuzz/mp-corpus
+	cp Fuzz/multipart-seeds/* .build-fuzz/mp-corpus/
+	$(SWIFT)c -sanitize=fuzzer,address -parse-as-library -O Fuzz/MultipartFuzzer.swift Sources/Server/MultipartFormData.swift \
+	  -o .build-fuzz/multipart_fuzzer
+	cd .build-fuzz && ./multipart_fuzzer -max_total_time=$(FUZZ_SECONDS) -max_len=4096 -rss_limit_mb=2048 \
+	  -timeout=10 -artifact_prefix=./ mp-corpus
+
 ## Every fuzz target, each for FUZZ_SECONDS.
-fuzz: fuzz-images fuzz-safetensors fuzz-checkpoint
+fuzz: fuzz-images fuzz-safetensors fuzz-checkpoint fuzz-multipart

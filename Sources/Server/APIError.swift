@@ -9,6 +9,10 @@ public struct APIError: Error, HTTPResponseError, CustomStringConvertible, Senda
     public let code: String
     /// A sentence a user can act on.
     public let message: String
+    /// For 405: the methods the path accepts (sent as `Allow`).
+    public var allowedMethods: [HTTPRequest.Method] = []
+    /// Sent as `Retry-After` (429 always carries 1).
+    public var retryAfterSeconds: Int?
 
     public init(_ status: HTTPResponse.Status, code: String, _ message: String) {
         self.status = status
@@ -28,14 +32,32 @@ public struct APIError: Error, HTTPResponseError, CustomStringConvertible, Senda
     }
     public static func unprocessable(_ message: String) -> APIError { APIError(.unprocessableContent, code: "unprocessable", message) }
     public static func queueFull(_ message: String) -> APIError { APIError(.tooManyRequests, code: "queue_full", message) }
-    public static func unavailable(_ message: String) -> APIError { APIError(.serviceUnavailable, code: "unavailable", message) }
-    /// The code of a quarantined stream's 503.
+    /// A transient refusal (a budget or limit is full right now): sent with `Retry-After: 1`.
+    public static func unavailable(_ message: String) -> APIError {
+        var error = APIError(.serviceUnavailable, code: "unavailable", message)
+        error.retryAfterSeconds = 1
+        return error
+    }
+    /// The code of a quarantined stream's 503 (not transient: no `Retry-After`).
     public static let quarantinedCode = "stream_quarantined"
     public static func quarantined(id: String, reason: String) -> APIError {
         APIError(.serviceUnavailable, code: quarantinedCode,
                  "stream \"\(id.prefix(80))\" is quarantined: its stored state cannot be loaded (\(reason)); other streams are unaffected. DELETE the stream to remove it")
     }
     public static func `internal`(_ message: String) -> APIError { APIError(.internalServerError, code: "internal", message) }
+
+    public static func methodNotAllowed(allowed: [HTTPRequest.Method]) -> APIError {
+        var error = APIError(.methodNotAllowed, code: "method_not_allowed", "this path accepts \(allowed.map(\.rawValue).joined(separator: ", ")) only")
+        error.allowedMethods = allowed
+        return error
+    }
+    public static func requestTimeout(_ message: String) -> APIError { APIError(.requestTimeout, code: "request_timeout", message) }
+    public static func uriTooLong(limit: Int) -> APIError {
+        APIError(.uriTooLong, code: "uri_too_long", "the request line is over the server's limit of \(limit) bytes; send long inputs in the body")
+    }
+    public static func headersTooLarge(limit: Int) -> APIError {
+        APIError(.requestHeaderFieldsTooLarge, code: "headers_too_large", "the request headers are over the server's limit of \(limit) bytes")
+    }
 
     struct Body: Codable {
         struct Detail: Codable {
@@ -45,12 +67,43 @@ public struct APIError: Error, HTTPResponseError, CustomStringConvertible, Senda
         var error: Detail
     }
 
-    public func response(from request: Request, context: some RequestContext) throws -> Response {
-        let data = try JSONEncoder().encode(Body(error: .init(code: code, message: message)))
+    /// Sorted keys: the same error is the same bytes, whatever the dictionary order of the day.
+    static let encoder: JSONEncoder = {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys]
+        return encoder
+    }()
+
+    /// The JSON body, `{"error":{"code":…,"message":…}}`.
+    var body: Data {
+        // Two strings cannot fail to encode; a failure here would be a bug in Foundation.
+        (try? Self.encoder.encode(Body(error: .init(code: code, message: message)))) ?? Data(#"{"error":{"code":"internal","message":"internal error"}}"#.utf8)
+    }
+
+    /// Headers that go with the status: the auth scheme for 401, when to retry for 429.
+    var headers: HTTPFields {
         var headers: HTTPFields = [.contentType: "application/json"]
         if status == .unauthorized { headers[.wwwAuthenticate] = "Bearer" }
-        if status == .tooManyRequests || status == .serviceUnavailable { headers[.retryAfter] = "1" }
-        return Response(status: status, headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: data)))
+        if let seconds = retryAfterSeconds ?? (status == .tooManyRequests ? 1 : nil) { headers[.retryAfter] = "\(seconds)" }
+        if !allowedMethods.isEmpty { headers[.allow] = allowedMethods.map(\.rawValue).joined(separator: ", ") }
+        return headers
+    }
+
+    public func response(from request: Request, context: some RequestContext) throws -> Response {
+        Response(status: status, headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: body)))
+    }
+
+    /// A 500 that says nothing about the failure: the detail (which may name files or internals)
+    /// goes to the log under `reference`, and the client can quote the reference.
+    static func internalReference(_ reference: String) -> APIError {
+        .internal("internal error; reference \(reference)")
+    }
+
+    /// 16 hex digits, random: unique enough to find one log line.
+    static func newReference() -> String {
+        let value = UInt64.random(in: .min ... .max)
+        let hex = String(value, radix: 16)
+        return String(repeating: "0", count: 16 - hex.count) + hex
     }
 
     /// The API form of any error a handler or the framework threw.
@@ -72,6 +125,7 @@ public struct APIError: Error, HTTPResponseError, CustomStringConvertible, Senda
         case let error as DecodingError:
             return .badRequest("the JSON body does not match the expected shape: \(DecodingError.summary(error))")
         default:
+            // The caller replaces every 500 by `internalReference` and logs the detail.
             return .internal("internal error: \(error)")
         }
     }

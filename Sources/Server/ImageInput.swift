@@ -1,23 +1,22 @@
 import CLIP
 import Foundation
 import Hummingbird
-import MultipartKit
 
 /// Extracts the image files of a request: multipart/form-data (every part is an image) or JSON
 /// `{"images": [base64, ...]}`.
 enum ImageInput {
     static func files(contentType: String?, body: ByteBuffer, limits: ServerLimits) throws -> [Data] {
-        let type = (contentType ?? "").lowercased()
         let files: [Data]
-        if type.hasPrefix("application/json") {
+        let media = ContentType(contentType ?? "")
+        if let media, media.is(ContentType.json) {
             struct Images: Decodable { var images: [String] }
             let request = try JSONDecoder().decode(Images.self, from: Data(buffer: body))
             try checkCount(request.images.count, limits)
             files = try base64(request.images)
-        } else if type.hasPrefix("multipart/form-data") {
-            files = try multipart(contentType: contentType ?? "", body: body)
+        } else if let media, media.is(ContentType.formData) {
+            files = try multipart(media, body: body, limits: limits)
         } else {
-            throw APIError.unsupportedMediaType("send images as multipart/form-data or application/json {\"images\": [base64, ...]}, not \"\(contentType ?? "no content type")\"")
+            throw APIError.unsupportedMediaType("send images as multipart/form-data or application/json {\"images\": [base64, ...]}, not \"\((contentType ?? "no content type").prefix(100))\"")
         }
         try checkCount(files.count, limits)
         return files
@@ -42,22 +41,22 @@ enum ImageInput {
         }
     }
 
-    static func multipart(contentType: String, body: ByteBuffer) throws -> [Data] {
-        guard let boundary = contentType.split(separator: ";").lazy
-            .map({ $0.trimmingCharacters(in: .whitespaces) })
-            .first(where: { $0.lowercased().hasPrefix("boundary=") })
-            .map({ String($0.dropFirst(9)).trimmingCharacters(in: CharacterSet(charactersIn: "\"")) }),
-            !boundary.isEmpty
-        else { throw APIError.badRequest("multipart/form-data without a boundary parameter") }
-        let parser = MultipartParser(boundary: boundary)
-        var files: [Data] = []
-        var current = Data()
-        parser.onBody = { buffer in current.append(contentsOf: buffer.readableBytesView) }
-        parser.onPartComplete = {
-            files.append(current)
-            current = Data()
+    /// Every part of a complete multipart/form-data body, or an error for the whole body: a
+    /// truncated or malformed upload must not be applied minus the parts that went missing.
+    static func multipart(_ media: ContentType, body: ByteBuffer, limits: ServerLimits) throws -> [Data] {
+        guard let boundary = media.parameters["boundary"] else {
+            throw APIError.badRequest("multipart/form-data without a boundary parameter")
         }
-        do { try parser.execute(body) } catch { throw APIError.badRequest("malformed multipart/form-data body") }
-        return files
+        let partLimits = MultipartFormData.Limits(maxParts: limits.maxImagesPerRequest)
+        do {
+            return try body.withUnsafeReadableBytes { bytes in
+                try MultipartFormData.parse(bytes, boundary: boundary, limits: partLimits).map { Data(bytes[$0.content]) }
+            }
+        } catch let failure as MultipartFormData.Failure {
+            if case let .tooManyParts(limit) = failure {
+                throw APIError.tooLarge("more than \(limit) images in one request; the limit is \(limit)")
+            }
+            throw APIError.badRequest(failure.description)
+        }
     }
 }

@@ -7,6 +7,8 @@ import Logging
 struct ErrorAndMetricsMiddleware: RouterMiddleware {
     typealias Context = RadaRequestContext
     let metrics: ServerMetrics
+    /// Answers "which methods does this path take" when the router found no route.
+    let routes: RouteIndex
 
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
         let start = ContinuousClock.now
@@ -14,9 +16,19 @@ struct ErrorAndMetricsMiddleware: RouterMiddleware {
         do {
             response = try await next(request, context)
         } catch {
-            let apiError = APIError.from(error)
+            var apiError = APIError.from(error)
+            // The router reports a known path with an unlisted method as "not found" (HTTPError,
+            // unlike a handler's APIError.notFound): that is a 405 naming the allowed methods.
+            if let error = error as? HTTPError, error.status == .notFound {
+                let allowed = routes.allowedMethods(for: request.uri.path)
+                if !allowed.isEmpty { apiError = .methodNotAllowed(allowed: allowed) }
+            }
             if apiError.status == .internalServerError {
-                context.logger.error("request failed", metadata: ["route": "\(context.endpointPath ?? "-")", "error": "\(error)"])
+                // Never echo an internal error: it may name paths or state. Log it under a reference.
+                let reference = APIError.newReference()
+                context.logger.error(
+                    "request failed", metadata: ["route": "\(context.endpointPath ?? "-")", "reference": "\(reference)", "error": "\(error)"])
+                apiError = .internalReference(reference)
             }
             response = try apiError.response(from: request, context: context)
         }

@@ -11,7 +11,13 @@ enum OpenAPIDocument {
         Every request except /healthz, /readyz, /metrics and /openapi.yaml needs
         "Authorization: Bearer KEY" when the server has API keys; a client sees only its own
         streams and checkpoints (another client's stream is a 404). Errors always have the shape
-        {"error": {"code", "message"}}.
+        {"error": {"code", "message"}} (keys in this order). Besides each route's own statuses, any
+        request may get: 400 (not valid HTTP/1.1; a path id or name that is invalid after
+        percent-decoding), 405 with Allow (known path, other method), 408 (request head not
+        received within the header timeout), 414 (request line too long), 431 (headers too
+        large), 500 (internal; the message is only a reference id) and 503 (connection accepted
+        beyond the server's connection cap, with Retry-After). Request bodies are matched by
+        exact media type (parameters allowed); a multipart body must be complete.
     servers:
       - url: http://127.0.0.1:8080
     security:
@@ -223,7 +229,7 @@ enum OpenAPIDocument {
               type: object
               required: [code, message]
               properties:
-                code: {type: string, enum: [bad_request, unauthorized, not_found, method_not_allowed, conflict, too_large, unsupported_media_type, unprocessable, queue_full, unavailable, internal]}
+                code: {type: string, enum: [bad_request, unauthorized, not_found, method_not_allowed, request_timeout, uri_too_long, conflict, too_large, unsupported_media_type, unprocessable, queue_full, headers_too_large, unavailable, internal]}
                 message: {type: string}
         Images:
           type: object

@@ -1,5 +1,6 @@
 import Foundation
 import Hummingbird
+import HummingbirdCore
 import Logging
 import NIOPosix
 import ServiceLifecycle
@@ -25,9 +26,10 @@ public enum RadaServer {
         let service = StreamService(configuration: configuration, backend: backend, metrics: metrics, logger: logger)
         let readiness = Readiness()
         let router = Router(context: RadaRequestContext.self)
-        router.add(middleware: ErrorAndMetricsMiddleware(metrics: metrics))
+        let endpoints = Routes(service: service, readiness: readiness).endpoints()
+        router.add(middleware: ErrorAndMetricsMiddleware(metrics: metrics, routes: RouteIndex(endpoints)))
         router.add(middleware: AuthMiddleware(keys: configuration.apiKeys, admission: ClientAdmission(limit: configuration.maxRequestsPerClient)))
-        Routes(service: service, readiness: readiness).register(on: router)
+        Routes.register(endpoints, on: router)
         if configuration.apiKeys == nil {
             logger.warning("no API keys configured: authentication is off, binding to loopback \(configuration.effectiveHost) only")
         } else {
@@ -35,7 +37,12 @@ public enum RadaServer {
         }
         return Application(
             router: router,
-            configuration: .init(address: .hostname(configuration.effectiveHost, port: configuration.port), serverName: "RAdaServe"),
+            server: HTTPServerBuilder { [connections = configuration.connections] responder in
+                GuardedHTTP1Channel(responder: responder, limits: connections, metrics: metrics)
+            },
+            configuration: .init(
+                address: .hostname(configuration.effectiveHost, port: configuration.port), serverName: "RAdaServe",
+                availableConnectionsDelegate: MaximumAvailableConnections(max(1, configuration.connections.maxConnections), logger: logger)),
             services: [StreamLifecycle(service: service, readiness: readiness, logger: logger)],
             eventLoopGroupProvider: configuration.eventLoopThreads.map { .shared(MultiThreadedEventLoopGroup(numberOfThreads: max(1, $0))) } ?? .singleton,
             logger: logger)

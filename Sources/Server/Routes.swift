@@ -28,90 +28,123 @@ struct Routes: Sendable {
     }
 
     func decodeJSON<T: Decodable>(_ type: T.Type, _ request: Request) async throws -> T {
-        guard (request.headers[.contentType] ?? "").lowercased().hasPrefix("application/json") else {
-            throw APIError.unsupportedMediaType("send Content-Type: application/json")
-        }
+        _ = try ContentType.require(request.headers[.contentType], ContentType.json, hint: "send Content-Type: application/json")
         let buffer = try await body(request, limit: limits.maxBodyBytes)
         do { return try JSONDecoder().decode(T.self, from: Data(buffer: buffer)) } catch let error as DecodingError {
             throw APIError.badRequest("the JSON body does not match the expected shape: \(DecodingError.summary(error))")
         }
     }
 
-    func register(on router: Router<RadaRequestContext>) {
-        router.get("/healthz") { _, _ in try Self.json(["status": "alive"]) }
-        router.get("/readyz") { _, _ in
-            readiness.isReady ? try Self.json(["status": "ready"]) : try Self.json(["status": "warming up"], status: .serviceUnavailable)
-        }
-        router.get("/metrics") { _, _ in
-            Response(status: .ok, headers: [.contentType: "text/plain; version=0.0.4"], body: .init(byteBuffer: ByteBuffer(string: service.metrics.exposition())))
-        }
-        router.get("/openapi.yaml") { _, _ in
-            Response(status: .ok, headers: [.contentType: "application/yaml"], body: .init(byteBuffer: ByteBuffer(string: OpenAPIDocument.yaml)))
-        }
+    /// One route: what `register` adds to the router and what `RouteIndex` answers 405s from,
+    /// so the two can never disagree.
+    struct Endpoint: Sendable {
+        let method: HTTPRequest.Method
+        /// Literal segments and `:name` parameters.
+        let path: String
+        let handle: @Sendable (Request, RadaRequestContext) async throws -> Response
 
-        let v1 = router.group("v1")
-        v1.post("streams") { request, context in
-            try Self.json(try await service.createStream(client: context.client, request: decodeJSON(CreateStreamRequest.self, request)), status: .created)
+        init(_ method: HTTPRequest.Method, _ path: String, _ handle: @escaping @Sendable (Request, RadaRequestContext) async throws -> Response) {
+            self.method = method
+            self.path = path
+            self.handle = handle
         }
-        v1.get("streams") { _, context in try Self.json(await service.listStreams(client: context.client)) }
-        v1.get("streams/:id") { _, context in
-            try Self.json(try await service.streamInfo(client: context.client, id: context.parameters.require("id")))
+    }
+
+    static func register(_ endpoints: [Endpoint], on router: Router<RadaRequestContext>) {
+        for endpoint in endpoints {
+            router.on(RouterPath(endpoint.path), method: endpoint.method, use: endpoint.handle)
         }
-        v1.delete("streams/:id") { _, context in
-            try await service.deleteStream(client: context.client, id: context.parameters.require("id"))
-            return Response(status: .noContent)
+    }
+
+    /// A path parameter, percent-decoded and then validated as an identifier (stream id,
+    /// checkpoint name): `%2F`, `%2E%2E` or invalid escapes cannot reach the file system.
+    static func identifier(_ context: RadaRequestContext, _ parameter: String, _ what: String) throws -> String {
+        let raw = try context.parameters.require(parameter)
+        guard let decoded = raw.removingPercentEncoding else {
+            throw APIError.badRequest("the \(what) in the path is not valid percent-encoded UTF-8")
         }
-        v1.post("streams/:id/classify") { request, context in
-            let query = request.uri.queryParameters
-            let adapt = try Self.flag(query.get("adapt"), name: "adapt", default: true)
-            let top = try Self.integer(query.get("top"), name: "top", default: 5)
-            let files = try ImageInput.files(contentType: request.headers[.contentType], body: await body(request, limit: limits.maxBodyBytes), limits: limits)
-            return try Self.json(try await service.classify(client: context.client, id: context.parameters.require("id"), files: files, adapt: adapt, top: top))
-        }
-        v1.post("streams/:id/reset") { _, context in
-            try Self.json(try await service.resetStream(client: context.client, id: context.parameters.require("id")))
-        }
-        v1.post("streams/:id/checkpoints") { request, context in
-            let name = try await decodeJSON(CheckpointRequest.self, request).name
-            return try Self.json(try await service.createCheckpoint(client: context.client, id: context.parameters.require("id"), name: name), status: .created)
-        }
-        v1.get("streams/:id/checkpoints") { _, context in
-            try Self.json(try await service.listCheckpoints(client: context.client, id: context.parameters.require("id")))
-        }
-        v1.get("streams/:id/checkpoints/:name") { _, context in
-            let name = try context.parameters.require("name")
-            let data = try await service.checkpointData(client: context.client, id: context.parameters.require("id"), name: name)
-            return Response(
-                status: .ok,
-                headers: [.contentType: "application/octet-stream", .contentDisposition: "attachment; filename=\"\(name).safetensors\""],
-                body: .init(byteBuffer: ByteBuffer(bytes: data)))
-        }
-        v1.put("streams/:id/checkpoints/:name") { request, context in
-            let id = try context.parameters.require("id"), name = try context.parameters.require("name")
-            // Owner, stream, name and size are settled before a byte of the body is read.
-            let limit = try await service.checkpointUploadLimit(client: context.client, id: id, name: name)
-            let type = (request.headers[.contentType] ?? "").lowercased()
-            guard type.hasPrefix("application/octet-stream") else {
-                throw APIError.unsupportedMediaType("upload a checkpoint as application/octet-stream (the safetensors file)")
-            }
-            if let declared = request.headers[.contentLength].flatMap({ Int($0) }), declared > limit {
-                throw APIError.tooLarge("the checkpoint is \(declared) bytes; this stream's checkpoints are at most \(limit) bytes")
-            }
-            let data = Data(buffer: try await body(request, limit: limit))
-            return try Self.json(try await service.uploadCheckpoint(client: context.client, id: id, name: name, data: data), status: .created)
-        }
-        v1.post("streams/:id/checkpoints/:name/restore") { _, context in
-            try Self.json(try await service.restoreCheckpoint(
-                client: context.client, id: context.parameters.require("id"), name: context.parameters.require("name")))
-        }
-        v1.delete("streams/:id/checkpoints/:name") { _, context in
-            try await service.deleteCheckpoint(client: context.client, id: context.parameters.require("id"), name: context.parameters.require("name"))
-            return Response(status: .noContent)
-        }
-        v1.post("classify") { request, _ in
-            let top = try Self.integer(request.uri.queryParameters.get("top"), name: "top", default: 5)
-            return try Self.json(try await service.classifyStateless(decodeJSON(StatelessClassifyRequest.self, request), top: top))
-        }
+        try Identifier.require(decoded, what)
+        return decoded
+    }
+
+    static func id(_ context: RadaRequestContext) throws -> String { try identifier(context, "id", "stream id") }
+    static func name(_ context: RadaRequestContext) throws -> String { try identifier(context, "name", "checkpoint name") }
+
+    func endpoints() -> [Endpoint] {
+        let service = service, readiness = readiness, limits = limits
+        return [
+            Endpoint(.get, "/healthz") { _, _ in try Self.json(["status": "alive"]) },
+            Endpoint(.get, "/readyz") { _, _ in
+                readiness.isReady ? try Self.json(["status": "ready"]) : try Self.json(["status": "warming up"], status: .serviceUnavailable)
+            },
+            Endpoint(.get, "/metrics") { _, _ in
+                Response(status: .ok, headers: [.contentType: "text/plain; version=0.0.4"], body: .init(byteBuffer: ByteBuffer(string: service.metrics.exposition())))
+            },
+            Endpoint(.get, "/openapi.yaml") { _, _ in
+                Response(status: .ok, headers: [.contentType: "application/yaml"], body: .init(byteBuffer: ByteBuffer(string: OpenAPIDocument.yaml)))
+            },
+            Endpoint(.post, "/v1/streams") { request, context in
+                try Self.json(try await service.createStream(client: context.client, request: decodeJSON(CreateStreamRequest.self, request)), status: .created)
+            },
+            Endpoint(.get, "/v1/streams") { _, context in try Self.json(await service.listStreams(client: context.client)) },
+            Endpoint(.get, "/v1/streams/:id") { _, context in
+                try Self.json(try await service.streamInfo(client: context.client, id: try Self.id(context)))
+            },
+            Endpoint(.delete, "/v1/streams/:id") { _, context in
+                try await service.deleteStream(client: context.client, id: try Self.id(context))
+                return Response(status: .noContent)
+            },
+            Endpoint(.post, "/v1/streams/:id/classify") { request, context in
+                let id = try Self.id(context)
+                let query = request.uri.queryParameters
+                let adapt = try Self.flag(query.get("adapt"), name: "adapt", default: true)
+                let top = try Self.integer(query.get("top"), name: "top", default: 5)
+                let files = try ImageInput.files(contentType: request.headers[.contentType], body: await body(request, limit: limits.maxBodyBytes), limits: limits)
+                return try Self.json(try await service.classify(client: context.client, id: id, files: files, adapt: adapt, top: top))
+            },
+            Endpoint(.post, "/v1/streams/:id/reset") { _, context in
+                try Self.json(try await service.resetStream(client: context.client, id: try Self.id(context)))
+            },
+            Endpoint(.post, "/v1/streams/:id/checkpoints") { request, context in
+                let id = try Self.id(context)
+                let name = try await decodeJSON(CheckpointRequest.self, request).name
+                return try Self.json(try await service.createCheckpoint(client: context.client, id: id, name: name), status: .created)
+            },
+            Endpoint(.get, "/v1/streams/:id/checkpoints") { _, context in
+                try Self.json(try await service.listCheckpoints(client: context.client, id: try Self.id(context)))
+            },
+            Endpoint(.get, "/v1/streams/:id/checkpoints/:name") { _, context in
+                let name = try Self.name(context)
+                let data = try await service.checkpointData(client: context.client, id: try Self.id(context), name: name)
+                return Response(
+                    status: .ok,
+                    headers: [.contentType: "application/octet-stream", .contentDisposition: "attachment; filename=\"\(name).safetensors\""],
+                    body: .init(byteBuffer: ByteBuffer(bytes: data)))
+            },
+            Endpoint(.put, "/v1/streams/:id/checkpoints/:name") { request, context in
+                let (id, name) = (try Self.id(context), try Self.name(context))
+                // Owner, stream, name and size are settled before a byte of the body is read.
+                let limit = try await service.checkpointUploadLimit(client: context.client, id: id, name: name)
+                _ = try ContentType.require(
+                    request.headers[.contentType], ContentType.octetStream, hint: "upload a checkpoint as application/octet-stream (the safetensors file)")
+                if let declared = request.headers[.contentLength].flatMap({ Int($0) }), declared > limit {
+                    throw APIError.tooLarge("the checkpoint is \(declared) bytes; this stream's checkpoints are at most \(limit) bytes")
+                }
+                let data = Data(buffer: try await body(request, limit: limit))
+                return try Self.json(try await service.uploadCheckpoint(client: context.client, id: id, name: name, data: data), status: .created)
+            },
+            Endpoint(.post, "/v1/streams/:id/checkpoints/:name/restore") { _, context in
+                try Self.json(try await service.restoreCheckpoint(client: context.client, id: try Self.id(context), name: try Self.name(context)))
+            },
+            Endpoint(.delete, "/v1/streams/:id/checkpoints/:name") { _, context in
+                try await service.deleteCheckpoint(client: context.client, id: try Self.id(context), name: try Self.name(context))
+                return Response(status: .noContent)
+            },
+            Endpoint(.post, "/v1/classify") { request, _ in
+                let top = try Self.integer(request.uri.queryParameters.get("top"), name: "top", default: 5)
+                return try Self.json(try await service.classifyStateless(decodeJSON(StatelessClassifyRequest.self, request), top: top))
+            },
+        ]
     }
 
     static func flag(_ value: String?, name: String, default: Bool) throws -> Bool {
@@ -127,5 +160,36 @@ struct Routes: Sendable {
         guard let value else { return `default` }
         guard let number = Int(value) else { throw APIError.badRequest("query parameter \(name) must be an integer, got \"\(value.prefix(40))\"") }
         return number
+    }
+}
+
+/// Which methods each route path accepts, for 405 answers with `Allow` (the router itself only
+/// knows "no match", which it reports as 404).
+struct RouteIndex: Sendable {
+    private let routes: [(segments: [Substring], methods: [HTTPRequest.Method])]
+
+    init(_ endpoints: [Routes.Endpoint]) {
+        var routes: [(segments: [Substring], methods: [HTTPRequest.Method])] = []
+        for endpoint in endpoints {
+            let segments = endpoint.path.split(separator: "/")
+            if let i = routes.firstIndex(where: { $0.segments == segments }) {
+                routes[i].methods.append(endpoint.method)
+            } else {
+                routes.append((segments, [endpoint.method]))
+            }
+        }
+        self.routes = routes
+    }
+
+    /// The methods a route at `path` accepts; empty when no route has this path.
+    func allowedMethods(for path: String) -> [HTTPRequest.Method] {
+        let segments = path.split(separator: "/")
+        let matching = routes.filter { route in
+            route.segments.count == segments.count
+                && zip(route.segments, segments).allSatisfy { pattern, segment in pattern.hasPrefix(":") || pattern == segment }
+        }
+        var methods: [HTTPRequest.Method] = []
+        for method in matching.flatMap(\.methods) where !methods.contains(method) { methods.append(method) }
+        return methods.sorted { $0.rawValue < $1.rawValue }
     }
 }

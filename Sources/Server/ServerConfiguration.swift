@@ -20,6 +20,28 @@ public struct ServerLimits: Sendable {
     public init() {}
 }
 
+/// Connection hygiene: how long a client may take and how many connections may be open. The
+/// defaults are what the server ships with (`rada serve` flags and RADA_* variables override).
+public struct ConnectionLimits: Sendable {
+    /// Longest a client may take to send a whole request head (request line and headers),
+    /// counted from accept for a new connection and from the first byte for the next request on
+    /// a kept-alive one. Beyond it: 408 and close (slowloris).
+    public var headerTimeout: Duration = .seconds(10)
+    /// Longest a request body may pause between two reads; beyond it the connection closes.
+    public var bodyTimeout: Duration = .seconds(30)
+    /// Longest a kept-alive connection may sit idle between requests before it is closed.
+    public var idleTimeout: Duration = .seconds(60)
+    /// Most connections open at once. Beyond it the server stops accepting: new connections wait
+    /// in the listen backlog (no file descriptor spent) until an open one closes. Keep it well
+    /// below the process's file-descriptor limit (`ulimit -n`).
+    public var maxConnections = 512
+    /// Longest request line (method, target, version); beyond it: 414.
+    public var maxRequestLineBytes = 8 * 1024
+    /// Largest header block after the request line; beyond it: 431.
+    public var maxHeaderBytes = 32 * 1024
+    public init() {}
+}
+
 /// Everything `rada serve` can be told by flags or environment.
 public struct ServerConfiguration: Sendable {
     public var host = "127.0.0.1"
@@ -29,6 +51,7 @@ public struct ServerConfiguration: Sendable {
     /// nil: no authentication; the server then binds to loopback only.
     public var apiKeys: APIKeys?
     public var limits = ServerLimits()
+    public var connections = ConnectionLimits()
     /// Most images embedded by one backbone call (requests are batched up to this).
     public var maxBatchImages = 32
     /// Longest a request waits for others to join its backbone batch.

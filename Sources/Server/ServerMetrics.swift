@@ -12,6 +12,7 @@ public final class ServerMetrics: Sendable {
     let quarantinedStreams: Gauge
     let queueDepth: Gauge
     let backboneBatchImages: ValueHistogram
+    let openConnections: Gauge
 
     static let latencyBuckets: [Duration] = [1, 2, 5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10000].map { .milliseconds($0) }
 
@@ -27,6 +28,7 @@ public final class ServerMetrics: Sendable {
         quarantinedStreams = registry.makeGauge(
             descriptor: describe("streams_quarantined", "count", "Streams whose stored state could not be loaded (served 503 until deleted)"))
         queueDepth = registry.makeGauge(descriptor: describe("backbone_queue", "images", "Images waiting for the backbone"))
+        openConnections = registry.makeGauge(descriptor: describe("http_open_connections", "count", "HTTP connections open"))
         backboneBatchImages = registry.makeValueHistogram(
             descriptor: describe("backbone_batch", "images", "Images per backbone call"), buckets: [1, 2, 4, 8, 16, 32, 64, 128])
     }
@@ -38,6 +40,15 @@ public final class ServerMetrics: Sendable {
             descriptor: MetricNameDescriptor(namespace: "rada", metricName: "http_request_duration", unitName: "seconds", helpText: "HTTP request latency by route and status"),
             labels: labels, buckets: Self.latencyBuckets
         ).record(duration)
+    }
+
+    /// A request or connection the HTTP edge answered and closed itself (`reason`: the error
+    /// code, or `body_timeout`), never reaching a route.
+    func recordRejected(reason: String) {
+        registry.makeCounter(
+            descriptor: MetricNameDescriptor(namespace: "rada", metricName: "http_rejected", unitName: "total", helpText: "Requests and connections refused at the HTTP edge, by reason"),
+            labels: [("reason", reason)]
+        ).increment()
     }
 
     /// The Prometheus text exposition.

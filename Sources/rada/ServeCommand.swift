@@ -65,6 +65,18 @@ struct ServeCommand: AsyncParsableCommand {
     var decodeQueue: Int?
     @Option(name: .customLong("decode-wait-ms"), help: "Longest an image waits for decoding memory before its request gets 503. [RADA_DECODE_WAIT_MS, default 5000]")
     var decodeWaitMilliseconds: Int?
+    @Option(name: .customLong("header-timeout"), help: "Seconds a client may take to send a request head; then 408. [RADA_HEADER_TIMEOUT, default 10]")
+    var headerTimeout: Double?
+    @Option(name: .customLong("body-timeout"), help: "Seconds a request body may pause between reads; then the connection closes. [RADA_BODY_TIMEOUT, default 30]")
+    var bodyTimeout: Double?
+    @Option(name: .customLong("idle-timeout"), help: "Seconds a kept-alive connection may idle between requests. [RADA_IDLE_TIMEOUT, default 60]")
+    var idleTimeout: Double?
+    @Option(name: .customLong("max-connections"), help: "Open connections at most; further ones wait in the listen backlog. [RADA_MAX_CONNECTIONS, default 512]")
+    var maxConnections: Int?
+    @Option(name: .customLong("max-request-line"), help: "Request-line bytes; longer gets 414. [RADA_MAX_REQUEST_LINE, default 8192]")
+    var maxRequestLine: Int?
+    @Option(name: .customLong("max-header-bytes"), help: "Header bytes; more gets 431. [RADA_MAX_HEADER_BYTES, default 32768]")
+    var maxHeaderBytes: Int?
     @Flag(name: .customLong("print-openapi"), help: "Print the OpenAPI document and exit.")
     var printOpenAPI = false
 
@@ -119,6 +131,23 @@ struct ServeCommand: AsyncParsableCommand {
               configuration.decoding.workers > 0, configuration.decoding.maxWaiting >= 0, configuration.decoding.maxWait >= .zero else {
             throw ValidationError("pixel limits, --decode-memory-mb and --decode-workers must be positive; --decode-queue and --decode-wait-ms not negative")
         }
+
+        func seconds(_ flag: Double?, _ name: String) throws -> Duration? {
+            guard let value = try value(flag, name) else { return nil }
+            guard value > 0, value <= 86_400 else { throw ValidationError("\(name) must be between 0 and 86400 seconds") }
+            return .milliseconds(Int64(value * 1000))
+        }
+        func positive(_ flag: Int?, _ name: String) throws -> Int? {
+            guard let value = try value(flag, name) else { return nil }
+            guard value > 0 else { throw ValidationError("\(name) must be positive") }
+            return value
+        }
+        configuration.connections.headerTimeout = try seconds(headerTimeout, "RADA_HEADER_TIMEOUT") ?? configuration.connections.headerTimeout
+        configuration.connections.bodyTimeout = try seconds(bodyTimeout, "RADA_BODY_TIMEOUT") ?? configuration.connections.bodyTimeout
+        configuration.connections.idleTimeout = try seconds(idleTimeout, "RADA_IDLE_TIMEOUT") ?? configuration.connections.idleTimeout
+        configuration.connections.maxConnections = try positive(maxConnections, "RADA_MAX_CONNECTIONS") ?? configuration.connections.maxConnections
+        configuration.connections.maxRequestLineBytes = try positive(maxRequestLine, "RADA_MAX_REQUEST_LINE") ?? configuration.connections.maxRequestLineBytes
+        configuration.connections.maxHeaderBytes = try positive(maxHeaderBytes, "RADA_MAX_HEADER_BYTES") ?? configuration.connections.maxHeaderBytes
 
         let backendName = try value(backend, "RADA_BACKEND") ?? "clip"
         let embedding: any EmbeddingBackend

@@ -1,0 +1,345 @@
+import Foundation
+import HTTPTypes
+import Hummingbird
+import HummingbirdCore
+import Logging
+import Synchronization
+import NIOCore
+import NIOHTTP1
+import NIOHTTPTypes
+
+/// The HTTP/1.1 child channel: Hummingbird's `HTTP1Channel` with `RequestGuard` in front of the
+/// HTTP decoder and `RequestPhaseHandler` behind it.
+///
+/// Why a wrapper: Hummingbird's idle timeout alone cannot stop a slowloris client (each byte
+/// resets it) and its decoder turns every malformed or oversized head into a bodiless 400. The
+/// guard sees raw bytes, so it can time the head from its first byte, tell an over-long request
+/// line (414) from oversized headers (431), and answer both with the API's JSON error.
+struct GuardedHTTP1Channel: ServerChildChannel {
+    typealias Value = HTTP1Channel.Value
+
+    let responder: HTTPChannelHandler.Responder
+    let limits: ConnectionLimits
+    let metrics: ServerMetrics
+    let openConnections = OpenConnections()
+
+    func setup(channel: any Channel, logger: Logger) -> EventLoopFuture<Value> {
+        // Called on the channel's event loop (the server's child channel initializer).
+        let admitted = openConnections.open(limit: limits.maxConnections, metrics: metrics)
+        channel.closeFuture.whenComplete { [openConnections, metrics] _ in openConnections.close(metrics: metrics) }
+        let requestGuard = RequestGuard(limits: limits, logger: logger, metrics: metrics, overCapacity: !admitted)
+        do {
+            try channel.pipeline.syncOperations.addHandler(requestGuard, position: .first)
+        } catch {
+            return channel.eventLoop.makeFailedFuture(error)
+        }
+        let bound = NIOLoopBound(requestGuard, eventLoop: channel.eventLoop)
+        // NIO's own limits sit just above the guard's, so the guard always answers first; the
+        // decoder's limit only matters for a pipelined head the guard could not scan (then 431).
+        let decoder = HTTP1Channel.Configuration.DecoderConfiguration(
+            maxHeaderFieldSize: limits.maxRequestLineBytes + limits.maxHeaderBytes + 1,
+            maxHeaderListSize: limits.maxRequestLineBytes + limits.maxHeaderBytes + 1,
+            maxHeaderFieldCount: 1000)
+        let configuration = HTTP1Channel.Configuration(
+            additionalChannelHandlers: [RequestPhaseHandler(requestGuard: bound.value)],
+            idleTimeout: TimeAmount(limits.idleTimeout),
+            httpDecoderConfiguration: decoder)
+        return HTTP1Channel(responder: responder, configuration: configuration).setup(channel: channel, logger: logger)
+    }
+
+    func handle(value: Value, logger: Logger) async {
+        await HTTP1Channel(responder: responder).handle(value: value, logger: logger)
+    }
+}
+
+/// Connections open right now, across event loops.
+///
+/// Hummingbird's `MaximumAvailableConnections` stops accepting at the cap (so further clients
+/// wait in the listen backlog without costing a file descriptor), but NIO accepts up to four
+/// connections per wake-up, so a burst can overshoot it. This count is exact: a connection
+/// accepted beyond the cap is answered 503 as soon as it sends its request, then closed.
+final class OpenConnections: Sendable {
+    private let count = Atomic(0)
+
+    /// Counts a new connection; false when it is over `limit`.
+    func open(limit: Int, metrics: ServerMetrics) -> Bool {
+        let open = count.wrappingAdd(1, ordering: .relaxed).newValue
+        metrics.openConnections.set(Double(open))
+        return open <= limit
+    }
+
+    func close(metrics: ServerMetrics) {
+        metrics.openConnections.set(Double(count.wrappingSubtract(1, ordering: .relaxed).newValue))
+    }
+}
+
+/// Counts a request head's bytes as they arrive: the request line against one limit (414), the
+/// header lines against another (431), until the blank line that ends the head.
+struct HeadScanner {
+    enum Verdict: Equatable { case fine, requestLineTooLong, headersTooLarge }
+
+    private var inRequestLine = true
+    private var requestLineBytes = 0
+    private var headerBytes = 0
+    /// Bytes of the current line other than CR and LF.
+    private var lineContent = 0
+    private(set) var isComplete = false
+
+    mutating func scan(_ bytes: ByteBufferView, maxRequestLine: Int, maxHeaders: Int) -> Verdict {
+        for byte in bytes {
+            if isComplete { return .fine }
+            let isLF = byte == UInt8(ascii: "\n")
+            let isCR = byte == UInt8(ascii: "\r")
+            if inRequestLine {
+                if isLF {
+                    // Empty lines before a request line are allowed (RFC 9112 §2.2) and skipped.
+                    if lineContent > 0 { inRequestLine = false }
+                    lineContent = 0
+                    continue
+                }
+                requestLineBytes += 1
+                if !isCR { lineContent += 1 }
+                if requestLineBytes > maxRequestLine { return .requestLineTooLong }
+            } else {
+                headerBytes += 1
+                if headerBytes > maxHeaders { return .headersTooLarge }
+                if isLF {
+                    if lineContent == 0 { isComplete = true }
+                    lineContent = 0
+                } else if !isCR {
+                    lineContent += 1
+                }
+            }
+        }
+        return .fine
+    }
+}
+
+/// First handler of every connection (raw bytes): enforces the request-head and body timeouts
+/// and the head size limits, and answers violations itself with the JSON error, then closes.
+final class RequestGuard: ChannelDuplexHandler, RemovableChannelHandler {
+    typealias InboundIn = ByteBuffer
+    typealias InboundOut = ByteBuffer
+    typealias OutboundIn = ByteBuffer
+    typealias OutboundOut = ByteBuffer
+
+    private enum Phase {
+        /// Waiting for or receiving a head; `started` once its first byte (or the connection) arrived.
+        case head(HeadScanner, started: Bool)
+        /// The decoder produced a head; its body (if any) is arriving.
+        case body
+        /// We answered an error: input is read and dropped until the client closes or the linger ends.
+        case rejected
+    }
+
+    private let limits: ConnectionLimits
+    private let logger: Logger
+    private let metrics: ServerMetrics
+    private var phase = Phase.head(HeadScanner(), started: false)
+    /// Requests whose response has not ended yet: while any, the connection's bytes belong to
+    /// Hummingbird's writer and the guard must not write a response of its own.
+    private var responsesPending = 0
+    private var timer: Scheduled<Void>?
+    private var context: ChannelHandlerContext?
+
+    /// Accepted beyond the connection cap: answered 503 on its first bytes, closed.
+    private let overCapacity: Bool
+
+    init(limits: ConnectionLimits, logger: Logger, metrics: ServerMetrics, overCapacity: Bool = false) {
+        self.limits = limits
+        self.logger = logger
+        self.metrics = metrics
+        self.overCapacity = overCapacity
+    }
+
+    // MARK: Channel events
+
+    func handlerAdded(context: ChannelHandlerContext) {
+        self.context = context
+        if context.channel.isActive { connectionStarted(context) }
+    }
+
+    func channelActive(context: ChannelHandlerContext) {
+        connectionStarted(context)
+        context.fireChannelActive()
+    }
+
+    func handlerRemoved(context: ChannelHandlerContext) {
+        cancelTimer()
+        self.context = nil
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        cancelTimer()
+        context.fireChannelInactive()
+    }
+
+    /// A new connection must deliver its first head within the header timeout, counted from accept.
+    private func connectionStarted(_ context: ChannelHandlerContext) {
+        guard case .head(let scanner, started: false) = phase else { return }
+        phase = .head(scanner, started: true)
+        schedule(limits.headerTimeout, context) { $0.timedOut(.requestTimeout("the request head did not arrive within \($0.limits.headerTimeout)")) }
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        let buffer = unwrapInboundIn(data)
+        switch phase {
+        case .rejected:
+            return
+        case .head(var scanner, let started):
+            if overCapacity {
+                // Answered once the client has sent its request (a client library that sees the
+                // connection close before it could write reports an I/O error, not our 503).
+                var error = APIError.unavailable("the server is at its limit of \(limits.maxConnections) open connections; retry shortly")
+                error.retryAfterSeconds = 1
+                reject(error, context)
+                return
+            }
+            if !started {
+                // The first byte of a keep-alive connection's next request starts its head timer.
+                schedule(limits.headerTimeout, context) { $0.timedOut(.requestTimeout("the request head did not arrive within \($0.limits.headerTimeout)")) }
+            }
+            switch scanner.scan(buffer.readableBytesView, maxRequestLine: limits.maxRequestLineBytes, maxHeaders: limits.maxHeaderBytes) {
+            case .requestLineTooLong:
+                reject(.uriTooLong(limit: limits.maxRequestLineBytes), context)
+                return
+            case .headersTooLarge:
+                reject(.headersTooLarge(limit: limits.maxHeaderBytes), context)
+                return
+            case .fine:
+                phase = .head(scanner, started: true)
+            }
+        case .body:
+            // A body may take long in total but must keep moving.
+            schedule(limits.bodyTimeout, context) { $0.timedOut(nil) }
+        }
+        context.fireChannelRead(data)
+    }
+
+    // MARK: From RequestPhaseHandler (after the decoder)
+
+    func decodedHead() {
+        responsesPending += 1
+        guard case .head = phase, let context else { return }
+        phase = .body
+        schedule(limits.bodyTimeout, context) { $0.timedOut(nil) }
+    }
+
+    func decodedEnd() {
+        guard case .body = phase else { return }
+        cancelTimer()
+        // Bytes of a pipelined next head that arrived with this request were passed on
+        // unscanned; the scanner starts with the next read (NIO's decoder limit still applies).
+        phase = .head(HeadScanner(), started: false)
+    }
+
+    func responseEnded() {
+        responsesPending -= 1
+    }
+
+    /// A head the decoder refused (malformed, or oversized where the guard could not scan it).
+    func decoderFailed(_ error: HTTPParserError) {
+        guard let context else { return }
+        if case .headerOverflow = error {
+            reject(.headersTooLarge(limit: limits.maxHeaderBytes), context)
+        } else {
+            reject(.badRequest("the request is not valid HTTP/1.1 (\(error))"), context)
+        }
+    }
+
+    // MARK: Timeouts and rejection
+
+    private func schedule(_ delay: Duration, _ context: ChannelHandlerContext, _ action: @escaping (RequestGuard) -> Void) {
+        cancelTimer()
+        timer = context.eventLoop.assumeIsolated().scheduleTask(in: TimeAmount(delay)) { [self] in
+            timer = nil
+            action(self)
+        }
+    }
+
+    private func cancelTimer() {
+        timer?.cancel()
+        timer = nil
+    }
+
+    /// A head timeout is answered with 408 when no response is in flight; a stalled body only
+    /// closes (its request is with a handler, which owns the response).
+    private func timedOut(_ error: APIError?) {
+        guard let context else { return }
+        if let error {
+            logger.debug("request head timed out; closing")
+            reject(error, context)
+        } else {
+            logger.debug("request body stalled; closing")
+            metrics.recordRejected(reason: "body_timeout")
+            phase = .rejected
+            context.close(promise: nil)
+        }
+    }
+
+    /// Answers `error` (when no other response is being written) and closes. Output is closed
+    /// first and input drained for a moment: closing with unread input would make the kernel
+    /// send a reset, and a client still sending its oversized head would lose the answer.
+    private func reject(_ error: APIError, _ context: ChannelHandlerContext) {
+        if case .rejected = phase { return }
+        phase = .rejected
+        cancelTimer()
+        metrics.recordRejected(reason: error.code == "unavailable" ? "over_capacity" : error.code)
+        guard responsesPending == 0 else {
+            context.close(promise: nil)
+            return
+        }
+        context.writeAndFlush(wrapOutboundOut(Self.rawResponse(error)), promise: nil)
+        // Should half-closure fail, the timer below still closes the connection.
+        context.close(mode: .output, promise: nil)
+        timer = context.eventLoop.assumeIsolated().scheduleTask(in: .seconds(2)) { context.close(promise: nil) }
+    }
+
+    /// The error as a complete HTTP/1.1 response, written below Hummingbird's encoder.
+    static func rawResponse(_ error: APIError) -> ByteBuffer {
+        let body = error.body
+        var head = "HTTP/1.1 \(error.status.code) \(error.status.reasonPhrase)\r\n"
+        for field in error.headers { head += "\(field.name.rawName): \(field.value)\r\n" }
+        head += "Content-Length: \(body.count)\r\nConnection: close\r\n\r\n"
+        var buffer = ByteBuffer(string: head)
+        buffer.writeBytes(body)
+        return buffer
+    }
+}
+
+/// Behind the decoder: tells the guard where each request and response starts and ends, and
+/// turns decoder errors into the guard's JSON answer instead of Hummingbird's empty 400.
+final class RequestPhaseHandler: ChannelDuplexHandler, RemovableChannelHandler {
+    typealias InboundIn = HTTPRequestPart
+    typealias InboundOut = HTTPRequestPart
+    typealias OutboundIn = HTTPResponsePart
+    typealias OutboundOut = HTTPResponsePart
+
+    private let requestGuard: RequestGuard
+
+    init(requestGuard: RequestGuard) {
+        self.requestGuard = requestGuard
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        switch unwrapInboundIn(data) {
+        case .head: requestGuard.decodedHead()
+        case .end: requestGuard.decodedEnd()
+        case .body: break
+        }
+        context.fireChannelRead(data)
+    }
+
+    func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
+        if case .end = unwrapOutboundIn(data) { requestGuard.responseEnded() }
+        context.write(data, promise: promise)
+    }
+
+    func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        if let error = error as? HTTPParserError {
+            requestGuard.decoderFailed(error)
+            return
+        }
+        context.fireErrorCaught(error)
+    }
+}
