@@ -4,10 +4,28 @@ import RadaNumerics
 /// Gathers the images of concurrent requests into backbone calls of at most `maxBatch` images,
 /// waiting at most `maxWait` for a batch to fill, one call at a time. Requests that would push the
 /// queue past `maxQueued` images are refused at once (429) instead of waiting without bound.
+///
+/// Batches are filled fairly across clients: round robin, one image per client per turn (deficit
+/// round robin with a quantum of one image, where every image costs the same tower pass), with
+/// the turn carried over from batch to batch. A request larger than what its client gets in one
+/// batch is split over several, so a client sending 64-image requests delays another client's
+/// 1-image request by at most one batch, not by everything it has queued.
 actor EmbeddingBatcher {
-    private struct Job {
-        var images: [RGBImage]
-        var continuation: CheckedContinuation<Matrix, any Error>
+    private final class Job {
+        let images: [RGBImage]
+        let continuation: CheckedContinuation<Matrix, any Error>
+        /// Images not yet put in a batch, and rows not yet embedded.
+        var nextImage = 0
+        var missingRows: Int
+        var storage: [Float]
+        var failed = false
+
+        init(images: [RGBImage], dimension: Int, continuation: CheckedContinuation<Matrix, any Error>) {
+            self.images = images
+            self.continuation = continuation
+            missingRows = images.count
+            storage = [Float](repeating: 0, count: images.count * dimension)
+        }
     }
 
     private let backend: any EmbeddingBackend
@@ -15,7 +33,9 @@ actor EmbeddingBatcher {
     private let maxWait: Duration
     private let maxQueued: Int
     private let metrics: ServerMetrics
-    private var jobs: [Job] = []
+    /// Each client's jobs in arrival order, and the clients with work in round-robin order.
+    private var queues: [String: [Job]] = [:]
+    private var rotation: [String] = []
     private var queuedImages = 0
     private var draining = false
 
@@ -29,13 +49,17 @@ actor EmbeddingBatcher {
 
     /// B×D embeddings of `images` (model inputs: `ImagePipeline`'s output, so every queued image
     /// is `cropSize` x `cropSize` and the queue's memory is bounded by `maxQueued`), computed in
-    /// some batch with other requests' images.
-    func embed(_ images: [RGBImage]) async throws -> Matrix {
+    /// batches shared with other requests, `client`'s share of each batch fair to the others.
+    func embed(_ images: [RGBImage], client: String = "") async throws -> Matrix {
+        guard !images.isEmpty else { return Matrix(rows: 0, cols: backend.embeddingDimension) }
         guard queuedImages + images.count <= maxQueued || queuedImages == 0 else {
             throw APIError.queueFull("the backbone queue holds \(queuedImages) images (limit \(maxQueued)); retry later")
         }
+        let dimension = backend.embeddingDimension
         return try await withCheckedThrowingContinuation { continuation in
-            jobs.append(Job(images: images, continuation: continuation))
+            let job = Job(images: images, dimension: dimension, continuation: continuation)
+            if queues[client] == nil { rotation.append(client) }
+            queues[client, default: []].append(job)
             queuedImages += images.count
             metrics.queueDepth.set(Double(queuedImages))
             if !draining {
@@ -45,34 +69,71 @@ actor EmbeddingBatcher {
         }
     }
 
-    private func drain() async {
-        while !jobs.isEmpty {
-            if queuedImages < maxBatch && maxWait > .zero { try? await Task.sleep(for: maxWait) }
-            var batch: [Job] = []
-            var count = 0
-            while let job = jobs.first, batch.isEmpty || count + job.images.count <= maxBatch {
-                batch.append(jobs.removeFirst())
-                count += job.images.count
+    /// The next batch: one image per client per turn, starting where the last batch stopped.
+    private func nextBatch() -> [(job: Job, image: Int)] {
+        var batch: [(job: Job, image: Int)] = []
+        while batch.count < maxBatch, !rotation.isEmpty {
+            let client = rotation.removeFirst()
+            guard var jobs = queues[client], let job = jobs.first else {
+                queues[client] = nil
+                continue
             }
-            queuedImages -= count
+            batch.append((job, job.nextImage))
+            job.nextImage += 1
+            if job.nextImage == job.images.count { jobs.removeFirst() }
+            if jobs.isEmpty {
+                queues[client] = nil
+            } else {
+                queues[client] = jobs
+                rotation.append(client)
+            }
+        }
+        return batch
+    }
+
+    private func drain() async {
+        while queuedImages > 0 {
+            if queuedImages < maxBatch && maxWait > .zero { try? await Task.sleep(for: maxWait) }
+            let batch = nextBatch()
+            guard !batch.isEmpty else { break }
+            queuedImages -= batch.count
             metrics.queueDepth.set(Double(queuedImages))
-            metrics.backboneBatchImages.record(Double(count))
+            metrics.backboneBatchImages.record(Double(batch.count))
             do {
-                let embeddings = try await backend.embedPreprocessed(batch.flatMap(\.images))
-                guard embeddings.rows == count, embeddings.cols == backend.embeddingDimension else {
-                    throw APIError.internal("the backbone returned \(embeddings.rows)×\(embeddings.cols) embeddings for \(count) images (D = \(backend.embeddingDimension))")
+                let embeddings = try await backend.embedPreprocessed(batch.map { $0.job.images[$0.image] })
+                let d = backend.embeddingDimension
+                guard embeddings.rows == batch.count, embeddings.cols == d else {
+                    throw APIError.internal("the backbone returned \(embeddings.rows)×\(embeddings.cols) embeddings for \(batch.count) images (D = \(d))")
                 }
-                var row = 0
-                for job in batch {
-                    let n = job.images.count
-                    let slice = Array(embeddings.storage[(row * embeddings.cols)..<((row + n) * embeddings.cols)])
-                    job.continuation.resume(returning: Matrix(rows: n, cols: embeddings.cols, storage: slice))
-                    row += n
+                for (row, (job, image)) in batch.enumerated() where !job.failed {
+                    job.storage.replaceSubrange((image * d)..<((image + 1) * d), with: embeddings.storage[(row * d)..<((row + 1) * d)])
+                    job.missingRows -= 1
+                    if job.missingRows == 0 {
+                        job.continuation.resume(returning: Matrix(rows: job.images.count, cols: d, storage: job.storage))
+                    }
                 }
             } catch {
-                for job in batch { job.continuation.resume(throwing: error) }
+                for (job, _) in batch where !job.failed {
+                    job.failed = true
+                    job.continuation.resume(throwing: error)
+                }
+                dropFailedJobs()
             }
         }
         draining = false
+    }
+
+    /// Removes the not-yet-batched images of failed jobs from the queues.
+    private func dropFailedJobs() {
+        for (client, jobs) in queues {
+            let kept = jobs.filter { job in
+                guard job.failed else { return true }
+                queuedImages -= job.images.count - job.nextImage
+                return false
+            }
+            queues[client] = kept.isEmpty ? nil : kept
+        }
+        rotation.removeAll { queues[$0] == nil }
+        metrics.queueDepth.set(Double(queuedImages))
     }
 }

@@ -140,9 +140,9 @@ struct Routes: Sendable {
                 try await service.deleteCheckpoint(client: context.client, id: try Self.id(context), name: try Self.name(context))
                 return Response(status: .noContent)
             },
-            Endpoint(.post, "/v1/classify") { request, _ in
+            Endpoint(.post, "/v1/classify") { request, context in
                 let top = try Self.integer(request.uri.queryParameters.get("top"), name: "top", default: 5)
-                return try Self.json(try await service.classifyStateless(decodeJSON(StatelessClassifyRequest.self, request), top: top))
+                return try Self.json(try await service.classifyStateless(decodeJSON(StatelessClassifyRequest.self, request), top: top, client: context.client))
             },
         ]
     }

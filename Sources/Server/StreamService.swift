@@ -135,7 +135,7 @@ final class StreamService: Sendable {
         try checkTop(top)
         let (stream, ticket) = try await registry.ticket(client: client, id: id)
         let features: Matrix
-        do { features = try await batcher.embed(images.prepare(files)) } catch {
+        do { features = try await batcher.embed(images.prepare(files), client: client) } catch {
             await stream.waitTurn(ticket)
             stream.finish(ticket)
             throw error
@@ -176,13 +176,13 @@ final class StreamService: Sendable {
         return response
     }
 
-    func classifyStateless(_ request: StatelessClassifyRequest, top: Int) async throws -> ClassifyResponse {
+    func classifyStateless(_ request: StatelessClassifyRequest, top: Int, client: String) async throws -> ClassifyResponse {
         try checkTop(top)
         try ImageInput.checkCount(request.images.count, limits)
         let labels = try validatedLabels(labels: request.labels, prompts: request.prompts, templates: request.templates)
         let files = try ImageInput.base64(request.images)
         let prepared = try await images.prepare(files)
-        async let features = batcher.embed(prepared)
+        async let features = batcher.embed(prepared, client: client)
         let text = try await classEmbeddings(labels: labels, prompts: request.prompts, templates: request.templates)
         var logits = try await features.matmul(text, transposeOther: true)
         let (rows, cols) = (logits.rows, logits.cols)

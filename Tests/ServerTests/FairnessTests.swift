@@ -1,4 +1,6 @@
 import Adaptation
+import CLIP
+import RadaNumerics
 import Foundation
 import Hummingbird
 import Testing
@@ -112,6 +114,50 @@ struct FairnessTests {
                 return try await group.reduce(into: []) { $0.append($1) }
             }
             #expect(statuses == [.ok, .ok])
+        }
+    }
+
+    /// The test backend with a tower that costs `perImage` per image, as a real one does.
+    struct CostlyBackend: EmbeddingBackend {
+        var perImage: Duration
+        var embeddingDimension: Int { TestServer.backend.embeddingDimension }
+        var logitScale: Float { TestServer.backend.logitScale }
+        var preprocessor: ImagePreprocessor { TestServer.backend.preprocessor }
+        func embedPreprocessed(_ images: [RGBImage]) async throws -> Matrix {
+            try await Task.sleep(for: perImage * images.count)
+            return try await TestServer.backend.embedPreprocessed(images)
+        }
+        func classEmbeddings(labels: [String], prompts: [String: [String]]?, templates: [String]?) async throws -> Matrix {
+            try await TestServer.backend.classEmbeddings(labels: labels, prompts: prompts, templates: templates)
+        }
+    }
+
+    @Test("backbone batches are shared round robin across clients: 64-image requests do not queue a 1-image request behind them")
+    func backboneRoundRobin() async throws {
+        var server = TestServer { $0.maxBatchImages = 8 }
+        server.backend = CostlyBackend(perImage: .milliseconds(10))
+        try await server.run { client in
+            _ = try await client.createStream("light")
+            let heavyImages = (0..<48).map { PNGWriter.sample(500 + $0) }
+            let bob = "bob-key-4567"
+            var light = 0.0
+            let heavy = try await Self.seconds {
+                try await withThrowingTaskGroup(of: Void.self) { group in
+                    for _ in 0..<4 {
+                        group.addTask {
+                            let reply = try await client.send(.post, "/v1/classify", key: bob, json: "{\"labels\":[\"a\",\"b\"],\"images\":[\(heavyImages.map { "\"\($0.base64EncodedString())\"" }.joined(separator: ","))]}")
+                            #expect(reply.status == .ok, "\(String(buffer: reply.body))")
+                        }
+                    }
+                    try await Task.sleep(for: .milliseconds(300))
+                    light = try await Self.seconds { _ = try await client.classify("light", TestData.batch(0)) }
+                    try await group.waitForAll()
+                }
+            }
+            // 192 queued images are 24 batches (~2 s of tower); round robin serves the light
+            // image in the next batch or the one after.
+            try #require(heavy > 1.5, "the heavy requests must keep the backbone busy (\(heavy) s)")
+            #expect(light < 0.25 * heavy, "the light request took \(light) s while the heavy ones took \(heavy) s")
         }
     }
 }
