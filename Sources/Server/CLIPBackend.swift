@@ -25,6 +25,11 @@ public final class CLIPBackend: EmbeddingBackend {
         try await run { $0.embed(preprocessed: images) }
     }
 
+    /// Prompts encoded per job on the backbone queue: a class set is encoded a few labels at a
+    /// time, each part its own job, so image batches queued meanwhile run between the parts and
+    /// a 64,000-prompt class set delays them by one part, not by all of it.
+    public static let promptsPerJob = 64
+
     public func classEmbeddings(labels: [String], prompts: [String: [String]]?, templates: [String]?) async throws -> Matrix {
         let classes: ClassSet
         if let prompts {
@@ -32,7 +37,21 @@ public final class CLIPBackend: EmbeddingBackend {
         } else {
             classes = try ClassSet.templated(labels: labels, templates: templates ?? encoder.defaultTemplates)
         }
-        return try await run { try $0.classEmbeddings(classes) }
+        // Each class's embedding depends on its own prompts only, so parts are exact.
+        var out = Matrix(rows: classes.labels.count, cols: embeddingDimension)
+        var start = 0
+        while start < classes.labels.count {
+            var end = start + 1, count = classes.prompts[start].count
+            while end < classes.labels.count, count + classes.prompts[end].count <= Self.promptsPerJob {
+                count += classes.prompts[end].count
+                end += 1
+            }
+            let part = try ClassSet(labels: Array(classes.labels[start..<end]), prompts: Array(classes.prompts[start..<end]))
+            let rows = try await run { try $0.classEmbeddings(part) }
+            out.storage.replaceSubrange((start * out.cols)..<(end * out.cols), with: rows.storage)
+            start = end
+        }
+        return out
     }
 
     private func run<T: Sendable>(_ work: @escaping @Sendable (CLIPEncoder) throws -> T) async throws -> T {

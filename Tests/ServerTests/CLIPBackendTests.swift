@@ -1,0 +1,46 @@
+import CLIP
+import Foundation
+import RadaNumerics
+import Testing
+@testable import Server
+
+/// The real backbone behind the server's seam, on the embedded model (models/fashion-clip).
+@Suite("CLIPBackend: text encoded in parts, images served between them")
+struct CLIPBackendTests {
+    static func backend() throws -> CLIPBackend {
+        try BLAS.load()
+        return CLIPBackend(encoder: try CLIPEncoder.load(from: Fixtures.root.deletingLastPathComponent().deletingLastPathComponent().appendingPathComponent("models/fashion-clip"), maxBatch: 8))
+    }
+
+    @Test("a class set encoded in parts equals the encoder's one-pass embeddings")
+    func partsAreExact() async throws {
+        let backend = try Self.backend()
+        let labels = (0..<40).map { "class \($0)" }
+        let templates = (0..<7).map { "a photo number \($0) of a {}." }
+        let parts = try await backend.classEmbeddings(labels: labels, prompts: nil, templates: templates)
+        let whole = try backend.encoder.classEmbeddings(try ClassSet.templated(labels: labels, templates: templates))
+        #expect(labels.count * templates.count > 4 * CLIPBackend.promptsPerJob, "the set spans several parts")
+        #expect(parts.rows == 40 && parts.cols == whole.cols)
+        let worst = zip(parts.storage, whole.storage).map { abs($0 - $1) }.max() ?? 0
+        #expect(worst <= 1e-6, "largest difference \(worst)")
+    }
+
+    @Test("an image batch queued during a large class set waits for one part, not for the whole set")
+    func imagesInterleaveWithText() async throws {
+        let backend = try Self.backend()
+        let labels = (0..<400).map { "class \($0)" }
+        let templates = (0..<16).map { "a photo number \($0) of a {}." }
+        let image = RGBImage(width: backend.preprocessor.cropSize, height: backend.preprocessor.cropSize,
+                             pixels: [UInt8](repeating: 90, count: backend.preprocessor.cropSize * backend.preprocessor.cropSize * 3))
+        let start = ContinuousClock.now
+        async let text = backend.classEmbeddings(labels: labels, prompts: nil, templates: templates)
+        try await Task.sleep(for: .milliseconds(100))
+        let imageStart = ContinuousClock.now
+        _ = try await backend.embedPreprocessed([image])
+        let imageTime = ContinuousClock.now - imageStart
+        _ = try await text
+        let textTime = ContinuousClock.now - start
+        try #require(textTime > .milliseconds(600), "the class set must take long enough to measure (\(textTime))")
+        #expect(imageTime < textTime / 4, "the image took \(imageTime) while the class set took \(textTime)")
+    }
+}
