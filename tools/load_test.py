@@ -9,13 +9,22 @@ memory per stream (GET /v1/streams/{id} memoryBytes). The streams are deleted af
     rada serve --backend synthetic --data-dir /tmp/rada-load &        # or the real model
     python3 tools/load_test.py --url http://127.0.0.1:8080 --duration 10
     python3 tools/load_test.py --key KEY --streams 1,10,100 --image-size 224 --json out.json
+
+With --rada BIN (and --model DIR for a model other than the embedded one) it first runs
+`BIN bench-request` on the same image and class count, and prints each level's p50 as a ratio
+of the in-process cost of an answer (decode + embed + journal + predict). With --heavy it runs
+one heavy client beside the light ones for the whole level: `text` (stateless requests of
+1000 labels x 64 templates, new templates each time), `images` (64-image requests on a stream
+of its own) or `stream` (1-image requests on a stream of 1000 classes).
 """
 import argparse
 import base64
 import http.client
 import json
 import struct
+import subprocess
 import sys
+import tempfile
 import threading
 import time
 import urllib.parse
@@ -66,6 +75,45 @@ def percentile(sorted_values, q):
     return sorted_values[index]
 
 
+def heavy_client(args, images, stop, counts):
+    """One heavy client until `stop` is set; counts its requests by status."""
+    client = Client(args.url, args.heavy_key or args.key)
+    stream = f"heavy-{int(time.time() * 1000)}"
+    if args.heavy in ("images", "stream"):
+        labels = args.labels if args.heavy == "images" else [f"class {k}" for k in range(1000)]
+        client.request("POST", "/v1/streams", {"id": stream, "labels": labels})
+    n = 0
+    while not stop.is_set():
+        if args.heavy == "text":
+            body = {"labels": [f"class {k}" for k in range(1000)], "templates": [f"a photo {n}.{t} of a {{}}." for t in range(64)],
+                    "images": [images[n % len(images)]]}
+            path = "/v1/classify"
+        elif args.heavy == "images":
+            body, path = {"images": [images[(n + i) % len(images)] for i in range(64)]}, f"/v1/streams/{stream}/classify"
+        else:
+            body, path = {"images": [images[n % len(images)]]}, f"/v1/streams/{stream}/classify"
+        try:
+            status, _ = client.request("POST", path, body)
+        except (http.client.HTTPException, OSError):
+            status = "connection error"
+        counts[status] = counts.get(status, 0) + 1
+        n += 1
+    if args.heavy in ("images", "stream"):
+        client.request("DELETE", f"/v1/streams/{stream}")
+
+
+def in_process_cost(args, image_bytes):
+    """`rada bench-request` on the same image and class count: the answer's floor, ms."""
+    with tempfile.NamedTemporaryFile(suffix=".png") as f:
+        f.write(image_bytes)
+        f.flush()
+        command = [args.rada, "bench-request", "--classes", str(len(args.labels)), "--requests", "20", "--image", f.name, "--json"]
+        if args.model:
+            command += ["--model", args.model]
+        output = subprocess.run(command, check=True, capture_output=True, text=True).stdout
+    return json.loads(output.strip().splitlines()[-1])
+
+
 def run_level(args, streams, images):
     setup = Client(args.url, args.key)
     ids = [f"load-{streams}-{i}-{int(time.time())}" for i in range(streams)]
@@ -97,12 +145,20 @@ def run_level(args, streams, images):
                 statuses[key] = statuses.get(key, 0) + value
 
     threads = [threading.Thread(target=worker, args=(i, s)) for i, s in enumerate(ids)]
+    stop, heavy_counts = threading.Event(), {}
+    heavy = threading.Thread(target=heavy_client, args=(args, images, stop, heavy_counts)) if args.heavy != "none" else None
+    if heavy:
+        heavy.start()
+        time.sleep(1)
     started = time.monotonic()
     for thread in threads:
         thread.start()
     for thread in threads:
         thread.join()
     wall = time.monotonic() - started
+    stop.set()
+    if heavy:
+        heavy.join()
     memory = []
     for stream_id in ids:
         status, data = setup.request("GET", f"/v1/streams/{stream_id}")
@@ -118,6 +174,8 @@ def run_level(args, streams, images):
         "p99_ms": 1000 * percentile(latencies, 0.99),
         "statuses": {str(k): v for k, v in statuses.items()},
         "memory_bytes_per_stream": sum(memory) / len(memory) if memory else None,
+        "heavy": args.heavy,
+        "heavy_statuses": {str(k): v for k, v in heavy_counts.items()},
     }
 
 
@@ -129,20 +187,31 @@ def main():
     parser.add_argument("--duration", type=float, default=10, help="seconds per level")
     parser.add_argument("--image-size", type=int, default=224)
     parser.add_argument("--labels", default="cat,dog,bird,fish,horse,car,tree,house,boat,plane")
+    parser.add_argument("--classes", type=int, default=None, help="stream class count (labels 'class 0'...); overrides --labels")
+    parser.add_argument("--heavy", choices=["none", "text", "images", "stream"], default="none")
+    parser.add_argument("--heavy-key", default=None, help="API key of the heavy client (default: --key)")
+    parser.add_argument("--rada", default=None, help="rada binary, for the in-process cost (bench-request)")
+    parser.add_argument("--model", default=None, help="model directory for bench-request (default: the embedded model)")
     parser.add_argument("--json", default=None, help="also write the results here")
     args = parser.parse_args()
-    args.labels = args.labels.split(",")
-    images = [base64.b64encode(png(args.image_size, args.image_size, seed)).decode() for seed in range(16)]
+    args.labels = [f"class {k}" for k in range(args.classes)] if args.classes else args.labels.split(",")
+    pngs = [png(args.image_size, args.image_size, seed) for seed in range(16)]
+    images = [base64.b64encode(p).decode() for p in pngs]
+    cost = in_process_cost(args, pngs[0]) if args.rada else None
+    if cost:
+        print(f"in-process (K = {cost['classes']}, D = {cost['dimension']}): decode {cost['decodeMs']:.2f}, embed {cost['embedMs']:.2f}, "
+              f"journal {cost['journalMs']:.2f}, predict {cost['predictMs']:.2f}, answer {cost['answerMs']:.2f}, step {cost['stepMs']:.2f} ms")
     results = [run_level(args, int(n), images) for n in args.streams.split(",")]
-    print("| streams | requests | req/s | p50 ms | p99 ms | statuses | memory/stream |")
-    print("|---:|---:|---:|---:|---:|---|---:|")
+    print(f"| streams | heavy | requests | req/s | p50 ms | p99 ms | p50 / in-process | statuses | heavy statuses | memory/stream |")
+    print("|---:|---|---:|---:|---:|---:|---:|---|---|---:|")
     for r in results:
         memory = f"{r['memory_bytes_per_stream'] / 2**20:.2f} MiB" if r["memory_bytes_per_stream"] else "-"
-        print(f"| {r['streams']} | {r['requests']} | {r['requests_per_second']:.1f} | {r['p50_ms']:.1f} | {r['p99_ms']:.1f} "
-              f"| {r['statuses']} | {memory} |")
+        ratio = f"{r['p50_ms'] / cost['answerMs']:.2f}" if cost else "-"
+        print(f"| {r['streams']} | {r['heavy']} | {r['requests']} | {r['requests_per_second']:.1f} | {r['p50_ms']:.1f} | {r['p99_ms']:.1f} "
+              f"| {ratio} | {r['statuses']} | {r['heavy_statuses']} | {memory} |")
     if args.json:
         with open(args.json, "w") as f:
-            json.dump(results, f, indent=2)
+            json.dump({"in_process": cost, "levels": results}, f, indent=2)
 
 
 if __name__ == "__main__":

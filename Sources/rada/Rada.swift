@@ -8,7 +8,7 @@ struct Rada: AsyncParsableCommand {
         abstract: "RAdaServe: CLIP classification that adapts online per stream (RAda).",
         subcommands: [
             ServeCommand.self, ClassifyCommand.self, EmbedCommand.self, BenchCommand.self, CorruptCommand.self,
-            InfoCommand.self, BenchBLASCommand.self, BenchBackboneCommand.self, BenchAdaptCommand.self,
+            InfoCommand.self, BenchBLASCommand.self, BenchBackboneCommand.self, BenchAdaptCommand.self, BenchRequestCommand.self,
         ]
     )
 }
