@@ -58,24 +58,25 @@ public struct MaskNetwork<T: RAdaScalar>: Sendable, Equatable {
     }
 
     /// How many heads run at once: one per BLAS thread when the per-head products are big enough
-    /// to pay for the hand-off (from K = 32), each lane with its own K×K scratch and single-
-    /// threaded BLAS calls. At K = 1000 OpenBLAS's own threading of a K×K×d product scaled
-    /// poorly (two threads barely beat one); whole heads per thread scale with the cores.
+    /// to pay for the hand-off (from K = 32), each lane with its own K×K scratch and its products
+    /// on its own thread (`BLAS.onCallerThread`). At K = 1000 OpenBLAS's own threading of a
+    /// K×K×d product scaled poorly (two threads barely beat one); whole heads per thread scale
+    /// with the cores. Without a serial BLAS library the heads run one after another.
     func headLanes() -> Int {
         let threads = headLaneLimit ?? BLAS.threadCount
-        return threads > 1 && classes >= 32 ? min(threads, heads) : 1
+        return threads > 1 && classes >= 32 && BLAS.hasCallerThreadLibrary ? min(threads, heads) : 1
     }
 
     /// Runs `body(head, lane)` for every head, lanes in parallel (heads lane, lane + lanes, …),
-    /// BLAS single-threaded meanwhile. Heads write disjoint columns, so results do not depend on
-    /// the lane count.
+    /// each lane's BLAS products on its own thread. Heads write disjoint columns, so results do
+    /// not depend on the lane count.
     func forEachHead(lanes: Int, _ body: (_ head: Int, _ lane: Int) -> Void) {
         if lanes <= 1 {
             for h in 0..<heads { body(h, 0) }
             return
         }
-        BLAS.withSingleThreadedCalls {
-            BLAS.parallel(parts: lanes) { lane in
+        BLAS.parallel(parts: lanes) { lane in
+            BLAS.onCallerThread {
                 for h in stride(from: lane, to: heads, by: lanes) { body(h, lane) }
             }
         }

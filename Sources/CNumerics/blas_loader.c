@@ -2,6 +2,7 @@
 #include "cnumerics.h"
 
 #include <dlfcn.h>
+#include <limits.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -28,6 +29,12 @@ static dgemm_fn p_dgemm;
 static set_threads_fn p_set_threads;
 static get_threads_fn p_get_threads;
 static corename_fn p_corename;
+/* The serial build (Debian's libopenblas0-serial), for products that run on their caller's thread. */
+static char serial_library[512];
+static sgemm_fn p_sgemm_serial;
+static dgemm_fn p_dgemm_serial;
+/* Depth of rada_blas_enter_caller_thread on this thread: its calls go to the serial library. */
+static _Thread_local int caller_thread_depth;
 
 /* Picks the newest OpenBLAS 0.3.21 kernel family this CPU can run. 0.3.21 has no
  * SapphireRapids target and does not map newer Intel models to SkylakeX, so it falls back
@@ -40,6 +47,34 @@ static const char *preferred_coretype(void) {
     if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) return "Haswell";
     if (__builtin_cpu_supports("avx")) return "Sandybridge";
     return NULL;
+}
+
+/* The serial OpenBLAS beside the threaded one: RADA_BLAS_SERIAL_LIBRARY, else the threaded
+ * library's directory with "openblas-pthread" replaced by "openblas-serial" (Debian's layout). Loaded
+ * RTLD_LOCAL by its own path, it is a separate copy with its own symbols and state. */
+static void load_serial(void) {
+    char path[512] = {0};
+    const char *user = getenv("RADA_BLAS_SERIAL_LIBRARY");
+    if (user != NULL && user[0] != 0) {
+        snprintf(path, sizeof path, "%s", user);
+    } else {
+        /* The soname usually reaches the library through symlinks (Debian's alternatives). */
+        Dl_info info;
+        char resolved[PATH_MAX];
+        if (dladdr((void *)p_sgemm, &info) == 0 || info.dli_fname == NULL || realpath(info.dli_fname, resolved) == NULL) return;
+        const char *marker = strstr(resolved, "openblas-pthread");
+        if (marker == NULL) return;
+        /* .../openblas-pthread/libopenblasp-r0.3.21.so -> .../openblas-serial/libopenblas.so.0 */
+        snprintf(path, sizeof path, "%.*sopenblas-serial/libopenblas.so.0", (int)(marker - resolved), resolved);
+    }
+    void *handle = dlopen(path, RTLD_NOW | RTLD_LOCAL);
+    if (handle == NULL) return;
+    sgemm_fn sgemm = (sgemm_fn)dlsym(handle, "cblas_sgemm");
+    dgemm_fn dgemm = (dgemm_fn)dlsym(handle, "cblas_dgemm");
+    if (sgemm == NULL || dgemm == NULL || (void *)sgemm == (void *)p_sgemm) return;
+    p_sgemm_serial = sgemm;
+    p_dgemm_serial = dgemm;
+    snprintf(serial_library, sizeof serial_library, "%s", path);
 }
 
 static void load_blas(void) {
@@ -84,6 +119,7 @@ static void load_blas(void) {
         return;
     }
     load_status = 0;
+    load_serial();
 }
 
 int rada_blas_load(char *error, size_t error_len) {
@@ -98,14 +134,20 @@ const char *rada_blas_chosen_coretype(void) { return chosen_coretype; }
 void rada_blas_set_threads(int threads) { if (p_set_threads) p_set_threads(threads); }
 int rada_blas_get_threads(void) { return p_get_threads ? p_get_threads() : 1; }
 
+const char *rada_blas_serial_library(void) { return serial_library; }
+void rada_blas_enter_caller_thread(void) { caller_thread_depth++; }
+void rada_blas_leave_caller_thread(void) { caller_thread_depth--; }
+
 void rada_sgemm(int trans_a, int trans_b, int m, int n, int k, float alpha, const float *a, int lda,
                 const float *b, int ldb, float beta, float *c, int ldc) {
-    p_sgemm(kRowMajor, trans_a ? kTrans : kNoTrans, trans_b ? kTrans : kNoTrans, m, n, k, alpha, a,
+    sgemm_fn gemm = caller_thread_depth > 0 && p_sgemm_serial != NULL ? p_sgemm_serial : p_sgemm;
+    gemm(kRowMajor, trans_a ? kTrans : kNoTrans, trans_b ? kTrans : kNoTrans, m, n, k, alpha, a,
             lda, b, ldb, beta, c, ldc);
 }
 
 void rada_dgemm(int trans_a, int trans_b, int m, int n, int k, double alpha, const double *a,
                 int lda, const double *b, int ldb, double beta, double *c, int ldc) {
-    p_dgemm(kRowMajor, trans_a ? kTrans : kNoTrans, trans_b ? kTrans : kNoTrans, m, n, k, alpha, a,
+    dgemm_fn gemm = caller_thread_depth > 0 && p_dgemm_serial != NULL ? p_dgemm_serial : p_dgemm;
+    gemm(kRowMajor, trans_a ? kTrans : kNoTrans, trans_b ? kTrans : kNoTrans, m, n, k, alpha, a,
             lda, b, ldb, beta, c, ldc);
 }

@@ -3,48 +3,32 @@ import Dispatch
 import Foundation
 
 extension BLAS {
-    /// The thread count set with `setThreads` (OpenBLAS's own count): the one setting that also
-    /// governs rada's own parallel kernels, so that they never run more threads than BLAS would.
-    /// Inside `withSingleThreadedCalls` it is still the configured count, not the temporary 1.
+    /// The threaded library's thread count (`setThreads`): the backbone's share of the machine,
+    /// and the width rada's own parallel kernels use. Nothing changes it behind its owner's back:
+    /// products that run on their caller's thread go to the serial library instead
+    /// (`onCallerThread`).
     public static var threadCount: Int {
         ensureLoaded()
-        return singleThreaded.withLock { $0.depth > 0 ? $0.configured : max(1, Int(rada_blas_get_threads())) }
+        return max(1, Int(rada_blas_get_threads()))
     }
 
-    private struct SingleThreadedState {
-        var depth = 0
-        var configured = 1
-    }
-
-    private static let singleThreaded = LockedState(SingleThreadedState())
-
-    /// Runs `body` with every BLAS call single-threaded, for callers that split independent BLAS
-    /// work over their own threads (`parallel`), where OpenBLAS's pool would only oversubscribe
-    /// the cores. Nested and concurrent uses share one depth count: the configured thread count
-    /// comes back when the last one ends (and a `setThreads` meanwhile is applied then).
-    public static func withSingleThreadedCalls<R>(_ body: () throws -> R) rethrows -> R {
+    /// Whether a single-threaded OpenBLAS was found beside the threaded one (Debian's
+    /// `libopenblas0-serial`); without it `onCallerThread` keeps using the threaded library.
+    public static var hasCallerThreadLibrary: Bool {
         ensureLoaded()
-        singleThreaded.withLock { state in
-            if state.depth == 0 {
-                state.configured = max(1, Int(rada_blas_get_threads()))
-                rada_blas_set_threads(1)
-            }
-            state.depth += 1
-        }
-        defer {
-            singleThreaded.withLock { state in
-                state.depth -= 1
-                if state.depth == 0 { rada_blas_set_threads(Int32(state.configured)) }
-            }
-        }
-        return try body()
+        return rada_blas_serial_library().pointee != 0
     }
 
-    /// `setThreads`, deferred to the end of any running `withSingleThreadedCalls`.
-    static func setThreadsRespectingSingleThreaded(_ threads: Int) {
-        singleThreaded.withLock { state in
-            if state.depth > 0 { state.configured = max(1, threads) } else { rada_blas_set_threads(Int32(max(1, threads))) }
-        }
+    /// Runs `body` with this thread's BLAS products on the serial library: each runs on the
+    /// calling thread alone, so callers that split independent products over their own threads
+    /// (`parallel`) neither oversubscribe the cores nor change the threaded library's count for
+    /// anyone else (a tower pass on another thread keeps its threads). Only this thread is
+    /// affected; nesting is allowed.
+    public static func onCallerThread<R>(_ body: () throws -> R) rethrows -> R {
+        ensureLoaded()
+        rada_blas_enter_caller_thread()
+        defer { rada_blas_leave_caller_thread() }
+        return try body()
     }
 
     /// How many parts to split a product of `flops` floating-point operations into: one below
@@ -67,17 +51,5 @@ extension BLAS {
             nonisolated(unsafe) let body = body
             DispatchQueue.concurrentPerform(iterations: parts) { body($0) }
         }
-    }
-}
-
-/// A value behind a lock (Foundation's NSLock; `Sendable` because every access holds the lock).
-final class LockedState<Value>: @unchecked Sendable {
-    private let lock = NSLock()
-    private var value: Value
-    init(_ value: Value) { self.value = value }
-    func withLock<R>(_ body: (inout Value) throws -> R) rethrows -> R {
-        lock.lock()
-        defer { lock.unlock() }
-        return try body(&value)
     }
 }

@@ -27,6 +27,8 @@ public enum BLAS {
         /// The core type this process chose, or nil when the user or the library chose.
         public var chosenCoreType: String?
         public var threads: Int
+        /// The single-threaded library used for products on their caller's thread, or nil.
+        public var callerThreadLibrary: String?
     }
 
     /// Loads the library if needed; throws a clear error when it is missing.
@@ -57,13 +59,14 @@ public enum BLAS {
             library: String(cString: rada_blas_library()),
             coreName: String(cString: rada_blas_corename()),
             chosenCoreType: chosen.isEmpty ? nil : chosen,
-            threads: Int(rada_blas_get_threads()))
+            threads: Int(rada_blas_get_threads()),
+            callerThreadLibrary: rada_blas_serial_library().pointee == 0 ? nil : String(cString: rada_blas_serial_library()))
     }
 
     /// Sets the number of BLAS threads for the whole process.
     public static func setThreads(_ threads: Int) {
         ensureLoaded()
-        setThreadsRespectingSingleThreaded(threads)
+        rada_blas_set_threads(Int32(max(1, threads)))
     }
 
     /// Row-major `C = alpha · op(A) · op(B) + beta · C` with `op(A)` m×k and `op(B)` k×n.

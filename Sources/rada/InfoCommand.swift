@@ -13,5 +13,6 @@ struct InfoCommand: ParsableCommand {
         print("blas.core: \(info.coreName)")
         print("blas.core_chosen_by: \(info.chosenCoreType.map { "rada (\($0))" } ?? "user or library")")
         print("blas.threads: \(info.threads)")
+        print("blas.caller_thread_library: \(info.callerThreadLibrary ?? "none (install libopenblas0-serial: without it a step's heads run one after another)")")
     }
 }

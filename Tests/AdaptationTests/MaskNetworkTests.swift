@@ -1,4 +1,6 @@
 import Foundation
+import RadaNumerics
+import Synchronization
 import Testing
 @testable import Adaptation
 
@@ -110,4 +112,35 @@ import Testing
         #expect(ga.contains { $0 != 0 })
         #expect(parallel.workspaceBytes(batch: batch, backward: true) > serial.workspaceBytes(batch: batch, backward: true))
     }
+
+    /// The lanes' products run on the serial library: the threaded library's thread count (the
+    /// backbone's) is never switched for the process while they run.
+    @Test func lanesLeaveTheThreadedLibraryAlone() async throws {
+        try #require(BLAS.hasCallerThreadLibrary, "needs libopenblas0-serial (make deps installs it)")
+        let before = BLAS.info.threads
+        let (k, d, batch) = (200, 64, 4)
+        let task = SyntheticTask(classes: k, dimension: d)
+        var network = try MaskNetwork<Float>(text: task.text.storage, classes: k, dimension: d, heads: 4, logitScale: 13)
+        network.headLaneLimit = 2
+        let lanesNetwork = network
+        var images = SyntheticTask(classes: k, dimension: d, seed: 9)
+        let f = images.images(batch).0.storage
+        let mask = RAdaMask<Float>(dimension: d, seed: 3)
+        let g = (0..<(batch * k)).map { Float($0 % 7) - 3 }
+        let deviation = [Float](repeating: 0.1, count: batch)
+        let done = Atomic(false)
+        let step = Task.detached {
+            for _ in 0..<20 { _ = lanesNetwork.gradient(mask: mask, features: f, batch: batch, logitGradient: g, deviationGradient: deviation) }
+            done.store(true, ordering: .releasing)
+        }
+        var seen = Set<Int>(), samples = 0
+        while !done.load(ordering: .acquiring) {
+            seen.insert(BLAS.info.threads)
+            samples += 1
+        }
+        await step.value
+        try #require(samples > 100, "sampled while the step ran")
+        #expect(seen == [before], "thread counts seen during the step: \(seen)")
+    }
 }
+
