@@ -108,7 +108,7 @@ struct AdversarialTests {
             #expect(try await client.send(.put, "/v1/nothing").status == .notFound)
             // TRACE, which no client library sends by default, over a raw connection.
             let connection = try RawConnection(port: try #require(client.client.port))
-            await connection.send("TRACE /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+            await connection.write("TRACE /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
             let response = try #require(await connection.readResponse(timeout: .seconds(5)))
             #expect(response.status == 405)
             #expect(response.headers["allow"] == "GET")
@@ -144,7 +144,7 @@ struct AdversarialTests {
         try await TestServer().run { client in
             let port = try #require(client.client.port)
             var connection = try RawConnection(port: port)
-            await connection.send("GET /v1/streams?q=\(String(repeating: "a", count: 100_000)) HTTP/1.1\r\nHost: x\r\n\r\n")
+            await connection.write("GET /v1/streams?q=\(String(repeating: "a", count: 100_000)) HTTP/1.1\r\nHost: x\r\n\r\n")
             var response = try #require(await connection.readResponse(timeout: .seconds(5)))
             #expect(response.status == 414)
             #expect(response.errorCode == "uri_too_long")
@@ -152,14 +152,14 @@ struct AdversarialTests {
 
             connection = try RawConnection(port: port)
             let headers = (0..<40).map { "X-Filler-\($0): \(String(repeating: "b", count: 1000))\r\n" }.joined()
-            await connection.send("GET /healthz HTTP/1.1\r\nHost: x\r\n\(headers)\r\n")
+            await connection.write("GET /healthz HTTP/1.1\r\nHost: x\r\n\(headers)\r\n")
             response = try #require(await connection.readResponse(timeout: .seconds(5)))
             #expect(response.status == 431)
             #expect(response.errorCode == "headers_too_large")
 
             // Garbage instead of HTTP: a 400 with the JSON body, not an empty one.
             connection = try RawConnection(port: port)
-            await connection.send("GET /healthz HTTP/1.1\r\nHo st\u{1}: x\r\n\r\n")
+            await connection.write("GET /healthz HTTP/1.1\r\nHo st\u{1}: x\r\n\r\n")
             response = try #require(await connection.readResponse(timeout: .seconds(5)))
             #expect(response.status == 400)
             #expect(response.errorCode == "bad_request")
@@ -210,11 +210,11 @@ struct AdversarialTests {
         try await TestServer { $0.connections.headerTimeout = .milliseconds(800) }.run { client in
             let connection = try RawConnection(port: try #require(client.client.port))
             let start = ContinuousClock.now
-            await connection.send("GET /healthz HTTP/1.1\r\n")
+            await connection.write("GET /healthz HTTP/1.1\r\n")
             // Trickle a byte at a time: each would keep an idle timer alive, but not the head deadline.
             for byte in "Host: ex".utf8 {
                 try await Task.sleep(for: .milliseconds(150))
-                guard await connection.send([byte]) else { break }
+                guard await connection.write([byte]) else { break }
             }
             let response = try #require(await connection.readResponse(timeout: .seconds(3)), "no 408 before the deadline")
             let elapsed = ContinuousClock.now - start
@@ -237,22 +237,22 @@ struct AdversarialTests {
             // Two pipelined requests in one write, then a third after a pause longer than the
             // head deadline (idle time between requests is not head time): all answered.
             var connection = try RawConnection(port: port)
-            await connection.send("GET /healthz HTTP/1.1\r\nHost: x\r\n\r\nGET /readyz HTTP/1.1\r\nHost: x\r\n\r\n")
+            await connection.write("GET /healthz HTTP/1.1\r\nHost: x\r\n\r\nGET /readyz HTTP/1.1\r\nHost: x\r\n\r\n")
             try await Task.sleep(for: .milliseconds(900))
-            await connection.send("GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+            await connection.write("GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
             let (all, _) = await connection.readUntilClosed(timeout: .seconds(5))
             let text = String(decoding: all, as: UTF8.self)
             #expect(text.components(separatedBy: "HTTP/1.1 200").count - 1 == 3, "\(text)")
 
             // After a complete request, a next head that trickles in is cut off at its deadline.
             connection = try RawConnection(port: port)
-            await connection.send("GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+            await connection.write("GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
             let first = try #require(await connection.readResponse(timeout: .seconds(5)))
             #expect(first.status == 200)
             try await Task.sleep(for: .milliseconds(900))
             let start = ContinuousClock.now
             for byte in "GET /healthz HTTP/1.1\r\nHost".utf8 {
-                guard await connection.send([byte]) else { break }
+                guard await connection.write([byte]) else { break }
                 try await Task.sleep(for: .milliseconds(100))
                 if ContinuousClock.now - start > .seconds(2) { break }
             }
@@ -269,7 +269,7 @@ struct AdversarialTests {
     func idleKeepAlive() async throws {
         try await TestServer { $0.connections.idleTimeout = .milliseconds(600) }.run { client in
             let connection = try RawConnection(port: try #require(client.client.port))
-            await connection.send("GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+            await connection.write("GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
             let response = try #require(await connection.readResponse(timeout: .seconds(5)))
             #expect(response.status == 200)
             let start = ContinuousClock.now
@@ -287,7 +287,7 @@ struct AdversarialTests {
             let before = try await Self.state(client, "s", "before")
             let connection = try RawConnection(port: try #require(client.client.port))
             let body = Client.imagesJSON([PNGWriter.sample(1)])
-            await connection.send(
+            await connection.write(
                 "POST /v1/streams/s/classify HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer alice-key-123\r\nContent-Type: application/json\r\nContent-Length: \(body.utf8.count)\r\n\r\n\(body.prefix(20))")
             let start = ContinuousClock.now
             let (_, closed) = await connection.readUntilClosed(timeout: .seconds(4))
@@ -339,7 +339,7 @@ struct AdversarialTests {
             for r in 0..<2 {
                 let connection = try RawConnection(port: port)
                 let body = "{\"labels\":[\"a\",\"b\"],\"images\":[\"\(PNGWriter.sample(r).base64EncodedString())\"]}"
-                await connection.send(
+                await connection.write(
                     "POST /v1/classify HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer alice-key-123\r\nContent-Type: application/json\r\nContent-Length: \(body.utf8.count)\r\n\r\n\(body)")
                 busy.append(connection)
                 try await Task.sleep(for: .milliseconds(300))
