@@ -157,6 +157,15 @@ struct AdversarialTests {
             #expect(response.status == 431)
             #expect(response.errorCode == "headers_too_large")
 
+            // Just under both limits, and split into one-byte writes: served normally.
+            connection = try RawConnection(port: port)
+            let near = (0..<30).map { "X-Filler-\($0): \(String(repeating: "c", count: 1000))\r\n" }.joined()
+            let request = "GET /healthz?q=\(String(repeating: "a", count: 8000)) HTTP/1.1\r\nHost: x\r\n\(near)\r\n"
+            for byte in request.utf8.prefix(200) { await connection.write([byte]) }
+            await connection.write(Array(request.utf8.dropFirst(200)))
+            response = try #require(await connection.readResponse(timeout: .seconds(5)))
+            #expect(response.status == 200)
+
             // Garbage instead of HTTP: a 400 with the JSON body, not an empty one.
             connection = try RawConnection(port: port)
             await connection.write("GET /healthz HTTP/1.1\r\nHo st\u{1}: x\r\n\r\n")
