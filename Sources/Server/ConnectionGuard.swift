@@ -21,13 +21,28 @@ struct GuardedHTTP1Channel: ServerChildChannel {
     let responder: HTTPChannelHandler.Responder
     let limits: ConnectionLimits
     let metrics: ServerMetrics
-    let openConnections = OpenConnections()
+    let connections = ConnectionTable()
 
     func setup(channel: any Channel, logger: Logger) -> EventLoopFuture<Value> {
         // Called on the channel's event loop (the server's child channel initializer).
-        let admitted = openConnections.open(limit: limits.maxConnections, metrics: metrics)
-        channel.closeFuture.whenComplete { [openConnections, metrics] _ in openConnections.close(metrics: metrics) }
-        let requestGuard = RequestGuard(limits: limits, logger: logger, metrics: metrics, overCapacity: !admitted)
+        let admission = connections.admit(channel, limit: limits.maxConnections)
+        channel.closeFuture.whenComplete { [connections, metrics] _ in
+            metrics.openConnections.set(Double(connections.remove(channel)))
+        }
+        metrics.openConnections.set(Double(connections.count))
+        if case let .admittedEvicting(victim) = admission {
+            metrics.recordRejected(reason: "evicted_idle")
+            victim.close(promise: nil)
+        }
+        var refusal: APIError?
+        if case .refused = admission {
+            metrics.recordRejected(reason: "over_capacity")
+            refusal = .unavailable("the server is at its limit of \(limits.maxConnections) busy connections; retry shortly")
+            refusal?.retryAfterSeconds = 1
+        }
+        // A refused connection still gets the full pipeline (a failed set-up would be reported to
+        // the server's accept loop); its guard answers and closes it at once.
+        let requestGuard = RequestGuard(limits: limits, logger: logger, metrics: metrics, connections: connections, refusal: refusal)
         do {
             try channel.pipeline.syncOperations.addHandler(requestGuard, position: .first)
         } catch {
@@ -52,25 +67,81 @@ struct GuardedHTTP1Channel: ServerChildChannel {
     }
 }
 
-/// Connections open right now, across event loops.
+/// The open connections, and which of them are idle (no request being handled: waiting for a
+/// first head, between kept-alive requests, or trickling a head in), oldest idle first.
 ///
-/// Hummingbird's `MaximumAvailableConnections` stops accepting at the cap (so further clients
-/// wait in the listen backlog without costing a file descriptor), but NIO accepts up to four
-/// connections per wake-up, so a burst can overshoot it. This count is exact: a connection
-/// accepted beyond the cap is answered 503 as soon as it sends its request, then closed.
-final class OpenConnections: Sendable {
-    private let count = Atomic(0)
-
-    /// Counts a new connection; false when it is over `limit`.
-    func open(limit: Int, metrics: ServerMetrics) -> Bool {
-        let open = count.wrappingAdd(1, ordering: .relaxed).newValue
-        metrics.openConnections.set(Double(open))
-        return open <= limit
+/// At the cap a new connection evicts the connection that has been idle longest, so idle or
+/// slowloris connections cannot lock out real clients (with Hummingbird's accept back-pressure
+/// a real request waited behind them in the listen backlog: 22 s with 15,000 idle sockets).
+/// A connection with a request in flight is never evicted; when every open connection is busy
+/// the new one is answered 503 at once and closed, so file descriptors stay bounded by the cap.
+final class ConnectionTable: Sendable {
+    enum Admission {
+        case admitted
+        /// Admitted; close this idle connection to make room.
+        case admittedEvicting(any Channel)
+        /// Over the cap with nothing idle to evict.
+        case refused
     }
 
-    func close(metrics: ServerMetrics) {
-        metrics.openConnections.set(Double(count.wrappingSubtract(1, ordering: .relaxed).newValue))
+    private struct Entry {
+        let channel: any Channel
+        /// When it last became idle (a sequence number), nil while busy.
+        var idleSince: UInt64?
+        /// Chosen for eviction; closing, no longer counted.
+        var evicted = false
     }
+
+    private struct State {
+        var entries: [ObjectIdentifier: Entry] = [:]
+        var counted = 0
+        var tick: UInt64 = 0
+    }
+
+    private let state = Mutex(State())
+
+    /// Counts `channel` (idle until it delivers a head) against `limit`.
+    func admit(_ channel: any Channel, limit: Int) -> Admission {
+        state.withLock { state in
+            state.tick += 1
+            let id = ObjectIdentifier(channel)
+            guard state.counted >= limit else {
+                state.entries[id] = Entry(channel: channel, idleSince: state.tick)
+                state.counted += 1
+                return .admitted
+            }
+            // Linear in the cap, and only at the cap: simpler than an ordered index, and cheap
+            // next to the accept and the TLS-free HTTP parse that follow.
+            var oldest: (id: ObjectIdentifier, since: UInt64)?
+            for (key, entry) in state.entries where !entry.evicted {
+                if let since = entry.idleSince, since < oldest?.since ?? .max { oldest = (key, since) }
+            }
+            guard let oldest, let victim = state.entries[oldest.id] else { return .refused }
+            state.entries[oldest.id]?.evicted = true
+            state.entries[id] = Entry(channel: channel, idleSince: state.tick)
+            return .admittedEvicting(victim.channel)
+        }
+    }
+
+    func setIdle(_ channel: any Channel, _ idle: Bool) {
+        state.withLock { state in
+            let id = ObjectIdentifier(channel)
+            guard let entry = state.entries[id], (entry.idleSince != nil) != idle else { return }
+            state.tick += 1
+            state.entries[id]?.idleSince = idle ? state.tick : nil
+        }
+    }
+
+    /// Forgets a closed connection; returns how many are still counted.
+    @discardableResult
+    func remove(_ channel: any Channel) -> Int {
+        state.withLock { state in
+            if let entry = state.entries.removeValue(forKey: ObjectIdentifier(channel)), !entry.evicted { state.counted -= 1 }
+            return state.counted
+        }
+    }
+
+    var count: Int { state.withLock { $0.counted } }
 }
 
 /// Counts a request head's bytes as they arrive: the request line against one limit (414), the
@@ -142,14 +213,18 @@ final class RequestGuard: ChannelDuplexHandler, RemovableChannelHandler {
     private var timer: Scheduled<Void>?
     private var context: ChannelHandlerContext?
 
-    /// Accepted beyond the connection cap: answered 503 on its first bytes, closed.
-    private let overCapacity: Bool
+    /// Where this connection's idleness is recorded (idle connections may be evicted at the cap).
+    private let connections: ConnectionTable
 
-    init(limits: ConnectionLimits, logger: Logger, metrics: ServerMetrics, overCapacity: Bool = false) {
+    /// Set when every connection was busy at accept: answered at once, then closed.
+    private let refusal: APIError?
+
+    init(limits: ConnectionLimits, logger: Logger, metrics: ServerMetrics, connections: ConnectionTable, refusal: APIError? = nil) {
         self.limits = limits
         self.logger = logger
         self.metrics = metrics
-        self.overCapacity = overCapacity
+        self.connections = connections
+        self.refusal = refusal
     }
 
     // MARK: Channel events
@@ -177,6 +252,14 @@ final class RequestGuard: ChannelDuplexHandler, RemovableChannelHandler {
     /// A new connection must deliver its first head within the header timeout, counted from accept.
     private func connectionStarted(_ context: ChannelHandlerContext) {
         guard case .head(let scanner, started: false) = phase else { return }
+        if let refusal {
+            // No linger here: under a flood of refusals every open descriptor counts, and a
+            // client whose request is unread may see a reset instead of the 503.
+            phase = .rejected
+            context.writeAndFlush(wrapOutboundOut(Self.rawResponse(refusal)), promise: nil)
+            context.close(promise: nil)
+            return
+        }
         phase = .head(scanner, started: true)
         schedule(limits.headerTimeout, context) { $0.timedOut(.requestTimeout("the request head did not arrive within \($0.limits.headerTimeout)")) }
     }
@@ -187,14 +270,6 @@ final class RequestGuard: ChannelDuplexHandler, RemovableChannelHandler {
         case .rejected:
             return
         case .head(var scanner, let started):
-            if overCapacity {
-                // Answered once the client has sent its request (a client library that sees the
-                // connection close before it could write reports an I/O error, not our 503).
-                var error = APIError.unavailable("the server is at its limit of \(limits.maxConnections) open connections; retry shortly")
-                error.retryAfterSeconds = 1
-                reject(error, context)
-                return
-            }
             if !started {
                 // The first byte of a keep-alive connection's next request starts its head timer.
                 schedule(limits.headerTimeout, context) { $0.timedOut(.requestTimeout("the request head did not arrive within \($0.limits.headerTimeout)")) }
@@ -220,6 +295,7 @@ final class RequestGuard: ChannelDuplexHandler, RemovableChannelHandler {
 
     func decodedHead() {
         responsesPending += 1
+        updateIdleness()
         guard case .head = phase, let context else { return }
         phase = .body
         schedule(limits.bodyTimeout, context) { $0.timedOut(nil) }
@@ -231,10 +307,20 @@ final class RequestGuard: ChannelDuplexHandler, RemovableChannelHandler {
         // Bytes of a pipelined next head that arrived with this request were passed on
         // unscanned; the scanner starts with the next read (NIO's decoder limit still applies).
         phase = .head(HeadScanner(), started: false)
+        updateIdleness()
     }
 
     func responseEnded() {
         responsesPending -= 1
+        updateIdleness()
+    }
+
+    /// Idle (evictable at the cap) while no request is being read or answered.
+    private func updateIdleness() {
+        guard let context else { return }
+        var waitingForHead = false
+        if case .head = phase { waitingForHead = true }
+        connections.setIdle(context.channel, responsesPending == 0 && waitingForHead)
     }
 
     /// A head the decoder refused (malformed, or oversized where the guard could not scan it).
@@ -284,7 +370,7 @@ final class RequestGuard: ChannelDuplexHandler, RemovableChannelHandler {
         if case .rejected = phase { return }
         phase = .rejected
         cancelTimer()
-        metrics.recordRejected(reason: error.code == "unavailable" ? "over_capacity" : error.code)
+        metrics.recordRejected(reason: error.code)
         guard responsesPending == 0 else {
             context.close(promise: nil)
             return

@@ -15,8 +15,9 @@ enum OpenAPIDocument {
         request may get: 400 (not valid HTTP/1.1; a path id or name that is invalid after
         percent-decoding), 405 with Allow (known path, other method), 408 (request head not
         received within the header timeout), 414 (request line too long), 431 (headers too
-        large), 500 (internal; the message is only a reference id) and 503 (connection accepted
-        beyond the server's connection cap, with Retry-After). Request bodies are matched by
+        large), 500 (internal; the message is only a reference id) and 503 (new connection while
+        the server's connection cap is reached and every connection is busy, with Retry-After).
+        Request bodies are matched by
         exact media type (parameters allowed); a multipart body must be complete.
     servers:
       - url: http://127.0.0.1:8080

@@ -40,9 +40,7 @@ public enum RadaServer {
             server: HTTPServerBuilder { [connections = configuration.connections] responder in
                 GuardedHTTP1Channel(responder: responder, limits: connections, metrics: metrics)
             },
-            configuration: .init(
-                address: .hostname(configuration.effectiveHost, port: configuration.port), serverName: "RAdaServe",
-                availableConnectionsDelegate: MaximumAvailableConnections(max(1, configuration.connections.maxConnections), logger: logger)),
+            configuration: .init(address: .hostname(configuration.effectiveHost, port: configuration.port), serverName: "RAdaServe"),
             services: [StreamLifecycle(service: service, readiness: readiness, logger: logger)],
             eventLoopGroupProvider: configuration.eventLoopThreads.map { .shared(MultiThreadedEventLoopGroup(numberOfThreads: max(1, $0))) } ?? .singleton,
             logger: logger)

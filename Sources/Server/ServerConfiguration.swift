@@ -31,9 +31,10 @@ public struct ConnectionLimits: Sendable {
     public var bodyTimeout: Duration = .seconds(30)
     /// Longest a kept-alive connection may sit idle between requests before it is closed.
     public var idleTimeout: Duration = .seconds(60)
-    /// Most connections open at once. Beyond it the server stops accepting: new connections wait
-    /// in the listen backlog (no file descriptor spent) until an open one closes. Keep it well
-    /// below the process's file-descriptor limit (`ulimit -n`).
+    /// Most connections open at once. A new connection beyond it closes the connection that has
+    /// been idle longest (no request being read or answered); when every one is busy, the new
+    /// one is answered 503 and closed. Keep it well below the process's file-descriptor limit
+    /// (`ulimit -n`), which also has to cover stream files.
     public var maxConnections = 512
     /// Longest request line (method, target, version); beyond it: 414.
     public var maxRequestLineBytes = 8 * 1024

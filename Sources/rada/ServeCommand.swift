@@ -71,7 +71,7 @@ struct ServeCommand: AsyncParsableCommand {
     var bodyTimeout: Double?
     @Option(name: .customLong("idle-timeout"), help: "Seconds a kept-alive connection may idle between requests. [RADA_IDLE_TIMEOUT, default 60]")
     var idleTimeout: Double?
-    @Option(name: .customLong("max-connections"), help: "Open connections at most; further ones wait in the listen backlog. [RADA_MAX_CONNECTIONS, default 512]")
+    @Option(name: .customLong("max-connections"), help: "Open connections at most; beyond, the longest-idle one is closed (503 if all are busy). [RADA_MAX_CONNECTIONS, default 512]")
     var maxConnections: Int?
     @Option(name: .customLong("max-request-line"), help: "Request-line bytes; longer gets 414. [RADA_MAX_REQUEST_LINE, default 8192]")
     var maxRequestLine: Int?

@@ -114,33 +114,26 @@ import Testing
     }
 
     /// The lanes' products run on the serial library: the threaded library's thread count (the
-    /// backbone's) is never switched for the process while they run.
-    @Test func lanesLeaveTheThreadedLibraryAlone() async throws {
+    /// backbone's) stays what it was while they run (it used to drop to 1 for the process).
+    @Test func lanesLeaveTheThreadedLibraryAlone() throws {
         try #require(BLAS.hasCallerThreadLibrary, "needs libopenblas0-serial (make deps installs it)")
-        let before = BLAS.info.threads
-        let (k, d, batch) = (200, 64, 4)
-        let task = SyntheticTask(classes: k, dimension: d)
-        var network = try MaskNetwork<Float>(text: task.text.storage, classes: k, dimension: d, heads: 4, logitScale: 13)
+        let task = SyntheticTask(classes: 64, dimension: 16)
+        var network = try MaskNetwork<Float>(text: task.text.storage, classes: 64, dimension: 16, heads: 4, logitScale: 13)
         network.headLaneLimit = 2
-        let lanesNetwork = network
-        var images = SyntheticTask(classes: k, dimension: d, seed: 9)
-        let f = images.images(batch).0.storage
-        let mask = RAdaMask<Float>(dimension: d, seed: 3)
-        let g = (0..<(batch * k)).map { Float($0 % 7) - 3 }
-        let deviation = [Float](repeating: 0.1, count: batch)
-        let done = Atomic(false)
-        let step = Task.detached {
-            for _ in 0..<20 { _ = lanesNetwork.gradient(mask: mask, features: f, batch: batch, logitGradient: g, deviationGradient: deviation) }
-            done.store(true, ordering: .releasing)
+        // Other suites set the count too; an attempt counts only if nobody did meanwhile.
+        for _ in 0..<20 {
+            let before = BLAS.info.threads
+            guard before > 1 else { continue }
+            let inside = Mutex<Set<Int>>([])
+            network.forEachHead(lanes: 2) { _, _ in
+                let threads = BLAS.info.threads
+                inside.withLock { _ = $0.insert(threads) }
+            }
+            guard BLAS.info.threads == before else { continue }
+            #expect(inside.withLock { $0 } == [before])
+            return
         }
-        var seen = Set<Int>(), samples = 0
-        while !done.load(ordering: .acquiring) {
-            seen.insert(BLAS.info.threads)
-            samples += 1
-        }
-        await step.value
-        try #require(samples > 100, "sampled while the step ran")
-        #expect(seen == [before], "thread counts seen during the step: \(seen)")
+        Issue.record("the BLAS thread count kept changing (or is 1); nothing was measured")
     }
 }
 

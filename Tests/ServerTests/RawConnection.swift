@@ -22,7 +22,7 @@ final class RawConnection: @unchecked Sendable {
             $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
         }
         guard result == 0 else {
-            Glibc.close(fd)
+            close(fd)
             throw RawConnectionError("connect: \(errno)")
         }
         _ = fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK)
@@ -31,19 +31,25 @@ final class RawConnection: @unchecked Sendable {
     private var isOpen = true
 
     /// Closes our end (as a client does once it has read the server's close).
-    func close() {
-        if isOpen { Glibc.close(fd) }
+    func hangUp() {
+        if isOpen { close(fd) }
         isOpen = false
     }
 
-    deinit { close() }
+    deinit { hangUp() }
+
+    #if os(Linux)
+    private static let noSignal = Int32(MSG_NOSIGNAL)
+    #else
+    private static let noSignal: Int32 = 0
+    #endif
 
     /// Writes all of `bytes`; false when the server has closed the connection.
     @discardableResult
-    func send(_ bytes: [UInt8]) async -> Bool {
+    func write(_ bytes: [UInt8]) async -> Bool {
         var offset = 0
         while offset < bytes.count {
-            let n = bytes[offset...].withUnsafeBytes { Glibc.send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
+            let n = bytes[offset...].withUnsafeBytes { send(fd, $0.baseAddress, $0.count, Self.noSignal) }
             if n > 0 {
                 offset += n
             } else if n < 0, errno == EAGAIN || errno == EWOULDBLOCK {
@@ -56,7 +62,7 @@ final class RawConnection: @unchecked Sendable {
     }
 
     @discardableResult
-    func send(_ text: String) async -> Bool { await send(Array(text.utf8)) }
+    func write(_ text: String) async -> Bool { await write(Array(text.utf8)) }
 
     /// Reads until the server closes the connection or `timeout` passes.
     func readUntilClosed(timeout: Duration) async -> (bytes: [UInt8], closed: Bool) {
