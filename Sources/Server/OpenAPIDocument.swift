@@ -15,8 +15,11 @@ enum OpenAPIDocument {
         request may get: 400 (not valid HTTP/1.1; a path id or name that is invalid after
         percent-decoding), 405 with Allow (known path, other method), 408 (request head not
         received within the header timeout), 414 (request line too long), 431 (headers too
-        large), 500 (internal; the message is only a reference id) and 503 (new connection while
-        the server's connection cap is reached and every connection is busy, with Retry-After).
+        large), 429 (the client already has its cap of requests in flight, with Retry-After),
+        500 (internal; the message is only a reference id) and 503 (new connection while the
+        server's connection cap is reached and every connection is busy, with Retry-After; or,
+        code stream_quarantined, a stream whose stored state cannot be loaded: only DELETE works
+        on it, no Retry-After).
         Request bodies are matched by
         exact media type (parameters allowed); a multipart body must be complete.
     servers:
@@ -100,8 +103,10 @@ enum OpenAPIDocument {
           summary: Classify a batch of images, then adapt per the stream's policy
           description: >
             Requests on one stream apply one at a time in arrival order. A bad image anywhere in the
-            batch rejects the whole request and leaves the stream untouched. The step is durable
-            (journaled and fsynced) before the response is sent. Image limits (413) are checked
+            batch rejects the whole request and leaves the stream untouched. The request is durable
+            (journaled and fsynced) before the response is sent; under predictThenAdapt (the
+            default) the response is sent once the request is predicted and its optimiser steps
+            run after it, before the stream's next request. Image limits (413) are checked
             from the files' headers before anything is decoded; 503 with Retry-After when the
             server's image-decoding memory stays busy.
           requestBody:
@@ -156,7 +161,11 @@ enum OpenAPIDocument {
             "404": {$ref: "#/components/responses/Error"}
         put:
           summary: Upload a checkpoint file (from this or another server) under a name
-          description: The file must fit the stream (same dimension, heads and class labels), else 409.
+          description: >
+            Key, stream, name and size are checked before the body is read (413 above the smaller of
+            --max-checkpoint-mb and the largest checkpoint this stream can produce). The file must
+            be a valid stream checkpoint inside the documented bounds (422) and fit the stream: same
+            dimension, heads, labels, class embeddings, logit scale and policy (409).
           requestBody:
             required: true
             content: {application/octet-stream: {schema: {type: string, format: binary}}}
@@ -175,7 +184,8 @@ enum OpenAPIDocument {
       /v1/streams/{id}/checkpoints/{name}/restore:
         parameters: [{$ref: "#/components/parameters/StreamID"}, {$ref: "#/components/parameters/CheckpointName"}]
         post:
-          summary: Replace the stream's adaptation state with the checkpoint's
+          summary: Bring back the checkpoint's adaptation (mask, optimiser, counters, statistics)
+          description: The stream keeps its own class embeddings, policy and seed, so a reset afterwards is its own zero-shot.
           responses:
             "200": {description: The restored stream, content: {application/json: {schema: {$ref: "#/components/schemas/Stream"}}}}
             "404": {$ref: "#/components/responses/Error"}
@@ -230,7 +240,7 @@ enum OpenAPIDocument {
               type: object
               required: [code, message]
               properties:
-                code: {type: string, enum: [bad_request, unauthorized, not_found, method_not_allowed, request_timeout, uri_too_long, conflict, too_large, unsupported_media_type, unprocessable, queue_full, headers_too_large, unavailable, internal]}
+                code: {type: string, enum: [bad_request, unauthorized, not_found, method_not_allowed, request_timeout, uri_too_long, conflict, too_large, unsupported_media_type, unprocessable, queue_full, headers_too_large, unavailable, stream_quarantined, internal]}
                 message: {type: string}
         Images:
           type: object
@@ -274,7 +284,7 @@ enum OpenAPIDocument {
                   top: {type: array, items: {type: object, properties: {label: {type: string}, probability: {type: number}}}}
                   entropy: {type: number}
             step: {type: integer, description: "The stream's request count after this request (streams only)"}
-            adaptationSteps: {type: integer, description: "Optimiser steps this request took (streams only)"}
+            adaptationSteps: {type: integer, description: "Optimiser steps taken before this answer (streams only); absent under predictThenAdapt, whose steps run after it"}
         Checkpoint:
           type: object
           properties: {name: {type: string}, bytes: {type: integer}, createdAt: {type: string, format: date-time}}
