@@ -43,8 +43,10 @@ struct ServeCommand: AsyncParsableCommand {
     var maxClientRequests: Int?
     @Option(name: .customLong("adaptation-threads"), help: "Threads that journal, predict and adapt streams (a long step holds one). [RADA_ADAPTATION_THREADS, default max(4, 2 × cores)]")
     var adaptationThreads: Int?
-    @Option(help: "Network event-loop threads (BLAS threads: see `rada info`). [RADA_THREADS, default one per core]")
+    @Option(help: "Network event-loop threads. [RADA_THREADS, default one per core]")
     var threads: Int?
+    @Option(name: .customLong("blas-threads"), help: "Threads of the backbone's BLAS (tower passes; a step's heads use as many lanes). [RADA_BLAS_THREADS, default one per core]")
+    var blasThreads: Int?
     @Option(name: .customLong("max-images"), help: "Images per request. [RADA_MAX_IMAGES, default 64]")
     var maxImages: Int?
     @Option(name: .customLong("max-body-mb"), help: "Request body limit. [RADA_MAX_BODY_MB, default 32]")
@@ -149,6 +151,11 @@ struct ServeCommand: AsyncParsableCommand {
         configuration.connections.maxRequestLineBytes = try positive(maxRequestLine, "RADA_MAX_REQUEST_LINE") ?? configuration.connections.maxRequestLineBytes
         configuration.connections.maxHeaderBytes = try positive(maxHeaderBytes, "RADA_MAX_HEADER_BYTES") ?? configuration.connections.maxHeaderBytes
 
+        if let count = try value(blasThreads, "RADA_BLAS_THREADS") {
+            guard (1...256).contains(count) else { throw ValidationError("--blas-threads must be in 1...256") }
+            try BLAS.load()
+            BLAS.setThreads(count)
+        }
         let backendName = try value(backend, "RADA_BACKEND") ?? "clip"
         let embedding: any EmbeddingBackend
         switch backendName {
