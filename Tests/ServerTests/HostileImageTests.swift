@@ -1,6 +1,7 @@
 import Foundation
 import Hummingbird
 import HummingbirdTesting
+import CLIP
 import Testing
 @testable import Server
 
@@ -45,6 +46,36 @@ struct HostileImageTests {
             #expect(reply.status == .ok, "\(String(buffer: reply.body))")
             #expect(String(buffer: reply.body) == String(buffer: expected.body))
             #expect(growth < 160 * Self.mib, "peak RSS grew \(growth / Self.mib) MiB for a \(width * height * 3 / Self.mib) MiB image")
+            #expect(elapsed < .seconds(10), "took \(elapsed)")
+            try await Self.alive(client)
+        }
+    }
+
+    /// The real preprocessing path: the embedded CLIP model (28×28 input) behind the server.
+    static let embeddedModel = Fixtures.root.deletingLastPathComponent().deletingLastPathComponent()
+        .appendingPathComponent("models/fashion-clip")
+
+    @Test("with the embedded CLIP model, extreme aspect ratios are classified in bounded memory (the old resize asked for 37 GB)",
+          arguments: [(1_000_000, 1), (16_000_000, 1)])
+    func extremeAspectRatioWithCLIP(width: Int, height: Int) async throws {
+        let hostile = try HostileImages.grayPNG(width: width, height: height, value: 77)
+        let sameColour = try HostileImages.grayPNG(width: 8, height: 8, value: 77)
+        var server = TestServer()
+        server.backend = CLIPBackend(encoder: try CLIPEncoder.load(from: Self.embeddedModel))
+        try await server.run { client in
+            let expected = try await client.send(.post, "/v1/classify", json: Self.statelessJSON([sameColour]))
+            #expect(expected.status == .ok)
+            let clock = ContinuousClock()
+            let start = clock.now
+            let (reply, growth) = try await ProcessMemory.peakGrowth {
+                try await client.send(.post, "/v1/classify", json: Self.statelessJSON([hostile]))
+            }
+            let elapsed = clock.now - start
+            #expect(reply.status == .ok, "\(String(buffer: reply.body))")
+            #expect(String(buffer: reply.body) == String(buffer: expected.body), "a one-colour image classifies like any other of its colour")
+            // Resized to 28 on the short side, 1,000,000×1 was 28×28,000,000 (2.3 GB, 14 s) and
+            // 16,000,000×1 was 28×448,000,000 (37 GB: a trap).
+            #expect(growth < 160 * Self.mib, "peak RSS grew \(growth / Self.mib) MiB")
             #expect(elapsed < .seconds(10), "took \(elapsed)")
             try await Self.alive(client)
         }
