@@ -11,6 +11,11 @@ import Testing
 @Suite("Hostile images", .serialized)
 struct HostileImageTests {
     static let mib = 1 << 20
+    /// Peak-RSS growth allowed beyond what a check expects. Measured growth is ~96 MiB for the
+    /// 16,000,000×1 decode and ~1 MiB for refused requests; the allowance is wide because the
+    /// whole test bundle shares one process and other suites may allocate meanwhile, yet the old
+    /// code exceeded every such bound many times over (3.2 GB, 37 GB, 768 MB).
+    static let rssSlack = 256 * mib
 
     static func statelessJSON(_ images: [Data]) -> String {
         "{\"labels\":[\"a\",\"b\",\"c\"],\"images\":[\(images.map { "\"\($0.base64EncodedString())\"" }.joined(separator: ","))]}"
@@ -45,7 +50,7 @@ struct HostileImageTests {
             // one-colour image gives the same crop as any other image of that colour.
             #expect(reply.status == .ok, "\(String(buffer: reply.body))")
             #expect(String(buffer: reply.body) == String(buffer: expected.body))
-            #expect(growth < 160 * Self.mib, "peak RSS grew \(growth / Self.mib) MiB for a \(width * height * 3 / Self.mib) MiB image")
+            #expect(growth < Self.rssSlack, "peak RSS grew \(growth / Self.mib) MiB for a \(width * height * 3 / Self.mib) MiB image")
             #expect(elapsed < .seconds(10), "took \(elapsed)")
             try await Self.alive(client)
         }
@@ -75,7 +80,7 @@ struct HostileImageTests {
             #expect(String(buffer: reply.body) == String(buffer: expected.body), "a one-colour image classifies like any other of its colour")
             // Resized to 28 on the short side, 1,000,000×1 was 28×28,000,000 (2.3 GB, 14 s) and
             // 16,000,000×1 was 28×448,000,000 (37 GB: a trap).
-            #expect(growth < 160 * Self.mib, "peak RSS grew \(growth / Self.mib) MiB")
+            #expect(growth < Self.rssSlack, "peak RSS grew \(growth / Self.mib) MiB")
             #expect(elapsed < .seconds(10), "took \(elapsed)")
             try await Self.alive(client)
         }
@@ -97,7 +102,7 @@ struct HostileImageTests {
             #expect(Self.errorCode(reply) == "too_large")
             #expect(String(buffer: reply.body).contains("per-request limit of 64000000"))
             // The old code decoded all 64 (3 GiB, 20 s) before batching them.
-            #expect(growth < 64 * Self.mib, "peak RSS grew \(growth / Self.mib) MiB")
+            #expect(growth < Self.rssSlack, "peak RSS grew \(growth / Self.mib) MiB")
             #expect(elapsed < .seconds(3), "took \(elapsed)")
             try await Self.alive(client)
         }
@@ -143,7 +148,7 @@ struct HostileImageTests {
             #expect(statuses.contains { $0.status == .ok })
             // 16 images of 48 MiB decoded RGB each: the old code held every request's images at
             // once (768 MiB and more); now at most the budget is reserved at any moment.
-            #expect(growth < budget + 96 * Self.mib, "peak RSS grew \(growth / Self.mib) MiB with a \(budget / Self.mib) MiB budget")
+            #expect(growth < budget + Self.rssSlack, "peak RSS grew \(growth / Self.mib) MiB with a \(budget / Self.mib) MiB budget")
             let slowest = light.max() ?? .zero
             #expect(slowest < .seconds(2), "slowest light request \(slowest)")
             try await Self.alive(client)
