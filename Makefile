@@ -5,7 +5,7 @@ APT_PACKAGES := libopenblas-dev libpng-dev libjpeg-dev pkg-config dataset-fashio
 VENV := .venv
 PYTHON := $(VENV)/bin/python
 
-.PHONY: deps build run test tools-env clean image-fixtures fuzz-images decode-bounds parity vocab tokenizer-fixtures rada-fixtures fuzz fuzz-safetensors
+.PHONY: deps build run test tools-env clean image-fixtures fuzz-images parity vocab tokenizer-fixtures rada-fixtures fuzz fuzz-safetensors
 
 ## Install the system packages the build and the tests need (only those missing).
 deps:
@@ -64,6 +64,7 @@ DECODE_BOUND_CASES = png-gray8:16000000:1 png-gray8:1:4000000 png-rgb8:4000:4000
   png-gray1-interlaced:4000:4000 png-gray16-interlaced:4000:4000 png-rgba16-interlaced:2000:2000 \
   png-palette-trns-interlaced:4000:4000 jpeg-rgb:4000:4000 jpeg-rgb-progressive:4000:4000 \
   jpeg-gray-progressive:4000:4000 jpeg-rgb-progressive:65000:240 jpeg-rgb-progressive:240:65000
+.PHONY: decode-bounds
 decode-bounds:
 	@mkdir -p .build-fuzz/bounds
 	$(FUZZ_CC) -O2 -ISources/CImageCodecs/include -ISources/CImageCodecs Fuzz/decode_bounds.c \
