@@ -58,6 +58,22 @@ fuzz-images:
 	cd .build-fuzz && ./decode_image_fuzzer -max_total_time=$(FUZZ_SECONDS) -rss_limit_mb=2048 \
 	  -timeout=10 -artifact_prefix=./ corpus ../Tests/Fixtures/images
 
+## The decode-memory bound the server budgets with (rada_probe_image) against the peak RSS of
+## real decodes of large PNGs and JPEGs (a few hundred MB of temporary files in .build-fuzz/).
+DECODE_BOUND_CASES = png-gray8:16000000:1 png-gray8:1:4000000 png-rgb8:4000:4000 \
+  png-gray1-interlaced:4000:4000 png-gray16-interlaced:4000:4000 png-rgba16-interlaced:2000:2000 \
+  png-palette-trns-interlaced:4000:4000 jpeg-rgb:4000:4000 jpeg-rgb-progressive:4000:4000 \
+  jpeg-gray-progressive:4000:4000 jpeg-rgb-progressive:65000:240 jpeg-rgb-progressive:240:65000
+.PHONY: decode-bounds
+decode-bounds:
+	@mkdir -p .build-fuzz/bounds
+	$(FUZZ_CC) -O2 -ISources/CImageCodecs/include -ISources/CImageCodecs Fuzz/decode_bounds.c \
+	  Sources/CImageCodecs/*.c -lpng16 -ljpeg -lm -o .build-fuzz/decode_bounds
+	@status=0; for case in $(DECODE_BOUND_CASES); do \
+	  set -- $$(echo $$case | tr : ' '); file=.build-fuzz/bounds/$$1-$$2x$$3; \
+	  .build-fuzz/decode_bounds write $$1 $$2 $$3 $$file && .build-fuzz/decode_bounds check $$file || status=1; \
+	  rm -f $$file; done; exit $$status
+
 ## Full-size parity of the CLIP towers with transformers (random ViT-B/32 and B/16, both layouts;
 ## writes parity-out/, about 1.2 GB; release build).
 parity:

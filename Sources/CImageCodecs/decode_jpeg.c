@@ -79,15 +79,17 @@ static void cmyk_row_to_rgb(const uint8_t *row, uint32_t width, uint8_t *rgb) {
  * Upper bound of the heap a decode of this header takes, output included: the RGB pixels and
  * our one-row scratch; for progressive / multi-scan files libjpeg's whole-image coefficient
  * buffer (64 two-byte coefficients per 8x8 block per component, every component counted at
- * full resolution); libjpeg's strip buffers (at most 3 x 2 x 8 rows of every component for the
- * main, context and upsampling buffers); and a fixed allowance for its tables.
+ * full resolution, block rows rounded up to a vertical sampling factor of at most 4, so 8 block
+ * rows of margin); libjpeg's strip buffers (main buffer with context rows: up to 4 x (8 + 2)
+ * rows per component at sampling factor 4; upsampling and colour conversion rows; 96 rows of
+ * every component covers them); and a fixed allowance for its tables.
  */
 static uint64_t jpeg_decode_bytes(const struct jpeg_decompress_struct *cinfo) {
     uint64_t w = cinfo->image_width, h = cinfo->image_height;
     uint64_t components = (uint64_t)cinfo->num_components;
-    uint64_t bytes = 3u * w * h + 4u * w + 48u * (w + 64u) * components + (256u << 10);
+    uint64_t bytes = 3u * w * h + 4u * w + 96u * (w + 64u) * components + (1u << 20);
     if (jpeg_has_multiple_scans((j_decompress_ptr)cinfo))
-        bytes += components * (w / 8u + 2u) * (h / 8u + 2u) * 128u;
+        bytes += components * (w / 8u + 2u) * (h / 8u + 8u) * 128u;
     return bytes;
 }
 

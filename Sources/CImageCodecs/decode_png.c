@@ -67,21 +67,35 @@ static void png_row_to_rgb(const uint8_t *row, uint32_t width, int channels, int
     }
 }
 
-/* Everything that can longjmp happens in here; `status` reports how it ended. */
 /*
  * Upper bound of the heap a decode of this header takes, output included: the RGB pixels; our
- * row (or, interlaced, the whole image) after expansion, at most 4 bytes a pixel (16-bit
- * non-gray is stripped to 8 bits, 16-bit gray is 2 bytes); libpng's current and previous
- * rows, sized for the widest pre-transform pixel (8 bytes: 16-bit RGBA); the row pointers of an
- * interlaced image; and a fixed allowance for libpng's structures and zlib's window.
+ * row (or, interlaced, the whole image) after libpng's transforms, `out` bytes a pixel (palette
+ * with tRNS and RGBA: 4; RGB: 3; gray+alpha and 16-bit gray: 2; gray: 1; other 16-bit types
+ * are stripped to 8 bits); libpng's current and previous rows, which it sizes for the wider of
+ * the stored pixel and the expanded one (png_read_start_row: palette 4, sub-byte gray with
+ * tRNS 2, up to 8 for 16-bit RGBA), plus 8 pixels of rounding; the row pointers of an
+ * interlaced image; and a fixed allowance for libpng's structures, chunk buffers (each capped
+ * at 1 MiB below, text and ICC chunks skipped) and zlib's window.
  */
-static uint64_t png_decode_bytes(uint32_t width, uint32_t height, int interlace) {
+static uint64_t png_decode_bytes(uint32_t width, uint32_t height, int bit_depth, int color_type,
+                                 int interlace) {
     uint64_t w = width, h = height;
-    uint64_t bytes = 3u * w * h + 2u * (8u * w + 64u) + (256u << 10);
-    bytes += interlace != PNG_INTERLACE_NONE ? 4u * w * h + sizeof(void *) * h : 4u * w;
+    uint64_t channels = color_type == PNG_COLOR_TYPE_GRAY_ALPHA ? 2u
+                        : color_type == PNG_COLOR_TYPE_RGB        ? 3u
+                        : color_type == PNG_COLOR_TYPE_RGB_ALPHA  ? 4u
+                                                                  : 1u; /* gray, palette */
+    uint64_t stored = (channels * (uint64_t)bit_depth + 7u) / 8u;
+    uint64_t out = color_type == PNG_COLOR_TYPE_PALETTE ? 4u
+                   : color_type == PNG_COLOR_TYPE_GRAY   ? (bit_depth == 16 ? 2u : 1u)
+                                                         : channels;
+    uint64_t widest = stored > out ? stored : out;
+    if (widest < 2u) widest = 2u; /* sub-byte gray with tRNS expands to 16 bits */
+    uint64_t bytes = 3u * w * h + 2u * (widest * (w + 8u) + 64u) + (2u << 20);
+    bytes += interlace != PNG_INTERLACE_NONE ? out * w * h + sizeof(void *) * h : out * w;
     return bytes;
 }
 
+/* Everything that can longjmp happens in here; `status` reports how it ended. */
 static int decode_png_inner(png_structp png, png_infop info, png_reader *reader,
                             uint64_t max_pixels, rada_image *out, uint64_t *probe_bytes,
                             char *err, size_t err_len) {
@@ -117,7 +131,7 @@ static int decode_png_inner(png_structp png, png_infop info, png_reader *reader,
     int status = rada_codec_check_size(width, height, max_pixels, out, "PNG", err, err_len);
     if (status != RADA_IMAGE_OK) return status;
     if (probe_bytes != NULL) {
-        *probe_bytes = png_decode_bytes(width, height, interlace);
+        *probe_bytes = png_decode_bytes(width, height, bit_depth, color_type, interlace);
         return RADA_IMAGE_OK;
     }
 

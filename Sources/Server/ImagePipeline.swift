@@ -27,7 +27,7 @@ final class ImagePipeline: Sendable {
         self.preprocessor = preprocessor
         gate = DecodeGate(budget: budget)
         smallWorkers = ImageWorkers(name: "rada-images", maxThreads: budget.workers, nice: 0)
-        largeWorkers = ImageWorkers(name: "rada-images-large", maxThreads: budget.workers, nice: 10)
+        largeWorkers = ImageWorkers(name: "rada-images-large", maxThreads: budget.workers, nice: 19)
     }
 
     /// The costs of `files`, from their headers; throws `ImageBudgetError` for a request that

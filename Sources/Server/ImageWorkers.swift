@@ -9,9 +9,12 @@ import Glibc
 /// without work, so an idle server (or a finished test server) holds none.
 ///
 /// `nice` lowers the threads' CPU priority (Linux keeps a nice value per thread): large images
-/// are decoded at nice 10, so that on a busy machine a client's single small image, its JSON
+/// are decoded at nice 19, so that on a busy machine a client's single small image, its JSON
 /// and its tower pass are scheduled ahead of someone else's decompression bomb rather than
-/// sharing the CPU with it equally. Concurrency is bounded by `DecodeGate`, not here.
+/// sharing the CPU with it. On an idle CPU large images still get all of it; on a saturated
+/// one they wait, and past the decode wait limit their requests get 503 (measured on 2 vCPUs:
+/// nice 10 left the light client's p99 at 190-250 ms under bombs, nice 19 at 60-110 ms).
+/// Concurrency is bounded by `DecodeGate`, not here.
 final class ImageWorkers: @unchecked Sendable {  // all state is guarded by `condition`
     private let condition = NSCondition()
     private var jobs: [@Sendable () -> Void] = []
