@@ -230,7 +230,8 @@ struct AdversarialTests {
             let elapsed = ContinuousClock.now - start
             #expect(response.status == 408)
             #expect(response.errorCode == "request_timeout")
-            #expect(elapsed < .milliseconds(2500), "\(elapsed)")
+            // The trickle itself takes 1.2 s; a loaded machine adds scheduling delay.
+            #expect(elapsed < .seconds(5), "\(elapsed)")
             let (_, closed) = await connection.readUntilClosed(timeout: .seconds(4))
             #expect(closed, "the server closed the connection")
             try await Self.alive(client)

@@ -8,10 +8,14 @@ import Testing
 
 /// Issue #12: the answer does not wait for its own adaptation step, and a stream whose steps
 /// take long delays neither other streams' requests nor the registry.
-@Suite("Fair serving: answers before steps, slow streams isolated")
+@Suite("Fair serving: answers before steps, slow streams isolated", .serialized)
 struct FairnessTests {
-    /// A thousand optimiser steps per request, none skipped: a step long enough to see.
+    /// A thousand optimiser steps per request, none skipped, over 16 classes and 8 images: a
+    /// step of about 2 s in a debug build, long enough to tell from a request's own cost even
+    /// on a loaded machine.
     static let slowPolicy = "{\"stepsPerBatch\":1000,\"objective\":{\"confidenceThreshold\":null}}"
+    static let slowLabels = (0..<16).map { "class\($0)" }
+    static func slowBatch(_ r: Int) -> [Data] { (0..<8).map { PNGWriter.sample(100 * r + $0) } }
 
     static func seconds(_ body: () async throws -> Void) async rethrows -> Double {
         let start = ContinuousClock.now
@@ -23,11 +27,11 @@ struct FairnessTests {
     @Test("a predict-then-adapt answer is sent before its step; the next request sees the step; results equal the twin")
     func answerBeforeStep() async throws {
         try await TestServer().run { client in
-            #expect(try await client.createStream("slow", policy: Self.slowPolicy).status == .created)
+            #expect(try await client.createStream("slow", labels: Self.slowLabels, policy: Self.slowPolicy).status == .created)
             var reply: ClassifyReply?
             var answered = 0.0
             let total = try await Self.seconds {
-                answered = try await Self.seconds { reply = try await client.classify("slow", TestData.batch(0)) }
+                answered = try await Self.seconds { reply = try await client.classify("slow", Self.slowBatch(0)) }
                 // In the stream's queue: runs once the step has finished.
                 let info = try client.object(try await client.send(.get, "/v1/streams/slow"))
                 #expect(info["optimizerSteps"] as? Int == 1000)
@@ -39,20 +43,20 @@ struct FairnessTests {
             var policy = RAdaHyperparameters()
             policy.stepsPerBatch = 1000
             policy.objective.confidenceThreshold = nil
-            var twin = try await TestData.twin(policy: policy)
-            #expect(reply == (try await TestData.expected(&twin, TestData.batch(0))))
-            #expect(try await client.classify("slow", TestData.batch(1)) == (try await TestData.expected(&twin, TestData.batch(1))))
+            var twin = try await TestData.twin(labels: Self.slowLabels, policy: policy)
+            #expect(reply == (try await TestData.expected(&twin, Self.slowBatch(0))))
+            #expect(try await client.classify("slow", Self.slowBatch(1)) == (try await TestData.expected(&twin, Self.slowBatch(1))))
         }
     }
 
     @Test("streams in the middle of long steps do not delay another stream's request")
     func slowStreamsDoNotDelayOthers() async throws {
         try await TestServer().run { client in
-            for s in 0..<3 { #expect(try await client.createStream("slow\(s)", policy: Self.slowPolicy).status == .created) }
+            for s in 0..<3 { #expect(try await client.createStream("slow\(s)", labels: Self.slowLabels, policy: Self.slowPolicy).status == .created) }
             _ = try await client.createStream("fast")
             let alone = try await Self.seconds { _ = try await client.classify("fast", TestData.batch(0)) }
             // Three long steps start (answers come back at once), each holding its stream.
-            for s in 0..<3 { _ = try await client.classify("slow\(s)", TestData.batch(s)) }
+            for s in 0..<3 { _ = try await client.classify("slow\(s)", Self.slowBatch(s)) }
             var slowest = 0.0, stepsWhenServed: [Double] = []
             let busy = try await Self.seconds {
                 for r in 1...3 {
@@ -76,18 +80,18 @@ struct FairnessTests {
     func coldLoadDoesNotBlockOthers() async throws {
         let first = TestServer { $0.snapshotEveryRecords = 1000 }
         let crashed = try await first.run { client -> URL in
-            _ = try await client.createStream("slow", policy: Self.slowPolicy)
+            _ = try await client.createStream("slow", labels: Self.slowLabels, policy: Self.slowPolicy)
             _ = try await client.createStream("fast")
-            for r in 0..<3 { _ = try await client.classify("slow", TestData.batch(r)) }
+            for r in 0..<2 { _ = try await client.classify("slow", Self.slowBatch(r)) }
             _ = try await client.send(.get, "/v1/streams/slow")
-            // Journal only (no shutdown snapshot): a restart must replay 3000 steps.
+            // Journal only (no shutdown snapshot): a restart must replay 2000 steps.
             return try DurabilityTests.crashImage(of: first.dataDirectory)
         }
         try await TestServer(dataDirectory: crashed).run { client in
             _ = try await client.send(.get, "/v1/streams/fast")
             async let slow = Self.seconds {
                 let info = try client.object(try await client.send(.get, "/v1/streams/slow"))
-                #expect(info["optimizerSteps"] as? Int == 3000)
+                #expect(info["optimizerSteps"] as? Int == 2000)
             }
             try await Task.sleep(for: .milliseconds(50))
             var worst = 0.0
@@ -101,11 +105,11 @@ struct FairnessTests {
     @Test("a client over its in-flight cap gets 429 with Retry-After; another client is served")
     func perClientCap() async throws {
         try await TestServer { $0.maxRequestsPerClient = 2 }.run { client in
-            #expect(try await client.createStream("slow", policy: Self.slowPolicy).status == .created)
+            #expect(try await client.createStream("slow", labels: Self.slowLabels, policy: Self.slowPolicy).status == .created)
             #expect(try await client.createStream("b", key: "bob-key-4567").status == .created)
             // The first answers at once and holds the stream for its step; the next two wait
             // for their turn, so a fourth finds alice at her cap.
-            _ = try await client.classify("slow", TestData.batch(0))
+            _ = try await client.classify("slow", Self.slowBatch(0))
             let statuses = try await withThrowingTaskGroup(of: HTTPResponse.Status.self) { group in
                 for r in 1...2 {
                     group.addTask { try await client.send(.post, "/v1/streams/slow/classify", json: Client.imagesJSON(TestData.batch(r))).status }

@@ -51,7 +51,9 @@ struct HostileImageTests {
             #expect(reply.status == .ok, "\(String(buffer: reply.body))")
             #expect(String(buffer: reply.body) == String(buffer: expected.body))
             #expect(growth < Self.rssSlack, "peak RSS grew \(growth / Self.mib) MiB for a \(width * height * 3 / Self.mib) MiB image")
-            #expect(elapsed < .seconds(10), "took \(elapsed)")
+            // Bounded, not fast: a debug build on a machine shared with the other suites takes
+            // several seconds (release: well under one); the old code never answered at all.
+            #expect(elapsed < .seconds(30), "took \(elapsed)")
             try await Self.alive(client)
         }
     }
