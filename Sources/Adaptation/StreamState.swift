@@ -300,6 +300,14 @@ public struct StreamState: Sendable, Equatable {
         return floats * MemoryLayout<Float>.stride + labels.reduce(0) { $0 + $1.utf8.count + 16 } + 256
     }
 
+    /// Floating-point operations of the optimiser steps one request of `batch` images takes (the
+    /// replay window's rows included; 0 without steps): what schedulers rank requests by.
+    public func stepFLOPs(batch: Int) -> Double {
+        let rows = max(batch, hyperparameters.replayImages)
+        let configuration = AdaptationBenchmark.Configuration(batch: max(1, rows), classes: classes, dimension: dimension, heads: heads)
+        return Double(hyperparameters.stepsPerBatch) * AdaptationBenchmark.stepFLOPs(configuration, chunkRows: hyperparameters.chunkRows)
+    }
+
     /// Peak scratch bytes of one adaptation step on `batch` images (independent of the batch size
     /// once a chunk holds one image).
     public func workspaceBytes(batch: Int) -> Int {

@@ -28,7 +28,7 @@ public final class CLIPBackend: EmbeddingBackend {
     /// Prompts encoded per job on the backbone queue: a class set is encoded a few labels at a
     /// time, each part its own job, so image batches queued meanwhile run between the parts and
     /// a 64,000-prompt class set delays them by one part, not by all of it.
-    public static let promptsPerJob = 64
+    public static let promptsPerJob = 16
 
     public func classEmbeddings(labels: [String], prompts: [String: [String]]?, templates: [String]?) async throws -> Matrix {
         let classes: ClassSet

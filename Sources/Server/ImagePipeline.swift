@@ -8,7 +8,7 @@ import Foundation
 ///     too costly, or when together they exceed the per-request pixel limit;
 ///  2. then its images are decoded and preprocessed one after another, each holding its memory
 ///     bound from the server-wide `DecodeGate` while it runs on the image workers
-///     (`ImageWorkers`). One at a
+///     (`WorkerPool`). One at a
 ///     time per request: a 64-image request holds one image's memory, not 64.
 /// What comes out is `cropSize` x `cropSize` per image whatever came in.
 final class ImagePipeline: Sendable {
@@ -17,17 +17,17 @@ final class ImagePipeline: Sendable {
     let preprocessor: ImagePreprocessor
     let gate: DecodeGate
     /// Run the C decoder and resampler, off the cooperative pool; their concurrency is bounded
-    /// by the gate's workers. Large images run at a lower CPU priority (see `ImageWorkers`).
-    private let smallWorkers: ImageWorkers
-    private let largeWorkers: ImageWorkers
+    /// by the gate's workers. Large images run at a lower CPU priority (see `WorkerPool`).
+    private let smallWorkers: WorkerPool
+    private let largeWorkers: WorkerPool
 
     init(limits: ServerLimits, budget: DecodeBudget, preprocessor: ImagePreprocessor) {
         self.limits = limits
         self.budget = budget
         self.preprocessor = preprocessor
         gate = DecodeGate(budget: budget)
-        smallWorkers = ImageWorkers(name: "rada-images", maxThreads: budget.workers, nice: 0)
-        largeWorkers = ImageWorkers(name: "rada-images-large", maxThreads: budget.workers, nice: 19)
+        smallWorkers = WorkerPool(name: "rada-images", maxThreads: budget.workers)
+        largeWorkers = WorkerPool(name: "rada-images-large", maxThreads: budget.workers, nice: 19)
     }
 
     /// The costs of `files`, from their headers; throws `ImageBudgetError` for a request that
@@ -71,7 +71,7 @@ final class ImagePipeline: Sendable {
         return images
     }
 
-    private func decode(_ file: Data, index: Int, on workers: ImageWorkers) async -> Result<RGBImage, ImageBudgetError> {
+    private func decode(_ file: Data, index: Int, on workers: WorkerPool) async -> Result<RGBImage, ImageBudgetError> {
         let preprocessor = self.preprocessor, maxPixels = limits.maxPixelsPerImage
         return await workers.run {
             do throws(ImageError) {

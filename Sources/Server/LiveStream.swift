@@ -36,6 +36,10 @@ final class LiveStream: Sendable {
     /// as long as it runs): refreshed whenever the state changes.
     private let cachedMemoryBytes: Atomic<Int>
     private let lastUsedNanoseconds = Atomic<Int64>(0)
+    /// Step cost of a 1-image and of a 64-image request (class set, dimension and policy never
+    /// change for a stream, so neither does this), for scheduling without taking the lock.
+    private let stepFLOPsOne: Double
+    private let stepFLOPsPerImage: Double
     private static let clockOrigin = ContinuousClock.now
 
     struct Inner: Sendable {
@@ -57,6 +61,8 @@ final class LiveStream: Sendable {
         self.metadata = metadata
         self.directory = directory
         cachedMemoryBytes = Atomic(inner.state.memoryBytes)
+        stepFLOPsOne = inner.state.stepFLOPs(batch: 1)
+        stepFLOPsPerImage = inner.state.stepFLOPs(batch: 64) / 64
         self.inner = Mutex(inner)
         touch()
     }
@@ -102,6 +108,9 @@ final class LiveStream: Sendable {
     var pending: Int { turnstile.withLock { $0.issued - $0.serving } }
 
     // MARK: State
+
+    /// Estimated floating-point operations of the optimiser steps of a request of `images`.
+    func stepFLOPs(images: Int) -> Double { max(stepFLOPsOne, stepFLOPsPerImage * Double(images)) }
 
     /// Bytes of state held (as of the last change); never waits for a running step.
     var memoryBytes: Int { cachedMemoryBytes.load(ordering: .relaxed) }

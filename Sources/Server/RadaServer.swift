@@ -61,7 +61,6 @@ struct StreamLifecycle: Service {
         try? await gracefulShutdown()
         let failures = await service.registry.snapshotAll()
         for failure in failures { logger.error("snapshot at shutdown failed: \(failure)") }
-        service.adaptationPool.shutdown()
         logger.info("streams snapshotted; shut down")
     }
 }

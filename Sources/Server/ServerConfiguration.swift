@@ -55,8 +55,10 @@ public struct ServerConfiguration: Sendable {
     public var connections = ConnectionLimits()
     /// Most images embedded by one backbone call (requests are batched up to this).
     public var maxBatchImages = 32
-    /// Longest a request waits for others to join its backbone batch.
-    public var maxBatchWait: Duration = .milliseconds(2)
+    /// Longest a request waits for others to join its backbone batch. Zero by default: requests
+    /// that arrive while a backbone call runs form the next batch anyway, and waiting on an idle
+    /// backbone only adds latency (2 ms was most of the server's own overhead on a 1-image request).
+    public var maxBatchWait: Duration = .zero
     /// Server-wide memory and workers for decoding and preprocessing images (see `DecodeBudget`).
     public var decoding = DecodeBudget()
     /// Images waiting for the backbone beyond which requests are refused with 429.
@@ -74,6 +76,11 @@ public struct ServerConfiguration: Sendable {
     /// whose step takes seconds holds one thread while other streams' requests get the others;
     /// the backbone has its own queue.
     public var adaptationThreads = max(4, 2 * ProcessInfo.processInfo.activeProcessorCount)
+    /// Requests whose optimiser steps are estimated above this many floating-point operations
+    /// (`StreamState.stepFLOPs`) run on the heavy adaptation threads, at nice 10: a K = 1000 stream
+    /// shares the CPU behind a K = 10 stream's requests instead of beside them. 200 MFLOP is a
+    /// few milliseconds of step on the machines measured.
+    public var heavyStepFLOPs: Double = 200e6
     /// Threads of the network event loops (nil: one per core, NIO's shared group).
     public var eventLoopThreads: Int?
     /// Attention heads of new streams' masks (must divide the embedding dimension).

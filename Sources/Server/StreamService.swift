@@ -15,8 +15,10 @@ final class StreamService: Sendable {
     let metrics: ServerMetrics
     let registry: StreamRegistry
     let batcher: EmbeddingBatcher
-    /// Where streams' journal writes, predictions and adaptation steps run (see `WorkerPool`).
+    /// Where streams' journal writes, predictions and adaptation steps run (see `WorkerPool`);
+    /// requests with costly steps run on the heavy pool, at a lower CPU priority.
     let adaptationPool: WorkerPool
+    let heavyAdaptationPool: WorkerPool
     let images: ImagePipeline
     private let textCache = Mutex<[String: Matrix]>([:])
 
@@ -24,8 +26,9 @@ final class StreamService: Sendable {
         self.configuration = configuration
         self.backend = backend
         self.metrics = metrics
-        let adaptationPool = WorkerPool(name: "rada-adapt", threads: configuration.adaptationThreads)
+        let adaptationPool = WorkerPool(name: "rada-adapt", maxThreads: configuration.adaptationThreads)
         self.adaptationPool = adaptationPool
+        heavyAdaptationPool = WorkerPool(name: "rada-adapt-heavy", maxThreads: configuration.adaptationThreads, nice: 10)
         registry = StreamRegistry(
             layout: DataLayout(root: configuration.dataDirectory), memoryBudget: configuration.memoryBudgetBytes, metrics: metrics,
             logger: logger, loader: adaptationPool)
@@ -142,7 +145,8 @@ final class StreamService: Sendable {
         }
         await stream.waitTurn(ticket)
         let prediction = try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<LiveStream.Prediction, any Error>) in
-            adaptationPool.submit { [self] in
+            let costly = adapt && stream.stepFLOPs(images: features.rows) > configuration.heavyStepFLOPs
+            (costly ? heavyAdaptationPool : adaptationPool).submit { [self] in
                 // Resumed exactly once: early with the prediction (predict-then-adapt), else with
                 // the finished request, or with the error that came before either.
                 nonisolated(unsafe) var answered = false

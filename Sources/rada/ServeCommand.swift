@@ -31,7 +31,7 @@ struct ServeCommand: AsyncParsableCommand {
     var syntheticDimension: Int?
     @Option(name: .customLong("max-batch"), help: "Most images per backbone call. [RADA_MAX_BATCH, default 32]")
     var maxBatch: Int?
-    @Option(name: .customLong("max-wait-ms"), help: "Longest wait for a backbone batch to fill. [RADA_MAX_WAIT_MS, default 2]")
+    @Option(name: .customLong("max-wait-ms"), help: "Longest wait for a backbone batch to fill while the backbone is idle (requests arriving during a call batch anyway). [RADA_MAX_WAIT_MS, default 0]")
     var maxWaitMilliseconds: Int?
     @Option(name: .customLong("max-queue"), help: "Queued images beyond which requests get 429. [RADA_MAX_QUEUE, default 512]")
     var maxQueue: Int?
