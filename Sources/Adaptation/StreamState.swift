@@ -165,7 +165,11 @@ public struct StreamState: Sendable, Equatable {
                 stepBatch = replay.count / dimension
             }
         }
-        let zeroShot = hyperparameters.objective.needsZeroShotLogits ? network.zeroShotLogits(features: stepFeatures, batch: stepBatch) : nil
+        // Only the steps' objective needs the zero-shot logits: computed after the prediction has
+        // been handed over (at K = 1000 they cost as much as the prediction itself).
+        func zeroShot() -> [Float]? {
+            hyperparameters.objective.needsZeroShotLogits && adapt ? network.zeroShotLogits(features: stepFeatures, batch: stepBatch) : nil
+        }
         var outcome = StepOutcome()
         let logits: [Float]
         let probabilities: [Float], entropies: [Float]
@@ -177,10 +181,10 @@ public struct StreamState: Sendable, Equatable {
             (probabilities, entropies) = Self.softmaxRows(logits, batch: batch, classes: classes)
             onPrediction(Matrix(rows: batch, cols: classes, storage: probabilities))
             if adapt {
-                outcome = adaptationSteps(stepFeatures, batch: stepBatch, zeroShot: zeroShot, labels: labels, first: reuse ? prediction : nil)
+                outcome = adaptationSteps(stepFeatures, batch: stepBatch, zeroShot: zeroShot(), labels: labels, first: reuse ? prediction : nil)
             }
         case .adaptThenPredict, .episodic:
-            if adapt { outcome = adaptationSteps(stepFeatures, batch: stepBatch, zeroShot: zeroShot, labels: labels, first: nil) }
+            if adapt { outcome = adaptationSteps(stepFeatures, batch: stepBatch, zeroShot: zeroShot(), labels: labels, first: nil) }
             logits = network.forward(mask: mask, features: f, batch: batch).logits
             (probabilities, entropies) = Self.softmaxRows(logits, batch: batch, classes: classes)
             onPrediction(Matrix(rows: batch, cols: classes, storage: probabilities))
