@@ -55,7 +55,8 @@ class Client:
     def request(self, method, path, body=None):
         headers = dict(self.headers)
         if body is not None:
-            body = json.dumps(body).encode()
+            # Bodies may come pre-encoded, so the client's own JSON work stays out of the timing.
+            body = body if isinstance(body, bytes) else json.dumps(body).encode()
             headers["Content-Type"] = "application/json"
         try:
             self.connection.request(method, path, body=body, headers=headers)
@@ -124,11 +125,13 @@ def run_level(args, streams, images):
     latencies, statuses, lock = [], {}, threading.Lock()
     deadline = time.monotonic() + args.duration
 
+    bodies = [json.dumps({"images": [image]}).encode() for image in images]
+
     def worker(index, stream_id):
         client = Client(args.url, args.key)
         mine, counts, n = [], {}, 0
         while time.monotonic() < deadline:
-            body = {"images": [images[(index + n) % len(images)]]}
+            body = bodies[(index + n) % len(bodies)]
             start = time.perf_counter()
             try:
                 status, _ = client.request("POST", f"/v1/streams/{stream_id}/classify", body)
