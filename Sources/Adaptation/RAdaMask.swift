@@ -73,9 +73,4 @@ public struct RAdaMask<Scalar: RAdaScalar>: Sendable, Equatable {
 
     public func weight(_ map: RAdaMap) -> ArraySlice<Scalar> { values[Self.weightRange(map, dimension: dimension)] }
     public func bias(_ map: RAdaMap) -> ArraySlice<Scalar> { values[Self.biasRange(map, dimension: dimension)] }
-
-    /// The same parameters in another scalar type.
-    public func converted<Other: RAdaScalar>(to: Other.Type = Other.self) -> RAdaMask<Other> {
-        RAdaMask<Other>(dimension: dimension, values: values.map { Other($0) })
-    }
 }

@@ -3,12 +3,10 @@ import CNumerics
 /// Errors from the numeric core, with messages a user can act on.
 public enum NumericsError: Error, CustomStringConvertible, Equatable, Sendable {
     case blasUnavailable(String)
-    case shapeMismatch(String)
 
     public var description: String {
         switch self {
         case .blasUnavailable(let why): "BLAS unavailable: \(why)"
-        case .shapeMismatch(let why): "shape mismatch: \(why)"
         }
     }
 }

@@ -27,20 +27,6 @@ public struct Matrix: Sendable, Equatable {
 
     /// One row as an array.
     public func row(_ r: Int) -> [Float] { Array(storage[(r * cols)..<((r + 1) * cols)]) }
-
-    /// The transpose, as a new matrix.
-    public func transposed() -> Matrix {
-        var out = Matrix(rows: cols, cols: rows)
-        for r in 0..<rows {
-            for c in 0..<cols { out.storage[c * rows + r] = storage[r * cols + c] }
-        }
-        return out
-    }
-
-    /// Reinterprets the same values with another shape of the same size.
-    public func reshaped(rows newRows: Int, cols newCols: Int) -> Matrix {
-        Matrix(rows: newRows, cols: newCols, storage: storage)
-    }
 }
 
 extension Matrix {
