@@ -141,11 +141,13 @@ public struct StreamState: Sendable, Equatable {
     /// steps, the running statistics and collapse protection. With `labels`, the steps minimise
     /// cross-entropy instead of the unlabelled objective (the benchmark's oracle).
     ///
-    /// `onPrediction` receives the B×K probabilities the moment they are final: under
-    /// predict-then-adapt before the optimiser steps run (so a server can answer without waiting
-    /// for them), under the other policies after. They equal `StepResult.probabilities` exactly.
+    /// `onPrediction` receives the B×K probabilities the moment they are final, with the optimiser
+    /// steps taken before them: under predict-then-adapt before the steps run (nil steps when
+    /// adapting, so a server can answer without waiting for them), under the other policies
+    /// after. They equal `StepResult.probabilities` exactly.
     public mutating func process(
-        _ features: Matrix, adapt: Bool = true, labels: [Int]? = nil, onPrediction: (Matrix) -> Void = { _ in }
+        _ features: Matrix, adapt: Bool = true, labels: [Int]? = nil,
+        onPrediction: (_ probabilities: Matrix, _ stepsBefore: Int?) -> Void = { _, _ in }
     ) throws -> StepResult {
         try validate(features)
         if let labels {
@@ -179,7 +181,7 @@ public struct StreamState: Sendable, Equatable {
             let prediction = network.forward(mask: mask, features: f, batch: batch, retainLastChunk: reuse)
             logits = prediction.result.logits
             (probabilities, entropies) = Self.softmaxRows(logits, batch: batch, classes: classes)
-            onPrediction(Matrix(rows: batch, cols: classes, storage: probabilities))
+            onPrediction(Matrix(rows: batch, cols: classes, storage: probabilities), adapt ? nil : 0)
             if adapt {
                 outcome = adaptationSteps(stepFeatures, batch: stepBatch, zeroShot: zeroShot(), labels: labels, first: reuse ? prediction : nil)
             }
@@ -187,7 +189,7 @@ public struct StreamState: Sendable, Equatable {
             if adapt { outcome = adaptationSteps(stepFeatures, batch: stepBatch, zeroShot: zeroShot(), labels: labels, first: nil) }
             logits = network.forward(mask: mask, features: f, batch: batch).logits
             (probabilities, entropies) = Self.softmaxRows(logits, batch: batch, classes: classes)
-            onPrediction(Matrix(rows: batch, cols: classes, storage: probabilities))
+            onPrediction(Matrix(rows: batch, cols: classes, storage: probabilities), outcome.steps)
         }
         updateRunning(probabilities: probabilities, entropies: entropies, batch: batch)
         counters.samplesSeen += batch

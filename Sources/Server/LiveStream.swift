@@ -119,7 +119,6 @@ final class LiveStream: Sendable {
 
     /// Runs `body` on the live state under the lock; refuses once the stream is deleted.
     func mutate<T>(_ body: (inout Inner) throws -> T) throws -> T {
-        touch()
         defer { touch() }
         return try inner.withLock { inner in
             guard !inner.deleted else { throw APIError.notFound("stream \"\(metadata.id)\" was deleted") }
@@ -138,25 +137,24 @@ final class LiveStream: Sendable {
         var labels: [String]
         /// The stream's request count after this request.
         var step: Int
-        var policy: AdaptationPolicy
-        /// Optimiser steps taken before the answer: 0 without adaptation, nil when they run
-        /// after it (predict-then-adapt), else the count once known.
+        /// Optimiser steps taken before the answer; nil when they run after it (predict-then-adapt).
         var stepsTaken: Int?
     }
 
-    /// Journals the request (fsynced), predicts, hands the prediction to `answer`, then adapts;
-    /// snapshots every `snapshotEvery` records. Under predict-then-adapt `answer` runs before the
-    /// optimiser steps, so the caller can reply while they run; the stream's lock is held until
-    /// they end (callers run this on the adaptation pool, never on the cooperative pool).
+    /// Journals the request (fsynced), predicts and adapts per the policy, handing the prediction
+    /// to `answer` as soon as it is final; snapshots every `snapshotEvery` records. Under
+    /// predict-then-adapt `answer` runs before the optimiser steps, so the caller can reply while
+    /// they run; the stream's lock is held until they end (callers run this on the adaptation
+    /// pool, never on the cooperative pool).
     func process(
         _ features: Matrix, adapt: Bool, snapshotEvery: Int, answer: (Prediction) -> Void = { _ in }
     ) throws -> (StepResult, StreamState) {
         try mutate { inner in
             try inner.journal.append(JournalRecord(sequence: inner.nextSequence, adapt: adapt, features: features))
             inner.nextSequence += 1
-            let (labels, step, policy) = (inner.state.labels, inner.state.counters.batchesSeen + 1, inner.state.hyperparameters.policy)
-            let result = try inner.state.process(features, adapt: adapt) { probabilities in
-                answer(Prediction(probabilities: probabilities, labels: labels, step: step, policy: policy, stepsTaken: adapt ? nil : 0))
+            let (labels, step) = (inner.state.labels, inner.state.counters.batchesSeen + 1)
+            let result = try inner.state.process(features, adapt: adapt) { probabilities, stepsBefore in
+                answer(Prediction(probabilities: probabilities, labels: labels, step: step, stepsTaken: stepsBefore))
             }
             // The step is already durable in the journal: a failed snapshot must not fail the
             // request; it is retried on the next one (the journal keeps growing meanwhile).

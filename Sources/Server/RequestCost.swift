@@ -18,20 +18,7 @@ public enum RequestCost {
         public var predictMs: Double
         public var stepMs: Double
         /// What an answer waits for under predict-then-adapt: decode + embed + journal + predict.
-        public var answerMs: Double { decodeMs + embedMs + journalMs + predictMs }
-        enum CodingKeys: String, CodingKey { case classes, dimension, requests, decodeMs, embedMs, journalMs, predictMs, stepMs, answerMs }
-        public func encode(to encoder: any Encoder) throws {
-            var c = encoder.container(keyedBy: CodingKeys.self)
-            try c.encode(classes, forKey: .classes)
-            try c.encode(dimension, forKey: .dimension)
-            try c.encode(requests, forKey: .requests)
-            try c.encode(decodeMs, forKey: .decodeMs)
-            try c.encode(embedMs, forKey: .embedMs)
-            try c.encode(journalMs, forKey: .journalMs)
-            try c.encode(predictMs, forKey: .predictMs)
-            try c.encode(stepMs, forKey: .stepMs)
-            try c.encode(answerMs, forKey: .answerMs)
-        }
+        public var answerMs: Double
     }
 
     /// `requests` one-image requests on a fresh stream of `classes` labels ("class 0", …) with the
@@ -55,7 +42,7 @@ public enum RequestCost {
             try journal.append(JournalRecord(sequence: UInt64(sequence), adapt: true, features: features))
             let journaled = clock.now
             var predicted = journaled
-            _ = try state.process(features, adapt: true) { _ in predicted = clock.now }
+            _ = try state.process(features, adapt: true) { _, _ in predicted = clock.now }
             let stepped = clock.now
             guard sequence > 0 else { continue }  // the first request warms up
             decode.append(ms(decoded - begin))
@@ -65,7 +52,8 @@ public enum RequestCost {
             step.append(ms(stepped - predicted))
         }
         func median(_ v: [Double]) -> Double { v.sorted()[v.count / 2] }
-        return Stages(classes: classes, dimension: text.cols, requests: requests, decodeMs: median(decode), embedMs: median(embed),
-                      journalMs: median(write), predictMs: median(predict), stepMs: median(step))
+        let (d, e, j, p) = (median(decode), median(embed), median(write), median(predict))
+        return Stages(classes: classes, dimension: text.cols, requests: requests, decodeMs: d, embedMs: e, journalMs: j, predictMs: p,
+                      stepMs: median(step), answerMs: d + e + j + p)
     }
 }

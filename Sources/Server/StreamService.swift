@@ -42,27 +42,16 @@ final class StreamService: Sendable {
 
     // MARK: Sequencing
 
-    /// Runs `prepare` concurrently with other requests, then `apply` alone in arrival order.
-    private func sequenced<P, T>(
-        client: String, id: String, prepare: () async throws -> P, apply: (LiveStream, P) async throws -> T
-    ) async throws -> T {
+    /// Runs `apply` on the stream alone, in arrival order. (`classify` takes its ticket itself:
+    /// it prepares its images before its turn and finishes it only after its step.)
+    private func inTurn<T>(client: String, id: String, _ apply: (LiveStream) async throws -> T) async throws -> T {
         let (stream, ticket) = try await registry.ticket(client: client, id: id)
+        await stream.waitTurn(ticket)
         let result: Result<T, any Error>
-        do {
-            let prepared = try await prepare()
-            await stream.waitTurn(ticket)
-            do { result = .success(try await apply(stream, prepared)) } catch { result = .failure(error) }
-        } catch {
-            await stream.waitTurn(ticket)
-            result = .failure(error)
-        }
+        do { result = .success(try await apply(stream)) } catch { result = .failure(error) }
         stream.finish(ticket)
         await registry.enforceBudget()
         return try result.get()
-    }
-
-    private func inTurn<T>(client: String, id: String, _ apply: (LiveStream) async throws -> T) async throws -> T {
-        try await sequenced(client: client, id: id, prepare: {}, apply: { stream, _ in try await apply(stream) })
     }
 
     // MARK: Streams
@@ -147,25 +136,14 @@ final class StreamService: Sendable {
         let prediction = try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<LiveStream.Prediction, any Error>) in
             let costly = adapt && stream.stepFLOPs(images: features.rows) > configuration.heavyStepFLOPs
             (costly ? heavyAdaptationPool : adaptationPool).submit { [self] in
-                // Resumed exactly once: early with the prediction (predict-then-adapt), else with
-                // the finished request, or with the error that came before either.
+                // Resumed exactly once: with the prediction, or with the error that came before it.
                 nonisolated(unsafe) var answered = false
-                nonisolated(unsafe) var pending: LiveStream.Prediction?
                 do {
                     let (result, _) = try stream.process(features, adapt: adapt, snapshotEvery: configuration.snapshotEveryRecords) { prediction in
-                        if prediction.policy == .predictThenAdapt {
-                            answered = true
-                            continuation.resume(returning: prediction)
-                        } else {
-                            pending = prediction
-                        }
-                    }
-                    metrics.adaptationSteps.increment(by: Int64(result.stepsTaken))
-                    if !answered, var prediction = pending {
                         answered = true
-                        prediction.stepsTaken = result.stepsTaken
                         continuation.resume(returning: prediction)
                     }
+                    metrics.adaptationSteps.increment(by: Int64(result.stepsTaken))
                 } catch {
                     if !answered { continuation.resume(throwing: error) }
                 }
