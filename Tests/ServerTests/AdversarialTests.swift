@@ -17,14 +17,6 @@ struct AdversarialTests {
     }
 
     /// The stream's full state as bytes (a checkpoint written now, then downloaded).
-    static func state(_ client: Client, _ id: String, _ tag: String) async throws -> Data {
-        let created = try await client.send(.post, "/v1/streams/\(id)/checkpoints", json: "{\"name\":\"\(tag)\"}")
-        #expect(created.status == .created, "\(String(buffer: created.body))")
-        let response = try await client.send(.get, "/v1/streams/\(id)/checkpoints/\(tag)")
-        #expect(response.status == .ok)
-        return Data(buffer: response.body)
-    }
-
     static func multipart(_ files: [Data], boundary: String = "XyZ-boundary-42") -> Data {
         var body = Data()
         for (i, file) in files.enumerated() {
@@ -42,7 +34,7 @@ struct AdversarialTests {
             _ = try await client.createStream("s")
             var twin = try await TestData.twin()
             #expect(try await client.classify("s", TestData.batch(0)) == (try await TestData.expected(&twin, TestData.batch(0))))
-            let before = try await Self.state(client, "s", "before")
+            let before = try await client.stateBytes("s", tag: "before")
             let files = [PNGWriter.sample(3), PNGWriter.sample(4)]
             let whole = Self.multipart(files)
             let secondPart = try #require(whole.range(of: Data("name=\"image1\"".utf8)))
@@ -60,7 +52,7 @@ struct AdversarialTests {
                 #expect(response.status == .badRequest, "\(what): \(String(buffer: response.body))")
                 #expect(try ErrorTests.code(response) == "bad_request", "\(what)")
             }
-            #expect(try await Self.state(client, "s", "after") == before, "stream state unchanged")
+            #expect(try await client.stateBytes("s", tag: "after") == before, "stream state unchanged")
             // The complete body is accepted and advances the stream exactly like the JSON form.
             let response = try await client.send(.post, "/v1/streams/s/classify", body: whole, contentType: "multipart/form-data; boundary=\"XyZ-boundary-42\"")
             #expect(response.status == .ok, "\(String(buffer: response.body))")
@@ -73,7 +65,7 @@ struct AdversarialTests {
     func exactMediaTypes() async throws {
         try await TestServer().run { client in
             #expect(try await client.send(.post, "/v1/streams", body: Data("{\"id\":\"a\",\"labels\":[\"x\",\"y\"]}".utf8), contentType: "Application/JSON; charset=utf-8").status == .created)
-            let before = try await Self.state(client, "a", "before")
+            let before = try await client.stateBytes("a", tag: "before")
             let image = Client.imagesJSON([PNGWriter.sample(1)])
             for (type, body) in [
                 ("application/jsonp", Data(image.utf8)), ("application/json-seq", Data(image.utf8)), ("application/json garbage", Data(image.utf8)),
@@ -86,7 +78,7 @@ struct AdversarialTests {
             let upload = try await client.send(.put, "/v1/streams/a/checkpoints/x", body: before, contentType: "application/octet-streamy")
             #expect(upload.status == .unsupportedMediaType)
             #expect(try await client.send(.post, "/v1/streams", body: Data("{\"labels\":[\"x\",\"y\"]}".utf8), contentType: "application/jsonx").status == .unsupportedMediaType)
-            #expect(try await Self.state(client, "a", "after") == before)
+            #expect(try await client.stateBytes("a", tag: "after") == before)
             try await Self.alive(client)
         }
     }
@@ -121,7 +113,8 @@ struct AdversarialTests {
     func percentDecoding() async throws {
         try await TestServer().run { client in
             _ = try await client.createStream("my-stream.1")
-            let before = try await Self.state(client, "my-stream.1", "c1")
+            #expect(try await client.send(.post, "/v1/streams/my-stream.1/checkpoints", json: "{\"name\":\"c1\"}").status == .created)
+            let before = try await client.stateBytes("my-stream.1", tag: "before")
             let info = try client.object(try await client.send(.get, "/v1/streams/my%2Dstream%2E1"))
             #expect(info["id"] as? String == "my-stream.1")
             #expect(try await client.send(.get, "/v1/streams/my-stream.1/checkpoints/%63%31").status == .ok)
@@ -134,7 +127,7 @@ struct AdversarialTests {
                 #expect(try ErrorTests.code(response) == "bad_request")
             }
             #expect(try await client.send(.delete, "/v1/streams/..%2Fmy-stream.1").status == .badRequest)
-            #expect(try await Self.state(client, "my-stream.1", "c2") == before)
+            #expect(try await client.stateBytes("my-stream.1", tag: "after") == before)
             try await Self.alive(client)
         }
     }
@@ -295,7 +288,7 @@ struct AdversarialTests {
     func stalledBody() async throws {
         try await TestServer { $0.connections.bodyTimeout = .milliseconds(600) }.run { client in
             _ = try await client.createStream("s")
-            let before = try await Self.state(client, "s", "before")
+            let before = try await client.stateBytes("s", tag: "before")
             let connection = try RawConnection(port: try #require(client.client.port))
             let body = Client.imagesJSON([PNGWriter.sample(1)])
             await connection.write(
@@ -304,7 +297,7 @@ struct AdversarialTests {
             let (_, closed) = await connection.readUntilClosed(timeout: .seconds(4))
             #expect(closed)
             #expect(ContinuousClock.now - start < .seconds(3))
-            #expect(try await Self.state(client, "s", "after") == before)
+            #expect(try await client.stateBytes("s", tag: "after") == before)
             try await Self.alive(client)
         }
     }

@@ -9,7 +9,7 @@ import Testing
 struct CLIPBackendTests {
     static func backend() throws -> CLIPBackend {
         try BLAS.load()
-        return CLIPBackend(encoder: try CLIPEncoder.load(from: Fixtures.root.deletingLastPathComponent().deletingLastPathComponent().appendingPathComponent("models/fashion-clip"), maxBatch: 8))
+        return CLIPBackend(encoder: try CLIPEncoder.load(from: Fixtures.embeddedModel, maxBatch: 8))
     }
 
     @Test("a class set encoded in parts equals the encoder's one-pass embeddings")

@@ -6,4 +6,7 @@ enum Fixtures {
         .deletingLastPathComponent().deletingLastPathComponent().appendingPathComponent("Fixtures")
 
     static func url(_ relativePath: String) -> URL { root.appendingPathComponent(relativePath) }
+
+    /// The embedded model the repository ships (`models/fashion-clip`).
+    static let embeddedModel = root.deletingLastPathComponent().deletingLastPathComponent().appendingPathComponent("models/fashion-clip")
 }

@@ -11,22 +11,6 @@ import Testing
 struct HostileCheckpointTests {
     static let octet = "application/octet-stream"
 
-    /// The stream's complete state as checkpoint bytes (a checkpoint is every bit of the state).
-    static func stateBytes(_ client: Client, _ id: String, tag: String) async throws -> Data {
-        let name = "probe-\(tag)"
-        #expect(try await client.send(.post, "/v1/streams/\(id)/checkpoints", json: "{\"name\":\"\(name)\"}").status == .created)
-        let data = Data(buffer: try await client.send(.get, "/v1/streams/\(id)/checkpoints/\(name)").body)
-        #expect(try await client.send(.delete, "/v1/streams/\(id)/checkpoints/\(name)").status == .noContent)
-        return data
-    }
-
-    static func code(_ reply: Reply) -> String? { field(reply, "code") }
-
-    static func field(_ reply: Reply, _ name: String) -> String? {
-        let object = try? JSONSerialization.jsonObject(with: Data(buffer: reply.body)) as? [String: Any]
-        return (object?["error"] as? [String: Any])?[name] as? String
-    }
-
     static func withHeader(_ data: Data, _ edit: (inout [String: Any]) -> Void) throws -> Data {
         var file = try SafeTensorsWriter(copying: SafeTensorsFile(data: data, source: "test"))
         var header = try JSONSerialization.jsonObject(with: Data(file.metadata["rada.stream"]!.utf8)) as! [String: Any]
@@ -40,17 +24,17 @@ struct HostileCheckpointTests {
         try await TestServer().run { client in
             _ = try await client.createStream("s")
             _ = try await client.classify("s", TestData.batch(0))
-            let before = try await Self.stateBytes(client, "s", tag: "before")
+            let before = try await client.stateBytes("s", tag: "before")
             let header = "{\"x\":{\"dtype\":\"F32\",\"shape\":[2147483647,2147483647],\"data_offsets\":[0,0]}}"
             var body = Data()
             withUnsafeBytes(of: UInt64(header.utf8.count).littleEndian) { body.append(contentsOf: $0) }
             body.append(contentsOf: Array(header.utf8))
             let reply = try await client.send(.put, "/v1/streams/s/checkpoints/x", body: body, contentType: Self.octet)
             #expect(reply.status == .unprocessableContent, "\(String(buffer: reply.body))")
-            #expect(Self.code(reply) == "unprocessable")
+            #expect(reply.errorCode == "unprocessable")
             #expect(try await client.send(.get, "/healthz").status == .ok)
             #expect(try await client.send(.get, "/v1/streams/s/checkpoints/x").status == .notFound, "nothing was stored")
-            #expect(try await Self.stateBytes(client, "s", tag: "after") == before)
+            #expect(try await client.stateBytes("s", tag: "after") == before)
         }
     }
 
@@ -59,7 +43,7 @@ struct HostileCheckpointTests {
         try await TestServer().run { client in
             _ = try await client.createStream("s")
             _ = try await client.classify("s", TestData.batch(0))
-            let good = try await Self.stateBytes(client, "s", tag: "good")
+            let good = try await client.stateBytes("s", tag: "good")
             var attacks: [(String, Data)] = []
             for counter in ["batchesSeen", "samplesSeen", "optimizerSteps"] {
                 for value in [Int.max, -1] {
@@ -77,7 +61,7 @@ struct HostileCheckpointTests {
                 #expect(reply.status == .unprocessableContent, "\(name): \(String(buffer: reply.body))")
                 #expect(try await client.send(.post, "/v1/streams/s/checkpoints/a\(index)/restore").status == .notFound, "\(name) was stored")
             }
-            #expect(try await Self.stateBytes(client, "s", tag: "after") == good)
+            #expect(try await client.stateBytes("s", tag: "after") == good)
             let next = try await client.classify("s", TestData.batch(1))
             #expect(next.step == 2)
         }
@@ -90,7 +74,7 @@ struct HostileCheckpointTests {
             _ = try await client.createStream("b", policy: "{\"stepsPerBatch\":2}")
             _ = try await client.createStream("c")
             for r in 0..<3 { _ = try await client.classify("a", TestData.batch(r)) }
-            let checkpoint = try await Self.stateBytes(client, "a", tag: "x")
+            let checkpoint = try await client.stateBytes("a", tag: "x")
             // Same labels, another policy: 409, nothing stored.
             let other = try await client.send(.put, "/v1/streams/b/checkpoints/x", body: checkpoint, contentType: Self.octet)
             #expect(other.status == .conflict, "\(String(buffer: other.body))")
@@ -115,14 +99,14 @@ struct HostileCheckpointTests {
             _ = try await client.createStream("s")
             let big = Data(count: 6 << 20)
             var reply = try await client.send(.put, "/v1/streams/nope/checkpoints/x", body: big, contentType: Self.octet)
-            #expect(reply.status == .notFound && Self.code(reply) == "not_found")
+            #expect(reply.status == .notFound && reply.errorCode == "not_found")
             reply = try await client.send(.put, "/v1/streams/s/checkpoints/x", key: "bob-key-4567", body: big, contentType: Self.octet)
             #expect(reply.status == .notFound, "another client's stream")
             reply = try await client.send(.put, "/v1/streams/s/checkpoints/.hidden", body: Data(count: 10), contentType: Self.octet)
             #expect(reply.status == .badRequest)
             // D = 16, K = 5: a checkpoint of this stream is at most the 4 MiB header limit plus ~15 kB.
             reply = try await client.send(.put, "/v1/streams/s/checkpoints/x", body: big, contentType: Self.octet)
-            #expect(reply.status == .contentTooLarge && Self.code(reply) == "too_large", "\(String(buffer: reply.body))")
+            #expect(reply.status == .contentTooLarge && reply.errorCode == "too_large", "\(String(buffer: reply.body))")
             #expect(String(buffer: reply.body).contains("at most"))
             #expect(try await client.send(.get, "/healthz").status == .ok)
         }
@@ -152,8 +136,8 @@ struct HostileCheckpointTests {
                                    (.get, "/v1/streams/bad/checkpoints")] {
                 let reply = try await client.send(method, path)
                 #expect(reply.status == .serviceUnavailable, "\(method) \(path): \(String(buffer: reply.body))")
-                #expect(Self.code(reply) == APIError.quarantinedCode)
-                #expect(Self.field(reply, "message")?.hasPrefix("stream \"bad\" is quarantined") == true)
+                #expect(reply.errorCode == APIError.quarantinedCode)
+                #expect(reply.errorField("message")?.hasPrefix("stream \"bad\" is quarantined") == true)
                 #expect(!String(buffer: reply.body).contains(first.dataDirectory.path), "no paths in the body")
             }
             let classify = try await client.send(.post, "/v1/streams/bad/classify", json: Client.imagesJSON(TestData.batch(1)))

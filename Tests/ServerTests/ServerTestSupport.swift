@@ -41,6 +41,14 @@ struct Reply: Sendable {
     var status: HTTPResponse.Status
     var headers: HTTPFields
     var body: ByteBuffer
+
+    /// A field (`code`, `message`) of the JSON error body, nil when there is none.
+    func errorField(_ name: String) -> String? {
+        let object = try? JSONSerialization.jsonObject(with: Data(buffer: body)) as? [String: Any]
+        return (object?["error"] as? [String: Any])?[name] as? String
+    }
+
+    var errorCode: String? { errorField("code") }
 }
 
 /// Test-side HTTP helpers. Each request opens its own connection, so that concurrent requests
@@ -74,6 +82,18 @@ struct Client: Sendable {
     func createStream(_ id: String, labels: [String] = TestData.labels, policy: String? = nil, key: String = "alice-key-123") async throws -> Reply {
         let labelList = labels.map { "\"\($0)\"" }.joined(separator: ",")
         return try await send(.post, "/v1/streams", key: key, json: "{\"id\":\"\(id)\",\"labels\":[\(labelList)]\(policy.map { ",\"policy\":\($0)" } ?? "")}")
+    }
+
+    /// The stream's whole state as bytes: a probe checkpoint, created, downloaded and deleted
+    /// (a checkpoint holds every bit of the state, so equal bytes mean an unchanged stream).
+    func stateBytes(_ id: String, tag: String, sourceLocation: SourceLocation = #_sourceLocation) async throws -> Data {
+        let name = "probe-\(tag)"
+        let created = try await send(.post, "/v1/streams/\(id)/checkpoints", json: "{\"name\":\"\(name)\"}")
+        #expect(created.status == .created, "\(String(buffer: created.body))", sourceLocation: sourceLocation)
+        let download = try await send(.get, "/v1/streams/\(id)/checkpoints/\(name)")
+        #expect(download.status == .ok, sourceLocation: sourceLocation)
+        #expect(try await send(.delete, "/v1/streams/\(id)/checkpoints/\(name)").status == .noContent, sourceLocation: sourceLocation)
+        return Data(buffer: download.body)
     }
 
     static func imagesJSON(_ images: [Data]) -> String {
