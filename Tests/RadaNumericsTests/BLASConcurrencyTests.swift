@@ -3,7 +3,7 @@ import Synchronization
 import Testing
 @testable import RadaNumerics
 
-/// Products stay exact when the threaded and the serial OpenBLAS run at the same time, from
+/// Products stay exact when the threaded OpenBLAS and the caller-thread library run at the same time, from
 /// several threads, as a server's tower pass and its streams' steps do.
 @Suite struct BLASConcurrencyTests {
     struct Problem {
@@ -62,4 +62,11 @@ import Testing
         // Values in [-1, 1), k ≤ 192: float32 reordering error stays under 1e-5; a wrong tile is ~1e-2.
         #expect(worst.withLock { $0 } < 1e-5)
     }
+}
+
+/// The caller-thread library is never a second OpenBLAS: one beside the threaded copy returned
+/// wrong products under parallel steps (Docs/architecture.md, "Heads in parallel").
+@Test func callerThreadLibraryIsNotASecondOpenBLAS() throws {
+    let library = try #require(BLAS.info.callerThreadLibrary, "no caller-thread library (make deps installs libblis4-serial)")
+    #expect(!library.lowercased().contains("openblas"))
 }
