@@ -11,7 +11,7 @@ struct BenchBackboneCommand: ParsableCommand {
         abstract: "Time CLIP image embedding per batch size and BLAS thread count (load excluded).")
 
     @Option(help: "CLIP checkpoint directory (Hugging Face or OpenCLIP layout).") var model: String
-    @Option(help: "Projection arithmetic: fp32, or bf16 on Intel AMX. Default: RADA_PRECISION, else fp32.") var precision: String?
+    @Option(help: "Projection arithmetic: auto (bf16 where the CPU has AMX-BF16 or AVX512-BF16, else fp32), fp32 or bf16. Default: RADA_PRECISION, else auto.") var precision: String?
     @Option(help: "Batch sizes to time (repeatable).") var batch: [Int] = [1, 8]
     @Option(help: "BLAS thread counts to time (repeatable).") var threads: [Int] = [1, 2]
     @Option(help: "Timed repetitions per configuration (after one warm-up).") var repeats: Int = 5
@@ -30,13 +30,15 @@ struct BenchBackboneCommand: ParsableCommand {
         let clock = ContinuousClock()
         let rssBefore = ProcessMemory.residentMiB()
         var loaded: CLIPModel?
-        let towerPrecision = try TowerPrecision.resolve(flag: precision)
+        let choice = try TowerPrecision.resolve(flag: precision)
+        let towerPrecision = choice.precision
+        if !json { print("CPU \(CPUModel.name); towers in \(towerPrecision): \(choice.reason)") }
         let loadTime = try clock.measure { loaded = try CLIPModel.load(from: URL(fileURLWithPath: model), precision: towerPrecision) }
         let clip = loaded!
         let rssAfter = ProcessMemory.residentMiB()
         let info = BLAS.info
         emit(
-            json: #"{"kind": "load", "impl": "rada", "precision": "\#(towerPrecision)", "load_s": \#(fmt(loadTime.seconds, 3)), "rss_mib": \#(fmt(rssAfter, 1)), "rss_model_mib": \#(fmt(rssAfter - rssBefore, 1)), "core": "\#(info.coreName)"}"#,
+            json: #"{"kind": "load", "impl": "rada", "precision": "\#(towerPrecision.name)", "kernel": "\#(towerPrecision)", "cpu": "\#(CPUModel.name)", "load_s": \#(fmt(loadTime.seconds, 3)), "rss_mib": \#(fmt(rssAfter, 1)), "rss_model_mib": \#(fmt(rssAfter - rssBefore, 1)), "core": "\#(info.coreName)"}"#,
             text: "load \(fmt(loadTime.seconds, 3)) s, resident \(fmt(rssAfter, 1)) MiB (+\(fmt(rssAfter - rssBefore, 1)) MiB), BLAS kernels \(info.coreName)")
 
         let config = clip.config
