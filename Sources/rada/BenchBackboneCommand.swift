@@ -17,6 +17,7 @@ struct BenchBackboneCommand: ParsableCommand {
     @Option(help: "Timed repetitions per configuration (after one warm-up).") var repeats: Int = 5
     @Option(help: "Also keep repeating until this many seconds have passed per configuration.") var seconds: Double = 0
     @Flag(help: "Also time SGEMM at the image tower's own shapes (GFLOP/s per shape).") var gemmShapes = false
+    @Flag(help: "Also time each stage of a pass (projections, attention, layer norm, GELU, patching) at every batch and thread count.") var stages = false
     @Flag(help: "Print JSON lines instead of a table.") var json = false
 
     func validate() throws {
@@ -56,6 +57,7 @@ struct BenchBackboneCommand: ParsableCommand {
                     times.append(clock.measure { _ = clip.embedImages(pixels: input, count: size) }.seconds)
                 }
                 let cpuMsPerImage = (ProcessMemory.cpuSeconds() - cpuStart) * 1000 / Double(times.count * size)
+                if stages { timeStages(clip, input: input, batch: size, threads: threadCount) }
                 let median = times.sorted()[times.count / 2]
                 let msPerImage = median * 1000 / Double(size)
                 emit(
@@ -64,6 +66,21 @@ struct BenchBackboneCommand: ParsableCommand {
             }
         }
         if gemmShapes { try timeShapes(config) }
+    }
+
+    /// Each stage's share of `repeats` profiled passes: the projections against everything else.
+    private func timeStages(_ clip: CLIPModel, input: [Float], batch: Int, threads: Int) {
+        let profile = TowerProfile()
+        for _ in 0..<repeats { _ = clip.embedImages(pixels: input, count: batch, profile: profile) }
+        let shares = profile.shares
+        let projections = shares.filter(\.stage.isProjection).map(\.share).reduce(0, +)
+        for (stage, share) in shares {
+            let ms = Double(profile.nanoseconds[stage, default: 0]) / 1e6 / Double(repeats * batch)
+            emit(
+                json: #"{"kind": "stage", "impl": "rada", "threads": \#(threads), "batch": \#(batch), "stage": "\#(stage.rawValue)", "ms_per_image": \#(fmt(ms, 3)), "share": \#(fmt(share, 4))}"#,
+                text: "  \(stage.rawValue): \(fmt(ms, 2)) ms/image, \(fmt(100 * share, 1)) %")
+        }
+        if !json { print("  projections \(fmt(100 * projections, 1)) %, everything else \(fmt(100 * (1 - projections), 1)) %") }
     }
 
     /// SGEMM GFLOP/s at the projections of one layer (X · W with X of batch · tokens rows).
