@@ -110,7 +110,8 @@ struct BenchCommand: ParsableCommand {
         var runner = BenchmarkRunner(plan: plan, batchSize: batchSize, methods: methodObjects)
         runner.showsProgress = !quiet
         let info = RunInfo(command: CommandLine.arguments.joined(separator: " "), gitRevision: gitRevision(),
-                           seeds: ["order": seed, "corruption": corruptionSeed, "mask": rada.maskSeed])
+                           seeds: ["order": seed, "corruption": corruptionSeed, "mask": rada.maskSeed],
+                           machine: "\(CPUModel.name); towers in \(try TowerPrecision.resolve(flag: modelOptions.precision).precision)")
         var cache = FeatureCache(dimension: encoder.embeddingDimension)
         let labels = source.labels
         let report = try runner.run(labels: labels, info: info) { domain, batch in
