@@ -12,9 +12,9 @@ public struct DOTAHyperparameters: Codable, Sendable, Equatable {
     public var shrinkage: Double = 1e-3
     /// Fusion weight per unit of evidence: the Gaussian scores are added with weight
     /// min(ρ · mean class count, η), so they count for little until the stream has been seen.
-    public var rho: Double = 0.02
+    public var rho: Double = 0.05
     /// Largest fusion weight η.
-    public var eta: Double = 2
+    public var eta: Double = 3
 
     public init() {}
 
