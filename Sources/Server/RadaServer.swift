@@ -61,6 +61,7 @@ struct StreamLifecycle: Service {
         try? await gracefulShutdown()
         let failures = await service.registry.snapshotAll()
         for failure in failures { logger.error("snapshot at shutdown failed: \(failure)") }
+        service.registry.store.close()
         logger.info("streams snapshotted; shut down")
     }
 }

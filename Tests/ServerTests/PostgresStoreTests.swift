@@ -1,0 +1,264 @@
+import Adaptation
+import Foundation
+import Hummingbird
+import HummingbirdTesting
+import Logging
+import PostgresStreamStore
+import StreamStore
+import Testing
+@testable import Server
+
+/// The scratch PostgreSQL that `make test` starts (tools/pg-scratch.sh) and names in
+/// RADA_TEST_POSTGRES_URL; without it these tests are skipped, saying so.
+enum ScratchPostgres {
+    static let url = ProcessInfo.processInfo.environment["RADA_TEST_POSTGRES_URL"]
+    static let skipReason: Comment = "needs PostgreSQL: `make test` starts a scratch server and sets RADA_TEST_POSTGRES_URL"
+
+    /// The test database's URL with a schema of its own: tables no other test sees.
+    static func isolatedURL() throws -> String {
+        let base = try #require(url)
+        return base + (base.contains("?") ? "&" : "?") + "schema=t_" + UUID().uuidString.lowercased().replacingOccurrences(of: "-", with: "")
+    }
+
+    static let logger: Logger = {
+        var logger = Logger(label: "rada.test.pg")
+        logger.logLevel = .error
+        return logger
+    }()
+
+    static func store(_ url: String, server: String, leaseSeconds: Double = 10) throws -> PostgresStreamStore {
+        try PostgresStreamStore(url: url, serverID: server, leaseSeconds: leaseSeconds, logger: logger)
+    }
+}
+
+extension TestServer {
+    /// A server whose streams live in the PostgreSQL store at `url` (a new store: a new server id).
+    static func postgres(_ url: String, _ adjust: (inout ServerConfiguration) -> Void = { _ in }) throws -> TestServer {
+        let store = try ScratchPostgres.store(url, server: "test-\(UUID().uuidString.prefix(8))")
+        return TestServer { configuration in
+            configuration.store = store
+            adjust(&configuration)
+        }
+    }
+}
+
+@Suite("PostgreSQL stream store: the local store's behaviour, leases and fencing", .enabled(if: ScratchPostgres.url != nil, ScratchPostgres.skipReason))
+struct PostgresStoreTests {
+    static func payload(_ sequence: UInt64) -> [UInt8] {
+        JournalRecord(sequence: sequence, adapt: true, features: .init(rows: 1, cols: 2, storage: [Float(sequence), 2])).payload()
+    }
+
+    static func sequences(_ opened: OpenedStream) -> [UInt64] {
+        opened.journal.compactMap { JournalRecord(payload: $0[...])?.sequence }
+    }
+
+    @Test("the store contract holds on both stores: create, open, journal, snapshot, checkpoints, delete")
+    func contract() throws {
+        let local = LocalStreamStore(root: FileManager.default.temporaryDirectory.appendingPathComponent("rada-contract-\(UUID().uuidString)"))
+        let postgres = try ScratchPostgres.store(try ScratchPostgres.isolatedURL(), server: "contract")
+        defer { postgres.close() }
+        for store in [local as any StreamStore, postgres] {
+            let key = StreamKey(client: "alice", id: "s")
+            let accept = { (payload: [UInt8]) in JournalRecord(payload: payload[...]) != nil }
+            #expect(try !store.exists(key))
+            #expect(throws: StreamStoreError.notFound) { try store.open(key, accept: accept) }
+            let handle = try store.create(key, metadata: Data("{\"m\":1}".utf8), snapshot: Data([1, 2, 3]))
+            #expect(throws: StreamStoreError.exists) { try store.create(key, metadata: Data(), snapshot: Data()) }
+            for sequence in 0..<3 { try handle.append(sequence: UInt64(sequence), payload: Self.payload(UInt64(sequence))) }
+            handle.release()
+            var opened = try store.open(key, accept: accept)
+            #expect(opened.metadata == Data("{\"m\":1}".utf8), "\(store.name)")
+            #expect(opened.snapshots.map(\.sequence) == [0])
+            #expect(try opened.snapshots[0].read() == Data([1, 2, 3]))
+            #expect(Self.sequences(opened) == [0, 1, 2])
+            try opened.handle.snapshot(sequence: 3, data: Data([9]))
+            try opened.handle.append(sequence: 3, payload: Self.payload(3))
+            try opened.handle.saveCheckpoint(named: "c1", data: Data(repeating: 7, count: 100))
+            #expect(throws: StreamStoreError.exists) { try opened.handle.saveCheckpoint(named: "c1", data: Data()) }
+            #expect(try opened.handle.checkpoints().map(\.name) == ["c1"])
+            #expect(try opened.handle.checkpoints().map(\.bytes) == [100])
+            #expect(try opened.handle.checkpoint(named: "c1") == Data(repeating: 7, count: 100))
+            #expect(try opened.handle.checkpoint(named: "c2") == nil)
+            opened.handle.release()
+            opened = try store.open(key, accept: accept)
+            #expect(opened.snapshots.map(\.sequence) == [3], "\(store.name): older snapshots go")
+            #expect(try opened.snapshots[0].read() == Data([9]))
+            #expect(Self.sequences(opened) == [3], "\(store.name): records the snapshot holds go")
+            #expect(try store.streams(client: "alice").map(\.id) == ["s"])
+            #expect(try store.streams(client: "bob").isEmpty)
+            #expect(try opened.handle.deleteCheckpoint(named: "c1"))
+            #expect(try !opened.handle.deleteCheckpoint(named: "c1"))
+            try opened.handle.delete()
+            #expect(try !store.exists(key))
+        }
+    }
+
+    @Test("fencing: a takeover raises the epoch; the old owner's journal, snapshot and checkpoint writes are refused")
+    func fencing() throws {
+        let url = try ScratchPostgres.isolatedURL()
+        let a = try ScratchPostgres.store(url, server: "a", leaseSeconds: 1)
+        let b = try ScratchPostgres.store(url, server: "b", leaseSeconds: 1)
+        defer { a.close(); b.close() }
+        let key = StreamKey(client: "alice", id: "s")
+        let accept = { (payload: [UInt8]) in JournalRecord(payload: payload[...]) != nil }
+        _ = try a.create(key, metadata: Data("{}".utf8), snapshot: Data([0]))
+        let ownedByA = try a.open(key, accept: accept).handle
+        try ownedByA.append(sequence: 0, payload: Self.payload(0))
+        // A's lease is fresh: B may not take the stream.
+        #expect(throws: StreamStoreError.ownedElsewhere(owner: "a")) { try b.open(key, accept: accept) }
+        Thread.sleep(forTimeInterval: 1.3)
+        let takenByB = try b.open(key, accept: accept)
+        #expect(Self.sequences(takenByB) == [0], "B sees every write A committed")
+        #expect(throws: StreamStoreError.fenced) { try ownedByA.append(sequence: 1, payload: Self.payload(1)) }
+        #expect(throws: StreamStoreError.fenced) { try ownedByA.snapshot(sequence: 1, data: Data([1])) }
+        #expect(throws: StreamStoreError.fenced) { try ownedByA.saveCheckpoint(named: "late", data: Data([1])) }
+        #expect(throws: StreamStoreError.fenced) { try ownedByA.delete() }
+        try takenByB.handle.append(sequence: 1, payload: Self.payload(1))
+        // B writes, so its lease stays fresh: A cannot take the stream back.
+        #expect(throws: StreamStoreError.ownedElsewhere(owner: "b")) { try a.open(key, accept: accept) }
+        takenByB.handle.release()
+        let back = try a.open(key, accept: accept)
+        #expect(Self.sequences(back) == [0, 1], "after B released it, A takes it at once and sees B's record; none of A's refused writes")
+        #expect(try back.handle.checkpoints().isEmpty)
+        #expect(throws: StreamStoreError.fenced) { try takenByB.handle.append(sequence: 2, payload: Self.payload(2)) }
+    }
+
+    @Test("checkpoints: create, list, download, restore, upload to another server, delete (PostgreSQL)")
+    func checkpoints() async throws {
+        try await DurabilityTests.checkpoints(first: try .postgres(try ScratchPostgres.isolatedURL()),
+                                              second: try .postgres(try ScratchPostgres.isolatedURL()))
+    }
+
+    @Test("graceful restart on another server of the same database: streams, counters and checkpoints persist")
+    func gracefulRestart() async throws {
+        let url = try ScratchPostgres.isolatedURL()
+        try await DurabilityTests.gracefulRestart(first: try .postgres(url), second: try .postgres(url))
+    }
+
+    @Test("eviction beyond the memory budget releases the lease; streams come back unchanged (PostgreSQL)")
+    func eviction() async throws {
+        let url = try ScratchPostgres.isolatedURL()
+        try await DurabilityTests.eviction { try TestServer.postgres(url, $0) }
+    }
+}
+
+/// Two `rada serve` processes on one PostgreSQL database: the kill -9 twin guarantee across
+/// servers, and a paused owner's late write refused.
+@Suite("Two server processes on one PostgreSQL", .serialized, .enabled(if: ScratchPostgres.url != nil && radaExecutable != nil, ScratchPostgres.skipReason))
+struct PostgresFailoverTests {
+    static let lease = 1.0
+
+    static func launch(_ url: String, server: String, port: Int) throws -> Process {
+        let executable = try #require(radaExecutable)
+        let data = FileManager.default.temporaryDirectory.appendingPathComponent("rada-pg-\(UUID().uuidString)")
+        return try KillTests.launch(executable, port: port, data: data, snapshotEvery: 4,
+                                    extra: ["--store", url, "--server-id", server, "--lease-seconds", "\(lease)"])
+    }
+
+    static func classify(_ port: Int, _ id: String, _ r: Int) async throws -> (HTTPResponse.Status, Data) {
+        try await KillTests.send(port, .post, "/v1/streams/\(id)/classify", json: Client.imagesJSON(TestData.batch(r)))
+    }
+
+    static func errorCode(_ body: Data) -> String? {
+        ((try? JSONSerialization.jsonObject(with: body) as? [String: Any])?["error"] as? [String: Any])?["code"] as? String
+    }
+
+    /// Servers A and B on one fresh schema, a stream created through A, and its twin.
+    final class Pair {
+        let a: Process
+        let b: Process
+        let portA: Int
+        let portB: Int
+        let id: String
+        let backend = PixelStatisticsBackend(dimension: 16, logitScale: 100)
+        var twin: StreamState
+        /// Requests answered 200, each checked against the twin.
+        var acknowledged = 0
+
+        init(stream id: String) async throws {
+            let url = try ScratchPostgres.isolatedURL()
+            (portA, portB) = (try KillTests.freePort(), try KillTests.freePort())
+            a = try PostgresFailoverTests.launch(url, server: "a", port: portA)
+            b = try PostgresFailoverTests.launch(url, server: "b", port: portB)
+            self.id = id
+            twin = try await TestData.twin(backend: backend)
+            try await KillTests.waitReady(portA)
+            try await KillTests.waitReady(portB)
+            let labels = TestData.labels.map { "\"\($0)\"" }.joined(separator: ",")
+            #expect(try await KillTests.send(portA, .post, "/v1/streams", json: "{\"id\":\"\(id)\",\"labels\":[\(labels)]}").0 == .created)
+        }
+
+        func stop() {
+            kill(a.processIdentifier, SIGCONT)
+            for process in [a, b] where process.isRunning {
+                process.terminate()
+                process.waitUntilExit()
+            }
+        }
+
+        /// Request `r` on the server at `port`: the status, and the error code of a refusal. A
+        /// 200 must be the twin's next answer.
+        func classify(_ port: Int, _ r: Int, _ label: String) async throws -> (HTTPResponse.Status, String?) {
+            let (status, body) = try await PostgresFailoverTests.classify(port, id, r)
+            guard status == .ok else { return (status, PostgresFailoverTests.errorCode(body)) }
+            acknowledged += 1
+            #expect(try JSONDecoder().decode(ClassifyReply.self, from: body) == (try await TestData.expected(&twin, TestData.batch(r), backend: backend)), "\(label), request \(r)")
+            return (status, nil)
+        }
+
+        /// The step count the store holds for the stream, read through B.
+        func steps() async throws -> Int? {
+            let (status, info) = try await KillTests.send(portB, .get, "/v1/streams/\(id)")
+            #expect(status == .ok)
+            return (try JSONSerialization.jsonObject(with: info) as? [String: Any])?["steps"] as? Int
+        }
+    }
+
+    @Test("kill -9 of the owner: another server takes the stream after the lease and continues as the twin")
+    func killNineTakeover() async throws {
+        let pair = try await Pair(stream: "k")
+        defer { pair.stop() }
+        for r in 0..<6 { #expect(try await pair.classify(pair.portA, r, "on A").0 == .ok) }
+        kill(pair.a.processIdentifier, SIGKILL)
+        pair.a.waitUntilExit()
+        // Until A's lease lapses B refuses with a retryable 503; then it takes the stream over.
+        let start = ContinuousClock.now
+        var refused = 0
+        var r = 6
+        while r < 10 {
+            let (status, code) = try await pair.classify(pair.portB, r, "on B")
+            if status == .ok {
+                r += 1
+                continue
+            }
+            #expect(status == .serviceUnavailable && code == APIError.streamMovedCode)
+            refused += 1
+            try await Task.sleep(for: .milliseconds(100))
+        }
+        #expect(ContinuousClock.now - start < .seconds(Self.lease + 5), "takeover within the lease time and a few seconds")
+        #expect(refused <= Int(Self.lease * 10) + 5)
+        #expect(try await pair.steps() == 10 && pair.acknowledged == 10)
+    }
+
+    @Test("SIGSTOP past the lease: another server takes over; the paused owner's late write is refused (503) and nothing it held is lost")
+    func pausedOwnerFenced() async throws {
+        let pair = try await Pair(stream: "p")
+        defer { pair.stop() }
+        for r in 0..<3 { #expect(try await pair.classify(pair.portA, r, "on A").0 == .ok) }
+        kill(pair.a.processIdentifier, SIGSTOP)
+        // A request reaches the paused owner: it waits in A's socket while B takes over.
+        let portA = pair.portA
+        let late = Task { try await Self.classify(portA, "p", 99) }
+        try await Task.sleep(for: .seconds(Self.lease + 0.5))
+        for r in 3..<6 { #expect(try await pair.classify(pair.portB, r, "on B after the takeover").0 == .ok) }
+        kill(pair.a.processIdentifier, SIGCONT)
+        let (lateStatus, lateBody) = try await late.value
+        #expect(lateStatus == .serviceUnavailable, "the paused owner's write is fenced: \(String(decoding: lateBody, as: UTF8.self))")
+        #expect(Self.errorCode(lateBody) == APIError.streamMovedCode)
+        // A dropped its stale copy; B is writing, so A may not take the stream back either.
+        let again = try await pair.classify(pair.portA, 98, "on A after it woke")
+        #expect(again.0 == .serviceUnavailable && again.1 == APIError.streamMovedCode)
+        for r in 6..<8 { #expect(try await pair.classify(pair.portB, r, "on B after A woke").0 == .ok) }
+        #expect(try await pair.steps() == 8 && pair.acknowledged == 8, "every acknowledged step once, none of the refused ones")
+    }
+}
