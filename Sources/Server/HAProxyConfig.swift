@@ -50,9 +50,10 @@ public enum HAProxyConfig {
                 default_backend rada_any
 
             backend rada_streams
-                # client credential + stream id, on a consistent-hash ring.
-                http-request set-var(txn.stream) path,field(4,/)
-                http-request set-var(txn.route) req.fhdr(authorization),concat(|,txn.stream)
+                # client credential + stream id, on a consistent-hash ring (the id alone when
+                # there are no API keys).
+                http-request set-var(txn.route) path,field(4,/)
+                http-request set-var(txn.route) req.fhdr(authorization),concat(|,txn.route) if { req.hdr(authorization) -m found }
                 balance hash var(txn.route)
                 hash-type consistent
                 option httpchk GET /healthz

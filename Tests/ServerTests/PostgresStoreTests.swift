@@ -262,3 +262,102 @@ struct PostgresFailoverTests {
         #expect(try await pair.steps() == 8 && pair.acknowledged == 8, "every acknowledged step once, none of the refused ones")
     }
 }
+
+/// HAProxy (configured by `rada cluster-config`) in front of two servers on one PostgreSQL.
+let haproxyExecutable: URL? = ["/usr/sbin/haproxy", "/usr/bin/haproxy", "/usr/local/sbin/haproxy"]
+    .map(URL.init(fileURLWithPath:)).first { FileManager.default.isExecutableFile(atPath: $0.path) }
+
+@Suite("HAProxy routing to two servers", .serialized,
+       .enabled(if: ScratchPostgres.url != nil && radaExecutable != nil, ScratchPostgres.skipReason),
+       .enabled(if: haproxyExecutable != nil, "needs HAProxy: `make test` installs it (apt: haproxy)"))
+struct ProxyTests {
+    static func launchProxy(port: Int, servers: [Int]) throws -> Process {
+        let config = HAProxyConfig.render(listen: try #require(.init("127.0.0.1:\(port)")),
+                                          servers: try servers.map { try #require(HAProxyConfig.Server("127.0.0.1:\($0)")) },
+                                          checkIntervalMs: 200)
+        let file = FileManager.default.temporaryDirectory.appendingPathComponent("rada-haproxy-\(UUID().uuidString).cfg")
+        try config.write(to: file, atomically: true, encoding: .utf8)
+        let process = Process()
+        process.executableURL = try #require(haproxyExecutable)
+        process.arguments = ["-db", "-f", file.path]
+        process.standardOutput = FileHandle.nullDevice
+        process.standardError = FileHandle.nullDevice
+        try process.run()
+        return process
+    }
+
+    /// 200s a server answered on the classify route, from its own metrics.
+    static func classified(_ port: Int) async throws -> Int {
+        let (_, body) = try await KillTests.send(port, .get, "/metrics")
+        return String(decoding: body, as: UTF8.self).split(separator: "\n")
+            .filter { $0.hasPrefix("rada_http_requests_total{") && $0.contains("classify") && $0.contains("status=\"200\"") }
+            .compactMap { $0.split(separator: " ").last.flatMap { Double($0) } }.reduce(0) { $0 + Int($1) }
+    }
+
+    @Test("streams hash to one server each (no takeover while both live); kill -9 of one: its streams move to the other after the lease, continuing as their twins")
+    func routingAndFailover() async throws {
+        let url = try ScratchPostgres.isolatedURL()
+        let ports = (try KillTests.freePort(), try KillTests.freePort(), try KillTests.freePort())
+        let a = try PostgresFailoverTests.launch(url, server: "a", port: ports.0)
+        let b = try PostgresFailoverTests.launch(url, server: "b", port: ports.1)
+        defer { for process in [a, b] where process.isRunning { process.terminate(); process.waitUntilExit() } }
+        try await KillTests.waitReady(ports.0)
+        try await KillTests.waitReady(ports.1)
+        // Started after the servers are ready, so its first health checks find both up (a server
+        // that comes up later joins the ring then, and the streams hashed to it move).
+        let proxy = try Self.launchProxy(port: ports.2, servers: [ports.0, ports.1])
+        defer { proxy.terminate(); proxy.waitUntilExit() }
+        try await KillTests.waitReady(ports.2)
+
+        let streams = 8
+        let backend = PixelStatisticsBackend(dimension: 16, logitScale: 100)
+        var twins: [StreamState] = []
+        let labels = TestData.labels.map { "\"\($0)\"" }.joined(separator: ",")
+        for s in 0..<streams {
+            #expect(try await KillTests.send(ports.2, .post, "/v1/streams", json: "{\"id\":\"s\(s)\",\"labels\":[\(labels)]}").0 == .created)
+            twins.append(try await TestData.twin(backend: backend))
+        }
+        /// Request `r` of stream `s` through the proxy until it is answered 200 (503 `stream_moved`
+        /// is retried after 100 ms); returns the refusals.
+        func step(_ s: Int, _ r: Int) async throws -> Int {
+            var refused = 0
+            while true {
+                let (status, body) = try await KillTests.send(ports.2, .post, "/v1/streams/s\(s)/classify", json: Client.imagesJSON(TestData.batch(r, stream: s)))
+                if status == .ok {
+                    #expect(try JSONDecoder().decode(ClassifyReply.self, from: body) == (try await TestData.expected(&twins[s], TestData.batch(r, stream: s), backend: backend)), "stream \(s) request \(r)")
+                    return refused
+                }
+                #expect(status == .serviceUnavailable && PostgresFailoverTests.errorCode(body) == APIError.streamMovedCode, "stream \(s) request \(r): \(status)")
+                refused += 1
+                guard refused < 100 else { return refused }
+                try await Task.sleep(for: .milliseconds(100))
+            }
+        }
+        for r in 0..<3 {
+            for s in 0..<streams { #expect(try await step(s, r) == 0, "both servers up: each stream stays on its server") }
+        }
+        // A request is counted just after its answer is sent: wait for the last ones.
+        var (onA, onB) = (0, 0)
+        for _ in 0..<100 where onA + onB < 3 * streams {
+            (onA, onB) = (try await Self.classified(ports.0), try await Self.classified(ports.1))
+            try await Task.sleep(for: .milliseconds(20))
+        }
+        #expect(onA + onB == 3 * streams && onA > 0 && onB > 0, "the ring spreads the streams: \(onA) on A, \(onB) on B")
+
+        kill(a.processIdentifier, SIGKILL)
+        a.waitUntilExit()
+        let start = ContinuousClock.now
+        var refused = 0
+        for r in 3..<6 {
+            for s in 0..<streams { refused += try await step(s, r) }
+        }
+        let window = ContinuousClock.now - start
+        #expect(window < .seconds(PostgresFailoverTests.lease + 10), "every stream served again within the lease and a few seconds")
+        for s in 0..<streams {
+            let (status, info) = try await KillTests.send(ports.2, .get, "/v1/streams/s\(s)")
+            #expect(status == .ok)
+            #expect((try JSONSerialization.jsonObject(with: info) as? [String: Any])?["steps"] as? Int == 6, "stream \(s): every acknowledged step once")
+        }
+        print("proxy failover: \(refused) retryable refusals, all \(streams) streams served again after \(window)")
+    }
+}
