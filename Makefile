@@ -42,6 +42,17 @@ test: test-deps
 	RADA_TEST_POSTGRES_URL=$$url $(SWIFT) test; status=$$?; \
 	tools/pg-scratch.sh stop $$pg; exit $$status
 
+## A local cluster on loopback: scratch PostgreSQL, CLUSTER_REPLICAS servers sharing it, HAProxy
+## in front on CLUSTER_PORT (tools/cluster.sh); `make cluster-stop` stops all of it.
+CLUSTER_DIR ?= /tmp/rada-cluster
+CLUSTER_REPLICAS ?= 3
+CLUSTER_PORT ?= 8080
+.PHONY: cluster cluster-stop
+cluster: build test-deps
+	tools/cluster.sh start $(CLUSTER_DIR) $(CLUSTER_REPLICAS) $(CLUSTER_PORT) $(CLUSTER_FLAGS)
+cluster-stop:
+	tools/cluster.sh stop $(CLUSTER_DIR)
+
 ## Python for tools/ only (reference outputs, training, peers); never needed by the server or tests.
 tools-env: $(VENV)/.installed
 $(VENV)/.installed: tools/requirements.txt

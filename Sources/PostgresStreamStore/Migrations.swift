@@ -5,12 +5,14 @@ import PostgresNIO
 ///
 /// - `rada_streams`: one row per stream, holding its metadata and its lease: `owner` (the server
 ///   that serves it, NULL when none), `lease_until` (extended by each of the owner's writes) and
-///   `epoch`, the fencing token, raised by every takeover.
+///   `epoch`, the fencing token: a new value of the `rada_epochs` sequence at creation and at every
+///   takeover, so no epoch is ever given twice, not even to a deleted stream's successor.
 /// - `rada_journal`, `rada_snapshots`, `rada_checkpoints`: a stream's records, full states and
 ///   saved checkpoints, removed with the stream (`ON DELETE CASCADE`).
 enum Migrations {
     static let all: [(version: Int, statements: [String])] = [
         (1, [
+            "CREATE SEQUENCE rada_epochs",
             """
             CREATE TABLE rada_streams (
                 client text NOT NULL,

@@ -7,9 +7,9 @@ import Synchronization
 
 /// Streams in PostgreSQL, shared by any number of servers. A server serves a stream only while
 /// it holds the stream's lease: `rada_streams.owner` names it and `epoch` is the fencing token it
-/// got when it took the lease. Every write (journal record, snapshot, checkpoint, deletion) is one
+/// got when it took the lease (from a database sequence: never given twice). Every write (journal record, snapshot, checkpoint, deletion) is one
 /// statement that first updates the stream's row *at that epoch* (extending `lease_until`); a
-/// takeover raises the epoch with an UPDATE of the same row, so the two serialise on its row lock.
+/// takeover gives the row a new epoch with an UPDATE, so the two serialise on its row lock.
 /// A write either commits before the takeover (and the new owner, which reads after its UPDATE
 /// committed, sees it) or finds the epoch changed and writes nothing (`StreamStoreError.fenced`):
 /// a server that lost a stream can never write to it again, however long it was paused.
@@ -52,20 +52,22 @@ public final class PostgresStreamStore: StreamStore {
         let result = try database.query("""
             WITH created AS (
                 INSERT INTO rada_streams (client, stream, metadata, owner, epoch)
-                VALUES (\(key.client), \(key.id), \(metadata), NULL, 1)
-                ON CONFLICT (client, stream) DO NOTHING RETURNING 1)
-            INSERT INTO rada_snapshots (client, stream, sequence, data)
-            SELECT \(key.client), \(key.id), 0, \(snapshot) FROM created
+                VALUES (\(key.client), \(key.id), \(metadata), NULL, nextval('rada_epochs'))
+                ON CONFLICT (client, stream) DO NOTHING RETURNING epoch),
+            first AS (
+                INSERT INTO rada_snapshots (client, stream, sequence, data)
+                SELECT \(key.client), \(key.id), 0, \(snapshot) FROM created RETURNING 1)
+            SELECT epoch FROM created, first
             """)
-        guard result.metadata.rows == 1 else { throw StreamStoreError.exists }
-        return PostgresStreamHandle(key: key, epoch: 1, store: self)
+        guard let row = result.rows.first else { throw StreamStoreError.exists }
+        return PostgresStreamHandle(key: key, epoch: try decode(row, as: Int64.self), store: self)
     }
 
     /// Takes the lease (when free, lapsed or already ours), then reads the stream: every write
     /// of a previous owner has committed or been fenced by then.
     public func open(_ key: StreamKey, accept: ([UInt8]) -> Bool) throws -> OpenedStream {
         let taken = try database.query("""
-            UPDATE rada_streams SET owner = \(serverID), epoch = epoch + 1,
+            UPDATE rada_streams SET owner = \(serverID), epoch = nextval('rada_epochs'),
                 lease_until = now() + make_interval(secs => \(leaseSeconds))
             WHERE client = \(key.client) AND stream = \(key.id)
               AND (owner IS NULL OR owner = \(serverID) OR lease_until < now())

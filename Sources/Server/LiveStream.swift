@@ -194,9 +194,13 @@ final class LiveStream: Sendable {
         try mutate { inner in
             var copy = inner.state
             try change(&copy)
+            // Stored first: a refused or failed write leaves the stream as it was, so later
+            // journal records never build on a state the store does not hold.
+            let sequence = inner.nextSequence + 1
+            try handle.snapshot(sequence: sequence, data: copy.checkpointData())
             inner.state = copy
-            inner.nextSequence += 1
-            try snapshot(&inner)
+            inner.nextSequence = sequence
+            inner.snapshotSequence = sequence
         }
     }
 

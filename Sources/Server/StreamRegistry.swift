@@ -118,12 +118,9 @@ actor StreamRegistry {
 
     func create(metadata: StreamMetadata, state: StreamState) async throws -> LiveStream {
         let stream = try await onLoader { try LiveStream.create(metadata: metadata, state: state, in: $0) }
-        let key = Key(client: metadata.client, id: metadata.id)
-        if let previous = loaded[key], !previous.isLost {
-            // Only reachable if the store let two creations of one id both succeed.
-            throw APIError.conflict("stream \"\(metadata.id)\" already exists")
-        }
-        loaded[key] = stream
+        // A copy still held here belongs to a deleted incarnation of the id (deleted through
+        // another server); the store's creation is the authority.
+        loaded[Key(client: metadata.client, id: metadata.id)] = stream
         metrics.liveStreams.set(Double(loaded.count))
         return stream
     }

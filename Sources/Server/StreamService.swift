@@ -116,7 +116,7 @@ final class StreamService: Sendable {
     }
 
     private func info(_ stream: LiveStream, _ state: StreamState) throws -> StreamInfo {
-        try StreamInfo(
+        StreamInfo(
             id: stream.metadata.id, labels: state.labels, templates: stream.metadata.templates, prompts: stream.metadata.prompts,
             policy: state.hyperparameters, createdAt: stream.metadata.createdAt, steps: state.counters.batchesSeen,
             samplesSeen: state.counters.samplesSeen, optimizerSteps: state.counters.optimizerSteps,

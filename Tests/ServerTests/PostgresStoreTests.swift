@@ -101,7 +101,7 @@ struct PostgresStoreTests {
         defer { a.close(); b.close() }
         let key = StreamKey(client: "alice", id: "s")
         let accept = { (payload: [UInt8]) in JournalRecord(payload: payload[...]) != nil }
-        _ = try a.create(key, metadata: Data("{}".utf8), snapshot: Data([0]))
+        let created = try a.create(key, metadata: Data("{}".utf8), snapshot: Data([0]))
         let ownedByA = try a.open(key, accept: accept).handle
         try ownedByA.append(sequence: 0, payload: Self.payload(0))
         // A's lease is fresh: B may not take the stream.
@@ -121,6 +121,11 @@ struct PostgresStoreTests {
         #expect(Self.sequences(back) == [0, 1], "after B released it, A takes it at once and sees B's record; none of A's refused writes")
         #expect(try back.handle.checkpoints().isEmpty)
         #expect(throws: StreamStoreError.fenced) { try takenByB.handle.append(sequence: 2, payload: Self.payload(2)) }
+        // Epochs are never given twice: the creator's handle (the first epoch) stays fenced off
+        // a new stream of the same id.
+        try back.handle.delete()
+        _ = try b.create(key, metadata: Data("{}".utf8), snapshot: Data([0]))
+        #expect(throws: StreamStoreError.fenced) { try created.append(sequence: 0, payload: Self.payload(0)) }
     }
 
     @Test("checkpoints: create, list, download, restore, upload to another server, delete (PostgreSQL)")
