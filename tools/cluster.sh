@@ -30,6 +30,7 @@ start)
   "$rada" cluster-config --listen "127.0.0.1:$port" "${servers[@]}" > "$dir/haproxy.cfg"
   haproxy -db -f "$dir/haproxy.cfg" > "$dir/haproxy.log" 2>&1 &
   echo $! >> "$dir/pids"
+  for _ in $(seq 1 100); do curl -sf "127.0.0.1:$port/healthz" >/dev/null && break; sleep 0.1; done
   echo "cluster: proxy on 127.0.0.1:$port, $replicas replicas on $((port + 1))-$((port + replicas)), store $url"
   ;;
 stop)
