@@ -46,8 +46,14 @@ final class BlockingPostgres: Sendable {
         try withConnection { try Self.run(query, on: $0, logger: logger) }
     }
 
+    /// Longest a statement may go unanswered before its connection is closed (a database behind
+    /// a partition never answers; its own `statement_timeout` of 30 s covers a slow one).
+    static let answerDeadline = TimeAmount.seconds(40)
+
     static func run(_ query: PostgresQuery, on connection: PostgresConnection, logger: Logger) throws -> PostgresQueryResult {
-        do { return try connection.query(query, logger: logger).wait() } catch let error as PSQLError {
+        let deadline = connection.eventLoop.scheduleTask(in: answerDeadline) { connection.close().whenComplete { _ in } }
+        defer { deadline.cancel() }
+        do { return try connection.query(query, logger: logger).wait() } catch {
             throw StreamStoreError.unavailable(String(reflecting: error))
         }
     }

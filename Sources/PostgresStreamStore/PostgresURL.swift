@@ -36,6 +36,10 @@ enum PostgresURL {
             configuration = .init(host: host, port: port, username: user, password: components.password, database: database, tls: .disable)
             description = "\(user)@\(host):\(port)/\(database)"
         }
+        // A stream's write holds its lock while it waits: a database that stops answering must
+        // turn into an error (503 store_unavailable), not a stream stuck for good. A statement
+        // cancelled by the timeout has not committed.
+        configuration.options.additionalStartupParameters.append(("statement_timeout", "30s"))
         if let schema {
             configuration.options.additionalStartupParameters.append(("search_path", schema))
             description += " schema \(schema)"

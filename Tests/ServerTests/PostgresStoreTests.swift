@@ -366,3 +366,53 @@ struct ProxyTests {
         print("proxy failover: \(refused) retryable refusals, all \(streams) streams served again after \(window)")
     }
 }
+
+@Suite("Store and cluster options")
+struct StoreOptionTests {
+    @Test("--store refuses what it cannot honour, naming why; an unreachable database is store_unavailable")
+    func storeURLs() throws {
+        func refusal(_ url: String) -> String? {
+            do {
+                _ = try StoreOption.open(url, dataDirectory: URL(fileURLWithPath: "/nonexistent"), serverID: nil, leaseSeconds: nil, logger: ScratchPostgres.logger)
+                return nil
+            } catch let error as StreamStoreError {
+                guard case .unavailable(let why) = error else { return "\(error)" }
+                return why
+            } catch { return "\(error)" }
+        }
+        #expect(refusal("/var/lib/rada")?.contains("postgres:// URL") == true)
+        #expect(refusal("postgres://127.0.0.1/rada")?.contains("no user") == true)
+        #expect(refusal("postgres://rada@127.0.0.1/rada?sslmode=require")?.contains("sslmode require is not supported") == true)
+        #expect(refusal("postgres://rada@127.0.0.1/rada?schema=x;drop")?.contains("schema must be") == true)
+        #expect(refusal("postgres://rada@127.0.0.1/rada?schema=1abc")?.contains("schema must be") == true)
+        // Port 1 on loopback: nothing listens, the connection is refused at once.
+        #expect(refusal("postgres://rada@127.0.0.1:1/rada")?.contains("cannot connect to PostgreSQL") == true)
+        #expect(throws: StreamStoreError.self) {
+            try PostgresStreamStore(url: "postgres://rada@127.0.0.1:1/rada", leaseSeconds: 0.01, logger: ScratchPostgres.logger)
+        }
+        #expect(APIError.from(StreamStoreError.unavailable("x")).status == .serviceUnavailable)
+        #expect(APIError.from(StreamStoreError.fenced).code == APIError.streamMovedCode)
+        #expect(APIError.from(StreamStoreError.fenced).retryAfterSeconds == 1)
+    }
+
+    @Test("cluster-config: host:port servers, a valid HAProxy file hashing client + stream id")
+    func haproxyConfig() throws {
+        #expect(HAProxyConfig.Server("127.0.0.1:8081")?.port == 8081)
+        #expect(HAProxyConfig.Server("[::1]:8081")?.host == "[::1]")
+        for bad in ["127.0.0.1", "127.0.0.1:0", "127.0.0.1:70000", ":80", "a b:80", "x;y:80"] { #expect(HAProxyConfig.Server(bad) == nil, "\(bad)") }
+        let config = HAProxyConfig.render(listen: try #require(.init("127.0.0.1:8080")),
+                                          servers: [try #require(.init("127.0.0.1:8081")), try #require(.init("127.0.0.1:8082"))])
+        #expect(config.contains("hash-type consistent") && config.contains("balance hash var(txn.route)"))
+        #expect(config.contains("server rada1 127.0.0.1:8081") && config.contains("server rada2 127.0.0.1:8082"))
+        if let haproxy = haproxyExecutable {
+            let file = FileManager.default.temporaryDirectory.appendingPathComponent("rada-haproxy-check-\(UUID().uuidString).cfg")
+            try config.write(to: file, atomically: true, encoding: .utf8)
+            let check = Process()
+            check.executableURL = haproxy
+            check.arguments = ["-c", "-q", "-f", file.path]
+            try check.run()
+            check.waitUntilExit()
+            #expect(check.terminationStatus == 0, "haproxy -c accepts the generated file")
+        }
+    }
+}
