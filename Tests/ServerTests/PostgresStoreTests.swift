@@ -367,6 +367,106 @@ struct ProxyTests {
     }
 }
 
+/// One stream's client through the proxy: its twin, its acknowledged steps and the retryable
+/// refusals it saw. A stream's requests are sequential (its order), the streams concurrent.
+struct ProxiedStream: Sendable {
+    let id: Int
+    let port: Int
+    var twin: StreamState
+    var acknowledged = 0
+    var refusals = 0
+    /// From a stream's first refusal to its next 200, per interruption.
+    var interruptions: [Duration] = []
+
+    /// Request `r` until it is answered 200; 503 `stream_moved` (and nothing else) is retried
+    /// after 100 ms, for 15 s at most.
+    mutating func step(_ r: Int) async throws {
+        var firstRefusal: ContinuousClock.Instant?
+        let backend = PixelStatisticsBackend(dimension: 16, logitScale: 100)
+        while true {
+            let (status, body) = try await KillTests.send(port, .post, "/v1/streams/s\(id)/classify", json: Client.imagesJSON(TestData.batch(r, stream: id)))
+            if status == .ok {
+                acknowledged += 1
+                if let firstRefusal { interruptions.append(ContinuousClock.now - firstRefusal) }
+                #expect(try JSONDecoder().decode(ClassifyReply.self, from: body) == (try await TestData.expected(&twin, TestData.batch(r, stream: id), backend: backend)), "stream \(id) request \(r)")
+                return
+            }
+            #expect(status == .serviceUnavailable && PostgresFailoverTests.errorCode(body) == APIError.streamMovedCode, "stream \(id) request \(r): \(status)")
+            refusals += 1
+            firstRefusal = firstRefusal ?? .now
+            guard ContinuousClock.now - firstRefusal! < .seconds(15) else { return }
+            try await Task.sleep(for: .milliseconds(100))
+        }
+    }
+}
+
+extension ProxyTests {
+    @Test("three servers, 12 concurrent streams: kill -9 one, SIGSTOP another past its lease; every stream continues as its twin, each acknowledged step exactly once")
+    func killAndPause() async throws {
+        let url = try ScratchPostgres.isolatedURL()
+        let ports = try (0..<4).map { _ in try KillTests.freePort() }
+        let servers = try (0..<3).map { try PostgresFailoverTests.launch(url, server: "s\($0)", port: ports[$0]) }
+        defer {
+            for server in servers where server.isRunning {
+                kill(server.processIdentifier, SIGCONT)
+                server.terminate()
+                server.waitUntilExit()
+            }
+        }
+        for port in ports.prefix(3) { try await KillTests.waitReady(port) }
+        let proxy = try Self.launchProxy(port: ports[3], servers: Array(ports.prefix(3)))
+        defer { proxy.terminate(); proxy.waitUntilExit() }
+        try await KillTests.waitReady(ports[3])
+        let labels = TestData.labels.map { "\"\($0)\"" }.joined(separator: ",")
+        var streams: [ProxiedStream] = []
+        for s in 0..<12 {
+            #expect(try await KillTests.send(ports[3], .post, "/v1/streams", json: "{\"id\":\"s\(s)\",\"labels\":[\(labels)]}").0 == .created)
+            streams.append(ProxiedStream(id: s, port: ports[3], twin: try await TestData.twin(backend: PixelStatisticsBackend(dimension: 16, logitScale: 100))))
+        }
+        /// Requests `rounds` of every stream, the streams concurrently.
+        func round(_ rounds: Range<Int>) async throws {
+            streams = try await withThrowingTaskGroup(of: ProxiedStream.self) { group in
+                for stream in streams {
+                    group.addTask {
+                        var stream = stream
+                        for r in rounds { try await stream.step(r) }
+                        return stream
+                    }
+                }
+                return try await group.reduce(into: []) { $0.append($1) }.sorted { $0.id < $1.id }
+            }
+        }
+        try await round(0..<3)
+        #expect(streams.map(\.refusals).reduce(0, +) == 0, "all servers up: no stream moves")
+
+        kill(servers[0].processIdentifier, SIGKILL)
+        servers[0].waitUntilExit()
+        try await round(3..<6)
+
+        // Paused past its lease while its clients' requests wait in its sockets (and in the
+        // proxy's retries) until it continues: its late writes are fenced.
+        kill(servers[1].processIdentifier, SIGSTOP)
+        let resume = Task {
+            try await Task.sleep(for: .seconds(PostgresFailoverTests.lease * 2.5))
+            kill(servers[1].processIdentifier, SIGCONT)
+        }
+        try await round(6..<9)
+        try await resume.value
+
+        for stream in streams {
+            let (status, info) = try await KillTests.send(ports[3], .get, "/v1/streams/s\(stream.id)")
+            #expect(status == .ok)
+            #expect((try JSONSerialization.jsonObject(with: info) as? [String: Any])?["steps"] as? Int == 9 && stream.acknowledged == 9,
+                    "stream \(stream.id): every acknowledged step exactly once, no refused one")
+        }
+        let windows = streams.flatMap(\.interruptions).sorted()
+        let refusals = streams.map(\.refusals).reduce(0, +)
+        let p50 = windows.isEmpty ? .zero : windows[windows.count / 2]
+        #expect(windows.allSatisfy { $0 < .seconds(PostgresFailoverTests.lease * 2.5 + 5) }, "every interruption bounded")
+        print("proxy kill+pause: 12 streams × 9 steps acknowledged; \(refusals) retryable refusals; \(windows.count) interruptions, p50 \(p50), max \(windows.last ?? .zero)")
+    }
+}
+
 @Suite("Store and cluster options")
 struct StoreOptionTests {
     @Test("--store refuses what it cannot honour, naming why; an unreachable database is store_unavailable")
