@@ -314,56 +314,31 @@ struct ProxyTests {
         defer { proxy.terminate(); proxy.waitUntilExit() }
         try await KillTests.waitReady(ports.2)
 
-        let streams = 8
-        let backend = PixelStatisticsBackend(dimension: 16, logitScale: 100)
-        var twins: [StreamState] = []
-        let labels = TestData.labels.map { "\"\($0)\"" }.joined(separator: ",")
-        for s in 0..<streams {
-            #expect(try await KillTests.send(ports.2, .post, "/v1/streams", json: "{\"id\":\"s\(s)\",\"labels\":[\(labels)]}").0 == .created)
-            twins.append(try await TestData.twin(backend: backend))
-        }
-        /// Request `r` of stream `s` through the proxy until it is answered 200 (503 `stream_moved`
-        /// is retried after 100 ms); returns the refusals.
-        func step(_ s: Int, _ r: Int) async throws -> Int {
-            var refused = 0
-            while true {
-                let (status, body) = try await KillTests.send(ports.2, .post, "/v1/streams/s\(s)/classify", json: Client.imagesJSON(TestData.batch(r, stream: s)))
-                if status == .ok {
-                    #expect(try JSONDecoder().decode(ClassifyReply.self, from: body) == (try await TestData.expected(&twins[s], TestData.batch(r, stream: s), backend: backend)), "stream \(s) request \(r)")
-                    return refused
-                }
-                #expect(status == .serviceUnavailable && PostgresFailoverTests.errorCode(body) == APIError.streamMovedCode, "stream \(s) request \(r): \(status)")
-                refused += 1
-                guard refused < 100 else { return refused }
-                try await Task.sleep(for: .milliseconds(100))
-            }
-        }
+        let count = 8
+        var streams = try await Self.createStreams(count, proxy: ports.2)
         for r in 0..<3 {
-            for s in 0..<streams { #expect(try await step(s, r) == 0, "both servers up: each stream stays on its server") }
+            for s in 0..<count { try await streams[s].step(r) }
         }
+        #expect(streams.map(\.refusals).reduce(0, +) == 0, "both servers up: each stream stays on its server")
         // A request is counted just after its answer is sent: wait for the last ones.
         var (onA, onB) = (0, 0)
-        for _ in 0..<100 where onA + onB < 3 * streams {
+        for _ in 0..<100 where onA + onB < 3 * count {
             (onA, onB) = (try await Self.classified(ports.0), try await Self.classified(ports.1))
             try await Task.sleep(for: .milliseconds(20))
         }
-        #expect(onA + onB == 3 * streams && onA > 0 && onB > 0, "the ring spreads the streams: \(onA) on A, \(onB) on B")
+        #expect(onA + onB == 3 * count && onA > 0 && onB > 0, "the ring spreads the streams: \(onA) on A, \(onB) on B")
 
         kill(a.processIdentifier, SIGKILL)
         a.waitUntilExit()
         let start = ContinuousClock.now
-        var refused = 0
         for r in 3..<6 {
-            for s in 0..<streams { refused += try await step(s, r) }
+            for s in 0..<count { try await streams[s].step(r) }
         }
+        let refused = streams.map(\.refusals).reduce(0, +)
         let window = ContinuousClock.now - start
         #expect(window < .seconds(PostgresFailoverTests.lease + 10), "every stream served again within the lease and a few seconds")
-        for s in 0..<streams {
-            let (status, info) = try await KillTests.send(ports.2, .get, "/v1/streams/s\(s)")
-            #expect(status == .ok)
-            #expect((try JSONSerialization.jsonObject(with: info) as? [String: Any])?["steps"] as? Int == 6, "stream \(s): every acknowledged step once")
-        }
-        print("proxy failover: \(refused) retryable refusals, all \(streams) streams served again after \(window)")
+        try await Self.expectSteps(streams, each: 6, proxy: ports.2)
+        print("proxy failover: \(refused) retryable refusals, all \(count) streams served again after \(window)")
     }
 }
 
@@ -401,6 +376,27 @@ struct ProxiedStream: Sendable {
 }
 
 extension ProxyTests {
+    /// Streams s0… created through the proxy, with their twins.
+    static func createStreams(_ count: Int, proxy: Int) async throws -> [ProxiedStream] {
+        let labels = TestData.labels.map { "\"\($0)\"" }.joined(separator: ",")
+        var streams: [ProxiedStream] = []
+        for s in 0..<count {
+            #expect(try await KillTests.send(proxy, .post, "/v1/streams", json: "{\"id\":\"s\(s)\",\"labels\":[\(labels)]}").0 == .created)
+            streams.append(ProxiedStream(id: s, port: proxy, twin: try await TestData.twin(backend: PixelStatisticsBackend(dimension: 16, logitScale: 100))))
+        }
+        return streams
+    }
+
+    /// The store holds each stream's acknowledged steps, exactly: none lost, none refused applied.
+    static func expectSteps(_ streams: [ProxiedStream], each requests: Int, proxy: Int) async throws {
+        for stream in streams {
+            let (status, info) = try await KillTests.send(proxy, .get, "/v1/streams/s\(stream.id)")
+            #expect(status == .ok)
+            let steps = (try JSONSerialization.jsonObject(with: info) as? [String: Any])?["steps"] as? Int
+            #expect(steps == stream.acknowledged && stream.acknowledged == requests, "stream \(stream.id): \(steps ?? -1) steps stored, \(stream.acknowledged) acknowledged")
+        }
+    }
+
     @Test("three servers, 12 concurrent streams: kill -9 one, SIGSTOP another past its lease; every stream continues as its twin, each acknowledged step exactly once")
     func killAndPause() async throws {
         let url = try ScratchPostgres.isolatedURL()
@@ -417,12 +413,7 @@ extension ProxyTests {
         let proxy = try Self.launchProxy(port: ports[3], servers: Array(ports.prefix(3)))
         defer { proxy.terminate(); proxy.waitUntilExit() }
         try await KillTests.waitReady(ports[3])
-        let labels = TestData.labels.map { "\"\($0)\"" }.joined(separator: ",")
-        var streams: [ProxiedStream] = []
-        for s in 0..<12 {
-            #expect(try await KillTests.send(ports[3], .post, "/v1/streams", json: "{\"id\":\"s\(s)\",\"labels\":[\(labels)]}").0 == .created)
-            streams.append(ProxiedStream(id: s, port: ports[3], twin: try await TestData.twin(backend: PixelStatisticsBackend(dimension: 16, logitScale: 100))))
-        }
+        var streams = try await Self.createStreams(12, proxy: ports[3])
         /// Requests `rounds` of every stream, the streams concurrently.
         func round(_ rounds: Range<Int>) async throws {
             streams = try await withThrowingTaskGroup(of: ProxiedStream.self) { group in
@@ -453,12 +444,7 @@ extension ProxyTests {
         try await round(6..<9)
         try await resume.value
 
-        for stream in streams {
-            let (status, info) = try await KillTests.send(ports[3], .get, "/v1/streams/s\(stream.id)")
-            #expect(status == .ok)
-            #expect((try JSONSerialization.jsonObject(with: info) as? [String: Any])?["steps"] as? Int == 9 && stream.acknowledged == 9,
-                    "stream \(stream.id): every acknowledged step exactly once, no refused one")
-        }
+        try await Self.expectSteps(streams, each: 9, proxy: ports[3])
         let windows = streams.flatMap(\.interruptions).sorted()
         let refusals = streams.map(\.refusals).reduce(0, +)
         let p50 = windows.isEmpty ? .zero : windows[windows.count / 2]
