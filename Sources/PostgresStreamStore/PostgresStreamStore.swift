@@ -241,6 +241,10 @@ final class PostgresStreamHandle: StreamHandle {
             """))
     }
 
+    func verifyOwnership() throws {
+        guard try holdsLease() else { throw StreamStoreError.fenced }
+    }
+
     func release() {
         _ = try? database.query("""
             UPDATE rada_streams SET owner = NULL

@@ -89,7 +89,14 @@ final class StreamService: Sendable {
     }
 
     func streamInfo(client: String, id: String) async throws -> StreamInfo {
-        try await inTurn(client: client, id: id) { stream in try await onPool { try stream.read { try self.info(stream, $0) } } }
+        try await inTurn(client: client, id: id) { stream in
+            try await onPool {
+                // The copy may be stale if another server took the stream over while this one
+                // was paused; a fenced check marks it lost (503, reloaded on the next request).
+                try stream.write { try $0.verifyOwnership() }
+                return try stream.read { try self.info(stream, $0) }
+            }
+        }
     }
 
     /// Runs work that touches the stream store on the adaptation pool: a store call may block on

@@ -138,5 +138,8 @@ final class LocalStreamHandle: StreamHandle, @unchecked Sendable {
         try LocalStreamStore.removeDirectory(directory.url, id: directory.url.lastPathComponent)
     }
 
+    /// One process owns the directory: nothing can take the stream over.
+    func verifyOwnership() throws {}
+
     func release() {}
 }

@@ -142,6 +142,9 @@ public protocol StreamHandle: AnyObject, Sendable {
     func deleteCheckpoint(named name: String) throws -> Bool
     /// Removes the stream and everything stored with it.
     func delete() throws
+    /// Throws `StreamStoreError.fenced` when another server has taken the stream over since this
+    /// handle was opened: a read must not answer from a copy that stopped being the stream.
+    func verifyOwnership() throws
     /// Gives up ownership without writing (shutdown after the final snapshot, eviction).
     func release()
 }

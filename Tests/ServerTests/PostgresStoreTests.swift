@@ -113,6 +113,8 @@ struct PostgresStoreTests {
         #expect(throws: StreamStoreError.fenced) { try ownedByA.snapshot(sequence: 1, data: Data([1])) }
         #expect(throws: StreamStoreError.fenced) { try ownedByA.saveCheckpoint(named: "late", data: Data([1])) }
         #expect(throws: StreamStoreError.fenced) { try ownedByA.delete() }
+        #expect(throws: StreamStoreError.fenced) { try ownedByA.verifyOwnership() }
+        try takenByB.handle.verifyOwnership()
         try takenByB.handle.append(sequence: 1, payload: Self.payload(1))
         // B writes, so its lease stays fresh: A cannot take the stream back.
         #expect(throws: StreamStoreError.ownedElsewhere(owner: "b")) { try a.open(key, accept: accept) }
@@ -250,12 +252,16 @@ struct PostgresFailoverTests {
         let pair = try await Pair(stream: "p")
         defer { pair.stop() }
         for r in 0..<3 { #expect(try await pair.classify(pair.portA, r, "on A").0 == .ok) }
+        // A second stream A holds, which B takes over and A is then only asked to read.
+        #expect(try await KillTests.send(pair.portA, .post, "/v1/streams", json: "{\"id\":\"q\",\"labels\":[\"a\",\"b\"]}").0 == .created)
+        #expect(try await Self.classify(pair.portA, "q", 0).0 == .ok)
         kill(pair.a.processIdentifier, SIGSTOP)
         // A request reaches the paused owner: it waits in A's socket while B takes over.
         let portA = pair.portA
         let late = Task { try await Self.classify(portA, "p", 99) }
         try await Task.sleep(for: .seconds(Self.lease + 0.5))
         for r in 3..<6 { #expect(try await pair.classify(pair.portB, r, "on B after the takeover").0 == .ok) }
+        #expect(try await Self.classify(pair.portB, "q", 1).0 == .ok)
         kill(pair.a.processIdentifier, SIGCONT)
         let (lateStatus, lateBody) = try await late.value
         #expect(lateStatus == .serviceUnavailable, "the paused owner's write is fenced: \(String(decoding: lateBody, as: UTF8.self))")
@@ -265,6 +271,11 @@ struct PostgresFailoverTests {
         #expect(again.0 == .serviceUnavailable && again.1 == APIError.streamMovedCode)
         for r in 6..<8 { #expect(try await pair.classify(pair.portB, r, "on B after A woke").0 == .ok) }
         #expect(try await pair.steps() == 8 && pair.acknowledged == 8, "every acknowledged step once, none of the refused ones")
+        // A's copy of q is stale (1 step): it must not answer a read from it.
+        let (staleStatus, staleBody) = try await KillTests.send(pair.portA, .get, "/v1/streams/q")
+        #expect(staleStatus == .serviceUnavailable && Self.errorCode(staleBody) == APIError.streamMovedCode)
+        let (status, info) = try await KillTests.send(pair.portB, .get, "/v1/streams/q")
+        #expect(try status == .ok && (JSONSerialization.jsonObject(with: info) as? [String: Any])?["steps"] as? Int == 2)
     }
 }
 
