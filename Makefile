@@ -1,7 +1,7 @@
 # RAdaServe: `make run` serves the embedded model; `make test` runs the test suite.
 SHELL := /bin/bash
 SWIFT ?= swift
-APT_PACKAGES := libopenblas-dev libopenblas0-serial libpng-dev libjpeg-dev pkg-config dataset-fashion-mnist
+APT_PACKAGES := libopenblas-dev libblis4-serial libpng-dev libjpeg-dev pkg-config dataset-fashion-mnist
 # What the tests add: a scratch PostgreSQL for the PostgreSQL store's tests, HAProxy for routing.
 TEST_APT_PACKAGES := postgresql haproxy
 VENV := .venv

@@ -1,8 +1,9 @@
 #!/usr/bin/env python3
 """Cosine agreement of `rada embed --precision bf16` with the fp32 default on one checkpoint.
 
-fp32 itself matches transformers to cosine 1.0 (`make parity`); this measures what the opt-in
-bf16 AMX mode costs, on real image files and texts, at full model size.
+fp32 itself matches transformers to cosine 1.0 (`make parity`); this measures what bf16 (the
+`auto` default where the CPU has AMX-BF16 or AVX512-BF16) costs, on real image files and texts,
+at full model size.
 Usage: python3 tools/compare_precision.py --model parity-out/b32-hf [--rada .build/release/rada] IMAGE...
 """
 import argparse

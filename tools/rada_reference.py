@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Reference RAda mask layer in PyTorch, written from /work/shared/docs/rada-spec.md.
+"""Reference RAda mask layer in PyTorch, written from the formulas of Docs/rada.md (the paper's layer).
 
 Deliberately straightforward: the full B×H×K×K attention for all three queries, autograd for
 the gradients, float64. It writes the parity fixtures the Swift tests read:
@@ -29,7 +29,7 @@ def linear(params, name, x):
 
 
 def rada_forward(params, f, t, s, heads, tau):
-    """Masked logits z (B×K) and the mask M (B×K×D), straight from the spec."""
+    """Masked logits z (B×K) and the mask M (B×K×D), straight from the formulas."""
     B, D = f.shape
     K = t.shape[0]
     d = D // heads
@@ -61,7 +61,7 @@ def zero_shot(f, t, s):
 
 
 def loss_fn(cfg, z, M, z0, labels=None, anchor=None):
-    """The loss of rada-spec.md for one configuration (see Docs/rada.md)."""
+    """The loss of Docs/rada.md for one configuration."""
     B, K = z.shape
     zl = z
     if cfg.get("fixed_temperature", False):

@@ -34,7 +34,8 @@ public enum AdaptationBenchmark {
         public var gflopsPerSecond: Double { flopsPerStep / millisecondsPerStep / 1e6 }
     }
 
-    /// The grid the lead asked for: B ∈ {1, 16, 64}, K ∈ {10, 100, 1000}, D ∈ {128, 512}.
+    /// The standard grid: batch 1 to 64, K from 10 to ImageNet's 1000, D of the embedded model
+    /// (128) and of ViT-B (512): B ∈ {1, 16, 64}, K ∈ {10, 100, 1000}, D ∈ {128, 512}.
     public static let standardGrid: [Configuration] = [128, 512].flatMap { d in
         [10, 100, 1000].flatMap { k in [1, 16, 64].map { Configuration(batch: $0, classes: k, dimension: d) } }
     }

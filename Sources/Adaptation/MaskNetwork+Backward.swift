@@ -1,3 +1,5 @@
+import RadaNumerics
+
 extension MaskNetwork {
     /// Gradient of a loss with respect to every mask parameter (same layout as `RAdaMask.values`),
     /// given `∂L/∂z` (B×K) and, for the L∞ regulariser, `∂L/∂max|M−1|` per image (or nil).
@@ -11,8 +13,18 @@ extension MaskNetwork {
     }
 
     /// As above; `retained` (from `forward(…, retainLastChunk: true)` on the same mask and
-    /// features) spares recomputing one chunk, and the result is bit-identical.
+    /// features) spares recomputing one chunk, and the result is bit-identical. Its products run
+    /// on the serial BLAS, as the forward pass's do.
     func gradient(
+        mask: RAdaMask<T>, features f: [T], batch: Int, logitGradient gz: [T], deviationGradient gdev: [T]?,
+        retained: RetainedChunk<T>?
+    ) -> [T] {
+        BLAS.onCallerThread {
+            gradientOnCallerThread(mask: mask, features: f, batch: batch, logitGradient: gz, deviationGradient: gdev, retained: retained)
+        }
+    }
+
+    private func gradientOnCallerThread(
         mask: RAdaMask<T>, features f: [T], batch: Int, logitGradient gz: [T], deviationGradient gdev: [T]?,
         retained: RetainedChunk<T>?
     ) -> [T] {

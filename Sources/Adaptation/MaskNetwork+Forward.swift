@@ -1,3 +1,5 @@
+import RadaNumerics
+
 /// The intermediates of a forward pass's last chunk, tied to one mask and one batch.
 final class RetainedChunk<T: RAdaScalar> {
     let workspace: MaskWorkspace<T>
@@ -33,7 +35,15 @@ extension MaskNetwork {
 
     /// The forward pass, optionally keeping its last chunk's intermediates so that `gradient` on
     /// the same mask and features need not recompute that chunk.
+    ///
+    /// Every product runs on the serial BLAS (`BLAS.onCallerThread`), in lanes this network owns:
+    /// a stream's logits are the same bits whatever runs beside it, and steps of many streams at
+    /// once never enter the threaded library together.
     func forward(mask: RAdaMask<T>, features f: [T], batch: Int, retainLastChunk: Bool) -> (result: MaskForward<T>, retained: RetainedChunk<T>?) {
+        BLAS.onCallerThread { forwardOnCallerThread(mask: mask, features: f, batch: batch, retainLastChunk: retainLastChunk) }
+    }
+
+    private func forwardOnCallerThread(mask: RAdaMask<T>, features f: [T], batch: Int, retainLastChunk: Bool) -> (result: MaskForward<T>, retained: RetainedChunk<T>?) {
         precondition(f.count == batch * dimension, "features have \(f.count) values, need \(batch)×\(dimension)")
         precondition(mask.dimension == dimension, "mask dimension \(mask.dimension) differs from \(dimension)")
         var result = MaskForward<T>(

@@ -29,11 +29,11 @@ static dgemm_fn p_dgemm;
 static set_threads_fn p_set_threads;
 static get_threads_fn p_get_threads;
 static corename_fn p_corename;
-/* The serial build (Debian's libopenblas0-serial), for products that run on their caller's thread. */
+/* A single-threaded BLAS for products that run on their caller's thread (BLIS, serial build). */
 static char serial_library[512];
 static sgemm_fn p_sgemm_serial;
 static dgemm_fn p_dgemm_serial;
-/* Depth of rada_blas_enter_caller_thread on this thread: its calls go to the serial library. */
+/* Depth of rada_blas_enter_caller_thread on this thread: its calls go to the caller-thread library. */
 static _Thread_local int caller_thread_depth;
 
 /* Picks the newest OpenBLAS 0.3.21 kernel family this CPU can run. 0.3.21 has no
@@ -49,9 +49,14 @@ static const char *preferred_coretype(void) {
     return NULL;
 }
 
-/* The serial OpenBLAS beside the threaded one: RADA_BLAS_SERIAL_LIBRARY, else the threaded
- * library's directory with "openblas-pthread" replaced by "openblas-serial" (Debian's layout). Loaded
- * RTLD_LOCAL by its own path, it is a separate copy with its own symbols and state. */
+/* The caller-thread library: RADA_BLAS_SERIAL_LIBRARY, else BLIS's serial build in the threaded
+ * OpenBLAS's library directory (Debian's libblis4-serial: .../blis-serial/libblis.so.4).
+ *
+ * Not a second OpenBLAS: Debian's libopenblas0-serial, loaded beside the threaded copy, returned
+ * wrong products (gradient errors of 1e6, not roundings) when several threads called it at once
+ * (FiniteDifferenceTests run in parallel; HeadLaneTests in CI); run one at a time, it was exact.
+ * BLIS keeps no state between calls that two threads could share, and shares nothing with
+ * OpenBLAS. Loaded RTLD_LOCAL by its own path. */
 static void load_serial(void) {
     char path[512] = {0};
     const char *user = getenv("RADA_BLAS_SERIAL_LIBRARY");
@@ -64,14 +69,16 @@ static void load_serial(void) {
         if (dladdr((void *)p_sgemm, &info) == 0 || info.dli_fname == NULL || realpath(info.dli_fname, resolved) == NULL) return;
         const char *marker = strstr(resolved, "openblas-pthread");
         if (marker == NULL) return;
-        /* .../openblas-pthread/libopenblasp-r0.3.21.so -> .../openblas-serial/libopenblas.so.0 */
-        snprintf(path, sizeof path, "%.*sopenblas-serial/libopenblas.so.0", (int)(marker - resolved), resolved);
+        /* .../openblas-pthread/libopenblasp-r0.3.21.so -> .../blis-serial/libblis.so.4 */
+        snprintf(path, sizeof path, "%.*sblis-serial/libblis.so.4", (int)(marker - resolved), resolved);
     }
     void *handle = dlopen(path, RTLD_NOW | RTLD_LOCAL);
     if (handle == NULL) return;
     sgemm_fn sgemm = (sgemm_fn)dlsym(handle, "cblas_sgemm");
     dgemm_fn dgemm = (dgemm_fn)dlsym(handle, "cblas_dgemm");
     if (sgemm == NULL || dgemm == NULL || (void *)sgemm == (void *)p_sgemm) return;
+    /* A second OpenBLAS is refused even when named explicitly (see above). */
+    if (dlsym(handle, "openblas_get_config") != NULL) return;
     p_sgemm_serial = sgemm;
     p_dgemm_serial = dgemm;
     snprintf(serial_library, sizeof serial_library, "%s", path);

@@ -5,7 +5,7 @@ import Foundation
 extension BLAS {
     /// The threaded library's thread count (`setThreads`): the backbone's share of the machine,
     /// and the width rada's own parallel kernels use. Nothing changes it behind its owner's back:
-    /// products that run on their caller's thread go to the serial library instead
+    /// products that run on their caller's thread go to the caller-thread library instead
     /// (`onCallerThread`).
     public static var threadCount: Int {
         ensureLoaded()
@@ -13,13 +13,14 @@ extension BLAS {
     }
 
     /// Whether a single-threaded OpenBLAS was found beside the threaded one (Debian's
-    /// `libopenblas0-serial`); without it `onCallerThread` keeps using the threaded library.
+    /// `libblis4-serial`; `RADA_BLAS_SERIAL_LIBRARY` names another, never a second OpenBLAS);
+    /// without it `onCallerThread` keeps using the threaded library.
     public static var hasCallerThreadLibrary: Bool {
         ensureLoaded()
         return rada_blas_serial_library().pointee != 0
     }
 
-    /// Runs `body` with this thread's BLAS products on the serial library: each runs on the
+    /// Runs `body` with this thread's BLAS products on the caller-thread library: each runs on the
     /// calling thread alone, so callers that split independent products over their own threads
     /// (`parallel`) neither oversubscribe the cores nor change the threaded library's count for
     /// anyone else (a tower pass on another thread keeps its threads). Only this thread is

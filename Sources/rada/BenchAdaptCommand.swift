@@ -54,11 +54,13 @@ struct BenchAdaptCommand: ParsableCommand {
                     let peak = ProcessMemory.peakResidentMiB()
                     emit(
                         json: #"{"kind": "step", "threads": \#(threads), "batch": \#(b), "classes": \#(k), "dimension": \#(d), "heads": \#(heads), "ms_per_step": \#(fmt(m.millisecondsPerStep, 3)), "median_ms_per_step": \#(fmt(m.medianMillisecondsPerStep, 3)), "ms_per_forward": \#(fmt(m.millisecondsPerForward, 3)), "gflop_per_step": \#(fmt(m.flopsPerStep / 1e9, 4)), "gflops": \#(fmt(m.gflopsPerSecond, 2)), "gemm_fraction": \#(fraction.map { fmt($0, 3) } ?? "null"), "workspace_bytes": \#(m.workspaceBytes), "stream_bytes": \#(m.streamBytes), "peak_rss_mib": \#(fmt(peak, 1))}"#,
+                        // `%s` takes a C string, not a Swift one: the share column is padded here.
                         text: String(
-                            format: "%5d %5d %5d   %9.2f %9.2f   %10.2f   %10.3f   %7.1f   %7s   %13.1f   %12.1f", b, k, d,
+                            format: "%5d %5d %5d   %9.2f %9.2f   %10.2f   %10.3f   %7.1f   ", b, k, d,
                             m.millisecondsPerStep, m.medianMillisecondsPerStep, m.millisecondsPerForward, m.flopsPerStep / 1e9,
-                            m.gflopsPerSecond, fraction.map { String(format: "%.0f %%", 100 * $0) } ?? "-",
-                            Double(m.workspaceBytes) / 1_048_576, peak))
+                            m.gflopsPerSecond)
+                            + leftPadded(fraction.map { String(format: "%.0f %%", 100 * $0) } ?? "-", 7)
+                            + String(format: "   %13.1f   %12.1f", Double(m.workspaceBytes) / 1_048_576, peak))
                 }
             }
         }
@@ -68,3 +70,5 @@ struct BenchAdaptCommand: ParsableCommand {
 }
 
 private func fmt(_ value: Double, _ digits: Int) -> String { String(format: "%.\(digits)f", value) }
+
+private func leftPadded(_ text: String, _ width: Int) -> String { String(repeating: " ", count: max(0, width - text.count)) + text }

@@ -12,7 +12,7 @@ struct BenchBLASCommand: ParsableCommand {
     @Option(help: "BLAS threads.") var threads: Int = 2
     @Option(help: "Seconds to spend per size (at least 3 repetitions).") var seconds: Double = 1.0
     @Flag(help: "Print JSON lines instead of a table.") var json = false
-    @Flag(help: "Also time the bf16 AMX kernel of --precision bf16 on the same sizes.") var bf16 = false
+    @Flag(help: "Also time every bf16 kernel this CPU runs (AMX-BF16, AVX512-BF16) on the same sizes.") var bf16 = false
 
     func run() throws {
         try BLAS.load()
@@ -27,14 +27,16 @@ struct BenchBLASCommand: ParsableCommand {
                 print(String(format: "n=%5d  %8.2f GFLOP/s", n, gflops))
             }
             guard bf16 else { continue }
-            guard BF16PackedMatrix.isAvailable else {
-                throw ValidationError("--bf16: this CPU has no AMX-BF16 (or the kernel refused its tile state)")
+            guard !BF16PackedMatrix.Kernel.available.isEmpty else {
+                throw ValidationError("--bf16: this CPU runs no bf16 kernel (needs AVX512-BF16, or AMX-BF16 with the tile state granted)")
             }
-            let rate = BF16PackedMatrix.squareRate(n: n, seconds: seconds)
-            if json {
-                print(#"{"n": \#(n), "threads": \#(threads), "core": "amx-bf16", "gflops": \#(String(format: "%.2f", rate))}"#)
-            } else {
-                print(String(format: "n=%5d  %8.2f GFLOP/s  (bf16 AMX)", n, rate))
+            for kernel in BF16PackedMatrix.Kernel.available {
+                let rate = BF16PackedMatrix.squareRate(n: n, kernel: kernel, seconds: seconds)
+                if json {
+                    print(#"{"n": \#(n), "threads": \#(threads), "core": "\#(kernel)", "gflops": \#(String(format: "%.2f", rate))}"#)
+                } else {
+                    print(String(format: "n=%5d  %8.2f GFLOP/s  (bf16, ", n, rate) + "\(kernel))")
+                }
             }
         }
     }

@@ -11,12 +11,13 @@ struct BenchBackboneCommand: ParsableCommand {
         abstract: "Time CLIP image embedding per batch size and BLAS thread count (load excluded).")
 
     @Option(help: "CLIP checkpoint directory (Hugging Face or OpenCLIP layout).") var model: String
-    @Option(help: "Projection arithmetic: fp32, or bf16 on Intel AMX. Default: RADA_PRECISION, else fp32.") var precision: String?
+    @Option(help: "Projection arithmetic: auto (bf16 where the CPU has AMX-BF16 or AVX512-BF16, else fp32), fp32 or bf16. Default: RADA_PRECISION, else auto.") var precision: String?
     @Option(help: "Batch sizes to time (repeatable).") var batch: [Int] = [1, 8]
     @Option(help: "BLAS thread counts to time (repeatable).") var threads: [Int] = [1, 2]
     @Option(help: "Timed repetitions per configuration (after one warm-up).") var repeats: Int = 5
     @Option(help: "Also keep repeating until this many seconds have passed per configuration.") var seconds: Double = 0
     @Flag(help: "Also time SGEMM at the image tower's own shapes (GFLOP/s per shape).") var gemmShapes = false
+    @Flag(help: "Also time each stage of a pass (projections, attention, layer norm, GELU, patching) at every batch and thread count.") var stages = false
     @Flag(help: "Print JSON lines instead of a table.") var json = false
 
     func validate() throws {
@@ -30,13 +31,15 @@ struct BenchBackboneCommand: ParsableCommand {
         let clock = ContinuousClock()
         let rssBefore = ProcessMemory.residentMiB()
         var loaded: CLIPModel?
-        let towerPrecision = try TowerPrecision.resolve(flag: precision)
+        let choice = try TowerPrecision.resolve(flag: precision)
+        let towerPrecision = choice.precision
+        if !json { print("CPU \(CPUModel.name); towers in \(towerPrecision): \(choice.reason)") }
         let loadTime = try clock.measure { loaded = try CLIPModel.load(from: URL(fileURLWithPath: model), precision: towerPrecision) }
         let clip = loaded!
         let rssAfter = ProcessMemory.residentMiB()
         let info = BLAS.info
         emit(
-            json: #"{"kind": "load", "impl": "rada", "precision": "\#(towerPrecision)", "load_s": \#(fmt(loadTime.seconds, 3)), "rss_mib": \#(fmt(rssAfter, 1)), "rss_model_mib": \#(fmt(rssAfter - rssBefore, 1)), "core": "\#(info.coreName)"}"#,
+            json: #"{"kind": "load", "impl": "rada", "precision": "\#(towerPrecision.name)", "kernel": "\#(towerPrecision)", "cpu": "\#(CPUModel.name)", "load_s": \#(fmt(loadTime.seconds, 3)), "rss_mib": \#(fmt(rssAfter, 1)), "rss_model_mib": \#(fmt(rssAfter - rssBefore, 1)), "core": "\#(info.coreName)"}"#,
             text: "load \(fmt(loadTime.seconds, 3)) s, resident \(fmt(rssAfter, 1)) MiB (+\(fmt(rssAfter - rssBefore, 1)) MiB), BLAS kernels \(info.coreName)")
 
         let config = clip.config
@@ -54,6 +57,7 @@ struct BenchBackboneCommand: ParsableCommand {
                     times.append(clock.measure { _ = clip.embedImages(pixels: input, count: size) }.seconds)
                 }
                 let cpuMsPerImage = (ProcessMemory.cpuSeconds() - cpuStart) * 1000 / Double(times.count * size)
+                if stages { timeStages(clip, input: input, batch: size, threads: threadCount) }
                 let median = times.sorted()[times.count / 2]
                 let msPerImage = median * 1000 / Double(size)
                 emit(
@@ -62,6 +66,21 @@ struct BenchBackboneCommand: ParsableCommand {
             }
         }
         if gemmShapes { try timeShapes(config) }
+    }
+
+    /// Each stage's share of `repeats` profiled passes: the projections against everything else.
+    private func timeStages(_ clip: CLIPModel, input: [Float], batch: Int, threads: Int) {
+        let profile = TowerProfile()
+        for _ in 0..<repeats { _ = clip.embedImages(pixels: input, count: batch, profile: profile) }
+        let shares = profile.shares
+        let projections = shares.filter(\.stage.isProjection).map(\.share).reduce(0, +)
+        for (stage, share) in shares {
+            let ms = Double(profile.nanoseconds[stage, default: 0]) / 1e6 / Double(repeats * batch)
+            emit(
+                json: #"{"kind": "stage", "impl": "rada", "threads": \#(threads), "batch": \#(batch), "stage": "\#(stage.rawValue)", "ms_per_image": \#(fmt(ms, 3)), "share": \#(fmt(share, 4))}"#,
+                text: "  \(stage.rawValue): \(fmt(ms, 2)) ms/image, \(fmt(100 * share, 1)) %")
+        }
+        if !json { print("  projections \(fmt(100 * projections, 1)) %, everything else \(fmt(100 * (1 - projections), 1)) %") }
     }
 
     /// SGEMM GFLOP/s at the projections of one layer (X · W with X of batch · tokens rows).

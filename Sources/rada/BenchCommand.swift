@@ -10,7 +10,7 @@ import RadaNumerics
 struct BenchCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "bench",
-        abstract: "Benchmark TTA accuracy over a stream: zero-shot, rada, tda and oracle side by side.",
+        abstract: "Benchmark TTA accuracy over a stream: zero-shot, rada, tda, dota and oracle side by side.",
         discussion: "Protocols and metrics: Docs/benchmarks-protocol.md. Results: Docs/benchmarks.md.")
 
     @OptionGroup var modelOptions: ModelOptions
@@ -20,8 +20,8 @@ struct BenchCommand: ParsableCommand {
     var split = "test"
     @Option(name: .customLong("protocol"), help: "per-domain, continual, label-shift, long or clean.")
     var streamProtocol = "per-domain"
-    @Option(help: "Comma-separated methods: zero-shot, rada, tda, oracle.")
-    var methods = "zero-shot,rada,tda,oracle"
+    @Option(help: "Comma-separated methods: zero-shot, rada, tda, dota, oracle.")
+    var methods = "zero-shot,rada,tda,dota,oracle"
     @Option(help: "Images per batch.") var batchSize = 64
     @Option(help: "Only the first N images of each domain (after the seeded shuffle).") var limit: Int?
     @Option(help: "Seed of the stream order.") var seed: UInt64 = 0
@@ -37,6 +37,10 @@ struct BenchCommand: ParsableCommand {
         "An extra rada method NAME=OPTIONS on the same stream (repeatable), e.g. 'slow=--lr 1e-3 --diversity 2'.",
         discussion: "OPTIONS are RAda hyper-parameter options (as for rada) applied to the engine's defaults, not to the command's own RAda options."))
     var variant: [String] = []
+    @Option(name: .customLong("dota-variant"), help: ArgumentHelp(
+        "An extra DOTA method NAME=KEY:VALUE,... on the same stream (repeatable), e.g. 'dota-slow=rho:0.01,eta:1'.",
+        discussion: "Keys: rho, eta, variance (initial variance × 1/D), shrinkage; unnamed keys keep DOTA's defaults."))
+    var dotaVariant: [String] = []
     @OptionGroup(title: "RAda hyper-parameters") var rada: RAdaOptions
 
     func validate() throws {
@@ -44,12 +48,12 @@ struct BenchCommand: ParsableCommand {
         if StreamProtocol(rawValue: streamProtocol) == nil {
             throw ValidationError("--protocol must be one of \(StreamProtocol.allCases.map(\.rawValue).joined(separator: ", "))")
         }
-        let known: Set<String> = ["zero-shot", "rada", "tda", "oracle"]
-        for name in methodList where !known.contains(name) {
-            throw ValidationError("unknown method \(name); choose from zero-shot, rada, tda, oracle")
+        for name in methodList where !Self.methodNames.contains(name) {
+            throw ValidationError("unknown method \(name); choose from \(Self.methodNames.joined(separator: ", "))")
         }
         if methodList.isEmpty { throw ValidationError("--methods names no method") }
         _ = try variants()
+        _ = try dotaVariants()
     }
 
     /// `--variant NAME=OPTIONS`: OPTIONS parsed as RAda options over the engine's defaults.
@@ -59,11 +63,38 @@ struct BenchCommand: ParsableCommand {
                 throw ValidationError("--variant must be NAME=OPTIONS, got '\(text)'")
             }
             let name = String(text[..<equals])
-            if ["zero-shot", "rada", "tda", "oracle"].contains(name) { throw ValidationError("--variant name \(name) is taken by a method") }
+            if Self.methodNames.contains(name) { throw ValidationError("--variant name \(name) is taken by a method") }
             let arguments = text[text.index(after: equals)...].split(separator: " ").map(String.init)
             do { return (name, try RAdaOptions.parse(arguments)) } catch {
                 throw ValidationError("--variant \(name): \(RAdaOptions.message(for: error))")
             }
+        }
+    }
+
+    static let methodNames = ["zero-shot", "rada", "tda", "dota", "oracle"]
+
+    /// `--dota-variant NAME=KEY:VALUE,...` over DOTA's defaults.
+    func dotaVariants() throws -> [(String, DOTAHyperparameters)] {
+        try dotaVariant.map { text in
+            guard let equals = text.firstIndex(of: "="), equals != text.startIndex else {
+                throw ValidationError("--dota-variant must be NAME=KEY:VALUE,..., got '\(text)'")
+            }
+            let name = String(text[..<equals])
+            if Self.methodNames.contains(name) { throw ValidationError("--dota-variant name \(name) is taken by a method") }
+            var hyperparameters = DOTAHyperparameters()
+            for pair in text[text.index(after: equals)...].split(separator: ",") {
+                let parts = pair.split(separator: ":")
+                guard parts.count == 2, let value = Double(parts[1]) else { throw ValidationError("--dota-variant \(name): '\(pair)' is not KEY:NUMBER") }
+                switch parts[0] {
+                case "rho": hyperparameters.rho = value
+                case "eta": hyperparameters.eta = value
+                case "variance": hyperparameters.initialVariance = value
+                case "shrinkage": hyperparameters.shrinkage = value
+                default: throw ValidationError("--dota-variant \(name): unknown key \(parts[0]) (rho, eta, variance, shrinkage)")
+                }
+            }
+            do { try hyperparameters.validate() } catch { throw ValidationError("--dota-variant \(name): \(error)") }
+            return (name, hyperparameters)
         }
     }
 
@@ -94,6 +125,7 @@ struct BenchCommand: ParsableCommand {
             switch name {
             case "zero-shot": methodObjects.append(ZeroShotMethod(textEmbeddings: text, logitScale: s))
             case "tda": methodObjects.append(try TDAMethod(textEmbeddings: text, logitScale: s))
+            case "dota": methodObjects.append(try DOTAMethod(textEmbeddings: text, logitScale: s))
             case "rada", "oracle":
                 let state = try StreamState(labels: classNames, textEmbeddings: text, logitScale: s, heads: rada.heads,
                                             hyperparameters: hyperparameters, seed: rada.maskSeed)
@@ -107,10 +139,14 @@ struct BenchCommand: ParsableCommand {
             methodObjects.append(RAdaMethod(state: state, name: name))
         }
 
+        for (name, hyperparameters) in try dotaVariants() {
+            methodObjects.append(try DOTAMethod(textEmbeddings: text, logitScale: s, hyperparameters: hyperparameters, name: name))
+        }
         var runner = BenchmarkRunner(plan: plan, batchSize: batchSize, methods: methodObjects)
         runner.showsProgress = !quiet
         let info = RunInfo(command: CommandLine.arguments.joined(separator: " "), gitRevision: gitRevision(),
-                           seeds: ["order": seed, "corruption": corruptionSeed, "mask": rada.maskSeed])
+                           seeds: ["order": seed, "corruption": corruptionSeed, "mask": rada.maskSeed],
+                           machine: "\(CPUModel.name); towers in \(try TowerPrecision.resolve(flag: modelOptions.precision).precision)")
         var cache = FeatureCache(dimension: encoder.embeddingDimension)
         let labels = source.labels
         let report = try runner.run(labels: labels, info: info) { domain, batch in

@@ -1,18 +1,30 @@
 import ArgumentParser
+import CLIP
 import RadaNumerics
 
 /// `rada info`: what this process would compute with (BLAS library and kernels, threads).
 struct InfoCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "info", abstract: "Print the BLAS library, its kernel family and thread count.")
+        commandName: "info", abstract: "Print the CPU, the towers' precision and kernel (and why), the BLAS library, its kernel family and thread count.")
+
+    @Option(help: "The precision to explain: auto, fp32 or bf16. Default: RADA_PRECISION, else auto.") var precision: String?
 
     func run() throws {
         try BLAS.load()
         let info = BLAS.info
+        let choice = try TowerPrecision.resolve(flag: precision)
+        print("cpu.model: \(CPUModel.name)")
+        print("cpu.bf16_kernels: \(BF16PackedMatrix.Kernel.available.map(\.rawValue).joined(separator: ", ").nilIfEmpty ?? "none")")
+        print("towers.precision: \(choice.precision)")
+        print("towers.precision_reason: \(choice.reason)")
         print("blas.library: \(info.library)")
         print("blas.core: \(info.coreName)")
         print("blas.core_chosen_by: \(info.chosenCoreType.map { "rada (\($0))" } ?? "user or library")")
         print("blas.threads: \(info.threads)")
-        print("blas.caller_thread_library: \(info.callerThreadLibrary ?? "none (install libopenblas0-serial: without it a step's heads run one after another)")")
+        print("blas.caller_thread_library: \(info.callerThreadLibrary ?? "none (install libblis4-serial: without it a step's heads run one after another)")")
     }
+}
+
+extension String {
+    fileprivate var nilIfEmpty: String? { isEmpty ? nil : self }
 }

@@ -19,7 +19,7 @@ struct ServeCommand: AsyncParsableCommand {
     var port: Int?
     @Option(help: "CLIP model directory (default: the embedded model). [RADA_MODEL]")
     var model: String?
-    @Option(help: "Projection arithmetic of the towers: fp32, or bf16 on Intel AMX (half the memory, faster; cosine ≈ 0.999 to fp32). [RADA_PRECISION, default fp32]")
+    @Option(help: "Projection arithmetic of the towers: auto (bf16 where the CPU has AMX-BF16 or AVX512-BF16, else fp32), fp32, or bf16 (half the memory, about twice as fast; cosine ≥ 0.9999 to fp32). [RADA_PRECISION, default auto]")
     var precision: String?
     @Option(name: .customLong("data-dir"), help: "Directory for streams and checkpoints. [RADA_DATA_DIR, default ./rada-data]")
     var dataDir: String?
@@ -164,6 +164,7 @@ struct ServeCommand: AsyncParsableCommand {
         }
         let backendName = try value(backend, "RADA_BACKEND") ?? "clip"
         let embedding: any EmbeddingBackend
+        var precisionNote = ""
         switch backendName {
         case "synthetic":
             let dimension = try value(syntheticDimension, "RADA_SYNTHETIC_DIMENSION") ?? 512
@@ -172,15 +173,17 @@ struct ServeCommand: AsyncParsableCommand {
         case "clip":
             try BLAS.load()
             let directory = try value(model, "RADA_MODEL").map { URL(fileURLWithPath: $0) } ?? ModelLocator.defaultModelDirectory()
+            let choice = try TowerPrecision.resolve(flag: precision)
+            precisionNote = ", towers in \(choice.precision) on \(CPUModel.name) (\(choice.reason))"
             let encoder = try CLIPEncoder.load(
-                from: directory, maxBatch: configuration.maxBatchImages, precision: try TowerPrecision.resolve(flag: precision))
+                from: directory, maxBatch: configuration.maxBatchImages, precision: choice.precision)
             embedding = CLIPBackend(encoder: encoder)
         default:
             throw ValidationError("--backend must be clip or synthetic, not \(backendName)")
         }
         var logger = Logger(label: "rada.serve")
         logger.logLevel = environment["LOG_LEVEL"].flatMap(Logger.Level.init(rawValue:)) ?? .info
-        logger.info("serving on \(configuration.host):\(configuration.port), data in \(configuration.dataDirectory.path), backend \(backendName)")
+        logger.info("serving on \(configuration.host):\(configuration.port), data in \(configuration.dataDirectory.path), backend \(backendName)\(precisionNote)")
         configuration.store = try StoreOption.open(
             try value(store, "RADA_STORE"), dataDirectory: configuration.dataDirectory, serverID: try value(serverID, "RADA_SERVER_ID"),
             leaseSeconds: try value(leaseSeconds, "RADA_LEASE_SECONDS"), logger: logger)

@@ -1,3 +1,4 @@
+import Dispatch
 import Foundation
 import RadaNumerics
 import Synchronization
@@ -113,10 +114,10 @@ import Testing
         #expect(parallel.workspaceBytes(batch: batch, backward: true) > serial.workspaceBytes(batch: batch, backward: true))
     }
 
-    /// The lanes' products run on the serial library: the threaded library's thread count (the
+    /// The lanes' products run on the caller-thread library: the threaded library's thread count (the
     /// backbone's) stays what it was while they run (it used to drop to 1 for the process).
     @Test func lanesLeaveTheThreadedLibraryAlone() throws {
-        try #require(BLAS.hasCallerThreadLibrary, "needs libopenblas0-serial (make deps installs it)")
+        try #require(BLAS.hasCallerThreadLibrary, "needs libblis4-serial (make deps installs it)")
         let task = SyntheticTask(classes: 64, dimension: 16)
         var network = try MaskNetwork<Float>(text: task.text.storage, classes: 64, dimension: 16, heads: 4, logitScale: 13)
         network.headLaneLimit = 2
@@ -137,3 +138,39 @@ import Testing
     }
 }
 
+
+/// Steps of several streams at once (the adaptation pool runs them in parallel) give every stream
+/// the same bits as a step run alone: the caller-thread BLAS must be safe to enter from several
+/// threads, which is why it is BLIS and never a second OpenBLAS (Docs/architecture.md).
+@Suite struct ConcurrentStepTests {
+    func pass<T: RAdaScalar>(_ type: T.Type, classes: Int, dimension: Int, lanes: Int) throws -> @Sendable () -> [T] {
+        var generator = SeededGenerator(seed: 21)
+        let text = (0..<(classes * dimension)).map { _ in T(generator.nextSymmetric(bound: 0.3)) }
+        var network = try MaskNetwork<T>(text: text, classes: classes, dimension: dimension, heads: 2, logitScale: 13)
+        network.headLaneLimit = lanes
+        var mask = RAdaMask<T>(dimension: dimension, seed: 3)
+        for i in mask.values.indices { mask.values[i] += T(generator.nextSymmetric(bound: 0.05)) }
+        let batch = 3
+        let f = (0..<(batch * dimension)).map { _ in T(generator.nextSymmetric(bound: 0.4)) }
+        let g = (0..<(batch * classes)).map { T($0 % 5) - 2 }
+        let frozen = network, m = mask
+        return {
+            frozen.forward(mask: m, features: f, batch: batch).logits
+                + frozen.gradient(mask: m, features: f, batch: batch, logitGradient: g, deviationGradient: [T](repeating: 0.1, count: batch))
+        }
+    }
+
+    @Test func concurrentStepsMatchSoloSteps() throws {
+        let small = try pass(Double.self, classes: 5, dimension: 8, lanes: 1)
+        let wide = try pass(Float.self, classes: 40, dimension: 16, lanes: 2)
+        let (soloSmall, soloWide) = (small(), wide())
+        let mismatches = Atomic<Int>(0)
+        DispatchQueue.concurrentPerform(iterations: 4) { worker in
+            for _ in 0..<50 {
+                let same = worker % 2 == 0 ? small() == soloSmall : wide() == soloWide
+                if !same { mismatches.add(1, ordering: .relaxed) }
+            }
+        }
+        #expect(mismatches.load(ordering: .relaxed) == 0)
+    }
+}

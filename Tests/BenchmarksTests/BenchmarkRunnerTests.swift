@@ -79,7 +79,7 @@ struct SpyMethod: TTAMethod {
 
 @Suite struct BenchmarkRunnerTests {
     let stream = SyntheticStream()
-    let info = RunInfo(command: "rada bench --synthetic", gitRevision: "abc123", seeds: ["order": 5])
+    let info = RunInfo(command: "rada bench --synthetic", gitRevision: "abc123", seeds: ["order": 5], machine: "Test CPU; towers in fp32")
 
     func plan(_ kind: StreamProtocol) throws -> StreamPlan {
         try StreamPlan.folders(kind, names: ["clean", "shifted"], labels: stream.labels, classes: 3, seed: 5)
@@ -133,6 +133,8 @@ struct SpyMethod: TTAMethod {
         #expect(object["protocol"] as? String == "per-domain")
         #expect(object["batch_size"] as? Int == 16)
         #expect(object["git_revision"] as? String == "abc123")
+        #expect(object["machine"] as? String == "Test CPU; towers in fp32")
+        #expect(report.markdownTable().hasPrefix("Protocol `per-domain`, batch size 16, 180 images, git abc123, Test CPU; towers in fp32"))
         #expect((object["seeds"] as? [String: Any])?["order"] as? Int == 5)
         let first = (object["results"] as! [[String: Any]])[0]
         for key in ["method", "domain", "accuracy", "n", "last10_accuracy", "mean_entropy"] { #expect(first[key] != nil, "result lacks \(key)") }

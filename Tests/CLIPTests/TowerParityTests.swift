@@ -9,9 +9,13 @@ import Testing
 @Suite("Parity with transformers on full-size checkpoints",
        .serialized, .enabled(if: ProcessInfo.processInfo.environment["RADA_PARITY_DIR"] != nil))
 struct TowerParityTests {
-    /// `RADA_PRECISION=bf16` runs the same check on the AMX bf16 path, with bf16's tolerance.
-    static let precision = (try? TowerPrecision.resolve()) ?? .float32
-    static var minCosine: Float { precision == .float32 ? 0.99999 : 0.999 }
+    /// `RADA_PRECISION=bf16` (or `auto`) runs the same check in bf16, with bf16's tolerance;
+    /// without it, the fp32 reference arithmetic.
+    static let precision: TowerPrecision = {
+        guard let name = ProcessInfo.processInfo.environment["RADA_PRECISION"], !name.isEmpty else { return .float32 }
+        return (try? TowerPrecision.choose(name).precision) ?? .float32
+    }()
+    static var minCosine: Float { precision == .float32 ? 0.99999 : 0.9999 }
 
     static var root: URL { URL(fileURLWithPath: ProcessInfo.processInfo.environment["RADA_PARITY_DIR"] ?? "/nonexistent") }
 

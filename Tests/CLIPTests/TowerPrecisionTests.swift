@@ -4,39 +4,68 @@ import Testing
 
 @testable import CLIP
 
-/// The opt-in bf16 precision: the same embeddings within bf16's rounding, really computed in
-/// bf16 (not silently fp32), and a clear error where the CPU cannot run it.
+/// bf16 precision, which `auto` picks where the CPU has a bf16 kernel: the same embeddings within
+/// the stated cosine on every kernel the machine runs, really computed in bf16 (not silently
+/// fp32), and a clear error where the CPU cannot run it.
 @Suite("Tower precision")
 struct TowerPrecisionTests {
-    /// Stated tolerance of bf16 mode on the tiny fixture (2 layers, width 64): measured ≥ 0.99999 (images and texts).
-    static let minCosine: Float = 0.999
+    /// The bound `auto` promises (measured on the tiny fixtures, 2 layers of width 64: ≥ 0.99999).
+    static let minCosine: Float = 0.9999
 
-    @Test("bf16 embeddings agree with the float64 reference to the stated cosine", .enabled(if: BF16PackedMatrix.isAvailable),
+    @Test("AMX-BF16 embeddings agree with the float64 reference to the stated cosine",
+          .enabled(if: BF16PackedMatrix.Kernel.amx.isAvailable, "this CPU (or its OS kernel) has no AMX-BF16"),
           arguments: ["tiny-clip", "tiny-openclip"])
-    func bf16AgreesWithReference(fixture: String) throws {
+    func amxAgreesWithReference(fixture: String) throws {
+        try agreesWithReference(fixture: fixture, kernel: .amx)
+    }
+
+    @Test("AVX512-BF16 embeddings agree with the float64 reference to the stated cosine",
+          .enabled(if: BF16PackedMatrix.Kernel.avx512.isAvailable, "this CPU has no AVX512-BF16"),
+          arguments: ["tiny-clip", "tiny-openclip"])
+    func avx512AgreesWithReference(fixture: String) throws {
+        try agreesWithReference(fixture: fixture, kernel: .avx512)
+    }
+
+    func agreesWithReference(fixture: String, kernel: BF16PackedMatrix.Kernel) throws {
         let directory = Fixtures.url(fixture)
-        let model = try CLIPModel.load(from: directory, precision: .bfloat16)
+        let model = try CLIPModel.load(from: directory, precision: .bfloat16(kernel))
         let reference = try ReferenceOutputs(directory: directory)
         let images = agreement(model.embedImages(pixels: reference.pixels, count: reference.images), reference.imageEmbeddings)
         let texts = agreement(model.embedTexts(reference.texts), reference.textEmbeddings)
-        print("\(fixture) bf16: image cos ≥ \(images.minCosine) max|Δ| \(images.maxAbsDiff); text cos ≥ \(texts.minCosine) max|Δ| \(texts.maxAbsDiff)")
+        print("\(fixture) bf16 \(kernel): image cos ≥ \(images.minCosine) max|Δ| \(images.maxAbsDiff); text cos ≥ \(texts.minCosine) max|Δ| \(texts.maxAbsDiff)")
         #expect(images.minCosine >= Self.minCosine)
         #expect(texts.minCosine >= Self.minCosine)
         // Rounding is visible: far beyond fp32's 1e-5 tolerance, so this is not the fp32 path.
         #expect(images.maxAbsDiff > 1e-4)
     }
 
-    @Test func parsesTheEnvironmentNames() throws {
-        #expect(TowerPrecision(rawValue: "fp32") == .float32)
-        #expect(TowerPrecision(rawValue: "bf16") == .bfloat16)
-        #expect(TowerPrecision(rawValue: "fp16") == nil)
-        #expect("\(CheckpointError.unsupportedPrecision("fp16"))".contains("fp32 or bf16"))
+    @Test func parsesTheNames() throws {
+        #expect(try TowerPrecision.choose("fp32").precision == .float32)
+        #expect(try TowerPrecision.choose("auto", kernel: nil).precision == .float32)
+        #expect(try TowerPrecision.choose("auto", kernel: .avx512).precision == .bfloat16(.avx512))
+        #expect(try TowerPrecision.choose("bf16", kernel: .amx).precision == .bfloat16(.amx))
+        #expect(try TowerPrecision.choose("auto", kernel: nil).reason.contains("neither AMX-BF16 nor AVX512-BF16"))
+        #expect(throws: CheckpointError.unsupportedPrecision("fp16")) { try TowerPrecision.choose("fp16") }
+        #expect("\(CheckpointError.unsupportedPrecision("fp16"))".contains("auto, fp32 or bf16"))
+        #expect(throws: CheckpointError.precisionUnavailable("bf16")) { try TowerPrecision.choose("bf16", kernel: nil) }
     }
 
-    @Test("without AMX, bf16 is refused with an error that says why", .enabled(if: !BF16PackedMatrix.isAvailable))
-    func refusedWithoutAMX() {
-        #expect(throws: CheckpointError.precisionUnavailable("bf16")) {
-            try CLIPModel.load(from: Fixtures.url("tiny-clip"), precision: .bfloat16)
+    /// `auto` is bf16 exactly where the machine has a bf16 kernel, and on the fastest one.
+    @Test func autoPicksTheFastestKernelHere() throws {
+        let choice = try TowerPrecision.choose("auto")
+        if let fastest = BF16PackedMatrix.Kernel.available.first {
+            #expect(choice.precision == .bfloat16(fastest))
+        } else {
+            #expect(choice.precision == .float32)
+        }
+    }
+
+    @Test("a kernel this CPU lacks is refused with an error that says why",
+          .enabled(if: BF16PackedMatrix.Kernel.allCases.contains { !$0.isAvailable }, "this CPU runs every bf16 kernel"))
+    func refusedWithoutTheKernel() throws {
+        let missing = try #require(BF16PackedMatrix.Kernel.allCases.first { !$0.isAvailable })
+        #expect(throws: CheckpointError.precisionUnavailable("bf16 (\(missing))")) {
+            try CLIPModel.load(from: Fixtures.url("tiny-clip"), precision: .bfloat16(missing))
         }
     }
 }

@@ -13,7 +13,7 @@ extension BenchmarkReport {
     public func markdownTable() -> String {
         func cell(_ value: Double) -> String { String(format: "%.2f", value) }
         var lines: [String] = []
-        lines.append("Protocol `\(self.protocol)`, batch size \(batchSize), \(images) images, git \(gitRevision)")
+        lines.append("Protocol `\(self.protocol)`, batch size \(batchSize), \(images) images, git \(gitRevision)" + (machine.map { ", \($0)" } ?? ""))
         lines.append("")
         lines.append("| domain | " + methods.joined(separator: " | ") + " |")
         lines.append("|---|" + String(repeating: "---:|", count: methods.count))

@@ -24,6 +24,8 @@ public struct BenchmarkReport: Codable, Sendable, Equatable {
     public var gitRevision: String
     /// Every seed that shaped the run ("order", "corruption", "rada", ...).
     public var seeds: [String: UInt64]
+    /// The CPU and the towers' precision (absent in reports written before it was recorded).
+    public var machine: String?
     /// Running accuracy along the stream, per method, for the plot.
     public var curves: [AccuracyCurve]
     /// Stream positions (images seen) where each domain starts, for the plot.
@@ -31,7 +33,7 @@ public struct BenchmarkReport: Codable, Sendable, Equatable {
 
     enum CodingKeys: String, CodingKey {
         case `protocol`, batchSize = "batch_size", domains, methods, results, mean, meanLast10 = "mean_last10", rounds, timing,
-             images, peakResidentBytes = "peak_resident_bytes", command, gitRevision = "git_revision", seeds, curves,
+             images, peakResidentBytes = "peak_resident_bytes", command, gitRevision = "git_revision", seeds, machine, curves,
              domainStarts = "domain_starts"
     }
 }

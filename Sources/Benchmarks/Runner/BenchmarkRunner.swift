@@ -20,11 +20,15 @@ public struct RunInfo: Sendable {
     public var command: String
     public var gitRevision: String
     public var seeds: [String: UInt64]
+    /// The CPU and the towers' arithmetic ("AMD EPYC; towers in bf16 (AVX512-BF16)"): `auto`
+    /// picks by CPU, and bf16 moves accuracies by hundredths of a point.
+    public var machine: String?
 
-    public init(command: String, gitRevision: String, seeds: [String: UInt64]) {
+    public init(command: String, gitRevision: String, seeds: [String: UInt64], machine: String? = nil) {
         self.command = command
         self.gitRevision = gitRevision
         self.seeds = seeds
+        self.machine = machine
     }
 }
 

@@ -113,7 +113,7 @@ struct StreamTally {
             protocol: plan.streamProtocol.rawValue, batchSize: batchSize, domains: labels, methods: methods, results: results,
             mean: mean, meanLast10: meanLast10, rounds: roundResults, timing: timing, images: images,
             peakResidentBytes: PeakMemory.residentHighWaterMark(), command: info.command, gitRevision: info.gitRevision,
-            seeds: info.seeds,
+            seeds: info.seeds, machine: info.machine,
             curves: methods.indices.map { Self.curve(methods[$0], correctness[$0], window: window, points: points) },
             domainStarts: starts)
     }

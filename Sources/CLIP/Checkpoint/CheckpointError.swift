@@ -21,9 +21,9 @@ public enum CheckpointError: Error, CustomStringConvertible, Equatable, Sendable
         case .noConfig(let directory):
             "\(directory) holds neither config.json + model.safetensors (Hugging Face) nor open_clip_config.json + open_clip_model.safetensors (OpenCLIP)"
         case .unsupportedPrecision(let value):
-            "unknown precision '\(value)' (RADA_PRECISION or --precision): use fp32 or bf16"
+            "unknown precision '\(value)' (RADA_PRECISION or --precision): use auto, fp32 or bf16"
         case .precisionUnavailable(let value):
-            "precision \(value) needs a CPU with Intel AMX-BF16 (and a Linux kernel that grants its tile state); this machine has none: use fp32"
+            "precision \(value) needs a CPU with AVX512-BF16 or Intel AMX-BF16; this machine has neither: use fp32 or auto"
         }
     }
 }

@@ -21,12 +21,13 @@ public final class CLIPModel: Sendable {
 
     /// Embeds images. `pixels` holds `count` images of channels × imageSize × imageSize (CHW),
     /// already normalised with `config.imageMean`/`imageStd`. Returns count × D, rows L2-normalised.
-    public func embedImages(pixels: [Float], count: Int) -> Matrix {
+    /// `profile`, when given, collects the time of each stage of the pass.
+    public func embedImages(pixels: [Float], count: Int, profile: TowerProfile? = nil) -> Matrix {
         let perImage = config.channels * config.imageSize * config.imageSize
         precondition(count >= 0 && pixels.count == count * perImage,
                      "embedImages: \(pixels.count) values for \(count) images of \(perImage)")
         if count == 0 { return Matrix(rows: 0, cols: embeddingDimension) }
-        return pixels.withUnsafeBufferPointer { vision.embed(pixels: $0.baseAddress!, count: count) }
+        return pixels.withUnsafeBufferPointer { vision.embed(pixels: $0.baseAddress!, count: count, profile: profile) }
     }
 
     /// Embeds texts given as token ids (with SOT and EOT, unpadded, 1...contextLength tokens each,

@@ -2,27 +2,73 @@ import Foundation
 import RadaNumerics
 
 /// The arithmetic of the towers' projection GEMMs (the bulk of their FLOPs and weights).
-public enum TowerPrecision: String, Sendable, CaseIterable, CustomStringConvertible {
-    /// fp32 weights through BLAS: the reference, bit-compatible with the parity fixtures.
-    case float32 = "fp32"
-    /// Weights held only in bf16, products on Intel AMX tiles with fp32 accumulation: about half
-    /// the memory and a multiple of the speed; embeddings agree with fp32 to a cosine of about
-    /// 0.999 (Docs/benchmarks.md). Needs a CPU with AMX-BF16.
-    case bfloat16 = "bf16"
+public enum TowerPrecision: Sendable, Equatable, CustomStringConvertible {
+    /// fp32 weights through BLAS and rada's packed fp32 kernel: the reference, bit-compatible
+    /// with the parity fixtures.
+    case float32
+    /// Weights held only in bf16, products with fp32 accumulation on the given kernel: half the
+    /// memory and about twice the speed; embeddings agree with fp32 to a cosine of at least
+    /// 0.9999 (`TowerPrecisionTests`; 0.99998 on ViT-B/32 and B/16, Docs/benchmarks.md).
+    case bfloat16(BF16PackedMatrix.Kernel)
 
-    public var description: String { rawValue }
+    /// The names a user gives: `fp32`, `bf16`, or `auto` (the default).
+    public static let names = ["auto", "fp32", "bf16"]
+
+    public var description: String {
+        switch self {
+        case .float32: "fp32"
+        case .bfloat16(let kernel): "bf16 (\(kernel))"
+        }
+    }
+
+    /// The short name (`fp32` or `bf16`), for tables and JSON.
+    public var name: String {
+        switch self {
+        case .float32: "fp32"
+        case .bfloat16: "bf16"
+        }
+    }
+
+    /// A precision and why it was chosen, for `rada info`, the server's log and benchmarks.
+    public struct Choice: Sendable, Equatable {
+        public let precision: TowerPrecision
+        public let reason: String
+    }
+
+    /// The precision for a name (`auto`, `fp32`, `bf16`), on this machine. `auto` is bf16 on the
+    /// fastest bf16 kernel the CPU runs (AMX-BF16, else AVX512-BF16: about twice fp32's rate and
+    /// within cosine 0.9999 of its embeddings), else fp32. `bf16` on a CPU without either is an
+    /// error, not a silent fallback.
+    public static func choose(_ name: String, kernel: BF16PackedMatrix.Kernel? = BF16PackedMatrix.kernel) throws -> Choice {
+        switch name {
+        case "fp32":
+            return Choice(precision: .float32, reason: "asked for fp32")
+        case "bf16":
+            guard let kernel else { throw CheckpointError.precisionUnavailable(name) }
+            return Choice(precision: .bfloat16(kernel), reason: "asked for bf16; \(kernel) is this CPU's fastest bf16 kernel")
+        case "auto":
+            guard let kernel else {
+                return Choice(precision: .float32, reason: "auto: this CPU has neither AMX-BF16 nor AVX512-BF16, so fp32")
+            }
+            return Choice(
+                precision: .bfloat16(kernel),
+                reason: "auto: this CPU runs \(kernel), about twice fp32's rate with embeddings within cosine 0.9999 of fp32 (--precision fp32 for the reference arithmetic)")
+        default:
+            throw CheckpointError.unsupportedPrecision(name)
+        }
+    }
 
     /// The precision a command asked for: its `--precision` flag, else `RADA_PRECISION` from the
-    /// environment (so the server and every command can be switched without a flag), else fp32.
-    public static func resolve(flag: String? = nil) throws -> TowerPrecision {
+    /// environment (so the server and every command can be switched without a flag), else auto.
+    public static func resolve(flag: String? = nil) throws -> Choice {
         let environment = ProcessInfo.processInfo.environment["RADA_PRECISION"].flatMap { $0.isEmpty ? nil : $0 }
-        guard let value = flag ?? environment else { return .float32 }
-        guard let precision = TowerPrecision(rawValue: value) else { throw CheckpointError.unsupportedPrecision(value) }
-        return precision
+        return try choose(flag ?? environment ?? "auto")
     }
 
     /// Throws unless this machine can run the precision.
     public func checkSupported() throws {
-        if self == .bfloat16 && !BF16PackedMatrix.isAvailable { throw CheckpointError.precisionUnavailable(rawValue) }
+        if case .bfloat16(let kernel) = self, !kernel.isAvailable {
+            throw CheckpointError.precisionUnavailable("bf16 (\(kernel))")
+        }
     }
 }

@@ -7,8 +7,8 @@ struct Transformer: Sendable {
     let layers: [TransformerLayer]
 
     /// Scratch for one pass over `rows` rows of sequences of `length`.
-    func makeWorkspace(rows: Int, length: Int) -> TransformerWorkspace {
-        TransformerWorkspace(rows: rows, length: length, tower: tower, bf16: layers.first?.qkv.bf16 != nil)
+    func makeWorkspace(rows: Int, length: Int, profile: TowerProfile? = nil) -> TransformerWorkspace {
+        TransformerWorkspace(rows: rows, length: length, tower: tower, bf16: layers.first?.qkv.bf16 != nil, profile: profile)
     }
 
     /// Runs every layer in place on `x` (`sequences · length` rows × width). With `causal`, each
@@ -28,14 +28,25 @@ struct Transformer: Sendable {
         _ layer: TransformerLayer, _ x: UnsafeMutablePointer<Float>, sequences: Int, length: Int, causal: Bool,
         workspace: TransformerWorkspace
     ) {
-        let width = tower.width
         let rows = sequences * length
+        let ws = workspace
+        ws.profile.measure(.layerNorm) { layer.ln1.apply(x, into: ws.normed, rows: rows, eps: tower.layerNormEps) }
+        ws.profile.measure(.qkv) {
+            layer.qkv.apply(ws.normed, rows: rows, into: ws.qkv, accumulate: false, bf16Scratch: ws.bf16Activations)
+        }
+        ws.profile.measure(.attention) {
+            attention(sequences: sequences, length: length, causal: causal, workspace: ws)
+        }
+        ws.profile.measure(.outProjection) {
+            layer.out.apply(ws.attention, rows: rows, into: x, accumulate: true, bf16Scratch: ws.bf16Activations)
+        }
+    }
+
+    /// Multi-head attention from `ws.qkv` into `ws.attention`.
+    private func attention(sequences: Int, length: Int, causal: Bool, workspace ws: TransformerWorkspace) {
+        let width = tower.width
         let headWidth = tower.headWidth
         let qkvWidth = 3 * width
-        let ws = workspace
-        layer.ln1.apply(x, into: ws.normed, rows: rows, eps: tower.layerNormEps)
-        layer.qkv.apply(ws.normed, rows: rows, into: ws.qkv, accumulate: false, bf16Scratch: ws.bf16Activations)
-
         let scale = 1 / Float(headWidth).squareRoot()
         if length > Self.fusedAttentionMaxLength {
             for sequence in 0..<sequences {
@@ -64,7 +75,6 @@ struct Transformer: Sendable {
                 }
             }
         }
-        layer.out.apply(ws.attention, rows: rows, into: x, accumulate: true, bf16Scratch: ws.bf16Activations)
     }
 
     /// The longest sequence for the fused query-by-query attention kernel. Longer ones (ViT-B/16:
@@ -100,12 +110,18 @@ struct Transformer: Sendable {
     /// x += FC2(act(FC1(LN2(x)))).
     private func mlpBlock(_ layer: TransformerLayer, _ x: UnsafeMutablePointer<Float>, rows: Int, workspace: TransformerWorkspace) {
         let ws = workspace
-        layer.ln2.apply(x, into: ws.normed, rows: rows, eps: tower.layerNormEps)
-        layer.fc1.apply(ws.normed, rows: rows, into: ws.hidden, accumulate: false, bf16Scratch: ws.bf16Activations)
-        switch tower.activation {
-        case .quickGelu: Kernels.quickGelu(ws.hidden, count: rows * tower.mlpWidth)
-        case .gelu: Kernels.gelu(ws.hidden, count: rows * tower.mlpWidth)
+        ws.profile.measure(.layerNorm) { layer.ln2.apply(x, into: ws.normed, rows: rows, eps: tower.layerNormEps) }
+        ws.profile.measure(.fc1) {
+            layer.fc1.apply(ws.normed, rows: rows, into: ws.hidden, accumulate: false, bf16Scratch: ws.bf16Activations)
         }
-        layer.fc2.apply(ws.hidden, rows: rows, into: x, accumulate: true, bf16Scratch: ws.bf16Activations)
+        ws.profile.measure(.activation) {
+            switch tower.activation {
+            case .quickGelu: Kernels.quickGelu(ws.hidden, count: rows * tower.mlpWidth)
+            case .gelu: Kernels.gelu(ws.hidden, count: rows * tower.mlpWidth)
+            }
+        }
+        ws.profile.measure(.fc2) {
+            layer.fc2.apply(ws.hidden, rows: rows, into: x, accumulate: true, bf16Scratch: ws.bf16Activations)
+        }
     }
 }

@@ -23,14 +23,14 @@ struct LinearWeights: Sendable {
     /// A panel-packed copy for few-row products, kept only when `PackedMatrix.isEnabled`
     /// (it doubles the layer's memory).
     let packed: PackedMatrix?
-    /// The weights as bf16 AMX tiles, in `TowerPrecision.bfloat16` only (replacing `weight`).
+    /// The weights packed in bf16, in `TowerPrecision.bfloat16` only (replacing `weight`).
     let bf16: BF16PackedMatrix?
 
     /// `weight` is inputs × outputs row-major; `bias` has one value per output.
     init(weight: [Float], bias: [Float], precision: TowerPrecision = .float32) {
         self.bias = bias
-        if precision == .bfloat16 && !bias.isEmpty {
-            bf16 = BF16PackedMatrix(rows: weight.count / bias.count, cols: bias.count, storage: weight)
+        if case .bfloat16(let kernel) = precision, !bias.isEmpty {
+            bf16 = BF16PackedMatrix(rows: weight.count / bias.count, cols: bias.count, storage: weight, kernel: kernel)
             self.weight = []
             packed = nil
             return

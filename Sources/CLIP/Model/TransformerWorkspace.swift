@@ -18,10 +18,13 @@ final class TransformerWorkspace {
     /// bf16 copies of a projection's input rows, for towers held in bf16 (nil in fp32): one
     /// buffer, sized for the widest input, shared by every projection of the pass.
     let bf16Activations: UnsafeMutablePointer<UInt16>?
+    /// Stage timings of this pass, when asked for.
+    let profile: TowerProfile?
 
     private let sizes: [Int]
 
-    init(rows: Int, length: Int, tower: CLIPConfig.Tower, bf16: Bool) {
+    init(rows: Int, length: Int, tower: CLIPConfig.Tower, bf16: Bool, profile: TowerProfile? = nil) {
+        self.profile = profile
         threads = BLAS.threadCount
         bf16Activations = bf16
             ? .allocate(capacity: BF16PackedMatrix.activationCount(rows: rows, inputs: max(tower.width, tower.mlpWidth)))

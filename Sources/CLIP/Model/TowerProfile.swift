@@ -1,0 +1,46 @@
+import Dispatch
+
+/// Wall time per stage of image-tower passes (`rada bench-backbone --stages`): which share of a
+/// pass the projections take, and which the work between them (layer norm, attention, GELU,
+/// patching), the part no GEMM kernel speeds up. Used by one pass at a time.
+public final class TowerProfile {
+    public enum Stage: String, CaseIterable, Sendable {
+        case patchEmbedding = "patch embedding (im2col + GEMM + positions)"
+        case layerNorm = "layer norm"
+        case qkv = "QKV projection"
+        case attention = "attention (scores, softmax, P·V)"
+        case outProjection = "attention out projection"
+        case fc1 = "MLP fc1"
+        case activation = "GELU"
+        case fc2 = "MLP fc2"
+        case head = "pooling, projection, L2 norm"
+
+        /// Whether the stage is one of the four projections per block.
+        public var isProjection: Bool { [.qkv, .outProjection, .fc1, .fc2].contains(self) }
+    }
+
+    public private(set) var nanoseconds: [Stage: UInt64] = [:]
+
+    public init() {}
+
+    func measure<R>(_ stage: Stage, _ body: () -> R) -> R {
+        let start = DispatchTime.now().uptimeNanoseconds
+        let result = body()
+        nanoseconds[stage, default: 0] += DispatchTime.now().uptimeNanoseconds - start
+        return result
+    }
+
+    /// Each stage's share of the measured time, in stage order.
+    public var shares: [(stage: Stage, share: Double)] {
+        let total = Double(nanoseconds.values.reduce(0, +))
+        return Stage.allCases.map { ($0, total > 0 ? Double(nanoseconds[$0, default: 0]) / total : 0) }
+    }
+}
+
+extension Optional where Wrapped == TowerProfile {
+    /// Runs `body`, timing it as `stage` when there is a profile.
+    func measure<R>(_ stage: TowerProfile.Stage, _ body: () -> R) -> R {
+        guard let profile = self else { return body() }
+        return profile.measure(stage, body)
+    }
+}
