@@ -2,6 +2,8 @@
 SHELL := /bin/bash
 SWIFT ?= swift
 APT_PACKAGES := libopenblas-dev libblis4-serial libpng-dev libjpeg-dev pkg-config dataset-fashion-mnist
+# What the tests add: a scratch PostgreSQL for the PostgreSQL store's tests, HAProxy for routing.
+TEST_APT_PACKAGES := postgresql haproxy
 VENV := .venv
 PYTHON := $(VENV)/bin/python
 
@@ -9,7 +11,11 @@ PYTHON := $(VENV)/bin/python
 
 ## Install the system packages the build and the tests need (only those missing).
 deps:
-	@missing=""; for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	@$(MAKE) --no-print-directory apt-install PACKAGES="$(APT_PACKAGES)"
+
+.PHONY: apt-install test-deps
+apt-install:
+	@missing=""; for p in $(PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
 	if [ -n "$$missing" ]; then \
 	  echo "installing:$$missing"; \
 	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
@@ -22,10 +28,30 @@ build: deps
 run: build
 	.build/release/rada serve
 
-# Builds every target (the CLI included, which no test target depends on), then runs the tests.
-test: deps
+test-deps: deps
+	@$(MAKE) --no-print-directory apt-install PACKAGES="$(TEST_APT_PACKAGES)"
+
+# Builds every target (the CLI included, which no test target depends on), then runs the tests
+# with a scratch PostgreSQL (loopback, free port; stopped and removed afterwards) whose URL the
+# PostgreSQL store's tests read from RADA_TEST_POSTGRES_URL.
+test: test-deps
 	$(SWIFT) build
-	$(SWIFT) test
+	@pg=$$(mktemp -d /tmp/rada-test-pg-XXXXXX); \
+	url=$$(tools/pg-scratch.sh start $$pg) || { tools/pg-scratch.sh stop $$pg; exit 1; }; \
+	echo "scratch PostgreSQL at $$url"; \
+	RADA_TEST_POSTGRES_URL=$$url $(SWIFT) test; status=$$?; \
+	tools/pg-scratch.sh stop $$pg; exit $$status
+
+## A local cluster on loopback: scratch PostgreSQL, CLUSTER_REPLICAS servers sharing it, HAProxy
+## in front on CLUSTER_PORT (tools/cluster.sh); `make cluster-stop` stops all of it.
+CLUSTER_DIR ?= /tmp/rada-cluster
+CLUSTER_REPLICAS ?= 3
+CLUSTER_PORT ?= 8080
+.PHONY: cluster cluster-stop
+cluster: build test-deps
+	tools/cluster.sh start $(CLUSTER_DIR) $(CLUSTER_REPLICAS) $(CLUSTER_PORT) $(CLUSTER_FLAGS)
+cluster-stop:
+	tools/cluster.sh stop $(CLUSTER_DIR)
 
 ## Python for tools/ only (reference outputs, training, peers); never needed by the server or tests.
 tools-env: $(VENV)/.installed

@@ -15,12 +15,14 @@ let package = Package(
         .library(name: "Adaptation", targets: ["Adaptation"]),
         .library(name: "Benchmarks", targets: ["Benchmarks"]),
         .library(name: "Server", targets: ["Server"]),
+        .library(name: "StreamStore", targets: ["StreamStore"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
         .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
         .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
+        .package(url: "https://github.com/vapor/postgres-nio", from: "1.33.2"),
     ],
     targets: [
         // C: BLAS loaded at run time (so the core type can be chosen before OpenBLAS initialises)
@@ -44,10 +46,18 @@ let package = Package(
         .target(name: "CLIP", dependencies: ["RadaNumerics", "SafeTensors", "CImageCodecs"]),
         .target(name: "Adaptation", dependencies: ["RadaNumerics", "SafeTensors"]),
         .target(name: "Benchmarks", dependencies: ["CLIP", "Adaptation", "CImageCodecs", "CZlib"]),
+        // Where streams persist: the store interface and the local directory store (no dependency
+        // beyond Foundation, so the embedded default needs nothing new).
+        .target(name: "StreamStore", dependencies: ["SafeTensors"]),
+        // The PostgreSQL store: journal and snapshots as rows, leases with fencing epochs.
+        .target(
+            name: "PostgresStreamStore",
+            dependencies: ["StreamStore", .product(name: "PostgresNIO", package: "postgres-nio")]
+        ),
         .target(
             name: "Server",
             dependencies: [
-                "CLIP", "Adaptation", "SafeTensors",
+                "CLIP", "Adaptation", "SafeTensors", "StreamStore", "PostgresStreamStore",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
@@ -71,7 +81,7 @@ let package = Package(
         .testTarget(
             name: "ServerTests",
             dependencies: [
-                "Server", "SafeTensors",
+                "Server", "SafeTensors", "StreamStore", "PostgresStreamStore",
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
             ]
         ),

@@ -1,6 +1,7 @@
 import Foundation
 import Hummingbird
 import NIOCore
+import StreamStore
 
 /// Every error the API returns, rendered as `{"error": {"code", "message"}}` with its HTTP status.
 public struct APIError: Error, HTTPResponseError, CustomStringConvertible, Sendable {
@@ -44,6 +45,9 @@ public struct APIError: Error, HTTPResponseError, CustomStringConvertible, Senda
         APIError(.serviceUnavailable, code: quarantinedCode,
                  "stream \"\(id.prefix(80))\" is quarantined: its stored state cannot be loaded (\(reason)); other streams are unaffected. DELETE the stream to remove it")
     }
+    /// The code of a 503 for a stream another server owns or has just taken over.
+    public static let streamMovedCode = "stream_moved"
+
     public static func `internal`(_ message: String) -> APIError { APIError(.internalServerError, code: "internal", message) }
 
     public static func methodNotAllowed(allowed: [HTTPRequest.Method]) -> APIError {
@@ -113,6 +117,8 @@ public struct APIError: Error, HTTPResponseError, CustomStringConvertible, Senda
             return error
         case let error as ImageBudgetError:
             return error.apiError
+        case let error as StreamStoreError:
+            return from(error)
         case let error as HTTPError:
             switch error.status {
             case .notFound: return .notFound("no such route")
@@ -127,6 +133,27 @@ public struct APIError: Error, HTTPResponseError, CustomStringConvertible, Senda
         default:
             // The caller replaces every 500 by `internalReference` and logs the detail.
             return .internal("internal error: \(error)")
+        }
+    }
+}
+
+extension APIError {
+    /// A store's refusal as the API states it. Ownership changes are transient 503s: the proxy
+    /// (or the client) retries, and the stream's owner answers.
+    static func from(_ error: StreamStoreError) -> APIError {
+        switch error {
+        case .exists: return .conflict("already exists")
+        case .notFound: return .notFound("no such stream")
+        case .fenced, .ownedElsewhere:
+            var moved = APIError(.serviceUnavailable, code: streamMovedCode,
+                                 "this server does not own the stream now (\(error)); retry: the request goes to its owner, or is served here once the owner's lease lapses")
+            moved.retryAfterSeconds = 1
+            return moved
+        case .unavailable:
+            var unavailable = APIError(.serviceUnavailable, code: "store_unavailable", "the stream store cannot be reached; retry shortly")
+            unavailable.retryAfterSeconds = 1
+            return unavailable
+        case .damaged(let why): return .internal("stored stream is damaged: \(why)")
         }
     }
 }

@@ -2,10 +2,11 @@ import Adaptation
 import Foundation
 import SafeTensors
 import RadaNumerics
+import StreamStore
 import Synchronization
 
-/// Why a stream's files could not be loaded; the message names no path (it is shown to the
-/// stream's owner), the log gets the underlying error.
+/// Why a stream's stored state could not be loaded; the message names no path (it is shown to
+/// the stream's owner), the log gets the underlying error.
 enum StreamLoadError: Error, CustomStringConvertible {
     case metadata(String)
     case noSnapshot(String)
@@ -19,23 +20,27 @@ enum StreamLoadError: Error, CustomStringConvertible {
 
     /// The owner-facing reason for any error thrown while loading.
     static func reason(_ error: any Error) -> String {
-        (error as? StreamLoadError)?.description ?? "its files cannot be read"
+        if case .damaged(let why)? = error as? StreamStoreError { return why }
+        return (error as? StreamLoadError)?.description ?? "its files cannot be read"
     }
 }
 
-/// One stream held in memory: its engine state, its journal, and the turnstile that makes its
+/// One stream held in memory: its engine state, its store handle, and the turnstile that makes its
 /// requests apply one at a time in arrival order. All state changes go through `mutate`, which
 /// runs under the stream's lock; durability (journal fsync or snapshot) happens there before
 /// the caller can acknowledge.
 final class LiveStream: Sendable {
     let metadata: StreamMetadata
-    let directory: StreamDirectory
+    /// Where the stream is written (journal, snapshots, checkpoints); used only under `inner`'s
+    /// lock or the stream's turn, so one call at a time.
+    let handle: any StreamHandle
     private let turnstile = Mutex(Turnstile())
     private let inner: Mutex<Inner>
     /// Bookkeeping the registry reads without ever waiting for `inner` (which a step holds for
     /// as long as it runs): refreshed whenever the state changes.
     private let cachedMemoryBytes: Atomic<Int>
     private let lastUsedNanoseconds = Atomic<Int64>(0)
+    private let lost = Atomic(false)
     /// Step cost of a 1-image and of a 64-image request (class set, dimension and policy never
     /// change for a stream, so neither does this), for scheduling without taking the lock.
     private let stepFLOPsOne: Double
@@ -44,7 +49,6 @@ final class LiveStream: Sendable {
 
     struct Inner: Sendable {
         var state: StreamState
-        var journal: Journal
         /// Sequence number of the next journal record; the last snapshot holds all below `snapshotSequence`.
         var nextSequence: UInt64
         var snapshotSequence: UInt64
@@ -57,9 +61,9 @@ final class LiveStream: Sendable {
         var waiters: [Int: CheckedContinuation<Void, Never>] = [:]
     }
 
-    private init(metadata: StreamMetadata, directory: StreamDirectory, inner: Inner) {
+    private init(metadata: StreamMetadata, handle: any StreamHandle, inner: Inner) {
         self.metadata = metadata
-        self.directory = directory
+        self.handle = handle
         cachedMemoryBytes = Atomic(inner.state.memoryBytes)
         stepFLOPsOne = inner.state.stepFLOPs(batch: 1)
         stepFLOPsPerImage = inner.state.stepFLOPs(batch: 64) / 64
@@ -120,11 +124,31 @@ final class LiveStream: Sendable {
     /// Runs `body` on the live state under the lock; refuses once the stream is deleted.
     func mutate<T>(_ body: (inout Inner) throws -> T) throws -> T {
         defer { touch() }
-        return try inner.withLock { inner in
-            guard !inner.deleted else { throw APIError.notFound("stream \"\(metadata.id)\" was deleted") }
-            defer { cachedMemoryBytes.store(inner.state.memoryBytes, ordering: .relaxed) }
-            return try body(&inner)
+        return try fenced {
+            try inner.withLock { inner in
+                guard !inner.deleted else { throw APIError.notFound("stream \"\(metadata.id)\" was deleted") }
+                defer { cachedMemoryBytes.store(inner.state.memoryBytes, ordering: .relaxed) }
+                return try body(&inner)
+            }
         }
+    }
+
+    /// Whether the store refused a write because another server took the stream over: this copy
+    /// is stale and must never be written again (the registry drops it and loads the stream anew).
+    var isLost: Bool { lost.load(ordering: .acquiring) }
+
+    /// Runs a write, marking the stream lost for good when the store fences it off.
+    private func fenced<T>(_ write: () throws -> T) throws -> T {
+        guard !isLost else { throw StreamStoreError.fenced }
+        do { return try write() } catch StreamStoreError.fenced {
+            lost.store(true, ordering: .releasing)
+            throw StreamStoreError.fenced
+        }
+    }
+
+    /// Runs a write through the store handle under the lock (checkpoints), fenced like a step.
+    func write<T>(_ body: (any StreamHandle) throws -> T) throws -> T {
+        try mutate { _ in try body(handle) }
     }
 
     func read<T>(_ body: (StreamState) throws -> T) throws -> T {
@@ -150,7 +174,8 @@ final class LiveStream: Sendable {
         _ features: Matrix, adapt: Bool, snapshotEvery: Int, answer: (Prediction) -> Void = { _ in }
     ) throws -> (StepResult, StreamState) {
         try mutate { inner in
-            try inner.journal.append(JournalRecord(sequence: inner.nextSequence, adapt: adapt, features: features))
+            let record = JournalRecord(sequence: inner.nextSequence, adapt: adapt, features: features)
+            try handle.append(sequence: record.sequence, payload: record.payload())
             inner.nextSequence += 1
             let (labels, step) = (inner.state.labels, inner.state.counters.batchesSeen + 1)
             let result = try inner.state.process(features, adapt: adapt) { probabilities, stepsBefore in
@@ -158,7 +183,7 @@ final class LiveStream: Sendable {
             }
             // The step is already durable in the journal: a failed snapshot must not fail the
             // request; it is retried on the next one (the journal keeps growing meanwhile).
-            if inner.nextSequence - inner.snapshotSequence >= UInt64(snapshotEvery) { try? Self.snapshot(&inner, directory) }
+            if inner.nextSequence - inner.snapshotSequence >= UInt64(snapshotEvery) { try? snapshot(&inner) }
             return (result, inner.state)
         }
     }
@@ -169,94 +194,87 @@ final class LiveStream: Sendable {
         try mutate { inner in
             var copy = inner.state
             try change(&copy)
+            // Stored first: a refused or failed write leaves the stream as it was, so later
+            // journal records never build on a state the store does not hold.
+            let sequence = inner.nextSequence + 1
+            try handle.snapshot(sequence: sequence, data: copy.checkpointData())
             inner.state = copy
-            inner.nextSequence += 1
-            try Self.snapshot(&inner, directory)
+            inner.nextSequence = sequence
+            inner.snapshotSequence = sequence
         }
     }
 
     /// Writes a snapshot if the journal holds anything (eviction, shutdown).
     func snapshotIfNeeded() throws {
-        try inner.withLock { inner in
-            guard !inner.deleted, inner.nextSequence > inner.snapshotSequence else { return }
-            try Self.snapshot(&inner, directory)
+        try fenced {
+            try inner.withLock { inner in
+                guard !inner.deleted, inner.nextSequence > inner.snapshotSequence else { return }
+                try snapshot(&inner)
+            }
         }
     }
 
-    /// Full state to `state-<next>.safetensors` atomically, then older snapshots and the journal go.
-    private static func snapshot(_ inner: inout Inner, _ directory: StreamDirectory) throws {
+    /// Full state as the snapshot at the next sequence; the store then drops the older
+    /// snapshots and the journal records it holds.
+    private func snapshot(_ inner: inout Inner) throws {
         let sequence = inner.nextSequence
-        try DurableFile.replace(directory.snapshotURL(sequence), with: inner.state.checkpointData())
-        for old in directory.snapshots() where old.sequence < sequence { try? FileManager.default.removeItem(at: old.url) }
-        try inner.journal.truncate()
+        try handle.snapshot(sequence: sequence, data: inner.state.checkpointData())
         inner.snapshotSequence = sequence
     }
 
-    func markDeleted() { inner.withLock { $0.deleted = true } }
+    /// Removes the stream from the store; later requests on this object get 404.
+    func delete() throws {
+        try mutate { inner in
+            try handle.delete()
+            inner.deleted = true
+        }
+    }
 
     // MARK: Creation and recovery
 
-    /// Creates the stream's directory atomically (built aside, renamed into place); 409 when the
-    /// id is taken.
-    static func create(metadata: StreamMetadata, state: StreamState, at directory: StreamDirectory) throws -> LiveStream {
-        let parent = directory.url.deletingLastPathComponent()
-        try FileManager.default.createDirectory(at: parent, withIntermediateDirectories: true)
-        let staging = StreamDirectory(url: parent.appendingPathComponent(".creating-\(metadata.id)-\(UInt32.random(in: 0...UInt32.max))"))
-        try FileManager.default.createDirectory(at: staging.checkpointsURL, withIntermediateDirectories: true)
+    /// Stores a new stream (atomically: all of it or nothing); 409 when the id is taken.
+    static func create(metadata: StreamMetadata, state: StreamState, in store: any StreamStore) throws -> LiveStream {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+        encoder.dateEncodingStrategy = .iso8601
+        let handle: any StreamHandle
         do {
-            let encoder = JSONEncoder()
-            encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
-            encoder.dateEncodingStrategy = .iso8601
-            try DurableFile.replace(staging.metadataURL, with: encoder.encode(metadata))
-            try DurableFile.replace(staging.snapshotURL(0), with: state.checkpointData())
-            _ = FileManager.default.createFile(atPath: staging.journalURL.path, contents: nil)
-            try DurableFile.syncDirectory(staging.url)
-            guard rename(staging.url.path, directory.url.path) == 0 else {
-                let exists = errno == EEXIST || errno == ENOTEMPTY
-                throw exists ? APIError.conflict("stream \"\(metadata.id)\" already exists")
-                    : DurableFile.failure("cannot create stream directory", directory.url.path)
-            }
-            try DurableFile.syncDirectory(parent)
-        } catch {
-            try? FileManager.default.removeItem(at: staging.url)
-            throw error
-        }
-        let inner = Inner(state: state, journal: try Journal(url: directory.journalURL), nextSequence: 0, snapshotSequence: 0)
-        return LiveStream(metadata: metadata, directory: directory, inner: inner)
+            handle = try store.create(StreamKey(client: metadata.client, id: metadata.id), metadata: encoder.encode(metadata), snapshot: state.checkpointData())
+        } catch StreamStoreError.exists { throw APIError.conflict("stream \"\(metadata.id)\" already exists") }
+        return LiveStream(metadata: metadata, handle: handle, inner: Inner(state: state, nextSequence: 0, snapshotSequence: 0))
     }
 
     /// Loads the newest readable snapshot and replays the journal records after it through the
-    /// same engine steps; a torn last record (a crash mid-append, never acknowledged) is cut off.
-    static func load(from directory: StreamDirectory) throws -> LiveStream {
+    /// same engine steps (the store has already dropped a torn last record: never acknowledged).
+    static func load(_ key: StreamKey, from store: any StreamStore) throws -> LiveStream {
+        let opened = try store.open(key) { JournalRecord(payload: $0[...]) != nil }
         let decoder = JSONDecoder()
         decoder.dateDecodingStrategy = .iso8601
         let metadata: StreamMetadata
-        do { metadata = try decoder.decode(StreamMetadata.self, from: Data(contentsOf: directory.metadataURL)) } catch {
-            throw StreamLoadError.metadata(error is DecodingError ? "meta.json is not valid" : "meta.json cannot be read")
+        do { metadata = try decoder.decode(StreamMetadata.self, from: opened.metadata) } catch {
+            opened.handle.release()
+            throw StreamLoadError.metadata("meta.json is not valid")
         }
         var loaded: (UInt64, StreamState)?
         var lastError: (any Error)?
-        for snapshot in directory.snapshots() {
+        for snapshot in opened.snapshots {
             do {
-                loaded = (snapshot.sequence, try StreamState(checkpoint: Data(contentsOf: snapshot.url)))
+                loaded = (snapshot.sequence, try StreamState(checkpoint: snapshot.read()))
                 break
             } catch { lastError = error }
         }
         guard let loaded else {
+            opened.handle.release()
             throw StreamLoadError.noSnapshot((lastError as? AdaptationError).map { "\($0)" } ?? (lastError == nil ? "none found" : "unreadable"))
         }
         let snapshotSequence = loaded.0
         var state = loaded.1
-        let (records, validLength) = try Journal.read(directory.journalURL)
-        if let size = try? FileManager.default.attributesOfItem(atPath: directory.journalURL.path)[.size] as? Int, size > validLength {
-            try Journal.cut(directory.journalURL, to: validLength)
-        }
         var nextSequence = snapshotSequence
-        for record in records where record.sequence >= snapshotSequence {
+        for payload in opened.journal {
+            guard let record = JournalRecord(payload: payload[...]), record.sequence >= snapshotSequence else { continue }
             _ = try? state.process(record.features, adapt: record.adapt)
             nextSequence = record.sequence + 1
         }
-        let inner = Inner(state: state, journal: try Journal(url: directory.journalURL), nextSequence: nextSequence, snapshotSequence: snapshotSequence)
-        return LiveStream(metadata: metadata, directory: directory, inner: inner)
+        return LiveStream(metadata: metadata, handle: opened.handle, inner: Inner(state: state, nextSequence: nextSequence, snapshotSequence: snapshotSequence))
     }
 }

@@ -19,7 +19,9 @@ enum OpenAPIDocument {
         500 (internal; the message is only a reference id) and 503 (new connection while the
         server's connection cap is reached and every connection is busy, with Retry-After; or,
         code stream_quarantined, a stream whose stored state cannot be loaded: only DELETE works
-        on it, no Retry-After).
+        on it, no Retry-After; with the PostgreSQL store, code stream_moved, another server owns
+        the stream, nothing written, or store_unavailable, the database cannot be reached; both
+        with Retry-After).
         Request bodies are matched by
         exact media type (parameters allowed); a multipart body must be complete.
     servers:
@@ -240,7 +242,7 @@ enum OpenAPIDocument {
               type: object
               required: [code, message]
               properties:
-                code: {type: string, enum: [bad_request, unauthorized, not_found, method_not_allowed, request_timeout, uri_too_long, conflict, too_large, unsupported_media_type, unprocessable, queue_full, headers_too_large, unavailable, stream_quarantined, internal]}
+                code: {type: string, enum: [bad_request, unauthorized, not_found, method_not_allowed, request_timeout, uri_too_long, conflict, too_large, unsupported_media_type, unprocessable, queue_full, headers_too_large, unavailable, stream_quarantined, stream_moved, store_unavailable, internal]}
                 message: {type: string}
         Images:
           type: object

@@ -22,7 +22,9 @@ public enum RadaServer {
         configuration: ServerConfiguration, backend: any EmbeddingBackend, metrics: ServerMetrics = ServerMetrics(),
         logger: Logger = Logger(label: "rada.serve")
     ) throws -> some ApplicationProtocol {
-        try FileManager.default.createDirectory(at: configuration.dataDirectory, withIntermediateDirectories: true)
+        if configuration.store == nil {
+            try FileManager.default.createDirectory(at: configuration.dataDirectory, withIntermediateDirectories: true)
+        }
         let service = StreamService(configuration: configuration, backend: backend, metrics: metrics, logger: logger)
         let readiness = Readiness()
         let router = Router(context: RadaRequestContext.self)
@@ -61,6 +63,7 @@ struct StreamLifecycle: Service {
         try? await gracefulShutdown()
         let failures = await service.registry.snapshotAll()
         for failure in failures { logger.error("snapshot at shutdown failed: \(failure)") }
+        service.registry.store.close()
         logger.info("streams snapshotted; shut down")
     }
 }

@@ -2,6 +2,7 @@ import Adaptation
 import CLIP
 import Foundation
 import RadaNumerics
+import StreamStore
 
 /// What one classify request costs inside the process, stage by stage, with no HTTP, no queues
 /// and no other request: the floor that the server's own latency is compared against
@@ -15,6 +16,8 @@ public enum RequestCost {
         public var decodeMs: Double
         public var embedMs: Double
         public var journalMs: Double
+        /// 99th percentile of the journal append (the store's commit), milliseconds.
+        public var journalP99Ms: Double
         public var predictMs: Double
         public var stepMs: Double
         /// What an answer waits for under predict-then-adapt: decode + embed + journal + predict.
@@ -22,14 +25,15 @@ public enum RequestCost {
     }
 
     /// `requests` one-image requests on a fresh stream of `classes` labels ("class 0", …) with the
-    /// default policy, each image file `image`, journaled (fsynced) in `directory`.
-    public static func measure(backend: any EmbeddingBackend, classes: Int, image: Data, requests: Int, directory: URL) async throws -> Stages {
+    /// default policy, each image file `image`, journaled durably in `store` (a stream of client
+    /// `bench`, deleted afterwards).
+    public static func measure(backend: any EmbeddingBackend, classes: Int, image: Data, requests: Int, store: any StreamStore) async throws -> Stages {
         let labels = (0..<classes).map { "class \($0)" }
         let text = try await backend.classEmbeddings(labels: labels, prompts: nil, templates: ["a photo of a {}."])
         var state = try StreamState(labels: labels, textEmbeddings: text, logitScale: backend.logitScale)
-        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
-        let journal = try Journal(url: directory.appendingPathComponent("journal.bin"))
-        defer { try? FileManager.default.removeItem(at: directory.appendingPathComponent("journal.bin")) }
+        let key = StreamKey(client: "bench", id: "bench-request-\(UUID().uuidString.lowercased())")
+        let journal = try store.create(key, metadata: Data("{}".utf8), snapshot: state.checkpointData())
+        defer { try? journal.delete() }
         var decode: [Double] = [], embed: [Double] = [], write: [Double] = [], predict: [Double] = [], step: [Double] = []
         let clock = ContinuousClock()
         func ms(_ d: Duration) -> Double { Double(d.components.seconds) * 1e3 + Double(d.components.attoseconds) * 1e-15 }
@@ -39,7 +43,7 @@ public enum RequestCost {
             let decoded = clock.now
             let features = try await backend.embedPreprocessed([prepared])
             let embedded = clock.now
-            try journal.append(JournalRecord(sequence: UInt64(sequence), adapt: true, features: features))
+            try journal.append(sequence: UInt64(sequence), payload: JournalRecord(sequence: UInt64(sequence), adapt: true, features: features).payload())
             let journaled = clock.now
             var predicted = journaled
             _ = try state.process(features, adapt: true) { _, _ in predicted = clock.now }
@@ -53,7 +57,8 @@ public enum RequestCost {
         }
         func median(_ v: [Double]) -> Double { v.sorted()[v.count / 2] }
         let (d, e, j, p) = (median(decode), median(embed), median(write), median(predict))
-        return Stages(classes: classes, dimension: text.cols, requests: requests, decodeMs: d, embedMs: e, journalMs: j, predictMs: p,
+        let journalP99 = write.sorted()[min(write.count - 1, write.count * 99 / 100)]
+        return Stages(classes: classes, dimension: text.cols, requests: requests, decodeMs: d, embedMs: e, journalMs: j, journalP99Ms: journalP99, predictMs: p,
                       stepMs: median(step), answerMs: d + e + j + p)
     }
 }

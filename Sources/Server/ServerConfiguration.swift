@@ -1,4 +1,5 @@
 import Foundation
+import StreamStore
 
 /// Request limits; each one violated is answered with a 413 or 422 naming the limit.
 public struct ServerLimits: Sendable {
@@ -47,8 +48,10 @@ public struct ConnectionLimits: Sendable {
 public struct ServerConfiguration: Sendable {
     public var host = "127.0.0.1"
     public var port = 8080
-    /// Where streams and checkpoints live (created when missing).
+    /// Where streams and checkpoints live (created when missing) with the local store.
     public var dataDirectory: URL
+    /// Where streams persist; nil: the local directory store on `dataDirectory`.
+    public var store: (any StreamStore)?
     /// nil: no authentication; the server then binds to loopback only.
     public var apiKeys: APIKeys?
     public var limits = ServerLimits()

@@ -2,18 +2,16 @@ import Adaptation
 import Foundation
 import SafeTensors
 import Logging
+import StreamStore
 
-/// The streams held in memory, keyed by (client, id); loads streams from the data directory on
-/// demand and evicts the least recently used idle ones beyond the memory budget. A stream whose
+/// The streams held in memory, keyed by (client, id); loads streams from the store on demand and
+/// evicts the least recently used idle ones beyond the memory budget. A stream whose
 /// stored state cannot be loaded is quarantined: its requests get a 503 naming it, it can still
 /// be deleted, and every other stream is served as usual.
 actor StreamRegistry {
-    private struct Key: Hashable {
-        var client: String
-        var id: String
-    }
+    private typealias Key = StreamKey
 
-    let layout: DataLayout
+    let store: any StreamStore
     private let memoryBudget: Int
     private let metrics: ServerMetrics
     private var loaded: [Key: LiveStream] = [:]
@@ -21,13 +19,14 @@ actor StreamRegistry {
     private var quarantined: [Key: String] = [:]
 
     private let logger: Logger
-    /// Loads in progress: a stream's files are read and its journal replayed on `loader`'s
-    /// threads, never inside this actor, so a cold stream delays only its own requests.
+    /// Loads in progress: a stream is read from the store and its journal replayed on `loader`'s
+    /// threads, never inside this actor, so a cold stream delays only its own requests. Every
+    /// store call that may wait (a file, a database) runs there too.
     private var loading: [Key: Task<LiveStream, any Error>] = [:]
     private let loader: WorkerPool
 
-    init(layout: DataLayout, memoryBudget: Int, metrics: ServerMetrics, logger: Logger, loader: WorkerPool) {
-        self.layout = layout
+    init(store: any StreamStore, memoryBudget: Int, metrics: ServerMetrics, logger: Logger, loader: WorkerPool) {
+        self.store = store
         self.memoryBudget = memoryBudget
         self.metrics = metrics
         self.logger = logger
@@ -44,17 +43,35 @@ actor StreamRegistry {
     /// wait for the stream's turn, such as an upload's limit before its body is read).
     func stream(client: String, id: String) async throws -> LiveStream {
         let key = Key(client: client, id: id)
-        if let stream = loaded[key] { return stream }
-        if let load = loading[key] { return try await settled(load, key) }
-        let directory = layout.stream(client: client, id: id)
-        guard Identifier.isValid(id), FileManager.default.fileExists(atPath: directory.url.path) else {
-            throw APIError.notFound("no stream \"\(id.prefix(80))\"")
+        if let stream = loaded[key] {
+            guard stream.isLost else { return stream }
+            // Another server took this stream over: this copy is stale; load it anew (which
+            // waits for the new owner's lease to lapse, or is refused while it lives).
+            drop(key, stream)
         }
-        if let reason = quarantined[key] { throw APIError.quarantined(id: id, reason: reason) }
-        let loader = self.loader
-        let load = Task { try await loader.run { try LiveStream.load(from: directory) } }
+        if let load = loading[key] { return try await settled(load, key) }
+        guard Identifier.isValid(id) else { throw APIError.notFound("no stream \"\(id.prefix(80))\"") }
+        if let reason = quarantined[key] {
+            guard try await onLoader({ try $0.exists(key) }) else { throw APIError.notFound("no stream \"\(id.prefix(80))\"") }
+            throw APIError.quarantined(id: id, reason: reason)
+        }
+        let (loader, store) = (self.loader, self.store)
+        let load = Task { try await loader.run { try LiveStream.load(key, from: store) } }
         loading[key] = load
         return try await settled(load, key)
+    }
+
+    /// Runs a store call on the loader's threads (it may block on a file or a database).
+    private func onLoader<T: Sendable>(_ call: @escaping @Sendable (any StreamStore) throws -> T) async throws -> T {
+        let store = self.store
+        return try await loader.run { try call(store) }
+    }
+
+    private func drop(_ key: Key, _ stream: LiveStream) {
+        guard loaded[key] === stream else { return }
+        loaded[key] = nil
+        metrics.liveStreams.set(Double(loaded.count))
+        logger.warning("stream taken over by another server; dropped", metadata: ["client": "\(key.client)", "stream": "\(key.id)"])
     }
 
     /// The outcome of a load, recorded once (by whichever waiter resumes first).
@@ -67,6 +84,11 @@ actor StreamRegistry {
                 metrics.liveStreams.set(Double(loaded.count))
             }
             return loaded[key] ?? stream
+        } catch let error as StreamStoreError where error.isTransient || error == .notFound {
+            // Not the stream's fault: nothing to quarantine (no such stream, another live
+            // owner, the store unreachable).
+            if loading[key] != nil { loading[key] = nil }
+            throw error == .notFound ? APIError.notFound("no stream \"\(key.id.prefix(80))\"") : error
         } catch {
             if loading[key] != nil {
                 loading[key] = nil
@@ -88,58 +110,65 @@ actor StreamRegistry {
                 // Quarantined just now: fall through and delete it.
             }
         }
-        try Self.removeDirectory(layout.stream(client: client, id: id).url, id: id)
+        guard try await onLoader({ try $0.removeUnopened(key) }) else { throw APIError.notFound("no stream \"\(id.prefix(80))\"") }
         quarantined[key] = nil
         metrics.quarantinedStreams.set(Double(quarantined.count))
         return true
     }
 
-    func create(metadata: StreamMetadata, state: StreamState) throws -> LiveStream {
-        let directory = layout.stream(client: metadata.client, id: metadata.id)
-        let stream = try LiveStream.create(metadata: metadata, state: state, at: directory)
+    func create(metadata: StreamMetadata, state: StreamState) async throws -> LiveStream {
+        let stream = try await onLoader { try LiveStream.create(metadata: metadata, state: state, in: $0) }
+        // A copy still held here belongs to a deleted incarnation of the id (deleted through
+        // another server); the store's creation is the authority.
         loaded[Key(client: metadata.client, id: metadata.id)] = stream
         metrics.liveStreams.set(Double(loaded.count))
         return stream
     }
 
-    func exists(client: String, id: String) -> Bool {
-        loaded[Key(client: client, id: id)] != nil || FileManager.default.fileExists(atPath: layout.stream(client: client, id: id).url.path)
+    func exists(client: String, id: String) async throws -> Bool {
+        let key = Key(client: client, id: id)
+        if let stream = loaded[key], !stream.isLost { return true }
+        return try await onLoader { try $0.exists(key) }
     }
 
-    /// Deletes the stream's files (the caller holds the stream's turn).
-    func delete(_ stream: LiveStream) throws {
-        stream.markDeleted()
-        loaded[Key(client: stream.metadata.client, id: stream.metadata.id)] = nil
+    /// The client's streams with their metadata, as stored.
+    func storedStreams(client: String) async throws -> [(id: String, metadata: Data)] {
+        try await onLoader { try $0.streams(client: client) }
+    }
+
+    /// Deletes the stream from the store (the caller holds the stream's turn).
+    func delete(_ stream: LiveStream) async throws {
+        let key = Key(client: stream.metadata.client, id: stream.metadata.id)
+        try await loader.run { try stream.delete() }
+        if loaded[key] === stream { loaded[key] = nil }
         metrics.liveStreams.set(Double(loaded.count))
-        try Self.removeDirectory(stream.directory.url, id: stream.metadata.id)
     }
 
-    /// Renames the directory aside (durably), then removes it: a crash leaves no half stream.
-    private static func removeDirectory(_ url: URL, id: String) throws {
-        let trash = url.deletingLastPathComponent().appendingPathComponent(".deleted-\(id)-\(UInt32.random(in: 0...UInt32.max))")
-        try FileManager.default.moveItem(at: url, to: trash)
-        try DurableFile.syncDirectory(trash.deletingLastPathComponent())
-        try? FileManager.default.removeItem(at: trash)
-    }
-
-    /// Evicts least recently used idle streams until the loaded ones fit the budget.
-    func enforceBudget() {
+    /// Evicts least recently used idle streams until the loaded ones fit the budget; an evicted
+    /// stream's lease is released, so another server may take it without waiting.
+    func enforceBudget() async {
         var total = loaded.values.reduce(0) { $0 + $1.memoryBytes }
         guard total > memoryBudget else { return }
         for (key, stream) in loaded.sorted(by: { $0.value.lastUsed < $1.value.lastUsed }) {
             guard total > memoryBudget else { break }
             guard stream.pending == 0 else { continue }
-            do { try stream.snapshotIfNeeded() } catch { continue }
+            do { try await loader.run { try stream.snapshotIfNeeded() } } catch { continue }
+            // The actor was free during the snapshot: evict only a stream still loaded and idle
+            // (a request that came and went meanwhile is in the journal the reload replays).
+            guard loaded[key] === stream, stream.pending == 0 else { continue }
             total -= stream.memoryBytes
             loaded[key] = nil
+            await loader.run { stream.handle.release() }
             metrics.evictions.increment()
         }
         metrics.liveStreams.set(Double(loaded.count))
     }
 
-    /// Snapshots every loaded stream (graceful shutdown); returns the failures.
+    /// Snapshots every loaded stream and releases its lease (graceful shutdown: another server
+    /// may take it at once); returns the failures.
     func snapshotAll() -> [String] {
         loaded.values.compactMap { stream in
+            defer { stream.handle.release() }
             do {
                 try stream.snapshotIfNeeded()
                 return nil

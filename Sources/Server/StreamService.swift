@@ -4,6 +4,7 @@ import Foundation
 import SafeTensors
 import Logging
 import RadaNumerics
+import StreamStore
 import Synchronization
 
 /// The API's operations, independent of HTTP: every stream operation takes a ticket on arrival,
@@ -30,7 +31,7 @@ final class StreamService: Sendable {
         self.adaptationPool = adaptationPool
         heavyAdaptationPool = WorkerPool(name: "rada-adapt-heavy", maxThreads: configuration.adaptationThreads, nice: 10)
         registry = StreamRegistry(
-            layout: DataLayout(root: configuration.dataDirectory), memoryBudget: configuration.memoryBudgetBytes, metrics: metrics,
+            store: configuration.store ?? LocalStreamStore(root: configuration.dataDirectory), memoryBudget: configuration.memoryBudgetBytes, metrics: metrics,
             logger: logger, loader: adaptationPool)
         batcher = EmbeddingBatcher(
             backend: backend, maxBatch: configuration.maxBatchImages, maxWait: configuration.maxBatchWait,
@@ -61,7 +62,7 @@ final class StreamService: Sendable {
         try Identifier.require(id, "stream id")
         let labels = try validatedLabels(labels: request.labels, prompts: request.prompts, templates: request.templates)
         let policy = try RAdaHyperparameters.resolving(request.policy)
-        guard await !registry.exists(client: client, id: id) else { throw APIError.conflict("stream \"\(id)\" already exists") }
+        guard try await !registry.exists(client: client, id: id) else { throw APIError.conflict("stream \"\(id)\" already exists") }
         let text = try await classEmbeddings(labels: labels, prompts: request.prompts, templates: request.templates)
         let state: StreamState
         do {
@@ -74,23 +75,34 @@ final class StreamService: Sendable {
             createdAt: Date(), seed: request.seed ?? 0)
         let stream = try await registry.create(metadata: metadata, state: state)
         await registry.enforceBudget()
-        return info(stream, state)
+        return try await onPool { try self.info(stream, state) }
     }
 
-    func listStreams(client: String) async -> StreamList {
-        let layout = registry.layout
+    func listStreams(client: String) async throws -> StreamList {
         let decoder = JSONDecoder()
         decoder.dateDecodingStrategy = .iso8601
-        let items = layout.streamIDs(client: client).compactMap { id -> StreamList.Item? in
-            guard let data = try? Data(contentsOf: layout.stream(client: client, id: id).metadataURL),
-                  let metadata = try? decoder.decode(StreamMetadata.self, from: data) else { return nil }
-            return StreamList.Item(id: id, labels: metadata.labels.count, createdAt: metadata.createdAt)
+        let items = try await registry.storedStreams(client: client).compactMap { stored -> StreamList.Item? in
+            guard let metadata = try? decoder.decode(StreamMetadata.self, from: stored.metadata) else { return nil }
+            return StreamList.Item(id: stored.id, labels: metadata.labels.count, createdAt: metadata.createdAt)
         }
         return StreamList(streams: items)
     }
 
     func streamInfo(client: String, id: String) async throws -> StreamInfo {
-        try await inTurn(client: client, id: id) { stream in try stream.read { info(stream, $0) } }
+        try await inTurn(client: client, id: id) { stream in
+            try await onPool {
+                // The copy may be stale if another server took the stream over while this one
+                // was paused; a fenced check marks it lost (503, reloaded on the next request).
+                try stream.write { try $0.verifyOwnership() }
+                return try stream.read { try self.info(stream, $0) }
+            }
+        }
+    }
+
+    /// Runs work that touches the stream store on the adaptation pool: a store call may block on
+    /// a file or a database, which must never hold one of the few cooperative threads.
+    private func onPool<T: Sendable>(_ job: @escaping @Sendable () throws -> T) async throws -> T {
+        try await adaptationPool.run(job)
     }
 
     func deleteStream(client: String, id: String) async throws {
@@ -101,20 +113,22 @@ final class StreamService: Sendable {
 
     func resetStream(client: String, id: String) async throws -> StreamInfo {
         let info = try await inTurn(client: client, id: id) { stream in
-            try stream.replaceState { $0.reset() }
-            return try stream.read { self.info(stream, $0) }
+            try await onPool {
+                try stream.replaceState { $0.reset() }
+                return try stream.read { try self.info(stream, $0) }
+            }
         }
         metrics.resets.increment()
         return info
     }
 
-    private func info(_ stream: LiveStream, _ state: StreamState) -> StreamInfo {
+    private func info(_ stream: LiveStream, _ state: StreamState) throws -> StreamInfo {
         StreamInfo(
             id: stream.metadata.id, labels: state.labels, templates: stream.metadata.templates, prompts: stream.metadata.prompts,
             policy: state.hyperparameters, createdAt: stream.metadata.createdAt, steps: state.counters.batchesSeen,
             samplesSeen: state.counters.samplesSeen, optimizerSteps: state.counters.optimizerSteps,
             skippedSteps: state.counters.skippedSteps, automaticResets: state.counters.automaticResets,
-            runningEntropy: state.running.entropy, memoryBytes: state.memoryBytes, checkpoints: stream.directory.checkpointNames())
+            runningEntropy: state.running.entropy, memoryBytes: state.memoryBytes, checkpoints: try stream.handle.checkpoints().map(\.name))
     }
 
     // MARK: Classification
@@ -231,28 +245,33 @@ final class StreamService: Sendable {
     func createCheckpoint(client: String, id: String, name: String) async throws -> CheckpointInfo {
         try Identifier.require(name, "checkpoint name")
         return try await inTurn(client: client, id: id) { stream in
-            let url = stream.directory.checkpointURL(name)
-            guard !FileManager.default.fileExists(atPath: url.path) else { throw APIError.conflict("checkpoint \"\(name)\" already exists") }
-            let data = try stream.read { try $0.checkpointData() }
-            try FileManager.default.createDirectory(at: stream.directory.checkpointsURL, withIntermediateDirectories: true)
-            try DurableFile.replace(url, with: data)
-            return CheckpointInfo(name: name, bytes: data.count, createdAt: Date())
+            try await onPool {
+                let data = try stream.read { try $0.checkpointData() }
+                try Self.save(stream, name: name, data: data)
+                return CheckpointInfo(name: name, bytes: data.count, createdAt: Date())
+            }
+        }
+    }
+
+    /// Stores a checkpoint; 409 when the name is taken.
+    private static func save(_ stream: LiveStream, name: String, data: Data) throws {
+        do { try stream.write { try $0.saveCheckpoint(named: name, data: data) } } catch StreamStoreError.exists {
+            throw APIError.conflict("checkpoint \"\(name)\" already exists")
         }
     }
 
     func listCheckpoints(client: String, id: String) async throws -> CheckpointList {
         try await inTurn(client: client, id: id) { stream in
-            CheckpointList(checkpoints: stream.directory.checkpointNames().map { name in
-                let attributes = try? FileManager.default.attributesOfItem(atPath: stream.directory.checkpointURL(name).path)
-                return CheckpointInfo(name: name, bytes: attributes?[.size] as? Int ?? 0, createdAt: attributes?[.modificationDate] as? Date)
-            })
+            try await onPool {
+                CheckpointList(checkpoints: try stream.handle.checkpoints().map { CheckpointInfo(name: $0.name, bytes: $0.bytes, createdAt: $0.createdAt) })
+            }
         }
     }
 
     func checkpointData(client: String, id: String, name: String) async throws -> Data {
         try Identifier.require(name, "checkpoint name")
         return try await inTurn(client: client, id: id) { stream in
-            guard let data = FileManager.default.contents(atPath: stream.directory.checkpointURL(name).path) else {
+            guard let data = try await onPool({ try stream.handle.checkpoint(named: name) }) else {
                 throw APIError.notFound("no checkpoint \"\(name)\" on stream \"\(id)\"")
             }
             return data
@@ -267,8 +286,10 @@ final class StreamService: Sendable {
     /// Replaces the stream's adaptation with a checkpoint's (409 when its class set differs).
     private func restore(client: String, id: String, data: Data) async throws -> StreamInfo {
         try await inTurn(client: client, id: id) { stream in
-            do { try stream.replaceState { try $0.restore(from: data) } } catch { throw Self.checkpointError(error) }
-            return try stream.read { self.info(stream, $0) }
+            try await onPool {
+                do { try stream.replaceState { try $0.restore(from: data) } } catch { throw Self.checkpointError(error) }
+                return try stream.read { try self.info(stream, $0) }
+            }
         }
     }
 
@@ -285,19 +306,20 @@ final class StreamService: Sendable {
     func uploadCheckpoint(client: String, id: String, name: String, data: Data) async throws -> CheckpointInfo {
         try Identifier.require(name, "checkpoint name")
         return try await inTurn(client: client, id: id) { stream in
-            let url = stream.directory.checkpointURL(name)
-            guard !FileManager.default.fileExists(atPath: url.path) else { throw APIError.conflict("checkpoint \"\(name)\" already exists") }
-            var trial = try stream.read { $0 }
-            do { try trial.restore(from: data) } catch { throw Self.checkpointError(error) }
-            try FileManager.default.createDirectory(at: stream.directory.checkpointsURL, withIntermediateDirectories: true)
-            try DurableFile.replace(url, with: data)
-            return CheckpointInfo(name: name, bytes: data.count, createdAt: Date())
+            try await onPool {
+                guard try stream.handle.checkpoint(named: name) == nil else { throw APIError.conflict("checkpoint \"\(name)\" already exists") }
+                var trial = try stream.read { $0 }
+                do { try trial.restore(from: data) } catch { throw Self.checkpointError(error) }
+                try Self.save(stream, name: name, data: data)
+                return CheckpointInfo(name: name, bytes: data.count, createdAt: Date())
+            }
         }
     }
 
     /// 409 for a checkpoint of another class set or shape, 422 for one that cannot be read.
     private static func checkpointError(_ error: any Error) -> APIError {
         if let error = error as? APIError { return error }
+        if let error = error as? StreamStoreError { return APIError.from(error) }
         if case .checkpointMismatch? = error as? AdaptationError { return .conflict("checkpoint does not fit this stream: \(error)") }
         return .unprocessable("not a usable stream checkpoint: \(error)")
     }
@@ -305,10 +327,9 @@ final class StreamService: Sendable {
     func deleteCheckpoint(client: String, id: String, name: String) async throws {
         try Identifier.require(name, "checkpoint name")
         try await inTurn(client: client, id: id) { stream in
-            let url = stream.directory.checkpointURL(name)
-            guard FileManager.default.fileExists(atPath: url.path) else { throw APIError.notFound("no checkpoint \"\(name)\" on stream \"\(id)\"") }
-            try FileManager.default.removeItem(at: url)
-            try DurableFile.syncDirectory(stream.directory.checkpointsURL)
+            guard try await onPool({ try stream.write { try $0.deleteCheckpoint(named: name) } }) else {
+                throw APIError.notFound("no checkpoint \"\(name)\" on stream \"\(id)\"")
+            }
         }
     }
 }

@@ -9,6 +9,7 @@ struct Rada: AsyncParsableCommand {
         subcommands: [
             ServeCommand.self, ClassifyCommand.self, EmbedCommand.self, BenchCommand.self, CorruptCommand.self,
             InfoCommand.self, BenchBLASCommand.self, BenchBackboneCommand.self, BenchAdaptCommand.self, BenchRequestCommand.self,
+            ClusterConfigCommand.self,
         ]
     )
 }

@@ -23,6 +23,12 @@ struct ServeCommand: AsyncParsableCommand {
     var precision: String?
     @Option(name: .customLong("data-dir"), help: "Directory for streams and checkpoints. [RADA_DATA_DIR, default ./rada-data]")
     var dataDir: String?
+    @Option(help: "Stream store: postgres://user[:password]@host[:port]/database (shared by several servers, leases with fencing). Default: files in --data-dir. [RADA_STORE]")
+    var store: String?
+    @Option(name: .customLong("server-id"), help: "This server's name in the PostgreSQL store's leases. [RADA_SERVER_ID, default host-pid-random]")
+    var serverID: String?
+    @Option(name: .customLong("lease-seconds"), help: "PostgreSQL store: a stream's lease lapses this long after its owner's last heartbeat; then another server may take it over. [RADA_LEASE_SECONDS, default 10]")
+    var leaseSeconds: Double?
     @Option(name: .customLong("api-keys"), help: "File of `client-name key` lines. [RADA_API_KEYS_FILE]")
     var apiKeys: String?
     @Option(help: "Backbone: clip or synthetic (pixel statistics, no model: for load tests). [RADA_BACKEND, default clip]")
@@ -178,6 +184,10 @@ struct ServeCommand: AsyncParsableCommand {
         var logger = Logger(label: "rada.serve")
         logger.logLevel = environment["LOG_LEVEL"].flatMap(Logger.Level.init(rawValue:)) ?? .info
         logger.info("serving on \(configuration.host):\(configuration.port), data in \(configuration.dataDirectory.path), backend \(backendName)\(precisionNote)")
+        configuration.store = try StoreOption.open(
+            try value(store, "RADA_STORE"), dataDirectory: configuration.dataDirectory, serverID: try value(serverID, "RADA_SERVER_ID"),
+            leaseSeconds: try value(leaseSeconds, "RADA_LEASE_SECONDS"), logger: logger)
+        logger.info("streams stored in \(configuration.store?.name ?? "")")
         let app = try RadaServer.makeApplication(configuration: configuration, backend: embedding, logger: logger)
         try await app.runService()
     }

@@ -3,6 +3,7 @@ import Foundation
 import Hummingbird
 import SafeTensors
 import Testing
+import StreamStore
 @testable import Server
 
 /// Issue #11, the checkpoint and stored-state attacks, each over a real socket: the server

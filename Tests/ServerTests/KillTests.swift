@@ -3,10 +3,11 @@ import Foundation
 import Hummingbird
 import HummingbirdTesting
 import Testing
+import StreamStore
 @testable import Server
 
 /// The `rada` executable next to the test bundle (built by `swift build --build-tests`).
-private let radaExecutable: URL? = {
+let radaExecutable: URL? = {
     var directory = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
     for _ in 0..<4 {
         let candidate = directory.appendingPathComponent("rada")
@@ -19,11 +20,11 @@ private let radaExecutable: URL? = {
 @Suite("kill -9 of a real server process")
 struct KillTests {
     /// `rada serve --backend synthetic` as a child process on `port`.
-    static func launch(_ executable: URL, port: Int, data: URL, snapshotEvery: Int = 4) throws -> Process {
+    static func launch(_ executable: URL, port: Int, data: URL, snapshotEvery: Int = 4, extra: [String] = []) throws -> Process {
         let process = Process()
         process.executableURL = executable
         process.arguments = ["serve", "--backend", "synthetic", "--synthetic-dimension", "16", "--port", "\(port)",
-                             "--data-dir", data.path, "--snapshot-every", "\(snapshotEvery)"]
+                             "--data-dir", data.path, "--snapshot-every", "\(snapshotEvery)"] + extra
         process.standardOutput = FileHandle.nullDevice
         process.standardError = FileHandle.nullDevice
         try process.run()

@@ -1,4 +1,5 @@
 import Foundation
+import StreamStore
 @testable import Server
 
 /// Minimal PNG encoder for test images: 8-bit RGB, one zlib stream of stored (uncompressed)

@@ -1,0 +1,150 @@
+import Foundation
+
+/// A stream's identity in a store: streams are private to the client (API key) that created them.
+public struct StreamKey: Hashable, Sendable, CustomStringConvertible {
+    public var client: String
+    public var id: String
+
+    public init(client: String, id: String) {
+        self.client = client
+        self.id = id
+    }
+
+    public var description: String { "\(client)/\(id)" }
+}
+
+/// A saved checkpoint as listed (its bytes are read on demand).
+public struct StoredCheckpoint: Sendable, Equatable {
+    public var name: String
+    public var bytes: Int
+    public var createdAt: Date?
+
+    public init(name: String, bytes: Int, createdAt: Date?) {
+        self.name = name
+        self.bytes = bytes
+        self.createdAt = createdAt
+    }
+}
+
+/// One snapshot a store holds: every journal record with a sequence below `sequence` is in it.
+/// Its bytes are read only when asked (a store may hold several; the newest readable one wins).
+public struct StoredSnapshot: Sendable {
+    public var sequence: UInt64
+    public var read: @Sendable () throws -> Data
+
+    public init(sequence: UInt64, read: @escaping @Sendable () throws -> Data) {
+        self.sequence = sequence
+        self.read = read
+    }
+}
+
+/// What opening a stream reads back: everything needed to rebuild it, and the handle through
+/// which it is written from now on.
+public struct OpenedStream: Sendable {
+    /// The stream's creation metadata, as given to `create` (JSON; the store does not read it).
+    public var metadata: Data
+    /// Newest first.
+    public var snapshots: [StoredSnapshot]
+    /// Journal payloads in sequence order, all records the store holds (the caller skips those a
+    /// snapshot already contains).
+    public var journal: [[UInt8]]
+    public var handle: any StreamHandle
+
+    public init(metadata: Data, snapshots: [StoredSnapshot], journal: [[UInt8]], handle: any StreamHandle) {
+        self.metadata = metadata
+        self.snapshots = snapshots
+        self.journal = journal
+        self.handle = handle
+    }
+}
+
+/// Why a store refused or failed; mapped to HTTP once, at the server's edge.
+public enum StreamStoreError: Error, CustomStringConvertible, Sendable, Equatable {
+    /// `create`: a stream with this id exists. `saveCheckpoint`: a checkpoint with this name exists.
+    case exists
+    /// No such stream (or it was deleted meanwhile).
+    case notFound
+    /// This process no longer owns the stream: another server took its lease over and the
+    /// fencing epoch moved on. Nothing was written; the stream must be dropped from memory.
+    case fenced
+    /// Another live server holds the stream's lease (its heartbeat is fresh): this one may not
+    /// take it over yet.
+    case ownedElsewhere(owner: String)
+    /// The store cannot be reached or answered with an error; the text is for the log.
+    case unavailable(String)
+    /// The stored stream is damaged (metadata missing or unreadable); the text names no path.
+    case damaged(String)
+
+    /// A refusal that says nothing about the stream itself: retrying later (or on the stream's
+    /// owner) can succeed.
+    public var isTransient: Bool {
+        switch self {
+        case .fenced, .ownedElsewhere, .unavailable: true
+        case .exists, .notFound, .damaged: false
+        }
+    }
+
+    public var description: String {
+        switch self {
+        case .exists: "already exists"
+        case .notFound: "not found"
+        case .fenced: "this server's lease on the stream was taken over (fencing epoch moved on); nothing was written"
+        case .ownedElsewhere(let owner): "the stream is owned by the live server \(owner)"
+        case .unavailable(let why): "stream store unavailable: \(why)"
+        case .damaged(let why): why
+        }
+    }
+}
+
+/// Where streams persist. Every method blocks its calling thread until the store has answered
+/// (the local store does file I/O and fsyncs; the PostgreSQL store waits for its commit), so
+/// callers run them off the network event loops, as they always have for fsync.
+///
+/// Guarantees every implementation gives:
+/// - `StreamHandle.append` returns only once the record is durable: the caller acknowledges the
+///   request after it, never before.
+/// - A snapshot at sequence N makes every journal record below N redundant; opening returns the
+///   snapshots newest first and the journal records that follow.
+/// - Creating a stream is atomic: it exists with its metadata and first snapshot, or not at all.
+public protocol StreamStore: Sendable {
+    /// A short description for logs ("directory /srv/rada", "postgresql on db:5432/rada").
+    var name: String { get }
+    /// Stores a new stream (metadata and the snapshot at sequence 0) and returns its handle;
+    /// throws `StreamStoreError.exists` when the id is taken.
+    func create(_ key: StreamKey, metadata: Data, snapshot: Data) throws -> any StreamHandle
+    /// Reads a stream back and takes ownership of it (the PostgreSQL store takes its lease).
+    /// `accept` checks a journal payload; reading stops at the first it refuses. Throws
+    /// `notFound`, `ownedElsewhere`, `damaged` or `unavailable`.
+    func open(_ key: StreamKey, accept: ([UInt8]) -> Bool) throws -> OpenedStream
+    func exists(_ key: StreamKey) throws -> Bool
+    /// The client's streams, sorted by id, with their metadata (unreadable ones left out).
+    func streams(client: String) throws -> [(id: String, metadata: Data)]
+    /// Removes a stream that could not be opened (quarantined), without taking ownership through
+    /// `open`; false when there is no such stream.
+    func removeUnopened(_ key: StreamKey) throws -> Bool
+    /// Ends this process's use of the store after the final snapshots (the PostgreSQL store stops
+    /// its heartbeat, so its leases lapse at once, and closes its connections).
+    func close()
+}
+
+/// The write side of one open stream. Only touched under the stream's lock: one call at a time.
+public protocol StreamHandle: AnyObject, Sendable {
+    /// Appends one journal record durably (fsync, or commit under the lease's epoch).
+    func append(sequence: UInt64, payload: [UInt8]) throws
+    /// Stores the full state as the snapshot at `sequence` and drops older snapshots and the
+    /// journal records it contains.
+    func snapshot(sequence: UInt64, data: Data) throws
+    func checkpoints() throws -> [StoredCheckpoint]
+    func checkpoint(named name: String) throws -> Data?
+    /// Throws `StreamStoreError.exists` when the name is taken.
+    func saveCheckpoint(named name: String, data: Data) throws
+    /// False when there was no such checkpoint.
+    func deleteCheckpoint(named name: String) throws -> Bool
+    /// Removes the stream and everything stored with it.
+    func delete() throws
+    /// Throws `StreamStoreError.fenced` when another server has taken the stream over since this
+    /// handle was opened: a read must not answer from a copy that stopped being the stream.
+    func verifyOwnership() throws
+    /// Gives up ownership without writing (shutdown after the final snapshot, eviction).
+    func release()
+}
