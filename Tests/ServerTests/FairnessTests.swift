@@ -10,10 +10,12 @@ import Testing
 /// take long delays neither other streams' requests nor the registry.
 @Suite("Fair serving: answers before steps, slow streams isolated", .serialized)
 struct FairnessTests {
-    /// A thousand optimiser steps per request, none skipped, over 16 classes and 8 images: a
-    /// step of about 2 s in a debug build, long enough to tell from a request's own cost even
-    /// on a loaded machine.
-    static let slowPolicy = "{\"stepsPerBatch\":1000,\"objective\":{\"confidenceThreshold\":null}}"
+    /// 500 optimiser steps per request, none skipped, over 16 classes and 8 images: a step of
+    /// about 1 s in a debug build (its products on the single-threaded caller-thread BLAS), long
+    /// enough to tell from a request's own cost, short enough that requests queued behind three
+    /// of them stay within the test client's 20 s read timeout on a loaded machine.
+    static let slowSteps = 500
+    static let slowPolicy = "{\"stepsPerBatch\":\(slowSteps),\"objective\":{\"confidenceThreshold\":null}}"
     static let slowLabels = (0..<16).map { "class\($0)" }
     static func slowBatch(_ r: Int) -> [Data] { (0..<8).map { PNGWriter.sample(100 * r + $0) } }
 
@@ -34,14 +36,14 @@ struct FairnessTests {
                 answered = try await Self.seconds { reply = try await client.classify("slow", Self.slowBatch(0)) }
                 // In the stream's queue: runs once the step has finished.
                 let info = try client.object(try await client.send(.get, "/v1/streams/slow"))
-                #expect(info["optimizerSteps"] as? Int == 1000)
+                #expect(info["optimizerSteps"] as? Int == Self.slowSteps)
             }
             let step = total - answered
             try #require(step > 0.3, "the step must be long enough to measure (\(step) s)")
             #expect(answered < 0.5 * step, "answered in \(answered) s; the step took \(step) s more")
             #expect(reply?.step == 1 && reply?.adaptationSteps == nil)
             var policy = RAdaHyperparameters()
-            policy.stepsPerBatch = 1000
+            policy.stepsPerBatch = Self.slowSteps
             policy.objective.confidenceThreshold = nil
             var twin = try await TestData.twin(labels: Self.slowLabels, policy: policy)
             #expect(reply == (try await TestData.expected(&twin, Self.slowBatch(0))))
@@ -61,7 +63,7 @@ struct FairnessTests {
             let busy = try await Self.seconds {
                 for r in 1...3 {
                     slowest = max(slowest, try await Self.seconds { _ = try await client.classify("fast", TestData.batch(r)) })
-                    // Optimiser steps finished so far (a slow request adds its 1000 when it ends).
+                    // Optimiser steps finished so far (a slow request adds its `slowSteps` when it ends).
                     let metrics = String(buffer: try await client.send(.get, "/metrics", key: nil).body)
                     stepsWhenServed.append(metrics.split(separator: "\n").first { $0.hasPrefix("rada_adaptation_steps_total ") }
                         .flatMap { Double($0.split(separator: " ")[1]) } ?? .nan)
@@ -71,7 +73,7 @@ struct FairnessTests {
             }
             // The fast requests were answered while slow steps were still running (however
             // loaded the machine is), and well before they all ended.
-            #expect(stepsWhenServed.first.map { $0 < 3000 } == true, "optimiser steps done when the first fast request was answered: \(stepsWhenServed)")
+            #expect(stepsWhenServed.first.map { $0 < Double(3 * Self.slowSteps) } == true, "optimiser steps done when the first fast request was answered: \(stepsWhenServed)")
             #expect(slowest < 0.75 * busy, "a fast request took \(slowest) s while the slow steps ran \(busy) s (alone: \(alone) s)")
         }
     }
