@@ -10,6 +10,26 @@ struct CreateStreamRequest: Decodable {
     /// Partial `RAdaHyperparameters`: given fields override the defaults.
     var policy: JSONValue?
     var seed: UInt64?
+
+    private enum CodingKeys: String, CodingKey { case id, labels, prompts, templates, policy, seed }
+
+    init(from decoder: any Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        id = try c.decodeUnlessAbsent(String.self, forKey: .id)
+        labels = try c.decodeUnlessAbsent([String].self, forKey: .labels)
+        prompts = try c.decodeUnlessAbsent([String: [String]].self, forKey: .prompts)
+        templates = try c.decodeUnlessAbsent([String].self, forKey: .templates)
+        policy = try c.decodeUnlessAbsent(JSONValue.self, forKey: .policy)
+        seed = try c.decodeUnlessAbsent(UInt64.self, forKey: .seed)
+    }
+}
+
+extension KeyedDecodingContainer {
+    /// An optional field: absent is nil, but an explicit `null` is refused like any other wrong
+    /// type (the document says "an array", not "an array or null").
+    func decodeUnlessAbsent<T: Decodable>(_ type: T.Type, forKey key: Key) throws -> T? {
+        contains(key) ? try decode(T.self, forKey: key) : nil
+    }
 }
 
 /// `GET /v1/streams/{id}` (and the 201 of creation).
@@ -77,6 +97,16 @@ struct StatelessClassifyRequest: Decodable {
     var prompts: [String: [String]]?
     var templates: [String]?
     var images: [String]
+
+    private enum CodingKeys: String, CodingKey { case labels, prompts, templates, images }
+
+    init(from decoder: any Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        labels = try c.decodeUnlessAbsent([String].self, forKey: .labels)
+        prompts = try c.decodeUnlessAbsent([String: [String]].self, forKey: .prompts)
+        templates = try c.decodeUnlessAbsent([String].self, forKey: .templates)
+        images = try c.decode([String].self, forKey: .images)
+    }
 }
 
 /// Any JSON value (used for partial policies merged over defaults).
