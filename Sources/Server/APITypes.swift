@@ -137,6 +137,20 @@ indirect enum JSONValue: Codable, Equatable, Sendable {
         }
     }
 
+    /// Paths of the `null` values inside objects (field names from the top).
+    func nullPaths(_ prefix: [String] = []) -> [[String]] {
+        guard case let .object(fields) = self else { return [] }
+        return fields.sorted { $0.key < $1.key }.flatMap { key, value in value == .null ? [prefix + [key]] : value.nullPaths(prefix + [key]) }
+    }
+
+    /// The value at a path of object fields; nil when absent.
+    func value(at path: [String]) -> JSONValue? {
+        path.reduce(Optional(self)) { node, key in
+            guard case let .object(fields)? = node else { return nil }
+            return fields[key]
+        }
+    }
+
     /// `self` with `patch`'s object fields applied recursively.
     func merged(with patch: JSONValue) -> JSONValue {
         guard case var .object(base) = self, case let .object(changes) = patch else { return patch }
@@ -162,6 +176,13 @@ extension RAdaHyperparameters {
             throw APIError.unprocessable("invalid policy: \(DecodingError.summary(error))")
         } catch {
             throw APIError.unprocessable("invalid policy: \(error)")
+        }
+        // `null` switches an optional setting off. A field that still has a value after
+        // decoding is not optional: its decoder read null as "absent" (fields older stored
+        // policies lack), which is not what a client sending null means.
+        let encoded = try? JSONDecoder().decode(JSONValue.self, from: JSONEncoder().encode(resolved))
+        if let path = patch.nullPaths().first(where: { encoded?.value(at: $0) != nil }) {
+            throw APIError.unprocessable("policy field \"\(path.joined(separator: "."))\" cannot be null")
         }
         return resolved
     }

@@ -166,7 +166,8 @@ struct ContractTests {
     }
 
     /// Every numeric bound of `PolicyPatch`, tried through the server's own policy resolution:
-    /// the bound itself is accepted, one step beyond it refused (422).
+    /// the bound itself is accepted, one step beyond it refused (422); `null` is accepted exactly
+    /// where the document allows it.
     @Test("Policy: fields are the adaptation policy's, and every documented bound is the server's")
     func policyBoundsMatch() throws {
         let patch = Self.schema("PolicyPatch")
@@ -174,7 +175,7 @@ struct ContractTests {
         #expect(patch["additionalProperties"] as? Bool == false)
         let defaults = try #require(try JSONSerialization.jsonObject(with: JSONEncoder().encode(RAdaHyperparameters())) as? Object)
         #expect(Set(properties.keys) == Set(defaults.keys))
-        var tried = 0
+        var tried = 0, nullsTried = 0
         func check(_ path: [String], _ schema: Object) throws {
             if let nested = schema["properties"] as? Object {
                 if let defaultsHere = path.reduce(defaults as Any?, { ($0 as? Object)?[$1] }) as? Object {
@@ -184,13 +185,19 @@ struct ContractTests {
                 return
             }
             let types = (schema["type"] as? [String]) ?? [(schema["type"] as? String) ?? ""]
-            guard types.contains("number") || types.contains("integer") else { return }
-            let integer = types.contains("integer")
+            let name = path.joined(separator: ".")
             func patch(_ value: JSONValue) -> JSONValue {
                 path.reversed().reduce(value) { inner, key in .object([key: inner]) }
             }
+            if types.contains("null") {
+                #expect((try? RAdaHyperparameters.resolving(patch(.null))) != nil, "\(name) = null")
+            } else {
+                #expect(throws: APIError.self, "\(name) = null") { try RAdaHyperparameters.resolving(patch(.null)) }
+            }
+            nullsTried += 1
+            guard types.contains("number") || types.contains("integer") else { return }
+            let integer = types.contains("integer")
             func value(_ x: Double) -> JSONValue { integer ? .integer(Int(x)) : .number(x) }
-            let name = path.joined(separator: ".")
             if let minimum = Self.number(schema, "minimum") {
                 #expect((try? RAdaHyperparameters.resolving(patch(value(minimum)))) != nil, "\(name) = minimum \(minimum)")
                 let below = integer ? minimum - 1 : (minimum == 0 ? -1e-9 : minimum * 0.5)
@@ -203,12 +210,10 @@ struct ContractTests {
                 #expect(throws: APIError.self, "\(name) = \(above)") { try RAdaHyperparameters.resolving(patch(value(above))) }
                 tried += 1
             }
-            if types.contains("null") {
-                #expect((try? RAdaHyperparameters.resolving(patch(.null))) != nil, "\(name) = null")
-            }
         }
         try check([], patch)
         #expect(tried == 38)
+        #expect(nullsTried == 23)
     }
 
     @Test("Every route Docs/api.md names is an operation of the document")
