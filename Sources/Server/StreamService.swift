@@ -190,8 +190,10 @@ final class StreamService: Sendable {
     }
 
     /// The class list from `labels`, or the sorted keys of `prompts`; checked against the limits.
-    /// Every rule here is stated in Docs/openapi.yaml (`ClassSet`), so that a request the document
-    /// allows is one the server takes. Lengths count Unicode scalars, as JSON Schema does.
+    /// Every rule here is stated in Docs/openapi.yaml (`CreateStream`), so that a request the
+    /// document allows is one the server takes. Lengths and the `{}` search work on Unicode
+    /// scalars, as JSON Schema does: Swift's `Character` view would see "{}" followed by an emoji
+    /// modifier as no "{}" at all.
     private func validatedLabels(labels: [String]?, prompts: [String: [String]]?, templates: [String]?) throws -> [String] {
         guard let labels = labels ?? prompts.map({ $0.keys.sorted() }) else { throw APIError.badRequest("give \"labels\" or \"prompts\"") }
         guard !labels.isEmpty else { throw APIError.unprocessable("at least one label is needed") }
@@ -203,7 +205,7 @@ final class StreamService: Sendable {
         guard labels.allSatisfy(isLabel) else { throw APIError.unprocessable("each label must have 1-\(Self.maxLabelScalars) characters") }
         if let templates {
             guard !templates.isEmpty, templates.count <= limits.maxPromptsPerLabel,
-                  templates.allSatisfy({ $0.contains("{}") && $0.unicodeScalars.count <= Self.maxPromptScalars }) else {
+                  templates.allSatisfy({ $0.utf8.firstRange(of: "{}".utf8) != nil && $0.unicodeScalars.count <= Self.maxPromptScalars }) else {
                 throw APIError.unprocessable("templates must be 1-\(limits.maxPromptsPerLabel) strings of at most \(Self.maxPromptScalars) characters, each containing \"{}\"")
             }
         }

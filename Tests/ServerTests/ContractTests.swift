@@ -216,6 +216,49 @@ struct ContractTests {
         #expect(nullsTried == 23)
     }
 
+    /// Requests the document allows that the server once refused, and the reverse, each found
+    /// by `make conformance` or by reading the document against the code.
+    @Test("Over a live socket: what the document allows is taken, what it forbids is refused")
+    func documentedEdges() async throws {
+        try await TestServer().run { client in
+            func create(_ json: String) async throws -> (Int, String?) {
+                let reply = try await client.send(.post, "/v1/streams", json: json)
+                return (Int(reply.status.code), reply.errorCode)
+            }
+            let combining = String(repeating: "e\u{301}", count: 100)
+            let accepted = [
+                #"{"labels": ["a"], "templates": ["{}\ud83c\udffb"]}"#,  // "{}" then an emoji modifier: one Character "}🏻"
+                #"{"labels": [" ", "\n"]}"#,  // labels are 1-200 characters, whitespace or not
+                "{\"labels\": [\"\(combining)\"]}",  // 200 Unicode scalars, 100 Characters
+                #"{"labels": ["Bag", "Sneaker"], "prompts": {"Bag": ["a handbag"]}}"#,  // Sneaker: the templates
+                #"{"labels": ["a"], "policy": {"objective": {"confidenceThreshold": null}, "optimizer": {"learningRate": null}}}"#,
+                #"{"labels": ["a"], "seed": 18446744073709551615}"#,
+            ]
+            for json in accepted { #expect(try await create(json).0 == 201, "\(json)") }
+            let refused: [(String, Int, String)] = [
+                ("{\"labels\": [\"\(combining)x\"]}", 422, "unprocessable"),  // 201 scalars
+                (#"{"labels": null, "prompts": {"a": ["x"]}}"#, 400, "bad_request"),
+                (#"{"labels": ["a"], "templates": null}"#, 400, "bad_request"),
+                (#"{"templates": ["{}"]}"#, 400, "bad_request"),
+                (#"{"labels": ["a"], "prompts": {"a": []}}"#, 422, "unprocessable"),
+                (#"{"labels": ["a"], "prompts": {"": ["x"]}}"#, 422, "unprocessable"),
+                (#"{"labels": ["a"], "templates": ["no placeholder"]}"#, 422, "unprocessable"),
+                (#"{"labels": ["a"], "policy": {"objective": {"zeroShotAnchorWeight": null}}}"#, 422, "unprocessable"),
+                (#"{"labels": ["a"], "policy": {"replayImages": null}}"#, 422, "unprocessable"),
+                (#"{"labels": ["a"], "seed": -1}"#, 400, "bad_request"),
+            ]
+            for (json, status, code) in refused {
+                let (got, gotCode) = try await create(json)
+                #expect(got == status && gotCode == code, "\(json): \(got) \(gotCode ?? "-")")
+            }
+            _ = try await client.createStream("s")
+            let image = Client.imagesJSON([PNGWriter.sample(1)])
+            for (query, status) in [("adapt=false", 200), ("adapt=true", 200), ("adapt=1", 400), ("adapt=yes", 400), ("top=0", 400), ("top=101", 400)] {
+                #expect(try await client.send(.post, "/v1/streams/s/classify?\(query)", json: image).status.code == status, "\(query)")
+            }
+        }
+    }
+
     @Test("Every route Docs/api.md names is an operation of the document")
     func apiPageRoutesExist() throws {
         let page = try String(contentsOf: Self.docsURL("api.md"), encoding: .utf8)
