@@ -20,7 +20,13 @@ struct CreateStreamRequest: Decodable {
         prompts = try c.decodeUnlessAbsent([String: [String]].self, forKey: .prompts)
         templates = try c.decodeUnlessAbsent([String].self, forKey: .templates)
         policy = try c.decodeUnlessAbsent(JSONValue.self, forKey: .policy)
-        seed = try c.decodeUnlessAbsent(UInt64.self, forKey: .seed)
+        // 63 bits: every client's integer type (and every OpenAPI tool) holds it.
+        if let value = try c.decodeUnlessAbsent(Int64.self, forKey: .seed) {
+            guard value >= 0 else { throw DecodingError.dataCorruptedError(forKey: .seed, in: c, debugDescription: "seed must be in 0...\(Int64.max)") }
+            seed = UInt64(value)
+        } else {
+            seed = nil
+        }
     }
 }
 

@@ -447,21 +447,48 @@ enum OpenAPIDocument {
           properties:
             images: {$ref: "#/components/schemas/ImageList"}
         CreateStream:
+          description: >
+            The class set is labels and/or prompts, with optional templates (two shapes, so that
+            generated clients can type either; a body with both fits both).
+          anyOf:
+            - {$ref: "#/components/schemas/CreateStreamWithLabels"}
+            - {$ref: "#/components/schemas/CreateStreamWithPrompts"}
+        CreateStreamWithLabels:
           type: object
-          description: The class set is labels and/or prompts, with optional templates.
-          anyOf: [{required: [labels]}, {required: [prompts]}]
+          required: [labels]
           properties:
             id: {$ref: "#/components/schemas/Name"}
             labels: {$ref: "#/components/schemas/Labels"}
             prompts: {$ref: "#/components/schemas/Prompts"}
             templates: {$ref: "#/components/schemas/Templates"}
             policy: {$ref: "#/components/schemas/PolicyPatch"}
-            seed: {type: integer, minimum: 0, maximum: 18446744073709551615, description: "Seed of the mask's initial maps (default 0)"}
-        StatelessClassify:
+            seed: {type: integer, minimum: 0, maximum: 9223372036854775807, description: "Seed of the mask's initial maps (default 0)"}
+        CreateStreamWithPrompts:
           type: object
+          required: [prompts]
+          properties:
+            id: {$ref: "#/components/schemas/Name"}
+            labels: {$ref: "#/components/schemas/Labels"}
+            prompts: {$ref: "#/components/schemas/Prompts"}
+            templates: {$ref: "#/components/schemas/Templates"}
+            policy: {$ref: "#/components/schemas/PolicyPatch"}
+            seed: {type: integer, minimum: 0, maximum: 9223372036854775807, description: "Seed of the mask's initial maps (default 0)"}
+        StatelessClassify:
           description: The class set as for a stream (labels and/or prompts, optional templates), and the images.
-          anyOf: [{required: [labels]}, {required: [prompts]}]
-          required: [images]
+          anyOf:
+            - {$ref: "#/components/schemas/StatelessClassifyWithLabels"}
+            - {$ref: "#/components/schemas/StatelessClassifyWithPrompts"}
+        StatelessClassifyWithLabels:
+          type: object
+          required: [labels, images]
+          properties:
+            labels: {$ref: "#/components/schemas/Labels"}
+            prompts: {$ref: "#/components/schemas/Prompts"}
+            templates: {$ref: "#/components/schemas/Templates"}
+            images: {$ref: "#/components/schemas/ImageList"}
+        StatelessClassifyWithPrompts:
+          type: object
+          required: [prompts, images]
           properties:
             labels: {$ref: "#/components/schemas/Labels"}
             prompts: {$ref: "#/components/schemas/Prompts"}

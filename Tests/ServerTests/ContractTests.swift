@@ -232,7 +232,7 @@ struct ContractTests {
                 "{\"labels\": [\"\(combining)\"]}",  // 200 Unicode scalars, 100 Characters
                 #"{"labels": ["Bag", "Sneaker"], "prompts": {"Bag": ["a handbag"]}}"#,  // Sneaker: the templates
                 #"{"labels": ["a"], "policy": {"objective": {"confidenceThreshold": null}, "optimizer": {"learningRate": null}}}"#,
-                #"{"labels": ["a"], "seed": 18446744073709551615}"#,
+                #"{"labels": ["a"], "seed": 9223372036854775807}"#,
             ]
             for json in accepted { #expect(try await create(json).0 == 201, "\(json)") }
             let refused: [(String, Int, String)] = [
@@ -246,6 +246,7 @@ struct ContractTests {
                 (#"{"labels": ["a"], "policy": {"objective": {"zeroShotAnchorWeight": null}}}"#, 422, "unprocessable"),
                 (#"{"labels": ["a"], "policy": {"replayImages": null}}"#, 422, "unprocessable"),
                 (#"{"labels": ["a"], "seed": -1}"#, 400, "bad_request"),
+                (#"{"labels": ["a"], "seed": 9223372036854775808}"#, 400, "bad_request"),
             ]
             for (json, status, code) in refused {
                 let (got, gotCode) = try await create(json)

@@ -32,10 +32,12 @@ from rada_client.models import (  # noqa: E402
     Classification,
     ClassifyFilesBody,
     CreateCheckpointBody,
+    CreateStreamWithLabels,
     Error,
     Images,
     PolicyPatch,
     PolicyPatchPolicy,
+    StatelessClassifyWithPrompts,
     Stream,
 )
 from rada_client.types import File, Unset  # noqa: E402
@@ -56,7 +58,7 @@ def image(seed: int) -> bytes:
 def main() -> int:
     client = AuthenticatedClient(base_url=os.environ["RADA_URL"], token=os.environ["RADA_KEY"], raise_on_unexpected_status=True)
     policy = PolicyPatch(policy=PolicyPatchPolicy.ADAPTTHENPREDICT, steps_per_batch=2)
-    created = create_stream.sync_detailed(client=client, body={"id": "client-1", "labels": LABELS, "policy": policy.to_dict()})
+    created = create_stream.sync_detailed(client=client, body=CreateStreamWithLabels(id="client-1", labels=LABELS, policy=policy))
     check("create stream: 201 and a Stream", created.status_code == 201 and isinstance(created.parsed, Stream), created.content[:200])
     stream = created.parsed
     check("create stream: labels and policy as sent", stream.labels == LABELS and stream.policy.steps_per_batch == 2)
@@ -90,11 +92,12 @@ def main() -> int:
     restored = restore_checkpoint.sync(client=client, id="client-1", name="copy")
     check("restore: counters back", isinstance(restored, Stream) and (restored.steps, restored.optimizer_steps) == (2, 4), restored)
 
-    refused = create_stream.sync_detailed(client=client, body={"id": "client-1", "labels": ["a"]})
+    refused = create_stream.sync_detailed(client=client, body=CreateStreamWithLabels(id="client-1", labels=["a"]))
     check("create again: 409 as an Error", refused.status_code == 409 and isinstance(refused.parsed, Error) and refused.parsed.error.code.value == "conflict", refused.content)
 
-    stateless = classify_stateless.sync(client=client, body={"prompts": {"Bag": ["a photo of a bag"], "Sneaker": ["a photo of a sneaker"]},
-                                                            "images": [base64.b64encode(image(4)).decode()]}, top=2)
+    body = StatelessClassifyWithPrompts.from_dict(
+        {"prompts": {"Bag": ["a photo of a bag"], "Sneaker": ["a photo of a sneaker"]}, "images": [base64.b64encode(image(4)).decode()]})
+    stateless = classify_stateless.sync(client=client, body=body, top=2)
     check("stateless classify: labels are the sorted prompt keys", isinstance(stateless, Classification)
           and sorted(t.label for t in stateless.results[0].top) == ["Bag", "Sneaker"] and isinstance(stateless.step, Unset), stateless)
 
