@@ -162,5 +162,21 @@ fuzz-multipart:
 	cd .build-fuzz && ./multipart_fuzzer -max_total_time=$(FUZZ_SECONDS) -max_len=4096 -rss_limit_mb=2048 \
 	  -timeout=10 -artifact_prefix=./ mp-corpus
 
+## Conformance of the server with its own OpenAPI document: a release `rada serve` with an API
+## key, schemathesis (pinned, tools venv) with every check and the coverage, fuzzing and stateful
+## phases, CONFORMANCE_EXAMPLES per operation (default 100); fails on any failure, prints the seed
+## (CONFORMANCE_SEED=N replays it).
+.PHONY: conformance client-check
+conformance: build tools-env
+	tools/conformance/run.sh
+
+## A Python client generated from Docs/openapi.yaml (openapi-python-client, tools venv) drives a
+## live release server through a stream's life: create, classify, checkpoint, download, upload,
+## reset, restore, delete (tools/conformance/client_check.py).
+client-check: build tools-env
+	rm -rf .build-client
+	$(VENV)/bin/openapi-python-client generate --path Docs/openapi.yaml --output-path .build-client/rada_client --meta none
+	tools/conformance/with_server.sh $(PYTHON) tools/conformance/client_check.py .build-client
+
 ## Every fuzz target, each for FUZZ_SECONDS.
 fuzz: fuzz-images fuzz-safetensors fuzz-checkpoint fuzz-multipart

@@ -23,6 +23,12 @@ let package = Package(
         .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
         .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
         .package(url: "https://github.com/vapor/postgres-nio", from: "1.33.2"),
+        // Tests only: Yams reads Docs/openapi.yaml to compare it with the route table; the
+        // OpenAPI generator builds a client from it that the tests drive a live server with.
+        .package(url: "https://github.com/jpsim/Yams", from: "6.2.2"),
+        .package(url: "https://github.com/apple/swift-openapi-generator", from: "1.14.3"),
+        .package(url: "https://github.com/apple/swift-openapi-runtime", from: "1.13.4"),
+        .package(url: "https://github.com/swift-server/swift-openapi-async-http-client", from: "1.5.0"),
     ],
     targets: [
         // C: BLAS loaded at run time (so the core type can be chosen before OpenBLAS initialises)
@@ -78,11 +84,22 @@ let package = Package(
         .testTarget(name: "CLIPTests", dependencies: ["CLIP", "SafeTensors"]),
         .testTarget(name: "AdaptationTests", dependencies: ["Adaptation", "SafeTensors"]),
         .testTarget(name: "BenchmarksTests", dependencies: ["Benchmarks"]),
+        // The API client generated from Docs/openapi.yaml, for the tests only.
+        .target(
+            name: "RadaAPIClient",
+            dependencies: [.product(name: "OpenAPIRuntime", package: "swift-openapi-runtime")],
+            path: "Tests/APIClient",
+            // Generated code: its warnings (unused imports) are the generator's, not ours.
+            swiftSettings: [.unsafeFlags(["-suppress-warnings"])],
+            plugins: [.plugin(name: "OpenAPIGenerator", package: "swift-openapi-generator")]
+        ),
         .testTarget(
             name: "ServerTests",
             dependencies: [
-                "Server", "SafeTensors", "StreamStore", "PostgresStreamStore",
+                "Server", "SafeTensors", "StreamStore", "PostgresStreamStore", "RadaAPIClient",
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
+                .product(name: "Yams", package: "Yams"),
+                .product(name: "OpenAPIAsyncHTTPClient", package: "swift-openapi-async-http-client"),
             ]
         ),
     ]

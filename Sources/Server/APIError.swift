@@ -1,3 +1,4 @@
+import CLIP
 import Foundation
 import Hummingbird
 import NIOCore
@@ -119,6 +120,8 @@ public struct APIError: Error, HTTPResponseError, CustomStringConvertible, Senda
             return error.apiError
         case let error as StreamStoreError:
             return from(error)
+        case let error as ClassSetError:
+            return .unprocessable("the class set is not usable: \(error)")
         case let error as HTTPError:
             switch error.status {
             case .notFound: return .notFound("no such route")

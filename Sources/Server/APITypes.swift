@@ -10,6 +10,32 @@ struct CreateStreamRequest: Decodable {
     /// Partial `RAdaHyperparameters`: given fields override the defaults.
     var policy: JSONValue?
     var seed: UInt64?
+
+    private enum CodingKeys: String, CodingKey { case id, labels, prompts, templates, policy, seed }
+
+    init(from decoder: any Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        id = try c.decodeUnlessAbsent(String.self, forKey: .id)
+        labels = try c.decodeUnlessAbsent([String].self, forKey: .labels)
+        prompts = try c.decodeUnlessAbsent([String: [String]].self, forKey: .prompts)
+        templates = try c.decodeUnlessAbsent([String].self, forKey: .templates)
+        policy = try c.decodeUnlessAbsent(JSONValue.self, forKey: .policy)
+        // 63 bits: every client's integer type (and every OpenAPI tool) holds it.
+        if let value = try c.decodeUnlessAbsent(Int64.self, forKey: .seed) {
+            guard value >= 0 else { throw DecodingError.dataCorruptedError(forKey: .seed, in: c, debugDescription: "seed must be in 0...\(Int64.max)") }
+            seed = UInt64(value)
+        } else {
+            seed = nil
+        }
+    }
+}
+
+extension KeyedDecodingContainer {
+    /// An optional field: absent is nil, but an explicit `null` is refused like any other wrong
+    /// type (the document says "an array", not "an array or null").
+    func decodeUnlessAbsent<T: Decodable>(_ type: T.Type, forKey key: Key) throws -> T? {
+        contains(key) ? try decode(T.self, forKey: key) : nil
+    }
 }
 
 /// `GET /v1/streams/{id}` (and the 201 of creation).
@@ -77,6 +103,16 @@ struct StatelessClassifyRequest: Decodable {
     var prompts: [String: [String]]?
     var templates: [String]?
     var images: [String]
+
+    private enum CodingKeys: String, CodingKey { case labels, prompts, templates, images }
+
+    init(from decoder: any Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        labels = try c.decodeUnlessAbsent([String].self, forKey: .labels)
+        prompts = try c.decodeUnlessAbsent([String: [String]].self, forKey: .prompts)
+        templates = try c.decodeUnlessAbsent([String].self, forKey: .templates)
+        images = try c.decode([String].self, forKey: .images)
+    }
 }
 
 /// Any JSON value (used for partial policies merged over defaults).
@@ -107,6 +143,20 @@ indirect enum JSONValue: Codable, Equatable, Sendable {
         }
     }
 
+    /// Paths of the `null` values inside objects (field names from the top).
+    func nullPaths(_ prefix: [String] = []) -> [[String]] {
+        guard case let .object(fields) = self else { return [] }
+        return fields.sorted { $0.key < $1.key }.flatMap { key, value in value == .null ? [prefix + [key]] : value.nullPaths(prefix + [key]) }
+    }
+
+    /// The value at a path of object fields; nil when absent.
+    func value(at path: [String]) -> JSONValue? {
+        path.reduce(Optional(self)) { node, key in
+            guard case let .object(fields)? = node else { return nil }
+            return fields[key]
+        }
+    }
+
     /// `self` with `patch`'s object fields applied recursively.
     func merged(with patch: JSONValue) -> JSONValue {
         guard case var .object(base) = self, case let .object(changes) = patch else { return patch }
@@ -132,6 +182,13 @@ extension RAdaHyperparameters {
             throw APIError.unprocessable("invalid policy: \(DecodingError.summary(error))")
         } catch {
             throw APIError.unprocessable("invalid policy: \(error)")
+        }
+        // `null` switches an optional setting off. A field that still has a value after
+        // decoding is not optional: its decoder read null as "absent" (fields older stored
+        // policies lack), which is not what a client sending null means.
+        let encoded = try? JSONDecoder().decode(JSONValue.self, from: JSONEncoder().encode(resolved))
+        if let path = patch.nullPaths().first(where: { encoded?.value(at: $0) != nil }) {
+            throw APIError.unprocessable("policy field \"\(path.joined(separator: "."))\" cannot be null")
         }
         return resolved
     }

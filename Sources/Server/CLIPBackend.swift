@@ -31,12 +31,9 @@ public final class CLIPBackend: EmbeddingBackend {
     public static let promptsPerJob = 16
 
     public func classEmbeddings(labels: [String], prompts: [String: [String]]?, templates: [String]?) async throws -> Matrix {
-        let classes: ClassSet
-        if let prompts {
-            classes = try ClassSet(labels: labels, prompts: labels.map { prompts[$0] ?? [] })
-        } else {
-            classes = try ClassSet.templated(labels: labels, templates: templates ?? encoder.defaultTemplates)
-        }
+        // A label without prompts of its own is described by the templates.
+        let templated = try ClassSet.templated(labels: labels, templates: templates ?? encoder.defaultTemplates)
+        let classes = try ClassSet(labels: labels, prompts: zip(labels, templated.prompts).map { prompts?[$0] ?? $1 })
         // Each class's embedding depends on its own prompts only, so parts are exact.
         var out = Matrix(rows: classes.labels.count, cols: embeddingDimension)
         var start = 0

@@ -21,6 +21,8 @@ struct GuardedHTTP1Channel: ServerChildChannel {
     let responder: HTTPChannelHandler.Responder
     let limits: ConnectionLimits
     let metrics: ServerMetrics
+    /// For 405s to methods the HTTP parser does not know (see `RequestGuard.unknownMethod`).
+    let routes: RouteIndex
     let connections = ConnectionTable()
 
     func setup(channel: any Channel, logger: Logger) -> EventLoopFuture<Value> {
@@ -42,7 +44,8 @@ struct GuardedHTTP1Channel: ServerChildChannel {
         }
         // A refused connection still gets the full pipeline (a failed set-up would be reported to
         // the server's accept loop); its guard answers and closes it at once.
-        let requestGuard = RequestGuard(limits: limits, logger: logger, metrics: metrics, connections: connections, refusal: refusal)
+        let requestGuard = RequestGuard(
+            limits: limits, logger: logger, metrics: metrics, connections: connections, routes: routes, refusal: refusal)
         do {
             try channel.pipeline.syncOperations.addHandler(requestGuard, position: .first)
         } catch {
@@ -151,6 +154,9 @@ struct HeadScanner {
 
     private var inRequestLine = true
     private var requestLineBytes = 0
+    /// The request line without CR/LF (at most the request-line limit), for answering a method
+    /// the HTTP parser refuses.
+    private(set) var requestLine: [UInt8] = []
     private var headerBytes = 0
     /// Bytes of the current line other than CR and LF.
     private var lineContent = 0
@@ -169,8 +175,11 @@ struct HeadScanner {
                     continue
                 }
                 requestLineBytes += 1
-                if !isCR { lineContent += 1 }
                 if requestLineBytes > maxRequestLine { return .requestLineTooLong }
+                if !isCR {
+                    lineContent += 1
+                    requestLine.append(byte)
+                }
             } else {
                 headerBytes += 1
                 if headerBytes > maxHeaders { return .headersTooLarge }
@@ -218,12 +227,17 @@ final class RequestGuard: ChannelDuplexHandler, RemovableChannelHandler {
 
     /// Set when every connection was busy at accept: answered at once, then closed.
     private let refusal: APIError?
+    private let routes: RouteIndex
 
-    init(limits: ConnectionLimits, logger: Logger, metrics: ServerMetrics, connections: ConnectionTable, refusal: APIError? = nil) {
+    init(
+        limits: ConnectionLimits, logger: Logger, metrics: ServerMetrics, connections: ConnectionTable, routes: RouteIndex,
+        refusal: APIError? = nil
+    ) {
         self.limits = limits
         self.logger = logger
         self.metrics = metrics
         self.connections = connections
+        self.routes = routes
         self.refusal = refusal
     }
 
@@ -328,8 +342,30 @@ final class RequestGuard: ChannelDuplexHandler, RemovableChannelHandler {
         guard let context else { return }
         if case .headerOverflow = error {
             reject(.headersTooLarge(limit: limits.maxHeaderBytes), context)
+        } else if case .invalidMethod = error, case let .head(scanner, _) = phase, let answer = Self.unknownMethod(scanner.requestLine, routes) {
+            reject(answer, context)
         } else {
             reject(.badRequest("the request is not valid HTTP/1.1 (\(error))"), context)
+        }
+    }
+
+    /// The answer to a well-formed request line whose method the HTTP parser does not know
+    /// (`FOO /v1/streams HTTP/1.1`): like any other method the path does not list, 405 with
+    /// `Allow` (404 for an unknown path). nil when the line is not `token SP target SP version`.
+    static func unknownMethod(_ line: [UInt8], _ routes: RouteIndex) -> APIError? {
+        let parts = line.split(separator: UInt8(ascii: " "), omittingEmptySubsequences: false)
+        guard parts.count == 3, !parts[0].isEmpty, parts[0].allSatisfy(isTokenByte), parts[1].first == UInt8(ascii: "/"),
+              parts[1].allSatisfy({ $0 > 0x20 && $0 < 0x7F }) else { return nil }
+        let path = String(decoding: parts[1].prefix { $0 != UInt8(ascii: "?") && $0 != UInt8(ascii: "#") }, as: UTF8.self)
+        let allowed = routes.allowedMethods(for: path)
+        return allowed.isEmpty ? .notFound("no such route") : .methodNotAllowed(allowed: allowed)
+    }
+
+    /// RFC 9110 `tchar`.
+    private static func isTokenByte(_ byte: UInt8) -> Bool {
+        switch byte {
+        case UInt8(ascii: "0")...UInt8(ascii: "9"), UInt8(ascii: "A")...UInt8(ascii: "Z"), UInt8(ascii: "a")...UInt8(ascii: "z"): true
+        default: "!#$%&'*+-.^_`|~".utf8.contains(byte)
         }
     }
 

@@ -1,29 +1,30 @@
-/// The OpenAPI 3.1 description served at `/openapi.yaml`. `Docs/openapi.yaml` is the same text
-/// (a test keeps them identical; `rada serve --print-openapi > Docs/openapi.yaml` rewrites it).
+/// The OpenAPI 3.1 description served at `/openapi.yaml`: the contract. `Docs/openapi.yaml` is
+/// the same text (a test keeps them identical; `rada serve --print-openapi > Docs/openapi.yaml`
+/// rewrites it), and `ContractTests` keep it and the route table from drifting apart.
 enum OpenAPIDocument {
     static let yaml = #"""
     openapi: 3.1.0
     info:
       title: RAdaServe
-      version: 0.1.0
+      version: 0.2.0
       description: >
         CLIP zero-shot classification that adapts online per client stream (RAda mask).
-        Every request except /healthz, /readyz, /metrics and /openapi.yaml needs
-        "Authorization: Bearer KEY" when the server has API keys; a client sees only its own
-        streams and checkpoints (another client's stream is a 404). Errors always have the shape
-        {"error": {"code", "message"}} (keys in this order). Besides each route's own statuses, any
-        request may get: 400 (not valid HTTP/1.1; a path id or name that is invalid after
-        percent-decoding), 405 with Allow (known path, other method), 408 (request head not
-        received within the header timeout), 414 (request line too long), 431 (headers too
-        large), 429 (the client already has its cap of requests in flight, with Retry-After),
-        500 (internal; the message is only a reference id) and 503 (new connection while the
-        server's connection cap is reached and every connection is busy, with Retry-After; or,
-        code stream_quarantined, a stream whose stored state cannot be loaded: only DELETE works
-        on it, no Retry-After; with the PostgreSQL store, code stream_moved, another server owns
-        the stream, nothing written, or store_unavailable, the database cannot be reached; both
-        with Retry-After).
-        Request bodies are matched by
-        exact media type (parameters allowed); a multipart body must be complete.
+        Every operation except /healthz, /readyz, /metrics and /openapi.yaml needs
+        "Authorization: Bearer KEY" when the server has API keys (401 otherwise, with
+        WWW-Authenticate); a client sees only its own streams and checkpoints (another client's
+        stream is a 404). Errors always have the shape {"error": {"code", "message"}}. Each operation
+        lists every status it can return. Statuses of the connection rather than the operation: 408
+        (request head not received within the header timeout), 414 (request line over the limit,
+        default 8 KiB), 431 (headers over the limit, default 32 KiB) and 503 (new connection while
+        the server's connection cap is reached and every connection is busy, with Retry-After); with
+        API keys, 429 (the client already has its cap of requests in flight, with Retry-After). A
+        method a path does not list is answered 405 with Allow. A request that is not valid HTTP/1.1
+        is answered 400 before any operation is chosen. Request bodies are matched by exact media
+        type (parameters allowed); a multipart body must be complete. Limits named below are the
+        defaults; the server's flags change them.
+        With the PostgreSQL store (several servers), any stream operation may also get 503 with
+        code stream_moved (another server owns the stream; nothing was written) or
+        store_unavailable (the database cannot be reached), both with Retry-After.
     servers:
       - url: http://127.0.0.1:8080
     security:
@@ -31,44 +32,84 @@ enum OpenAPIDocument {
     paths:
       /healthz:
         get:
+          operationId: health
           summary: Liveness
           security: []
           responses:
             "200": {description: Alive, content: {application/json: {schema: {$ref: "#/components/schemas/Status"}}}}
+            "408": {$ref: "#/components/responses/RequestTimeout"}
+            "414": {$ref: "#/components/responses/URITooLong"}
+            "431": {$ref: "#/components/responses/HeadersTooLarge"}
+            "503": {$ref: "#/components/responses/Unavailable"}
       /readyz:
         get:
+          operationId: ready
           summary: Readiness (model loaded and warmed up)
           security: []
           responses:
             "200": {description: Ready, content: {application/json: {schema: {$ref: "#/components/schemas/Status"}}}}
-            "503": {description: Warming up, content: {application/json: {schema: {$ref: "#/components/schemas/Status"}}}}
+            "408": {$ref: "#/components/responses/RequestTimeout"}
+            "414": {$ref: "#/components/responses/URITooLong"}
+            "431": {$ref: "#/components/responses/HeadersTooLarge"}
+            "503": {description: "Warming up ({\"status\"}), or the connection cap (an error)", content: {application/json: {schema: {oneOf: [{$ref: "#/components/schemas/Status"}, {$ref: "#/components/schemas/Error"}]}}}}
       /metrics:
         get:
+          operationId: metrics
           summary: Prometheus metrics
           security: []
           responses:
             "200": {description: Text exposition format, content: {text/plain: {schema: {type: string}}}}
+            "408": {$ref: "#/components/responses/RequestTimeout"}
+            "414": {$ref: "#/components/responses/URITooLong"}
+            "431": {$ref: "#/components/responses/HeadersTooLarge"}
+            "503": {$ref: "#/components/responses/Unavailable"}
       /openapi.yaml:
         get:
+          operationId: openAPIDocument
           summary: This document
           security: []
           responses:
             "200": {description: OpenAPI 3.1, content: {application/yaml: {schema: {type: string}}}}
+            "408": {$ref: "#/components/responses/RequestTimeout"}
+            "414": {$ref: "#/components/responses/URITooLong"}
+            "431": {$ref: "#/components/responses/HeadersTooLarge"}
+            "503": {$ref: "#/components/responses/Unavailable"}
       /v1/streams:
         post:
+          operationId: createStream
           summary: Create a stream
+          description: >
+            400 for a body that is not JSON of this shape; 409 when the id exists for this client;
+            413 for more labels than the limit (1000) or more prompts per label than the limit (64);
+            422 for duplicate labels or an invalid policy.
           requestBody:
             required: true
             content: {application/json: {schema: {$ref: "#/components/schemas/CreateStream"}}}
           responses:
-            "201": {description: Created, content: {application/json: {schema: {$ref: "#/components/schemas/Stream"}}}}
-            "400": {$ref: "#/components/responses/Error"}
-            "401": {$ref: "#/components/responses/Error"}
-            "409": {$ref: "#/components/responses/Error"}
-            "413": {$ref: "#/components/responses/Error"}
-            "415": {$ref: "#/components/responses/Error"}
-            "422": {$ref: "#/components/responses/Error"}
+            "201":
+              description: Created
+              content: {application/json: {schema: {$ref: "#/components/schemas/Stream"}}}
+              links:
+                getStream: {operationId: getStream, parameters: {id: "$response.body#/id"}}
+                classify: {operationId: classify, parameters: {id: "$response.body#/id"}}
+                resetStream: {operationId: resetStream, parameters: {id: "$response.body#/id"}}
+                createCheckpoint: {operationId: createCheckpoint, parameters: {id: "$response.body#/id"}}
+                listCheckpoints: {operationId: listCheckpoints, parameters: {id: "$response.body#/id"}}
+                uploadCheckpoint: {operationId: uploadCheckpoint, parameters: {id: "$response.body#/id"}}
+                deleteStream: {operationId: deleteStream, parameters: {id: "$response.body#/id"}}
+            "400": {$ref: "#/components/responses/BadRequest"}
+            "401": {$ref: "#/components/responses/Unauthorized"}
+            "408": {$ref: "#/components/responses/RequestTimeout"}
+            "409": {$ref: "#/components/responses/Conflict"}
+            "413": {$ref: "#/components/responses/TooLarge"}
+            "414": {$ref: "#/components/responses/URITooLong"}
+            "415": {$ref: "#/components/responses/UnsupportedMediaType"}
+            "422": {$ref: "#/components/responses/Unprocessable"}
+            "429": {$ref: "#/components/responses/TooManyRequests"}
+            "431": {$ref: "#/components/responses/HeadersTooLarge"}
+            "503": {$ref: "#/components/responses/Unavailable"}
         get:
+          operationId: listStreams
           summary: The caller's streams
           responses:
             "200":
@@ -77,163 +118,299 @@ enum OpenAPIDocument {
                 application/json:
                   schema:
                     type: object
+                    required: [streams]
                     properties:
                       streams:
                         type: array
                         items:
                           type: object
-                          properties: {id: {type: string}, labels: {type: integer}, createdAt: {type: string, format: date-time}}
-            "401": {$ref: "#/components/responses/Error"}
+                          required: [id, labels, createdAt]
+                          properties: {id: {$ref: "#/components/schemas/Name"}, labels: {type: integer, minimum: 1}, createdAt: {type: string, format: date-time}}
+            "401": {$ref: "#/components/responses/Unauthorized"}
+            "408": {$ref: "#/components/responses/RequestTimeout"}
+            "414": {$ref: "#/components/responses/URITooLong"}
+            "429": {$ref: "#/components/responses/TooManyRequests"}
+            "431": {$ref: "#/components/responses/HeadersTooLarge"}
+            "503": {$ref: "#/components/responses/Unavailable"}
       /v1/streams/{id}:
         parameters: [{$ref: "#/components/parameters/StreamID"}]
         get:
+          operationId: getStream
           summary: A stream's state
           responses:
             "200": {description: The stream, content: {application/json: {schema: {$ref: "#/components/schemas/Stream"}}}}
-            "404": {$ref: "#/components/responses/Error"}
+            "400": {$ref: "#/components/responses/BadRequest"}
+            "401": {$ref: "#/components/responses/Unauthorized"}
+            "404": {$ref: "#/components/responses/NotFound"}
+            "408": {$ref: "#/components/responses/RequestTimeout"}
+            "414": {$ref: "#/components/responses/URITooLong"}
+            "429": {$ref: "#/components/responses/TooManyRequests"}
+            "431": {$ref: "#/components/responses/HeadersTooLarge"}
+            "503": {$ref: "#/components/responses/Unavailable"}
         delete:
-          summary: Delete a stream and its checkpoints
+          operationId: deleteStream
+          summary: Delete a stream and its checkpoints (also a quarantined one)
           responses:
             "204": {description: Deleted}
-            "404": {$ref: "#/components/responses/Error"}
+            "400": {$ref: "#/components/responses/BadRequest"}
+            "401": {$ref: "#/components/responses/Unauthorized"}
+            "404": {$ref: "#/components/responses/NotFound"}
+            "408": {$ref: "#/components/responses/RequestTimeout"}
+            "414": {$ref: "#/components/responses/URITooLong"}
+            "429": {$ref: "#/components/responses/TooManyRequests"}
+            "431": {$ref: "#/components/responses/HeadersTooLarge"}
+            "503": {$ref: "#/components/responses/Unavailable"}
       /v1/streams/{id}/classify:
         parameters:
           - {$ref: "#/components/parameters/StreamID"}
           - {name: adapt, in: query, schema: {type: boolean, default: true}, description: "false: predict (and update running statistics) without an optimiser step"}
           - {$ref: "#/components/parameters/Top"}
         post:
+          operationId: classify
           summary: Classify a batch of images, then adapt per the stream's policy
           description: >
             Requests on one stream apply one at a time in arrival order. A bad image anywhere in the
-            batch rejects the whole request and leaves the stream untouched. The request is durable
-            (journaled and fsynced) before the response is sent; under predictThenAdapt (the
-            default) the response is sent once the request is predicted and its optimiser steps
-            run after it, before the stream's next request. Image limits (413) are checked
-            from the files' headers before anything is decoded; 503 with Retry-After when the
-            server's image-decoding memory stays busy.
+            batch rejects the whole request and leaves the stream untouched (422, naming its index).
+            The request is durable (journaled and fsynced) before the response is sent; under
+            predictThenAdapt (the default) the response is sent once the request is predicted and
+            its optimiser steps run after it, before the stream's next request. At most 64 images
+            per request, 16 megapixels per image and 64 megapixels per request, all checked from
+            the files' headers before anything is decoded (413); a body over 32 MiB is a 413. 429
+            when the backbone queue is full; 503 with Retry-After when the server's image-decoding
+            memory stays busy, or (code stream_quarantined) when the stream's stored state cannot
+            be loaded.
           requestBody:
             required: true
             content:
               multipart/form-data:
-                schema: {type: object, additionalProperties: {type: string, format: binary}}
+                schema:
+                  type: object
+                  description: >
+                    Every part is one PNG or JPEG file, whatever its name; 1 to 64 parts. This
+                    schema names the one-part form.
+                  required: [image]
+                  properties:
+                    image: {type: string, format: binary}
+                  additionalProperties: false
+                encoding:
+                  image: {contentType: "image/png, image/jpeg"}
               application/json:
                 schema: {$ref: "#/components/schemas/Images"}
           responses:
             "200": {description: Predictions, content: {application/json: {schema: {$ref: "#/components/schemas/Classification"}}}}
-            "400": {$ref: "#/components/responses/Error"}
-            "404": {$ref: "#/components/responses/Error"}
-            "413": {$ref: "#/components/responses/Error"}
-            "415": {$ref: "#/components/responses/Error"}
-            "422": {$ref: "#/components/responses/Error"}
-            "429": {$ref: "#/components/responses/Error"}
-            "503": {$ref: "#/components/responses/Error"}
+            "400": {$ref: "#/components/responses/BadRequest"}
+            "401": {$ref: "#/components/responses/Unauthorized"}
+            "404": {$ref: "#/components/responses/NotFound"}
+            "408": {$ref: "#/components/responses/RequestTimeout"}
+            "413": {$ref: "#/components/responses/TooLarge"}
+            "414": {$ref: "#/components/responses/URITooLong"}
+            "415": {$ref: "#/components/responses/UnsupportedMediaType"}
+            "422": {$ref: "#/components/responses/Unprocessable"}
+            "429": {$ref: "#/components/responses/TooManyRequests"}
+            "431": {$ref: "#/components/responses/HeadersTooLarge"}
+            "503": {$ref: "#/components/responses/Unavailable"}
       /v1/streams/{id}/reset:
         parameters: [{$ref: "#/components/parameters/StreamID"}]
         post:
+          operationId: resetStream
           summary: Back to the base (zero-shot) state; counters cleared
           responses:
             "200": {description: The reset stream, content: {application/json: {schema: {$ref: "#/components/schemas/Stream"}}}}
-            "404": {$ref: "#/components/responses/Error"}
+            "400": {$ref: "#/components/responses/BadRequest"}
+            "401": {$ref: "#/components/responses/Unauthorized"}
+            "404": {$ref: "#/components/responses/NotFound"}
+            "408": {$ref: "#/components/responses/RequestTimeout"}
+            "414": {$ref: "#/components/responses/URITooLong"}
+            "429": {$ref: "#/components/responses/TooManyRequests"}
+            "431": {$ref: "#/components/responses/HeadersTooLarge"}
+            "503": {$ref: "#/components/responses/Unavailable"}
       /v1/streams/{id}/checkpoints:
         parameters: [{$ref: "#/components/parameters/StreamID"}]
         post:
+          operationId: createCheckpoint
           summary: Save the stream's current state as a named checkpoint
+          description: 409 when the name exists on this stream.
           requestBody:
             required: true
             content: {application/json: {schema: {type: object, required: [name], properties: {name: {$ref: "#/components/schemas/Name"}}}}}
           responses:
-            "201": {description: Saved, content: {application/json: {schema: {$ref: "#/components/schemas/Checkpoint"}}}}
-            "404": {$ref: "#/components/responses/Error"}
-            "409": {$ref: "#/components/responses/Error"}
+            "201":
+              description: Saved
+              content: {application/json: {schema: {$ref: "#/components/schemas/Checkpoint"}}}
+              links:
+                downloadCheckpoint: {operationId: downloadCheckpoint, parameters: {id: "$request.path.id", name: "$response.body#/name"}}
+                restoreCheckpoint: {operationId: restoreCheckpoint, parameters: {id: "$request.path.id", name: "$response.body#/name"}}
+                deleteCheckpoint: {operationId: deleteCheckpoint, parameters: {id: "$request.path.id", name: "$response.body#/name"}}
+            "400": {$ref: "#/components/responses/BadRequest"}
+            "401": {$ref: "#/components/responses/Unauthorized"}
+            "404": {$ref: "#/components/responses/NotFound"}
+            "408": {$ref: "#/components/responses/RequestTimeout"}
+            "409": {$ref: "#/components/responses/Conflict"}
+            "413": {$ref: "#/components/responses/TooLarge"}
+            "414": {$ref: "#/components/responses/URITooLong"}
+            "415": {$ref: "#/components/responses/UnsupportedMediaType"}
+            "429": {$ref: "#/components/responses/TooManyRequests"}
+            "431": {$ref: "#/components/responses/HeadersTooLarge"}
+            "503": {$ref: "#/components/responses/Unavailable"}
         get:
+          operationId: listCheckpoints
           summary: The stream's checkpoints
           responses:
             "200":
               description: Checkpoints
               content:
                 application/json:
-                  schema: {type: object, properties: {checkpoints: {type: array, items: {$ref: "#/components/schemas/Checkpoint"}}}}
-            "404": {$ref: "#/components/responses/Error"}
+                  schema: {type: object, required: [checkpoints], properties: {checkpoints: {type: array, items: {$ref: "#/components/schemas/Checkpoint"}}}}
+            "400": {$ref: "#/components/responses/BadRequest"}
+            "401": {$ref: "#/components/responses/Unauthorized"}
+            "404": {$ref: "#/components/responses/NotFound"}
+            "408": {$ref: "#/components/responses/RequestTimeout"}
+            "414": {$ref: "#/components/responses/URITooLong"}
+            "429": {$ref: "#/components/responses/TooManyRequests"}
+            "431": {$ref: "#/components/responses/HeadersTooLarge"}
+            "503": {$ref: "#/components/responses/Unavailable"}
       /v1/streams/{id}/checkpoints/{name}:
         parameters: [{$ref: "#/components/parameters/StreamID"}, {$ref: "#/components/parameters/CheckpointName"}]
         get:
+          operationId: downloadCheckpoint
           summary: Download the checkpoint file (safetensors)
           responses:
-            "200": {description: The file, content: {application/octet-stream: {schema: {type: string, format: binary}}}}
-            "404": {$ref: "#/components/responses/Error"}
+            "200":
+              description: The file
+              content: {application/octet-stream: {schema: {type: string, format: binary}}}
+              links:
+                uploadCheckpoint: {operationId: uploadCheckpoint, parameters: {id: "$request.path.id"}, requestBody: "$response.body"}
+            "400": {$ref: "#/components/responses/BadRequest"}
+            "401": {$ref: "#/components/responses/Unauthorized"}
+            "404": {$ref: "#/components/responses/NotFound"}
+            "408": {$ref: "#/components/responses/RequestTimeout"}
+            "414": {$ref: "#/components/responses/URITooLong"}
+            "429": {$ref: "#/components/responses/TooManyRequests"}
+            "431": {$ref: "#/components/responses/HeadersTooLarge"}
+            "503": {$ref: "#/components/responses/Unavailable"}
         put:
+          operationId: uploadCheckpoint
           summary: Upload a checkpoint file (from this or another server) under a name
           description: >
             Key, stream, name and size are checked before the body is read (413 above the smaller of
-            --max-checkpoint-mb and the largest checkpoint this stream can produce). The file must
-            be a valid stream checkpoint inside the documented bounds (422) and fit the stream: same
-            dimension, heads, labels, class embeddings, logit scale and policy (409).
+            --max-checkpoint-mb, default 128, and the largest checkpoint this stream can produce).
+            The file must be a valid stream checkpoint inside the documented bounds (422) and fit
+            the stream: same dimension, heads, labels, class embeddings, logit scale and policy
+            (409). 409 also when the name exists on this stream.
           requestBody:
             required: true
             content: {application/octet-stream: {schema: {type: string, format: binary}}}
           responses:
             "201": {description: Stored, content: {application/json: {schema: {$ref: "#/components/schemas/Checkpoint"}}}}
-            "404": {$ref: "#/components/responses/Error"}
-            "409": {$ref: "#/components/responses/Error"}
-            "413": {$ref: "#/components/responses/Error"}
-            "415": {$ref: "#/components/responses/Error"}
-            "422": {$ref: "#/components/responses/Error"}
+            "400": {$ref: "#/components/responses/BadRequest"}
+            "401": {$ref: "#/components/responses/Unauthorized"}
+            "404": {$ref: "#/components/responses/NotFound"}
+            "408": {$ref: "#/components/responses/RequestTimeout"}
+            "409": {$ref: "#/components/responses/Conflict"}
+            "413": {$ref: "#/components/responses/TooLarge"}
+            "414": {$ref: "#/components/responses/URITooLong"}
+            "415": {$ref: "#/components/responses/UnsupportedMediaType"}
+            "422": {$ref: "#/components/responses/Unprocessable"}
+            "429": {$ref: "#/components/responses/TooManyRequests"}
+            "431": {$ref: "#/components/responses/HeadersTooLarge"}
+            "503": {$ref: "#/components/responses/Unavailable"}
         delete:
+          operationId: deleteCheckpoint
           summary: Delete a checkpoint
           responses:
             "204": {description: Deleted}
-            "404": {$ref: "#/components/responses/Error"}
+            "400": {$ref: "#/components/responses/BadRequest"}
+            "401": {$ref: "#/components/responses/Unauthorized"}
+            "404": {$ref: "#/components/responses/NotFound"}
+            "408": {$ref: "#/components/responses/RequestTimeout"}
+            "414": {$ref: "#/components/responses/URITooLong"}
+            "429": {$ref: "#/components/responses/TooManyRequests"}
+            "431": {$ref: "#/components/responses/HeadersTooLarge"}
+            "503": {$ref: "#/components/responses/Unavailable"}
       /v1/streams/{id}/checkpoints/{name}/restore:
         parameters: [{$ref: "#/components/parameters/StreamID"}, {$ref: "#/components/parameters/CheckpointName"}]
         post:
+          operationId: restoreCheckpoint
           summary: Bring back the checkpoint's adaptation (mask, optimiser, counters, statistics)
-          description: The stream keeps its own class embeddings, policy and seed, so a reset afterwards is its own zero-shot.
+          description: >
+            The stream keeps its own class embeddings, policy and seed, so a reset afterwards is its
+            own zero-shot. 409 when the stored file does not fit the stream, 422 when it cannot be
+            read.
           responses:
             "200": {description: The restored stream, content: {application/json: {schema: {$ref: "#/components/schemas/Stream"}}}}
-            "404": {$ref: "#/components/responses/Error"}
-            "409": {$ref: "#/components/responses/Error"}
-            "422": {$ref: "#/components/responses/Error"}
+            "400": {$ref: "#/components/responses/BadRequest"}
+            "401": {$ref: "#/components/responses/Unauthorized"}
+            "404": {$ref: "#/components/responses/NotFound"}
+            "408": {$ref: "#/components/responses/RequestTimeout"}
+            "409": {$ref: "#/components/responses/Conflict"}
+            "414": {$ref: "#/components/responses/URITooLong"}
+            "422": {$ref: "#/components/responses/Unprocessable"}
+            "429": {$ref: "#/components/responses/TooManyRequests"}
+            "431": {$ref: "#/components/responses/HeadersTooLarge"}
+            "503": {$ref: "#/components/responses/Unavailable"}
       /v1/classify:
         parameters: [{$ref: "#/components/parameters/Top"}]
         post:
+          operationId: classifyStateless
           summary: Stateless zero-shot classification
           description: >
+            The class set is given as for a stream (labels and/or prompts, optional templates).
             Same image limits as a stream's classify: 413 from the files' headers before anything
-            is decoded, 503 with Retry-After when the server's image-decoding memory stays busy.
+            is decoded, 422 for an image that is not a decodable PNG or JPEG, 429 when the backbone
+            queue is full, 503 with Retry-After when the server's image-decoding memory stays busy.
           requestBody:
             required: true
             content:
               application/json:
-                schema:
-                  type: object
-                  required: [images]
-                  properties:
-                    labels: {type: array, items: {type: string}}
-                    prompts: {type: object, additionalProperties: {type: array, items: {type: string}}}
-                    templates: {type: array, items: {type: string}}
-                    images: {type: array, items: {type: string, contentEncoding: base64}}
+                schema: {$ref: "#/components/schemas/StatelessClassify"}
           responses:
             "200": {description: Predictions, content: {application/json: {schema: {$ref: "#/components/schemas/Classification"}}}}
-            "400": {$ref: "#/components/responses/Error"}
-            "413": {$ref: "#/components/responses/Error"}
-            "415": {$ref: "#/components/responses/Error"}
-            "422": {$ref: "#/components/responses/Error"}
-            "429": {$ref: "#/components/responses/Error"}
-            "503": {$ref: "#/components/responses/Error"}
+            "400": {$ref: "#/components/responses/BadRequest"}
+            "401": {$ref: "#/components/responses/Unauthorized"}
+            "408": {$ref: "#/components/responses/RequestTimeout"}
+            "413": {$ref: "#/components/responses/TooLarge"}
+            "414": {$ref: "#/components/responses/URITooLong"}
+            "415": {$ref: "#/components/responses/UnsupportedMediaType"}
+            "422": {$ref: "#/components/responses/Unprocessable"}
+            "429": {$ref: "#/components/responses/TooManyRequests"}
+            "431": {$ref: "#/components/responses/HeadersTooLarge"}
+            "503": {$ref: "#/components/responses/Unavailable"}
     components:
       securitySchemes:
         bearer: {type: http, scheme: bearer}
       parameters:
         StreamID: {name: id, in: path, required: true, schema: {$ref: "#/components/schemas/Name"}}
         CheckpointName: {name: name, in: path, required: true, schema: {$ref: "#/components/schemas/Name"}}
-        Top: {name: top, in: query, schema: {type: integer, minimum: 1, maximum: 100, default: 5}}
+        Top: {name: top, in: query, description: "Labels per image in the answer", schema: {type: integer, minimum: 1, maximum: 100, default: 5}}
+      headers:
+        RetryAfter: {description: Seconds to wait before retrying, required: true, schema: {type: integer, minimum: 1}}
       responses:
-        Error:
-          description: An error
+        BadRequest: {description: "Malformed body or query, or an invalid id or name", content: {application/json: {schema: {$ref: "#/components/schemas/Error"}}}}
+        Unauthorized:
+          description: Missing or unknown bearer key
+          headers: {WWW-Authenticate: {required: true, schema: {type: string, const: Bearer}}}
+          content: {application/json: {schema: {$ref: "#/components/schemas/Error"}}}
+        NotFound: {description: "No such stream (for this client) or checkpoint", content: {application/json: {schema: {$ref: "#/components/schemas/Error"}}}}
+        RequestTimeout: {description: "The request head did not arrive in time; the connection is closed", content: {application/json: {schema: {$ref: "#/components/schemas/Error"}}}}
+        Conflict: {description: "Exists already, or does not fit the stream", content: {application/json: {schema: {$ref: "#/components/schemas/Error"}}}}
+        TooLarge: {description: "Over a size or count limit", content: {application/json: {schema: {$ref: "#/components/schemas/Error"}}}}
+        URITooLong: {description: "Request line over the limit; the connection is closed", content: {application/json: {schema: {$ref: "#/components/schemas/Error"}}}}
+        UnsupportedMediaType: {description: "Body of a media type this operation does not take", content: {application/json: {schema: {$ref: "#/components/schemas/Error"}}}}
+        Unprocessable: {description: "Well-formed but unusable (see the operation)", content: {application/json: {schema: {$ref: "#/components/schemas/Error"}}}}
+        TooManyRequests:
+          description: "The client's requests in flight or the backbone queue are at their cap"
+          headers: {Retry-After: {$ref: "#/components/headers/RetryAfter"}}
+          content: {application/json: {schema: {$ref: "#/components/schemas/Error"}}}
+        HeadersTooLarge: {description: "Headers over the limit; the connection is closed", content: {application/json: {schema: {$ref: "#/components/schemas/Error"}}}}
+        Unavailable:
+          description: >
+            A budget is busy right now (code unavailable, with Retry-After), or the stream is
+            quarantined (code stream_quarantined, no Retry-After: only DELETE works on it)
+          headers: {Retry-After: {description: Seconds to wait before retrying, schema: {type: integer, minimum: 1}}}
           content: {application/json: {schema: {$ref: "#/components/schemas/Error"}}}
       schemas:
-        Name: {type: string, pattern: "^[A-Za-z0-9_.-]{1,64}$", description: "must not start with a dot"}
-        Status: {type: object, properties: {status: {type: string}}}
+        Name: {type: string, pattern: "^[A-Za-z0-9_-][A-Za-z0-9_.-]{0,63}$", description: "1-64 of A-Z a-z 0-9 _ . -, not starting with a dot (checked after percent-decoding)"}
+        Status: {type: object, required: [status], properties: {status: {type: string}}}
         Error:
           type: object
           required: [error]
@@ -244,52 +421,170 @@ enum OpenAPIDocument {
               properties:
                 code: {type: string, enum: [bad_request, unauthorized, not_found, method_not_allowed, request_timeout, uri_too_long, conflict, too_large, unsupported_media_type, unprocessable, queue_full, headers_too_large, unavailable, stream_quarantined, stream_moved, store_unavailable, internal]}
                 message: {type: string}
+        Label: {type: string, minLength: 1, maxLength: 200, description: "A class name (1-200 Unicode scalars)"}
+        Labels: {type: array, minItems: 1, maxItems: 1000, uniqueItems: true, items: {$ref: "#/components/schemas/Label"}, description: "Class names, in order (at most 1000)"}
+        Prompts:
+          type: object
+          minProperties: 1
+          maxProperties: 1000
+          propertyNames: {$ref: "#/components/schemas/Label"}
+          additionalProperties: {type: array, minItems: 1, maxItems: 64, items: {type: string, maxLength: 1000}}
+          description: >
+            Prompts per label (ensembled, at most 64 each). With labels, a label without an entry
+            here is described by the templates; without labels, the classes are the sorted keys.
+        Templates:
+          type: array
+          minItems: 1
+          maxItems: 64
+          items: {type: string, pattern: "\\{\\}", maxLength: 1000}
+          description: "Templates with {} for the label (default: the model's prompt ensemble)"
+        ImageList:
+          type: array
+          minItems: 1
+          maxItems: 64
+          items: {type: string, format: image-base64, contentEncoding: base64, contentMediaType: image/png}
+          description: PNG or JPEG files, standard base64 (a data URL prefix and line breaks allowed)
         Images:
           type: object
           required: [images]
           properties:
-            images: {type: array, items: {type: string, contentEncoding: base64}, description: PNG or JPEG files}
+            images: {$ref: "#/components/schemas/ImageList"}
         CreateStream:
+          description: >
+            The class set is labels and/or prompts, with optional templates (two shapes, so that
+            generated clients can type either; a body with both fits both).
+          anyOf:
+            - {$ref: "#/components/schemas/CreateStreamWithLabels"}
+            - {$ref: "#/components/schemas/CreateStreamWithPrompts"}
+        CreateStreamWithLabels:
           type: object
+          required: [labels]
           properties:
             id: {$ref: "#/components/schemas/Name"}
-            labels: {type: array, items: {type: string}, description: "Class names, in order; with only prompts the sorted prompt keys"}
-            prompts: {type: object, additionalProperties: {type: array, items: {type: string}}, description: "Prompts per label (ensembled)"}
-            templates: {type: array, items: {type: string}, description: "Templates with {} for the label"}
-            policy: {type: object, description: "Any fields of RAdaHyperparameters (policy, stepsPerBatch, optimizer, objective, collapse, ...); the rest keep their defaults"}
-            seed: {type: integer, description: "Seed of the mask's initial maps (default 0)"}
+            labels: {$ref: "#/components/schemas/Labels"}
+            prompts: {$ref: "#/components/schemas/Prompts"}
+            templates: {$ref: "#/components/schemas/Templates"}
+            policy: {$ref: "#/components/schemas/PolicyPatch"}
+            seed: {type: integer, minimum: 0, maximum: 9223372036854775807, description: "Seed of the mask's initial maps (default 0)"}
+        CreateStreamWithPrompts:
+          type: object
+          required: [prompts]
+          properties:
+            id: {$ref: "#/components/schemas/Name"}
+            labels: {$ref: "#/components/schemas/Labels"}
+            prompts: {$ref: "#/components/schemas/Prompts"}
+            templates: {$ref: "#/components/schemas/Templates"}
+            policy: {$ref: "#/components/schemas/PolicyPatch"}
+            seed: {type: integer, minimum: 0, maximum: 9223372036854775807, description: "Seed of the mask's initial maps (default 0)"}
+        StatelessClassify:
+          description: The class set as for a stream (labels and/or prompts, optional templates), and the images.
+          anyOf:
+            - {$ref: "#/components/schemas/StatelessClassifyWithLabels"}
+            - {$ref: "#/components/schemas/StatelessClassifyWithPrompts"}
+        StatelessClassifyWithLabels:
+          type: object
+          required: [labels, images]
+          properties:
+            labels: {$ref: "#/components/schemas/Labels"}
+            prompts: {$ref: "#/components/schemas/Prompts"}
+            templates: {$ref: "#/components/schemas/Templates"}
+            images: {$ref: "#/components/schemas/ImageList"}
+        StatelessClassifyWithPrompts:
+          type: object
+          required: [prompts, images]
+          properties:
+            labels: {$ref: "#/components/schemas/Labels"}
+            prompts: {$ref: "#/components/schemas/Prompts"}
+            templates: {$ref: "#/components/schemas/Templates"}
+            images: {$ref: "#/components/schemas/ImageList"}
+        PolicyPatch:
+          type: object
+          additionalProperties: false
+          description: Any fields of the adaptation policy; the rest keep their defaults (unknown fields are a 422)
+          properties:
+            attentionTemperature: {type: number, minimum: 0.001, maximum: 1000}
+            policy: {type: string, enum: [predictThenAdapt, adaptThenPredict, episodic]}
+            stepsPerBatch: {type: integer, minimum: 0, maximum: 1000}
+            runningMomentum: {type: number, minimum: 0, maximum: 0.999999}
+            replayImages: {type: integer, minimum: 0, maximum: 4096}
+            chunkRows: {type: integer, minimum: 1, maximum: 1048576}
+            objective:
+              type: object
+              properties:
+                entropyWeight: {type: number, minimum: 0, maximum: 1000000}
+                confidenceThreshold: {type: [number, "null"], minimum: 0.000001, maximum: 1000}
+                diversityWeight: {type: number, minimum: 0, maximum: 1000000}
+                diversityMode: {type: string, enum: [batchMean, runningAnchor, automatic]}
+                zeroShotAnchorWeight: {type: number, minimum: 0, maximum: 1000000}
+                maskRegularization: {type: number, minimum: 0, maximum: 1000000}
+                fixedTemperature: {type: boolean}
+            optimizer:
+              type: object
+              properties:
+                kind: {type: string, enum: [adam, adamW, sgd]}
+                learningRate: {type: [number, "null"], minimum: 0, maximum: 10}
+                beta1: {type: number, minimum: 0, maximum: 0.999999}
+                beta2: {type: number, minimum: 0, maximum: 0.999999}
+                epsilon: {type: number, minimum: 1.0e-30, maximum: 1}
+                weightDecay: {type: number, minimum: 0, maximum: 10000}
+                momentum: {type: number, minimum: 0, maximum: 0.999999}
+            collapse:
+              type: object
+              properties:
+                entropyResetFraction: {type: [number, "null"], minimum: 0, maximum: 2}
+                histogramEntropyResetFraction: {type: [number, "null"], minimum: 0, maximum: 2}
+                resetEveryOptimizerSteps: {type: [integer, "null"], minimum: 1, maximum: 9007199254740991}
+        Policy:
+          type: object
+          required: [attentionTemperature, policy, stepsPerBatch, runningMomentum, replayImages, chunkRows, objective, optimizer, collapse]
+          properties:
+            attentionTemperature: {type: number}
+            policy: {type: string, enum: [predictThenAdapt, adaptThenPredict, episodic]}
+            stepsPerBatch: {type: integer}
+            runningMomentum: {type: number}
+            replayImages: {type: integer}
+            chunkRows: {type: integer}
+            objective: {type: object}
+            optimizer: {type: object}
+            collapse: {type: object}
         Stream:
           type: object
+          required: [id, labels, policy, createdAt, steps, samplesSeen, optimizerSteps, skippedSteps, automaticResets, memoryBytes, checkpoints]
           properties:
-            id: {type: string}
+            id: {$ref: "#/components/schemas/Name"}
             labels: {type: array, items: {type: string}}
             templates: {type: array, items: {type: string}}
             prompts: {type: object, additionalProperties: {type: array, items: {type: string}}}
-            policy: {type: object}
+            policy: {$ref: "#/components/schemas/Policy"}
             createdAt: {type: string, format: date-time}
-            steps: {type: integer, description: Requests processed}
-            samplesSeen: {type: integer}
-            optimizerSteps: {type: integer}
-            skippedSteps: {type: integer}
-            automaticResets: {type: integer}
-            runningEntropy: {type: [number, "null"]}
-            memoryBytes: {type: integer}
-            checkpoints: {type: array, items: {type: string}}
+            steps: {type: integer, minimum: 0, description: Requests processed}
+            samplesSeen: {type: integer, minimum: 0}
+            optimizerSteps: {type: integer, minimum: 0}
+            skippedSteps: {type: integer, minimum: 0}
+            automaticResets: {type: integer, minimum: 0}
+            runningEntropy: {type: [number, "null"], description: "Running mean of per-image prediction entropy (nats); null before the first request"}
+            memoryBytes: {type: integer, minimum: 0}
+            checkpoints: {type: array, items: {$ref: "#/components/schemas/Name"}}
         Classification:
           type: object
+          required: [results]
           properties:
             results:
               type: array
               items:
                 type: object
+                required: [top, entropy]
                 properties:
-                  top: {type: array, items: {type: object, properties: {label: {type: string}, probability: {type: number}}}}
-                  entropy: {type: number}
+                  top:
+                    type: array
+                    items: {type: object, required: [label, probability], properties: {label: {type: string}, probability: {type: number, minimum: 0, maximum: 1}}}
+                  entropy: {type: number, minimum: 0}
             step: {type: integer, description: "The stream's request count after this request (streams only)"}
             adaptationSteps: {type: integer, description: "Optimiser steps taken before this answer (streams only); absent under predictThenAdapt, whose steps run after it"}
         Checkpoint:
           type: object
-          properties: {name: {type: string}, bytes: {type: integer}, createdAt: {type: string, format: date-time}}
+          required: [name, bytes]
+          properties: {name: {$ref: "#/components/schemas/Name"}, bytes: {type: integer, minimum: 0}, createdAt: {type: string, format: date-time}}
 
     """#
 }

@@ -29,7 +29,8 @@ public enum RadaServer {
         let readiness = Readiness()
         let router = Router(context: RadaRequestContext.self)
         let endpoints = Routes(service: service, readiness: readiness).endpoints()
-        router.add(middleware: ErrorAndMetricsMiddleware(metrics: metrics, routes: RouteIndex(endpoints)))
+        let routes = RouteIndex(endpoints)
+        router.add(middleware: ErrorAndMetricsMiddleware(metrics: metrics, routes: routes))
         router.add(middleware: AuthMiddleware(keys: configuration.apiKeys, admission: ClientAdmission(limit: configuration.maxRequestsPerClient)))
         Routes.register(endpoints, on: router)
         if configuration.apiKeys == nil {
@@ -40,7 +41,7 @@ public enum RadaServer {
         return Application(
             router: router,
             server: HTTPServerBuilder { [connections = configuration.connections] responder in
-                GuardedHTTP1Channel(responder: responder, limits: connections, metrics: metrics)
+                GuardedHTTP1Channel(responder: responder, limits: connections, metrics: metrics, routes: routes)
             },
             configuration: .init(address: .hostname(configuration.effectiveHost, port: configuration.port), serverName: "RAdaServe"),
             services: [StreamLifecycle(service: service, readiness: readiness, logger: logger)],

@@ -35,18 +35,48 @@ struct Routes: Sendable {
         }
     }
 
-    /// One route: what `register` adds to the router and what `RouteIndex` answers 405s from,
-    /// so the two can never disagree.
+    /// One route: what `register` adds to the router, what `RouteIndex` answers 405s from, and
+    /// what the contract test compares with Docs/openapi.yaml (operations, parameters, statuses).
     struct Endpoint: Sendable {
         let method: HTTPRequest.Method
         /// Literal segments and `:name` parameters.
         let path: String
+        /// Query parameters the handler reads.
+        let query: [String]
+        /// Media types of the request body the handler takes (empty: no body).
+        let accepts: [String]
+        /// Statuses particular to this operation: its success and its own refusals. Those that
+        /// follow from its shape (auth, path parameters, a body, the connection) are added by
+        /// `statuses`.
+        let ownStatuses: Set<Int>
         let handle: @Sendable (Request, RadaRequestContext) async throws -> Response
 
-        init(_ method: HTTPRequest.Method, _ path: String, _ handle: @escaping @Sendable (Request, RadaRequestContext) async throws -> Response) {
+        init(
+            _ method: HTTPRequest.Method, _ path: String, query: [String] = [], accepts: [(type: String, subtype: String)] = [],
+            statuses: Set<Int>,
+            _ handle: @escaping @Sendable (Request, RadaRequestContext) async throws -> Response
+        ) {
             self.method = method
             self.path = path
+            self.query = query
+            self.accepts = accepts.map { "\($0.type)/\($0.subtype)" }
+            self.ownStatuses = statuses
             self.handle = handle
+        }
+
+        var isPublic: Bool { AuthMiddleware.publicPaths.contains(path) }
+        var pathParameters: [String] { path.split(separator: "/").filter { $0.hasPrefix(":") }.map { String($0.dropFirst()) } }
+
+        /// Every status the operation can answer: the connection's (408, 414, 431 and the
+        /// connection cap's 503) on any request; with a key, 401 and the per-client cap's 429; an
+        /// id or name in the path, 400 (invalid) and 404; a body, 400 (malformed), 413 (over a
+        /// limit) and 415 (other media type); and the operation's own.
+        var statuses: Set<Int> {
+            var all: Set<Int> = [408, 414, 431, 503]
+            if !isPublic { all.formUnion([401, 429]) }
+            if !pathParameters.isEmpty { all.formUnion([400, 404]) }
+            if !accepts.isEmpty { all.formUnion([400, 413, 415]) }
+            return all.union(ownStatuses)
         }
     }
 
@@ -73,28 +103,30 @@ struct Routes: Sendable {
     func endpoints() -> [Endpoint] {
         let service = service, readiness = readiness, limits = limits
         return [
-            Endpoint(.get, "/healthz") { _, _ in try Self.json(["status": "alive"]) },
-            Endpoint(.get, "/readyz") { _, _ in
+            Endpoint(.get, "/healthz", statuses: [200]) { _, _ in try Self.json(["status": "alive"]) },
+            Endpoint(.get, "/readyz", statuses: [200, 503]) { _, _ in
                 readiness.isReady ? try Self.json(["status": "ready"]) : try Self.json(["status": "warming up"], status: .serviceUnavailable)
             },
-            Endpoint(.get, "/metrics") { _, _ in
+            Endpoint(.get, "/metrics", statuses: [200]) { _, _ in
                 Response(status: .ok, headers: [.contentType: "text/plain; version=0.0.4"], body: .init(byteBuffer: ByteBuffer(string: service.metrics.exposition())))
             },
-            Endpoint(.get, "/openapi.yaml") { _, _ in
+            Endpoint(.get, "/openapi.yaml", statuses: [200]) { _, _ in
                 Response(status: .ok, headers: [.contentType: "application/yaml"], body: .init(byteBuffer: ByteBuffer(string: OpenAPIDocument.yaml)))
             },
-            Endpoint(.post, "/v1/streams") { request, context in
+            Endpoint(.post, "/v1/streams", accepts: [ContentType.json], statuses: [201, 409, 422]) { request, context in
                 try Self.json(try await service.createStream(client: context.client, request: decodeJSON(CreateStreamRequest.self, request)), status: .created)
             },
-            Endpoint(.get, "/v1/streams") { _, context in try Self.json(await service.listStreams(client: context.client)) },
-            Endpoint(.get, "/v1/streams/:id") { _, context in
+            Endpoint(.get, "/v1/streams", statuses: [200]) { _, context in try Self.json(await service.listStreams(client: context.client)) },
+            Endpoint(.get, "/v1/streams/:id", statuses: [200]) { _, context in
                 try Self.json(try await service.streamInfo(client: context.client, id: try Self.id(context)))
             },
-            Endpoint(.delete, "/v1/streams/:id") { _, context in
+            Endpoint(.delete, "/v1/streams/:id", statuses: [204]) { _, context in
                 try await service.deleteStream(client: context.client, id: try Self.id(context))
                 return Response(status: .noContent)
             },
-            Endpoint(.post, "/v1/streams/:id/classify") { request, context in
+            Endpoint(
+                .post, "/v1/streams/:id/classify", query: ["adapt", "top"], accepts: [ContentType.formData, ContentType.json], statuses: [200, 422]
+            ) { request, context in
                 let id = try Self.id(context)
                 let query = request.uri.queryParameters
                 let adapt = try Self.flag(query.get("adapt"), name: "adapt", default: true)
@@ -102,18 +134,18 @@ struct Routes: Sendable {
                 let files = try ImageInput.files(contentType: request.headers[.contentType], body: await body(request, limit: limits.maxBodyBytes), limits: limits)
                 return try Self.json(try await service.classify(client: context.client, id: id, files: files, adapt: adapt, top: top))
             },
-            Endpoint(.post, "/v1/streams/:id/reset") { _, context in
+            Endpoint(.post, "/v1/streams/:id/reset", statuses: [200]) { _, context in
                 try Self.json(try await service.resetStream(client: context.client, id: try Self.id(context)))
             },
-            Endpoint(.post, "/v1/streams/:id/checkpoints") { request, context in
+            Endpoint(.post, "/v1/streams/:id/checkpoints", accepts: [ContentType.json], statuses: [201, 409]) { request, context in
                 let id = try Self.id(context)
                 let name = try await decodeJSON(CheckpointRequest.self, request).name
                 return try Self.json(try await service.createCheckpoint(client: context.client, id: id, name: name), status: .created)
             },
-            Endpoint(.get, "/v1/streams/:id/checkpoints") { _, context in
+            Endpoint(.get, "/v1/streams/:id/checkpoints", statuses: [200]) { _, context in
                 try Self.json(try await service.listCheckpoints(client: context.client, id: try Self.id(context)))
             },
-            Endpoint(.get, "/v1/streams/:id/checkpoints/:name") { _, context in
+            Endpoint(.get, "/v1/streams/:id/checkpoints/:name", statuses: [200]) { _, context in
                 let name = try Self.name(context)
                 let data = try await service.checkpointData(client: context.client, id: try Self.id(context), name: name)
                 return Response(
@@ -121,7 +153,7 @@ struct Routes: Sendable {
                     headers: [.contentType: "application/octet-stream", .contentDisposition: "attachment; filename=\"\(name).safetensors\""],
                     body: .init(byteBuffer: ByteBuffer(bytes: data)))
             },
-            Endpoint(.put, "/v1/streams/:id/checkpoints/:name") { request, context in
+            Endpoint(.put, "/v1/streams/:id/checkpoints/:name", accepts: [ContentType.octetStream], statuses: [201, 409, 422]) { request, context in
                 let (id, name) = (try Self.id(context), try Self.name(context))
                 // Owner, stream, name and size are settled before a byte of the body is read.
                 let limit = try await service.checkpointUploadLimit(client: context.client, id: id, name: name)
@@ -133,14 +165,14 @@ struct Routes: Sendable {
                 let data = Data(buffer: try await body(request, limit: limit))
                 return try Self.json(try await service.uploadCheckpoint(client: context.client, id: id, name: name, data: data), status: .created)
             },
-            Endpoint(.post, "/v1/streams/:id/checkpoints/:name/restore") { _, context in
+            Endpoint(.post, "/v1/streams/:id/checkpoints/:name/restore", statuses: [200, 409, 422]) { _, context in
                 try Self.json(try await service.restoreCheckpoint(client: context.client, id: try Self.id(context), name: try Self.name(context)))
             },
-            Endpoint(.delete, "/v1/streams/:id/checkpoints/:name") { _, context in
+            Endpoint(.delete, "/v1/streams/:id/checkpoints/:name", statuses: [204]) { _, context in
                 try await service.deleteCheckpoint(client: context.client, id: try Self.id(context), name: try Self.name(context))
                 return Response(status: .noContent)
             },
-            Endpoint(.post, "/v1/classify") { request, context in
+            Endpoint(.post, "/v1/classify", query: ["top"], accepts: [ContentType.json], statuses: [200, 422]) { request, context in
                 let top = try Self.integer(request.uri.queryParameters.get("top"), name: "top", default: 5)
                 return try Self.json(try await service.classifyStateless(decodeJSON(StatelessClassifyRequest.self, request), top: top, client: context.client))
             },
@@ -149,9 +181,11 @@ struct Routes: Sendable {
 
     static func flag(_ value: String?, name: String, default: Bool) throws -> Bool {
         guard let value else { return `default` }
-        switch value.lowercased() {
-        case "true", "1", "yes": return true
-        case "false", "0", "no": return false
+        // Exactly the document's boolean: a client whose "1" was taken as true would be
+        // relying on something no generated client sends and the contract does not promise.
+        switch value {
+        case "true": return true
+        case "false": return false
         default: throw APIError.badRequest("query parameter \(name) must be true or false, got \"\(value.prefix(40))\"")
         }
     }

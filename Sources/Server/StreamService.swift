@@ -204,6 +204,10 @@ final class StreamService: Sendable {
     }
 
     /// The class list from `labels`, or the sorted keys of `prompts`; checked against the limits.
+    /// Every rule here is stated in Docs/openapi.yaml (`CreateStream`), so that a request the
+    /// document allows is one the server takes. Lengths and the `{}` search work on Unicode
+    /// scalars, as JSON Schema does: Swift's `Character` view would see "{}" followed by an emoji
+    /// modifier as no "{}" at all.
     private func validatedLabels(labels: [String]?, prompts: [String: [String]]?, templates: [String]?) throws -> [String] {
         guard let labels = labels ?? prompts.map({ $0.keys.sorted() }) else { throw APIError.badRequest("give \"labels\" or \"prompts\"") }
         guard !labels.isEmpty else { throw APIError.unprocessable("at least one label is needed") }
@@ -211,28 +215,44 @@ final class StreamService: Sendable {
             throw APIError.tooLarge("\(labels.count) labels; the limit is \(limits.maxLabelsPerStream)")
         }
         guard Set(labels).count == labels.count else { throw APIError.unprocessable("labels must be distinct") }
-        guard labels.allSatisfy({ !$0.isEmpty && $0.count <= 200 }) else { throw APIError.unprocessable("each label must have 1-200 characters") }
+        func isLabel(_ text: String) -> Bool { (1...Self.maxLabelScalars).contains(text.unicodeScalars.count) }
+        guard labels.allSatisfy(isLabel) else { throw APIError.unprocessable("each label must have 1-\(Self.maxLabelScalars) characters") }
         if let templates {
-            guard !templates.isEmpty, templates.count <= limits.maxPromptsPerLabel, templates.allSatisfy({ $0.contains("{}") }) else {
-                throw APIError.unprocessable("templates must be 1-\(limits.maxPromptsPerLabel) strings, each containing \"{}\"")
+            guard !templates.isEmpty, templates.count <= limits.maxPromptsPerLabel,
+                  templates.allSatisfy({ $0.utf8.firstRange(of: "{}".utf8) != nil && $0.unicodeScalars.count <= Self.maxPromptScalars }) else {
+                throw APIError.unprocessable("templates must be 1-\(limits.maxPromptsPerLabel) strings of at most \(Self.maxPromptScalars) characters, each containing \"{}\"")
             }
         }
         if let prompts {
-            for label in labels {
-                guard let list = prompts[label] ?? (templates == nil ? nil : []), !list.isEmpty || templates != nil else {
-                    throw APIError.unprocessable("no prompts for label \"\(label)\"")
+            guard !prompts.isEmpty else { throw APIError.unprocessable("\"prompts\" must name at least one label") }
+            guard prompts.count <= limits.maxLabelsPerStream else {
+                throw APIError.tooLarge("prompts for \(prompts.count) labels; the limit is \(limits.maxLabelsPerStream)")
+            }
+            // A label missing here is described by the templates (the model's own by default).
+            for (label, list) in prompts.sorted(by: { $0.key < $1.key }) {
+                guard isLabel(label) else { throw APIError.unprocessable("each prompts key must have 1-\(Self.maxLabelScalars) characters") }
+                guard !list.isEmpty else { throw APIError.unprocessable("no prompts for label \"\(label.prefix(80))\"") }
+                guard list.count <= limits.maxPromptsPerLabel else {
+                    throw APIError.tooLarge("label \"\(label.prefix(80))\" has \(list.count) prompts; the limit is \(limits.maxPromptsPerLabel)")
                 }
-                guard list.count <= limits.maxPromptsPerLabel else { throw APIError.tooLarge("label \"\(label)\" has \(list.count) prompts; the limit is \(limits.maxPromptsPerLabel)") }
+                guard list.allSatisfy({ $0.unicodeScalars.count <= Self.maxPromptScalars }) else {
+                    throw APIError.unprocessable("each prompt must have at most \(Self.maxPromptScalars) characters")
+                }
             }
         }
         return labels
     }
 
+    static let maxLabelScalars = 200
+    /// Prompts and templates: far beyond the text tower's 77 tokens, short enough that the
+    /// tokenizer's work on one is bounded.
+    static let maxPromptScalars = 1000
+
     private func classEmbeddings(labels: [String], prompts: [String: [String]]?, templates: [String]?) async throws -> Matrix {
         let key = String(decoding: try JSONEncoder().encode([JSONValue.array(labels.map(JSONValue.string)),
             .object((prompts ?? [:]).mapValues { .array($0.map(JSONValue.string)) }), .array((templates ?? []).map(JSONValue.string))]), as: UTF8.self)
         if let cached = textCache.withLock({ $0[key] }) { return cached }
-        let text = try await backend.classEmbeddings(labels: labels, prompts: prompts.map { p in p.filter { !$0.value.isEmpty } }, templates: templates)
+        let text = try await backend.classEmbeddings(labels: labels, prompts: prompts, templates: templates)
         textCache.withLock { cache in
             if cache.count >= 64 { cache.removeAll() }
             cache[key] = text

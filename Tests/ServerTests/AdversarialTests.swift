@@ -105,6 +105,18 @@ struct AdversarialTests {
             #expect(response.status == 405)
             #expect(response.headers["allow"] == "GET")
             #expect(response.errorCode == "method_not_allowed")
+            // Methods the HTTP parser does not know are answered like any other unlisted method
+            // (then the connection closes: the parser cannot go on); a non-token is a 400.
+            for (line, status, allow) in [
+                ("FOO /v1/streams HTTP/1.1", 405, "GET, POST"), ("BREW /v1/streams/abc/checkpoints?x=1 HTTP/1.1", 405, "GET, POST"),
+                ("FOO /v1/nothing HTTP/1.1", 404, nil), ("F@O /v1/streams HTTP/1.1", 400, nil),
+            ] {
+                let connection = try RawConnection(port: try #require(client.client.port))
+                await connection.write("\(line)\r\nHost: x\r\n\r\n")
+                let response = try #require(await connection.readResponse(timeout: .seconds(5)), "\(line)")
+                #expect(response.status == status, "\(line)")
+                #expect(response.headers["allow"] == allow, "\(line)")
+            }
             try await Self.alive(client)
         }
     }

@@ -25,6 +25,23 @@ struct CLIPBackendTests {
         #expect(worst <= 1e-6, "largest difference \(worst)")
     }
 
+    @Test("a label without prompts of its own is described by the templates, the others by their prompts")
+    func labelsWithoutPromptsUseTemplates() async throws {
+        let backend = try Self.backend()
+        let templates = ["a photo of a {}.", "a blurry photo of a {}."]
+        let prompts = ["Bag": ["a leather handbag", "a tote bag"]]
+        let mixed = try await backend.classEmbeddings(labels: ["Bag", "Sneaker"], prompts: prompts, templates: templates)
+        let expected = try backend.encoder.classEmbeddings(
+            try ClassSet(labels: ["Bag", "Sneaker"], prompts: [prompts["Bag"]!, templates.map { $0.replacingOccurrences(of: "{}", with: "Sneaker") }]))
+        let worst = zip(mixed.storage, expected.storage).map { abs($0 - $1) }.max() ?? 1
+        #expect(mixed.rows == 2 && worst <= 1e-6, "largest difference \(worst)")
+        // Without templates, the model's own ensemble describes it.
+        let byDefault = try await backend.classEmbeddings(labels: ["Bag", "Sneaker"], prompts: prompts, templates: nil)
+        let zeroShot = try await backend.classEmbeddings(labels: ["Sneaker"], prompts: nil, templates: nil)
+        let row = Array(byDefault.storage[byDefault.cols...])
+        #expect(zip(row, zeroShot.storage).map { abs($0 - $1) }.max() ?? 1 <= 1e-6)
+    }
+
     @Test("an image batch queued during a large class set waits for one part, not for the whole set")
     func imagesInterleaveWithText() async throws {
         let backend = try Self.backend()

@@ -13,7 +13,7 @@ public struct ClassSet: Sendable, Codable, Equatable {
         guard labels.count == prompts.count else { throw .promptCountMismatch(labels: labels.count, prompts: prompts.count) }
         var seen = Set<String>()
         for (label, texts) in zip(labels, prompts) {
-            guard !label.trimmingCharacters(in: .whitespaces).isEmpty else { throw .emptyLabel }
+            guard !label.isEmpty else { throw .emptyLabel }
             guard seen.insert(label).inserted else { throw .duplicateLabel(label) }
             guard !texts.isEmpty else { throw .noPrompts(label) }
         }
