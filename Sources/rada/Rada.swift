@@ -11,4 +11,8 @@ struct Rada: AsyncParsableCommand {
             InfoCommand.self, BenchBLASCommand.self, BenchBackboneCommand.self, BenchAdaptCommand.self, BenchRequestCommand.self,
         ]
     )
+
+    static func main() async {
+        await main(CommandLineArguments.normalized(Array(CommandLine.arguments.dropFirst())))
+    }
 }

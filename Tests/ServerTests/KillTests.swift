@@ -6,7 +6,7 @@ import Testing
 @testable import Server
 
 /// The `rada` executable next to the test bundle (built by `swift build --build-tests`).
-private let radaExecutable: URL? = {
+let radaExecutable: URL? = {
     var directory = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
     for _ in 0..<4 {
         let candidate = directory.appendingPathComponent("rada")
