@@ -46,6 +46,20 @@ import Testing
         #expect(wrong.count <= 3)
     }
 
+    /// Hostile nesting: ftfy would unescape `&amp;amp;…` one level per round (quadratic time);
+    /// the port stops after `TextFixer.maxRounds` rounds, then `html.unescape` undoes two more.
+    @Test func deeplyNestedEntitiesStopAfterTheRoundLimit() throws {
+        let levels = 20_000
+        let text = "&" + String(repeating: "amp;", count: levels)
+        let start = ContinuousClock.now
+        let cleaned = String(String.UnicodeScalarView(CLIPTextCleaner.clean(text)))
+        let elapsed = ContinuousClock.now - start
+        #expect(cleaned == "&" + String(repeating: "amp;", count: levels - TextFixer.maxRounds - 2))
+        #expect(elapsed < .seconds(20), "\(elapsed)")
+        // Two levels are well within the limit and come out as the reference's `&`.
+        #expect(try TokenizerFixture.clip().encode("&amp;amp;") == [49406, 261, 49407])
+    }
+
     /// Real words written by hand (issue 18): accented capitals before a space, common mojibake
     /// of Turkish, Czech, Hebrew, Devanagari, full-width, Korean, Arabic and Russian, code points
     /// newer than the reference's Unicode, canonical composition; ids of OpenAI's tokenizer (tools/make_tokenizer_corpus.py).

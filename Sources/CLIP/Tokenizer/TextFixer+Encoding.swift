@@ -1,13 +1,15 @@
 extension TextFixer {
     /// ftfy's `fix_encoding`: one step of `fixEncodingStep` after another until the text stops
-    /// changing (double mojibake takes two).
+    /// changing (double mojibake takes two), at most `maxRounds` steps (each undoes a level of
+    /// mojibake, which about doubles the length, so only hostile text gets near).
     static func fixEncoding(_ text: [Unicode.Scalar]) -> [Unicode.Scalar] {
         var text = text
-        while true {
+        for _ in 0..<maxRounds {
             let fixed = fixEncodingStep(text)
             if fixed == text { return text }
             text = fixed
         }
+        return text
     }
 
     /// ftfy's `_fix_encoding_one_step_and_explain` with the default configuration: text that is

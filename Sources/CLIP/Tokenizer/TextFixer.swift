@@ -27,9 +27,16 @@ enum TextFixer {
         return out
     }
 
+    /// The most rounds of fixers a segment gets. ftfy repeats until nothing changes, which takes
+    /// one round per level of nested escaping: `&amp;amp;amp;…` of n levels costs it n rounds of
+    /// O(n), quadratic time for one hostile prompt. Real text settles in two or three rounds;
+    /// beyond this many the text keeps the levels not yet undone (the one deliberate divergence
+    /// from ftfy, Docs/architecture.md).
+    static let maxRounds = 16
+
     static func fixSegment(_ segment: [Unicode.Scalar], unescapeHTML: Bool) -> [Unicode.Scalar] {
         var text = segment
-        while true {
+        for _ in 0..<maxRounds {
             let original = text
             if unescapeHTML { text = HTMLEntities.ftfyUnescape(text) }
             text = fixEncoding(text)
@@ -43,6 +50,7 @@ enum TextFixer {
             text = PythonText.nfc(text)
             if text == original { return text }
         }
+        return text
     }
 
     /// ftfy's LIGATURES: Latin ligatures and digraphs it splits (æ, œ stay).
