@@ -7,7 +7,7 @@ TEST_APT_PACKAGES := postgresql haproxy
 VENV := .venv
 PYTHON := $(VENV)/bin/python
 
-.PHONY: deps build run test tools-env clean image-fixtures fuzz-images parity vocab tokenizer-fixtures rada-fixtures fuzz fuzz-safetensors fuzz-multipart
+.PHONY: deps build run test tools-env clean image-fixtures fuzz-images parity vocab tokenizer-fixtures tokenizer-tables tokenizer-corpus tokenizer-measure rada-fixtures fuzz fuzz-safetensors fuzz-multipart
 
 ## Install the system packages the build and the tests need (only those missing).
 deps:
@@ -108,6 +108,25 @@ parity:
 ## Reference ids of CLIP's original tokenizer for the Swift tests (needs the vocab above).
 tokenizer-fixtures: tools-env
 	$(PYTHON) tools/make_tokenizer_fixtures.py
+
+## The tokenizer's Swift tables (ftfy's badness rules and code pages, Python's and regex's
+## Unicode classes), generated from the pinned ftfy / Python / regex; fails on other versions.
+tokenizer-tables: tools-env
+	$(PYTHON) tools/make_tokenizer_tables.py
+
+## The committed differential corpus (seed 18) with OpenAI's tokenizer's ids.
+tokenizer-corpus: tools-env
+	$(PYTHON) tools/make_tokenizer_corpus.py 18 3000 Tests/Fixtures/tokenizer/corpus.json
+
+## A fresh corpus of another seed (SEED, default 20261130) and the number of strings whose ids
+## differ from the reference (goal: at most 3).
+SEED ?= 20261130
+tokenizer-measure: tools-env
+	@mkdir -p .build/tokenizer-measure
+	$(PYTHON) tools/make_tokenizer_corpus.py $(SEED) 3000 .build/tokenizer-measure/fresh-$(SEED).json
+	$(SWIFT) build --build-tests
+	RADA_TOKENIZER_CORPUS=$(CURDIR)/.build/tokenizer-measure/fresh-$(SEED).json \
+	  $(SWIFT) test --skip-build --filter freshCorpusMismatches 2>&1 | grep -E "differ|  \"|passed|failed"
 
 ## RAda parity fixtures (PyTorch reference of the mask layer, written from Docs/rada.md's spec).
 rada-fixtures: tools-env

@@ -12,4 +12,8 @@ struct Rada: AsyncParsableCommand {
             ClusterConfigCommand.self,
         ]
     )
+
+    static func main() async {
+        await main(CommandLineArguments.normalized(Array(CommandLine.arguments.dropFirst())))
+    }
 }

@@ -1,6 +1,6 @@
-/// CLIP's text clean-up before tokenisation (open_clip's `clean="lower"`, OpenAI's original):
-/// `ftfy.fix_text` (see `TextFixer`), `html.unescape` twice (full HTML5 entity set), strip,
-/// collapse whitespace, `lower()`.
+/// CLIP's text clean-up before tokenisation (OpenAI's `simple_tokenizer`): `basic_clean` is
+/// `ftfy.fix_text` (`TextFixer`), `html.unescape` twice (full HTML5 entity set) and `strip()`;
+/// `whitespace_clean` turns each run of `regex`'s `\s` into a space and strips; then `lower()`.
 enum CLIPTextCleaner {
     static func clean(_ text: String) -> [Unicode.Scalar] {
         var scalars = Array(text.unicodeScalars)
@@ -8,7 +8,7 @@ enum CLIPTextCleaner {
             scalars = TextFixer.fixText(scalars)
             scalars = HTMLEntities.pythonUnescape(HTMLEntities.pythonUnescape(scalars))
         }
-        return PythonText.lowercased(PythonText.collapseWhitespace(scalars))
+        return PythonText.lowercased(PythonText.collapseWhitespace(PythonText.strip(scalars)))
     }
 
     /// Plain ASCII prompts without `&`, ESC or controls that ftfy deletes come through ftfy and

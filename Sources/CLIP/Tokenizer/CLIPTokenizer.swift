@@ -7,13 +7,9 @@ import Foundation
 /// lower-casing), split into words by CLIP's pattern, and each word's UTF-8 bytes are merged by
 /// the BPE ranks of merges.txt. Encoding is thread-safe; copies share one word cache.
 ///
-/// Where the ids can differ from Python's (random mixed-script strings: 2 in 3 000 differ; with
-/// mojibake fragments mixed into 15-30 % of their pieces, 1 to 2 in 100):
-/// - mojibake: UTF-8 read as Latin-1 / Windows-1252 is repaired, in whole lines and in fragments
-///   (see `TextFixer.fixEncoding`), but ftfy's badness heuristic is approximated, and its guesses
-///   of other code pages (Windows-1250/1251/1253/1254/1257, MacRoman, ...) are not made;
-/// - code points newer than the Swift runtime's Unicode tables (12 823 with Swift 6.3 against
-///   Python `regex` 2026.11, mostly new CJK ideographs) are not seen as letters or numbers.
+/// The clean-up is a port of ftfy 6.3.1's `fix_text` and of Python's string functions, with
+/// tables generated from the reference's versions (see Docs/architecture.md, "Text
+/// tokenisation"); a seeded corpus of 3 000 hostile strings gets the reference's ids exactly.
 public struct CLIPTokenizer: Sendable {
     static let startToken = "<|startoftext|>"
     static let endToken = "<|endoftext|>"

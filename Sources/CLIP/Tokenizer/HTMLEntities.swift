@@ -113,7 +113,7 @@ enum HTMLEntities {
     private static func numericReplacement(_ value: UInt32) -> [Unicode.Scalar] {
         if value == 0 { return ["\u{FFFD}"] }
         if value == 0x0D { return ["\r"] }
-        if (0x80...0x9F).contains(value) { return [Windows1252.scalar(forByte: UInt8(value))] }
+        if (0x80...0x9F).contains(value) { return [SingleByteCodec.sloppyWindows1252.scalars[Int(value)]] }
         if (0xD800...0xDFFF).contains(value) || value > 0x10FFFF { return ["\u{FFFD}"] }
         if isInvalidCodePoint(value) { return [] }
         return [Unicode.Scalar(value)!]

@@ -19,23 +19,13 @@ enum PreTokenizer {
         case skipped
     }
 
+    /// The class `regex` (with IGNORECASE) gives the scalar, from `UnicodeTables.swift`.
     static func scalarClass(_ scalar: Unicode.Scalar) -> ScalarClass {
-        if scalar.value < 0x80 {
-            switch scalar.value {
-            case 0x61...0x7A, 0x41...0x5A: return .letter
-            case 0x30...0x39: return .number
-            case 0x09...0x0D, 0x20: return .skipped
-            default: return .other
-            }
-        }
-        if scalar.value == 0x345 || scalar.properties.isWhitespace { return .skipped }
-        switch scalar.properties.generalCategory {
-        case .uppercaseLetter, .lowercaseLetter, .titlecaseLetter, .modifierLetter, .otherLetter:
-            return .letter
-        case .decimalNumber, .letterNumber, .otherNumber:
-            return .number
-        default:
-            return .other
+        switch classKinds[CodePointRanges.run(classStarts, containing: scalar.value)] {
+        case 0: .letter
+        case 1: .number
+        case 2: .other
+        default: .skipped
         }
     }
 

@@ -1,50 +1,41 @@
 extension TextFixer {
-    /// Lead bytes whose UTF-8 sequences make up the mojibake this fixer repairs: Latin-1
-    /// supplement and Latin Extended-A (C2 C3 C5), Greek (CE CF), Cyrillic (D0 D1), Arabic (D8 D9),
-    /// general punctuation, symbols and CJK (E2...E9), emoji (F0).
-    private static let mojibakeLeadBytes: Set<UInt8> = [
-        0xC2, 0xC3, 0xC5, 0xCE, 0xCF, 0xD0, 0xD1, 0xD8, 0xD9,
-        0xE2, 0xE3, 0xE4, 0xE5, 0xE6, 0xE7, 0xE8, 0xE9, 0xF0,
-    ]
-
-    /// Leads whose two-byte mojibake (`Ã–`, `Â“`) is suspicious whatever follows.
-    private static let alwaysSuspiciousLeadBytes: Set<UInt8> = [0xC2, 0xC3, 0xCE, 0xD0]
-
-    /// Windows-1252 bytes of punctuation that often stands for itself next to accented letters
-    /// (‚ „ … ‘ ’ “ ” • – —): `é’“` is a word and quotes, not the mojibake of 钓.
-    private static let punctuationBytes: Set<UInt8> = [0x82, 0x84, 0x85, 0x91, 0x92, 0x93, 0x94, 0x95, 0x96, 0x97]
-
-    /// ftfy's `fix_encoding` for the common case: UTF-8 that was decoded as Latin-1 or as
-    /// Windows-1252 (`cafÃ©`, `doesnâ€™t`), repeated while it changes the text (double mojibake),
-    /// including ftfy's repair of byte A0 that became a space on the way (`voilÃ le`).
-    ///
-    /// ftfy first asks its "badness" heuristic whether the text looks like mojibake; here the test
-    /// is that re-encoding gives valid UTF-8 with at least one multi-byte sequence led by one of
-    /// `mojibakeLeadBytes` and, unless its lead is always suspicious, with a continuation byte that
-    /// is not common punctuation. Not reproduced: the other code pages ftfy tries (Windows-1250/1251/
-    /// 1253/1254/1257, ISO-8859-2, MacRoman, CP437), CESU-8, and lossy sequences with U+FFFD.
-    /// Mojibake inside otherwise correct lines goes through `MojibakeClues.fixFragments`.
+    /// ftfy's `fix_encoding`: one step of `fixEncodingStep` after another until the text stops
+    /// changing (double mojibake takes two), at most `maxRounds` steps (each undoes a level of
+    /// mojibake, which about doubles the length, so only hostile text gets near).
     static func fixEncoding(_ text: [Unicode.Scalar]) -> [Unicode.Scalar] {
         var text = text
-        while let fixed = fixEncodingOnce(text) {
+        for _ in 0..<maxRounds {
+            let fixed = fixEncodingStep(text)
+            if fixed == text { return text }
             text = fixed
         }
         return text
     }
 
-    private static func fixEncodingOnce(_ text: [Unicode.Scalar]) -> [Unicode.Scalar]? {
-        guard text.contains(where: { !$0.isASCII }) else { return nil }
-        let latin1: [UInt8]? = text.allSatisfy({ $0.value <= 0xFF }) ? text.map { UInt8($0.value) } : nil
-        for bytes in [latin1, encodeWindows1252(text)] {
-            if let bytes, let decoded = decodeMojibake(restoringByteA0(bytes)) {
-                return decoded
-            }
+    /// ftfy's `_fix_encoding_one_step_and_explain` with the default configuration: text that is
+    /// ASCII or not `Badness.isBad` stays; otherwise the first code page of ftfy's list that can
+    /// encode the text and whose bytes (after `restore_byte_a0` and, for the sloppy ones,
+    /// `replace_lossy_sequences`) are UTF-8 (or CESU-8) gives the answer; then inconsistent UTF-8
+    /// pieces, then C1 controls read as Windows-1252.
+    static func fixEncodingStep(_ text: [Unicode.Scalar]) -> [Unicode.Scalar] {
+        guard text.contains(where: { !$0.isASCII }), Badness.isBad(text[...]) else { return text }
+        var latin1Possible = false
+        for codec in SingleByteCodec.all {
+            guard var bytes = codec.encode(text) else { continue }
+            if codec.name == "latin-1" { latin1Possible = true }
+            if codec.name != "macroman" { bytes = restoringByteA0(bytes) }
+            if codec.isSloppy { bytes = replacingLossySequences(bytes) }
+            let decoded = bytes.contains(0xED) || bytes.contains(0xC0) ? UTF8Bytes.decodeVariants(bytes) : UTF8Bytes.decode(bytes)
+            if let decoded { return decoded }
         }
-        let fragmentsFixed = MojibakeClues.fixFragments(text)
-        if fragmentsFixed != text { return fragmentsFixed }
-        // What stays are C1 controls (bytes 0x80...0x9F read as Latin-1): read them as Windows-1252.
-        let mapped = mapC1Controls(text)
-        return mapped == text ? nil : mapped
+        let pieces = InconsistentUTF8.decode(text)
+        if pieces != text { return pieces }
+        if latin1Possible {
+            // Latin-1 text: its C1 controls were meant as Windows-1252 (ftfy's strict codec, so an
+            // undefined byte leaves the text to the C1 step below).
+            if let fixed = SingleByteCodec.windows1252FromLatin1(text), fixed != text { return fixed }
+        }
+        return mapC1Controls(text)
     }
 
     /// ftfy's `restore_byte_a0`: where a space sits where byte A0 would complete a UTF-8 sequence,
@@ -52,7 +43,7 @@ extension TextFixer {
     /// `quele quela quilo s` follows (where "Ã " is more likely "à" alone); then, left to right,
     /// the space in a lead byte + space (leads C2 C3 C5 CE D0 D9), in E2/E3 + space +
     /// continuation, E0...E3 + continuation + space, and in F0 + three bytes of which one is a
-    /// space, becomes A0. Continuations here exclude 85 and A0.
+    /// space, becomes A0. Continuations here exclude 85 and A0, except after F0.
     static func restoringByteA0(_ bytes: [UInt8]) -> [UInt8] {
         guard bytes.contains(0x20) else { return bytes }
         var graveFixed: [UInt8] = []
@@ -101,47 +92,54 @@ extension TextFixer {
         return false
     }
 
-    private static func encodeWindows1252(_ text: [Unicode.Scalar]) -> [UInt8]? {
-        var bytes: [UInt8] = []
-        bytes.reserveCapacity(text.count)
-        for scalar in text {
-            guard let byte = Windows1252.byte(for: scalar) else { return nil }
-            bytes.append(byte)
-        }
-        return bytes
-    }
+    /// ftfy's LOSSY_UTF8_RE, alternatives in order: UTF-8 and CESU-8 sequences in which byte 1A
+    /// (a U+FFFD of the sloppy code pages) or, once, `?` stands for a lost byte.
+    private static let lossySequences: [[ClosedRangeSet]] = {
+        let lost: ClosedRangeSet = [0x1A...0x1A, 0x3F...0x3F]
+        let lostOrContinuation: ClosedRangeSet = [0x1A...0x1A, 0x80...0xBF]
+        let any: ClosedRangeSet = [0x1A...0x1A, 0x3F...0x3F, 0x80...0xBF]
+        let ed: ClosedRangeSet = [0xED...0xED]
+        return [
+            [[0xC2...0xDF], [0x1A...0x1A]],
+            [[0xC2...0xC3], [0x3F...0x3F]],
+            [ed, [0xA0...0xAF], lost, ed, [0xB0...0xBF], any],
+            [ed, [0xA0...0xAF], any, ed, [0xB0...0xBF], lost],
+            [[0xE0...0xEF], lost, lostOrContinuation],
+            [[0xE0...0xEF], lostOrContinuation, lost],
+            [[0xF0...0xF4], lost, lostOrContinuation, lostOrContinuation],
+            [[0xF0...0xF4], lostOrContinuation, lost, lostOrContinuation],
+            [[0xF0...0xF4], lostOrContinuation, lostOrContinuation, lost],
+            [[0x1A...0x1A]],
+        ]
+    }()
 
-    /// The scalars of `bytes` when they are strict UTF-8 with a mojibake-like multi-byte sequence.
-    private static func decodeMojibake(_ bytes: [UInt8]) -> [Unicode.Scalar]? {
-        var decoder = UTF8()
-        var iterator = bytes.makeIterator()
-        var scalars: [Unicode.Scalar] = []
-        var position = 0
-        var sawMojibake = false
-        while true {
-            switch decoder.decode(&iterator) {
-            case .scalarValue(let scalar):
-                let width = UTF8.width(scalar)
-                let lead = bytes[position]
-                if width > 1, mojibakeLeadBytes.contains(lead),
-                   alwaysSuspiciousLeadBytes.contains(lead)
-                    || bytes[(position + 1)..<(position + width)].contains(where: { !punctuationBytes.contains($0) })
-                {
-                    sawMojibake = true
-                }
-                position += width
-                scalars.append(scalar)
-            case .emptyInput:
-                return sawMojibake ? scalars : nil
-            case .error:
-                return nil
+    typealias ClosedRangeSet = [ClosedRange<UInt8>]
+
+    /// ftfy's `replace_lossy_sequences`: each match of `lossySequences` becomes U+FFFD's UTF-8.
+    static func replacingLossySequences(_ bytes: [UInt8]) -> [UInt8] {
+        guard bytes.contains(0x1A) || bytes.contains(0x3F) else { return bytes }
+        var out: [UInt8] = []
+        out.reserveCapacity(bytes.count)
+        var i = 0
+        while i < bytes.count {
+            let match = lossySequences.first { pattern in
+                i + pattern.count <= bytes.count
+                    && pattern.indices.allSatisfy { k in pattern[k].contains { $0.contains(bytes[i + k]) } }
+            }
+            if let match {
+                out.append(contentsOf: [0xEF, 0xBF, 0xBD])
+                i += match.count
+            } else {
+                out.append(bytes[i])
+                i += 1
             }
         }
+        return out
     }
 
     /// ftfy's `fix_c1_controls`.
     static func mapC1Controls(_ text: [Unicode.Scalar]) -> [Unicode.Scalar] {
         guard text.contains(where: { (0x80...0x9F).contains($0.value) }) else { return text }
-        return text.map { (0x80...0x9F).contains($0.value) ? Windows1252.scalar(forByte: UInt8($0.value)) : $0 }
+        return text.map { (0x80...0x9F).contains($0.value) ? SingleByteCodec.sloppyWindows1252.scalars[Int($0.value)] : $0 }
     }
 }
