@@ -2,6 +2,7 @@ import Adaptation
 import Foundation
 import Hummingbird
 import Logging
+import StreamStore
 import Testing
 import Yams
 @testable import Server
@@ -120,6 +121,7 @@ struct ContractTests {
             .badRequest(""), .unauthorized(""), .notFound(""), .methodNotAllowed(allowed: [.get]), .requestTimeout(""),
             .uriTooLong(limit: 1), .conflict(""), .tooLarge(""), .unsupportedMediaType(""), .unprocessable(""), .queueFull(""),
             .headersTooLarge(limit: 1), .unavailable(""), .quarantined(id: "s", reason: ""), .internal(""),
+            .from(StreamStoreError.fenced), .from(StreamStoreError.unavailable("")),
         ]
         #expect(codes == Set(produced.map(\.code)))
     }

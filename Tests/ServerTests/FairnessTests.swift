@@ -86,14 +86,14 @@ struct FairnessTests {
             _ = try await client.createStream("fast")
             for r in 0..<2 { _ = try await client.classify("slow", Self.slowBatch(r)) }
             _ = try await client.send(.get, "/v1/streams/slow")
-            // Journal only (no shutdown snapshot): a restart must replay 2000 steps.
+            // Journal only (no shutdown snapshot): a restart must replay 2 × slowSteps steps.
             return try DurabilityTests.crashImage(of: first.dataDirectory)
         }
         try await TestServer(dataDirectory: crashed).run { client in
             _ = try await client.send(.get, "/v1/streams/fast")
             async let slow = Self.seconds {
                 let info = try client.object(try await client.send(.get, "/v1/streams/slow"))
-                #expect(info["optimizerSteps"] as? Int == 2000)
+                #expect(info["optimizerSteps"] as? Int == 2 * Self.slowSteps)
             }
             try await Task.sleep(for: .milliseconds(50))
             var worst = 0.0
