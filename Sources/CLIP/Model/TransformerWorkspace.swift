@@ -10,8 +10,7 @@ final class TransformerWorkspace {
     let qkv: UnsafeMutablePointer<Float>
     /// rows × mlpWidth.
     let hidden: UnsafeMutablePointer<Float>
-    /// Attention scores: one row (`length` values) per thread for the fused kernel, or one
-    /// length × length matrix for the BLAS path.
+    /// Attention scores: one length × length matrix per thread.
     let scores: UnsafeMutablePointer<Float>
     /// The threads attention is split over (the BLAS thread count when the pass began).
     let threads: Int
@@ -29,7 +28,7 @@ final class TransformerWorkspace {
         bf16Activations = bf16
             ? .allocate(capacity: BF16PackedMatrix.activationCount(rows: rows, inputs: max(tower.width, tower.mlpWidth)))
             : nil
-        sizes = [rows * tower.width, rows * tower.width, rows * 3 * tower.width, rows * tower.mlpWidth, max(threads, length) * length]
+        sizes = [rows * tower.width, rows * tower.width, rows * 3 * tower.width, rows * tower.mlpWidth, threads * length * length]
         let buffers = sizes.map { size -> UnsafeMutablePointer<Float> in
             let pointer = UnsafeMutablePointer<Float>.allocate(capacity: max(size, 1))
             pointer.initialize(repeating: 0, count: max(size, 1))
