@@ -121,8 +121,10 @@ import Testing
         let task = SyntheticTask(classes: 64, dimension: 16)
         var network = try MaskNetwork<Float>(text: task.text.storage, classes: 64, dimension: 16, heads: 4, logitScale: 13)
         network.headLaneLimit = 2
-        // Other suites set the count too; an attempt counts only if nobody did meanwhile.
-        for _ in 0..<20 {
+        // Other suites set the count too; an attempt counts only if nobody did meanwhile (up to
+        // 200 attempts 10 ms apart, so a suite that holds the count at 1 for a while is waited out).
+        for attempt in 0..<200 {
+            if attempt > 0 { Thread.sleep(forTimeInterval: 0.01) }
             let before = BLAS.info.threads
             guard before > 1 else { continue }
             let inside = Mutex<Set<Int>>([])
