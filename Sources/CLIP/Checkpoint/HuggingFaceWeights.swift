@@ -5,7 +5,7 @@ enum HuggingFaceWeights {
         let prefix = "vision_model"
         return VisionTower(
             imageSize: config.imageSize, patchSize: config.patchSize, channels: config.channels,
-            patchWeight: try reader.patchEmbedding(
+            patchEmbedding: try reader.patchProjection(
                 "\(prefix).embeddings.patch_embedding.weight", width: tower.width, channels: config.channels,
                 patch: config.patchSize),
             classEmbedding: try reader.vector("\(prefix).embeddings.class_embedding", tower.width),

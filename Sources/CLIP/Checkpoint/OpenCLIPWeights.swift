@@ -5,7 +5,7 @@ enum OpenCLIPWeights {
         let tower = config.vision
         return VisionTower(
             imageSize: config.imageSize, patchSize: config.patchSize, channels: config.channels,
-            patchWeight: try reader.patchEmbedding(
+            patchEmbedding: try reader.patchProjection(
                 "visual.conv1.weight", width: tower.width, channels: config.channels, patch: config.patchSize),
             classEmbedding: try reader.vector("visual.class_embedding", tower.width),
             positions: try reader.tensor("visual.positional_embedding", [config.visionTokens, tower.width]),

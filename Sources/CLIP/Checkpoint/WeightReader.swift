@@ -62,10 +62,12 @@ struct WeightReader {
     }
 
     /// The patch convolution weight (width × channels × patch × patch, no bias) as a
-    /// (channels · patch · patch) × width GEMM operand.
-    func patchEmbedding(_ name: String, width: Int, channels: Int, patch: Int) throws -> [Float] {
+    /// (channels · patch · patch) × width projection with a zero bias, in the towers' precision.
+    func patchProjection(_ name: String, width: Int, channels: Int, patch: Int) throws -> LinearWeights {
         let weight = try tensor(name, [width, channels, patch, patch])
-        return transpose(weight, rows: width, cols: channels * patch * patch)
+        return LinearWeights(
+            weight: transpose(weight, rows: width, cols: channels * patch * patch), bias: [Float](repeating: 0, count: width),
+            precision: precision)
     }
 }
 

@@ -6,9 +6,10 @@ struct VisionTower: Sendable {
     let imageSize: Int
     let patchSize: Int
     let channels: Int
-    /// (channels · patch · patch) × width: the patch convolution as a GEMM over unfolded patches,
-    /// rows ordered (channel, y, x) like the convolution kernel.
-    let patchWeight: [Float]
+    /// (channels · patch · patch) × width: the patch convolution as a product over unfolded
+    /// patches, rows ordered (channel, y, x) like the convolution kernel; a zero bias (the
+    /// convolution has none). In the towers' precision, like the blocks' projections.
+    let patchEmbedding: LinearWeights
     let classEmbedding: [Float]
     /// tokens × width.
     let positions: [Float]
@@ -61,11 +62,7 @@ struct VisionTower: Sendable {
         }
         let projected = UnsafeMutablePointer<Float>.allocate(capacity: count * patchCount * width)
         defer { projected.deallocate() }
-        patchWeight.withUnsafeBufferPointer { w in
-            BLAS.sgemm(
-                m: count * patchCount, n: width, k: patchLength, a: patches, lda: patchLength, b: w.baseAddress!,
-                ldb: width, c: projected, ldc: width)
-        }
+        patchEmbedding.apply(patches, rows: count * patchCount, into: projected, accumulate: false, bf16Scratch: nil)
         for image in 0..<count {
             let sequence = x + image * tokens * width
             (sequence + width).update(from: projected + image * patchCount * width, count: patchCount * width)
