@@ -12,7 +12,7 @@ extension BLAS {
         return max(1, Int(rada_blas_get_threads()))
     }
 
-    /// Whether a single-threaded OpenBLAS was found beside the threaded one (Debian's
+    /// Whether a caller-thread library was found: BLIS's single-threaded build (Debian's
     /// `libblis4-serial`; `RADA_BLAS_SERIAL_LIBRARY` names another, never a second OpenBLAS);
     /// without it `onCallerThread` keeps using the threaded library.
     public static var hasCallerThreadLibrary: Bool {

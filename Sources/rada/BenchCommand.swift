@@ -59,12 +59,8 @@ struct BenchCommand: ParsableCommand {
     /// `--variant NAME=OPTIONS`: OPTIONS parsed as RAda options over the engine's defaults.
     func variants() throws -> [(String, RAdaOptions)] {
         try variant.map { text in
-            guard let equals = text.firstIndex(of: "="), equals != text.startIndex else {
-                throw ValidationError("--variant must be NAME=OPTIONS, got '\(text)'")
-            }
-            let name = String(text[..<equals])
-            if Self.methodNames.contains(name) { throw ValidationError("--variant name \(name) is taken by a method") }
-            let arguments = text[text.index(after: equals)...].split(separator: " ").map(String.init)
+            let (name, options) = try Self.namedVariant(text, flag: "--variant", form: "NAME=OPTIONS")
+            let arguments = options.split(separator: " ").map(String.init)
             do { return (name, try RAdaOptions.parse(arguments)) } catch {
                 throw ValidationError("--variant \(name): \(RAdaOptions.message(for: error))")
             }
@@ -73,16 +69,22 @@ struct BenchCommand: ParsableCommand {
 
     static let methodNames = ["zero-shot", "rada", "tda", "dota", "oracle"]
 
+    /// Splits a variant flag's `NAME=…` at its first `=`; the name must be new.
+    static func namedVariant(_ text: String, flag: String, form: String) throws -> (name: String, rest: Substring) {
+        guard let equals = text.firstIndex(of: "="), equals != text.startIndex else {
+            throw ValidationError("\(flag) must be \(form), got '\(text)'")
+        }
+        let name = String(text[..<equals])
+        if methodNames.contains(name) { throw ValidationError("\(flag) name \(name) is taken by a method") }
+        return (name, text[text.index(after: equals)...])
+    }
+
     /// `--dota-variant NAME=KEY:VALUE,...` over DOTA's defaults.
     func dotaVariants() throws -> [(String, DOTAHyperparameters)] {
         try dotaVariant.map { text in
-            guard let equals = text.firstIndex(of: "="), equals != text.startIndex else {
-                throw ValidationError("--dota-variant must be NAME=KEY:VALUE,..., got '\(text)'")
-            }
-            let name = String(text[..<equals])
-            if Self.methodNames.contains(name) { throw ValidationError("--dota-variant name \(name) is taken by a method") }
+            let (name, settings) = try Self.namedVariant(text, flag: "--dota-variant", form: "NAME=KEY:VALUE,...")
             var hyperparameters = DOTAHyperparameters()
-            for pair in text[text.index(after: equals)...].split(separator: ",") {
+            for pair in settings.split(separator: ",") {
                 let parts = pair.split(separator: ":")
                 guard parts.count == 2, let value = Double(parts[1]) else { throw ValidationError("--dota-variant \(name): '\(pair)' is not KEY:NUMBER") }
                 switch parts[0] {
@@ -101,7 +103,8 @@ struct BenchCommand: ParsableCommand {
     var methodList: [String] { methods.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty } }
 
     func run() throws {
-        let encoder = try modelOptions.loadEncoder()
+        let precision = try modelOptions.precisionChoice().precision
+        let encoder = try modelOptions.loadEncoder(precision: precision)
         let source = try BenchSource(dataset: dataset, split: split)
         let streamProtocol = StreamProtocol(rawValue: self.streamProtocol)!
         let plan: StreamPlan
@@ -146,7 +149,7 @@ struct BenchCommand: ParsableCommand {
         runner.showsProgress = !quiet
         let info = RunInfo(command: CommandLine.arguments.joined(separator: " "), gitRevision: gitRevision(),
                            seeds: ["order": seed, "corruption": corruptionSeed, "mask": rada.maskSeed],
-                           machine: "\(CPUModel.name); towers in \(try TowerPrecision.resolve(flag: modelOptions.precision).precision)")
+                           machine: "\(CPUModel.name); towers in \(precision)")
         var cache = FeatureCache(dimension: encoder.embeddingDimension)
         let labels = source.labels
         let report = try runner.run(labels: labels, info: info) { domain, batch in

@@ -14,7 +14,8 @@ struct InfoCommand: ParsableCommand {
         let info = BLAS.info
         let choice = try TowerPrecision.resolve(flag: precision)
         print("cpu.model: \(CPUModel.name)")
-        print("cpu.bf16_kernels: \(BF16PackedMatrix.Kernel.available.map(\.rawValue).joined(separator: ", ").nilIfEmpty ?? "none")")
+        let kernels = BF16PackedMatrix.Kernel.available
+        print("cpu.bf16_kernels: \(kernels.isEmpty ? "none" : kernels.map(\.rawValue).joined(separator: ", "))")
         print("towers.precision: \(choice.precision)")
         print("towers.precision_reason: \(choice.reason)")
         print("blas.library: \(info.library)")
@@ -23,8 +24,4 @@ struct InfoCommand: ParsableCommand {
         print("blas.threads: \(info.threads)")
         print("blas.caller_thread_library: \(info.callerThreadLibrary ?? "none (install libblis4-serial: without it a step's heads run one after another)")")
     }
-}
-
-extension String {
-    fileprivate var nilIfEmpty: String? { isEmpty ? nil : self }
 }

@@ -15,12 +15,16 @@ struct ModelOptions: ParsableArguments {
     var precision: String?
 
 
-    /// Loads the checkpoint, with a clear error if anything is missing.
-    func loadEncoder() throws -> CLIPEncoder {
+    /// The towers' precision these options ask for on this machine, and why.
+    func precisionChoice() throws -> TowerPrecision.Choice { try TowerPrecision.resolve(flag: precision) }
+
+    /// Loads the checkpoint in `precision` (default: `precisionChoice()`), with a clear error if
+    /// anything is missing.
+    func loadEncoder(precision chosen: TowerPrecision? = nil) throws -> CLIPEncoder {
         try BLAS.load()
         if let threads { BLAS.setThreads(threads) }
         let directory = try model.map { URL(fileURLWithPath: $0) } ?? ModelLocator.defaultModelDirectory()
-        return try CLIPEncoder.load(from: directory, precision: try TowerPrecision.resolve(flag: precision).precision)
+        return try CLIPEncoder.load(from: directory, precision: try chosen ?? precisionChoice().precision)
     }
 }
 
