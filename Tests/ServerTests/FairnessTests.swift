@@ -1,6 +1,7 @@
 import Adaptation
 import CLIP
 import RadaNumerics
+import Synchronization
 import Foundation
 import Hummingbird
 import Testing
@@ -169,5 +170,66 @@ struct FairnessTests {
             try #require(heavy > 1.5, "the heavy requests must keep the backbone busy (\(heavy) s)")
             #expect(light < 0.4 * heavy, "the light request took \(light) s while the heavy ones took \(heavy) s")
         }
+    }
+}
+
+/// The batcher's time slice: a backbone call cannot be interrupted, so while clients share the
+/// backbone a batch is sized to take at most `maxBatchTime`; a lone client keeps full batches.
+@Suite("Backbone batches: sized by time while clients share")
+struct BatchSliceTests {
+    /// `FairnessTests.CostlyBackend` that also records the size of every call.
+    final class RecordingBackend: EmbeddingBackend {
+        let inner = FairnessTests.CostlyBackend(perImage: .milliseconds(4))
+        let sizes = Mutex<[Int]>([])
+        var embeddingDimension: Int { inner.embeddingDimension }
+        var logitScale: Float { inner.logitScale }
+        var preprocessor: ImagePreprocessor { inner.preprocessor }
+        func embedPreprocessed(_ images: [RGBImage]) async throws -> Matrix {
+            sizes.withLock { $0.append(images.count) }
+            return try await inner.embedPreprocessed(images)
+        }
+        func classEmbeddings(labels: [String], prompts: [String: [String]]?, templates: [String]?) async throws -> Matrix {
+            try await inner.classEmbeddings(labels: labels, prompts: prompts, templates: templates)
+        }
+    }
+
+    static func images(_ count: Int, seed: Int) -> [RGBImage] {
+        let preprocessor = TestServer.backend.preprocessor
+        return (0..<count).map { i in
+            preprocessor.resizedAndCropped(RGBImage(width: 8, height: 8, pixels: (0..<192).map { UInt8(truncatingIfNeeded: $0 * 7 + i + seed) }))
+        }
+    }
+
+    @Test("two clients: batches fit in 10 ms of 4 ms images; the light image waits at most one batch")
+    func slicedWhileShared() async throws {
+        let backend = RecordingBackend()
+        let batcher = EmbeddingBatcher(
+            backend: backend, maxBatch: 32, maxWait: .zero, maxQueued: 512, maxBatchTime: .milliseconds(10), metrics: ServerMetrics())
+        // Teach the batcher the per-image cost on a lone client's calls first.
+        _ = try await batcher.embed(Self.images(2, seed: 0), client: "warm")
+        async let heavy = batcher.embed(Self.images(48, seed: 1), client: "heavy")
+        try await Task.sleep(for: .milliseconds(30))
+        let light = try await FairnessTests.seconds { _ = try await batcher.embed(Self.images(1, seed: 2), client: "light") }
+        #expect(try await heavy.rows == 48)
+        let sizes = backend.sizes.withLock { $0 }
+        // The sleep inside the test backend overshoots, so the measured cost per image is at
+        // least 4 ms: at most 2 images fit in 10 ms.
+        #expect(sizes.dropFirst().allSatisfy { $0 <= 2 }, "batch sizes \(sizes)")
+        #expect(sizes.dropFirst().reduce(0, +) == 49)
+        // One batch (≤ 2 images, ~8 ms) ahead of it, then its own call; generous for a busy CI.
+        #expect(light < 0.15, "the light image took \(light) s behind 48 heavy images (~0.2 s of tower)")
+    }
+
+    @Test("a lone client gets full batches: nobody to be fair to")
+    func loneClientUnsliced() async throws {
+        let backend = RecordingBackend()
+        let batcher = EmbeddingBatcher(
+            backend: backend, maxBatch: 16, maxWait: .zero, maxQueued: 512, maxBatchTime: .milliseconds(10),
+            sharingWindow: .milliseconds(100), metrics: ServerMetrics())
+        _ = try await batcher.embed(Self.images(2, seed: 0), client: "other")
+        try await Task.sleep(for: .milliseconds(150))  // "other" falls out of the sharing window
+        _ = try await batcher.embed(Self.images(48, seed: 1), client: "alone")
+        let sizes = backend.sizes.withLock { $0 }
+        #expect(Array(sizes.dropFirst()) == [16, 16, 16], "batch sizes \(sizes)")
     }
 }
