@@ -1,5 +1,6 @@
 import CLIP
 import RadaNumerics
+import Imaging
 
 /// Gathers the images of concurrent requests into backbone calls of at most `maxBatch` images,
 /// waiting at most `maxWait` for a batch to fill, one call at a time. Requests that would push the

@@ -1,5 +1,6 @@
 import CLIP
 import Foundation
+import Imaging
 
 /// Every limit on what decoding client images may cost, in one place. An image is admitted in
 /// three steps, all decided from file headers before any pixel memory exists:

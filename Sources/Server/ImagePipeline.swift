@@ -1,5 +1,6 @@
 import CLIP
 import Foundation
+import Imaging
 
 /// Turns uploaded image files into the backbone's fixed-size inputs under the `DecodeBudget`,
 /// off the backbone queue and off Swift's cooperative pool:

@@ -6,6 +6,7 @@ import Foundation
 import Hummingbird
 import Testing
 @testable import Server
+import Imaging
 
 /// Issue #12: the answer does not wait for its own adaptation step, and a stream whose steps
 /// take long delays neither other streams' requests nor the registry.
