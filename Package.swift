@@ -105,7 +105,7 @@ let package = Package(
         .testTarget(
             name: "ServerTests",
             dependencies: [
-                "Server", "Imaging", "SafeTensors", "StreamStore", "PostgresStreamStore", "RadaAPIClient",
+                "Server", "Imaging", "RadaNumerics", "SafeTensors", "StreamStore", "PostgresStreamStore", "RadaAPIClient",
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
                 .product(name: "Yams", package: "Yams"),
                 .product(name: "OpenAPIAsyncHTTPClient", package: "swift-openapi-async-http-client"),
