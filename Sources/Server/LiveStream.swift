@@ -272,6 +272,9 @@ final class LiveStream: Sendable {
         var nextSequence = snapshotSequence
         for payload in opened.journal {
             guard let record = JournalRecord(payload: payload[...]), record.sequence >= snapshotSequence else { continue }
+            // Replay does what the live request did: `process` validates before it changes
+            // anything, so a record it refused then (and answered with an error) is refused
+            // again here and changes nothing, exactly as it did live.
             _ = try? state.process(record.features, adapt: record.adapt)
             nextSequence = record.sequence + 1
         }
