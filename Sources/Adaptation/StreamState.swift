@@ -269,9 +269,7 @@ public struct StreamState: Sendable, Equatable {
         if let n = rules.resetEveryOptimizerSteps, optimizer.step >= n { return true }
         if let fraction = rules.entropyResetFraction, let entropy = running.entropy, entropy < Float(fraction) * logK { return true }
         if let fraction = rules.histogramEntropyResetFraction {
-            var h: Float = 0
-            for p in running.meanPrediction where p > 0 { h -= p * Foundation.log(p) }
-            if h < Float(fraction) * logK { return true }
+            if Kernels.entropy(probabilities: running.meanPrediction) < Float(fraction) * logK { return true }
         }
         return false
     }
@@ -281,11 +279,7 @@ public struct StreamState: Sendable, Equatable {
         var p = logits
         var entropies = [Float](repeating: 0, count: batch)
         p.withUnsafeMutableBufferPointer { Kernels.softmaxRows($0.baseAddress!, rows: batch, cols: k) }
-        for b in 0..<batch {
-            var h: Float = 0
-            for c in 0..<k where p[b * k + c] > 0 { h -= p[b * k + c] * Foundation.log(p[b * k + c]) }
-            entropies[b] = h
-        }
+        for b in 0..<batch { entropies[b] = Kernels.entropy(probabilities: p[(b * k)..<((b + 1) * k)]) }
         return (p, entropies)
     }
 

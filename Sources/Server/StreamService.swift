@@ -195,10 +195,7 @@ final class StreamService: Sendable {
     static func results(_ probabilities: Matrix, labels: [String], top: Int) -> ClassifyResponse {
         let results = (0..<probabilities.rows).map { row -> ClassifyResponse.Result in
             let p = probabilities.row(row)
-            let order = p.indices.sorted { p[$0] > p[$1] || (p[$0] == p[$1] && $0 < $1) }
-            var entropy: Float = 0
-            for value in p where value > 0 { entropy -= value * Foundation.log(value) }
-            return .init(top: order.prefix(top).map { .init(label: labels[$0], probability: p[$0]) }, entropy: entropy)
+            return .init(top: Kernels.topK(p, top).map { .init(label: labels[$0], probability: p[$0]) }, entropy: Kernels.entropy(probabilities: p))
         }
         return ClassifyResponse(results: results)
     }

@@ -94,7 +94,7 @@ public struct DOTAMethod: TTAMethod {
             let zeroShot = logits.storage[(b * k)..<((b + 1) * k)]
             let weight = min(hyperparameters.rho * counts.reduce(0, +) / Double(k), hyperparameters.eta)
             let g = scores(x)
-            let probabilities = Self.softmax(zeroShot)
+            let probabilities = Kernels.softmax(logits: zeroShot)
             for c in 0..<k { logits.storage[b * k + c] += Float(weight * g[c]) }
             learn(x, softLabels: probabilities)
         }
@@ -173,12 +173,5 @@ public struct DOTAMethod: TTAMethod {
             }
             for c in 0..<columns { b[i * columns + c] /= l[i * d + i] }
         }
-    }
-
-    static func softmax(_ logits: ArraySlice<Float>) -> [Double] {
-        let top = Double(logits.max() ?? 0)
-        let exps = logits.map { Foundation.exp(Double($0) - top) }
-        let total = exps.reduce(0, +)
-        return exps.map { $0 / total }
     }
 }

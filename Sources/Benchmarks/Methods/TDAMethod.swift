@@ -92,9 +92,9 @@ public struct TDAMethod: TTAMethod {
         for b in 0..<features.rows {
             let feature = features.row(b)
             let zeroShot = Array(logits.storage[(b * classes)..<((b + 1) * classes)])
-            let probabilities = Self.softmax(zeroShot)
-            let entropy = Self.entropy(probabilities) / Float(log(Double(max(classes, 2))))
-            let predicted = probabilities.indices.max { probabilities[$0] < probabilities[$1] }!
+            let probabilities = Kernels.softmax(logits: zeroShot).map(Float.init)
+            let entropy = Kernels.entropy(probabilities: probabilities) / Float(log(Double(max(classes, 2))))
+            let predicted = Kernels.argmax(probabilities)
             var oneHot = [Float](repeating: 0, count: classes)
             oneHot[predicted] = 1
             Self.insert(Entry(key: feature, entropy: entropy, value: oneHot), into: &positive[predicted], shot: h.positiveShot)
@@ -132,16 +132,5 @@ public struct TDAMethod: TTAMethod {
                 for k in logits.indices where entry.value[k] != 0 { logits[k] += weight * entry.value[k] }
             }
         }
-    }
-
-    static func softmax(_ logits: [Float]) -> [Float] {
-        let top = logits.max() ?? 0
-        let exps = logits.map { Float(exp(Double($0 - top))) }
-        let total = exps.reduce(0, +)
-        return exps.map { $0 / total }
-    }
-
-    static func entropy(_ probabilities: [Float]) -> Float {
-        probabilities.reduce(0) { $1 > 0 ? $0 - $1 * Float(log(Double($1))) : $0 }
     }
 }

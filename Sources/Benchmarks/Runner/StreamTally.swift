@@ -36,9 +36,7 @@ struct StreamTally {
         let lastStart = n - Self.lastCount(n)
         for (b, label) in labels.enumerated() {
             let row = logits.storage[(b * classes)..<((b + 1) * classes)]
-            var best = row.startIndex
-            for i in row.indices where row[i] > row[best] { best = i }
-            let hit = best - row.startIndex == label
+            let hit = Kernels.argmax(row) == label
             let position = seen[m][d]
             seen[m][d] += 1
             if hit { correct[m][d] += 1 }
@@ -46,24 +44,9 @@ struct StreamTally {
                 lastSeen[m][d] += 1
                 if hit { lastCorrect[m][d] += 1 }
             }
-            entropySum[m][d] += Self.entropy(row)
+            entropySum[m][d] += Kernels.entropy(logits: row)
             correctness[m].append(hit ? 1 : 0)
         }
-    }
-
-    /// Entropy (nats) of softmax(row), computed stably in Double.
-    static func entropy(_ row: ArraySlice<Float>) -> Double {
-        let top = Double(row.max() ?? 0)
-        var total = 0.0
-        var weighted = 0.0
-        for value in row {
-            let shifted = Double(value) - top
-            let e = exp(shifted)
-            total += e
-            weighted += e * shifted
-        }
-        // H = log Σe^s − Σ e^s·s / Σe^s with s = z − max.
-        return log(total) - weighted / total
     }
 
     func report(plan: StreamPlan, batchSize: Int, methods: [String], info: RunInfo, window: Int, points: Int) -> BenchmarkReport {

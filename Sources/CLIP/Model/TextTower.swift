@@ -50,10 +50,7 @@ struct TextTower: Sendable {
     static func poolIndex(_ ids: [Int], _ pooling: CLIPConfig.TextPooling) -> Int {
         switch pooling {
         case .argmaxTokenId:
-            // First occurrence of the maximum, as torch.argmax returns.
-            var best = 0
-            for (i, id) in ids.enumerated() where id > ids[best] { best = i }
-            return best
+            return Kernels.argmax(ids)
         case .firstOccurrence(let token):
             return ids.firstIndex(of: token) ?? 0
         case .last:
