@@ -78,18 +78,18 @@ extension MaskNetwork {
         let onesCount = max(batch, k)
         let ones = [T](repeating: 1, count: onesCount)
         grad.withUnsafeMutableBufferPointer { gp in
-            let weights = gp.baseAddress!, biases = gp.baseAddress! + 6 * d * d
+            let gradient = gp.baseAddress!
             ones.withUnsafeBufferPointer { op in
                 gq1.withUnsafeBufferPointer { g in
                     scaledFeatures.withUnsafeBufferPointer { x in
-                        T.gemm(transA: true, transB: false, m: d, n: d, k: batch, alpha: 1, a: g.baseAddress!, lda: d, b: x.baseAddress!, ldb: d, beta: 1, c: weights + RAdaMap.query1.rawValue * d * d, ldc: d)
-                        LinearAlgebra<T>.addColumnSums(g.baseAddress!, rows: batch, cols: d, ld: d, into: biases + RAdaMap.query1.rawValue * d, ones: op.baseAddress!)
+                        T.gemm(transA: true, transB: false, m: d, n: d, k: batch, alpha: 1, a: g.baseAddress!, lda: d, b: x.baseAddress!, ldb: d, beta: 1, c: gradient + RAdaMask<T>.weightRange(.query1, dimension: d).lowerBound, ldc: d)
+                        LinearAlgebra<T>.addColumnSums(g.baseAddress!, rows: batch, cols: d, ld: d, into: gradient + RAdaMask<T>.biasRange(.query1, dimension: d).lowerBound, ones: op.baseAddress!)
                     }
                 }
                 gq2.withUnsafeBufferPointer { g in
                     scaledText.withUnsafeBufferPointer { x in
-                        T.gemm(transA: true, transB: false, m: d, n: d, k: k, alpha: 1, a: g.baseAddress!, lda: d, b: x.baseAddress!, ldb: d, beta: 1, c: weights + RAdaMap.query2.rawValue * d * d, ldc: d)
-                        LinearAlgebra<T>.addColumnSums(g.baseAddress!, rows: k, cols: d, ld: d, into: biases + RAdaMap.query2.rawValue * d, ones: op.baseAddress!)
+                        T.gemm(transA: true, transB: false, m: d, n: d, k: k, alpha: 1, a: g.baseAddress!, lda: d, b: x.baseAddress!, ldb: d, beta: 1, c: gradient + RAdaMask<T>.weightRange(.query2, dimension: d).lowerBound, ldc: d)
+                        LinearAlgebra<T>.addColumnSums(g.baseAddress!, rows: k, cols: d, ld: d, into: gradient + RAdaMask<T>.biasRange(.query2, dimension: d).lowerBound, ones: op.baseAddress!)
                     }
                 }
             }
@@ -135,11 +135,10 @@ extension MaskNetwork {
                 }
             }
         }
-        let weights = params, gWeights = grad, gBiases = grad + 6 * d * d
-        let outMap = RAdaMap.output.rawValue
-        T.gemm(transA: true, transB: false, m: d, n: d, k: rows, alpha: 1, a: gU, lda: d, b: ws.y, ldb: d, beta: 1, c: gWeights + outMap * d * d, ldc: d)
-        LinearAlgebra<T>.addColumnSums(gU, rows: rows, cols: d, ld: d, into: gBiases + outMap * d, ones: ws.ones)
-        T.gemm(transA: false, transB: false, m: rows, n: d, k: d, alpha: 1, a: gU, lda: d, b: weights + outMap * d * d, ldb: d, beta: 0, c: gY, ldc: d)
+        let weights = params
+        T.gemm(transA: true, transB: false, m: d, n: d, k: rows, alpha: 1, a: gU, lda: d, b: ws.y, ldb: d, beta: 1, c: grad + RAdaMask<T>.weightRange(.output, dimension: d).lowerBound, ldc: d)
+        LinearAlgebra<T>.addColumnSums(gU, rows: rows, cols: d, ld: d, into: grad + RAdaMask<T>.biasRange(.output, dimension: d).lowerBound, ones: ws.ones)
+        T.gemm(transA: false, transB: false, m: rows, n: d, k: d, alpha: 1, a: gU, lda: d, b: weights + RAdaMask<T>.weightRange(.output, dimension: d).lowerBound, ldb: d, beta: 0, c: gY, ldc: d)
 
         let third = T(1) / 3
         let kThird = T(k) * third
@@ -185,8 +184,7 @@ extension MaskNetwork {
                 T.gemm(transA: false, transB: false, m: 1, n: hd, k: k, alpha: scale, a: scratch.gradPi, lda: k, b: key, ldb: 3 * d, beta: 0, c: gq1 + image * d + h * hd, ldc: hd)
             }
         }
-        let stacked = RAdaMap.query3.rawValue
-        T.gemm(transA: true, transB: false, m: 3 * d, n: d, k: rows, alpha: 1, a: gQKV, lda: 3 * d, b: ws.x, ldb: d, beta: 1, c: gWeights + stacked * d * d, ldc: d)
-        LinearAlgebra<T>.addColumnSums(gQKV, rows: rows, cols: 3 * d, ld: 3 * d, into: gBiases + stacked * d, ones: ws.ones)
+        T.gemm(transA: true, transB: false, m: 3 * d, n: d, k: rows, alpha: 1, a: gQKV, lda: 3 * d, b: ws.x, ldb: d, beta: 1, c: grad + RAdaMask<T>.weightRange(.query3, dimension: d).lowerBound, ldc: d)
+        LinearAlgebra<T>.addColumnSums(gQKV, rows: rows, cols: 3 * d, ld: 3 * d, into: grad + RAdaMask<T>.biasRange(.query3, dimension: d).lowerBound, ones: ws.ones)
     }
 }

@@ -107,7 +107,7 @@ extension MaskNetwork {
                     out.withUnsafeMutableBufferPointer { outp in
                         LinearAlgebra<T>.affine(
                             ip.baseAddress!, rows: rows, inCols: d, lda: d,
-                            weight: pp.baseAddress! + map.rawValue * d * d, bias: pp.baseAddress! + 6 * d * d + map.rawValue * d,
+                            weight: pp.baseAddress! + RAdaMask<T>.weightRange(map, dimension: d).lowerBound, bias: pp.baseAddress! + RAdaMask<T>.biasRange(map, dimension: d).lowerBound,
                             outCols: d, out: outp.baseAddress!, ldo: d, ones: op.baseAddress!)
                     }
                 }
@@ -134,10 +134,10 @@ extension MaskNetwork {
                 }
             }
         }
-        let weights = params, biases = params + 6 * d * d
+        let weights = params
         LinearAlgebra<T>.affine(
-            ws.x, rows: rows, inCols: d, lda: d, weight: weights + RAdaMap.query3.rawValue * d * d,
-            bias: biases + RAdaMap.query3.rawValue * d, outCols: 3 * d, out: ws.qkv, ldo: 3 * d, ones: ws.ones)
+            ws.x, rows: rows, inCols: d, lda: d, weight: weights + RAdaMask<T>.weightRange(.query3, dimension: d).lowerBound,
+            bias: params + RAdaMask<T>.biasRange(.query3, dimension: d).lowerBound, outCols: 3 * d, out: ws.qkv, ldo: 3 * d, ones: ws.ones)
         let hd = headDimension
         let third = T(1) / 3
         forEachHead(lanes: ws.lanes.count) { h, lane in
@@ -159,8 +159,8 @@ extension MaskNetwork {
             }
         }
         LinearAlgebra<T>.affine(
-            ws.y, rows: rows, inCols: d, lda: d, weight: weights + RAdaMap.output.rawValue * d * d,
-            bias: biases + RAdaMap.output.rawValue * d, outCols: d, out: ws.mask, ldo: d, ones: ws.ones)
+            ws.y, rows: rows, inCols: d, lda: d, weight: weights + RAdaMask<T>.weightRange(.output, dimension: d).lowerBound,
+            bias: params + RAdaMask<T>.biasRange(.output, dimension: d).lowerBound, outCols: d, out: ws.mask, ldo: d, ones: ws.ones)
     }
 
     /// The flat-softmax weights of one image and head: `σ_i = softmax_flat(q_i κᵀ / (√d τ))` for

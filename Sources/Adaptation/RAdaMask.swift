@@ -59,13 +59,15 @@ public struct RAdaMask<Scalar: RAdaScalar>: Sendable, Equatable {
         }
     }
 
-    /// Where the weight of `map` lives in `values`.
+    /// Where the weight of `map` lives in `values`. The layout (six d×d weights in `RAdaMap`
+    /// order, then six biases) is spelled here only; the kernels take pointers at these offsets.
+    /// Query 3, key and value are adjacent, so from `.query3` one 3d×d block holds all three.
     public static func weightRange(_ map: RAdaMap, dimension d: Int) -> Range<Int> {
         let start = map.rawValue * d * d
         return start..<(start + d * d)
     }
 
-    /// Where the bias of `map` lives in `values`.
+    /// Where the bias of `map` lives in `values` (the three of query 3, key, value adjacent too).
     public static func biasRange(_ map: RAdaMap, dimension d: Int) -> Range<Int> {
         let start = 6 * d * d + map.rawValue * d
         return start..<(start + d)
