@@ -51,8 +51,8 @@ struct ServeCommand: AsyncParsableCommand {
     var maxClientRequests: Int?
     @Option(name: .customLong("adaptation-threads"), help: "Threads that journal, predict and adapt streams (a long step holds one). [RADA_ADAPTATION_THREADS, default max(4, 2 × cores)]")
     var adaptationThreads: Int?
-    @Option(help: "Network event-loop threads. [RADA_THREADS, default one per core]")
-    var threads: Int?
+    @Option(name: .customLong("event-loop-threads"), help: "Network event-loop threads (HTTP parsing; not BLAS, see --blas-threads). [RADA_EVENT_LOOP_THREADS, default one per core]")
+    var eventLoopThreads: Int?
     @Option(name: .customLong("blas-threads"), help: "Threads of the backbone's BLAS (tower passes; a step's heads use as many lanes). [RADA_BLAS_THREADS, default one per core]")
     var blasThreads: Int?
     @Option(name: .customLong("max-images"), help: "Images per request. [RADA_MAX_IMAGES, default 64]")
@@ -119,7 +119,7 @@ struct ServeCommand: AsyncParsableCommand {
         configuration.maxQueuedImages = try value(maxQueue, "RADA_MAX_QUEUE") ?? configuration.maxQueuedImages
         if let mb = try value(memoryBudgetMB, "RADA_MEMORY_BUDGET_MB") { configuration.memoryBudgetBytes = mb << 20 }
         configuration.snapshotEveryRecords = try value(snapshotEvery, "RADA_SNAPSHOT_EVERY") ?? configuration.snapshotEveryRecords
-        configuration.eventLoopThreads = try value(threads, "RADA_THREADS")
+        configuration.eventLoopThreads = try value(eventLoopThreads, "RADA_EVENT_LOOP_THREADS")
         if let count = try value(maxClientRequests, "RADA_MAX_CLIENT_REQUESTS") {
             guard count >= 1 else { throw ValidationError("--max-client-requests must be at least 1") }
             configuration.maxRequestsPerClient = count
