@@ -72,18 +72,14 @@ actor EmbeddingBatcher {
         lastSeen = lastSeen.filter { now - $0.value < sharingWindow || queues[$0.key] != nil }
         guard lastSeen.count > 1, maxBatchTime > .zero else { return maxBatch }
         guard let secondsPerImage, secondsPerImage > 0 else { return 1 }
-        let fitting = Self.seconds(maxBatchTime) / secondsPerImage
+        let fitting = maxBatchTime.seconds / secondsPerImage
         return fitting >= Double(maxBatch) ? maxBatch : max(1, Int(fitting))
-    }
-
-    private static func seconds(_ duration: Duration) -> Double {
-        Double(duration.components.seconds) + Double(duration.components.attoseconds) * 1e-18
     }
 
     /// Folds one backbone call into the per-image cost. The per-image cost falls with batch
     /// size, so estimates from small batches err towards smaller batches, the fair side.
     private func record(_ elapsed: Duration, images: Int) {
-        let sample = Self.seconds(elapsed) / Double(images)
+        let sample = elapsed.seconds / Double(images)
         secondsPerImage = secondsPerImage.map { 0.7 * $0 + 0.3 * sample } ?? sample
     }
 

@@ -37,7 +37,7 @@ public enum RequestCost {
         defer { try? journal.delete() }
         var decode: [Double] = [], embed: [Double] = [], write: [Double] = [], predict: [Double] = [], step: [Double] = []
         let clock = ContinuousClock()
-        func ms(_ d: Duration) -> Double { Double(d.components.seconds) * 1e3 + Double(d.components.attoseconds) * 1e-15 }
+        func ms(_ d: Duration) -> Double { d.seconds * 1e3 }
         for sequence in 0...requests {
             let begin = clock.now
             let prepared = backend.preprocessor.resizedAndCropped(try ImageDecoder.decode(image))

@@ -41,8 +41,3 @@ struct BenchBLASCommand: ParsableCommand {
         }
     }
 }
-
-extension Duration {
-    /// The duration in seconds as a Double.
-    var seconds: Double { Double(components.seconds) + Double(components.attoseconds) * 1e-18 }
-}

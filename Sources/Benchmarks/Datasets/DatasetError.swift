@@ -11,6 +11,8 @@ public enum DatasetError: Error, CustomStringConvertible, Equatable, Sendable {
     /// An image-folder dataset with a layout problem (no classes, no images...).
     case invalidFolder(path: String, reason: String)
     case undecodableImage(path: String, reason: String)
+    /// A dataset or split name the benchmarks do not know.
+    case unknown(String)
 
     public var description: String {
         switch self {
@@ -22,6 +24,7 @@ public enum DatasetError: Error, CustomStringConvertible, Equatable, Sendable {
         case .mismatch(let reason): return reason
         case .invalidFolder(let path, let reason): return "image folder \(path): \(reason)"
         case .undecodableImage(let path, let reason): return "cannot decode image \(path): \(reason)"
+        case .unknown(let what): return "unknown \(what)"
         }
     }
 }
