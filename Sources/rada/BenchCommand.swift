@@ -21,7 +21,7 @@ struct BenchCommand: ParsableCommand {
     var split = "test"
     @Option(name: .customLong("protocol"), help: "per-domain, continual, label-shift, long or clean.")
     var streamProtocol = "per-domain"
-    @Option(help: "Comma-separated methods: zero-shot, rada, tda, dota, oracle.")
+    @Option(help: "Comma-separated methods: zero-shot, rada, tda, dota, rada+dota (both adjustments added), oracle.")
     var methods = "zero-shot,rada,tda,dota,oracle"
     @Option(help: "Images per batch.") var batchSize = 64
     @Option(help: "Only the first N images of each domain (after the seeded shuffle).") var limit: Int?
@@ -68,7 +68,7 @@ struct BenchCommand: ParsableCommand {
         }
     }
 
-    static let methodNames = ["zero-shot", "rada", "tda", "dota", "oracle"]
+    static let methodNames = ["zero-shot", "rada", "tda", "dota", "rada+dota", "oracle"]
 
     /// Splits a variant flag's `NAME=…` at its first `=`; the name must be new.
     static func namedVariant(_ text: String, flag: String, form: String) throws -> (name: String, rest: Substring) {
@@ -130,6 +130,11 @@ struct BenchCommand: ParsableCommand {
             case "zero-shot": methodObjects.append(ZeroShotMethod(textEmbeddings: text, logitScale: s))
             case "tda": methodObjects.append(try TDAMethod(textEmbeddings: text, logitScale: s))
             case "dota": methodObjects.append(try DOTAMethod(textEmbeddings: text, logitScale: s))
+            case "rada+dota":
+                let state = try StreamState(labels: classNames, textEmbeddings: text, logitScale: s, heads: rada.heads,
+                                            hyperparameters: hyperparameters, seed: rada.maskSeed)
+                methodObjects.append(FusedMethod(RAdaMethod(state: state), try DOTAMethod(textEmbeddings: text, logitScale: s),
+                                                 textEmbeddings: text, logitScale: s))
             case "rada", "oracle":
                 let state = try StreamState(labels: classNames, textEmbeddings: text, logitScale: s, heads: rada.heads,
                                             hyperparameters: hyperparameters, seed: rada.maskSeed)
