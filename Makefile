@@ -197,5 +197,19 @@ client-check: build tools-env
 	$(VENV)/bin/openapi-python-client generate --path Docs/openapi.yaml --output-path .build-client/rada_client --meta none
 	tools/conformance/with_server.sh $(PYTHON) tools/conformance/client_check.py .build-client
 
+## The Python client (clients/python): installed with its test extras into its own venv (no
+## torch), its pytest suite run against real `rada serve` processes of the debug build.
+CLIENT_VENV := .venv-client
+CLIENT_SOURCES := $(shell find clients/python -name '*.py' -o -name pyproject.toml -o -name py.typed)
+.PHONY: client-test
+client-test: deps $(CLIENT_VENV)/.installed
+	$(SWIFT) build --product rada
+	RADA_BINARY=$(CURDIR)/.build/debug/rada $(CLIENT_VENV)/bin/python -m pytest -q clients/python/tests
+$(CLIENT_VENV)/.installed: $(CLIENT_SOURCES)
+	test -x $(CLIENT_VENV)/bin/python || python3 -m venv $(CLIENT_VENV)
+	$(CLIENT_VENV)/bin/pip install -q --force-reinstall --no-deps ./clients/python
+	$(CLIENT_VENV)/bin/pip install -q './clients/python[test]'
+	touch $@
+
 ## Every fuzz target, each for FUZZ_SECONDS.
 fuzz: fuzz-images fuzz-safetensors fuzz-checkpoint fuzz-multipart
