@@ -322,3 +322,18 @@ def test_readme_session_runs(server, tmp_path: Path, monkeypatch: pytest.MonkeyP
         stream = client.get_stream("shop-1")
         assert stream.steps == 1 and stream.checkpoints == ["after-1"]
         assert (tmp_path / "after-1.safetensors").stat().st_size == client.list_checkpoints("shop-1")[0].bytes
+
+
+def test_the_package_type_checks_strictly(tmp_path: Path) -> None:
+    """The installed package's own hints (py.typed) pass `mypy --strict`."""
+    import subprocess
+    import sys
+
+    import rada_client
+
+    package = Path(rada_client.__file__).parent
+    assert (package / "py.typed").is_file()
+    # By package name from an empty directory: the installed copy, not the source tree.
+    result = subprocess.run([sys.executable, "-m", "mypy", "--strict", "--cache-dir", str(tmp_path / "cache"), "-p", "rada_client"],
+                            capture_output=True, text=True, cwd=tmp_path)
+    assert result.returncode == 0, result.stdout + result.stderr
