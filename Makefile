@@ -197,5 +197,39 @@ client-check: build tools-env
 	$(VENV)/bin/openapi-python-client generate --path Docs/openapi.yaml --output-path .build-client/rada_client --meta none
 	tools/conformance/with_server.sh $(PYTHON) tools/conformance/client_check.py .build-client
 
+## `rada` (release build) into PREFIX/bin, the embedded model into PREFIX/share/rada/models
+## (where the installed binary looks, above its own directory), the deploy/ examples into
+## PREFIX/share/rada/deploy (the systemd unit's paths rewritten for PREFIX). DESTDIR stages.
+PREFIX ?= /usr/local
+DESTDIR ?=
+RADA_SHARE = $(DESTDIR)$(PREFIX)/share/rada
+.PHONY: install install-check
+install: build
+	install -d $(DESTDIR)$(PREFIX)/bin $(RADA_SHARE)/models/fashion-clip $(RADA_SHARE)/deploy
+	install -m 0755 .build/release/rada $(DESTDIR)$(PREFIX)/bin/rada
+	install -m 0644 models/fashion-clip/* $(RADA_SHARE)/models/fashion-clip/
+	install -m 0644 deploy/nginx-tls.conf deploy/README.md $(RADA_SHARE)/deploy/
+	sed 's|/usr/local|$(PREFIX)|g' deploy/rada.service > $(RADA_SHARE)/deploy/rada.service
+	chmod 0644 $(RADA_SHARE)/deploy/rada.service
+
+## Installs into a temporary PREFIX and runs the installed rada from outside the checkout
+## (info, classify, a short serve), then checks it needed the installed model (tools/install_check.sh).
+install-check: build
+	tools/install_check.sh
+
+## The Python client (clients/python): installed with its test extras into its own venv (no
+## torch), its pytest suite run against real `rada serve` processes of the debug build.
+CLIENT_VENV := .venv-client
+CLIENT_SOURCES := $(shell find clients/python -name '*.py' -o -name pyproject.toml -o -name py.typed)
+.PHONY: client-test
+client-test: deps $(CLIENT_VENV)/.installed
+	$(SWIFT) build --product rada
+	RADA_BINARY=$(CURDIR)/.build/debug/rada $(CLIENT_VENV)/bin/python -m pytest -q clients/python/tests
+$(CLIENT_VENV)/.installed: $(CLIENT_SOURCES)
+	test -x $(CLIENT_VENV)/bin/python || python3 -m venv $(CLIENT_VENV)
+	$(CLIENT_VENV)/bin/pip install -q --force-reinstall --no-deps ./clients/python
+	$(CLIENT_VENV)/bin/pip install -q './clients/python[test]'
+	touch $@
+
 ## Every fuzz target, each for FUZZ_SECONDS.
 fuzz: fuzz-images fuzz-safetensors fuzz-checkpoint fuzz-multipart

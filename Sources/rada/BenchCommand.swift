@@ -30,7 +30,7 @@ struct BenchCommand: ParsableCommand {
     @Option(help: "Corruption severity (1...5) for Fashion-MNIST.") var severity = StreamProtocol.severity
     @Option(help: "Comma-separated corruptions (default: all fifteen in the protocol's order).") var corruptions: String?
     @Option(help: "Prompt template with {} (repeatable). Default: the model's own ensemble.") var template: [String] = []
-    @Option(help: "Directory for report.json, report.md and accuracy.svg.") var out: String?
+    @Option(help: "Directory for report.json, report.md, report.html and accuracy.svg.") var out: String?
     @Option(help: "Also write the JSON report here.") var json: String?
     @Option(help: "Also write the SVG plot here.") var plot: String?
     @Flag(help: "No progress bar.") var quiet = false
@@ -165,7 +165,7 @@ struct BenchCommand: ParsableCommand {
             }
         }
         print(report.markdownTable())
-        if let out { try report.write(to: URL(fileURLWithPath: out)); print("wrote \(out)/report.json, report.md, accuracy.svg") }
+        if let out { try report.write(to: URL(fileURLWithPath: out)); print("wrote \(out)/report.json, report.md, report.html, accuracy.svg") }
         if let json { try report.json().write(to: URL(fileURLWithPath: json), options: .atomic) }
         if let plot { try Data(report.svgPlot().utf8).write(to: URL(fileURLWithPath: plot), options: .atomic) }
     }

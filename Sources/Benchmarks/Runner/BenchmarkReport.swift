@@ -30,11 +30,14 @@ public struct BenchmarkReport: Codable, Sendable, Equatable {
     public var curves: [AccuracyCurve]
     /// Stream positions (images seen) where each domain starts, for the plot.
     public var domainStarts: [Int]
+    /// Accuracy so far within each domain, per method (absent in reports written before it was
+    /// recorded): one entry per (method, domain), in the order of `results`.
+    public var domainCurves: [DomainCurve]?
 
     enum CodingKeys: String, CodingKey {
         case `protocol`, batchSize = "batch_size", domains, methods, results, mean, meanLast10 = "mean_last10", rounds, timing,
              images, peakResidentBytes = "peak_resident_bytes", command, gitRevision = "git_revision", seeds, machine, curves,
-             domainStarts = "domain_starts"
+             domainStarts = "domain_starts", domainCurves = "domain_curves"
     }
 }
 
@@ -93,5 +96,14 @@ public struct AccuracyCurve: Codable, Sendable, Equatable {
     public var window: Int
     public var positions: [Int]
     /// %, one per position.
+    public var accuracy: [Double]
+}
+
+/// One method's accuracy over the images of one domain seen so far (%), at `positions` (images
+/// of the domain seen, 1-based); the last point is the domain's accuracy.
+public struct DomainCurve: Codable, Sendable, Equatable {
+    public var method: String
+    public var domain: String
+    public var positions: [Int]
     public var accuracy: [Double]
 }

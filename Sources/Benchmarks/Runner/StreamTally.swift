@@ -98,7 +98,14 @@ struct StreamTally {
             peakResidentBytes: ProcessResources.peakResidentBytes, command: info.command, gitRevision: info.gitRevision,
             seeds: info.seeds, machine: info.machine,
             curves: methods.indices.map { Self.curve(methods[$0], correctness[$0], window: window, points: points) },
-            domainStarts: starts)
+            domainStarts: starts,
+            domainCurves: methods.indices.flatMap { m in
+                domains.indices.map { d in
+                    let start = min(starts[d], correctness[m].count)
+                    let end = min(start + seen[m][d], correctness[m].count)
+                    return Self.domainCurve(methods[m], labels[d], correctness[m][start..<end], points: Self.domainCurvePoints)
+                }
+            })
     }
 
     static func percent(_ correct: Int, _ n: Int) -> Double { n > 0 ? 100 * Double(correct) / Double(n) : 0 }
@@ -118,5 +125,31 @@ struct StreamTally {
             return percent(prefix[end] - prefix[start], end - start)
         }
         return AccuracyCurve(method: method, window: window, positions: positions, accuracy: accuracy)
+    }
+}
+
+extension StreamTally {
+    /// Points per domain curve: enough to show the shape, few enough for 150 domains × methods.
+    static let domainCurvePoints = 50
+
+    /// Accuracy over a domain's first n images at up to `points` evenly spaced n, always including
+    /// the last (the domain's accuracy).
+    static func domainCurve(_ method: String, _ domain: String, _ hits: ArraySlice<UInt8>, points: Int) -> DomainCurve {
+        let count = hits.count
+        // Rounded up, so that there are at most `points` (+ the last) whatever the domain's size.
+        let step = max(1, (count + max(1, points) - 1) / max(1, points))
+        var positions = Array(stride(from: step, through: count, by: step))
+        if count > 0, positions.last != count { positions.append(count) }
+        var correct = 0
+        var accuracy: [Double] = []
+        var next = positions.startIndex
+        for (i, hit) in hits.enumerated() {
+            correct += Int(hit)
+            if next < positions.endIndex, positions[next] == i + 1 {
+                accuracy.append(percent(correct, i + 1))
+                next += 1
+            }
+        }
+        return DomainCurve(method: method, domain: domain, positions: positions, accuracy: accuracy)
     }
 }

@@ -9,7 +9,7 @@ public enum EncoderError: Error, CustomStringConvertible, Equatable, Sendable {
     public var description: String {
         switch self {
         case .noDefaultModel(let searched, let hint):
-            "the embedded model (models/fashion-clip) was not found above \(searched.joined(separator: ", ")); \(hint)"
+            "the embedded model (models/fashion-clip or share/rada/models/fashion-clip) was not found above \(searched.joined(separator: ", ")); \(hint)"
         case .noTokenizer(let directory):
             "no tokenizer: \(directory) has no vocab.json and merges.txt, and the embedded model's copy was not found"
         case .invalidPreprocessor(let path, let reason): "\(path): \(reason)"

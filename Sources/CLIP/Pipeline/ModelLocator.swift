@@ -6,22 +6,31 @@ public enum ModelLocator {
     /// The directory name of the embedded model under `models/`.
     public static let embeddedModelName = "fashion-clip"
 
-    /// `$RADA_MODEL` when set; else the first `models/fashion-clip` found walking up from the
-    /// executable (a checkout's `.build/release/rada`) or from the working directory.
+    /// Where `models/` may sit in a directory on the way up: a checkout (`models/`, above
+    /// `.build/release/rada`) or an install (`share/rada/models/`, as `make install` lays out
+    /// `PREFIX/bin/rada` and `PREFIX/share/rada/models/fashion-clip`).
+    static let layouts = ["models", "share/rada/models"]
+
+    /// `$RADA_MODEL` when set; else the first embedded model found walking up from the
+    /// executable or from the working directory.
     public static func defaultModelDirectory() throws -> URL {
-        let environment = ProcessInfo.processInfo.environment
+        let executable = try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")
+        return try defaultModelDirectory(
+            environment: ProcessInfo.processInfo.environment, executable: executable.map { URL(fileURLWithPath: $0) },
+            workingDirectory: URL(fileURLWithPath: FileManager.default.currentDirectoryPath))
+    }
+
+    static func defaultModelDirectory(environment: [String: String], executable: URL?, workingDirectory: URL) throws -> URL {
         if let path = environment["RADA_MODEL"], !path.isEmpty { return URL(fileURLWithPath: path) }
-        var starts: [URL] = []
-        if let executable = try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe") {
-            starts.append(URL(fileURLWithPath: executable).deletingLastPathComponent())
-        }
-        starts.append(URL(fileURLWithPath: FileManager.default.currentDirectoryPath))
+        let starts = (executable.map { [$0.deletingLastPathComponent()] } ?? []) + [workingDirectory]
         for start in starts {
             var directory = start.standardizedFileURL
             while true {
-                let candidate = directory.appendingPathComponent("models").appendingPathComponent(embeddedModelName)
-                if FileManager.default.fileExists(atPath: candidate.appendingPathComponent("config.json").path) {
-                    return candidate
+                for layout in layouts {
+                    let candidate = directory.appendingPathComponent(layout).appendingPathComponent(embeddedModelName)
+                    if FileManager.default.fileExists(atPath: candidate.appendingPathComponent("config.json").path) {
+                        return candidate
+                    }
                 }
                 let parent = directory.deletingLastPathComponent()
                 if parent.path == directory.path { break }
