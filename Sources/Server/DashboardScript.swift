@@ -10,7 +10,7 @@ extension Dashboard {
     const KEY_STORAGE = 'rada.key';
     const POLL_MS = 1000;
     const KEEP_ENTRIES = 2000;
-    const W = 600, H = 160, PAD_L = 34, PAD_R = 8, PAD_T = 8, PAD_B = 18;
+    const H = 160, PAD_L = 34, PAD_R = 8, PAD_T = 8, PAD_B = 18;
 
     const state = {
       key: sessionStorage.getItem(KEY_STORAGE),
@@ -242,17 +242,20 @@ extension Dashboard {
 
     function classColor(index) { return 'hsl(' + ((index * 137.508) % 360).toFixed(1) + ' 62% 52%)'; }
 
-    /// Chart geometry shared by the three charts: x by position among the drawn requests.
-    function layout(requests) {
+    /// Chart geometry shared by the three charts: x by position among the drawn requests, in a
+    /// view box as wide as the chart is on screen (so text is not stretched).
+    function layout(chart, requests) {
+      const w = Math.max(300, Math.round(chart.getBoundingClientRect().width) || 600);
+      chart.setAttribute('viewBox', '0 0 ' + w + ' ' + H);
       const n = requests.length;
-      const span = W - PAD_L - PAD_R;
+      const span = w - PAD_L - PAD_R;
       const step = n > 0 ? span / n : span;
-      return { n, step, x: (i) => PAD_L + step * (i + 0.5), y: (v, max) => PAD_T + (H - PAD_T - PAD_B) * (1 - Math.min(v, max) / max) };
+      return { w, n, step, x: (i) => PAD_L + step * (i + 0.5), y: (v, max) => PAD_T + (H - PAD_T - PAD_B) * (1 - Math.min(v, max) / max) };
     }
 
-    function frame(chart, max, decimals) {
+    function frame(chart, geometry, max, decimals) {
       chart.replaceChildren();
-      chart.append(svg('line', { class: 'axis', x1: PAD_L, y1: H - PAD_B, x2: W - PAD_R, y2: H - PAD_B }));
+      chart.append(svg('line', { class: 'axis', x1: PAD_L, y1: H - PAD_B, x2: geometry.w - PAD_R, y2: H - PAD_B }));
       chart.append(svg('line', { class: 'axis', x1: PAD_L, y1: PAD_T, x2: PAD_L, y2: H - PAD_B }));
       chart.append(svg('text', { class: 'tick', x: 2, y: PAD_T + 8 }, max.toFixed(decimals)));
       chart.append(svg('text', { class: 'tick', x: 2, y: H - PAD_B }, '0'));
@@ -284,8 +287,8 @@ extension Dashboard {
     }
 
     function lineChart(chart, requests, value, max, decimals) {
-      const geometry = layout(requests);
-      frame(chart, max, decimals);
+      const geometry = layout(chart, requests);
+      frame(chart, geometry, max, decimals);
       const points = requests.map((entry, i) => geometry.x(i).toFixed(1) + ',' + geometry.y(value(entry), max).toFixed(1));
       if (points.length > 0) chart.append(svg('polyline', { class: 'series', points: points.join(' ') }));
       if (requests.length <= 120) {
@@ -301,8 +304,8 @@ extension Dashboard {
     }
 
     function classChart(chart, requests) {
-      const geometry = layout(requests);
-      frame(chart, 1, 0);
+      const geometry = layout(chart, requests);
+      frame(chart, geometry, 1, 0);
       const totals = new Map();
       requests.forEach((entry, i) => {
         const bar = svg('g', { class: 'bar', 'data-seq': entry.seq });
@@ -408,6 +411,7 @@ extension Dashboard {
       drop.addEventListener('dragover', (event) => { event.preventDefault(); drop.classList.add('over'); });
       drop.addEventListener('dragleave', () => drop.classList.remove('over'));
       drop.addEventListener('drop', (event) => { event.preventDefault(); drop.classList.remove('over'); classify(event.dataTransfer.files); });
+      window.addEventListener('resize', () => { if (state.current) renderCharts(); });
       if (state.key !== null) signIn(state.key);
     }
 
