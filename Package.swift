@@ -11,6 +11,8 @@ let package = Package(
         .executable(name: "rada", targets: ["rada"]),
         .library(name: "RadaNumerics", targets: ["RadaNumerics"]),
         .library(name: "SafeTensors", targets: ["SafeTensors"]),
+        .library(name: "Tokenizer", targets: ["Tokenizer"]),
+        .library(name: "Imaging", targets: ["Imaging"]),
         .library(name: "CLIP", targets: ["CLIP"]),
         .library(name: "Adaptation", targets: ["Adaptation"]),
         .library(name: "Benchmarks", targets: ["Benchmarks"]),
@@ -49,9 +51,14 @@ let package = Package(
         .target(name: "RadaNumerics", dependencies: ["CNumerics"]),
         // The one reader and writer of the safetensors format: model weights and stream checkpoints.
         .target(name: "SafeTensors", dependencies: ["RadaNumerics"]),
-        .target(name: "CLIP", dependencies: ["RadaNumerics", "SafeTensors", "CImageCodecs"]),
+        // CLIP's byte-level BPE tokenizer with its text cleaning (an ftfy port): text in, token ids out.
+        .target(name: "Tokenizer"),
+        // Image files in, model inputs out: header probing, bounded decoding, resize and crop.
+        .target(name: "Imaging", dependencies: ["CImageCodecs"]),
+        // The model: checkpoint formats, the towers, and the encoder that ties them together.
+        .target(name: "CLIP", dependencies: ["RadaNumerics", "SafeTensors", "Tokenizer", "Imaging"]),
         .target(name: "Adaptation", dependencies: ["RadaNumerics", "SafeTensors"]),
-        .target(name: "Benchmarks", dependencies: ["CLIP", "Adaptation", "CImageCodecs", "CZlib"]),
+        .target(name: "Benchmarks", dependencies: ["CLIP", "Imaging", "Adaptation", "CImageCodecs", "CZlib"]),
         // Where streams persist: the store interface and the local directory store (no dependency
         // beyond Foundation, so the embedded default needs nothing new).
         .target(name: "StreamStore", dependencies: ["SafeTensors"]),
@@ -63,7 +70,7 @@ let package = Package(
         .target(
             name: "Server",
             dependencies: [
-                "CLIP", "Adaptation", "SafeTensors", "StreamStore", "PostgresStreamStore",
+                "CLIP", "Imaging", "Adaptation", "SafeTensors", "StreamStore", "PostgresStreamStore",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
@@ -72,7 +79,7 @@ let package = Package(
         .executableTarget(
             name: "rada",
             dependencies: [
-                "CLIP", "Adaptation", "Benchmarks", "Server",
+                "CLIP", "Imaging", "Adaptation", "Benchmarks", "Server",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
@@ -81,6 +88,8 @@ let package = Package(
         .executableTarget(name: "rada-fuzz-checkpoint", dependencies: ["Adaptation", "RadaNumerics"], path: "Fuzz/Checkpoint"),
         .testTarget(name: "RadaNumericsTests", dependencies: ["RadaNumerics"]),
         .testTarget(name: "SafeTensorsTests", dependencies: ["SafeTensors"]),
+        .testTarget(name: "TokenizerTests", dependencies: ["Tokenizer"]),
+        .testTarget(name: "ImagingTests", dependencies: ["Imaging"]),
         .testTarget(name: "CLIPTests", dependencies: ["CLIP", "SafeTensors"]),
         .testTarget(name: "AdaptationTests", dependencies: ["Adaptation", "SafeTensors"]),
         .testTarget(name: "BenchmarksTests", dependencies: ["Benchmarks"]),
@@ -96,7 +105,7 @@ let package = Package(
         .testTarget(
             name: "ServerTests",
             dependencies: [
-                "Server", "SafeTensors", "StreamStore", "PostgresStreamStore", "RadaAPIClient",
+                "Server", "Imaging", "RadaNumerics", "SafeTensors", "StreamStore", "PostgresStreamStore", "RadaAPIClient",
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
                 .product(name: "Yams", package: "Yams"),
                 .product(name: "OpenAPIAsyncHTTPClient", package: "swift-openapi-async-http-client"),

@@ -6,12 +6,12 @@ CLIP cleans text with `ftfy.fix_text`, `html.unescape`, `regex`'s `\\s+`, `str.s
 everything that depends on a Unicode or ftfy data version comes from here, so that the port
 behaves as the reference by construction:
 
-  Sources/CLIP/Tokenizer/FtfyTables.swift     ftfy's badness rules, its single-byte codecs,
+  Sources/Tokenizer/FtfyTables.swift     ftfy's badness rules, its single-byte codecs,
                                               its UTF-8 clue classes, ligatures and width map
-  Sources/CLIP/Tokenizer/UnicodeTables.swift  Python's str.lower / isspace / isalnum /
+  Sources/Tokenizer/UnicodeTables.swift  Python's str.lower / isspace / isalnum /
                                               isdecimal / cased / case-ignorable and `regex`'s
                                               \\s, \\p{L}, \\p{N} classes
-  Sources/CLIP/Tokenizer/HTMLEntities+Table.swift  html.entities.html5
+  Sources/Tokenizer/HTMLEntities+Table.swift  html.entities.html5
 
 Usage: python tools/make_tokenizer_tables.py   (from `make tokenizer-tables`)
 """
@@ -27,7 +27,7 @@ import regex
 from ftfy import badness, chardata
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-OUT = os.path.join(REPO, "Sources/CLIP/Tokenizer")
+OUT = os.path.join(REPO, "Sources/Tokenizer")
 PINNED = {"ftfy": "6.3.1", "regex": "2026.11.19", "unicodedata": "14.0.0"}
 CODEPOINTS = [c for c in range(0x110000) if not 0xD800 <= c <= 0xDFFF]
 

@@ -12,26 +12,28 @@ public enum DiversityMode: String, Codable, Sendable, Equatable {
 /// The unlabelled test-time loss (all terms optional except entropy's weight, which may be 0).
 public struct AdaptationObjective: Codable, Sendable, Equatable {
     /// Weight of the mean entropy of the kept samples.
-    public var entropyWeight: Double = 1
+    public var entropyWeight: Double
     /// Keep only samples with `H(p) < e0 · log K` (nil: keep all). A batch with none kept takes no step.
-    public var confidenceThreshold: Double? = 0.4
+    public var confidenceThreshold: Double?
     /// λ of the diversity term (0: off).
-    public var diversityWeight: Double = 1
-    public var diversityMode: DiversityMode = .automatic
+    public var diversityWeight: Double
+    public var diversityMode: DiversityMode
     /// μ of the zero-shot anchor `μ · KL(p̄ ‖ q̄)`: the batch's mean prediction p̄ kept near the
     /// zero-shot model's mean prediction q̄ on the same batch (0: off). Unlike `−H(p̄)` it does not
     /// push a batch of one class towards uniform predictions: if zero-shot sees a run of one class,
     /// so does the anchor.
-    public var zeroShotAnchorWeight: Double = 0
+    public var zeroShotAnchorWeight: Double
     /// α of the L∞ mask regulariser `α · mean_b max |M − 1|` (0: off).
-    public var maskRegularization: Double = 0
+    public var maskRegularization: Double
     /// Fixed temperature: the loss sees each sample's masked logits divided by their standard
     /// deviation over classes and multiplied by the zero-shot logits' one; predictions unchanged.
-    public var fixedTemperature: Bool = true
+    public var fixedTemperature: Bool
 
+    /// The defaults are the served ones (`RAdaHyperparameters`, chosen on validation streams):
+    /// this initialiser is their one home.
     public init(
-        entropyWeight: Double = 1, confidenceThreshold: Double? = 0.4, diversityWeight: Double = 1,
-        diversityMode: DiversityMode = .automatic, zeroShotAnchorWeight: Double = 0, maskRegularization: Double = 0,
+        entropyWeight: Double = 1, confidenceThreshold: Double? = 0.4, diversityWeight: Double = 3,
+        diversityMode: DiversityMode = .automatic, zeroShotAnchorWeight: Double = 3, maskRegularization: Double = 0,
         fixedTemperature: Bool = true
     ) {
         self.entropyWeight = entropyWeight

@@ -12,18 +12,20 @@ public enum OptimizerKind: String, Codable, Sendable, Equatable {
 
 /// Optimiser settings. `learningRate == nil` picks `defaultLearningRate(logitScale:)`.
 public struct OptimizerSettings: Codable, Sendable, Equatable {
-    public var kind: OptimizerKind = .adam
-    public var learningRate: Double? = nil
-    public var beta1: Double = 0.9
-    public var beta2: Double = 0.999
-    public var epsilon: Double = 1e-8
-    public var weightDecay: Double = 0
+    public var kind: OptimizerKind
+    public var learningRate: Double?
+    public var beta1: Double
+    public var beta2: Double
+    public var epsilon: Double
+    public var weightDecay: Double
     /// SGD only.
-    public var momentum: Double = 0
+    public var momentum: Double
 
+    /// The defaults are the served ones (`RAdaHyperparameters`, chosen on validation streams):
+    /// this initialiser is their one home.
     public init(
-        kind: OptimizerKind = .adam, learningRate: Double? = nil, beta1: Double = 0.9, beta2: Double = 0.999,
-        epsilon: Double = 1e-8, weightDecay: Double = 0, momentum: Double = 0
+        kind: OptimizerKind = .adamW, learningRate: Double? = nil, beta1: Double = 0.9, beta2: Double = 0.999,
+        epsilon: Double = 1e-8, weightDecay: Double = 5, momentum: Double = 0
     ) {
         self.kind = kind
         self.learningRate = learningRate

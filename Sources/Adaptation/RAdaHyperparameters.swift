@@ -36,8 +36,8 @@ public struct CollapseProtection: Codable, Sendable, Equatable {
 public struct RAdaHyperparameters: Codable, Sendable, Equatable {
     /// τ of the flat attention softmax.
     public var attentionTemperature: Double = 1
-    public var objective = AdaptationObjective(diversityWeight: 3, zeroShotAnchorWeight: 3)
-    public var optimizer = OptimizerSettings(kind: .adamW, weightDecay: 5)
+    public var objective = AdaptationObjective()
+    public var optimizer = OptimizerSettings()
     public var policy: AdaptationPolicy = .predictThenAdapt
     /// Optimiser steps per request batch.
     public var stepsPerBatch: Int = 1

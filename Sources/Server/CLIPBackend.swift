@@ -2,6 +2,7 @@ import CLIP
 import Dispatch
 import Foundation
 import RadaNumerics
+import Imaging
 
 /// The real backbone: a loaded CLIP checkpoint behind the server's `EmbeddingBackend` seam.
 ///

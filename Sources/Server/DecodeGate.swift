@@ -15,6 +15,7 @@ actor DecodeGate {
     private struct Waiter {
         let id: Int
         let bytes: Int
+        let large: Bool
         let continuation: CheckedContinuation<Grant, any Error>
         var timeout: Task<Void, Never>?
     }
@@ -33,9 +34,15 @@ actor DecodeGate {
 
     /// Waits until `bytes` (at most `budget.memoryBytes`) and a worker are free, then holds them
     /// until `release`. Throws `ImageBudgetError.busy` when the wait is refused or too long.
-    func acquire(bytes: Int) async throws -> Grant {
+    /// `large` (default: over `smallImageBytes`) images may not take the worker kept for small ones.
+    func acquire(bytes: Int, large: Bool? = nil) async throws -> Grant {
         precondition(bytes <= budget.memoryBytes, "an image over the whole budget must be refused before acquire")
-        if waiters.allSatisfy({ $0.bytes > bytes }), let grant = admit(bytes) { return grant }
+        let large = large ?? (bytes > budget.smallImageBytes)
+        // Every waiter was refused by the last admission pass and nothing was freed since, so a
+        // waiter of the same kind and no more bytes cannot fit now either: admitting this image
+        // at once jumps no one who could go first, except bulk or large waiters, which a small
+        // image is meant to pass.
+        if let grant = admit(bytes, large: large) { return grant }
         guard waiters.count < budget.maxWaiting else { throw ImageBudgetError.busy(waited: nil) }
         let id = nextID
         nextID += 1
@@ -47,7 +54,7 @@ actor DecodeGate {
                     try? await Task.sleep(for: wait)
                     if !Task.isCancelled { await self?.expire(id, error: ImageBudgetError.busy(waited: wait)) }
                 }
-                waiters.insert(Waiter(id: id, bytes: bytes, continuation: continuation, timeout: timeout), at: index)
+                waiters.insert(Waiter(id: id, bytes: bytes, large: large, continuation: continuation, timeout: timeout), at: index)
             }
         } onCancel: {
             Task { await self.expire(id, error: CancellationError()) }
@@ -61,7 +68,7 @@ actor DecodeGate {
         if grant.large { activeLarge -= 1 }
         var index = 0
         while index < waiters.count {
-            if let grant = admit(waiters[index].bytes) {
+            if let grant = admit(waiters[index].bytes, large: waiters[index].large) {
                 let waiter = waiters.remove(at: index)
                 waiter.timeout?.cancel()
                 waiter.continuation.resume(returning: grant)
@@ -71,8 +78,7 @@ actor DecodeGate {
         }
     }
 
-    private func admit(_ bytes: Int) -> Grant? {
-        let large = bytes > budget.smallImageBytes
+    private func admit(_ bytes: Int, large: Bool) -> Grant? {
         let largeWorkers = budget.workers > 1 ? budget.workers - 1 : 1
         guard bytesInUse + bytes <= budget.memoryBytes, active < budget.workers, !large || activeLarge < largeWorkers else {
             return nil

@@ -1,5 +1,6 @@
 import CLIP
 import RadaNumerics
+import Imaging
 
 /// The frozen backbone the server classifies with: image embeddings and prompt-ensembled class
 /// embeddings in one space of dimension `embeddingDimension`, compared with scale `logitScale`.

@@ -1,5 +1,6 @@
 import CLIP
 import RadaNumerics
+import Imaging
 
 /// Gathers the images of concurrent requests into backbone calls of at most `maxBatch` images,
 /// waiting at most `maxWait` for a batch to fill, one call at a time. Requests that would push the
@@ -10,6 +11,12 @@ import RadaNumerics
 /// the turn carried over from batch to batch. A request larger than what its client gets in one
 /// batch is split over several, so a client sending 64-image requests delays another client's
 /// 1-image request by at most one batch, not by everything it has queued.
+///
+/// A backbone call cannot be interrupted, so "one batch" is also bounded in time: while more
+/// than one client has used the backbone within `sharingWindow`, a batch holds no more images
+/// than the tower embeds in `maxBatchTime` (per-image cost measured on the batches run so far),
+/// and never fewer than one. A lone client keeps the full `maxBatch` for throughput: there is
+/// nobody to be fair to.
 actor EmbeddingBatcher {
     private final class Job {
         let images: [RGBImage]
@@ -32,19 +39,52 @@ actor EmbeddingBatcher {
     private let maxBatch: Int
     private let maxWait: Duration
     private let maxQueued: Int
+    private let maxBatchTime: Duration
+    private let sharingWindow: Duration
     private let metrics: ServerMetrics
+    private let clock = ContinuousClock()
+    /// Seconds per image of the last backbone calls (moving average); nil before the first.
+    private var secondsPerImage: Double?
+    /// When each client last queued images; clients older than `sharingWindow` are forgotten.
+    private var lastSeen: [String: ContinuousClock.Instant] = [:]
     /// Each client's jobs in arrival order, and the clients with work in round-robin order.
     private var queues: [String: [Job]] = [:]
     private var rotation: [String] = []
     private var queuedImages = 0
     private var draining = false
 
-    init(backend: any EmbeddingBackend, maxBatch: Int, maxWait: Duration, maxQueued: Int, metrics: ServerMetrics) {
+    init(
+        backend: any EmbeddingBackend, maxBatch: Int, maxWait: Duration, maxQueued: Int, maxBatchTime: Duration = .zero,
+        sharingWindow: Duration = .seconds(1), metrics: ServerMetrics
+    ) {
         self.backend = backend
         self.maxBatch = max(1, maxBatch)
         self.maxWait = maxWait
         self.maxQueued = max(1, maxQueued)
+        self.maxBatchTime = maxBatchTime
+        self.sharingWindow = sharingWindow
         self.metrics = metrics
+    }
+
+    /// Images in the next batch: `maxBatch`, or what fits in `maxBatchTime` while clients share.
+    func batchLimit() -> Int {
+        let now = clock.now
+        lastSeen = lastSeen.filter { now - $0.value < sharingWindow || queues[$0.key] != nil }
+        guard lastSeen.count > 1, maxBatchTime > .zero else { return maxBatch }
+        guard let secondsPerImage, secondsPerImage > 0 else { return 1 }
+        let fitting = Self.seconds(maxBatchTime) / secondsPerImage
+        return fitting >= Double(maxBatch) ? maxBatch : max(1, Int(fitting))
+    }
+
+    private static func seconds(_ duration: Duration) -> Double {
+        Double(duration.components.seconds) + Double(duration.components.attoseconds) * 1e-18
+    }
+
+    /// Folds one backbone call into the per-image cost. The per-image cost falls with batch
+    /// size, so estimates from small batches err towards smaller batches, the fair side.
+    private func record(_ elapsed: Duration, images: Int) {
+        let sample = Self.seconds(elapsed) / Double(images)
+        secondsPerImage = secondsPerImage.map { 0.7 * $0 + 0.3 * sample } ?? sample
     }
 
     /// B×D embeddings of `images` (model inputs: `ImagePipeline`'s output, so every queued image
@@ -58,6 +98,7 @@ actor EmbeddingBatcher {
         let dimension = backend.embeddingDimension
         return try await withCheckedThrowingContinuation { continuation in
             let job = Job(images: images, dimension: dimension, continuation: continuation)
+            lastSeen[client] = clock.now
             if queues[client] == nil { rotation.append(client) }
             queues[client, default: []].append(job)
             queuedImages += images.count
@@ -72,7 +113,8 @@ actor EmbeddingBatcher {
     /// The next batch: one image per client per turn, starting where the last batch stopped.
     private func nextBatch() -> [(job: Job, image: Int)] {
         var batch: [(job: Job, image: Int)] = []
-        while batch.count < maxBatch, !rotation.isEmpty {
+        let limit = batchLimit()
+        while batch.count < limit, !rotation.isEmpty {
             let client = rotation.removeFirst()
             guard var jobs = queues[client], let job = jobs.first else {
                 queues[client] = nil
@@ -100,7 +142,9 @@ actor EmbeddingBatcher {
             metrics.queueDepth.set(Double(queuedImages))
             metrics.backboneBatchImages.record(Double(batch.count))
             do {
+                let started = clock.now
                 let embeddings = try await backend.embedPreprocessed(batch.map { $0.job.images[$0.image] })
+                record(clock.now - started, images: batch.count)
                 let d = backend.embeddingDimension
                 guard embeddings.rows == batch.count, embeddings.cols == d else {
                     throw APIError.internal("the backbone returned \(embeddings.rows)×\(embeddings.cols) embeddings for \(batch.count) images (D = \(d))")

@@ -1,5 +1,6 @@
 import CLIP
 import Foundation
+import Imaging
 
 /// Every limit on what decoding client images may cost, in one place. An image is admitted in
 /// three steps, all decided from file headers before any pixel memory exists:
@@ -17,7 +18,12 @@ public struct DecodeBudget: Sendable {
     /// images so that a well-behaved client never waits behind a batch of huge ones.
     public var workers = max(2, ProcessInfo.processInfo.activeProcessorCount)
     /// Images whose decode costs at most this many bytes are "small" (about 2.5 megapixels).
+    /// A request whose images together cost more is "bulk" (64 thumbnails are): its images are
+    /// decoded on the low-priority workers and counted as large, like one huge image.
     public var smallImageBytes = 8 << 20
+    /// Request bodies over this many bytes are parsed (JSON, base64, multipart) on the
+    /// low-priority workers instead of the threads that serve HTTP; smaller ones inline.
+    public var smallBodyBytes = 2 << 20
     /// Images waiting for memory or a worker beyond which requests are refused at once (503).
     public var maxWaiting = 256
     /// Longest an image waits for memory or a worker before its request gets a 503.

@@ -1,5 +1,6 @@
 import CLIP
 import Foundation
+import Imaging
 
 /// Turns uploaded image files into the backbone's fixed-size inputs under the `DecodeBudget`,
 /// off the backbone queue and off Swift's cooperative pool:
@@ -8,8 +9,12 @@ import Foundation
 ///     too costly, or when together they exceed the per-request pixel limit;
 ///  2. then its images are decoded and preprocessed one after another, each holding its memory
 ///     bound from the server-wide `DecodeGate` while it runs on the image workers
-///     (`WorkerPool`). One at a
-///     time per request: a 64-image request holds one image's memory, not 64.
+///     (`WorkerPool`). One at a time per request: a 64-image request holds one image's memory,
+///     not 64.
+/// Work that grows with a request's size runs at a low CPU priority once the request is large
+/// (`WorkerPool`'s nice): huge images, bulk requests (many images together over one large
+/// image's cost) and the parsing of large bodies. On a busy machine a small request is then
+/// scheduled ahead of a large one instead of beside it; on an idle one nothing changes.
 /// What comes out is `cropSize` x `cropSize` per image whatever came in.
 final class ImagePipeline: Sendable {
     let limits: ServerLimits
@@ -59,16 +64,25 @@ final class ImagePipeline: Sendable {
     /// The model inputs of `files`, in order. Throws `ImageBudgetError`.
     func prepare(_ files: [Data]) async throws -> [RGBImage] {
         let costs = try self.costs(files)
+        // Each cost is at most budget.memoryBytes, and there are at most maxImagesPerRequest.
+        let bulk = costs.reduce(0) { $0 + $1.bytes } > budget.smallImageBytes
         var images: [RGBImage] = []
         images.reserveCapacity(files.count)
         for (index, file) in files.enumerated() {
-            let grant = try await gate.acquire(bytes: costs[index].bytes)
-            let workers = costs[index].bytes > budget.smallImageBytes ? largeWorkers : smallWorkers
+            let large = bulk || costs[index].bytes > budget.smallImageBytes
+            let grant = try await gate.acquire(bytes: costs[index].bytes, large: large)
+            let workers = large ? largeWorkers : smallWorkers
             let result = await decode(file, index: index, on: workers)
             await gate.release(grant)
             images.append(try result.get())
         }
         return images
+    }
+
+    /// `parse`'s result, computed inline for a body of at most `smallBodyBytes`, else on the
+    /// low-priority workers.
+    func parse<T: Sendable>(bodyBytes: Int, _ parse: @escaping @Sendable () throws -> T) async throws -> T {
+        bodyBytes <= budget.smallBodyBytes ? try parse() : try await largeWorkers.run(parse)
     }
 
     private func decode(_ file: Data, index: Int, on workers: WorkerPool) async -> Result<RGBImage, ImageBudgetError> {

@@ -282,6 +282,9 @@ final class LiveStream: Sendable {
         var inner = Inner(state: loaded.1, nextSequence: snapshotSequence, snapshotSequence: snapshotSequence, history: loaded.2)
         for payload in opened.journal {
             guard let record = JournalRecord(payload: payload[...]), record.sequence >= snapshotSequence else { continue }
+            // Replay does what the live request did: `process` validates before it changes
+            // anything, so a record it refused then (and answered with an error) is refused
+            // again here and changes nothing (no history point either), exactly as it did live.
             _ = try? inner.apply(record)
             inner.nextSequence = record.sequence + 1
         }

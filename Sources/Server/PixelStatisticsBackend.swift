@@ -1,5 +1,6 @@
 import CLIP
 import RadaNumerics
+import Imaging
 
 /// A deterministic stand-in for CLIP that needs no model: image embeddings are colour statistics
 /// of the 32×32 centre crop (per-channel means over it and over a 2×2 grid, plus contrast), class embeddings

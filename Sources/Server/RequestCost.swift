@@ -3,6 +3,7 @@ import CLIP
 import Foundation
 import RadaNumerics
 import StreamStore
+import Imaging
 
 /// What one classify request costs inside the process, stage by stage, with no HTTP, no queues
 /// and no other request: the floor that the server's own latency is compared against

@@ -27,11 +27,13 @@ struct Routes: Sendable {
         }
     }
 
-    func decodeJSON<T: Decodable>(_ type: T.Type, _ request: Request) async throws -> T {
+    func decodeJSON<T: Decodable & Sendable>(_ type: T.Type, _ request: Request) async throws -> T {
         _ = try ContentType.require(request.headers[.contentType], ContentType.json, hint: "send Content-Type: application/json")
         let buffer = try await body(request, limit: limits.maxBodyBytes)
-        do { return try JSONDecoder().decode(T.self, from: Data(buffer: buffer)) } catch let error as DecodingError {
-            throw APIError.badRequest("the JSON body does not match the expected shape: \(DecodingError.summary(error))")
+        return try await service.images.parse(bodyBytes: buffer.readableBytes) {
+            do { return try JSONDecoder().decode(T.self, from: Data(buffer: buffer)) } catch let error as DecodingError {
+                throw APIError.badRequest("the JSON body does not match the expected shape: \(DecodingError.summary(error))")
+            }
         }
     }
 
@@ -134,7 +136,10 @@ struct Routes: Sendable {
                 let query = request.uri.queryParameters
                 let adapt = try Self.flag(query.get("adapt"), name: "adapt", default: true)
                 let top = try Self.integer(query.get("top"), name: "top", default: 5)
-                let files = try ImageInput.files(contentType: request.headers[.contentType], body: await body(request, limit: limits.maxBodyBytes), limits: limits)
+                let (contentType, body) = (request.headers[.contentType], try await body(request, limit: limits.maxBodyBytes))
+                let files = try await service.images.parse(bodyBytes: body.readableBytes) {
+                    try ImageInput.files(contentType: contentType, body: body, limits: limits)
+                }
                 return try Self.json(try await service.classify(client: context.client, id: id, files: files, adapt: adapt, top: top))
             },
             Endpoint(.get, "/v1/streams/:id/history", query: ["since", "limit"], statuses: [200]) { request, context in

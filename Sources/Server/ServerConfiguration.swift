@@ -62,6 +62,11 @@ public struct ServerConfiguration: Sendable {
     /// that arrive while a backbone call runs form the next batch anyway, and waiting on an idle
     /// backbone only adds latency (2 ms was most of the server's own overhead on a 1-image request).
     public var maxBatchWait: Duration = .zero
+    /// Longest a backbone call may take while several clients are using the backbone: a call
+    /// cannot be interrupted, so this is how long one client's batch can hold up another's
+    /// image. Batches are sized from the measured per-image cost (at least one image); a lone
+    /// client gets `maxBatchImages`. Zero: never sliced.
+    public var maxBatchTime: Duration = .milliseconds(5)
     /// Server-wide memory and workers for decoding and preprocessing images (see `DecodeBudget`).
     public var decoding = DecodeBudget()
     /// Images waiting for the backbone beyond which requests are refused with 429.

@@ -152,7 +152,12 @@ actor StreamRegistry {
         for (key, stream) in loaded.sorted(by: { $0.value.lastUsed < $1.value.lastUsed }) {
             guard total > memoryBudget else { break }
             guard stream.pending == 0 else { continue }
-            do { try await loader.run { try stream.snapshotIfNeeded() } } catch { continue }
+            do { try await loader.run { try stream.snapshotIfNeeded() } } catch {
+                // Kept loaded: its journal is durable, and the snapshot is retried at the next
+                // eviction; meanwhile the budget is exceeded, which the log says.
+                logger.warning("eviction snapshot failed; stream kept in memory", metadata: ["client": "\(key.client)", "stream": "\(key.id)", "error": "\(error)"])
+                continue
+            }
             // The actor was free during the snapshot: evict only a stream still loaded and idle
             // (a request that came and went meanwhile is in the journal the reload replays).
             guard loaded[key] === stream, stream.pending == 0 else { continue }

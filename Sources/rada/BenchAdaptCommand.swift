@@ -51,7 +51,7 @@ struct BenchAdaptCommand: ParsableCommand {
                     let c = AdaptationBenchmark.Configuration(batch: b, classes: k, dimension: d, heads: heads)
                     let m = try AdaptationBenchmark.measure(c, repeats: repeats)
                     let fraction = gemmRate.map { m.gflopsPerSecond / $0 }
-                    let peak = ProcessMemory.peakResidentMiB()
+                    let peak = Double(ProcessResources.peakResidentBytes ?? 0) / 1_048_576
                     emit(
                         json: #"{"kind": "step", "threads": \#(threads), "batch": \#(b), "classes": \#(k), "dimension": \#(d), "heads": \#(heads), "ms_per_step": \#(fmt(m.millisecondsPerStep, 3)), "median_ms_per_step": \#(fmt(m.medianMillisecondsPerStep, 3)), "ms_per_forward": \#(fmt(m.millisecondsPerForward, 3)), "gflop_per_step": \#(fmt(m.flopsPerStep / 1e9, 4)), "gflops": \#(fmt(m.gflopsPerSecond, 2)), "gemm_fraction": \#(fraction.map { fmt($0, 3) } ?? "null"), "workspace_bytes": \#(m.workspaceBytes), "stream_bytes": \#(m.streamBytes), "peak_rss_mib": \#(fmt(peak, 1))}"#,
                         // `%s` takes a C string, not a Swift one: the share column is padded here.

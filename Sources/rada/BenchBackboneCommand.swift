@@ -26,17 +26,20 @@ struct BenchBackboneCommand: ParsableCommand {
         }
     }
 
+    /// MiB of a byte count that may be unknown (0 then, as the report has always printed).
+    static func mebibytes(_ bytes: Int?) -> Double { Double(bytes ?? 0) / 1_048_576 }
+
     func run() throws {
         try BLAS.load()
         let clock = ContinuousClock()
-        let rssBefore = ProcessMemory.residentMiB()
+        let rssBefore = Self.mebibytes(ProcessResources.residentBytes)
         var loaded: CLIPModel?
         let choice = try TowerPrecision.resolve(flag: precision)
         let towerPrecision = choice.precision
         if !json { print("CPU \(CPUModel.name); towers in \(towerPrecision): \(choice.reason)") }
         let loadTime = try clock.measure { loaded = try CLIPModel.load(from: URL(fileURLWithPath: model), precision: towerPrecision) }
         let clip = loaded!
-        let rssAfter = ProcessMemory.residentMiB()
+        let rssAfter = Self.mebibytes(ProcessResources.residentBytes)
         let info = BLAS.info
         emit(
             json: #"{"kind": "load", "impl": "rada", "precision": "\#(towerPrecision.name)", "kernel": "\#(towerPrecision)", "cpu": "\#(CPUModel.name)", "load_s": \#(fmt(loadTime.seconds, 3)), "rss_mib": \#(fmt(rssAfter, 1)), "rss_model_mib": \#(fmt(rssAfter - rssBefore, 1)), "core": "\#(info.coreName)"}"#,
@@ -52,11 +55,11 @@ struct BenchBackboneCommand: ParsableCommand {
                 _ = clip.embedImages(pixels: input, count: size)  // warm-up: pages, BLAS threads
                 var times: [Double] = []
                 let start = clock.now
-                let cpuStart = ProcessMemory.cpuSeconds()
+                let cpuStart = ProcessResources.cpuSeconds()
                 while times.count < repeats || (clock.now - start).seconds < seconds {
                     times.append(clock.measure { _ = clip.embedImages(pixels: input, count: size) }.seconds)
                 }
-                let cpuMsPerImage = (ProcessMemory.cpuSeconds() - cpuStart) * 1000 / Double(times.count * size)
+                let cpuMsPerImage = (ProcessResources.cpuSeconds() - cpuStart) * 1000 / Double(times.count * size)
                 if stages { timeStages(clip, input: input, batch: size, threads: threadCount) }
                 let median = times.sorted()[times.count / 2]
                 let msPerImage = median * 1000 / Double(size)

@@ -4,6 +4,7 @@ import Benchmarks
 import CLIP
 import Foundation
 import RadaNumerics
+import Imaging
 
 /// `rada bench`: online test-time-adaptation accuracy over a stream, every method on the
 /// identical stream, the frozen backbone's features computed once per image and shared.

@@ -2,6 +2,7 @@ import ArgumentParser
 import CLIP
 import Foundation
 import RadaNumerics
+import Imaging
 
 /// Options shared by every command that loads a CLIP checkpoint.
 struct ModelOptions: ParsableArguments {

@@ -39,6 +39,8 @@ struct ServeCommand: AsyncParsableCommand {
     var maxBatch: Int?
     @Option(name: .customLong("max-wait-ms"), help: "Longest wait for a backbone batch to fill while the backbone is idle (requests arriving during a call batch anyway). [RADA_MAX_WAIT_MS, default 0]")
     var maxWaitMilliseconds: Int?
+    @Option(name: .customLong("max-batch-ms"), help: "Longest backbone call while several clients share the backbone (batches are sized to fit; 0: no limit). [RADA_MAX_BATCH_MS, default 5]")
+    var maxBatchMilliseconds: Int?
     @Option(name: .customLong("max-queue"), help: "Queued images beyond which requests get 429. [RADA_MAX_QUEUE, default 512]")
     var maxQueue: Int?
     @Option(name: .customLong("memory-budget-mb"), help: "Memory for stream state before LRU eviction. [RADA_MEMORY_BUDGET_MB, default 4096]")
@@ -110,6 +112,10 @@ struct ServeCommand: AsyncParsableCommand {
         }
         configuration.maxBatchImages = try value(maxBatch, "RADA_MAX_BATCH") ?? configuration.maxBatchImages
         if let ms = try value(maxWaitMilliseconds, "RADA_MAX_WAIT_MS") { configuration.maxBatchWait = .milliseconds(ms) }
+        if let ms = try value(maxBatchMilliseconds, "RADA_MAX_BATCH_MS") {
+            guard ms >= 0 else { throw ValidationError("--max-batch-ms must be at least 0") }
+            configuration.maxBatchTime = .milliseconds(ms)
+        }
         configuration.maxQueuedImages = try value(maxQueue, "RADA_MAX_QUEUE") ?? configuration.maxQueuedImages
         if let mb = try value(memoryBudgetMB, "RADA_MEMORY_BUDGET_MB") { configuration.memoryBudgetBytes = mb << 20 }
         configuration.snapshotEveryRecords = try value(snapshotEvery, "RADA_SNAPSHOT_EVERY") ?? configuration.snapshotEveryRecords

@@ -54,15 +54,15 @@ import Testing
     static let cases: [Case] = [
         Case(name: "entropy", objective: .entropyOnly),
         Case(name: "entropy, τ = 0.5, s = 100", objective: .entropyOnly, logitScale: 100, temperature: 0.5),
-        Case(name: "entropy + filter", objective: AdaptationObjective(confidenceThreshold: 0, diversityWeight: 0, fixedTemperature: false), splitFilter: true),
-        Case(name: "entropy + diversity", objective: AdaptationObjective(confidenceThreshold: nil, diversityWeight: 1, diversityMode: .batchMean, fixedTemperature: false)),
-        Case(name: "entropy + anchor", objective: AdaptationObjective(confidenceThreshold: nil, diversityWeight: 0.7, diversityMode: .runningAnchor, fixedTemperature: false)),
+        Case(name: "entropy + filter", objective: AdaptationObjective(confidenceThreshold: 0, diversityWeight: 0, zeroShotAnchorWeight: 0, fixedTemperature: false), splitFilter: true),
+        Case(name: "entropy + diversity", objective: AdaptationObjective(confidenceThreshold: nil, diversityWeight: 1, diversityMode: .batchMean, zeroShotAnchorWeight: 0, fixedTemperature: false)),
+        Case(name: "entropy + anchor", objective: AdaptationObjective(confidenceThreshold: nil, diversityWeight: 0.7, diversityMode: .runningAnchor, zeroShotAnchorWeight: 0, fixedTemperature: false)),
         Case(name: "entropy + zero-shot anchor", objective: AdaptationObjective(confidenceThreshold: nil, diversityWeight: 0, zeroShotAnchorWeight: 0.8, fixedTemperature: false)),
         Case(name: "fixed temperature + diversity + zero-shot anchor", objective: AdaptationObjective(confidenceThreshold: nil, diversityWeight: 1, diversityMode: .batchMean, zeroShotAnchorWeight: 1.5, fixedTemperature: true)),
-        Case(name: "entropy + L∞", objective: AdaptationObjective(confidenceThreshold: nil, diversityWeight: 0, maskRegularization: 0.3, fixedTemperature: false)),
-        Case(name: "fixed temperature + diversity", objective: AdaptationObjective(confidenceThreshold: nil, diversityWeight: 1, diversityMode: .batchMean, fixedTemperature: true)),
-        Case(name: "all terms", objective: AdaptationObjective(confidenceThreshold: 0, diversityWeight: 1, diversityMode: .batchMean, maskRegularization: 0.2, fixedTemperature: true), splitFilter: true),
-        Case(name: "cross-entropy", objective: AdaptationObjective(confidenceThreshold: nil, diversityWeight: 0, fixedTemperature: false), labels: [2, 0]),
+        Case(name: "entropy + L∞", objective: AdaptationObjective(confidenceThreshold: nil, diversityWeight: 0, zeroShotAnchorWeight: 0, maskRegularization: 0.3, fixedTemperature: false)),
+        Case(name: "fixed temperature + diversity", objective: AdaptationObjective(confidenceThreshold: nil, diversityWeight: 1, diversityMode: .batchMean, zeroShotAnchorWeight: 0, fixedTemperature: true)),
+        Case(name: "all terms", objective: AdaptationObjective(confidenceThreshold: 0, diversityWeight: 1, diversityMode: .batchMean, zeroShotAnchorWeight: 0, maskRegularization: 0.2, fixedTemperature: true), splitFilter: true),
+        Case(name: "cross-entropy", objective: AdaptationObjective(confidenceThreshold: nil, diversityWeight: 0, zeroShotAnchorWeight: 0, fixedTemperature: false), labels: [2, 0]),
     ]
 
     /// Every analytic partial derivative within 1e-5 (1e-4 at s = 100) of the central difference (five-point stencil, h = 1e-5; 1e-6 at s = 100),
@@ -71,7 +71,7 @@ import Testing
         let (network, mask, f, anchor) = try Self.setUp(logitScale: testCase.logitScale, temperature: testCase.temperature)
         var objective = testCase.objective
         if testCase.splitFilter {
-            let probe = try #require(Self.loss(AdaptationObjective(confidenceThreshold: nil, diversityWeight: 0, fixedTemperature: objective.fixedTemperature), network, mask, f, labels: nil, anchor: anchor))
+            let probe = try #require(Self.loss(AdaptationObjective(confidenceThreshold: nil, diversityWeight: 0, zeroShotAnchorWeight: 0, fixedTemperature: objective.fixedTemperature), network, mask, f, labels: nil, anchor: anchor))
             objective.confidenceThreshold = probe.entropies.reduce(0, +) / 2 / log(Double(Self.classes))
         }
         let evaluation = try #require(Self.loss(objective, network, mask, f, labels: testCase.labels, anchor: anchor))

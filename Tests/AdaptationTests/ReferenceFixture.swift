@@ -36,7 +36,7 @@ struct ReferenceFixture {
                 entropyWeight: number("entropy_weight") ?? 1, confidenceThreshold: number("e0"),
                 diversityWeight: number("diversity_weight") ?? 0,
                 diversityMode: (c["anchor"] as? Bool ?? false) ? .runningAnchor : .batchMean,
-                maskRegularization: number("alpha") ?? 0, fixedTemperature: c["fixed_temperature"] as? Bool ?? false)
+                zeroShotAnchorWeight: number("zero_shot_anchor_weight") ?? 0, maskRegularization: number("alpha") ?? 0, fixedTemperature: c["fixed_temperature"] as? Bool ?? false)
             var optimizer: OptimizerSettings? = nil
             if let o = c["optimizer_settings"] as? [String: Any] {
                 optimizer = OptimizerSettings(

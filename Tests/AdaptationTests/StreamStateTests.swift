@@ -308,7 +308,7 @@ import Testing
         }
         let zeroShot = StreamState.softmaxRows(try task.stream().zeroShotLogits(images).storage, batch: 16, classes: 4).0
         let zeroShotClass0 = (0..<16).map { zeroShot[$0 * 4] }.reduce(0, +) / 16
-        let diversity = try meanProbabilityOfClass0(AdaptationObjective(confidenceThreshold: nil, diversityWeight: 1, diversityMode: .batchMean))
+        let diversity = try meanProbabilityOfClass0(AdaptationObjective(confidenceThreshold: nil, diversityWeight: 1, diversityMode: .batchMean, zeroShotAnchorWeight: 0))
         let anchor = try meanProbabilityOfClass0(AdaptationObjective(confidenceThreshold: nil, diversityWeight: 0, zeroShotAnchorWeight: 1))
         #expect(zeroShotClass0 > 0.5)
         #expect(diversity < zeroShotClass0 - 0.1, "diversity \(diversity), zero-shot \(zeroShotClass0)")

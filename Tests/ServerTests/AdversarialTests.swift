@@ -5,6 +5,7 @@ import RadaNumerics
 import CLIP
 import Testing
 @testable import Server
+import Imaging
 
 /// Hostile clients over a real socket (issue #11): each test checks the status and error code,
 /// that the server still answers, and, where a stream is involved, that its state is

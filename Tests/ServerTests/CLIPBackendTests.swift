@@ -3,6 +3,7 @@ import Foundation
 import RadaNumerics
 import Testing
 @testable import Server
+import Imaging
 
 /// The real backbone behind the server's seam, on the embedded model (models/fashion-clip).
 @Suite("CLIPBackend: text encoded in parts, images served between them")

@@ -85,4 +85,32 @@ struct DecodeGateTests {
         await one.release(first)
         await one.release(try await big.value)
     }
+
+    @Test("a bulk request's small images count as large: they cannot take the worker kept for small ones")
+    func bulkCountsAsLarge() async throws {
+        let gate = DecodeGate(budget: Self.budget(memory: 1000, workers: 2, small: 10))
+        let bulkA = try await gate.acquire(bytes: 5, large: true)
+        let bulkB = Task { try await gate.acquire(bytes: 5, large: true) }
+        try await Task.sleep(for: .milliseconds(30))
+        #expect(await gate.reservedBytes == 5, "the second bulk image waits for the one large worker")
+        let small = try await gate.acquire(bytes: 5)
+        #expect(await gate.reservedBytes == 10, "a small request's image still goes straight through")
+        await gate.release(small)
+        await gate.release(bulkA)
+        await gate.release(try await bulkB.value)
+        #expect(await gate.reservedBytes == 0)
+    }
+
+    @Test("large bodies are parsed at a low CPU priority, small ones inline")
+    func largeBodiesParsedAtLowPriority() async throws {
+        var budget = DecodeBudget()
+        budget.smallBodyBytes = 1000
+        let pipeline = ImagePipeline(limits: ServerLimits(), budget: budget, preprocessor: TestServer.backend.preprocessor)
+        let niceness: @Sendable () -> Int32 = { getpriority(__priority_which_t(PRIO_PROCESS.rawValue), 0) }
+        let mine = niceness()
+        let small = try await pipeline.parse(bodyBytes: 1000, niceness)
+        let large = try await pipeline.parse(bodyBytes: 1001, niceness)
+        #expect(small == mine)
+        #expect(large == 19)
+    }
 }

@@ -1,10 +1,12 @@
 import Adaptation
 import CLIP
 import RadaNumerics
+import Synchronization
 import Foundation
 import Hummingbird
 import Testing
 @testable import Server
+import Imaging
 
 /// Issue #12: the answer does not wait for its own adaptation step, and a stream whose steps
 /// take long delays neither other streams' requests nor the registry.
@@ -169,5 +171,79 @@ struct FairnessTests {
             try #require(heavy > 1.5, "the heavy requests must keep the backbone busy (\(heavy) s)")
             #expect(light < 0.4 * heavy, "the light request took \(light) s while the heavy ones took \(heavy) s")
         }
+    }
+}
+
+/// The batcher's time slice: a backbone call cannot be interrupted, so while clients share the
+/// backbone a batch is sized to take at most `maxBatchTime`; a lone client keeps full batches.
+@Suite("Backbone batches: sized by time while clients share")
+struct BatchSliceTests {
+    /// `FairnessTests.CostlyBackend` that also records every call: when it started, its size,
+    /// and whether it held the image `marked`.
+    final class RecordingBackend: EmbeddingBackend {
+        struct Call { let start: ContinuousClock.Instant; let size: Int; let marked: Bool }
+        let inner = FairnessTests.CostlyBackend(perImage: .milliseconds(4))
+        let calls = Mutex<[Call]>([])
+        let marked: [UInt8]
+        init(marked: [UInt8] = []) { self.marked = marked }
+        var sizes: [Int] { calls.withLock { $0.map(\.size) } }
+        var embeddingDimension: Int { inner.embeddingDimension }
+        var logitScale: Float { inner.logitScale }
+        var preprocessor: ImagePreprocessor { inner.preprocessor }
+        func embedPreprocessed(_ images: [RGBImage]) async throws -> Matrix {
+            let call = Call(start: .now, size: images.count, marked: images.contains { $0.pixels == marked })
+            calls.withLock { $0.append(call) }
+            return try await inner.embedPreprocessed(images)
+        }
+        func classEmbeddings(labels: [String], prompts: [String: [String]]?, templates: [String]?) async throws -> Matrix {
+            try await inner.classEmbeddings(labels: labels, prompts: prompts, templates: templates)
+        }
+    }
+
+    static func images(_ count: Int, seed: Int) -> [RGBImage] {
+        let preprocessor = TestServer.backend.preprocessor
+        return (0..<count).map { i in
+            preprocessor.resizedAndCropped(RGBImage(width: 8, height: 8, pixels: (0..<192).map { UInt8(truncatingIfNeeded: $0 * 7 + i + seed) }))
+        }
+    }
+
+    @Test("two clients: batches fit in 10 ms of 4 ms images; the light image goes in the next batch")
+    func slicedWhileShared() async throws {
+        let light = Self.images(1, seed: 200)
+        let backend = RecordingBackend(marked: light[0].pixels)
+        // A long sharing window: on a loaded machine the calls below may be far apart.
+        let batcher = EmbeddingBatcher(
+            backend: backend, maxBatch: 32, maxWait: .zero, maxQueued: 512, maxBatchTime: .milliseconds(10),
+            sharingWindow: .seconds(600), metrics: ServerMetrics())
+        // Teach the batcher the per-image cost on a first client's call.
+        _ = try await batcher.embed(Self.images(2, seed: 0), client: "warm")
+        async let heavy = batcher.embed(Self.images(48, seed: 1), client: "heavy")
+        try await Task.sleep(for: .milliseconds(30))
+        let submitted = ContinuousClock.now
+        _ = try await batcher.embed(light, client: "light")
+        #expect(try await heavy.rows == 48)
+        let calls = backend.calls.withLock { $0 }
+        // The test backend's sleep never undershoots, so the measured cost per image is at
+        // least 4 ms: at most 2 images fit in 10 ms.
+        #expect(calls.dropFirst().allSatisfy { $0.size <= 2 }, "batch sizes \(calls.map(\.size))")
+        #expect(calls.dropFirst().reduce(0) { $0 + $1.size } == 49)
+        // Round robin puts the light image in the first call that starts after it arrives (or
+        // the next one, if that call had already been formed).
+        let lightCall = try #require(calls.firstIndex { $0.marked })
+        let startedBefore = calls[..<lightCall].filter { $0.start >= submitted }.count
+        #expect(startedBefore <= 1, "\(startedBefore) calls started between the light image's arrival and its own call")
+    }
+
+    @Test("a lone client gets full batches: nobody to be fair to")
+    func loneClientUnsliced() async throws {
+        let backend = RecordingBackend()
+        let batcher = EmbeddingBatcher(
+            backend: backend, maxBatch: 16, maxWait: .zero, maxQueued: 512, maxBatchTime: .milliseconds(10),
+            sharingWindow: .milliseconds(100), metrics: ServerMetrics())
+        _ = try await batcher.embed(Self.images(2, seed: 0), client: "other")
+        try await Task.sleep(for: .milliseconds(150))  // "other" falls out of the sharing window
+        _ = try await batcher.embed(Self.images(48, seed: 1), client: "alone")
+        let sizes = backend.sizes
+        #expect(Array(sizes.dropFirst()) == [16, 16, 16], "batch sizes \(sizes)")
     }
 }

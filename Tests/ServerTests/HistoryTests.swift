@@ -1,5 +1,5 @@
 import Adaptation
-import CLIP
+import Imaging
 import Foundation
 import Hummingbird
 import RadaNumerics

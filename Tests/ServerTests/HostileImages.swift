@@ -1,5 +1,6 @@
 import CImageCodecs
 import Foundation
+import RadaNumerics
 import Testing
 
 /// Small files that decode to huge images: 8-bit gray PNGs of one colour, which zlib shrinks
@@ -17,25 +18,17 @@ enum HostileImages {
     }
 }
 
-/// The process's memory from /proc/self/status. The test process is the server, so the growth
-/// of its peak resident size during a request is the server's.
+/// The test process is the server, so the growth of its peak resident size during a request is
+/// the server's.
 enum ProcessMemory {
-    static func field(_ name: String) -> Int? {
-        guard let status = try? String(contentsOfFile: "/proc/self/status", encoding: .utf8) else { return nil }
-        for line in status.split(separator: "\n") where line.hasPrefix(name + ":") {
-            return line.split(separator: " ").dropFirst().first.flatMap { Int($0) }.map { $0 * 1024 }
-        }
-        return nil
-    }
-
-    /// Peak resident bytes above the resident size at the start, while `body` runs: the kernel's
-    /// peak (VmHWM) is reset first by writing 5 to /proc/self/clear_refs (Linux 4.0+). Other
-    /// tests running alongside can only make the growth look larger, never smaller.
+    /// Peak resident bytes above the resident size at the start, while `body` runs (the peak is
+    /// reset first). Other tests running alongside can only make the growth look larger, never
+    /// smaller.
     static func peakGrowth<T>(_ body: () async throws -> T) async throws -> (T, Int) {
-        try "5".write(toFile: "/proc/self/clear_refs", atomically: false, encoding: .utf8)
-        let start = try #require(field("VmRSS"))
+        try ProcessResources.resetPeak()
+        let start = try #require(ProcessResources.residentBytes)
         let result = try await body()
-        let peak = try #require(field("VmHWM"))
+        let peak = try #require(ProcessResources.peakResidentBytes)
         return (result, max(0, peak - start))
     }
 }

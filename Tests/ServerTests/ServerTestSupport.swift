@@ -7,6 +7,7 @@ import Logging
 import RadaNumerics
 import Testing
 @testable import Server
+import Imaging
 
 /// A live server (real socket) on a fresh or given data directory with the pixel-statistics backend.
 struct TestServer {

@@ -1,4 +1,5 @@
 import CLIP
+import Imaging
 
 extension GrayImageSet {
     /// The 8-bit pixels a stream item shows: image `item.index` under its corruption and

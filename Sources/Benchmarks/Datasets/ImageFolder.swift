@@ -1,5 +1,6 @@
 import CLIP
 import Foundation
+import Imaging
 
 /// A labelled image set laid out as torchvision's ImageFolder reads it:
 /// `root/<class name>/<file>.png|jpg|jpeg`. Classes are the subfolders sorted by name (byte

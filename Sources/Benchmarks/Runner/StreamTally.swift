@@ -112,7 +112,7 @@ struct StreamTally {
         return BenchmarkReport(
             protocol: plan.streamProtocol.rawValue, batchSize: batchSize, domains: labels, methods: methods, results: results,
             mean: mean, meanLast10: meanLast10, rounds: roundResults, timing: timing, images: images,
-            peakResidentBytes: PeakMemory.residentHighWaterMark(), command: info.command, gitRevision: info.gitRevision,
+            peakResidentBytes: ProcessResources.peakResidentBytes, command: info.command, gitRevision: info.gitRevision,
             seeds: info.seeds, machine: info.machine,
             curves: methods.indices.map { Self.curve(methods[$0], correctness[$0], window: window, points: points) },
             domainStarts: starts)
@@ -135,19 +135,5 @@ struct StreamTally {
             return percent(prefix[end] - prefix[start], end - start)
         }
         return AccuracyCurve(method: method, window: window, positions: positions, accuracy: accuracy)
-    }
-}
-
-/// Peak resident memory of this process.
-public enum PeakMemory {
-    /// VmHWM from /proc/self/status, in bytes; nil where it cannot be read (not Linux).
-    public static func residentHighWaterMark() -> Int? {
-        guard let status = try? String(contentsOfFile: "/proc/self/status", encoding: .utf8) else { return nil }
-        for line in status.split(separator: "\n") where line.hasPrefix("VmHWM:") {
-            let fields = line.split(whereSeparator: { $0 == " " || $0 == "\t" })
-            guard fields.count >= 2, let kib = Int(fields[1]) else { return nil }
-            return kib * 1024
-        }
-        return nil
     }
 }

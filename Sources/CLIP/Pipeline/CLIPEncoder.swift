@@ -1,5 +1,7 @@
 import Foundation
 import RadaNumerics
+import Imaging
+import Tokenizer
 
 /// A CLIP checkpoint ready to embed raw inputs: the towers, the tokenizer and the image
 /// preprocessing, all read from one directory (Hugging Face or OpenCLIP layout).

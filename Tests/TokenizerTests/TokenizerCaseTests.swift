@@ -1,5 +1,5 @@
 import Testing
-@testable import CLIP
+@testable import Tokenizer
 
 /// Every committed reference case: same clean-up, same ids, same decoding as OpenAI's tokenizer.
 @Suite struct TokenizerCaseTests {

@@ -1,5 +1,5 @@
 import CImageCodecs
-import CLIP
+import Imaging
 import Foundation
 import Testing
 

@@ -1,6 +1,6 @@
 import Foundation
 import Testing
-@testable import CLIP
+@testable import Tokenizer
 
 @Suite struct TokenizerTests {
     @Test func specialTokensHaveCLIPsIds() throws {

@@ -1,4 +1,4 @@
-import CLIP
+import Imaging
 import Foundation
 import Testing
 

@@ -1,6 +1,6 @@
 import Foundation
 import Testing
-@testable import CLIP
+@testable import Tokenizer
 
 /// Differential test against OpenAI's CLIP tokenizer under ftfy 6.3.1: a seeded random corpus
 /// (tools/make_tokenizer_corpus.py, seed 18) of mojibake in many code pages, accented

@@ -1,6 +1,6 @@
 import Foundation
 import Testing
-@testable import CLIP
+@testable import Tokenizer
 
 /// Bad vocabulary and merges input gives the error that names the problem, file and line.
 @Suite struct TokenizerErrorTests {

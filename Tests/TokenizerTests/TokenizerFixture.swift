@@ -1,6 +1,6 @@
 import Foundation
 import Testing
-@testable import CLIP
+@testable import Tokenizer
 
 /// CLIP's vocabulary, loaded once for all tokenizer tests.
 enum TokenizerFixture {
