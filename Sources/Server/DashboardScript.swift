@@ -314,7 +314,8 @@ extension Dashboard {
           totals.set(index, (totals.get(index) || 0) + count);
           const height = (H - PAD_T - PAD_B) * count / entry.images;
           top -= height;
-          const rect = svg('rect', { x: (geometry.x(i) - geometry.step * 0.4).toFixed(1), y: top.toFixed(1), width: Math.max(geometry.step * 0.8, 0.5).toFixed(1), height: height.toFixed(1), fill: classColor(index) });
+          const width = Math.min(Math.max(geometry.step * 0.8, 0.5), 48);
+          const rect = svg('rect', { x: (geometry.x(i) - width / 2).toFixed(1), y: top.toFixed(1), width: width.toFixed(1), height: height.toFixed(1), fill: classColor(index) });
           rect.append(svg('title', {}, '#' + entry.seq + ' ' + (state.labels[index] || index) + ': ' + count + '/' + entry.images));
           bar.append(rect);
         }
