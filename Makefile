@@ -53,6 +53,17 @@ cluster: build test-deps
 cluster-stop:
 	tools/cluster.sh stop $(CLUSTER_DIR)
 
+## Browser test of the dashboard (Docs/ui.md): a live server with the embedded model (the release
+## binary, built first; UI_TEST_RADA=.build/debug/rada uses a debug build as it is), Debian's
+## headless chromium driven over the DevTools pipe (Python standard library only); screenshots
+## in ui-test-out/. UI_TEST_FLAGS="--docs-image Docs/img/ui-dashboard.png" also refreshes the
+## screenshot in Docs/.
+UI_TEST_RADA ?= .build/release/rada
+.PHONY: ui-test
+ui-test: $(if $(filter .build/release/rada,$(UI_TEST_RADA)),build,deps)
+	@$(MAKE) --no-print-directory apt-install PACKAGES="chromium dataset-fashion-mnist"
+	python3 tools/ui_test.py --rada $(UI_TEST_RADA) --out ui-test-out $(UI_TEST_FLAGS)
+
 ## Python for tools/ only (reference outputs, training, peers); never needed by the server or tests.
 tools-env: $(VENV)/.installed
 $(VENV)/.installed: tools/requirements.txt

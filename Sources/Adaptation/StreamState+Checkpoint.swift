@@ -63,8 +63,9 @@ extension StreamState {
     /// (`optim.exp_avg.<name>`, `optim.exp_avg_sq.<name>` or `optim.momentum_buffer.<name>`),
     /// `stream.text_embeddings` (K×D), `stream.running_mean_prediction` (K), the replay window
     /// `stream.replay_features` (n×D, only when n > 0), and a versioned JSON
-    /// header with the rest.
-    public func checkpointData() throws -> Data {
+    /// header with the rest. `extraMetadata` adds entries of the caller's own (a server's
+    /// snapshot carries the stream's history there); loading ignores them.
+    public func checkpointData(extraMetadata: [String: String] = [:]) throws -> Data {
         var file = SafeTensorsWriter()
         let d = dimension
         let names = Self.momentNames(hyperparameters.optimizer)
@@ -88,7 +89,7 @@ extension StreamState {
             optimizerStep: optimizer.step, runningEntropy: running.entropy, replayCount: replayCount)
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys]
-        file.metadata = [Self.formatKey: Self.formatName, Self.headerKey: String(decoding: try encoder.encode(header), as: UTF8.self)]
+        file.metadata = extraMetadata.merging([Self.formatKey: Self.formatName, Self.headerKey: String(decoding: try encoder.encode(header), as: UTF8.self)]) { _, own in own }
         return file.encoded()
     }
 

@@ -58,6 +58,21 @@ struct StreamInfo: Encodable {
     var checkpoints: [String]
 }
 
+/// `GET /v1/streams/{id}/history`.
+struct HistoryResponse: Codable, Equatable {
+    var id: String
+    /// The stream's labels: a request entry's `classes` index into them.
+    var labels: [String]
+    /// The ring's size in bytes (its stored form) and what it holds now.
+    var budgetBytes: Int
+    var usedBytes: Int
+    /// `seq` of the newest entry (0 before the first).
+    var latest: Int
+    /// More entries follow the last one returned (ask again with `since` = its `seq`).
+    var more: Bool
+    var entries: [StreamHistory.Entry]
+}
+
 struct StreamList: Encodable {
     struct Item: Encodable {
         var id: String

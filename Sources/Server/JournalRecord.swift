@@ -8,8 +8,12 @@ struct JournalRecord: Equatable {
     var sequence: UInt64
     var adapt: Bool
     var features: Matrix
+    /// When the request was served, in milliseconds since 1970 (its history point's time); nil in
+    /// records written before streams kept a history.
+    var time: Int64?
 
-    /// Payload: sequence u64, adapt u8, rows u32, cols u32, rows·cols little-endian Float32.
+    /// Payload: sequence u64, adapt u8, rows u32, cols u32, rows·cols little-endian Float32, then
+    /// (when known) the time as i64.
     func payload() -> [UInt8] {
         var bytes: [UInt8] = []
         bytes.reserveCapacity(17 + features.storage.count * 4)
@@ -18,13 +22,15 @@ struct JournalRecord: Equatable {
         withUnsafeBytes(of: UInt32(features.rows).littleEndian) { bytes.append(contentsOf: $0) }
         withUnsafeBytes(of: UInt32(features.cols).littleEndian) { bytes.append(contentsOf: $0) }
         for value in features.storage { withUnsafeBytes(of: value.bitPattern.littleEndian) { bytes.append(contentsOf: $0) } }
+        if let time { withUnsafeBytes(of: time.littleEndian) { bytes.append(contentsOf: $0) } }
         return bytes
     }
 
-    init(sequence: UInt64, adapt: Bool, features: Matrix) {
+    init(sequence: UInt64, adapt: Bool, features: Matrix, time: Int64? = nil) {
         self.sequence = sequence
         self.adapt = adapt
         self.features = features
+        self.time = time
     }
 
     init?(payload: ArraySlice<UInt8>) {
@@ -40,11 +46,12 @@ struct JournalRecord: Equatable {
         // rows and cols come from disk: multiply with overflow checks (2^32 · 2^32 · 4 overflows).
         let (elements, overflow) = rows.multipliedReportingOverflow(by: cols)
         guard !overflow, elements <= (payload.count - 17) / 4, payload[payload.startIndex + 8] <= 1,
-              payload.count == 17 + elements * 4 else { return nil }
+              payload.count == 17 + elements * 4 || payload.count == 25 + elements * 4 else { return nil }
         sequence = load(0, UInt64.self)
         adapt = payload[payload.startIndex + 8] == 1
         var storage = [Float](repeating: 0, count: rows * cols)
         for i in 0..<storage.count { storage[i] = Float(bitPattern: load(17 + 4 * i, UInt32.self)) }
         features = Matrix(rows: rows, cols: cols, storage: storage)
+        time = payload.count == 25 + elements * 4 ? load(17 + 4 * elements, Int64.self) : nil
     }
 }

@@ -53,6 +53,7 @@ final class LiveStream: Sendable {
         var nextSequence: UInt64
         var snapshotSequence: UInt64
         var deleted = false
+        var history = StreamHistory()
     }
 
     private struct Turnstile {
@@ -64,7 +65,7 @@ final class LiveStream: Sendable {
     private init(metadata: StreamMetadata, handle: any StreamHandle, inner: Inner) {
         self.metadata = metadata
         self.handle = handle
-        cachedMemoryBytes = Atomic(inner.state.memoryBytes)
+        cachedMemoryBytes = Atomic(inner.memoryBytes)
         stepFLOPsOne = inner.state.stepFLOPs(batch: 1)
         stepFLOPsPerImage = inner.state.stepFLOPs(batch: 64) / 64
         self.inner = Mutex(inner)
@@ -127,7 +128,7 @@ final class LiveStream: Sendable {
         return try fenced {
             try inner.withLock { inner in
                 guard !inner.deleted else { throw APIError.notFound("stream \"\(metadata.id)\" was deleted") }
-                defer { cachedMemoryBytes.store(inner.state.memoryBytes, ordering: .relaxed) }
+                defer { cachedMemoryBytes.store(inner.memoryBytes, ordering: .relaxed) }
                 return try body(&inner)
             }
         }
@@ -155,6 +156,10 @@ final class LiveStream: Sendable {
         try mutate { try body($0.state) }
     }
 
+    func readHistory<T>(_ body: (StreamState, StreamHistory) throws -> T) throws -> T {
+        try mutate { try body($0.state, $0.history) }
+    }
+
     /// What a request's answer needs, known before its adaptation step has run.
     struct Prediction: Sendable {
         var probabilities: Matrix
@@ -174,11 +179,11 @@ final class LiveStream: Sendable {
         _ features: Matrix, adapt: Bool, snapshotEvery: Int, answer: (Prediction) -> Void = { _ in }
     ) throws -> (StepResult, StreamState) {
         try mutate { inner in
-            let record = JournalRecord(sequence: inner.nextSequence, adapt: adapt, features: features)
+            let record = JournalRecord(sequence: inner.nextSequence, adapt: adapt, features: features, time: StreamHistory.now())
             try handle.append(sequence: record.sequence, payload: record.payload())
             inner.nextSequence += 1
             let (labels, step) = (inner.state.labels, inner.state.counters.batchesSeen + 1)
-            let result = try inner.state.process(features, adapt: adapt) { probabilities, stepsBefore in
+            let result = try inner.apply(record) { probabilities, stepsBefore in
                 answer(Prediction(probabilities: probabilities, labels: labels, step: step, stepsTaken: stepsBefore))
             }
             // The step is already durable in the journal: a failed snapshot must not fail the
@@ -188,17 +193,20 @@ final class LiveStream: Sendable {
         }
     }
 
-    /// Replaces the state wholesale (reset, restore) and snapshots it at once: such changes are
-    /// not journaled, the snapshot is their durable record.
-    func replaceState(_ change: (inout StreamState) throws -> Void) throws {
+    /// Replaces the state wholesale (reset, restore; none for a checkpoint save), marks it in the
+    /// history and snapshots it at once: such changes are not journaled, the snapshot is their
+    /// durable record.
+    func replaceState(marking mark: StreamHistory.Kind, checkpoint: String? = nil, _ change: (inout StreamState) throws -> Void) throws {
         try mutate { inner in
-            var copy = inner.state
-            try change(&copy)
+            var copy = inner
+            try change(&copy.state)
+            copy.history.mark(mark, checkpoint: checkpoint)
             // Stored first: a refused or failed write leaves the stream as it was, so later
             // journal records never build on a state the store does not hold.
             let sequence = inner.nextSequence + 1
-            try handle.snapshot(sequence: sequence, data: copy.checkpointData())
-            inner.state = copy
+            try handle.snapshot(sequence: sequence, data: copy.snapshotData())
+            inner.state = copy.state
+            inner.history = copy.history
             inner.nextSequence = sequence
             inner.snapshotSequence = sequence
         }
@@ -218,7 +226,7 @@ final class LiveStream: Sendable {
     /// snapshots and the journal records it holds.
     private func snapshot(_ inner: inout Inner) throws {
         let sequence = inner.nextSequence
-        try handle.snapshot(sequence: sequence, data: inner.state.checkpointData())
+        try handle.snapshot(sequence: sequence, data: inner.snapshotData())
         inner.snapshotSequence = sequence
     }
 
@@ -255,11 +263,14 @@ final class LiveStream: Sendable {
             opened.handle.release()
             throw StreamLoadError.metadata("meta.json is not valid")
         }
-        var loaded: (UInt64, StreamState)?
+        var loaded: (UInt64, StreamState, StreamHistory)?
         var lastError: (any Error)?
         for snapshot in opened.snapshots {
             do {
-                loaded = (snapshot.sequence, try StreamState(checkpoint: snapshot.read()))
+                let data = try snapshot.read()
+                let state = try StreamState(checkpoint: data)
+                let stored = (try? SafeTensorsHeader(bytes: data, path: "snapshot", maxHeaderBytes: CheckpointBounds.maxHeaderBytes))?.metadata[StreamHistory.metadataKey]
+                loaded = (snapshot.sequence, state, stored.flatMap { StreamHistory(stored: $0, classes: state.classes) } ?? StreamHistory())
                 break
             } catch { lastError = error }
         }
@@ -268,16 +279,33 @@ final class LiveStream: Sendable {
             throw StreamLoadError.noSnapshot((lastError as? AdaptationError).map { "\($0)" } ?? (lastError == nil ? "none found" : "unreadable"))
         }
         let snapshotSequence = loaded.0
-        var state = loaded.1
-        var nextSequence = snapshotSequence
+        var inner = Inner(state: loaded.1, nextSequence: snapshotSequence, snapshotSequence: snapshotSequence, history: loaded.2)
         for payload in opened.journal {
             guard let record = JournalRecord(payload: payload[...]), record.sequence >= snapshotSequence else { continue }
             // Replay does what the live request did: `process` validates before it changes
             // anything, so a record it refused then (and answered with an error) is refused
-            // again here and changes nothing, exactly as it did live.
-            _ = try? state.process(record.features, adapt: record.adapt)
-            nextSequence = record.sequence + 1
+            // again here and changes nothing (no history point either), exactly as it did live.
+            _ = try? inner.apply(record)
+            inner.nextSequence = record.sequence + 1
         }
-        return LiveStream(metadata: metadata, handle: opened.handle, inner: Inner(state: state, nextSequence: nextSequence, snapshotSequence: snapshotSequence))
+        return LiveStream(metadata: metadata, handle: opened.handle, inner: inner)
     }
+}
+
+extension LiveStream.Inner {
+    /// One journaled request through the engine, and its history point: the same call serves
+    /// a live request and its replay, so the replayed history equals the one that was served.
+    mutating func apply(_ record: JournalRecord, onPrediction: (Matrix, Int?) -> Void = { _, _ in }) throws -> StepResult {
+        let skippedBefore = state.counters.skippedSteps
+        let result = try state.process(record.features, adapt: record.adapt, onPrediction: onPrediction)
+        history.record(result, adapt: record.adapt, skippedSteps: state.counters.skippedSteps - skippedBefore, time: record.time ?? StreamHistory.now())
+        return result
+    }
+
+    /// The snapshot: the state's checkpoint with the history in its metadata.
+    func snapshotData() throws -> Data {
+        try state.checkpointData(extraMetadata: [StreamHistory.metadataKey: history.stored()])
+    }
+
+    var memoryBytes: Int { state.memoryBytes + history.usedBytes }
 }

@@ -46,7 +46,7 @@ struct AuthMiddleware: RouterMiddleware {
     typealias Context = RadaRequestContext
     let keys: APIKeys?
     let admission: ClientAdmission
-    static let publicPaths: Set<String> = ["/healthz", "/readyz", "/metrics", "/openapi.yaml"]
+    static let publicPaths: Set<String> = Set(["/healthz", "/readyz", "/metrics", "/openapi.yaml"] + Dashboard.assets.map(\.path))
 
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
         var context = context

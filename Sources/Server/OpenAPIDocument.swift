@@ -9,7 +9,7 @@ enum OpenAPIDocument {
       version: 0.2.0
       description: >
         CLIP zero-shot classification that adapts online per client stream (RAda mask).
-        Every operation except /healthz, /readyz, /metrics and /openapi.yaml needs
+        Every operation except /healthz, /readyz, /metrics, /openapi.yaml and the dashboard (/ui) needs
         "Authorization: Bearer KEY" when the server has API keys (401 otherwise, with
         WWW-Authenticate); a client sees only its own streams and checkpoints (another client's
         stream is a 404). Errors always have the shape {"error": {"code", "message"}}. Each operation
@@ -70,6 +70,39 @@ enum OpenAPIDocument {
           security: []
           responses:
             "200": {description: OpenAPI 3.1, content: {application/yaml: {schema: {type: string}}}}
+            "408": {$ref: "#/components/responses/RequestTimeout"}
+            "414": {$ref: "#/components/responses/URITooLong"}
+            "431": {$ref: "#/components/responses/HeadersTooLarge"}
+            "503": {$ref: "#/components/responses/Unavailable"}
+      /ui:
+        get:
+          operationId: dashboard
+          summary: "The dashboard page: it asks for the key, then lists the key's streams and charts their history"
+          security: []
+          responses:
+            "200": {description: The asset (with a strict Content-Security-Policy), content: {text/html: {schema: {type: string}}}}
+            "408": {$ref: "#/components/responses/RequestTimeout"}
+            "414": {$ref: "#/components/responses/URITooLong"}
+            "431": {$ref: "#/components/responses/HeadersTooLarge"}
+            "503": {$ref: "#/components/responses/Unavailable"}
+      /ui/app.js:
+        get:
+          operationId: dashboardScript
+          summary: The dashboard's script
+          security: []
+          responses:
+            "200": {description: The asset (with a strict Content-Security-Policy), content: {text/javascript: {schema: {type: string}}}}
+            "408": {$ref: "#/components/responses/RequestTimeout"}
+            "414": {$ref: "#/components/responses/URITooLong"}
+            "431": {$ref: "#/components/responses/HeadersTooLarge"}
+            "503": {$ref: "#/components/responses/Unavailable"}
+      /ui/app.css:
+        get:
+          operationId: dashboardStyle
+          summary: The dashboard's style sheet
+          security: []
+          responses:
+            "200": {description: The asset (with a strict Content-Security-Policy), content: {text/css: {schema: {type: string}}}}
             "408": {$ref: "#/components/responses/RequestTimeout"}
             "414": {$ref: "#/components/responses/URITooLong"}
             "431": {$ref: "#/components/responses/HeadersTooLarge"}
@@ -206,6 +239,32 @@ enum OpenAPIDocument {
             "414": {$ref: "#/components/responses/URITooLong"}
             "415": {$ref: "#/components/responses/UnsupportedMediaType"}
             "422": {$ref: "#/components/responses/Unprocessable"}
+            "429": {$ref: "#/components/responses/TooManyRequests"}
+            "431": {$ref: "#/components/responses/HeadersTooLarge"}
+            "503": {$ref: "#/components/responses/Unavailable"}
+      /v1/streams/{id}/history:
+        parameters:
+          - {$ref: "#/components/parameters/StreamID"}
+          - {name: since, in: query, schema: {type: integer, minimum: 0, default: 0}, description: "Only entries whose seq is above this (the latest seq a poller has seen)"}
+          - {name: limit, in: query, schema: {type: integer, minimum: 1, maximum: 1000, default: 1000}, description: "At most this many entries, oldest first"}
+        get:
+          operationId: streamHistory
+          summary: The stream's recent requests and events
+          description: >
+            A ring of entries kept with the stream's state (it survives restarts and eviction):
+            one per request (images, mean entropy, mean top-1 probability, predicted classes,
+            optimiser steps taken or skipped and why, automatic reset) and one per reset,
+            restore and checkpoint save. It holds at most 65536 bytes of entries (its stored
+            JSON; about 300 requests of 8 images on a 10-class stream), dropping the oldest. A
+            reset clears it and leaves one entry, the reset itself; seq keeps increasing across
+            resets.
+          responses:
+            "200": {description: Entries after since, content: {application/json: {schema: {$ref: "#/components/schemas/History"}}}}
+            "400": {$ref: "#/components/responses/BadRequest"}
+            "401": {$ref: "#/components/responses/Unauthorized"}
+            "404": {$ref: "#/components/responses/NotFound"}
+            "408": {$ref: "#/components/responses/RequestTimeout"}
+            "414": {$ref: "#/components/responses/URITooLong"}
             "429": {$ref: "#/components/responses/TooManyRequests"}
             "431": {$ref: "#/components/responses/HeadersTooLarge"}
             "503": {$ref: "#/components/responses/Unavailable"}
@@ -581,6 +640,36 @@ enum OpenAPIDocument {
                   entropy: {type: number, minimum: 0}
             step: {type: integer, description: "The stream's request count after this request (streams only)"}
             adaptationSteps: {type: integer, description: "Optimiser steps taken before this answer (streams only); absent under predictThenAdapt, whose steps run after it"}
+        History:
+          type: object
+          required: [id, labels, budgetBytes, usedBytes, latest, more, entries]
+          properties:
+            id: {$ref: "#/components/schemas/Name"}
+            labels: {type: array, items: {type: string}, description: "The stream's labels; classes index into them"}
+            budgetBytes: {type: integer, minimum: 0, description: "Bytes of entries the ring keeps (65536)"}
+            usedBytes: {type: integer, minimum: 0}
+            latest: {type: integer, minimum: 0, description: "seq of the newest entry; 0 before the first"}
+            more: {type: boolean, description: "Entries after the last one returned exist (ask again with since = its seq)"}
+            entries: {type: array, items: {$ref: "#/components/schemas/HistoryEntry"}}
+        HistoryEntry:
+          type: object
+          required: [seq, time, kind]
+          properties:
+            seq: {type: integer, minimum: 1, description: "Increases by one per entry over the stream's life"}
+            time: {type: integer, description: "Milliseconds since 1970-01-01 UTC"}
+            kind: {type: string, enum: [request, reset, restore, checkpoint]}
+            images: {type: integer, minimum: 1, description: "Requests: images in the request"}
+            meanEntropy: {type: number, minimum: 0, description: "Requests: mean prediction entropy (nats)"}
+            meanConfidence: {type: number, minimum: 0, maximum: 1, description: "Requests: mean top-1 probability"}
+            classes:
+              type: array
+              description: "Requests: [class index, images] per predicted class, by index"
+              items: {type: array, minItems: 2, maxItems: 2, items: {type: integer, minimum: 0}}
+            adapted: {type: boolean, description: "Requests: whether the request asked to adapt"}
+            steps: {type: integer, minimum: 0, description: "Requests: optimiser steps taken"}
+            skipped: {type: string, enum: [notRequested, filtered], description: "Requests: why steps were skipped (adapt=false; the confidence filter kept no sample)"}
+            automaticReset: {type: boolean, description: "Requests: collapse protection reset the mask after this request"}
+            checkpoint: {$ref: "#/components/schemas/Name"}
         Checkpoint:
           type: object
           required: [name, bytes]

@@ -115,6 +115,9 @@ struct Routes: Sendable {
             Endpoint(.get, "/openapi.yaml", statuses: [200]) { _, _ in
                 Response(status: .ok, headers: [.contentType: "application/yaml"], body: .init(byteBuffer: ByteBuffer(string: OpenAPIDocument.yaml)))
             },
+        ] + Dashboard.assets.map { asset in
+            Endpoint(.get, asset.path, statuses: [200]) { _, _ in Dashboard.response(mediaType: asset.mediaType, body: asset.body) }
+        } + [
             Endpoint(.post, "/v1/streams", accepts: [ContentType.json], statuses: [201, 409, 422]) { request, context in
                 try Self.json(try await service.createStream(client: context.client, request: decodeJSON(CreateStreamRequest.self, request)), status: .created)
             },
@@ -138,6 +141,13 @@ struct Routes: Sendable {
                     try ImageInput.files(contentType: contentType, body: body, limits: limits)
                 }
                 return try Self.json(try await service.classify(client: context.client, id: id, files: files, adapt: adapt, top: top))
+            },
+            Endpoint(.get, "/v1/streams/:id/history", query: ["since", "limit"], statuses: [200]) { request, context in
+                let id = try Self.id(context)
+                let query = request.uri.queryParameters
+                let since = try Self.integer(query.get("since"), name: "since", default: 0)
+                let limit = try Self.integer(query.get("limit"), name: "limit", default: StreamService.maxHistoryLimit)
+                return try Self.json(try await service.history(client: context.client, id: id, since: since, limit: limit))
             },
             Endpoint(.post, "/v1/streams/:id/reset", statuses: [200]) { _, context in
                 try Self.json(try await service.resetStream(client: context.client, id: try Self.id(context)))

@@ -114,13 +114,33 @@ final class StreamService: Sendable {
     func resetStream(client: String, id: String) async throws -> StreamInfo {
         let info = try await inTurn(client: client, id: id) { stream in
             try await onPool {
-                try stream.replaceState { $0.reset() }
+                try stream.replaceState(marking: .reset) { $0.reset() }
                 return try stream.read { try self.info(stream, $0) }
             }
         }
         metrics.resets.increment()
         return info
     }
+
+    /// The stream's history entries after `since`, oldest first, at most `limit`.
+    func history(client: String, id: String, since: Int, limit: Int) async throws -> HistoryResponse {
+        guard since >= 0 else { throw APIError.badRequest("since must be at least 0, got \(since)") }
+        guard (1...Self.maxHistoryLimit).contains(limit) else { throw APIError.badRequest("limit must be in 1...\(Self.maxHistoryLimit), got \(limit)") }
+        return try await inTurn(client: client, id: id) { stream in
+            try await onPool {
+                try stream.write { try $0.verifyOwnership() }
+                return try stream.readHistory { state, history in
+                    let entries = history.entries(since: since, limit: limit)
+                    return HistoryResponse(
+                        id: stream.metadata.id, labels: state.labels, budgetBytes: history.budgetBytes, usedBytes: history.usedBytes,
+                        latest: history.nextSeq - 1, more: entries.last.map { $0.seq < history.entries.last!.seq } ?? false, entries: Array(entries))
+                }
+            }
+        }
+    }
+
+    /// The most entries one history request returns (the default).
+    static let maxHistoryLimit = 1000
 
     private func info(_ stream: LiveStream, _ state: StreamState) throws -> StreamInfo {
         StreamInfo(
@@ -265,6 +285,9 @@ final class StreamService: Sendable {
             try await onPool {
                 let data = try stream.read { try $0.checkpointData() }
                 try Self.save(stream, name: name, data: data)
+                // The checkpoint is stored and is what this request answers for: a mark that
+                // cannot be snapshotted now is left out of the history rather than failing it.
+                try? stream.replaceState(marking: .checkpoint, checkpoint: name) { _ in }
                 return CheckpointInfo(name: name, bytes: data.count, createdAt: Date())
             }
         }
@@ -297,14 +320,14 @@ final class StreamService: Sendable {
 
     func restoreCheckpoint(client: String, id: String, name: String) async throws -> StreamInfo {
         let data = try await checkpointData(client: client, id: id, name: name)
-        return try await restore(client: client, id: id, data: data)
+        return try await restore(client: client, id: id, name: name, data: data)
     }
 
     /// Replaces the stream's adaptation with a checkpoint's (409 when its class set differs).
-    private func restore(client: String, id: String, data: Data) async throws -> StreamInfo {
+    private func restore(client: String, id: String, name: String, data: Data) async throws -> StreamInfo {
         try await inTurn(client: client, id: id) { stream in
             try await onPool {
-                do { try stream.replaceState { try $0.restore(from: data) } } catch { throw Self.checkpointError(error) }
+                do { try stream.replaceState(marking: .restore, checkpoint: name) { try $0.restore(from: data) } } catch { throw Self.checkpointError(error) }
                 return try stream.read { try self.info(stream, $0) }
             }
         }

@@ -11,7 +11,8 @@ struct DocumentationTests {
         #expect(text == OpenAPIDocument.yaml, "regenerate with: swift run rada serve --print-openapi > Docs/openapi.yaml")
         for path in ["/v1/streams:", "/v1/streams/{id}:", "/v1/streams/{id}/classify:", "/v1/streams/{id}/reset:",
                      "/v1/streams/{id}/checkpoints:", "/v1/streams/{id}/checkpoints/{name}:",
-                     "/v1/streams/{id}/checkpoints/{name}/restore:", "/v1/classify:", "/healthz:", "/readyz:", "/metrics:"] {
+                     "/v1/streams/{id}/checkpoints/{name}/restore:", "/v1/classify:", "/healthz:", "/readyz:", "/metrics:",
+                     "/v1/streams/{id}/history:", "/ui:"] {
             #expect(text.contains("  \(path)\n"), "\(path) documented")
         }
     }
