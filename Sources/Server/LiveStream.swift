@@ -41,6 +41,9 @@ final class LiveStream: Sendable {
     private let cachedMemoryBytes: Atomic<Int>
     private let lastUsedNanoseconds = Atomic<Int64>(0)
     private let lost = Atomic(false)
+    /// Called once per write the store refused because another server took the stream over
+    /// (counted in the server's metrics: a paused owner's late writes are visible there).
+    private let onFenced: @Sendable () -> Void
     /// Step cost of a 1-image and of a 64-image request (class set, dimension and policy never
     /// change for a stream, so neither does this), for scheduling without taking the lock.
     private let stepFLOPsOne: Double
@@ -61,9 +64,10 @@ final class LiveStream: Sendable {
         var waiters: [Int: CheckedContinuation<Void, Never>] = [:]
     }
 
-    private init(metadata: StreamMetadata, handle: any StreamHandle, inner: Inner) {
+    private init(metadata: StreamMetadata, handle: any StreamHandle, inner: Inner, onFenced: @escaping @Sendable () -> Void) {
         self.metadata = metadata
         self.handle = handle
+        self.onFenced = onFenced
         cachedMemoryBytes = Atomic(inner.state.memoryBytes)
         stepFLOPsOne = inner.state.stepFLOPs(batch: 1)
         stepFLOPsPerImage = inner.state.stepFLOPs(batch: 64) / 64
@@ -142,6 +146,7 @@ final class LiveStream: Sendable {
         guard !isLost else { throw StreamStoreError.fenced }
         do { return try write() } catch StreamStoreError.fenced {
             lost.store(true, ordering: .releasing)
+            onFenced()
             throw StreamStoreError.fenced
         }
     }
@@ -233,7 +238,9 @@ final class LiveStream: Sendable {
     // MARK: Creation and recovery
 
     /// Stores a new stream (atomically: all of it or nothing); 409 when the id is taken.
-    static func create(metadata: StreamMetadata, state: StreamState, in store: any StreamStore) throws -> LiveStream {
+    static func create(
+        metadata: StreamMetadata, state: StreamState, in store: any StreamStore, onFenced: @escaping @Sendable () -> Void
+    ) throws -> LiveStream {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
         encoder.dateEncodingStrategy = .iso8601
@@ -241,12 +248,12 @@ final class LiveStream: Sendable {
         do {
             handle = try store.create(StreamKey(client: metadata.client, id: metadata.id), metadata: encoder.encode(metadata), snapshot: state.checkpointData())
         } catch StreamStoreError.exists { throw APIError.conflict("stream \"\(metadata.id)\" already exists") }
-        return LiveStream(metadata: metadata, handle: handle, inner: Inner(state: state, nextSequence: 0, snapshotSequence: 0))
+        return LiveStream(metadata: metadata, handle: handle, inner: Inner(state: state, nextSequence: 0, snapshotSequence: 0), onFenced: onFenced)
     }
 
     /// Loads the newest readable snapshot and replays the journal records after it through the
     /// same engine steps (the store has already dropped a torn last record: never acknowledged).
-    static func load(_ key: StreamKey, from store: any StreamStore) throws -> LiveStream {
+    static func load(_ key: StreamKey, from store: any StreamStore, onFenced: @escaping @Sendable () -> Void) throws -> LiveStream {
         let opened = try store.open(key) { JournalRecord(payload: $0[...]) != nil }
         let decoder = JSONDecoder()
         decoder.dateDecodingStrategy = .iso8601
@@ -275,6 +282,8 @@ final class LiveStream: Sendable {
             _ = try? state.process(record.features, adapt: record.adapt)
             nextSequence = record.sequence + 1
         }
-        return LiveStream(metadata: metadata, handle: opened.handle, inner: Inner(state: state, nextSequence: nextSequence, snapshotSequence: snapshotSequence))
+        return LiveStream(
+            metadata: metadata, handle: opened.handle, inner: Inner(state: state, nextSequence: nextSequence, snapshotSequence: snapshotSequence),
+            onFenced: onFenced)
     }
 }

@@ -152,3 +152,26 @@ enum TestData {
             step: twin.counters.batchesSeen, adaptationSteps: twin.hyperparameters.policy == .predictThenAdapt && adapt ? nil : result.stepsTaken)
     }
 }
+
+/// The stream stores the API suites run on: such a test runs once per store, with the same
+/// assertions. PostgreSQL needs the scratch server `make test` starts (RADA_TEST_POSTGRES_URL);
+/// without it only the local store's cases exist, and `PostgresStoreTests` is reported skipped
+/// with the reason.
+enum TestStore: String, CaseIterable, Sendable, CustomTestStringConvertible {
+    case local
+    case postgres
+
+    var testDescription: String { rawValue }
+
+    static let available: [TestStore] = ScratchPostgres.url == nil ? [.local] : allCases
+}
+
+extension TestServer {
+    /// A server on a fresh store of `store`'s kind: a new data directory, or a schema of its own.
+    static func on(_ store: TestStore, _ adjust: (inout ServerConfiguration) -> Void = { _ in }) throws -> TestServer {
+        switch store {
+        case .local: TestServer(adjust)
+        case .postgres: try .postgres(try ScratchPostgres.isolatedURL(), adjust)
+        }
+    }
+}

@@ -7,9 +7,9 @@ import Testing
 
 @Suite("Stream API over a live socket")
 struct StreamAPITests {
-    @Test("health, readiness, metrics and the OpenAPI document are served without a key")
-    func publicEndpoints() async throws {
-        try await TestServer().run { client in
+    @Test("health, readiness, metrics and the OpenAPI document are served without a key", arguments: TestStore.available)
+    func publicEndpoints(store: TestStore) async throws {
+        try await TestServer.on(store).run { client in
             #expect(try await client.send(.get, "/healthz", key: nil).status == .ok)
             var ready = false
             for _ in 0..<200 where !ready {
@@ -29,9 +29,9 @@ struct StreamAPITests {
         }
     }
 
-    @Test("create, get, list, classify, reset and delete a stream; answers equal a local twin bit for bit")
-    func lifecycle() async throws {
-        try await TestServer().run { client in
+    @Test("create, get, list, classify, reset and delete a stream; answers equal a local twin bit for bit", arguments: TestStore.available)
+    func lifecycle(store: TestStore) async throws {
+        try await TestServer.on(store).run { client in
             let created = try client.object(try await client.send(.post, "/v1/streams", json: "{\"labels\":[\"cat\",\"dog\",\"bird\",\"fish\",\"horse\"]}"), .created)
             let generated = try #require(created["id"] as? String)
             #expect(generated.count == 36)
@@ -71,9 +71,9 @@ struct StreamAPITests {
         }
     }
 
-    @Test("multipart/form-data with several files gives the same answer as base64 JSON")
-    func multipart() async throws {
-        try await TestServer().run { client in
+    @Test("multipart/form-data with several files gives the same answer as base64 JSON", arguments: TestStore.available)
+    func multipart(store: TestStore) async throws {
+        try await TestServer.on(store).run { client in
             _ = try await client.createStream("a")
             _ = try await client.createStream("b")
             let images = TestData.batch(2)
@@ -93,9 +93,9 @@ struct StreamAPITests {
         }
     }
 
-    @Test("a policy patch overrides defaults; unknown fields and bad values are 422")
-    func policy() async throws {
-        try await TestServer().run { client in
+    @Test("a policy patch overrides defaults; unknown fields and bad values are 422", arguments: TestStore.available)
+    func policy(store: TestStore) async throws {
+        try await TestServer.on(store).run { client in
             let created = try client.object(try await client.createStream("p", policy: "{\"policy\":\"adaptThenPredict\",\"stepsPerBatch\":2}"), .created)
             let policy = try #require(created["policy"] as? [String: Any])
             #expect(policy["policy"] as? String == "adaptThenPredict" && policy["stepsPerBatch"] as? Int == 2)
@@ -112,9 +112,9 @@ struct StreamAPITests {
         }
     }
 
-    @Test("stateless zero-shot classification equals the zero-shot stream answer")
-    func stateless() async throws {
-        try await TestServer().run { client in
+    @Test("stateless zero-shot classification equals the zero-shot stream answer", arguments: TestStore.available)
+    func stateless(store: TestStore) async throws {
+        try await TestServer.on(store).run { client in
             _ = try await client.createStream("z")
             let images = TestData.batch(1)
             let labels = TestData.labels.map { "\"\($0)\"" }.joined(separator: ",")
