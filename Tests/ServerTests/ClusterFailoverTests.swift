@@ -222,6 +222,8 @@ enum ClusterFailover {
                 return try await group.reduce(into: []) { $0 += $1 }.sorted { $0.index < $1.index }
             }
         }
+        // A failed step below must not leave the clients running against killed servers.
+        defer { log.stop() }
 
         // Fault 1: kill -9 of a replica while every client has requests in flight.
         try await log.waitForAll(beyond: Array(repeating: 0, count: streams), more: 3, "before the kill")
