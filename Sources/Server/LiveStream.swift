@@ -56,6 +56,16 @@ final class LiveStream: Sendable {
         var nextSequence: UInt64
         var snapshotSequence: UInt64
         var deleted = false
+        /// The stream's latest request when it carried an idempotency key, with its answer: a
+        /// retry of it (same key) is answered again instead of applied again. Kept across a
+        /// crash or takeover because that request's journal record stays in the store until the
+        /// next request (see `process`).
+        var lastKeyed: KeyedAnswer?
+    }
+
+    struct KeyedAnswer: Sendable {
+        var key: String
+        var prediction: Prediction
     }
 
     private struct Turnstile {
@@ -175,20 +185,35 @@ final class LiveStream: Sendable {
     /// predict-then-adapt `answer` runs before the optimiser steps, so the caller can reply while
     /// they run; the stream's lock is held until they end (callers run this on the adaptation
     /// pool, never on the cooperative pool).
+    ///
+    /// With an idempotency key equal to the latest request's, nothing is applied: `answer` gets
+    /// that request's prediction again and the result is nil.
     func process(
-        _ features: Matrix, adapt: Bool, snapshotEvery: Int, answer: (Prediction) -> Void = { _ in }
-    ) throws -> (StepResult, StreamState) {
+        _ features: Matrix, adapt: Bool, idempotencyKey: String? = nil, snapshotEvery: Int, answer: (Prediction) -> Void = { _ in }
+    ) throws -> (StepResult?, StreamState) {
         try mutate { inner in
-            let record = JournalRecord(sequence: inner.nextSequence, adapt: adapt, features: features)
+            if let idempotencyKey, let last = inner.lastKeyed, last.key == idempotencyKey {
+                answer(last.prediction)
+                return (nil, inner.state)
+            }
+            let due = inner.nextSequence - inner.snapshotSequence >= UInt64(snapshotEvery)
+            // A keyed request's record must outlive it in the journal (a reload learns its key
+            // from there), so the snapshot it would be due for is taken before it, not after.
+            if idempotencyKey != nil, due { try? snapshot(&inner) }
+            let record = JournalRecord(sequence: inner.nextSequence, adapt: adapt, features: features, idempotencyKey: idempotencyKey)
             try handle.append(sequence: record.sequence, payload: record.payload())
             inner.nextSequence += 1
             let (labels, step) = (inner.state.labels, inner.state.counters.batchesSeen + 1)
+            var given: Prediction?
             let result = try inner.state.process(features, adapt: adapt) { probabilities, stepsBefore in
-                answer(Prediction(probabilities: probabilities, labels: labels, step: step, stepsTaken: stepsBefore))
+                let prediction = Prediction(probabilities: probabilities, labels: labels, step: step, stepsTaken: stepsBefore)
+                given = prediction
+                answer(prediction)
             }
+            inner.lastKeyed = idempotencyKey.flatMap { key in given.map { KeyedAnswer(key: key, prediction: $0) } }
             // The step is already durable in the journal: a failed snapshot must not fail the
             // request; it is retried on the next one (the journal keeps growing meanwhile).
-            if inner.nextSequence - inner.snapshotSequence >= UInt64(snapshotEvery) { try? snapshot(&inner) }
+            if idempotencyKey == nil, inner.nextSequence - inner.snapshotSequence >= UInt64(snapshotEvery) { try? snapshot(&inner) }
             return (result, inner.state)
         }
     }
@@ -206,6 +231,7 @@ final class LiveStream: Sendable {
             inner.state = copy
             inner.nextSequence = sequence
             inner.snapshotSequence = sequence
+            inner.lastKeyed = nil
         }
     }
 
@@ -277,13 +303,21 @@ final class LiveStream: Sendable {
         let snapshotSequence = loaded.0
         var state = loaded.1
         var nextSequence = snapshotSequence
+        var lastKeyed: KeyedAnswer?
         for payload in opened.journal {
             guard let record = JournalRecord(payload: payload[...]), record.sequence >= snapshotSequence else { continue }
-            _ = try? state.process(record.features, adapt: record.adapt)
+            // The same engine step gives the same answer: a keyed request's is rebuilt here.
+            let (labels, step) = (state.labels, state.counters.batchesSeen + 1)
+            var given: Prediction?
+            _ = try? state.process(record.features, adapt: record.adapt) { probabilities, stepsBefore in
+                given = Prediction(probabilities: probabilities, labels: labels, step: step, stepsTaken: stepsBefore)
+            }
+            lastKeyed = record.idempotencyKey.flatMap { key in given.map { KeyedAnswer(key: key, prediction: $0) } }
             nextSequence = record.sequence + 1
         }
         return LiveStream(
-            metadata: metadata, handle: opened.handle, inner: Inner(state: state, nextSequence: nextSequence, snapshotSequence: snapshotSequence),
+            metadata: metadata, handle: opened.handle,
+            inner: Inner(state: state, nextSequence: nextSequence, snapshotSequence: snapshotSequence, lastKeyed: lastKeyed),
             onFenced: onFenced)
     }
 }

@@ -131,8 +131,14 @@ struct Routes: Sendable {
                 let query = request.uri.queryParameters
                 let adapt = try Self.flag(query.get("adapt"), name: "adapt", default: true)
                 let top = try Self.integer(query.get("top"), name: "top", default: 5)
+                let key = try request.headers.first(where: { $0.name.canonicalName == "idempotency-key" }).map { field in
+                    guard let key = IdempotencyKey.validated(field.value) else {
+                        throw APIError.badRequest("Idempotency-Key must be 1-\(IdempotencyKey.maxLength) visible ASCII characters")
+                    }
+                    return key
+                }
                 let files = try ImageInput.files(contentType: request.headers[.contentType], body: await body(request, limit: limits.maxBodyBytes), limits: limits)
-                return try Self.json(try await service.classify(client: context.client, id: id, files: files, adapt: adapt, top: top))
+                return try Self.json(try await service.classify(client: context.client, id: id, files: files, adapt: adapt, top: top, idempotencyKey: key))
             },
             Endpoint(.post, "/v1/streams/:id/reset", statuses: [200]) { _, context in
                 try Self.json(try await service.resetStream(client: context.client, id: try Self.id(context)))

@@ -70,6 +70,25 @@ struct DurabilityTests {
         #expect(try Data(contentsOf: url).count == 98)
     }
 
+    @Test("journal records with an idempotency key: round trip; a keyless record keeps the old bytes; a wrong key length or byte is refused")
+    func keyedRecords() throws {
+        let features = Matrix(rows: 1, cols: 2, storage: [1.5, -2])
+        let plain = JournalRecord(sequence: 7, adapt: true, features: features)
+        #expect(plain.payload().count == 17 + 8, "no key: the format of the versions before keys")
+        let keyed = JournalRecord(sequence: 7, adapt: true, features: features, idempotencyKey: "retry-me~!")
+        let bytes = keyed.payload()
+        #expect(bytes.count == 17 + 8 + 1 + 10)
+        #expect(JournalRecord(payload: bytes[...]) == keyed)
+        #expect(JournalRecord(payload: plain.payload()[...]) == plain)
+        var longer = bytes
+        longer[25] = 11
+        #expect(JournalRecord(payload: longer[...]) == nil, "length byte beyond the payload")
+        var space = bytes
+        space[26] = 0x20
+        #expect(JournalRecord(payload: space[...]) == nil, "a space is not a key byte")
+        #expect(JournalRecord(payload: (plain.payload() + [0])[...]) == nil, "an empty key")
+    }
+
     @Test("graceful restart: streams, counters and checkpoints persist")
     func gracefulRestart() async throws {
         let server = TestServer()

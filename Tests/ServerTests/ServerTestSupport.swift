@@ -58,9 +58,9 @@ struct Client: Sendable {
 
     func send(
         _ method: HTTPRequest.Method, _ uri: String, key: String? = "alice-key-123", json: String? = nil,
-        body: Data? = nil, contentType: String? = nil
+        body: Data? = nil, contentType: String? = nil, headers extra: HTTPFields = [:]
     ) async throws -> Reply {
-        var headers: HTTPFields = [:]
+        var headers = extra
         if let key { headers[.authorization] = "Bearer \(key)" }
         if json != nil { headers[.contentType] = "application/json" }
         if let contentType { headers[.contentType] = contentType }

@@ -71,6 +71,69 @@ struct StreamAPITests {
         }
     }
 
+    @Test("Idempotency-Key: a retry of the stream's latest request is answered again, byte for byte, and not applied again, also by a server that reloads the stream from the store as after a crash; a bad key is 400", arguments: TestStore.available)
+    func idempotencyKey(store: TestStore) async throws {
+        // Six requests with a snapshot every two records: the sixth is due for one, which a keyed
+        // request takes before its own record, so the record (and its key) stays in the store.
+        // Two servers on one store: the second loads the stream as after the first one's crash
+        // (a copy of its live data directory; a takeover once its short lease has lapsed), while
+        // the first still runs (a graceful shutdown would snapshot the stream and forget the key).
+        let url = store == .postgres ? try ScratchPostgres.isolatedURL() : nil
+        let first = Self.keyedServer(url, "a")
+        let directory = first.dataDirectory
+        try await first.run { client in
+            var twin = try await TestData.twin()
+            _ = try await client.createStream("i")
+            var last = Data()
+            for r in 0..<6 {
+                let reply = try await Self.keyedClassify(client, r, key: "request-\(r)")
+                let retry = try await Self.keyedClassify(client, r, key: "request-\(r)")
+                #expect(reply.status == .ok && retry.status == .ok)
+                #expect(try JSONDecoder().decode(ClassifyReply.self, from: Data(buffer: reply.body)) == (try await TestData.expected(&twin, TestData.batch(r))), "request \(r)")
+                #expect(Data(buffer: retry.body) == Data(buffer: reply.body), "request \(r): the retry gets the same answer")
+                last = Data(buffer: reply.body)
+            }
+            #expect(try await Self.steps(client, "i") == 6, "each request applied once")
+            for bad in ["has space", String(repeating: "k", count: IdempotencyKey.maxLength + 1)] {
+                let refused = try await Self.keyedClassify(client, 9, key: bad)
+                #expect(refused.status == .badRequest && refused.errorCode == "bad_request", "\(bad.prefix(20))")
+            }
+            #expect(try await Self.steps(client, "i") == 6, "a refused key changes nothing")
+
+            let crashed = try url == nil ? DurabilityTests.crashImage(of: directory) : nil
+            if url != nil { try await Task.sleep(for: .milliseconds(300)) }
+            let answer = last
+            let checked = twin
+            try await Self.keyedServer(url, "b", data: crashed).run { client in
+                var twin = checked
+                let retry = try await Self.keyedClassify(client, 5, key: "request-5")
+                #expect(retry.status == .ok && Data(buffer: retry.body) == answer, "the reloaded stream answers the retry of its latest request again")
+                #expect(try await Self.steps(client, "i") == 6)
+                let next = try await Self.keyedClassify(client, 6, key: "request-6")
+                #expect(try JSONDecoder().decode(ClassifyReply.self, from: Data(buffer: next.body)) == (try await TestData.expected(&twin, TestData.batch(6))))
+            }
+        }
+    }
+
+    /// A server snapshotting every 2 records, on the PostgreSQL database at `url` (a short
+    /// lease) or on a data directory.
+    static func keyedServer(_ url: String?, _ name: String, data: URL? = nil) -> TestServer {
+        TestServer(dataDirectory: data) { configuration in
+            configuration.snapshotEveryRecords = 2
+            if let url { configuration.store = try? ScratchPostgres.store(url, server: name, leaseSeconds: 0.2) }
+        }
+    }
+
+    static func keyedClassify(_ client: Client, _ r: Int, key: String) async throws -> Reply {
+        var headers = HTTPFields()
+        headers[HTTPFields.Element.Name("Idempotency-Key")!] = key
+        return try await client.send(.post, "/v1/streams/i/classify", json: Client.imagesJSON(TestData.batch(r)), headers: headers)
+    }
+
+    static func steps(_ client: Client, _ id: String) async throws -> Int? {
+        try client.object(try await client.send(.get, "/v1/streams/\(id)"))["steps"] as? Int
+    }
+
     @Test("multipart/form-data with several files gives the same answer as base64 JSON", arguments: TestStore.available)
     func multipart(store: TestStore) async throws {
         try await TestServer.on(store).run { client in
