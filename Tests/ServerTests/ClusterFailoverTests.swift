@@ -15,7 +15,8 @@ import Testing
 ///   replica is killed (no shutdown snapshot), a fresh server rebuilds each stream from the
 ///   database alone, and its state's bytes equal an uninterrupted twin fed exactly the
 ///   acknowledged requests (a lost or doubled step would change the counters and the weights);
-/// - every answer equals the twin's answer at that point;
+/// - every answer equals the twin's answer at that point, including the answer to a request
+///   retried with its `Idempotency-Key` after the replica that had it died (even streams);
 /// - the paused replica's late writes were refused (its `rada_store_fenced_writes_total`), and a
 ///   write it had queued before the pause is not in the store;
 /// - clients saw only retryable errors (503 `stream_moved`/`store_unavailable`, the proxy's 502 for
@@ -78,6 +79,12 @@ enum ClusterFailover {
         /// Requests whose answer was lost (the replica died with them in flight) but which the
         /// store holds (the stream's step count, read after the takeover, says so).
         var appliedUnanswered = 0
+        /// Requests whose answer was lost and which were sent again with their idempotency key.
+        var retriedWithKey = 0
+
+        /// Even streams send an `Idempotency-Key` and simply retry a request whose answer was
+        /// lost; odd ones send none and read the stored step count first.
+        var keyed: Bool { index % 2 == 0 }
         /// From a request's first error to its acknowledgement, per interrupted request.
         var interruptions: [Duration] = []
         var acknowledgedAt: [ContinuousClock.Instant] = []
@@ -90,7 +97,8 @@ enum ClusterFailover {
             let body = Client.imagesJSON(batch)
             var firstError: ContinuousClock.Instant?
             while true {
-                let (status, reply) = try await KillTests.send(proxy, .post, "/v1/streams/\(id)/classify", json: body, key: key)
+                let (status, reply) = try await KillTests.send(
+                    proxy, .post, "/v1/streams/\(id)/classify", json: body, key: key, idempotencyKey: keyed ? "\(id)-request-\(acknowledged)" : nil)
                 if status == .ok {
                     let expected = try await TestData.expected(&twin, batch, backend: ClusterFailover.backend)
                     #expect(try JSONDecoder().decode(ClassifyReply.self, from: reply) == expected, "\(id) request \(acknowledged)")
@@ -106,6 +114,10 @@ enum ClusterFailover {
                     break // Another server owns the stream, or is about to: nothing was written.
                 case (.serviceUnavailable, nil):
                     break // The proxy reached no server: nothing was delivered.
+                case (.badGateway, _) where keyed:
+                    // The replica died with the request in flight, perhaps after committing it:
+                    // the same key makes the retry safe (its new owner answers it again).
+                    retriedWithKey += 1
                 case (.badGateway, _):
                     // The replica died with the request in flight: it may have committed the
                     // step before dying. Its successor's answer to a read (after the takeover,
@@ -335,11 +347,12 @@ enum ClusterFailover {
         let afterStop = takeover(paused, after: stopAt)
         let acknowledged = final.map(\.acknowledged).reduce(0, +)
         let unanswered = final.map(\.appliedUnanswered).reduce(0, +)
+        let retried = final.map(\.retriedWithKey).reduce(0, +)
         let interruptions = final.flatMap(\.interruptions)
         #expect(afterKill.count == killed.count && afterStop.count == paused.count)
         print("""
             cluster failover: \(clients) clients, \(streams) streams, \(replicas) replicas, lease \(PostgresFailoverTests.lease) s, pause \(pause) s
-              acknowledged \(acknowledged) (of which \(unanswered) applied with the answer lost to kill -9, confirmed by the stored step count); streams whose stored state differs from their twin (a step lost or doubled): \(mismatched.count) of \(final.count)
+              acknowledged \(acknowledged); answers lost to kill -9: \(retried) retried with their Idempotency-Key (even streams), \(unanswered) found applied by the stored step count (odd streams); streams whose stored state differs from their twin (a step lost or doubled): \(mismatched.count) of \(final.count)
               kill -9: \(killed.count) streams served again after p50 \(seconds(percentile(afterKill, 0.5))), p99 \(seconds(percentile(afterKill, 0.99))), max \(seconds(afterKill.max() ?? .zero))
               SIGSTOP: \(paused.count) streams served again after p50 \(seconds(percentile(afterStop, 0.5))), p99 \(seconds(percentile(afterStop, 0.99))), max \(seconds(afterStop.max() ?? .zero)); SIGCONT after \(seconds(contAt - stopAt)); \(Int(fenced)) late writes fenced on the paused replica
               errors seen by clients (\(beforeFaults) before the first fault): \(kinds.sorted { $0.key < $1.key }.map { "\($0.value)× \($0.key)" }.joined(separator: ", "))
