@@ -34,13 +34,18 @@ test-deps: deps
 # Builds every target (the CLI included, which no test target depends on), then runs the tests
 # with a scratch PostgreSQL (loopback, free port; stopped and removed afterwards) whose URL the
 # PostgreSQL store's tests read from RADA_TEST_POSTGRES_URL.
+# The cluster failover test (ProxyTests.clusterFailover) is part of it.
 test: test-deps
 	$(SWIFT) build
-	@pg=$$(mktemp -d /tmp/rada-test-pg-XXXXXX); \
-	url=$$(tools/pg-scratch.sh start $$pg) || { tools/pg-scratch.sh stop $$pg; exit 1; }; \
-	echo "scratch PostgreSQL at $$url"; \
-	RADA_TEST_POSTGRES_URL=$$url $(SWIFT) test; status=$$?; \
-	tools/pg-scratch.sh stop $$pg; exit $$status
+	tools/pg-scratch.sh run $(SWIFT) test
+
+## The cluster tests alone (ProxyTests): three replicas of the debug build on a scratch PostgreSQL
+## behind HAProxy, 20 clients on 50 streams, kill -9 of one replica and SIGSTOP of another; every
+## process it starts is stopped afterwards. Prints the takeover and error-window figures.
+.PHONY: cluster-test
+cluster-test: test-deps
+	$(SWIFT) build --build-tests
+	tools/pg-scratch.sh run $(SWIFT) test --skip-build --filter ProxyTests
 
 ## A local cluster on loopback: scratch PostgreSQL, CLUSTER_REPLICAS servers sharing it, HAProxy
 ## in front on CLUSTER_PORT (tools/cluster.sh); `make cluster-stop` stops all of it.

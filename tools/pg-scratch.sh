@@ -4,7 +4,19 @@
 # root it runs as the `postgres` user (from Debian's postgresql package).
 #   tools/pg-scratch.sh start DIR   prints the store URL (postgres://rada@127.0.0.1:PORT/rada)
 #   tools/pg-scratch.sh stop DIR
+#   tools/pg-scratch.sh run CMD…    CMD with RADA_TEST_POSTGRES_URL set to a scratch server that
+#                                   is stopped and removed afterwards; exits with CMD's status
 set -euo pipefail
+if [ "${1:-}" = run ]; then
+  shift
+  dir=$(mktemp -d /tmp/rada-test-pg-XXXXXX)
+  url=$("$0" start "$dir") || { "$0" stop "$dir"; exit 1; }
+  echo "scratch PostgreSQL at $url"
+  status=0
+  RADA_TEST_POSTGRES_URL=$url "$@" || status=$?
+  "$0" stop "$dir"
+  exit $status
+fi
 command=${1:?start or stop}
 dir=${2:?scratch directory}
 bin=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -1)
@@ -33,5 +45,5 @@ stop)
   [ -d "$dir/data" ] && as_pg "$bin/pg_ctl" -D "$dir/data" -m fast -w stop >/dev/null || true
   rm -rf "$dir"
   ;;
-*) echo "usage: $0 start|stop DIR" >&2; exit 2 ;;
+*) echo "usage: $0 start|stop DIR | run CMD…" >&2; exit 2 ;;
 esac

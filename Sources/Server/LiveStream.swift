@@ -41,6 +41,9 @@ final class LiveStream: Sendable {
     private let cachedMemoryBytes: Atomic<Int>
     private let lastUsedNanoseconds = Atomic<Int64>(0)
     private let lost = Atomic(false)
+    /// Called once per write the store refused because another server took the stream over
+    /// (counted in the server's metrics: a paused owner's late writes are visible there).
+    private let onFenced: @Sendable () -> Void
     /// Step cost of a 1-image and of a 64-image request (class set, dimension and policy never
     /// change for a stream, so neither does this), for scheduling without taking the lock.
     private let stepFLOPsOne: Double
@@ -54,6 +57,16 @@ final class LiveStream: Sendable {
         var snapshotSequence: UInt64
         var deleted = false
         var history = StreamHistory()
+        /// The stream's latest request when it carried an idempotency key, with its answer: a
+        /// retry of it (same key) is answered again instead of applied again. Kept across a
+        /// crash or takeover because that request's journal record stays in the store until the
+        /// next request (see `process`).
+        var lastKeyed: KeyedAnswer?
+    }
+
+    struct KeyedAnswer: Sendable {
+        var key: String
+        var prediction: Prediction
     }
 
     private struct Turnstile {
@@ -62,9 +75,10 @@ final class LiveStream: Sendable {
         var waiters: [Int: CheckedContinuation<Void, Never>] = [:]
     }
 
-    private init(metadata: StreamMetadata, handle: any StreamHandle, inner: Inner) {
+    private init(metadata: StreamMetadata, handle: any StreamHandle, inner: Inner, onFenced: @escaping @Sendable () -> Void) {
         self.metadata = metadata
         self.handle = handle
+        self.onFenced = onFenced
         cachedMemoryBytes = Atomic(inner.memoryBytes)
         stepFLOPsOne = inner.state.stepFLOPs(batch: 1)
         stepFLOPsPerImage = inner.state.stepFLOPs(batch: 64) / 64
@@ -143,6 +157,7 @@ final class LiveStream: Sendable {
         guard !isLost else { throw StreamStoreError.fenced }
         do { return try write() } catch StreamStoreError.fenced {
             lost.store(true, ordering: .releasing)
+            onFenced()
             throw StreamStoreError.fenced
         }
     }
@@ -175,20 +190,36 @@ final class LiveStream: Sendable {
     /// predict-then-adapt `answer` runs before the optimiser steps, so the caller can reply while
     /// they run; the stream's lock is held until they end (callers run this on the adaptation
     /// pool, never on the cooperative pool).
+    ///
+    /// With an idempotency key equal to the latest request's, nothing is applied: `answer` gets
+    /// that request's prediction again and the result is nil.
     func process(
-        _ features: Matrix, adapt: Bool, snapshotEvery: Int, answer: (Prediction) -> Void = { _ in }
-    ) throws -> (StepResult, StreamState) {
+        _ features: Matrix, adapt: Bool, idempotencyKey: String? = nil, snapshotEvery: Int, answer: (Prediction) -> Void = { _ in }
+    ) throws -> (StepResult?, StreamState) {
         try mutate { inner in
-            let record = JournalRecord(sequence: inner.nextSequence, adapt: adapt, features: features, time: StreamHistory.now())
+            if let idempotencyKey, let last = inner.lastKeyed, last.key == idempotencyKey {
+                answer(last.prediction)
+                return (nil, inner.state)
+            }
+            let due = inner.nextSequence - inner.snapshotSequence >= UInt64(snapshotEvery)
+            // A keyed request's record must outlive it in the journal (a reload learns its key
+            // from there), so the snapshot it would be due for is taken before it, not after.
+            if idempotencyKey != nil, due { try? snapshot(&inner) }
+            let record = JournalRecord(
+                sequence: inner.nextSequence, adapt: adapt, features: features, time: StreamHistory.now(), idempotencyKey: idempotencyKey)
             try handle.append(sequence: record.sequence, payload: record.payload())
             inner.nextSequence += 1
             let (labels, step) = (inner.state.labels, inner.state.counters.batchesSeen + 1)
+            var given: Prediction?
             let result = try inner.apply(record) { probabilities, stepsBefore in
-                answer(Prediction(probabilities: probabilities, labels: labels, step: step, stepsTaken: stepsBefore))
+                let prediction = Prediction(probabilities: probabilities, labels: labels, step: step, stepsTaken: stepsBefore)
+                given = prediction
+                answer(prediction)
             }
+            inner.lastKeyed = idempotencyKey.flatMap { key in given.map { KeyedAnswer(key: key, prediction: $0) } }
             // The step is already durable in the journal: a failed snapshot must not fail the
             // request; it is retried on the next one (the journal keeps growing meanwhile).
-            if inner.nextSequence - inner.snapshotSequence >= UInt64(snapshotEvery) { try? snapshot(&inner) }
+            if idempotencyKey == nil, inner.nextSequence - inner.snapshotSequence >= UInt64(snapshotEvery) { try? snapshot(&inner) }
             return (result, inner.state)
         }
     }
@@ -209,6 +240,7 @@ final class LiveStream: Sendable {
             inner.history = copy.history
             inner.nextSequence = sequence
             inner.snapshotSequence = sequence
+            inner.lastKeyed = nil
         }
     }
 
@@ -241,7 +273,9 @@ final class LiveStream: Sendable {
     // MARK: Creation and recovery
 
     /// Stores a new stream (atomically: all of it or nothing); 409 when the id is taken.
-    static func create(metadata: StreamMetadata, state: StreamState, in store: any StreamStore) throws -> LiveStream {
+    static func create(
+        metadata: StreamMetadata, state: StreamState, in store: any StreamStore, onFenced: @escaping @Sendable () -> Void
+    ) throws -> LiveStream {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
         encoder.dateEncodingStrategy = .iso8601
@@ -249,12 +283,12 @@ final class LiveStream: Sendable {
         do {
             handle = try store.create(StreamKey(client: metadata.client, id: metadata.id), metadata: encoder.encode(metadata), snapshot: state.checkpointData())
         } catch StreamStoreError.exists { throw APIError.conflict("stream \"\(metadata.id)\" already exists") }
-        return LiveStream(metadata: metadata, handle: handle, inner: Inner(state: state, nextSequence: 0, snapshotSequence: 0))
+        return LiveStream(metadata: metadata, handle: handle, inner: Inner(state: state, nextSequence: 0, snapshotSequence: 0), onFenced: onFenced)
     }
 
     /// Loads the newest readable snapshot and replays the journal records after it through the
     /// same engine steps (the store has already dropped a torn last record: never acknowledged).
-    static func load(_ key: StreamKey, from store: any StreamStore) throws -> LiveStream {
+    static func load(_ key: StreamKey, from store: any StreamStore, onFenced: @escaping @Sendable () -> Void) throws -> LiveStream {
         let opened = try store.open(key) { JournalRecord(payload: $0[...]) != nil }
         let decoder = JSONDecoder()
         decoder.dateDecodingStrategy = .iso8601
@@ -285,10 +319,16 @@ final class LiveStream: Sendable {
             // Replay does what the live request did: `process` validates before it changes
             // anything, so a record it refused then (and answered with an error) is refused
             // again here and changes nothing (no history point either), exactly as it did live.
-            _ = try? inner.apply(record)
+            // The same engine step gives the same answer: a keyed request's is rebuilt here.
+            let (labels, step) = (inner.state.labels, inner.state.counters.batchesSeen + 1)
+            var given: Prediction?
+            _ = try? inner.apply(record) { probabilities, stepsBefore in
+                given = Prediction(probabilities: probabilities, labels: labels, step: step, stepsTaken: stepsBefore)
+            }
+            inner.lastKeyed = record.idempotencyKey.flatMap { key in given.map { KeyedAnswer(key: key, prediction: $0) } }
             inner.nextSequence = record.sequence + 1
         }
-        return LiveStream(metadata: metadata, handle: opened.handle, inner: inner)
+        return LiveStream(metadata: metadata, handle: opened.handle, inner: inner, onFenced: onFenced)
     }
 }
 

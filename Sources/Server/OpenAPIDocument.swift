@@ -198,6 +198,7 @@ enum OpenAPIDocument {
           - {$ref: "#/components/parameters/StreamID"}
           - {name: adapt, in: query, schema: {type: boolean, default: true}, description: "false: predict (and update running statistics) without an optimiser step"}
           - {$ref: "#/components/parameters/Top"}
+          - {$ref: "#/components/parameters/IdempotencyKey"}
         post:
           operationId: classify
           summary: Classify a batch of images, then adapt per the stream's policy
@@ -441,6 +442,17 @@ enum OpenAPIDocument {
         StreamID: {name: id, in: path, required: true, schema: {$ref: "#/components/schemas/Name"}}
         CheckpointName: {name: name, in: path, required: true, schema: {$ref: "#/components/schemas/Name"}}
         Top: {name: top, in: query, description: "Labels per image in the answer", schema: {type: integer, minimum: 1, maximum: 100, default: 5}}
+        IdempotencyKey:
+          name: Idempotency-Key
+          in: header
+          required: false
+          description: >
+            Makes a retry safe: when it equals the key of the stream's latest request, that request
+            is not applied again and its answer is sent again (same predictions, same step). Kept
+            while that request is the stream's latest, through a crash or a takeover by another
+            server; a graceful shutdown, an eviction, a reset or a restore forgets it. Send a new
+            key per request and the same key when retrying one.
+          schema: {type: string, minLength: 1, maxLength: 128, pattern: "^[!-~]+$"}
       headers:
         RetryAfter: {description: Seconds to wait before retrying, required: true, schema: {type: integer, minimum: 1}}
       responses:

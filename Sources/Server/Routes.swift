@@ -136,11 +136,17 @@ struct Routes: Sendable {
                 let query = request.uri.queryParameters
                 let adapt = try Self.flag(query.get("adapt"), name: "adapt", default: true)
                 let top = try Self.integer(query.get("top"), name: "top", default: 5)
+                let key = try request.headers.first(where: { $0.name.canonicalName == "idempotency-key" }).map { field in
+                    guard let key = IdempotencyKey.validated(field.value) else {
+                        throw APIError.badRequest("Idempotency-Key must be 1-\(IdempotencyKey.maxLength) visible ASCII characters")
+                    }
+                    return key
+                }
                 let (contentType, body) = (request.headers[.contentType], try await body(request, limit: limits.maxBodyBytes))
                 let files = try await service.images.parse(bodyBytes: body.readableBytes) {
                     try ImageInput.files(contentType: contentType, body: body, limits: limits)
                 }
-                return try Self.json(try await service.classify(client: context.client, id: id, files: files, adapt: adapt, top: top))
+                return try Self.json(try await service.classify(client: context.client, id: id, files: files, adapt: adapt, top: top, idempotencyKey: key))
             },
             Endpoint(.get, "/v1/streams/:id/history", query: ["since", "limit"], statuses: [200]) { request, context in
                 let id = try Self.id(context)

@@ -8,6 +8,7 @@ public final class ServerMetrics: Sendable {
     let adaptationSteps: Counter
     let resets: Counter
     let evictions: Counter
+    let fencedWrites: Counter
     let liveStreams: Gauge
     let quarantinedStreams: Gauge
     let queueDepth: Gauge
@@ -24,6 +25,8 @@ public final class ServerMetrics: Sendable {
         adaptationSteps = registry.makeCounter(descriptor: describe("adaptation_steps", "total", "Optimiser steps taken by streams"))
         resets = registry.makeCounter(descriptor: describe("stream_resets", "total", "Stream resets requested by clients"))
         evictions = registry.makeCounter(descriptor: describe("streams_evicted", "total", "Streams written to disk and dropped from memory"))
+        fencedWrites = registry.makeCounter(descriptor: describe(
+            "store_fenced_writes", "total", "Writes the stream store refused because another server had taken the stream over (fencing epoch moved on); nothing was written"))
         liveStreams = registry.makeGauge(descriptor: describe("streams_live", "count", "Streams held in memory"))
         quarantinedStreams = registry.makeGauge(
             descriptor: describe("streams_quarantined", "count", "Streams whose stored state could not be loaded (served 503 until deleted)"))

@@ -55,10 +55,16 @@ actor StreamRegistry {
             guard try await onLoader({ try $0.exists(key) }) else { throw APIError.notFound("no stream \"\(id.prefix(80))\"") }
             throw APIError.quarantined(id: id, reason: reason)
         }
-        let (loader, store) = (self.loader, self.store)
-        let load = Task { try await loader.run { try LiveStream.load(key, from: store) } }
+        let (loader, store, onFenced) = (self.loader, self.store, fencedWrite)
+        let load = Task { try await loader.run { try LiveStream.load(key, from: store, onFenced: onFenced) } }
         loading[key] = load
         return try await settled(load, key)
+    }
+
+    /// What a stream does when the store refuses its write as fenced: count it.
+    private nonisolated var fencedWrite: @Sendable () -> Void {
+        let counter = metrics.fencedWrites
+        return { counter.increment() }
     }
 
     /// Runs a store call on the loader's threads (it may block on a file or a database).
@@ -117,7 +123,8 @@ actor StreamRegistry {
     }
 
     func create(metadata: StreamMetadata, state: StreamState) async throws -> LiveStream {
-        let stream = try await onLoader { try LiveStream.create(metadata: metadata, state: state, in: $0) }
+        let onFenced = fencedWrite
+        let stream = try await onLoader { try LiveStream.create(metadata: metadata, state: state, in: $0, onFenced: onFenced) }
         // A copy still held here belongs to a deleted incarnation of the id (deleted through
         // another server); the store's creation is the authority.
         loaded[Key(client: metadata.client, id: metadata.id)] = stream

@@ -157,7 +157,7 @@ final class StreamService: Sendable {
     /// the adaptation pool; under predict-then-adapt its optimiser steps run after the answer
     /// while the stream's turn is still held, so the next request on the stream sees them (order
     /// and results exactly as if the answer had waited).
-    func classify(client: String, id: String, files: [Data], adapt: Bool, top: Int) async throws -> ClassifyResponse {
+    func classify(client: String, id: String, files: [Data], adapt: Bool, top: Int, idempotencyKey: String? = nil) async throws -> ClassifyResponse {
         try checkTop(top)
         let (stream, ticket) = try await registry.ticket(client: client, id: id)
         let features: Matrix
@@ -173,11 +173,13 @@ final class StreamService: Sendable {
                 // Resumed exactly once: with the prediction, or with the error that came before it.
                 nonisolated(unsafe) var answered = false
                 do {
-                    let (result, _) = try stream.process(features, adapt: adapt, snapshotEvery: configuration.snapshotEveryRecords) { prediction in
+                    let (result, _) = try stream.process(
+                        features, adapt: adapt, idempotencyKey: idempotencyKey, snapshotEvery: configuration.snapshotEveryRecords
+                    ) { prediction in
                         answered = true
                         continuation.resume(returning: prediction)
                     }
-                    metrics.adaptationSteps.increment(by: Int64(result.stepsTaken))
+                    metrics.adaptationSteps.increment(by: Int64(result?.stepsTaken ?? 0))
                 } catch {
                     if !answered { continuation.resume(throwing: error) }
                 }

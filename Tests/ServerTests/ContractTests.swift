@@ -220,9 +220,9 @@ struct ContractTests {
 
     /// Requests the document allows that the server once refused, and the reverse, each found
     /// by `make conformance` or by reading the document against the code.
-    @Test("Over a live socket: what the document allows is taken, what it forbids is refused")
-    func documentedEdges() async throws {
-        try await TestServer().run { client in
+    @Test("Over a live socket: what the document allows is taken, what it forbids is refused", arguments: TestStore.available)
+    func documentedEdges(store: TestStore) async throws {
+        try await TestServer.on(store).run { client in
             func create(_ json: String) async throws -> (Int, String?) {
                 let reply = try await client.send(.post, "/v1/streams", json: json)
                 return (Int(reply.status.code), reply.errorCode)

@@ -70,6 +70,29 @@ struct DurabilityTests {
         #expect(try Data(contentsOf: url).count == 98)
     }
 
+    @Test("journal records: time and idempotency key round trip; records of older versions still read; a wrong key length or byte is refused")
+    func keyedRecords() throws {
+        let features = Matrix(rows: 1, cols: 2, storage: [1.5, -2])
+        let old = JournalRecord(sequence: 7, adapt: true, features: features)
+        #expect(old.payload().count == 17 + 8, "no time, no key: the format of the versions before histories")
+        #expect(JournalRecord(payload: old.payload()[...]) == old)
+        let timed = JournalRecord(sequence: 7, adapt: true, features: features, time: 1_764_000_000_000)
+        #expect(timed.payload().count == 17 + 8 + 8)
+        #expect(JournalRecord(payload: timed.payload()[...]) == timed)
+        let keyed = JournalRecord(sequence: 7, adapt: true, features: features, time: 1_764_000_000_000, idempotencyKey: "retry-me~!")
+        let bytes = keyed.payload()
+        #expect(bytes.count == 17 + 8 + 8 + 1 + 10, "time, then the key's length and bytes")
+        #expect(JournalRecord(payload: bytes[...]) == keyed)
+        var longer = bytes
+        longer[33] = 11
+        #expect(JournalRecord(payload: longer[...]) == nil, "length byte beyond the payload")
+        var space = bytes
+        space[34] = 0x20
+        #expect(JournalRecord(payload: space[...]) == nil, "a space is not a key byte")
+        #expect(JournalRecord(payload: (timed.payload() + [0])[...]) == nil, "an empty key")
+        #expect(JournalRecord(payload: (timed.payload() + [1, 0x41, 0x41])[...]) == nil, "bytes after the key")
+    }
+
     @Test("graceful restart: streams, counters and checkpoints persist")
     func gracefulRestart() async throws {
         let server = TestServer()

@@ -14,9 +14,9 @@ struct ErrorTests {
         return try #require(error["code"] as? String)
     }
 
-    @Test("401 without or with a wrong key; another client's stream is a 404 for every route")
-    func authAndIsolation() async throws {
-        try await TestServer().run { client in
+    @Test("401 without or with a wrong key; another client's stream is a 404 for every route", arguments: TestStore.available)
+    func authAndIsolation(store: TestStore) async throws {
+        try await TestServer.on(store).run { client in
             var response = try await client.send(.get, "/v1/streams", key: nil)
             #expect(response.status == .unauthorized)
             #expect(try Self.code(response) == "unauthorized")
@@ -42,9 +42,9 @@ struct ErrorTests {
         }
     }
 
-    @Test("400, 404, 409, 413, 415 and 422 with the one JSON error shape")
-    func statuses() async throws {
-        try await TestServer {
+    @Test("400, 404, 409, 413, 415 and 422 with the one JSON error shape", arguments: TestStore.available)
+    func statuses(store: TestStore) async throws {
+        try await TestServer.on(store) {
             $0.limits.maxImagesPerRequest = 3
             $0.limits.maxLabelsPerStream = 4
             $0.limits.maxBodyBytes = 200_000
@@ -81,9 +81,9 @@ struct ErrorTests {
         }
     }
 
-    @Test("a bad image anywhere in a batch rejects the whole request and leaves the stream untouched")
-    func badImageInBatch() async throws {
-        try await TestServer().run { client in
+    @Test("a bad image anywhere in a batch rejects the whole request and leaves the stream untouched", arguments: TestStore.available)
+    func badImageInBatch(store: TestStore) async throws {
+        try await TestServer.on(store).run { client in
             _ = try await client.createStream("s")
             var twin = try await TestData.twin()
             #expect(try await client.classify("s", TestData.batch(0)) == (try await TestData.expected(&twin, TestData.batch(0))))

@@ -26,9 +26,9 @@ struct GeneratedClientTests {
         }
     }
 
-    @Test("create, classify, read, checkpoint, reset, restore and delete through the generated client")
-    func streamLife() async throws {
-        try await TestServer().run { client in
+    @Test("create, classify, read, checkpoint, reset, restore and delete through the generated client", arguments: TestStore.available)
+    func streamLife(store: TestStore) async throws {
+        try await TestServer.on(store).run { client in
             let port = try #require(client.client.port)
             let url = try #require(URL(string: "http://127.0.0.1:\(port)"))
             let api = RadaAPIClient.Client(serverURL: url, transport: AsyncHTTPClientTransport(), middlewares: [BearerKey(key: "alice-key-123")])

@@ -20,9 +20,9 @@ struct HostileCheckpointTests {
         return file.encoded()
     }
 
-    @Test("the 90-byte safetensors of a 2^31 x 2^31 tensor is a 422; server alive; stream unchanged")
-    func craftedShape() async throws {
-        try await TestServer().run { client in
+    @Test("the 90-byte safetensors of a 2^31 x 2^31 tensor is a 422; server alive; stream unchanged", arguments: TestStore.available)
+    func craftedShape(store: TestStore) async throws {
+        try await TestServer.on(store).run { client in
             _ = try await client.createStream("s")
             _ = try await client.classify("s", TestData.batch(0))
             let before = try await client.stateBytes("s", tag: "before")
@@ -39,9 +39,9 @@ struct HostileCheckpointTests {
         }
     }
 
-    @Test("poisoned counters (2^63-1, -1) and out-of-range values are refused on upload; the stream keeps stepping")
-    func poisonedCounters() async throws {
-        try await TestServer().run { client in
+    @Test("poisoned counters (2^63-1, -1) and out-of-range values are refused on upload; the stream keeps stepping", arguments: TestStore.available)
+    func poisonedCounters(store: TestStore) async throws {
+        try await TestServer.on(store).run { client in
             _ = try await client.createStream("s")
             _ = try await client.classify("s", TestData.batch(0))
             let good = try await client.stateBytes("s", tag: "good")
@@ -68,9 +68,9 @@ struct HostileCheckpointTests {
         }
     }
 
-    @Test("a restore keeps the stream's class embeddings and policy (409 otherwise); reset is its own zero-shot")
-    func restoreSemantics() async throws {
-        try await TestServer().run { client in
+    @Test("a restore keeps the stream's class embeddings and policy (409 otherwise); reset is its own zero-shot", arguments: TestStore.available)
+    func restoreSemantics(store: TestStore) async throws {
+        try await TestServer.on(store).run { client in
             _ = try await client.createStream("a")
             _ = try await client.createStream("b", policy: "{\"stepsPerBatch\":2}")
             _ = try await client.createStream("c")
@@ -94,9 +94,9 @@ struct HostileCheckpointTests {
         }
     }
 
-    @Test("uploads: name, owner and stream are checked before the body; size bounded by the stream's own checkpoints")
-    func uploadLimits() async throws {
-        try await TestServer().run { client in
+    @Test("uploads: name, owner and stream are checked before the body; size bounded by the stream's own checkpoints", arguments: TestStore.available)
+    func uploadLimits(store: TestStore) async throws {
+        try await TestServer.on(store).run { client in
             _ = try await client.createStream("s")
             let big = Data(count: 6 << 20)
             var reply = try await client.send(.put, "/v1/streams/nope/checkpoints/x", body: big, contentType: Self.octet)

@@ -31,9 +31,13 @@ struct KillTests {
         return process
     }
 
-    static func send(_ port: Int, _ method: HTTPRequest.Method, _ uri: String, json: String? = nil) async throws -> (HTTPResponse.Status, Data) {
+    static func send(
+        _ port: Int, _ method: HTTPRequest.Method, _ uri: String, json: String? = nil, key: String? = nil, idempotencyKey: String? = nil
+    ) async throws -> (HTTPResponse.Status, Data) {
         var headers: HTTPFields = [:]
         if json != nil { headers[.contentType] = "application/json" }
+        if let key { headers[.authorization] = "Bearer \(key)" }
+        if let idempotencyKey { headers[HTTPFields.Element.Name("Idempotency-Key")!] = idempotencyKey }
         let fields = headers
         let response = try await TestClient.withClient(host: "127.0.0.1", port: port) { client in
             try await client.execute(TestClient.Request(uri, method: method, authority: "127.0.0.1", headers: fields, body: json.map { ByteBuffer(string: $0) }))

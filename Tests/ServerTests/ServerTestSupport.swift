@@ -59,9 +59,9 @@ struct Client: Sendable {
 
     func send(
         _ method: HTTPRequest.Method, _ uri: String, key: String? = "alice-key-123", json: String? = nil,
-        body: Data? = nil, contentType: String? = nil
+        body: Data? = nil, contentType: String? = nil, headers extra: HTTPFields = [:]
     ) async throws -> Reply {
-        var headers: HTTPFields = [:]
+        var headers = extra
         if let key { headers[.authorization] = "Bearer \(key)" }
         if json != nil { headers[.contentType] = "application/json" }
         if let contentType { headers[.contentType] = contentType }
@@ -151,5 +151,28 @@ enum TestData {
             results: response.results.map { .init(top: $0.top.map { .init(label: $0.label, probability: $0.probability) }, entropy: $0.entropy) },
             // Under predict-then-adapt the answer is sent before the steps run, so it cannot say.
             step: twin.counters.batchesSeen, adaptationSteps: twin.hyperparameters.policy == .predictThenAdapt && adapt ? nil : result.stepsTaken)
+    }
+}
+
+/// The stream stores the API suites run on: such a test runs once per store, with the same
+/// assertions. PostgreSQL needs the scratch server `make test` starts (RADA_TEST_POSTGRES_URL);
+/// without it only the local store's cases exist, and `PostgresStoreTests` is reported skipped
+/// with the reason.
+enum TestStore: String, CaseIterable, Sendable, CustomTestStringConvertible {
+    case local
+    case postgres
+
+    var testDescription: String { rawValue }
+
+    static let available: [TestStore] = ScratchPostgres.url == nil ? [.local] : allCases
+}
+
+extension TestServer {
+    /// A server on a fresh store of `store`'s kind: a new data directory, or a schema of its own.
+    static func on(_ store: TestStore, _ adjust: (inout ServerConfiguration) -> Void = { _ in }) throws -> TestServer {
+        switch store {
+        case .local: TestServer(adjust)
+        case .postgres: try .postgres(try ScratchPostgres.isolatedURL(), adjust)
+        }
     }
 }

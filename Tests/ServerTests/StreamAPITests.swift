@@ -7,9 +7,9 @@ import Testing
 
 @Suite("Stream API over a live socket")
 struct StreamAPITests {
-    @Test("health, readiness, metrics and the OpenAPI document are served without a key")
-    func publicEndpoints() async throws {
-        try await TestServer().run { client in
+    @Test("health, readiness, metrics and the OpenAPI document are served without a key", arguments: TestStore.available)
+    func publicEndpoints(store: TestStore) async throws {
+        try await TestServer.on(store).run { client in
             #expect(try await client.send(.get, "/healthz", key: nil).status == .ok)
             var ready = false
             for _ in 0..<200 where !ready {
@@ -29,9 +29,9 @@ struct StreamAPITests {
         }
     }
 
-    @Test("create, get, list, classify, reset and delete a stream; answers equal a local twin bit for bit")
-    func lifecycle() async throws {
-        try await TestServer().run { client in
+    @Test("create, get, list, classify, reset and delete a stream; answers equal a local twin bit for bit", arguments: TestStore.available)
+    func lifecycle(store: TestStore) async throws {
+        try await TestServer.on(store).run { client in
             let created = try client.object(try await client.send(.post, "/v1/streams", json: "{\"labels\":[\"cat\",\"dog\",\"bird\",\"fish\",\"horse\"]}"), .created)
             let generated = try #require(created["id"] as? String)
             #expect(generated.count == 36)
@@ -71,9 +71,72 @@ struct StreamAPITests {
         }
     }
 
-    @Test("multipart/form-data with several files gives the same answer as base64 JSON")
-    func multipart() async throws {
-        try await TestServer().run { client in
+    @Test("Idempotency-Key: a retry of the stream's latest request is answered again, byte for byte, and not applied again, also by a server that reloads the stream from the store as after a crash; a bad key is 400", arguments: TestStore.available)
+    func idempotencyKey(store: TestStore) async throws {
+        // Six requests with a snapshot every two records: the sixth is due for one, which a keyed
+        // request takes before its own record, so the record (and its key) stays in the store.
+        // Two servers on one store: the second loads the stream as after the first one's crash
+        // (a copy of its live data directory; a takeover once its short lease has lapsed), while
+        // the first still runs (a graceful shutdown would snapshot the stream and forget the key).
+        let url = store == .postgres ? try ScratchPostgres.isolatedURL() : nil
+        let first = Self.keyedServer(url, "a")
+        let directory = first.dataDirectory
+        try await first.run { client in
+            var twin = try await TestData.twin()
+            _ = try await client.createStream("i")
+            var last = Data()
+            for r in 0..<6 {
+                let reply = try await Self.keyedClassify(client, r, key: "request-\(r)")
+                let retry = try await Self.keyedClassify(client, r, key: "request-\(r)")
+                #expect(reply.status == .ok && retry.status == .ok)
+                #expect(try JSONDecoder().decode(ClassifyReply.self, from: Data(buffer: reply.body)) == (try await TestData.expected(&twin, TestData.batch(r))), "request \(r)")
+                #expect(Data(buffer: retry.body) == Data(buffer: reply.body), "request \(r): the retry gets the same answer")
+                last = Data(buffer: reply.body)
+            }
+            #expect(try await Self.steps(client, "i") == 6, "each request applied once")
+            for bad in ["has space", String(repeating: "k", count: IdempotencyKey.maxLength + 1)] {
+                let refused = try await Self.keyedClassify(client, 9, key: bad)
+                #expect(refused.status == .badRequest && refused.errorCode == "bad_request", "\(bad.prefix(20))")
+            }
+            #expect(try await Self.steps(client, "i") == 6, "a refused key changes nothing")
+
+            let crashed = try url == nil ? DurabilityTests.crashImage(of: directory) : nil
+            if url != nil { try await Task.sleep(for: .milliseconds(300)) }
+            let answer = last
+            let checked = twin
+            try await Self.keyedServer(url, "b", data: crashed).run { client in
+                var twin = checked
+                let retry = try await Self.keyedClassify(client, 5, key: "request-5")
+                #expect(retry.status == .ok && Data(buffer: retry.body) == answer, "the reloaded stream answers the retry of its latest request again")
+                #expect(try await Self.steps(client, "i") == 6)
+                let next = try await Self.keyedClassify(client, 6, key: "request-6")
+                #expect(try JSONDecoder().decode(ClassifyReply.self, from: Data(buffer: next.body)) == (try await TestData.expected(&twin, TestData.batch(6))))
+            }
+        }
+    }
+
+    /// A server snapshotting every 2 records, on the PostgreSQL database at `url` (a short
+    /// lease) or on a data directory.
+    static func keyedServer(_ url: String?, _ name: String, data: URL? = nil) -> TestServer {
+        TestServer(dataDirectory: data) { configuration in
+            configuration.snapshotEveryRecords = 2
+            if let url { configuration.store = try? ScratchPostgres.store(url, server: name, leaseSeconds: 0.2) }
+        }
+    }
+
+    static func keyedClassify(_ client: Client, _ r: Int, key: String) async throws -> Reply {
+        var headers = HTTPFields()
+        headers[HTTPFields.Element.Name("Idempotency-Key")!] = key
+        return try await client.send(.post, "/v1/streams/i/classify", json: Client.imagesJSON(TestData.batch(r)), headers: headers)
+    }
+
+    static func steps(_ client: Client, _ id: String) async throws -> Int? {
+        try client.object(try await client.send(.get, "/v1/streams/\(id)"))["steps"] as? Int
+    }
+
+    @Test("multipart/form-data with several files gives the same answer as base64 JSON", arguments: TestStore.available)
+    func multipart(store: TestStore) async throws {
+        try await TestServer.on(store).run { client in
             _ = try await client.createStream("a")
             _ = try await client.createStream("b")
             let images = TestData.batch(2)
@@ -93,9 +156,9 @@ struct StreamAPITests {
         }
     }
 
-    @Test("a policy patch overrides defaults; unknown fields and bad values are 422")
-    func policy() async throws {
-        try await TestServer().run { client in
+    @Test("a policy patch overrides defaults; unknown fields and bad values are 422", arguments: TestStore.available)
+    func policy(store: TestStore) async throws {
+        try await TestServer.on(store).run { client in
             let created = try client.object(try await client.createStream("p", policy: "{\"policy\":\"adaptThenPredict\",\"stepsPerBatch\":2}"), .created)
             let policy = try #require(created["policy"] as? [String: Any])
             #expect(policy["policy"] as? String == "adaptThenPredict" && policy["stepsPerBatch"] as? Int == 2)
@@ -112,9 +175,9 @@ struct StreamAPITests {
         }
     }
 
-    @Test("stateless zero-shot classification equals the zero-shot stream answer")
-    func stateless() async throws {
-        try await TestServer().run { client in
+    @Test("stateless zero-shot classification equals the zero-shot stream answer", arguments: TestStore.available)
+    func stateless(store: TestStore) async throws {
+        try await TestServer.on(store).run { client in
             _ = try await client.createStream("z")
             let images = TestData.batch(1)
             let labels = TestData.labels.map { "\"\($0)\"" }.joined(separator: ",")
