@@ -148,7 +148,7 @@ final class StreamService: Sendable {
             policy: state.hyperparameters, createdAt: stream.metadata.createdAt, steps: state.counters.batchesSeen,
             samplesSeen: state.counters.samplesSeen, optimizerSteps: state.counters.optimizerSteps,
             skippedSteps: state.counters.skippedSteps, automaticResets: state.counters.automaticResets,
-            runningEntropy: state.running.entropy, memoryBytes: state.memoryBytes, checkpoints: try stream.handle.checkpoints().map(\.name))
+            runningEntropy: state.running.entropy, memoryBytes: stream.memoryBytes, checkpoints: try stream.handle.checkpoints().map(\.name))
     }
 
     // MARK: Classification

@@ -57,7 +57,11 @@ struct StreamAPITests {
             #expect(info["steps"] as? Int == 6)
             #expect(info["samplesSeen"] as? Int == twin.counters.samplesSeen)
             #expect(info["optimizerSteps"] as? Int == twin.counters.optimizerSteps)
-            #expect((info["memoryBytes"] as? Int ?? 0) == twin.memoryBytes)
+            // The stream's memory is its engine state's and its history's (the registry's budget counts both).
+            let history = try client.object(try await client.send(.get, "/v1/streams/s1/history"))
+            let historyBytes = try #require(history["usedBytes"] as? Int)
+            #expect(historyBytes > 0)
+            #expect((info["memoryBytes"] as? Int ?? 0) == twin.memoryBytes + historyBytes)
             #expect(info["runningEntropy"] as? Double != nil)
 
             let reset = try client.object(try await client.send(.post, "/v1/streams/s1/reset"))
