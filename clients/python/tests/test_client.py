@@ -297,6 +297,11 @@ def test_retries_are_bounded(limited_server) -> None:
 
 
 def test_retry_after_forms() -> None:
+    # What is retried: answers the server marks transient (429/503 with Retry-After), nothing else.
+    assert RadaError(503, "unavailable", "decode budget busy", 1.0).retryable
+    assert RadaError(503, "stream_moved", "another server holds it", 1.0).retryable
+    assert not RadaError(503, "stream_quarantined", "cannot be loaded", None).retryable
+    assert not RadaError(409, "conflict", "exists", None).retryable
     assert _retry_after("3") == 3.0
     assert _retry_after(None) is None
     assert _retry_after("soon") is None
