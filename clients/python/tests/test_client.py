@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 import re
+import select
 import socket
 import threading
 import time
@@ -222,7 +223,7 @@ class SlotHolder:
     The server admits a request (and counts it in flight) when its head arrives; the body is
     read inside, so the slot stays taken until the socket closes."""
 
-    def __init__(self, server, stream_id: str, hold_seconds: float) -> None:
+    def __init__(self, server, stream_id: str) -> None:
         url = urlparse(server.url)
         self.socket = socket.create_connection((url.hostname, url.port))
         head = (
@@ -231,26 +232,44 @@ class SlotHolder:
             "Content-Length: 4096\r\n\r\n"
         )
         self.socket.sendall(head.encode() + b"\0" * 16)
-        self.timer = threading.Timer(hold_seconds, self.socket.close)
+        self.timer: threading.Timer | None = None
+
+    def answered(self) -> bool:
+        """Whether the server has answered (refused) the held upload already."""
+        return bool(select.select([self.socket], [], [], 0)[0])
+
+    def release_after(self, seconds: float) -> None:
+        """Closes the connection (the server then frees the slot) `seconds` from now."""
+        self.timer = threading.Timer(seconds, self.socket.close)
         self.timer.start()
 
     def release(self) -> None:
-        self.timer.cancel()
+        if self.timer is not None:
+            self.timer.cancel()
         self.socket.close()
 
 
-def wait_until_refused(client: Client, stream_id: str) -> None:
-    """Until the server counts the holder in flight (its head has been parsed)."""
+def hold_slot(server, client: Client, stream_id: str) -> SlotHolder:
+    """A holder that the server counts in flight, seen from `client` as a 429.
+
+    The holder itself is refused when another request of the client (the probe's, or one whose
+    slot is not yet released) is in flight as its head arrives: then it is replaced."""
     deadline = time.monotonic() + 10
     while time.monotonic() < deadline:
-        try:
-            client.get_stream(stream_id)
-        except RadaError as error:
-            if error.status == 429:
-                return
-            raise
-        time.sleep(0.02)
-    raise AssertionError("the held upload never took the client's slot")
+        holder = SlotHolder(server, stream_id)
+        for _ in range(50):
+            if holder.answered():
+                break
+            try:
+                client.get_stream(stream_id)
+            except RadaError as error:
+                if error.status != 429:
+                    raise
+                if not holder.answered():
+                    return holder
+            time.sleep(0.02)
+        holder.release()
+    raise AssertionError("no held upload took the client's slot within 10 s")
 
 
 def test_429_is_retried_after_retry_after(limited_server) -> None:
@@ -258,9 +277,9 @@ def test_429_is_retried_after_retry_after(limited_server) -> None:
     with Client(limited_server.url, api_key=limited_server.key, max_retries=0) as probe:
         stream_id = fresh_id("limited")
         probe.create_stream(["a", "b"], id=stream_id)
-        holder = SlotHolder(limited_server, stream_id, hold_seconds=1.5)
+        holder = hold_slot(limited_server, probe, stream_id)
         try:
-            wait_until_refused(probe, stream_id)
+            holder.release_after(1.5)
             with Client(limited_server.url, api_key=limited_server.key, max_retries=5,
                         on_retry=lambda e, d, n: retries.append((e.status, e.code, d, n))) as patient:
                 start = time.monotonic()
@@ -281,9 +300,9 @@ def test_retries_are_bounded(limited_server) -> None:
                 on_retry=lambda e, d, n: retries.append(n)) as client:
         stream_id = fresh_id("bounded")
         client.create_stream(["a", "b"], id=stream_id)
-        holder = SlotHolder(limited_server, stream_id, hold_seconds=20)
+        with Client(limited_server.url, api_key=limited_server.key, max_retries=0) as probe:
+            holder = hold_slot(limited_server, probe, stream_id)
         try:
-            wait_until_refused(Client(limited_server.url, api_key=limited_server.key, max_retries=0), stream_id)
             start = time.monotonic()
             with pytest.raises(RadaError) as refused:
                 client.get_stream(stream_id)
@@ -297,6 +316,11 @@ def test_retries_are_bounded(limited_server) -> None:
 
 
 def test_retry_after_forms() -> None:
+    # What is retried: answers the server marks transient (429/503 with Retry-After), nothing else.
+    assert RadaError(503, "unavailable", "decode budget busy", 1.0).retryable
+    assert RadaError(503, "stream_moved", "another server holds it", 1.0).retryable
+    assert not RadaError(503, "stream_quarantined", "cannot be loaded", None).retryable
+    assert not RadaError(409, "conflict", "exists", None).retryable
     assert _retry_after("3") == 3.0
     assert _retry_after(None) is None
     assert _retry_after("soon") is None
