@@ -2,6 +2,7 @@ import CLIP
 import Dispatch
 import Foundation
 import RadaNumerics
+import Synchronization
 import Imaging
 
 /// The real backbone: a loaded CLIP checkpoint behind the server's `EmbeddingBackend` seam.
@@ -15,7 +16,6 @@ public final class CLIPBackend: EmbeddingBackend {
     public let encoder: CLIPEncoder
     private let queue = DispatchQueue(label: "rada.backbone", qos: .userInitiated)
 
-    public init(encoder: CLIPEncoder) { self.encoder = encoder }
 
     public var embeddingDimension: Int { encoder.embeddingDimension }
     public var logitScale: Float { encoder.logitScale }
@@ -26,29 +26,51 @@ public final class CLIPBackend: EmbeddingBackend {
         try await run { $0.embed(preprocessed: images) }
     }
 
-    /// Prompts encoded per job on the backbone queue: a class set is encoded a few labels at a
-    /// time, each part its own job, so image batches queued meanwhile run between the parts and
-    /// a 64,000-prompt class set delays them by one part, not by all of it.
-    public static let promptsPerJob = 16
+    /// Longest a text job may hold the backbone queue: a class set is encoded a few prompts at a
+    /// time, each part its own job sized from the measured cost per prompt, so image batches
+    /// queued meanwhile run between the parts and a 64,000-prompt class set delays them by one
+    /// part (about this long), not by all of it. Parts cut through classes: a class's prompt
+    /// embeddings are summed across parts in prompt order, as the encoder sums them.
+    public let maxPartTime: Duration
+    /// Seconds per prompt of the last text jobs (moving average); nil before the first.
+    private let secondsPerPrompt = Mutex<Double?>(nil)
+    /// Prompts in a part before any has been measured, and the most in any part.
+    public static let firstPartPrompts = 16
+    public static let maxPartPrompts = 256
+
+    public init(encoder: CLIPEncoder, maxPartTime: Duration = .milliseconds(5)) {
+        self.encoder = encoder
+        self.maxPartTime = maxPartTime
+    }
+
+    /// Prompts in the next part: what fits in `maxPartTime` at the measured cost, at least one.
+    func partPrompts() -> Int {
+        guard let perPrompt = secondsPerPrompt.withLock({ $0 }), perPrompt > 0 else { return Self.firstPartPrompts }
+        let fitting = maxPartTime.seconds / perPrompt
+        return fitting >= Double(Self.maxPartPrompts) ? Self.maxPartPrompts : max(1, Int(fitting))
+    }
 
     public func classEmbeddings(labels: [String], prompts: [String: [String]]?, templates: [String]?) async throws -> Matrix {
         // A label without prompts of its own is described by the templates.
         let templated = try ClassSet.templated(labels: labels, templates: templates ?? encoder.defaultTemplates)
         let classes = try ClassSet(labels: labels, prompts: zip(labels, templated.prompts).map { prompts?[$0] ?? $1 })
-        // Each class's embedding depends on its own prompts only, so parts are exact.
+        let flat = classes.prompts.flatMap { $0 }
+        let owner = classes.prompts.enumerated().flatMap { k, list in [Int](repeating: k, count: list.count) }
         var out = Matrix(rows: classes.labels.count, cols: embeddingDimension)
         var start = 0
-        while start < classes.labels.count {
-            var end = start + 1, count = classes.prompts[start].count
-            while end < classes.labels.count, count + classes.prompts[end].count <= Self.promptsPerJob {
-                count += classes.prompts[end].count
-                end += 1
+        while start < flat.count {
+            let end = min(flat.count, start + partPrompts())
+            let texts = Array(flat[start..<end])
+            let clock = ContinuousClock(), began = clock.now
+            let rows = try await run { try $0.embed(texts: texts) }
+            let sample = (clock.now - began).seconds / Double(texts.count)
+            secondsPerPrompt.withLock { $0 = $0.map { 0.7 * $0 + 0.3 * sample } ?? sample }
+            for (i, prompt) in (start..<end).enumerated() {
+                for j in 0..<out.cols { out[owner[prompt], j] += rows[i, j] }
             }
-            let part = try ClassSet(labels: Array(classes.labels[start..<end]), prompts: Array(classes.prompts[start..<end]))
-            let rows = try await run { try $0.classEmbeddings(part) }
-            out.storage.replaceSubrange((start * out.cols)..<(end * out.cols), with: rows.storage)
             start = end
         }
+        out.normalizeRows()
         return out
     }
 

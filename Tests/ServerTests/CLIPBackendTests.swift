@@ -20,9 +20,26 @@ struct CLIPBackendTests {
         let templates = (0..<7).map { "a photo number \($0) of a {}." }
         let parts = try await backend.classEmbeddings(labels: labels, prompts: nil, templates: templates)
         let whole = try backend.encoder.classEmbeddings(try ClassSet.templated(labels: labels, templates: templates))
-        #expect(labels.count * templates.count > 4 * CLIPBackend.promptsPerJob, "the set spans several parts")
+        #expect(labels.count * templates.count > 4 * CLIPBackend.maxPartPrompts / 4, "the set spans several parts")
         #expect(parts.rows == 40 && parts.cols == whole.cols)
         let worst = zip(parts.storage, whole.storage).map { abs($0 - $1) }.max() ?? 0
+        #expect(worst <= 1e-6, "largest difference \(worst)")
+    }
+
+    @Test("parts are sized from the measured cost per prompt: one prompt under a tiny budget, the cap under a huge one")
+    func partsSizedByTime() async throws {
+        let encoder = try Self.backend().encoder
+        let labels = (0..<5).map { "class \($0)" }
+        let templates = (0..<9).map { "a photo number \($0) of a {}." }
+        let tight = CLIPBackend(encoder: encoder, maxPartTime: .nanoseconds(1))
+        #expect(tight.partPrompts() == CLIPBackend.firstPartPrompts, "nothing measured yet")
+        let cut = try await tight.classEmbeddings(labels: labels, prompts: nil, templates: templates)
+        #expect(tight.partPrompts() == 1)
+        let loose = CLIPBackend(encoder: encoder, maxPartTime: .seconds(3600))
+        let whole = try await loose.classEmbeddings(labels: labels, prompts: nil, templates: templates)
+        #expect(loose.partPrompts() == CLIPBackend.maxPartPrompts)
+        // One prompt per job or all at once: the same class embeddings.
+        let worst = zip(cut.storage, whole.storage).map { abs($0 - $1) }.max() ?? 1
         #expect(worst <= 1e-6, "largest difference \(worst)")
     }
 
