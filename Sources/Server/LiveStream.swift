@@ -165,7 +165,7 @@ final class LiveStream: Sendable {
         var probabilities: Matrix
         var labels: [String]
         /// The stream's request count after this request.
-        var step: Int
+        var request: Int
         /// Optimiser steps taken before the answer; nil when they run after it (predict-then-adapt).
         var stepsTaken: Int?
     }
@@ -182,9 +182,9 @@ final class LiveStream: Sendable {
             let record = JournalRecord(sequence: inner.nextSequence, adapt: adapt, features: features, time: StreamHistory.now())
             try handle.append(sequence: record.sequence, payload: record.payload())
             inner.nextSequence += 1
-            let (labels, step) = (inner.state.labels, inner.state.counters.batchesSeen + 1)
+            let (labels, request) = (inner.state.labels, inner.state.counters.batchesSeen + 1)
             let result = try inner.apply(record) { probabilities, stepsBefore in
-                answer(Prediction(probabilities: probabilities, labels: labels, step: step, stepsTaken: stepsBefore))
+                answer(Prediction(probabilities: probabilities, labels: labels, request: request, stepsTaken: stepsBefore))
             }
             // The step is already durable in the journal: a failed snapshot must not fail the
             // request; it is retried on the next one (the journal keeps growing meanwhile).
