@@ -340,6 +340,9 @@ def main():
         browser.screenshot(os.path.join(args.out, "dashboard.png"))
 
         browser.click("#reset")
+        # The page shows 0 requests only once its POST has returned: read the API after that, not
+        # while the reset may still be in flight.
+        browser.wait("Number(document.getElementById('c-requests').textContent) === 0", "the reset is applied")
         shown, history, info = agree(browser, api, "wardrobe", "after the reset")
         check(shown["points"] == 0 and shown["marks"] == ["reset"] and info["requests"] == 0, "reset clears the charts and leaves its mark")
         classify(browser, api, "wardrobe", paths[0:2], "after the reset, one request")
