@@ -92,7 +92,7 @@ let package = Package(
         .testTarget(name: "ImagingTests", dependencies: ["Imaging"]),
         .testTarget(name: "CLIPTests", dependencies: ["CLIP", "SafeTensors"]),
         .testTarget(name: "AdaptationTests", dependencies: ["Adaptation", "SafeTensors"]),
-        .testTarget(name: "BenchmarksTests", dependencies: ["Benchmarks"]),
+        .testTarget(name: "BenchmarksTests", dependencies: ["Benchmarks", "Adaptation", "RadaNumerics"]),
         // The API client generated from Docs/openapi.yaml, for the tests only.
         .target(
             name: "RadaAPIClient",

@@ -41,7 +41,7 @@ curl -fs -X POST "http://127.0.0.1:$port/v1/streams" -H 'content-type: applicati
   -d '{"id": "s", "labels": ["T-shirt/top","Trouser","Pullover","Dress","Coat","Sandal","Shirt","Sneaker","Bag","Ankle boot"]}' > /dev/null
 answer=$(curl -fs -X POST "http://127.0.0.1:$port/v1/streams/s/classify?top=1" -F "image=@$image")
 echo "$answer"
-echo "$answer" | grep -q '"step":1'
+echo "$answer" | grep -q '"request":1'
 kill -TERM "$server"; wait "$server" || true; server=""
 test -d "$prefix/data/clients/local/streams/s" || { echo "install-check: the stream was not kept" >&2; exit 1; }
 

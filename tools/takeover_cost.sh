@@ -33,7 +33,7 @@ run_store() {  # $1 = local|postgres
   done
   for s in full1 full2 full3; do for i in $(seq 1 63); do curl -s -o /dev/null -XPOST 127.0.0.1:18301/v1/streams/$s/classify -H 'content-type: application/json' -d "$body"; done; done
   for s in snap1 snap2 snap3; do for i in $(seq 1 64); do curl -s -o /dev/null -XPOST 127.0.0.1:18301/v1/streams/$s/classify -H 'content-type: application/json' -d "$body"; done; done
-  curl -s 127.0.0.1:18301/v1/streams/full1 | python3 -c 'import json,sys; d=json.load(sys.stdin); print("steps",d["steps"],"memoryBytes",d["memoryBytes"])'
+  curl -s 127.0.0.1:18301/v1/streams/full1 | python3 -c 'import json,sys; d=json.load(sys.stdin); print("requests",d["requests"],"memoryBytes",d["memoryBytes"])'
   kill -9 $a; wait $a 2>/dev/null
   $B serve --port 18302 --data-dir $dir --snapshot-every 64 --server-id b "${store[@]}" > $M/b-$kind.log 2>&1 &
   local b=$!; ready 18302 || { echo "B not ready"; return; }

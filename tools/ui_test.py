@@ -207,7 +207,7 @@ def page_numbers(browser):
         const chart = (id) => document.getElementById(id);
         const polyline = chart('chart-entropy').querySelector('polyline');
         return {
-            steps: Number(document.getElementById('c-steps').textContent),
+            requests: Number(document.getElementById('c-requests').textContent),
             samples: Number(document.getElementById('c-samples').textContent),
             optimizer: Number(document.getElementById('c-optimizer').textContent),
             points: Number(document.getElementById('c-points').textContent),
@@ -230,14 +230,14 @@ def agree(browser, api, stream, what):
     history = api.json("GET", "/v1/streams/%s/history" % stream)
     info = api.json("GET", "/v1/streams/%s" % stream)
     requests = [e for e in history["entries"] if e["kind"] == "request"]
-    browser.wait("Number(document.getElementById('c-steps').textContent) === %d && "
+    browser.wait("Number(document.getElementById('c-requests').textContent) === %d && "
                  "Number(document.getElementById('chart-entropy').dataset.points) === %d && "
                  "document.getElementById('chart-entropy').querySelectorAll('line.mark').length === %d"
-                 % (info["steps"], len(requests), len([e for e in history["entries"] if e["kind"] != "request"])
+                 % (info["requests"], len(requests), len([e for e in history["entries"] if e["kind"] != "request"])
                     + sum(1 for e in requests if e.get("automaticReset"))), what)
     shown = page_numbers(browser)
-    check(shown["steps"] == info["steps"] and shown["samples"] == info["samplesSeen"] and shown["optimizer"] == info["optimizerSteps"],
-          "%s: counters %d requests, %d images, %d optimiser steps" % (what, shown["steps"], shown["samples"], shown["optimizer"]))
+    check(shown["requests"] == info["requests"] and shown["samples"] == info["samplesSeen"] and shown["optimizer"] == info["optimizerSteps"],
+          "%s: counters %d requests, %d images, %d optimiser steps" % (what, shown["requests"], shown["samples"], shown["optimizer"]))
     check(shown["points"] == shown["entropyPoints"] == shown["confidencePoints"] == shown["classBars"] == len(requests),
           "%s: %d points in each chart" % (what, len(requests)))
     check(shown["polylineVertices"] == (len(requests) if requests else 0), "%s: the entropy line has %d vertices" % (what, shown["polylineVertices"]))
@@ -253,9 +253,9 @@ def agree(browser, api, stream, what):
 
 
 def classify(browser, api, stream, paths, what):
-    before = api.json("GET", "/v1/streams/%s" % stream)["steps"]
+    before = api.json("GET", "/v1/streams/%s" % stream)["requests"]
     browser.set_files("#files", paths)
-    browser.wait("document.querySelectorAll('#results .result').length === %d && Number(document.getElementById('c-steps').textContent) === %d"
+    browser.wait("document.querySelectorAll('#results .result').length === %d && Number(document.getElementById('c-requests').textContent) === %d"
                  % (len(paths), before + 1), what)
     return agree(browser, api, stream, what)
 
@@ -335,13 +335,16 @@ def main():
             classify(browser, api, "wardrobe", batch, "after checkpoint, request %d" % (i + 1))
         browser.click("#checkpoints [data-restore='morning']")
         shown, history, info = agree(browser, api, "wardrobe", "after the restore")
-        check(info["steps"] == len(batches), "restore brings the counters back to %d requests" % len(batches))
+        check(info["requests"] == len(batches), "restore brings the counters back to %d requests" % len(batches))
         classify(browser, api, "wardrobe", paths[20:24], "after the restore, one more request")
         browser.screenshot(os.path.join(args.out, "dashboard.png"))
 
         browser.click("#reset")
+        # The page shows 0 requests only once its POST has returned: read the API after that, not
+        # while the reset may still be in flight.
+        browser.wait("Number(document.getElementById('c-requests').textContent) === 0", "the reset is applied")
         shown, history, info = agree(browser, api, "wardrobe", "after the reset")
-        check(shown["points"] == 0 and shown["marks"] == ["reset"] and info["steps"] == 0, "reset clears the charts and leaves its mark")
+        check(shown["points"] == 0 and shown["marks"] == ["reset"] and info["requests"] == 0, "reset clears the charts and leaves its mark")
         classify(browser, api, "wardrobe", paths[0:2], "after the reset, one request")
         browser.screenshot(os.path.join(args.out, "after-reset.png"))
 

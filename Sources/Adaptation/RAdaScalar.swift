@@ -22,6 +22,8 @@ public protocol RAdaScalar: BinaryFloatingPoint, Codable, Sendable {
     static var safetensorsDType: String { get }
 }
 
+// One conformance per scalar type: their bodies look alike but call each type's own BLAS routine
+// and kernels, which generics cannot pick for them.
 extension Float: RAdaScalar {
     @inlinable
     public static func gemm(

@@ -304,8 +304,8 @@ public struct StreamState: Sendable, Equatable {
     /// replay window's rows included; 0 without steps): what schedulers rank requests by.
     public func stepFLOPs(batch: Int) -> Double {
         let rows = max(batch, hyperparameters.replayImages)
-        let configuration = AdaptationBenchmark.Configuration(batch: max(1, rows), classes: classes, dimension: dimension, heads: heads)
-        return Double(hyperparameters.stepsPerBatch) * AdaptationBenchmark.stepFLOPs(configuration, chunkRows: hyperparameters.chunkRows)
+        let perStep = StepCost.flops(batch: max(1, rows), classes: classes, dimension: dimension, chunkRows: hyperparameters.chunkRows)
+        return Double(hyperparameters.stepsPerBatch) * perStep
     }
 
     /// Peak scratch bytes of one adaptation step on `batch` images (independent of the batch size

@@ -18,6 +18,8 @@ typedef struct {
     char message[256];
 } png_writer;
 
+/* libpng's callbacks for writing; decode_png.c has their reading twins, which carry a
+   different state (a cursor over the input, not a growing buffer), so each file keeps its own. */
 static void png_write_fail(png_structp png, png_const_charp message) {
     png_writer *writer = png_get_error_ptr(png);
     snprintf(writer->message, sizeof writer->message, "%s", message);

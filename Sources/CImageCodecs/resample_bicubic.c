@@ -211,6 +211,8 @@ static int plan_crop(int in_w, int in_h, int64_t full_w, int64_t full_h, int64_t
     int v_taps = plan->need_vertical ? axis_taps(in_h, full_h) : 1;
     bytes += axis_bytes(h_taps, crop_w) + axis_bytes(v_taps, crop_h);
     int64_t lo, hi, lo2, hi2;
+    /* The two branches mirror each other (columns vs rows); kept apart so each reads as the pass
+       order it plans, with its own byte count. */
     if (plan->vertical_first) {
         /* Vertical pass over just the columns the horizontal window reads. */
         if (plan->need_horizontal) {

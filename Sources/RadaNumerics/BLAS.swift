@@ -81,7 +81,8 @@ public enum BLAS {
             Int32(ldb), beta, c, Int32(ldc))
     }
 
-    /// Row-major double-precision GEMM, used where Float64 is needed (gradient checks).
+    /// Row-major double-precision GEMM, used where Float64 is needed (gradient checks). Kept
+    /// beside `sgemm` rather than generic: one entry point per scalar type, as in BLAS itself.
     @inlinable
     public static func dgemm(
         transA: Bool = false, transB: Bool = false, m: Int, n: Int, k: Int, alpha: Double = 1,

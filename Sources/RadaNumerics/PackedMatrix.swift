@@ -19,7 +19,8 @@ public struct PackedMatrix: Sendable {
     /// The most rows for which `multiply` beats OpenBLAS here (one activation block of the kernel).
     public static let maxRows = 144
 
-    /// Packs a row-major rows × cols matrix.
+    /// Packs a row-major rows × cols matrix. `BF16PackedMatrix.init` has the same shape for its
+    /// own element type and packing kernel: one per packed format.
     public init(rows: Int, cols: Int, storage: [Float]) {
         precondition(rows > 0 && cols > 0 && storage.count == rows * cols,
                      "PackedMatrix: \(storage.count) values for \(rows)×\(cols)")

@@ -7,11 +7,12 @@ struct CreateStreamRequest: Decodable {
     var labels: [String]?
     var prompts: [String: [String]]?
     var templates: [String]?
-    /// Partial `RAdaHyperparameters`: given fields override the defaults.
-    var policy: JSONValue?
+    /// Partial `RAdaHyperparameters`: given fields override the defaults. Read from
+    /// `hyperparameters`, or from its deprecated alias `policy` (the name before 0.3.0; both is a 400).
+    var hyperparameters: JSONValue?
     var seed: UInt64?
 
-    private enum CodingKeys: String, CodingKey { case id, labels, prompts, templates, policy, seed }
+    private enum CodingKeys: String, CodingKey { case id, labels, prompts, templates, hyperparameters, policy, seed }
 
     init(from decoder: any Decoder) throws {
         let c = try decoder.container(keyedBy: CodingKeys.self)
@@ -19,7 +20,11 @@ struct CreateStreamRequest: Decodable {
         labels = try c.decodeUnlessAbsent([String].self, forKey: .labels)
         prompts = try c.decodeUnlessAbsent([String: [String]].self, forKey: .prompts)
         templates = try c.decodeUnlessAbsent([String].self, forKey: .templates)
-        policy = try c.decodeUnlessAbsent(JSONValue.self, forKey: .policy)
+        if c.contains(.hyperparameters) && c.contains(.policy) {
+            throw DecodingError.dataCorruptedError(
+                forKey: .policy, in: c, debugDescription: "give \"hyperparameters\" or its deprecated alias \"policy\", not both")
+        }
+        hyperparameters = try c.decodeUnlessAbsent(JSONValue.self, forKey: c.contains(.policy) ? .policy : .hyperparameters)
         // 63 bits: every client's integer type (and every OpenAPI tool) holds it.
         if let value = try c.decodeUnlessAbsent(Int64.self, forKey: .seed) {
             guard value >= 0 else { throw DecodingError.dataCorruptedError(forKey: .seed, in: c, debugDescription: "seed must be in 0...\(Int64.max)") }
@@ -44,10 +49,10 @@ struct StreamInfo: Encodable {
     var labels: [String]
     var templates: [String]?
     var prompts: [String: [String]]?
-    var policy: RAdaHyperparameters
+    var hyperparameters: RAdaHyperparameters
     var createdAt: Date
-    /// Requests (batches) processed.
-    var steps: Int
+    /// Requests (batches) processed; `optimizerSteps` counts the optimiser's steps.
+    var requests: Int
     var samplesSeen: Int
     var optimizerSteps: Int
     var skippedSteps: Int
@@ -94,9 +99,9 @@ struct ClassifyResponse: Encodable {
     }
     var results: [Result]
     /// The stream's request count after this request (absent for stateless classification).
-    var step: Int?
-    /// Optimiser steps this request took.
-    var adaptationSteps: Int?
+    var request: Int?
+    /// Optimiser steps this request took before its answer.
+    var optimizerSteps: Int?
 }
 
 struct CheckpointRequest: Decodable {
@@ -130,7 +135,7 @@ struct StatelessClassifyRequest: Decodable {
     }
 }
 
-/// Any JSON value (used for partial policies merged over defaults).
+/// Any JSON value (used for partial hyper-parameters merged over defaults).
 indirect enum JSONValue: Codable, Equatable, Sendable {
     case null, bool(Bool), integer(Int), number(Double), string(String), array([JSONValue]), object([String: JSONValue])
 
@@ -181,29 +186,29 @@ indirect enum JSONValue: Codable, Equatable, Sendable {
 }
 
 extension RAdaHyperparameters {
-    /// The defaults with a client's partial policy applied; 422 for unknown fields or bad values.
+    /// The defaults with a client's partial hyper-parameters applied; 422 for unknown fields or bad values.
     static func resolving(_ patch: JSONValue?) throws -> RAdaHyperparameters {
         guard let patch else { return RAdaHyperparameters() }
-        guard case let .object(fields) = patch else { throw APIError.unprocessable("\"policy\" must be a JSON object") }
+        guard case let .object(fields) = patch else { throw APIError.unprocessable("\"hyperparameters\" must be a JSON object") }
         let defaults = try JSONDecoder().decode(JSONValue.self, from: JSONEncoder().encode(RAdaHyperparameters()))
         if case let .object(known) = defaults, let unknown = fields.keys.sorted().first(where: { known[$0] == nil }) {
-            throw APIError.unprocessable("unknown policy field \"\(unknown)\"; known: \(known.keys.sorted().joined(separator: ", "))")
+            throw APIError.unprocessable("unknown hyperparameters field \"\(unknown)\"; known: \(known.keys.sorted().joined(separator: ", "))")
         }
         let resolved: RAdaHyperparameters
         do {
             resolved = try JSONDecoder().decode(RAdaHyperparameters.self, from: JSONEncoder().encode(defaults.merged(with: patch)))
             try resolved.validate()
         } catch let error as DecodingError {
-            throw APIError.unprocessable("invalid policy: \(DecodingError.summary(error))")
+            throw APIError.unprocessable("invalid hyperparameters: \(DecodingError.summary(error))")
         } catch {
-            throw APIError.unprocessable("invalid policy: \(error)")
+            throw APIError.unprocessable("invalid hyperparameters: \(error)")
         }
         // `null` switches an optional setting off. A field that still has a value after
         // decoding is not optional: its decoder read null as "absent" (fields older stored
-        // policies lack), which is not what a client sending null means.
+        // hyper-parameter sets lack), which is not what a client sending null means.
         let encoded = try? JSONDecoder().decode(JSONValue.self, from: JSONEncoder().encode(resolved))
         if let path = patch.nullPaths().first(where: { encoded?.value(at: $0) != nil }) {
-            throw APIError.unprocessable("policy field \"\(path.joined(separator: "."))\" cannot be null")
+            throw APIError.unprocessable("hyperparameters field \"\(path.joined(separator: "."))\" cannot be null")
         }
         return resolved
     }

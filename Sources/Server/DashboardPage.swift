@@ -44,7 +44,7 @@ extension Dashboard {
           <h2 id="stream-title"></h2>
           <div class="row">
             <dl id="counters" class="counters">
-              <div><dt>requests</dt><dd id="c-steps">0</dd></div>
+              <div><dt>requests</dt><dd id="c-requests">0</dd></div>
               <div><dt>images</dt><dd id="c-samples">0</dd></div>
               <div><dt>optimiser steps</dt><dd id="c-optimizer">0</dd></div>
               <div><dt>skipped steps</dt><dd id="c-skipped">0</dd></div>
@@ -78,8 +78,8 @@ extension Dashboard {
               </form>
               <button id="reset" type="button" class="danger">Reset stream</button>
               <p id="stream-error" class="error"></p>
-              <h3>Policy</h3>
-              <pre id="policy"></pre>
+              <h3>Hyperparameters</h3>
+              <pre id="hyperparameters"></pre>
             </div>
           </div>
         </section>

@@ -221,14 +221,14 @@ extension Dashboard {
 
     function renderInfo() {
       const info = state.info;
-      $('c-steps').textContent = info.steps;
+      $('c-requests').textContent = info.requests;
       $('c-samples').textContent = info.samplesSeen;
       $('c-optimizer').textContent = info.optimizerSteps;
       $('c-skipped').textContent = info.skippedSteps;
       $('c-autoresets').textContent = info.automaticResets;
       $('c-entropy').textContent = info.runningEntropy === null || info.runningEntropy === undefined ? '–' : info.runningEntropy.toFixed(4);
       $('c-memory').textContent = (info.memoryBytes / 1024).toFixed(1) + ' KiB';
-      $('policy').textContent = JSON.stringify(info.policy, null, 2);
+      $('hyperparameters').textContent = JSON.stringify(info.hyperparameters, null, 2);
       const list = $('checkpoints');
       list.replaceChildren(...info.checkpoints.map((name) => {
         const restore = el('button', { type: 'button', class: 'secondary', 'data-restore': name, text: 'Restore' });
@@ -387,7 +387,7 @@ extension Dashboard {
           const meter = el('meter', { min: '0', max: '1', value: String(label.probability) });
           return el('tr', {}, el('td', { text: label.label }), el('td', {}, meter), el('td', { text: (label.probability * 100).toFixed(1) + '%' }));
         }));
-        const caption = el('div', {}, el('strong', { text: files[i].name }), el('div', { class: 'muted', text: 'entropy ' + result.entropy.toFixed(3) + ' · request ' + answer.step }), table);
+        const caption = el('div', {}, el('strong', { text: files[i].name }), el('div', { class: 'muted', text: 'entropy ' + result.entropy.toFixed(3) + ' · request ' + answer.request }), table);
         return el('div', { class: 'result', 'data-top': result.top[0].label }, image, caption);
       }));
     }

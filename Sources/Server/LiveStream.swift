@@ -180,7 +180,7 @@ final class LiveStream: Sendable {
         var probabilities: Matrix
         var labels: [String]
         /// The stream's request count after this request.
-        var step: Int
+        var request: Int
         /// Optimiser steps taken before the answer; nil when they run after it (predict-then-adapt).
         var stepsTaken: Int?
     }
@@ -209,10 +209,10 @@ final class LiveStream: Sendable {
                 sequence: inner.nextSequence, adapt: adapt, features: features, time: StreamHistory.now(), idempotencyKey: idempotencyKey)
             try handle.append(sequence: record.sequence, payload: record.payload())
             inner.nextSequence += 1
-            let (labels, step) = (inner.state.labels, inner.state.counters.batchesSeen + 1)
+            let (labels, request) = (inner.state.labels, inner.state.counters.batchesSeen + 1)
             var given: Prediction?
             let result = try inner.apply(record) { probabilities, stepsBefore in
-                let prediction = Prediction(probabilities: probabilities, labels: labels, step: step, stepsTaken: stepsBefore)
+                let prediction = Prediction(probabilities: probabilities, labels: labels, request: request, stepsTaken: stepsBefore)
                 given = prediction
                 answer(prediction)
             }
@@ -320,10 +320,10 @@ final class LiveStream: Sendable {
             // anything, so a record it refused then (and answered with an error) is refused
             // again here and changes nothing (no history point either), exactly as it did live.
             // The same engine step gives the same answer: a keyed request's is rebuilt here.
-            let (labels, step) = (inner.state.labels, inner.state.counters.batchesSeen + 1)
+            let (labels, request) = (inner.state.labels, inner.state.counters.batchesSeen + 1)
             var given: Prediction?
             _ = try? inner.apply(record) { probabilities, stepsBefore in
-                given = Prediction(probabilities: probabilities, labels: labels, step: step, stepsTaken: stepsBefore)
+                given = Prediction(probabilities: probabilities, labels: labels, request: request, stepsTaken: stepsBefore)
             }
             inner.lastKeyed = record.idempotencyKey.flatMap { key in given.map { KeyedAnswer(key: key, prediction: $0) } }
             inner.nextSequence = record.sequence + 1

@@ -6,7 +6,7 @@ enum OpenAPIDocument {
     openapi: 3.1.0
     info:
       title: RAdaServe
-      version: 0.2.0
+      version: 0.3.0
       description: >
         CLIP zero-shot classification that adapts online per client stream (RAda mask).
         Every operation except /healthz, /readyz, /metrics, /openapi.yaml and the dashboard (/ui) needs
@@ -114,7 +114,7 @@ enum OpenAPIDocument {
           description: >
             400 for a body that is not JSON of this shape; 409 when the id exists for this client;
             413 for more labels than the limit (1000) or more prompts per label than the limit (64);
-            422 for duplicate labels or an invalid policy.
+            422 for duplicate labels or invalid hyperparameters.
           requestBody:
             required: true
             content: {application/json: {schema: {$ref: "#/components/schemas/CreateStream"}}}
@@ -201,7 +201,7 @@ enum OpenAPIDocument {
           - {$ref: "#/components/parameters/IdempotencyKey"}
         post:
           operationId: classify
-          summary: Classify a batch of images, then adapt per the stream's policy
+          summary: Classify a batch of images, then adapt per the stream's hyperparameters
           description: >
             Requests on one stream apply one at a time in arrival order. A bad image anywhere in the
             batch rejects the whole request and leaves the stream untouched (422, naming its index).
@@ -355,7 +355,7 @@ enum OpenAPIDocument {
             Key, stream, name and size are checked before the body is read (413 above the smaller of
             --max-checkpoint-mb, default 128, and the largest checkpoint this stream can produce).
             The file must be a valid stream checkpoint inside the documented bounds (422) and fit
-            the stream: same dimension, heads, labels, class embeddings, logit scale and policy
+            the stream: same dimension, heads, labels, class embeddings, logit scale and hyperparameters
             (409). 409 also when the name exists on this stream.
           requestBody:
             required: true
@@ -393,7 +393,7 @@ enum OpenAPIDocument {
           operationId: restoreCheckpoint
           summary: Bring back the checkpoint's adaptation (mask, optimiser, counters, statistics)
           description: >
-            The stream keeps its own class embeddings, policy and seed, so a reset afterwards is its
+            The stream keeps its own class embeddings, hyperparameters and seed, so a reset afterwards is its
             own zero-shot. 409 when the stored file does not fit the stream, 422 when it cannot be
             read.
           responses:
@@ -535,7 +535,11 @@ enum OpenAPIDocument {
             labels: {$ref: "#/components/schemas/Labels"}
             prompts: {$ref: "#/components/schemas/Prompts"}
             templates: {$ref: "#/components/schemas/Templates"}
-            policy: {$ref: "#/components/schemas/PolicyPatch"}
+            hyperparameters: {$ref: "#/components/schemas/HyperparametersPatch"}
+            policy:
+              $ref: "#/components/schemas/HyperparametersPatch"
+              deprecated: true
+              description: "Deprecated alias of hyperparameters (its name before 0.3.0); giving both is a 400"
             seed: {type: integer, minimum: 0, maximum: 9223372036854775807, description: "Seed of the mask's initial maps (default 0)"}
         CreateStreamWithPrompts:
           type: object
@@ -545,7 +549,11 @@ enum OpenAPIDocument {
             labels: {$ref: "#/components/schemas/Labels"}
             prompts: {$ref: "#/components/schemas/Prompts"}
             templates: {$ref: "#/components/schemas/Templates"}
-            policy: {$ref: "#/components/schemas/PolicyPatch"}
+            hyperparameters: {$ref: "#/components/schemas/HyperparametersPatch"}
+            policy:
+              $ref: "#/components/schemas/HyperparametersPatch"
+              deprecated: true
+              description: "Deprecated alias of hyperparameters (its name before 0.3.0); giving both is a 400"
             seed: {type: integer, minimum: 0, maximum: 9223372036854775807, description: "Seed of the mask's initial maps (default 0)"}
         StatelessClassify:
           description: The class set as for a stream (labels and/or prompts, optional templates), and the images.
@@ -568,10 +576,10 @@ enum OpenAPIDocument {
             prompts: {$ref: "#/components/schemas/Prompts"}
             templates: {$ref: "#/components/schemas/Templates"}
             images: {$ref: "#/components/schemas/ImageList"}
-        PolicyPatch:
+        HyperparametersPatch:
           type: object
           additionalProperties: false
-          description: Any fields of the adaptation policy; the rest keep their defaults (unknown fields are a 422)
+          description: Any fields of the stream's hyperparameters; the rest keep their defaults (unknown fields are a 422)
           properties:
             attentionTemperature: {type: number, minimum: 0.001, maximum: 1000}
             policy: {type: string, enum: [predictThenAdapt, adaptThenPredict, episodic]}
@@ -605,8 +613,9 @@ enum OpenAPIDocument {
                 entropyResetFraction: {type: [number, "null"], minimum: 0, maximum: 2}
                 histogramEntropyResetFraction: {type: [number, "null"], minimum: 0, maximum: 2}
                 resetEveryOptimizerSteps: {type: [integer, "null"], minimum: 1, maximum: 9007199254740991}
-        Policy:
+        Hyperparameters:
           type: object
+          description: "The stream's adaptation settings; policy is when it adapts relative to the answer"
           required: [attentionTemperature, policy, stepsPerBatch, runningMomentum, replayImages, chunkRows, objective, optimizer, collapse]
           properties:
             attentionTemperature: {type: number}
@@ -620,17 +629,17 @@ enum OpenAPIDocument {
             collapse: {type: object}
         Stream:
           type: object
-          required: [id, labels, policy, createdAt, steps, samplesSeen, optimizerSteps, skippedSteps, automaticResets, memoryBytes, checkpoints]
+          required: [id, labels, hyperparameters, createdAt, requests, samplesSeen, optimizerSteps, skippedSteps, automaticResets, memoryBytes, checkpoints]
           properties:
             id: {$ref: "#/components/schemas/Name"}
             labels: {type: array, items: {type: string}}
             templates: {type: array, items: {type: string}}
             prompts: {type: object, additionalProperties: {type: array, items: {type: string}}}
-            policy: {$ref: "#/components/schemas/Policy"}
+            hyperparameters: {$ref: "#/components/schemas/Hyperparameters"}
             createdAt: {type: string, format: date-time}
-            steps: {type: integer, minimum: 0, description: Requests processed}
+            requests: {type: integer, minimum: 0, description: Requests processed}
             samplesSeen: {type: integer, minimum: 0}
-            optimizerSteps: {type: integer, minimum: 0}
+            optimizerSteps: {type: integer, minimum: 0, description: Optimiser steps taken}
             skippedSteps: {type: integer, minimum: 0}
             automaticResets: {type: integer, minimum: 0}
             runningEntropy: {type: [number, "null"], description: "Running mean of per-image prediction entropy (nats); null before the first request"}
@@ -650,8 +659,8 @@ enum OpenAPIDocument {
                     type: array
                     items: {type: object, required: [label, probability], properties: {label: {type: string}, probability: {type: number, minimum: 0, maximum: 1}}}
                   entropy: {type: number, minimum: 0}
-            step: {type: integer, description: "The stream's request count after this request (streams only)"}
-            adaptationSteps: {type: integer, description: "Optimiser steps taken before this answer (streams only); absent under predictThenAdapt, whose steps run after it"}
+            request: {type: integer, minimum: 1, description: "The stream's request count after this request (streams only)"}
+            optimizerSteps: {type: integer, minimum: 0, description: "Optimiser steps taken before this answer (streams only); absent under predictThenAdapt, whose steps run after it"}
         History:
           type: object
           required: [id, labels, budgetBytes, usedBytes, latest, more, entries]

@@ -61,14 +61,14 @@ final class StreamService: Sendable {
         let id = request.id ?? UUID().uuidString.lowercased()
         try Identifier.require(id, "stream id")
         let labels = try validatedLabels(labels: request.labels, prompts: request.prompts, templates: request.templates)
-        let policy = try RAdaHyperparameters.resolving(request.policy)
+        let hyperparameters = try RAdaHyperparameters.resolving(request.hyperparameters)
         guard try await !registry.exists(client: client, id: id) else { throw APIError.conflict("stream \"\(id)\" already exists") }
         let text = try await classEmbeddings(labels: labels, prompts: request.prompts, templates: request.templates)
         let state: StreamState
         do {
             state = try StreamState(
                 labels: labels, textEmbeddings: text, logitScale: backend.logitScale, heads: configuration.heads,
-                hyperparameters: policy, seed: request.seed ?? 0)
+                hyperparameters: hyperparameters, seed: request.seed ?? 0)
         } catch { throw APIError.unprocessable("cannot create the stream: \(error)") }
         let metadata = StreamMetadata(
             id: id, client: client, labels: labels, prompts: request.prompts, templates: request.templates,
@@ -145,7 +145,7 @@ final class StreamService: Sendable {
     private func info(_ stream: LiveStream, _ state: StreamState) throws -> StreamInfo {
         StreamInfo(
             id: stream.metadata.id, labels: state.labels, templates: stream.metadata.templates, prompts: stream.metadata.prompts,
-            policy: state.hyperparameters, createdAt: stream.metadata.createdAt, steps: state.counters.batchesSeen,
+            hyperparameters: state.hyperparameters, createdAt: stream.metadata.createdAt, requests: state.counters.batchesSeen,
             samplesSeen: state.counters.samplesSeen, optimizerSteps: state.counters.optimizerSteps,
             skippedSteps: state.counters.skippedSteps, automaticResets: state.counters.automaticResets,
             runningEntropy: state.running.entropy, memoryBytes: stream.memoryBytes, checkpoints: try stream.handle.checkpoints().map(\.name))
@@ -188,8 +188,8 @@ final class StreamService: Sendable {
             }
         }
         var response = Self.results(prediction.probabilities, labels: prediction.labels, top: top)
-        response.step = prediction.step
-        response.adaptationSteps = prediction.stepsTaken
+        response.request = prediction.request
+        response.optimizerSteps = prediction.stepsTaken
         metrics.imagesClassified.increment(by: Int64(files.count))
         return response
     }

@@ -1,5 +1,5 @@
-import Adaptation
 import ArgumentParser
+import Benchmarks
 import Foundation
 import RadaNumerics
 
@@ -48,8 +48,8 @@ struct BenchAdaptCommand: ParsableCommand {
         for d in dimension {
             for k in classes {
                 for b in batch {
-                    let c = AdaptationBenchmark.Configuration(batch: b, classes: k, dimension: d, heads: heads)
-                    let m = try AdaptationBenchmark.measure(c, repeats: repeats)
+                    let c = AdaptationSpeed.Configuration(batch: b, classes: k, dimension: d, heads: heads)
+                    let m = try AdaptationSpeed.measure(c, repeats: repeats)
                     let fraction = gemmRate.map { m.gflopsPerSecond / $0 }
                     let peak = Double(ProcessResources.peakResidentBytes ?? 0) / 1_048_576
                     emit(

@@ -61,13 +61,15 @@ import Testing
         #expect(gradient[RAdaMask<Float>.weightRange(.output, dimension: 8)].contains { $0 != 0 })
     }
 
-    /// The benchmark runs and counts FLOPs by its formula.
-    @Test func benchmarkMeasures() throws {
-        let c = AdaptationBenchmark.Configuration(batch: 2, classes: 5, dimension: 16, heads: 4)
-        let m = try AdaptationBenchmark.measure(c, repeats: 1)
-        #expect(m.millisecondsPerStep > 0 && m.millisecondsPerForward > 0)
-        #expect(m.flopsPerStep == AdaptationBenchmark.stepFLOPs(c))
-        #expect(AdaptationBenchmark.standardGrid.count == 18)
+    /// The step's FLOP count by hand for B = 1, K = 10, D = 16: forward 8KD² + 8K²D + 2KD² + 2BD²
+    /// = 38,912, no chunk recomputed (queries only: 5,632), backward 10KD² + 18K²D + 5,632 =
+    /// 60,032. Chunks of one image (chunkRows = K) recompute all but the last of B = 3: two
+    /// images' forward, 2 × 33,280 more than one chunk of three.
+    @Test func stepCostCountsByHand() {
+        #expect(StepCost.flops(batch: 1, classes: 10, dimension: 16) == 104_576)
+        let oneChunk = StepCost.flops(batch: 3, classes: 10, dimension: 16, chunkRows: 30)
+        let threeChunks = StepCost.flops(batch: 3, classes: 10, dimension: 16, chunkRows: 10)
+        #expect(threeChunks - oneChunk == 2 * 33_280)
     }
 }
 

@@ -153,7 +153,7 @@ enum ClusterFailover {
             let start = ContinuousClock.now
             while ContinuousClock.now - start < ClusterFailover.bound {
                 let (status, info) = try await KillTests.send(proxy, .get, "/v1/streams/\(id)", key: key)
-                if status == .ok, let steps = (try JSONSerialization.jsonObject(with: info) as? [String: Any])?["steps"] as? Int {
+                if status == .ok, let steps = (try JSONSerialization.jsonObject(with: info) as? [String: Any])?["requests"] as? Int {
                     return steps
                 }
                 log.failure("\(status.code) \(ClusterFailover.errorCode(info) ?? "-") (read)")

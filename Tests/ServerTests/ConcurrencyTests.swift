@@ -34,8 +34,8 @@ struct ConcurrencyTests {
         #expect(calls < Double(streams * requests), "concurrent requests shared backbone calls (\(calls) calls)")
         for s in 0..<streams {
             // Each reply names its place in the stream's order; replay in that order.
-            let order = (0..<requests).sorted { replies[s][$0].step! < replies[s][$1].step! }
-            #expect(order.map { replies[s][$0].step! } == Array(1...requests), "steps 1...n, each once")
+            let order = (0..<requests).sorted { replies[s][$0].request! < replies[s][$1].request! }
+            #expect(order.map { replies[s][$0].request! } == Array(1...requests), "steps 1...n, each once")
             var twin = try await TestData.twin()
             for r in order {
                 #expect(replies[s][r] == (try await TestData.expected(&twin, TestData.batch(r, stream: s))), "stream \(s) request \(r)")
@@ -50,7 +50,7 @@ struct ConcurrencyTests {
             var twin = try await TestData.twin()
             for r in 0..<6 {
                 let reply = try await client.classify("o", TestData.batch(r))
-                #expect(reply.step == r + 1)
+                #expect(reply.request == r + 1)
                 #expect(reply == (try await TestData.expected(&twin, TestData.batch(r))))
             }
         }

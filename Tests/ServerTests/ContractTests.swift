@@ -167,12 +167,12 @@ struct ContractTests {
         }
     }
 
-    /// Every numeric bound of `PolicyPatch`, tried through the server's own policy resolution:
+    /// Every numeric bound of `HyperparametersPatch`, tried through the server's own resolution:
     /// the bound itself is accepted, one step beyond it refused (422); `null` is accepted exactly
     /// where the document allows it.
-    @Test("Policy: fields are the adaptation policy's, and every documented bound is the server's")
-    func policyBoundsMatch() throws {
-        let patch = Self.schema("PolicyPatch")
+    @Test("Hyperparameters: fields are the stream's adaptation settings, and every documented bound is the server's")
+    func hyperparameterBoundsMatch() throws {
+        let patch = Self.schema("HyperparametersPatch")
         let properties = try #require(patch["properties"] as? Object)
         #expect(patch["additionalProperties"] as? Bool == false)
         let defaults = try #require(try JSONSerialization.jsonObject(with: JSONEncoder().encode(RAdaHyperparameters())) as? Object)
@@ -233,7 +233,8 @@ struct ContractTests {
                 #"{"labels": [" ", "\n"]}"#,  // labels are 1-200 characters, whitespace or not
                 "{\"labels\": [\"\(combining)\"]}",  // 200 Unicode scalars, 100 Characters
                 #"{"labels": ["Bag", "Sneaker"], "prompts": {"Bag": ["a handbag"]}}"#,  // Sneaker: the templates
-                #"{"labels": ["a"], "policy": {"objective": {"confidenceThreshold": null}, "optimizer": {"learningRate": null}}}"#,
+                #"{"labels": ["a"], "hyperparameters": {"objective": {"confidenceThreshold": null}, "optimizer": {"learningRate": null}}}"#,
+                #"{"labels": ["a"], "policy": {"stepsPerBatch": 2}}"#,  // the deprecated alias of hyperparameters
                 #"{"labels": ["a"], "seed": 9223372036854775807}"#,
             ]
             for json in accepted { #expect(try await create(json).0 == 201, "\(json)") }
@@ -245,8 +246,10 @@ struct ContractTests {
                 (#"{"labels": ["a"], "prompts": {"a": []}}"#, 422, "unprocessable"),
                 (#"{"labels": ["a"], "prompts": {"": ["x"]}}"#, 422, "unprocessable"),
                 (#"{"labels": ["a"], "templates": ["no placeholder"]}"#, 422, "unprocessable"),
-                (#"{"labels": ["a"], "policy": {"objective": {"zeroShotAnchorWeight": null}}}"#, 422, "unprocessable"),
+                (#"{"labels": ["a"], "hyperparameters": {"objective": {"zeroShotAnchorWeight": null}}}"#, 422, "unprocessable"),
+                (#"{"labels": ["a"], "hyperparameters": {"replayImages": null}}"#, 422, "unprocessable"),
                 (#"{"labels": ["a"], "policy": {"replayImages": null}}"#, 422, "unprocessable"),
+                (#"{"labels": ["a"], "hyperparameters": {}, "policy": {}}"#, 400, "bad_request"),  // the name and its alias
                 (#"{"labels": ["a"], "seed": -1}"#, 400, "bad_request"),
                 (#"{"labels": ["a"], "seed": 9223372036854775808}"#, 400, "bad_request"),
             ]

@@ -110,7 +110,7 @@ struct DurabilityTests {
             var twin = try await TestData.twin()
             for r in 0..<3 { _ = try await TestData.expected(&twin, TestData.batch(r)) }
             let info = try client.object(try await client.send(.get, "/v1/streams/s"))
-            #expect(info["steps"] as? Int == 3)
+            #expect(info["requests"] as? Int == 3)
             #expect(info["checkpoints"] as? [String] == ["after3"])
             #expect(try await client.classify("s", TestData.batch(3)) == (try await TestData.expected(&twin, TestData.batch(3))))
         }
@@ -139,7 +139,7 @@ struct DurabilityTests {
             #expect(try StreamState(checkpoint: data).counters.batchesSeen == 3)
 
             let restored = try client.object(try await client.send(.post, "/v1/streams/s/checkpoints/c3/restore"))
-            #expect(restored["steps"] as? Int == 3)
+            #expect(restored["requests"] as? Int == 3)
             #expect(try await client.classify("s", images[3]) == next, "restoring replays the same future")
             #expect(try await client.send(.delete, "/v1/streams/s/checkpoints/c3").status == .noContent)
             #expect(try await client.send(.get, "/v1/streams/s/checkpoints/c3").status == .notFound)

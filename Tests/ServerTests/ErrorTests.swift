@@ -38,7 +38,7 @@ struct ErrorTests {
             #expect(try await client.send(.post, "/v1/streams/mine/classify", key: bob, json: Client.imagesJSON(TestData.batch(0))).status == .notFound)
             // Bob may use the same id for his own stream; it is a different stream.
             #expect(try await client.createStream("mine", key: bob).status == .created)
-            #expect(try client.object(try await client.send(.get, "/v1/streams/mine"))["steps"] as? Int == 0)
+            #expect(try client.object(try await client.send(.get, "/v1/streams/mine"))["requests"] as? Int == 0)
         }
     }
 

@@ -31,7 +31,7 @@ struct FairnessTests {
     @Test("a predict-then-adapt answer is sent before its step; the next request sees the step; results equal the twin")
     func answerBeforeStep() async throws {
         try await TestServer().run { client in
-            #expect(try await client.createStream("slow", labels: Self.slowLabels, policy: Self.slowPolicy).status == .created)
+            #expect(try await client.createStream("slow", labels: Self.slowLabels, hyperparameters: Self.slowPolicy).status == .created)
             var reply: ClassifyReply?
             var answered = 0.0
             let total = try await Self.seconds {
@@ -43,11 +43,11 @@ struct FairnessTests {
             let step = total - answered
             try #require(step > 0.3, "the step must be long enough to measure (\(step) s)")
             #expect(answered < 0.5 * step, "answered in \(answered) s; the step took \(step) s more")
-            #expect(reply?.step == 1 && reply?.adaptationSteps == nil)
+            #expect(reply?.request == 1 && reply?.optimizerSteps == nil)
             var policy = RAdaHyperparameters()
             policy.stepsPerBatch = Self.slowSteps
             policy.objective.confidenceThreshold = nil
-            var twin = try await TestData.twin(labels: Self.slowLabels, policy: policy)
+            var twin = try await TestData.twin(labels: Self.slowLabels, hyperparameters: policy)
             #expect(reply == (try await TestData.expected(&twin, Self.slowBatch(0))))
             #expect(try await client.classify("slow", Self.slowBatch(1)) == (try await TestData.expected(&twin, Self.slowBatch(1))))
         }
@@ -56,7 +56,7 @@ struct FairnessTests {
     @Test("streams in the middle of long steps do not delay another stream's request")
     func slowStreamsDoNotDelayOthers() async throws {
         try await TestServer().run { client in
-            for s in 0..<3 { #expect(try await client.createStream("slow\(s)", labels: Self.slowLabels, policy: Self.slowPolicy).status == .created) }
+            for s in 0..<3 { #expect(try await client.createStream("slow\(s)", labels: Self.slowLabels, hyperparameters: Self.slowPolicy).status == .created) }
             _ = try await client.createStream("fast")
             let alone = try await Self.seconds { _ = try await client.classify("fast", TestData.batch(0)) }
             // Three long steps start (answers come back at once), each holding its stream.
@@ -84,7 +84,7 @@ struct FairnessTests {
     func coldLoadDoesNotBlockOthers() async throws {
         let first = TestServer { $0.snapshotEveryRecords = 1000 }
         let crashed = try await first.run { client -> URL in
-            _ = try await client.createStream("slow", labels: Self.slowLabels, policy: Self.slowPolicy)
+            _ = try await client.createStream("slow", labels: Self.slowLabels, hyperparameters: Self.slowPolicy)
             _ = try await client.createStream("fast")
             for r in 0..<2 { _ = try await client.classify("slow", Self.slowBatch(r)) }
             _ = try await client.send(.get, "/v1/streams/slow")
@@ -109,7 +109,7 @@ struct FairnessTests {
     @Test("a client over its in-flight cap gets 429 with Retry-After; another client is served")
     func perClientCap() async throws {
         try await TestServer { $0.maxRequestsPerClient = 2 }.run { client in
-            #expect(try await client.createStream("slow", labels: Self.slowLabels, policy: Self.slowPolicy).status == .created)
+            #expect(try await client.createStream("slow", labels: Self.slowLabels, hyperparameters: Self.slowPolicy).status == .created)
             #expect(try await client.createStream("b", key: "bob-key-4567").status == .created)
             // The first answers at once and holds the stream for its step; the next two wait
             // for their turn, so a fourth finds alice at her cap.

@@ -35,14 +35,17 @@ struct GeneratedClientTests {
 
             let created = try await api.createStream(body: .json(.init(value1: .init(id: "gen-1", labels: TestData.labels))))
             let stream = try created.created.body.json
-            #expect(stream.id == "gen-1" && stream.labels == TestData.labels && stream.steps == 0)
+            #expect(stream.id == "gen-1" && stream.labels == TestData.labels && stream.requests == 0)
+            #expect(stream.hyperparameters.policy == .predictThenAdapt && stream.hyperparameters.stepsPerBatch == 1)
 
             let images = TestData.batch(1).map { Base64EncodedData(Array($0)) }
             let answer = try await api.classify(path: .init(id: "gen-1"), query: .init(top: 2), body: .json(.init(images: images))).ok.body.json
-            #expect(answer.results.count == images.count && answer.results.allSatisfy { $0.top.count == 2 } && answer.step == 1)
+            #expect(answer.results.count == images.count && answer.results.allSatisfy { $0.top.count == 2 } && answer.request == 1)
+            // predictThenAdapt: the steps run after the answer, which therefore cannot count them.
+            #expect(answer.optimizerSteps == nil)
 
             let state = try await api.getStream(path: .init(id: "gen-1")).ok.body.json
-            #expect(state.steps == 1 && state.samplesSeen == images.count)
+            #expect(state.requests == 1 && state.samplesSeen == images.count)
 
             let checkpoint = try await api.createCheckpoint(path: .init(id: "gen-1"), body: .json(.init(name: "after-1"))).created.body.json
             #expect(checkpoint.name == "after-1" && checkpoint.bytes > 0)
@@ -50,9 +53,9 @@ struct GeneratedClientTests {
             #expect(listed.checkpoints.map(\.name) == ["after-1"])
 
             let reset = try await api.resetStream(path: .init(id: "gen-1")).ok.body.json
-            #expect(reset.steps == 0 && reset.samplesSeen == 0)
+            #expect(reset.requests == 0 && reset.samplesSeen == 0)
             let restored = try await api.restoreCheckpoint(path: .init(id: "gen-1", name: "after-1")).ok.body.json
-            #expect(restored.steps == 1 && restored.samplesSeen == images.count)
+            #expect(restored.requests == 1 && restored.samplesSeen == images.count)
 
             let stateless = try await api.classifyStateless(
                 body: .json(.init(value2: .init(prompts: .init(additionalProperties: ["cat": ["a photo of a cat"], "dog": ["a photo of a dog"]]), images: images))))

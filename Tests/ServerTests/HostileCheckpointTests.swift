@@ -64,7 +64,7 @@ struct HostileCheckpointTests {
             }
             #expect(try await client.stateBytes("s", tag: "after") == good)
             let next = try await client.classify("s", TestData.batch(1))
-            #expect(next.step == 2)
+            #expect(next.request == 2)
         }
     }
 
@@ -72,7 +72,7 @@ struct HostileCheckpointTests {
     func restoreSemantics(store: TestStore) async throws {
         try await TestServer.on(store).run { client in
             _ = try await client.createStream("a")
-            _ = try await client.createStream("b", policy: "{\"stepsPerBatch\":2}")
+            _ = try await client.createStream("b", hyperparameters: "{\"stepsPerBatch\":2}")
             _ = try await client.createStream("c")
             for r in 0..<3 { _ = try await client.classify("a", TestData.batch(r)) }
             let checkpoint = try await client.stateBytes("a", tag: "x")
@@ -87,8 +87,8 @@ struct HostileCheckpointTests {
             #expect(moved.status == .conflict, "\(String(buffer: moved.body))")
             // The real one restores; a reset after it answers exactly as a fresh stream.
             #expect(try await client.send(.put, "/v1/streams/c/checkpoints/x", body: checkpoint, contentType: Self.octet).status == .created)
-            #expect(try client.object(try await client.send(.post, "/v1/streams/c/checkpoints/x/restore"))["steps"] as? Int == 3)
-            #expect(try client.object(try await client.send(.post, "/v1/streams/c/reset"))["steps"] as? Int == 0)
+            #expect(try client.object(try await client.send(.post, "/v1/streams/c/checkpoints/x/restore"))["requests"] as? Int == 3)
+            #expect(try client.object(try await client.send(.post, "/v1/streams/c/reset"))["requests"] as? Int == 0)
             var twin = try await TestData.twin()
             #expect(try await client.classify("c", TestData.batch(7)) == (try await TestData.expected(&twin, TestData.batch(7))))
         }
@@ -143,7 +143,7 @@ struct HostileCheckpointTests {
             }
             let classify = try await client.send(.post, "/v1/streams/bad/classify", json: Client.imagesJSON(TestData.batch(1)))
             #expect(classify.status == .serviceUnavailable)
-            #expect(try await client.classify("good", TestData.batch(1)).step == 2)
+            #expect(try await client.classify("good", TestData.batch(1)).request == 2)
             #expect(second.metrics.exposition().contains("rada_streams_quarantined_count 1"))
             #expect(try await client.send(.delete, "/v1/streams/bad", key: "bob-key-4567").status == .notFound, "only the owner deletes")
             #expect(try await client.send(.delete, "/v1/streams/bad").status == .noContent)

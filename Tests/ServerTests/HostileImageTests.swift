@@ -180,13 +180,14 @@ struct HostileImageTests {
             #expect(try await client.createStream("s").status == .created)
             _ = try await client.classify("s", TestData.batch(0))
             _ = try await client.classify("s", TestData.batch(1))
-            func snapshot(_ name: String) async throws -> (info: Data, checkpoint: Data) {
-                let checkpoint = try await client.stateBytes("s", tag: name)
+            func info() async throws -> Data {
                 var info = try client.object(try await client.send(.get, "/v1/streams/s"))
                 info["checkpoints"] = nil
-                return (try JSONSerialization.data(withJSONObject: info, options: .sortedKeys), checkpoint)
+                return try JSONSerialization.data(withJSONObject: info, options: .sortedKeys)
             }
-            let before = try await snapshot("before")
+            // The info is read after the first checkpoint and before the second: saving one
+            // marks the stream's history (and so its memory), a refused request must not.
+            let before = (checkpoint: try await client.stateBytes("s", tag: "before"), info: try await info())
             let attacks: [(String, [Data], HTTPResponse.Status, String)] = [
                 ("64 bombs", Array(repeating: bomb, count: 64), .contentTooLarge, "too_large"),
                 ("over the per-image limit", [PNGWriter.sample(1), overLimit], .contentTooLarge, "too_large"),
@@ -198,7 +199,7 @@ struct HostileImageTests {
                 #expect(reply.status == status, "\(name): \(String(buffer: reply.body))")
                 #expect(reply.errorCode == code, "\(name)")
             }
-            let after = try await snapshot("after")
+            let after = (info: try await info(), checkpoint: try await client.stateBytes("s", tag: "after"))
             #expect(after.info == before.info)
             #expect(after.checkpoint == before.checkpoint, "checkpoint bytes identical")
             try await Self.alive(client)

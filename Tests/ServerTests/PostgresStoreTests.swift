@@ -217,7 +217,7 @@ struct PostgresFailoverTests {
         func steps() async throws -> Int? {
             let (status, info) = try await KillTests.send(portB, .get, "/v1/streams/\(id)")
             #expect(status == .ok)
-            return (try JSONSerialization.jsonObject(with: info) as? [String: Any])?["steps"] as? Int
+            return (try JSONSerialization.jsonObject(with: info) as? [String: Any])?["requests"] as? Int
         }
     }
 
@@ -275,7 +275,7 @@ struct PostgresFailoverTests {
         let (staleStatus, staleBody) = try await KillTests.send(pair.portA, .get, "/v1/streams/q")
         #expect(staleStatus == .serviceUnavailable && Self.errorCode(staleBody) == APIError.streamMovedCode)
         let (status, info) = try await KillTests.send(pair.portB, .get, "/v1/streams/q")
-        #expect(try status == .ok && (JSONSerialization.jsonObject(with: info) as? [String: Any])?["steps"] as? Int == 2)
+        #expect(try status == .ok && (JSONSerialization.jsonObject(with: info) as? [String: Any])?["requests"] as? Int == 2)
     }
 }
 
@@ -373,7 +373,7 @@ extension ProxyTests {
         for stream in streams {
             let (status, info) = try await KillTests.send(proxy, .get, "/v1/streams/\(stream.id)")
             #expect(status == .ok)
-            let steps = (try JSONSerialization.jsonObject(with: info) as? [String: Any])?["steps"] as? Int
+            let steps = (try JSONSerialization.jsonObject(with: info) as? [String: Any])?["requests"] as? Int
             #expect(steps == stream.acknowledged && stream.acknowledged == requests, "stream \(stream.id): \(steps ?? -1) steps stored, \(stream.acknowledged) acknowledged")
         }
     }

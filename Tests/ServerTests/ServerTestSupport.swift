@@ -80,9 +80,9 @@ struct Client: Sendable {
         return (try JSONSerialization.jsonObject(with: Data(buffer: response.body)) as? [String: Any]) ?? [:]
     }
 
-    func createStream(_ id: String, labels: [String] = TestData.labels, policy: String? = nil, key: String = "alice-key-123") async throws -> Reply {
+    func createStream(_ id: String, labels: [String] = TestData.labels, hyperparameters: String? = nil, key: String = "alice-key-123") async throws -> Reply {
         let labelList = labels.map { "\"\($0)\"" }.joined(separator: ",")
-        return try await send(.post, "/v1/streams", key: key, json: "{\"id\":\"\(id)\",\"labels\":[\(labelList)]\(policy.map { ",\"policy\":\($0)" } ?? "")}")
+        return try await send(.post, "/v1/streams", key: key, json: "{\"id\":\"\(id)\",\"labels\":[\(labelList)]\(hyperparameters.map { ",\"hyperparameters\":\($0)" } ?? "")}")
     }
 
     /// The stream's whole state as bytes: a probe checkpoint, created, downloaded and deleted
@@ -119,8 +119,8 @@ struct ClassifyReply: Decodable, Equatable {
         var entropy: Float
     }
     var results: [Result]
-    var step: Int?
-    var adaptationSteps: Int?
+    var request: Int?
+    var optimizerSteps: Int?
 }
 
 enum TestData {
@@ -133,10 +133,10 @@ enum TestData {
 
     /// The stream the server should hold: same backend, same defaults, processed locally.
     static func twin(
-        labels: [String] = labels, policy: RAdaHyperparameters = RAdaHyperparameters(), backend: PixelStatisticsBackend = TestServer.backend
+        labels: [String] = labels, hyperparameters: RAdaHyperparameters = RAdaHyperparameters(), backend: PixelStatisticsBackend = TestServer.backend
     ) async throws -> StreamState {
         let text = try await backend.classEmbeddings(labels: labels, prompts: nil, templates: nil)
-        return try StreamState(labels: labels, textEmbeddings: text, logitScale: backend.logitScale, heads: 8, hyperparameters: policy, seed: 0)
+        return try StreamState(labels: labels, textEmbeddings: text, logitScale: backend.logitScale, heads: 8, hyperparameters: hyperparameters, seed: 0)
     }
 
     /// What the server must answer for `images` on a stream in state `twin` (which advances).
@@ -150,7 +150,7 @@ enum TestData {
         return ClassifyReply(
             results: response.results.map { .init(top: $0.top.map { .init(label: $0.label, probability: $0.probability) }, entropy: $0.entropy) },
             // Under predict-then-adapt the answer is sent before the steps run, so it cannot say.
-            step: twin.counters.batchesSeen, adaptationSteps: twin.hyperparameters.policy == .predictThenAdapt && adapt ? nil : result.stepsTaken)
+            request: twin.counters.batchesSeen, optimizerSteps: twin.hyperparameters.policy == .predictThenAdapt && adapt ? nil : result.stepsTaken)
     }
 }
 

@@ -35,7 +35,7 @@ struct StreamAPITests {
             let created = try client.object(try await client.send(.post, "/v1/streams", json: "{\"labels\":[\"cat\",\"dog\",\"bird\",\"fish\",\"horse\"]}"), .created)
             let generated = try #require(created["id"] as? String)
             #expect(generated.count == 36)
-            #expect(try client.object(try await client.createStream("s1"), .created)["steps"] as? Int == 0)
+            #expect(try client.object(try await client.createStream("s1"), .created)["requests"] as? Int == 0)
             let list = try client.object(try await client.send(.get, "/v1/streams"))
             #expect(Set((list["streams"] as? [[String: Any]] ?? []).compactMap { $0["id"] as? String }) == [generated, "s1"])
 
@@ -45,16 +45,16 @@ struct StreamAPITests {
                 let reply = try await client.classify("s1", TestData.batch(r))
                 let expected = try await TestData.expected(&twin, TestData.batch(r))
                 #expect(reply == expected, "request \(r)")
-                #expect(reply.step == r + 1)
+                #expect(reply.request == r + 1)
                 if r == 0 { first = reply }
             }
             // adapt=false predicts without an optimiser step; top=2 trims the list.
             let frozen = try await client.classify("s1", TestData.batch(5), query: "?adapt=false&top=2")
             #expect(frozen == (try await TestData.expected(&twin, TestData.batch(5), adapt: false, top: 2)))
-            #expect(frozen.adaptationSteps == 0 && frozen.results[0].top.count == 2)
+            #expect(frozen.optimizerSteps == 0 && frozen.results[0].top.count == 2)
 
             let info = try client.object(try await client.send(.get, "/v1/streams/s1"))
-            #expect(info["steps"] as? Int == 6)
+            #expect(info["requests"] as? Int == 6)
             #expect(info["samplesSeen"] as? Int == twin.counters.samplesSeen)
             #expect(info["optimizerSteps"] as? Int == twin.counters.optimizerSteps)
             // The stream's memory is its engine state's and its history's (the registry's budget counts both).
@@ -65,7 +65,7 @@ struct StreamAPITests {
             #expect(info["runningEntropy"] as? Double != nil)
 
             let reset = try client.object(try await client.send(.post, "/v1/streams/s1/reset"))
-            #expect(reset["steps"] as? Int == 0)
+            #expect(reset["requests"] as? Int == 0)
             let again = try await client.classify("s1", TestData.batch(0))
             #expect(again == first, "after reset the stream answers as a fresh one")
 
@@ -135,7 +135,7 @@ struct StreamAPITests {
     }
 
     static func steps(_ client: Client, _ id: String) async throws -> Int? {
-        try client.object(try await client.send(.get, "/v1/streams/\(id)"))["steps"] as? Int
+        try client.object(try await client.send(.get, "/v1/streams/\(id)"))["requests"] as? Int
     }
 
     @Test("multipart/form-data with several files gives the same answer as base64 JSON", arguments: TestStore.available)
@@ -160,22 +160,30 @@ struct StreamAPITests {
         }
     }
 
-    @Test("a policy patch overrides defaults; unknown fields and bad values are 422", arguments: TestStore.available)
-    func policy(store: TestStore) async throws {
+    @Test("a hyperparameters patch overrides defaults (also under its deprecated name policy); unknown fields and bad values are 422, both names 400", arguments: TestStore.available)
+    func hyperparameters(store: TestStore) async throws {
         try await TestServer.on(store).run { client in
-            let created = try client.object(try await client.createStream("p", policy: "{\"policy\":\"adaptThenPredict\",\"stepsPerBatch\":2}"), .created)
-            let policy = try #require(created["policy"] as? [String: Any])
-            #expect(policy["policy"] as? String == "adaptThenPredict" && policy["stepsPerBatch"] as? Int == 2)
+            let created = try client.object(try await client.createStream("p", hyperparameters: "{\"policy\":\"adaptThenPredict\",\"stepsPerBatch\":2}"), .created)
+            let hyperparameters = try #require(created["hyperparameters"] as? [String: Any])
+            #expect(hyperparameters["policy"] as? String == "adaptThenPredict" && hyperparameters["stepsPerBatch"] as? Int == 2)
+            #expect(created["policy"] == nil && created["steps"] == nil && created["requests"] as? Int == 0)
+            // The deprecated alias sets the same fields; giving both names is refused and creates nothing.
+            let aliased = try client.object(
+                try await client.send(.post, "/v1/streams", json: #"{"id": "alias", "labels": ["cat", "dog"], "policy": {"stepsPerBatch": 3}}"#), .created)
+            #expect((aliased["hyperparameters"] as? [String: Any])?["stepsPerBatch"] as? Int == 3)
+            let both = try await client.send(.post, "/v1/streams", json: #"{"id": "both", "labels": ["cat"], "hyperparameters": {}, "policy": {}}"#)
+            #expect(both.status == .badRequest && both.errorCode == "bad_request")
+            #expect(try await client.send(.get, "/v1/streams/both").status == .notFound)
             var hyper = RAdaHyperparameters()
             hyper.policy = .adaptThenPredict
             hyper.stepsPerBatch = 2
-            var twin = try await TestData.twin(policy: hyper)
+            var twin = try await TestData.twin(hyperparameters: hyper)
             for r in 0..<3 {
                 #expect(try await client.classify("p", TestData.batch(r)) == (try await TestData.expected(&twin, TestData.batch(r))))
             }
-            #expect(try await client.createStream("q", policy: "{\"bogus\":1}").status == .unprocessableContent)
-            #expect(try await client.createStream("q", policy: "{\"stepsPerBatch\":-1}").status == .unprocessableContent)
-            #expect(try await client.createStream("q", policy: "{\"policy\":\"sometimes\"}").status == .unprocessableContent)
+            #expect(try await client.createStream("q", hyperparameters: "{\"bogus\":1}").status == .unprocessableContent)
+            #expect(try await client.createStream("q", hyperparameters: "{\"stepsPerBatch\":-1}").status == .unprocessableContent)
+            #expect(try await client.createStream("q", hyperparameters: "{\"policy\":\"sometimes\"}").status == .unprocessableContent)
         }
     }
 
@@ -189,7 +197,7 @@ struct StreamAPITests {
             #expect(response.status == .ok)
             let reply = try JSONDecoder().decode(ClassifyReply.self, from: Data(buffer: response.body))
             let stream = try await client.classify("z", images, query: "?top=3")
-            #expect(reply.results.count == 2 && reply.step == nil)
+            #expect(reply.results.count == 2 && reply.request == nil)
             for (a, b) in zip(reply.results, stream.results) {
                 #expect(a.top.map(\.label) == b.top.map(\.label))
                 for (p, q) in zip(a.top, b.top) { #expect(abs(p.probability - q.probability) <= 1e-5) }

@@ -35,8 +35,8 @@ from rada_client.models import (  # noqa: E402
     CreateStreamWithLabels,
     Error,
     Images,
-    PolicyPatch,
-    PolicyPatchPolicy,
+    HyperparametersPatch,
+    HyperparametersPatchPolicy,
     StatelessClassifyWithPrompts,
     Stream,
 )
@@ -57,11 +57,11 @@ def image(seed: int) -> bytes:
 
 def main() -> int:
     client = AuthenticatedClient(base_url=os.environ["RADA_URL"], token=os.environ["RADA_KEY"], raise_on_unexpected_status=True)
-    policy = PolicyPatch(policy=PolicyPatchPolicy.ADAPTTHENPREDICT, steps_per_batch=2)
-    created = create_stream.sync_detailed(client=client, body=CreateStreamWithLabels(id="client-1", labels=LABELS, policy=policy))
+    hyperparameters = HyperparametersPatch(policy=HyperparametersPatchPolicy.ADAPTTHENPREDICT, steps_per_batch=2)
+    created = create_stream.sync_detailed(client=client, body=CreateStreamWithLabels(id="client-1", labels=LABELS, hyperparameters=hyperparameters))
     check("create stream: 201 and a Stream", created.status_code == 201 and isinstance(created.parsed, Stream), created.content[:200])
     stream = created.parsed
-    check("create stream: labels and policy as sent", stream.labels == LABELS and stream.policy.steps_per_batch == 2)
+    check("create stream: labels and hyperparameters as sent", stream.labels == LABELS and stream.hyperparameters.steps_per_batch == 2)
 
     files = ClassifyFilesBody(image=File(payload=io.BytesIO(image(1)), file_name="1.png", mime_type="image/png"))
     answer = classify.sync(client=client, id="client-1", body=files, top=3)
@@ -69,13 +69,13 @@ def main() -> int:
     if isinstance(answer, Classification):
         top = answer.results[0].top
         check("classify: 3 labels, probabilities in order", len(top) == 3 and top[0].probability >= top[2].probability, top)
-        check("classify: step 1, 2 optimiser steps before the answer", answer.step == 1 and answer.adaptation_steps == 2, answer)
+        check("classify: request 1, 2 optimiser steps before the answer", answer.request == 1 and answer.optimizer_steps == 2, answer)
 
     answer = classify.sync(client=client, id="client-1", body=Images(images=[base64.b64encode(image(s)).decode() for s in (2, 3)]))
-    check("classify (JSON): 2 results, step 2", isinstance(answer, Classification) and len(answer.results) == 2 and answer.step == 2, answer)
+    check("classify (JSON): 2 results, request 2", isinstance(answer, Classification) and len(answer.results) == 2 and answer.request == 2, answer)
 
     state = get_stream.sync(client=client, id="client-1")
-    check("get stream: 2 requests, 3 images, 4 optimiser steps", isinstance(state, Stream) and (state.steps, state.samples_seen, state.optimizer_steps) == (2, 3, 4), state)
+    check("get stream: 2 requests, 3 images, 4 optimiser steps", isinstance(state, Stream) and (state.requests, state.samples_seen, state.optimizer_steps) == (2, 3, 4), state)
 
     saved = create_checkpoint.sync(client=client, id="client-1", body=CreateCheckpointBody(name="after-2"))
     check("checkpoint: 201 and a Checkpoint", isinstance(saved, Checkpoint) and saved.name == "after-2" and saved.bytes_ > 0, saved)
@@ -88,9 +88,9 @@ def main() -> int:
     check("upload the downloaded file under another name: 201", isinstance(uploaded, Checkpoint) and uploaded.bytes_ == len(data), uploaded)
 
     reset = reset_stream.sync(client=client, id="client-1")
-    check("reset: counters cleared", isinstance(reset, Stream) and (reset.steps, reset.optimizer_steps) == (0, 0), reset)
+    check("reset: counters cleared", isinstance(reset, Stream) and (reset.requests, reset.optimizer_steps) == (0, 0), reset)
     restored = restore_checkpoint.sync(client=client, id="client-1", name="copy")
-    check("restore: counters back", isinstance(restored, Stream) and (restored.steps, restored.optimizer_steps) == (2, 4), restored)
+    check("restore: counters back", isinstance(restored, Stream) and (restored.requests, restored.optimizer_steps) == (2, 4), restored)
 
     refused = create_stream.sync_detailed(client=client, body=CreateStreamWithLabels(id="client-1", labels=["a"]))
     check("create again: 409 as an Error", refused.status_code == 409 and isinstance(refused.parsed, Error) and refused.parsed.error.code.value == "conflict", refused.content)
@@ -99,7 +99,7 @@ def main() -> int:
         {"prompts": {"Bag": ["a photo of a bag"], "Sneaker": ["a photo of a sneaker"]}, "images": [base64.b64encode(image(4)).decode()]})
     stateless = classify_stateless.sync(client=client, body=body, top=2)
     check("stateless classify: labels are the sorted prompt keys", isinstance(stateless, Classification)
-          and sorted(t.label for t in stateless.results[0].top) == ["Bag", "Sneaker"] and isinstance(stateless.step, Unset), stateless)
+          and sorted(t.label for t in stateless.results[0].top) == ["Bag", "Sneaker"] and isinstance(stateless.request, Unset), stateless)
 
     deleted = delete_stream.sync_detailed(client=client, id="client-1")
     check("delete: 204", deleted.status_code == 204, deleted.status_code)

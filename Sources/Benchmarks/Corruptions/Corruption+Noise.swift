@@ -10,6 +10,9 @@ extension Corruption {
         return out
     }
 
+    // Each noise is its own per-pixel formula with its own severity table; the loops share a
+    // shape, not logic.
+
     /// Poisson photon noise: x ← Poisson(x·c) / c. Photon count c per severity: CIFAR-10-C's
     /// [500, 250, 100, 75, 50] (ImageNet-C: [60, 25, 12, 5, 3]); kept.
     static let shotPhotons: [Double] = [500, 250, 100, 75, 50]

@@ -27,6 +27,8 @@ enum OpenCLIPWeights {
             pooling: config.textPooling)
     }
 
+    // One loader per checkpoint layout: the shapes match HuggingFaceWeights' but the names and
+    // the Q/K/V stacking differ; what they share (tensor reads, layer norms) is WeightReader's.
     private static let blockNames = WeightReader.BlockNames(
         ln1: "ln_1", ln2: "ln_2", outProjection: "attn.out_proj", fc1: "mlp.c_fc", fc2: "mlp.c_proj")
 

@@ -73,7 +73,7 @@ def test_stream_lifecycle_and_errors(client: Client) -> None:
     stream_id = fresh_id("life")
     created = client.create_stream(LABELS, id=stream_id, seed=7)
     assert created.id == stream_id and created.labels == LABELS
-    assert (created.steps, created.samples_seen, created.optimizer_steps) == (0, 0, 0)
+    assert (created.requests, created.samples_seen, created.optimizer_steps) == (0, 0, 0)
     assert created.running_entropy is None
     listed = {s.id: s for s in client.list_streams()}
     assert listed[stream_id].labels == len(LABELS)
@@ -88,7 +88,7 @@ def test_stream_lifecycle_and_errors(client: Client) -> None:
         client.classify(stream_id, [encode_png(images(1, 0)[0]), b"not an image"])
     assert (unprocessable.value.status, unprocessable.value.code) == (422, "unprocessable")
     assert "1" in unprocessable.value.message  # the server names the bad image's index
-    assert client.get_stream(stream_id).steps == 0  # the whole batch was refused
+    assert client.get_stream(stream_id).requests == 0  # the whole batch was refused
 
     with pytest.raises(ValueError):
         client.classify(stream_id, images(65, 1))
@@ -118,7 +118,7 @@ def test_classify_answer_is_the_servers_json(server, client: Client) -> None:
         answer = client.classify(ours, batch, top=3)
         expected = raw_classify(server, theirs, [encode_png(a) for a in batch], top=3)
         assert answer.raw == expected
-        assert answer.step == expected["step"] == step
+        assert answer.request == expected["request"] == step
         assert len(answer.results) == 6
         for result, want in zip(answer.results, expected["results"]):
             assert [(p.label, p.probability) for p in result.top] == [(p["label"], p["probability"]) for p in want["top"]]
@@ -126,9 +126,9 @@ def test_classify_answer_is_the_servers_json(server, client: Client) -> None:
             assert len(result.top) == 3
             assert result.top[0].probability >= result.top[1].probability >= result.top[2].probability
     a, b = client.get_stream(ours), client.get_stream(theirs)
-    assert (a.steps, a.samples_seen) == (3, 18)
-    assert (a.steps, a.samples_seen, a.optimizer_steps, a.running_entropy) == (
-        b.steps, b.samples_seen, b.optimizer_steps, b.running_entropy)
+    assert (a.requests, a.samples_seen) == (3, 18)
+    assert (a.requests, a.samples_seen, a.optimizer_steps, a.running_entropy) == (
+        b.requests, b.samples_seen, b.optimizer_steps, b.running_entropy)
 
 
 def test_every_input_form_gives_the_same_answer(client: Client, tmp_path: Path) -> None:
@@ -158,7 +158,7 @@ def test_every_input_form_gives_the_same_answer(client: Client, tmp_path: Path) 
     for form, answer in answers.items():
         assert answer.results == reference.results, form
     stateless = client.classify_stateless(batch, labels=LABELS, top=10)
-    assert stateless.step is None
+    assert stateless.request is None
     for got, want in zip(stateless.results, reference.results):
         assert got.label == want.label
         for p, q in zip(got.top, want.top):
@@ -171,16 +171,16 @@ def test_classify_batches_are_consecutive_steps(client: Client) -> None:
     stream_id = fresh_id("batches")
     client.create_stream(LABELS, id=stream_id)
     answers = client.classify_batches(stream_id, images(10, 30), batch_size=4, top=1)
-    assert [a.step for a in answers] == [1, 2, 3]
+    assert [a.request for a in answers] == [1, 2, 3]
     assert [len(a.results) for a in answers] == [4, 4, 2]
     stream = client.get_stream(stream_id)
-    assert (stream.steps, stream.samples_seen) == (3, 10)
+    assert (stream.requests, stream.samples_seen) == (3, 10)
     assert stream.running_entropy is not None and stream.running_entropy > 0
 
 
 def test_checkpoint_round_trip_restores_identical_predictions(client: Client, tmp_path: Path) -> None:
     stream_id = fresh_id("ckpt")
-    client.create_stream(LABELS, id=stream_id, policy={"stepsPerBatch": 2, "optimizer": {"learningRate": 0.01}})
+    client.create_stream(LABELS, id=stream_id, hyperparameters={"stepsPerBatch": 2, "optimizer": {"learningRate": 0.01}})
     probe = images(8, 99)
     zero_shot = client.classify(stream_id, probe, adapt=False, top=10)
     client.classify_batches(stream_id, images(32, 40), batch_size=8)
@@ -198,7 +198,7 @@ def test_checkpoint_round_trip_restores_identical_predictions(client: Client, tm
     assert adapted.results != zero_shot.results  # the adaptation changed the answers
 
     reset = client.reset(stream_id)
-    assert (reset.steps, reset.optimizer_steps) == (0, 0)
+    assert (reset.requests, reset.optimizer_steps) == (0, 0)
     assert client.classify(stream_id, probe, adapt=False, top=10).results == zero_shot.results
 
     uploaded = client.upload_checkpoint(stream_id, "uploaded", file)
@@ -344,7 +344,7 @@ def test_readme_session_runs(server, tmp_path: Path, monkeypatch: pytest.MonkeyP
     exec(compile(session, "README.md", "exec"), namespace)
     with Client(server.url, api_key=server.key) as client:
         stream = client.get_stream("shop-1")
-        assert stream.steps == 1 and stream.checkpoints == ["after-1"]
+        assert stream.requests == 1 and stream.checkpoints == ["after-1"]
         assert (tmp_path / "after-1.safetensors").stat().st_size == client.list_checkpoints("shop-1")[0].bytes
 
 

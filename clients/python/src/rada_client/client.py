@@ -80,13 +80,20 @@ class Client:
         id: Optional[str] = None,
         prompts: Optional[Mapping[str, Sequence[str]]] = None,
         templates: Optional[Sequence[str]] = None,
-        policy: Optional[Mapping[str, Any]] = None,
+        hyperparameters: Optional[Mapping[str, Any]] = None,
         seed: Optional[int] = None,
+        policy: Optional[Mapping[str, Any]] = None,
     ) -> Stream:
-        """A new stream with its own class set (labels and/or prompts) and adaptation policy."""
+        """A new stream with its own class set (labels and/or prompts) and adaptation settings
+        (`hyperparameters`: any fields, the rest keep their defaults). `policy` is the deprecated
+        name of `hyperparameters`."""
+        if policy is not None:
+            if hyperparameters is not None:
+                raise TypeError("give hyperparameters or its deprecated alias policy, not both")
+            hyperparameters = policy
         body = _class_set(labels, prompts, templates)
         # The server refuses explicit nulls, so absent fields are left out.
-        for key, value in (("id", id), ("policy", policy), ("seed", seed)):
+        for key, value in (("id", id), ("hyperparameters", hyperparameters), ("seed", seed)):
             if value is not None:
                 body[key] = dict(value) if isinstance(value, Mapping) else value
         return Stream.from_json(self._request("POST", "/v1/streams", json=body).json())
@@ -215,7 +222,7 @@ class Client:
         return Checkpoint.from_json(response.json())
 
     def restore_checkpoint(self, stream_id: str, name: str) -> Stream:
-        """Brings the checkpoint's adaptation back; the stream keeps its class set and policy."""
+        """Brings the checkpoint's adaptation back; the stream keeps its class set and hyperparameters."""
         return Stream.from_json(self._request("POST", _checkpoint(stream_id, name) + "/restore").json())
 
     def delete_checkpoint(self, stream_id: str, name: str) -> None:

@@ -28,9 +28,9 @@ class ImageResult:
 class Classification:
     results: List[ImageResult]
     #: The stream's request count after this request (None for stateless classification).
-    step: Optional[int]
+    request: Optional[int]
     #: Optimiser steps taken before the answer; None under predictThenAdapt (they run after it).
-    adaptation_steps: Optional[int]
+    optimizer_steps: Optional[int]
     raw: Dict[str, Any] = field(repr=False, compare=False)
 
     @staticmethod
@@ -42,7 +42,7 @@ class Classification:
             )
             for r in body["results"]
         ]
-        return Classification(results, body.get("step"), body.get("adaptationSteps"), body)
+        return Classification(results, body.get("request"), body.get("optimizerSteps"), body)
 
     @property
     def labels(self) -> List[str]:
@@ -54,9 +54,10 @@ class Classification:
 class Stream:
     id: str
     labels: List[str]
-    policy: Dict[str, Any]
+    hyperparameters: Dict[str, Any]
     created_at: str
-    steps: int
+    #: Requests processed (optimizer_steps counts the optimiser's steps).
+    requests: int
     samples_seen: int
     optimizer_steps: int
     skipped_steps: int
@@ -71,9 +72,9 @@ class Stream:
         return Stream(
             id=body["id"],
             labels=list(body["labels"]),
-            policy=body["policy"],
+            hyperparameters=body["hyperparameters"],
             created_at=body["createdAt"],
-            steps=body["steps"],
+            requests=body["requests"],
             samples_seen=body["samplesSeen"],
             optimizer_steps=body["optimizerSteps"],
             skipped_steps=body["skippedSteps"],

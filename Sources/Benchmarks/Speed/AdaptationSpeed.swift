@@ -1,8 +1,10 @@
+import Adaptation
 import Foundation
 import RadaNumerics
 
-/// Timing of the adaptation step on synthetic data, for the CLI's benchmark command.
-public enum AdaptationBenchmark {
+/// The speed benchmark of the adaptation step (ms per step on synthetic embeddings, GFLOP/s,
+/// memory), for `rada bench-adapt`; the accuracy benchmarks are `BenchmarkRunner`'s.
+public enum AdaptationSpeed {
     public struct Configuration: Sendable, Equatable, Codable {
         public var batch: Int
         public var classes: Int
@@ -24,7 +26,7 @@ public enum AdaptationBenchmark {
         public var medianMillisecondsPerStep: Double
         /// Prediction only (`classify`).
         public var millisecondsPerForward: Double
-        /// GEMM floating-point operations of one step (see `stepFLOPs`).
+        /// GEMM floating-point operations of one step (`StepCost.flops`).
         public var flopsPerStep: Double
         /// Scratch bytes of one step (`StreamState.workspaceBytes(batch:)`): the peak beyond the
         /// stream's own state, by construction independent of B once a chunk holds one image.
@@ -38,25 +40,6 @@ public enum AdaptationBenchmark {
     /// (128) and of ViT-B (512): B ∈ {1, 16, 64}, K ∈ {10, 100, 1000}, D ∈ {128, 512}.
     public static let standardGrid: [Configuration] = [128, 512].flatMap { d in
         [10, 100, 1000].flatMap { k in [1, 16, 64].map { Configuration(batch: $0, classes: k, dimension: d) } }
-    }
-
-    /// Multiply-adds ×2 of the GEMMs in one predict-then-adapt step: the prediction forward
-    /// (`8KD² + 8K²D` per image plus `2KD² + 2BD²` for queries 1 and 2), the backward pass's
-    /// recomputation of every chunk but the one the prediction left in its workspace (per image
-    /// as the forward, plus queries 1 and 2 again), and the backward itself (`10KD² + 18K²D` per
-    /// image, the attention weights recomputed included, plus `2KD² + 2BD²` for the query weight
-    /// gradients). Chunks hold `max(1, min(B, chunkRows/K))` images.
-    public static func stepFLOPs(_ c: Configuration, chunkRows: Int = RAdaHyperparameters().chunkRows) -> Double {
-        let b = Double(c.batch), k = Double(c.classes), d = Double(c.dimension)
-        let perChunk = max(1, min(c.batch, chunkRows / c.classes))
-        let lastChunk = c.batch % perChunk == 0 ? perChunk : c.batch % perChunk
-        let recomputed = Double(c.batch - lastChunk)
-        let perImageForward = 8 * k * d * d + 8 * k * k * d
-        let batchQueries = 2 * k * d * d + 2 * b * d * d
-        let forward = b * perImageForward + batchQueries
-        let recompute = recomputed * perImageForward + batchQueries
-        let backward = b * (10 * k * d * d + 18 * k * k * d) + batchQueries
-        return forward + recompute + backward
     }
 
     /// Times each configuration (`repeats` timed runs after one warm-up, best kept).
@@ -94,7 +77,8 @@ public enum AdaptationBenchmark {
         steps.sort()
         return Measurement(
             configuration: c, millisecondsPerStep: steps[0], medianMillisecondsPerStep: steps[steps.count / 2],
-            millisecondsPerForward: bestForward, flopsPerStep: stepFLOPs(c),
+            millisecondsPerForward: bestForward,
+            flopsPerStep: StepCost.flops(batch: c.batch, classes: c.classes, dimension: c.dimension),
             workspaceBytes: stream.workspaceBytes(batch: c.batch), streamBytes: stream.memoryBytes)
     }
 }
