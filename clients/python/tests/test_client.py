@@ -361,3 +361,36 @@ def test_the_package_type_checks_strictly(tmp_path: Path) -> None:
     result = subprocess.run([sys.executable, "-m", "mypy", "--strict", "--cache-dir", str(tmp_path / "cache"), "-p", "rada_client"],
                             capture_output=True, text=True, cwd=tmp_path)
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_history_follows_the_requests_and_marks(client: Client) -> None:
+    stream_id = fresh_id("hist")
+    client.create_stream(LABELS, id=stream_id)
+    answers = [client.classify(stream_id, images(4, 70 + i), top=len(LABELS)) for i in range(3)]
+    client.save_checkpoint(stream_id, "h1")
+    page = client.history(stream_id)
+    assert page.id == stream_id and page.labels == LABELS
+    assert 0 < page.used_bytes <= page.budget_bytes and not page.more
+    requests_seen = [e for e in page.entries if e.kind == "request"]
+    assert [e.images for e in requests_seen] == [4, 4, 4]
+    for entry, answer in zip(requests_seen, answers):
+        # The point's numbers are the answer's: mean entropy and mean top-1 probability,
+        # and the predicted classes counted by label index.
+        entropies = [r.entropy for r in answer.results]
+        tops = [r.top[0].probability for r in answer.results]
+        assert entry.mean_entropy == pytest.approx(sum(entropies) / 4, abs=1e-5)
+        assert entry.mean_confidence == pytest.approx(sum(tops) / 4, abs=1e-5)
+        counts: dict = {}
+        for r in answer.results:
+            counts[LABELS.index(r.label)] = counts.get(LABELS.index(r.label), 0) + 1
+        assert dict(entry.classes or []) == counts
+    assert page.entries[-1].kind == "checkpoint" and page.entries[-1].checkpoint == "h1"
+    assert page.latest == page.entries[-1].seq
+    # Paging: one entry at a time gives the same entries; since skips what was seen.
+    first = client.history(stream_id, limit=1)
+    assert first.more and first.entries == page.entries[:1]
+    assert client.history_entries(stream_id) == page.entries
+    assert client.history(stream_id, since=page.latest).entries == []
+    client.reset(stream_id)
+    after = client.history(stream_id)
+    assert [e.kind for e in after.entries] == ["reset"] and after.entries[0].seq > page.latest

@@ -3,12 +3,14 @@
 from .client import MAX_IMAGES_PER_REQUEST, Client, RetryHook
 from .errors import RadaError
 from .images import encode_png
-from .models import Checkpoint, Classification, ImageResult, Prediction, Stream, StreamSummary
+from .models import Checkpoint, Classification, History, HistoryEntry, ImageResult, Prediction, Stream, StreamSummary
 
 __all__ = [
     "Checkpoint",
     "Classification",
     "Client",
+    "History",
+    "HistoryEntry",
     "ImageResult",
     "MAX_IMAGES_PER_REQUEST",
     "Prediction",

@@ -14,7 +14,7 @@ import requests
 
 from .errors import RadaError
 from .images import ImageInput, to_file
-from .models import Checkpoint, Classification, Stream, StreamSummary
+from .models import Checkpoint, Classification, History, HistoryEntry, Stream, StreamSummary
 
 #: The server's per-request image limit (`--max-images`, default 64).
 MAX_IMAGES_PER_REQUEST = 64
@@ -111,6 +111,24 @@ class Client:
     def reset(self, stream_id: str) -> Stream:
         """Back to the stream's zero-shot state, counters cleared."""
         return Stream.from_json(self._request("POST", _stream(stream_id) + "/reset").json())
+
+    def history(self, stream_id: str, since: int = 0, limit: Optional[int] = None) -> History:
+        """One page of the stream's history: entries with seq above `since`, oldest first
+        (at most `limit`, the server's default page when None)."""
+        params: Dict[str, int] = {"since": since}
+        if limit is not None:
+            params["limit"] = limit
+        return History.from_json(self._request("GET", _stream(stream_id) + "/history", params=params).json())
+
+    def history_entries(self, stream_id: str, since: int = 0) -> List[HistoryEntry]:
+        """Every entry the stream still holds after `since`, following the pages."""
+        entries: List[HistoryEntry] = []
+        while True:
+            page = self.history(stream_id, since=since)
+            entries += page.entries
+            if not page.more or not page.entries:
+                return entries
+            since = page.entries[-1].seq
 
     # Classification
 

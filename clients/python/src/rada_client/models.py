@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Dict, List, Optional
+from typing import Any, Dict, List, Optional, Tuple
 
 
 @dataclass(frozen=True)
@@ -104,3 +104,58 @@ class Checkpoint:
     @staticmethod
     def from_json(body: Dict[str, Any]) -> "Checkpoint":
         return Checkpoint(body["name"], body["bytes"], body.get("createdAt"))
+
+
+@dataclass(frozen=True)
+class HistoryEntry:
+    """One point of a stream's history: a request (`kind == "request"`) or a mark
+    (`reset`, `restore`, `checkpoint`)."""
+
+    seq: int
+    #: Milliseconds since 1970-01-01 UTC.
+    time: int
+    kind: str
+    images: Optional[int] = None
+    mean_entropy: Optional[float] = None
+    mean_confidence: Optional[float] = None
+    #: Predicted classes as (label index, images) pairs; only classes predicted.
+    classes: Optional[List[Tuple[int, int]]] = None
+    adapted: Optional[bool] = None
+    #: Optimiser steps the request took.
+    steps: Optional[int] = None
+    #: Why no step was taken: "notRequested" or "filtered".
+    skipped: Optional[str] = None
+    automatic_reset: Optional[bool] = None
+    #: The checkpoint's name, for checkpoint and restore marks.
+    checkpoint: Optional[str] = None
+
+    @staticmethod
+    def from_json(body: Dict[str, Any]) -> "HistoryEntry":
+        classes = body.get("classes")
+        return HistoryEntry(
+            seq=body["seq"], time=body["time"], kind=body["kind"], images=body.get("images"),
+            mean_entropy=body.get("meanEntropy"), mean_confidence=body.get("meanConfidence"),
+            classes=None if classes is None else [(int(i), int(n)) for i, n in classes],
+            adapted=body.get("adapted"), steps=body.get("steps"), skipped=body.get("skipped"),
+            automatic_reset=body.get("automaticReset"), checkpoint=body.get("checkpoint"))
+
+
+@dataclass(frozen=True)
+class History:
+    """A page of `GET /v1/streams/{id}/history`: entries after `since`, oldest first."""
+
+    id: str
+    labels: List[str]
+    budget_bytes: int
+    used_bytes: int
+    #: `seq` of the stream's newest entry (0 before the first).
+    latest: int
+    #: More entries follow the last one here (ask again with since = its seq).
+    more: bool
+    entries: List[HistoryEntry]
+
+    @staticmethod
+    def from_json(body: Dict[str, Any]) -> "History":
+        return History(
+            id=body["id"], labels=list(body["labels"]), budget_bytes=body["budgetBytes"], used_bytes=body["usedBytes"],
+            latest=body["latest"], more=body["more"], entries=[HistoryEntry.from_json(e) for e in body["entries"]])
