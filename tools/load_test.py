@@ -52,12 +52,12 @@ class Client:
         self.headers = {"Authorization": f"Bearer {key}"} if key else {}
         self.connection = http.client.HTTPConnection(self.host, self.port, timeout=60)
 
-    def request(self, method, path, body=None):
+    def request(self, method, path, body=None, content_type="application/json"):
         headers = dict(self.headers)
         if body is not None:
             # Bodies may come pre-encoded, so the client's own JSON work stays out of the timing.
             body = body if isinstance(body, bytes) else json.dumps(body).encode()
-            headers["Content-Type"] = "application/json"
+            headers["Content-Type"] = content_type
         try:
             self.connection.request(method, path, body=body, headers=headers)
             response = self.connection.getresponse()
@@ -67,6 +67,16 @@ class Client:
             self.connection = http.client.HTTPConnection(self.host, self.port, timeout=60)
             raise
         return response.status, data
+
+
+MULTIPART_BOUNDARY = "rada-load-test-boundary"
+
+
+def multipart(png_bytes):
+    """A multipart/form-data body holding one PNG file, as the Python client sends it."""
+    head = (f"--{MULTIPART_BOUNDARY}\r\nContent-Disposition: form-data; name=\"image\"; filename=\"image.png\"\r\n"
+            "Content-Type: image/png\r\n\r\n").encode()
+    return head + png_bytes + f"\r\n--{MULTIPART_BOUNDARY}--\r\n".encode()
 
 
 def percentile(sorted_values, q):
@@ -128,7 +138,12 @@ def run_level(args, streams, images):
     latencies, statuses, lock = [], {}, threading.Lock()
     deadline = time.monotonic() + args.duration
 
-    bodies = [json.dumps({"images": [image]}).encode() for image in images]
+    if args.multipart:
+        content_type = f"multipart/form-data; boundary={MULTIPART_BOUNDARY}"
+        bodies = [multipart(png_bytes) for png_bytes in args.pngs]
+    else:
+        content_type = "application/json"
+        bodies = [json.dumps({"images": [image]}).encode() for image in images]
 
     def worker(index, stream_id):
         client = Client(args.url, args.key)
@@ -137,7 +152,7 @@ def run_level(args, streams, images):
             body = bodies[(index + n) % len(bodies)]
             start = time.perf_counter()
             try:
-                status, _ = client.request("POST", f"/v1/streams/{stream_id}/classify", body)
+                status, _ = client.request("POST", f"/v1/streams/{stream_id}/classify", body, content_type)
             except (http.client.HTTPException, OSError):
                 status = "connection error"
             elapsed = time.perf_counter() - start
@@ -199,14 +214,18 @@ def main():
     parser.add_argument("--rada", default=None, help="rada binary, for the in-process cost (bench-request)")
     parser.add_argument("--model", default=None, help="model directory for bench-request (default: the embedded model)")
     parser.add_argument("--json", default=None, help="also write the results here")
+    parser.add_argument("--multipart", action="store_true",
+                        help="send the light clients' images as multipart/form-data (the file bytes) instead of JSON base64")
     args = parser.parse_args()
     args.labels = [f"class {k}" for k in range(args.classes)] if args.classes else args.labels.split(",")
     pngs = [png(args.image_size, args.image_size, seed) for seed in range(16)]
     images = [base64.b64encode(p).decode() for p in pngs]
+    args.pngs = pngs
     cost = in_process_cost(args, pngs[0]) if args.rada else None
     if cost:
         print(f"in-process (K = {cost['classes']}, D = {cost['dimension']}): decode {cost['decodeMs']:.2f}, embed {cost['embedMs']:.2f}, "
               f"journal {cost['journalMs']:.2f}, predict {cost['predictMs']:.2f}, answer {cost['answerMs']:.2f}, step {cost['stepMs']:.2f} ms")
+    print(f"light clients' bodies: {'multipart/form-data' if args.multipart else 'JSON base64'}")
     results = [run_level(args, int(n), images) for n in args.streams.split(",")]
     print(f"| streams | heavy | requests | req/s | p50 ms | p99 ms | p50 / in-process | statuses | heavy statuses | memory/stream |")
     print("|---:|---|---:|---:|---:|---:|---:|---|---|---:|")

@@ -23,12 +23,13 @@ for _ in $(seq 1 600); do curl -sf "http://127.0.0.1:$port/readyz" > /dev/null &
 load() { python3 "$(dirname "$0")/load_test.py" --url "http://127.0.0.1:$port" --key light-key-0123456789 \
     --heavy-key heavy-key-0123456789 --rada "$rada" ${model:+--model "$model"} "$@"; }
 if [ -n "${QUICK:-}" ]; then  # a smoke test of this script: one short level of each kind
-  load --streams 1 --duration "${QUICK}" --heavy "${HEAVY:-images}"; exit 0
+  load --streams 1 --duration "${QUICK}" --heavy "${HEAVY:-images}" ${MULTIPART:+--multipart}; exit 0
 fi
 {
   echo "# $(date -u +%FT%TZ) $(lscpu | sed -n 's/^Model name: *//p'), load average $(cut -d' ' -f1-3 /proc/loadavg)"
   if [ -z "$model" ]; then
     load --streams 1,10,100,1000 --duration 8
+    load --streams 1 --duration 8 --multipart
     load --streams 1,10 --duration 8 --classes 1000
     for heavy in none images text stream; do load --streams 1 --duration 10 --heavy $heavy; done
   else
