@@ -34,7 +34,9 @@ public enum AdaptationLoss {
                 for c in 0..<k { lossLogits[b * k + c] = factors[b] * z[b * k + c] }
             }
         }
-        // Log-softmax, probabilities and entropies of the loss logits.
+        // Log-softmax, probabilities and entropies of the loss logits. Not `Kernels`' Float
+        // softmax: the loss is generic over RAdaScalar (Double for the finite-difference checks)
+        // and needs the log-probabilities themselves, in the log1p form below.
         var logP = lossLogits
         var p = lossLogits
         var entropies = [T](repeating: 0, count: batch)
@@ -144,7 +146,8 @@ public enum AdaptationLoss {
         return LossEvaluation(loss: loss, logitGradient: g, deviationGradient: deviationGradient, keptCount: kept, entropies: entropies)
     }
 
-    /// The mean over the batch of each row's softmax (K values).
+    /// The mean over the batch of each row's softmax (K values), generic like the loss (the
+    /// zero-shot anchor's q̄ and its Double check take the same arithmetic).
     static func meanSoftmax<T: RAdaScalar>(_ x: [T], batch: Int, classes k: Int) -> [T] {
         var mean = [T](repeating: 0, count: k)
         for b in 0..<batch {
