@@ -227,11 +227,13 @@ struct BatchSliceTests {
         // least 4 ms: at most 2 images fit in 10 ms.
         #expect(calls.dropFirst().allSatisfy { $0.size <= 2 }, "batch sizes \(calls.map(\.size))")
         #expect(calls.dropFirst().reduce(0) { $0 + $1.size } == 49)
-        // Round robin puts the light image in the first call that starts after it arrives (or
-        // the next one, if that call had already been formed).
+        // Round robin puts the light image in the first call formed after it is queued. The
+        // clock is read before `embed` is called, and on a loaded machine the hop that queues
+        // the image can come a call or two later; without round robin it would wait for all
+        // of the heavy client's ~24 calls.
         let lightCall = try #require(calls.firstIndex { $0.marked })
         let startedBefore = calls[..<lightCall].filter { $0.start >= submitted }.count
-        #expect(startedBefore <= 1, "\(startedBefore) calls started between the light image's arrival and its own call")
+        #expect(startedBefore <= 3, "\(startedBefore) calls started between the light image's arrival and its own call")
     }
 
     @Test("a lone client gets full batches: nobody to be fair to")
