@@ -209,14 +209,7 @@ final class LiveStream: Sendable {
                 sequence: inner.nextSequence, adapt: adapt, features: features, time: StreamHistory.now(), idempotencyKey: idempotencyKey)
             try handle.append(sequence: record.sequence, payload: record.payload())
             inner.nextSequence += 1
-            let (labels, request) = (inner.state.labels, inner.state.counters.batchesSeen + 1)
-            var given: Prediction?
-            let result = try inner.apply(record) { probabilities, stepsBefore in
-                let prediction = Prediction(probabilities: probabilities, labels: labels, request: request, stepsTaken: stepsBefore)
-                given = prediction
-                answer(prediction)
-            }
-            inner.lastKeyed = idempotencyKey.flatMap { key in given.map { KeyedAnswer(key: key, prediction: $0) } }
+            let result = try inner.apply(record, answer: answer)
             // The step is already durable in the journal: a failed snapshot must not fail the
             // request; it is retried on the next one (the journal keeps growing meanwhile).
             if idempotencyKey == nil, inner.nextSequence - inner.snapshotSequence >= UInt64(snapshotEvery) { try? snapshot(&inner) }
@@ -320,12 +313,7 @@ final class LiveStream: Sendable {
             // anything, so a record it refused then (and answered with an error) is refused
             // again here and changes nothing (no history point either), exactly as it did live.
             // The same engine step gives the same answer: a keyed request's is rebuilt here.
-            let (labels, request) = (inner.state.labels, inner.state.counters.batchesSeen + 1)
-            var given: Prediction?
-            _ = try? inner.apply(record) { probabilities, stepsBefore in
-                given = Prediction(probabilities: probabilities, labels: labels, request: request, stepsTaken: stepsBefore)
-            }
-            inner.lastKeyed = record.idempotencyKey.flatMap { key in given.map { KeyedAnswer(key: key, prediction: $0) } }
+            _ = try? inner.apply(record)
             inner.nextSequence = record.sequence + 1
         }
         return LiveStream(metadata: metadata, handle: opened.handle, inner: inner, onFenced: onFenced)
@@ -333,12 +321,20 @@ final class LiveStream: Sendable {
 }
 
 extension LiveStream.Inner {
-    /// One journaled request through the engine, and its history point: the same call serves
-    /// a live request and its replay, so the replayed history equals the one that was served.
-    mutating func apply(_ record: JournalRecord, onPrediction: (Matrix, Int?) -> Void = { _, _ in }) throws -> StepResult {
+    /// One journaled request through the engine, its history point and, for a keyed request,
+    /// the answer a retry gets: the same call serves a live request and its replay, so the
+    /// replayed stream (history and keyed answer included) equals the one that was served.
+    mutating func apply(_ record: JournalRecord, answer: (LiveStream.Prediction) -> Void = { _ in }) throws -> StepResult {
         let skippedBefore = state.counters.skippedSteps
-        let result = try state.process(record.features, adapt: record.adapt, onPrediction: onPrediction)
+        let (labels, request) = (state.labels, state.counters.batchesSeen + 1)
+        var given: LiveStream.Prediction?
+        let result = try state.process(record.features, adapt: record.adapt) { probabilities, stepsBefore in
+            let prediction = LiveStream.Prediction(probabilities: probabilities, labels: labels, request: request, stepsTaken: stepsBefore)
+            given = prediction
+            answer(prediction)
+        }
         history.record(result, adapt: record.adapt, skippedSteps: state.counters.skippedSteps - skippedBefore, time: record.time ?? StreamHistory.now())
+        lastKeyed = record.idempotencyKey.flatMap { key in given.map { LiveStream.KeyedAnswer(key: key, prediction: $0) } }
         return result
     }
 
