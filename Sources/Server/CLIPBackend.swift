@@ -32,8 +32,7 @@ public final class CLIPBackend: EmbeddingBackend {
     /// part (about this long), not by all of it. Parts cut through classes: a class's prompt
     /// embeddings are summed across parts in prompt order, as the encoder sums them.
     public let maxPartTime: Duration
-    /// Seconds per prompt of the last text jobs (moving average); nil before the first.
-    private let secondsPerPrompt = Mutex<Double?>(nil)
+    private let slice: Mutex<TimeSlice>
     /// Prompts in a part before any has been measured, and the most in any part.
     public static let firstPartPrompts = 16
     public static let maxPartPrompts = 256
@@ -41,14 +40,11 @@ public final class CLIPBackend: EmbeddingBackend {
     public init(encoder: CLIPEncoder, maxPartTime: Duration = .milliseconds(5)) {
         self.encoder = encoder
         self.maxPartTime = maxPartTime
+        slice = Mutex(TimeSlice(length: maxPartTime, firstUnits: Self.firstPartPrompts, maxUnits: Self.maxPartPrompts))
     }
 
     /// Prompts in the next part: what fits in `maxPartTime` at the measured cost, at least one.
-    func partPrompts() -> Int {
-        guard let perPrompt = secondsPerPrompt.withLock({ $0 }), perPrompt > 0 else { return Self.firstPartPrompts }
-        let fitting = maxPartTime.seconds / perPrompt
-        return fitting >= Double(Self.maxPartPrompts) ? Self.maxPartPrompts : max(1, Int(fitting))
-    }
+    func partPrompts() -> Int { slice.withLock { $0.units } }
 
     public func classEmbeddings(labels: [String], prompts: [String: [String]]?, templates: [String]?) async throws -> Matrix {
         // A label without prompts of its own is described by the templates.
@@ -63,8 +59,8 @@ public final class CLIPBackend: EmbeddingBackend {
             let texts = Array(flat[start..<end])
             let clock = ContinuousClock(), began = clock.now
             let rows = try await run { try $0.embed(texts: texts) }
-            let sample = (clock.now - began).seconds / Double(texts.count)
-            secondsPerPrompt.withLock { $0 = $0.map { 0.7 * $0 + 0.3 * sample } ?? sample }
+            let elapsed = clock.now - began
+            slice.withLock { $0.record(elapsed, units: texts.count) }
             for (i, prompt) in (start..<end).enumerated() {
                 for j in 0..<out.cols { out[owner[prompt], j] += rows[i, j] }
             }

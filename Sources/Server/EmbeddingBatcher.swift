@@ -39,12 +39,11 @@ actor EmbeddingBatcher {
     private let maxBatch: Int
     private let maxWait: Duration
     private let maxQueued: Int
-    private let maxBatchTime: Duration
     private let sharingWindow: Duration
     private let metrics: ServerMetrics
     private let clock = ContinuousClock()
-    /// Seconds per image of the last backbone calls (moving average); nil before the first.
-    private var secondsPerImage: Double?
+    /// Images per call while clients share: one before any call has been measured.
+    private var slice: TimeSlice
     /// When each client last queued images; clients older than `sharingWindow` are forgotten.
     private var lastSeen: [String: ContinuousClock.Instant] = [:]
     /// Each client's jobs in arrival order, and the clients with work in round-robin order.
@@ -61,7 +60,7 @@ actor EmbeddingBatcher {
         self.maxBatch = max(1, maxBatch)
         self.maxWait = maxWait
         self.maxQueued = max(1, maxQueued)
-        self.maxBatchTime = maxBatchTime
+        slice = TimeSlice(length: maxBatchTime, firstUnits: 1, maxUnits: self.maxBatch)
         self.sharingWindow = sharingWindow
         self.metrics = metrics
     }
@@ -70,17 +69,8 @@ actor EmbeddingBatcher {
     func batchLimit() -> Int {
         let now = clock.now
         lastSeen = lastSeen.filter { now - $0.value < sharingWindow || queues[$0.key] != nil }
-        guard lastSeen.count > 1, maxBatchTime > .zero else { return maxBatch }
-        guard let secondsPerImage, secondsPerImage > 0 else { return 1 }
-        let fitting = maxBatchTime.seconds / secondsPerImage
-        return fitting >= Double(maxBatch) ? maxBatch : max(1, Int(fitting))
-    }
-
-    /// Folds one backbone call into the per-image cost. The per-image cost falls with batch
-    /// size, so estimates from small batches err towards smaller batches, the fair side.
-    private func record(_ elapsed: Duration, images: Int) {
-        let sample = elapsed.seconds / Double(images)
-        secondsPerImage = secondsPerImage.map { 0.7 * $0 + 0.3 * sample } ?? sample
+        guard lastSeen.count > 1, slice.length > .zero else { return maxBatch }
+        return slice.units
     }
 
     /// B×D embeddings of `images` (model inputs: `ImagePipeline`'s output, so every queued image
@@ -140,7 +130,7 @@ actor EmbeddingBatcher {
             do {
                 let started = clock.now
                 let embeddings = try await backend.embedPreprocessed(batch.map { $0.job.images[$0.image] })
-                record(clock.now - started, images: batch.count)
+                slice.record(clock.now - started, units: batch.count)
                 let d = backend.embeddingDimension
                 guard embeddings.rows == batch.count, embeddings.cols == d else {
                     throw APIError.internal("the backbone returned \(embeddings.rows)×\(embeddings.cols) embeddings for \(batch.count) images (D = \(d))")
