@@ -133,13 +133,10 @@ struct StreamHistory: Sendable, Equatable {
         let batch = result.probabilities.rows, k = result.probabilities.cols
         var entropy: Double = 0, confidence: Double = 0
         for b in 0..<batch {
-            var best: Float = 0
-            for c in 0..<k {
-                let p = result.probabilities.storage[b * k + c]
-                if p > 0 { entropy -= Double(p) * Foundation.log(Double(p)) }
-                best = max(best, p)
-            }
-            confidence += Double(best)
+            // The same per-image entropy and top-1 probability the answer reports.
+            let row = result.probabilities.storage[(b * k)..<((b + 1) * k)]
+            entropy += Double(Kernels.entropy(probabilities: row))
+            confidence += Double(row.max() ?? 0)
         }
         var counts: [Int: Int] = [:]
         for prediction in result.predictions { counts[prediction, default: 0] += 1 }
