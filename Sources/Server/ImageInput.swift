@@ -9,10 +9,7 @@ enum ImageInput {
         let files: [Data]
         let media = ContentType(contentType ?? "")
         if let media, media.is(ContentType.json) {
-            struct Images: Decodable { var images: [String] }
-            let request = try JSONDecoder().decode(Images.self, from: Data(buffer: body))
-            try checkCount(request.images.count, limits)
-            files = try base64(request.images)
+            files = try body.withUnsafeReadableBytes(JSONImageList.files) ?? json(body, limits: limits)
         } else if let media, media.is(ContentType.formData) {
             files = try multipart(media, body: body, limits: limits)
         } else {
@@ -20,6 +17,14 @@ enum ImageInput {
         }
         try checkCount(files.count, limits)
         return files
+    }
+
+    /// Any JSON body: `JSONDecoder`, then base64 with the tolerances of `decodeBase64`.
+    static func json(_ body: ByteBuffer, limits: ServerLimits) throws -> [Data] {
+        struct Images: Decodable { var images: [String] }
+        let request = try JSONDecoder().decode(Images.self, from: Data(buffer: body))
+        try checkCount(request.images.count, limits)
+        return try base64(request.images)
     }
 
     static func checkCount(_ count: Int, _ limits: ServerLimits) throws {

@@ -89,10 +89,16 @@ final class ImagePipeline: Sendable {
         let preprocessor = self.preprocessor, maxPixels = limits.maxPixelsPerImage
         return await workers.run {
             do throws(ImageError) {
-                return .success(try ImageDecoder.withPixels(of: file, maxPixels: maxPixels) { pixels, width, height throws(ImageError) in
-                    try preprocessor.prepare(pixels: pixels, width: width, height: height)
-                })
+                return .success(try Self.decode(file, preprocessor: preprocessor, maxPixels: maxPixels))
             } catch { return .failure(.image(index: index, error)) }
+        }
+    }
+
+    /// One file decoded and prepared for the tower, as a request's images are (and as
+    /// `RequestCost` measures them): the decoder's pixels go straight to the preprocessor.
+    static func decode(_ file: Data, preprocessor: ImagePreprocessor, maxPixels: Int) throws(ImageError) -> RGBImage {
+        try ImageDecoder.withPixels(of: file, maxPixels: maxPixels) { pixels, width, height throws(ImageError) in
+            try preprocessor.prepare(pixels: pixels, width: width, height: height)
         }
     }
 }

@@ -1,3 +1,9 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
 /// A strict multipart/form-data parser (RFC 7578 over RFC 2046's multipart grammar).
 ///
 /// Why our own instead of MultipartKit's callback parser: that parser reports parts as they end
@@ -6,7 +12,7 @@
 /// returned: the opening delimiter, every part's header block, every part closed by a delimiter,
 /// and the close delimiter `--boundary--` are all required, or the body is rejected as a whole.
 ///
-/// Standard library only (no Foundation, no NIO) so that `make fuzz-multipart` can build the
+/// Standard library and libc only (no Foundation, no NIO) so that `make fuzz-multipart` can build the
 /// libFuzzer target from this one file with plain `swiftc`. Parts are returned as byte ranges
 /// into the caller's buffer: nothing is copied while parsing.
 public enum MultipartFormData {
@@ -93,8 +99,12 @@ public enum MultipartFormData {
         func find(_ pattern: [UInt8], from: Int) -> Int? {
             var i = from
             let last = count - pattern.count
-            while i <= last {
-                if bytes[i] == pattern[0], matches(pattern, at: i) { return i }
+            while i <= last, let base = bytes.baseAddress {
+                // memchr finds the candidates at memory speed: a byte-at-a-time loop here cost
+                // 0.1-0.2 ms of a 270 kB image, a tenth of a small request's whole answer.
+                guard let hit = memchr(base + i, Int32(pattern[0]), last - i + 1) else { return nil }
+                i = base.distance(to: hit.assumingMemoryBound(to: UInt8.self))
+                if matches(pattern, at: i) { return i }
                 i += 1
             }
             return nil

@@ -40,7 +40,7 @@ public enum RequestCost {
         func ms(_ d: Duration) -> Double { d.seconds * 1e3 }
         for sequence in 0...requests {
             let begin = clock.now
-            let prepared = backend.preprocessor.resizedAndCropped(try ImageDecoder.decode(image))
+            let prepared = try ImagePipeline.decode(image, preprocessor: backend.preprocessor, maxPixels: ServerLimits().maxPixelsPerImage)
             let decoded = clock.now
             let features = try await backend.embedPreprocessed([prepared])
             let embedded = clock.now

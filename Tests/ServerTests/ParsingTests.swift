@@ -101,3 +101,96 @@ struct ParsingTests {
         #expect(scan(["GET / HTTP/1.1\r\n", "A: \(String(repeating: "a", count: 30))\r\n\r\n"]).0 == .headersTooLarge)
     }
 }
+
+/// The JSON image list's fast path against the general one (`JSONDecoder` and Foundation's base64).
+@Suite("JSON image bodies")
+struct JSONImageListTests {
+    static func fast(_ body: [UInt8]) -> [Data]? { body.withUnsafeBytes(JSONImageList.files) }
+    /// The general path's files, before the request's image count is checked.
+    static func general(_ body: [UInt8]) -> [Data]? {
+        struct Images: Decodable { var images: [String] }
+        guard let request = try? JSONDecoder().decode(Images.self, from: Data(body)) else { return nil }
+        return try? ImageInput.base64(request.images)
+    }
+
+    /// Whenever the fast path answers, the general path must give the same files.
+    static func expectAgreement(_ body: [UInt8], sourceLocation: SourceLocation = #_sourceLocation) {
+        guard let fast = fast(body) else { return }
+        #expect(fast == general(body), "\(String(decoding: body.prefix(80), as: UTF8.self))", sourceLocation: sourceLocation)
+    }
+
+    @Test("the shapes clients send take the fast path and give the general path's files")
+    func fastShapes() throws {
+        var generator = SystemRandomNumberGenerator()
+        let files = (0..<5).map { n in Data((0..<(n * 37 + 1)).map { _ in UInt8.random(in: 0...255, using: &generator) }) }
+        let encoded = files.map { "\"\($0.base64EncodedString())\"" }
+        for body in [
+            "{\"images\":[\(encoded[0])]}", "{\"images\": [\(encoded.joined(separator: ", "))]}",
+            " \n{ \"images\" :\t[ \(encoded[1]) ,\r\n\(encoded[2]) ] } \n", "{\"images\":[]}",
+        ] {
+            let bytes = Array(body.utf8)
+            let fast = try #require(Self.fast(bytes), "\(body.prefix(60)) should take the fast path")
+            #expect(fast == Self.general(bytes))
+        }
+        #expect(Self.fast(Array("{\"images\":[\(encoded.joined(separator: ","))]}".utf8)) == files)
+    }
+
+    @Test("anything else is left to the general path: escapes, prefixes, spaces, other keys, bad base64")
+    func slowShapes() {
+        let a = Data("hello world".utf8).base64EncodedString()  // aGVsbG8gd29ybGQ=
+        for body in [
+            "{\"images\":[\"\\u0061GVsbG8gd29ybGQ=\"]}", "{\"images\":[\"data:image/png;base64,\(a)\"]}",
+            "{\"images\":[\"aGVs\\nbG8gd29ybGQ=\"]}", "{\"images\":[\"aGVs bG8gd29ybGQ=\"]}", "{\"images\":[\"\(a)\"],\"x\":1}",
+            "{\"x\":1,\"images\":[\"\(a)\"]}", "{\"images\":[\"\(a)\"],\"images\":[]}", "{\"imag\\u0065s\":[\"\(a)\"]}",
+            "{\"images\":[\"aGVsbG8gd29ybGQ\"]}", "{\"images\":[\"====\"]}", "{\"images\":[\"QQ=A\"]}", "{\"images\":[\"\"]}",
+            "{\"images\":[\"aGVs_G8-d29ybGQ=\"]}", "{\"images\":[\"\(a)\"]} x", "{\"images\":[\"\(a)\",]}", "{\"images\":[\"\(a)\"]",
+            "\u{FEFF}{\"images\":[\"\(a)\"]}", "[\"\(a)\"]", "{\"images\":\"\(a)\"}", "",
+        ] {
+            #expect(Self.fast(Array(body.utf8)) == nil, "\(body)")
+        }
+    }
+
+    @Test("canonical base64 equals Foundation's decoding; every other string is refused or agrees")
+    func base64AgainstFoundation() {
+        var generator = SystemRandomNumberGenerator()
+        for length in 0..<200 {
+            let data = Data((0..<length).map { _ in UInt8.random(in: 0...255, using: &generator) })
+            let text = Array(data.base64EncodedString().utf8)
+            let decoded = text.withUnsafeBufferPointer(Base64.decode)
+            #expect(length == 0 ? decoded == nil : decoded == data, "length \(length)")
+        }
+        // Random strings over the alphabet, '=' and a few others: accepted ones must agree.
+        let letters = Array("ABCDQRSTwxyz0189+/=-_ \n".utf8)
+        var accepted = 0
+        for _ in 0..<20_000 {
+            let text = (0..<(4 * Int.random(in: 1...3, using: &generator))).map { _ in letters.randomElement(using: &generator)! }
+            guard let ours = text.withUnsafeBufferPointer(Base64.decode) else { continue }
+            accepted += 1
+            #expect(ours == Data(base64Encoded: Data(text)), "\(String(decoding: text, as: UTF8.self))")
+        }
+        #expect(accepted > 100)
+    }
+
+    @Test("mutated bodies: whenever the fast path answers, it agrees with the general path")
+    func mutations() {
+        var generator = SystemRandomNumberGenerator()
+        let files = (0..<3).map { n in Data((0..<(n * 11 + 5)).map { _ in UInt8.random(in: 0...255, using: &generator) }) }
+        let valid = Array("{\"images\": [\(files.map { "\"\($0.base64EncodedString())\"" }.joined(separator: ","))]}".utf8)
+        let alphabet = Array("{}[]\":, \n\\=AQZaz09+/imagesx".utf8)
+        var fastAnswers = 0
+        for _ in 0..<5_000 {
+            var body = valid
+            for _ in 0..<Int.random(in: 1...3, using: &generator) {
+                let at = Int.random(in: 0...body.count, using: &generator)
+                switch Int.random(in: 0..<3, using: &generator) {
+                case 0 where at < body.count: body[at] = alphabet.randomElement(using: &generator)!
+                case 1 where at < body.count: body.remove(at: at)
+                default: body.insert(alphabet.randomElement(using: &generator)!, at: at)
+                }
+            }
+            if Self.fast(body) != nil { fastAnswers += 1 }
+            Self.expectAgreement(body)
+        }
+        #expect(fastAnswers > 50, "the mutations should sometimes stay in the fast path's subset")
+    }
+}
