@@ -121,7 +121,7 @@ def in_process_cost(args, image_bytes):
     with tempfile.NamedTemporaryFile(suffix=".png") as f:
         f.write(image_bytes)
         f.flush()
-        command = [args.rada, "bench-request", "--classes", str(len(args.labels)), "--requests", "100", "--image", f.name, "--json"]
+        command = (["taskset", "-c", args.server_cpus] if args.server_cpus else []) + [args.rada, "bench-request", "--classes", str(len(args.labels)), "--requests", "100", "--image", f.name, "--json"]
         if args.model:
             command += ["--model", args.model]
         output = subprocess.run(command, check=True, capture_output=True, text=True).stdout
@@ -214,6 +214,8 @@ def main():
     parser.add_argument("--rada", default=None, help="rada binary, for the in-process cost (bench-request)")
     parser.add_argument("--model", default=None, help="model directory for bench-request (default: the embedded model)")
     parser.add_argument("--json", default=None, help="also write the results here")
+    parser.add_argument("--server-cpus", default=None,
+                        help="CPU list the server was pinned to (taskset); the in-process cost is measured on the same CPUs")
     parser.add_argument("--multipart", action="store_true",
                         help="send the light clients' images as multipart/form-data (the file bytes) instead of JSON base64")
     args = parser.parse_args()

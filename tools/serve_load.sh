@@ -6,7 +6,8 @@
 #   tools/serve_load.sh RADA_BIN OUT_DIR [MODEL_DIR]
 #
 # Without MODEL_DIR: the embedded model at K = 10 (1, 10, 100, 1000 streams) and K = 1000
-# (1, 10 streams), then one light client alone and beside each heavy client. With MODEL_DIR
+# (1, 10 streams), then one light client alone and beside each heavy client. ISOLATE=1 pins the
+# server to CPU 1 and the load generator to CPU 0 (see below). With MODEL_DIR
 # (for example a random ViT-B/32 from tools/make_reference.py): K = 10 and K = 1000, one stream.
 set -euo pipefail
 rada=$(realpath "$1"); out=$2; model=${3:-}
@@ -16,11 +17,15 @@ printf 'light light-key-0123456789\nheavy heavy-key-0123456789\n' > "$keys"
 port=18191
 args=(serve --port "$port" --data-dir "$data/streams" --api-keys "$keys" --max-connections 4096 --max-client-requests 4096)
 [ -n "$model" ] && args+=(--model "$model")
-"$rada" "${args[@]}" > "$out/serve.log" 2>&1 &
+# ISOLATE=1: the server (and its in-process floor) on CPU 1, the load generator on CPU 0, as
+# when clients run on other machines; without it all three share every core.
+pin_server=() pin_client=() cpus=()
+if [ -n "${ISOLATE:-}" ]; then pin_server=(taskset -c 1); pin_client=(taskset -c 0); cpus=(--server-cpus 1); fi
+"${pin_server[@]}" "$rada" "${args[@]}" > "$out/serve.log" 2>&1 &
 server=$!
 trap 'kill $server 2>/dev/null; wait $server 2>/dev/null; rm -rf "$data"' EXIT
 for _ in $(seq 1 600); do curl -sf "http://127.0.0.1:$port/readyz" > /dev/null && break; sleep 0.2; done
-load() { python3 "$(dirname "$0")/load_test.py" --url "http://127.0.0.1:$port" --key light-key-0123456789 \
+load() { "${pin_client[@]}" python3 "$(dirname "$0")/load_test.py" "${cpus[@]}" --url "http://127.0.0.1:$port" --key light-key-0123456789 \
     --heavy-key heavy-key-0123456789 --rada "$rada" ${model:+--model "$model"} "$@"; }
 if [ -n "${QUICK:-}" ]; then  # a smoke test of this script: one short level of each kind
   load --streams 1 --duration "${QUICK}" --heavy "${HEAVY:-images}" ${MULTIPART:+--multipart}; exit 0
