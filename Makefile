@@ -7,7 +7,7 @@ TEST_APT_PACKAGES := postgresql haproxy
 VENV := .venv
 PYTHON := $(VENV)/bin/python
 
-.PHONY: deps build run test tools-env clean image-fixtures fuzz-images parity vocab tokenizer-fixtures tokenizer-tables tokenizer-corpus tokenizer-measure rada-fixtures fuzz fuzz-safetensors fuzz-multipart
+.PHONY: deps build run test tools-env clean image-fixtures fuzz-images parity vocab tokenizer-fixtures tokenizer-tables tokenizer-corpus tokenizer-measure rada-fixtures fuzz fuzz-safetensors fuzz-multipart fuzz-json-images
 
 ## Install the system packages the build and the tests need (only those missing).
 deps:
@@ -197,6 +197,16 @@ fuzz-multipart:
 	cd .build-fuzz && ./multipart_fuzzer -max_total_time=$(FUZZ_SECONDS) -max_len=4096 -rss_limit_mb=2048 \
 	  -timeout=10 -artifact_prefix=./ mp-corpus
 
+## libFuzzer + ASan run of the JSON image list's fast path, differential against JSONDecoder and
+## Foundation's base64 (Fuzz/JSONImagesFuzzer.swift); bounded by FUZZ_SECONDS.
+fuzz-json-images:
+	@mkdir -p .build-fuzz/json-corpus
+	cp Fuzz/json-images-seeds/* .build-fuzz/json-corpus/
+	$(SWIFT)c -sanitize=fuzzer,address -parse-as-library -O Fuzz/JSONImagesFuzzer.swift Sources/Server/JSONImageList.swift \
+	  -o .build-fuzz/json_images_fuzzer
+	cd .build-fuzz && ./json_images_fuzzer -max_total_time=$(FUZZ_SECONDS) -max_len=4096 -rss_limit_mb=2048 \
+	  -timeout=10 -artifact_prefix=./ json-corpus
+
 ## Conformance of the server with its own OpenAPI document: a release `rada serve` with an API
 ## key, schemathesis (pinned, tools venv) with every check and the coverage, fuzzing and stateful
 ## phases, CONFORMANCE_EXAMPLES per operation (default 100); fails on any failure, prints the seed
@@ -248,4 +258,4 @@ $(CLIENT_VENV)/.installed: $(CLIENT_SOURCES)
 	touch $@
 
 ## Every fuzz target, each for FUZZ_SECONDS.
-fuzz: fuzz-images fuzz-safetensors fuzz-checkpoint fuzz-multipart
+fuzz: fuzz-images fuzz-safetensors fuzz-checkpoint fuzz-multipart fuzz-json-images
