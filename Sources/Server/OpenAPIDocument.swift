@@ -246,7 +246,7 @@ enum OpenAPIDocument {
       /v1/streams/{id}/history:
         parameters:
           - {$ref: "#/components/parameters/StreamID"}
-          - {name: since, in: query, schema: {type: integer, minimum: 0, default: 0}, description: "Only entries whose seq is above this (the latest seq a poller has seen)"}
+          - {name: since, in: query, schema: {type: integer, minimum: 0, maximum: 9223372036854775807, default: 0}, description: "Only entries whose seq is above this (the latest seq a poller has seen)"}
           - {name: limit, in: query, schema: {type: integer, minimum: 1, maximum: 1000, default: 1000}, description: "At most this many entries, oldest first"}
         get:
           operationId: streamHistory
@@ -527,6 +527,9 @@ enum OpenAPIDocument {
           anyOf:
             - {$ref: "#/components/schemas/CreateStreamWithLabels"}
             - {$ref: "#/components/schemas/CreateStreamWithPrompts"}
+          not:
+            description: hyperparameters and its deprecated alias policy are never both given
+            required: [hyperparameters, policy]
         CreateStreamWithLabels:
           type: object
           required: [labels]

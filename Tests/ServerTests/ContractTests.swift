@@ -220,6 +220,29 @@ struct ContractTests {
 
     /// Requests the document allows that the server once refused, and the reverse, each found
     /// by `make conformance` or by reading the document against the code.
+    @Test("Every integer query parameter is bounded on both sides within what the server parses (Int)")
+    func integerParametersBounded() throws {
+        var checked = 0
+        for operation in Self.operations {
+            for parameter in operation.parameters where parameter["in"] as? String == "query" {
+                let schema = Self.resolve(parameter["schema"])
+                guard schema["type"] as? String == "integer" else { continue }
+                let name = "\(operation.method) \(operation.path) \(parameter["name"] ?? "?")"
+                let low = try #require(Self.number(schema, "minimum"), "\(name): no minimum")
+                let high = try #require(Self.number(schema, "maximum"), "\(name): no maximum (a larger number would be a 400 the document allows)")
+                #expect(low >= Double(Int.min) && high <= Double(Int.max), "\(name)")
+                checked += 1
+            }
+        }
+        #expect(checked >= 3)  // top on two operations, since and limit
+    }
+
+    @Test("hyperparameters and its deprecated alias policy: the document forbids both at once, as the server does")
+    func aliasExclusive() throws {
+        let forbidden = Self.resolve(Self.schema("CreateStream")["not"])
+        #expect(forbidden["required"] as? [String] == ["hyperparameters", "policy"])
+    }
+
     @Test("Over a live socket: what the document allows is taken, what it forbids is refused", arguments: TestStore.available)
     func documentedEdges(store: TestStore) async throws {
         try await TestServer.on(store).run { client in
@@ -261,6 +284,9 @@ struct ContractTests {
             let image = Client.imagesJSON([PNGWriter.sample(1)])
             for (query, status) in [("adapt=false", 200), ("adapt=true", 200), ("adapt=1", 400), ("adapt=yes", 400), ("top=0", 400), ("top=101", 400)] {
                 #expect(try await client.send(.post, "/v1/streams/s/classify?\(query)", json: image).status.code == status, "\(query)")
+            }
+            for (query, status) in [("since=9223372036854775807", 200), ("since=9223372036854775808", 400), ("since=-1", 400), ("limit=1000", 200), ("limit=1001", 400)] {
+                #expect(try await client.send(.get, "/v1/streams/s/history?\(query)").status.code == status, "\(query)")
             }
         }
     }
