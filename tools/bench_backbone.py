@@ -26,7 +26,7 @@ import subprocess
 import sys
 import time
 
-IMPLS = ["rada", "rada-bf16", "ort", "torch"]
+IMPLS = ["rada", "rada-openblas", "rada-bf16", "ort", "torch"]
 
 
 def resident_mib():
@@ -159,7 +159,9 @@ def run_impl(impl, args, directory, onnx_path):
     else:
         command = [sys.executable, __file__, "--worker", impl, "--model", directory, "--onnx", onnx_path,
                    "--repeats", str(args.repeats), "--threads", *map(str, args.threads), "--batch", *map(str, args.batch)]
-    result = subprocess.run(command, capture_output=True, text=True)
+    # rada-openblas: fp32 products on OpenBLAS instead of the packed kernel `auto` picks.
+    env = dict(os.environ, RADA_FP32_GEMM="openblas" if impl == "rada-openblas" else "auto")
+    result = subprocess.run(command, capture_output=True, text=True, env=env)
     if result.returncode != 0 and impl == "rada-bf16" and "needs a CPU with" in result.stderr:
         print(f"skipping rada-bf16: {result.stderr.strip()}", file=sys.stderr)
         return []
@@ -239,12 +241,16 @@ def print_tables(report, args):
 
     models = sorted({r["model"] for r in results}, key=lambda m: [r["model"] for r in results].index(m))
     impls = [i for i in IMPLS if i in args.impls]
-    names = {"rada": "rada", "rada-bf16": "rada bf16", "ort": "ONNX Runtime", "torch": "PyTorch"}
+    names = {"rada": "rada", "rada-openblas": "rada OpenBLAS", "rada-bf16": "rada bf16", "ort": "ONNX Runtime",
+             "torch": "PyTorch"}
     print(f"\nCPU: {report['cpu']}; load average {report['load_average_start'][0]:.1f} at start, {report['load_average_end'][0]:.1f} at end; "
-          f"{args.rounds} rounds × {args.repeats} repeats, median of round medians\n")
+          f"{args.rounds} rounds × {args.repeats} repeats, median of round medians")
+    kernels = {r["impl"]: r.get("kernel") for r in results if r["kind"] == "load" and r["impl"].startswith("rada")}
+    print("rada kernels: " + "; ".join(f"{names[i]}: {k}" for i, k in kernels.items() if k) + "\n")
     header = "| model | batch | threads | " + " | ".join(f"{names[i]} ms/image | {names[i]} images/s" for i in impls)
     ours = [i for i in ("rada", "rada-bf16") if i in impls]
-    pairs = [(i, o) for o in ours for i in impls if i not in ("rada", o) and not (o == "rada-bf16" and i == "rada")]
+    pairs = [(i, o) for o in ours for i in impls
+             if i not in ("rada", o) and not (o == "rada-bf16" and i in ("rada", "rada-openblas"))]
     header += "".join(f" | {names[i]} ÷ {names[o]} (ms/image)" for i, o in pairs) + " |"
     print(header)
     print("|" + "---|" * (header.count("|") - 1))

@@ -1,51 +1,11 @@
 #include "cnumerics_bf16.h"
 #include "bf16_internal.h"
 
-#include <pthread.h>
 #include <string.h>
 
 #if RADA_BF16_X86
-#include <cpuid.h>
 #include <immintrin.h>
-#include <sys/syscall.h>
-#include <unistd.h>
 #endif
-
-static int amx_state = -1, avx512bf16_state = -1;
-static pthread_once_t probe_once = PTHREAD_ONCE_INIT;
-
-static void probe(void) {
-    amx_state = 0;
-    avx512bf16_state = 0;
-#if RADA_BF16_X86
-    unsigned int a, b, c, d;
-    if (__get_cpuid_max(0, 0) < 7) return;
-    __cpuid(1, a, b, c, d);
-    int osxsave = (c >> 27) & 1;
-    __cpuid_count(7, 0, a, b, c, d);
-    int amx_bf16 = (d >> 22) & 1, amx_tile = (d >> 24) & 1, avx512f = (b >> 16) & 1, avx512bw = (b >> 30) & 1;
-    __cpuid_count(7, 1, a, b, c, d);
-    int avx512_bf16 = (a >> 5) & 1;
-    if (!(osxsave && avx512f && avx512bw && avx512_bf16)) return;
-    /* The OS must save the opmask and all 32 zmm registers (XCR0 bits 1, 2, 5, 6, 7). */
-    unsigned int xcr0_lo, xcr0_hi;
-    __asm__ volatile("xgetbv" : "=a"(xcr0_lo), "=d"(xcr0_hi) : "c"(0));
-    if ((xcr0_lo & 0xe6u) != 0xe6u) return;
-    avx512bf16_state = 1;
-    /* Linux hands out the 8 KiB tile state only on request (ARCH_REQ_XCOMP_PERM, XTILEDATA). */
-    if (amx_bf16 && amx_tile && syscall(SYS_arch_prctl, 0x1023, 18) == 0) amx_state = 1;
-#endif
-}
-
-int rada_amx_available(void) {
-    pthread_once(&probe_once, probe);
-    return amx_state;
-}
-
-int rada_avx512bf16_available(void) {
-    pthread_once(&probe_once, probe);
-    return avx512bf16_state;
-}
 
 float rada_bf16_round(float x) {
     uint32_t bits;

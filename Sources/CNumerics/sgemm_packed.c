@@ -1,5 +1,6 @@
 #include "cnumerics_packed.h"
 
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -7,7 +8,17 @@
 #include <immintrin.h>
 #endif
 
-enum { NR = RADA_PACK_NR, MR = 12, KC = 256, MB = 144 };
+/* MR: rows per register tile. KC: inputs per chunk, so that one panel chunk (KC × 32 floats,
+ * 32 KiB) is reused from L1/L2 by every row tile. MB: rows per block, so that the packed
+ * activations (MB × KC floats, 480 KiB) stay in a 1–2 MiB L2 while the thread's panels pass:
+ * each weight is then read from memory once per MB rows (once per call up to 9 B/32 images). */
+#ifndef RADA_PACK_KC
+#define RADA_PACK_KC 256
+#endif
+#ifndef RADA_PACK_MB
+#define RADA_PACK_MB 480
+#endif
+enum { NR = RADA_PACK_NR, MR = 12, KC = RADA_PACK_KC, MB = RADA_PACK_MB };
 
 int rada_packed_panels(int n) { return (n + NR - 1) / NR; }
 
@@ -25,9 +36,24 @@ void rada_pack_weight(const float *w, int k, int n, int ldw, float *packed) {
     }
 }
 
-/* Portable version: the same panel walk, plain loops for the compiler to vectorise. */
-static void tile_generic(int rows, int cols, int k, const float *a, const float *panel,
-                         const float *bias, float *c, int ldc, int accumulate) {
+/* A tile: c[0..rows) × [0..cols) (+)= a · panel over k inputs. `a` holds the rows' inputs
+ * k-major (MR values per input, the first `rows` used); `panel` holds NR weights per input. */
+typedef void (*tile_fn)(int rows, int cols, int k, const float *a, const float *panel, const float *bias,
+                        float *c, int ldc, int accumulate);
+
+/* Writes a rows × cols block of accumulators (row stride acc_ld) to c, plus bias, plus c. */
+static void write_block(const float *acc, int acc_ld, int rows, int cols, const float *bias, float *c, int ldc,
+                        int accumulate) {
+    for (int r = 0; r < rows; r++) {
+        float *out = c + (size_t)r * ldc;
+        const float *src = acc + (size_t)r * acc_ld;
+        for (int j = 0; j < cols; j++) out[j] = (accumulate ? out[j] : 0.0f) + (bias ? bias[j] : 0.0f) + src[j];
+    }
+}
+
+/* Portable version: the same walk, plain loops for the compiler to vectorise. */
+static void tile_portable(int rows, int cols, int k, const float *a, const float *panel, const float *bias,
+                          float *c, int ldc, int accumulate) {
     float acc[MR][NR];
     for (int r = 0; r < rows; r++)
         for (int j = 0; j < NR; j++) acc[r][j] = 0;
@@ -38,20 +64,15 @@ static void tile_generic(int rows, int cols, int k, const float *a, const float 
             for (int j = 0; j < NR; j++) acc[r][j] += x * b[j];
         }
     }
-    for (int r = 0; r < rows; r++) {
-        float *out = c + (size_t)r * ldc;
-        for (int j = 0; j < cols; j++)
-            out[j] = (accumulate ? out[j] : 0.0f) + (bias ? bias[j] : 0.0f) + acc[r][j];
-    }
+    write_block(&acc[0][0], NR, rows, cols, bias, c, ldc, accumulate);
 }
 
 #if defined(__x86_64__)
-/* rows × 32 tile: 2·rows accumulators (24 at most) + 2 weight vectors + 1 broadcast fit the 32
- * zmm registers. Called with constant `rows` so that the compiler unrolls and keeps acc in
- * registers. */
+/* rows × 32: 2·rows accumulators (24 at most) + 2 weight vectors + the broadcast fit the 32 zmm
+ * registers. Instantiated per constant `rows` so that the accumulators stay in registers. */
 __attribute__((target("avx512f"), always_inline)) static inline void
-tile_avx512(const int rows, int cols, int k, const float *a, const float *panel,
-            const float *bias, float *c, int ldc, int accumulate) {
+tile_avx512_rows(const int rows, int cols, int k, const float *a, const float *panel, const float *bias, float *c,
+                 int ldc, int accumulate) {
     __m512 lo[MR], hi[MR];
     for (int r = 0; r < rows; r++) {
         lo[r] = _mm512_setzero_ps();
@@ -83,74 +104,145 @@ tile_avx512(const int rows, int cols, int k, const float *a, const float *panel,
     }
 }
 
-#define RADA_TILE_CASE(R) \
-    case R: tile_avx512(R, cols, k, a, panel, bias, c, ldc, accumulate); break;
+#define RADA_AVX512_CASE(R) \
+    case R: tile_avx512_rows(R, cols, k, a, panel, bias, c, ldc, accumulate); break;
 
-__attribute__((target("avx512f"))) static void tile_dispatch_avx512(
-    int rows, int cols, int k, const float *a, const float *panel, const float *bias,
-    float *c, int ldc, int accumulate) {
+__attribute__((target("avx512f"))) static void tile_avx512(int rows, int cols, int k, const float *a,
+                                                           const float *panel, const float *bias, float *c,
+                                                           int ldc, int accumulate) {
     switch (rows) {
-        RADA_TILE_CASE(1) RADA_TILE_CASE(2) RADA_TILE_CASE(3) RADA_TILE_CASE(4)
-        RADA_TILE_CASE(5) RADA_TILE_CASE(6) RADA_TILE_CASE(7) RADA_TILE_CASE(8)
-        RADA_TILE_CASE(9) RADA_TILE_CASE(10) RADA_TILE_CASE(11) RADA_TILE_CASE(12)
+        RADA_AVX512_CASE(1) RADA_AVX512_CASE(2) RADA_AVX512_CASE(3) RADA_AVX512_CASE(4)
+        RADA_AVX512_CASE(5) RADA_AVX512_CASE(6) RADA_AVX512_CASE(7) RADA_AVX512_CASE(8)
+        RADA_AVX512_CASE(9) RADA_AVX512_CASE(10) RADA_AVX512_CASE(11) RADA_AVX512_CASE(12)
     default: break;
     }
 }
-#endif
 
-typedef void (*tile_fn)(int, int, int, const float *, const float *, const float *, float *, int,
-                        int);
-
-static tile_fn pick_tile(void) {
-#if defined(__x86_64__)
-    __builtin_cpu_init();
-    if (__builtin_cpu_supports("avx512f")) return tile_dispatch_avx512;
-#endif
-    return tile_generic;
+/* rows (≤ 6) × 16 columns of a panel (weights at stride NR): 12 accumulators + 2 weight vectors
+ * + the broadcast within the 16 ymm registers. */
+__attribute__((target("avx2,fma"), always_inline)) static inline void
+micro_avx2(const int rows, int cols, int k, const float *a, const float *b, const float *bias, float *c, int ldc,
+           int accumulate) {
+    __m256 lo[6], hi[6];
+    for (int r = 0; r < rows; r++) {
+        lo[r] = _mm256_setzero_ps();
+        hi[r] = _mm256_setzero_ps();
+    }
+    for (int kk = 0; kk < k; kk++) {
+        __m256 b0 = _mm256_loadu_ps(b + (size_t)kk * NR);
+        __m256 b1 = _mm256_loadu_ps(b + (size_t)kk * NR + 8);
+        for (int r = 0; r < rows; r++) {
+            __m256 x = _mm256_broadcast_ss(a + (size_t)kk * MR + r);
+            lo[r] = _mm256_fmadd_ps(x, b0, lo[r]);
+            hi[r] = _mm256_fmadd_ps(x, b1, hi[r]);
+        }
+    }
+    if (cols == 16) {
+        __m256 bias0 = bias ? _mm256_loadu_ps(bias) : _mm256_setzero_ps();
+        __m256 bias1 = bias ? _mm256_loadu_ps(bias + 8) : _mm256_setzero_ps();
+        for (int r = 0; r < rows; r++) {
+            float *out = c + (size_t)r * ldc;
+            __m256 v0 = _mm256_add_ps(lo[r], bias0), v1 = _mm256_add_ps(hi[r], bias1);
+            if (accumulate) {
+                v0 = _mm256_add_ps(v0, _mm256_loadu_ps(out));
+                v1 = _mm256_add_ps(v1, _mm256_loadu_ps(out + 8));
+            }
+            _mm256_storeu_ps(out, v0);
+            _mm256_storeu_ps(out + 8, v1);
+        }
+        return;
+    }
+    float acc[6 * 16];
+    for (int r = 0; r < rows; r++) {
+        _mm256_storeu_ps(acc + r * 16, lo[r]);
+        _mm256_storeu_ps(acc + r * 16 + 8, hi[r]);
+    }
+    write_block(acc, 16, rows, cols, bias, c, ldc, accumulate);
 }
 
-/* Copies rows [r0, r1) × columns [k0, k1) of a into tiles of MR rows, k-major (MR values per
- * k, rows past r1 zero), so that the tile loop reads activations sequentially from L1. */
-static void pack_rows(const float *a, int lda, int r0, int r1, int k0, int k1, float *out) {
-    int kc = k1 - k0;
-    for (int t = r0; t < r1; t += MR) {
-        int rows = r1 - t < MR ? r1 - t : MR;
-        float *tile = out + (size_t)(t - r0) * kc;
-        for (int r = 0; r < rows; r++) {
-            const float *src = a + (size_t)(t + r) * lda + k0;
-            for (int kk = 0; kk < kc; kk++) tile[(size_t)kk * MR + r] = src[kk];
+#define RADA_AVX2_CASE(R) \
+    case R: micro_avx2(R, w, k, a + sub, panel + half, b, c + (size_t)sub * ldc + half, ldc, accumulate); break;
+
+/* A 12 × 32 tile as up to four 6 × 16 blocks; the panel chunk is read from L1 by each. */
+__attribute__((target("avx2,fma"))) static void tile_avx2(int rows, int cols, int k, const float *a,
+                                                          const float *panel, const float *bias, float *c,
+                                                          int ldc, int accumulate) {
+    for (int half = 0; half < cols; half += 16) {
+        int w = cols - half < 16 ? cols - half : 16;
+        const float *b = bias ? bias + half : NULL;
+        for (int sub = 0; sub < rows; sub += 6) {
+            switch (rows - sub < 6 ? rows - sub : 6) {
+                RADA_AVX2_CASE(1) RADA_AVX2_CASE(2) RADA_AVX2_CASE(3)
+                RADA_AVX2_CASE(4) RADA_AVX2_CASE(5) RADA_AVX2_CASE(6)
+            default: break;
+            }
         }
-        for (int r = rows; r < MR; r++)
-            for (int kk = 0; kk < kc; kk++) tile[(size_t)kk * MR + r] = 0;
+    }
+}
+#endif
+
+static tile_fn tile_for(int kernel) {
+#if defined(__x86_64__)
+    if (kernel == RADA_F32_AVX512) return tile_avx512;
+    if (kernel == RADA_F32_AVX2) return tile_avx2;
+#endif
+    (void)kernel;
+    return tile_portable;
+}
+
+/* Per-thread scratch for one block of packed activations, freed when its thread ends (pool
+ * threads come and go). */
+static pthread_key_t scratch_key;
+static pthread_once_t scratch_once = PTHREAD_ONCE_INIT;
+static void make_scratch_key(void) { pthread_key_create(&scratch_key, free); }
+
+static float *scratch(void) {
+    pthread_once(&scratch_once, make_scratch_key);
+    float *block = pthread_getspecific(scratch_key);
+    if (block == NULL) {
+        block = aligned_alloc(64, sizeof(float) * MB * KC);
+        if (block == NULL) abort();
+        pthread_setspecific(scratch_key, block);
+    }
+    return block;
+}
+
+/* Copies rows [r0, r1) × inputs [k0, k0 + kc) of a into tile `t` of the block: k-major, MR values
+ * per input (the first r1 − r0 used), so that the tile loop reads activations sequentially. */
+static void pack_rows(const float *a, int lda, int r0, int r1, int k0, int kc, float *tile) {
+    for (int r = r0; r < r1; r++) {
+        const float *src = a + (size_t)r * lda + k0;
+        for (int kk = 0; kk < kc; kk++) tile[(size_t)kk * MR + (r - r0)] = src[kk];
     }
 }
 
-/* Loop order: a block of MB rows and KC inputs is packed once (it stays in L1/L2), then swept
- * across this thread's weight panels (KC × NR each, 32 KiB: L1/L2), tile by tile. Later k chunks
- * accumulate into c, so the bias is added by the first chunk only. */
-void rada_sgemm_packed(int m, int n, int k, const float *a, int lda, const float *packed,
-                       const float *bias, float *c, int ldc, int accumulate, int panel_begin,
-                       int panel_end) {
-    static tile_fn tile = NULL; /* benign race: every thread computes the same pointer */
-    if (tile == NULL) tile = pick_tile();
-    /* Per-thread scratch, allocated on first use (pool threads live as long as the process). */
-    static _Thread_local float *apack = NULL;
-    if (apack == NULL) apack = malloc(sizeof(float) * MB * KC);
-    if (apack == NULL) abort();
+/* Loop order: a block of up to MB rows × KC inputs is packed once (it stays in L2), then this
+ * thread's panel chunks (KC × NR each) pass over it, each reused from L1/L2 by every row tile.
+ * A block's rows are split into equal tiles of at most MR (50 rows: 5 × 10, not 4 × 12 + 2), so
+ * no tile runs with a handful of rows. Later k chunks accumulate into c, so the bias is added by
+ * the first chunk only. */
+void rada_sgemm_packed(int kernel, int m, int n, int k, const float *a, int lda, const float *packed,
+                       const float *bias, float *c, int ldc, int accumulate, int panel_begin, int panel_end) {
+    if (m <= 0 || k <= 0 || panel_begin >= panel_end) return;
+    tile_fn tile = tile_for(kernel);
+    float *block = scratch();
     for (int r0 = 0; r0 < m; r0 += MB) {
-        int r1 = r0 + MB < m ? r0 + MB : m;
+        int rows = m - r0 < MB ? m - r0 : MB;
+        int tiles = (rows + MR - 1) / MR;
         for (int k0 = 0; k0 < k; k0 += KC) {
-            int k1 = k0 + KC < k ? k0 + KC : k;
-            pack_rows(a, lda, r0, r1, k0, k1, apack);
+            int kc = k - k0 < KC ? k - k0 : KC;
+            for (int t = 0; t < tiles; t++)
+                pack_rows(a, lda, r0 + rows * t / tiles, r0 + rows * (t + 1) / tiles, k0, kc,
+                          block + (size_t)t * MR * kc);
             int first = k0 == 0;
             for (int p = panel_begin; p < panel_end; p++) {
                 int cols = n - p * NR < NR ? n - p * NR : NR;
                 const float *panel = packed + (size_t)p * NR * k + (size_t)k0 * NR;
-                const float *pbias = first && bias ? bias + p * NR : NULL;
-                for (int r = r0; r < r1; r += MR) {
-                    int rows = r1 - r < MR ? r1 - r : MR;
-                    tile(rows, cols, k1 - k0, apack + (size_t)(r - r0) * (k1 - k0), panel, pbias,
-                         c + (size_t)r * ldc + p * NR, ldc, accumulate || !first);
+                const float *panel_bias = first && bias ? bias + p * NR : NULL;
+                for (int t = 0; t < tiles; t++) {
+                    int t0 = rows * t / tiles, t1 = rows * (t + 1) / tiles;
+                    tile(t1 - t0, cols, kc, block + (size_t)t * MR * kc, panel, panel_bias,
+                         c + (size_t)(r0 + t0) * ldc + p * NR, ldc, accumulate || !first);
                 }
             }
         }

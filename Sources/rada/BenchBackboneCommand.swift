@@ -16,7 +16,7 @@ struct BenchBackboneCommand: ParsableCommand {
     @Option(help: "BLAS thread counts to time (repeatable).") var threads: [Int] = [1, 2]
     @Option(help: "Timed repetitions per configuration (after one warm-up).") var repeats: Int = 5
     @Option(help: "Also keep repeating until this many seconds have passed per configuration.") var seconds: Double = 0
-    @Flag(help: "Also time SGEMM at the image tower's own shapes (GFLOP/s per shape).") var gemmShapes = false
+    @Flag(help: "Also time the image tower's own GEMM shapes (GFLOP/s per shape) on OpenBLAS and on each packed fp32 kernel this CPU runs.") var gemmShapes = false
     @Flag(help: "Also time each stage of a pass (projections, attention, layer norm, GELU, patching) at every batch and thread count.") var stages = false
     @Flag(help: "Print JSON lines instead of a table.") var json = false
 
@@ -36,13 +36,20 @@ struct BenchBackboneCommand: ParsableCommand {
         var loaded: CLIPModel?
         let choice = try TowerPrecision.resolve(flag: precision)
         let towerPrecision = choice.precision
-        if !json { print("CPU \(CPUModel.name); towers in \(towerPrecision): \(choice.reason)") }
-        let loadTime = try clock.measure { loaded = try CLIPModel.load(from: URL(fileURLWithPath: model), precision: towerPrecision) }
+        let fp32 = try FP32Kernel.resolve()
+        let kernel = towerPrecision == .float32 ? "fp32 (\(fp32.kernel))" : "\(towerPrecision)"
+        if !json {
+            print("CPU \(CPUModel.name); towers in \(kernel): \(choice.reason)")
+            if towerPrecision == .float32 { print("fp32 products on \(fp32.kernel): \(fp32.reason)") }
+        }
+        let loadTime = try clock.measure {
+            loaded = try CLIPModel.load(from: URL(fileURLWithPath: model), precision: towerPrecision, fp32: fp32.kernel)
+        }
         let clip = loaded!
         let rssAfter = Self.mebibytes(ProcessResources.residentBytes)
         let info = BLAS.info
         emit(
-            json: #"{"kind": "load", "impl": "rada", "precision": "\#(towerPrecision.name)", "kernel": "\#(towerPrecision)", "cpu": "\#(CPUModel.name)", "load_s": \#(fmt(loadTime.seconds, 3)), "rss_mib": \#(fmt(rssAfter, 1)), "rss_model_mib": \#(fmt(rssAfter - rssBefore, 1)), "core": "\#(info.coreName)"}"#,
+            json: #"{"kind": "load", "impl": "rada", "precision": "\#(towerPrecision.name)", "kernel": "\#(kernel)", "cpu": "\#(CPUModel.name)", "load_s": \#(fmt(loadTime.seconds, 3)), "rss_mib": \#(fmt(rssAfter, 1)), "rss_model_mib": \#(fmt(rssAfter - rssBefore, 1)), "core": "\#(info.coreName)"}"#,
             text: "load \(fmt(loadTime.seconds, 3)) s, resident \(fmt(rssAfter, 1)) MiB (+\(fmt(rssAfter - rssBefore, 1)) MiB), BLAS kernels \(info.coreName)")
 
         let config = clip.config
@@ -86,11 +93,13 @@ struct BenchBackboneCommand: ParsableCommand {
         if !json { print("  projections \(fmt(100 * projections, 1)) %, everything else \(fmt(100 * (1 - projections), 1)) %") }
     }
 
-    /// SGEMM GFLOP/s at the projections of one layer (X · W with X of batch · tokens rows).
+    /// GFLOP/s at the projections of one layer (X · W with X of batch · tokens rows): OpenBLAS
+    /// SGEMM (which packs W on every call) against each packed fp32 kernel (W packed beforehand).
     private func timeShapes(_ config: CLIPConfig) throws {
         let tower = config.vision
         let tokens = (config.imageSize / config.patchSize) * (config.imageSize / config.patchSize) + 1
         let clock = ContinuousClock()
+        let kernels = PackedMatrix.Kernel.available.filter { $0 != .portable }
         for threadCount in threads {
             BLAS.setThreads(threadCount)
             for size in batch {
@@ -109,9 +118,13 @@ struct BenchBackboneCommand: ParsableCommand {
                     let start = clock.now
                     while reps < 5 || (clock.now - start) < .milliseconds(300) { once(); reps += 1 }
                     let gflops = 2 * Double(m * n * k) * Double(reps) / (clock.now - start).seconds / 1e9
-                    emit(
-                        json: #"{"kind": "gemm", "core": "\#(BLAS.info.coreName)", "threads": \#(threadCount), "op": "\#(name)", "m": \#(m), "n": \#(n), "k": \#(k), "gflops": \#(fmt(gflops, 2))}"#,
-                        text: "gemm \(name) \(m)×\(k) · \(k)×\(n), \(threadCount) threads: \(fmt(gflops, 2)) GFLOP/s")
+                    var rates = [("OpenBLAS", gflops)]
+                    for kernel in kernels { rates.append(("packed \(kernel)", PackedMatrix.rate(m: m, k: k, n: n, kernel: kernel))) }
+                    for (impl, rate) in rates {
+                        emit(
+                            json: #"{"kind": "gemm", "impl": "\#(impl)", "core": "\#(BLAS.info.coreName)", "threads": \#(threadCount), "op": "\#(name)", "m": \#(m), "n": \#(n), "k": \#(k), "gflops": \#(fmt(rate, 2))}"#,
+                            text: "gemm \(name) \(m)×\(k) · \(k)×\(n), \(threadCount) threads, \(impl): \(fmt(rate, 2)) GFLOP/s")
+                    }
                 }
             }
         }

@@ -5,7 +5,7 @@ import RadaNumerics
 /// `rada info`: what this process would compute with (BLAS library and kernels, threads).
 struct InfoCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "info", abstract: "Print the CPU, the towers' precision and kernel (and why), the BLAS library, its kernel family and thread count.")
+        commandName: "info", abstract: "Print the CPU, the towers' precision and kernel and their fp32 kernel (and why), the BLAS library, its kernel family and thread count.")
 
     @Option(help: "The precision to explain: auto, fp32 or bf16. Default: RADA_PRECISION, else auto.") var precision: String?
 
@@ -18,6 +18,10 @@ struct InfoCommand: ParsableCommand {
         print("cpu.bf16_kernels: \(kernels.isEmpty ? "none" : kernels.map(\.rawValue).joined(separator: ", "))")
         print("towers.precision: \(choice.precision)")
         print("towers.precision_reason: \(choice.reason)")
+        let fp32 = try FP32Kernel.resolve()
+        print("cpu.fp32_kernels: \(PackedMatrix.Kernel.available.map(\.rawValue).joined(separator: ", "))")
+        print("towers.fp32_kernel: \(fp32.kernel)")
+        print("towers.fp32_kernel_reason: \(fp32.reason)")
         print("blas.library: \(info.library)")
         print("blas.core: \(info.coreName)")
         print("blas.core_chosen_by: \(info.chosenCoreType.map { "rada (\($0))" } ?? "user or library")")

@@ -181,6 +181,7 @@ struct ServeCommand: AsyncParsableCommand {
             let directory = try value(model, "RADA_MODEL").map { URL(fileURLWithPath: $0) } ?? ModelLocator.defaultModelDirectory()
             let choice = try TowerPrecision.resolve(flag: precision)
             precisionNote = ", towers in \(choice.precision) on \(CPUModel.name) (\(choice.reason))"
+            if choice.precision == .float32 { precisionNote += ", fp32 on \(try FP32Kernel.resolve().kernel)" }
             let encoder = try CLIPEncoder.load(
                 from: directory, maxBatch: configuration.maxBatchImages, precision: choice.precision)
             embedding = CLIPBackend(encoder: encoder)

@@ -1,33 +1,84 @@
 import Testing
 @testable import RadaNumerics
 
-/// The packed few-row GEMM against BLAS on shapes that exercise every edge: row counts that are
-/// not a multiple of the 12-row tile, a partial last column panel, a k that spans several
-/// 256-wide chunks, bias, accumulation and two threads.
+/// The packed fp32 GEMM kernels against a float64 product. Each kernel's tests run where the
+/// CPU has it and are reported as skipped (with the reason) where it does not; the portable
+/// kernel runs everywhere.
 @Suite struct PackedMatrixTests {
-    @Test(arguments: [(1, 40, 32), (13, 300, 70), (50, 768, 96), (150, 520, 33)])
-    func matchesBLAS(rows: Int, k: Int, n: Int) {
+    /// (rows, k, n): one row; 12-row tiles and the balanced split of other counts (13, 25, 50);
+    /// k of 1, of one 256-input chunk plus one (257), of several chunks (520, 768); a partial
+    /// last 32-column panel (5, 33, 70) and a partial 16-column half (AVX2); more rows than one
+    /// 480-row block (500).
+    static let shapes = [
+        (1, 40, 32), (13, 300, 70), (25, 1, 17), (7, 257, 33), (12, 64, 5), (50, 768, 96), (500, 520, 40),
+    ]
+
+    @Test("AVX-512F kernel matches the float64 product", .enabled(if: PackedMatrix.Kernel.avx512.isAvailable, "this CPU has no AVX-512F"))
+    func avx512MatchesReference() {
+        for (rows, k, n) in Self.shapes { check(.avx512, rows: rows, k: k, n: n) }
+    }
+
+    @Test("AVX2+FMA kernel matches the float64 product", .enabled(if: PackedMatrix.Kernel.avx2.isAvailable, "this CPU has no AVX2 with FMA"))
+    func avx2MatchesReference() {
+        for (rows, k, n) in Self.shapes { check(.avx2, rows: rows, k: k, n: n) }
+    }
+
+    @Test("portable kernel matches the float64 product")
+    func portableMatchesReference() {
+        for (rows, k, n) in Self.shapes { check(.portable, rows: rows, k: k, n: n) }
+    }
+
+    /// Every element within 4·√k·2⁻²⁴ of the sum of its terms' magnitudes (fp32 rounding of a
+    /// k-term sum in any order: ~√k half-ulps for random signs), with bias and accumulation, on
+    /// one thread and on two (column panels split between them).
+    func check(_ kernel: PackedMatrix.Kernel, rows: Int, k: Int, n: Int) {
         var random = TestRandom(seed: UInt64(rows * 1_000_003 + k * 101 + n))
         let a = random.array(rows * k)
         let w = random.array(k * n)
         let bias = random.array(n)
         let start = random.array(rows * n)
-        let packed = PackedMatrix(rows: k, cols: n, storage: w)
+        let matrix = PackedMatrix(rows: k, cols: n, storage: w, kernel: kernel)
+        #expect(matrix.byteCount == ((n + 31) / 32) * 32 * k * 4)
+        let unit = 4 * Double(k).squareRoot() / Double(1 << 24)
+        var products = [Double](repeating: 0, count: rows * n), magnitudes = products
+        for r in 0..<rows {
+            for p in 0..<k {
+                let x = Double(a[r * k + p])
+                for j in 0..<n {
+                    let term = x * Double(w[p * n + j])
+                    products[r * n + j] += term
+                    magnitudes[r * n + j] += abs(term)
+                }
+            }
+        }
         for threads in [1, 2] {
             BLAS.setThreads(threads)
             for accumulate in [false, true] {
-                var expected = accumulate ? start : [Float](repeating: 0, count: rows * n)
-                BLAS.sgemm(m: rows, n: n, k: k, a: a, lda: k, b: w, ldb: n, beta: 1, c: &expected, ldc: n)
-                for r in 0..<rows { for j in 0..<n { expected[r * n + j] += bias[j] } }
                 var got = start
                 got.withUnsafeMutableBufferPointer { out in
-                    packed.multiply(a, count: rows, bias: bias, into: out.baseAddress!, accumulate: accumulate)
+                    matrix.multiply(a, count: rows, bias: bias, into: out.baseAddress!, accumulate: accumulate)
                 }
-                // Sums of k products of values in [-1, 1): fp32 reordering error grows ~ sqrt(k)·ulp.
-                let worst = zip(got, expected).map { abs($0 - $1) }.max() ?? 0
-                #expect(worst < 1e-4 * Float(k).squareRoot(), "rows \(rows) k \(k) n \(n) threads \(threads)")
+                var worst = 0.0
+                for r in 0..<rows {
+                    for j in 0..<n {
+                        let i = r * n + j
+                        let prior = accumulate ? Double(start[i]) : 0
+                        let sum = products[i] + Double(bias[j]) + prior
+                        let magnitude = magnitudes[i] + abs(Double(bias[j])) + abs(prior)
+                        worst = max(worst, abs(Double(got[i]) - sum) / (magnitude * unit))
+                    }
+                }
+                #expect(worst <= 1, "\(kernel) rows \(rows) k \(k) n \(n) threads \(threads) accumulate \(accumulate): \(worst) of the bound")
             }
         }
+    }
+
+    @Test func portableIsAlwaysAvailableAndFastestComesFirst() {
+        #expect(PackedMatrix.Kernel.portable.isAvailable)
+        #expect(PackedMatrix.Kernel.available.last == .portable)
+        #expect(PackedMatrix.Kernel.fastest == PackedMatrix.Kernel.available.first)
+        // AVX-512F CPUs all have AVX2 and FMA.
+        if PackedMatrix.Kernel.avx512.isAvailable { #expect(PackedMatrix.Kernel.avx2.isAvailable) }
     }
 
     @Test func parallelPartsEachRunOnce() {

@@ -9,6 +9,8 @@ public enum CheckpointError: Error, CustomStringConvertible, Equatable, Sendable
     case noConfig(directory: String)
     case unsupportedPrecision(String)
     case precisionUnavailable(String)
+    case unsupportedFP32Kernel(String)
+    case fp32KernelUnavailable(String)
 
     public var description: String {
         switch self {
@@ -24,6 +26,10 @@ public enum CheckpointError: Error, CustomStringConvertible, Equatable, Sendable
             "unknown precision '\(value)' (RADA_PRECISION or --precision): use auto, fp32 or bf16"
         case .precisionUnavailable(let value):
             "precision \(value) needs a CPU with AVX512-BF16 or Intel AMX-BF16; this machine has neither: use fp32 or auto"
+        case .unsupportedFP32Kernel(let value):
+            "unknown fp32 kernel '\(value)' (RADA_FP32_GEMM): use auto, packed or openblas"
+        case .fp32KernelUnavailable(let value):
+            "the fp32 kernel \(value) needs instructions this CPU lacks: use RADA_FP32_GEMM=auto"
         }
     }
 }

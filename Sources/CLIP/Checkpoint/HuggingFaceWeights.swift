@@ -38,9 +38,9 @@ enum HuggingFaceWeights {
             let p = "\(prefix).\(index)"
             // Stack Q, K, V as output rows, then transpose once: in × [q | k | v].
             let stacked = try ["q", "k", "v"].flatMap { try reader.tensor("\(p).self_attn.\($0)_proj.weight", [w, w]) }
-            let qkv = LinearWeights(
+            let qkv = reader.linear(
                 weight: transpose(stacked, rows: 3 * w, cols: w),
-                bias: try ["q", "k", "v"].flatMap { try reader.vector("\(p).self_attn.\($0)_proj.bias", w) }, precision: reader.precision)
+                bias: try ["q", "k", "v"].flatMap { try reader.vector("\(p).self_attn.\($0)_proj.bias", w) })
             return try reader.block(p, blockNames, tower: tower, qkv: qkv)
         }
         return Transformer(tower: tower, layers: layers)

@@ -37,9 +37,9 @@ enum OpenCLIPWeights {
         let layers = try (0..<tower.layers).map { index -> TransformerLayer in
             let p = "\(prefix).\(index)"
             // Already stacked q, k, v as output rows.
-            let qkv = LinearWeights(
+            let qkv = reader.linear(
                 weight: try reader.transposedWeight("\(p).attn.in_proj_weight", outputs: 3 * w, inputs: w),
-                bias: try reader.vector("\(p).attn.in_proj_bias", 3 * w), precision: reader.precision)
+                bias: try reader.vector("\(p).attn.in_proj_bias", 3 * w))
             return try reader.block(p, blockNames, tower: tower, qkv: qkv)
         }
         return Transformer(tower: tower, layers: layers)

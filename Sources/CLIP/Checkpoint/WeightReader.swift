@@ -4,6 +4,8 @@ struct WeightReader {
     let file: SafeTensorsFile
     /// The precision the transformer blocks' projections are held in.
     var precision: TowerPrecision = .float32
+    /// Where fp32 projections run (in `.float32` precision).
+    var fp32: FP32Kernel = .openBLAS
 
     /// A 1-D tensor of `count` values.
     func vector(_ name: String, _ count: Int) throws -> [Float] {
@@ -22,9 +24,15 @@ struct WeightReader {
 
     /// A PyTorch `Linear` (`prefix.weight` outputs × inputs, `prefix.bias`) laid out for `x · W`.
     func linear(_ prefix: String, outputs: Int, inputs: Int) throws -> LinearWeights {
-        LinearWeights(
+        linear(
             weight: try transposedWeight("\(prefix).weight", outputs: outputs, inputs: inputs),
-            bias: try vector("\(prefix).bias", outputs), precision: precision)
+            bias: try vector("\(prefix).bias", outputs))
+    }
+
+    /// A projection (inputs × outputs, row-major) held as this reader's precision and fp32
+    /// kernel want it.
+    func linear(weight: [Float], bias: [Float]) -> LinearWeights {
+        LinearWeights(weight: weight, bias: bias, precision: precision, fp32: fp32)
     }
 
     /// Names, relative to one block's prefix, of a layout's residual-block tensors.
@@ -65,9 +73,8 @@ struct WeightReader {
     /// (channels · patch · patch) × width projection with a zero bias, in the towers' precision.
     func patchProjection(_ name: String, width: Int, channels: Int, patch: Int) throws -> LinearWeights {
         let weight = try tensor(name, [width, channels, patch, patch])
-        return LinearWeights(
-            weight: transpose(weight, rows: width, cols: channels * patch * patch), bias: [Float](repeating: 0, count: width),
-            precision: precision)
+        return linear(
+            weight: transpose(weight, rows: width, cols: channels * patch * patch), bias: [Float](repeating: 0, count: width))
     }
 }
 

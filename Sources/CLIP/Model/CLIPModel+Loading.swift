@@ -24,11 +24,15 @@ extension CLIPModel {
     }
 
     /// Loads a checkpoint directory, detecting its layout unless one is given. `precision` is
-    /// the arithmetic of the transformer blocks' projections (fp32 unless asked).
+    /// the arithmetic of the projections (fp32 unless asked); `fp32` where fp32 products run
+    /// (default: `FP32Kernel.resolve()`, the packed kernel on AVX-512 or AVX2 CPUs).
     public static func load(
-        from directory: URL, layout: CLIPConfig.Layout? = nil, precision: TowerPrecision = .float32
+        from directory: URL, layout: CLIPConfig.Layout? = nil, precision: TowerPrecision = .float32,
+        fp32: FP32Kernel? = nil
     ) throws -> CLIPModel {
         try precision.checkSupported()
+        let fp32 = try fp32 ?? FP32Kernel.resolve().kernel
+        if case .packed(let kernel) = fp32, !kernel.isAvailable { throw CheckpointError.fp32KernelUnavailable("\(kernel)") }
         let layout = try layout ?? detectLayout(in: directory)
         let (configName, weightsName) = files(layout)
         let configURL = directory.appendingPathComponent(configName)
@@ -41,7 +45,7 @@ extension CLIPModel {
             config = try .openCLIP(configURL: configURL)
         }
         let reader = WeightReader(
-            file: try SafeTensorsFile(url: directory.appendingPathComponent(weightsName)), precision: precision)
+            file: try SafeTensorsFile(url: directory.appendingPathComponent(weightsName)), precision: precision, fp32: fp32)
         config.logitScale = Foundation.exp(try reader.scalar("logit_scale"))
         switch layout {
         case .huggingFace:

@@ -15,30 +15,36 @@ struct TransformerLayer: Sendable {
     var fc2: LinearWeights
 }
 
-/// A dense layer stored inputs × outputs, with its bias.
+/// A dense layer stored inputs × outputs, with its bias. The weight is held once, in the form
+/// its kernel reads: fp32 for OpenBLAS, fp32 panels for the packed kernel, bf16 panels in bf16.
 struct LinearWeights: Sendable {
-    /// fp32 weights (empty in bf16 precision, where only `bf16` holds them).
+    /// fp32 weights for OpenBLAS (empty when `packed` or `bf16` holds them).
     let weight: [Float]
     let bias: [Float]
-    /// A panel-packed copy for few-row products, kept only when `PackedMatrix.isEnabled`
-    /// (it doubles the layer's memory).
+    /// The weights packed in fp32 panels, with `FP32Kernel.packed` (replacing `weight`).
     let packed: PackedMatrix?
     /// The weights packed in bf16, in `TowerPrecision.bfloat16` only (replacing `weight`).
     let bf16: BF16PackedMatrix?
 
-    /// `weight` is inputs × outputs row-major; `bias` has one value per output.
-    init(weight: [Float], bias: [Float], precision: TowerPrecision = .float32) {
+    /// `weight` is inputs × outputs row-major; `bias` has one value per output. `fp32` says where
+    /// fp32 products run (ignored in bf16).
+    init(weight: [Float], bias: [Float], precision: TowerPrecision = .float32, fp32: FP32Kernel = .openBLAS) {
         self.bias = bias
-        if case .bfloat16(let kernel) = precision, !bias.isEmpty {
-            bf16 = BF16PackedMatrix(rows: weight.count / bias.count, cols: bias.count, storage: weight, kernel: kernel)
-            self.weight = []
+        let inputs = bias.isEmpty ? 0 : weight.count / bias.count
+        switch (precision, fp32) {
+        case (.bfloat16(let kernel), _) where !bias.isEmpty:
+            bf16 = BF16PackedMatrix(rows: inputs, cols: bias.count, storage: weight, kernel: kernel)
             packed = nil
-            return
+            self.weight = []
+        case (.float32, .packed(let kernel)) where !bias.isEmpty:
+            packed = PackedMatrix(rows: inputs, cols: bias.count, storage: weight, kernel: kernel)
+            bf16 = nil
+            self.weight = []
+        default:
+            packed = nil
+            bf16 = nil
+            self.weight = weight
         }
-        bf16 = nil
-        self.weight = weight
-        packed = PackedMatrix.isEnabled && !bias.isEmpty
-            ? PackedMatrix(rows: weight.count / bias.count, cols: bias.count, storage: weight) : nil
     }
 
     /// `out (+)= input · weight + bias` for `rows` input rows. `bf16Scratch` (the workspace's
@@ -54,7 +60,7 @@ struct LinearWeights: Sendable {
             }
             return
         }
-        if let packed, rows <= PackedMatrix.maxRows {
+        if let packed {
             bias.withUnsafeBufferPointer {
                 packed.multiply(input, count: rows, bias: $0.baseAddress!, into: out, accumulate: accumulate)
             }

@@ -7,13 +7,27 @@
 extern "C" {
 #endif
 
-/* ---- GEMM against a weight matrix packed once --------------------------------------------
- * The towers multiply few rows (50 tokens per B/32 image) by large fixed weights. OpenBLAS
- * re-packs the weight on every call and its blocking targets large M; packing the weight once
- * into column panels and streaming activations past it avoids both costs. */
+/* ---- fp32 GEMM against a weight matrix packed once -----------------------------------------
+ * The towers multiply a few hundred rows (50 tokens per B/32 image) by large fixed weights.
+ * OpenBLAS re-packs the weight on every call (340 MB per B/32 pass) and blocks for large M;
+ * packing each weight once, at load, into column panels and streaming activations past them
+ * avoids both costs. */
 
 /** Columns per packed panel. */
 #define RADA_PACK_NR 32
+
+/** The microkernels, chosen at run time by `rada_f32_kernel_available` (cpu_features.c). */
+enum {
+    /** Plain C loops the compiler vectorises for the baseline target; runs everywhere. */
+    RADA_F32_PORTABLE = 0,
+    /** AVX2 + FMA: 6 rows × 16 columns in 12 ymm accumulators. */
+    RADA_F32_AVX2 = 1,
+    /** AVX-512F: up to 12 rows × 32 columns in 24 zmm accumulators. */
+    RADA_F32_AVX512 = 2,
+};
+
+/** 1 when this CPU and OS run `kernel` (one of the RADA_F32_* values), 0 otherwise. */
+int rada_f32_kernel_available(int kernel);
 
 /** Floats needed to pack a k×n weight: ceil(n / RADA_PACK_NR) panels of k × RADA_PACK_NR. */
 size_t rada_packed_size(int k, int n);
@@ -23,9 +37,10 @@ int rada_packed_panels(int n);
 void rada_pack_weight(const float *w, int k, int n, int ldw, float *packed);
 
 /** c[r, j] = (accumulate ? c[r, j] : 0) + bias[j] + Σ_k a[r, k] · w[k, j] for rows r < m and
- *  columns j in panels [panel_begin, panel_end). `bias` may be NULL. a is m×k row-major (lda),
- *  c is m×n row-major (ldc). Disjoint panel ranges may run on different threads. */
-void rada_sgemm_packed(int m, int n, int k, const float *a, int lda, const float *packed,
+ *  columns j in panels [panel_begin, panel_end), on `kernel` (which must be available). `bias`
+ *  may be NULL. a is m×k row-major (lda), c is m×n row-major (ldc). Disjoint panel ranges may
+ *  run on different threads. */
+void rada_sgemm_packed(int kernel, int m, int n, int k, const float *a, int lda, const float *packed,
                        const float *bias, float *c, int ldc, int accumulate, int panel_begin,
                        int panel_end);
 
