@@ -40,7 +40,7 @@ struct BenchCommand: ParsableCommand {
     var variant: [String] = []
     @Option(name: .customLong("dota-variant"), help: ArgumentHelp(
         "An extra DOTA method NAME=KEY:VALUE,... on the same stream (repeatable), e.g. 'dota-slow=rho:0.01,eta:1'.",
-        discussion: "Keys: rho, eta, variance (initial variance × 1/D), shrinkage, forgetting (γ of the evidence), shift (entropy-jump reset threshold θ), fast, slow (its windows in images); unnamed keys keep DOTA's defaults."))
+        discussion: "Keys: rho, eta, variance (initial variance × 1/D), shrinkage, forgetting (γ of the evidence), gated (1: each class forgets in proportion to its evidence), shift (entropy-jump reset threshold θ), fast, slow (its windows in images); unnamed keys keep DOTA's defaults."))
     var dotaVariant: [String] = []
     @Option(name: .customLong("fusion-variant"), help: ArgumentHelp(
         "An extra rada+dota fusion NAME=KEY:VALUE,... on the same stream (repeatable): rada with the command's RAda options, DOTA with these keys.",
@@ -99,10 +99,11 @@ struct BenchCommand: ParsableCommand {
                 case "variance": hyperparameters.initialVariance = value
                 case "shrinkage": hyperparameters.shrinkage = value
                 case "forgetting": hyperparameters.forgetting = value
+                case "gated": hyperparameters.forgettingPerEvidence = value != 0
                 case "shift": hyperparameters.shiftReset = value
                 case "fast": hyperparameters.shiftFastWindow = value
                 case "slow": hyperparameters.shiftSlowWindow = value
-                default: throw ValidationError("\(flag) \(name): unknown key \(parts[0]) (rho, eta, variance, shrinkage, forgetting, shift, fast, slow)")
+                default: throw ValidationError("\(flag) \(name): unknown key \(parts[0]) (rho, eta, variance, shrinkage, forgetting, gated, shift, fast, slow)")
                 }
             }
             do { try hyperparameters.validate() } catch { throw ValidationError("\(flag) \(name): \(error)") }

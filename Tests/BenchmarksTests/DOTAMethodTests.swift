@@ -36,11 +36,12 @@ import Testing
         return inv
     }
 
-    /// γ = 1 is the paper's DOTA; γ = 0.7 also checks the forgetting of the evidence.
-    @Test(arguments: [1.0, 0.7]) func scoresAndUpdatesFollowTheDefinition(forgetting: Double) throws {
+    /// γ = 1 is the paper's DOTA; γ = 0.7 also checks the forgetting of the evidence, uniform
+    /// or in proportion to each class's soft label.
+    @Test(arguments: [(1.0, false), (0.7, false), (0.7, true)]) func scoresAndUpdatesFollowTheDefinition(forgetting: Double, gated: Bool) throws {
         var hyper = DOTAHyperparameters()
         hyper.shrinkage = 0.05
-        hyper.forgetting = forgetting
+        (hyper.forgetting, hyper.forgettingPerEvidence) = (forgetting, gated)
         var method = try DOTAMethod(textEmbeddings: Self.text, logitScale: 20, hyperparameters: hyper)
         let (k, d) = (Self.classes, Self.dimension)
         // The model by hand: μ, Σ_k, c, updated with the same soft labels.
@@ -74,7 +75,7 @@ import Testing
             let y = e.map { $0 / e.reduce(0, +) }
             _ = try method.process(features: one, labels: [0])
             for c in 0..<k {
-                counts[c] = 1 + forgetting * (counts[c] - 1)
+                counts[c] = 1 + (gated ? Foundation.pow(forgetting, y[c]) : forgetting) * (counts[c] - 1)
                 let total = counts[c] + y[c]
                 let delta = (0..<d).map { x[$0] - mu[c * d + $0] }
                 for i in 0..<d { for j in 0..<d { sigma[c][i * d + j] = (counts[c] * sigma[c][i * d + j] + y[c] * delta[i] * delta[j]) / total } }

@@ -21,6 +21,11 @@ public struct DOTAHyperparameters: Codable, Sendable, Equatable {
     /// earlier shift fades within a few 1/(1 − γ) images (issue 15: in a continual stream the
     /// undecayed Gaussians, fed every corruption, swamp the current one).
     public var forgetting: Double = 1
+    /// Forgetting in proportion to each class's evidence: c_k ← 1 + γ^{y_k}·(c_k − 1), so a class
+    /// forgets only as it receives new images (each class's count still stays below about
+    /// 1 + 1/(1 − γ)) and a class absent from a run of other classes keeps its statistics: a
+    /// change of the class mix is not forgotten like a change of the domain.
+    public var forgettingPerEvidence = false
     /// Shift reset threshold θ on the zero-shot entropy (0: off). The stream's mean normalised
     /// zero-shot entropy H/log K is tracked by a fast and a slow running mean (momenta
     /// 1 − 1/`shiftFastWindow` and 1 − 1/`shiftSlowWindow`, plain means until they have seen
@@ -55,7 +60,8 @@ public struct DOTAHyperparameters: Codable, Sendable, Equatable {
 /// 1. scores g_k = xᵀΛμ_k − ½ μ_kᵀΛμ_k with Λ = ((1 − ε)·mean_k Σ_k + ε·I)⁻¹ (linear
 ///    discriminant analysis with a shared, shrunk covariance);
 /// 2. logits = z + min(ρ·mean_k c_k, η)·g, with z the zero-shot logits;
-/// 3. evidence decays, c_k ← 1 + γ·(c_k − 1) (γ = 1: the paper's DOTA, nothing forgotten);
+/// 3. evidence decays, c_k ← 1 + γ·(c_k − 1), or c_k ← 1 + γ^{y_k}·(c_k − 1) when forgetting is
+///    per evidence (γ = 1: the paper's DOTA, nothing forgotten);
 /// 4. with soft labels y = softmax(z): Σ_k ← (c_k Σ_k + y_k (x − μ_k)(x − μ_k)ᵀ)/(c_k + y_k) (the
 ///    old μ_k), μ_k ← (c_k μ_k + y_k x)/(c_k + y_k), c_k ← c_k + y_k; then Λ is recomputed.
 /// Optionally (θ > 0) a jump of the zero-shot entropy between a fast and a slow running mean
@@ -162,7 +168,11 @@ public struct DOTAMethod: TTAMethod {
         let point = x.map(Double.init)
         var delta = [Double](repeating: 0, count: d)
         let gamma = hyperparameters.forgetting
-        if gamma < 1 { for c in 0..<classes { counts[c] = 1 + gamma * (counts[c] - 1) } }
+        if gamma < 1 {
+            for c in 0..<classes {
+                counts[c] = 1 + (hyperparameters.forgettingPerEvidence ? Foundation.pow(gamma, y[c]) : gamma) * (counts[c] - 1)
+            }
+        }
         for c in 0..<classes where y[c] > 0 {
             let total = counts[c] + y[c]
             for i in 0..<d { delta[i] = point[i] - means[c * d + i] }
