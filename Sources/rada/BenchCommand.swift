@@ -40,8 +40,12 @@ struct BenchCommand: ParsableCommand {
     var variant: [String] = []
     @Option(name: .customLong("dota-variant"), help: ArgumentHelp(
         "An extra DOTA method NAME=KEY:VALUE,... on the same stream (repeatable), e.g. 'dota-slow=rho:0.01,eta:1'.",
-        discussion: "Keys: rho, eta, variance (initial variance × 1/D), shrinkage; unnamed keys keep DOTA's defaults."))
+        discussion: "Keys: rho, eta, variance (initial variance × 1/D), shrinkage, forgetting (γ of the evidence), gated (1: each class forgets in proportion to its evidence), shift (entropy-jump reset threshold θ), fast, slow (its windows in images); unnamed keys keep DOTA's defaults."))
     var dotaVariant: [String] = []
+    @Option(name: .customLong("fusion-variant"), help: ArgumentHelp(
+        "An extra rada+dota fusion NAME=KEY:VALUE,... on the same stream (repeatable): rada with the command's RAda options, DOTA with these keys.",
+        discussion: "Keys as for --dota-variant, e.g. 'fuse-forget=forgetting:0.998'."))
+    var fusionVariant: [String] = []
     @OptionGroup(title: "RAda hyper-parameters") var rada: RAdaOptions
 
     func validate() throws {
@@ -54,7 +58,8 @@ struct BenchCommand: ParsableCommand {
         }
         if methodList.isEmpty { throw ValidationError("--methods names no method") }
         _ = try variants()
-        _ = try dotaVariants()
+        _ = try dotaVariants(dotaVariant, flag: "--dota-variant")
+        _ = try dotaVariants(fusionVariant, flag: "--fusion-variant")
     }
 
     /// `--variant NAME=OPTIONS`: OPTIONS parsed as RAda options over the engine's defaults.
@@ -80,23 +85,28 @@ struct BenchCommand: ParsableCommand {
         return (name, text[text.index(after: equals)...])
     }
 
-    /// `--dota-variant NAME=KEY:VALUE,...` over DOTA's defaults.
-    func dotaVariants() throws -> [(String, DOTAHyperparameters)] {
-        try dotaVariant.map { text in
-            let (name, settings) = try Self.namedVariant(text, flag: "--dota-variant", form: "NAME=KEY:VALUE,...")
+    /// `--dota-variant` / `--fusion-variant NAME=KEY:VALUE,...` over DOTA's defaults.
+    func dotaVariants(_ texts: [String], flag: String) throws -> [(String, DOTAHyperparameters)] {
+        try texts.map { text in
+            let (name, settings) = try Self.namedVariant(text, flag: flag, form: "NAME=KEY:VALUE,...")
             var hyperparameters = DOTAHyperparameters()
             for pair in settings.split(separator: ",") {
                 let parts = pair.split(separator: ":")
-                guard parts.count == 2, let value = Double(parts[1]) else { throw ValidationError("--dota-variant \(name): '\(pair)' is not KEY:NUMBER") }
+                guard parts.count == 2, let value = Double(parts[1]) else { throw ValidationError("\(flag) \(name): '\(pair)' is not KEY:NUMBER") }
                 switch parts[0] {
                 case "rho": hyperparameters.rho = value
                 case "eta": hyperparameters.eta = value
                 case "variance": hyperparameters.initialVariance = value
                 case "shrinkage": hyperparameters.shrinkage = value
-                default: throw ValidationError("--dota-variant \(name): unknown key \(parts[0]) (rho, eta, variance, shrinkage)")
+                case "forgetting": hyperparameters.forgetting = value
+                case "gated": hyperparameters.forgettingPerEvidence = value != 0
+                case "shift": hyperparameters.shiftReset = value
+                case "fast": hyperparameters.shiftFastWindow = value
+                case "slow": hyperparameters.shiftSlowWindow = value
+                default: throw ValidationError("\(flag) \(name): unknown key \(parts[0]) (rho, eta, variance, shrinkage, forgetting, gated, shift, fast, slow)")
                 }
             }
-            do { try hyperparameters.validate() } catch { throw ValidationError("--dota-variant \(name): \(error)") }
+            do { try hyperparameters.validate() } catch { throw ValidationError("\(flag) \(name): \(error)") }
             return (name, hyperparameters)
         }
     }
@@ -125,20 +135,24 @@ struct BenchCommand: ParsableCommand {
 
         var methodObjects: [any TTAMethod] = []
         let hyperparameters = try rada.hyperparameters()
+        func radaState() throws -> StreamState {
+            try StreamState(labels: classNames, textEmbeddings: text, logitScale: s, heads: rada.heads,
+                            hyperparameters: hyperparameters, seed: rada.maskSeed)
+        }
+        /// rada with the command's options, its adjustment added to DOTA's.
+        func fused(_ dota: DOTAHyperparameters, name: String?) throws -> FusedMethod {
+            FusedMethod(RAdaMethod(state: try radaState()), try DOTAMethod(textEmbeddings: text, logitScale: s, hyperparameters: dota),
+                        textEmbeddings: text, logitScale: s, name: name)
+        }
         for name in methodList {
             switch name {
             case "zero-shot": methodObjects.append(ZeroShotMethod(textEmbeddings: text, logitScale: s))
             case "tda": methodObjects.append(try TDAMethod(textEmbeddings: text, logitScale: s))
             case "dota": methodObjects.append(try DOTAMethod(textEmbeddings: text, logitScale: s))
             case "rada+dota":
-                let state = try StreamState(labels: classNames, textEmbeddings: text, logitScale: s, heads: rada.heads,
-                                            hyperparameters: hyperparameters, seed: rada.maskSeed)
-                methodObjects.append(FusedMethod(RAdaMethod(state: state), try DOTAMethod(textEmbeddings: text, logitScale: s),
-                                                 textEmbeddings: text, logitScale: s))
+                methodObjects.append(try fused(DOTAHyperparameters(), name: nil))
             case "rada", "oracle":
-                let state = try StreamState(labels: classNames, textEmbeddings: text, logitScale: s, heads: rada.heads,
-                                            hyperparameters: hyperparameters, seed: rada.maskSeed)
-                methodObjects.append(RAdaMethod(state: state, oracle: name == "oracle"))
+                methodObjects.append(RAdaMethod(state: try radaState(), oracle: name == "oracle"))
             default: break
             }
         }
@@ -148,8 +162,11 @@ struct BenchCommand: ParsableCommand {
             methodObjects.append(RAdaMethod(state: state, name: name))
         }
 
-        for (name, hyperparameters) in try dotaVariants() {
+        for (name, hyperparameters) in try dotaVariants(dotaVariant, flag: "--dota-variant") {
             methodObjects.append(try DOTAMethod(textEmbeddings: text, logitScale: s, hyperparameters: hyperparameters, name: name))
+        }
+        for (name, dota) in try dotaVariants(fusionVariant, flag: "--fusion-variant") {
+            methodObjects.append(try fused(dota, name: name))
         }
         var runner = BenchmarkRunner(plan: plan, batchSize: batchSize, methods: methodObjects)
         runner.showsProgress = !quiet

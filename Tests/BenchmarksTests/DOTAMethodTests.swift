@@ -36,9 +36,12 @@ import Testing
         return inv
     }
 
-    @Test func scoresAndUpdatesFollowTheDefinition() throws {
+    /// γ = 1 is the paper's DOTA; γ = 0.7 also checks the forgetting of the evidence, uniform
+    /// or in proportion to each class's soft label.
+    @Test(arguments: [(1.0, false), (0.7, false), (0.7, true)]) func scoresAndUpdatesFollowTheDefinition(forgetting: Double, gated: Bool) throws {
         var hyper = DOTAHyperparameters()
         hyper.shrinkage = 0.05
+        (hyper.forgetting, hyper.forgettingPerEvidence) = (forgetting, gated)
         var method = try DOTAMethod(textEmbeddings: Self.text, logitScale: 20, hyperparameters: hyper)
         let (k, d) = (Self.classes, Self.dimension)
         // The model by hand: μ, Σ_k, c, updated with the same soft labels.
@@ -72,6 +75,7 @@ import Testing
             let y = e.map { $0 / e.reduce(0, +) }
             _ = try method.process(features: one, labels: [0])
             for c in 0..<k {
+                counts[c] = 1 + (gated ? Foundation.pow(forgetting, y[c]) : forgetting) * (counts[c] - 1)
                 let total = counts[c] + y[c]
                 let delta = (0..<d).map { x[$0] - mu[c * d + $0] }
                 for i in 0..<d { for j in 0..<d { sigma[c][i * d + j] = (counts[c] * sigma[c][i * d + j] + y[c] * delta[i] * delta[j]) / total } }
@@ -112,5 +116,57 @@ import Testing
         var hyper = DOTAHyperparameters()
         hyper.shrinkage = 0
         #expect(throws: MethodError.self) { try DOTAMethod(textEmbeddings: Self.text, logitScale: 20, hyperparameters: hyper) }
+        for (forgetting, shift, fast, slow) in [(0.0, 0.0, 64.0, 512.0), (1.5, 0, 64, 512), (1, -0.1, 64, 512), (1, 0.1, 0.5, 512), (1, 0.1, 64, 32)] {
+            var bad = DOTAHyperparameters()
+            (bad.forgetting, bad.shiftReset, bad.shiftFastWindow, bad.shiftSlowWindow) = (forgetting, shift, fast, slow)
+            #expect(throws: MethodError.self) { try DOTAMethod(textEmbeddings: Self.text, logitScale: 20, hyperparameters: bad) }
+        }
+    }
+
+    /// With forgetting γ, the fusion weight ρ·mean c saturates at ρ·(1 + (1/K)·Σ_k y_k/(1 − γ))
+    /// = ρ·(1 + 1/(K(1 − γ))) on a stream that repeats one image: the evidence is bounded.
+    @Test func forgettingBoundsTheEvidence() throws {
+        var hyper = DOTAHyperparameters()
+        (hyper.forgetting, hyper.rho, hyper.eta) = (0.9, 1, 1000)
+        var method = try DOTAMethod(textEmbeddings: Self.text, logitScale: 20, hyperparameters: hyper)
+        let one = Matrix(rows: 1, cols: Self.dimension, storage: Array(Self.images.storage[0..<Self.dimension]))
+        let zeroShot = try ZeroShotMethod.logits(one, Self.text, 20)
+        var weight = 0.0
+        for _ in 0..<400 {
+            // The fused logits are z + w·g: w is the ratio of the adjustment to the score.
+            let g = method.scores(one.storage[0..<Self.dimension])
+            let logits = try method.process(features: one, labels: [])
+            let c = g.indices.max { abs(g[$0]) < abs(g[$1]) }!
+            weight = Double(logits.storage[c] - zeroShot.storage[c]) / g[c]
+        }
+        let bound = 1 + 1 / (Double(Self.classes) * (1 - 0.9))
+        #expect(abs(weight - bound) < 1e-3 * bound, "weight \(weight), expected \(bound)")
+    }
+
+    /// Images of one entropy level never reset; a lasting jump of the zero-shot entropy resets
+    /// the Gaussians once (the model then equals a fresh one fed the images after the reset),
+    /// and a level that stays put after it does not reset again.
+    @Test func entropyJumpResetsOnce() throws {
+        var hyper = DOTAHyperparameters()
+        (hyper.shiftReset, hyper.shiftFastWindow, hyper.shiftSlowWindow) = (0.05, 4, 16)
+        var method = try DOTAMethod(textEmbeddings: Self.text, logitScale: 20, hyperparameters: hyper)
+        // A confident image (its class embedding) and an uncertain one (the classes' mean).
+        let confident = Matrix(rows: 1, cols: Self.dimension, storage: Array(Self.text.storage[0..<Self.dimension]))
+        var mean = Matrix(rows: 1, cols: Self.dimension)
+        for c in 0..<Self.classes { for i in 0..<Self.dimension { mean.storage[i] += Self.text.storage[c * Self.dimension + i] } }
+        mean.normalizeRows()
+        for _ in 0..<40 { _ = try method.process(features: confident, labels: []) }
+        #expect(method.shiftResets == 0)
+        var resetAt: Int?
+        var fresh = try DOTAMethod(textEmbeddings: Self.text, logitScale: 20, hyperparameters: hyper)
+        for i in 0..<60 {
+            let logits = try method.process(features: mean, labels: [])
+            if resetAt == nil, method.shiftResets == 1 { resetAt = i }
+            if resetAt != nil { #expect(logits == (try fresh.process(features: mean, labels: [])), "image \(i) after the reset") }
+        }
+        #expect(method.shiftResets == 1)
+        #expect(resetAt.map { $0 < 4 } == true, "reset at \(String(describing: resetAt))")
+        method.reset()
+        #expect(method.shiftResets == 0)
     }
 }

@@ -15,6 +15,26 @@ public struct DOTAHyperparameters: Codable, Sendable, Equatable {
     public var rho: Double = 0.05
     /// Largest fusion weight η.
     public var eta: Double = 3
+    /// Forgetting factor γ of the evidence (1: none, the paper's DOTA). Before each image is
+    /// learnt, every class's evidence beyond its prior count decays, c_k ← 1 + γ·(c_k − 1), so a
+    /// class's effective sample count is at most 1 + 1/(1 − γ) and what the model learnt from an
+    /// earlier shift fades within a few 1/(1 − γ) images (issue 15: in a continual stream the
+    /// undecayed Gaussians, fed every corruption, swamp the current one).
+    public var forgetting: Double = 1
+    /// Forgetting in proportion to each class's evidence: c_k ← 1 + γ^{y_k}·(c_k − 1), so a class
+    /// forgets only as it receives new images (each class's count still stays below about
+    /// 1 + 1/(1 − γ)) and a class absent from a run of other classes keeps its statistics: a
+    /// change of the class mix is not forgotten like a change of the domain.
+    public var forgettingPerEvidence = false
+    /// Shift reset threshold θ on the zero-shot entropy (0: off). The stream's mean normalised
+    /// zero-shot entropy H/log K is tracked by a fast and a slow running mean (momenta
+    /// 1 − 1/`shiftFastWindow` and 1 − 1/`shiftSlowWindow`, plain means until they have seen
+    /// their window); when they differ by more than θ, at least `shiftSlowWindow` images after
+    /// the last reset, the Gaussians return to their initial state and both means restart: the
+    /// stream has moved to another distribution.
+    public var shiftReset: Double = 0
+    public var shiftFastWindow: Double = 64
+    public var shiftSlowWindow: Double = 512
 
     public init() {}
 
@@ -22,6 +42,11 @@ public struct DOTAHyperparameters: Codable, Sendable, Equatable {
         guard initialVariance.isFinite, initialVariance > 0 else { throw .invalidHyperparameter("DOTA initial variance must be > 0") }
         guard shrinkage.isFinite, shrinkage > 0, shrinkage < 1 else { throw .invalidHyperparameter("DOTA shrinkage must be in (0, 1)") }
         guard rho.isFinite, rho >= 0, eta.isFinite, eta >= 0 else { throw .invalidHyperparameter("DOTA ρ and η must be finite and ≥ 0") }
+        guard forgetting.isFinite, forgetting > 0, forgetting <= 1 else { throw .invalidHyperparameter("DOTA forgetting γ must be in (0, 1]") }
+        guard shiftReset.isFinite, shiftReset >= 0 else { throw .invalidHyperparameter("DOTA shift reset threshold must be finite and ≥ 0") }
+        guard shiftFastWindow.isFinite, shiftFastWindow >= 1, shiftSlowWindow.isFinite, shiftSlowWindow >= shiftFastWindow else {
+            throw .invalidHyperparameter("DOTA shift windows must satisfy 1 ≤ fast ≤ slow")
+        }
     }
 }
 
@@ -35,8 +60,12 @@ public struct DOTAHyperparameters: Codable, Sendable, Equatable {
 /// 1. scores g_k = xᵀΛμ_k − ½ μ_kᵀΛμ_k with Λ = ((1 − ε)·mean_k Σ_k + ε·I)⁻¹ (linear
 ///    discriminant analysis with a shared, shrunk covariance);
 /// 2. logits = z + min(ρ·mean_k c_k, η)·g, with z the zero-shot logits;
-/// 3. with soft labels y = softmax(z): Σ_k ← (c_k Σ_k + y_k (x − μ_k)(x − μ_k)ᵀ)/(c_k + y_k) (the
+/// 3. evidence decays, c_k ← 1 + γ·(c_k − 1), or c_k ← 1 + γ^{y_k}·(c_k − 1) when forgetting is
+///    per evidence (γ = 1: the paper's DOTA, nothing forgotten);
+/// 4. with soft labels y = softmax(z): Σ_k ← (c_k Σ_k + y_k (x − μ_k)(x − μ_k)ᵀ)/(c_k + y_k) (the
 ///    old μ_k), μ_k ← (c_k μ_k + y_k x)/(c_k + y_k), c_k ← c_k + y_k; then Λ is recomputed.
+/// Optionally (θ > 0) a jump of the zero-shot entropy between a fast and a slow running mean
+/// returns the Gaussians to their initial state before the image is scored (a detected shift).
 /// The state is K·D² values (Σ_k per class), fine for benchmark class sets (K = 10, D ≤ 512:
 /// 10 MiB), not for ImageNet's 1000 classes at D = 512 (1 GiB).
 public struct DOTAMethod: TTAMethod {
@@ -51,6 +80,13 @@ public struct DOTAMethod: TTAMethod {
     /// Λ·μ_k as columns (D×K) and ½ μ_kᵀΛμ_k, refreshed after every update.
     private var weights: [Double]
     private var offsets: [Double]
+    /// Fast and slow running means of the normalised zero-shot entropy (nil before the first
+    /// image) and the images they have seen since their (re)start; only used with a shift reset.
+    private(set) var entropyFast: Double?
+    private(set) var entropySlow: Double?
+    private(set) var entropyImages = 0
+    /// Shift resets so far (reports and tests).
+    public private(set) var shiftResets = 0
 
     public init(textEmbeddings: Matrix, logitScale: Float, hyperparameters: DOTAHyperparameters = DOTAHyperparameters(), name: String = "dota") throws {
         try hyperparameters.validate()
@@ -66,6 +102,11 @@ public struct DOTAMethod: TTAMethod {
     var dimension: Int { textEmbeddings.cols }
 
     public mutating func reset() {
+        resetGaussians()
+        (entropyFast, entropySlow, entropyImages, shiftResets) = (nil, nil, 0, 0)
+    }
+
+    mutating func resetGaussians() {
         let (k, d) = (classes, dimension)
         means = textEmbeddings.storage.map(Double.init)
         covariances = [Double](repeating: 0, count: k * d * d)
@@ -73,6 +114,25 @@ public struct DOTAMethod: TTAMethod {
         for c in 0..<k { for i in 0..<d { covariances[(c * d + i) * d + i] = variance } }
         counts = [Double](repeating: 1, count: k)
         refresh()
+    }
+
+    /// Step 0: tracks the zero-shot entropy and resets the Gaussians on a jump. Each running
+    /// mean is a plain mean of the images since its (re)start until it has seen its window, so
+    /// neither depends on one first image; after a reset both restart from the new distribution.
+    mutating func detectShift(_ probabilities: [Double]) {
+        guard hyperparameters.shiftReset > 0 else { return }
+        let h = probabilities.reduce(0) { $1 > 0 ? $0 - $1 * Foundation.log($1) : $0 } / Foundation.log(Double(classes))
+        entropyImages += 1
+        let n = Double(entropyImages)
+        let fast = 1 / min(hyperparameters.shiftFastWindow, n), slow = 1 / min(hyperparameters.shiftSlowWindow, n)
+        let newFast = (1 - fast) * (entropyFast ?? 0) + fast * h
+        let newSlow = (1 - slow) * (entropySlow ?? 0) + slow * h
+        (entropyFast, entropySlow) = (newFast, newSlow)
+        if abs(newFast - newSlow) > hyperparameters.shiftReset, n >= hyperparameters.shiftSlowWindow {
+            resetGaussians()
+            (entropyFast, entropySlow, entropyImages) = (nil, nil, 0)
+            shiftResets += 1
+        }
     }
 
     /// The current Gaussian scores g (length K) of one embedding.
@@ -92,9 +152,10 @@ public struct DOTAMethod: TTAMethod {
         for b in 0..<features.rows {
             let x = features.storage[(b * dimension)..<((b + 1) * dimension)]
             let zeroShot = logits.storage[(b * k)..<((b + 1) * k)]
+            let probabilities = Kernels.softmax(logits: zeroShot)
+            detectShift(probabilities)
             let weight = min(hyperparameters.rho * counts.reduce(0, +) / Double(k), hyperparameters.eta)
             let g = scores(x)
-            let probabilities = Kernels.softmax(logits: zeroShot)
             for c in 0..<k { logits.storage[b * k + c] += Float(weight * g[c]) }
             learn(x, softLabels: probabilities)
         }
@@ -106,6 +167,12 @@ public struct DOTAMethod: TTAMethod {
         let d = dimension
         let point = x.map(Double.init)
         var delta = [Double](repeating: 0, count: d)
+        let gamma = hyperparameters.forgetting
+        if gamma < 1 {
+            for c in 0..<classes {
+                counts[c] = 1 + (hyperparameters.forgettingPerEvidence ? Foundation.pow(gamma, y[c]) : gamma) * (counts[c] - 1)
+            }
+        }
         for c in 0..<classes where y[c] > 0 {
             let total = counts[c] + y[c]
             for i in 0..<d { delta[i] = point[i] - means[c * d + i] }
