@@ -119,9 +119,9 @@ public struct DOTAMethod: TTAMethod {
     /// Step 0: tracks the zero-shot entropy and resets the Gaussians on a jump. Each running
     /// mean is a plain mean of the images since its (re)start until it has seen its window, so
     /// neither depends on one first image; after a reset both restart from the new distribution.
-    mutating func detectShift(_ probabilities: [Double]) {
+    mutating func detectShift(zeroShotLogits logits: ArraySlice<Float>) {
         guard hyperparameters.shiftReset > 0 else { return }
-        let h = probabilities.reduce(0) { $1 > 0 ? $0 - $1 * Foundation.log($1) : $0 } / Foundation.log(Double(classes))
+        let h = Kernels.entropy(logits: logits) / Foundation.log(Double(classes))
         entropyImages += 1
         let n = Double(entropyImages)
         let fast = 1 / min(hyperparameters.shiftFastWindow, n), slow = 1 / min(hyperparameters.shiftSlowWindow, n)
@@ -152,8 +152,8 @@ public struct DOTAMethod: TTAMethod {
         for b in 0..<features.rows {
             let x = features.storage[(b * dimension)..<((b + 1) * dimension)]
             let zeroShot = logits.storage[(b * k)..<((b + 1) * k)]
+            detectShift(zeroShotLogits: zeroShot)
             let probabilities = Kernels.softmax(logits: zeroShot)
-            detectShift(probabilities)
             let weight = min(hyperparameters.rho * counts.reduce(0, +) / Double(k), hyperparameters.eta)
             let g = scores(x)
             for c in 0..<k { logits.storage[b * k + c] += Float(weight * g[c]) }
