@@ -14,6 +14,9 @@ import Foundation
 /// error) gets nil, and the general path decides, with its error messages. `JSONImageListTests`
 /// and `make fuzz-json-images` check both paths agree on valid, crafted and random bodies.
 enum JSONImageList {
+    /// The one key, with its closing quote.
+    private static let key = Array("images\"".utf8)
+
     static func files(_ body: UnsafeRawBufferPointer) -> [Data]? {
         let bytes = body.bindMemory(to: UInt8.self)
         let count = bytes.count
@@ -28,7 +31,7 @@ enum JSONImageList {
             return true
         }
         guard take(UInt8(ascii: "{")), take(UInt8(ascii: "\"")) else { return nil }
-        let key = Array("images\"".utf8)
+        let key = Self.key
         guard count - i >= key.count, key.indices.allSatisfy({ bytes[i + $0] == key[$0] }) else { return nil }
         i += key.count
         guard take(UInt8(ascii: ":")), take(UInt8(ascii: "[")) else { return nil }

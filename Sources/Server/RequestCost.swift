@@ -38,9 +38,10 @@ public enum RequestCost {
         var decode: [Double] = [], embed: [Double] = [], write: [Double] = [], predict: [Double] = [], step: [Double] = []
         let clock = ContinuousClock()
         func ms(_ d: Duration) -> Double { d.seconds * 1e3 }
+        let maxPixels = ServerLimits().maxPixelsPerImage
         for sequence in 0...requests {
             let begin = clock.now
-            let prepared = try ImagePipeline.decode(image, preprocessor: backend.preprocessor, maxPixels: ServerLimits().maxPixelsPerImage)
+            let prepared = try ImagePipeline.decode(image, preprocessor: backend.preprocessor, maxPixels: maxPixels)
             let decoded = clock.now
             let features = try await backend.embedPreprocessed([prepared])
             let embedded = clock.now
