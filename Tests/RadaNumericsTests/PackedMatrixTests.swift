@@ -6,11 +6,12 @@ import Testing
 /// kernel runs everywhere.
 @Suite struct PackedMatrixTests {
     /// (rows, k, n): one row; 12-row tiles and the balanced split of other counts (13, 25, 50);
-    /// k of 1, of one 256-input chunk plus one (257), of several chunks (520, 768); a partial
-    /// last 32-column panel (5, 33, 70) and a partial 16-column half (AVX2); more rows than one
-    /// 480-row block (500).
+    /// k of 1, within one 1024-input chunk (257, 520, 768), of one chunk plus one (1025) and of
+    /// several chunks (2100); a partial last 32-column panel (5, 33, 70) and a partial 16-column
+    /// half (AVX2); more rows than one 480-row block (500).
     static let shapes = [
         (1, 40, 32), (13, 300, 70), (25, 1, 17), (7, 257, 33), (12, 64, 5), (50, 768, 96), (500, 520, 40),
+        (9, 1025, 33), (14, 2100, 40),
     ]
 
     @Test("AVX-512F kernel matches the float64 product", .enabled(if: PackedMatrix.Kernel.avx512.isAvailable, "this CPU has no AVX-512F"))

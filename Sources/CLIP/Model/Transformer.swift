@@ -29,7 +29,7 @@ struct Transformer: Sendable {
     ) {
         let rows = sequences * length
         let ws = workspace
-        ws.profile.measure(.layerNorm) { layer.ln1.apply(x, into: ws.normed, rows: rows, eps: tower.layerNormEps) }
+        ws.profile.measure(.layerNorm) { layerNorm(layer.ln1, x, rows: rows, workspace: ws) }
         ws.profile.measure(.qkv) {
             layer.qkv.apply(ws.normed, rows: rows, into: ws.qkv, accumulate: false, bf16Scratch: ws.bf16Activations)
         }
@@ -54,22 +54,30 @@ struct Transformer: Sendable {
         let pairs = sequences * tower.heads
         let parts = min(ws.threads, pairs)
         let heads = tower.heads
+        let fused = Kernels.attentionHeadSupported(headWidth: headWidth)
         BLAS.parallel(parts: parts) { part in
             BLAS.onCallerThread {
-                let scores = ws.scores + part * length * length
+                let scores = ws.scores + part * ws.scoresPerThread
                 for pair in (pairs * part / parts)..<(pairs * (part + 1) / parts) {
                     let (sequence, head) = pair.quotientAndRemainder(dividingBy: heads)
-                    attentionHead(
-                        ws.qkv + sequence * length * qkvWidth + head * headWidth, length: length, causal: causal, scale: scale,
-                        scores: scores, into: ws.attention + sequence * length * width + head * headWidth)
+                    let q = ws.qkv + sequence * length * qkvWidth + head * headWidth
+                    let out = ws.attention + sequence * length * width + head * headWidth
+                    if fused {
+                        Kernels.attentionHead(
+                            length: length, q: q, k: q + width, v: q + 2 * width, ld: qkvWidth, scale: scale, causal: causal,
+                            scratch: scores, into: out, ldo: width)
+                    } else {
+                        attentionHead(q, length: length, causal: causal, scale: scale, scores: scores, into: out)
+                    }
                 }
             }
         }
     }
 
-    /// One head of one sequence: scores = Q·Kᵀ, softmax (masked when causal), out = P·V. Two
-    /// small products and a softmax (measured on ViT-B/32's 50 tokens: 14 µs per head on
-    /// BLIS, against 33 µs for a fused query-by-query loop of dot products).
+    /// One head of one sequence where `Kernels.attentionHead` does not run: scores = Q·Kᵀ,
+    /// softmax (masked when causal), out = P·V. Two small products and a softmax (measured on
+    /// ViT-B/32's 50 tokens: 14 µs per head on BLIS, against 33 µs for a fused query-by-query
+    /// loop of dot products).
     private func attentionHead(
         _ q: UnsafeMutablePointer<Float>, length: Int, causal: Bool, scale: Float, scores: UnsafeMutablePointer<Float>,
         into out: UnsafeMutablePointer<Float>
@@ -96,18 +104,40 @@ struct Transformer: Sendable {
     /// x += FC2(act(FC1(LN2(x)))).
     private func mlpBlock(_ layer: TransformerLayer, _ x: UnsafeMutablePointer<Float>, rows: Int, workspace: TransformerWorkspace) {
         let ws = workspace
-        ws.profile.measure(.layerNorm) { layer.ln2.apply(x, into: ws.normed, rows: rows, eps: tower.layerNormEps) }
+        ws.profile.measure(.layerNorm) { layerNorm(layer.ln2, x, rows: rows, workspace: ws) }
         ws.profile.measure(.fc1) {
             layer.fc1.apply(ws.normed, rows: rows, into: ws.hidden, accumulate: false, bf16Scratch: ws.bf16Activations)
         }
         ws.profile.measure(.activation) {
-            switch tower.activation {
-            case .quickGelu: Kernels.quickGelu(ws.hidden, count: rows * tower.mlpWidth)
-            case .gelu: Kernels.gelu(ws.hidden, count: rows * tower.mlpWidth)
+            let width = tower.mlpWidth
+            splitRows(rows, width: width, threads: ws.threads) { start, count in
+                switch tower.activation {
+                case .quickGelu: Kernels.quickGelu(ws.hidden + start * width, count: count * width)
+                case .gelu: Kernels.gelu(ws.hidden + start * width, count: count * width)
+                }
             }
         }
         ws.profile.measure(.fc2) {
             layer.fc2.apply(ws.hidden, rows: rows, into: x, accumulate: true, bf16Scratch: ws.bf16Activations)
+        }
+    }
+
+    /// `ws.normed` = LN(x), rows split over the threads.
+    private func layerNorm(_ norm: LayerNormWeights, _ x: UnsafeMutablePointer<Float>, rows: Int, workspace ws: TransformerWorkspace) {
+        splitRows(rows, width: tower.width, threads: ws.threads) { start, count in
+            norm.apply(x + start * tower.width, into: ws.normed + start * tower.width, rows: count, eps: tower.layerNormEps)
+        }
+    }
+
+    /// Runs `body(start, count)` over `rows` rows of `width` values in contiguous parts, one per
+    /// thread, for the row-wise work between the projections (layer norm, activation). Each row
+    /// is computed the same way whichever part holds it, so results do not depend on the thread
+    /// count. Below 64 Ki values (one image's layer norm) a hand-off costs more than it saves.
+    private func splitRows(_ rows: Int, width: Int, threads: Int, _ body: (_ start: Int, _ count: Int) -> Void) {
+        let parts = rows * width < 1 << 16 ? 1 : min(threads, rows)
+        BLAS.parallel(parts: parts) { part in
+            let start = rows * part / parts
+            body(start, rows * (part + 1) / parts - start)
         }
     }
 }

@@ -10,9 +10,12 @@ final class TransformerWorkspace {
     let qkv: UnsafeMutablePointer<Float>
     /// rows × mlpWidth.
     let hidden: UnsafeMutablePointer<Float>
-    /// Attention scores: one length × length matrix per thread.
+    /// Attention scratch: `scoresPerThread` floats per thread (a length × length matrix of
+    /// scores, or what `Kernels.attentionHead` needs).
     let scores: UnsafeMutablePointer<Float>
-    /// The threads attention is split over (the BLAS thread count when the pass began).
+    let scoresPerThread: Int
+    /// The threads attention and the row-wise work (layer norm, activation) are split over (the
+    /// BLAS thread count when the pass began).
     let threads: Int
     /// bf16 copies of a projection's input rows, for towers held in bf16 (nil in fp32): one
     /// buffer, sized for the widest input, shared by every projection of the pass.
@@ -28,7 +31,10 @@ final class TransformerWorkspace {
         bf16Activations = bf16
             ? .allocate(capacity: BF16PackedMatrix.activationCount(rows: rows, inputs: max(tower.width, tower.mlpWidth)))
             : nil
-        sizes = [rows * tower.width, rows * tower.width, rows * 3 * tower.width, rows * tower.mlpWidth, threads * length * length]
+        scoresPerThread = max(length * length, Kernels.attentionScratchCount(length: length))
+        sizes = [
+            rows * tower.width, rows * tower.width, rows * 3 * tower.width, rows * tower.mlpWidth, threads * scoresPerThread,
+        ]
         let buffers = sizes.map { size -> UnsafeMutablePointer<Float> in
             let pointer = UnsafeMutablePointer<Float>.allocate(capacity: max(size, 1))
             pointer.initialize(repeating: 0, count: max(size, 1))

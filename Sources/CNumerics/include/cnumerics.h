@@ -44,6 +44,22 @@ void rada_dgemm(int trans_a, int trans_b, int m, int n, int k, double alpha,
 void rada_vexp(const float *x, float *y, size_t n);
 /** Row-wise softmax of a rows×cols matrix, in place; each row scaled by `scale` first. */
 void rada_softmax_rows(float *x, size_t rows, size_t cols, float scale);
+
+/* ---- one attention head (attention_head.c) -------------------------------------------------
+ * softmax(scale · Q·Kᵀ) · V for one head of one sequence, register-blocked on AVX-512F: at the
+ * towers' 50–200 tokens two library GEMM calls per head cost more in call overhead than in FLOPs.
+ * Only for heads of RADA_ATTENTION_HEAD_WIDTH values, the width of every CLIP tower's heads. */
+#define RADA_ATTENTION_HEAD_WIDTH 64
+/** 1 when `rada_attention_head` runs heads of `head_width` values on this CPU. */
+int rada_attention_head_supported(int head_width);
+/** Floats of scratch `rada_attention_head` needs for `length` tokens. */
+size_t rada_attention_scratch_size(int length);
+/** out[i, :] = Σ_j softmax_j(scale · q_i·k_j) v_j for i < length (only j ≤ i when causal; the
+ *  softmax is `rada_softmax_rows`). q, k, v: length rows at stride ld; out: length rows at stride
+ *  ldo; scratch: `rada_attention_scratch_size(length)` floats. Call only where
+ *  `rada_attention_head_supported`. */
+void rada_attention_head(int length, const float *q, const float *k, const float *v, int ld, float scale, int causal,
+                         float *scratch, float *out, int ldo);
 /** Row-wise layer norm: y = (x - mean) / sqrt(var + eps) * gamma + beta. In place allowed. */
 void rada_layernorm_rows(const float *x, float *y, const float *gamma, const float *beta,
                          size_t rows, size_t cols, float eps);
