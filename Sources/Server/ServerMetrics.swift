@@ -1,5 +1,6 @@
 import Foundation
 import Prometheus
+import Synchronization
 
 /// The server's Prometheus metrics (one registry per server instance, so tests can run several).
 public final class ServerMetrics: Sendable {
@@ -16,6 +17,19 @@ public final class ServerMetrics: Sendable {
     let openConnections: Gauge
 
     static let latencyBuckets: [Duration] = [1, 2, 5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10000].map { .milliseconds($0) }
+
+    /// One request series: its counter and latency histogram.
+    private struct RequestSeries: Hashable {
+        let route: String, method: String, status: Int
+    }
+    /// The series requests have used, so that a request costs a dictionary lookup rather than
+    /// two registry lookups that rebuild and validate names (about 3 % of a small request's CPU
+    /// time). Bounded: routes are the router's, methods are folded to `requestMethods`, statuses
+    /// are three digits.
+    private let requestSeries = Mutex<[RequestSeries: (Counter, DurationHistogram)]>([:])
+    /// Methods counted under their own name; any other (a client may send any token) is "other",
+    /// so that clients cannot grow the metrics without bound.
+    static let requestMethods: Set<String> = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
 
     public init() {
         func describe(_ name: String, _ unit: String, _ help: String) -> MetricNameDescriptor {
@@ -37,12 +51,24 @@ public final class ServerMetrics: Sendable {
     }
 
     func recordRequest(route: String, method: String, status: Int, duration: Duration) {
-        let labels = [("route", route), ("method", method), ("status", String(status))]
-        registry.makeCounter(descriptor: MetricNameDescriptor(namespace: "rada", metricName: "http_requests", unitName: "total", helpText: "HTTP requests by route and status"), labels: labels).increment()
-        registry.makeDurationHistogram(
-            descriptor: MetricNameDescriptor(namespace: "rada", metricName: "http_request_duration", unitName: "seconds", helpText: "HTTP request latency by route and status"),
-            labels: labels, buckets: Self.latencyBuckets
-        ).record(duration)
+        let key = RequestSeries(route: route, method: Self.requestMethods.contains(method) ? method : "other", status: status)
+        let (counter, histogram) = requestSeries.withLock { series in
+            if let known = series[key] { return known }
+            let labels = [("route", key.route), ("method", key.method), ("status", String(key.status))]
+            let made = (
+                registry.makeCounter(
+                    descriptor: MetricNameDescriptor(namespace: "rada", metricName: "http_requests", unitName: "total", helpText: "HTTP requests by route and status"),
+                    labels: labels),
+                registry.makeDurationHistogram(
+                    descriptor: MetricNameDescriptor(
+                        namespace: "rada", metricName: "http_request_duration", unitName: "seconds", helpText: "HTTP request latency by route and status"),
+                    labels: labels, buckets: Self.latencyBuckets)
+            )
+            series[key] = made
+            return made
+        }
+        counter.increment()
+        histogram.record(duration)
     }
 
     /// A request or connection the HTTP edge answered and closed itself (`reason`: the error

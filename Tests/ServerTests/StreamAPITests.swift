@@ -21,9 +21,16 @@ struct StreamAPITests {
             #expect(String(buffer: openapi.body).hasPrefix("openapi: 3.1"))
             _ = try await client.createStream("m")
             _ = try await client.classify("m", TestData.batch(1))
+            _ = try await client.classify("m", TestData.batch(2))
+            // Methods outside the usual seven are counted as "other": clients cannot add series.
+            for _ in 0..<3 { _ = try await client.send(HTTPRequest.Method("PROPFIND")!, "/healthz", key: nil) }
             let metrics = String(buffer: try await client.send(.get, "/metrics", key: nil).body)
-            #expect(metrics.contains("rada_images_classified_total 2"))
+            #expect(metrics.contains("rada_images_classified_total 5"))
             #expect(metrics.contains("rada_http_requests_total{route=\"/v1/streams\",method=\"POST\",status=\"201\"} 1"))
+            #expect(metrics.contains("rada_http_requests_total{route=\"/v1/streams/{id}/classify\",method=\"POST\",status=\"200\"} 2"))
+            let other = metrics.split(separator: "\n").filter { $0.hasPrefix("rada_http_requests_total{") && $0.contains("method=\"other\"") }
+            #expect(other.count == 1 && other.first?.hasSuffix(" 3") == true, "\(other)")
+            #expect(!metrics.contains("PROPFIND"))
             #expect(metrics.contains("rada_http_request_duration_seconds_bucket{route=\"/v1/streams/{id}/classify\""))
             #expect(metrics.contains("rada_adaptation_steps_total"))
         }
