@@ -15,12 +15,12 @@ import Testing
     }
 
     /// Lengths around the 16-key vectors, 32-key blocks and 4-query blocks (1, 3, 16, 17, 33),
-    /// ViT-B/32's 50 and the text towers' 77; the second of two heads in a row of Q, K, V, as the
+    /// ViT-B/32's 50, the text towers' 77 and ViT-B/16's 197; the second of two heads in a row of Q, K, V, as the
     /// towers lay them out. Every output within 2e-6 of float64 (outputs are averages of values
     /// in [−1, 1]; fp32 products of 64 and the softmax's fast exp stay well inside).
     @Test("matches float64, with and without the causal mask", .enabled(if: supported, "this CPU has no AVX-512F"))
     func matchesReference() {
-        for length in [1, 3, 16, 17, 33, 50, 77] {
+        for length in [1, 3, 16, 17, 33, 50, 77, 197] {
             for causal in [false, true] {
                 let worst = check(length: length, causal: causal)
                 #expect(worst <= 2e-6, "length \(length) causal \(causal): max |Δ| \(worst)")
