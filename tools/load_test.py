@@ -15,12 +15,16 @@ With --rada BIN (and --model DIR for a model other than the embedded one) it fir
 of the in-process cost of an answer (decode + embed + journal + predict). With --heavy it runs
 one heavy client beside the light ones for the whole level: `text` (stateless requests of
 1000 labels x 64 templates, new templates each time), `images` (64-image requests on a stream
-of its own) or `stream` (1-image requests on a stream of 1000 classes).
+of its own) or `stream` (1-image requests on a stream of 1000 classes). With --server-pid (the server on
+this machine) it also reports the server's CPU time per light request answered, all threads:
+on a server pinned to one core that is what its latency is made of, and unlike wall-clock time
+it does not include what a shared host takes from the virtual CPU.
 """
 import argparse
 import base64
 import http.client
 import json
+import os
 import struct
 import subprocess
 import sys
@@ -171,12 +175,14 @@ def run_level(args, streams, images):
     if heavy:
         heavy.start()
         time.sleep(1)
+    cpu_before = server_cpu_seconds(args.server_pid)
     started = time.monotonic()
     for thread in threads:
         thread.start()
     for thread in threads:
         thread.join()
     wall = time.monotonic() - started
+    cpu_after = server_cpu_seconds(args.server_pid)
     stop.set()
     if heavy:
         heavy.join()
@@ -197,7 +203,22 @@ def run_level(args, streams, images):
         "memory_bytes_per_stream": sum(memory) / len(memory) if memory else None,
         "heavy": args.heavy,
         "heavy_statuses": {str(k): v for k, v in heavy_counts.items()},
+        # Every thread of the server while the light clients ran (the heavy client's work too),
+        # per light request answered.
+        "server_cpu_ms_per_request": 1000 * (cpu_after - cpu_before) / len(latencies)
+        if cpu_before is not None and cpu_after is not None and latencies else None,
     }
+
+
+def server_cpu_seconds(pid):
+    """User + system CPU time of process `pid` (all its threads), from /proc; None without a pid.
+    Time a shared host takes from the virtual CPU (steal) is not in it, so it drifts less than
+    wall-clock latency does."""
+    if not pid:
+        return None
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def main():
@@ -216,6 +237,8 @@ def main():
     parser.add_argument("--json", default=None, help="also write the results here")
     parser.add_argument("--server-cpus", default=None,
                         help="CPU list the server was pinned to (taskset); the in-process cost is measured on the same CPUs")
+    parser.add_argument("--server-pid", type=int, default=None,
+                        help="the server's process id (same machine): adds its CPU time per request to each level")
     parser.add_argument("--multipart", action="store_true",
                         help="send the light clients' images as multipart/form-data (the file bytes) instead of JSON base64")
     args = parser.parse_args()
@@ -238,14 +261,15 @@ def main():
         if args.rada:
             costs.append(measure())
             results[-1]["in_process_answer_ms"] = (costs[-2]["answerMs"] + costs[-1]["answerMs"]) / 2
-    print(f"| streams | heavy | requests | req/s | p50 ms | p99 ms | in-process answer ms | p50 / in-process | statuses | heavy statuses | memory/stream |")
-    print("|---:|---|---:|---:|---:|---:|---:|---:|---|---|---:|")
+    print(f"| streams | heavy | requests | req/s | p50 ms | p99 ms | in-process answer ms | p50 / in-process | server CPU ms/request | statuses | heavy statuses | memory/stream |")
+    print("|---:|---|---:|---:|---:|---:|---:|---:|---:|---|---|---:|")
     for r in results:
         memory = f"{r['memory_bytes_per_stream'] / 2**20:.2f} MiB" if r["memory_bytes_per_stream"] else "-"
         floor = r.get("in_process_answer_ms")
         ratio = f"{r['p50_ms'] / floor:.2f}" if floor else "-"
+        cpu = r.get("server_cpu_ms_per_request")
         print(f"| {r['streams']} | {r['heavy']} | {r['requests']} | {r['requests_per_second']:.1f} | {r['p50_ms']:.2f} | {r['p99_ms']:.2f} "
-              f"| {floor or 0:.2f} | {ratio} | {r['statuses']} | {r['heavy_statuses']} | {memory} |")
+              f"| {floor or 0:.2f} | {ratio} | {f'{cpu:.2f}' if cpu is not None else '-'} | {r['statuses']} | {r['heavy_statuses']} | {memory} |")
     if args.json:
         with open(args.json, "w") as f:
             json.dump({"in_process": costs, "levels": results}, f, indent=2)

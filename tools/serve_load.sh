@@ -25,7 +25,7 @@ if [ -n "${ISOLATE:-}" ]; then pin_server=(taskset -c 1); pin_client=(taskset -c
 server=$!
 trap 'kill $server 2>/dev/null; wait $server 2>/dev/null; rm -rf "$data"' EXIT
 for _ in $(seq 1 600); do curl -sf "http://127.0.0.1:$port/readyz" > /dev/null && break; sleep 0.2; done
-load() { "${pin_client[@]}" python3 "$(dirname "$0")/load_test.py" "${cpus[@]}" --url "http://127.0.0.1:$port" --key light-key-0123456789 \
+load() { "${pin_client[@]}" python3 "$(dirname "$0")/load_test.py" "${cpus[@]}" --server-pid "$server" --url "http://127.0.0.1:$port" --key light-key-0123456789 \
     --heavy-key heavy-key-0123456789 --rada "$rada" ${model:+--model "$model"} "$@"; }
 if [ -n "${QUICK:-}" ]; then  # a smoke test of this script: one short level of each kind
   load --streams 1 --duration "${QUICK}" --heavy "${HEAVY:-images}" ${MULTIPART:+--multipart}; exit 0
