@@ -214,8 +214,8 @@ struct ContractTests {
             }
         }
         try check([], patch)
-        #expect(tried == 38)
-        #expect(nullsTried == 23)
+        #expect(tried == 40)
+        #expect(nullsTried == 24)
     }
 
     /// Requests the document allows that the server once refused, and the reverse, each found
