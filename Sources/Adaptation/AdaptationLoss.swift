@@ -112,13 +112,24 @@ public enum AdaptationLoss {
                 return q
             }
             var lambda = T(objective.diversityWeight)
+            // x^P for a fraction x in [0, 1] (floored before the logarithm).
+            func power(_ x: T, _ p: Double) -> T { T.exponential(T(p) * T.logarithm(max(min(max(x, 0), 1), floor))) }
             if lambda != 0 && objective.diversityShiftPower != 0 && k > 1 {
                 // Label-shift detector: λ · (H(q̄)/log K)^P, a constant of the step (q̄ is).
                 let q = zeroShotMeanPrediction()
                 var h: T = 0
                 for c in 0..<k where q[c] > 0 { h -= q[c] * T.logarithm(q[c]) }
-                let coverage = min(max(h / T.logarithm(T(k)), 0), 1)
-                lambda *= T.exponential(T(objective.diversityShiftPower) * T.logarithm(max(coverage, floor)))
+                lambda *= power(h / T.logarithm(T(k)), objective.diversityShiftPower)
+            }
+            if lambda != 0 && objective.diversityUncertaintyPower != 0 && k > 1 {
+                // Uncertainty gate: λ · ū^Q, ū the zero-shot mean per-sample entropy over log K.
+                guard let zeroShot else { preconditionFailure("the uncertainty gate needs the zero-shot logits") }
+                var h: T = 0
+                for b in 0..<batch {
+                    let q = meanSoftmax(Array(zeroShot[(b * k)..<((b + 1) * k)]), batch: 1, classes: k)
+                    for c in 0..<k where q[c] > 0 { h -= q[c] * T.logarithm(q[c]) * invB }
+                }
+                lambda *= power(h / T.logarithm(T(k)), objective.diversityUncertaintyPower)
             }
             if lambda != 0 {
                 let mode = objective.diversityMode

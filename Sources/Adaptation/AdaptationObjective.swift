@@ -35,6 +35,12 @@ public struct AdaptationObjective: Codable, Sendable, Equatable {
     /// one or two classes (label shift) turns the push towards the target histogram nearly off.
     /// q̄ does not depend on the mask, so the factor is a constant of the step. 0: off (λ as given).
     public var diversityShiftPower: Double
+    /// Q of the uncertainty gate on the diversity term: its weight is further multiplied by
+    /// `ū^Q`, with ū the zero-shot model's mean per-sample entropy on the batch over log K. The
+    /// term then acts where zero-shot is unsure (corruptions) and little where it is sure (clean
+    /// images, confident runs of one class). A constant of the step, like the shift detector's
+    /// factor. 0: off.
+    public var diversityUncertaintyPower: Double
     /// α of the L∞ mask regulariser `α · mean_b max |M − 1|` (0: off).
     public var maskRegularization: Double
     /// Fixed temperature: the loss sees each sample's masked logits divided by their standard
@@ -46,7 +52,7 @@ public struct AdaptationObjective: Codable, Sendable, Equatable {
     public init(
         entropyWeight: Double = 1, confidenceThreshold: Double? = 0.4, diversityWeight: Double = 3,
         diversityMode: DiversityMode = .automatic, zeroShotAnchorWeight: Double = 3, diversityShiftPower: Double = 0,
-        maskRegularization: Double = 0, fixedTemperature: Bool = true
+        diversityUncertaintyPower: Double = 0, maskRegularization: Double = 0, fixedTemperature: Bool = true
     ) {
         self.entropyWeight = entropyWeight
         self.confidenceThreshold = confidenceThreshold
@@ -54,17 +60,18 @@ public struct AdaptationObjective: Codable, Sendable, Equatable {
         self.diversityMode = diversityMode
         self.zeroShotAnchorWeight = zeroShotAnchorWeight
         self.diversityShiftPower = diversityShiftPower
+        self.diversityUncertaintyPower = diversityUncertaintyPower
         self.maskRegularization = maskRegularization
         self.fixedTemperature = fixedTemperature
     }
 
     private enum CodingKeys: String, CodingKey {
-        case entropyWeight, confidenceThreshold, diversityWeight, diversityMode, zeroShotAnchorWeight, diversityShiftPower, maskRegularization
-        case fixedTemperature
+        case entropyWeight, confidenceThreshold, diversityWeight, diversityMode, zeroShotAnchorWeight, diversityShiftPower
+        case diversityUncertaintyPower, maskRegularization, fixedTemperature
     }
 
-    /// Decodes every field; `zeroShotAnchorWeight` and `diversityShiftPower` may be absent (headers
-    /// written before they existed: off).
+    /// Decodes every field; `zeroShotAnchorWeight`, `diversityShiftPower` and
+    /// `diversityUncertaintyPower` may be absent (headers written before they existed: off).
     public init(from decoder: Decoder) throws {
         let c = try decoder.container(keyedBy: CodingKeys.self)
         entropyWeight = try c.decode(Double.self, forKey: .entropyWeight)
@@ -73,13 +80,14 @@ public struct AdaptationObjective: Codable, Sendable, Equatable {
         diversityMode = try c.decode(DiversityMode.self, forKey: .diversityMode)
         zeroShotAnchorWeight = try c.decodeIfPresent(Double.self, forKey: .zeroShotAnchorWeight) ?? 0
         diversityShiftPower = try c.decodeIfPresent(Double.self, forKey: .diversityShiftPower) ?? 0
+        diversityUncertaintyPower = try c.decodeIfPresent(Double.self, forKey: .diversityUncertaintyPower) ?? 0
         maskRegularization = try c.decode(Double.self, forKey: .maskRegularization)
         fixedTemperature = try c.decode(Bool.self, forKey: .fixedTemperature)
     }
 
     /// Whether evaluating the objective needs the zero-shot logits.
     public var needsZeroShotLogits: Bool {
-        fixedTemperature || zeroShotAnchorWeight != 0 || (diversityShiftPower != 0 && diversityWeight != 0)
+        fixedTemperature || zeroShotAnchorWeight != 0 || ((diversityShiftPower != 0 || diversityUncertaintyPower != 0) && diversityWeight != 0)
     }
 
     /// Tent: entropy alone, no filter, no diversity, raw logits.

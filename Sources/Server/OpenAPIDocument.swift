@@ -598,6 +598,7 @@ enum OpenAPIDocument {
                 diversityWeight: {type: number, minimum: 0, maximum: 1000000}
                 diversityMode: {type: string, enum: [batchMean, runningAnchor, automatic, estimatedPrior]}
                 diversityShiftPower: {type: number, minimum: 0, maximum: 64}
+                diversityUncertaintyPower: {type: number, minimum: 0, maximum: 64}
                 zeroShotAnchorWeight: {type: number, minimum: 0, maximum: 1000000}
                 maskRegularization: {type: number, minimum: 0, maximum: 1000000}
                 fixedTemperature: {type: boolean}

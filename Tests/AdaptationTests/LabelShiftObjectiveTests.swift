@@ -2,8 +2,9 @@ import Foundation
 import Testing
 @testable import Adaptation
 
-/// The two label-shift options of the diversity term: the estimated class prior as its target
-/// (`DiversityMode.estimatedPrior`) and the shift detector (`diversityShiftPower`).
+/// The label-shift options of the diversity term: the estimated class prior as its target
+/// (`DiversityMode.estimatedPrior`), the shift detector (`diversityShiftPower`) and the
+/// uncertainty gate (`diversityUncertaintyPower`).
 @Suite struct LabelShiftObjectiveTests {
     static let k = 4
     /// Two batches of three: one that zero-shot sees spread over all classes, one run of class 0.
@@ -24,26 +25,48 @@ import Testing
         return -q.map { $0 * log($0) }.reduce(0, +) / log(Double(k))
     }
 
+    /// Evaluates `gated` (λ 3, μ 3 with a gate set by `gate`) and the same objective with λ
+    /// multiplied by `factor(z0)` by hand, on a batch where the gate should keep most of λ and on
+    /// one where it should not; expects the same loss and gradient and returns the two factors.
+    static func gateFactors(_ gate: (inout AdaptationObjective) -> Void, factor: ([Double]) -> Double, on batches: [[Double]]) throws -> [Double] {
+        let lambda = 3.0
+        var gated = AdaptationObjective(confidenceThreshold: nil, diversityWeight: lambda, diversityMode: .batchMean, zeroShotAnchorWeight: 3)
+        gate(&gated)
+        return try batches.map { z0 in
+            let f = factor(z0)
+            let byHand = AdaptationObjective(confidenceThreshold: nil, diversityWeight: lambda * f, diversityMode: .batchMean, zeroShotAnchorWeight: 3)
+            let a = try evaluate(gated, z0), b = try evaluate(byHand, z0)
+            #expect(abs(a.loss - b.loss) < 1e-12)
+            for (x, y) in zip(a.logitGradient, b.logitGradient) { #expect(abs(x - y) < 1e-12) }
+            return f
+        }
+    }
+
     /// The detector scales λ by (H(q̄)/log K)^P exactly: the same loss and gradient as λ given
     /// that factor by hand, on a mixed batch (factor near 1) and on a one-class run (factor near 0).
     @Test func shiftPowerScalesTheDiversityWeightByZeroShotCoverage() throws {
-        let power = 4.0, lambda = 3.0
-        var factors: [Double] = []
-        for z0 in [Self.mixedZeroShot, Self.runZeroShot] {
-            let detector = AdaptationObjective(confidenceThreshold: nil, diversityWeight: lambda, diversityMode: .batchMean, zeroShotAnchorWeight: 3, diversityShiftPower: power)
-            let factor = pow(Self.zeroShotCoverage(z0), power)
-            factors.append(factor)
-            let byHand = AdaptationObjective(confidenceThreshold: nil, diversityWeight: lambda * factor, diversityMode: .batchMean, zeroShotAnchorWeight: 3)
-            let a = try Self.evaluate(detector, z0), b = try Self.evaluate(byHand, z0)
-            #expect(abs(a.loss - b.loss) < 1e-12)
-            for (x, y) in zip(a.logitGradient, b.logitGradient) { #expect(abs(x - y) < 1e-12) }
-        }
+        let factors = try Self.gateFactors({ $0.diversityShiftPower = 4 }, factor: { pow(Self.zeroShotCoverage($0), 4) }, on: [Self.mixedZeroShot, Self.runZeroShot])
         #expect(factors[0] > 0.85, "mixed batch keeps most of λ: \(factors[0])")
         #expect(factors[1] < 0.3, "a one-class run turns λ mostly off: \(factors[1])")
         // Off (P = 0) is today's objective bit for bit.
-        let off = AdaptationObjective(confidenceThreshold: nil, diversityWeight: lambda, diversityMode: .batchMean, zeroShotAnchorWeight: 3, diversityShiftPower: 0)
-        let today = AdaptationObjective(confidenceThreshold: nil, diversityWeight: lambda, diversityMode: .batchMean, zeroShotAnchorWeight: 3)
+        let off = AdaptationObjective(confidenceThreshold: nil, diversityWeight: 3, diversityMode: .batchMean, zeroShotAnchorWeight: 3, diversityShiftPower: 0)
+        let today = AdaptationObjective(confidenceThreshold: nil, diversityWeight: 3, diversityMode: .batchMean, zeroShotAnchorWeight: 3)
         #expect(try Self.evaluate(off, Self.runZeroShot) == Self.evaluate(today, Self.runZeroShot))
+    }
+
+    /// The uncertainty gate scales λ by ū^Q exactly, ū the zero-shot mean per-sample entropy over
+    /// log K: near 1 for unsure zero-shot predictions, small for confident ones.
+    @Test func uncertaintyGateScalesTheDiversityWeightByZeroShotEntropy() throws {
+        func meanEntropy(_ z0: [Double]) -> Double {
+            (0..<3).map { b -> Double in
+                let q = AdaptationLoss.meanSoftmax(Array(z0[(b * Self.k)..<((b + 1) * Self.k)]), batch: 1, classes: Self.k)
+                return -q.map { $0 * log($0) }.reduce(0, +)
+            }.reduce(0, +) / 3 / log(Double(Self.k))
+        }
+        let unsure = Self.mixedZeroShot, sure = Self.runZeroShot.map { 3 * $0 }
+        let factors = try Self.gateFactors({ $0.diversityUncertaintyPower = 1.5 }, factor: { pow(meanEntropy($0), 1.5) }, on: [unsure, sure])
+        #expect(factors[0] > 0.7, "unsure zero-shot keeps most of λ: \(factors[0])")
+        #expect(factors[1] < 0.1, "confident zero-shot turns λ mostly off: \(factors[1])")
     }
 
     /// With a uniform prior estimate the target is the batch-mean term's: KL(p̄ ‖ u) = −H(p̄) + log K,
@@ -119,8 +142,10 @@ import Testing
         #expect(objective == AdaptationObjective(diversityShiftPower: 0))
         let on = AdaptationObjective(diversityMode: .estimatedPrior, diversityShiftPower: 2.5)
         #expect(try JSONDecoder().decode(AdaptationObjective.self, from: JSONEncoder().encode(on)) == on)
+        #expect(objective.diversityUncertaintyPower == 0)
         for bad in [-1.0, 65, .nan] {
             #expect(throws: AdaptationError.self) { try RAdaHyperparameters.with { $0.objective.diversityShiftPower = bad }.validate() }
+            #expect(throws: AdaptationError.self) { try RAdaHyperparameters.with { $0.objective.diversityUncertaintyPower = bad }.validate() }
         }
     }
 }
