@@ -101,27 +101,61 @@ public enum AdaptationLoss {
                     for c in 0..<k { g[b * k + c] += weight * invB * p[b * k + c] * (r[c] - inner) }
                 }
             }
-            let lambda = T(objective.diversityWeight)
+            // q̄ = mean_b softmax(z0_b), the zero-shot model's mean prediction on the batch (the
+            // fixed temperature maps the zero-shot logits to themselves); fixed for the step.
+            var zeroShotMean: [T]? = nil
+            func zeroShotMeanPrediction() -> [T] {
+                if let zeroShotMean { return zeroShotMean }
+                guard let zeroShot else { preconditionFailure("the zero-shot anchor and the shift detector need the zero-shot logits") }
+                let q = meanSoftmax(zeroShot, batch: batch, classes: k)
+                zeroShotMean = q
+                return q
+            }
+            var lambda = T(objective.diversityWeight)
+            // x^P for a fraction x in [0, 1] (floored before the logarithm).
+            func power(_ x: T, _ p: Double) -> T { T.exponential(T(p) * T.logarithm(max(min(max(x, 0), 1), floor))) }
+            if lambda != 0 && objective.diversityShiftPower != 0 && k > 1 {
+                // Label-shift detector: λ · (H(q̄)/log K)^P, a constant of the step (q̄ is).
+                let q = zeroShotMeanPrediction()
+                var h: T = 0
+                for c in 0..<k where q[c] > 0 { h -= q[c] * T.logarithm(q[c]) }
+                lambda *= power(h / T.logarithm(T(k)), objective.diversityShiftPower)
+            }
+            if lambda != 0 && objective.diversityUncertaintyPower != 0 && k > 1 {
+                // Uncertainty gate: λ · ū^Q, ū the zero-shot mean per-sample entropy over log K.
+                guard let zeroShot else { preconditionFailure("the uncertainty gate needs the zero-shot logits") }
+                var h: T = 0
+                for b in 0..<batch {
+                    let q = meanSoftmax(Array(zeroShot[(b * k)..<((b + 1) * k)]), batch: 1, classes: k)
+                    for c in 0..<k where q[c] > 0 { h -= q[c] * T.logarithm(q[c]) * invB }
+                }
+                lambda *= power(h / T.logarithm(T(k)), objective.diversityUncertaintyPower)
+            }
             if lambda != 0 {
-                let useAnchor = objective.diversityMode == .runningAnchor || (objective.diversityMode == .automatic && batch == 1)
+                let mode = objective.diversityMode
+                let useAnchor = mode == .runningAnchor || (mode != .batchMean && batch == 1)
+                func logAnchor() -> [T]? {
+                    guard let anchor else { return nil }
+                    precondition(anchor.count == k, "anchor has \(anchor.count) values, need \(k)")
+                    return anchor.map { T.logarithm(max($0, floor)) }
+                }
+                let logMeanP = meanP.map { T.logarithm(max($0, floor)) }
                 if useAnchor {
                     // Anchor: L = λ Σ p̄ log m, m the stream's running mean prediction (fixed).
-                    if let anchor {
-                        precondition(anchor.count == k, "anchor has \(anchor.count) values, need \(k)")
-                        addMeanPredictionTerm(weight: lambda, reference: anchor.map { T.logarithm(max($0, floor)) })
-                    }
+                    if let logM = logAnchor() { addMeanPredictionTerm(weight: lambda, reference: logM) }
+                } else if mode == .estimatedPrior, let logM = logAnchor() {
+                    // Estimated prior: L = λ KL(p̄ ‖ m), m fixed: r = log p̄ − log m.
+                    addMeanPredictionTerm(weight: lambda, reference: (0..<k).map { logMeanP[$0] - logM[$0] })
                 } else {
                     // Batch mean: L = λ Σ p̄ log p̄ = −λ H(p̄); r = log p̄ (the +1 of its
                     // derivative cancels through the softmax).
-                    addMeanPredictionTerm(weight: lambda, reference: meanP.map { T.logarithm(max($0, floor)) })
+                    addMeanPredictionTerm(weight: lambda, reference: logMeanP)
                 }
             }
             let mu = T(objective.zeroShotAnchorWeight)
             if mu != 0 {
-                guard let zeroShot else { preconditionFailure("the zero-shot anchor needs the zero-shot logits") }
-                // L = μ Σ p̄ (log p̄ − log q̄) = μ KL(p̄ ‖ q̄), q̄ = mean_b softmax(z0_b) (the fixed
-                // temperature maps the zero-shot logits to themselves): r = log p̄ − log q̄.
-                let q = meanSoftmax(zeroShot, batch: batch, classes: k)
+                // L = μ Σ p̄ (log p̄ − log q̄) = μ KL(p̄ ‖ q̄): r = log p̄ − log q̄.
+                let q = zeroShotMeanPrediction()
                 addMeanPredictionTerm(weight: mu, reference: (0..<k).map { T.logarithm(max(meanP[$0], floor)) - T.logarithm(max(q[$0], floor)) })
             }
         }

@@ -7,6 +7,12 @@ public enum DiversityMode: String, Codable, Sendable, Equatable {
     case runningAnchor
     /// `batchMean` for batches of two or more, `runningAnchor` for single images.
     case automatic
+    /// `KL(p̄ ‖ m) = Σ_k p̄_k (log p̄_k − log m_k)` for batches of two or more, with `m` the stream's
+    /// running mean prediction held fixed as an estimate of the stream's class prior (ROID-style):
+    /// the batch's histogram is pulled towards the classes the stream has been seeing, not towards
+    /// uniform. Single images use `runningAnchor`, as `automatic` does. At the first batch `m` is
+    /// uniform and the term equals `batchMean`'s plus log K.
+    case estimatedPrior
 }
 
 /// The unlabelled test-time loss (all terms optional except entropy's weight, which may be 0).
@@ -23,6 +29,18 @@ public struct AdaptationObjective: Codable, Sendable, Equatable {
     /// push a batch of one class towards uniform predictions: if zero-shot sees a run of one class,
     /// so does the anchor.
     public var zeroShotAnchorWeight: Double
+    /// P of the label-shift detector on the diversity term: its weight is
+    /// `λ · (H(q̄)/log K)^P`, with q̄ the zero-shot model's mean prediction on the batch. A batch
+    /// that zero-shot sees as covering every class (H(q̄) ≈ log K) keeps almost all of λ; a run of
+    /// one or two classes (label shift) turns the push towards the target histogram nearly off.
+    /// q̄ does not depend on the mask, so the factor is a constant of the step. 0: off (λ as given).
+    public var diversityShiftPower: Double
+    /// Q of the uncertainty gate on the diversity term: its weight is further multiplied by
+    /// `ū^Q`, with ū the zero-shot model's mean per-sample entropy on the batch over log K. The
+    /// term then acts where zero-shot is unsure (corruptions) and little where it is sure (clean
+    /// images, confident runs of one class). A constant of the step, like the shift detector's
+    /// factor. 0: off.
+    public var diversityUncertaintyPower: Double
     /// α of the L∞ mask regulariser `α · mean_b max |M − 1|` (0: off).
     public var maskRegularization: Double
     /// Fixed temperature: the loss sees each sample's masked logits divided by their standard
@@ -33,23 +51,27 @@ public struct AdaptationObjective: Codable, Sendable, Equatable {
     /// this initialiser is their one home.
     public init(
         entropyWeight: Double = 1, confidenceThreshold: Double? = 0.4, diversityWeight: Double = 3,
-        diversityMode: DiversityMode = .automatic, zeroShotAnchorWeight: Double = 3, maskRegularization: Double = 0,
-        fixedTemperature: Bool = true
+        diversityMode: DiversityMode = .automatic, zeroShotAnchorWeight: Double = 3, diversityShiftPower: Double = 0,
+        diversityUncertaintyPower: Double = 0, maskRegularization: Double = 0, fixedTemperature: Bool = true
     ) {
         self.entropyWeight = entropyWeight
         self.confidenceThreshold = confidenceThreshold
         self.diversityWeight = diversityWeight
         self.diversityMode = diversityMode
         self.zeroShotAnchorWeight = zeroShotAnchorWeight
+        self.diversityShiftPower = diversityShiftPower
+        self.diversityUncertaintyPower = diversityUncertaintyPower
         self.maskRegularization = maskRegularization
         self.fixedTemperature = fixedTemperature
     }
 
     private enum CodingKeys: String, CodingKey {
-        case entropyWeight, confidenceThreshold, diversityWeight, diversityMode, zeroShotAnchorWeight, maskRegularization, fixedTemperature
+        case entropyWeight, confidenceThreshold, diversityWeight, diversityMode, zeroShotAnchorWeight, diversityShiftPower
+        case diversityUncertaintyPower, maskRegularization, fixedTemperature
     }
 
-    /// Decodes every field; `zeroShotAnchorWeight` may be absent (headers written before it existed).
+    /// Decodes every field; `zeroShotAnchorWeight`, `diversityShiftPower` and
+    /// `diversityUncertaintyPower` may be absent (headers written before they existed: off).
     public init(from decoder: Decoder) throws {
         let c = try decoder.container(keyedBy: CodingKeys.self)
         entropyWeight = try c.decode(Double.self, forKey: .entropyWeight)
@@ -57,12 +79,16 @@ public struct AdaptationObjective: Codable, Sendable, Equatable {
         diversityWeight = try c.decode(Double.self, forKey: .diversityWeight)
         diversityMode = try c.decode(DiversityMode.self, forKey: .diversityMode)
         zeroShotAnchorWeight = try c.decodeIfPresent(Double.self, forKey: .zeroShotAnchorWeight) ?? 0
+        diversityShiftPower = try c.decodeIfPresent(Double.self, forKey: .diversityShiftPower) ?? 0
+        diversityUncertaintyPower = try c.decodeIfPresent(Double.self, forKey: .diversityUncertaintyPower) ?? 0
         maskRegularization = try c.decode(Double.self, forKey: .maskRegularization)
         fixedTemperature = try c.decode(Bool.self, forKey: .fixedTemperature)
     }
 
     /// Whether evaluating the objective needs the zero-shot logits.
-    public var needsZeroShotLogits: Bool { fixedTemperature || zeroShotAnchorWeight != 0 }
+    public var needsZeroShotLogits: Bool {
+        fixedTemperature || zeroShotAnchorWeight != 0 || ((diversityShiftPower != 0 || diversityUncertaintyPower != 0) && diversityWeight != 0)
+    }
 
     /// Tent: entropy alone, no filter, no diversity, raw logits.
     public static let entropyOnly = AdaptationObjective(confidenceThreshold: nil, diversityWeight: 0, fixedTemperature: false)

@@ -96,6 +96,8 @@ public struct RAdaHyperparameters: Codable, Sendable, Equatable {
         if let e0 = objective.confidenceThreshold { try check(within(e0, 1e-6...1e3), "confidenceThreshold must be in (0, 1000], got \(e0)") }
         let weights = [objective.entropyWeight, objective.diversityWeight, objective.zeroShotAnchorWeight, objective.maskRegularization]
         try check(weights.allSatisfy { within($0, 0...1e6) }, "loss weights must be in [0, 1e6]")
+        try check(within(objective.diversityShiftPower, 0...64) && within(objective.diversityUncertaintyPower, 0...64),
+                  "diversityShiftPower and diversityUncertaintyPower must be in [0, 64], got \(objective.diversityShiftPower) and \(objective.diversityUncertaintyPower)")
         for fraction in [collapse.entropyResetFraction, collapse.histogramEntropyResetFraction].compactMap({ $0 }) {
             try check(within(fraction, 0...2), "collapse reset fractions must be in [0, 2] (above 1: always), got \(fraction)")
         }

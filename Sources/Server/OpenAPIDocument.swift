@@ -596,7 +596,9 @@ enum OpenAPIDocument {
                 entropyWeight: {type: number, minimum: 0, maximum: 1000000}
                 confidenceThreshold: {type: [number, "null"], minimum: 0.000001, maximum: 1000}
                 diversityWeight: {type: number, minimum: 0, maximum: 1000000}
-                diversityMode: {type: string, enum: [batchMean, runningAnchor, automatic]}
+                diversityMode: {type: string, enum: [batchMean, runningAnchor, automatic, estimatedPrior]}
+                diversityShiftPower: {type: number, minimum: 0, maximum: 64}
+                diversityUncertaintyPower: {type: number, minimum: 0, maximum: 64}
                 zeroShotAnchorWeight: {type: number, minimum: 0, maximum: 1000000}
                 maskRegularization: {type: number, minimum: 0, maximum: 1000000}
                 fixedTemperature: {type: boolean}

@@ -12,7 +12,9 @@ struct RAdaOptions: ParsableArguments {
     @Option(help: "Optimiser steps per batch.") var steps: Int?
     @Option(help: "Weight of the entropy term.") var entropyWeight: Double?
     @Option(help: "Weight of the diversity term.") var diversity: Double?
-    @Option(help: "Diversity reference: batchMean, runningAnchor or automatic (anchor for single images).") var diversityMode: String?
+    @Option(help: "Diversity reference: batchMean, runningAnchor, automatic (anchor for single images) or estimatedPrior (KL to the running mean prediction; anchor for single images).") var diversityMode: String?
+    @Option(help: "Label-shift detector: the diversity weight times (H(zero-shot mean prediction)/log K)^P (0: off).") var diversityShiftPower: Double?
+    @Option(help: "Uncertainty gate: the diversity weight times (zero-shot mean per-image entropy/log K)^Q (0: off).") var diversityUncertaintyPower: Double?
     @Option(help: "Weight of the zero-shot anchor KL(mean prediction ‖ zero-shot mean prediction).") var zsAnchor: Double?
     @Option(help: "Confidence filter e0 (fraction of log K); 'off' disables it.") var e0: String?
     @Option(help: "Weight of the L∞ mask regulariser.") var maskReg: Double?
@@ -36,9 +38,11 @@ struct RAdaOptions: ParsableArguments {
         if let entropyWeight { h.objective.entropyWeight = entropyWeight }
         if let diversity { h.objective.diversityWeight = diversity }
         if let diversityMode {
-            guard let mode = DiversityMode(rawValue: diversityMode) else { throw ValidationError("--diversity-mode must be batchMean, runningAnchor or automatic") }
+            guard let mode = DiversityMode(rawValue: diversityMode) else { throw ValidationError("--diversity-mode must be batchMean, runningAnchor, automatic or estimatedPrior") }
             h.objective.diversityMode = mode
         }
+        if let diversityShiftPower { h.objective.diversityShiftPower = diversityShiftPower }
+        if let diversityUncertaintyPower { h.objective.diversityUncertaintyPower = diversityUncertaintyPower }
         if let zsAnchor { h.objective.zeroShotAnchorWeight = zsAnchor }
         if let e0 {
             if e0 == "off" { h.objective.confidenceThreshold = nil } else {

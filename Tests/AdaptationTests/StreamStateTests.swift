@@ -295,21 +295,10 @@ import Testing
     /// prediction of a one-class batch keeps (nearly) zero-shot's class histogram, where the
     /// batch-mean diversity term spreads it towards uniform.
     @Test func toleratesARunOfOneClass() throws {
-        var task = SyntheticTask(classes: 4, dimension: 8)
-        var (images, _) = task.images(16, noise: 1.0)
-        // Every image near class 0.
-        for b in 0..<16 { for j in 0..<8 { images[b, j] = task.text[0, j] + 0.3 * images[b, j] } }
-        images.normalizeRows()
-        func meanProbabilityOfClass0(_ objective: AdaptationObjective) throws -> Float {
-            var stream = try task.stream(heads: 2, hyperparameters: .with { $0.objective = objective; $0.optimizer.learningRate = 0.02 })
-            for _ in 0..<30 { _ = try stream.process(images) }
-            let p = StreamState.softmaxRows(try stream.classify(images).storage, batch: 16, classes: 4).0
-            return (0..<16).map { p[$0 * 4] }.reduce(0, +) / 16
-        }
-        let zeroShot = StreamState.softmaxRows(try task.stream().zeroShotLogits(images).storage, batch: 16, classes: 4).0
-        let zeroShotClass0 = (0..<16).map { zeroShot[$0 * 4] }.reduce(0, +) / 16
-        let diversity = try meanProbabilityOfClass0(AdaptationObjective(confidenceThreshold: nil, diversityWeight: 1, diversityMode: .batchMean, zeroShotAnchorWeight: 0))
-        let anchor = try meanProbabilityOfClass0(AdaptationObjective(confidenceThreshold: nil, diversityWeight: 0, zeroShotAnchorWeight: 1))
+        let run = OneClassRun()
+        let zeroShotClass0 = try run.classZeroShare(after: nil)
+        let diversity = try run.classZeroShare(after: AdaptationObjective(confidenceThreshold: nil, diversityWeight: 1, diversityMode: .batchMean, zeroShotAnchorWeight: 0))
+        let anchor = try run.classZeroShare(after: AdaptationObjective(confidenceThreshold: nil, diversityWeight: 0, zeroShotAnchorWeight: 1))
         #expect(zeroShotClass0 > 0.5)
         #expect(diversity < zeroShotClass0 - 0.1, "diversity \(diversity), zero-shot \(zeroShotClass0)")
         #expect(anchor > zeroShotClass0 - 0.05, "anchor \(anchor), zero-shot \(zeroShotClass0)")

@@ -52,3 +52,31 @@ extension RAdaHyperparameters {
         return h
     }
 }
+
+/// Sixteen images near class 0 of a four-class task: the run of one class that a label-shifted
+/// stream delivers in one batch.
+struct OneClassRun {
+    let task: SyntheticTask
+    let images: Matrix
+
+    init() {
+        var task = SyntheticTask(classes: 4, dimension: 8)
+        var (images, _) = task.images(16, noise: 1.0)
+        for b in 0..<16 { for j in 0..<8 { images[b, j] = task.text[0, j] + 0.3 * images[b, j] } }
+        images.normalizeRows()
+        self.task = task
+        self.images = images
+    }
+
+    /// Class 0's mean probability over the run: zero-shot's (nil objective), or after 30 steps
+    /// on the run with `objective`.
+    func classZeroShare(after objective: AdaptationObjective?) throws -> Float {
+        var stream = try task.stream(heads: 2, hyperparameters: .with {
+            if let objective { $0.objective = objective }
+            $0.optimizer.learningRate = 0.02
+        })
+        if objective != nil { for _ in 0..<30 { _ = try stream.process(images) } }
+        let p = StreamState.softmaxRows(try stream.classify(images).storage, batch: 16, classes: 4).0
+        return (0..<16).map { p[$0 * 4] }.reduce(0, +) / 16
+    }
+}

@@ -214,8 +214,8 @@ struct ContractTests {
             }
         }
         try check([], patch)
-        #expect(tried == 38)
-        #expect(nullsTried == 23)
+        #expect(tried == 42)
+        #expect(nullsTried == 25)
     }
 
     /// Requests the document allows that the server once refused, and the reverse, each found
