@@ -79,20 +79,44 @@ public enum AdaptationLoss {
                 kept = keep.count(where: { $0 })
                 if kept == 0 { return nil }
             }
+            // Zero-shot entropy of each sample over log K, H(softmax(z0_b))/log K (the fixed
+            // temperature maps the zero-shot logits to themselves): constants of the step.
+            var zeroShotUncertainty: [T]? = nil
+            func zeroShotUncertainties() -> [T] {
+                if let zeroShotUncertainty { return zeroShotUncertainty }
+                guard let zeroShot else { preconditionFailure("the reliability weights and the uncertainty gate need the zero-shot logits") }
+                let logK = T.logarithm(T(k))
+                let u = (0..<batch).map { b -> T in
+                    let q = meanSoftmax(Array(zeroShot[(b * k)..<((b + 1) * k)]), batch: 1, classes: k)
+                    var h: T = 0
+                    for c in 0..<k where q[c] > 0 { h -= q[c] * T.logarithm(q[c]) }
+                    return h / logK
+                }
+                zeroShotUncertainty = u
+                return u
+            }
+            // x^P for a fraction x in [0, 1] (floored before the logarithm).
+            let floor = T(probabilityFloor)
+            func power(_ x: T, _ p: Double) -> T { T.exponential(T(p) * T.logarithm(max(min(max(x, 0), 1), floor))) }
             let wEnt = T(objective.entropyWeight)
             if wEnt != 0 {
                 let scale = wEnt / T(kept)
+                // Reliability weights (1 − u_b)^R: a sample the zero-shot model is unsure of counts
+                // less (EATA/SAR-style, but from the zero-shot logits, so the weights are constants
+                // of the step and the gradient below is exact).
+                let reliability = objective.entropyReliabilityPower != 0 && k > 1
+                    ? zeroShotUncertainties().map { power(1 - $0, objective.entropyReliabilityPower) } : nil
                 for b in 0..<batch where keep[b] {
-                    loss += scale * entropies[b]
+                    let w = scale * (reliability?[b] ?? 1)
+                    loss += w * entropies[b]
                     // ∂H/∂ẑ_k = −p_k (log p_k + H).
-                    for c in 0..<k { g[b * k + c] -= scale * p[b * k + c] * (logP[b * k + c] + entropies[b]) }
+                    for c in 0..<k { g[b * k + c] -= w * p[b * k + c] * (logP[b * k + c] + entropies[b]) }
                 }
             }
             // The batch's mean prediction p̄ and the terms linear in it through a reference r:
             // L = w Σ_k p̄_k r_k with r held fixed gives ∂L/∂ẑ_b = (w/B) p_b ⊙ (r − ⟨p_b, r⟩).
             var meanP = [T](repeating: 0, count: k)
             for b in 0..<batch { for c in 0..<k { meanP[c] += p[b * k + c] * invB } }
-            let floor = T(probabilityFloor)
             func addMeanPredictionTerm(weight: T, reference r: [T]) {
                 for c in 0..<k { loss += weight * meanP[c] * r[c] }
                 for b in 0..<batch {
@@ -112,8 +136,6 @@ public enum AdaptationLoss {
                 return q
             }
             var lambda = T(objective.diversityWeight)
-            // x^P for a fraction x in [0, 1] (floored before the logarithm).
-            func power(_ x: T, _ p: Double) -> T { T.exponential(T(p) * T.logarithm(max(min(max(x, 0), 1), floor))) }
             if lambda != 0 && objective.diversityShiftPower != 0 && k > 1 {
                 // Label-shift detector: λ · (H(q̄)/log K)^P, a constant of the step (q̄ is).
                 let q = zeroShotMeanPrediction()
@@ -123,13 +145,8 @@ public enum AdaptationLoss {
             }
             if lambda != 0 && objective.diversityUncertaintyPower != 0 && k > 1 {
                 // Uncertainty gate: λ · ū^Q, ū the zero-shot mean per-sample entropy over log K.
-                guard let zeroShot else { preconditionFailure("the uncertainty gate needs the zero-shot logits") }
-                var h: T = 0
-                for b in 0..<batch {
-                    let q = meanSoftmax(Array(zeroShot[(b * k)..<((b + 1) * k)]), batch: 1, classes: k)
-                    for c in 0..<k where q[c] > 0 { h -= q[c] * T.logarithm(q[c]) * invB }
-                }
-                lambda *= power(h / T.logarithm(T(k)), objective.diversityUncertaintyPower)
+                let u = zeroShotUncertainties().reduce(0, +) * invB
+                lambda *= power(u, objective.diversityUncertaintyPower)
             }
             if lambda != 0 {
                 let mode = objective.diversityMode

@@ -41,6 +41,11 @@ public struct AdaptationObjective: Codable, Sendable, Equatable {
     /// images, confident runs of one class). A constant of the step, like the shift detector's
     /// factor. 0: off.
     public var diversityUncertaintyPower: Double
+    /// R of the reliability weights on the entropy term: each kept sample's entropy counts
+    /// `(1 − H(softmax(z0_b))/log K)^R` times, so samples the zero-shot model is unsure of pull
+    /// the mask less (EATA/SAR's reliable-sample weighting, taken from the zero-shot logits so
+    /// that the weights are constants of the step). 0: off (every kept sample counts once).
+    public var entropyReliabilityPower: Double
     /// α of the L∞ mask regulariser `α · mean_b max |M − 1|` (0: off).
     public var maskRegularization: Double
     /// Fixed temperature: the loss sees each sample's masked logits divided by their standard
@@ -52,7 +57,8 @@ public struct AdaptationObjective: Codable, Sendable, Equatable {
     public init(
         entropyWeight: Double = 1, confidenceThreshold: Double? = 0.4, diversityWeight: Double = 3,
         diversityMode: DiversityMode = .automatic, zeroShotAnchorWeight: Double = 3, diversityShiftPower: Double = 0,
-        diversityUncertaintyPower: Double = 0, maskRegularization: Double = 0, fixedTemperature: Bool = true
+        diversityUncertaintyPower: Double = 0, entropyReliabilityPower: Double = 0, maskRegularization: Double = 0,
+        fixedTemperature: Bool = true
     ) {
         self.entropyWeight = entropyWeight
         self.confidenceThreshold = confidenceThreshold
@@ -61,17 +67,19 @@ public struct AdaptationObjective: Codable, Sendable, Equatable {
         self.zeroShotAnchorWeight = zeroShotAnchorWeight
         self.diversityShiftPower = diversityShiftPower
         self.diversityUncertaintyPower = diversityUncertaintyPower
+        self.entropyReliabilityPower = entropyReliabilityPower
         self.maskRegularization = maskRegularization
         self.fixedTemperature = fixedTemperature
     }
 
     private enum CodingKeys: String, CodingKey {
         case entropyWeight, confidenceThreshold, diversityWeight, diversityMode, zeroShotAnchorWeight, diversityShiftPower
-        case diversityUncertaintyPower, maskRegularization, fixedTemperature
+        case diversityUncertaintyPower, entropyReliabilityPower, maskRegularization, fixedTemperature
     }
 
-    /// Decodes every field; `zeroShotAnchorWeight`, `diversityShiftPower` and
-    /// `diversityUncertaintyPower` may be absent (headers written before they existed: off).
+    /// Decodes every field; `zeroShotAnchorWeight`, `diversityShiftPower`,
+    /// `diversityUncertaintyPower` and `entropyReliabilityPower` may be absent (headers written
+    /// before they existed: off).
     public init(from decoder: Decoder) throws {
         let c = try decoder.container(keyedBy: CodingKeys.self)
         entropyWeight = try c.decode(Double.self, forKey: .entropyWeight)
@@ -81,6 +89,7 @@ public struct AdaptationObjective: Codable, Sendable, Equatable {
         zeroShotAnchorWeight = try c.decodeIfPresent(Double.self, forKey: .zeroShotAnchorWeight) ?? 0
         diversityShiftPower = try c.decodeIfPresent(Double.self, forKey: .diversityShiftPower) ?? 0
         diversityUncertaintyPower = try c.decodeIfPresent(Double.self, forKey: .diversityUncertaintyPower) ?? 0
+        entropyReliabilityPower = try c.decodeIfPresent(Double.self, forKey: .entropyReliabilityPower) ?? 0
         maskRegularization = try c.decode(Double.self, forKey: .maskRegularization)
         fixedTemperature = try c.decode(Bool.self, forKey: .fixedTemperature)
     }
@@ -88,10 +97,11 @@ public struct AdaptationObjective: Codable, Sendable, Equatable {
     /// Whether evaluating the objective needs the zero-shot logits.
     public var needsZeroShotLogits: Bool {
         fixedTemperature || zeroShotAnchorWeight != 0 || ((diversityShiftPower != 0 || diversityUncertaintyPower != 0) && diversityWeight != 0)
+            || (entropyReliabilityPower != 0 && entropyWeight != 0)
     }
 
     /// Tent: entropy alone, no filter, no diversity, raw logits.
-    public static let entropyOnly = AdaptationObjective(confidenceThreshold: nil, diversityWeight: 0, fixedTemperature: false)
+    public static let entropyOnly = AdaptationObjective(confidenceThreshold: nil, diversityWeight: 0, zeroShotAnchorWeight: 0, fixedTemperature: false)
 }
 
 /// The value and logit gradient of a loss on one batch.

@@ -98,6 +98,7 @@ public struct RAdaHyperparameters: Codable, Sendable, Equatable {
         try check(weights.allSatisfy { within($0, 0...1e6) }, "loss weights must be in [0, 1e6]")
         try check(within(objective.diversityShiftPower, 0...64) && within(objective.diversityUncertaintyPower, 0...64),
                   "diversityShiftPower and diversityUncertaintyPower must be in [0, 64], got \(objective.diversityShiftPower) and \(objective.diversityUncertaintyPower)")
+        try check(within(objective.entropyReliabilityPower, 0...64), "entropyReliabilityPower must be in [0, 64], got \(objective.entropyReliabilityPower)")
         for fraction in [collapse.entropyResetFraction, collapse.histogramEntropyResetFraction].compactMap({ $0 }) {
             try check(within(fraction, 0...2), "collapse reset fractions must be in [0, 2] (above 1: always), got \(fraction)")
         }

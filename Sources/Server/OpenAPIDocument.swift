@@ -599,6 +599,7 @@ enum OpenAPIDocument {
                 diversityMode: {type: string, enum: [batchMean, runningAnchor, automatic, estimatedPrior]}
                 diversityShiftPower: {type: number, minimum: 0, maximum: 64}
                 diversityUncertaintyPower: {type: number, minimum: 0, maximum: 64}
+                entropyReliabilityPower: {type: number, minimum: 0, maximum: 64}
                 zeroShotAnchorWeight: {type: number, minimum: 0, maximum: 1000000}
                 maskRegularization: {type: number, minimum: 0, maximum: 1000000}
                 fixedTemperature: {type: boolean}

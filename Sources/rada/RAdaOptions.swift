@@ -15,6 +15,7 @@ struct RAdaOptions: ParsableArguments {
     @Option(help: "Diversity reference: batchMean, runningAnchor, automatic (anchor for single images) or estimatedPrior (KL to the running mean prediction; anchor for single images).") var diversityMode: String?
     @Option(help: "Label-shift detector: the diversity weight times (H(zero-shot mean prediction)/log K)^P (0: off).") var diversityShiftPower: Double?
     @Option(help: "Uncertainty gate: the diversity weight times (zero-shot mean per-image entropy/log K)^Q (0: off).") var diversityUncertaintyPower: Double?
+    @Option(help: "Reliability weights: each image's entropy term times (1 - its zero-shot entropy/log K)^R (0: off).") var entropyReliabilityPower: Double?
     @Option(help: "Weight of the zero-shot anchor KL(mean prediction ‖ zero-shot mean prediction).") var zsAnchor: Double?
     @Option(help: "Confidence filter e0 (fraction of log K); 'off' disables it.") var e0: String?
     @Option(help: "Weight of the L∞ mask regulariser.") var maskReg: Double?
@@ -43,6 +44,7 @@ struct RAdaOptions: ParsableArguments {
         }
         if let diversityShiftPower { h.objective.diversityShiftPower = diversityShiftPower }
         if let diversityUncertaintyPower { h.objective.diversityUncertaintyPower = diversityUncertaintyPower }
+        if let entropyReliabilityPower { h.objective.entropyReliabilityPower = entropyReliabilityPower }
         if let zsAnchor { h.objective.zeroShotAnchorWeight = zsAnchor }
         if let e0 {
             if e0 == "off" { h.objective.confidenceThreshold = nil } else {

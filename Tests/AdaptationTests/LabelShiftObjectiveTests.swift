@@ -69,6 +69,30 @@ import Testing
         #expect(factors[1] < 0.1, "confident zero-shot turns λ mostly off: \(factors[1])")
     }
 
+    /// Reliability weights: the entropy term is (1/B) Σ_b (1 − u_b)^R H(p_b), with u_b the
+    /// zero-shot entropy of sample b over log K, checked by hand; the sample zero-shot is surest
+    /// of weighs most, and R = 0 is the plain entropy term bit for bit.
+    @Test func reliabilityWeightsScaleEachSamplesEntropy() throws {
+        func objective(_ r: Double) -> AdaptationObjective {
+            AdaptationObjective(confidenceThreshold: nil, diversityWeight: 0, zeroShotAnchorWeight: 0, entropyReliabilityPower: r, fixedTemperature: false)
+        }
+        let z0 = Self.runZeroShot.enumerated().map { $0.offset < Self.k ? $0.element : 0.3 * $0.element }
+        let p = Self.adapted(z0)
+        var expected = 0.0, weights: [Double] = []
+        for b in 0..<3 {
+            let q = AdaptationLoss.meanSoftmax(Array(z0[(b * Self.k)..<((b + 1) * Self.k)]), batch: 1, classes: Self.k)
+            let u = -q.map { $0 * log($0) }.reduce(0, +) / log(Double(Self.k))
+            let probabilities = AdaptationLoss.meanSoftmax(Array(p[(b * Self.k)..<((b + 1) * Self.k)]), batch: 1, classes: Self.k)
+            let h = -probabilities.map { $0 * log($0) }.reduce(0, +)
+            weights.append(pow(1 - u, 1.5))
+            expected += pow(1 - u, 1.5) * h / 3
+        }
+        #expect(abs(try Self.evaluate(objective(1.5), z0).loss - expected) < 1e-12)
+        #expect(weights[0] > 2 * weights[1], "the confident first sample weighs most: \(weights)")
+        #expect(try Self.evaluate(objective(0), z0) == Self.evaluate(AdaptationObjective.entropyOnly, z0))
+        #expect(objective(1).needsZeroShotLogits && !objective(0).needsZeroShotLogits)
+    }
+
     /// With a uniform prior estimate the target is the batch-mean term's: KL(p̄ ‖ u) = −H(p̄) + log K,
     /// the same gradient; with a prior on class 0 the loss is λ KL(p̄ ‖ m), checked by hand; single
     /// images use the running anchor, as `automatic` does.
@@ -142,8 +166,9 @@ import Testing
         #expect(objective == AdaptationObjective(diversityShiftPower: 0))
         let on = AdaptationObjective(diversityMode: .estimatedPrior, diversityShiftPower: 2.5)
         #expect(try JSONDecoder().decode(AdaptationObjective.self, from: JSONEncoder().encode(on)) == on)
-        #expect(objective.diversityUncertaintyPower == 0)
+        #expect(objective.diversityUncertaintyPower == 0 && objective.entropyReliabilityPower == 0)
         for bad in [-1.0, 65, .nan] {
+            #expect(throws: AdaptationError.self) { try RAdaHyperparameters.with { $0.objective.entropyReliabilityPower = bad }.validate() }
             #expect(throws: AdaptationError.self) { try RAdaHyperparameters.with { $0.objective.diversityShiftPower = bad }.validate() }
             #expect(throws: AdaptationError.self) { try RAdaHyperparameters.with { $0.objective.diversityUncertaintyPower = bad }.validate() }
         }
