@@ -1,6 +1,7 @@
 #include "cnumerics.h"
 #include "target_clones.h"
 #include "fast_expf.h"
+#include "rada_flat_softmax.h"
 
 #include <math.h>
 #include <string.h>
@@ -35,26 +36,14 @@ static inline float lane_sum(const float *x, size_t n) {
     return total;
 }
 
-/* The maximum of scale · x in 16 independent lanes: one running fmaxf is a serial chain of
- * 3-cycle steps (the attention heads' 50-wide rows spent a third of their softmax there). A
- * maximum does not depend on the order it is taken in, so the result is the same. */
-static inline float lane_max_scaled(const float *x, size_t n, float scale) {
-    float acc[16];
-    for (int l = 0; l < 16; l++) acc[l] = -INFINITY;
-    size_t i = 0;
-    for (; i + 16 <= n; i += 16)
-        for (int l = 0; l < 16; l++) acc[l] = fmaxf(acc[l], x[i + l] * scale);
-    float m = -INFINITY;
-    for (; i < n; i++) m = fmaxf(m, x[i] * scale);
-    for (int l = 0; l < 16; l++) m = fmaxf(m, acc[l]);
-    return m;
-}
-
+/* The row maximum comes from the flat softmax's 16-lane maximum (one running fmaxf was a serial
+ * chain of 3-cycle steps, a third of a 50-wide row's softmax). With scale > 0, rounding s·x is
+ * monotonic in x, so s·max(x) is exactly max(s·x). */
 RADA_CLONES
 void rada_softmax_rows(float *x, size_t rows, size_t cols, float scale) {
     for (size_t r = 0; r < rows; r++) {
         float *row = x + r * cols;
-        float m = lane_max_scaled(row, cols, scale);
+        float m = scale * rada_flat_max(row, cols);
         for (size_t c = 0; c < cols; c++) row[c] = fast_expf(row[c] * scale - m);
         float inv = 1.0f / lane_sum(row, cols);
         for (size_t c = 0; c < cols; c++) row[c] *= inv;

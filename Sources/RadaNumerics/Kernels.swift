@@ -7,8 +7,9 @@ public enum Kernels {
         rada_vexp(x.baseAddress, x.baseAddress, x.count)
     }
 
-    /// Softmax of each row of a rows×cols buffer, after multiplying by `scale`.
+    /// Softmax of each row of a rows×cols buffer, after multiplying by `scale` (> 0).
     public static func softmaxRows(_ x: UnsafeMutablePointer<Float>, rows: Int, cols: Int, scale: Float = 1) {
+        precondition(scale > 0, "softmaxRows needs a positive scale, got \(scale)")
         rada_softmax_rows(x, rows, cols, scale)
     }
 

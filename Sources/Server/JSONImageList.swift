@@ -18,6 +18,7 @@ enum JSONImageList {
     private static let key = Array("images\"".utf8)
 
     static func files(_ body: UnsafeRawBufferPointer) -> [Data]? {
+        guard let base = body.baseAddress else { return nil }
         let bytes = body.bindMemory(to: UInt8.self)
         let count = bytes.count
         var i = 0
@@ -45,13 +46,13 @@ enum JSONImageList {
                 let start = i
                 // memchr finds the closing quote at memory speed; a byte loop here was 2.4 % of
                 // the server's CPU time under a 1-image JSON load (70 µs of a 190 kB image).
-                guard let quote = memchr(body.baseAddress! + start, Int32(UInt8(ascii: "\"")), count - start) else { return nil }
-                i = body.baseAddress!.distance(to: UnsafeRawPointer(quote))
+                guard let quote = memchr(base + start, Int32(UInt8(ascii: "\"")), count - start) else { return nil }
+                i = base.distance(to: UnsafeRawPointer(quote))
                 // Foundation's decoder without options refuses every byte outside the alphabet
                 // (backslashes, controls, spaces, ':'), so what it accepts here is exactly the
                 // string JSONDecoder would produce, and `decodeBase64` would decode it the same way.
                 // The text is read in place (no copy): the body outlives the call.
-                let text = Data(bytesNoCopy: UnsafeMutableRawPointer(mutating: body.baseAddress! + start), count: i - start, deallocator: .none)
+                let text = Data(bytesNoCopy: UnsafeMutableRawPointer(mutating: base + start), count: i - start, deallocator: .none)
                 guard let file = Data(base64Encoded: text) else { return nil }
                 files.append(file)
                 i += 1

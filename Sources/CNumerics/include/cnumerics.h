@@ -42,7 +42,7 @@ void rada_dgemm(int trans_a, int trans_b, int m, int n, int k, double alpha,
 
 /** y[i] = exp(x[i]); accurate to about 2 ulp for |x| < 87. In place allowed. */
 void rada_vexp(const float *x, float *y, size_t n);
-/** Row-wise softmax of a rows×cols matrix, in place; each row scaled by `scale` first. */
+/** Row-wise softmax of a rows×cols matrix, in place; each row scaled by `scale` (> 0) first. */
 void rada_softmax_rows(float *x, size_t rows, size_t cols, float scale);
 
 /* ---- one attention head (attention_head.c) -------------------------------------------------
