@@ -40,6 +40,8 @@ final class LiveStream: Sendable {
     /// as long as it runs): refreshed whenever the state changes.
     private let cachedMemoryBytes: Atomic<Int>
     private let lastUsedNanoseconds = Atomic<Int64>(0)
+    /// `memoryBytes` when the registry last had to look at this stream's growth (0: never).
+    private let budgetedBytes = Atomic(0)
     private let lost = Atomic(false)
     /// Called once per write the store refused because another server took the stream over
     /// (counted in the server's metrics: a paused owner's late writes are visible there).
@@ -133,6 +135,21 @@ final class LiveStream: Sendable {
 
     /// Bytes of state held (as of the last change); never waits for a running step.
     var memoryBytes: Int { cachedMemoryBytes.load(ordering: .relaxed) }
+    /// Whether the registry should check its memory budget after this stream's latest change:
+    /// the first time it is asked after a load, then whenever the stream has grown by more than
+    /// `slack` bytes since it last said so. Most requests leave a stream's size as it was (the
+    /// history ring refills what it drops), so most need no check; the budget can be exceeded
+    /// by at most `slack` per loaded stream. Called in the stream's turn (one caller at a time).
+    func grewBeyondBudgeted(slack: Int) -> Bool {
+        let now = memoryBytes, budgeted = budgetedBytes.load(ordering: .relaxed)
+        if budgeted == 0 || now > budgeted + slack {
+            budgetedBytes.store(now, ordering: .relaxed)
+            return true
+        }
+        if now < budgeted { budgetedBytes.store(now, ordering: .relaxed) }  // growth counts from the lower size
+        return false
+    }
+
     /// Nanoseconds since an arbitrary origin at the last use; never waits for a running step.
     var lastUsed: Int64 { lastUsedNanoseconds.load(ordering: .relaxed) }
 

@@ -141,6 +141,9 @@ final class StreamService: Sendable {
 
     /// The most entries one history request returns (the default).
     static let maxHistoryLimit = 1000
+    /// How far a stream may grow past what the memory budget last saw before a classify request
+    /// makes the registry look again (`LiveStream.grewBeyondBudgeted`).
+    static let budgetSlackBytes = 4096
 
     private func info(_ stream: LiveStream, _ state: StreamState) throws -> StreamInfo {
         StreamInfo(
@@ -183,8 +186,9 @@ final class StreamService: Sendable {
                 } catch {
                     if !answered { continuation.resume(throwing: error) }
                 }
+                let grew = stream.grewBeyondBudgeted(slack: Self.budgetSlackBytes)  // in the turn: before `finish`
                 stream.finish(ticket)
-                Task { await registry.enforceBudget() }
+                if grew { Task { await registry.enforceBudget() } }
             }
         }
         var response = Self.results(prediction.probabilities, labels: prediction.labels, top: top)

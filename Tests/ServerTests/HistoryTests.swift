@@ -217,6 +217,37 @@ struct HistoryTests {
         #expect(loaded.entries == history.entries && loaded.nextSeq == history.nextSeq && loaded.usedBytes == history.usedBytes)
     }
 
+    @Test("An entry's JSON length, counted without encoding, is what JSONEncoder writes")
+    func countedLengthIsEncodedLength() throws {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys]
+        var random = SeededGenerator(seed: 5)
+        // Floats across every exponent, integral ones and the documented ranges' ends.
+        var floats: [Float] = [0, 1, 100, 12_345_678, 1e-45, 1e-7, 0.1, 2.5e-5, 1e16, 1e21, .greatestFiniteMagnitude, -0.0, 0.33333334]
+        for _ in 0..<2_000 {
+            let bits = UInt32.random(in: 0...UInt32.max, using: &random)
+            let value = Float(bitPattern: bits)
+            if value.isFinite { floats.append(value) }
+            floats.append(Float.random(in: 0...3, using: &random))
+        }
+        var checked = 0
+        for (i, value) in floats.enumerated() {
+            let classes = (0..<(i % 5)).map { StreamHistory.ClassCount(index: Int32(i * 37 % 100_000 + $0), count: Int32(1 + $0 * 999)) }
+            let entry = StreamHistory.Entry(
+                seq: i * 7919, time: Int64(i) * 123_456_789, kind: i % 11 == 0 ? .reset : .request, images: i % 3 == 0 ? nil : i % 1000,
+                meanEntropy: i % 4 == 0 ? nil : value, meanConfidence: floats[(i * 13) % floats.count], classes: i % 6 == 0 ? nil : classes,
+                adapted: i % 2 == 0 ? nil : i % 4 == 1, steps: i % 5 == 0 ? nil : i * 3 - 1, skipped: [nil, .notRequested, .filtered][i % 3],
+                automaticReset: i % 7 == 0 ? nil : i % 3 == 0)
+            let encoded = try encoder.encode(entry)
+            #expect(StreamHistory.jsonLength(entry) == encoded.count, "\(String(decoding: encoded, as: UTF8.self))")
+            checked += 1
+        }
+        #expect(checked > 3_000)
+        // Not counted (the encoder prices them): a checkpoint name, a non-finite number.
+        #expect(StreamHistory.jsonLength(StreamHistory.Entry(seq: 1, time: 1, kind: .checkpoint, checkpoint: "a/b")) == nil)
+        #expect(StreamHistory.jsonLength(StreamHistory.Entry(seq: 1, time: 1, kind: .request, meanEntropy: .nan)) == nil)
+    }
+
     @Test("Typical cost: a 10-class stream with 8-image requests keeps at least 280 of them")
     func typicalCapacity() async throws {
         let labels = (0..<10).map { "class \($0)" }
