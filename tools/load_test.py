@@ -325,7 +325,8 @@ def main():
     def measure():
         cost = in_process_cost(args, pngs[0])
         print(f"in-process (K = {cost['classes']}, D = {cost['dimension']}): decode {cost['decodeMs']:.2f}, embed {cost['embedMs']:.2f}, "
-              f"journal {cost['journalMs']:.2f}, predict {cost['predictMs']:.2f}, answer {cost['answerMs']:.2f}, step {cost['stepMs']:.2f} ms")
+              f"journal {cost['journalMs']:.2f}, predict {cost['predictMs']:.2f}, answer {cost['answerMs']:.2f} "
+              f"(stage medians {cost.get('stageMediansMs', float('nan')):.2f}), step {cost['stepMs']:.2f} ms")
         return cost
     costs = [measure()] if args.rada else []
     print(f"light clients' bodies: {'multipart/form-data' if args.multipart else 'JSON base64'}, client: {args.client}")

@@ -34,9 +34,9 @@ struct BenchRequestCommand: AsyncParsableCommand {
             if json {
                 try printJSON(stages)
             } else {
-                print(String(format: "K %5d  D %4d  decode %.2f  embed %.2f  journal %.2f (p99 %.2f)  predict %.2f  (answer %.2f)  step %.2f ms",
+                print(String(format: "K %5d  D %4d  decode %.2f  embed %.2f  journal %.2f (p99 %.2f)  predict %.2f  (answer %.2f, stage medians %.2f)  step %.2f ms",
                              k, stages.dimension, stages.decodeMs, stages.embedMs, stages.journalMs, stages.journalP99Ms, stages.predictMs,
-                             stages.answerMs, stages.stepMs))
+                             stages.answerMs, stages.stageMediansMs, stages.stepMs))
             }
         }
     }
