@@ -202,8 +202,10 @@ fuzz-multipart:
 fuzz-json-images:
 	@mkdir -p .build-fuzz/json-corpus
 	cp Fuzz/json-images-seeds/* .build-fuzz/json-corpus/
+	$(dir $(realpath $(shell which swiftc)))clang -c -O2 -fsanitize=fuzzer-no-link,address -ISources/CBase64/include \
+	  Sources/CBase64/base64_decode.c -o .build-fuzz/base64_decode.o
 	$(SWIFT)c -sanitize=fuzzer,address -parse-as-library -O Fuzz/JSONImagesFuzzer.swift Sources/Server/JSONImageList.swift \
-	  -o .build-fuzz/json_images_fuzzer
+	  -ISources/CBase64/include .build-fuzz/base64_decode.o -o .build-fuzz/json_images_fuzzer
 	cd .build-fuzz && ./json_images_fuzzer -max_total_time=$(FUZZ_SECONDS) -max_len=4096 -rss_limit_mb=2048 \
 	  -timeout=10 -artifact_prefix=./ json-corpus
 

@@ -46,6 +46,8 @@ let package = Package(
             cSettings: cOptimise,
             linkerSettings: [.linkedLibrary("png16"), .linkedLibrary("jpeg")]
         ),
+        // C: base64 decoding with AVX2 (the JSON image bodies), canonical text only.
+        .target(name: "CBase64", cSettings: cOptimise),
         // C: gzip decompression through zlib (the benchmark's Fashion-MNIST files are .gz).
         .target(name: "CZlib", cSettings: cOptimise, linkerSettings: [.linkedLibrary("z")]),
         .target(name: "RadaNumerics", dependencies: ["CNumerics"]),
@@ -70,7 +72,7 @@ let package = Package(
         .target(
             name: "Server",
             dependencies: [
-                "CLIP", "Imaging", "Adaptation", "SafeTensors", "StreamStore", "PostgresStreamStore",
+                "CLIP", "Imaging", "Adaptation", "SafeTensors", "StreamStore", "PostgresStreamStore", "CBase64",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "Prometheus", package: "swift-prometheus"),

@@ -3,7 +3,8 @@ import Foundation
 /// libFuzzer entry for the JSON image list's fast path (`JSONImageList.files`), differential:
 /// whenever it returns files, `JSONDecoder` with Foundation's base64 must accept the same body
 /// and give the same files; it must never crash, trap or read out of bounds. Built by
-/// `make fuzz-json-images` from this file and Sources/Server/JSONImageList.swift.
+/// `make fuzz-json-images` from this file, Sources/Server/JSONImageList.swift and the base64
+/// decoder it calls (Sources/CBase64).
 @_cdecl("LLVMFuzzerTestOneInput")
 public func fuzzJSONImages(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
     let body = UnsafeRawBufferPointer(start: data, count: size)

@@ -1,5 +1,7 @@
+import CBase64
 import Foundation
 import Hummingbird
+import RadaNumerics
 import Testing
 @testable import Server
 
@@ -153,6 +155,37 @@ struct JSONImageListTests {
             let body = Array("{\"images\":[\"\(text)\"]}".utf8)
             #expect(Self.fast(body) != nil && Self.fast(body) == Self.general(body), "\(text)")
         }
+    }
+
+    @Test("base64 text: the AVX2 decoder gives Foundation's bytes at every length, declines what is not canonical",
+          .enabled(if: PackedMatrix.Kernel.avx2.isAvailable, "this CPU has no AVX2 (the JSON path then always uses Foundation's decoder)"))
+    func vectorBase64() {
+        var generator = SystemRandomNumberGenerator()
+        func fast(_ text: [UInt8]) -> Data? {
+            var out = [UInt8](repeating: 0, count: rada_base64_capacity(text.count))
+            let n = rada_base64_decode(text, text.count, &out)
+            return n < 0 ? nil : Data(out.prefix(n))
+        }
+        let alphabet = Array("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/".utf8)
+        var declined = 0, corrupted = 0
+        for length in 1...400 {
+            let file = Data((0..<length).map { _ in UInt8.random(in: 0...255, using: &generator) })
+            let text = Array(file.base64EncodedString().utf8)
+            #expect(fast(text) == file, "\(length) bytes")
+            #expect(text.withUnsafeBytes { JSONImageList.decode($0.baseAddress!, count: $0.count) } == file)
+            // One character replaced by any byte: either still canonical text (then both agree)
+            // or declined, and Foundation decides.
+            var bad = text
+            let at = Int.random(in: 0..<bad.count, using: &generator)
+            bad[at] = UInt8.random(in: 0...255, using: &generator)
+            let theirs = Data(base64Encoded: Data(bad))
+            if let mine = fast(bad) { #expect(mine == theirs, "\(String(decoding: bad, as: UTF8.self))") } else { declined += 1 }
+            if !alphabet.contains(bad[at]) { corrupted += 1 }
+            #expect(bad.withUnsafeBytes { JSONImageList.decode($0.baseAddress!, count: $0.count) } == theirs)
+        }
+        #expect(declined >= corrupted - 10, "bytes outside the alphabet are declined")
+        // Not canonical: no padding, padding inside, bits after the last byte, empty.
+        for text in ["QUJ", "QQ=A", "QQ==QUJD", "QR==", "QUI=QUJD", ""] { #expect(fast(Array(text.utf8)) == nil, "\(text)") }
     }
 
     @Test("mutated bodies: whenever the fast path answers, it agrees with the general path")
