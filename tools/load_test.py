@@ -205,7 +205,6 @@ def run_level(args, streams, images):
         if status != 201:
             sys.exit(f"creating {stream_id}: {status} {data[:200]!r}")
     latencies, statuses, lock = [], {}, threading.Lock()
-    deadline = time.monotonic() + args.duration
 
     if args.multipart:
         content_type = f"multipart/form-data; boundary={MULTIPART_BOUNDARY}"
@@ -213,6 +212,11 @@ def run_level(args, streams, images):
     else:
         content_type = "application/json"
         bodies = [json.dumps({"images": [image]}).encode() for image in images]
+    # Untimed requests first (round robin over the streams), so that a level measures the
+    # server in steady state, not its first requests after start (threads started, memory mapped).
+    for n in range(args.warmup_requests):
+        setup.request("POST", f"/v1/streams/{ids[n % len(ids)]}/classify", bodies[n % len(bodies)], content_type)
+    deadline = time.monotonic() + args.duration
 
     def worker(index, stream_id):
         mine, counts, n = [], {}, 0
@@ -304,6 +308,8 @@ def main():
     parser.add_argument("--heavy-key", default=None, help="API key of the heavy client (default: --key)")
     parser.add_argument("--rada", default=None, help="rada binary, for the in-process cost (bench-request)")
     parser.add_argument("--model", default=None, help="model directory for bench-request (default: the embedded model)")
+    parser.add_argument("--warmup-requests", type=int, default=50,
+                        help="untimed classify requests before each level, round robin over its streams")
     parser.add_argument("--floor-requests", type=int, default=300,
                         help="requests of each in-process measurement (medians; the journal's fsync varies most)")
     parser.add_argument("--json", default=None, help="also write the results here")
