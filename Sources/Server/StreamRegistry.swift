@@ -3,6 +3,7 @@ import Foundation
 import SafeTensors
 import Logging
 import StreamStore
+import Synchronization
 
 /// The streams held in memory, keyed by (client, id); loads streams from the store on demand and
 /// evicts the least recently used idle ones beyond the memory budget. A stream whose
@@ -24,6 +25,9 @@ actor StreamRegistry {
     /// store call that may wait (a file, a database) runs there too.
     private var loading: [Key: Task<LiveStream, any Error>] = [:]
     private let loader: WorkerPool
+    /// Whether the last budget check ended above the budget (the streams it could have evicted
+    /// were busy): requests then ask for the check again whatever their own stream's growth.
+    nonisolated let overBudget = Atomic(false)
 
     init(store: any StreamStore, memoryBudget: Int, metrics: ServerMetrics, logger: Logger, loader: WorkerPool) {
         self.store = store
@@ -155,6 +159,7 @@ actor StreamRegistry {
     /// stream's lease is released, so another server may take it without waiting.
     func enforceBudget() async {
         var total = loaded.values.reduce(0) { $0 + $1.memoryBytes }
+        defer { overBudget.store(total > memoryBudget, ordering: .relaxed) }
         guard total > memoryBudget else { return }
         for (key, stream) in loaded.sorted(by: { $0.value.lastUsed < $1.value.lastUsed }) {
             guard total > memoryBudget else { break }

@@ -188,7 +188,7 @@ final class StreamService: Sendable {
                 }
                 let grew = stream.grewBeyondBudgeted(slack: Self.budgetSlackBytes)  // in the turn: before `finish`
                 stream.finish(ticket)
-                if grew { Task { await registry.enforceBudget() } }
+                if grew || registry.overBudget.load(ordering: .relaxed) { Task { await registry.enforceBudget() } }
             }
         }
         var response = Self.results(prediction.probabilities, labels: prediction.labels, top: top)
