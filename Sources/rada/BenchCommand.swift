@@ -63,32 +63,16 @@ struct BenchCommand: ParsableCommand {
     }
 
     /// `--variant NAME=OPTIONS`: OPTIONS parsed as RAda options over the engine's defaults.
-    func variants() throws -> [(String, RAdaOptions)] {
-        try variant.map { text in
-            let (name, options) = try Self.namedVariant(text, flag: "--variant", form: "NAME=OPTIONS")
-            let arguments = options.split(separator: " ").map(String.init)
-            do { return (name, try RAdaOptions.parse(arguments)) } catch {
-                throw ValidationError("--variant \(name): \(RAdaOptions.message(for: error))")
-            }
-        }
+    func variants() throws -> [(name: String, options: RAdaOptions)] {
+        try RAdaOptions.variants(variant, reserved: Self.methodNames)
     }
 
     static let methodNames = ["zero-shot", "rada", "tda", "dota", "rada+dota", "oracle"]
 
-    /// Splits a variant flag's `NAME=…` at its first `=`; the name must be new.
-    static func namedVariant(_ text: String, flag: String, form: String) throws -> (name: String, rest: Substring) {
-        guard let equals = text.firstIndex(of: "="), equals != text.startIndex else {
-            throw ValidationError("\(flag) must be \(form), got '\(text)'")
-        }
-        let name = String(text[..<equals])
-        if methodNames.contains(name) { throw ValidationError("\(flag) name \(name) is taken by a method") }
-        return (name, text[text.index(after: equals)...])
-    }
-
     /// `--dota-variant` / `--fusion-variant NAME=KEY:VALUE,...` over DOTA's defaults.
     func dotaVariants(_ texts: [String], flag: String) throws -> [(String, DOTAHyperparameters)] {
         try texts.map { text in
-            let (name, settings) = try Self.namedVariant(text, flag: flag, form: "NAME=KEY:VALUE,...")
+            let (name, settings) = try CommandLineArguments.named(text, flag: flag, form: "NAME=KEY:VALUE,...", reserved: Self.methodNames)
             var hyperparameters = DOTAHyperparameters()
             for pair in settings.split(separator: ",") {
                 let parts = pair.split(separator: ":")

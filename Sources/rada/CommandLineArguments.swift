@@ -1,3 +1,5 @@
+import ArgumentParser
+
 /// Arguments as the user meant them, before ArgumentParser sees them.
 enum CommandLineArguments {
     /// ArgumentParser finds the `=` of `--name=value` by Character, so a value that starts with
@@ -22,5 +24,16 @@ enum CommandLineArguments {
             out.append(String(scalars[scalars.index(after: equals)...]))
         }
         return out
+    }
+
+    /// Splits a variant flag's `NAME=…` at its first `=`; NAME must not be one of `reserved`
+    /// (the names a command already gives its own rows).
+    static func named(_ text: String, flag: String, form: String, reserved: [String]) throws -> (name: String, rest: Substring) {
+        guard let equals = text.firstIndex(of: "="), equals != text.startIndex else {
+            throw ValidationError("\(flag) must be \(form), got '\(text)'")
+        }
+        let name = String(text[..<equals])
+        if reserved.contains(name) { throw ValidationError("\(flag) name \(name) is taken") }
+        return (name, text[text.index(after: equals)...])
     }
 }

@@ -70,3 +70,19 @@ struct RAdaOptions: ParsableArguments {
         return h
     }
 }
+
+extension RAdaOptions {
+    /// `--variant NAME=OPTIONS` (repeatable, in `bench` and `bench-adapt`): OPTIONS, separated by
+    /// spaces, parsed as RAda options over the engine's defaults (not over the command's own).
+    static func variants(_ texts: [String], reserved: [String]) throws -> [(name: String, options: RAdaOptions)] {
+        var seen = Set<String>()
+        return try texts.map { text in
+            let (name, options) = try CommandLineArguments.named(text, flag: "--variant", form: "NAME=OPTIONS", reserved: reserved)
+            guard seen.insert(name).inserted else { throw ValidationError("--variant name \(name) is given twice") }
+            let arguments = options.split(separator: " ").map(String.init)
+            do { return (name, try parse(arguments)) } catch {
+                throw ValidationError("--variant \(name): \(message(for: error))")
+            }
+        }
+    }
+}

@@ -27,6 +27,21 @@ import Testing
         #expect(AdaptationSpeed.standardGrid.count == 18 && Set(AdaptationSpeed.standardGrid.map(\.dimension)) == [128, 512])
     }
 
+    /// Settings timed side by side each get their own stream with their own hyper-parameters:
+    /// a replay window of 8 adds exactly its 8 × D floats to the stream and its rows to the
+    /// counted work, while the default's figures are the single-setting measurement's.
+    @Test func measuresSettingsSideBySide() throws {
+        let c = AdaptationSpeed.Configuration(batch: 2, classes: 5, dimension: 16, heads: 4)
+        var replay = RAdaHyperparameters()
+        replay.replayImages = 8
+        let pair = try AdaptationSpeed.measure(c, settings: [RAdaHyperparameters(), replay], repeats: 2)
+        let alone = try AdaptationSpeed.measure(c, repeats: 2)
+        #expect(pair.count == 2 && pair.allSatisfy { $0.configuration == c && $0.medianMillisecondsPerStep >= $0.millisecondsPerStep })
+        #expect(pair[0].flopsPerStep == alone.flopsPerStep && pair[0].streamBytes == alone.streamBytes)
+        #expect(pair[1].streamBytes - pair[0].streamBytes == 8 * 16 * MemoryLayout<Float>.stride)
+        #expect(pair[1].flopsPerStep == StepCost.flops(batch: 8, classes: 5, dimension: 16))
+    }
+
     @Test(.enabled(if: mode != nil)) func standardGrid() throws {
         var grid = AdaptationSpeed.standardGrid.filter { Self.mode != "quick" || $0.classes * $0.dimension < 1000 * 512 }
         let numbers = (Self.mode ?? "").split(separator: ",").compactMap { Int($0) }

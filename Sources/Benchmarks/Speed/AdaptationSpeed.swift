@@ -26,7 +26,8 @@ public enum AdaptationSpeed {
         public var medianMillisecondsPerStep: Double
         /// Prediction only (`classify`).
         public var millisecondsPerForward: Double
-        /// GEMM floating-point operations of one step (`StepCost.flops`).
+        /// GEMM floating-point operations of one step (`StepCost.flops`, as the stream's
+        /// `stepFLOPs` counts them: a replay window's rows included).
         public var flopsPerStep: Double
         /// Scratch bytes of one step (`StreamState.workspaceBytes(batch:)`): the peak beyond the
         /// stream's own state, by construction independent of B once a chunk holds one image.
@@ -48,6 +49,14 @@ public enum AdaptationSpeed {
     }
 
     public static func measure(_ c: Configuration, repeats: Int = 3) throws -> Measurement {
+        try measure(c, settings: [RAdaHyperparameters()], repeats: repeats)[0]
+    }
+
+    /// Times one configuration under several hyper-parameter settings, one stream each on the
+    /// same embeddings, their steps interleaved (setting 1, setting 2, …, then the next round), so
+    /// that a slow phase of the machine falls on every setting alike and their ratio holds.
+    /// The confidence filter is switched off in every setting: each round takes the step.
+    public static func measure(_ c: Configuration, settings: [RAdaHyperparameters], repeats: Int = 3) throws -> [Measurement] {
         var generator = SeededGenerator(seed: 1)
         func unitRows(_ rows: Int) -> Matrix {
             var m = Matrix(rows: rows, cols: c.dimension)
@@ -57,28 +66,35 @@ public enum AdaptationSpeed {
         }
         let text = unitRows(c.classes)
         let features = unitRows(c.batch)
-        var hyperparameters = RAdaHyperparameters()
-        hyperparameters.objective.confidenceThreshold = nil  // always take the step
-        var stream = try StreamState(
-            labels: (0..<c.classes).map(String.init), textEmbeddings: text, logitScale: 100, heads: c.heads,
-            hyperparameters: hyperparameters)
-        var steps: [Double] = [], bestForward = Double.infinity
+        var streams = try settings.map { setting in
+            var hyperparameters = setting
+            hyperparameters.objective.confidenceThreshold = nil  // always take the step
+            return try StreamState(
+                labels: (0..<c.classes).map(String.init), textEmbeddings: text, logitScale: 100, heads: c.heads,
+                hyperparameters: hyperparameters)
+        }
+        var steps = [[Double]](repeating: [], count: streams.count)
+        var bestForward = [Double](repeating: .infinity, count: streams.count)
         for attempt in 0...max(1, repeats) {
-            let start = DispatchTime.now().uptimeNanoseconds
-            _ = try stream.classify(features)
-            let middle = DispatchTime.now().uptimeNanoseconds
-            _ = try stream.process(features)
-            let end = DispatchTime.now().uptimeNanoseconds
-            if attempt > 0 {  // the first round pays for page faults and thread start-up
-                bestForward = min(bestForward, Double(middle - start) / 1e6)
-                steps.append(Double(end - middle) / 1e6)
+            for i in streams.indices {
+                let start = DispatchTime.now().uptimeNanoseconds
+                _ = try streams[i].classify(features)
+                let middle = DispatchTime.now().uptimeNanoseconds
+                _ = try streams[i].process(features)
+                let end = DispatchTime.now().uptimeNanoseconds
+                if attempt > 0 {  // the first round pays for page faults and thread start-up
+                    bestForward[i] = min(bestForward[i], Double(middle - start) / 1e6)
+                    steps[i].append(Double(end - middle) / 1e6)
+                }
             }
         }
-        steps.sort()
-        return Measurement(
-            configuration: c, millisecondsPerStep: steps[0], medianMillisecondsPerStep: steps[steps.count / 2],
-            millisecondsPerForward: bestForward,
-            flopsPerStep: StepCost.flops(batch: c.batch, classes: c.classes, dimension: c.dimension),
-            workspaceBytes: stream.workspaceBytes(batch: c.batch), streamBytes: stream.memoryBytes)
+        return streams.indices.map { i in
+            let sorted = steps[i].sorted()
+            return Measurement(
+                configuration: c, millisecondsPerStep: sorted[0], medianMillisecondsPerStep: sorted[sorted.count / 2],
+                millisecondsPerForward: bestForward[i],
+                flopsPerStep: streams[i].stepFLOPs(batch: c.batch),
+                workspaceBytes: streams[i].workspaceBytes(batch: c.batch), streamBytes: streams[i].memoryBytes)
+        }
     }
 }
