@@ -20,12 +20,18 @@ public struct OptimizerSettings: Codable, Sendable, Equatable {
     public var weightDecay: Double
     /// SGD only.
     public var momentum: Double
+    /// AdamW only: the images N one step's decay is stated for. nil: the decay is per step,
+    /// `θ ← θ(1 − lr·wd)` whatever the batch (PyTorch's rule). With N set, a step on B images
+    /// multiplies by `(1 − lr·wd)^(B/N)`, so the decay per image is the same at every batch size
+    /// and equals the per-step rule's at B = N: at batch 1 the per-step rule forgets N× faster per
+    /// image than at batch N. Adam's and SGD's L2 decay ignore it.
+    public var decayReferenceImages: Int?
 
     /// The defaults are the served ones (`RAdaHyperparameters`, chosen on validation streams):
     /// this initialiser is their one home.
     public init(
         kind: OptimizerKind = .adamW, learningRate: Double? = nil, beta1: Double = 0.9, beta2: Double = 0.999,
-        epsilon: Double = 1e-8, weightDecay: Double = 5, momentum: Double = 0
+        epsilon: Double = 1e-8, weightDecay: Double = 5, momentum: Double = 0, decayReferenceImages: Int? = nil
     ) {
         self.kind = kind
         self.learningRate = learningRate
@@ -34,6 +40,7 @@ public struct OptimizerSettings: Codable, Sendable, Equatable {
         self.epsilon = epsilon
         self.weightDecay = weightDecay
         self.momentum = momentum
+        self.decayReferenceImages = decayReferenceImages
     }
 
     /// The prototype's learning rates: 5e-3 at s ≈ 13 and about 3e-4 at s = 100, joined by a
@@ -44,6 +51,16 @@ public struct OptimizerSettings: Codable, Sendable, Equatable {
 
     public func resolvedLearningRate(logitScale: Double) -> Double {
         learningRate ?? Self.defaultLearningRate(logitScale: logitScale)
+    }
+
+    /// AdamW's decoupled decay factor for a step on `images` images: `1 − lr·wd` per step, or
+    /// `(1 − lr·wd)^(images/N)` with `decayReferenceImages` N. The power's base is floored at 0: a
+    /// decay that would take the parameters past 0 in one reference step leaves them at 0 (a
+    /// negative base has no real fractional power).
+    public func decoupledDecayFactor(learningRate lr: Double, images: Int) -> Double {
+        let perStep = 1 - lr * weightDecay
+        guard let n = decayReferenceImages, images != n else { return perStep }
+        return pow(max(perStep, 0), Double(images) / Double(n))
     }
 
     /// Moment buffers this rule keeps per parameter.
@@ -68,8 +85,10 @@ public struct OptimizerState<T: RAdaScalar>: Sendable, Equatable {
         secondMoment = [T](repeating: 0, count: moments >= 2 ? parameterCount : 0)
     }
 
-    /// One update of `parameters` with `gradient`, exactly as PyTorch's single-tensor loops do.
-    public mutating func apply(_ settings: OptimizerSettings, learningRate lr: Double, parameters: inout [T], gradient: [T]) {
+    /// One update of `parameters` with `gradient`, exactly as PyTorch's single-tensor loops do
+    /// (but for AdamW's decay with `decayReferenceImages` set). `images`: the stream images the
+    /// step stands for (a request's batch, not its replay window), which that decay scales with.
+    public mutating func apply(_ settings: OptimizerSettings, learningRate lr: Double, parameters: inout [T], gradient: [T], images: Int) {
         precondition(parameters.count == gradient.count, "gradient and parameters differ in size")
         step += 1
         let wd = T(settings.weightDecay)
@@ -82,7 +101,7 @@ public struct OptimizerState<T: RAdaScalar>: Sendable, Equatable {
             let stepSize = T(lr / biasCorrection1)
             let rootCorrection = T(biasCorrection2Root)
             let eps = T(settings.epsilon)
-            let decoupled = settings.kind == .adamW ? T(1 - lr * settings.weightDecay) : 1
+            let decoupled = settings.kind == .adamW ? T(settings.decoupledDecayFactor(learningRate: lr, images: images)) : 1
             let coupled = settings.kind == .adam ? wd : 0
             let oneMinusB1 = 1 - b1, oneMinusB2 = 1 - b2
             parameters.withUnsafeMutableBufferPointer { theta in

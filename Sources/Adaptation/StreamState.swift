@@ -183,10 +183,10 @@ public struct StreamState: Sendable, Equatable {
             (probabilities, entropies) = Self.softmaxRows(logits, batch: batch, classes: classes)
             onPrediction(Matrix(rows: batch, cols: classes, storage: probabilities), adapt ? nil : 0)
             if adapt {
-                outcome = adaptationSteps(stepFeatures, batch: stepBatch, zeroShot: zeroShot(), labels: labels, first: reuse ? prediction : nil)
+                outcome = adaptationSteps(stepFeatures, batch: stepBatch, images: batch, zeroShot: zeroShot(), labels: labels, first: reuse ? prediction : nil)
             }
         case .adaptThenPredict, .episodic:
-            if adapt { outcome = adaptationSteps(stepFeatures, batch: stepBatch, zeroShot: zeroShot(), labels: labels, first: nil) }
+            if adapt { outcome = adaptationSteps(stepFeatures, batch: stepBatch, images: batch, zeroShot: zeroShot(), labels: labels, first: nil) }
             logits = network.forward(mask: mask, features: f, batch: batch).logits
             (probabilities, entropies) = Self.softmaxRows(logits, batch: batch, classes: classes)
             onPrediction(Matrix(rows: batch, cols: classes, storage: probabilities), outcome.steps)
@@ -222,8 +222,10 @@ public struct StreamState: Sendable, Equatable {
     }
 
     /// `first`: the prediction's forward pass on the current mask, reused by the first step.
+    /// `images`: the request's new images (`batch` may be the larger replay window), which
+    /// AdamW's per-image decay counts.
     private mutating func adaptationSteps(
-        _ f: [Float], batch: Int, zeroShot: [Float]?, labels: [Int]?,
+        _ f: [Float], batch: Int, images: Int, zeroShot: [Float]?, labels: [Int]?,
         first: (result: MaskForward<Float>, retained: RetainedChunk<Float>?)?
     ) -> StepOutcome {
         var outcome = StepOutcome()
@@ -243,7 +245,7 @@ public struct StreamState: Sendable, Equatable {
             let gradient = network.gradient(
                 mask: mask, features: f, batch: batch, logitGradient: evaluation.logitGradient,
                 deviationGradient: evaluation.deviationGradient, retained: retained)
-            optimizer.apply(hyperparameters.optimizer, learningRate: lr, parameters: &mask.values, gradient: gradient)
+            optimizer.apply(hyperparameters.optimizer, learningRate: lr, parameters: &mask.values, gradient: gradient, images: images)
             counters.optimizerSteps += 1
             outcome.steps += 1
             outcome.loss = evaluation.loss

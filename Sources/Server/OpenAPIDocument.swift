@@ -612,6 +612,7 @@ enum OpenAPIDocument {
                 beta2: {type: number, minimum: 0, maximum: 0.999999}
                 epsilon: {type: number, minimum: 1.0e-30, maximum: 1}
                 weightDecay: {type: number, minimum: 0, maximum: 10000}
+                decayReferenceImages: {type: [integer, "null"], minimum: 1, maximum: 4096}
                 momentum: {type: number, minimum: 0, maximum: 0.999999}
             collapse:
               type: object

@@ -9,6 +9,7 @@ struct RAdaOptions: ParsableArguments {
     @Option(help: "Learning rate (default: scaled for the model's logit scale).") var lr: Double?
     @Option(help: "Optimiser: adam, adamW or sgd.") var optimizer: String?
     @Option(help: "Weight decay.") var weightDecay: Double?
+    @Option(help: "AdamW's decay per image: a step on B images decays (1 - lr·wd)^(B/N), as a step on N images did (default: per step).") var decayReferenceImages: Int?
     @Option(help: "Optimiser steps per batch.") var steps: Int?
     @Option(help: "Weight of the entropy term.") var entropyWeight: Double?
     @Option(help: "Weight of the diversity term.") var diversity: Double?
@@ -35,6 +36,7 @@ struct RAdaOptions: ParsableArguments {
             h.optimizer.kind = kind
         }
         if let weightDecay { h.optimizer.weightDecay = weightDecay }
+        if let decayReferenceImages { h.optimizer.decayReferenceImages = decayReferenceImages }
         if let steps { h.stepsPerBatch = steps }
         if let entropyWeight { h.objective.entropyWeight = entropyWeight }
         if let diversity { h.objective.diversityWeight = diversity }

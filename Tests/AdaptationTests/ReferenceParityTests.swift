@@ -81,7 +81,7 @@ import Testing
             var state = OptimizerState<Float>(parameterCount: mask.values.count, settings: settings)
             for _ in 0..<configuration.steps {
                 let (_, gradient) = try #require(try lossAndGradient(fixture, configuration, network, mask, features))
-                state.apply(settings, learningRate: settings.learningRate!, parameters: &mask.values, gradient: gradient)
+                state.apply(settings, learningRate: settings.learningRate!, parameters: &mask.values, gradient: gradient, images: features.count / d)
             }
             #expect(state.step == configuration.steps)
             let expected: RAdaMask<Float> = try fixture.mask(prefix: "\(configuration.name).after.")

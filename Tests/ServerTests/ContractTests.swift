@@ -214,8 +214,8 @@ struct ContractTests {
             }
         }
         try check([], patch)
-        #expect(tried == 44)
-        #expect(nullsTried == 26)
+        #expect(tried == 46)
+        #expect(nullsTried == 27)
     }
 
     /// Requests the document allows that the server once refused, and the reverse, each found
