@@ -52,8 +52,9 @@ public struct AdaptationObjective: Codable, Sendable, Equatable {
     /// deviation over classes and multiplied by the zero-shot logits' one; predictions unchanged.
     public var fixedTemperature: Bool
 
-    /// The defaults are the served ones (`RAdaHyperparameters`, chosen on validation streams):
-    /// this initialiser is their one home.
+    /// The served objective is `RAdaHyperparameters()`'s, which overrides μ (2) and R (2); these
+    /// defaults are the rest of it (R stays 0 here so that objectives built term by term have
+    /// only the terms they name).
     public init(
         entropyWeight: Double = 1, confidenceThreshold: Double? = 0.4, diversityWeight: Double = 3,
         diversityMode: DiversityMode = .automatic, zeroShotAnchorWeight: Double = 3, diversityShiftPower: Double = 0,

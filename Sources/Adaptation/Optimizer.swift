@@ -27,8 +27,8 @@ public struct OptimizerSettings: Codable, Sendable, Equatable {
     /// image than at batch N. Adam's and SGD's L2 decay ignore it.
     public var decayReferenceImages: Int?
 
-    /// The defaults are the served ones (`RAdaHyperparameters`, chosen on validation streams):
-    /// this initialiser is their one home.
+    /// The served settings are `RAdaHyperparameters()`'s, which overrides the weight decay (20)
+    /// and states it per 64 images; these defaults are the rest of them.
     public init(
         kind: OptimizerKind = .adamW, learningRate: Double? = nil, beta1: Double = 0.9, beta2: Double = 0.999,
         epsilon: Double = 1e-8, weightDecay: Double = 5, momentum: Double = 0, decayReferenceImages: Int? = nil

@@ -101,17 +101,43 @@ import Testing
     }
 
     /// Bounds 1...4096; absent in stored hyper-parameters (written before the option) is nil, and
-    /// nil is not written, so existing checkpoints and journals read and write as before.
+    /// nil is not written, so checkpoints and journals written before read and write as before.
     @Test func boundsAndStoredForm() throws {
         for bad in [0, -1, 4097] {
             #expect(throws: AdaptationError.self) { try RAdaHyperparameters.with { $0.optimizer.decayReferenceImages = bad }.validate() }
         }
         for good in [nil, 1, 64, 4096] { try RAdaHyperparameters.with { $0.optimizer.decayReferenceImages = good }.validate() }
-        let today = try JSONEncoder().encode(RAdaHyperparameters())
-        #expect(!String(decoding: today, as: UTF8.self).contains("decayReferenceImages"))
-        #expect(try JSONDecoder().decode(RAdaHyperparameters.self, from: today).optimizer.decayReferenceImages == nil)
-        let on = RAdaHyperparameters.with { $0.optimizer.decayReferenceImages = 64 }
+        let off = try JSONEncoder().encode(RAdaHyperparameters.with { $0.optimizer.decayReferenceImages = nil })
+        #expect(!String(decoding: off, as: UTF8.self).contains("decayReferenceImages"))
+        #expect(try JSONDecoder().decode(RAdaHyperparameters.self, from: off).optimizer.decayReferenceImages == nil)
+        let on = RAdaHyperparameters.with { $0.optimizer.decayReferenceImages = 16 }
         #expect(try JSONDecoder().decode(RAdaHyperparameters.self, from: JSONEncoder().encode(on)) == on)
-        #expect(RAdaHyperparameters().optimizer.decayReferenceImages == nil)
+    }
+
+    /// The served defaults (ninth validation round): μ 2, R 2, weight decay 20 per 64 images; the
+    /// rest as before.
+    @Test func servedDefaults() {
+        let h = RAdaHyperparameters()
+        #expect(h.objective == AdaptationObjective(zeroShotAnchorWeight: 2, entropyReliabilityPower: 2))
+        #expect(h.objective.diversityWeight == 3 && h.objective.confidenceThreshold == 0.4 && h.objective.entropyWeight == 1)
+        #expect(h.optimizer == OptimizerSettings(kind: .adamW, weightDecay: 20, decayReferenceImages: 64))
+        #expect(h.optimizer.learningRate == nil && h.stepsPerBatch == 1 && h.replayImages == 0)
+    }
+
+    /// Hyper-parameters stored by a server before this default (the previous `RAdaHyperparameters()`
+    /// as it encoded them) keep meaning what they meant: μ 3, R 0, weight decay 5 per step, so the
+    /// stream that carries them keeps adapting as it did.
+    @Test func storedPreviousDefaultsKeepTheirMeaning() throws {
+        let stored = #"{"attentionTemperature":1,"objective":{"entropyWeight":1,"confidenceThreshold":0.4,"diversityWeight":3,"diversityMode":"automatic","zeroShotAnchorWeight":3,"diversityShiftPower":0,"diversityUncertaintyPower":0,"entropyReliabilityPower":0,"maskRegularization":0,"fixedTemperature":true},"optimizer":{"kind":"adamW","beta1":0.9,"beta2":0.999,"epsilon":1e-08,"weightDecay":5,"momentum":0},"policy":"predictThenAdapt","stepsPerBatch":1,"runningMomentum":0.9,"collapse":{},"replayImages":0,"chunkRows":512}"#
+        let previous = try JSONDecoder().decode(RAdaHyperparameters.self, from: Data(stored.utf8))
+        #expect(previous.objective == AdaptationObjective())
+        #expect(previous.optimizer == OptimizerSettings())
+        #expect(previous.optimizer.decayReferenceImages == nil && previous.optimizer.weightDecay == 5)
+        #expect(previous.optimizer.decoupledDecayFactor(learningRate: 0.005, images: 1) == 1 - 0.005 * 5)
+        #expect(previous != RAdaHyperparameters())
+        // Written back, it is what was stored (no field added).
+        let again = try JSONDecoder().decode(RAdaHyperparameters.self, from: JSONEncoder().encode(previous))
+        #expect(again == previous)
+        #expect(!String(decoding: try JSONEncoder().encode(previous), as: UTF8.self).contains("decayReferenceImages"))
     }
 }
