@@ -31,8 +31,9 @@ public struct CollapseProtection: Codable, Sendable, Equatable {
 /// weights (R = 2) + batch-mean diversity (λ = 3) + zero-shot anchor (μ = 2) + confidence filter
 /// (e0 = 0.4) on fixed-temperature logits, one AdamW step per batch (weight decay 20 per 64
 /// images, which pulls the output map, and with it the mask, back towards the identity at the
-/// same rate per image whatever the batch), lr 5e-3 at s ≈ 13 scaled for s, predict then adapt. The replay window (the validated answer for batch sizes 1 and 16) is off
-/// by default: a step on N images costs N single-image steps, about 27 s at K = 1000, D = 512.
+/// same rate per image whatever the batch), lr 5e-3 at s ≈ 13 scaled for s, predict then adapt.
+/// The replay window (the validated answer for batch sizes 1 and 16) is off by default: a step
+/// on N images costs N single-image steps, about 27 s at K = 1000, D = 512.
 public struct RAdaHyperparameters: Codable, Sendable, Equatable {
     /// τ of the flat attention softmax.
     public var attentionTemperature: Double = 1
