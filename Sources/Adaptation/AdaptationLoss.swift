@@ -81,16 +81,18 @@ public enum AdaptationLoss {
             }
             // Zero-shot entropy of each sample over log K, H(softmax(z0_b))/log K (the fixed
             // temperature maps the zero-shot logits to themselves): constants of the step.
+            // H(q)/log K of a distribution q over the K classes.
+            func normalisedEntropy(_ q: [T]) -> T {
+                var h: T = 0
+                for c in 0..<k where q[c] > 0 { h -= q[c] * T.logarithm(q[c]) }
+                return h / T.logarithm(T(k))
+            }
             var zeroShotUncertainty: [T]? = nil
             func zeroShotUncertainties() -> [T] {
                 if let zeroShotUncertainty { return zeroShotUncertainty }
                 guard let zeroShot else { preconditionFailure("the reliability weights and the uncertainty gate need the zero-shot logits") }
-                let logK = T.logarithm(T(k))
-                let u = (0..<batch).map { b -> T in
-                    let q = meanSoftmax(Array(zeroShot[(b * k)..<((b + 1) * k)]), batch: 1, classes: k)
-                    var h: T = 0
-                    for c in 0..<k where q[c] > 0 { h -= q[c] * T.logarithm(q[c]) }
-                    return h / logK
+                let u = (0..<batch).map { b in
+                    normalisedEntropy(meanSoftmax(Array(zeroShot[(b * k)..<((b + 1) * k)]), batch: 1, classes: k))
                 }
                 zeroShotUncertainty = u
                 return u
@@ -138,10 +140,7 @@ public enum AdaptationLoss {
             var lambda = T(objective.diversityWeight)
             if lambda != 0 && objective.diversityShiftPower != 0 && k > 1 {
                 // Label-shift detector: λ · (H(q̄)/log K)^P, a constant of the step (q̄ is).
-                let q = zeroShotMeanPrediction()
-                var h: T = 0
-                for c in 0..<k where q[c] > 0 { h -= q[c] * T.logarithm(q[c]) }
-                lambda *= power(h / T.logarithm(T(k)), objective.diversityShiftPower)
+                lambda *= power(normalisedEntropy(zeroShotMeanPrediction()), objective.diversityShiftPower)
             }
             if lambda != 0 && objective.diversityUncertaintyPower != 0 && k > 1 {
                 // Uncertainty gate: λ · ū^Q, ū the zero-shot mean per-sample entropy over log K.
