@@ -95,6 +95,7 @@ struct ServeCommand: AsyncParsableCommand {
             print(RadaServer.openAPIDocument, terminator: "")
             return
         }
+        MallocArenas.cap()
         let environment = ProcessInfo.processInfo.environment
         func value<T: LosslessStringConvertible>(_ flag: T?, _ name: String) throws -> T? {
             if let flag { return flag }
