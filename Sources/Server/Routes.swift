@@ -18,6 +18,12 @@ struct Routes: Sendable {
         Response(status: status, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(bytes: try encoder.encode(value))))
     }
 
+    /// A classify answer, written without `JSONEncoder` where it can be (the same bytes).
+    static func json(_ value: ClassifyResponse) throws -> Response {
+        guard let bytes = value.encodedJSON() else { return try json(value, status: .ok) }
+        return Response(status: .ok, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(bytes: bytes)))
+    }
+
     var limits: ServerLimits { service.limits }
 
     func body(_ request: Request, limit: Int) async throws -> ByteBuffer {

@@ -108,11 +108,7 @@ struct StreamHistory: Sendable, Equatable {
             while rest >= 10 { rest /= 10; length += 1 }
             return length
         }
-        // The encoder writes a Float as its description, an integral one without ".0".
-        func number(_ value: Float) -> Int {
-            let text = value.description
-            return text.utf8.count - (text.hasSuffix(".0") ? 2 : 0)
-        }
+        func number(_ value: Float) -> Int { JSONText.float(value)?.utf8.count ?? 0 }  // finite: checked above
         func string(_ text: String) -> Int { text.utf8.count + 2 }  // enum raw values: nothing to escape
         var length = 2, fields = 0  // the braces; then `"key":value` per field, commas between
         func field(_ key: StaticString, _ value: Int?) {
