@@ -48,6 +48,27 @@ struct CheckpointSafeTensorsTests {
         #expect(try FileManager.default.contentsOfDirectory(atPath: dir.path) == ["a.safetensors"])
     }
 
+    @Test("Header strings: every control character, quote, backslash and non-ASCII character survives the writer's escaping")
+    func headerStringEscaping() throws {
+        var every = (0..<0x20).map { Character(Unicode.Scalar(UInt8($0))) }
+        every += ["\"", "\\", "/", "\u{7F}", "é", "猫", "🐈‍⬛", "\u{2028}"]
+        var random = SystemRandomNumberGenerator()
+        for length in [0, 1, 2, 7, 64, 4_096] {
+            let text = String((0..<length).map { _ in every.randomElement(using: &random)! })
+            let literal = SafeTensorsWriter.jsonString(text)
+            #expect(try JSONDecoder().decode(String.self, from: Data(literal.utf8)) == text)
+            #expect(!literal.utf8.dropFirst().dropLast().contains { $0 < 0x20 })
+        }
+        #expect(SafeTensorsWriter.jsonString("a\"b\\c\nd\re\tf\u{1}g/") == #""a\"b\\c\nd\re\tf\u0001g/""#)
+        // A whole file: the metadata value comes back as it went in.
+        let dir = try scratchDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let url = dir.appendingPathComponent("m.safetensors")
+        let value = String(every) + String(every.reversed())
+        try SafeTensorsWriter.write([("w", [1], [1])], metadata: ["history": value], to: url)
+        #expect(try SafeTensorsFile(url: url).metadata == ["history": value])
+    }
+
     @Test("F16 round trip rounds to half precision (relative error ≤ 2^-11)")
     func roundTripF16() throws {
         let dir = try scratchDirectory()
