@@ -217,8 +217,8 @@ struct HistoryTests {
         #expect(loaded.entries == history.entries && loaded.nextSeq == history.nextSeq && loaded.usedBytes == history.usedBytes)
     }
 
-    @Test("An entry's JSON length, counted without encoding, is what JSONEncoder writes")
-    func countedLengthIsEncodedLength() throws {
+    @Test("An entry's JSON and the stored form, written without JSONEncoder, are the bytes it writes")
+    func writtenJSONIsEncodedJSON() throws {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys]
         var random = SeededGenerator(seed: 5)
@@ -231,6 +231,8 @@ struct HistoryTests {
             floats.append(Float.random(in: 0...3, using: &random))
         }
         var checked = 0
+        var history = StreamHistory(budgetBytes: 1 << 30)
+        let names = ["nightly", "a/b", "quote\"d", "tab\there", "naïve 猫", ""]
         for (i, value) in floats.enumerated() {
             let classes = (0..<(i % 5)).map { StreamHistory.ClassCount(index: Int32(i * 37 % 100_000 + $0), count: Int32(1 + $0 * 999)) }
             let entry = StreamHistory.Entry(
@@ -239,13 +241,24 @@ struct HistoryTests {
                 adapted: i % 2 == 0 ? nil : i % 4 == 1, steps: i % 5 == 0 ? nil : i * 3 - 1, skipped: [nil, .notRequested, .filtered][i % 3],
                 automaticReset: i % 7 == 0 ? nil : i % 3 == 0)
             let encoded = try encoder.encode(entry)
-            #expect(StreamHistory.jsonLength(entry) == encoded.count, "\(String(decoding: encoded, as: UTF8.self))")
+            let same = StreamHistory.json(entry) == Array(encoded)
+            #expect(same && StreamHistory.jsonLength(entry) == encoded.count, "\(String(decoding: encoded, as: UTF8.self))")
             checked += 1
+            if i % 9 == 0 {
+                let mark = StreamHistory.Entry(seq: i, time: Int64(i), kind: .checkpoint, checkpoint: names[i % names.count])
+                let same = StreamHistory.json(mark) == Array(try encoder.encode(mark))
+                #expect(same, "\(mark)")
+            }
+            history.append(entry)
         }
         #expect(checked > 3_000)
-        // Not counted (the encoder prices them): a checkpoint name, a non-finite number.
-        #expect(StreamHistory.jsonLength(StreamHistory.Entry(seq: 1, time: 1, kind: .checkpoint, checkpoint: "a/b")) == nil)
-        #expect(StreamHistory.jsonLength(StreamHistory.Entry(seq: 1, time: 1, kind: .request, meanEntropy: .nan)) == nil)
+        // The stored form: the same bytes as encoding the whole history.
+        struct Stored: Encodable { var nextSeq: Int; var entries: [StreamHistory.Entry] }
+        let whole = try encoder.encode(Stored(nextSeq: history.nextSeq, entries: history.entries))
+        #expect(history.entries.count == floats.count)
+        #expect(history.stored() == String(decoding: whole, as: UTF8.self))
+        // A non-finite number is left to the encoder, which refuses it.
+        #expect(StreamHistory.json(StreamHistory.Entry(seq: 1, time: 1, kind: .request, meanEntropy: .nan)) == nil)
     }
 
     @Test("Typical cost: a 10-class stream with 8-image requests keeps at least 280 of them")
