@@ -37,7 +37,7 @@ public final class CLIPBackend: EmbeddingBackend {
     public static let firstPartPrompts = 16
     public static let maxPartPrompts = 256
 
-    public init(encoder: CLIPEncoder, maxPartTime: Duration = .milliseconds(5)) {
+    public init(encoder: CLIPEncoder, maxPartTime: Duration = ServerConfiguration.backboneSlice) {
         self.encoder = encoder
         self.maxPartTime = maxPartTime
         slice = Mutex(TimeSlice(length: maxPartTime, firstUnits: Self.firstPartPrompts, maxUnits: Self.maxPartPrompts))

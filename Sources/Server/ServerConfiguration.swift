@@ -65,8 +65,15 @@ public struct ServerConfiguration: Sendable {
     /// Longest a backbone call may take while several clients are using the backbone: a call
     /// cannot be interrupted, so this is how long one client's batch can hold up another's
     /// image. Batches are sized from the measured per-image cost (at least one image); a lone
-    /// client gets `maxBatchImages`. Zero: never sliced.
-    public var maxBatchTime: Duration = .milliseconds(5)
+    /// client gets `maxBatchImages`. Zero: never sliced. Text parts get the same slice
+    /// (`CLIPBackend.maxPartTime`).
+    public var maxBatchTime: Duration = ServerConfiguration.backboneSlice
+
+    /// The default backbone slice. 2 ms, not the 5 ms it was: beside a client encoding
+    /// 64,000 prompts a 1-image request's p50 fell from 5.5–6.1 to 3.7–4.1 ms and its p99 from
+    /// 11.3–11.8 to 8.7–10.0 ms (embedded model, server on one core), while the 64,000 prompts
+    /// took the same 24–26 s (Docs/benchmarks.md).
+    public static let backboneSlice: Duration = .milliseconds(2)
     /// Server-wide memory and workers for decoding and preprocessing images (see `DecodeBudget`).
     public var decoding = DecodeBudget()
     /// Images waiting for the backbone beyond which requests are refused with 429.

@@ -39,7 +39,7 @@ struct ServeCommand: AsyncParsableCommand {
     var maxBatch: Int?
     @Option(name: .customLong("max-wait-ms"), help: "Longest wait for a backbone batch to fill while the backbone is idle (requests arriving during a call batch anyway). [RADA_MAX_WAIT_MS, default 0]")
     var maxWaitMilliseconds: Int?
-    @Option(name: .customLong("max-batch-ms"), help: "Longest backbone call while several clients share the backbone (batches are sized to fit; 0: no limit). [RADA_MAX_BATCH_MS, default 5]")
+    @Option(name: .customLong("max-batch-ms"), help: "Longest backbone call while several clients share the backbone (image batches and text parts are sized to fit; 0: image batches unsliced). [RADA_MAX_BATCH_MS, default 2]")
     var maxBatchMilliseconds: Int?
     @Option(name: .customLong("max-queue"), help: "Queued images beyond which requests get 429. [RADA_MAX_QUEUE, default 512]")
     var maxQueue: Int?
@@ -185,7 +185,9 @@ struct ServeCommand: AsyncParsableCommand {
             if choice.precision == .float32 { precisionNote += ", fp32 on \(try FP32Kernel.resolve().kernel)" }
             let encoder = try CLIPEncoder.load(
                 from: directory, maxBatch: configuration.maxBatchImages, precision: choice.precision)
-            embedding = CLIPBackend(encoder: encoder)
+            // Text parts get the same slice as image batches: both bound how long queued work waits.
+            embedding = CLIPBackend(
+                encoder: encoder, maxPartTime: configuration.maxBatchTime > .zero ? configuration.maxBatchTime : ServerConfiguration.backboneSlice)
         default:
             throw ValidationError("--backend must be clip or synthetic, not \(backendName)")
         }
