@@ -8,7 +8,7 @@ import Foundation
 /// each request grew a heap and trimmed it again: about 32 page faults per request on the
 /// embedded model (`perf stat`), cleared pages included. With one arena per eight cores the
 /// same memory is reused and the faults disappear (36 in 2 s instead of 22,000; the server's CPU
-/// per request 0.05 ms lower, alternating runs; Docs/benchmarks.md). The server's threads are
+/// per request about 0.09 ms lower, alternating runs; Docs/benchmarks.md). The server's threads are
 /// few and owned (event loops, decode workers, the backbone and adaptation pools), so the lock
 /// the arenas share is rarely contended.
 public enum MallocArenas {

@@ -70,9 +70,9 @@ public struct ServerConfiguration: Sendable {
     public var maxBatchTime: Duration = ServerConfiguration.backboneSlice
 
     /// The default backbone slice. 2 ms, not the 5 ms it was: beside a client encoding
-    /// 64,000 prompts a 1-image request's p50 fell from 5.5–6.1 to 3.7–4.1 ms and its p99 from
-    /// 11.3–11.8 to 8.7–10.0 ms (embedded model, server on one core), while the 64,000 prompts
-    /// took the same 24–26 s (Docs/benchmarks.md).
+    /// 64,000 prompts a 1-image request's p50 fell from 5.2–6.1 to 3.7–4.3 ms and its p99 from
+    /// 10.6–12.9 to 8.7–10.0 ms (embedded model, server on one core, alternating levels), while
+    /// the 64,000 prompts took the same 24–26 s (Docs/benchmarks.md).
     public static let backboneSlice: Duration = .milliseconds(2)
     /// Server-wide memory and workers for decoding and preprocessing images (see `DecodeBudget`).
     public var decoding = DecodeBudget()
