@@ -26,12 +26,19 @@ public struct OptimizerSettings: Codable, Sendable, Equatable {
     /// and equals the per-step rule's at B = N: at batch 1 the per-step rule forgets N× faster per
     /// image than at batch N. Adam's and SGD's L2 decay ignore it.
     public var decayReferenceImages: Int?
+    /// Where the weight decay pulls the parameters: false (PyTorch's rule), towards 0; true,
+    /// towards the stream's initial parameters θ₀ (AdamW: `θ ← θ₀ + (θ − θ₀)·factor`; Adam's and
+    /// SGD's L2 term: `wd·(θ − θ₀)`). The mask's query, key and value maps start random; decayed
+    /// towards 0 they lose that shape over a long stream, decayed towards θ₀ they keep it while
+    /// the output map, which starts at 0, decays exactly as before.
+    public var decayTowardsInitial: Bool
 
     /// The served settings are `RAdaHyperparameters()`'s, which overrides the weight decay (20)
     /// and states it per 64 images; these defaults are the rest of them.
     public init(
         kind: OptimizerKind = .adamW, learningRate: Double? = nil, beta1: Double = 0.9, beta2: Double = 0.999,
-        epsilon: Double = 1e-8, weightDecay: Double = 5, momentum: Double = 0, decayReferenceImages: Int? = nil
+        epsilon: Double = 1e-8, weightDecay: Double = 5, momentum: Double = 0, decayReferenceImages: Int? = nil,
+        decayTowardsInitial: Bool = false
     ) {
         self.kind = kind
         self.learningRate = learningRate
@@ -41,6 +48,39 @@ public struct OptimizerSettings: Codable, Sendable, Equatable {
         self.weightDecay = weightDecay
         self.momentum = momentum
         self.decayReferenceImages = decayReferenceImages
+        self.decayTowardsInitial = decayTowardsInitial
+    }
+
+    private enum CodingKeys: String, CodingKey {
+        case kind, learningRate, beta1, beta2, epsilon, weightDecay, momentum, decayReferenceImages, decayTowardsInitial
+    }
+
+    /// Absent optional fields read as off (settings stored before they existed); off ones are
+    /// not written, so settings without them encode as they did before.
+    public init(from decoder: Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        kind = try c.decode(OptimizerKind.self, forKey: .kind)
+        learningRate = try c.decodeIfPresent(Double.self, forKey: .learningRate)
+        beta1 = try c.decode(Double.self, forKey: .beta1)
+        beta2 = try c.decode(Double.self, forKey: .beta2)
+        epsilon = try c.decode(Double.self, forKey: .epsilon)
+        weightDecay = try c.decode(Double.self, forKey: .weightDecay)
+        momentum = try c.decode(Double.self, forKey: .momentum)
+        decayReferenceImages = try c.decodeIfPresent(Int.self, forKey: .decayReferenceImages)
+        decayTowardsInitial = try c.decodeIfPresent(Bool.self, forKey: .decayTowardsInitial) ?? false
+    }
+
+    public func encode(to encoder: Encoder) throws {
+        var c = encoder.container(keyedBy: CodingKeys.self)
+        try c.encode(kind, forKey: .kind)
+        try c.encodeIfPresent(learningRate, forKey: .learningRate)
+        try c.encode(beta1, forKey: .beta1)
+        try c.encode(beta2, forKey: .beta2)
+        try c.encode(epsilon, forKey: .epsilon)
+        try c.encode(weightDecay, forKey: .weightDecay)
+        try c.encode(momentum, forKey: .momentum)
+        try c.encodeIfPresent(decayReferenceImages, forKey: .decayReferenceImages)
+        if decayTowardsInitial { try c.encode(true, forKey: .decayTowardsInitial) }
     }
 
     /// The prototype's learning rates: 5e-3 at s ≈ 13 and about 3e-4 at s = 100, joined by a
@@ -88,8 +128,20 @@ public struct OptimizerState<T: RAdaScalar>: Sendable, Equatable {
     /// One update of `parameters` with `gradient`, exactly as PyTorch's single-tensor loops do
     /// (but for AdamW's decay with `decayReferenceImages` set). `images`: the stream images the
     /// step stands for (a request's batch, not its replay window), which that decay scales with.
-    public mutating func apply(_ settings: OptimizerSettings, learningRate lr: Double, parameters: inout [T], gradient: [T], images: Int) {
+    /// `centre`: θ₀, where the decay pulls with `decayTowardsInitial` (nil: towards 0).
+    public mutating func apply(
+        _ settings: OptimizerSettings, learningRate lr: Double, parameters: inout [T], gradient: [T], images: Int, centre: [T]? = nil
+    ) {
         precondition(parameters.count == gradient.count, "gradient and parameters differ in size")
+        if let centre {
+            // Decay towards θ₀: the same rule on θ − θ₀ (the update's other terms do not see θ).
+            precondition(centre.count == parameters.count, "decay centre and parameters differ in size")
+            var offset = parameters
+            for i in offset.indices { offset[i] -= centre[i] }
+            apply(settings, learningRate: lr, parameters: &offset, gradient: gradient, images: images)
+            for i in offset.indices { parameters[i] = centre[i] + offset[i] }
+            return
+        }
         step += 1
         let wd = T(settings.weightDecay)
         switch settings.kind {

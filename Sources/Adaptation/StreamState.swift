@@ -62,6 +62,10 @@ public struct StreamState: Sendable, Equatable {
     /// The replay window: the most recent image embeddings, oldest first, at most
     /// `hyperparameters.replayImages` rows of D floats (empty when the window is off).
     public internal(set) var replay: [Float] = []
+    /// The initial mask's parameters, where the weight decay pulls with
+    /// `optimizer.decayTowardsInitial` (nil when that is off). Derived from `seed`: not stored in
+    /// checkpoints.
+    private(set) var decayCentre: [Float]?
     private(set) var network: MaskNetwork<Float>
 
     public var classes: Int { labels.count }
@@ -92,6 +96,7 @@ public struct StreamState: Sendable, Equatable {
         self.mask = RAdaMask(dimension: textEmbeddings.cols, seed: seed)
         self.optimizer = OptimizerState(parameterCount: mask.values.count, settings: hyperparameters.optimizer)
         self.running = RunningStatistics(classes: labels.count)
+        self.decayCentre = hyperparameters.optimizer.decayTowardsInitial ? mask.values : nil
     }
 
     /// Returns to the base state: identity mask, fresh optimiser, counters and statistics cleared.
@@ -120,6 +125,7 @@ public struct StreamState: Sendable, Equatable {
         }
         self.network = network
         hyperparameters = new
+        decayCentre = new.optimizer.decayTowardsInitial ? RAdaMask<Float>(dimension: dimension, seed: seed).values : nil
         let keep = min(replay.count, new.replayImages * dimension)
         replay.removeFirst(replay.count - keep)
     }
@@ -245,7 +251,7 @@ public struct StreamState: Sendable, Equatable {
             let gradient = network.gradient(
                 mask: mask, features: f, batch: batch, logitGradient: evaluation.logitGradient,
                 deviationGradient: evaluation.deviationGradient, retained: retained)
-            optimizer.apply(hyperparameters.optimizer, learningRate: lr, parameters: &mask.values, gradient: gradient, images: images)
+            optimizer.apply(hyperparameters.optimizer, learningRate: lr, parameters: &mask.values, gradient: gradient, images: images, centre: decayCentre)
             counters.optimizerSteps += 1
             outcome.steps += 1
             outcome.loss = evaluation.loss
@@ -293,12 +299,13 @@ public struct StreamState: Sendable, Equatable {
         guard features.storage.allSatisfy(\.isFinite) else { throw AdaptationError.invalidShape("image embeddings contain NaN or infinity") }
     }
 
-    /// Bytes this stream holds: parameters, optimiser moments, class embeddings (and their scaled
-    /// copy), running statistics, the replay window (at its full size) and labels. Transient per-step workspace is not included; see
+    /// Bytes this stream holds: parameters, optimiser moments, the decay's centre (when on), class
+    /// embeddings (and their scaled copy), running statistics, the replay window (at its full size) and labels. Transient per-step workspace is not included; see
     /// `workspaceBytes(batch:)`.
     public var memoryBytes: Int {
         let floats = mask.values.count + optimizer.firstMoment.count + optimizer.secondMoment.count
             + 2 * textEmbeddings.storage.count + running.meanPrediction.count + hyperparameters.replayImages * dimension
+            + (hyperparameters.optimizer.decayTowardsInitial ? mask.values.count : 0)
         return floats * MemoryLayout<Float>.stride + labels.reduce(0) { $0 + $1.utf8.count + 16 } + 256
     }
 

@@ -613,6 +613,7 @@ enum OpenAPIDocument {
                 epsilon: {type: number, minimum: 1.0e-30, maximum: 1}
                 weightDecay: {type: number, minimum: 0, maximum: 10000}
                 decayReferenceImages: {type: [integer, "null"], minimum: 1, maximum: 4096}
+                decayTowardsInitial: {type: [boolean, "null"]}
                 momentum: {type: number, minimum: 0, maximum: 0.999999}
             collapse:
               type: object

@@ -10,6 +10,8 @@ struct RAdaOptions: ParsableArguments {
     @Option(help: "Optimiser: adam, adamW or sgd.") var optimizer: String?
     @Option(help: "Weight decay.") var weightDecay: Double?
     @Option(help: "AdamW's decay per image: a step on B images decays (1 - lr·wd)^(B/N), as a step on N images did (default: per step).") var decayReferenceImages: Int?
+    @Option(help: "Where the weight decay pulls: zero (PyTorch's rule) or initial (the stream's initial mask parameters).") var decayTowards: String?
+    @Option(help: "Adam's β₂ (the second moment's momentum).") var beta2: Double?
     @Option(help: "Optimiser steps per batch.") var steps: Int?
     @Option(help: "Weight of the entropy term.") var entropyWeight: Double?
     @Option(help: "Weight of the diversity term.") var diversity: Double?
@@ -37,6 +39,11 @@ struct RAdaOptions: ParsableArguments {
         }
         if let weightDecay { h.optimizer.weightDecay = weightDecay }
         if let decayReferenceImages { h.optimizer.decayReferenceImages = decayReferenceImages }
+        if let decayTowards {
+            guard ["zero", "initial"].contains(decayTowards) else { throw ValidationError("--decay-towards must be zero or initial") }
+            h.optimizer.decayTowardsInitial = decayTowards == "initial"
+        }
+        if let beta2 { h.optimizer.beta2 = beta2 }
         if let steps { h.stepsPerBatch = steps }
         if let entropyWeight { h.objective.entropyWeight = entropyWeight }
         if let diversity { h.objective.diversityWeight = diversity }

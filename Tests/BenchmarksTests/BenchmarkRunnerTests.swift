@@ -159,6 +159,39 @@ struct SpyMethod: TTAMethod {
         }
     }
 
+    /// The long protocol reports each adapting method's state per round, the mean over the
+    /// round's batches: 10 rounds for rada, none for zero-shot; a single-round protocol none.
+    /// The state starts at the base (attention maps uniform in ±1/√D: RMS 1/√(3D) = 0.144 at
+    /// D = 16; output map 0). With a decay that dominates (lr·wd = 0.1 per step, so the maps
+    /// keep 0.9^120 ≈ 3e-6 of their start after the 120 steps, and Adam's steps of about lr hold
+    /// them near lr/(lr·wd) = 0.01) the attention maps shrink to a fraction of round 1's mean,
+    /// which the decay towards the initial maps prevents.
+    @Test func longProtocolReportsTheStatePerRound() throws {
+        func run(_ kind: StreamProtocol, towardsInitial: Bool = false) throws -> BenchmarkReport {
+            var h = RAdaHyperparameters()
+            h.optimizer = OptimizerSettings(kind: .adamW, learningRate: 1e-3, weightDecay: 100, decayTowardsInitial: towardsInitial)
+            let state = try StreamState(labels: ["a", "b", "c"], textEmbeddings: stream.text, logitScale: 100, heads: 2, hyperparameters: h, seed: 1)
+            #expect(abs(state.summary.attentionMapsRMS - 1 / (3.0 * 16).squareRoot()) < 0.02)
+            #expect(state.summary.outputMapRMS == 0 && state.summary.gradientRMS == 0 && state.summary.normalisedStepRMS == 0)
+            var runner = BenchmarkRunner(
+                plan: try plan(kind), batchSize: 16, methods: [ZeroShotMethod(textEmbeddings: stream.text, logitScale: 100), RAdaMethod(state: state)])
+            runner.showsProgress = false
+            return try runner.run(labels: stream.labels, info: info) { stream.batch($0, $1) }
+        }
+        #expect(try run(.continual).roundStates == nil)
+        let report = try run(.long)
+        let states = try #require(report.roundStates)
+        #expect(states.map(\.round) == Array(0..<10) && states.allSatisfy { $0.method == "rada" })
+        #expect(states[0].names == ["attention maps RMS", "output map RMS", "Adam √v̂", "Adam step RMS"])
+        let attention = states.map { $0.means[0] }
+        #expect(attention[9] < 0.5 * attention[0], "\(attention)")
+        #expect(states.allSatisfy { $0.means[1] > 0 && $0.means[2] > 0 && $0.means[3] > 0 })
+        #expect(report.markdownTable().contains("| rada, round 10 |"))
+        #expect(try JSONDecoder().decode(BenchmarkReport.self, from: report.json()) == report)
+        let kept = try #require(try run(.long, towardsInitial: true).roundStates).map { $0.means[0] }
+        #expect(kept[9] > 0.9 * kept[0], "\(kept)")
+    }
+
     /// RAda and its oracle through the engine's StreamState, TDA and zero-shot side by side, at
     /// batch size 1 as the protocol requires: the oracle, which steps on the true labels, must
     /// beat zero-shot on the shifted domain's last 10 %, and the run must be reproducible.

@@ -215,7 +215,7 @@ struct ContractTests {
         }
         try check([], patch)
         #expect(tried == 46)
-        #expect(nullsTried == 27)
+        #expect(nullsTried == 28)
     }
 
     /// Requests the document allows that the server once refused, and the reverse, each found

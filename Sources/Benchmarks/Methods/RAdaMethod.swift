@@ -22,4 +22,6 @@ public struct RAdaMethod: TTAMethod {
     }
 
     public mutating func reset() { state.reset() }
+
+    public var stateSummary: [(name: String, value: Double)] { state.summary.named }
 }

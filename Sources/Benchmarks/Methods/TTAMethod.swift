@@ -11,6 +11,13 @@ public protocol TTAMethod: Sendable {
     /// only an oracle may read them; every other method must ignore them.
     mutating func process(features: Matrix, labels: [Int]) throws -> Matrix
     mutating func reset()
+    /// Named numbers describing the method's adaptation state now (the long protocol reports
+    /// their mean per round); empty for methods without such state.
+    var stateSummary: [(name: String, value: Double)] { get }
+}
+
+extension TTAMethod {
+    public var stateSummary: [(name: String, value: Double)] { [] }
 }
 
 /// Frozen CLIP: logits s·f·tᵀ, no adaptation.

@@ -16,6 +16,9 @@ public struct BenchmarkReport: Codable, Sendable, Equatable {
     public var meanLast10: [String: Double]
     /// Long protocol: accuracy per method per round (pooled over the round's images).
     public var rounds: [RoundResult]
+    /// Long protocol: the mean per round of each adapting method's state summary over the round's
+    /// batches (absent in reports written before it was recorded, and for methods without one).
+    public var roundStates: [RoundState]?
     public var timing: [MethodTiming]
     public var images: Int
     /// Peak resident memory of the process (VmHWM), bytes; nil where /proc is unavailable.
@@ -35,7 +38,7 @@ public struct BenchmarkReport: Codable, Sendable, Equatable {
     public var domainCurves: [DomainCurve]?
 
     enum CodingKeys: String, CodingKey {
-        case `protocol`, batchSize = "batch_size", domains, methods, results, mean, meanLast10 = "mean_last10", rounds, timing,
+        case `protocol`, batchSize = "batch_size", domains, methods, results, mean, meanLast10 = "mean_last10", rounds, roundStates = "round_states", timing,
              images, peakResidentBytes = "peak_resident_bytes", command, gitRevision = "git_revision", seeds, machine, curves,
              domainStarts = "domain_starts", domainCurves = "domain_curves"
     }
@@ -67,6 +70,15 @@ public struct RoundResult: Codable, Sendable, Equatable {
     public var round: Int
     public var accuracy: Double
     public var n: Int
+}
+
+/// One method's state summary (`TTAMethod.stateSummary`) averaged over one round's batches.
+public struct RoundState: Codable, Sendable, Equatable {
+    public var method: String
+    public var round: Int
+    public var names: [String]
+    /// One per name.
+    public var means: [Double]
 }
 
 /// Cost per method. The backbone part is the same for every method (features are computed once

@@ -94,6 +94,9 @@ public struct BenchmarkRunner: Sendable {
                         throw BenchmarkError.invalid("\(names[m]) returned \(logits.rows) logit rows for \(batch.count) images")
                     }
                     tally.record(method: m, domain: d, logits: logits, labels: truth)
+                    if plan.domains.last.map({ $0.round > 0 }) == true {
+                        tally.recordState(method: m, domain: d, summary: methods[m].stateSummary)
+                    }
                 }
                 done += batch.count
                 progress.update(done: done, detail: domain.name)

@@ -45,6 +45,14 @@ extension BenchmarkReport {
                 rounds.first { $0.method == method && $0.round == r }.map { cell($0.accuracy) } ?? text("–")
             })
         }
+        var tables: [ReportDocument.Table] = [.init(title: "Accuracy per domain (%)", header: ["domain"] + methods, rows: accuracy)]
+        if let roundStates, let names = roundStates.first?.names {
+            tables.append(.init(
+                title: "Adaptation state per round (mean over the round's batches)", header: ["method, round"] + names,
+                rows: roundStates.map { state in
+                    [text("\(state.method), round \(state.round + 1)")] + state.means.map { text(String(format: "%.4g", $0)) }
+                }))
+        }
         let cost = timing.map { t in
             [text(t.method)] + [
                 String(format: "%.2f", t.overallAccuracy), String(format: "%.3f", t.meanEntropy),
@@ -55,8 +63,7 @@ extension BenchmarkReport {
         return ReportDocument(
             streamProtocol: self.protocol, batchSize: batchSize, images: images, gitRevision: gitRevision, machine: machine,
             command: command, seeds: seeds.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" },
-            tables: [
-                .init(title: "Accuracy per domain (%)", header: ["domain"] + methods, rows: accuracy),
+            tables: tables + [
                 .init(title: "Cost per method", header: [
                     "method", "accuracy (all images)", "mean entropy", "backbone ms/image", "adaptation ms/image", "images/s",
                 ], rows: cost),

@@ -14,6 +14,11 @@ struct StreamTally {
     var entropySum: [[Double]]
     var backboneSeconds = 0.0
     var adaptationSeconds: [Double]
+    /// Per method, per round: the state summary's names, the sums of its values over the round's
+    /// batches, and the batch count (empty for methods without a summary).
+    var stateNames: [[String]]
+    var stateSums: [[Int: [Double]]]
+    var stateBatches: [[Int: Int]]
 
     init(methods: Int, domains: [StreamDomain]) {
         self.domains = domains
@@ -25,6 +30,21 @@ struct StreamTally {
         lastSeen = correct
         entropySum = [[Double]](repeating: [Double](repeating: 0, count: domains.count), count: methods)
         adaptationSeconds = [Double](repeating: 0, count: methods)
+        stateNames = [[String]](repeating: [], count: methods)
+        stateSums = [[Int: [Double]]](repeating: [:], count: methods)
+        stateBatches = [[Int: Int]](repeating: [:], count: methods)
+    }
+
+    /// Adds a method's state after a batch of domain `d` to its round's means.
+    mutating func recordState(method m: Int, domain d: Int, summary: [(name: String, value: Double)]) {
+        guard !summary.isEmpty else { return }
+        let round = domains[d].round
+        stateNames[m] = summary.map(\.name)
+        var sums = stateSums[m][round] ?? [Double](repeating: 0, count: summary.count)
+        guard sums.count == summary.count else { return }
+        for (i, entry) in summary.enumerated() { sums[i] += entry.value }
+        stateSums[m][round] = sums
+        stateBatches[m][round, default: 0] += 1
     }
 
     /// Images of a domain that count as its last 10 %: ⌈n/10⌉, at least one.
@@ -56,6 +76,7 @@ struct StreamTally {
         var mean: [String: Double] = [:]
         var meanLast10: [String: Double] = [:]
         var roundResults: [RoundResult] = []
+        var roundStates: [RoundState] = []
         var timing: [MethodTiming] = []
         let images = plan.imageCount
         for (m, method) in methods.enumerated() {
@@ -75,6 +96,9 @@ struct StreamTally {
                     let c = ds.reduce(0) { $0 + correct[m][$1] }
                     let n = ds.reduce(0) { $0 + seen[m][$1] }
                     roundResults.append(RoundResult(method: method, round: r, accuracy: Self.percent(c, n), n: n))
+                    if let sums = stateSums[m][r], let batches = stateBatches[m][r], batches > 0 {
+                        roundStates.append(RoundState(method: method, round: r, names: stateNames[m], means: sums.map { $0 / Double(batches) }))
+                    }
                 }
             }
             let perImage = { (seconds: Double) in images > 0 ? 1000 * seconds / Double(images) : 0 }
@@ -94,7 +118,7 @@ struct StreamTally {
         }
         return BenchmarkReport(
             protocol: plan.streamProtocol.rawValue, batchSize: batchSize, domains: labels, methods: methods, results: results,
-            mean: mean, meanLast10: meanLast10, rounds: roundResults, timing: timing, images: images,
+            mean: mean, meanLast10: meanLast10, rounds: roundResults, roundStates: roundStates.isEmpty ? nil : roundStates, timing: timing, images: images,
             peakResidentBytes: ProcessResources.peakResidentBytes, command: info.command, gitRevision: info.gitRevision,
             seeds: info.seeds, machine: info.machine,
             curves: methods.indices.map { Self.curve(methods[$0], correctness[$0], window: window, points: points) },
