@@ -143,10 +143,10 @@ public struct SafeTensorsWriter: Sendable {
             case UInt8(ascii: "\r"): out.append(UInt8(ascii: "\\")); out.append(UInt8(ascii: "r"))
             case UInt8(ascii: "\t"): out.append(UInt8(ascii: "\\")); out.append(UInt8(ascii: "t"))
             case 0..<0x20:
-                let hex = Array("0123456789abcdef".utf8)
-                out.append(contentsOf: Array("\\u00".utf8))
-                out.append(hex[Int(byte >> 4)])
-                out.append(hex[Int(byte & 15)])
+                out.append(contentsOf: "\\u00".utf8)
+                let low = byte & 15
+                out.append(byte < 0x10 ? UInt8(ascii: "0") : UInt8(ascii: "1"))
+                out.append(low < 10 ? UInt8(ascii: "0") + low : UInt8(ascii: "a") + (low - 10))
             default: out.append(byte)
             }
         }

@@ -91,7 +91,8 @@ struct StreamHistory: Sendable, Equatable {
 
     /// What an entry costs: its JSON plus a separating comma, or its memory if larger.
     static func cost(_ entry: Entry) -> Int {
-        let json = (jsonLength(entry) ?? (try? encoder.encode(entry).count) ?? 0) + 1
+        // Nil only for a non-finite number, which `JSONEncoder` refuses as well.
+        let json = (jsonLength(entry) ?? 0) + 1
         let memory = MemoryLayout<Entry>.stride + (entry.checkpoint?.utf8.count ?? 0)
             + (entry.classes.map { 32 + $0.count * MemoryLayout<ClassCount>.stride } ?? 0)
         return max(json, memory)
@@ -207,7 +208,7 @@ struct StreamHistory: Sendable, Equatable {
     /// The key of the history in a snapshot's safetensors metadata.
     static let metadataKey = "rada.history"
 
-    private struct Stored: Codable {
+    private struct Stored: Decodable {
         var nextSeq: Int
         var entries: [Entry]
     }
@@ -219,9 +220,8 @@ struct StreamHistory: Sendable, Equatable {
         var out = Array("{\"entries\":[".utf8)
         out.reserveCapacity(usedBytes + 32)
         for (i, entry) in entries.enumerated() {
-            guard let json = Self.json(entry) else {
-                return (try? Self.encoder.encode(Stored(nextSeq: nextSeq, entries: entries))).map { String(decoding: $0, as: UTF8.self) } ?? ""
-            }
+            // A non-finite number: `JSONEncoder` refuses the whole history as well.
+            guard let json = Self.json(entry) else { return "" }
             if i > 0 { out.append(UInt8(ascii: ",")) }
             out.append(contentsOf: json)
         }
