@@ -57,16 +57,19 @@ public struct RAdaHyperparameters: Codable, Sendable, Equatable {
     /// Validated at 32 for batch sizes 1 and 16 on the embedded model (K = 10, D = 128); off by
     /// default because its cost grows with N·K·D².
     public var replayImages: Int = 0
+    /// Embedding centring (off by default: weight 0).
+    public var centring = EmbeddingCentring()
     /// Rows of the B·K×D rational matrix processed at once (memory/speed trade-off only).
     public var chunkRows: Int = 512
 
     public init() {}
 
     private enum CodingKeys: String, CodingKey {
-        case attentionTemperature, objective, optimizer, policy, stepsPerBatch, runningMomentum, collapse, replayImages, chunkRows
+        case attentionTemperature, objective, optimizer, policy, stepsPerBatch, runningMomentum, collapse, replayImages, centring, chunkRows
     }
 
-    /// Decodes every field; `replayImages` may be absent (headers written before it existed: off).
+    /// Decodes every field; `replayImages` and `centring` may be absent (headers written before
+    /// they existed: off).
     public init(from decoder: Decoder) throws {
         let c = try decoder.container(keyedBy: CodingKeys.self)
         attentionTemperature = try c.decode(Double.self, forKey: .attentionTemperature)
@@ -77,6 +80,7 @@ public struct RAdaHyperparameters: Codable, Sendable, Equatable {
         runningMomentum = try c.decode(Double.self, forKey: .runningMomentum)
         collapse = try c.decode(CollapseProtection.self, forKey: .collapse)
         replayImages = try c.decodeIfPresent(Int.self, forKey: .replayImages) ?? 0
+        centring = try c.decodeIfPresent(EmbeddingCentring.self, forKey: .centring) ?? EmbeddingCentring()
         chunkRows = try c.decode(Int.self, forKey: .chunkRows)
     }
 
@@ -92,6 +96,10 @@ public struct RAdaHyperparameters: Codable, Sendable, Equatable {
         try check(stepsPerBatch >= 0 && stepsPerBatch <= 1000, "stepsPerBatch must be in 0...1000, got \(stepsPerBatch)")
         try check(within(runningMomentum, 0...0.999_999), "runningMomentum must be in [0, 1), got \(runningMomentum)")
         try check(replayImages >= 0 && replayImages <= 4096, "replayImages must be in 0...4096, got \(replayImages)")
+        try check(within(centring.weight, 0...4), "centring weight must be in [0, 4], got \(centring.weight)")
+        try check(within(centring.memoryImages, 1...1e7), "centring memoryImages must be in [1, 10000000], got \(centring.memoryImages)")
+        try check(within(centring.entropyThreshold, 0...2) && within(centring.entropyRamp, 0...2),
+                  "centring entropyThreshold and entropyRamp must be in [0, 2], got \(centring.entropyThreshold) and \(centring.entropyRamp)")
         try check(chunkRows >= 1 && chunkRows <= 1 << 20, "chunkRows must be in 1...1048576, got \(chunkRows)")
         if let lr = optimizer.learningRate { try check(within(lr, 0...10), "learningRate must be in [0, 10], got \(lr)") }
         try check(within(optimizer.beta1, 0...0.999_999) && within(optimizer.beta2, 0...0.999_999), "Adam betas must be in [0, 1)")

@@ -62,6 +62,9 @@ public struct StreamState: Sendable, Equatable {
     /// The replay window: the most recent image embeddings, oldest first, at most
     /// `hyperparameters.replayImages` rows of D floats (empty when the window is off).
     public internal(set) var replay: [Float] = []
+    /// The running mean of the image embeddings adapted on (`hyperparameters.centring`); empty
+    /// while centring is off, at creation and after a reset.
+    public internal(set) var embeddingMean: RunningEmbeddingMean
     /// The initial mask's parameters, where the weight decay pulls with
     /// `optimizer.decayTowardsInitial` (nil when that is off). Derived from `seed`: not stored in
     /// checkpoints.
@@ -96,6 +99,7 @@ public struct StreamState: Sendable, Equatable {
         self.mask = RAdaMask(dimension: textEmbeddings.cols, seed: seed)
         self.optimizer = OptimizerState(parameterCount: mask.values.count, settings: hyperparameters.optimizer)
         self.running = RunningStatistics(classes: labels.count)
+        self.embeddingMean = RunningEmbeddingMean(dimension: textEmbeddings.cols)
         self.decayCentre = hyperparameters.optimizer.decayTowardsInitial ? mask.values : nil
     }
 
@@ -111,6 +115,7 @@ public struct StreamState: Sendable, Equatable {
         optimizer = OptimizerState(parameterCount: mask.values.count, settings: hyperparameters.optimizer)
         running = RunningStatistics(classes: classes)
         replay = []
+        embeddingMean = RunningEmbeddingMean(dimension: dimension)
     }
 
     /// Replaces the hyper-parameters; a change of optimiser kind restarts the optimiser state.
@@ -126,6 +131,7 @@ public struct StreamState: Sendable, Equatable {
         self.network = network
         hyperparameters = new
         decayCentre = new.optimizer.decayTowardsInitial ? RAdaMask<Float>(dimension: dimension, seed: seed).values : nil
+        if !new.centring.isOn { embeddingMean = RunningEmbeddingMean(dimension: dimension) }
         let keep = min(replay.count, new.replayImages * dimension)
         replay.removeFirst(replay.count - keep)
     }
@@ -136,10 +142,12 @@ public struct StreamState: Sendable, Equatable {
         return Matrix(rows: features.rows, cols: classes, storage: network.zeroShotLogits(features: features.storage, batch: features.rows))
     }
 
-    /// Logits with the current mask (B×K); does not change the stream.
+    /// Logits with the current mask (B×K), on the centred embeddings when centring is on; does
+    /// not change the stream.
     public func classify(_ features: Matrix) throws -> Matrix {
         try validate(features)
-        let forward = network.forward(mask: mask, features: features.storage, batch: features.rows)
+        let f = embeddingMean.centred(features.storage, batch: features.rows, settings: hyperparameters.centring)
+        let forward = network.forward(mask: mask, features: f, batch: features.rows)
         return Matrix(rows: features.rows, cols: classes, storage: forward.logits)
     }
 
@@ -161,7 +169,10 @@ public struct StreamState: Sendable, Equatable {
             guard labels.allSatisfy({ $0 >= 0 && $0 < classes }) else { throw AdaptationError.invalidShape("labels must lie in 0..<\(classes)") }
         }
         let batch = features.rows
-        let f = features.storage
+        // The mask, the zero-shot anchor and the replay window all see the centred embeddings;
+        // the running mean takes the raw ones, after the prediction (predict-then-adapt stays
+        // causal: a batch is never centred by its own mean).
+        let f = embeddingMean.centred(features.storage, batch: batch, settings: hyperparameters.centring)
         // The steps' inputs: the batch, or the replay window that ends with it (unlabelled steps
         // on a batch smaller than the window).
         var stepFeatures = f, stepBatch = batch
@@ -198,6 +209,12 @@ public struct StreamState: Sendable, Equatable {
             onPrediction(Matrix(rows: batch, cols: classes, storage: probabilities), outcome.steps)
         }
         updateRunning(probabilities: probabilities, entropies: entropies, batch: batch)
+        if adapt && hyperparameters.centring.isOn && hyperparameters.policy != .episodic {
+            // The gate's evidence: zero-shot CLIP's own uncertainty on the raw images.
+            let raw = network.zeroShotLogits(features: features.storage, batch: batch)
+            let (_, rawEntropies) = Self.softmaxRows(raw, batch: batch, classes: classes)
+            embeddingMean.add(features.storage, entropies: rawEntropies, classes: classes, settings: hyperparameters.centring)
+        }
         counters.samplesSeen += batch
         counters.batchesSeen += 1
         var automaticReset = false
@@ -299,13 +316,14 @@ public struct StreamState: Sendable, Equatable {
         guard features.storage.allSatisfy(\.isFinite) else { throw AdaptationError.invalidShape("image embeddings contain NaN or infinity") }
     }
 
-    /// Bytes this stream holds: parameters, optimiser moments, the decay's centre (when on), class
+    /// Bytes this stream holds: parameters, optimiser moments, the decay's centre (when on), the
+    /// running embedding mean, class
     /// embeddings (and their scaled copy), running statistics, the replay window (at its full size) and labels. Transient per-step workspace is not included; see
     /// `workspaceBytes(batch:)`.
     public var memoryBytes: Int {
         let floats = mask.values.count + optimizer.firstMoment.count + optimizer.secondMoment.count
             + 2 * textEmbeddings.storage.count + running.meanPrediction.count + hyperparameters.replayImages * dimension
-            + (hyperparameters.optimizer.decayTowardsInitial ? mask.values.count : 0)
+            + (hyperparameters.optimizer.decayTowardsInitial ? mask.values.count : 0) + embeddingMean.mean.count
         return floats * MemoryLayout<Float>.stride + labels.reduce(0) { $0 + $1.utf8.count + 16 } + 256
     }
 

@@ -29,6 +29,10 @@ struct RAdaOptions: ParsableArguments {
     @Option(help: "Reset when the prediction histogram's entropy falls below this fraction of log K.") var histogramReset: Double?
     @Option(help: "Replay window: steps on a batch smaller than N images run on the stream's last N images (0: off).") var replay: Int?
     @Option(help: "Momentum of the running statistics (and the batch-1 diversity anchor).") var runningMomentum: Double?
+    @Option(help: "Embedding centring: subtract this share of the running mean image embedding before the mask (0: off).") var centring: Double?
+    @Option(help: "Memory of the centring's running means, in images.") var centringMemory: Double?
+    @Option(help: "Centring's gate: no centring while zero-shot's running entropy (fraction of log K) is at most this.") var centringThreshold: Double?
+    @Option(help: "Centring's gate: the entropy rise above the threshold over which it opens fully.") var centringRamp: Double?
 
     func hyperparameters() throws -> RAdaHyperparameters {
         var h = RAdaHyperparameters()
@@ -75,6 +79,10 @@ struct RAdaOptions: ParsableArguments {
         if let histogramReset { h.collapse.histogramEntropyResetFraction = histogramReset }
         if let replay { h.replayImages = replay }
         if let runningMomentum { h.runningMomentum = runningMomentum }
+        if let centring { h.centring.weight = centring }
+        if let centringMemory { h.centring.memoryImages = centringMemory }
+        if let centringThreshold { h.centring.entropyThreshold = centringThreshold }
+        if let centringRamp { h.centring.entropyRamp = centringRamp }
         try h.validate()
         return h
     }
