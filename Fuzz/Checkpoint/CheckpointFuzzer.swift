@@ -19,6 +19,8 @@ enum CheckpointFuzz {
         text.normalizeRows()
         var policy = RAdaHyperparameters()
         policy.replayImages = 2
+        // Centring on, so that the trained seed carries a running embedding mean.
+        policy.centring = EmbeddingCentring(weight: 1, memoryImages: 50)
         return try! StreamState(labels: ["a", "b", "c", "d", "e"], textEmbeddings: text, logitScale: 13, heads: 2, hyperparameters: policy, seed: 1)
     }()
 

@@ -5,10 +5,11 @@ import SafeTensors
 /// The JSON header of a stream checkpoint (stored in the safetensors `__metadata__` under
 /// `"rada.stream"`); the tensors carry the numbers.
 struct StreamCheckpointHeader: Codable, Equatable {
-    /// 2 added the replay window (`replayCount`, tensor `stream.replay_features`); version 1
-    /// checkpoints still load, with an empty window.
-    static let currentVersion = 2
-    static let readableVersions = 1...2
+    /// 2 added the replay window (`replayCount`, tensor `stream.replay_features`), 3 the running
+    /// embedding mean of centring (`embeddingMeanWeight`, `embeddingMeanEntropy`, tensor
+    /// `stream.embedding_mean`). Older checkpoints still load, with an empty window and mean.
+    static let currentVersion = 3
+    static let readableVersions = 1...3
     var formatVersion: Int
     var dimension: Int
     var classes: Int
@@ -23,6 +24,10 @@ struct StreamCheckpointHeader: Codable, Equatable {
     var runningEntropy: Float?
     /// Image embeddings in the replay window (rows of `stream.replay_features`); nil in version 1.
     var replayCount: Int?
+    /// The running embedding mean's total image weight (0: empty, no `stream.embedding_mean`)
+    /// and its zero-shot entropy ū (a fraction of log K); nil before version 3.
+    var embeddingMeanWeight: Double?
+    var embeddingMeanEntropy: Double?
 }
 
 /// The documented bounds every checkpoint (upload, restore, snapshot) is checked against before
@@ -42,6 +47,10 @@ public enum CheckpointBounds {
     public static let maxSecondMoment: Float = 1e12
     /// Image and class embeddings are unit vectors; this bounds each element generously.
     public static let maxEmbeddingMagnitude: Float = 1e3
+    /// The running embedding mean's total weight. A batch of B images sets it to w·exp(−B/M) + B,
+    /// which never exceeds M + B (M ≤ 1e7 images of memory); 1e8 leaves room for any batch a
+    /// stream is sent, and keeps the weight's arithmetic far from overflow.
+    public static let maxEmbeddingMeanWeight: Double = 1e8
     /// Largest JSON header of a stream checkpoint (labels and hyper-parameters are a few kB).
     public static let maxHeaderBytes = 4 << 20
     /// Per-row cosine a restored checkpoint's class embeddings must have with the stream's own
@@ -62,7 +71,8 @@ extension StreamState {
     /// (`mha.q_proj1.weight`, …, `mha.out_proj.bias`), the optimiser moments
     /// (`optim.exp_avg.<name>`, `optim.exp_avg_sq.<name>` or `optim.momentum_buffer.<name>`),
     /// `stream.text_embeddings` (K×D), `stream.running_mean_prediction` (K), the replay window
-    /// `stream.replay_features` (n×D, only when n > 0), and a versioned JSON
+    /// `stream.replay_features` (n×D, only when n > 0), the running embedding mean
+    /// `stream.embedding_mean` (D, only when its weight is > 0), and a versioned JSON
     /// header with the rest. `extraMetadata` adds entries of the caller's own (a server's
     /// snapshot carries the stream's history there); loading ignores them.
     public func checkpointData(extraMetadata: [String: String] = [:]) throws -> Data {
@@ -83,10 +93,12 @@ extension StreamState {
         file.add("stream.running_mean_prediction", shape: [classes], values: running.meanPrediction)
         let replayCount = replay.count / d
         if replayCount > 0 { file.add("stream.replay_features", shape: [replayCount, d], values: replay) }
+        if !embeddingMean.isEmpty { file.add("stream.embedding_mean", shape: [d], values: embeddingMean.mean) }
         let header = StreamCheckpointHeader(
             formatVersion: StreamCheckpointHeader.currentVersion, dimension: d, classes: classes, heads: heads,
             labels: labels, logitScale: logitScale, seed: seed, hyperparameters: hyperparameters, counters: counters,
-            optimizerStep: optimizer.step, runningEntropy: running.entropy, replayCount: replayCount)
+            optimizerStep: optimizer.step, runningEntropy: running.entropy, replayCount: replayCount,
+            embeddingMeanWeight: embeddingMean.weight, embeddingMeanEntropy: embeddingMean.entropy)
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys]
         file.metadata = extraMetadata.merging([Self.formatKey: Self.formatName, Self.headerKey: String(decoding: try encoder.encode(header), as: UTF8.self)]) { _, own in own }
@@ -117,7 +129,7 @@ extension StreamState {
     }
 
     /// Brings back a checkpoint's adapted state (mask, optimiser, counters, running statistics,
-    /// replay window) onto this stream's own class set. The stream's labels, class embeddings,
+    /// replay window, running embedding mean) onto this stream's own class set. The stream's labels, class embeddings,
     /// logit scale, policy and seed never change, so `reset()` still returns to its own zero-shot.
     /// A checkpoint of another shape, class set, class embeddings or policy is a
     /// `checkpointMismatch`; a corrupt or out-of-bounds one an `invalidCheckpoint`. On any error
@@ -161,6 +173,7 @@ extension StreamState {
         let d = dimension
         let maskFloats = RAdaMask<Float>.parameterCount(dimension: d) * (1 + 2)
         let floats = maskFloats + classes * d + classes + hyperparameters.replayImages * d
+            + (hyperparameters.centring.isOn ? d : 0)
         return 8 + CheckpointBounds.maxHeaderBytes + floats * MemoryLayout<Float>.size
     }
 
@@ -186,7 +199,7 @@ extension StreamState {
         return nil
     }
 
-    /// Fills mask, optimiser, counters and statistics from a validated checkpoint.
+    /// Fills mask, optimiser, counters, statistics and running means from a validated checkpoint.
     private mutating func load(_ checkpoint: ParsedCheckpoint) throws {
         let state = try checkpoint.adaptedState()
         mask = RAdaMask(dimension: dimension, values: state.mask)
@@ -199,6 +212,10 @@ extension StreamState {
         running.entropy = checkpoint.header.runningEntropy
         running.meanPrediction = state.meanPrediction
         replay = state.replay
+        let header = checkpoint.header
+        embeddingMean = state.embeddingMean.map {
+            RunningEmbeddingMean(mean: $0, entropy: header.embeddingMeanEntropy ?? 0, weight: header.embeddingMeanWeight ?? 0)
+        } ?? RunningEmbeddingMean(dimension: dimension)
     }
 }
 
@@ -263,6 +280,30 @@ struct ParsedCheckpoint {
         let replayCount = h.replayCount ?? 0
         try check(replayCount >= 0 && replayCount <= h.hyperparameters.replayImages,
                   "replay window holds \(replayCount) images, the hyper-parameters allow \(h.hyperparameters.replayImages)")
+        try checkEmbeddingMean()
+    }
+
+    /// The running embedding mean's header fields: both present from version 3 on, absent before;
+    /// a weight of 0 (empty) or at least one image (every batch adds its B ≥ 1 images whole),
+    /// an entropy that is a fraction of log K, and nothing at all while centring is off.
+    private func checkEmbeddingMean() throws {
+        func check(_ ok: Bool, _ why: @autoclosure () -> String) throws {
+            if !ok { throw AdaptationError.invalidCheckpoint(why()) }
+        }
+        let h = header
+        let present = (h.embeddingMeanWeight != nil, h.embeddingMeanEntropy != nil)
+        if h.formatVersion >= 3 {
+            try check(present == (true, true), "a version-\(h.formatVersion) header needs embeddingMeanWeight and embeddingMeanEntropy")
+        } else {
+            try check(present == (false, false), "a version-\(h.formatVersion) header has no running embedding mean")
+        }
+        let weight = h.embeddingMeanWeight ?? 0, entropy = h.embeddingMeanEntropy ?? 0
+        let maximum = CheckpointBounds.maxEmbeddingMeanWeight
+        try check(weight.isFinite && (weight == 0 || (1...maximum).contains(weight)),
+                  "embeddingMeanWeight \(weight) is neither 0 nor in [1, \(maximum)]")
+        try check(entropy.isFinite && (0...(1 + 1e-3)).contains(entropy), "embeddingMeanEntropy \(entropy) is outside [0, 1] (a fraction of log K)")
+        try check(weight > 0 || entropy == 0, "an empty running embedding mean (weight 0) has entropy 0, not \(entropy)")
+        try check(weight == 0 || h.hyperparameters.centring.isOn, "a running embedding mean (weight \(weight)) while centring is off")
     }
 
     /// Every tensor present with its exact shape, before a single value is read.
@@ -271,6 +312,11 @@ struct ParsedCheckpoint {
         var expected: [(String, [Int])] = [("stream.text_embeddings", [k, d]), ("stream.running_mean_prediction", [k])]
         let replayCount = header.replayCount ?? 0
         if replayCount > 0 { expected.append(("stream.replay_features", [replayCount, d])) }
+        if (header.embeddingMeanWeight ?? 0) > 0 {
+            expected.append(("stream.embedding_mean", [d]))
+        } else if file.info("stream.embedding_mean") != nil {
+            throw AdaptationError.invalidCheckpoint("tensor stream.embedding_mean is present but embeddingMeanWeight is 0")
+        }
         for map in RAdaMap.allCases {
             expected.append(("\(map.tensorPrefix).weight", [d, d]))
             expected.append(("\(map.tensorPrefix).bias", [d]))
@@ -311,16 +357,19 @@ struct ParsedCheckpoint {
         var moments: [[Float]]
         var meanPrediction: [Float]
         var replay: [Float]
+        /// nil: the checkpoint's running embedding mean is empty.
+        var embeddingMean: [Float]?
     }
 
-    /// Mask, moments, mean prediction and replay window, each checked against its bounds.
+    /// Mask, moments, mean prediction, replay window and embedding mean, each checked against
+    /// its bounds.
     func adaptedState() throws -> AdaptedState {
         let d = header.dimension
         let count = RAdaMask<Float>.parameterCount(dimension: d)
         let names = StreamState.momentNames(header.hyperparameters.optimizer)
         var state = AdaptedState(
             mask: [Float](repeating: 0, count: count), moments: names.map { _ in [Float](repeating: 0, count: count) },
-            meanPrediction: [], replay: [])
+            meanPrediction: [], replay: [], embeddingMean: nil)
         for map in RAdaMap.allCases {
             let w = RAdaMask<Float>.weightRange(map, dimension: d), b = RAdaMask<Float>.biasRange(map, dimension: d)
             state.mask.replaceSubrange(w, with: try floats("\(map.tensorPrefix).weight"))
@@ -345,6 +394,11 @@ struct ParsedCheckpoint {
         if (header.replayCount ?? 0) > 0 {
             state.replay = try floats("stream.replay_features")
             try Self.require(state.replay, "replay window", within: CheckpointBounds.maxEmbeddingMagnitude)
+        }
+        if (header.embeddingMeanWeight ?? 0) > 0 {
+            let mean = try floats("stream.embedding_mean")
+            try Self.require(mean, "running embedding mean", within: CheckpointBounds.maxEmbeddingMagnitude)
+            state.embeddingMean = mean
         }
         return state
     }
