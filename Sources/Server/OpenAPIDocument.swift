@@ -621,10 +621,18 @@ enum OpenAPIDocument {
                 entropyResetFraction: {type: [number, "null"], minimum: 0, maximum: 2}
                 histogramEntropyResetFraction: {type: [number, "null"], minimum: 0, maximum: 2}
                 resetEveryOptimizerSteps: {type: [integer, "null"], minimum: 1, maximum: 9007199254740991}
+            centring:
+              type: object
+              description: "Embedding centring: subtract a gated share of the stream's running mean image embedding before the mask (weight 0: off)"
+              properties:
+                weight: {type: number, minimum: 0, maximum: 4}
+                memoryImages: {type: number, minimum: 1, maximum: 10000000}
+                entropyThreshold: {type: number, minimum: 0, maximum: 2}
+                entropyRamp: {type: number, minimum: 0, maximum: 2}
         Hyperparameters:
           type: object
           description: "The stream's adaptation settings; policy is when it adapts relative to the answer"
-          required: [attentionTemperature, policy, stepsPerBatch, runningMomentum, replayImages, chunkRows, objective, optimizer, collapse]
+          required: [attentionTemperature, policy, stepsPerBatch, runningMomentum, replayImages, chunkRows, objective, optimizer, collapse, centring]
           properties:
             attentionTemperature: {type: number}
             policy: {type: string, enum: [predictThenAdapt, adaptThenPredict, episodic]}
@@ -635,6 +643,7 @@ enum OpenAPIDocument {
             objective: {type: object}
             optimizer: {type: object}
             collapse: {type: object}
+            centring: {type: object}
         Stream:
           type: object
           required: [id, labels, hyperparameters, createdAt, requests, samplesSeen, optimizerSteps, skippedSteps, automaticResets, memoryBytes, checkpoints]

@@ -214,8 +214,8 @@ struct ContractTests {
             }
         }
         try check([], patch)
-        #expect(tried == 46)
-        #expect(nullsTried == 28)
+        #expect(tried == 54)
+        #expect(nullsTried == 32)
     }
 
     /// Requests the document allows that the server once refused, and the reverse, each found

@@ -22,9 +22,12 @@ struct DurabilityTests {
         let crashed = try await first.run { client in
             _ = try await client.createStream("s")
             _ = try await client.createStream("t", labels: ["red", "green", "blue"])
+            // Centring's running mean is state too: snapshots carry it, the journal rebuilds it.
+            _ = try await client.createStream("u", hyperparameters: #"{"centring":{"weight":1,"memoryImages":5}}"#)
             for r in 0..<7 {
                 _ = try await client.classify("s", TestData.batch(r), query: r == 4 ? "?adapt=false" : "")
                 _ = try await client.classify("t", TestData.batch(r, stream: 1))
+                _ = try await client.classify("u", TestData.batch(r, stream: 2))
             }
             return try Self.crashImage(of: first.dataDirectory)
         }
@@ -38,13 +41,18 @@ struct DurabilityTests {
         try await TestServer(dataDirectory: crashed).run { client in
             var twinS = try await TestData.twin()
             var twinT = try await TestData.twin(labels: ["red", "green", "blue"])
+            var centred = RAdaHyperparameters()
+            centred.centring = EmbeddingCentring(weight: 1, memoryImages: 5)
+            var twinU = try await TestData.twin(hyperparameters: centred)
             for r in 0..<7 {
                 _ = try await TestData.expected(&twinS, TestData.batch(r), adapt: r != 4)
                 _ = try await TestData.expected(&twinT, TestData.batch(r, stream: 1))
+                _ = try await TestData.expected(&twinU, TestData.batch(r, stream: 2))
             }
             for r in 7..<11 {
                 #expect(try await client.classify("s", TestData.batch(r)) == (try await TestData.expected(&twinS, TestData.batch(r))), "s request \(r)")
                 #expect(try await client.classify("t", TestData.batch(r, stream: 1)) == (try await TestData.expected(&twinT, TestData.batch(r, stream: 1))), "t request \(r)")
+                #expect(try await client.classify("u", TestData.batch(r, stream: 2)) == (try await TestData.expected(&twinU, TestData.batch(r, stream: 2))), "u request \(r)")
             }
         }
     }

@@ -191,6 +191,20 @@ struct StreamAPITests {
             #expect(try await client.createStream("q", hyperparameters: "{\"bogus\":1}").status == .unprocessableContent)
             #expect(try await client.createStream("q", hyperparameters: "{\"stepsPerBatch\":-1}").status == .unprocessableContent)
             #expect(try await client.createStream("q", hyperparameters: "{\"policy\":\"sometimes\"}").status == .unprocessableContent)
+            // Embedding centring: a partial object keeps the other fields' defaults; the stream
+            // answers as its local twin, whose running mean fills from the second request on.
+            let centred = try client.object(try await client.createStream("c", hyperparameters: #"{"centring":{"weight":1}}"#), .created)
+            let centring = try #require((centred["hyperparameters"] as? [String: Any])?["centring"] as? [String: Any])
+            #expect(centring["weight"] as? Double == 1 && centring["memoryImages"] as? Double == 1000 && centring["entropyThreshold"] as? Double == 0)
+            var centredHyperparameters = RAdaHyperparameters()
+            centredHyperparameters.centring.weight = 1
+            var centredTwin = try await TestData.twin(hyperparameters: centredHyperparameters)
+            for r in 0..<4 {
+                #expect(try await client.classify("c", TestData.batch(r)) == (try await TestData.expected(&centredTwin, TestData.batch(r))), "request \(r)")
+            }
+            #expect(centredTwin.embeddingMean.weight > 0)
+            #expect(try await client.createStream("q", hyperparameters: #"{"centring":{"weight":5}}"#).status == .unprocessableContent)
+            #expect(try await client.createStream("q", hyperparameters: #"{"centring":{"memoryImages":0}}"#).status == .unprocessableContent)
         }
     }
 
