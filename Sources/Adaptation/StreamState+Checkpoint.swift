@@ -129,8 +129,9 @@ extension StreamState {
     }
 
     /// Brings back a checkpoint's adapted state (mask, optimiser, counters, running statistics,
-    /// replay window, running embedding mean) onto this stream's own class set. The stream's labels, class embeddings,
-    /// logit scale, policy and seed never change, so `reset()` still returns to its own zero-shot.
+    /// replay window, running embedding mean) onto this stream's own class set. The stream's
+    /// labels, class embeddings, logit scale, policy and seed never change, so `reset()` still
+    /// returns to its own zero-shot.
     /// A checkpoint of another shape, class set, class embeddings or policy is a
     /// `checkpointMismatch`; a corrupt or out-of-bounds one an `invalidCheckpoint`. On any error
     /// the stream is left exactly as it was.

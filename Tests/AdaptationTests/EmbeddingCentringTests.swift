@@ -57,6 +57,10 @@ import Testing
         // Turning centring off clears the mean; the persistent bytes counted the D floats all along.
         var on = try Self.centredStream(&task)
         #expect(on.memoryBytes == fresh.memoryBytes)
+        // Mask and Adam's two moments, class embeddings and their scaled copy, the mean
+        // prediction, and the running mean's D floats; then the labels and a fixed overhead.
+        let floats = 3 * fresh.mask.values.count + 2 * 5 * 8 + 5 + 8
+        #expect(fresh.memoryBytes == 4 * floats + fresh.labels.reduce(0) { $0 + $1.utf8.count + 16 } + 256)
         try on.setHyperparameters(.with { $0.objective.confidenceThreshold = nil })
         #expect(on.embeddingMean == RunningEmbeddingMean(dimension: 8))
     }
