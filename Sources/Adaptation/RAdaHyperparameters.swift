@@ -27,7 +27,8 @@ public struct CollapseProtection: Codable, Sendable, Equatable {
 }
 
 /// Everything that configures a stream's adaptation. Defaults were chosen on validation streams
-/// of corrupted Fashion-MNIST *training* images (Docs/benchmarks.md): entropy with reliability
+/// of corrupted Fashion-MNIST *training* images (Docs/benchmarks.md): embedding centring gated by
+/// zero-shot's uncertainty, then entropy with reliability
 /// weights (R = 2) + batch-mean diversity (λ = 3) + zero-shot anchor (μ = 2) + confidence filter
 /// (e0 = 0.4) on fixed-temperature logits, one AdamW step per batch (weight decay 20 per 64
 /// images, which pulls the output map, and with it the mask, back towards the identity at the
@@ -57,8 +58,10 @@ public struct RAdaHyperparameters: Codable, Sendable, Equatable {
     /// Validated at 32 for batch sizes 1 and 16 on the embedded model (K = 10, D = 128); off by
     /// default because its cost grows with N·K·D².
     public var replayImages: Int = 0
-    /// Embedding centring (off by default: weight 0).
-    public var centring = EmbeddingCentring()
+    /// Embedding centring, on: the whole running mean (a = 1, memory 1 000 images) subtracted
+    /// while zero-shot's running entropy is above 0.18·log K, fully from 0.23 (the eleventh and
+    /// twelfth validation rounds; `EmbeddingCentring()` itself is off).
+    public var centring = EmbeddingCentring(weight: 1, memoryImages: 1000, entropyThreshold: 0.18, entropyRamp: 0.05)
     /// Rows of the B·K×D rational matrix processed at once (memory/speed trade-off only).
     public var chunkRows: Int = 512
 
