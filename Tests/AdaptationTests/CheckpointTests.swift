@@ -73,12 +73,14 @@ import Testing
             $0.objective.confidenceThreshold = nil
             $0.objective.zeroShotAnchorWeight = 0
             $0.replayImages = 0
+            $0.centring = EmbeddingCentring()
         }, seed: 42)
         for _ in 0..<3 { _ = try original.process(task.images(6).0) }
         var file = try SafeTensorsWriter(copying: SafeTensorsFile(data: try original.checkpointData(), source: "test"))
         var header = file.metadata["rada.stream"]!
         for (old, new) in [("\"formatVersion\":3", "\"formatVersion\":1"), (",\"replayCount\":0", ""), (",\"replayImages\":0", ""),
                            ("\"embeddingMeanEntropy\":0,\"embeddingMeanWeight\":0,", ""),
+                           ("\"centring\":{\"entropyRamp\":0,\"entropyThreshold\":0,\"memoryImages\":1000,\"weight\":0},", ""),
                            (",\"zeroShotAnchorWeight\":0", "")] {
             #expect(header.contains(old), "\(old)")
             header = header.replacingOccurrences(of: old, with: new)

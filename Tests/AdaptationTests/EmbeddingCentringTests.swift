@@ -61,7 +61,7 @@ import Testing
         // prediction, and the running mean's D floats; then the labels and a fixed overhead.
         let floats = 3 * fresh.mask.values.count + 2 * 5 * 8 + 5 + 8
         #expect(fresh.memoryBytes == 4 * floats + fresh.labels.reduce(0) { $0 + $1.utf8.count + 16 } + 256)
-        try on.setHyperparameters(.with { $0.objective.confidenceThreshold = nil })
+        try on.setHyperparameters(.with { $0.objective.confidenceThreshold = nil; $0.centring = EmbeddingCentring() })
         #expect(on.embeddingMean == RunningEmbeddingMean(dimension: 8))
     }
 
@@ -226,7 +226,11 @@ import Testing
         // An empty mean writes no tensor; the largest checkpoint grows by D floats with centring on.
         let empty = try task.stream(heads: 2, hyperparameters: original.hyperparameters, seed: 42)
         #expect(try SafeTensorsFile(data: empty.checkpointData(), source: "test").info("stream.embedding_mean") == nil)
-        let off = try task.stream(heads: 2, hyperparameters: .with { $0.objective.confidenceThreshold = nil; $0.optimizer.learningRate = 1e-2 }, seed: 42)
+        let off = try task.stream(heads: 2, hyperparameters: .with {
+            $0.objective.confidenceThreshold = nil
+            $0.optimizer.learningRate = 1e-2
+            $0.centring = EmbeddingCentring()
+        }, seed: 42)
         #expect(empty.maximumCheckpointBytes == off.maximumCheckpointBytes + 8 * MemoryLayout<Float>.size)
     }
 
@@ -235,7 +239,7 @@ import Testing
     /// centring loads with an empty mean too.
     @Test func versionTwoCheckpointsLoadWithAnEmptyMean() throws {
         var task = SyntheticTask(classes: 5, dimension: 8)
-        var off = try task.stream(heads: 2, hyperparameters: .with { $0.objective.confidenceThreshold = nil }, seed: 42)
+        var off = try task.stream(heads: 2, hyperparameters: .with { $0.objective.confidenceThreshold = nil; $0.centring = EmbeddingCentring() }, seed: 42)
         for _ in 0..<3 { _ = try off.process(task.images(6).0) }
         let v2 = try CheckpointValidationTests.editedHeader(try off.checkpointData()) { header in
             header["formatVersion"] = 2

@@ -23,7 +23,7 @@ struct DurabilityTests {
             _ = try await client.createStream("s")
             _ = try await client.createStream("t", labels: ["red", "green", "blue"])
             // Centring's running mean is state too: snapshots carry it, the journal rebuilds it.
-            _ = try await client.createStream("u", hyperparameters: #"{"centring":{"weight":1,"memoryImages":5}}"#)
+            _ = try await client.createStream("u", hyperparameters: #"{"centring":{"weight":1,"memoryImages":5,"entropyThreshold":0}}"#)
             for r in 0..<7 {
                 _ = try await client.classify("s", TestData.batch(r), query: r == 4 ? "?adapt=false" : "")
                 _ = try await client.classify("t", TestData.batch(r, stream: 1))
@@ -42,7 +42,9 @@ struct DurabilityTests {
             var twinS = try await TestData.twin()
             var twinT = try await TestData.twin(labels: ["red", "green", "blue"])
             var centred = RAdaHyperparameters()
-            centred.centring = EmbeddingCentring(weight: 1, memoryImages: 5)
+            centred.centring.weight = 1
+            centred.centring.memoryImages = 5
+            centred.centring.entropyThreshold = 0
             var twinU = try await TestData.twin(hyperparameters: centred)
             for r in 0..<7 {
                 _ = try await TestData.expected(&twinS, TestData.batch(r), adapt: r != 4)

@@ -193,11 +193,15 @@ struct StreamAPITests {
             #expect(try await client.createStream("q", hyperparameters: "{\"policy\":\"sometimes\"}").status == .unprocessableContent)
             // Embedding centring: a partial object keeps the other fields' defaults; the stream
             // answers as its local twin, whose running mean fills from the second request on.
-            let centred = try client.object(try await client.createStream("c", hyperparameters: #"{"centring":{"weight":1}}"#), .created)
+            let centred = try client.object(
+                try await client.createStream("c", hyperparameters: #"{"centring":{"weight":0.5,"entropyThreshold":0}}"#), .created)
             let centring = try #require((centred["hyperparameters"] as? [String: Any])?["centring"] as? [String: Any])
-            #expect(centring["weight"] as? Double == 1 && centring["memoryImages"] as? Double == 1000 && centring["entropyThreshold"] as? Double == 0)
+            let defaults = RAdaHyperparameters().centring
+            #expect(centring["weight"] as? Double == 0.5 && centring["entropyThreshold"] as? Double == 0)
+            #expect(centring["memoryImages"] as? Double == defaults.memoryImages && centring["entropyRamp"] as? Double == defaults.entropyRamp)
             var centredHyperparameters = RAdaHyperparameters()
-            centredHyperparameters.centring.weight = 1
+            centredHyperparameters.centring.weight = 0.5
+            centredHyperparameters.centring.entropyThreshold = 0
             var centredTwin = try await TestData.twin(hyperparameters: centredHyperparameters)
             for r in 0..<4 {
                 #expect(try await client.classify("c", TestData.batch(r)) == (try await TestData.expected(&centredTwin, TestData.batch(r))), "request \(r)")
