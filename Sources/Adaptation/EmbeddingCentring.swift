@@ -66,7 +66,7 @@ public struct RunningEmbeddingMean: Sendable, Equatable {
     public var isEmpty: Bool { weight == 0 }
 
     /// g·a: the share of the mean subtracted now.
-    func share(_ settings: EmbeddingCentring) -> Float {
+    public func share(_ settings: EmbeddingCentring) -> Float {
         guard settings.isOn, !isEmpty else { return 0 }
         return Float(settings.weight * settings.gate(entropy: entropy))
     }

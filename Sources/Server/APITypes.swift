@@ -61,6 +61,24 @@ struct StreamInfo: Encodable {
     var runningEntropy: Float?
     var memoryBytes: Int
     var checkpoints: [String]
+    var centring: CentringStatus
+}
+
+/// Where a stream's embedding centring stands: how much of the running mean the next request
+/// subtracts, and the evidence behind it.
+struct CentringStatus: Encodable {
+    /// g·a: the share of the running mean subtracted now (0 while off, empty or gated shut).
+    var share: Float
+    /// ū: the running mean of zero-shot CLIP's entropy on the stream's images, a fraction of log K.
+    var zeroShotEntropy: Double
+    /// The running means' total weight, in images (at most about the memory M plus one request).
+    var images: Double
+
+    init(_ state: StreamState) {
+        share = state.embeddingMean.share(state.hyperparameters.centring)
+        zeroShotEntropy = state.embeddingMean.entropy
+        images = state.embeddingMean.weight
+    }
 }
 
 /// `GET /v1/streams/{id}/history`.

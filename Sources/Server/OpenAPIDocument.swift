@@ -646,7 +646,7 @@ enum OpenAPIDocument {
             centring: {type: object}
         Stream:
           type: object
-          required: [id, labels, hyperparameters, createdAt, requests, samplesSeen, optimizerSteps, skippedSteps, automaticResets, memoryBytes, checkpoints]
+          required: [id, labels, hyperparameters, createdAt, requests, samplesSeen, optimizerSteps, skippedSteps, automaticResets, memoryBytes, checkpoints, centring]
           properties:
             id: {$ref: "#/components/schemas/Name"}
             labels: {type: array, items: {type: string}}
@@ -662,6 +662,14 @@ enum OpenAPIDocument {
             runningEntropy: {type: [number, "null"], description: "Running mean of per-image prediction entropy (nats); null before the first request"}
             memoryBytes: {type: integer, minimum: 0}
             checkpoints: {type: array, items: {$ref: "#/components/schemas/Name"}}
+            centring:
+              type: object
+              description: "Embedding centring now: the share of the running mean image embedding the next request subtracts (weight times the gate), zero-shot CLIP's running entropy on the stream's images (a fraction of log K) that opens the gate, and the running means' weight in images"
+              required: [share, zeroShotEntropy, images]
+              properties:
+                share: {type: number, minimum: 0, maximum: 4}
+                zeroShotEntropy: {type: number, minimum: 0}
+                images: {type: number, minimum: 0}
         Classification:
           type: object
           required: [results]

@@ -151,7 +151,8 @@ final class StreamService: Sendable {
             hyperparameters: state.hyperparameters, createdAt: stream.metadata.createdAt, requests: state.counters.batchesSeen,
             samplesSeen: state.counters.samplesSeen, optimizerSteps: state.counters.optimizerSteps,
             skippedSteps: state.counters.skippedSteps, automaticResets: state.counters.automaticResets,
-            runningEntropy: state.running.entropy, memoryBytes: stream.memoryBytes, checkpoints: try stream.handle.checkpoints().map(\.name))
+            runningEntropy: state.running.entropy, memoryBytes: stream.memoryBytes, checkpoints: try stream.handle.checkpoints().map(\.name),
+            centring: CentringStatus(state))
     }
 
     // MARK: Classification

@@ -207,6 +207,17 @@ struct StreamAPITests {
                 #expect(try await client.classify("c", TestData.batch(r)) == (try await TestData.expected(&centredTwin, TestData.batch(r))), "request \(r)")
             }
             #expect(centredTwin.embeddingMean.weight > 0)
+            // The stream reports where its centring stands, as the twin computes it.
+            let status = try #require(try client.object(try await client.send(.get, "/v1/streams/c"))["centring"] as? [String: Any])
+            // (Doubles through JSON: equal to their last digit or so.)
+            #expect(abs((status["images"] as? Double ?? -1) - centredTwin.embeddingMean.weight) <= 1e-12 * centredTwin.embeddingMean.weight)
+            #expect(abs((status["zeroShotEntropy"] as? Double ?? -1) - centredTwin.embeddingMean.entropy) <= 1e-12)
+            let share = try #require(status["share"] as? Double)
+            #expect(Float(share) == centredTwin.embeddingMean.share(centredTwin.hyperparameters.centring) && share > 0 && share <= 0.5)
+            _ = try client.object(try await client.createStream("off", hyperparameters: #"{"centring":{"weight":0}}"#), .created)
+            _ = try await client.classify("off", TestData.batch(0))
+            let off = try #require(try client.object(try await client.send(.get, "/v1/streams/off"))["centring"] as? [String: Any])
+            #expect(off["share"] as? Double == 0 && off["images"] as? Double == 0 && off["zeroShotEntropy"] as? Double == 0)
             #expect(try await client.createStream("q", hyperparameters: #"{"centring":{"weight":5}}"#).status == .unprocessableContent)
             #expect(try await client.createStream("q", hyperparameters: #"{"centring":{"memoryImages":0}}"#).status == .unprocessableContent)
         }
