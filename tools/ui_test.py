@@ -211,6 +211,7 @@ def page_numbers(browser):
             samples: Number(document.getElementById('c-samples').textContent),
             optimizer: Number(document.getElementById('c-optimizer').textContent),
             points: Number(document.getElementById('c-points').textContent),
+            centring: document.getElementById('c-centring').textContent,
             entropyPoints: Number(chart('chart-entropy').dataset.points),
             confidencePoints: Number(chart('chart-confidence').dataset.points),
             classBars: chart('chart-classes').querySelectorAll('g.bar').length,
@@ -238,6 +239,8 @@ def agree(browser, api, stream, what):
     shown = page_numbers(browser)
     check(shown["requests"] == info["requests"] and shown["samples"] == info["samplesSeen"] and shown["optimizer"] == info["optimizerSteps"],
           "%s: counters %d requests, %d images, %d optimiser steps" % (what, shown["requests"], shown["samples"], shown["optimizer"]))
+    centring = "%.2f (H %.3f)" % (info["centring"]["share"], info["centring"]["zeroShotEntropy"])
+    check(shown["centring"] == centring, "%s: centring shown as %r (the API: %r)" % (what, shown["centring"], centring))
     check(shown["points"] == shown["entropyPoints"] == shown["confidencePoints"] == shown["classBars"] == len(requests),
           "%s: %d points in each chart" % (what, len(requests)))
     check(shown["polylineVertices"] == (len(requests) if requests else 0), "%s: the entropy line has %d vertices" % (what, shown["polylineVertices"]))

@@ -50,6 +50,7 @@ extension Dashboard {
               <div><dt>skipped steps</dt><dd id="c-skipped">0</dd></div>
               <div><dt>automatic resets</dt><dd id="c-autoresets">0</dd></div>
               <div><dt>running entropy</dt><dd id="c-entropy">–</dd></div>
+              <div><dt>centring share</dt><dd id="c-centring" title="share of the running mean embedding subtracted now, and zero-shot's running entropy (fraction of log K) that opens the gate">–</dd></div>
               <div><dt>memory</dt><dd id="c-memory">0</dd></div>
               <div><dt>history points</dt><dd id="c-points">0</dd></div>
             </dl>

@@ -228,6 +228,7 @@ extension Dashboard {
       $('c-autoresets').textContent = info.automaticResets;
       $('c-entropy').textContent = info.runningEntropy === null || info.runningEntropy === undefined ? '–' : info.runningEntropy.toFixed(4);
       $('c-memory').textContent = (info.memoryBytes / 1024).toFixed(1) + ' KiB';
+      $('c-centring').textContent = info.centring ? info.centring.share.toFixed(2) + ' (H ' + info.centring.zeroShotEntropy.toFixed(3) + ')' : '–';
       $('hyperparameters').textContent = JSON.stringify(info.hyperparameters, null, 2);
       const list = $('checkpoints');
       list.replaceChildren(...info.checkpoints.map((name) => {
