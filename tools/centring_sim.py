@@ -29,23 +29,16 @@ MODEL = os.path.join(os.path.dirname(__file__), "..", "models", "fashion-clip")
 def embed(folders):
     import torch
     sys.path.insert(0, os.path.dirname(__file__))
-    from fashion_data import import_transformers
-    import_transformers()
     from PIL import Image
-    from transformers import CLIPModel, CLIPTokenizer
+    from train_fashion_clip import CLIPModel, CLIPTokenizer, class_embeddings, image_embeddings
     torch.set_num_threads(2)
     model = CLIPModel.from_pretrained(MODEL).eval()
     tokenizer = CLIPTokenizer.from_pretrained(MODEL)
     pre = json.load(open(os.path.join(MODEL, "preprocessor_config.json")))
     prompts = json.load(open(os.path.join(MODEL, "prompts.json")))
     labels = prompts["labels"]
-    with torch.no_grad():
-        text = []
-        for name in labels:  # the served prompt ensemble: mean of the normalised templates
-            e = model.get_text_features(**tokenizer([t.format(name) for t in prompts["templates"]], padding=True, return_tensors="pt"))
-            m = (e / e.norm(dim=-1, keepdim=True)).mean(0)
-            text.append((m / m.norm()).numpy())
-    text = np.stack(text)
+    with torch.no_grad():  # the served prompt ensemble
+        text = class_embeddings(model, tokenizer, prompts["templates"]).numpy()
     folder_names = {label: label.replace("/", "-").replace(" ", "_") for label in labels}
     for root in folders:
         out = {"text": text}
@@ -57,16 +50,10 @@ def embed(folders):
                     ys.append(k)
                     index.append(int(os.path.basename(f)[:-4]))
             order = np.argsort(index)
-            x = np.stack(images)[order]
-            feats = []
-            with torch.no_grad():
-                for i in range(0, len(x), 1000):
-                    px = (torch.from_numpy(x[i:i + 1000]).float() / 255.0 - pre["image_mean"][0]) / pre["image_std"][0]
-                    feats.append(model.get_image_features(pixel_values=px.unsqueeze(1).expand(-1, 3, -1, -1).contiguous()).numpy())
-            f = np.concatenate(feats)
-            out[domain + "/x"] = (f / np.linalg.norm(f, axis=1, keepdims=True)).astype(np.float32)
-            out[domain + "/y"] = np.array(ys)[order]
-            print(root, domain, f"zero-shot {100 * ((out[domain + '/x'] @ text.T).argmax(1) == out[domain + '/y']).mean():.2f}", flush=True)
+            unit = torch.from_numpy(np.stack(images)[order]).float() / 255.0
+            x = image_embeddings(model, unit, pre["image_mean"][0], pre["image_std"][0]).numpy().astype(np.float32)
+            out[domain + "/x"], out[domain + "/y"] = x, np.array(ys)[order]
+            print(root, domain, f"zero-shot {100 * ((x @ text.T).argmax(1) == out[domain + '/y']).mean():.2f}", flush=True)
         np.savez(os.path.join(root, "features.npz"), **out)
 
 
