@@ -252,10 +252,12 @@ struct ParsedCheckpoint {
         }
     }
 
+    /// Throws `invalidCheckpoint(why)` unless `ok`.
+    private func check(_ ok: Bool, _ why: @autoclosure () -> String) throws {
+        if !ok { throw AdaptationError.invalidCheckpoint(why()) }
+    }
+
     private func checkHeader() throws {
-        func check(_ ok: Bool, _ why: @autoclosure () -> String) throws {
-            if !ok { throw AdaptationError.invalidCheckpoint(why()) }
-        }
         let h = header
         let versions = StreamCheckpointHeader.readableVersions
         try check(versions.contains(h.formatVersion), "format version \(h.formatVersion); this build reads versions \(versions.lowerBound)–\(versions.upperBound)")
@@ -288,9 +290,6 @@ struct ParsedCheckpoint {
     /// a weight of 0 (empty) or at least one image (every batch adds its B ≥ 1 images whole),
     /// an entropy that is a fraction of log K, and nothing at all while centring is off.
     private func checkEmbeddingMean() throws {
-        func check(_ ok: Bool, _ why: @autoclosure () -> String) throws {
-            if !ok { throw AdaptationError.invalidCheckpoint(why()) }
-        }
         let h = header
         let present = (h.embeddingMeanWeight != nil, h.embeddingMeanEntropy != nil)
         if h.formatVersion >= 3 {
