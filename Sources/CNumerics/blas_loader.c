@@ -1,5 +1,6 @@
 #define _GNU_SOURCE
 #include "cnumerics.h"
+#include "cnumerics_packed.h"
 
 #include <dlfcn.h>
 #include <limits.h>
@@ -41,11 +42,17 @@ static _Thread_local int caller_thread_depth;
  * to Prescott; naming the family ourselves restores the AVX-512 / AVX2 kernels. */
 static const char *preferred_coretype(void) {
     __builtin_cpu_init();
-    if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+    /* RADA_CPU_LIMIT caps OpenBLAS's family too, so a capped process is the lesser CPU throughout. */
+    int limit = rada_cpu_limit();
+    int allows_avx512 = limit < 0 || limit >= RADA_CPU_LIMIT_AVX512F;
+    int allows_avx2 = limit < 0 || limit >= RADA_CPU_LIMIT_AVX2;
+    if (allows_avx512 && __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
         __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512dq"))
         return "SkylakeX";
-    if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) return "Haswell";
-    if (__builtin_cpu_supports("avx")) return "Sandybridge";
+    if (allows_avx2 && __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) return "Haswell";
+    if (allows_avx2 && __builtin_cpu_supports("avx")) return "Sandybridge";
+    /* Capped to portable: OpenBLAS's SSE3 family, the one it falls back to on unknown CPUs. */
+    if (!allows_avx2) return "Prescott";
     return NULL;
 }
 

@@ -3,6 +3,8 @@
 #include "bf16_internal.h"
 
 #include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
 
 #if RADA_BF16_X86
 #include <cpuid.h>
@@ -13,9 +15,40 @@
 /* The one place that asks the CPU (and the OS) which vector kernels may run: every kernel's
  * `*_available` answer comes from this probe, run once per process. */
 static int amx_state, avx512bf16_state, avx512f_state, avx2fma_state;
+static int limit_state = RADA_CPU_LIMIT_NONE;
 static pthread_once_t probe_once = PTHREAD_ONCE_INIT;
 
+/* RADA_CPU_LIMIT: the highest kernel family the probe may report. One machine can then dispatch
+ * as a lesser CPU would (an AVX2-only server, an AVX-512 one without BF16), so those paths can be
+ * benchmarked and compared where no such machine is at hand. It never grants what the CPU lacks. */
+static int read_limit(void) {
+    const char *value = getenv("RADA_CPU_LIMIT");
+    if (value == NULL || value[0] == 0) return RADA_CPU_LIMIT_NONE;
+    static const char *const names[] = {"portable", "avx2", "avx512f", "avx512bf16", "amx"};
+    for (int level = 0; level < 5; level++)
+        if (strcmp(value, names[level]) == 0) return level == RADA_CPU_LIMIT_AMX ? RADA_CPU_LIMIT_NONE : level;
+    return RADA_CPU_LIMIT_INVALID;
+}
+
+static void detect(void);
+
 static void probe(void) {
+    detect();
+    limit_state = read_limit();
+    /* An unknown name caps nothing here; `rada` refuses it before any kernel runs. */
+    if (limit_state < 0) return;
+    if (limit_state < RADA_CPU_LIMIT_AMX) amx_state = 0;
+    if (limit_state < RADA_CPU_LIMIT_AVX512BF16) avx512bf16_state = 0;
+    if (limit_state < RADA_CPU_LIMIT_AVX512F) avx512f_state = 0;
+    if (limit_state < RADA_CPU_LIMIT_AVX2) avx2fma_state = 0;
+}
+
+int rada_cpu_limit(void) {
+    pthread_once(&probe_once, probe);
+    return limit_state;
+}
+
+static void detect(void) {
 #if RADA_BF16_X86
     unsigned int a, b, c, d;
     if (__get_cpuid_max(0, 0) < 7) return;

@@ -1,12 +1,16 @@
+import Foundation
 import CNumerics
 
 /// Errors from the numeric core, with messages a user can act on.
 public enum NumericsError: Error, CustomStringConvertible, Equatable, Sendable {
     case blasUnavailable(String)
+    case invalidCPULimit(String)
 
     public var description: String {
         switch self {
         case .blasUnavailable(let why): "BLAS unavailable: \(why)"
+        case .invalidCPULimit(let value):
+            "unknown RADA_CPU_LIMIT '\(value)': use \(CPUModel.limitNames.joined(separator: ", ")) (the highest kernel family rada may use), or unset it"
         }
     }
 }
@@ -31,6 +35,10 @@ public enum BLAS {
 
     /// Loads the library if needed; throws a clear error when it is missing.
     public static func load() throws {
+        // The cap also picks OpenBLAS's kernel family, so it is checked before the library loads.
+        if rada_cpu_limit() == Int32(RADA_CPU_LIMIT_INVALID) {
+            throw NumericsError.invalidCPULimit(ProcessInfo.processInfo.environment["RADA_CPU_LIMIT"] ?? "")
+        }
         var buffer = [CChar](repeating: 0, count: 512)
         let status = rada_blas_load(&buffer, buffer.count)
         if status != 0 {

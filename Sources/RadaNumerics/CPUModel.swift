@@ -1,3 +1,4 @@
+import CNumerics
 import Foundation
 
 /// The processor's marketing name (`lscpu`'s "Model name"), recorded beside every speed figure:
@@ -13,4 +14,30 @@ public enum CPUModel {
         }
         return "unknown CPU"
     }()
+
+    /// Who made the processor, from /proc/cpuinfo's `vendor_id`: kernels with the same
+    /// instructions run at different rates on different makers' cores.
+    public enum Vendor: Sendable, Equatable {
+        case intel, amd, other
+    }
+
+    public static let vendor: Vendor = {
+        guard let text = try? String(contentsOfFile: "/proc/cpuinfo", encoding: .utf8) else { return .other }
+        for line in text.split(separator: "\n") where line.hasPrefix("vendor_id") {
+            if line.hasSuffix("GenuineIntel") { return .intel }
+            if line.hasSuffix("AuthenticAMD") { return .amd }
+            return .other
+        }
+        return .other
+    }()
+
+    /// The names `RADA_CPU_LIMIT` takes, lowest first.
+    public static let limitNames = ["portable", "avx2", "avx512f", "avx512bf16", "amx"]
+
+    /// The kernel family `RADA_CPU_LIMIT` caps this process at (it then dispatches as a CPU
+    /// without anything above it would, OpenBLAS's family included), or nil when nothing is capped.
+    public static var limit: String? {
+        let level = Int(rada_cpu_limit())
+        return limitNames.indices.contains(level) ? limitNames[level] : nil
+    }
 }

@@ -14,6 +14,7 @@ struct InfoCommand: ParsableCommand {
         let info = BLAS.info
         let choice = try TowerPrecision.resolve(flag: precision)
         print("cpu.model: \(CPUModel.name)")
+        if let limit = CPUModel.limit { print("cpu.limit: \(limit) (RADA_CPU_LIMIT: kernels above it are not used)") }
         let kernels = BF16PackedMatrix.Kernel.available
         print("cpu.bf16_kernels: \(kernels.isEmpty ? "none" : kernels.map(\.rawValue).joined(separator: ", "))")
         print("towers.precision: \(choice.precision)")

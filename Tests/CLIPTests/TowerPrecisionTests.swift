@@ -42,7 +42,13 @@ struct TowerPrecisionTests {
     @Test func parsesTheNames() throws {
         #expect(try TowerPrecision.choose("fp32").precision == .float32)
         #expect(try TowerPrecision.choose("auto", kernel: nil).precision == .float32)
-        #expect(try TowerPrecision.choose("auto", kernel: .avx512).precision == .bfloat16(.avx512))
+        #expect(try TowerPrecision.choose("auto", kernel: .avx512, vendor: .amd).precision == .bfloat16(.avx512))
+        // Where VDPBF16PS is slower than fp32 FMAs (Intel cores), auto keeps fp32; bf16 still asks for it.
+        #expect(try TowerPrecision.choose("auto", kernel: .avx512, vendor: .intel).precision == .float32)
+        #expect(try TowerPrecision.choose("auto", kernel: .avx512, vendor: .other).precision == .float32)
+        #expect(try TowerPrecision.choose("auto", kernel: .avx512, vendor: .intel).reason.contains("no usable AMX"))
+        #expect(try TowerPrecision.choose("bf16", kernel: .avx512, vendor: .intel).precision == .bfloat16(.avx512))
+        #expect(try TowerPrecision.choose("auto", kernel: .amx, vendor: .intel).precision == .bfloat16(.amx))
         #expect(try TowerPrecision.choose("bf16", kernel: .amx).precision == .bfloat16(.amx))
         #expect(try TowerPrecision.choose("auto", kernel: nil).reason.contains("neither AMX-BF16 nor AVX512-BF16"))
         #expect(throws: CheckpointError.unsupportedPrecision("fp16")) { try TowerPrecision.choose("fp16") }
@@ -50,13 +56,14 @@ struct TowerPrecisionTests {
         #expect(throws: CheckpointError.precisionUnavailable("bf16")) { try TowerPrecision.choose("bf16", kernel: nil) }
     }
 
-    /// `auto` is bf16 exactly where the machine has a bf16 kernel, and on the fastest one.
+    /// `auto` is bf16 on the fastest bf16 kernel where that beats fp32 (AMX anywhere,
+    /// AVX512-BF16 on AMD cores), else fp32.
     @Test func autoPicksTheFastestKernelHere() throws {
         let choice = try TowerPrecision.choose("auto")
-        if let fastest = BF16PackedMatrix.Kernel.available.first {
-            #expect(choice.precision == .bfloat16(fastest))
-        } else {
-            #expect(choice.precision == .float32)
+        switch BF16PackedMatrix.Kernel.available.first {
+        case .amx?: #expect(choice.precision == .bfloat16(.amx))
+        case .avx512?: #expect(choice.precision == (CPUModel.vendor == .amd ? .bfloat16(.avx512) : .float32))
+        case nil: #expect(choice.precision == .float32)
         }
     }
 

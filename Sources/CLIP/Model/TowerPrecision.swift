@@ -35,11 +35,15 @@ public enum TowerPrecision: Sendable, Equatable, CustomStringConvertible {
         public let reason: String
     }
 
-    /// The precision for a name (`auto`, `fp32`, `bf16`), on this machine. `auto` is bf16 on the
-    /// fastest bf16 kernel the CPU runs (AMX-BF16, else AVX512-BF16: about twice fp32's rate and
-    /// within cosine 0.9999 of its embeddings), else fp32. `bf16` on a CPU without either is an
-    /// error, not a silent fallback.
-    public static func choose(_ name: String, kernel: BF16PackedMatrix.Kernel? = BF16PackedMatrix.kernel) throws -> Choice {
+    /// The precision for a name (`auto`, `fp32`, `bf16`), on this machine. `auto` is the fastest
+    /// arithmetic whose embeddings stay within cosine 0.9999 of fp32's: bf16 on AMX-BF16 wherever
+    /// it runs; bf16 on AVX512-BF16 on AMD cores, where it runs at about twice fp32's rate; fp32
+    /// everywhere else, Intel cores with AVX512-BF16 but no AMX among them, where VDPBF16PS ran at
+    /// half the rate of fp32 FMAs (Docs/benchmarks.md, "Intel Xeon with AMX"). `bf16` on a CPU
+    /// without a bf16 kernel is an error, not a silent fallback.
+    public static func choose(
+        _ name: String, kernel: BF16PackedMatrix.Kernel? = BF16PackedMatrix.kernel, vendor: CPUModel.Vendor = CPUModel.vendor
+    ) throws -> Choice {
         switch name {
         case "fp32":
             return Choice(precision: .float32, reason: "asked for fp32")
@@ -49,6 +53,11 @@ public enum TowerPrecision: Sendable, Equatable, CustomStringConvertible {
         case "auto":
             guard let kernel else {
                 return Choice(precision: .float32, reason: "auto: this CPU has neither AMX-BF16 nor AVX512-BF16, so fp32")
+            }
+            if kernel == .avx512 && vendor != .amd {
+                return Choice(
+                    precision: .float32,
+                    reason: "auto: this CPU has AVX512-BF16 but no usable AMX, and outside AMD cores AVX512-BF16 runs slower than fp32, so fp32 (--precision bf16 to use it anyway)")
             }
             return Choice(
                 precision: .bfloat16(kernel),

@@ -29,6 +29,19 @@ enum {
 /** 1 when this CPU and OS run `kernel` (one of the RADA_F32_* values), 0 otherwise. */
 int rada_f32_kernel_available(int kernel);
 
+/** RADA_CPU_LIMIT's cap on the kernel families the probe reports (cpu_features.c), read once:
+ *  a level below, NONE when unset (or "amx"), INVALID for an unknown name. */
+enum {
+    RADA_CPU_LIMIT_INVALID = -2,
+    RADA_CPU_LIMIT_NONE = -1,
+    RADA_CPU_LIMIT_PORTABLE = 0,
+    RADA_CPU_LIMIT_AVX2 = 1,
+    RADA_CPU_LIMIT_AVX512F = 2,
+    RADA_CPU_LIMIT_AVX512BF16 = 3,
+    RADA_CPU_LIMIT_AMX = 4,
+};
+int rada_cpu_limit(void);
+
 /** Floats needed to pack a k×n weight: ceil(n / RADA_PACK_NR) panels of k × RADA_PACK_NR. */
 size_t rada_packed_size(int k, int n);
 /** Number of column panels of an n-column weight. */
