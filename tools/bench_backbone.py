@@ -26,7 +26,12 @@ import subprocess
 import sys
 import time
 
-IMPLS = ["rada", "rada-openblas", "rada-bf16", "ort", "torch"]
+IMPLS = ["rada", "rada-openblas", "rada-bf16", "rada-avx512bf16", "rada-avx2", "ort", "torch"]
+# Runs of rada capped by RADA_CPU_LIMIT, with the precision its default (`auto`) then picks: the
+# path a CPU without AMX takes (bf16 on AVX512-BF16), and that of an AVX2-only CPU (fp32 on the
+# AVX2+FMA kernel, OpenBLAS's Haswell family). Same machine, so the caches and clocks are this
+# CPU's, and the peers still use everything it has: a lower bound for such a machine, not its figure.
+CAPS = {"rada-avx512bf16": "avx512bf16", "rada-avx2": "avx2"}
 
 
 def resident_mib():
@@ -63,9 +68,12 @@ def vision_wrapper(model):
 
 def load_torch(directory):
     sys.modules.setdefault("torchvision", None)  # broken in the venv; transformers can do without
+    import transformers
     from transformers import CLIPModel
 
-    return CLIPModel.from_pretrained(directory, torch_dtype="float32", attn_implementation="sdpa").eval()
+    # transformers 5 renamed torch_dtype to dtype (the pinned 4.49 knows only the old name).
+    key = "dtype" if int(transformers.__version__.split(".")[0]) >= 5 else "torch_dtype"
+    return CLIPModel.from_pretrained(directory, attn_implementation="sdpa", **{key: "float32"}).eval()
 
 
 def export_onnx(directory, path):
@@ -153,7 +161,10 @@ def run_impl(impl, args, directory, onnx_path):
     if impl.startswith("rada"):
         command = [args.rada, "bench-backbone", "--model", directory, "--json", "--repeats", str(args.repeats)]
         # rada's default is `auto` (bf16 where the CPU has a bf16 kernel): name each mode.
-        command += ["--precision", "bf16" if impl == "rada-bf16" else "fp32"]
+        if impl in CAPS:
+            command += ["--precision", "auto"]
+        else:
+            command += ["--precision", "bf16" if impl == "rada-bf16" else "fp32"]
         command += sum([["--threads", str(t)] for t in args.threads], [])
         command += sum([["--batch", str(b)] for b in args.batch], [])
     else:
@@ -161,6 +172,10 @@ def run_impl(impl, args, directory, onnx_path):
                    "--repeats", str(args.repeats), "--threads", *map(str, args.threads), "--batch", *map(str, args.batch)]
     # rada-openblas: fp32 products on OpenBLAS instead of the packed kernel `auto` picks.
     env = dict(os.environ, RADA_FP32_GEMM="openblas" if impl == "rada-openblas" else "auto")
+    env.pop("RADA_CPU_LIMIT", None)
+    if impl in CAPS:
+        env["RADA_CPU_LIMIT"] = CAPS[impl]
+        env.pop("OPENBLAS_CORETYPE", None)  # the cap picks OpenBLAS's family too
     result = subprocess.run(command, capture_output=True, text=True, env=env)
     if result.returncode != 0 and impl == "rada-bf16" and "needs a CPU with" in result.stderr:
         print(f"skipping rada-bf16: {result.stderr.strip()}", file=sys.stderr)
@@ -241,7 +256,8 @@ def print_tables(report, args):
 
     models = sorted({r["model"] for r in results}, key=lambda m: [r["model"] for r in results].index(m))
     impls = [i for i in IMPLS if i in args.impls]
-    names = {"rada": "rada", "rada-openblas": "rada OpenBLAS", "rada-bf16": "rada bf16", "ort": "ONNX Runtime",
+    names = {"rada": "rada", "rada-openblas": "rada OpenBLAS", "rada-bf16": "rada bf16",
+             "rada-avx512bf16": "rada capped avx512bf16", "rada-avx2": "rada capped avx2", "ort": "ONNX Runtime",
              "torch": "PyTorch"}
     print(f"\nCPU: {report['cpu']}; load average {report['load_average_start'][0]:.1f} at start, {report['load_average_end'][0]:.1f} at end; "
           f"{args.rounds} rounds × {args.repeats} repeats, median of round medians")
@@ -250,7 +266,8 @@ def print_tables(report, args):
     header = "| model | batch | threads | " + " | ".join(f"{names[i]} ms/image | {names[i]} images/s" for i in impls)
     ours = [i for i in ("rada", "rada-bf16") if i in impls]
     pairs = [(i, o) for o in ours for i in impls
-             if i not in ("rada", o) and not (o == "rada-bf16" and i in ("rada", "rada-openblas"))]
+             if i not in ("rada", o) and not (o == "rada-bf16" and i in ("rada", "rada-openblas")) and i not in CAPS]
+    pairs += [(i, o) for o in impls if o in CAPS for i in ("ort", "torch") if i in impls]
     header += "".join(f" | {names[i]} ÷ {names[o]} (ms/image)" for i, o in pairs) + " |"
     print(header)
     print("|" + "---|" * (header.count("|") - 1))
