@@ -21,7 +21,24 @@
 #ifndef RADA_PACK_MB
 #define RADA_PACK_MB 480
 #endif
-enum { NR = RADA_PACK_NR, MR = 12, KC = RADA_PACK_KC, MB = RADA_PACK_MB };
+enum { NR = RADA_PACK_NR, MR = 12 };
+
+/* RADA_PACK_BLOCKING="MB,KC" replaces the two for this process (read once; out-of-range values
+ * are ignored): the blocking suits one cache hierarchy, and trying others on a new CPU should
+ * not need a rebuild. */
+static int KC = RADA_PACK_KC, MB = RADA_PACK_MB;
+static pthread_once_t blocking_once = PTHREAD_ONCE_INIT;
+static void read_blocking(void) {
+    const char *value = getenv("RADA_PACK_BLOCKING");
+    if (value == NULL) return;
+    char *end;
+    long mb = strtol(value, &end, 10);
+    if (*end != ',') return;
+    long kc = strtol(end + 1, &end, 10);
+    if (*end != 0 || mb < MR || mb > 4096 || kc < 16 || kc > 4096) return;
+    MB = (int)mb;
+    KC = (int)kc;
+}
 
 int rada_packed_panels(int n) { return (n + NR - 1) / NR; }
 
@@ -201,9 +218,12 @@ static void make_scratch_key(void) { pthread_key_create(&scratch_key, free); }
 
 static float *scratch(void) {
     pthread_once(&scratch_once, make_scratch_key);
+    pthread_once(&blocking_once, read_blocking);
     float *block = pthread_getspecific(scratch_key);
     if (block == NULL) {
-        block = aligned_alloc(64, sizeof(float) * MB * KC);
+        /* Whole tiles of MR rows, and a multiple of the alignment as aligned_alloc wants. */
+        size_t bytes = sizeof(float) * (size_t)((MB + MR - 1) / MR * MR) * (size_t)KC;
+        block = aligned_alloc(64, (bytes + 63) / 64 * 64);
         if (block == NULL) abort();
         pthread_setspecific(scratch_key, block);
     }
@@ -228,7 +248,7 @@ void rada_sgemm_packed(int kernel, int m, int n, int k, const float *a, int lda,
                        const float *bias, float *c, int ldc, int accumulate, int panel_begin, int panel_end) {
     if (m <= 0 || k <= 0 || panel_begin >= panel_end) return;
     tile_fn tile = tile_for(kernel);
-    float *block = scratch();
+    float *block = scratch(); /* first, so that MB and KC are read */
     for (int r0 = 0; r0 < m; r0 += MB) {
         int rows = m - r0 < MB ? m - r0 : MB;
         int tiles = (rows + MR - 1) / MR;
