@@ -21,12 +21,17 @@ static pthread_once_t probe_once = PTHREAD_ONCE_INIT;
 /* RADA_CPU_LIMIT: the highest kernel family the probe may report. One machine can then dispatch
  * as a lesser CPU would (an AVX2-only server, an AVX-512 one without BF16), so those paths can be
  * benchmarked and compared where no such machine is at hand. It never grants what the CPU lacks. */
+static const char *const limit_names[] = {"portable", "avx2", "avx512f", "avx512bf16", "amx"};
+
+const char *rada_cpu_limit_name(int level) {
+    return level >= 0 && level <= RADA_CPU_LIMIT_AMX ? limit_names[level] : NULL;
+}
+
 static int read_limit(void) {
     const char *value = getenv("RADA_CPU_LIMIT");
     if (value == NULL || value[0] == 0) return RADA_CPU_LIMIT_NONE;
-    static const char *const names[] = {"portable", "avx2", "avx512f", "avx512bf16", "amx"};
-    for (int level = 0; level < 5; level++)
-        if (strcmp(value, names[level]) == 0) return level == RADA_CPU_LIMIT_AMX ? RADA_CPU_LIMIT_NONE : level;
+    for (int level = 0; level <= RADA_CPU_LIMIT_AMX; level++)
+        if (strcmp(value, limit_names[level]) == 0) return level == RADA_CPU_LIMIT_AMX ? RADA_CPU_LIMIT_NONE : level;
     return RADA_CPU_LIMIT_INVALID;
 }
 

@@ -32,7 +32,7 @@ public enum CPUModel {
     }()
 
     /// The names `RADA_CPU_LIMIT` takes, lowest first.
-    public static let limitNames = ["portable", "avx2", "avx512f", "avx512bf16", "amx"]
+    public static let limitNames: [String] = (0...Int(RADA_CPU_LIMIT_AMX)).map { String(cString: rada_cpu_limit_name(Int32($0))) }
 
     /// The kernel family `RADA_CPU_LIMIT` caps this process at (it then dispatches as a CPU
     /// without anything above it would, OpenBLAS's family included), or nil when nothing is capped.

@@ -9,7 +9,7 @@ import Testing
 struct CPULimitCommandLineTests {
     static func info(limit: String?) throws -> (status: Int32, fields: [String: String], error: String) {
         let process = Process()
-        process.executableURL = try #require(radaExecutable)
+        process.executableURL = radaExecutable // the suite runs only where it exists
         process.arguments = ["info"]
         var environment = ProcessInfo.processInfo.environment
         environment["RADA_CPU_LIMIT"] = limit

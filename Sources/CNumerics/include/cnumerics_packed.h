@@ -41,6 +41,8 @@ enum {
     RADA_CPU_LIMIT_AMX = 4,
 };
 int rada_cpu_limit(void);
+/** The name RADA_CPU_LIMIT gives a level (PORTABLE ... AMX), NULL for any other value. */
+const char *rada_cpu_limit_name(int level);
 
 /** Floats needed to pack a k×n weight: ceil(n / RADA_PACK_NR) panels of k × RADA_PACK_NR. */
 size_t rada_packed_size(int k, int n);
