@@ -245,6 +245,15 @@ install: build
 install-check: build
 	tools/install_check.sh
 
+## The release rada with every library it loads, as bundle-out/rada-bundle.tar.xz: runs on an
+## x86-64 Linux machine without the Swift toolchain or the Debian packages (tools/bundle.sh).
+## bundle-check unpacks it elsewhere and runs it with an empty environment (tools/bundle_check.sh).
+.PHONY: bundle bundle-check
+bundle: build
+	tools/bundle.sh
+bundle-check: build
+	tools/bundle_check.sh
+
 ## The Python client (clients/python): installed with its test extras into its own venv (no
 ## torch), its pytest suite run against real `rada serve` processes of the debug build.
 CLIENT_VENV := .venv-client
