@@ -103,6 +103,9 @@ public struct RAdaHyperparameters: Codable, Sendable, Equatable {
         try check(within(centring.memoryImages, 1...1e7), "centring memoryImages must be in [1, 10000000], got \(centring.memoryImages)")
         try check(within(centring.entropyThreshold, 0...2) && within(centring.entropyRamp, 0...2),
                   "centring entropyThreshold and entropyRamp must be in [0, 2], got \(centring.entropyThreshold) and \(centring.entropyRamp)")
+        try check(within(centring.whitening, 0...0.99), "centring whitening must be in [0, 0.99], got \(centring.whitening)")
+        try check(within(centring.whiteningRefreshImages, 1...1e7),
+                  "centring whiteningRefreshImages must be in [1, 10000000], got \(centring.whiteningRefreshImages)")
         try check(chunkRows >= 1 && chunkRows <= 1 << 20, "chunkRows must be in 1...1048576, got \(chunkRows)")
         if let lr = optimizer.learningRate { try check(within(lr, 0...10), "learningRate must be in [0, 10], got \(lr)") }
         try check(within(optimizer.beta1, 0...0.999_999) && within(optimizer.beta2, 0...0.999_999), "Adam betas must be in [0, 1)")

@@ -132,6 +132,7 @@ public struct StreamState: Sendable, Equatable {
         hyperparameters = new
         decayCentre = new.optimizer.decayTowardsInitial ? RAdaMask<Float>(dimension: dimension, seed: seed).values : nil
         if !new.centring.isOn { embeddingMean = RunningEmbeddingMean(dimension: dimension) }
+        if !new.centring.whitens { embeddingMean.dropWhitening() }
         let keep = min(replay.count, new.replayImages * dimension)
         replay.removeFirst(replay.count - keep)
     }
@@ -324,6 +325,7 @@ public struct StreamState: Sendable, Equatable {
         let floats = mask.values.count + optimizer.firstMoment.count + optimizer.secondMoment.count
             + 2 * textEmbeddings.storage.count + running.meanPrediction.count + hyperparameters.replayImages * dimension
             + (hyperparameters.optimizer.decayTowardsInitial ? mask.values.count : 0) + embeddingMean.mean.count
+            + embeddingMean.whitener.count + 2 * embeddingMean.secondMoment.count
         return floats * MemoryLayout<Float>.stride + labels.reduce(0) { $0 + $1.utf8.count + 16 } + 256
     }
 
