@@ -58,8 +58,9 @@ public struct EmbeddingCentring: Codable, Sendable, Equatable {
         memoryImages = try c.decode(Double.self, forKey: .memoryImages)
         entropyThreshold = try c.decode(Double.self, forKey: .entropyThreshold)
         entropyRamp = try c.decode(Double.self, forKey: .entropyRamp)
-        whitening = try c.decodeIfPresent(Double.self, forKey: .whitening) ?? 0
-        whiteningRefreshImages = try c.decodeIfPresent(Double.self, forKey: .whiteningRefreshImages) ?? 256
+        // Absent reads as off; an explicit null is not a value (decodeIfPresent would take it as absent).
+        whitening = c.contains(.whitening) ? try c.decode(Double.self, forKey: .whitening) : 0
+        whiteningRefreshImages = c.contains(.whiteningRefreshImages) ? try c.decode(Double.self, forKey: .whiteningRefreshImages) : 256
     }
 
     /// The whitening fields are written only while whitening is on, so settings without it
@@ -129,6 +130,8 @@ public struct RunningEmbeddingMean: Sendable, Equatable {
     }
 
     public var isEmpty: Bool { weight == 0 }
+    /// Whether the whitening's moments are held (whitening on and at least one batch added).
+    public var hasWhitening: Bool { !secondMoment.isEmpty }
 
     /// Forgets the whitening's statistics (whitening turned off): it restarts from the next batch.
     mutating func dropWhitening() {
@@ -192,6 +195,7 @@ public struct RunningEmbeddingMean: Sendable, Equatable {
     /// image): the weight of what came before decays by exp(−B/M).
     mutating func add(_ features: [Float], entropies: [Float], classes: Int, settings: EmbeddingCentring) {
         let d = mean.count, batch = entropies.count
+        let previous = mean
         let decayed = weight * Foundation.exp(-Double(batch) / settings.memoryImages)
         let total = decayed + Double(batch)
         let keep = Float(decayed / total), share = Float(1 / total)
@@ -205,7 +209,12 @@ public struct RunningEmbeddingMean: Sendable, Equatable {
         entropy = (decayed * entropy + added) / total
         weight = total
         guard settings.whitens else { return }
-        if secondMoment.count != d * d { secondMoment = [Double](repeating: 0, count: d * d) }
+        if secondMoment.count != d * d {
+            // Whitening turned on under a mean that already held images: what came before
+            // counts as m·mᵀ (no spread), which keeps Σ = E[f·fᵀ] − m·mᵀ positive semi-definite.
+            secondMoment = [Double](repeating: 0, count: d * d)
+            for i in 0..<d { for j in 0..<d { secondMoment[i * d + j] = Double(previous[i]) * Double(previous[j]) } }
+        }
         let raw = features.map(Double.init)
         let keep64 = decayed / total
         for i in 0..<(d * d) { secondMoment[i] *= keep64 }
@@ -213,6 +222,15 @@ public struct RunningEmbeddingMean: Sendable, Equatable {
             secondMoment.withUnsafeMutableBufferPointer { s in
                 BLAS.dgemm(transA: true, m: d, n: d, k: batch, alpha: 1 / total, a: x.baseAddress!, lda: d,
                            b: x.baseAddress!, ldb: d, beta: 1, c: s.baseAddress!, ldc: d)
+            }
+        }
+        // Exactly symmetric (a blocked product need not round both halves alike), as a checkpoint
+        // of it must be.
+        for i in 0..<d {
+            for j in (i + 1)..<d {
+                let v = (secondMoment[i * d + j] + secondMoment[j * d + i]) / 2
+                secondMoment[i * d + j] = v
+                secondMoment[j * d + i] = v
             }
         }
         imagesSinceWhitener += Double(batch)
@@ -225,23 +243,31 @@ public struct RunningEmbeddingMean: Sendable, Equatable {
 
     /// ((1 − ρ)·I + ρ·D·Σ/tr Σ)^(−1/2) with Σ = E[f·fᵀ] − m·mᵀ, by the coupled Newton–Schulz
     /// iteration (matrix products only, no eigensolver). The shrunk matrix's eigenvalues lie in
-    /// [1 − ρ, D], so after scaling by its Frobenius norm they lie in (0, 1], where the iteration
+    /// [1 − ρ, D], so after scaling by its largest absolute row sum they lie in (0, 1], where the iteration
     /// converges; it stops when its correction is below 1e-10 or after 60 iterations. The
-    /// identity while Σ is empty (one image, or identical images).
+    /// identity while Σ is empty (one image, or identical images: tr Σ at most 10⁻⁶ of tr E[f·fᵀ]), and where the iteration does
+    /// not converge (moments that are no covariance, e.g. from a damaged checkpoint) rather than a
+    /// matrix that could turn the embeddings into NaN.
     static func whitener(secondMoment: [Double], mean: [Float], shrinkage rho: Double) -> [Float] {
         let d = mean.count
         var a = [Double](repeating: 0, count: d * d)
-        var trace = 0.0
+        var trace = 0.0, raw = 0.0
         for i in 0..<d {
             for j in 0..<d { a[i * d + j] = secondMoment[i * d + j] - Double(mean[i]) * Double(mean[j]) }
             trace += a[i * d + i]
+            raw += secondMoment[i * d + i]
         }
         var identity = [Float](repeating: 0, count: d * d)
         for i in 0..<d { identity[i * d + i] = 1 }
-        guard trace > 1e-12, trace.isFinite else { return identity }
+        // Σ is empty, or only rounding (identical images: S and m·mᵀ agree to Float's precision,
+        // and what is left is noise that would be scaled up to a whole covariance).
+        guard trace.isFinite, trace > 1e-12, trace > 1e-6 * raw else { return identity }
         for i in 0..<(d * d) { a[i] *= rho * Double(d) / trace }
         for i in 0..<d { a[i * d + i] += 1 - rho }
-        let norm = a.reduce(0) { $0 + $1 * $1 }.squareRoot()
+        // The largest absolute row sum bounds the largest eigenvalue and is near it for the
+        // nearly diagonal matrices of real streams (the Frobenius norm would be √D times too
+        // large for an isotropic Σ and cost the iteration a dozen more rounds).
+        let norm = (0..<d).map { i in (0..<d).reduce(0.0) { $0 + abs(a[i * d + $1]) } }.max() ?? 1
         var y = a.map { $0 / norm }
         var z = [Double](repeating: 0, count: d * d)
         for i in 0..<d { z[i * d + i] = 1 }
@@ -255,6 +281,7 @@ public struct RunningEmbeddingMean: Sendable, Equatable {
                 }
             }
         }
+        var converged = false
         for _ in 0..<60 {
             product(z, y, into: &t)  // T = (3I − Z·Y)/2
             var correction = 0.0
@@ -269,9 +296,18 @@ public struct RunningEmbeddingMean: Sendable, Equatable {
             swap(&y, &next)
             product(t, z, into: &next)
             swap(&z, &next)
-            if correction < 1e-10 { break }
+            if correction < 1e-10 { converged = true; break }
         }
+        converged = converged || z.allSatisfy(\.isFinite) && t.allSatisfy { $0.isFinite } && maxCorrection(t, d) < 1e-6
         let scale = 1 / norm.squareRoot()
-        return z.map { Float($0 * scale) }
+        let w = z.map { Float($0 * scale) }
+        return converged && w.allSatisfy(\.isFinite) ? w : identity
+    }
+
+    /// max |T − I| over the elements of a D×D matrix.
+    private static func maxCorrection(_ t: [Double], _ d: Int) -> Double {
+        var worst = 0.0
+        for i in 0..<d { for j in 0..<d { worst = max(worst, abs(t[i * d + j] - (i == j ? 1 : 0))) } }
+        return worst
     }
 }

@@ -60,8 +60,11 @@ public struct RAdaHyperparameters: Codable, Sendable, Equatable {
     public var replayImages: Int = 0
     /// Embedding centring, on: the whole running mean (a = 1, memory 1 000 images) subtracted
     /// while zero-shot's running entropy is above 0.18·log K, fully from 0.23 (the eleventh and
-    /// twelfth validation rounds; `EmbeddingCentring()` itself is off).
-    public var centring = EmbeddingCentring(weight: 1, memoryImages: 1000, entropyThreshold: 0.18, entropyRamp: 0.05)
+    /// twelfth validation rounds), and the centred embeddings whitened by the running covariance
+    /// shrunk towards the identity with ρ = 0.3, W recomputed every 256 images (the fourteenth
+    /// round); `EmbeddingCentring()` itself is off.
+    public var centring = EmbeddingCentring(
+        weight: 1, memoryImages: 1000, entropyThreshold: 0.18, entropyRamp: 0.05, whitening: 0.3, whiteningRefreshImages: 256)
     /// Rows of the B·K×D rational matrix processed at once (memory/speed trade-off only).
     public var chunkRows: Int = 512
 

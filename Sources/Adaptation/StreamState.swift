@@ -318,14 +318,15 @@ public struct StreamState: Sendable, Equatable {
     }
 
     /// Bytes this stream holds: parameters, optimiser moments, the decay's centre (when on), the
-    /// running embedding mean, class
+    /// running embedding mean and, with whitening on, its D×D Float64 second moment and Float32
+    /// W (from creation, before they are filled, like the replay window), class
     /// embeddings (and their scaled copy), running statistics, the replay window (at its full size) and labels. Transient per-step workspace is not included; see
     /// `workspaceBytes(batch:)`.
     public var memoryBytes: Int {
         let floats = mask.values.count + optimizer.firstMoment.count + optimizer.secondMoment.count
             + 2 * textEmbeddings.storage.count + running.meanPrediction.count + hyperparameters.replayImages * dimension
             + (hyperparameters.optimizer.decayTowardsInitial ? mask.values.count : 0) + embeddingMean.mean.count
-            + embeddingMean.whitener.count + 2 * embeddingMean.secondMoment.count
+            + (hyperparameters.centring.whitens ? 3 * dimension * dimension : 0)
         return floats * MemoryLayout<Float>.stride + labels.reduce(0) { $0 + $1.utf8.count + 16 } + 256
     }
 
