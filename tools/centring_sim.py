@@ -10,6 +10,13 @@ rules ran `rada bench`.
   python tools/centring_sim.py embed /tmp/fm/train5 /tmp/fm/ls5 /tmp/fm/clean    # features.npz per folder
   python tools/centring_sim.py sim --corrupted /tmp/fm/train5 --clean /tmp/fm/clean --label-shift /tmp/fm/ls5
 
+  python tools/centring_sim.py whiten --corrupted /tmp/fm/train5 --clean /tmp/fm/clean --label-shift /tmp/fm/ls5
+
+`whiten` (Docs/benchmarks.md, "Fourteenth round") prints the same streams for the default's gate
+(0.18 / 0.05) with and without whitening the centred embeddings by the running covariance
+shrunk towards the identity, W = ((1 - rho) I + rho D Sigma / tr Sigma)^(-1/2), recomputed as the
+stream does (after min(R, the weight at the last refresh) images, R = 256).
+
 `sim` prints the mean accuracy per domain (batch 64, reset per domain), continual, clean and
 label-shift streams (Dirichlet(0.1) class runs in blocks of 100, like `rada bench`'s, from numpy's
 generator, so not the same orders) for: zero-shot, ungated centring and the gate at a few
@@ -89,6 +96,38 @@ class Centring:
         self.w = total
 
 
+class Whitening(Centring):
+    """`Centring` plus the stream's whitening: y = x - g a m, y' = (1 - g) y + g y W."""
+
+    def __init__(self, text, scale, rho=0.5, refresh=256, **kw):
+        self.rho, self.refresh = rho, refresh
+        super().__init__(text, scale, **kw)
+
+    def reset(self):
+        super().reset()
+        self.second, self.whitener, self.since, self.w_at = 0.0, None, 0.0, 0.0
+
+    def logits(self, x):
+        g = self.share() / self.a if self.a else 0.0
+        y = x - self.share() * self.mean
+        if g > 0 and self.whitener is not None and self.rho > 0:
+            y = (1 - g) * y + g * y @ self.whitener
+        return y @ self.text.T
+
+    def add(self, x):
+        decayed = self.w * np.exp(-len(x) / self.memory)
+        self.second = (decayed * self.second + x.T @ x) / (decayed + len(x))
+        super().add(x)
+        self.since += len(x)
+        if self.rho > 0 and (self.whitener is None or self.since >= min(self.refresh, self.w_at)):
+            cov = self.second - np.outer(self.mean, self.mean)
+            d, trace = len(cov), np.trace(cov)
+            a = np.eye(d) if trace <= 1e-12 else (1 - self.rho) * np.eye(d) + self.rho * d * cov / trace
+            values, vectors = np.linalg.eigh(a)
+            self.whitener = (vectors * np.maximum(values, 1e-12) ** -0.5) @ vectors.T
+            self.since, self.w_at = 0.0, self.w
+
+
 def accuracy(c, x, y, batch=64):
     correct = 0
     for i in range(0, len(x), batch):
@@ -115,9 +154,9 @@ def label_shift_order(y, seed):
     return np.array(order)
 
 
-def sim(a):
+def streams(a):
+    """The corrupted domains, clean and label-shift features, and the fixed orders both commands use."""
     corrupted = np.load(os.path.join(a.corrupted, "features.npz"))
-    text = corrupted["text"]
     domains = sorted({k.split("/")[0] for k in corrupted.files if "/" in k})
     clean = np.load(os.path.join(a.clean, "features.npz"))
     shifted = np.load(os.path.join(a.label_shift, "features.npz"))
@@ -125,7 +164,11 @@ def sim(a):
     lx, ly = shifted[[k for k in shifted.files if k.endswith("/x")][0]], shifted[[k for k in shifted.files if k.endswith("/y")][0]]
     rng = np.random.default_rng(0)
     perms = {d: rng.permutation(len(corrupted[d + "/y"])) for d in domains}
-    clean_order = rng.permutation(len(cy))
+    return corrupted, corrupted["text"], domains, (cx, cy), (lx, ly), perms, rng.permutation(len(cy))
+
+
+def sim(a):
+    corrupted, text, domains, (cx, cy), (lx, ly), perms, clean_order = streams(a)
     settings = [("zero-shot", dict(weight=0.0)), ("ungated", dict()), ("gate 0.15", dict(threshold=0.15)),
                 ("gate 0.18", dict(threshold=0.18)), ("gate 0.20", dict(threshold=0.20))]
     print("setting      per-domain  continual  clean  label shift (orders 0..7: mean, worst vs zero-shot)")
@@ -148,18 +191,44 @@ def sim(a):
         print(f"{name:12s} {np.mean(per_domain):10.2f} {np.mean(continual):10.2f} {clean_acc:6.2f}  {np.mean(shifts):+.2f}, {min(shifts):+.2f}", flush=True)
 
 
+def whiten(a):
+    corrupted, text, domains, (cx, cy), (lx, ly), perms, clean_order = streams(a)
+    orders = [label_shift_order(ly, s) for s in range(8)]
+    base = [accuracy(Centring(text, a.scale, weight=0.0), lx[o], ly[o]) for o in orders]
+    print("setting      per-domain  continual  per-domain b16  clean  label shift (orders 0..7: mean, worst vs zero-shot)")
+    for name, rho in [("gate 0.18", 0.0), ("rho 0.3", 0.3), ("rho 0.5", 0.5), ("rho 0.7", 0.7)]:
+        c = Whitening(text, a.scale, rho=rho, threshold=0.18, ramp=0.05)
+        def per_domain(batch):
+            result = []
+            for d in domains:
+                c.reset()
+                result.append(accuracy(c, corrupted[d + "/x"][perms[d]], corrupted[d + "/y"][perms[d]], batch))
+            return np.mean(result)
+        pd64, pd16 = per_domain(64), per_domain(16)
+        c.reset()
+        continual = [accuracy(c, corrupted[d + "/x"][perms[d]], corrupted[d + "/y"][perms[d]]) for d in domains]
+        c.reset()
+        clean_acc = accuracy(c, cx[clean_order], cy[clean_order])
+        shifts = []
+        for s, o in enumerate(orders):
+            c.reset()
+            shifts.append(accuracy(c, lx[o], ly[o]) - base[s])
+        print(f"{name:12s} {pd64:10.2f} {np.mean(continual):10.2f} {pd16:15.2f} {clean_acc:6.2f}  {np.mean(shifts):+.2f}, {min(shifts):+.2f}", flush=True)
+
+
 def main():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = p.add_subparsers(dest="command", required=True)
     e = sub.add_parser("embed")
     e.add_argument("folders", nargs="+")
-    s = sub.add_parser("sim")
-    s.add_argument("--corrupted", required=True)
-    s.add_argument("--clean", required=True)
-    s.add_argument("--label-shift", required=True)
-    s.add_argument("--scale", type=float, default=11.0706, help="the model's exp(logit_scale)")
+    for command in ("sim", "whiten"):
+        s = sub.add_parser(command)
+        s.add_argument("--corrupted", required=True)
+        s.add_argument("--clean", required=True)
+        s.add_argument("--label-shift", required=True)
+        s.add_argument("--scale", type=float, default=11.0706, help="the model's exp(logit_scale)")
     a = p.parse_args()
-    embed(a.folders) if a.command == "embed" else sim(a)
+    {"embed": lambda: embed(a.folders), "sim": lambda: sim(a), "whiten": lambda: whiten(a)}[a.command]()
 
 
 if __name__ == "__main__":

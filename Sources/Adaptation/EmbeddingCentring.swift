@@ -1,4 +1,5 @@
 import Foundation
+import RadaNumerics
 
 /// Embedding centring: before the mask sees an image embedding f, the stream subtracts a share
 /// of the running mean m of the image embeddings it has adapted on and renormalises,
@@ -24,15 +25,60 @@ public struct EmbeddingCentring: Codable, Sendable, Equatable {
     /// w: the rise of the running zero-shot entropy above u₀ over which the gate opens fully
     /// (0: a step at u₀).
     public var entropyRamp: Double = 0
+    /// ρ: whitening of the centred embeddings by the running covariance Σ, shrunk towards the
+    /// identity, W = ((1 − ρ)·I + ρ·D·Σ/tr Σ)^(−1/2) (0: off). A corruption stretches some
+    /// directions of the embedding space more than others; W evens them out again.
+    public var whitening: Double = 0
+    /// R: W is recomputed after the running means have taken in this many images since it was
+    /// last computed (sooner while the stream is young: after as many images as it was computed
+    /// from, so 1, 2, 4, … images at batch 1).
+    public var whiteningRefreshImages: Double = 256
 
-    public init(weight: Double = 0, memoryImages: Double = 1000, entropyThreshold: Double = 0, entropyRamp: Double = 0) {
+    public init(
+        weight: Double = 0, memoryImages: Double = 1000, entropyThreshold: Double = 0, entropyRamp: Double = 0,
+        whitening: Double = 0, whiteningRefreshImages: Double = 256
+    ) {
         self.weight = weight
         self.memoryImages = memoryImages
         self.entropyThreshold = entropyThreshold
         self.entropyRamp = entropyRamp
+        self.whitening = whitening
+        self.whiteningRefreshImages = whiteningRefreshImages
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case weight, memoryImages, entropyThreshold, entropyRamp, whitening, whiteningRefreshImages
+    }
+
+    /// `whitening` and its refresh may be absent (hyper-parameters stored before whitening
+    /// existed): they read as off.
+    public init(from decoder: any Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        weight = try c.decode(Double.self, forKey: .weight)
+        memoryImages = try c.decode(Double.self, forKey: .memoryImages)
+        entropyThreshold = try c.decode(Double.self, forKey: .entropyThreshold)
+        entropyRamp = try c.decode(Double.self, forKey: .entropyRamp)
+        // Absent reads as off; an explicit null is not a value (decodeIfPresent would take it as absent).
+        whitening = c.contains(.whitening) ? try c.decode(Double.self, forKey: .whitening) : 0
+        whiteningRefreshImages = c.contains(.whiteningRefreshImages) ? try c.decode(Double.self, forKey: .whiteningRefreshImages) : 256
+    }
+
+    /// The whitening fields are written only while whitening is on, so settings without it
+    /// encode exactly as before it existed.
+    public func encode(to encoder: any Encoder) throws {
+        var c = encoder.container(keyedBy: CodingKeys.self)
+        try c.encode(weight, forKey: .weight)
+        try c.encode(memoryImages, forKey: .memoryImages)
+        try c.encode(entropyThreshold, forKey: .entropyThreshold)
+        try c.encode(entropyRamp, forKey: .entropyRamp)
+        if whitening > 0 {
+            try c.encode(whitening, forKey: .whitening)
+            try c.encode(whiteningRefreshImages, forKey: .whiteningRefreshImages)
+        }
     }
 
     public var isOn: Bool { weight > 0 }
+    public var whitens: Bool { isOn && whitening > 0 }
 
     /// g for a running zero-shot entropy ū (fraction of log K).
     func gate(entropy u: Double) -> Double {
@@ -50,20 +96,50 @@ public struct RunningEmbeddingMean: Sendable, Equatable {
     /// ū: the weighted mean of H(zero-shot p)/log K over the same images.
     public internal(set) var entropy: Double
     public internal(set) var weight: Double
+    /// With whitening on: the running mean of f·fᵀ (D×D, row-major, same weights as `mean`);
+    /// empty while whitening is off.
+    public internal(set) var secondMoment: [Double]
+    /// W (D×D, symmetric), last computed from `secondMoment` and `mean`; empty until the first
+    /// batch has been added with whitening on.
+    public internal(set) var whitener: [Float]
+    /// Images added since W was computed, and the running means' weight when it was.
+    public internal(set) var imagesSinceWhitener: Double
+    public internal(set) var weightAtWhitener: Double
 
     init(dimension: Int) {
         mean = [Float](repeating: 0, count: dimension)
         entropy = 0
         weight = 0
+        secondMoment = []
+        whitener = []
+        imagesSinceWhitener = 0
+        weightAtWhitener = 0
     }
 
-    init(mean: [Float], entropy: Double, weight: Double) {
+    init(
+        mean: [Float], entropy: Double, weight: Double, secondMoment: [Double] = [], whitener: [Float] = [],
+        imagesSinceWhitener: Double = 0, weightAtWhitener: Double = 0
+    ) {
         self.mean = mean
         self.entropy = entropy
         self.weight = weight
+        self.secondMoment = secondMoment
+        self.whitener = whitener
+        self.imagesSinceWhitener = imagesSinceWhitener
+        self.weightAtWhitener = weightAtWhitener
     }
 
     public var isEmpty: Bool { weight == 0 }
+    /// Whether the whitening's moments are held (whitening on and at least one batch added).
+    public var hasWhitening: Bool { !secondMoment.isEmpty }
+
+    /// Forgets the whitening's statistics (whitening turned off): it restarts from the next batch.
+    mutating func dropWhitening() {
+        secondMoment = []
+        whitener = []
+        imagesSinceWhitener = 0
+        weightAtWhitener = 0
+    }
 
     /// g·a: the share of the mean subtracted now.
     public func share(_ settings: EmbeddingCentring) -> Float {
@@ -82,10 +158,26 @@ public struct RunningEmbeddingMean: Sendable, Equatable {
         var out = features
         for b in 0..<batch {
             let row = (b * d)..<((b + 1) * d)
+            for i in row { out[i] = features[i] - a * mean[i - row.lowerBound] }
+        }
+        // Whitening follows the same gate: g·(y·W) + (1 − g)·y, so it fades out with centring.
+        let g = Float(settings.gate(entropy: entropy))
+        if settings.whitens, whitener.count == d * d, g > 0 {
+            var whitened = [Float](repeating: 0, count: batch * d)
+            out.withUnsafeBufferPointer { y in
+                whitener.withUnsafeBufferPointer { w in
+                    whitened.withUnsafeMutableBufferPointer { o in
+                        BLAS.sgemm(m: batch, n: d, k: d, a: y.baseAddress!, lda: d, b: w.baseAddress!, ldb: d, c: o.baseAddress!, ldc: d)
+                    }
+                }
+            }
+            for i in 0..<(batch * d) { out[i] = g * whitened[i] + (1 - g) * out[i] }
+        }
+        for b in 0..<batch {
+            let row = (b * d)..<((b + 1) * d)
             var before: Float = 0, after: Float = 0
             for i in row {
-                let x = features[i], y = x - a * mean[i - row.lowerBound]
-                out[i] = y
+                let x = features[i], y = out[i]
                 before += x * x
                 after += y * y
             }
@@ -103,6 +195,7 @@ public struct RunningEmbeddingMean: Sendable, Equatable {
     /// image): the weight of what came before decays by exp(−B/M).
     mutating func add(_ features: [Float], entropies: [Float], classes: Int, settings: EmbeddingCentring) {
         let d = mean.count, batch = entropies.count
+        let previous = mean
         let decayed = weight * Foundation.exp(-Double(batch) / settings.memoryImages)
         let total = decayed + Double(batch)
         let keep = Float(decayed / total), share = Float(1 / total)
@@ -115,5 +208,106 @@ public struct RunningEmbeddingMean: Sendable, Equatable {
         let added = entropies.reduce(0.0) { $0 + Double($1) } / logK
         entropy = (decayed * entropy + added) / total
         weight = total
+        guard settings.whitens else { return }
+        if secondMoment.count != d * d {
+            // Whitening turned on under a mean that already held images: what came before
+            // counts as m·mᵀ (no spread), which keeps Σ = E[f·fᵀ] − m·mᵀ positive semi-definite.
+            secondMoment = [Double](repeating: 0, count: d * d)
+            for i in 0..<d { for j in 0..<d { secondMoment[i * d + j] = Double(previous[i]) * Double(previous[j]) } }
+        }
+        let raw = features.map(Double.init)
+        let keep64 = decayed / total
+        for i in 0..<(d * d) { secondMoment[i] *= keep64 }
+        raw.withUnsafeBufferPointer { x in
+            secondMoment.withUnsafeMutableBufferPointer { s in
+                BLAS.dgemm(transA: true, m: d, n: d, k: batch, alpha: 1 / total, a: x.baseAddress!, lda: d,
+                           b: x.baseAddress!, ldb: d, beta: 1, c: s.baseAddress!, ldc: d)
+            }
+        }
+        // Exactly symmetric (a blocked product need not round both halves alike), as a checkpoint
+        // of it must be.
+        for i in 0..<d {
+            for j in (i + 1)..<d {
+                let v = (secondMoment[i * d + j] + secondMoment[j * d + i]) / 2
+                secondMoment[i * d + j] = v
+                secondMoment[j * d + i] = v
+            }
+        }
+        imagesSinceWhitener += Double(batch)
+        if whitener.count != d * d || imagesSinceWhitener >= min(settings.whiteningRefreshImages, weightAtWhitener) {
+            whitener = Self.whitener(secondMoment: secondMoment, mean: mean, shrinkage: settings.whitening)
+            imagesSinceWhitener = 0
+            weightAtWhitener = weight
+        }
+    }
+
+    /// ((1 − ρ)·I + ρ·D·Σ/tr Σ)^(−1/2) with Σ = E[f·fᵀ] − m·mᵀ, by the coupled Newton–Schulz
+    /// iteration (matrix products only, no eigensolver). The shrunk matrix's eigenvalues lie in
+    /// [1 − ρ, D], so after scaling by its largest absolute row sum they lie in (0, 1], where the iteration
+    /// converges; it stops when its correction is below 1e-10 or after 60 iterations. The
+    /// identity while Σ is empty (one image, or identical images: tr Σ at most 10⁻⁶ of tr E[f·fᵀ]), and where the iteration does
+    /// not converge (moments that are no covariance, e.g. from a damaged checkpoint) rather than a
+    /// matrix that could turn the embeddings into NaN.
+    static func whitener(secondMoment: [Double], mean: [Float], shrinkage rho: Double) -> [Float] {
+        let d = mean.count
+        var a = [Double](repeating: 0, count: d * d)
+        var trace = 0.0, raw = 0.0
+        for i in 0..<d {
+            for j in 0..<d { a[i * d + j] = secondMoment[i * d + j] - Double(mean[i]) * Double(mean[j]) }
+            trace += a[i * d + i]
+            raw += secondMoment[i * d + i]
+        }
+        var identity = [Float](repeating: 0, count: d * d)
+        for i in 0..<d { identity[i * d + i] = 1 }
+        // Σ is empty, or only rounding (identical images: S and m·mᵀ agree to Float's precision,
+        // and what is left is noise that would be scaled up to a whole covariance).
+        guard trace.isFinite, trace > 1e-12, trace > 1e-6 * raw else { return identity }
+        for i in 0..<(d * d) { a[i] *= rho * Double(d) / trace }
+        for i in 0..<d { a[i * d + i] += 1 - rho }
+        // The largest absolute row sum bounds the largest eigenvalue and is near it for the
+        // nearly diagonal matrices of real streams (the Frobenius norm would be √D times too
+        // large for an isotropic Σ and cost the iteration a dozen more rounds).
+        let norm = (0..<d).map { i in (0..<d).reduce(0.0) { $0 + abs(a[i * d + $1]) } }.max() ?? 1
+        var y = a.map { $0 / norm }
+        var z = [Double](repeating: 0, count: d * d)
+        for i in 0..<d { z[i * d + i] = 1 }
+        var t = [Double](repeating: 0, count: d * d), next = [Double](repeating: 0, count: d * d)
+        func product(_ p: [Double], _ q: [Double], into r: inout [Double]) {
+            p.withUnsafeBufferPointer { p in
+                q.withUnsafeBufferPointer { q in
+                    r.withUnsafeMutableBufferPointer { r in
+                        BLAS.dgemm(m: d, n: d, k: d, a: p.baseAddress!, lda: d, b: q.baseAddress!, ldb: d, c: r.baseAddress!, ldc: d)
+                    }
+                }
+            }
+        }
+        var converged = false
+        for _ in 0..<60 {
+            product(z, y, into: &t)  // T = (3I − Z·Y)/2
+            var correction = 0.0
+            for i in 0..<d {
+                for j in 0..<d {
+                    let v = ((i == j ? 3 : 0) - t[i * d + j]) / 2
+                    t[i * d + j] = v
+                    correction = max(correction, abs(v - (i == j ? 1 : 0)))
+                }
+            }
+            product(y, t, into: &next)
+            swap(&y, &next)
+            product(t, z, into: &next)
+            swap(&z, &next)
+            if correction < 1e-10 { converged = true; break }
+        }
+        converged = converged || z.allSatisfy(\.isFinite) && t.allSatisfy { $0.isFinite } && maxCorrection(t, d) < 1e-6
+        let scale = 1 / norm.squareRoot()
+        let w = z.map { Float($0 * scale) }
+        return converged && w.allSatisfy(\.isFinite) ? w : identity
+    }
+
+    /// max |T − I| over the elements of a D×D matrix.
+    private static func maxCorrection(_ t: [Double], _ d: Int) -> Double {
+        var worst = 0.0
+        for i in 0..<d { for j in 0..<d { worst = max(worst, abs(t[i * d + j] - (i == j ? 1 : 0))) } }
+        return worst
     }
 }

@@ -60,8 +60,11 @@ public struct RAdaHyperparameters: Codable, Sendable, Equatable {
     public var replayImages: Int = 0
     /// Embedding centring, on: the whole running mean (a = 1, memory 1 000 images) subtracted
     /// while zero-shot's running entropy is above 0.18·log K, fully from 0.23 (the eleventh and
-    /// twelfth validation rounds; `EmbeddingCentring()` itself is off).
-    public var centring = EmbeddingCentring(weight: 1, memoryImages: 1000, entropyThreshold: 0.18, entropyRamp: 0.05)
+    /// twelfth validation rounds), and the centred embeddings whitened by the running covariance
+    /// shrunk towards the identity with ρ = 0.3, W recomputed every 256 images (the fourteenth
+    /// round); `EmbeddingCentring()` itself is off.
+    public var centring = EmbeddingCentring(
+        weight: 1, memoryImages: 1000, entropyThreshold: 0.18, entropyRamp: 0.05, whitening: 0.3, whiteningRefreshImages: 256)
     /// Rows of the B·K×D rational matrix processed at once (memory/speed trade-off only).
     public var chunkRows: Int = 512
 
@@ -103,6 +106,9 @@ public struct RAdaHyperparameters: Codable, Sendable, Equatable {
         try check(within(centring.memoryImages, 1...1e7), "centring memoryImages must be in [1, 10000000], got \(centring.memoryImages)")
         try check(within(centring.entropyThreshold, 0...2) && within(centring.entropyRamp, 0...2),
                   "centring entropyThreshold and entropyRamp must be in [0, 2], got \(centring.entropyThreshold) and \(centring.entropyRamp)")
+        try check(within(centring.whitening, 0...0.99), "centring whitening must be in [0, 0.99], got \(centring.whitening)")
+        try check(within(centring.whiteningRefreshImages, 1...1e7),
+                  "centring whiteningRefreshImages must be in [1, 10000000], got \(centring.whiteningRefreshImages)")
         try check(chunkRows >= 1 && chunkRows <= 1 << 20, "chunkRows must be in 1...1048576, got \(chunkRows)")
         if let lr = optimizer.learningRate { try check(within(lr, 0...10), "learningRate must be in [0, 10], got \(lr)") }
         try check(within(optimizer.beta1, 0...0.999_999) && within(optimizer.beta2, 0...0.999_999), "Adam betas must be in [0, 1)")

@@ -7,9 +7,11 @@ import SafeTensors
 struct StreamCheckpointHeader: Codable, Equatable {
     /// 2 added the replay window (`replayCount`, tensor `stream.replay_features`), 3 the running
     /// embedding mean of centring (`embeddingMeanWeight`, `embeddingMeanEntropy`, tensor
-    /// `stream.embedding_mean`). Older checkpoints still load, with an empty window and mean.
-    static let currentVersion = 3
-    static let readableVersions = 1...3
+    /// `stream.embedding_mean`), 4 the whitening's running moments (`whiteningImagesSince`,
+    /// `whiteningWeight`, tensors `stream.embedding_second_moment` and `stream.whitener`).
+    /// Older checkpoints still load, with an empty window, mean and whitening.
+    static let currentVersion = 4
+    static let readableVersions = 1...4
     var formatVersion: Int
     var dimension: Int
     var classes: Int
@@ -28,6 +30,10 @@ struct StreamCheckpointHeader: Codable, Equatable {
     /// and its zero-shot entropy ū (a fraction of log K); nil before version 3.
     var embeddingMeanWeight: Double?
     var embeddingMeanEntropy: Double?
+    /// With the whitening's moments stored (both tensors present): images added since W was
+    /// computed, and the running means' weight when it was; nil otherwise and before version 4.
+    var whiteningImagesSince: Double?
+    var whiteningWeight: Double?
 }
 
 /// The documented bounds every checkpoint (upload, restore, snapshot) is checked against before
@@ -51,6 +57,11 @@ public enum CheckpointBounds {
     /// which never exceeds M + B (M ≤ 1e7 images of memory); 1e8 leaves room for any batch a
     /// stream is sent, and keeps the weight's arithmetic far from overflow.
     public static let maxEmbeddingMeanWeight: Double = 1e8
+    /// The whitening's running mean of f·fᵀ: products of two embedding elements.
+    public static let maxSecondMoment64: Double = 1e6
+    /// W = ((1 − ρ)·I + ρ·D·Σ/tr Σ)^(−1/2) has eigenvalues at most (1 − ρ)^(−1/2) ≤ 10 (ρ ≤ 0.99);
+    /// this bounds each element generously.
+    public static let maxWhitenerMagnitude: Float = 1e3
     /// Largest JSON header of a stream checkpoint (labels and hyper-parameters are a few kB).
     public static let maxHeaderBytes = 4 << 20
     /// Per-row cosine a restored checkpoint's class embeddings must have with the stream's own
@@ -94,11 +105,18 @@ extension StreamState {
         let replayCount = replay.count / d
         if replayCount > 0 { file.add("stream.replay_features", shape: [replayCount, d], values: replay) }
         if !embeddingMean.isEmpty { file.add("stream.embedding_mean", shape: [d], values: embeddingMean.mean) }
+        let whitening = embeddingMean.hasWhitening
+        if whitening {
+            file.add("stream.embedding_second_moment", shape: [d, d], values: embeddingMean.secondMoment)
+            file.add("stream.whitener", shape: [d, d], values: embeddingMean.whitener)
+        }
         let header = StreamCheckpointHeader(
             formatVersion: StreamCheckpointHeader.currentVersion, dimension: d, classes: classes, heads: heads,
             labels: labels, logitScale: logitScale, seed: seed, hyperparameters: hyperparameters, counters: counters,
             optimizerStep: optimizer.step, runningEntropy: running.entropy, replayCount: replayCount,
-            embeddingMeanWeight: embeddingMean.weight, embeddingMeanEntropy: embeddingMean.entropy)
+            embeddingMeanWeight: embeddingMean.weight, embeddingMeanEntropy: embeddingMean.entropy,
+            whiteningImagesSince: whitening ? embeddingMean.imagesSinceWhitener : nil,
+            whiteningWeight: whitening ? embeddingMean.weightAtWhitener : nil)
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys]
         file.metadata = extraMetadata.merging([Self.formatKey: Self.formatName, Self.headerKey: String(decoding: try encoder.encode(header), as: UTF8.self)]) { _, own in own }
@@ -175,7 +193,9 @@ extension StreamState {
         let maskFloats = RAdaMask<Float>.parameterCount(dimension: d) * (1 + 2)
         let floats = maskFloats + classes * d + classes + hyperparameters.replayImages * d
             + (hyperparameters.centring.isOn ? d : 0)
-        return 8 + CheckpointBounds.maxHeaderBytes + floats * MemoryLayout<Float>.size
+        // The whitening's second moment is stored in Float64, W in Float32.
+        let whitening = hyperparameters.centring.whitens ? d * d * (MemoryLayout<Double>.size + MemoryLayout<Float>.size) : 0
+        return 8 + CheckpointBounds.maxHeaderBytes + floats * MemoryLayout<Float>.size + whitening
     }
 
     static func momentNames(_ settings: OptimizerSettings) -> [String] {
@@ -215,7 +235,10 @@ extension StreamState {
         replay = state.replay
         let header = checkpoint.header
         embeddingMean = state.embeddingMean.map {
-            RunningEmbeddingMean(mean: $0, entropy: header.embeddingMeanEntropy ?? 0, weight: header.embeddingMeanWeight ?? 0)
+            RunningEmbeddingMean(
+                mean: $0, entropy: header.embeddingMeanEntropy ?? 0, weight: header.embeddingMeanWeight ?? 0,
+                secondMoment: state.secondMoment, whitener: state.whitener,
+                imagesSinceWhitener: header.whiteningImagesSince ?? 0, weightAtWhitener: header.whiteningWeight ?? 0)
         } ?? RunningEmbeddingMean(dimension: dimension)
     }
 }
@@ -304,6 +327,27 @@ struct ParsedCheckpoint {
         try check(entropy.isFinite && (0...(1 + 1e-3)).contains(entropy), "embeddingMeanEntropy \(entropy) is outside [0, 1] (a fraction of log K)")
         try check(weight > 0 || entropy == 0, "an empty running embedding mean (weight 0) has entropy 0, not \(entropy)")
         try check(weight == 0 || h.hyperparameters.centring.isOn, "a running embedding mean (weight \(weight)) while centring is off")
+        try checkWhitening()
+    }
+
+    /// The whitening's header fields: both or neither, only from version 4, only with a
+    /// non-empty running mean under settings that whiten; counts of images within the running
+    /// means' bound.
+    private func checkWhitening() throws {
+        let h = header
+        switch (h.whiteningImagesSince, h.whiteningWeight) {
+        case (nil, nil):
+            return
+        case (let since?, let weight?):
+            try check(h.formatVersion >= 4, "a version-\(h.formatVersion) header has no whitening")
+            try check(h.hyperparameters.centring.whitens, "whitening moments while whitening is off")
+            try check((h.embeddingMeanWeight ?? 0) > 0, "whitening moments with an empty running embedding mean")
+            let maximum = CheckpointBounds.maxEmbeddingMeanWeight
+            try check(since.isFinite && (0...maximum).contains(since), "whiteningImagesSince \(since) is outside [0, \(maximum)]")
+            try check(weight.isFinite && (0...maximum).contains(weight), "whiteningWeight \(weight) is outside [0, \(maximum)]")
+        default:
+            try check(false, "whiteningImagesSince and whiteningWeight come together")
+        }
     }
 
     /// Every tensor present with its exact shape, before a single value is read.
@@ -316,6 +360,13 @@ struct ParsedCheckpoint {
             expected.append(("stream.embedding_mean", [d]))
         } else if file.info("stream.embedding_mean") != nil {
             throw AdaptationError.invalidCheckpoint("tensor stream.embedding_mean is present but embeddingMeanWeight is 0")
+        }
+        for name in ["stream.embedding_second_moment", "stream.whitener"] {
+            if header.whiteningImagesSince != nil {
+                expected.append((name, [d, d]))
+            } else if file.info(name) != nil {
+                throw AdaptationError.invalidCheckpoint("tensor \(name) is present but the header has no whitening")
+            }
         }
         for map in RAdaMap.allCases {
             expected.append(("\(map.tensorPrefix).weight", [d, d]))
@@ -359,6 +410,9 @@ struct ParsedCheckpoint {
         var replay: [Float]
         /// nil: the checkpoint's running embedding mean is empty.
         var embeddingMean: [Float]?
+        /// The whitening's moments (D×D each), empty when the checkpoint has none.
+        var secondMoment: [Double] = []
+        var whitener: [Float] = []
     }
 
     /// Mask, moments, mean prediction, replay window and embedding mean, each checked against
@@ -399,6 +453,27 @@ struct ParsedCheckpoint {
             let mean = try floats("stream.embedding_mean")
             try Self.require(mean, "running embedding mean", within: CheckpointBounds.maxEmbeddingMagnitude)
             state.embeddingMean = mean
+        }
+        if header.whiteningImagesSince != nil {
+            let d = header.dimension
+            let moment: [Double]
+            do { moment = try file.doubles("stream.embedding_second_moment") } catch let error as SafeTensorsError {
+                throw AdaptationError.invalidCheckpoint("\(error)")
+            }
+            let bound = CheckpointBounds.maxSecondMoment64
+            // A mean of f·fᵀ: finite, bounded, symmetric, with a non-negative diagonal.
+            for i in 0..<d {
+                for j in 0..<d {
+                    let v = moment[i * d + j]
+                    guard v.isFinite, abs(v) <= bound, v == moment[j * d + i], i != j || v >= 0 else {
+                        throw AdaptationError.invalidCheckpoint(
+                            "the whitening's second moment must be finite, symmetric, at most \(bound) in magnitude and non-negative on its diagonal")
+                    }
+                }
+            }
+            state.secondMoment = moment
+            state.whitener = try floats("stream.whitener")
+            try Self.require(state.whitener, "whitening matrix", within: CheckpointBounds.maxWhitenerMagnitude)
         }
         return state
     }

@@ -132,6 +132,7 @@ public struct StreamState: Sendable, Equatable {
         hyperparameters = new
         decayCentre = new.optimizer.decayTowardsInitial ? RAdaMask<Float>(dimension: dimension, seed: seed).values : nil
         if !new.centring.isOn { embeddingMean = RunningEmbeddingMean(dimension: dimension) }
+        if !new.centring.whitens { embeddingMean.dropWhitening() }
         let keep = min(replay.count, new.replayImages * dimension)
         replay.removeFirst(replay.count - keep)
     }
@@ -317,13 +318,15 @@ public struct StreamState: Sendable, Equatable {
     }
 
     /// Bytes this stream holds: parameters, optimiser moments, the decay's centre (when on), the
-    /// running embedding mean, class
+    /// running embedding mean and, with whitening on, its D×D Float64 second moment and Float32
+    /// W (from creation, before they are filled, like the replay window), class
     /// embeddings (and their scaled copy), running statistics, the replay window (at its full size) and labels. Transient per-step workspace is not included; see
     /// `workspaceBytes(batch:)`.
     public var memoryBytes: Int {
         let floats = mask.values.count + optimizer.firstMoment.count + optimizer.secondMoment.count
             + 2 * textEmbeddings.storage.count + running.meanPrediction.count + hyperparameters.replayImages * dimension
             + (hyperparameters.optimizer.decayTowardsInitial ? mask.values.count : 0) + embeddingMean.mean.count
+            + (hyperparameters.centring.whitens ? 3 * dimension * dimension : 0)
         return floats * MemoryLayout<Float>.stride + labels.reduce(0) { $0 + $1.utf8.count + 16 } + 256
     }
 

@@ -629,6 +629,8 @@ enum OpenAPIDocument {
                 memoryImages: {type: number, minimum: 1, maximum: 10000000}
                 entropyThreshold: {type: number, minimum: 0, maximum: 2}
                 entropyRamp: {type: number, minimum: 0, maximum: 2}
+                whitening: {type: number, minimum: 0, maximum: 0.99, description: "Whitening of the centred embeddings by the running covariance shrunk towards the identity: the covariance's share (0 or absent: off)"}
+                whiteningRefreshImages: {type: number, minimum: 1, maximum: 10000000, description: "Images after which the whitening matrix is recomputed (default 256)"}
         Hyperparameters:
           type: object
           description: "The stream's adaptation settings; policy is when it adapts relative to the answer"

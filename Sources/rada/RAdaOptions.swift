@@ -33,6 +33,8 @@ struct RAdaOptions: ParsableArguments {
     @Option(help: "Memory of the centring's running means, in images.") var centringMemory: Double?
     @Option(help: "Centring's gate: no centring while zero-shot's running entropy (fraction of log K) is at most this.") var centringThreshold: Double?
     @Option(help: "Centring's gate: the entropy rise above the threshold over which it opens fully.") var centringRamp: Double?
+    @Option(help: "Whitening of the centred embeddings by the running covariance, shrunk towards the identity: the covariance's share rho in [0, 0.99] (0: off).") var centringWhitening: Double?
+    @Option(help: "Whitening: recompute the whitening matrix after this many images.") var centringWhiteningRefresh: Double?
 
     func hyperparameters() throws -> RAdaHyperparameters {
         var h = RAdaHyperparameters()
@@ -83,6 +85,8 @@ struct RAdaOptions: ParsableArguments {
         if let centringMemory { h.centring.memoryImages = centringMemory }
         if let centringThreshold { h.centring.entropyThreshold = centringThreshold }
         if let centringRamp { h.centring.entropyRamp = centringRamp }
+        if let centringWhitening { h.centring.whitening = centringWhitening }
+        if let centringWhiteningRefresh { h.centring.whiteningRefreshImages = centringWhiteningRefresh }
         try h.validate()
         return h
     }

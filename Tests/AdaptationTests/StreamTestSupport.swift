@@ -1,3 +1,4 @@
+import Testing
 import RadaNumerics
 @testable import Adaptation
 
@@ -38,6 +39,25 @@ struct SyntheticTask {
     func stream(heads: Int = 4, logitScale: Float = 13, hyperparameters: RAdaHyperparameters = RAdaHyperparameters(), seed: UInt64 = 5) throws -> StreamState {
         try StreamState(labels: labels, textEmbeddings: text, logitScale: logitScale, heads: heads, hyperparameters: hyperparameters, seed: seed)
     }
+}
+
+/// A checkpoint of `original` rebuilt (`StreamState(checkpoint:)`) and restored onto a fresh
+/// stream of the same settings: both equal the original and answer `batches` more batches of five
+/// images exactly as it does.
+func expectCheckpointRoundTrip(_ original: inout StreamState, task: inout SyntheticTask, batches: Int = 4) throws {
+    let data = try original.checkpointData()
+    var rebuilt = try StreamState(checkpoint: data)
+    #expect(rebuilt == original)
+    var restored = try task.stream(heads: original.heads, hyperparameters: original.hyperparameters, seed: original.seed)
+    try restored.restore(from: data)
+    #expect(restored == original)
+    for _ in 0..<batches {
+        let (images, _) = task.images(5)
+        let a = try original.process(images)
+        #expect(try rebuilt.process(images) == a)
+        #expect(try restored.process(images) == a)
+    }
+    #expect(rebuilt == original && restored == original)
 }
 
 func meanEntropy(_ logits: Matrix) -> Float {

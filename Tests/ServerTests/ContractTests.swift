@@ -214,8 +214,8 @@ struct ContractTests {
             }
         }
         try check([], patch)
-        #expect(tried == 54)
-        #expect(nullsTried == 32)
+        #expect(tried == 58)
+        #expect(nullsTried == 34)
     }
 
     /// Requests the document allows that the server once refused, and the reverse, each found
