@@ -19,8 +19,9 @@ enum CheckpointFuzz {
         text.normalizeRows()
         var policy = RAdaHyperparameters()
         policy.replayImages = 2
-        // Centring on, so that the trained seed carries a running embedding mean.
-        policy.centring = EmbeddingCentring(weight: 1, memoryImages: 50)
+        // Centring and whitening on, so that the trained seed carries a running embedding mean
+        // and the whitening's D×D moments (checkpoint format 4), refreshed at every batch.
+        policy.centring = EmbeddingCentring(weight: 1, memoryImages: 50, whitening: 0.3, whiteningRefreshImages: 1)
         return try! StreamState(labels: ["a", "b", "c", "d", "e"], textEmbeddings: text, logitScale: 13, heads: 2, hyperparameters: policy, seed: 1)
     }()
 
