@@ -174,8 +174,11 @@ def reference(model: CLIPModel, pixels: torch.Tensor, texts: list) -> tuple[np.n
     previous = torch.get_default_dtype()
     torch.set_default_dtype(torch.float64)
     with torch.no_grad():
-        image = model.get_image_features(pixel_values=pixels.double())
-        text = torch.cat([model.get_text_features(input_ids=torch.tensor([ids])) for ids in texts])
+        # The towers and projections spelled out (what get_*_features computes in transformers 4;
+        # transformers 5 returns an output object from those instead of the tensor).
+        image = model.visual_projection(model.vision_model(pixel_values=pixels.double()).pooler_output)
+        text = torch.cat([model.text_projection(model.text_model(input_ids=torch.tensor([ids])).pooler_output)
+                          for ids in texts])
     torch.set_default_dtype(previous)
     image = image / image.norm(dim=-1, keepdim=True)
     text = text / text.norm(dim=-1, keepdim=True)
