@@ -216,12 +216,11 @@ public struct RunningEmbeddingMean: Sendable, Equatable {
             for i in 0..<d { for j in 0..<d { secondMoment[i * d + j] = Double(previous[i]) * Double(previous[j]) } }
         }
         let raw = features.map(Double.init)
-        let keep64 = decayed / total
-        for i in 0..<(d * d) { secondMoment[i] *= keep64 }
+        // The decay of what came before is the product's beta: S ← (decayed/total)·S + XᵀX/total.
         raw.withUnsafeBufferPointer { x in
             secondMoment.withUnsafeMutableBufferPointer { s in
                 BLAS.dgemm(transA: true, m: d, n: d, k: batch, alpha: 1 / total, a: x.baseAddress!, lda: d,
-                           b: x.baseAddress!, ldb: d, beta: 1, c: s.baseAddress!, ldc: d)
+                           b: x.baseAddress!, ldb: d, beta: decayed / total, c: s.baseAddress!, ldc: d)
             }
         }
         // Exactly symmetric (a blocked product need not round both halves alike), as a checkpoint
@@ -281,10 +280,11 @@ public struct RunningEmbeddingMean: Sendable, Equatable {
                 }
             }
         }
-        var converged = false
+        // max |T − I| of the last iteration: below 1e-10 ends it early, below 1e-6 counts as converged.
+        var correction = Double.infinity
         for _ in 0..<60 {
             product(z, y, into: &t)  // T = (3I − Z·Y)/2
-            var correction = 0.0
+            correction = 0
             for i in 0..<d {
                 for j in 0..<d {
                     let v = ((i == j ? 3 : 0) - t[i * d + j]) / 2
@@ -296,18 +296,11 @@ public struct RunningEmbeddingMean: Sendable, Equatable {
             swap(&y, &next)
             product(t, z, into: &next)
             swap(&z, &next)
-            if correction < 1e-10 { converged = true; break }
+            if correction < 1e-10 { break }
         }
-        converged = converged || z.allSatisfy(\.isFinite) && t.allSatisfy { $0.isFinite } && maxCorrection(t, d) < 1e-6
+        // A non-finite T makes Z, and so W, non-finite: the last check covers both.
         let scale = 1 / norm.squareRoot()
         let w = z.map { Float($0 * scale) }
-        return converged && w.allSatisfy(\.isFinite) ? w : identity
-    }
-
-    /// max |T − I| over the elements of a D×D matrix.
-    private static func maxCorrection(_ t: [Double], _ d: Int) -> Double {
-        var worst = 0.0
-        for i in 0..<d { for j in 0..<d { worst = max(worst, abs(t[i * d + j] - (i == j ? 1 : 0))) } }
-        return worst
+        return correction < 1e-6 && w.allSatisfy(\.isFinite) ? w : identity
     }
 }
