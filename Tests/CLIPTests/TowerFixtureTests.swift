@@ -93,6 +93,25 @@ struct TowerFixtureTests {
         #expect(agreement(last, Matrix(rows: 1, cols: images.cols, storage: images.row(reference.images - 1))).maxAbsDiff <= 1e-5)
     }
 
+    /// 120 images make every scratch buffer of a pass large enough to come from the pool, so
+    /// the second and third passes run on buffers the first left behind (not cleared).
+    @Test("passes on reused scratch give the bits of the first pass", 
+          arguments: [TowerPrecision.float32] + BF16PackedMatrix.Kernel.available.map { .bfloat16($0) })
+    func reusedScratchIsInvisible(precision: TowerPrecision) throws {
+        let directory = Fixtures.url("tiny-clip")
+        let model = try CLIPModel.load(from: directory, precision: precision)
+        let reference = try ReferenceOutputs(directory: directory)
+        let copies = 120 / reference.images
+        let many = Array([[Float]](repeating: reference.pixels, count: copies).joined())
+        let first = model.embedImages(pixels: many, count: copies * reference.images)
+        let other = model.embedImages(pixels: many.map { 1 - $0 }, count: copies * reference.images)
+        let again = model.embedImages(pixels: many, count: copies * reference.images)
+        #expect(again.storage == first.storage)
+        #expect(other.storage != first.storage)
+        let single = model.embedImages(pixels: reference.pixels, count: reference.images)
+        #expect(agreement(Matrix(rows: reference.images, cols: first.cols, storage: Array(first.storage.prefix(single.storage.count))), single).maxAbsDiff <= 1e-5)
+    }
+
     @Test("rows are unit length and the layouts' vision towers differ only by activation")
     func activationMatters() throws {
         let hf = try CLIPModel.load(from: Fixtures.url("tiny-clip"))

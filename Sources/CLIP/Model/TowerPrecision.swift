@@ -14,6 +14,9 @@ public enum TowerPrecision: Sendable, Equatable, CustomStringConvertible {
     /// The names a user gives: `fp32`, `bf16`, or `auto` (the default).
     public static let names = ["auto", "fp32", "bf16"]
 
+    /// What `auto` picks (`choose`), in the words of the command-line help.
+    public static let autoSummary = "auto (bf16 on AMX-BF16, or on AVX512-BF16 on AMD CPUs; else fp32)"
+
     public var description: String {
         switch self {
         case .float32: "fp32"

@@ -1,7 +1,9 @@
 import RadaNumerics
 
 /// Scratch buffers for one forward pass of one tower, sized once per call and reused by every
-/// layer so that the hot path allocates nothing.
+/// layer so that the hot path allocates nothing; taken from `ScratchPool.shared` and given back
+/// at the end of the pass, so that the next pass finds them already faulted in. Every buffer is
+/// written before it is read.
 final class TransformerWorkspace {
     /// rows × width: layer-norm output, then the attention output.
     let normed: UnsafeMutablePointer<Float>
@@ -24,22 +26,18 @@ final class TransformerWorkspace {
     let profile: TowerProfile?
 
     private let sizes: [Int]
+    private let bf16Count: Int
 
     init(rows: Int, length: Int, tower: CLIPConfig.Tower, bf16: Bool, profile: TowerProfile? = nil) {
         self.profile = profile
         threads = BLAS.threadCount
-        bf16Activations = bf16
-            ? .allocate(capacity: BF16PackedMatrix.activationCount(rows: rows, inputs: max(tower.width, tower.mlpWidth)))
-            : nil
+        bf16Count = bf16 ? BF16PackedMatrix.activationCount(rows: rows, inputs: max(tower.width, tower.mlpWidth)) : 0
+        bf16Activations = bf16 ? ScratchPool.shared.take(UInt16.self, count: bf16Count) : nil
         scoresPerThread = max(length * length, Kernels.attentionScratchCount(length: length))
         sizes = [
             rows * tower.width, rows * tower.width, rows * 3 * tower.width, rows * tower.mlpWidth, threads * scoresPerThread,
         ]
-        let buffers = sizes.map { size -> UnsafeMutablePointer<Float> in
-            let pointer = UnsafeMutablePointer<Float>.allocate(capacity: max(size, 1))
-            pointer.initialize(repeating: 0, count: max(size, 1))
-            return pointer
-        }
+        let buffers = sizes.map { ScratchPool.shared.take(Float.self, count: $0) }
         normed = buffers[0]
         attention = buffers[1]
         qkv = buffers[2]
@@ -48,7 +46,9 @@ final class TransformerWorkspace {
     }
 
     deinit {
-        for pointer in [normed, attention, qkv, hidden, scores] { pointer.deallocate() }
-        bf16Activations?.deallocate()
+        for (pointer, size) in zip([normed, attention, qkv, hidden, scores], sizes) {
+            ScratchPool.shared.give(pointer, count: size)
+        }
+        if let bf16Activations { ScratchPool.shared.give(bf16Activations, count: bf16Count) }
     }
 }
