@@ -1,6 +1,5 @@
 #include "cnumerics_bf16.h"
 #include "bf16_internal.h"
-#include "cnumerics.h"
 
 #include <string.h>
 
@@ -17,7 +16,7 @@ typedef struct {
  * 32 inputs. */
 __attribute__((target("amx-tile,amx-bf16,avx512f,avx512bw,avx512bf16")))
 void rada_amx_gemm(int m, int n, int k, const uint16_t *a16, const uint16_t *packed, const float *bias,
-                   float *c, int ldc, int accumulate, int activation, int panel_begin, int panel_end) {
+                   float *c, int ldc, int accumulate, int panel_begin, int panel_end) {
     if (m <= 0 || panel_begin >= panel_end) return;
     /* Tiles 0–3: fp32 accumulators (rows 0–15 / 16–31 × columns 0–15 / 16–31); 4, 5: activation
      * rows; 6, 7: the panel's two weight tiles. Configured per call: the state is per thread. */
@@ -63,15 +62,14 @@ void rada_amx_gemm(int m, int n, int k, const uint16_t *a16, const uint16_t *pac
             }
             int rows = m - row < 32 ? m - row : 32;
             rada_bf16_write_block(acc, 32, rows, cols, panel_bias, c + (size_t)row * ldc + col0, ldc, accumulate);
-            rada_activate_rows(activation, c + (size_t)row * ldc + col0, rows, cols, ldc);
         }
     }
     _tile_release();
 }
 #else
 void rada_amx_gemm(int m, int n, int k, const uint16_t *a16, const uint16_t *packed, const float *bias,
-                   float *c, int ldc, int accumulate, int activation, int panel_begin, int panel_end) {
-    (void)m; (void)n; (void)k; (void)a16; (void)packed; (void)bias; (void)c; (void)ldc; (void)accumulate; (void)activation;
+                   float *c, int ldc, int accumulate, int panel_begin, int panel_end) {
+    (void)m; (void)n; (void)k; (void)a16; (void)packed; (void)bias; (void)c; (void)ldc; (void)accumulate;
     (void)panel_begin; (void)panel_end;
 }
 #endif

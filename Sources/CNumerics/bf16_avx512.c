@@ -1,6 +1,5 @@
 #include "cnumerics_bf16.h"
 #include "bf16_internal.h"
-#include "cnumerics.h"
 
 #include <string.h>
 
@@ -50,7 +49,7 @@ micro_tile(const int mr, const uint16_t *a, int kpad, const uint16_t *panel, int
 
 RADA_BF16_TARGET
 void rada_avx512bf16_gemm(int m, int n, int k, const uint16_t *a16, const uint16_t *packed, const float *bias,
-                          float *c, int ldc, int accumulate, int activation, int panel_begin, int panel_end) {
+                          float *c, int ldc, int accumulate, int panel_begin, int panel_end) {
     if (m <= 0 || panel_begin >= panel_end) return;
     int kpad = rada_round_up(k, RADA_BF16_KB), blocks = kpad / RADA_BF16_KB;
     float acc[MR * 32] __attribute__((aligned(64)));
@@ -68,7 +67,6 @@ void rada_avx512bf16_gemm(int m, int n, int k, const uint16_t *a16, const uint16
                 RADA_MICRO(7) RADA_MICRO(8) RADA_MICRO(9) RADA_MICRO(10) RADA_MICRO(11) RADA_MICRO(12)
             }
             rada_bf16_write_block(acc, 32, rows, cols, panel_bias, c + (size_t)row * ldc + col0, ldc, accumulate);
-            rada_activate_rows(activation, c + (size_t)row * ldc + col0, rows, cols, ldc);
         }
     }
 }
@@ -76,8 +74,8 @@ void rada_avx512bf16_gemm(int m, int n, int k, const uint16_t *a16, const uint16
 /* A stub per kernel off x86 (bf16_amx.c has its own): callers check availability first, so it
    never runs; the linker needs it. */
 void rada_avx512bf16_gemm(int m, int n, int k, const uint16_t *a16, const uint16_t *packed, const float *bias,
-                          float *c, int ldc, int accumulate, int activation, int panel_begin, int panel_end) {
-    (void)m; (void)n; (void)k; (void)a16; (void)packed; (void)bias; (void)c; (void)ldc; (void)accumulate; (void)activation;
+                          float *c, int ldc, int accumulate, int panel_begin, int panel_end) {
+    (void)m; (void)n; (void)k; (void)a16; (void)packed; (void)bias; (void)c; (void)ldc; (void)accumulate;
     (void)panel_begin; (void)panel_end;
 }
 #endif

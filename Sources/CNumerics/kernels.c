@@ -98,14 +98,6 @@ void rada_quick_gelu(float *x, size_t n) {
     }
 }
 
-void rada_activate_rows(int activation, float *c, size_t rows, size_t cols, size_t ldc) {
-    if (activation == RADA_ACTIVATION_NONE) return;
-    for (size_t r = 0; r < rows; r++) {
-        if (activation == RADA_ACTIVATION_QUICK_GELU) rada_quick_gelu(c + r * ldc, cols);
-        else rada_gelu(c + r * ldc, cols);
-    }
-}
-
 RADA_CLONES
 void rada_add_bias_rows(float *x, const float *bias, size_t rows, size_t cols) {
     for (size_t r = 0; r < rows; r++) {

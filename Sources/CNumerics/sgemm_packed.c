@@ -1,5 +1,4 @@
 #include "cnumerics_packed.h"
-#include "cnumerics.h"
 
 #include <pthread.h>
 #include <stdlib.h>
@@ -244,11 +243,9 @@ static void pack_rows(const float *a, int lda, int r0, int r1, int k0, int kc, f
  * thread's panel chunks (KC × NR each) pass over it, each reused from L1/L2 by every row tile.
  * A block's rows are split into equal tiles of at most MR (50 rows: 5 × 10, not 4 × 12 + 2), so
  * no tile runs with a handful of rows. Later k chunks accumulate into c, so the bias is added by
- * the first chunk only, and the activation by the last, to the panel's block while it is still in
- * cache. */
+ * the first chunk only. */
 void rada_sgemm_packed(int kernel, int m, int n, int k, const float *a, int lda, const float *packed,
-                       const float *bias, float *c, int ldc, int accumulate, int activation, int panel_begin,
-                       int panel_end) {
+                       const float *bias, float *c, int ldc, int accumulate, int panel_begin, int panel_end) {
     if (m <= 0 || k <= 0 || panel_begin >= panel_end) return;
     tile_fn tile = tile_for(kernel);
     float *block = scratch(); /* first, so that MB and KC are read */
@@ -270,7 +267,6 @@ void rada_sgemm_packed(int kernel, int m, int n, int k, const float *a, int lda,
                     tile(t1 - t0, cols, kc, block + (size_t)t * MR * kc, panel, panel_bias,
                          c + (size_t)(r0 + t0) * ldc + p * NR, ldc, accumulate || !first);
                 }
-                if (k0 + kc == k) rada_activate_rows(activation, c + (size_t)r0 * ldc + p * NR, rows, cols, ldc);
             }
         }
     }

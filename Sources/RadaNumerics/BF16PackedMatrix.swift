@@ -73,12 +73,11 @@ public struct BF16PackedMatrix: Sendable {
     /// `out (+)= input · self (+ bias)` for `count` input rows of `rows` values (leading dimension
     /// `rows`); `out` has leading dimension `cols`. `scratch`, when given, holds at least
     /// `activationCount(rows: count, inputs: rows)` values (callers on a hot path pass one buffer
-    /// for every product); without it the call allocates its own. `activation`, when given, is
-    /// applied to each output block as it is written (the same values as `Kernels.activate`
-    /// afterwards). `kernel` (default: the one packed for) must be available.
+    /// for every product); without it the call allocates its own. `kernel` (default: the one
+    /// packed for) must be available.
     public func multiply(
         _ input: UnsafePointer<Float>, count: Int, bias: UnsafePointer<Float>?, into out: UnsafeMutablePointer<Float>,
-        accumulate: Bool, activation: Activation? = nil, scratch: UnsafeMutablePointer<UInt16>? = nil, kernel: Kernel? = nil
+        accumulate: Bool, scratch: UnsafeMutablePointer<UInt16>? = nil, kernel: Kernel? = nil
     ) {
         let kernel = kernel ?? self.kernel
         guard kernel.isAvailable else {
@@ -101,8 +100,7 @@ public struct BF16PackedMatrix: Sendable {
             BLAS.parallel(parts: threads) { part in
                 gemm(
                     Int32(count), Int32(cols), Int32(rows), activations, weights.baseAddress!, bias, out, Int32(cols),
-                    accumulate ? 1 : 0, activation?.code ?? Int32(RADA_ACTIVATION_NONE), Int32(panels * part / threads),
-                    Int32(panels * (part + 1) / threads))
+                    accumulate ? 1 : 0, Int32(panels * part / threads), Int32(panels * (part + 1) / threads))
             }
         }
     }

@@ -1,22 +1,5 @@
 import CNumerics
 
-/// An element-wise non-linearity, applied by `Kernels.activate` or fused into a packed product's
-/// output (`PackedMatrix.multiply`, `BF16PackedMatrix.multiply`). Raw values are the names
-/// checkpoints' configs use.
-public enum Activation: String, Sendable {
-    /// `x · sigmoid(1.702 x)`, the original OpenAI CLIP choice.
-    case quickGelu = "quick_gelu"
-    /// Exact erf GELU.
-    case gelu
-
-    var code: Int32 {
-        switch self {
-        case .quickGelu: Int32(RADA_ACTIVATION_QUICK_GELU)
-        case .gelu: Int32(RADA_ACTIVATION_GELU)
-        }
-    }
-}
-
 /// Vectorised element-wise kernels (C, compiled per instruction set). All operate in place on
 /// contiguous row-major buffers.
 public enum Kernels {
@@ -40,11 +23,6 @@ public enum Kernels {
 
     public static func gelu(_ x: UnsafeMutablePointer<Float>, count: Int) { rada_gelu(x, count) }
     public static func quickGelu(_ x: UnsafeMutablePointer<Float>, count: Int) { rada_quick_gelu(x, count) }
-
-    /// `activation` in place on `count` values (what a product's fused epilogue computes).
-    public static func activate(_ activation: Activation, _ x: UnsafeMutablePointer<Float>, count: Int) {
-        rada_activate_rows(activation.code, x, 1, count, count)
-    }
 
     public static func addBiasRows(_ x: UnsafeMutablePointer<Float>, bias: UnsafePointer<Float>, rows: Int, cols: Int) {
         rada_add_bias_rows(x, bias, rows, cols)

@@ -64,12 +64,10 @@ public struct PackedMatrix: Sendable {
 
     /// `out (+)= input · self (+ bias)` for `count` input rows of `rows` values (leading dimension
     /// `rows`); `out` has leading dimension `cols`. `bias`, when given, has `cols` values.
-    /// `activation`, when given, is applied to the result block by block as it is written (the
-    /// same values as `Kernels.activate` afterwards, without a second pass over `out`).
     /// `kernel` (default: the one packed for) must be available.
     public func multiply(
         _ input: UnsafePointer<Float>, count: Int, bias: UnsafePointer<Float>?, into out: UnsafeMutablePointer<Float>,
-        accumulate: Bool, activation: Activation? = nil, kernel: Kernel? = nil
+        accumulate: Bool, kernel: Kernel? = nil
     ) {
         let kernel = kernel ?? self.kernel
         guard kernel.isAvailable else { preconditionFailure("PackedMatrix.multiply: this CPU does not run \(kernel)") }
@@ -80,8 +78,7 @@ public struct PackedMatrix: Sendable {
             BLAS.parallel(parts: threads) { part in
                 rada_sgemm_packed(
                     kernel.code, Int32(count), Int32(cols), Int32(rows), input, Int32(rows), weights.baseAddress!, bias,
-                    out, Int32(cols), accumulate ? 1 : 0, activation?.code ?? Int32(RADA_ACTIVATION_NONE),
-                    Int32(panels * part / threads),
+                    out, Int32(cols), accumulate ? 1 : 0, Int32(panels * part / threads),
                     Int32(panels * (part + 1) / threads))
             }
         }

@@ -74,33 +74,6 @@ import Testing
         #expect(worst < 1e-4)
     }
 
-    /// An activation fused into the product gives the bits of a separate pass over its output.
-    @Test(.enabled(if: BF16PackedMatrix.isAvailable, "this CPU runs no bf16 kernel"), arguments: BF16PackedMatrix.Kernel.available)
-    func fusedActivationEqualsASeparatePass(kernel: BF16PackedMatrix.Kernel) {
-        for (rows, k, n) in [(50, 768, 96), (17, 33, 5), (150, 520, 70)] {
-            var random = TestRandom(seed: UInt64(rows * 31 + k))
-            let a = random.array(rows * k, scale: 0.2), w = random.array(k * n), bias = random.array(n)
-            let start = random.array(rows * n)
-            let matrix = BF16PackedMatrix(rows: k, cols: n, storage: w)
-            for activation in [Activation.quickGelu, .gelu] {
-                for accumulate in [false, true] {
-                    var separate = start, fused = start
-                    separate.withUnsafeMutableBufferPointer { out in
-                        matrix.multiply(a, count: rows, bias: bias, into: out.baseAddress!, accumulate: accumulate, kernel: kernel)
-                        Kernels.activate(activation, out.baseAddress!, count: rows * n)
-                    }
-                    fused.withUnsafeMutableBufferPointer {
-                        matrix.multiply(
-                            a, count: rows, bias: bias, into: $0.baseAddress!, accumulate: accumulate, activation: activation,
-                            kernel: kernel)
-                    }
-                    #expect(fused == separate, "\(kernel) \(activation) rows \(rows) k \(k) n \(n) accumulate \(accumulate)")
-                    #expect(fused != start && fused.contains { $0 < 0 } && fused.min()! > -0.3)
-                }
-            }
-        }
-    }
-
     @Test func roundsToNearestEven() {
         #expect(BF16PackedMatrix.round(1) == 1)
         #expect(BF16PackedMatrix.round(1 + 1.0 / 256) == 1)  // halfway: to the even mantissa

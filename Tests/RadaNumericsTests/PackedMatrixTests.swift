@@ -74,33 +74,6 @@ import Testing
         }
     }
 
-    /// An activation fused into the product gives the bits of a separate pass over its output,
-    /// with a single chunk of inputs, several (2100 > 1024: applied after the last only), and more
-    /// rows than one block.
-    @Test(arguments: PackedMatrix.Kernel.available)
-    func fusedActivationEqualsASeparatePass(kernel: PackedMatrix.Kernel) {
-        for (rows, k, n) in [(50, 768, 96), (14, 2100, 40), (500, 520, 40)] {
-            var random = TestRandom(seed: UInt64(rows * 31 + k))
-            let a = random.array(rows * k, scale: 0.2), w = random.array(k * n), bias = random.array(n)
-            let start = random.array(rows * n)
-            let matrix = PackedMatrix(rows: k, cols: n, storage: w, kernel: kernel)
-            for activation in [Activation.quickGelu, .gelu] {
-                for accumulate in [false, true] {
-                    var separate = start, fused = start
-                    separate.withUnsafeMutableBufferPointer { out in
-                        matrix.multiply(a, count: rows, bias: bias, into: out.baseAddress!, accumulate: accumulate)
-                        Kernels.activate(activation, out.baseAddress!, count: rows * n)
-                    }
-                    fused.withUnsafeMutableBufferPointer {
-                        matrix.multiply(a, count: rows, bias: bias, into: $0.baseAddress!, accumulate: accumulate, activation: activation)
-                    }
-                    #expect(fused == separate, "\(kernel) \(activation) rows \(rows) k \(k) n \(n) accumulate \(accumulate)")
-                    #expect(fused != start && fused.contains { $0 < 0 } && fused.min()! > -0.3)  // GELU's floor is about -0.17
-                }
-            }
-        }
-    }
-
     @Test func portableIsAlwaysAvailableAndFastestComesFirst() {
         #expect(PackedMatrix.Kernel.portable.isAvailable)
         #expect(PackedMatrix.Kernel.available.last == .portable)

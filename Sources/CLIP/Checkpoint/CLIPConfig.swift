@@ -1,5 +1,3 @@
-import RadaNumerics
-
 /// Everything about a CLIP checkpoint that is not a weight, read from the checkpoint's own JSON
 /// so that any ViT CLIP loads without code changes.
 public struct CLIPConfig: Sendable, Equatable {
@@ -12,7 +10,12 @@ public struct CLIPConfig: Sendable, Equatable {
     }
 
     /// The MLP non-linearity of one tower.
-    public typealias Activation = RadaNumerics.Activation
+    public enum Activation: String, Sendable {
+        /// `x · sigmoid(1.702 x)`, the original OpenAI CLIP choice.
+        case quickGelu = "quick_gelu"
+        /// Exact erf GELU.
+        case gelu
+    }
 
     /// Which token's final state becomes the text embedding.
     public enum TextPooling: Sendable, Equatable {

@@ -10,8 +10,8 @@ public final class TowerProfile {
         case qkv = "QKV projection"
         case attention = "attention (scores, softmax, P·V)"
         case outProjection = "attention out projection"
-        case fc1 = "MLP fc1 (with GELU on the packed and bf16 kernels)"
-        case activation = "GELU (a pass of its own after an OpenBLAS fc1)"
+        case fc1 = "MLP fc1"
+        case activation = "GELU"
         case fc2 = "MLP fc2"
         case head = "pooling, projection, L2 norm"
 

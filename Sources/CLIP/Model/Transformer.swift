@@ -101,23 +101,19 @@ struct Transformer: Sendable {
             c: out, ldc: width)
     }
 
-    /// x += FC2(act(FC1(LN2(x)))). The packed and bf16 kernels apply the activation to each block
-    /// of fc1's output as they write it, while it is in cache; after an OpenBLAS fc1 it is a pass
-    /// of its own, rows split over the threads.
+    /// x += FC2(act(FC1(LN2(x)))).
     private func mlpBlock(_ layer: TransformerLayer, _ x: UnsafeMutablePointer<Float>, rows: Int, workspace: TransformerWorkspace) {
         let ws = workspace
-        let fused = layer.fc1.fusesActivation
         ws.profile.measure(.layerNorm) { layerNorm(layer.ln2, x, rows: rows, workspace: ws) }
         ws.profile.measure(.fc1) {
-            layer.fc1.apply(
-                ws.normed, rows: rows, into: ws.hidden, accumulate: false, activation: fused ? tower.activation : nil,
-                bf16Scratch: ws.bf16Activations)
+            layer.fc1.apply(ws.normed, rows: rows, into: ws.hidden, accumulate: false, bf16Scratch: ws.bf16Activations)
         }
-        if !fused {
-            ws.profile.measure(.activation) {
-                let width = tower.mlpWidth
-                splitRows(rows, width: width, threads: ws.threads) { start, count in
-                    Kernels.activate(tower.activation, ws.hidden + start * width, count: count * width)
+        ws.profile.measure(.activation) {
+            let width = tower.mlpWidth
+            splitRows(rows, width: width, threads: ws.threads) { start, count in
+                switch tower.activation {
+                case .quickGelu: Kernels.quickGelu(ws.hidden + start * width, count: count * width)
+                case .gelu: Kernels.gelu(ws.hidden + start * width, count: count * width)
                 }
             }
         }

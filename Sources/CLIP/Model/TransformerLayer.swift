@@ -47,30 +47,22 @@ struct LinearWeights: Sendable {
         }
     }
 
-    /// Whether `apply` takes an activation (the packed and bf16 kernels apply it to each output
-    /// block as they write it; OpenBLAS products leave it to a pass of its own).
-    var fusesActivation: Bool { packed != nil || bf16 != nil }
-
-    /// `out (+)= input · weight + bias` for `rows` input rows, then `activation` where the kernel
-    /// fuses it (`fusesActivation`; pass nil otherwise). `bf16Scratch` (the workspace's
+    /// `out (+)= input · weight + bias` for `rows` input rows. `bf16Scratch` (the workspace's
     /// `bf16Activations`) holds the rounded inputs in bf16 precision.
     func apply(
         _ input: UnsafePointer<Float>, rows: Int, into out: UnsafeMutablePointer<Float>, accumulate: Bool,
-        activation: Activation? = nil, bf16Scratch: UnsafeMutablePointer<UInt16>?
+        bf16Scratch: UnsafeMutablePointer<UInt16>?
     ) {
-        precondition(activation == nil || fusesActivation, "LinearWeights.apply: OpenBLAS products take no activation")
         let outputs = bias.count
         if let bf16 {
             bias.withUnsafeBufferPointer {
-                bf16.multiply(
-                    input, count: rows, bias: $0.baseAddress!, into: out, accumulate: accumulate, activation: activation,
-                    scratch: bf16Scratch)
+                bf16.multiply(input, count: rows, bias: $0.baseAddress!, into: out, accumulate: accumulate, scratch: bf16Scratch)
             }
             return
         }
         if let packed {
             bias.withUnsafeBufferPointer {
-                packed.multiply(input, count: rows, bias: $0.baseAddress!, into: out, accumulate: accumulate, activation: activation)
+                packed.multiply(input, count: rows, bias: $0.baseAddress!, into: out, accumulate: accumulate)
             }
             return
         }

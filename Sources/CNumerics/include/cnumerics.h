@@ -67,12 +67,6 @@ void rada_layernorm_rows(const float *x, float *y, const float *gamma, const flo
 void rada_gelu(float *x, size_t n);
 /** QuickGELU x * sigmoid(1.702 x), in place. */
 void rada_quick_gelu(float *x, size_t n);
-/** The activations a product can apply to its output (`rada_activate_rows`). */
-enum { RADA_ACTIVATION_NONE = 0, RADA_ACTIVATION_QUICK_GELU = 1, RADA_ACTIVATION_GELU = 2 };
-/** Applies `activation` in place to rows × cols values at row stride ldc, exactly as `rada_gelu`
- *  / `rada_quick_gelu` would (a product's epilogue calls it on the block it has just written,
- *  while the block is still in cache). */
-void rada_activate_rows(int activation, float *c, size_t rows, size_t cols, size_t ldc);
 /** x[r, :] += bias for every row. */
 void rada_add_bias_rows(float *x, const float *bias, size_t rows, size_t cols);
 /** Half (IEEE binary16) and bfloat16 to float conversion of n values. */

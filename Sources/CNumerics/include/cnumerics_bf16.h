@@ -40,16 +40,15 @@ void rada_bf16_convert_rows(const float *a, int m, int k, int lda, uint16_t *out
 /** Round-to-nearest-even fp32 → bf16 → fp32, the rounding the kernels apply (for tests). */
 float rada_bf16_round(float x);
 
-/** c[r, j] = act((accumulate ? c[r, j] : 0) + bias[j] + Σ_k a[r, k] · w[k, j]) for rows r < m
- *  and the columns of panels [panel_begin, panel_end), with `activation` one of
- *  RADA_ACTIVATION_* (cnumerics.h). `a16` comes from `rada_bf16_convert_rows`; `bias` may be
- *  NULL. Disjoint panel ranges may run on different threads. Call only when
+/** c[r, j] = (accumulate ? c[r, j] : 0) + bias[j] + Σ_k a[r, k] · w[k, j] for rows r < m and the
+ *  columns of panels [panel_begin, panel_end). `a16` comes from `rada_bf16_convert_rows`; `bias`
+ *  may be NULL. Disjoint panel ranges may run on different threads. Call only when
  *  `rada_amx_available()`. */
 void rada_amx_gemm(int m, int n, int k, const uint16_t *a16, const uint16_t *packed, const float *bias,
-                   float *c, int ldc, int accumulate, int activation, int panel_begin, int panel_end);
+                   float *c, int ldc, int accumulate, int panel_begin, int panel_end);
 /** The same product with VDPBF16PS. Call only when `rada_avx512bf16_available()`. */
 void rada_avx512bf16_gemm(int m, int n, int k, const uint16_t *a16, const uint16_t *packed, const float *bias,
-                          float *c, int ldc, int accumulate, int activation, int panel_begin, int panel_end);
+                          float *c, int ldc, int accumulate, int panel_begin, int panel_end);
 
 #ifdef __cplusplus
 }

@@ -51,12 +51,12 @@ int rada_packed_panels(int n);
 /** Packs row-major w (k×n, leading dimension ldw) into `packed` (zero-padding the last panel). */
 void rada_pack_weight(const float *w, int k, int n, int ldw, float *packed);
 
-/** c[r, j] = act((accumulate ? c[r, j] : 0) + bias[j] + Σ_k a[r, k] · w[k, j]) for rows r < m
- *  and columns j in panels [panel_begin, panel_end), on `kernel` (which must be available), with
- *  `activation` one of RADA_ACTIVATION_* (cnumerics.h). `bias` may be NULL. a is m×k row-major (lda), c is m×n row-major (ldc). Disjoint panel ranges may
+/** c[r, j] = (accumulate ? c[r, j] : 0) + bias[j] + Σ_k a[r, k] · w[k, j] for rows r < m and
+ *  columns j in panels [panel_begin, panel_end), on `kernel` (which must be available). `bias`
+ *  may be NULL. a is m×k row-major (lda), c is m×n row-major (ldc). Disjoint panel ranges may
  *  run on different threads. */
 void rada_sgemm_packed(int kernel, int m, int n, int k, const float *a, int lda, const float *packed,
-                       const float *bias, float *c, int ldc, int accumulate, int activation, int panel_begin,
+                       const float *bias, float *c, int ldc, int accumulate, int panel_begin,
                        int panel_end);
 
 #ifdef __cplusplus
