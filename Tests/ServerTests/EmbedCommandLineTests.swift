@@ -11,7 +11,8 @@ import Testing
 
     static func embed(_ arguments: [String]) throws -> (status: Int32, output: Output?) {
         let process = Process()
-        process.executableURL = try #require(radaExecutable, "build the rada executable first (swift build)")
+        let executable = try #require(radaExecutable, "build the rada executable first (swift build)")
+        process.executableURL = executable
         process.arguments = ["embed", "--json", "--threads", "1"] + arguments
         let pipe = Pipe()
         process.standardOutput = pipe

@@ -223,7 +223,7 @@ struct HistoryTests {
         encoder.outputFormatting = [.sortedKeys]
         var random = SeededGenerator(seed: 5)
         // Floats across every exponent, integral ones and the documented ranges' ends.
-        var floats: [Float] = [0, 1, 100, 12_345_678, 1e-45, 1e-7, 0.1, 2.5e-5, 1e16, 1e21, .greatestFiniteMagnitude, -0.0, 0.33333334]
+        var floats: [Float] = [0, 1, 100, 12_345_678, .leastNonzeroMagnitude, 1e-7, 0.1, 2.5e-5, 1e16, 1e21, .greatestFiniteMagnitude, -0.0, 0.33333334]
         for _ in 0..<2_000 {
             let bits = UInt32.random(in: 0...UInt32.max, using: &random)
             let value = Float(bitPattern: bits)
