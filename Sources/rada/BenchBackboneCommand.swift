@@ -78,19 +78,24 @@ struct BenchBackboneCommand: ParsableCommand {
         if gemmShapes { try timeShapes(config) }
     }
 
-    /// Each stage's share of `repeats` profiled passes: the projections against everything else.
+    /// Each stage's share of `repeats` profiled passes: the weight products (the block
+    /// projections and the patch embedding's) against everything else.
     private func timeStages(_ clip: CLIPModel, input: [Float], batch: Int, threads: Int) {
         let profile = TowerProfile()
         for _ in 0..<repeats { _ = clip.embedImages(pixels: input, count: batch, profile: profile) }
         let shares = profile.shares
         let projections = shares.filter(\.stage.isProjection).map(\.share).reduce(0, +)
+        let products = shares.filter(\.stage.isWeightProduct).map(\.share).reduce(0, +)
         for (stage, share) in shares {
             let ms = Double(profile.nanoseconds[stage, default: 0]) / 1e6 / Double(repeats * batch)
             emit(
                 json: #"{"kind": "stage", "impl": "rada", "threads": \#(threads), "batch": \#(batch), "stage": "\#(stage.rawValue)", "ms_per_image": \#(fmt(ms, 3)), "share": \#(fmt(share, 4))}"#,
                 text: "  \(stage.rawValue): \(fmt(ms, 2)) ms/image, \(fmt(100 * share, 1)) %")
         }
-        if !json { print("  projections \(fmt(100 * projections, 1)) %, everything else \(fmt(100 * (1 - projections), 1)) %") }
+        if !json {
+            print("  block projections \(fmt(100 * projections, 1)) %, everything else \(fmt(100 * (1 - projections), 1)) %")
+            print("  weight products (GEMM: projections and patch embedding) \(fmt(100 * products, 1)) %, everything else (not GEMM) \(fmt(100 * (1 - products), 1)) %")
+        }
     }
 
     /// GFLOP/s at the projections of one layer (X · W with X of batch · tokens rows): OpenBLAS

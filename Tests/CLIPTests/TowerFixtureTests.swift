@@ -112,6 +112,21 @@ struct TowerFixtureTests {
         #expect(agreement(Matrix(rows: reference.images, cols: first.cols, storage: Array(first.storage.prefix(single.storage.count))), single).maxAbsDiff <= 1e-5)
     }
 
+    @Test("a profiled pass times every stage and gives the bits of an unprofiled one")
+    func profiledPass() throws {
+        let directory = Fixtures.url("tiny-clip")
+        let model = try CLIPModel.load(from: directory)
+        let reference = try ReferenceOutputs(directory: directory)
+        let profile = TowerProfile()
+        let profiled = model.embedImages(pixels: reference.pixels, count: reference.images, profile: profile)
+        #expect(profiled.storage == model.embedImages(pixels: reference.pixels, count: reference.images).storage)
+        for stage in TowerProfile.Stage.allCases { #expect(profile.nanoseconds[stage, default: 0] > 0, "\(stage)") }
+        let shares = profile.shares
+        #expect(abs(shares.map(\.share).reduce(0, +) - 1) < 1e-9)
+        #expect(TowerProfile.Stage.allCases.filter(\.isWeightProduct)
+            == [.patchProduct, .qkv, .outProjection, .fc1, .fc2])
+    }
+
     @Test("rows are unit length and the layouts' vision towers differ only by activation")
     func activationMatters() throws {
         let hf = try CLIPModel.load(from: Fixtures.url("tiny-clip"))

@@ -1,11 +1,12 @@
 import Dispatch
 
 /// Wall time per stage of image-tower passes (`rada bench-backbone --stages`): which share of a
-/// pass the projections take, and which the work between them (layer norm, attention, GELU,
-/// patching), the part no GEMM kernel speeds up. Used by one pass at a time.
+/// pass the weight products take, and which the work between them (layer norm, attention, GELU,
+/// unfolding patches), the part no GEMM kernel speeds up. Used by one pass at a time.
 public final class TowerProfile {
     public enum Stage: String, CaseIterable, Sendable {
-        case patchEmbedding = "patch embedding (im2col + GEMM + positions)"
+        case patchUnfolding = "patch unfolding (im2col), class token, positions"
+        case patchProduct = "patch embedding product (GEMM)"
         case layerNorm = "layer norm"
         case qkv = "QKV projection"
         case attention = "attention (scores, softmax, P·V)"
@@ -17,6 +18,11 @@ public final class TowerProfile {
 
         /// Whether the stage is one of the four projections per block.
         public var isProjection: Bool { [.qkv, .outProjection, .fc1, .fc2].contains(self) }
+
+        /// Whether the stage is a product on a weight matrix (the projections and the patch
+        /// embedding's): what issue 13 calls GEMMs. Attention's own products run fused with its
+        /// softmax and count as the rest, as do the head's small products.
+        public var isWeightProduct: Bool { isProjection || self == .patchProduct }
     }
 
     public private(set) var nanoseconds: [Stage: UInt64] = [:]

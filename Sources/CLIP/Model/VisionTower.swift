@@ -31,9 +31,7 @@ struct VisionTower: Sendable {
         let pool = ScratchPool.shared
         let x = pool.take(Float.self, count: count * tokens * width)
         defer { pool.give(x, count: count * tokens * width) }
-        profile.measure(.patchEmbedding) {
-            embedPatches(pixels, count: count, into: x)
-        }
+        embedPatches(pixels, count: count, into: x, profile: profile)
         let rows = count * tokens
         profile.measure(.layerNorm) { lnPre.apply(x, into: x, rows: rows, eps: transformer.tower.layerNormEps) }
         let workspace = transformer.makeWorkspace(rows: rows, length: tokens, profile: profile)
@@ -49,7 +47,9 @@ struct VisionTower: Sendable {
     /// The patches of every image go through one product (count · patches rows): one 49-row
     /// product per image ran at a fraction of the GEMM rate (7 % of a bf16 batch-8 pass). The
     /// unfolding and the copy into `x` are split over the threads by image.
-    private func embedPatches(_ pixels: UnsafePointer<Float>, count: Int, into x: UnsafeMutablePointer<Float>) {
+    private func embedPatches(
+        _ pixels: UnsafePointer<Float>, count: Int, into x: UnsafeMutablePointer<Float>, profile: TowerProfile?
+    ) {
         let width = self.width, tokens = self.tokens, patchCount = grid * grid
         let patchLength = channels * patchSize * patchSize
         let pool = ScratchPool.shared
@@ -65,12 +65,23 @@ struct VisionTower: Sendable {
             if let bf16Scratch { pool.give(bf16Scratch, count: bf16Values) }
         }
         let parts = min(BLAS.threadCount, count)
-        BLAS.parallel(parts: parts) { part in
-            for image in (count * part / parts)..<(count * (part + 1) / parts) {
-                unfold(pixels + image * channels * imageSize * imageSize, into: patches + image * patchCount * patchLength)
+        profile.measure(.patchUnfolding) {
+            BLAS.parallel(parts: parts) { part in
+                for image in (count * part / parts)..<(count * (part + 1) / parts) {
+                    unfold(pixels + image * channels * imageSize * imageSize, into: patches + image * patchCount * patchLength)
+                }
             }
         }
-        patchEmbedding.apply(patches, rows: count * patchCount, into: projected, accumulate: false, bf16Scratch: bf16Scratch)
+        profile.measure(.patchProduct) {
+            patchEmbedding.apply(patches, rows: count * patchCount, into: projected, accumulate: false, bf16Scratch: bf16Scratch)
+        }
+        profile.measure(.patchUnfolding) { placeTokens(projected, count: count, into: x, parts: parts) }
+    }
+
+    /// `x` = [class token; the projected patches] + positions for each of `count` images, the
+    /// images split into `parts` over the threads.
+    private func placeTokens(_ projected: UnsafePointer<Float>, count: Int, into x: UnsafeMutablePointer<Float>, parts: Int) {
+        let width = self.width, tokens = self.tokens, patchCount = grid * grid
         classEmbedding.withUnsafeBufferPointer { classToken in
             positions.withUnsafeBufferPointer { pos in
                 BLAS.parallel(parts: parts) { part in
