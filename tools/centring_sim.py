@@ -12,6 +12,13 @@ rules ran `rada bench`.
 
   python tools/centring_sim.py whiten --corrupted /tmp/fm/train5 --clean /tmp/fm/clean --label-shift /tmp/fm/ls5
 
+  python tools/centring_sim.py statistics --corrupted /tmp/fm/train5 --clean /tmp/fm/clean --label-shift /tmp/fm/ls5
+
+`statistics` (Docs/benchmarks.md, "Fifteenth round") prints the same streams for variations of
+the default's statistics (a covariance with its own memory, a shrinkage growing with the weight,
+statistics that include the batch, a nearest-class-mean term in the whitened space, the
+within-class covariance, a steeper gate).
+
 `whiten` (Docs/benchmarks.md, "Fourteenth round") prints the same streams for the default's gate
 (0.18 / 0.05) with and without whitening the centred embeddings by the running covariance
 shrunk towards the identity, W = ((1 - rho) I + rho D Sigma / tr Sigma)^(-1/2), recomputed as the
@@ -167,28 +174,36 @@ def streams(a):
     return corrupted, corrupted["text"], domains, (cx, cy), (lx, ly), perms, rng.permutation(len(cy))
 
 
+def evaluate(c, corrupted, domains, perms, clean, shifted, orders, base, run=accuracy):
+    """Per-domain mean, continual mean, clean accuracy and the label-shift orders' gains over zero-shot (`base`)."""
+    (cx, cy), clean_order = clean
+    lx, ly = shifted
+    per_domain = []
+    for d in domains:
+        c.reset()
+        per_domain.append(run(c, corrupted[d + "/x"][perms[d]], corrupted[d + "/y"][perms[d]]))
+    c.reset()
+    continual = [run(c, corrupted[d + "/x"][perms[d]], corrupted[d + "/y"][perms[d]]) for d in domains]
+    c.reset()
+    clean_acc = run(c, cx[clean_order], cy[clean_order])
+    shifts = []
+    for s, o in enumerate(orders):
+        c.reset()
+        shifts.append(run(c, lx[o], ly[o]) - base[s])
+    return np.mean(per_domain), np.mean(continual), clean_acc, shifts
+
+
 def sim(a):
     corrupted, text, domains, (cx, cy), (lx, ly), perms, clean_order = streams(a)
     settings = [("zero-shot", dict(weight=0.0)), ("ungated", dict()), ("gate 0.15", dict(threshold=0.15)),
                 ("gate 0.18", dict(threshold=0.18)), ("gate 0.20", dict(threshold=0.20))]
     print("setting      per-domain  continual  clean  label shift (orders 0..7: mean, worst vs zero-shot)")
-    base = [accuracy(Centring(text, a.scale, weight=0.0), lx[o], ly[o]) for o in (label_shift_order(ly, s) for s in range(8))]
+    orders = [label_shift_order(ly, s) for s in range(8)]
+    base = [accuracy(Centring(text, a.scale, weight=0.0), lx[o], ly[o]) for o in orders]
     for name, kw in settings:
-        c = Centring(text, a.scale, **kw)
-        per_domain = []
-        for d in domains:
-            c.reset()
-            per_domain.append(accuracy(c, corrupted[d + "/x"][perms[d]], corrupted[d + "/y"][perms[d]]))
-        c.reset()
-        continual = [accuracy(c, corrupted[d + "/x"][perms[d]], corrupted[d + "/y"][perms[d]]) for d in domains]
-        c.reset()
-        clean_acc = accuracy(c, cx[clean_order], cy[clean_order])
-        shifts = []
-        for s in range(8):
-            o = label_shift_order(ly, s)
-            c.reset()
-            shifts.append(accuracy(c, lx[o], ly[o]) - base[s])
-        print(f"{name:12s} {np.mean(per_domain):10.2f} {np.mean(continual):10.2f} {clean_acc:6.2f}  {np.mean(shifts):+.2f}, {min(shifts):+.2f}", flush=True)
+        per_domain, continual, clean_acc, shifts = evaluate(
+            Centring(text, a.scale, **kw), corrupted, domains, perms, ((cx, cy), clean_order), (lx, ly), orders, base)
+        print(f"{name:12s} {per_domain:10.2f} {continual:10.2f} {clean_acc:6.2f}  {np.mean(shifts):+.2f}, {min(shifts):+.2f}", flush=True)
 
 
 def whiten(a):
@@ -198,22 +213,123 @@ def whiten(a):
     print("setting      per-domain  continual  per-domain b16  clean  label shift (orders 0..7: mean, worst vs zero-shot)")
     for name, rho in [("gate 0.18", 0.0), ("rho 0.3", 0.3), ("rho 0.5", 0.5), ("rho 0.7", 0.7)]:
         c = Whitening(text, a.scale, rho=rho, threshold=0.18, ramp=0.05)
-        def per_domain(batch):
-            result = []
-            for d in domains:
-                c.reset()
-                result.append(accuracy(c, corrupted[d + "/x"][perms[d]], corrupted[d + "/y"][perms[d]], batch))
-            return np.mean(result)
-        pd64, pd16 = per_domain(64), per_domain(16)
-        c.reset()
-        continual = [accuracy(c, corrupted[d + "/x"][perms[d]], corrupted[d + "/y"][perms[d]]) for d in domains]
-        c.reset()
-        clean_acc = accuracy(c, cx[clean_order], cy[clean_order])
-        shifts = []
-        for s, o in enumerate(orders):
+        pd16 = []
+        for d in domains:
             c.reset()
-            shifts.append(accuracy(c, lx[o], ly[o]) - base[s])
-        print(f"{name:12s} {pd64:10.2f} {np.mean(continual):10.2f} {pd16:15.2f} {clean_acc:6.2f}  {np.mean(shifts):+.2f}, {min(shifts):+.2f}", flush=True)
+            pd16.append(accuracy(c, corrupted[d + "/x"][perms[d]], corrupted[d + "/y"][perms[d]], 16))
+        pd16 = np.mean(pd16)
+        pd64, continual, clean_acc, shifts = evaluate(c, corrupted, domains, perms, ((cx, cy), clean_order), (lx, ly), orders, base)
+        print(f"{name:12s} {pd64:10.2f} {continual:10.2f} {pd16:15.2f} {clean_acc:6.2f}  {np.mean(shifts):+.2f}, {min(shifts):+.2f}", flush=True)
+
+
+class Variant(Whitening):
+    """`Whitening` with the fifteenth round's exploratory variations (all off by default):
+    `covariance_memory`: Sigma from moments with their own memory (the mean keeps `memory`);
+    `rho_n0`: shrinkage rho * n / (n + n0), n the weight of Sigma's moments at the refresh;
+    `include_batch`: the batch is added to the statistics before it is predicted;
+    `ncm`: lambda of a nearest-class-mean term, lambda * s * n_k / (n_k + 50) * cos(y', mu_k), mu_k the
+    soft pseudo-label means of the whitened rows (the gate's share g scales it);
+    `within`: beta of the between-class scatter of soft pseudo-label means taken off Sigma."""
+
+    def __init__(self, text, scale, covariance_memory=None, rho_n0=0.0, include_batch=False, ncm=0.0, within=0.0, **kw):
+        self.covariance_memory, self.rho_n0, self.include_batch = covariance_memory, rho_n0, include_batch
+        self.ncm, self.within = ncm, within
+        super().__init__(text, scale, **kw)
+
+    def reset(self):
+        super().reset()
+        self.c_second, self.c_mean, self.c_w = 0.0, 0.0, 0.0
+        self.class_sum, self.class_w = 0.0, 0.0
+
+    def rows(self, x):
+        g = self.share() / self.a if self.a else 0.0
+        y = x - self.share() * self.mean
+        if g > 0 and self.whitener is not None and self.rho > 0:
+            y = (1 - g) * y + g * y @ self.whitener
+        return y / np.linalg.norm(y, axis=1, keepdims=True), g
+
+    def logits(self, x):
+        y, g = self.rows(x)
+        z = self.scale * y @ self.text.T
+        if self.ncm > 0 and g > 0 and np.ndim(self.class_w) == 1:
+            mu = self.class_sum / np.maximum(self.class_w[:, None], 1e-9)
+            mu /= np.maximum(np.linalg.norm(mu, axis=1, keepdims=True), 1e-9)
+            z = z + g * self.ncm * self.scale * (self.class_w / (self.class_w + 50.0))[None, :] * (y @ mu.T)
+        return z
+
+    def add(self, x):
+        decay = np.exp(-len(x) / self.memory) if self.w > 0 else 0.0
+        if self.ncm > 0 or self.within > 0:
+            z = self.logits(x)
+            p = np.exp(z - z.max(1, keepdims=True))
+            p /= p.sum(1, keepdims=True)
+            rows = self.rows(x)[0] if self.ncm > 0 else x
+            self.class_sum = decay * self.class_sum + p.T @ rows
+            self.class_w = decay * self.class_w + p.sum(0)
+        if self.covariance_memory:
+            c_decay = self.c_w * np.exp(-len(x) / self.covariance_memory)
+            total = c_decay + len(x)
+            self.c_second = (c_decay * self.c_second + x.T @ x) / total
+            self.c_mean = (c_decay * self.c_mean + x.sum(0)) / total
+            self.c_w = total
+        previous = self.whitener
+        super().add(x)
+        if self.whitener is not previous:  # refreshed: recompute W from this variant's covariance
+            if self.covariance_memory:
+                cov, n = self.c_second - np.outer(self.c_mean, self.c_mean), self.c_w
+            else:
+                cov, n = self.second - np.outer(self.mean, self.mean), self.w
+            if self.within > 0:
+                mu = self.class_sum / np.maximum(self.class_w[:, None], 1e-9) - self.mean
+                cov = cov - self.within * (mu * (self.class_w / self.class_w.sum())[:, None]).T @ mu
+            rho = self.rho * (n / (n + self.rho_n0) if self.rho_n0 else 1.0)
+            d, trace = len(cov), np.trace(cov)
+            a = np.eye(d) if trace <= 1e-12 else (1 - rho) * np.eye(d) + rho * d * cov / trace
+            values, vectors = np.linalg.eigh(a)
+            if values.min() <= 1e-6:
+                values, vectors = np.ones(d), np.eye(d)
+            self.whitener = (vectors * values ** -0.5) @ vectors.T
+
+
+def stream_accuracy(c, x, y, batch=64):
+    """`accuracy`, or with `include_batch` the batch added before it is predicted."""
+    if not getattr(c, "include_batch", False):
+        return accuracy(c, x, y, batch)
+    correct = 0
+    for i in range(0, len(x), batch):
+        c.add(x[i:i + batch])
+        correct += (c.logits(x[i:i + batch]).argmax(1) == y[i:i + batch]).sum()
+    return 100.0 * correct / len(y)
+
+
+def statistics(a):
+    corrupted, text, domains, (cx, cy), (lx, ly), perms, clean_order = streams(a)
+    orders = [label_shift_order(ly, s) for s in range(8)]
+    base = [accuracy(Centring(text, a.scale, weight=0.0), lx[o], ly[o]) for o in orders]
+    gate = dict(threshold=0.18, ramp=0.05)
+    settings = [
+        ("default (rho 0.3)", dict(rho=0.3, **gate)),
+        ("cov memory 3000", dict(rho=0.3, covariance_memory=3000, **gate)),
+        ("rho .5, cov mem 3000", dict(rho=0.5, covariance_memory=3000, **gate)),
+        ("rho .5, cov mem 10000", dict(rho=0.5, covariance_memory=10000, **gate)),
+        ("rho .5 n/(n+256)", dict(rho=0.5, rho_n0=256, **gate)),
+        ("rho .7 n/(n+500)", dict(rho=0.7, rho_n0=500, **gate)),
+        ("batch included", dict(rho=0.3, include_batch=True, **gate)),
+        ("class means 0.5", dict(rho=0.3, ncm=0.5, **gate)),
+        ("class means 1", dict(rho=0.3, ncm=1.0, **gate)),
+        ("within-class 1", dict(rho=0.3, within=1.0, **gate)),
+        ("within-class 0.5", dict(rho=0.3, within=0.5, **gate)),
+        ("gate .18 ramp .02", dict(rho=0.3, threshold=0.18, ramp=0.02)),
+        ("gate .18 ramp .01", dict(rho=0.3, threshold=0.18, ramp=0.01)),
+        ("gate .17 ramp .02", dict(rho=0.3, threshold=0.17, ramp=0.02)),
+        ("gate .16 ramp .04", dict(rho=0.3, threshold=0.16, ramp=0.04)),
+    ]
+    print("setting                 per-domain  continual  clean  label shift (orders 0..7: mean, worst vs zero-shot)")
+    for name, kw in settings:
+        per_domain, continual, clean_acc, shifts = evaluate(
+            Variant(text, a.scale, **kw), corrupted, domains, perms, ((cx, cy), clean_order), (lx, ly), orders, base,
+            run=stream_accuracy)
+        print(f"{name:22s} {per_domain:10.2f} {continual:10.2f} {clean_acc:6.2f}  {np.mean(shifts):+.2f}, {min(shifts):+.2f}", flush=True)
 
 
 def main():
@@ -221,14 +337,14 @@ def main():
     sub = p.add_subparsers(dest="command", required=True)
     e = sub.add_parser("embed")
     e.add_argument("folders", nargs="+")
-    for command in ("sim", "whiten"):
+    for command in ("sim", "whiten", "statistics"):
         s = sub.add_parser(command)
         s.add_argument("--corrupted", required=True)
         s.add_argument("--clean", required=True)
         s.add_argument("--label-shift", required=True)
         s.add_argument("--scale", type=float, default=11.0706, help="the model's exp(logit_scale)")
     a = p.parse_args()
-    {"embed": lambda: embed(a.folders), "sim": lambda: sim(a), "whiten": lambda: whiten(a)}[a.command]()
+    {"embed": lambda: embed(a.folders), "sim": lambda: sim(a), "whiten": lambda: whiten(a), "statistics": lambda: statistics(a)}[a.command]()
 
 
 if __name__ == "__main__":

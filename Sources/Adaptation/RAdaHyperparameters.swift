@@ -40,9 +40,10 @@ public struct RAdaHyperparameters: Codable, Sendable, Equatable {
     public var attentionTemperature: Double = 1
     /// The served objective and optimiser: the building blocks' own defaults but for the four
     /// values the ninth validation round chose (μ 3 → 2, R 0 → 2, weight decay 5 → 20, per step →
-    /// per 64 images). Stored hyper-parameters carry every field (absent ones read as off), so
-    /// streams and checkpoints written before keep their settings.
-    public var objective = AdaptationObjective(zeroShotAnchorWeight: 2, entropyReliabilityPower: 2)
+    /// per 64 images) and the label-shift detector P = 2 of the sixteenth. Stored hyper-parameters
+    /// carry every field (absent ones read as off), so streams and checkpoints written before keep
+    /// their settings.
+    public var objective = AdaptationObjective(zeroShotAnchorWeight: 2, diversityShiftPower: 2, entropyReliabilityPower: 2)
     public var optimizer = OptimizerSettings(weightDecay: 20, decayReferenceImages: 64)
     public var policy: AdaptationPolicy = .predictThenAdapt
     /// Optimiser steps per request batch.
@@ -58,13 +59,13 @@ public struct RAdaHyperparameters: Codable, Sendable, Equatable {
     /// Validated at 32 for batch sizes 1 and 16 on the embedded model (K = 10, D = 128); off by
     /// default because its cost grows with N·K·D².
     public var replayImages: Int = 0
-    /// Embedding centring, on: the whole running mean (a = 1, memory 1 000 images) subtracted
-    /// while zero-shot's running entropy is above 0.18·log K, fully from 0.23 (the eleventh and
-    /// twelfth validation rounds), and the centred embeddings whitened by the running covariance
-    /// shrunk towards the identity with ρ = 0.3, W recomputed every 256 images (the fourteenth
-    /// round); `EmbeddingCentring()` itself is off.
+    /// Embedding centring, on: the whole running mean (a = 1) subtracted while zero-shot's running
+    /// entropy is above 0.18·log K, fully from 0.23 (the eleventh and twelfth validation rounds),
+    /// the centred embeddings whitened by the running covariance shrunk towards the identity with
+    /// ρ = 0.3, W recomputed every 256 images (the fourteenth round), and a memory of 500 images
+    /// (1 000 until the sixteenth round); `EmbeddingCentring()` itself is off.
     public var centring = EmbeddingCentring(
-        weight: 1, memoryImages: 1000, entropyThreshold: 0.18, entropyRamp: 0.05, whitening: 0.3, whiteningRefreshImages: 256)
+        weight: 1, memoryImages: 500, entropyThreshold: 0.18, entropyRamp: 0.05, whitening: 0.3, whiteningRefreshImages: 256)
     /// Rows of the B·K×D rational matrix processed at once (memory/speed trade-off only).
     public var chunkRows: Int = 512
 

@@ -114,11 +114,11 @@ import Testing
         #expect(try JSONDecoder().decode(RAdaHyperparameters.self, from: JSONEncoder().encode(on)) == on)
     }
 
-    /// The served defaults (ninth validation round): μ 2, R 2, weight decay 20 per 64 images; the
-    /// rest as before.
+    /// The served defaults (ninth validation round): μ 2, R 2, weight decay 20 per 64 images;
+    /// the shift detector P 2 since the sixteenth; the rest as before.
     @Test func servedDefaults() {
         let h = RAdaHyperparameters()
-        #expect(h.objective == AdaptationObjective(zeroShotAnchorWeight: 2, entropyReliabilityPower: 2))
+        #expect(h.objective == AdaptationObjective(zeroShotAnchorWeight: 2, diversityShiftPower: 2, entropyReliabilityPower: 2))
         #expect(h.objective.diversityWeight == 3 && h.objective.confidenceThreshold == 0.4 && h.objective.entropyWeight == 1)
         #expect(h.optimizer == OptimizerSettings(kind: .adamW, weightDecay: 20, decayReferenceImages: 64))
         #expect(h.optimizer.learningRate == nil && h.stepsPerBatch == 1 && h.replayImages == 0)
