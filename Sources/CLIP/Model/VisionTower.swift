@@ -64,35 +64,37 @@ struct VisionTower: Sendable {
             pool.give(projected, count: projectedValues)
             if let bf16Scratch { pool.give(bf16Scratch, count: bf16Values) }
         }
-        let parts = min(BLAS.threadCount, count)
         profile.measure(.patchUnfolding) {
-            BLAS.parallel(parts: parts) { part in
-                for image in (count * part / parts)..<(count * (part + 1) / parts) {
-                    unfold(pixels + image * channels * imageSize * imageSize, into: patches + image * patchCount * patchLength)
-                }
+            forEachImage(count) { image in
+                unfold(pixels + image * channels * imageSize * imageSize, into: patches + image * patchCount * patchLength)
             }
         }
         profile.measure(.patchProduct) {
             patchEmbedding.apply(patches, rows: count * patchCount, into: projected, accumulate: false, bf16Scratch: bf16Scratch)
         }
-        profile.measure(.patchUnfolding) { placeTokens(projected, count: count, into: x, parts: parts) }
+        profile.measure(.patchUnfolding) { placeTokens(projected, count: count, into: x) }
     }
 
-    /// `x` = [class token; the projected patches] + positions for each of `count` images, the
-    /// images split into `parts` over the threads.
-    private func placeTokens(_ projected: UnsafePointer<Float>, count: Int, into x: UnsafeMutablePointer<Float>, parts: Int) {
+    /// `x` = [class token; the projected patches] + positions for each of `count` images.
+    private func placeTokens(_ projected: UnsafePointer<Float>, count: Int, into x: UnsafeMutablePointer<Float>) {
         let width = self.width, tokens = self.tokens, patchCount = grid * grid
         classEmbedding.withUnsafeBufferPointer { classToken in
             positions.withUnsafeBufferPointer { pos in
-                BLAS.parallel(parts: parts) { part in
-                    for image in (count * part / parts)..<(count * (part + 1) / parts) {
-                        let sequence = x + image * tokens * width
-                        let source = projected + image * patchCount * width
-                        for i in 0..<width { sequence[i] = classToken[i] + pos[i] }
-                        for i in width..<(tokens * width) { sequence[i] = source[i - width] + pos[i] }
-                    }
+                forEachImage(count) { image in
+                    let sequence = x + image * tokens * width
+                    let source = projected + image * patchCount * width
+                    for i in 0..<width { sequence[i] = classToken[i] + pos[i] }
+                    for i in width..<(tokens * width) { sequence[i] = source[i - width] + pos[i] }
                 }
             }
+        }
+    }
+
+    /// Runs `body(image)` for each of `count` images, in contiguous parts over the BLAS threads.
+    private func forEachImage(_ count: Int, _ body: (Int) -> Void) {
+        let parts = min(BLAS.threadCount, count)
+        BLAS.parallel(parts: parts) { part in
+            for image in (count * part / parts)..<(count * (part + 1) / parts) { body(image) }
         }
     }
 
