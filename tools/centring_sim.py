@@ -103,6 +103,18 @@ class Centring:
         self.w = total
 
 
+def whitener(cov, rho):
+    """W = ((1 - rho) I + rho D Sigma / tr Sigma)^(-1/2); the identity where Sigma is empty or the
+    shrunk matrix is not positive definite (as the stream falls back)."""
+    d, trace = len(cov), np.trace(cov)
+    if trace <= 1e-12:
+        return np.eye(d)
+    values, vectors = np.linalg.eigh((1 - rho) * np.eye(d) + rho * d * cov / trace)
+    if values.min() <= 1e-6:
+        return np.eye(d)
+    return (vectors * values ** -0.5) @ vectors.T
+
+
 class Whitening(Centring):
     """`Centring` plus the stream's whitening: y = x - g a m, y' = (1 - g) y + g y W."""
 
@@ -114,12 +126,23 @@ class Whitening(Centring):
         super().reset()
         self.second, self.whitener, self.since, self.w_at = 0.0, None, 0.0, 0.0
 
-    def logits(self, x):
+    def whitened(self, x):
+        """The centred and whitened rows, and the gate's share g."""
         g = self.share() / self.a if self.a else 0.0
         y = x - self.share() * self.mean
         if g > 0 and self.whitener is not None and self.rho > 0:
             y = (1 - g) * y + g * y @ self.whitener
-        return y @ self.text.T
+        return y, g
+
+    def logits(self, x):
+        return self.whitened(x)[0] @ self.text.T
+
+    def covariance(self):
+        """Sigma and the weight of its moments, at a refresh."""
+        return self.second - np.outer(self.mean, self.mean), self.w
+
+    def shrinkage(self, n):
+        return self.rho
 
     def add(self, x):
         decayed = self.w * np.exp(-len(x) / self.memory)
@@ -127,19 +150,21 @@ class Whitening(Centring):
         super().add(x)
         self.since += len(x)
         if self.rho > 0 and (self.whitener is None or self.since >= min(self.refresh, self.w_at)):
-            cov = self.second - np.outer(self.mean, self.mean)
-            d, trace = len(cov), np.trace(cov)
-            a = np.eye(d) if trace <= 1e-12 else (1 - self.rho) * np.eye(d) + self.rho * d * cov / trace
-            values, vectors = np.linalg.eigh(a)
-            self.whitener = (vectors * np.maximum(values, 1e-12) ** -0.5) @ vectors.T
+            cov, n = self.covariance()
+            self.whitener = whitener(cov, self.shrinkage(n))
             self.since, self.w_at = 0.0, self.w
 
 
 def accuracy(c, x, y, batch=64):
+    """Predict each batch, then add it to the statistics (with `include_batch`, add it first)."""
+    include = getattr(c, "include_batch", False)
     correct = 0
     for i in range(0, len(x), batch):
+        if include:
+            c.add(x[i:i + batch])
         correct += (c.logits(x[i:i + batch]).argmax(1) == y[i:i + batch]).sum()
-        c.add(x[i:i + batch])
+        if not include:
+            c.add(x[i:i + batch])
     return 100.0 * correct / len(y)
 
 
@@ -174,22 +199,22 @@ def streams(a):
     return corrupted, corrupted["text"], domains, (cx, cy), (lx, ly), perms, rng.permutation(len(cy))
 
 
-def evaluate(c, corrupted, domains, perms, clean, shifted, orders, base, run=accuracy):
+def evaluate(c, corrupted, domains, perms, clean, shifted, orders, base):
     """Per-domain mean, continual mean, clean accuracy and the label-shift orders' gains over zero-shot (`base`)."""
     (cx, cy), clean_order = clean
     lx, ly = shifted
     per_domain = []
     for d in domains:
         c.reset()
-        per_domain.append(run(c, corrupted[d + "/x"][perms[d]], corrupted[d + "/y"][perms[d]]))
+        per_domain.append(accuracy(c, corrupted[d + "/x"][perms[d]], corrupted[d + "/y"][perms[d]]))
     c.reset()
-    continual = [run(c, corrupted[d + "/x"][perms[d]], corrupted[d + "/y"][perms[d]]) for d in domains]
+    continual = [accuracy(c, corrupted[d + "/x"][perms[d]], corrupted[d + "/y"][perms[d]]) for d in domains]
     c.reset()
-    clean_acc = run(c, cx[clean_order], cy[clean_order])
+    clean_acc = accuracy(c, cx[clean_order], cy[clean_order])
     shifts = []
     for s, o in enumerate(orders):
         c.reset()
-        shifts.append(run(c, lx[o], ly[o]) - base[s])
+        shifts.append(accuracy(c, lx[o], ly[o]) - base[s])
     return np.mean(per_domain), np.mean(continual), clean_acc, shifts
 
 
@@ -242,10 +267,7 @@ class Variant(Whitening):
         self.class_sum, self.class_w = 0.0, 0.0
 
     def rows(self, x):
-        g = self.share() / self.a if self.a else 0.0
-        y = x - self.share() * self.mean
-        if g > 0 and self.whitener is not None and self.rho > 0:
-            y = (1 - g) * y + g * y @ self.whitener
+        y, g = self.whitened(x)
         return y / np.linalg.norm(y, axis=1, keepdims=True), g
 
     def logits(self, x):
@@ -256,6 +278,19 @@ class Variant(Whitening):
             mu /= np.maximum(np.linalg.norm(mu, axis=1, keepdims=True), 1e-9)
             z = z + g * self.ncm * self.scale * (self.class_w / (self.class_w + 50.0))[None, :] * (y @ mu.T)
         return z
+
+    def covariance(self):
+        if self.covariance_memory:
+            cov, n = self.c_second - np.outer(self.c_mean, self.c_mean), self.c_w
+        else:
+            cov, n = super().covariance()
+        if self.within > 0:
+            mu = self.class_sum / np.maximum(self.class_w[:, None], 1e-9) - self.mean
+            cov = cov - self.within * (mu * (self.class_w / self.class_w.sum())[:, None]).T @ mu
+        return cov, n
+
+    def shrinkage(self, n):
+        return self.rho * (n / (n + self.rho_n0) if self.rho_n0 else 1.0)
 
     def add(self, x):
         decay = np.exp(-len(x) / self.memory) if self.w > 0 else 0.0
@@ -272,34 +307,7 @@ class Variant(Whitening):
             self.c_second = (c_decay * self.c_second + x.T @ x) / total
             self.c_mean = (c_decay * self.c_mean + x.sum(0)) / total
             self.c_w = total
-        previous = self.whitener
         super().add(x)
-        if self.whitener is not previous:  # refreshed: recompute W from this variant's covariance
-            if self.covariance_memory:
-                cov, n = self.c_second - np.outer(self.c_mean, self.c_mean), self.c_w
-            else:
-                cov, n = self.second - np.outer(self.mean, self.mean), self.w
-            if self.within > 0:
-                mu = self.class_sum / np.maximum(self.class_w[:, None], 1e-9) - self.mean
-                cov = cov - self.within * (mu * (self.class_w / self.class_w.sum())[:, None]).T @ mu
-            rho = self.rho * (n / (n + self.rho_n0) if self.rho_n0 else 1.0)
-            d, trace = len(cov), np.trace(cov)
-            a = np.eye(d) if trace <= 1e-12 else (1 - rho) * np.eye(d) + rho * d * cov / trace
-            values, vectors = np.linalg.eigh(a)
-            if values.min() <= 1e-6:
-                values, vectors = np.ones(d), np.eye(d)
-            self.whitener = (vectors * values ** -0.5) @ vectors.T
-
-
-def stream_accuracy(c, x, y, batch=64):
-    """`accuracy`, or with `include_batch` the batch added before it is predicted."""
-    if not getattr(c, "include_batch", False):
-        return accuracy(c, x, y, batch)
-    correct = 0
-    for i in range(0, len(x), batch):
-        c.add(x[i:i + batch])
-        correct += (c.logits(x[i:i + batch]).argmax(1) == y[i:i + batch]).sum()
-    return 100.0 * correct / len(y)
 
 
 def statistics(a):
@@ -327,8 +335,7 @@ def statistics(a):
     print("setting                 per-domain  continual  clean  label shift (orders 0..7: mean, worst vs zero-shot)")
     for name, kw in settings:
         per_domain, continual, clean_acc, shifts = evaluate(
-            Variant(text, a.scale, **kw), corrupted, domains, perms, ((cx, cy), clean_order), (lx, ly), orders, base,
-            run=stream_accuracy)
+            Variant(text, a.scale, **kw), corrupted, domains, perms, ((cx, cy), clean_order), (lx, ly), orders, base)
         print(f"{name:22s} {per_domain:10.2f} {continual:10.2f} {clean_acc:6.2f}  {np.mean(shifts):+.2f}, {min(shifts):+.2f}", flush=True)
 
 
