@@ -26,9 +26,12 @@ import subprocess
 import sys
 import time
 
-IMPLS = ["rada", "rada-openblas", "rada-bf16", "rada-avx512bf16", "rada-avx2", "ort", "torch"]
+IMPLS = ["rada", "rada-openblas", "rada-bf16", "rada-fp16", "rada-avx512bf16", "rada-avx2", "ort", "torch"]
+# rada in a 16-bit precision, by its `--precision` name (skipped where the CPU lacks the kernel).
+HALF = {"rada-bf16": "bf16", "rada-fp16": "fp16"}
 # Runs of rada capped by RADA_CPU_LIMIT, with the precision its default (`auto`) then picks: the
-# path a CPU without AMX takes (bf16 on AVX512-BF16), and that of an AVX2-only CPU (fp32 on the
+# path a CPU without AMX and AVX512-FP16 takes (bf16 on AVX512-BF16 on AMD, fp32 on Intel), and
+# that of an AVX2-only CPU (fp32 on the
 # AVX2+FMA kernel, OpenBLAS's Haswell family). Same machine, so the caches and clocks are this
 # CPU's, and the peers still use everything it has: a lower bound for such a machine, not its figure.
 CAPS = {"rada-avx512bf16": "avx512bf16", "rada-avx2": "avx2"}
@@ -164,7 +167,7 @@ def run_impl(impl, args, directory, onnx_path):
         if impl in CAPS:
             command += ["--precision", "auto"]
         else:
-            command += ["--precision", "bf16" if impl == "rada-bf16" else "fp32"]
+            command += ["--precision", HALF.get(impl, "fp32")]
         command += sum([["--threads", str(t)] for t in args.threads], [])
         command += sum([["--batch", str(b)] for b in args.batch], [])
     else:
@@ -177,8 +180,8 @@ def run_impl(impl, args, directory, onnx_path):
         env["RADA_CPU_LIMIT"] = CAPS[impl]
         env.pop("OPENBLAS_CORETYPE", None)  # the cap picks OpenBLAS's family too
     result = subprocess.run(command, capture_output=True, text=True, env=env)
-    if result.returncode != 0 and impl == "rada-bf16" and "needs a CPU with" in result.stderr:
-        print(f"skipping rada-bf16: {result.stderr.strip()}", file=sys.stderr)
+    if result.returncode != 0 and impl in HALF and "needs a CPU with" in result.stderr:
+        print(f"skipping {impl}: {result.stderr.strip()}", file=sys.stderr)
         return []
     if result.returncode != 0:
         raise SystemExit(f"{impl} failed ({result.returncode}):\n{result.stderr[-3000:]}")
@@ -256,7 +259,7 @@ def print_tables(report, args):
 
     models = sorted({r["model"] for r in results}, key=lambda m: [r["model"] for r in results].index(m))
     impls = [i for i in IMPLS if i in args.impls]
-    names = {"rada": "rada", "rada-openblas": "rada OpenBLAS", "rada-bf16": "rada bf16",
+    names = {"rada": "rada", "rada-openblas": "rada OpenBLAS", "rada-bf16": "rada bf16", "rada-fp16": "rada fp16",
              "rada-avx512bf16": "rada capped avx512bf16", "rada-avx2": "rada capped avx2", "ort": "ONNX Runtime",
              "torch": "PyTorch"}
     print(f"\nCPU: {report['cpu']}; load average {report['load_average_start'][0]:.1f} at start, {report['load_average_end'][0]:.1f} at end; "
@@ -264,9 +267,9 @@ def print_tables(report, args):
     kernels = {r["impl"]: r.get("kernel") for r in results if r["kind"] == "load" and r["impl"].startswith("rada")}
     print("rada kernels: " + "; ".join(f"{names[i]}: {k}" for i, k in kernels.items() if k) + "\n")
     header = "| model | batch | threads | " + " | ".join(f"{names[i]} ms/image | {names[i]} images/s" for i in impls)
-    ours = [i for i in ("rada", "rada-bf16") if i in impls]
+    ours = [i for i in ("rada", *HALF) if i in impls]
     pairs = [(i, o) for o in ours for i in impls
-             if i not in ("rada", o) and not (o == "rada-bf16" and i in ("rada", "rada-openblas")) and i not in CAPS]
+             if i not in ("rada", o) and not (o in HALF and i.startswith("rada")) and i not in CAPS]
     pairs += [(i, o) for o in impls if o in CAPS for i in ("ort", "torch") if i in impls]
     header += "".join(f" | {names[i]} ÷ {names[o]} (ms/image)" for i, o in pairs) + " |"
     print(header)

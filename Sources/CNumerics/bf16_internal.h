@@ -1,6 +1,8 @@
 #ifndef RADA_BF16_INTERNAL_H
 #define RADA_BF16_INTERNAL_H
 
+#include <stdint.h>
+
 /* Shared by the bf16 packing code and its kernels; not part of the module's interface. */
 #if defined(__x86_64__) && defined(__linux__)
 #define RADA_BF16_X86 1
@@ -11,6 +13,11 @@
 #define RADA_BF16_TILE_VALUES 512 /* one 16×32 bf16 tile */
 
 static inline int rada_round_up(int x, int to) { return (x + to - 1) / to * to; }
+
+/* Packs row-major w (k×n, leading dimension ldw) into the 16-bit tile layout both formats share
+ * (cnumerics_bf16.h), each value stored as `convert(value, scale)`; zero padding. */
+void rada_pack_pair_tiles(const float *w, int k, int n, int ldw, uint16_t (*convert)(float, float), float scale,
+                          uint16_t *packed);
 
 /* Writes `rows` × `cols` accumulators (row stride acc_ld) to c: plus bias, plus c when accumulating. */
 void rada_bf16_write_block(const float *acc, int acc_ld, int rows, int cols, const float *bias, float *c, int ldc, int accumulate);

@@ -37,7 +37,8 @@ size_t rada_bf16_packed_count(int k, int n) {
 /* Panel p, input block kb, tile t (columns 32p + 16t ...): 16 rows of 16 (input pair) columns,
  * value [r][c][j] = w[32 kb + 2 r + j][32 p + 16 t + c], the layout TDPBF16PS reads for B. The
  * tiles of one panel are contiguous in kb, so the kernels stream them in order. */
-void rada_bf16_pack_weight(const float *w, int k, int n, int ldw, uint16_t *packed) {
+void rada_pack_pair_tiles(const float *w, int k, int n, int ldw, uint16_t (*convert)(float, float), float scale,
+                          uint16_t *packed) {
     int panels = rada_bf16_panels(n), blocks = rada_round_up(k, RADA_BF16_KB) / RADA_BF16_KB;
     for (int p = 0; p < panels; p++)
         for (int kb = 0; kb < blocks; kb++)
@@ -47,9 +48,18 @@ void rada_bf16_pack_weight(const float *w, int k, int n, int ldw, uint16_t *pack
                     for (int c = 0; c < 16; c++)
                         for (int j = 0; j < 2; j++) {
                             int row = kb * RADA_BF16_KB + 2 * r + j, col = p * RADA_BF16_NR + 16 * t + c;
-                            tile[r * 32 + c * 2 + j] = (row < k && col < n) ? to_bf16(w[(size_t)row * ldw + col]) : 0;
+                            tile[r * 32 + c * 2 + j] = (row < k && col < n) ? convert(w[(size_t)row * ldw + col], scale) : 0;
                         }
             }
+}
+
+static uint16_t to_bf16_unscaled(float x, float scale) {
+    (void)scale;
+    return to_bf16(x);
+}
+
+void rada_bf16_pack_weight(const float *w, int k, int n, int ldw, uint16_t *packed) {
+    rada_pack_pair_tiles(w, k, n, ldw, to_bf16_unscaled, 1, packed);
 }
 
 size_t rada_bf16_activation_count(int m, int k) { return (size_t)rada_round_up(m, 16) * (size_t)rada_round_up(k, RADA_BF16_KB); }

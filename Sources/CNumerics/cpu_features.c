@@ -1,4 +1,5 @@
 #include "cnumerics_bf16.h"
+#include "cnumerics_fp16.h"
 #include "cnumerics_packed.h"
 #include "bf16_internal.h"
 
@@ -14,14 +15,14 @@
 
 /* The one place that asks the CPU (and the OS) which vector kernels may run: every kernel's
  * `*_available` answer comes from this probe, run once per process. */
-static int amx_state, avx512bf16_state, avx512f_state, avx2fma_state;
+static int amx_state, avx512fp16_state, avx512bf16_state, avx512f_state, avx2fma_state;
 static int limit_state = RADA_CPU_LIMIT_NONE;
 static pthread_once_t probe_once = PTHREAD_ONCE_INIT;
 
 /* RADA_CPU_LIMIT: the highest kernel family the probe may report. One machine can then dispatch
  * as a lesser CPU would (an AVX2-only server, an AVX-512 one without BF16), so those paths can be
  * benchmarked and compared where no such machine is at hand. It never grants what the CPU lacks. */
-static const char *const limit_names[] = {"portable", "avx2", "avx512f", "avx512bf16", "amx"};
+static const char *const limit_names[] = {"portable", "avx2", "avx512f", "avx512bf16", "avx512fp16", "amx"};
 
 const char *rada_cpu_limit_name(int level) {
     return level >= 0 && level <= RADA_CPU_LIMIT_AMX ? limit_names[level] : NULL;
@@ -43,6 +44,7 @@ static void probe(void) {
     /* An unknown name caps nothing here; `rada` refuses it before any kernel runs. */
     if (limit_state < 0) return;
     if (limit_state < RADA_CPU_LIMIT_AMX) amx_state = 0;
+    if (limit_state < RADA_CPU_LIMIT_AVX512FP16) avx512fp16_state = 0;
     if (limit_state < RADA_CPU_LIMIT_AVX512BF16) avx512bf16_state = 0;
     if (limit_state < RADA_CPU_LIMIT_AVX512F) avx512f_state = 0;
     if (limit_state < RADA_CPU_LIMIT_AVX2) avx2fma_state = 0;
@@ -62,7 +64,7 @@ static void detect(void) {
     if (!osxsave) return;
     __cpuid_count(7, 0, a, b, c, d);
     int amx_bf16 = (d >> 22) & 1, amx_tile = (d >> 24) & 1, avx512f = (b >> 16) & 1, avx512bw = (b >> 30) & 1;
-    int avx2 = (b >> 5) & 1;
+    int avx2 = (b >> 5) & 1, avx512_fp16 = (d >> 23) & 1;
     __cpuid_count(7, 1, a, b, c, d);
     int avx512_bf16 = (a >> 5) & 1;
     /* The OS must save the ymm state (XCR0 bits 1, 2) and, for AVX-512, the opmask and all 32
@@ -72,6 +74,7 @@ static void detect(void) {
     int os_ymm = (xcr0_lo & 0x6u) == 0x6u, os_zmm = (xcr0_lo & 0xe6u) == 0xe6u;
     avx2fma_state = os_ymm && avx && avx2 && fma;
     avx512f_state = os_zmm && avx512f;
+    avx512fp16_state = os_zmm && avx512f && avx512bw && avx512_fp16;
     if (!(os_zmm && avx512f && avx512bw && avx512_bf16)) return;
     avx512bf16_state = 1;
     /* Linux hands out the 8 KiB tile state only on request (ARCH_REQ_XCOMP_PERM, XTILEDATA). */
@@ -82,6 +85,11 @@ static void detect(void) {
 int rada_amx_available(void) {
     pthread_once(&probe_once, probe);
     return amx_state;
+}
+
+int rada_avx512fp16_available(void) {
+    pthread_once(&probe_once, probe);
+    return avx512fp16_state;
 }
 
 int rada_avx512bf16_available(void) {

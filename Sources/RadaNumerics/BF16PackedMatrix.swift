@@ -83,25 +83,15 @@ public struct BF16PackedMatrix: Sendable {
         guard kernel.isAvailable else {
             preconditionFailure("BF16PackedMatrix.multiply: this CPU does not run \(kernel)")
         }
-        if count == 0 { return }
-        let panels = Int(rada_bf16_panels(Int32(cols)))
-        let threads = BLAS.parts(forFLOPs: 2 * count * rows * cols, upTo: panels)
-        let owned = scratch == nil ? UnsafeMutablePointer<UInt16>.allocate(capacity: Self.activationCount(rows: count, inputs: rows)) : nil
-        defer { owned?.deallocate() }
-        let activations = scratch ?? owned!
-        BLAS.parallel(parts: min(threads, count)) { part in
-            let parts = min(threads, count)
-            rada_bf16_convert_rows(
-                input, Int32(count), Int32(rows), Int32(rows), activations, Int32(count * part / parts),
-                Int32(count * (part + 1) / parts))
-        }
         let gemm = kernel == .amx ? rada_amx_gemm : rada_avx512bf16_gemm
         packed.withUnsafeBufferPointer { weights in
-            BLAS.parallel(parts: threads) { part in
-                gemm(
-                    Int32(count), Int32(cols), Int32(rows), activations, weights.baseAddress!, bias, out, Int32(cols),
-                    accumulate ? 1 : 0, Int32(panels * part / threads), Int32(panels * (part + 1) / threads))
-            }
+            HalfPrecisionProduct.run(
+                count: count, inputs: rows, outputs: cols, panels: Int(rada_bf16_panels(Int32(cols))),
+                scratchCount: Self.activationCount(rows: count, inputs: rows), scratch: scratch,
+                convert: { rada_bf16_convert_rows(input, Int32(count), Int32(rows), Int32(rows), $0, $1, $2) },
+                gemm: {
+                    gemm(Int32(count), Int32(cols), Int32(rows), $0, weights.baseAddress!, bias, out, Int32(cols), accumulate ? 1 : 0, $1, $2)
+                })
         }
     }
 

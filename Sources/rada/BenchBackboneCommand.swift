@@ -11,7 +11,7 @@ struct BenchBackboneCommand: ParsableCommand {
         abstract: "Time CLIP image embedding per batch size and BLAS thread count (load excluded).")
 
     @Option(help: "CLIP checkpoint directory (Hugging Face or OpenCLIP layout).") var model: String
-    @Option(help: "Projection arithmetic: \(TowerPrecision.autoSummary), fp32 or bf16. Default: RADA_PRECISION, else auto.") var precision: String?
+    @Option(help: "Projection arithmetic: \(TowerPrecision.autoSummary), fp32, bf16 or fp16. Default: RADA_PRECISION, else auto.") var precision: String?
     @Option(help: "Batch sizes to time (repeatable).") var batch: [Int] = [1, 8]
     @Option(help: "BLAS thread counts to time (repeatable).") var threads: [Int] = [1, 2]
     @Option(help: "Timed repetitions per configuration (after one warm-up).") var repeats: Int = 5

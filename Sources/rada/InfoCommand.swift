@@ -7,7 +7,7 @@ struct InfoCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "info", abstract: "Print the CPU, the towers' precision and kernel and their fp32 kernel (and why), the BLAS library, its kernel family and thread count.")
 
-    @Option(help: "The precision to explain: auto, fp32 or bf16. Default: RADA_PRECISION, else auto.") var precision: String?
+    @Option(help: "The precision to explain: auto, fp32, bf16 or fp16. Default: RADA_PRECISION, else auto.") var precision: String?
 
     func run() throws {
         try BLAS.load()
@@ -17,6 +17,7 @@ struct InfoCommand: ParsableCommand {
         if let limit = CPUModel.limit { print("cpu.limit: \(limit) (RADA_CPU_LIMIT: kernels above it are not used)") }
         let kernels = BF16PackedMatrix.Kernel.available
         print("cpu.bf16_kernels: \(kernels.isEmpty ? "none" : kernels.map(\.rawValue).joined(separator: ", "))")
+        print("cpu.fp16_kernels: \(FP16PackedMatrix.isAvailable ? FP16PackedMatrix.kernelName : "none")")
         print("towers.precision: \(choice.precision)")
         print("towers.precision_reason: \(choice.reason)")
         let fp32 = try FP32Kernel.resolve()

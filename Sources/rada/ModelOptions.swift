@@ -12,7 +12,7 @@ struct ModelOptions: ParsableArguments {
     @Option(name: .long, help: "BLAS threads (default: all cores).")
     var threads: Int?
 
-    @Option(name: .long, help: "Projection arithmetic of the towers: \(TowerPrecision.autoSummary), fp32, or bf16 (half the memory, about twice as fast, cosine ≥ 0.9999 to fp32). Default: RADA_PRECISION, else auto.")
+    @Option(name: .long, help: "Projection arithmetic of the towers: \(TowerPrecision.autoSummary), fp32, bf16 or fp16 (half the memory, about twice as fast where the CPU has the kernel; cosine ≥ 0.9999 to fp32). Default: RADA_PRECISION, else auto.")
     var precision: String?
 
 

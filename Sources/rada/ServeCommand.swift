@@ -19,7 +19,7 @@ struct ServeCommand: AsyncParsableCommand {
     var port: Int?
     @Option(help: "CLIP model directory (default: the embedded model). [RADA_MODEL]")
     var model: String?
-    @Option(help: "Projection arithmetic of the towers: \(TowerPrecision.autoSummary), fp32, or bf16 (half the memory, about twice as fast; cosine ≥ 0.9999 to fp32). [RADA_PRECISION, default auto]")
+    @Option(help: "Projection arithmetic of the towers: \(TowerPrecision.autoSummary), fp32, bf16 or fp16 (half the memory, about twice as fast where the CPU has the kernel; cosine ≥ 0.9999 to fp32). [RADA_PRECISION, default auto]")
     var precision: String?
     @Option(name: .customLong("data-dir"), help: "Directory for streams and checkpoints. [RADA_DATA_DIR, default ./rada-data]")
     var dataDir: String?

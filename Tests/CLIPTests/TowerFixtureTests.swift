@@ -96,7 +96,8 @@ struct TowerFixtureTests {
     /// 120 images make every scratch buffer of a pass large enough to come from the pool, so
     /// the second and third passes run on buffers the first left behind (not cleared).
     @Test("passes on reused scratch give the bits of the first pass", 
-          arguments: [TowerPrecision.float32] + BF16PackedMatrix.Kernel.available.map { .bfloat16($0) })
+          arguments: [TowerPrecision.float32] + BF16PackedMatrix.Kernel.available.map { .bfloat16($0) }
+              + (FP16PackedMatrix.isAvailable ? [.float16] : []))
     func reusedScratchIsInvisible(precision: TowerPrecision) throws {
         let directory = Fixtures.url("tiny-clip")
         let model = try CLIPModel.load(from: directory, precision: precision)

@@ -4,9 +4,9 @@ import Testing
 
 @testable import CLIP
 
-/// bf16 precision, which `auto` picks where the CPU has a bf16 kernel: the same embeddings within
-/// the stated cosine on every kernel the machine runs, really computed in bf16 (not silently
-/// fp32), and a clear error where the CPU cannot run it.
+/// bf16 and fp16 precision, which `auto` picks where the CPU has a fast kernel for them: the same
+/// embeddings within the stated cosine on every kernel the machine runs, really computed in 16 bits
+/// (not silently fp32), and a clear error where the CPU cannot run it.
 @Suite("Tower precision")
 struct TowerPrecisionTests {
     /// The bound `auto` promises (measured on the tiny fixtures, 2 layers of width 64: ≥ 0.99999).
@@ -26,13 +26,24 @@ struct TowerPrecisionTests {
         try agreesWithReference(fixture: fixture, kernel: .avx512)
     }
 
+    @Test("AVX512-FP16 embeddings agree with the float64 reference to the stated cosine",
+          .enabled(if: FP16PackedMatrix.isAvailable, "this CPU has no AVX512-FP16"),
+          arguments: ["tiny-clip", "tiny-openclip"])
+    func avx512FP16AgreesWithReference(fixture: String) throws {
+        try agreesWithReference(fixture: fixture, precision: .float16)
+    }
+
     func agreesWithReference(fixture: String, kernel: BF16PackedMatrix.Kernel) throws {
+        try agreesWithReference(fixture: fixture, precision: .bfloat16(kernel))
+    }
+
+    func agreesWithReference(fixture: String, precision: TowerPrecision) throws {
         let directory = Fixtures.url(fixture)
-        let model = try CLIPModel.load(from: directory, precision: .bfloat16(kernel))
+        let model = try CLIPModel.load(from: directory, precision: precision)
         let reference = try ReferenceOutputs(directory: directory)
         let images = agreement(model.embedImages(pixels: reference.pixels, count: reference.images), reference.imageEmbeddings)
         let texts = agreement(model.embedTexts(reference.texts), reference.textEmbeddings)
-        print("\(fixture) bf16 \(kernel): image cos ≥ \(images.minCosine) max|Δ| \(images.maxAbsDiff); text cos ≥ \(texts.minCosine) max|Δ| \(texts.maxAbsDiff)")
+        print("\(fixture) \(precision): image cos ≥ \(images.minCosine) max|Δ| \(images.maxAbsDiff); text cos ≥ \(texts.minCosine) max|Δ| \(texts.maxAbsDiff)")
         #expect(images.minCosine >= Self.minCosine)
         #expect(texts.minCosine >= Self.minCosine)
         // Rounding is visible: far beyond fp32's 1e-5 tolerance, so this is not the fp32 path.
@@ -41,29 +52,38 @@ struct TowerPrecisionTests {
 
     @Test func parsesTheNames() throws {
         #expect(try TowerPrecision.choose("fp32").precision == .float32)
-        #expect(try TowerPrecision.choose("auto", kernel: nil).precision == .float32)
-        #expect(try TowerPrecision.choose("auto", kernel: .avx512, vendor: .amd).precision == .bfloat16(.avx512))
-        // Where VDPBF16PS is slower than fp32 FMAs (Intel cores), auto keeps fp32; bf16 still asks for it.
-        #expect(try TowerPrecision.choose("auto", kernel: .avx512, vendor: .intel).precision == .float32)
-        #expect(try TowerPrecision.choose("auto", kernel: .avx512, vendor: .other).precision == .float32)
-        #expect(try TowerPrecision.choose("auto", kernel: .avx512, vendor: .intel).reason.contains("no usable AMX"))
-        #expect(try TowerPrecision.choose("bf16", kernel: .avx512, vendor: .intel).precision == .bfloat16(.avx512))
-        #expect(try TowerPrecision.choose("auto", kernel: .amx, vendor: .intel).precision == .bfloat16(.amx))
+        #expect(try TowerPrecision.choose("auto", kernel: nil, fp16: false).precision == .float32)
+        #expect(try TowerPrecision.choose("auto", kernel: .avx512, vendor: .amd, fp16: false).precision == .bfloat16(.avx512))
+        // Where VDPBF16PS is slower than fp32 FMAs (Intel cores), auto keeps fp32 unless the CPU
+        // has AVX512-FP16; bf16 still asks for it.
+        #expect(try TowerPrecision.choose("auto", kernel: .avx512, vendor: .intel, fp16: false).precision == .float32)
+        #expect(try TowerPrecision.choose("auto", kernel: .avx512, vendor: .other, fp16: false).precision == .float32)
+        #expect(try TowerPrecision.choose("auto", kernel: .avx512, vendor: .intel, fp16: false).reason.contains("neither usable AMX nor AVX512-FP16"))
+        #expect(try TowerPrecision.choose("auto", kernel: .avx512, vendor: .intel, fp16: true).precision == .float16)
+        #expect(try TowerPrecision.choose("auto", kernel: .avx512, vendor: .intel, fp16: true).reason.contains("AVX512-FP16"))
+        #expect(try TowerPrecision.choose("auto", kernel: nil, vendor: .intel, fp16: true).precision == .float16)
+        #expect(try TowerPrecision.choose("bf16", kernel: .avx512, vendor: .intel, fp16: true).precision == .bfloat16(.avx512))
+        // AMX beats fp16 (about 3× fp32's rate against 2×), and on AMD bf16 is the fast path.
+        #expect(try TowerPrecision.choose("auto", kernel: .amx, vendor: .intel, fp16: true).precision == .bfloat16(.amx))
+        #expect(try TowerPrecision.choose("auto", kernel: .avx512, vendor: .amd, fp16: true).precision == .bfloat16(.avx512))
         #expect(try TowerPrecision.choose("bf16", kernel: .amx).precision == .bfloat16(.amx))
-        #expect(try TowerPrecision.choose("auto", kernel: nil).reason.contains("neither AMX-BF16 nor AVX512-BF16"))
-        #expect(throws: CheckpointError.unsupportedPrecision("fp16")) { try TowerPrecision.choose("fp16") }
-        #expect("\(CheckpointError.unsupportedPrecision("fp16"))".contains("auto, fp32 or bf16"))
+        #expect(try TowerPrecision.choose("fp16", fp16: true).precision == .float16)
+        #expect(try TowerPrecision.choose("auto", kernel: nil, fp16: false).reason.contains("none of AMX-BF16, AVX512-BF16 and AVX512-FP16"))
+        #expect(throws: CheckpointError.unsupportedPrecision("fp8")) { try TowerPrecision.choose("fp8") }
+        #expect("\(CheckpointError.unsupportedPrecision("fp8"))".contains("auto, fp32, bf16 or fp16"))
         #expect(throws: CheckpointError.precisionUnavailable("bf16")) { try TowerPrecision.choose("bf16", kernel: nil) }
+        #expect(throws: CheckpointError.precisionUnavailable("fp16")) { try TowerPrecision.choose("fp16", fp16: false) }
     }
 
     /// `auto` is bf16 on the fastest bf16 kernel where that beats fp32 (AMX anywhere,
-    /// AVX512-BF16 on AMD cores), else fp32.
+    /// AVX512-BF16 on AMD cores), else fp16 on AVX512-FP16, else fp32.
     @Test func autoPicksTheFastestKernelHere() throws {
         let choice = try TowerPrecision.choose("auto")
+        let fp16: TowerPrecision = FP16PackedMatrix.isAvailable ? .float16 : .float32
         switch BF16PackedMatrix.Kernel.available.first {
         case .amx?: #expect(choice.precision == .bfloat16(.amx))
-        case .avx512?: #expect(choice.precision == (CPUModel.vendor == .amd ? .bfloat16(.avx512) : .float32))
-        case nil: #expect(choice.precision == .float32)
+        case .avx512?: #expect(choice.precision == (CPUModel.vendor == .amd ? .bfloat16(.avx512) : fp16))
+        case nil: #expect(choice.precision == fp16)
         }
     }
 
@@ -73,6 +93,13 @@ struct TowerPrecisionTests {
         let missing = try #require(BF16PackedMatrix.Kernel.allCases.first { !$0.isAvailable })
         #expect(throws: CheckpointError.precisionUnavailable("bf16 (\(missing))")) {
             try CLIPModel.load(from: Fixtures.url("tiny-clip"), precision: .bfloat16(missing))
+        }
+    }
+
+    @Test("fp16 is refused where the CPU lacks AVX512-FP16", .enabled(if: !FP16PackedMatrix.isAvailable, "this CPU runs AVX512-FP16"))
+    func fp16RefusedWithoutTheKernel() throws {
+        #expect(throws: CheckpointError.precisionUnavailable("fp16 (AVX512-FP16)")) {
+            try CLIPModel.load(from: Fixtures.url("tiny-clip"), precision: .float16)
         }
     }
 }

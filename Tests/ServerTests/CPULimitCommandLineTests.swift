@@ -40,11 +40,16 @@ struct CPULimitCommandLineTests {
 
     /// What each cap allows, by the names `rada info` prints.
     static let allowedBF16: [String: Set<String>] = [
-        "portable": [], "avx2": [], "avx512f": [], "avx512bf16": ["AVX512-BF16"], "amx": ["AMX-BF16", "AVX512-BF16"],
+        "portable": [], "avx2": [], "avx512f": [], "avx512bf16": ["AVX512-BF16"], "avx512fp16": ["AVX512-BF16"],
+        "amx": ["AMX-BF16", "AVX512-BF16"],
+    ]
+    static let allowedFP16: [String: Set<String>] = [
+        "portable": [], "avx2": [], "avx512f": [], "avx512bf16": [], "avx512fp16": ["AVX512-FP16"], "amx": ["AVX512-FP16"],
     ]
     static let allowedFP32: [String: Set<String>] = [
         "portable": ["portable C"], "avx2": ["AVX2+FMA", "portable C"], "avx512f": ["AVX-512F", "AVX2+FMA", "portable C"],
-        "avx512bf16": ["AVX-512F", "AVX2+FMA", "portable C"], "amx": ["AVX-512F", "AVX2+FMA", "portable C"],
+        "avx512bf16": ["AVX-512F", "AVX2+FMA", "portable C"], "avx512fp16": ["AVX-512F", "AVX2+FMA", "portable C"],
+        "amx": ["AVX-512F", "AVX2+FMA", "portable C"],
     ]
 
     @Test func eachCapKeepsExactlyTheKernelsAtOrBelowIt() throws {
@@ -52,17 +57,19 @@ struct CPULimitCommandLineTests {
         #expect(free.status == 0)
         #expect(free.fields["cpu.limit"] == nil)
         let freeBF16 = Self.list(free.fields["cpu.bf16_kernels"])
+        let freeFP16 = Self.list(free.fields["cpu.fp16_kernels"])
         let freeFP32 = Self.list(free.fields["cpu.fp32_kernels"])
         #expect(freeFP32.contains("portable C"))
-        for limit in ["portable", "avx2", "avx512f", "avx512bf16", "amx"] {
+        for limit in ["portable", "avx2", "avx512f", "avx512bf16", "avx512fp16", "amx"] {
             let capped = try Self.info(limit: limit)
             #expect(capped.status == 0, "\(limit): \(capped.error)")
             #expect((capped.fields["cpu.limit"]?.hasPrefix(limit) ?? false) == (limit != "amx"), "\(limit)")
             #expect(Self.list(capped.fields["cpu.bf16_kernels"]) == freeBF16.intersection(Self.allowedBF16[limit]!), "\(limit)")
+            #expect(Self.list(capped.fields["cpu.fp16_kernels"]) == freeFP16.intersection(Self.allowedFP16[limit]!), "\(limit)")
             let fp32 = Self.list(capped.fields["cpu.fp32_kernels"])
             #expect(fp32 == freeFP32.intersection(Self.allowedFP32[limit]!), "\(limit)")
-            // With no bf16 kernel left, auto falls back to fp32.
-            if Self.list(capped.fields["cpu.bf16_kernels"]).isEmpty {
+            // With no bf16 or fp16 kernel left, auto falls back to fp32.
+            if Self.list(capped.fields["cpu.bf16_kernels"]).isEmpty && Self.list(capped.fields["cpu.fp16_kernels"]).isEmpty {
                 #expect(capped.fields["towers.precision"] == "fp32", "\(limit)")
             }
             switch limit {
@@ -83,6 +90,6 @@ struct CPULimitCommandLineTests {
         #expect(refused.status != 0)
         #expect(refused.fields.isEmpty)
         #expect(refused.error.contains("unknown RADA_CPU_LIMIT 'avx1024'"))
-        #expect(refused.error.contains("portable, avx2, avx512f, avx512bf16, amx"))
+        #expect(refused.error.contains("portable, avx2, avx512f, avx512bf16, avx512fp16, amx"))
     }
 }

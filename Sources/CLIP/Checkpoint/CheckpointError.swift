@@ -23,9 +23,9 @@ public enum CheckpointError: Error, CustomStringConvertible, Equatable, Sendable
         case .noConfig(let directory):
             "\(directory) holds neither config.json + model.safetensors (Hugging Face) nor open_clip_config.json + open_clip_model.safetensors (OpenCLIP)"
         case .unsupportedPrecision(let value):
-            "unknown precision '\(value)' (RADA_PRECISION or --precision): use auto, fp32 or bf16"
+            "unknown precision '\(value)' (RADA_PRECISION or --precision): use auto, fp32, bf16 or fp16"
         case .precisionUnavailable(let value):
-            "precision \(value) needs a CPU with AVX512-BF16 or Intel AMX-BF16; this machine has neither: use fp32 or auto"
+            "precision \(value) needs a CPU with its kernel (bf16: AVX512-BF16 or Intel AMX-BF16; fp16: AVX512-FP16), which this machine lacks: use fp32 or auto"
         case .unsupportedFP32Kernel(let value):
             "unknown fp32 kernel '\(value)' (RADA_FP32_GEMM): use auto, packed or openblas"
         case .fp32KernelUnavailable(let value):

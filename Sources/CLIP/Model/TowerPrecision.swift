@@ -10,25 +10,31 @@ public enum TowerPrecision: Sendable, Equatable, CustomStringConvertible {
     /// memory and about twice the speed; embeddings agree with fp32 to a cosine of at least
     /// 0.9999 (`TowerPrecisionTests`; 0.99998 on ViT-B/32 and B/16, Docs/benchmarks.md).
     case bfloat16(BF16PackedMatrix.Kernel)
+    /// Weights held only in fp16, products on AVX512-FP16 (fp16 sums of at most 128 terms, then
+    /// fp32): half the memory and about twice fp32's speed on Intel cores without AMX; embeddings
+    /// agree with fp32 to a cosine of at least 0.9999 (`TowerPrecisionTests`).
+    case float16
 
-    /// The names a user gives: `fp32`, `bf16`, or `auto` (the default).
-    public static let names = ["auto", "fp32", "bf16"]
+    /// The names a user gives: `fp32`, `bf16`, `fp16`, or `auto` (the default).
+    public static let names = ["auto", "fp32", "bf16", "fp16"]
 
     /// What `auto` picks (`choose`), in the words of the command-line help.
-    public static let autoSummary = "auto (bf16 on AMX-BF16, or on AVX512-BF16 on AMD CPUs; else fp32)"
+    public static let autoSummary = "auto (bf16 on AMX-BF16, or on AVX512-BF16 on AMD CPUs; else fp16 on AVX512-FP16; else fp32)"
 
     public var description: String {
         switch self {
         case .float32: "fp32"
         case .bfloat16(let kernel): "bf16 (\(kernel))"
+        case .float16: "fp16 (\(FP16PackedMatrix.kernelName))"
         }
     }
 
-    /// The short name (`fp32` or `bf16`), for tables and JSON.
+    /// The short name (`fp32`, `bf16` or `fp16`), for tables and JSON.
     public var name: String {
         switch self {
         case .float32: "fp32"
         case .bfloat16: "bf16"
+        case .float16: "fp16"
         }
     }
 
@@ -38,14 +44,16 @@ public enum TowerPrecision: Sendable, Equatable, CustomStringConvertible {
         public let reason: String
     }
 
-    /// The precision for a name (`auto`, `fp32`, `bf16`), on this machine. `auto` is the fastest
-    /// arithmetic whose embeddings stay within cosine 0.9999 of fp32's: bf16 on AMX-BF16 wherever
-    /// it runs; bf16 on AVX512-BF16 on AMD cores, where it runs at about twice fp32's rate; fp32
-    /// everywhere else, Intel cores with AVX512-BF16 but no AMX among them, where VDPBF16PS ran at
-    /// half the rate of fp32 FMAs (Docs/benchmarks.md, "Intel Xeon with AMX"). `bf16` on a CPU
-    /// without a bf16 kernel is an error, not a silent fallback.
+    /// The precision for a name (`auto`, `fp32`, `bf16`, `fp16`), on this machine. `auto` is the
+    /// fastest arithmetic whose embeddings stay within cosine 0.9999 of fp32's: bf16 on AMX-BF16
+    /// wherever it runs; bf16 on AVX512-BF16 on AMD cores, where it runs at about twice fp32's
+    /// rate; else fp16 on AVX512-FP16 (Intel cores without usable AMX, where VDPBF16PS runs at half
+    /// the rate of fp32 FMAs and fp16 FMAs at twice it: Docs/benchmarks.md, "Intel Xeon with
+    /// AVX512-FP16, no AMX"); fp32 everywhere else. `bf16` or `fp16` on a CPU without its kernel
+    /// is an error, not a silent fallback.
     public static func choose(
-        _ name: String, kernel: BF16PackedMatrix.Kernel? = BF16PackedMatrix.kernel, vendor: CPUModel.Vendor = CPUModel.vendor
+        _ name: String, kernel: BF16PackedMatrix.Kernel? = BF16PackedMatrix.kernel, vendor: CPUModel.Vendor = CPUModel.vendor,
+        fp16: Bool = FP16PackedMatrix.isAvailable
     ) throws -> Choice {
         switch name {
         case "fp32":
@@ -53,18 +61,26 @@ public enum TowerPrecision: Sendable, Equatable, CustomStringConvertible {
         case "bf16":
             guard let kernel else { throw CheckpointError.precisionUnavailable(name) }
             return Choice(precision: .bfloat16(kernel), reason: "asked for bf16; \(kernel) is this CPU's fastest bf16 kernel")
+        case "fp16":
+            guard fp16 else { throw CheckpointError.precisionUnavailable(name) }
+            return Choice(precision: .float16, reason: "asked for fp16 (\(FP16PackedMatrix.kernelName))")
         case "auto":
-            guard let kernel else {
-                return Choice(precision: .float32, reason: "auto: this CPU has neither AMX-BF16 nor AVX512-BF16, so fp32")
+            if let kernel, kernel == .amx || vendor == .amd {
+                return Choice(
+                    precision: .bfloat16(kernel),
+                    reason: "auto: this CPU runs \(kernel), about twice fp32's rate with embeddings within cosine 0.9999 of fp32 (--precision fp32 for the reference arithmetic)")
             }
-            if kernel == .avx512 && vendor != .amd {
+            if fp16 {
+                return Choice(
+                    precision: .float16,
+                    reason: "auto: this CPU has no usable AMX but runs \(FP16PackedMatrix.kernelName), about twice fp32's rate with embeddings within cosine 0.9999 of fp32 (--precision fp32 for the reference arithmetic)")
+            }
+            if kernel == .avx512 {
                 return Choice(
                     precision: .float32,
-                    reason: "auto: this CPU has AVX512-BF16 but no usable AMX, and outside AMD cores AVX512-BF16 runs slower than fp32, so fp32 (--precision bf16 to use it anyway)")
+                    reason: "auto: this CPU has AVX512-BF16 but neither usable AMX nor AVX512-FP16, and outside AMD cores AVX512-BF16 runs slower than fp32, so fp32 (--precision bf16 to use it anyway)")
             }
-            return Choice(
-                precision: .bfloat16(kernel),
-                reason: "auto: this CPU runs \(kernel), about twice fp32's rate with embeddings within cosine 0.9999 of fp32 (--precision fp32 for the reference arithmetic)")
+            return Choice(precision: .float32, reason: "auto: this CPU has none of AMX-BF16, AVX512-BF16 and AVX512-FP16, so fp32")
         default:
             throw CheckpointError.unsupportedPrecision(name)
         }
@@ -81,6 +97,9 @@ public enum TowerPrecision: Sendable, Equatable, CustomStringConvertible {
     public func checkSupported() throws {
         if case .bfloat16(let kernel) = self, !kernel.isAvailable {
             throw CheckpointError.precisionUnavailable("bf16 (\(kernel))")
+        }
+        if self == .float16, !FP16PackedMatrix.isAvailable {
+            throw CheckpointError.precisionUnavailable(description)
         }
     }
 }

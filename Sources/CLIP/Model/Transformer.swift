@@ -7,7 +7,7 @@ struct Transformer: Sendable {
 
     /// Scratch for one pass over `rows` rows of sequences of `length`.
     func makeWorkspace(rows: Int, length: Int, profile: TowerProfile? = nil) -> TransformerWorkspace {
-        TransformerWorkspace(rows: rows, length: length, tower: tower, bf16: layers.first?.qkv.bf16 != nil, profile: profile)
+        TransformerWorkspace(rows: rows, length: length, tower: tower, projection: layers.first?.qkv, profile: profile)
     }
 
     /// Runs every layer in place on `x` (`sequences · length` rows × width). With `causal`, each
@@ -31,13 +31,13 @@ struct Transformer: Sendable {
         let ws = workspace
         ws.profile.measure(.layerNorm) { layerNorm(layer.ln1, x, rows: rows, workspace: ws) }
         ws.profile.measure(.qkv) {
-            layer.qkv.apply(ws.normed, rows: rows, into: ws.qkv, accumulate: false, bf16Scratch: ws.bf16Activations)
+            layer.qkv.apply(ws.normed, rows: rows, into: ws.qkv, accumulate: false, halfScratch: ws.halfActivations)
         }
         ws.profile.measure(.attention) {
             attention(sequences: sequences, length: length, causal: causal, workspace: ws)
         }
         ws.profile.measure(.outProjection) {
-            layer.out.apply(ws.attention, rows: rows, into: x, accumulate: true, bf16Scratch: ws.bf16Activations)
+            layer.out.apply(ws.attention, rows: rows, into: x, accumulate: true, halfScratch: ws.halfActivations)
         }
     }
 
@@ -106,7 +106,7 @@ struct Transformer: Sendable {
         let ws = workspace
         ws.profile.measure(.layerNorm) { layerNorm(layer.ln2, x, rows: rows, workspace: ws) }
         ws.profile.measure(.fc1) {
-            layer.fc1.apply(ws.normed, rows: rows, into: ws.hidden, accumulate: false, bf16Scratch: ws.bf16Activations)
+            layer.fc1.apply(ws.normed, rows: rows, into: ws.hidden, accumulate: false, halfScratch: ws.halfActivations)
         }
         ws.profile.measure(.activation) {
             let width = tower.mlpWidth
@@ -118,7 +118,7 @@ struct Transformer: Sendable {
             }
         }
         ws.profile.measure(.fc2) {
-            layer.fc2.apply(ws.hidden, rows: rows, into: x, accumulate: true, bf16Scratch: ws.bf16Activations)
+            layer.fc2.apply(ws.hidden, rows: rows, into: x, accumulate: true, halfScratch: ws.halfActivations)
         }
     }
 

@@ -16,47 +16,65 @@ struct TransformerLayer: Sendable {
 }
 
 /// A dense layer stored inputs × outputs, with its bias. The weight is held once, in the form
-/// its kernel reads: fp32 for OpenBLAS, fp32 panels for the packed kernel, bf16 panels in bf16.
+/// its kernel reads: fp32 for OpenBLAS, fp32 panels for the packed kernel, bf16 or fp16 panels
+/// in those precisions.
 struct LinearWeights: Sendable {
-    /// fp32 weights for OpenBLAS (empty when `packed` or `bf16` holds them).
+    /// fp32 weights for OpenBLAS (empty when another form holds them).
     let weight: [Float]
     let bias: [Float]
     /// The weights packed in fp32 panels, with `FP32Kernel.packed` (replacing `weight`).
     let packed: PackedMatrix?
     /// The weights packed in bf16, in `TowerPrecision.bfloat16` only (replacing `weight`).
     let bf16: BF16PackedMatrix?
+    /// The weights packed in fp16, in `TowerPrecision.float16` only (replacing `weight`).
+    let fp16: FP16PackedMatrix?
 
     /// `weight` is inputs × outputs row-major; `bias` has one value per output. `fp32` says where
-    /// fp32 products run (ignored in bf16).
+    /// fp32 products run (ignored in bf16 and fp16).
     init(weight: [Float], bias: [Float], precision: TowerPrecision = .float32, fp32: FP32Kernel = .openBLAS) {
         self.bias = bias
         let inputs = bias.isEmpty ? 0 : weight.count / bias.count
+        var packed: PackedMatrix?, bf16: BF16PackedMatrix?, fp16: FP16PackedMatrix?
         switch (precision, fp32) {
         case (.bfloat16(let kernel), _) where !bias.isEmpty:
             bf16 = BF16PackedMatrix(rows: inputs, cols: bias.count, storage: weight, kernel: kernel)
-            packed = nil
-            self.weight = []
+        case (.float16, _) where !bias.isEmpty:
+            fp16 = FP16PackedMatrix(rows: inputs, cols: bias.count, storage: weight)
         case (.float32, .packed(let kernel)) where !bias.isEmpty:
             packed = PackedMatrix(rows: inputs, cols: bias.count, storage: weight, kernel: kernel)
-            bf16 = nil
-            self.weight = []
         default:
-            packed = nil
-            bf16 = nil
-            self.weight = weight
+            break
         }
+        self.packed = packed
+        self.bf16 = bf16
+        self.fp16 = fp16
+        self.weight = packed == nil && bf16 == nil && fp16 == nil ? weight : []
     }
 
-    /// `out (+)= input · weight + bias` for `rows` input rows. `bf16Scratch` (the workspace's
-    /// `bf16Activations`) holds the rounded inputs in bf16 precision.
+    /// UInt16 values of scratch a product of `rows` input rows of up to `inputs` values needs for
+    /// its rounded inputs: 0 unless the weight is held in bf16 or fp16.
+    func halfScratchCount(rows: Int, inputs: Int) -> Int {
+        if bf16 != nil { return BF16PackedMatrix.activationCount(rows: rows, inputs: inputs) }
+        if fp16 != nil { return FP16PackedMatrix.activationCount(rows: rows, inputs: inputs) }
+        return 0
+    }
+
+    /// `out (+)= input · weight + bias` for `rows` input rows. `halfScratch` (the workspace's
+    /// `halfActivations`, `halfScratchCount` values) holds the inputs rounded to bf16 or fp16.
     func apply(
         _ input: UnsafePointer<Float>, rows: Int, into out: UnsafeMutablePointer<Float>, accumulate: Bool,
-        bf16Scratch: UnsafeMutablePointer<UInt16>?
+        halfScratch: UnsafeMutablePointer<UInt16>?
     ) {
         let outputs = bias.count
         if let bf16 {
             bias.withUnsafeBufferPointer {
-                bf16.multiply(input, count: rows, bias: $0.baseAddress!, into: out, accumulate: accumulate, scratch: bf16Scratch)
+                bf16.multiply(input, count: rows, bias: $0.baseAddress!, into: out, accumulate: accumulate, scratch: halfScratch)
+            }
+            return
+        }
+        if let fp16 {
+            bias.withUnsafeBufferPointer {
+                fp16.multiply(input, count: rows, bias: $0.baseAddress!, into: out, accumulate: accumulate, scratch: halfScratch)
             }
             return
         }

@@ -19,20 +19,22 @@ final class TransformerWorkspace {
     /// The threads attention and the row-wise work (layer norm, activation) are split over (the
     /// BLAS thread count when the pass began).
     let threads: Int
-    /// bf16 copies of a projection's input rows, for towers held in bf16 (nil in fp32): one
-    /// buffer, sized for the widest input, shared by every projection of the pass.
-    let bf16Activations: UnsafeMutablePointer<UInt16>?
+    /// bf16 or fp16 copies of a projection's input rows, for towers held in those precisions (nil
+    /// in fp32): one buffer, sized for the widest input, shared by every projection of the pass.
+    let halfActivations: UnsafeMutablePointer<UInt16>?
     /// Stage timings of this pass, when asked for.
     let profile: TowerProfile?
 
     private let sizes: [Int]
-    private let bf16Count: Int
+    private let halfCount: Int
 
-    init(rows: Int, length: Int, tower: CLIPConfig.Tower, bf16: Bool, profile: TowerProfile? = nil) {
+    /// `projection` is any of the tower's projections: its form (fp32, bf16 or fp16) sizes the
+    /// rounded-input buffer.
+    init(rows: Int, length: Int, tower: CLIPConfig.Tower, projection: LinearWeights?, profile: TowerProfile? = nil) {
         self.profile = profile
         threads = BLAS.threadCount
-        bf16Count = bf16 ? BF16PackedMatrix.activationCount(rows: rows, inputs: max(tower.width, tower.mlpWidth)) : 0
-        bf16Activations = bf16 ? ScratchPool.shared.take(UInt16.self, count: bf16Count) : nil
+        halfCount = projection?.halfScratchCount(rows: rows, inputs: max(tower.width, tower.mlpWidth)) ?? 0
+        halfActivations = halfCount > 0 ? ScratchPool.shared.take(UInt16.self, count: halfCount) : nil
         scoresPerThread = max(length * length, Kernels.attentionScratchCount(length: length))
         sizes = [
             rows * tower.width, rows * tower.width, rows * 3 * tower.width, rows * tower.mlpWidth, threads * scoresPerThread,
@@ -49,6 +51,6 @@ final class TransformerWorkspace {
         for (pointer, size) in zip([normed, attention, qkv, hidden, scores], sizes) {
             ScratchPool.shared.give(pointer, count: size)
         }
-        if let bf16Activations { ScratchPool.shared.give(bf16Activations, count: bf16Count) }
+        if let halfActivations { ScratchPool.shared.give(halfActivations, count: halfCount) }
     }
 }

@@ -54,15 +54,14 @@ struct VisionTower: Sendable {
         let patchLength = channels * patchSize * patchSize
         let pool = ScratchPool.shared
         let patchValues = count * patchCount * patchLength, projectedValues = count * patchCount * width
-        let bf16Values = patchEmbedding.bf16 == nil
-            ? 0 : BF16PackedMatrix.activationCount(rows: count * patchCount, inputs: patchLength)
+        let halfValues = patchEmbedding.halfScratchCount(rows: count * patchCount, inputs: patchLength)
         let patches = pool.take(Float.self, count: patchValues)
         let projected = pool.take(Float.self, count: projectedValues)
-        let bf16Scratch = bf16Values > 0 ? pool.take(UInt16.self, count: bf16Values) : nil
+        let halfScratch = halfValues > 0 ? pool.take(UInt16.self, count: halfValues) : nil
         defer {
             pool.give(patches, count: patchValues)
             pool.give(projected, count: projectedValues)
-            if let bf16Scratch { pool.give(bf16Scratch, count: bf16Values) }
+            if let halfScratch { pool.give(halfScratch, count: halfValues) }
         }
         profile.measure(.patchUnfolding) {
             forEachImage(count) { image in
@@ -70,7 +69,7 @@ struct VisionTower: Sendable {
             }
         }
         profile.measure(.patchProduct) {
-            patchEmbedding.apply(patches, rows: count * patchCount, into: projected, accumulate: false, bf16Scratch: bf16Scratch)
+            patchEmbedding.apply(patches, rows: count * patchCount, into: projected, accumulate: false, halfScratch: halfScratch)
         }
         profile.measure(.patchUnfolding) { placeTokens(projected, count: count, into: x) }
     }

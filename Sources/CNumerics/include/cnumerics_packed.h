@@ -38,7 +38,8 @@ enum {
     RADA_CPU_LIMIT_AVX2 = 1,
     RADA_CPU_LIMIT_AVX512F = 2,
     RADA_CPU_LIMIT_AVX512BF16 = 3,
-    RADA_CPU_LIMIT_AMX = 4,
+    RADA_CPU_LIMIT_AVX512FP16 = 4,
+    RADA_CPU_LIMIT_AMX = 5,
 };
 int rada_cpu_limit(void);
 /** The name RADA_CPU_LIMIT gives a level (PORTABLE ... AMX), NULL for any other value. */
