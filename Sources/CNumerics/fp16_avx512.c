@@ -32,12 +32,15 @@ static const float *row_factors(const uint16_t *a16, int m, int k) {
     return (const float *)(const void *)(a16 + rada_bf16_activation_count(m, k));
 }
 
-/* 2^e with magnitude·2^e in [2^(target-1), 2^target); 1 for zero or non-finite magnitudes. */
+/* 2^e with magnitude·2^e in [2^(target-1), 2^target); 1 for zero or non-finite magnitudes. e
+ * stays within fp32's normal exponents, so neither the scale nor its inverse overflows (a row of
+ * fp32 subnormals is scaled by 2^127 only, which still puts it well inside fp16's range). */
 static float power_of_two_scale(float magnitude, int target) {
     if (!(magnitude > 0) || !isfinite(magnitude)) return 1.0f;
     int exponent;
     frexpf(magnitude, &exponent); /* magnitude = f·2^exponent, f in [0.5, 1) */
-    return ldexpf(1.0f, target - exponent);
+    int e = target - exponent;
+    return ldexpf(1.0f, e > 127 ? 127 : e < -126 ? -126 : e);
 }
 
 float rada_fp16_weight_scale(const float *w, int k, int n, int ldw) {
