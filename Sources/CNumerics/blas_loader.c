@@ -149,6 +149,12 @@ void rada_blas_set_threads(int threads) { if (p_set_threads) p_set_threads(threa
 int rada_blas_get_threads(void) { return p_get_threads ? p_get_threads() : 1; }
 
 const char *rada_blas_serial_library(void) { return serial_library; }
+/* Depth of serial sections on this thread (BLAS.serially). */
+static _Thread_local int serial_depth;
+void rada_enter_serial_section(void) { serial_depth++; }
+void rada_leave_serial_section(void) { serial_depth--; }
+int rada_in_serial_section(void) { return serial_depth > 0; }
+
 void rada_blas_enter_caller_thread(void) { caller_thread_depth++; }
 void rada_blas_leave_caller_thread(void) { caller_thread_depth--; }
 

@@ -32,11 +32,28 @@ extension BLAS {
         return try body()
     }
 
+    /// The threads rada's own kernels (packed and 16-bit products, the towers' row-wise work and
+    /// attention) split their work over on this thread: `threadCount`, or 1 inside `serially`.
+    public static var kernelThreads: Int {
+        rada_in_serial_section() != 0 ? 1 : threadCount
+    }
+
+    /// Runs `body` entirely on the calling thread: its BLAS products on the caller-thread library
+    /// (`onCallerThread`) and rada's own kernels unsplit (`kernelThreads` is 1). For callers that
+    /// split independent work over the threads themselves (a tower pass's images, one share per
+    /// thread), so that nothing inside waits on another thread. Nesting is allowed.
+    public static func serially<R>(_ body: () throws -> R) rethrows -> R {
+        ensureLoaded()
+        rada_enter_serial_section()
+        defer { rada_leave_serial_section() }
+        return try onCallerThread(body)
+    }
+
     /// How many parts to split a product of `flops` floating-point operations into: one below
-    /// ~1 MFLOP (a second thread costs more to wake than it saves), else `threadCount`, at most
+    /// ~1 MFLOP (a second thread costs more to wake than it saves), else `kernelThreads`, at most
     /// `maxParts`.
     public static func parts(forFLOPs flops: Int, upTo maxParts: Int) -> Int {
-        flops < 1 << 20 ? 1 : max(1, min(threadCount, maxParts))
+        flops < 1 << 20 ? 1 : max(1, min(kernelThreads, maxParts))
     }
 
     /// Runs `body(part)` for `part` in 0..<parts concurrently (inline when one). The parts must

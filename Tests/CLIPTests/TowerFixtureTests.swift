@@ -93,11 +93,14 @@ struct TowerFixtureTests {
         #expect(agreement(last, Matrix(rows: 1, cols: images.cols, storage: images.row(reference.images - 1))).maxAbsDiff <= 1e-5)
     }
 
+    /// fp32 and every 16-bit kernel this machine runs.
+    static let precisionsHere: [TowerPrecision] = [.float32] + BF16PackedMatrix.Kernel.available.map { .bfloat16($0) }
+        + (FP16PackedMatrix.isAvailable ? [.float16] : [])
+
     /// 120 images make every scratch buffer of a pass large enough to come from the pool, so
     /// the second and third passes run on buffers the first left behind (not cleared).
     @Test("passes on reused scratch give the bits of the first pass", 
-          arguments: [TowerPrecision.float32] + BF16PackedMatrix.Kernel.available.map { .bfloat16($0) }
-              + (FP16PackedMatrix.isAvailable ? [.float16] : []))
+          arguments: Self.precisionsHere)
     func reusedScratchIsInvisible(precision: TowerPrecision) throws {
         let directory = Fixtures.url("tiny-clip")
         let model = try CLIPModel.load(from: directory, precision: precision)
@@ -111,6 +114,24 @@ struct TowerFixtureTests {
         #expect(other.storage != first.storage)
         let single = model.embedImages(pixels: reference.pixels, count: reference.images)
         #expect(agreement(Matrix(rows: reference.images, cols: first.cols, storage: Array(first.storage.prefix(single.storage.count))), single).maxAbsDiff <= 1e-5)
+    }
+
+    /// With two threads and at least four images, each thread takes its share of the images
+    /// through the blocks alone; a profiled pass never splits that way, so it is the reference.
+    @Test("a pass split by images gives the bits of one pass over all of them",
+          arguments: Self.precisionsHere)
+    func splitByImagesIsInvisible(precision: TowerPrecision) throws {
+        let directory = Fixtures.url("tiny-clip")
+        let model = try CLIPModel.load(from: directory, precision: precision)
+        let reference = try ReferenceOutputs(directory: directory)
+        let many = Array([[Float]](repeating: reference.pixels, count: 3).joined()), count = 3 * reference.images
+        let threads = BLAS.threadCount
+        defer { BLAS.setThreads(threads) }
+        BLAS.setThreads(2)
+        let split = model.embedImages(pixels: many, count: count)
+        let whole = model.embedImages(pixels: many, count: count, profile: TowerProfile())
+        #expect(split.storage == whole.storage, "\(precision)")
+        #expect(agreement(split, Matrix(rows: count, cols: split.cols, storage: whole.storage)).minCosine > 0.99999)
     }
 
     @Test("a profiled pass times every stage and gives the bits of an unprofiled one")

@@ -51,6 +51,10 @@ struct LinearWeights: Sendable {
         self.weight = packed == nil && bf16 == nil && fp16 == nil ? weight : []
     }
 
+    /// Whether its products run on rada's own kernels (packed fp32, bf16 or fp16), whose
+    /// arithmetic per output row does not depend on the other rows or on the thread count.
+    var runsOnOwnKernels: Bool { packed != nil || bf16 != nil || fp16 != nil }
+
     /// UInt16 values of scratch a product of `rows` input rows of up to `inputs` values needs for
     /// its rounded inputs: 0 unless the weight is held in bf16 or fp16.
     func halfScratchCount(rows: Int, inputs: Int) -> Int {

@@ -16,8 +16,8 @@ final class TransformerWorkspace {
     /// scores, or what `Kernels.attentionHead` needs).
     let scores: UnsafeMutablePointer<Float>
     let scoresPerThread: Int
-    /// The threads attention and the row-wise work (layer norm, activation) are split over (the
-    /// BLAS thread count when the pass began).
+    /// The threads attention and the row-wise work (layer norm, activation) are split over
+    /// (`BLAS.kernelThreads` when the pass began).
     let threads: Int
     /// bf16 or fp16 copies of a projection's input rows, for towers held in those precisions (nil
     /// in fp32): one buffer, sized for the widest input, shared by every projection of the pass.
@@ -32,7 +32,7 @@ final class TransformerWorkspace {
     /// rounded-input buffer.
     init(rows: Int, length: Int, tower: CLIPConfig.Tower, projection: LinearWeights?, profile: TowerProfile? = nil) {
         self.profile = profile
-        threads = BLAS.threadCount
+        threads = BLAS.kernelThreads
         halfCount = projection?.halfScratchCount(rows: rows, inputs: max(tower.width, tower.mlpWidth)) ?? 0
         halfActivations = halfCount > 0 ? ScratchPool.shared.take(UInt16.self, count: halfCount) : nil
         scoresPerThread = max(length * length, Kernels.attentionScratchCount(length: length))

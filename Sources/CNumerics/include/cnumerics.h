@@ -13,6 +13,12 @@ extern "C" {
  * Intel cores and falls back to "Prescott". Loading it with dlopen after choosing
  * OPENBLAS_CORETYPE (unless the user already chose) gives us the right kernels. */
 
+/** Serial sections (BLAS.serially), counted per thread: inside one, rada's own kernels run
+ *  unsplit on the calling thread. */
+void rada_enter_serial_section(void);
+void rada_leave_serial_section(void);
+int rada_in_serial_section(void);
+
 /** Loads the BLAS library once. Returns 0 on success, non-zero with a message in `error`. */
 int rada_blas_load(char *error, size_t error_len);
 /** The core type OpenBLAS runs (e.g. "SkylakeX"), or "unknown". Valid after a successful load. */
