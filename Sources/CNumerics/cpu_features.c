@@ -60,11 +60,11 @@ static void detect(void) {
     unsigned int a, b, c, d;
     if (__get_cpuid_max(0, 0) < 7) return;
     __cpuid(1, a, b, c, d);
-    int osxsave = (c >> 27) & 1, fma = (c >> 12) & 1, avx = (c >> 28) & 1;
+    int osxsave = (c >> 27) & 1, fma = (c >> 12) & 1, avx = (c >> 28) & 1, f16c = (c >> 29) & 1;
     if (!osxsave) return;
     __cpuid_count(7, 0, a, b, c, d);
     int amx_bf16 = (d >> 22) & 1, amx_tile = (d >> 24) & 1, avx512f = (b >> 16) & 1, avx512bw = (b >> 30) & 1;
-    int avx2 = (b >> 5) & 1, avx512_fp16 = (d >> 23) & 1;
+    int avx2 = (b >> 5) & 1, avx512vl = (b >> 31) & 1, avx512_fp16 = (d >> 23) & 1;
     __cpuid_count(7, 1, a, b, c, d);
     int avx512_bf16 = (a >> 5) & 1;
     /* The OS must save the ymm state (XCR0 bits 1, 2) and, for AVX-512, the opmask and all 32
@@ -74,7 +74,8 @@ static void detect(void) {
     int os_ymm = (xcr0_lo & 0x6u) == 0x6u, os_zmm = (xcr0_lo & 0xe6u) == 0xe6u;
     avx2fma_state = os_ymm && avx && avx2 && fma;
     avx512f_state = os_zmm && avx512f;
-    avx512fp16_state = os_zmm && avx512f && avx512bw && avx512_fp16;
+    /* Everything fp16_avx512.c is compiled for: AVX512F/BW/VL, AVX512-FP16 and F16C. */
+    avx512fp16_state = os_zmm && avx512f && avx512bw && avx512vl && avx512_fp16 && f16c;
     if (!(os_zmm && avx512f && avx512bw && avx512_bf16)) return;
     avx512bf16_state = 1;
     /* Linux hands out the 8 KiB tile state only on request (ARCH_REQ_XCOMP_PERM, XTILEDATA). */
