@@ -26,15 +26,16 @@ import subprocess
 import sys
 import time
 
-IMPLS = ["rada", "rada-openblas", "rada-bf16", "rada-fp16", "rada-avx512bf16", "rada-avx2", "ort", "torch"]
+IMPLS = ["rada", "rada-openblas", "rada-bf16", "rada-fp16", "rada-avx512fp16", "rada-avx512bf16", "rada-avx2", "ort",
+         "torch"]
 # rada in a 16-bit precision, by its `--precision` name (skipped where the CPU lacks the kernel).
 HALF = {"rada-bf16": "bf16", "rada-fp16": "fp16"}
 # Runs of rada capped by RADA_CPU_LIMIT, with the precision its default (`auto`) then picks: the
-# path a CPU without AMX and AVX512-FP16 takes (bf16 on AVX512-BF16 on AMD, fp32 on Intel), and
-# that of an AVX2-only CPU (fp32 on the
+# path of an Intel CPU without usable AMX (fp16 on AVX512-FP16), of a CPU without AMX and
+# AVX512-FP16 (bf16 on AVX512-BF16 on AMD, fp32 on Intel), and of an AVX2-only CPU (fp32 on the
 # AVX2+FMA kernel, OpenBLAS's Haswell family). Same machine, so the caches and clocks are this
 # CPU's, and the peers still use everything it has: a lower bound for such a machine, not its figure.
-CAPS = {"rada-avx512bf16": "avx512bf16", "rada-avx2": "avx2"}
+CAPS = {"rada-avx512fp16": "avx512fp16", "rada-avx512bf16": "avx512bf16", "rada-avx2": "avx2"}
 
 
 def resident_mib():
@@ -260,7 +261,7 @@ def print_tables(report, args):
     models = sorted({r["model"] for r in results}, key=lambda m: [r["model"] for r in results].index(m))
     impls = [i for i in IMPLS if i in args.impls]
     names = {"rada": "rada", "rada-openblas": "rada OpenBLAS", "rada-bf16": "rada bf16", "rada-fp16": "rada fp16",
-             "rada-avx512bf16": "rada capped avx512bf16", "rada-avx2": "rada capped avx2", "ort": "ONNX Runtime",
+             "rada-avx512fp16": "rada capped avx512fp16", "rada-avx512bf16": "rada capped avx512bf16", "rada-avx2": "rada capped avx2", "ort": "ONNX Runtime",
              "torch": "PyTorch"}
     print(f"\nCPU: {report['cpu']}; load average {report['load_average_start'][0]:.1f} at start, {report['load_average_end'][0]:.1f} at end; "
           f"{args.rounds} rounds × {args.repeats} repeats, median of round medians")
