@@ -13,25 +13,6 @@ size_t rada_fp16_activation_count(int m, int k) {
     return rada_bf16_activation_count(m, k) + 2 * (size_t)rada_round_up(m, 16);
 }
 
-#if RADA_BF16_X86
-#include <immintrin.h>
-
-#define RADA_FP16_TARGET __attribute__((target("avx512f,avx512bw,avx512vl,avx512fp16,f16c")))
-/* Rows per micro-tile: 12 rows × 2 fp16 accumulators (16 columns × an input pair each), plus
- * the two weight vectors and the broadcast pair, within the 32 zmm registers, as the bf16 kernel. */
-#define MR 12
-/* Input blocks (of 32) summed in fp16 before they are added to fp32: 128 products per lane, each
- * below 128 in magnitude (|sum| < 16384 < 65504). Flushing every 4 blocks was 1.4× more
- * accurate (relative error 1.2e-3 against 1.7e-3 of the terms' magnitude; bf16's is 2.2e-3) and
- * about 5 % slower on the tower (Docs/benchmarks.md). */
-#define FLUSH_BLOCKS 8
-/* Activation rows are scaled so their largest magnitude lies in [64, 128). */
-#define ROW_TARGET_EXPONENT 7
-
-static const float *row_factors(const uint16_t *a16, int m, int k) {
-    return (const float *)(const void *)(a16 + rada_bf16_activation_count(m, k));
-}
-
 /* 2^e with magnitude·2^e in [2^(target-1), 2^target); 1 for zero or non-finite magnitudes. e
  * stays within fp32's normal exponents, so neither the scale nor its inverse overflows (a row of
  * fp32 subnormals is scaled by 2^127 only, which still puts it well inside fp16's range). */
@@ -53,16 +34,35 @@ float rada_fp16_weight_scale(const float *w, int k, int n, int ldw) {
     return power_of_two_scale(largest, 0);
 }
 
-RADA_FP16_TARGET float rada_fp16_round(float x) { return _cvtsh_ss(_cvtss_sh(x, _MM_FROUND_TO_NEAREST_INT)); }
+#if RADA_BF16_X86
+#include <immintrin.h>
 
+#define RADA_FP16_TARGET __attribute__((target("avx512f,avx512bw,avx512vl,avx512fp16,f16c")))
+
+/* x·scale rounded to fp16 by F16C: the same round to nearest even as `rada_f32_to_f16`, which the
+ * packing of ViT-B/32 took 0.4–0.9 s longer to load with (a software conversion per value). */
 RADA_FP16_TARGET static uint16_t to_fp16(float x, float scale) { return _cvtss_sh(x * scale, _MM_FROUND_TO_NEAREST_INT); }
 
 void rada_fp16_pack_weight(const float *w, int k, int n, int ldw, float scale, uint16_t *packed) {
     rada_pack_pair_tiles(w, k, n, ldw, to_fp16, scale, packed);
 }
+/* Rows per micro-tile: 12 rows × 2 fp16 accumulators (16 columns × an input pair each), plus
+ * the two weight vectors and the broadcast pair, within the 32 zmm registers, as the bf16 kernel. */
+#define MR 12
+/* Input blocks (of 32) summed in fp16 before they are added to fp32: 128 products per lane, each
+ * below 128 in magnitude (|sum| < 16384 < 65504). Flushing every 4 blocks was 1.4× more
+ * accurate (relative error 1.2e-3 against 1.7e-3 of the terms' magnitude; bf16's is 2.2e-3) and
+ * 2–5 % slower on single products, 9 % on the median tower pass of five alternating runs. */
+#define FLUSH_BLOCKS 8
+/* Activation rows are scaled so their largest magnitude lies in [64, 128). */
+#define ROW_TARGET_EXPONENT 7
+
+static const float *row_factors(const uint16_t *a16, int m, int k) {
+    return (const float *)(const void *)(a16 + rada_bf16_activation_count(m, k));
+}
 
 RADA_FP16_TARGET void rada_fp16_convert_rows(const float *a, int m, int k, int lda, uint16_t *out, int row_begin, int row_end) {
-    int kpad = rada_round_up(k, RADA_BF16_KB), mpad = rada_round_up(m, 16);
+    int kpad = rada_round_up(k, RADA_BF16_KB);
     int real_end = row_end < m ? row_end : m;
     float *factors = (float *)(void *)(out + rada_bf16_activation_count(m, k));
     for (int r = row_begin; r < real_end; r++) {
@@ -95,10 +95,7 @@ RADA_FP16_TARGET void rada_fp16_convert_rows(const float *a, int m, int k, int l
         for (; i < k; i++) dst[i] = to_fp16(src[i], scale);
         for (; i < kpad; i++) dst[i] = 0;
     }
-    if (row_end >= m) {
-        memset(out + (size_t)m * kpad, 0, (size_t)(mpad - m) * kpad * sizeof(uint16_t));
-        for (int r = m; r < mpad; r++) factors[r] = 0;
-    }
+    /* Rows past m (the bf16 layout pads to 16 for AMX) are never read by this kernel. */
 }
 
 /* acc (mr × 64 fp32, row stride 64) = rows a[0..mr) · one packed panel, in the interleaved order
@@ -196,8 +193,6 @@ void rada_avx512fp16_gemm(int m, int n, int k, const uint16_t *a16, const uint16
 }
 #else
 /* Stubs off x86: callers check `rada_avx512fp16_available()` first, so they never run. */
-float rada_fp16_weight_scale(const float *w, int k, int n, int ldw) { (void)w; (void)k; (void)n; (void)ldw; return 1; }
-float rada_fp16_round(float x) { return x; }
 void rada_fp16_pack_weight(const float *w, int k, int n, int ldw, float scale, uint16_t *packed) {
     (void)w; (void)k; (void)n; (void)ldw; (void)scale; (void)packed;
 }

@@ -78,8 +78,14 @@ public struct FP16PackedMatrix: Sendable {
     }
 
     /// fp32 → fp16 (nearest even) → fp32, the rounding applied to every scaled weight and
-    /// activation. The kernel must be available.
-    public static func round(_ x: Float) -> Float { rada_fp16_round(x) }
+    /// activation (`Kernels.floatToHalf`; the kernel's F16C conversions round the same way, to
+    /// nearest even).
+    public static func round(_ x: Float) -> Float {
+        var value = x, half: UInt16 = 0, back: Float = 0
+        Kernels.floatToHalf(&value, &half, count: 1)
+        Kernels.halfToFloat(&half, &back, count: 1)
+        return back
+    }
 
     /// The kernel's rate, in GFLOP/s, of an n×n · n×n product (weight packed beforehand, the
     /// activation rounding included) on `BLAS.threadCount` threads, as `BF16PackedMatrix.squareRate`.

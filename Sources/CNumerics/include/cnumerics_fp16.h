@@ -32,18 +32,15 @@ size_t rada_fp16_packed_count(int k, int n);
  *  1 for an all-zero or non-finite weight. */
 float rada_fp16_weight_scale(const float *w, int k, int n, int ldw);
 /** Packs row-major fp32 w (k×n, leading dimension ldw), multiplied by `scale`, into fp16 tiles
- *  (round to nearest even, zero padding). Call only when `rada_avx512fp16_available()`. */
+ *  (round to nearest even, as `rada_f32_to_f16`; zero padding). Call only when
+ *  `rada_avx512fp16_available()`. */
 void rada_fp16_pack_weight(const float *w, int k, int n, int ldw, float scale, uint16_t *packed);
 /** uint16_t values of scratch for m activation rows of k inputs: the fp16 rows (padded as the bf16
  *  layout) followed by one fp32 factor per row (the inverse of the row's scale). */
 size_t rada_fp16_activation_count(int m, int k);
 /** Scales rows [row_begin, row_end) of fp32 a (m×k, leading dimension lda) and rounds them to fp16
- *  into `out`; the caller whose range ends at m also zeroes the padding rows. Call only when
- *  `rada_avx512fp16_available()`. */
+ *  (nearest even) into `out`, with each row's factor. Call only when `rada_avx512fp16_available()`. */
 void rada_fp16_convert_rows(const float *a, int m, int k, int lda, uint16_t *out, int row_begin, int row_end);
-/** fp32 → fp16 (nearest even) → fp32, as the kernels round scaled values (for tests). Call only
- *  when `rada_avx512fp16_available()`. */
-float rada_fp16_round(float x);
 
 /** c[r, j] = (accumulate ? c[r, j] : 0) + bias[j] + Σ_k a[r, k] · w[k, j] for rows r < m and the
  *  columns of panels [panel_begin, panel_end). `a16` comes from `rada_fp16_convert_rows` (m
