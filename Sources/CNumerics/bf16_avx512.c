@@ -1,5 +1,6 @@
 #include "cnumerics_bf16.h"
 #include "bf16_internal.h"
+#include "prefetch.h"
 
 #include <string.h>
 
@@ -16,7 +17,7 @@
  * and, per activation row, that row's input pair broadcast to every lane: VDPBF16PS adds
  * a[2q]·w[2q][c] + a[2q+1]·w[2q+1][c] into lane c, in fp32. */
 RADA_BF16_TARGET __attribute__((always_inline)) static inline void
-micro_tile(const int mr, const uint16_t *a, int kpad, const uint16_t *panel, int blocks, float *acc) {
+micro_tile(const int mr, const uint16_t *a, int kpad, const uint16_t *panel, int blocks, float *acc, rada_prefetch next) {
     __m512 c0[MR], c1[MR];
     for (int i = 0; i < mr; i++) {
         c0[i] = _mm512_setzero_ps();
@@ -25,6 +26,7 @@ micro_tile(const int mr, const uint16_t *a, int kpad, const uint16_t *panel, int
     for (int kb = 0; kb < blocks; kb++) {
         const uint16_t *w = panel + (size_t)kb * 2 * RADA_BF16_TILE_VALUES;
         const uint16_t *ak = a + kb * RADA_BF16_KB;
+        rada_prefetch_step(next, kb);
         for (int r = 0; r < 16; r++) {
             __m512bh b0 = (__m512bh)_mm512_loadu_si512((const void *)(w + r * 32));
             __m512bh b1 = (__m512bh)_mm512_loadu_si512((const void *)(w + RADA_BF16_TILE_VALUES + r * 32));
@@ -45,7 +47,7 @@ micro_tile(const int mr, const uint16_t *a, int kpad, const uint16_t *panel, int
 
 /* One instance per row count, so that each keeps its accumulators in registers. */
 #define RADA_MICRO(R) \
-    case R: micro_tile(R, a, kpad, panel, blocks, acc); break;
+    case R: micro_tile(R, a, kpad, panel, blocks, acc, next); break;
 
 RADA_BF16_TARGET
 void rada_avx512bf16_gemm(int m, int n, int k, const uint16_t *a16, const uint16_t *packed, const float *bias,
@@ -55,13 +57,17 @@ void rada_avx512bf16_gemm(int m, int n, int k, const uint16_t *a16, const uint16
     float acc[MR * 32] __attribute__((aligned(64)));
     /* Panel-major: a panel's weights (kpad × 32 bf16, 192 KiB at k = 3072) stay in L2 while every
      * row block passes over them. */
+    size_t panel_values = (size_t)blocks * 2 * RADA_BF16_TILE_VALUES;
+    int tiles = (m + MR - 1) / MR;
     for (int p = panel_begin; p < panel_end; p++) {
-        const uint16_t *panel = packed + (size_t)p * blocks * 2 * RADA_BF16_TILE_VALUES;
+        const uint16_t *panel = packed + (size_t)p * panel_values;
+        const uint16_t *next_panel = p + 1 < panel_end ? panel + panel_values : NULL;
         int col0 = p * RADA_BF16_NR, cols = n - col0 < RADA_BF16_NR ? n - col0 : RADA_BF16_NR;
         const float *panel_bias = bias ? bias + col0 : 0;
         for (int row = 0; row < m; row += MR) {
             int rows = m - row < MR ? m - row : MR;
             const uint16_t *a = a16 + (size_t)row * kpad;
+            rada_prefetch next = rada_prefetch_share(next_panel, 2 * panel_values, tiles, row / MR, blocks);
             switch (rows) {
                 RADA_MICRO(1) RADA_MICRO(2) RADA_MICRO(3) RADA_MICRO(4) RADA_MICRO(5) RADA_MICRO(6)
                 RADA_MICRO(7) RADA_MICRO(8) RADA_MICRO(9) RADA_MICRO(10) RADA_MICRO(11) RADA_MICRO(12)

@@ -1,6 +1,7 @@
 #include "cnumerics_fp16.h"
 #include "cnumerics_bf16.h"
 #include "bf16_internal.h"
+#include "prefetch.h"
 
 #include <math.h>
 #include <string.h>
@@ -103,7 +104,7 @@ RADA_FP16_TARGET void rada_fp16_convert_rows(const float *a, int m, int k, int l
  * broadcasts a row's input pair to every lane; VFMADD231PH then adds a[2q]·w[2q][c] into lane 2c
  * and a[2q + 1]·w[2q + 1][c] into lane 2c + 1, in fp16, for FLUSH_BLOCKS blocks at a time. */
 RADA_FP16_TARGET __attribute__((always_inline)) static inline void
-micro_tile(const int mr, const uint16_t *a, int kpad, const uint16_t *panel, int blocks, float *acc) {
+micro_tile(const int mr, const uint16_t *a, int kpad, const uint16_t *panel, int blocks, float *acc, rada_prefetch next) {
     __m512h c0[MR], c1[MR];
     for (int i = 0; i < mr * 4; i++) _mm512_store_ps(acc + 16 * i, _mm512_setzero_ps());
     for (int kb0 = 0; kb0 < blocks; kb0 += FLUSH_BLOCKS) {
@@ -115,6 +116,7 @@ micro_tile(const int mr, const uint16_t *a, int kpad, const uint16_t *panel, int
         for (int kb = kb0; kb < kend; kb++) {
             const uint16_t *w = panel + (size_t)kb * 2 * RADA_BF16_TILE_VALUES;
             const uint16_t *ak = a + kb * RADA_BF16_KB;
+            rada_prefetch_step(next, kb);
             for (int r = 0; r < 16; r++) {
                 __m512h b0 = _mm512_castsi512_ph(_mm512_loadu_si512((const void *)(w + r * 32)));
                 __m512h b1 = _mm512_castsi512_ph(_mm512_loadu_si512((const void *)(w + RADA_BF16_TILE_VALUES + r * 32)));
@@ -139,7 +141,7 @@ micro_tile(const int mr, const uint16_t *a, int kpad, const uint16_t *panel, int
 }
 
 #define RADA_MICRO(R) \
-    case R: micro_tile(R, a, kpad, panel, blocks, acc); break;
+    case R: micro_tile(R, a, kpad, panel, blocks, acc, next); break;
 
 RADA_FP16_TARGET
 void rada_avx512fp16_gemm(int m, int n, int k, const uint16_t *a16, const uint16_t *packed, float weight_scale,
@@ -151,8 +153,10 @@ void rada_avx512fp16_gemm(int m, int n, int k, const uint16_t *a16, const uint16
     float acc[MR * 64] __attribute__((aligned(64)));
     const __m512i even = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
     const __m512i odd = _mm512_setr_epi32(1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31);
+    size_t panel_values = (size_t)blocks * 2 * RADA_BF16_TILE_VALUES;
     for (int p = panel_begin; p < panel_end; p++) {
-        const uint16_t *panel = packed + (size_t)p * blocks * 2 * RADA_BF16_TILE_VALUES;
+        const uint16_t *panel = packed + (size_t)p * panel_values;
+        const uint16_t *next_panel = p + 1 < panel_end ? panel + panel_values : NULL;
         int col0 = p * RADA_BF16_NR, cols = n - col0 < RADA_BF16_NR ? n - col0 : RADA_BF16_NR;
         const float *panel_bias = bias ? bias + col0 : 0;
         __mmask16 mask0 = cols >= 16 ? 0xffff : (__mmask16)((1u << cols) - 1);
@@ -162,6 +166,7 @@ void rada_avx512fp16_gemm(int m, int n, int k, const uint16_t *a16, const uint16
         for (int tile = 0; tile < tiles; tile++) {
             int row = (int)((long)m * tile / tiles), rows = (int)((long)m * (tile + 1) / tiles) - row;
             const uint16_t *a = a16 + (size_t)row * kpad;
+            rada_prefetch next = rada_prefetch_share(next_panel, 2 * panel_values, tiles, tile, blocks);
             switch (rows) {
                 RADA_MICRO(1) RADA_MICRO(2) RADA_MICRO(3) RADA_MICRO(4) RADA_MICRO(5) RADA_MICRO(6)
                 RADA_MICRO(7) RADA_MICRO(8) RADA_MICRO(9) RADA_MICRO(10) RADA_MICRO(11) RADA_MICRO(12)
