@@ -11,11 +11,17 @@ per (threads, batch). The figure per implementation and configuration is the med
 of each round's median. Thread counts are applied alike: rada's BLAS threads,
 torch.set_num_threads (inter-op 1), ORT intra_op_num_threads (inter-op 1, sequential).
 
+With --interleave N, every implementation instead loads once, in a process of its own that
+answers one pass at a time, and the passes alternate: N cycles per (threads, batch), each cycle
+one pass of every implementation in a rotating order, 50 ms apart. A shared host's busy spells
+(the same command moves by up to 70 % between runs on a 2-vCPU guest) then fall on both sides
+of each comparison: the ratios are taken cycle by cycle, and their median and quartiles printed.
+
 Needs: the venv's torch, transformers, onnxruntime, plus `onnx` (the exporter writes through it).
 Usage:
   python tools/bench_backbone.py --model parity-out/b32-hf [--model parity-out/b16-hf] \
       [--rada .build/release/rada] [--threads 1 2] [--batch 1 8] [--rounds 3] [--repeats 5] \
-      [--out bench-out/backbone.json]
+      [--interleave 40] [--out bench-out/backbone.json]
 Prints Markdown tables (speed; load time and memory) and writes every measurement as JSON.
 """
 import argparse
@@ -104,8 +110,9 @@ def time_runs(run, repeats):
     return times, time.process_time() - cpu_start
 
 
-def worker(impl, directory, onnx_path, threads, batches, repeats):
-    """Runs in its own process: load (timed), then every configuration; prints JSON lines."""
+def worker(impl, directory, onnx_path, threads, batches, repeats, serve=False):
+    """Runs in its own process: load (timed), then every configuration; prints JSON lines. With
+    `serve`, answers each 'THREADS BATCH' line of stdin with one pass's seconds instead."""
     import numpy as np
     import torch
 
@@ -135,6 +142,24 @@ def worker(impl, directory, onnx_path, threads, batches, repeats):
     if sessions is not None:
         for count in threads[1:]:
             sessions[count] = session(count)
+    if serve:
+        inputs = {}
+        for line in sys.stdin:
+            count, batch = map(int, line.split())
+            x = inputs.setdefault(batch, pixels(batch, size))
+            torch.set_num_threads(count)
+            if impl == "torch":
+                tx = torch.from_numpy(x)
+                start = time.perf_counter()
+                with torch.inference_mode():
+                    model(tx)
+            else:
+                sess = sessions.setdefault(count, session(count)) if sessions is not None else None
+                start = time.perf_counter()
+                sess.run(None, {"pixel_values": x})
+            seconds = time.perf_counter() - start
+            print(json.dumps(dict(kind="pass", threads=count, batch=batch, seconds=round(seconds, 6))), flush=True)
+        return
     for count in threads:
         torch.set_num_threads(count)
         for batch in batches:
@@ -161,7 +186,8 @@ def worker(impl, directory, onnx_path, threads, batches, repeats):
     del np
 
 
-def run_impl(impl, args, directory, onnx_path):
+def impl_command(impl, args, directory, onnx_path, serve=False):
+    """The command line and environment of one implementation's process."""
     if impl.startswith("rada"):
         command = [args.rada, "bench-backbone", "--model", directory, "--json", "--repeats", str(args.repeats)]
         # rada's default is `auto` (bf16 where the CPU has a bf16 kernel): name each mode.
@@ -171,15 +197,24 @@ def run_impl(impl, args, directory, onnx_path):
             command += ["--precision", HALF.get(impl, "fp32")]
         command += sum([["--threads", str(t)] for t in args.threads], [])
         command += sum([["--batch", str(b)] for b in args.batch], [])
+        if serve:
+            command.append("--passes-from-stdin")
     else:
         command = [sys.executable, __file__, "--worker", impl, "--model", directory, "--onnx", onnx_path,
                    "--repeats", str(args.repeats), "--threads", *map(str, args.threads), "--batch", *map(str, args.batch)]
+        if serve:
+            command.append("--serve")
     # rada-openblas: fp32 products on OpenBLAS instead of the packed kernel `auto` picks.
     env = dict(os.environ, RADA_FP32_GEMM="openblas" if impl == "rada-openblas" else "auto")
     env.pop("RADA_CPU_LIMIT", None)
     if impl in CAPS:
         env["RADA_CPU_LIMIT"] = CAPS[impl]
         env.pop("OPENBLAS_CORETYPE", None)  # the cap picks OpenBLAS's family too
+    return command, env
+
+
+def run_impl(impl, args, directory, onnx_path):
+    command, env = impl_command(impl, args, directory, onnx_path)
     result = subprocess.run(command, capture_output=True, text=True, env=env)
     if result.returncode != 0 and impl in HALF and "needs a CPU with" in result.stderr:
         print(f"skipping {impl}: {result.stderr.strip()}", file=sys.stderr)
@@ -187,6 +222,58 @@ def run_impl(impl, args, directory, onnx_path):
     if result.returncode != 0:
         raise SystemExit(f"{impl} failed ({result.returncode}):\n{result.stderr[-3000:]}")
     return [dict(json.loads(line), impl=impl) for line in result.stdout.splitlines() if line.startswith("{")]
+
+
+def run_interleaved(args, name, directory, onnx_path):
+    """Every implementation in a process of its own, loaded once; passes alternate (see the module
+    doc). Returns result lines in run_impl's form plus one "pass" line per timed pass."""
+    workers, lines = {}, []
+    for impl in args.impls:
+        command, env = impl_command(impl, args, directory, onnx_path, serve=True)
+        process = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                   text=True, env=env)
+        first = process.stdout.readline()
+        if not first.startswith("{"):
+            error = process.stderr.read()
+            if impl in HALF and "needs a CPU with" in error:
+                print(f"skipping {impl}: {error.strip()}", file=sys.stderr)
+                continue
+            raise SystemExit(f"{impl} failed to start:\n{error[-3000:]}")
+        lines.append(dict(json.loads(first), impl=impl, model=name, round=0))
+        workers[impl] = process
+
+    def one_pass(impl, threads, batch):
+        process = workers[impl]
+        process.stdin.write(f"{threads} {batch}\n")
+        process.stdin.flush()
+        answer = process.stdout.readline()
+        if not answer.startswith("{"):
+            raise SystemExit(f"{impl} stopped:\n{process.stderr.read()[-3000:]}")
+        time.sleep(0.05)  # lets a peer's thread pool stop spinning before the next one runs
+        return json.loads(answer)["seconds"]
+
+    impls = list(workers)
+    for threads in args.threads:
+        for batch in args.batch:
+            print(f"{name} threads {threads} batch {batch}: {args.interleave} cycles", file=sys.stderr)
+            for impl in impls:  # warm-up: pages, thread pools, kernel selection
+                one_pass(impl, threads, batch)
+            times = {impl: [] for impl in impls}
+            for cycle in range(args.interleave):
+                for impl in impls[cycle % len(impls):] + impls[:cycle % len(impls)]:
+                    seconds = one_pass(impl, threads, batch)
+                    times[impl].append(seconds)
+                    lines.append(dict(kind="pass", impl=impl, model=name, threads=threads, batch=batch, cycle=cycle,
+                                      seconds=seconds))
+            for impl in impls:
+                median = statistics.median(times[impl])
+                lines.append(dict(kind="embed", impl=impl, model=name, round=0, threads=threads, batch=batch,
+                                  reps=len(times[impl]), ms_per_image=round(median * 1000 / batch, 2),
+                                  best_ms_per_batch=round(min(times[impl]) * 1000, 2)))
+    for process in workers.values():
+        process.stdin.close()
+        process.wait()
+    return lines
 
 
 def check_agreement(directory, onnx_path):
@@ -221,12 +308,15 @@ def main():
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--impls", nargs="+", default=IMPLS, choices=IMPLS)
+    parser.add_argument("--interleave", type=int, default=0, metavar="CYCLES",
+                        help="alternate single passes of every implementation, CYCLES per configuration (replaces rounds)")
     parser.add_argument("--out", default="bench-out/backbone.json")
     parser.add_argument("--worker", choices=["ort", "torch"], help=argparse.SUPPRESS)
     parser.add_argument("--onnx", help=argparse.SUPPRESS)
+    parser.add_argument("--serve", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.worker:
-        return worker(args.worker, args.model[0], args.onnx, args.threads, args.batch, args.repeats)
+        return worker(args.worker, args.model[0], args.onnx, args.threads, args.batch, args.repeats, args.serve)
 
     os.makedirs(os.path.dirname(args.out) or ".", exist_ok=True)
     report = dict(command=" ".join(sys.argv), cpu=cpu_model(), load_average_start=os.getloadavg(), results=[])
@@ -238,6 +328,9 @@ def main():
             export_onnx(directory, onnx_path)
         if "ort" in args.impls and "torch" in args.impls:
             report.setdefault("ort_vs_torch_min_cosine", {})[name] = check_agreement(directory, onnx_path)
+        if args.interleave:
+            report["results"] += run_interleaved(args, name, directory, onnx_path)
+            continue
         for round_index in range(args.rounds):
             order = args.impls[round_index % len(args.impls):] + args.impls[:round_index % len(args.impls)]
             for impl in order:
@@ -264,7 +357,8 @@ def print_tables(report, args):
              "rada-avx512fp16": "rada capped avx512fp16", "rada-avx512bf16": "rada capped avx512bf16", "rada-avx2": "rada capped avx2", "ort": "ONNX Runtime",
              "torch": "PyTorch"}
     print(f"\nCPU: {report['cpu']}; load average {report['load_average_start'][0]:.1f} at start, {report['load_average_end'][0]:.1f} at end; "
-          f"{args.rounds} rounds × {args.repeats} repeats, median of round medians")
+          + (f"{args.interleave} interleaved cycles of single passes, median pass" if args.interleave else
+             f"{args.rounds} rounds × {args.repeats} repeats, median of round medians"))
     kernels = {r["impl"]: r.get("kernel") for r in results if r["kind"] == "load" and r["impl"].startswith("rada")}
     print("rada kernels: " + "; ".join(f"{names[i]}: {k}" for i, k in kernels.items() if k) + "\n")
     header = "| model | batch | threads | " + " | ".join(f"{names[i]} ms/image | {names[i]} images/s" for i in impls)
@@ -282,14 +376,17 @@ def print_tables(report, args):
                 cells = [f"{ms[i]:.1f} | {1000 / ms[i]:.2f}" if ms[i] else "– | –" for i in impls]
                 ratios = [f"{ms[i] / ms[o]:.2f}×" if ms.get(i) and ms.get(o) else "–" for i, o in pairs]
                 print(f"| {model} | {batch} | {threads} | " + " | ".join(cells + ratios) + " |")
-    print("\nCPU time (all threads of the process) per image, ms: less sensitive to other jobs than wall time, "
-          "but it counts thread-pool spin-waiting\n")
-    print("| model | batch | threads | " + " | ".join(names[i] for i in impls) + " |\n|" + "---|" * (3 + len(impls)))
-    for model in models:
-        for batch in args.batch:
-            for threads in args.threads:
-                cpu = [median_of(model, i, "embed", "cpu_ms_per_image", batch=batch, threads=threads) for i in impls]
-                print(f"| {model} | {batch} | {threads} | " + " | ".join(f"{c:.1f}" if c else "–" for c in cpu) + " |")
+    if args.interleave:
+        print_cycle_ratios(results, models, args, pairs, names)
+    else:  # interleaved passes are timed by wall clock only
+        print("\nCPU time (all threads of the process) per image, ms: less sensitive to other jobs than wall time, "
+              "but it counts thread-pool spin-waiting\n")
+        print("| model | batch | threads | " + " | ".join(names[i] for i in impls) + " |\n|" + "---|" * (3 + len(impls)))
+        for model in models:
+            for batch in args.batch:
+                for threads in args.threads:
+                    cpu = [median_of(model, i, "embed", "cpu_ms_per_image", batch=batch, threads=threads) for i in impls]
+                    print(f"| {model} | {batch} | {threads} | " + " | ".join(f"{c:.1f}" if c else "–" for c in cpu) + " |")
     print("\n| model | implementation | load s | resident MiB (total) | resident MiB (model) |\n|---|---|---|---|---|")
     for model in models:
         for impl in impls:
@@ -301,6 +398,30 @@ def print_tables(report, args):
     if "ort_vs_torch_min_cosine" in report:
         print("\nONNX export agrees with PyTorch: min cosine " +
               ", ".join(f"{m} {c:.7f}" for m, c in report["ort_vs_torch_min_cosine"].items()))
+
+
+def print_cycle_ratios(results, models, args, pairs, names):
+    """Each pair's ratio cycle by cycle (passes next to each other in time): median, quartiles."""
+    print("\nRatios within each cycle (a peer's pass ÷ ours in the same cycle): median [25 %, 75 %] over cycles\n")
+    print("| model | batch | threads | " + " | ".join(f"{names[i]} ÷ {names[o]}" for i, o in pairs) + " |")
+    print("|" + "---|" * (3 + len(pairs)))
+    for model in models:
+        for batch in args.batch:
+            for threads in args.threads:
+                seconds = {}
+                for r in results:
+                    if r["kind"] == "pass" and r["model"] == model and r["batch"] == batch and r["threads"] == threads:
+                        seconds[(r["impl"], r["cycle"])] = r["seconds"]
+                cells = []
+                for i, o in pairs:
+                    ratios = sorted(seconds[(i, c)] / seconds[(o, c)] for c in range(args.interleave)
+                                    if (i, c) in seconds and (o, c) in seconds)
+                    if len(ratios) < 4:
+                        cells.append("–")
+                        continue
+                    q1, median, q3 = statistics.quantiles(ratios, n=4)
+                    cells.append(f"{median:.2f}× [{q1:.2f}, {q3:.2f}]")
+                print(f"| {model} | {batch} | {threads} | " + " | ".join(cells) + " |")
 
 
 if __name__ == "__main__":

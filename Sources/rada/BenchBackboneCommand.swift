@@ -19,6 +19,8 @@ struct BenchBackboneCommand: ParsableCommand {
     @Flag(help: "Also time the image tower's own GEMM shapes (GFLOP/s per shape) on OpenBLAS and on each packed fp32 kernel this CPU runs.") var gemmShapes = false
     @Flag(help: "Also time each stage of a pass (projections, attention, layer norm, GELU, patching) at every batch and thread count.") var stages = false
     @Flag(help: "Print JSON lines instead of a table.") var json = false
+    @Flag(help: "After loading, time nothing on its own: answer each 'THREADS BATCH' line of standard input with one pass's wall seconds, as a JSON line (tools/bench_backbone.py --interleave alternates such passes with its peers').")
+    var passesFromStdin = false
 
     func validate() throws {
         if batch.contains(where: { $0 < 1 }) || threads.contains(where: { $0 < 1 }) || repeats < 1 {
@@ -54,6 +56,7 @@ struct BenchBackboneCommand: ParsableCommand {
 
         let config = clip.config
         let perImage = config.channels * config.imageSize * config.imageSize
+        if passesFromStdin { return try answerPasses(clip, perImage: perImage) }
         let pixels = Self.pixels(count: (batch.max() ?? 1) * perImage)
         for threadCount in threads {
             BLAS.setThreads(threadCount)
@@ -76,6 +79,29 @@ struct BenchBackboneCommand: ParsableCommand {
             }
         }
         if gemmShapes { try timeShapes(config) }
+    }
+
+    /// One pass per request line, timed alone: the caller decides the order of implementations,
+    /// so that each of rada's passes lies between its peers' in time and a busy spell of a shared
+    /// host falls on both sides of a comparison. Lines that are not two counts in range end the
+    /// run with an error, not a pass.
+    private func answerPasses(_ clip: CLIPModel, perImage: Int) throws {
+        let clock = ContinuousClock()
+        var inputs: [Int: [Float]] = [:]
+        fflush(nil)  // stdout is a pipe (fully buffered): the caller waits for the load line
+        while let line = readLine() {
+            let fields = line.split(separator: " ").compactMap { Int($0) }
+            guard fields.count == 2, (1...256).contains(fields[0]), (1...512).contains(fields[1]) else {
+                throw ValidationError("expected 'THREADS BATCH' (1–256 threads, 1–512 images), got '\(line)'")
+            }
+            let (threadCount, size) = (fields[0], fields[1])
+            BLAS.setThreads(threadCount)
+            let input = inputs[size] ?? Self.pixels(count: size * perImage)
+            inputs[size] = input
+            let seconds = clock.measure { _ = clip.embedImages(pixels: input, count: size) }.seconds
+            print(#"{"kind": "pass", "threads": \#(threadCount), "batch": \#(size), "seconds": \#(fmt(seconds, 6))}"#)
+            fflush(nil)
+        }
     }
 
     /// Each stage's share of `repeats` profiled passes: the weight products (the block
