@@ -1,4 +1,5 @@
 #include "cnumerics_packed.h"
+#include "prefetch.h"
 
 #include <pthread.h>
 #include <stdlib.h>
@@ -57,9 +58,10 @@ void rada_pack_weight(const float *w, int k, int n, int ldw, float *packed) {
 }
 
 /* A tile: c[0..rows) × [0..cols) (+)= a · panel over k inputs. `a` holds the rows' inputs
- * k-major (MR values per input, the first `rows` used); `panel` holds NR weights per input. */
+ * k-major (MR values per input, the first `rows` used); `panel` holds NR weights per input.
+ * `next`: the tile's share of the next panel chunk, fetched over its k steps. */
 typedef void (*tile_fn)(int rows, int cols, int k, const float *a, const float *panel, const float *bias,
-                        float *c, int ldc, int accumulate);
+                        float *c, int ldc, int accumulate, rada_prefetch next);
 
 /* Writes a rows × cols block of accumulators (row stride acc_ld) to c, plus bias, plus c. */
 static void write_block(const float *acc, int acc_ld, int rows, int cols, const float *bias, float *c, int ldc,
@@ -73,12 +75,13 @@ static void write_block(const float *acc, int acc_ld, int rows, int cols, const 
 
 /* Portable version: the same walk, plain loops for the compiler to vectorise. */
 static void tile_portable(int rows, int cols, int k, const float *a, const float *panel, const float *bias,
-                          float *c, int ldc, int accumulate) {
+                          float *c, int ldc, int accumulate, rada_prefetch next) {
     float acc[MR][NR];
     for (int r = 0; r < rows; r++)
         for (int j = 0; j < NR; j++) acc[r][j] = 0;
     for (int kk = 0; kk < k; kk++) {
         const float *b = panel + (size_t)kk * NR;
+        rada_prefetch_step(next, kk);
         for (int r = 0; r < rows; r++) {
             float x = a[(size_t)kk * MR + r];
             for (int j = 0; j < NR; j++) acc[r][j] += x * b[j];
@@ -92,7 +95,7 @@ static void tile_portable(int rows, int cols, int k, const float *a, const float
  * registers. Instantiated per constant `rows` so that the accumulators stay in registers. */
 __attribute__((target("avx512f"), always_inline)) static inline void
 tile_avx512_rows(const int rows, int cols, int k, const float *a, const float *panel, const float *bias, float *c,
-                 int ldc, int accumulate) {
+                 int ldc, int accumulate, rada_prefetch next) {
     __m512 lo[MR], hi[MR];
     for (int r = 0; r < rows; r++) {
         lo[r] = _mm512_setzero_ps();
@@ -101,6 +104,7 @@ tile_avx512_rows(const int rows, int cols, int k, const float *a, const float *p
     for (int kk = 0; kk < k; kk++) {
         __m512 b0 = _mm512_loadu_ps(panel + (size_t)kk * NR);
         __m512 b1 = _mm512_loadu_ps(panel + (size_t)kk * NR + 16);
+        rada_prefetch_step(next, kk);
         for (int r = 0; r < rows; r++) {
             __m512 x = _mm512_set1_ps(a[(size_t)kk * MR + r]);
             lo[r] = _mm512_fmadd_ps(x, b0, lo[r]);
@@ -125,11 +129,11 @@ tile_avx512_rows(const int rows, int cols, int k, const float *a, const float *p
 }
 
 #define RADA_AVX512_CASE(R) \
-    case R: tile_avx512_rows(R, cols, k, a, panel, bias, c, ldc, accumulate); break;
+    case R: tile_avx512_rows(R, cols, k, a, panel, bias, c, ldc, accumulate, next); break;
 
 __attribute__((target("avx512f"))) static void tile_avx512(int rows, int cols, int k, const float *a,
                                                            const float *panel, const float *bias, float *c,
-                                                           int ldc, int accumulate) {
+                                                           int ldc, int accumulate, rada_prefetch next) {
     switch (rows) {
         RADA_AVX512_CASE(1) RADA_AVX512_CASE(2) RADA_AVX512_CASE(3) RADA_AVX512_CASE(4)
         RADA_AVX512_CASE(5) RADA_AVX512_CASE(6) RADA_AVX512_CASE(7) RADA_AVX512_CASE(8)
@@ -142,7 +146,7 @@ __attribute__((target("avx512f"))) static void tile_avx512(int rows, int cols, i
  * + the broadcast within the 16 ymm registers. */
 __attribute__((target("avx2,fma"), always_inline)) static inline void
 micro_avx2(const int rows, int cols, int k, const float *a, const float *b, const float *bias, float *c, int ldc,
-           int accumulate) {
+           int accumulate, rada_prefetch next) {
     __m256 lo[6], hi[6];
     for (int r = 0; r < rows; r++) {
         lo[r] = _mm256_setzero_ps();
@@ -151,6 +155,7 @@ micro_avx2(const int rows, int cols, int k, const float *a, const float *b, cons
     for (int kk = 0; kk < k; kk++) {
         __m256 b0 = _mm256_loadu_ps(b + (size_t)kk * NR);
         __m256 b1 = _mm256_loadu_ps(b + (size_t)kk * NR + 8);
+        rada_prefetch_step(next, kk);
         for (int r = 0; r < rows; r++) {
             __m256 x = _mm256_broadcast_ss(a + (size_t)kk * MR + r);
             lo[r] = _mm256_fmadd_ps(x, b0, lo[r]);
@@ -181,12 +186,15 @@ micro_avx2(const int rows, int cols, int k, const float *a, const float *b, cons
 }
 
 #define RADA_AVX2_CASE(R) \
-    case R: micro_avx2(R, w, k, a + sub, panel + half, b, c + (size_t)sub * ldc + half, ldc, accumulate); break;
+    case R: micro_avx2(R, w, k, a + sub, panel + half, b, c + (size_t)sub * ldc + half, ldc, accumulate, \
+                       half == 0 && sub == 0 ? next : none); break;
 
-/* A 12 × 32 tile as up to four 6 × 16 blocks; the panel chunk is read from L1 by each. */
+/* A 12 × 32 tile as up to four 6 × 16 blocks; the panel chunk is read from L1 by each. The first
+ * block asks for the tile's share of the next chunk. */
 __attribute__((target("avx2,fma"))) static void tile_avx2(int rows, int cols, int k, const float *a,
                                                           const float *panel, const float *bias, float *c,
-                                                          int ldc, int accumulate) {
+                                                          int ldc, int accumulate, rada_prefetch next) {
+    const rada_prefetch none = {0, 0, 0};
     for (int half = 0; half < cols; half += 16) {
         int w = cols - half < 16 ? cols - half : 16;
         const float *b = bias ? bias + half : NULL;
@@ -261,11 +269,13 @@ void rada_sgemm_packed(int kernel, int m, int n, int k, const float *a, int lda,
             for (int p = panel_begin; p < panel_end; p++) {
                 int cols = n - p * NR < NR ? n - p * NR : NR;
                 const float *panel = packed + (size_t)p * NR * k + (size_t)k0 * NR;
+                const float *next = p + 1 < panel_end ? panel + (size_t)NR * k : NULL;
                 const float *panel_bias = first && bias ? bias + p * NR : NULL;
                 for (int t = 0; t < tiles; t++) {
                     int t0 = rows * t / tiles, t1 = rows * (t + 1) / tiles;
                     tile(t1 - t0, cols, kc, block + (size_t)t * MR * kc, panel, panel_bias,
-                         c + (size_t)(r0 + t0) * ldc + p * NR, ldc, accumulate || !first);
+                         c + (size_t)(r0 + t0) * ldc + p * NR, ldc, accumulate || !first,
+                         rada_prefetch_share(next, sizeof(float) * NR * (size_t)kc, tiles, t, kc));
                 }
             }
         }
