@@ -30,6 +30,7 @@ import os
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 
 IMPLS = ["rada", "rada-openblas", "rada-bf16", "rada-fp16", "rada-avx512fp16", "rada-avx512bf16", "rada-avx2", "ort",
@@ -154,7 +155,9 @@ def worker(impl, directory, onnx_path, threads, batches, repeats, serve=False):
                 with torch.inference_mode():
                     model(tx)
             else:
-                sess = sessions.setdefault(count, session(count)) if sessions is not None else None
+                if count not in sessions:
+                    sessions[count] = session(count)
+                sess = sessions[count]
                 start = time.perf_counter()
                 sess.run(None, {"pixel_values": x})
             seconds = time.perf_counter() - start
@@ -230,11 +233,16 @@ def run_interleaved(args, name, directory, onnx_path):
     workers, lines = {}, []
     for impl in args.impls:
         command, env = impl_command(impl, args, directory, onnx_path, serve=True)
-        process = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        # stderr to a file: a pipe nobody reads until the end would stop a chatty worker.
+        errors = tempfile.TemporaryFile(mode="w+")
+        process = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=errors,
                                    text=True, env=env)
+        process.errors = errors
         first = process.stdout.readline()
         if not first.startswith("{"):
-            error = process.stderr.read()
+            process.wait()
+            errors.seek(0)
+            error = errors.read()
             if impl in HALF and "needs a CPU with" in error:
                 print(f"skipping {impl}: {error.strip()}", file=sys.stderr)
                 continue
@@ -248,7 +256,9 @@ def run_interleaved(args, name, directory, onnx_path):
         process.stdin.flush()
         answer = process.stdout.readline()
         if not answer.startswith("{"):
-            raise SystemExit(f"{impl} stopped:\n{process.stderr.read()[-3000:]}")
+            process.wait()
+            process.errors.seek(0)
+            raise SystemExit(f"{impl} stopped:\n{process.errors.read()[-3000:]}")
         time.sleep(0.05)  # lets a peer's thread pool stop spinning before the next one runs
         return json.loads(answer)["seconds"]
 

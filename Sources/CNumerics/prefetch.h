@@ -3,8 +3,8 @@
 
 #include <stddef.h>
 
-/* Software prefetch of the weight panel a packed kernel reads next (fp32, bf16 and fp16 alike;
- * not part of the module's interface). A product streams every panel once per row block, and at
+/* Software prefetch of the weight panel a packed kernel reads next (the fp32 AVX-512F and portable
+ * tiles, AVX512-BF16 and AVX512-FP16; not part of the module's interface). A product streams every panel once per row block, and at
  * batch 1 (50 rows) only a few row tiles use each panel: without this, the first tile waited for
  * the panel to arrive from L3 or memory, and one fp16 thread ran ViT-B/32's batch-1 shapes at
  * about 180 GFLOP/s against 300 with it (batch-8 shapes 290 against 320), and one fp32 thread

@@ -188,8 +188,8 @@ micro_avx2(const int rows, int cols, int k, const float *a, const float *b, cons
     case R: micro_avx2(R, w, k, a + sub, panel + half, b, c + (size_t)sub * ldc + half, ldc, accumulate); break;
 
 /* A 12 × 32 tile as up to four 6 × 16 blocks; the panel chunk is read from L1 by each. No
- * prefetch here: asked for by the first block, it made this kernel 1.3–1.5× slower (72 → 45–55
- * GFLOP/s, one thread, 200 rows, on the Intel Xeon family 6 model 207 capped to AVX2). */
+ * prefetch here: asked for by the first block, it made this kernel 1.25× slower (71–74 → 56–59
+ * GFLOP/s, one thread, 200 rows, weights streaming, on an Intel Xeon family 6 model 207). */
 __attribute__((target("avx2,fma"))) static void tile_avx2(int rows, int cols, int k, const float *a,
                                                           const float *panel, const float *bias, float *c,
                                                           int ldc, int accumulate, rada_prefetch next) {
