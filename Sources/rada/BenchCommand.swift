@@ -44,7 +44,7 @@ struct BenchCommand: ParsableCommand {
     var dotaVariant: [String] = []
     @Option(name: .customLong("fusion-variant"), help: ArgumentHelp(
         "An extra rada+dota fusion NAME=KEY:VALUE,... on the same stream (repeatable): rada with the command's RAda options, DOTA with these keys.",
-        discussion: "Keys as for --dota-variant, e.g. 'fuse-forget=forgetting:0.998', and centred (1: DOTA models the mask's centred and whitened embeddings; labels:1 then takes the mask's logits plus DOTA's adjustment)."))
+        discussion: "Keys as for --dota-variant, e.g. 'fuse-forget=forgetting:0.998', centred (1: DOTA models the mask's centred and whitened embeddings; labels:1 then takes the mask's logits plus DOTA's adjustment) and gate (1: DOTA's fusion weight × rada's centring gate)."))
     var fusionVariant: [String] = []
     @OptionGroup(title: "RAda hyper-parameters") var rada: RAdaOptions
 
@@ -75,15 +75,15 @@ struct BenchCommand: ParsableCommand {
     }
 
     /// `--fusion-variant NAME=KEY:VALUE,...`: DOTA's keys plus `centred`.
-    func fusionVariants() throws -> [(name: String, dota: DOTAHyperparameters, centred: Bool)] {
+    func fusionVariants() throws -> [(name: String, dota: DOTAHyperparameters, centred: Bool, gated: Bool)] {
         try parsedVariants(fusionVariant, flag: "--fusion-variant", fusion: true)
     }
 
-    func parsedVariants(_ texts: [String], flag: String, fusion: Bool) throws -> [(name: String, dota: DOTAHyperparameters, centred: Bool)] {
+    func parsedVariants(_ texts: [String], flag: String, fusion: Bool) throws -> [(name: String, dota: DOTAHyperparameters, centred: Bool, gated: Bool)] {
         try texts.map { text in
             let (name, settings) = try CommandLineArguments.named(text, flag: flag, form: "NAME=KEY:VALUE,...", reserved: Self.methodNames)
             var hyperparameters = DOTAHyperparameters()
-            var centred = false
+            var (centred, gated) = (false, false)
             for pair in settings.split(separator: ",") {
                 let parts = pair.split(separator: ":")
                 guard parts.count == 2, let value = Double(parts[1]) else { throw ValidationError("\(flag) \(name): '\(pair)' is not KEY:NUMBER") }
@@ -103,12 +103,13 @@ struct BenchCommand: ParsableCommand {
                 case "priorwindow": hyperparameters.priorWindow = value
                 case "coverage": hyperparameters.coveragePower = value
                 case "centred" where fusion: centred = value != 0
+                case "gate" where fusion: gated = value != 0
                 default:
-                    throw ValidationError("\(flag) \(name): unknown key \(parts[0]) (rho, eta, variance, shrinkage, forgetting, gated, shift, fast, slow, labels, confident, prior, priorwindow, coverage\(fusion ? ", centred" : ""))")
+                    throw ValidationError("\(flag) \(name): unknown key \(parts[0]) (rho, eta, variance, shrinkage, forgetting, gated, shift, fast, slow, labels, confident, prior, priorwindow, coverage\(fusion ? ", centred, gate" : ""))")
                 }
             }
             do { try hyperparameters.validate() } catch { throw ValidationError("\(flag) \(name): \(error)") }
-            return (name, hyperparameters, centred)
+            return (name, hyperparameters, centred, gated)
         }
     }
 
@@ -166,11 +167,11 @@ struct BenchCommand: ParsableCommand {
         for (name, hyperparameters) in try dotaVariants(dotaVariant, flag: "--dota-variant") {
             methodObjects.append(try DOTAMethod(textEmbeddings: text, logitScale: s, hyperparameters: hyperparameters, name: name))
         }
-        for (name, dota, centred) in try fusionVariants() {
-            // Bit for bit FusedMethod(rada, dota) without `centred` and `labels`.
+        for (name, dota, centred, gated) in try fusionVariants() {
+            // Bit for bit FusedMethod(rada, dota) without `centred`, `gate` and `labels`.
             methodObjects.append(RAdaDOTAFusion(rada: RAdaMethod(state: try radaState()),
                                                 dota: try DOTAMethod(textEmbeddings: text, logitScale: s, hyperparameters: dota),
-                                                centred: centred, name: name))
+                                                centred: centred, gated: gated, name: name))
         }
         var runner = BenchmarkRunner(plan: plan, batchSize: batchSize, methods: methodObjects)
         runner.showsProgress = !quiet

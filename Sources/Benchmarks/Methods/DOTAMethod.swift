@@ -185,11 +185,12 @@ public struct DOTAMethod: TTAMethod {
     /// DOTA's logits z + w·g for a batch (z zero-shot CLIP on `features`), each image predicted
     /// before it is learnt. `base` (B×K): the logits DOTA's adjustment is added to in a fusion
     /// (rada's); with `fusedLabels` the pseudo-labels come from base + w·g (nil: z + w·g).
-    public mutating func process(features: Matrix, base: Matrix?) throws -> Matrix {
+    /// `fusionScale` multiplies w for the whole batch (a fusion's gate; learning is unchanged).
+    public mutating func process(features: Matrix, base: Matrix?, fusionScale: Double = 1) throws -> Matrix {
         var logits = try ZeroShotMethod.logits(features, textEmbeddings, logitScale)
         let k = classes
         if let base { guard base.rows == features.rows, base.cols == k else { throw MethodError.shape("base logits are \(base.rows)×\(base.cols), need \(features.rows)×\(k)") } }
-        var coverage = 1.0
+        var coverage = fusionScale
         if hyperparameters.coveragePower > 0, k > 1 {
             // The batch's mean zero-shot prediction, before any image of it is scored.
             var mean = [Double](repeating: 0, count: k)
@@ -198,7 +199,7 @@ public struct DOTAMethod: TTAMethod {
                 for c in 0..<k { mean[c] += p[c] / Double(features.rows) }
             }
             let h = -mean.reduce(0) { $1 > 0 ? $0 + $1 * Foundation.log($1) : $0 }
-            coverage = Foundation.pow(h / Foundation.log(Double(k)), hyperparameters.coveragePower)
+            coverage *= Foundation.pow(h / Foundation.log(Double(k)), hyperparameters.coveragePower)
         }
         for b in 0..<features.rows {
             let x = features.storage[(b * dimension)..<((b + 1) * dimension)]
