@@ -152,6 +152,24 @@ public struct StreamState: Sendable, Equatable {
         return Matrix(rows: features.rows, cols: classes, storage: forward.logits)
     }
 
+    /// The embeddings the mask sees for `features` now (B×D): centred, and whitened, by the
+    /// stream's running statistics while centring is on and its gate open, `features` itself
+    /// otherwise. Does not change the stream (a benchmark's Gaussian class model reads the same
+    /// embeddings as the mask).
+    public func centredFeatures(_ features: Matrix) throws -> Matrix {
+        try validate(features)
+        return Matrix(rows: features.rows, cols: dimension,
+                      storage: embeddingMean.centred(features.storage, batch: features.rows, settings: hyperparameters.centring))
+    }
+
+    /// g ∈ [0, 1], centring's uncertainty gate now (0 while centring is off or no image has been
+    /// seen): how far the stream's running zero-shot entropy says its domain is a shifted one.
+    public var centringGate: Double {
+        let settings = hyperparameters.centring
+        guard settings.isOn, !embeddingMean.isEmpty else { return 0 }
+        return settings.gate(entropy: embeddingMean.entropy)
+    }
+
     /// Handles one request batch per the policy: predictions plus (when `adapt`) the optimiser
     /// steps, the running statistics and collapse protection. With `labels`, the steps minimise
     /// cross-entropy instead of the unlabelled objective (the benchmark's oracle).

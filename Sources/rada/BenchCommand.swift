@@ -40,11 +40,11 @@ struct BenchCommand: ParsableCommand {
     var variant: [String] = []
     @Option(name: .customLong("dota-variant"), help: ArgumentHelp(
         "An extra DOTA method NAME=KEY:VALUE,... on the same stream (repeatable), e.g. 'dota-slow=rho:0.01,eta:1'.",
-        discussion: "Keys: rho, eta, variance (initial variance × 1/D), shrinkage, forgetting (γ of the evidence), gated (1: each class forgets in proportion to its evidence), shift (entropy-jump reset threshold θ), fast, slow (its windows in images); unnamed keys keep DOTA's defaults."))
+        discussion: "Keys: rho, eta, variance (initial variance × 1/D), shrinkage, forgetting (γ of the evidence), gated (1: each class forgets in proportion to its evidence), shift (entropy-jump reset threshold θ), fast, slow (its windows in images), labels (1: pseudo-labels from the fused prediction), confident (E: learn only images whose pseudo-label entropy is below E·log K, with a hard label), prior (1: evidence balanced by the running class prior), priorwindow (its memory in images), coverage (P: fusion weight × (H(q̄)/log K)^P); unnamed keys keep DOTA's defaults."))
     var dotaVariant: [String] = []
     @Option(name: .customLong("fusion-variant"), help: ArgumentHelp(
         "An extra rada+dota fusion NAME=KEY:VALUE,... on the same stream (repeatable): rada with the command's RAda options, DOTA with these keys.",
-        discussion: "Keys as for --dota-variant, e.g. 'fuse-forget=forgetting:0.998'."))
+        discussion: "Keys as for --dota-variant, e.g. 'fuse-forget=forgetting:0.998', centred (1: DOTA models the mask's centred and whitened embeddings; labels:1 then takes the mask's logits plus DOTA's adjustment) and gate (1: DOTA's fusion weight × rada's centring gate)."))
     var fusionVariant: [String] = []
     @OptionGroup(title: "RAda hyper-parameters") var rada: RAdaOptions
 
@@ -59,7 +59,7 @@ struct BenchCommand: ParsableCommand {
         if methodList.isEmpty { throw ValidationError("--methods names no method") }
         _ = try variants()
         _ = try dotaVariants(dotaVariant, flag: "--dota-variant")
-        _ = try dotaVariants(fusionVariant, flag: "--fusion-variant")
+        _ = try fusionVariants()
     }
 
     /// `--variant NAME=OPTIONS`: OPTIONS parsed as RAda options over the engine's defaults.
@@ -69,11 +69,21 @@ struct BenchCommand: ParsableCommand {
 
     static let methodNames = ["zero-shot", "rada", "tda", "dota", "rada+dota", "oracle"]
 
-    /// `--dota-variant` / `--fusion-variant NAME=KEY:VALUE,...` over DOTA's defaults.
+    /// `--dota-variant NAME=KEY:VALUE,...` over DOTA's defaults.
     func dotaVariants(_ texts: [String], flag: String) throws -> [(String, DOTAHyperparameters)] {
+        try parsedVariants(texts, flag: flag, fusion: false).map { ($0.name, $0.dota) }
+    }
+
+    /// `--fusion-variant NAME=KEY:VALUE,...`: DOTA's keys plus `centred`.
+    func fusionVariants() throws -> [(name: String, dota: DOTAHyperparameters, centred: Bool, gated: Bool)] {
+        try parsedVariants(fusionVariant, flag: "--fusion-variant", fusion: true)
+    }
+
+    func parsedVariants(_ texts: [String], flag: String, fusion: Bool) throws -> [(name: String, dota: DOTAHyperparameters, centred: Bool, gated: Bool)] {
         try texts.map { text in
             let (name, settings) = try CommandLineArguments.named(text, flag: flag, form: "NAME=KEY:VALUE,...", reserved: Self.methodNames)
             var hyperparameters = DOTAHyperparameters()
+            var (centred, gated) = (false, false)
             for pair in settings.split(separator: ",") {
                 let parts = pair.split(separator: ":")
                 guard parts.count == 2, let value = Double(parts[1]) else { throw ValidationError("\(flag) \(name): '\(pair)' is not KEY:NUMBER") }
@@ -87,11 +97,19 @@ struct BenchCommand: ParsableCommand {
                 case "shift": hyperparameters.shiftReset = value
                 case "fast": hyperparameters.shiftFastWindow = value
                 case "slow": hyperparameters.shiftSlowWindow = value
-                default: throw ValidationError("\(flag) \(name): unknown key \(parts[0]) (rho, eta, variance, shrinkage, forgetting, gated, shift, fast, slow)")
+                case "labels": hyperparameters.fusedLabels = value != 0
+                case "confident": hyperparameters.confidentEntropy = value
+                case "prior": hyperparameters.priorBalance = value != 0
+                case "priorwindow": hyperparameters.priorWindow = value
+                case "coverage": hyperparameters.coveragePower = value
+                case "centred" where fusion: centred = value != 0
+                case "gate" where fusion: gated = value != 0
+                default:
+                    throw ValidationError("\(flag) \(name): unknown key \(parts[0]) (rho, eta, variance, shrinkage, forgetting, gated, shift, fast, slow, labels, confident, prior, priorwindow, coverage\(fusion ? ", centred, gate" : ""))")
                 }
             }
             do { try hyperparameters.validate() } catch { throw ValidationError("\(flag) \(name): \(error)") }
-            return (name, hyperparameters)
+            return (name, hyperparameters, centred, gated)
         }
     }
 
@@ -149,8 +167,11 @@ struct BenchCommand: ParsableCommand {
         for (name, hyperparameters) in try dotaVariants(dotaVariant, flag: "--dota-variant") {
             methodObjects.append(try DOTAMethod(textEmbeddings: text, logitScale: s, hyperparameters: hyperparameters, name: name))
         }
-        for (name, dota) in try dotaVariants(fusionVariant, flag: "--fusion-variant") {
-            methodObjects.append(try fused(dota, name: name))
+        for (name, dota, centred, gated) in try fusionVariants() {
+            // Bit for bit FusedMethod(rada, dota) without `centred`, `gate` and `labels`.
+            methodObjects.append(RAdaDOTAFusion(rada: RAdaMethod(state: try radaState()),
+                                                dota: try DOTAMethod(textEmbeddings: text, logitScale: s, hyperparameters: dota),
+                                                centred: centred, gated: gated, name: name))
         }
         var runner = BenchmarkRunner(plan: plan, batchSize: batchSize, methods: methodObjects)
         runner.showsProgress = !quiet

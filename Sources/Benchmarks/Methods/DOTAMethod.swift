@@ -35,6 +35,26 @@ public struct DOTAHyperparameters: Codable, Sendable, Equatable {
     public var shiftReset: Double = 0
     public var shiftFastWindow: Double = 64
     public var shiftSlowWindow: Double = 512
+    /// Pseudo-labels from the fused prediction instead of zero-shot CLIP's (issue 15, eighteenth
+    /// round): the logits the Gaussian scores are added to (zero-shot alone; the mask's logits in
+    /// a fusion with rada) plus the image's own Gaussian adjustment, as predicted. Off: the
+    /// paper's soft labels softmax(z).
+    public var fusedLabels = false
+    /// Confident learning E (0: off). An image is learnt only when its pseudo-label distribution's
+    /// entropy is below E·log K, and then with a hard label (its arg max, weight 1): a run of one
+    /// class no longer feeds its confusable neighbours' Gaussians with the soft labels' tails,
+    /// the loss the bounded fusions showed on label shift.
+    public var confidentEntropy: Double = 0
+    /// Class-prior balancing: each class's evidence y_k is multiplied by min(1, 1/(K·π_k)), π the
+    /// stream's running mean pseudo-label (a plain mean of the images seen, then an exponential
+    /// one with a memory of `priorWindow` images): a class the stream over-represents (a
+    /// label-shift run) learns at the rate of a class seen a K-th of the time.
+    public var priorBalance = false
+    public var priorWindow: Double = 256
+    /// Coverage power P (0: off): the fusion weight is multiplied by (H(q̄)/log K)^P, q̄ the
+    /// batch's mean zero-shot prediction, as rada's label-shift detector weighs its diversity
+    /// term: a batch that is a run of one or two classes barely uses the Gaussians.
+    public var coveragePower: Double = 0
 
     public init() {}
 
@@ -47,6 +67,9 @@ public struct DOTAHyperparameters: Codable, Sendable, Equatable {
         guard shiftFastWindow.isFinite, shiftFastWindow >= 1, shiftSlowWindow.isFinite, shiftSlowWindow >= shiftFastWindow else {
             throw .invalidHyperparameter("DOTA shift windows must satisfy 1 ≤ fast ≤ slow")
         }
+        guard confidentEntropy.isFinite, confidentEntropy >= 0, confidentEntropy <= 1 else { throw .invalidHyperparameter("DOTA confident-learning entropy E must be in [0, 1]") }
+        guard priorWindow.isFinite, priorWindow >= 1 else { throw .invalidHyperparameter("DOTA prior window must be ≥ 1 image") }
+        guard coveragePower.isFinite, coveragePower >= 0 else { throw .invalidHyperparameter("DOTA coverage power must be finite and ≥ 0") }
     }
 }
 
@@ -62,7 +85,8 @@ public struct DOTAHyperparameters: Codable, Sendable, Equatable {
 /// 2. logits = z + min(ρ·mean_k c_k, η)·g, with z the zero-shot logits;
 /// 3. evidence decays, c_k ← 1 + γ·(c_k − 1), or c_k ← 1 + γ^{y_k}·(c_k − 1) when forgetting is
 ///    per evidence (γ = 1: the paper's DOTA, nothing forgotten);
-/// 4. with soft labels y = softmax(z): Σ_k ← (c_k Σ_k + y_k (x − μ_k)(x − μ_k)ᵀ)/(c_k + y_k) (the
+/// 4. with soft labels y = softmax(z) (or, by the options, the fused prediction's, hard and
+///    confident only, balanced by the running class prior): Σ_k ← (c_k Σ_k + y_k (x − μ_k)(x − μ_k)ᵀ)/(c_k + y_k) (the
 ///    old μ_k), μ_k ← (c_k μ_k + y_k x)/(c_k + y_k), c_k ← c_k + y_k; then Λ is recomputed.
 /// Optionally (θ > 0) a jump of the zero-shot entropy between a fast and a slow running mean
 /// returns the Gaussians to their initial state before the image is scored (a detected shift).
@@ -74,9 +98,9 @@ public struct DOTAMethod: TTAMethod {
     public let logitScale: Float
     public let hyperparameters: DOTAHyperparameters
 
-    private var means: [Double]
+    private(set) var means: [Double]
     private var covariances: [Double]
-    private var counts: [Double]
+    private(set) var counts: [Double]
     /// Λ·μ_k as columns (D×K) and ½ μ_kᵀΛμ_k, refreshed after every update.
     private var weights: [Double]
     private var offsets: [Double]
@@ -87,6 +111,13 @@ public struct DOTAMethod: TTAMethod {
     private(set) var entropyImages = 0
     /// Shift resets so far (reports and tests).
     public private(set) var shiftResets = 0
+    /// The running mean pseudo-label π (empty until the first image; prior balancing only) and
+    /// the images it has seen.
+    private(set) var classPrior: [Double] = []
+    private(set) var priorImages = 0
+    /// Images learnt from (confident learning skips the others; a skipped image neither adds
+    /// evidence nor decays it).
+    public private(set) var learntImages = 0
 
     public init(textEmbeddings: Matrix, logitScale: Float, hyperparameters: DOTAHyperparameters = DOTAHyperparameters(), name: String = "dota") throws {
         try hyperparameters.validate()
@@ -104,6 +135,7 @@ public struct DOTAMethod: TTAMethod {
     public mutating func reset() {
         resetGaussians()
         (entropyFast, entropySlow, entropyImages, shiftResets) = (nil, nil, 0, 0)
+        (classPrior, priorImages, learntImages) = ([], 0, 0)
     }
 
     mutating func resetGaussians() {
@@ -147,19 +179,70 @@ public struct DOTAMethod: TTAMethod {
     }
 
     public mutating func process(features: Matrix, labels: [Int]) throws -> Matrix {
+        try process(features: features, base: nil)
+    }
+
+    /// DOTA's logits z + w·g for a batch (z zero-shot CLIP on `features`), each image predicted
+    /// before it is learnt. `base` (B×K): the logits DOTA's adjustment is added to in a fusion
+    /// (rada's); with `fusedLabels` the pseudo-labels come from base + w·g (nil: z + w·g).
+    /// `fusionScale` multiplies w for the whole batch (a fusion's gate; learning is unchanged).
+    public mutating func process(features: Matrix, base: Matrix?, fusionScale: Double = 1) throws -> Matrix {
         var logits = try ZeroShotMethod.logits(features, textEmbeddings, logitScale)
         let k = classes
+        if let base { guard base.rows == features.rows, base.cols == k else { throw MethodError.shape("base logits are \(base.rows)×\(base.cols), need \(features.rows)×\(k)") } }
+        var coverage = fusionScale
+        if hyperparameters.coveragePower > 0, k > 1 {
+            // The batch's mean zero-shot prediction, before any image of it is scored.
+            var mean = [Double](repeating: 0, count: k)
+            for b in 0..<features.rows {
+                let p = Kernels.softmax(logits: logits.storage[(b * k)..<((b + 1) * k)])
+                for c in 0..<k { mean[c] += p[c] / Double(features.rows) }
+            }
+            let h = -mean.reduce(0) { $1 > 0 ? $0 + $1 * Foundation.log($1) : $0 }
+            coverage *= Foundation.pow(h / Foundation.log(Double(k)), hyperparameters.coveragePower)
+        }
         for b in 0..<features.rows {
             let x = features.storage[(b * dimension)..<((b + 1) * dimension)]
-            let zeroShot = logits.storage[(b * k)..<((b + 1) * k)]
-            detectShift(zeroShotLogits: zeroShot)
-            let probabilities = Kernels.softmax(logits: zeroShot)
-            let weight = min(hyperparameters.rho * counts.reduce(0, +) / Double(k), hyperparameters.eta)
+            let zeroShot = Array(logits.storage[(b * k)..<((b + 1) * k)])
+            detectShift(zeroShotLogits: zeroShot[...])
+            let weight = min(hyperparameters.rho * counts.reduce(0, +) / Double(k), hyperparameters.eta) * coverage
             let g = scores(x)
             for c in 0..<k { logits.storage[b * k + c] += Float(weight * g[c]) }
-            learn(x, softLabels: probabilities)
+            var labelLogits = zeroShot
+            if hyperparameters.fusedLabels {
+                // The same adjustment the fusion adds, on the logits it is added to.
+                for c in 0..<k {
+                    let adjustment = logits.storage[b * k + c] - zeroShot[c]
+                    labelLogits[c] = (base?.storage[b * k + c] ?? zeroShot[c]) + adjustment
+                }
+            }
+            if let y = pseudoLabels(logits: labelLogits) { learn(x, softLabels: y) }
         }
         return logits
+    }
+
+    /// Step 4's labels: softmax of `logits`, then (by the options) the running prior updated,
+    /// a confident hard label or nothing, and the prior's balancing weights.
+    mutating func pseudoLabels(logits: [Float]) -> [Double]? {
+        let k = classes
+        var y = Kernels.softmax(logits: logits)
+        if hyperparameters.priorBalance {
+            priorImages += 1
+            let rate = 1 / min(hyperparameters.priorWindow, Double(priorImages))
+            if classPrior.isEmpty { classPrior = [Double](repeating: 0, count: k) }
+            for c in 0..<k { classPrior[c] = (1 - rate) * classPrior[c] + rate * y[c] }
+        }
+        if hyperparameters.confidentEntropy > 0 {
+            let h = -y.reduce(0) { $1 > 0 ? $0 + $1 * Foundation.log($1) : $0 }
+            guard h < hyperparameters.confidentEntropy * Foundation.log(Double(k)) else { return nil }
+            let top = y.indices.max { y[$0] < y[$1] }!
+            y = (0..<k).map { $0 == top ? 1 : 0 }
+        }
+        if hyperparameters.priorBalance {
+            for c in 0..<k where y[c] > 0 { y[c] *= min(1, 1 / (Double(k) * classPrior[c])) }
+        }
+        learntImages += 1
+        return y
     }
 
     /// Step 3: the soft-labelled update of every class, then Λ.
