@@ -74,7 +74,7 @@ struct BenchCommand: ParsableCommand {
         try parsedVariants(texts, flag: flag, fusion: false).map { ($0.name, $0.dota) }
     }
 
-    /// `--fusion-variant NAME=KEY:VALUE,...`: DOTA's keys plus `centred`.
+    /// `--fusion-variant NAME=KEY:VALUE,...`: DOTA's keys plus `centred` and `gate` (the fusion's own).
     func fusionVariants() throws -> [(name: String, dota: DOTAHyperparameters, centred: Bool, gated: Bool)] {
         try parsedVariants(fusionVariant, flag: "--fusion-variant", fusion: true)
     }
