@@ -143,42 +143,38 @@ def worker(impl, directory, onnx_path, threads, batches, repeats, serve=False):
     if sessions is not None:
         for count in threads[1:]:
             sessions[count] = session(count)
+
+    def runner(count, x):
+        """One forward pass of `x` on `count` threads, as a function to time."""
+        torch.set_num_threads(count)
+        if impl == "torch":
+            tx = torch.from_numpy(x)
+
+            def run():
+                with torch.inference_mode():
+                    model(tx)
+        else:
+            if count not in sessions:
+                sessions[count] = session(count)
+            sess = sessions[count]
+
+            def run():
+                sess.run(None, {"pixel_values": x})
+        return run
+
     if serve:
         inputs = {}
         for line in sys.stdin:
             count, batch = map(int, line.split())
-            x = inputs.setdefault(batch, pixels(batch, size))
-            torch.set_num_threads(count)
-            if impl == "torch":
-                tx = torch.from_numpy(x)
-                start = time.perf_counter()
-                with torch.inference_mode():
-                    model(tx)
-            else:
-                if count not in sessions:
-                    sessions[count] = session(count)
-                sess = sessions[count]
-                start = time.perf_counter()
-                sess.run(None, {"pixel_values": x})
+            run = runner(count, inputs.setdefault(batch, pixels(batch, size)))
+            start = time.perf_counter()
+            run()
             seconds = time.perf_counter() - start
             print(json.dumps(dict(kind="pass", threads=count, batch=batch, seconds=round(seconds, 6))), flush=True)
         return
     for count in threads:
-        torch.set_num_threads(count)
         for batch in batches:
-            x = pixels(batch, size)
-            if impl == "torch":
-                tx = torch.from_numpy(x)
-
-                def run():
-                    with torch.inference_mode():
-                        model(tx)
-            else:
-                sess = sessions[count]
-
-                def run():
-                    sess.run(None, {"pixel_values": x})
-            times, cpu = time_runs(run, repeats)
+            times, cpu = time_runs(runner(count, pixels(batch, size)), repeats)
             cpu_ms = cpu * 1000 / (len(times) * batch)
             median = statistics.median(times)
             print(json.dumps(dict(kind="embed", impl=impl, threads=count, batch=batch, reps=len(times),
