@@ -233,9 +233,8 @@ public struct DOTAMethod: TTAMethod {
             for c in 0..<k { classPrior[c] = (1 - rate) * classPrior[c] + rate * y[c] }
         }
         if hyperparameters.confidentEntropy > 0 {
-            let h = -y.reduce(0) { $1 > 0 ? $0 + $1 * Foundation.log($1) : $0 }
-            guard h < hyperparameters.confidentEntropy * Foundation.log(Double(k)) else { return nil }
-            let top = y.indices.max { y[$0] < y[$1] }!
+            guard Kernels.entropy(logits: logits) < hyperparameters.confidentEntropy * Foundation.log(Double(k)) else { return nil }
+            let top = Kernels.argmax(y)
             y = (0..<k).map { $0 == top ? 1 : 0 }
         }
         if hyperparameters.priorBalance {
