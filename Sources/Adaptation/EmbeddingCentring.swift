@@ -223,15 +223,7 @@ public struct RunningEmbeddingMean: Sendable, Equatable {
                            b: x.baseAddress!, ldb: d, beta: decayed / total, c: s.baseAddress!, ldc: d)
             }
         }
-        // Exactly symmetric (a blocked product need not round both halves alike), as a checkpoint
-        // of it must be.
-        for i in 0..<d {
-            for j in (i + 1)..<d {
-                let v = (secondMoment[i * d + j] + secondMoment[j * d + i]) / 2
-                secondMoment[i * d + j] = v
-                secondMoment[j * d + i] = v
-            }
-        }
+        Symmetric.average(&secondMoment, dimension: d)
         imagesSinceWhitener += Double(batch)
         if whitener.count != d * d || imagesSinceWhitener >= min(settings.whiteningRefreshImages, weightAtWhitener) {
             whitener = Self.whitener(secondMoment: secondMoment, mean: mean, shrinkage: settings.whitening)

@@ -68,15 +68,35 @@ public struct RAdaHyperparameters: Codable, Sendable, Equatable {
         weight: 1, memoryImages: 500, entropyThreshold: 0.18, entropyRamp: 0.05, whitening: 0.3, whiteningRefreshImages: 256)
     /// Rows of the B·K×D rational matrix processed at once (memory/speed trade-off only).
     public var chunkRows: Int = 512
+    /// The Gaussian class model fused with the mask's logits (`ClassGaussians`); off.
+    public var gaussians = GaussianFusion()
 
     public init() {}
 
     private enum CodingKeys: String, CodingKey {
-        case attentionTemperature, objective, optimizer, policy, stepsPerBatch, runningMomentum, collapse, replayImages, centring, chunkRows
+        case attentionTemperature, objective, optimizer, policy, stepsPerBatch, runningMomentum, collapse, replayImages, centring, chunkRows,
+            gaussians
     }
 
-    /// Decodes every field; `replayImages` and `centring` may be absent (headers written before
-    /// they existed: off).
+    /// `gaussians` is written only while the fusion is on, so settings without it encode exactly
+    /// as before it existed.
+    public func encode(to encoder: any Encoder) throws {
+        var c = encoder.container(keyedBy: CodingKeys.self)
+        try c.encode(attentionTemperature, forKey: .attentionTemperature)
+        try c.encode(objective, forKey: .objective)
+        try c.encode(optimizer, forKey: .optimizer)
+        try c.encode(policy, forKey: .policy)
+        try c.encode(stepsPerBatch, forKey: .stepsPerBatch)
+        try c.encode(runningMomentum, forKey: .runningMomentum)
+        try c.encode(collapse, forKey: .collapse)
+        try c.encode(replayImages, forKey: .replayImages)
+        try c.encode(centring, forKey: .centring)
+        try c.encode(chunkRows, forKey: .chunkRows)
+        if gaussians.isOn { try c.encode(gaussians, forKey: .gaussians) }
+    }
+
+    /// Decodes every field; `replayImages`, `centring` and `gaussians` may be absent (headers
+    /// written before they existed: off).
     public init(from decoder: Decoder) throws {
         let c = try decoder.container(keyedBy: CodingKeys.self)
         attentionTemperature = try c.decode(Double.self, forKey: .attentionTemperature)
@@ -89,6 +109,8 @@ public struct RAdaHyperparameters: Codable, Sendable, Equatable {
         replayImages = try c.decodeIfPresent(Int.self, forKey: .replayImages) ?? 0
         centring = try c.decodeIfPresent(EmbeddingCentring.self, forKey: .centring) ?? EmbeddingCentring()
         chunkRows = try c.decode(Int.self, forKey: .chunkRows)
+        // Absent reads as off; an explicit null is not a value.
+        gaussians = c.contains(.gaussians) ? try c.decode(GaussianFusion.self, forKey: .gaussians) : GaussianFusion()
     }
 
     /// Throws when a value is outside its documented range (Docs/rada.md, "Policy bounds"). The
@@ -110,6 +132,13 @@ public struct RAdaHyperparameters: Codable, Sendable, Equatable {
         try check(within(centring.whitening, 0...0.99), "centring whitening must be in [0, 0.99], got \(centring.whitening)")
         try check(within(centring.whiteningRefreshImages, 1...1e7),
                   "centring whiteningRefreshImages must be in [1, 10000000], got \(centring.whiteningRefreshImages)")
+        let g = gaussians
+        try check(within(g.maxWeight, 0...100) && within(g.weightPerEvidence, 0...100),
+                  "gaussians maxWeight and weightPerEvidence must be in [0, 100], got \(g.maxWeight) and \(g.weightPerEvidence)")
+        try check(within(g.forgetting, 0.5...0.999_999), "gaussians forgetting must be in [0.5, 0.999999], got \(g.forgetting)")
+        try check(within(g.initialVariance, 1e-6...1e6), "gaussians initialVariance must be in [0.000001, 1000000], got \(g.initialVariance)")
+        try check(within(g.shrinkage, 1e-6...0.5), "gaussians shrinkage must be in [0.000001, 0.5], got \(g.shrinkage)")
+        try check(within(g.priorWindow, 1...1e7), "gaussians priorWindow must be in [1, 10000000], got \(g.priorWindow)")
         try check(chunkRows >= 1 && chunkRows <= 1 << 20, "chunkRows must be in 1...1048576, got \(chunkRows)")
         if let lr = optimizer.learningRate { try check(within(lr, 0...10), "learningRate must be in [0, 10], got \(lr)") }
         try check(within(optimizer.beta1, 0...0.999_999) && within(optimizer.beta2, 0...0.999_999), "Adam betas must be in [0, 1)")

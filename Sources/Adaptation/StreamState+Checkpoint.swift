@@ -8,10 +8,12 @@ struct StreamCheckpointHeader: Codable, Equatable {
     /// 2 added the replay window (`replayCount`, tensor `stream.replay_features`), 3 the running
     /// embedding mean of centring (`embeddingMeanWeight`, `embeddingMeanEntropy`, tensor
     /// `stream.embedding_mean`), 4 the whitening's running moments (`whiteningImagesSince`,
-    /// `whiteningWeight`, tensors `stream.embedding_second_moment` and `stream.whitener`).
-    /// Older checkpoints still load, with an empty window, mean and whitening.
-    static let currentVersion = 4
-    static let readableVersions = 1...4
+    /// `whiteningWeight`, tensors `stream.embedding_second_moment` and `stream.whitener`), 5 the
+    /// class Gaussians (`gaussianImages`, tensors `stream.gaussian_evidence`,
+    /// `stream.gaussian_sums`, `stream.gaussian_scatter` and `stream.gaussian_prior`).
+    /// Older checkpoints still load, with an empty window, mean, whitening and Gaussians.
+    static let currentVersion = 5
+    static let readableVersions = 1...5
     var formatVersion: Int
     var dimension: Int
     var classes: Int
@@ -34,6 +36,9 @@ struct StreamCheckpointHeader: Codable, Equatable {
     /// computed, and the running means' weight when it was; nil otherwise and before version 4.
     var whiteningImagesSince: Double?
     var whiteningWeight: Double?
+    /// Images the class Gaussians have learnt, when their statistics are stored (the four
+    /// `stream.gaussian_*` tensors); nil when they are empty and before version 5.
+    var gaussianImages: Double?
 }
 
 /// The documented bounds every checkpoint (upload, restore, snapshot) is checked against before
@@ -62,6 +67,12 @@ public enum CheckpointBounds {
     /// W = ((1 − ρ)·I + ρ·D·Σ/tr Σ)^(−1/2) has eigenvalues at most (1 − ρ)^(−1/2) ≤ 10 (ρ ≤ 0.99);
     /// this bounds each element generously.
     public static let maxWhitenerMagnitude: Float = 1e3
+    /// A class's Gaussian evidence: each image adds at most 1 and γ ≤ 0.999999 forgets it, so a
+    /// real stream stays below 1/(1 − γ) ≤ 10⁶.
+    public static let maxGaussianEvidence: Double = 1e7
+    /// The Gaussians' sums Σ y·x (evidence × embedding element) and scatter Σ y·x·xᵀ.
+    public static let maxGaussianSum: Double = 1e10
+    public static let maxGaussianScatter: Double = 1e13
     /// Largest JSON header of a stream checkpoint (labels and hyper-parameters are a few kB).
     public static let maxHeaderBytes = 4 << 20
     /// Per-row cosine a restored checkpoint's class embeddings must have with the stream's own
@@ -110,13 +121,21 @@ extension StreamState {
             file.add("stream.embedding_second_moment", shape: [d, d], values: embeddingMean.secondMoment)
             file.add("stream.whitener", shape: [d, d], values: embeddingMean.whitener)
         }
+        let storesGaussians = !gaussians.isEmpty
+        if storesGaussians {
+            file.add("stream.gaussian_evidence", shape: [classes], values: gaussians.evidence)
+            file.add("stream.gaussian_sums", shape: [classes, d], values: gaussians.sums)
+            file.add("stream.gaussian_scatter", shape: [d, d], values: gaussians.scatter)
+            file.add("stream.gaussian_prior", shape: [classes], values: gaussians.classPrior)
+        }
         let header = StreamCheckpointHeader(
             formatVersion: StreamCheckpointHeader.currentVersion, dimension: d, classes: classes, heads: heads,
             labels: labels, logitScale: logitScale, seed: seed, hyperparameters: hyperparameters, counters: counters,
             optimizerStep: optimizer.step, runningEntropy: running.entropy, replayCount: replayCount,
             embeddingMeanWeight: embeddingMean.weight, embeddingMeanEntropy: embeddingMean.entropy,
             whiteningImagesSince: whitening ? embeddingMean.imagesSinceWhitener : nil,
-            whiteningWeight: whitening ? embeddingMean.weightAtWhitener : nil)
+            whiteningWeight: whitening ? embeddingMean.weightAtWhitener : nil,
+            gaussianImages: storesGaussians ? gaussians.images : nil)
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys]
         file.metadata = extraMetadata.merging([Self.formatKey: Self.formatName, Self.headerKey: String(decoding: try encoder.encode(header), as: UTF8.self)]) { _, own in own }
@@ -193,9 +212,10 @@ extension StreamState {
         let maskFloats = RAdaMask<Float>.parameterCount(dimension: d) * (1 + 2)
         let floats = maskFloats + classes * d + classes + hyperparameters.replayImages * d
             + (hyperparameters.centring.isOn ? d : 0)
-        // The whitening's second moment is stored in Float64, W in Float32.
+        // The whitening's second moment is stored in Float64, W in Float32; the Gaussians in Float64.
         let whitening = hyperparameters.centring.whitens ? d * d * (MemoryLayout<Double>.size + MemoryLayout<Float>.size) : 0
-        return 8 + CheckpointBounds.maxHeaderBytes + floats * MemoryLayout<Float>.size + whitening
+        let gaussians = hyperparameters.gaussians.isOn ? (2 * classes + classes * d + d * d) * MemoryLayout<Double>.size : 0
+        return 8 + CheckpointBounds.maxHeaderBytes + floats * MemoryLayout<Float>.size + whitening + gaussians
     }
 
     static func momentNames(_ settings: OptimizerSettings) -> [String] {
@@ -240,6 +260,7 @@ extension StreamState {
                 secondMoment: state.secondMoment, whitener: state.whitener,
                 imagesSinceWhitener: header.whiteningImagesSince ?? 0, weightAtWhitener: header.whiteningWeight ?? 0)
         } ?? RunningEmbeddingMean(dimension: dimension)
+        gaussians = state.gaussians ?? ClassGaussians()
     }
 }
 
@@ -307,6 +328,17 @@ struct ParsedCheckpoint {
         try check(replayCount >= 0 && replayCount <= h.hyperparameters.replayImages,
                   "replay window holds \(replayCount) images, the hyper-parameters allow \(h.hyperparameters.replayImages)")
         try checkEmbeddingMean()
+        try checkGaussians()
+    }
+
+    /// The class Gaussians' header field: only from version 5, only while the fusion is on, a
+    /// whole number of images within the counters' bound.
+    private func checkGaussians() throws {
+        guard let images = header.gaussianImages else { return }
+        try check(header.formatVersion >= 5, "a version-\(header.formatVersion) header has no class Gaussians")
+        try check(header.hyperparameters.gaussians.isOn, "class Gaussians while the fusion is off")
+        try check(images.isFinite && images >= 1 && images < Double(CheckpointBounds.counterLimit) && images == images.rounded(),
+                  "gaussianImages \(images) is not a whole number in [1, 2^53)")
     }
 
     /// The running embedding mean's header fields: both present from version 3 on, absent before;
@@ -368,6 +400,14 @@ struct ParsedCheckpoint {
                 throw AdaptationError.invalidCheckpoint("tensor \(name) is present but the header has no whitening")
             }
         }
+        for (name, shape) in [("stream.gaussian_evidence", [k]), ("stream.gaussian_sums", [k, d]), ("stream.gaussian_scatter", [d, d]),
+                              ("stream.gaussian_prior", [k])] {
+            if header.gaussianImages != nil {
+                expected.append((name, shape))
+            } else if file.info(name) != nil {
+                throw AdaptationError.invalidCheckpoint("tensor \(name) is present but the header has no class Gaussians")
+            }
+        }
         for map in RAdaMap.allCases {
             expected.append(("\(map.tensorPrefix).weight", [d, d]))
             expected.append(("\(map.tensorPrefix).bias", [d]))
@@ -413,6 +453,8 @@ struct ParsedCheckpoint {
         /// The whitening's moments (D×D each), empty when the checkpoint has none.
         var secondMoment: [Double] = []
         var whitener: [Float] = []
+        /// nil: the checkpoint's class Gaussians are empty.
+        var gaussians: ClassGaussians?
     }
 
     /// Mask, moments, mean prediction, replay window and embedding mean, each checked against
@@ -456,10 +498,7 @@ struct ParsedCheckpoint {
         }
         if header.whiteningImagesSince != nil {
             let d = header.dimension
-            let moment: [Double]
-            do { moment = try file.doubles("stream.embedding_second_moment") } catch let error as SafeTensorsError {
-                throw AdaptationError.invalidCheckpoint("\(error)")
-            }
+            let moment = try doubles("stream.embedding_second_moment")
             let bound = CheckpointBounds.maxSecondMoment64
             // A mean of f·fᵀ: finite, bounded, symmetric, with a non-negative diagonal.
             for i in 0..<d {
@@ -475,6 +514,41 @@ struct ParsedCheckpoint {
             state.whitener = try floats("stream.whitener")
             try Self.require(state.whitener, "whitening matrix", within: CheckpointBounds.maxWhitenerMagnitude)
         }
+        if let images = header.gaussianImages { state.gaussians = try gaussians(images: images) }
         return state
+    }
+
+    private func doubles(_ name: String) throws -> [Double] {
+        do { return try file.doubles(name) } catch let error as SafeTensorsError {
+            throw AdaptationError.invalidCheckpoint("\(error)")
+        }
+    }
+
+    /// The class Gaussians' statistics, each checked against its bounds: evidence and prior
+    /// non-negative, the prior a distribution (or all zero: learnt from labels only), the
+    /// scatter symmetric with a non-negative diagonal. Bounded statistics that are no scatter
+    /// of real images (not positive definite) load, and then give no scores.
+    private func gaussians(images: Double) throws -> ClassGaussians {
+        let d = header.dimension
+        let evidence = try doubles("stream.gaussian_evidence"), sums = try doubles("stream.gaussian_sums")
+        let scatter = try doubles("stream.gaussian_scatter"), prior = try doubles("stream.gaussian_prior")
+        func within(_ values: [Double], _ bound: Double, nonNegative: Bool) -> Bool {
+            values.allSatisfy { $0.isFinite && abs($0) <= bound && (!nonNegative || $0 >= 0) }
+        }
+        try check(within(evidence, CheckpointBounds.maxGaussianEvidence, nonNegative: true),
+                  "class Gaussian evidence must be finite, non-negative and at most \(CheckpointBounds.maxGaussianEvidence)")
+        try check(within(sums, CheckpointBounds.maxGaussianSum, nonNegative: false),
+                  "class Gaussian sums must be finite and at most \(CheckpointBounds.maxGaussianSum) in magnitude")
+        try check(within(prior, 1, nonNegative: true) && prior.reduce(0, +) <= 1 + 1e-6,
+                  "the class Gaussians' prior must be non-negative and sum to at most 1")
+        let bound = CheckpointBounds.maxGaussianScatter
+        for i in 0..<d {
+            for j in 0..<d {
+                let v = scatter[i * d + j]
+                try check(v.isFinite && abs(v) <= bound && v == scatter[j * d + i] && (i != j || v >= 0),
+                          "the class Gaussians' scatter must be finite, symmetric, at most \(bound) in magnitude and non-negative on its diagonal")
+            }
+        }
+        return ClassGaussians(evidence: evidence, sums: sums, scatter: scatter, classPrior: prior, images: images)
     }
 }

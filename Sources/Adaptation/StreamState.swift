@@ -65,6 +65,9 @@ public struct StreamState: Sendable, Equatable {
     /// The running mean of the image embeddings adapted on (`hyperparameters.centring`); empty
     /// while centring is off, at creation and after a reset.
     public internal(set) var embeddingMean: RunningEmbeddingMean
+    /// The Gaussian class model fused with the mask (`hyperparameters.gaussians`); empty while
+    /// the fusion is off, at creation and after a reset.
+    public internal(set) var gaussians = ClassGaussians()
     /// The initial mask's parameters, where the weight decay pulls with
     /// `optimizer.decayTowardsInitial` (nil when that is off). Derived from `seed`: not stored in
     /// checkpoints.
@@ -116,6 +119,7 @@ public struct StreamState: Sendable, Equatable {
         running = RunningStatistics(classes: classes)
         replay = []
         embeddingMean = RunningEmbeddingMean(dimension: dimension)
+        gaussians = ClassGaussians()
     }
 
     /// Replaces the hyper-parameters; a change of optimiser kind restarts the optimiser state.
@@ -129,10 +133,13 @@ public struct StreamState: Sendable, Equatable {
             optimizer = OptimizerState(parameterCount: mask.values.count, settings: new.optimizer)
         }
         self.network = network
+        // The discriminant depends on the fusion's settings; the statistics do not.
+        if new.gaussians != hyperparameters.gaussians { gaussians.invalidate() }
         hyperparameters = new
         decayCentre = new.optimizer.decayTowardsInitial ? RAdaMask<Float>(dimension: dimension, seed: seed).values : nil
         if !new.centring.isOn { embeddingMean = RunningEmbeddingMean(dimension: dimension) }
         if !new.centring.whitens { embeddingMean.dropWhitening() }
+        if !new.gaussians.isOn { gaussians = ClassGaussians() }
         let keep = min(replay.count, new.replayImages * dimension)
         replay.removeFirst(replay.count - keep)
     }
@@ -143,13 +150,17 @@ public struct StreamState: Sendable, Equatable {
         return Matrix(rows: features.rows, cols: classes, storage: network.zeroShotLogits(features: features.storage, batch: features.rows))
     }
 
-    /// Logits with the current mask (B×K), on the centred embeddings when centring is on; does
-    /// not change the stream.
+    /// Logits with the current mask (B×K), on the centred embeddings when centring is on, with
+    /// the Gaussian class model's adjustment when the fusion is on; does not change the stream.
     public func classify(_ features: Matrix) throws -> Matrix {
         try validate(features)
         let f = embeddingMean.centred(features.storage, batch: features.rows, settings: hyperparameters.centring)
-        let forward = network.forward(mask: mask, features: f, batch: features.rows)
-        return Matrix(rows: features.rows, cols: classes, storage: forward.logits)
+        var logits = network.forward(mask: mask, features: f, batch: features.rows).logits
+        if hyperparameters.gaussians.isOn,
+           let adjustment = gaussians.adjustmentWithoutCaching(f, batch: features.rows, text: textEmbeddings, settings: hyperparameters.gaussians, gate: centringGate) {
+            for i in logits.indices { logits[i] += adjustment[i] }
+        }
+        return Matrix(rows: features.rows, cols: classes, storage: logits)
     }
 
     /// The embeddings the mask sees for `features` now (B×D): centred, and whitened, by the
@@ -188,10 +199,11 @@ public struct StreamState: Sendable, Equatable {
             guard labels.allSatisfy({ $0 >= 0 && $0 < classes }) else { throw AdaptationError.invalidShape("labels must lie in 0..<\(classes)") }
         }
         let batch = features.rows
-        // The mask, the zero-shot anchor and the replay window all see the centred embeddings;
-        // the running mean takes the raw ones, after the prediction (predict-then-adapt stays
-        // causal: a batch is never centred by its own mean).
+        // The mask, the zero-shot anchor, the replay window and the class Gaussians all see the
+        // centred embeddings; the running mean takes the raw ones, after the prediction
+        // (predict-then-adapt stays causal: a batch is never centred by its own mean).
         let f = embeddingMean.centred(features.storage, batch: batch, settings: hyperparameters.centring)
+        let gate = centringGate
         // The steps' inputs: the batch, or the replay window that ends with it (unlabelled steps
         // on a batch smaller than the window).
         var stepFeatures = f, stepBatch = batch
@@ -209,25 +221,56 @@ public struct StreamState: Sendable, Equatable {
             hyperparameters.objective.needsZeroShotLogits && adapt ? network.zeroShotLogits(features: stepFeatures, batch: stepBatch) : nil
         }
         var outcome = StepOutcome()
-        let logits: [Float]
-        let probabilities: [Float], entropies: [Float]
+        // The mask's own logits (what its running statistics follow) and the client's: the
+        // mask's plus the class Gaussians' adjustment while the fusion is on and its gate open.
+        let maskLogits: [Float], logits: [Float]
+        var maskProbabilities: [Float] = [], maskEntropies: [Float] = []
+        func fused(_ own: [Float]) -> [Float] {
+            guard hyperparameters.gaussians.isOn,
+                  let adjustment = gaussians.adjustment(f, batch: batch, text: textEmbeddings, settings: hyperparameters.gaussians, gate: gate)
+            else { return own }
+            var out = own
+            for i in out.indices { out[i] += adjustment[i] }
+            return out
+        }
+        let probabilities: [Float]
         switch hyperparameters.policy {
         case .predictThenAdapt:
             let reuse = adapt && stepBatch == batch
             let prediction = network.forward(mask: mask, features: f, batch: batch, retainLastChunk: reuse)
-            logits = prediction.result.logits
-            (probabilities, entropies) = Self.softmaxRows(logits, batch: batch, classes: classes)
+            maskLogits = prediction.result.logits
+            logits = fused(maskLogits)
+            (probabilities, maskEntropies) = Self.softmaxRows(logits, batch: batch, classes: classes)
             onPrediction(Matrix(rows: batch, cols: classes, storage: probabilities), adapt ? nil : 0)
             if adapt {
                 outcome = adaptationSteps(stepFeatures, batch: stepBatch, images: batch, zeroShot: zeroShot(), labels: labels, first: reuse ? prediction : nil)
             }
         case .adaptThenPredict, .episodic:
             if adapt { outcome = adaptationSteps(stepFeatures, batch: stepBatch, images: batch, zeroShot: zeroShot(), labels: labels, first: nil) }
-            logits = network.forward(mask: mask, features: f, batch: batch).logits
-            (probabilities, entropies) = Self.softmaxRows(logits, batch: batch, classes: classes)
+            maskLogits = network.forward(mask: mask, features: f, batch: batch).logits
+            logits = fused(maskLogits)
+            (probabilities, maskEntropies) = Self.softmaxRows(logits, batch: batch, classes: classes)
             onPrediction(Matrix(rows: batch, cols: classes, storage: probabilities), outcome.steps)
         }
-        updateRunning(probabilities: probabilities, entropies: entropies, batch: batch)
+        if logits == maskLogits {
+            maskProbabilities = probabilities
+        } else {
+            (maskProbabilities, maskEntropies) = Self.softmaxRows(maskLogits, batch: batch, classes: classes)
+        }
+        updateRunning(probabilities: maskProbabilities, entropies: maskEntropies, batch: batch)
+        if adapt && hyperparameters.gaussians.isOn && hyperparameters.policy != .episodic {
+            // Learnt from the fused prediction (balanced by the running class prior), or from the
+            // labels when the caller has them (the benchmark's oracle).
+            let targets: [Double]
+            if let labels {
+                var hard = [Double](repeating: 0, count: batch * classes)
+                for (b, label) in labels.enumerated() { hard[b * classes + label] = 1 }
+                targets = hard
+            } else {
+                targets = gaussians.balancedLabels(logits: logits, batch: batch, classes: classes, settings: hyperparameters.gaussians)
+            }
+            gaussians.learn(f, labels: targets, batch: batch, classes: classes, settings: hyperparameters.gaussians)
+        }
         if adapt && hyperparameters.centring.isOn && hyperparameters.policy != .episodic {
             // The gate's evidence: zero-shot CLIP's own uncertainty on the raw images.
             let raw = network.zeroShotLogits(features: features.storage, batch: batch)
@@ -338,22 +381,27 @@ public struct StreamState: Sendable, Equatable {
     /// Bytes this stream holds: parameters, optimiser moments, the decay's centre (when on), the
     /// running embedding mean and, with whitening on, its D×D Float64 second moment and Float32
     /// W (from creation, before they are filled, like the replay window), class
-    /// embeddings (and their scaled copy), running statistics, the replay window (at its full size) and labels. Transient per-step workspace is not included; see
+    /// embeddings (and their scaled copy), running statistics, the replay window (at its full size),
+    /// the class Gaussians' statistics and discriminant (while the fusion is on, at their full
+    /// size) and labels. Transient per-step workspace is not included; see
     /// `workspaceBytes(batch:)`.
     public var memoryBytes: Int {
         let floats = mask.values.count + optimizer.firstMoment.count + optimizer.secondMoment.count
             + 2 * textEmbeddings.storage.count + running.meanPrediction.count + hyperparameters.replayImages * dimension
             + (hyperparameters.optimizer.decayTowardsInitial ? mask.values.count : 0) + embeddingMean.mean.count
             + (hyperparameters.centring.whitens ? 3 * dimension * dimension : 0)
-        return floats * MemoryLayout<Float>.stride + labels.reduce(0) { $0 + $1.utf8.count + 16 } + 256
+        let gaussianBytes = hyperparameters.gaussians.isOn ? ClassGaussians.memoryBytes(classes: classes, dimension: dimension) : 0
+        return floats * MemoryLayout<Float>.stride + gaussianBytes + labels.reduce(0) { $0 + $1.utf8.count + 16 } + 256
     }
 
     /// Floating-point operations of the optimiser steps one request of `batch` images takes (the
-    /// replay window's rows included; 0 without steps): what schedulers rank requests by.
+    /// replay window's rows included; 0 without steps), and of the class Gaussians' update while
+    /// the fusion is on: what schedulers rank requests by.
     public func stepFLOPs(batch: Int) -> Double {
         let rows = max(batch, hyperparameters.replayImages)
         let perStep = StepCost.flops(batch: max(1, rows), classes: classes, dimension: dimension, chunkRows: hyperparameters.chunkRows)
-        return Double(hyperparameters.stepsPerBatch) * perStep
+        let gaussians = hyperparameters.gaussians.isOn ? ClassGaussians.flops(batch: batch, classes: classes, dimension: dimension) : 0
+        return Double(hyperparameters.stepsPerBatch) * perStep + gaussians
     }
 
     /// Peak scratch bytes of one adaptation step on `batch` images (independent of the batch size
@@ -361,6 +409,7 @@ public struct StreamState: Sendable, Equatable {
     public func workspaceBytes(batch: Int) -> Int {
         // A step on a batch smaller than the replay window runs on the whole window.
         let rows = max(batch, hyperparameters.replayImages)
-        return network.workspaceBytes(batch: rows, backward: true) + (rows + classes) * dimension * 2 * MemoryLayout<Float>.stride
+        let gaussians = hyperparameters.gaussians.isOn ? ClassGaussians.workspaceBytes(batch: batch, classes: classes, dimension: dimension) : 0
+        return max(network.workspaceBytes(batch: rows, backward: true) + (rows + classes) * dimension * 2 * MemoryLayout<Float>.stride, gaussians)
     }
 }
