@@ -273,7 +273,9 @@ public struct DOTAMethod: TTAMethod {
         refresh()
     }
 
-    /// Λ·μ_k and ½ μ_kᵀΛμ_k by a Cholesky factorisation of the shrunk shared covariance.
+    /// Λ·μ_k and ½ μ_kᵀΛμ_k through the Cholesky factor's inverse V = L⁻¹ of the shrunk shared
+    /// covariance (Λ = Vᵀ·V). The shrinkage keeps it positive definite; were it not (NaN in the
+    /// statistics), the Gaussian scores are zero rather than NaN.
     mutating func refresh() {
         let (k, d) = (classes, dimension)
         let epsilon = hyperparameters.shrinkage
@@ -281,46 +283,23 @@ public struct DOTAMethod: TTAMethod {
         let share = (1 - epsilon) / Double(k)
         for c in 0..<k { for i in 0..<(d * d) { a[i] += share * covariances[c * d * d + i] } }
         for i in 0..<d { a[i * d + i] += epsilon }
-        Self.choleskyInPlace(&a, d)
-        // Right-hand sides μ_k as the columns of a D×K block, solved in place.
-        var w = [Double](repeating: 0, count: d * k)
-        for c in 0..<k { for i in 0..<d { w[i * k + c] = means[c * d + i] } }
-        Self.solveInPlace(cholesky: a, d, &w, columns: k)
+        guard let factor = Cholesky.factorWithInverse(a, dimension: d) else {
+            (weights, offsets) = ([Double](repeating: 0, count: d * k), [Double](repeating: 0, count: k))
+            return
+        }
+        // W = Vᵀ·(V·Mᵀ): μ_k as the columns of a D×K block.
+        var z = [Double](repeating: 0, count: d * k), w = [Double](repeating: 0, count: d * k)
+        factor.inverse.withUnsafeBufferPointer { v in
+            means.withUnsafeBufferPointer { m in
+                z.withUnsafeMutableBufferPointer { z in
+                    BLAS.dgemm(transB: true, m: d, n: k, k: d, a: v.baseAddress!, lda: d, b: m.baseAddress!, ldb: d, c: z.baseAddress!, ldc: k)
+                    w.withUnsafeMutableBufferPointer { w in
+                        BLAS.dgemm(transA: true, m: d, n: k, k: d, a: v.baseAddress!, lda: d, b: z.baseAddress!, ldb: k, c: w.baseAddress!, ldc: k)
+                    }
+                }
+            }
+        }
         weights = w
         offsets = (0..<k).map { c in 0.5 * (0..<d).reduce(0) { $0 + means[c * d + $1] * w[$1 * k + c] } }
-    }
-
-    /// A = L·Lᵀ for a symmetric positive definite d×d matrix; L replaces A's lower triangle.
-    static func choleskyInPlace(_ a: inout [Double], _ d: Int) {
-        for j in 0..<d {
-            var diagonal = a[j * d + j]
-            for p in 0..<j { diagonal -= a[j * d + p] * a[j * d + p] }
-            // The shrinkage keeps A positive definite (its eigenvalues are at least ε).
-            let root = diagonal.squareRoot()
-            a[j * d + j] = root
-            for i in (j + 1)..<max(j + 1, d) {
-                var value = a[i * d + j]
-                for p in 0..<j { value -= a[i * d + p] * a[j * d + p] }
-                a[i * d + j] = value / root
-            }
-        }
-    }
-
-    /// Solves L·Lᵀ·X = B for X in place, B d×columns row-major.
-    static func solveInPlace(cholesky l: [Double], _ d: Int, _ b: inout [Double], columns: Int) {
-        for i in 0..<d {
-            for p in 0..<i {
-                let factor = l[i * d + p]
-                for c in 0..<columns { b[i * columns + c] -= factor * b[p * columns + c] }
-            }
-            for c in 0..<columns { b[i * columns + c] /= l[i * d + i] }
-        }
-        for i in stride(from: d - 1, through: 0, by: -1) {
-            for p in (i + 1)..<max(i + 1, d) {
-                let factor = l[p * d + i]
-                for c in 0..<columns { b[i * columns + c] -= factor * b[p * columns + c] }
-            }
-            for c in 0..<columns { b[i * columns + c] /= l[i * d + i] }
-        }
     }
 }
