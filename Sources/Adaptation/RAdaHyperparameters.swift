@@ -78,23 +78,6 @@ public struct RAdaHyperparameters: Codable, Sendable, Equatable {
             gaussians
     }
 
-    /// `gaussians` is written only while the fusion is on, so settings without it encode exactly
-    /// as before it existed.
-    public func encode(to encoder: any Encoder) throws {
-        var c = encoder.container(keyedBy: CodingKeys.self)
-        try c.encode(attentionTemperature, forKey: .attentionTemperature)
-        try c.encode(objective, forKey: .objective)
-        try c.encode(optimizer, forKey: .optimizer)
-        try c.encode(policy, forKey: .policy)
-        try c.encode(stepsPerBatch, forKey: .stepsPerBatch)
-        try c.encode(runningMomentum, forKey: .runningMomentum)
-        try c.encode(collapse, forKey: .collapse)
-        try c.encode(replayImages, forKey: .replayImages)
-        try c.encode(centring, forKey: .centring)
-        try c.encode(chunkRows, forKey: .chunkRows)
-        if gaussians.isOn { try c.encode(gaussians, forKey: .gaussians) }
-    }
-
     /// Decodes every field; `replayImages`, `centring` and `gaussians` may be absent (headers
     /// written before they existed: off).
     public init(from decoder: Decoder) throws {

@@ -181,6 +181,14 @@ public struct StreamState: Sendable, Equatable {
         return settings.gate(entropy: embeddingMean.entropy)
     }
 
+    /// The weight the class Gaussians' scores get in the next request: min(ρ·mean c, η) × the
+    /// centring gate (0 while the fusion is off or the gate shut).
+    public var gaussianWeight: Double {
+        let settings = hyperparameters.gaussians
+        guard settings.isOn else { return 0 }
+        return settings.weight(meanCount: gaussians.meanCount(classes: classes)) * centringGate
+    }
+
     /// Handles one request batch per the policy: predictions plus (when `adapt`) the optimiser
     /// steps, the running statistics and collapse protection. With `labels`, the steps minimise
     /// cross-entropy instead of the unlabelled objective (the benchmark's oracle).

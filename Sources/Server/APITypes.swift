@@ -62,6 +62,24 @@ struct StreamInfo: Encodable {
     var memoryBytes: Int
     var checkpoints: [String]
     var centring: CentringStatus
+    var gaussians: GaussianStatus
+}
+
+/// Where a stream's class Gaussians stand: the weight their scores get in the next request and
+/// what they have learnt.
+struct GaussianStatus: Encodable {
+    /// min(ρ·mean evidence, η) × centring's gate; 0 while the fusion is off or the gate shut.
+    var weight: Double
+    /// Images learnt since creation or the last reset.
+    var images: Double
+    /// mean_k c_k: one (the prior) plus the mean class evidence left after forgetting.
+    var meanEvidence: Double
+
+    init(_ state: StreamState) {
+        weight = state.gaussianWeight
+        images = state.gaussians.images
+        meanEvidence = state.gaussians.isEmpty ? 1 : 1 + state.gaussians.evidence.reduce(0, +) / Double(state.classes)
+    }
 }
 
 /// Where a stream's embedding centring stands: how much of the running mean the next request

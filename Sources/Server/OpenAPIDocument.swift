@@ -631,10 +631,20 @@ enum OpenAPIDocument {
                 entropyRamp: {type: number, minimum: 0, maximum: 2}
                 whitening: {type: number, minimum: 0, maximum: 0.99, description: "Whitening of the centred embeddings by the running covariance shrunk towards the identity: the covariance's share (0 or absent: off)"}
                 whiteningRefreshImages: {type: number, minimum: 1, maximum: 10000000, description: "Images after which the whitening matrix is recomputed (default 256)"}
+            gaussians:
+              type: object
+              description: "Class Gaussians fused with the mask: an online Gaussian model per class (pooled covariance) on the embeddings the mask sees, its linear discriminant added to the logits with weight min(weightPerEvidence × mean class evidence, maxWeight) × the centring gate (maxWeight 0: off)"
+              properties:
+                maxWeight: {type: number, minimum: 0, maximum: 100}
+                weightPerEvidence: {type: number, minimum: 0, maximum: 100}
+                forgetting: {type: number, minimum: 0.5, maximum: 0.999999, description: "Every learnt image first multiplies all earlier evidence by this factor"}
+                initialVariance: {type: number, minimum: 0.000001, maximum: 1000000, description: "Each class's prior spread around its class embedding, per dimension times D"}
+                shrinkage: {type: number, minimum: 0.000001, maximum: 0.5}
+                priorWindow: {type: number, minimum: 1, maximum: 10000000, description: "Memory of the running class prior that balances the labels, in images"}
         Hyperparameters:
           type: object
           description: "The stream's adaptation settings; policy is when it adapts relative to the answer"
-          required: [attentionTemperature, policy, stepsPerBatch, runningMomentum, replayImages, chunkRows, objective, optimizer, collapse, centring]
+          required: [attentionTemperature, policy, stepsPerBatch, runningMomentum, replayImages, chunkRows, objective, optimizer, collapse, centring, gaussians]
           properties:
             attentionTemperature: {type: number}
             policy: {type: string, enum: [predictThenAdapt, adaptThenPredict, episodic]}
@@ -646,9 +656,10 @@ enum OpenAPIDocument {
             optimizer: {type: object}
             collapse: {type: object}
             centring: {type: object}
+            gaussians: {type: object}
         Stream:
           type: object
-          required: [id, labels, hyperparameters, createdAt, requests, samplesSeen, optimizerSteps, skippedSteps, automaticResets, memoryBytes, checkpoints, centring]
+          required: [id, labels, hyperparameters, createdAt, requests, samplesSeen, optimizerSteps, skippedSteps, automaticResets, memoryBytes, checkpoints, centring, gaussians]
           properties:
             id: {$ref: "#/components/schemas/Name"}
             labels: {type: array, items: {type: string}}
@@ -672,6 +683,14 @@ enum OpenAPIDocument {
                 share: {type: number, minimum: 0, maximum: 4}
                 zeroShotEntropy: {type: number, minimum: 0}
                 images: {type: number, minimum: 0}
+            gaussians:
+              type: object
+              description: "Class Gaussians now: the weight their scores get in the next request (0 while off or the centring gate is shut), the images learnt since creation or the last reset, and the mean class evidence (1 is the prior alone)"
+              required: [weight, images, meanEvidence]
+              properties:
+                weight: {type: number, minimum: 0, maximum: 100}
+                images: {type: number, minimum: 0}
+                meanEvidence: {type: number, minimum: 1}
         Classification:
           type: object
           required: [results]

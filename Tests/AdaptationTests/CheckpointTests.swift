@@ -65,8 +65,8 @@ import Testing
         #expect(throws: AdaptationError.self) { try StreamState(checkpoint: tampered.encoded()) }
     }
 
-    /// A version-1 checkpoint (written before the replay window and the zero-shot anchor existed)
-    /// still loads, with an empty window and both off.
+    /// A version-1 checkpoint (written before the replay window, the zero-shot anchor, centring
+    /// and the class Gaussians existed) still loads, with an empty window and all of them off.
     @Test func versionOneCheckpointsStillLoad() throws {
         var task = SyntheticTask(classes: 5, dimension: 8)
         var original = try task.stream(heads: 2, hyperparameters: .with {
@@ -81,7 +81,8 @@ import Testing
         for (old, new) in [("\"formatVersion\":5", "\"formatVersion\":1"), (",\"replayCount\":0", ""), (",\"replayImages\":0", ""),
                            ("\"embeddingMeanEntropy\":0,\"embeddingMeanWeight\":0,", ""),
                            ("\"centring\":{\"entropyRamp\":0,\"entropyThreshold\":0,\"memoryImages\":1000,\"weight\":0},", ""),
-                           (",\"zeroShotAnchorWeight\":0", "")] {
+                           (",\"zeroShotAnchorWeight\":0", ""),
+                           (",\"gaussians\":{\"forgetting\":0.995,\"initialVariance\":1,\"maxWeight\":0,\"priorWindow\":256,\"shrinkage\":0.001,\"weightPerEvidence\":0.05}", "")] {
             #expect(header.contains(old), "\(old)")
             header = header.replacingOccurrences(of: old, with: new)
         }

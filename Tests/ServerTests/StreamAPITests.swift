@@ -218,6 +218,21 @@ struct StreamAPITests {
             _ = try await client.classify("off", TestData.batch(0))
             let off = try #require(try client.object(try await client.send(.get, "/v1/streams/off"))["centring"] as? [String: Any])
             #expect(off["share"] as? Double == 0 && off["images"] as? Double == 0 && off["zeroShotEntropy"] as? Double == 0)
+            // Class Gaussians: a partial object turns them on; the stream answers as its twin and
+            // reports the weight the twin's next request would give them.
+            _ = try client.object(try await client.createStream(
+                "g", hyperparameters: #"{"gaussians":{"maxWeight":3},"centring":{"weight":1,"entropyThreshold":0}}"#), .created)
+            var gaussianHyperparameters = RAdaHyperparameters()
+            gaussianHyperparameters.gaussians.maxWeight = 3
+            gaussianHyperparameters.centring.entropyThreshold = 0
+            var gaussianTwin = try await TestData.twin(hyperparameters: gaussianHyperparameters)
+            for r in 0..<4 {
+                #expect(try await client.classify("g", TestData.batch(r)) == (try await TestData.expected(&gaussianTwin, TestData.batch(r))), "request \(r)")
+            }
+            let gaussians = try #require(try client.object(try await client.send(.get, "/v1/streams/g"))["gaussians"] as? [String: Any])
+            #expect(gaussians["images"] as? Double == gaussianTwin.gaussians.images && gaussianTwin.gaussians.images > 0)
+            #expect(abs((gaussians["weight"] as? Double ?? -1) - gaussianTwin.gaussianWeight) <= 1e-12 && gaussianTwin.gaussianWeight > 0)
+            #expect(try await client.createStream("q", hyperparameters: #"{"gaussians":{"forgetting":1}}"#).status == .unprocessableContent)
             #expect(try await client.createStream("q", hyperparameters: #"{"centring":{"weight":5}}"#).status == .unprocessableContent)
             #expect(try await client.createStream("q", hyperparameters: #"{"centring":{"memoryImages":0}}"#).status == .unprocessableContent)
         }
