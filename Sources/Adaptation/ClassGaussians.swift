@@ -258,7 +258,7 @@ public struct ClassGaussians: Sendable {
     /// Floating-point operations of one request of `batch` images: the discriminant (three K×D
     /// Grams and products, 6KD², the factor and its inverse, about D³), the scores (2BD² + 2BKD)
     /// and learning (2BKD + 2BD²).
-    static func flops(batch: Int, classes: Int, dimension: Int) -> Double {
+    public static func flops(batch: Int, classes: Int, dimension: Int) -> Double {
         let (b, k, d) = (Double(batch), Double(classes), Double(dimension))
         return 6 * k * d * d + d * d * d + 4 * b * d * d + 4 * b * k * d
     }

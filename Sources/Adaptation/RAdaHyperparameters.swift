@@ -32,7 +32,9 @@ public struct CollapseProtection: Codable, Sendable, Equatable {
 /// weights (R = 2) + batch-mean diversity (λ = 3) + zero-shot anchor (μ = 2) + confidence filter
 /// (e0 = 0.4) on fixed-temperature logits, one AdamW step per batch (weight decay 20 per 64
 /// images, which pulls the output map, and with it the mask, back towards the identity at the
-/// same rate per image whatever the batch), lr 5e-3 at s ≈ 13 scaled for s, predict then adapt.
+/// same rate per image whatever the batch), lr 5e-3 at s ≈ 13 scaled for s, predict then adapt,
+/// and a Gaussian class model of the centred embeddings fused with the mask's logits behind
+/// centring's gate.
 /// The replay window (the validated answer for batch sizes 1 and 16) is off by default: a step
 /// on N images costs N single-image steps, about 27 s at K = 1000, D = 512.
 public struct RAdaHyperparameters: Codable, Sendable, Equatable {
@@ -68,8 +70,11 @@ public struct RAdaHyperparameters: Codable, Sendable, Equatable {
         weight: 1, memoryImages: 500, entropyThreshold: 0.18, entropyRamp: 0.05, whitening: 0.3, whiteningRefreshImages: 256)
     /// Rows of the B·K×D rational matrix processed at once (memory/speed trade-off only).
     public var chunkRows: Int = 512
-    /// The Gaussian class model fused with the mask's logits (`ClassGaussians`); off.
-    public var gaussians = GaussianFusion()
+    /// The Gaussian class model fused with the mask's logits (`ClassGaussians`), on since the
+    /// nineteenth validation round: largest weight η 3, ρ 0.05 per unit of evidence, forgetting
+    /// γ 0.995 per image, σ 1, ε 10⁻³, a class prior over 256 images (`GaussianFusion()` itself
+    /// is off). Stored hyper-parameters without the field keep it off.
+    public var gaussians = GaussianFusion(maxWeight: 3)
 
     public init() {}
 

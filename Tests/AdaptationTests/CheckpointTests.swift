@@ -74,6 +74,7 @@ import Testing
             $0.objective.zeroShotAnchorWeight = 0
             $0.replayImages = 0
             $0.centring = EmbeddingCentring()
+            $0.gaussians = GaussianFusion()
         }, seed: 42)
         for _ in 0..<3 { _ = try original.process(task.images(6).0) }
         var file = try SafeTensorsWriter(copying: SafeTensorsFile(data: try original.checkpointData(), source: "test"))

@@ -33,6 +33,7 @@ import Testing
             $0.objective.confidenceThreshold = nil
             $0.optimizer.learningRate = 1e-2
             $0.centring = settings
+            $0.gaussians = GaussianFusion()  // centring alone (the class Gaussians have their own suite)
         }, seed: 42)
         for _ in 0..<batches { _ = try stream.process(task.images(6).0) }
         return stream
@@ -44,7 +45,7 @@ import Testing
     /// subtracted); after a reset it equals a fresh stream again, running mean included.
     @Test func freshStreamIsZeroShotAndResetClearsTheMean() throws {
         var task = SyntheticTask(classes: 5, dimension: 8)
-        let h = RAdaHyperparameters.with { $0.objective.confidenceThreshold = nil; $0.centring = Self.open }
+        let h = RAdaHyperparameters.with { $0.objective.confidenceThreshold = nil; $0.centring = Self.open; $0.gaussians = GaussianFusion() }
         var stream = try task.stream(heads: 2, hyperparameters: h, seed: 42)
         let fresh = stream
         let (images, _) = task.images(6)
@@ -230,6 +231,7 @@ import Testing
             $0.objective.confidenceThreshold = nil
             $0.optimizer.learningRate = 1e-2
             $0.centring = EmbeddingCentring()
+            $0.gaussians = GaussianFusion()
         }, seed: 42)
         #expect(empty.maximumCheckpointBytes == off.maximumCheckpointBytes + 8 * MemoryLayout<Float>.size)
     }
@@ -239,7 +241,11 @@ import Testing
     /// centring loads with an empty mean too.
     @Test func versionTwoCheckpointsLoadWithAnEmptyMean() throws {
         var task = SyntheticTask(classes: 5, dimension: 8)
-        var off = try task.stream(heads: 2, hyperparameters: .with { $0.objective.confidenceThreshold = nil; $0.centring = EmbeddingCentring() }, seed: 42)
+        var off = try task.stream(heads: 2, hyperparameters: .with {
+            $0.objective.confidenceThreshold = nil
+            $0.centring = EmbeddingCentring()
+            $0.gaussians = GaussianFusion()
+        }, seed: 42)
         for _ in 0..<3 { _ = try off.process(task.images(6).0) }
         let v2 = try CheckpointValidationTests.editedHeader(try off.checkpointData()) { header in
             header["formatVersion"] = 2
@@ -247,6 +253,7 @@ import Testing
             header["embeddingMeanEntropy"] = nil
             var hyperparameters = header["hyperparameters"] as! [String: Any]
             hyperparameters["centring"] = nil
+            hyperparameters["gaussians"] = nil
             header["hyperparameters"] = hyperparameters
         }
         let loaded = try StreamState(checkpoint: v2)

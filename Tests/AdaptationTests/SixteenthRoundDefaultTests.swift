@@ -22,7 +22,11 @@ import Testing
     @Test func storedPreviousDefaultKeepsItsDetectorAndMemory() throws {
         let previous = try JSONDecoder().decode(RAdaHyperparameters.self, from: Data(Self.storedFourteenth.utf8))
         #expect(previous.objective.diversityShiftPower == 0 && previous.centring.memoryImages == 1000)
-        #expect(previous == RAdaHyperparameters.with { $0.objective.diversityShiftPower = 0; $0.centring.memoryImages = 1000 })
+        #expect(previous == RAdaHyperparameters.with {
+            $0.objective.diversityShiftPower = 0
+            $0.centring.memoryImages = 1000
+            $0.gaussians = GaussianFusion()  // stored before the class Gaussians existed: off
+        })
         #expect(previous != RAdaHyperparameters())
         #expect(try JSONDecoder().decode(RAdaHyperparameters.self, from: JSONEncoder().encode(previous)) == previous)
     }

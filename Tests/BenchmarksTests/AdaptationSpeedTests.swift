@@ -18,7 +18,8 @@ import Testing
         let m = try AdaptationSpeed.measure(c, repeats: 3)
         #expect(m.configuration == c)
         #expect(m.millisecondsPerStep > 0 && m.millisecondsPerForward > 0 && m.medianMillisecondsPerStep >= m.millisecondsPerStep)
-        #expect(m.flopsPerStep == StepCost.flops(batch: 2, classes: 5, dimension: 16))
+        // The step and the default's class Gaussians.
+        #expect(m.flopsPerStep == StepCost.flops(batch: 2, classes: 5, dimension: 16) + ClassGaussians.flops(batch: 2, classes: 5, dimension: 16))
         #expect(abs(m.gflopsPerSecond - m.flopsPerStep / m.millisecondsPerStep / 1e6) < 1e-9)
         let stream = try StreamState(
             labels: (0..<5).map(String.init), textEmbeddings: Matrix(rows: 5, cols: 16, storage: [Float](repeating: 0.25, count: 80)),
@@ -39,7 +40,7 @@ import Testing
         #expect(pair.count == 2 && pair.allSatisfy { $0.configuration == c && $0.medianMillisecondsPerStep >= $0.millisecondsPerStep })
         #expect(pair[0].flopsPerStep == alone.flopsPerStep && pair[0].streamBytes == alone.streamBytes)
         #expect(pair[1].streamBytes - pair[0].streamBytes == 8 * 16 * MemoryLayout<Float>.stride)
-        #expect(pair[1].flopsPerStep == StepCost.flops(batch: 8, classes: 5, dimension: 16))
+        #expect(pair[1].flopsPerStep == StepCost.flops(batch: 8, classes: 5, dimension: 16) + ClassGaussians.flops(batch: 2, classes: 5, dimension: 16))
     }
 
     @Test(.enabled(if: mode != nil)) func standardGrid() throws {

@@ -214,8 +214,8 @@ struct ContractTests {
             }
         }
         try check([], patch)
-        #expect(tried == 58)
-        #expect(nullsTried == 34)
+        #expect(tried == 70)
+        #expect(nullsTried == 40)
     }
 
     /// Requests the document allows that the server once refused, and the reverse, each found
