@@ -31,20 +31,6 @@ import Testing
         #expect(try JSONDecoder().decode(RAdaHyperparameters.self, from: JSONEncoder().encode(previous)) == previous)
     }
 
-    /// A fresh stream with the default answers exactly as zero-shot CLIP; after adapting, a reset
-    /// returns it to the fresh stream.
-    @Test func freshDefaultStreamIsZeroShot() throws {
-        var task = SyntheticTask(classes: 5, dimension: 8)
-        var stream = try task.stream(heads: 2, seed: 42)
-        let fresh = stream
-        let (images, _) = task.images(6)
-        #expect(try stream.process(images).logits == stream.zeroShotLogits(images))
-        for _ in 0..<3 { _ = try stream.process(task.images(4).0) }
-        #expect(stream.counters.samplesSeen == 18 && !stream.embeddingMean.isEmpty)
-        stream.reset()
-        #expect(stream == fresh)
-    }
-
     /// The memory of 500 images: after batches of 64, 64, 64 and 10 the running mean's weight is
     /// ((64·e + 64)·e + 64)·e' + 10 with e = exp(−64/500), e' = exp(−10/500) (Double reference).
     @Test func runningMeanForgetsOverFiveHundredImages() throws {
