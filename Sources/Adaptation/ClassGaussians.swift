@@ -89,9 +89,9 @@ public struct ClassGaussians: Sendable {
     /// mean_k c_k = 1 + mean_k n_k.
     func meanCount(classes: Int) -> Double { 1 + evidence.reduce(0, +) / Double(classes) }
 
-    /// The fusion's adjustment w·g for a batch of embeddings (B×K), with w = `weight`; nil when
-    /// the adjustment is zero (weight 0 or the statistics unusable). Refreshes the derived
-    /// discriminant first when the statistics have changed since it was computed.
+    /// The fusion's adjustment w·g for a batch of embeddings (B×K), w = min(ρ·mean c, η)·`gate`;
+    /// nil when it is zero (the gate shut, or statistics that cannot be factored). Refreshes the
+    /// derived discriminant first when the statistics have changed since it was computed.
     mutating func adjustment(_ x: [Float], batch: Int, text: Matrix, settings: GaussianFusion, gate: Double) -> [Float]? {
         guard gate > 0 else { return nil }
         if discriminant == nil { discriminant = Self.discriminant(self, text: text, settings: settings) }

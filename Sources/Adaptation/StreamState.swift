@@ -232,23 +232,24 @@ public struct StreamState: Sendable, Equatable {
         // The mask's own logits (what its running statistics follow) and the client's: the
         // mask's plus the class Gaussians' adjustment while the fusion is on and its gate open.
         let maskLogits: [Float], logits: [Float]
-        var maskProbabilities: [Float] = [], maskEntropies: [Float] = []
+        var isFused = false
         func fused(_ own: [Float]) -> [Float] {
             guard hyperparameters.gaussians.isOn,
                   let adjustment = gaussians.adjustment(f, batch: batch, text: textEmbeddings, settings: hyperparameters.gaussians, gate: gate)
             else { return own }
+            isFused = true
             var out = own
             for i in out.indices { out[i] += adjustment[i] }
             return out
         }
-        let probabilities: [Float]
+        let probabilities: [Float], entropies: [Float]
         switch hyperparameters.policy {
         case .predictThenAdapt:
             let reuse = adapt && stepBatch == batch
             let prediction = network.forward(mask: mask, features: f, batch: batch, retainLastChunk: reuse)
             maskLogits = prediction.result.logits
             logits = fused(maskLogits)
-            (probabilities, maskEntropies) = Self.softmaxRows(logits, batch: batch, classes: classes)
+            (probabilities, entropies) = Self.softmaxRows(logits, batch: batch, classes: classes)
             onPrediction(Matrix(rows: batch, cols: classes, storage: probabilities), adapt ? nil : 0)
             if adapt {
                 outcome = adaptationSteps(stepFeatures, batch: stepBatch, images: batch, zeroShot: zeroShot(), labels: labels, first: reuse ? prediction : nil)
@@ -257,14 +258,10 @@ public struct StreamState: Sendable, Equatable {
             if adapt { outcome = adaptationSteps(stepFeatures, batch: stepBatch, images: batch, zeroShot: zeroShot(), labels: labels, first: nil) }
             maskLogits = network.forward(mask: mask, features: f, batch: batch).logits
             logits = fused(maskLogits)
-            (probabilities, maskEntropies) = Self.softmaxRows(logits, batch: batch, classes: classes)
+            (probabilities, entropies) = Self.softmaxRows(logits, batch: batch, classes: classes)
             onPrediction(Matrix(rows: batch, cols: classes, storage: probabilities), outcome.steps)
         }
-        if logits == maskLogits {
-            maskProbabilities = probabilities
-        } else {
-            (maskProbabilities, maskEntropies) = Self.softmaxRows(maskLogits, batch: batch, classes: classes)
-        }
+        let (maskProbabilities, maskEntropies) = isFused ? Self.softmaxRows(maskLogits, batch: batch, classes: classes) : (probabilities, entropies)
         updateRunning(probabilities: maskProbabilities, entropies: maskEntropies, batch: batch)
         if adapt && hyperparameters.gaussians.isOn && hyperparameters.policy != .episodic {
             // Learnt from the fused prediction (balanced by the running class prior), or from the
