@@ -75,15 +75,17 @@ public struct RAdaHyperparameters: Codable, Sendable, Equatable {
     /// γ 0.995 per image, σ 1, ε 10⁻³, a class prior over 256 images (`GaussianFusion()` itself
     /// is off). Stored hyper-parameters without the field keep it off.
     public var gaussians = GaussianFusion(maxWeight: 3)
+    /// The batch's label-shift correction of the answer (`PriorCorrection`); off.
+    public var priorCorrection = PriorCorrection()
 
     public init() {}
 
     private enum CodingKeys: String, CodingKey {
         case attentionTemperature, objective, optimizer, policy, stepsPerBatch, runningMomentum, collapse, replayImages, centring, chunkRows,
-            gaussians
+            gaussians, priorCorrection
     }
 
-    /// Decodes every field; `replayImages`, `centring` and `gaussians` may be absent (headers
+    /// Decodes every field; `replayImages`, `centring`, `gaussians` and `priorCorrection` may be absent (headers
     /// written before they existed: off).
     public init(from decoder: Decoder) throws {
         let c = try decoder.container(keyedBy: CodingKeys.self)
@@ -99,6 +101,7 @@ public struct RAdaHyperparameters: Codable, Sendable, Equatable {
         chunkRows = try c.decode(Int.self, forKey: .chunkRows)
         // Absent reads as off; an explicit null is not a value.
         gaussians = c.contains(.gaussians) ? try c.decode(GaussianFusion.self, forKey: .gaussians) : GaussianFusion()
+        priorCorrection = c.contains(.priorCorrection) ? try c.decode(PriorCorrection.self, forKey: .priorCorrection) : PriorCorrection()
     }
 
     /// Throws when a value is outside its documented range (Docs/rada.md, "Policy bounds"). The
@@ -127,6 +130,11 @@ public struct RAdaHyperparameters: Codable, Sendable, Equatable {
         try check(within(g.initialVariance, 1e-6...1e6), "gaussians initialVariance must be in [0.000001, 1000000], got \(g.initialVariance)")
         try check(within(g.shrinkage, 1e-6...0.5), "gaussians shrinkage must be in [0.000001, 0.5], got \(g.shrinkage)")
         try check(within(g.priorWindow, 1...1e7), "gaussians priorWindow must be in [1, 10000000], got \(g.priorWindow)")
+        let pc = priorCorrection
+        try check(within(pc.strength, 0...10), "priorCorrection strength must be in [0, 10], got \(pc.strength)")
+        try check(within(pc.coverageThreshold, 0...1) && within(pc.coverageRamp, 0...1),
+                  "priorCorrection coverageThreshold and coverageRamp must be in [0, 1], got \(pc.coverageThreshold) and \(pc.coverageRamp)")
+        try check(pc.minimumBatch >= 1 && pc.minimumBatch <= 1 << 20, "priorCorrection minimumBatch must be in 1...1048576, got \(pc.minimumBatch)")
         try check(chunkRows >= 1 && chunkRows <= 1 << 20, "chunkRows must be in 1...1048576, got \(chunkRows)")
         if let lr = optimizer.learningRate { try check(within(lr, 0...10), "learningRate must be in [0, 10], got \(lr)") }
         try check(within(optimizer.beta1, 0...0.999_999) && within(optimizer.beta2, 0...0.999_999), "Adam betas must be in [0, 1)")

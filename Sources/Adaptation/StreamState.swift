@@ -160,7 +160,7 @@ public struct StreamState: Sendable, Equatable {
            let adjustment = gaussians.adjustmentWithoutCaching(f, batch: features.rows, text: textEmbeddings, settings: hyperparameters.gaussians, gate: centringGate) {
             for i in logits.indices { logits[i] += adjustment[i] }
         }
-        return Matrix(rows: features.rows, cols: classes, storage: logits)
+        return Matrix(rows: features.rows, cols: classes, storage: corrected(logits, batch: features.rows, gate: centringGate))
     }
 
     /// The embeddings the mask sees for `features` now (B×D): centred, and whitened, by the
@@ -242,6 +242,8 @@ public struct StreamState: Sendable, Equatable {
             for i in out.indices { out[i] += adjustment[i] }
             return out
         }
+        // What the client gets: the fused logits, corrected for the batch's label shift.
+        var answer: [Float] = []
         let probabilities: [Float], entropies: [Float]
         switch hyperparameters.policy {
         case .predictThenAdapt:
@@ -249,7 +251,8 @@ public struct StreamState: Sendable, Equatable {
             let prediction = network.forward(mask: mask, features: f, batch: batch, retainLastChunk: reuse)
             maskLogits = prediction.result.logits
             logits = fused(maskLogits)
-            (probabilities, entropies) = Self.softmaxRows(logits, batch: batch, classes: classes)
+            answer = corrected(logits, batch: batch, gate: gate)
+            (probabilities, entropies) = Self.softmaxRows(answer, batch: batch, classes: classes)
             onPrediction(Matrix(rows: batch, cols: classes, storage: probabilities), adapt ? nil : 0)
             if adapt {
                 outcome = adaptationSteps(stepFeatures, batch: stepBatch, images: batch, zeroShot: zeroShot(), labels: labels, first: reuse ? prediction : nil)
@@ -258,10 +261,12 @@ public struct StreamState: Sendable, Equatable {
             if adapt { outcome = adaptationSteps(stepFeatures, batch: stepBatch, images: batch, zeroShot: zeroShot(), labels: labels, first: nil) }
             maskLogits = network.forward(mask: mask, features: f, batch: batch).logits
             logits = fused(maskLogits)
-            (probabilities, entropies) = Self.softmaxRows(logits, batch: batch, classes: classes)
+            answer = corrected(logits, batch: batch, gate: gate)
+            (probabilities, entropies) = Self.softmaxRows(answer, batch: batch, classes: classes)
             onPrediction(Matrix(rows: batch, cols: classes, storage: probabilities), outcome.steps)
         }
-        let (maskProbabilities, maskEntropies) = isFused ? Self.softmaxRows(maskLogits, batch: batch, classes: classes) : (probabilities, entropies)
+        let (maskProbabilities, maskEntropies) = isFused || answer != logits
+            ? Self.softmaxRows(maskLogits, batch: batch, classes: classes) : (probabilities, entropies)
         updateRunning(probabilities: maskProbabilities, entropies: maskEntropies, batch: batch)
         if adapt && hyperparameters.gaussians.isOn && hyperparameters.policy != .episodic {
             // Learnt from the fused prediction (balanced by the running class prior), or from the
@@ -296,13 +301,22 @@ public struct StreamState: Sendable, Equatable {
         var predictions = [Int](repeating: 0, count: batch)
         for b in 0..<batch {
             var best = 0
-            for k in 1..<max(classes, 1) where logits[b * classes + k] > logits[b * classes + best] { best = k }
+            for k in 1..<max(classes, 1) where answer[b * classes + k] > answer[b * classes + best] { best = k }
             predictions[b] = best
         }
         return StepResult(
-            logits: Matrix(rows: batch, cols: classes, storage: logits),
+            logits: Matrix(rows: batch, cols: classes, storage: answer),
             probabilities: Matrix(rows: batch, cols: classes, storage: probabilities), predictions: predictions,
             loss: outcome.loss, stepsTaken: outcome.steps, keptSamples: outcome.kept, automaticReset: automaticReset)
+    }
+
+    /// `logits` plus the batch's label-shift correction (`hyperparameters.priorCorrection`), or
+    /// `logits` itself where it does not apply.
+    private func corrected(_ logits: [Float], batch: Int, gate: Double) -> [Float] {
+        guard let terms = hyperparameters.priorCorrection.terms(logits: logits, batch: batch, classes: classes, gate: gate) else { return logits }
+        var out = logits
+        for b in 0..<batch { for c in 0..<classes { out[b * classes + c] += terms[c] } }
+        return out
     }
 
     private struct StepOutcome {

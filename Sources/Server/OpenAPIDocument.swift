@@ -641,10 +641,18 @@ enum OpenAPIDocument {
                 initialVariance: {type: number, minimum: 0.000001, maximum: 1000000, description: "Each class's prior spread around its class embedding, per dimension times D"}
                 shrinkage: {type: number, minimum: 0.000001, maximum: 0.5}
                 priorWindow: {type: number, minimum: 1, maximum: 10000000, description: "Memory of the running class prior that balances the labels, in images"}
+            priorCorrection:
+              type: object
+              description: "Label-shift correction of a batch's answer: its class prior, estimated by EM from its own predictions, re-weights them (logits + strength × share × (1 − centring gate) × log(K × prior)) where the batch's mean prediction covers few classes; it never changes what the stream learns (strength 0: off)"
+              properties:
+                strength: {type: number, minimum: 0, maximum: 10}
+                coverageThreshold: {type: number, minimum: 0, maximum: 1, description: "Full correction below this coverage H(mean prediction)/log K"}
+                coverageRamp: {type: number, minimum: 0, maximum: 1, description: "The coverage rise above the threshold over which the correction fades out"}
+                minimumBatch: {type: integer, minimum: 1, maximum: 1048576, description: "Smaller batches are answered uncorrected"}
         Hyperparameters:
           type: object
           description: "The stream's adaptation settings; policy is when it adapts relative to the answer"
-          required: [attentionTemperature, policy, stepsPerBatch, runningMomentum, replayImages, chunkRows, objective, optimizer, collapse, centring, gaussians]
+          required: [attentionTemperature, policy, stepsPerBatch, runningMomentum, replayImages, chunkRows, objective, optimizer, collapse, centring, gaussians, priorCorrection]
           properties:
             attentionTemperature: {type: number}
             policy: {type: string, enum: [predictThenAdapt, adaptThenPredict, episodic]}
@@ -657,6 +665,7 @@ enum OpenAPIDocument {
             collapse: {type: object}
             centring: {type: object}
             gaussians: {type: object}
+            priorCorrection: {type: object}
         Stream:
           type: object
           required: [id, labels, hyperparameters, createdAt, requests, samplesSeen, optimizerSteps, skippedSteps, automaticResets, memoryBytes, checkpoints, centring, gaussians]

@@ -40,6 +40,10 @@ struct RAdaOptions: ParsableArguments {
     @Option(help: "Class Gaussians: forgetting factor gamma per image, in [0.5, 0.999999].") var gaussianForgetting: Double?
     @Option(help: "Class Gaussians: shrinkage of the pooled covariance towards the identity.") var gaussianShrinkage: Double?
     @Option(help: "Class Gaussians: the running class prior's memory in images.") var gaussianPriorWindow: Double?
+    @Option(help: "Label-shift correction of a batch's answer by its EM class prior: strength a (0: off).") var priorCorrection: Double?
+    @Option(help: "Label-shift correction: full below this coverage H(mean prediction)/log K.") var priorCoverageThreshold: Double?
+    @Option(help: "Label-shift correction: the coverage rise over which it fades out.") var priorCoverageRamp: Double?
+    @Option(help: "Label-shift correction: the smallest batch corrected.") var priorMinimumBatch: Int?
 
     func hyperparameters() throws -> RAdaHyperparameters {
         var h = RAdaHyperparameters()
@@ -97,6 +101,10 @@ struct RAdaOptions: ParsableArguments {
         if let gaussianForgetting { h.gaussians.forgetting = gaussianForgetting }
         if let gaussianShrinkage { h.gaussians.shrinkage = gaussianShrinkage }
         if let gaussianPriorWindow { h.gaussians.priorWindow = gaussianPriorWindow }
+        if let priorCorrection { h.priorCorrection.strength = priorCorrection }
+        if let priorCoverageThreshold { h.priorCorrection.coverageThreshold = priorCoverageThreshold }
+        if let priorCoverageRamp { h.priorCorrection.coverageRamp = priorCoverageRamp }
+        if let priorMinimumBatch { h.priorCorrection.minimumBatch = priorMinimumBatch }
         try h.validate()
         return h
     }

@@ -214,8 +214,8 @@ struct ContractTests {
             }
         }
         try check([], patch)
-        #expect(tried == 70)
-        #expect(nullsTried == 40)
+        #expect(tried == 78)
+        #expect(nullsTried == 44)
     }
 
     /// Requests the document allows that the server once refused, and the reverse, each found

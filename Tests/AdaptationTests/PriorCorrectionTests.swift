@@ -1,0 +1,73 @@
+import Foundation
+import RadaNumerics
+import Testing
+@testable import Adaptation
+
+/// `PriorCorrection`: a batch's EM class prior re-weights its answer where the batch is a run of
+/// few classes and the centring gate is shut; elsewhere the answer is untouched.
+@Suite struct PriorCorrectionTests {
+    static let on = PriorCorrection(strength: 1, coverageThreshold: 0.6, coverageRamp: 0.2, minimumBatch: 4)
+
+    /// Eight images of a four-class task: six lean to class 0, two are unsure between 0 and 1.
+    static let run: [Float] = (0..<6).flatMap { _ in [5, 0, 0, 0] as [Float] } + (0..<2).flatMap { _ in [1, 1.2, 0, 0] as [Float] }
+
+    /// π̂ is EM's fixed point (π = mean_b normalise(p_b ⊙ π)), the terms are
+    /// a·share·(1 − g)·log(K·max(π̂, 10⁻⁴)), and they move the unsure images to the run's class.
+    @Test func emPriorOnARunOfOneClass() throws {
+        let terms = try #require(Self.on.terms(logits: Self.run, batch: 8, classes: 4, gate: 0))
+        let prior = terms.map { Foundation.exp(Double($0)) / 4 }
+        var p = [[Double]]()
+        for b in 0..<8 { p.append(Kernels.softmax(logits: Self.run[(b * 4)..<((b + 1) * 4)])) }
+        // The coverage of q̄ is below c₀ here, so the share is 1.
+        var q = [Double](repeating: 0, count: 4)
+        for row in p { for c in 0..<4 { q[c] += row[c] / 8 } }
+        #expect(-q.reduce(0) { $0 + $1 * Foundation.log($1) } / Foundation.log(4) < 0.6)
+        var next = [Double](repeating: 0, count: 4)
+        for row in p {
+            let total = (0..<4).reduce(0.0) { $0 + row[$1] * prior[$1] }
+            for c in 0..<4 { next[c] += row[c] * prior[c] / (total * 8) }
+        }
+        // (To 5·10⁻⁴: the prior read back from the terms has the two vanishing classes at the floor.)
+        for c in 0..<2 { #expect(abs(next[c] - prior[c]) <= 5e-4, "\(c): \(next[c]) vs \(prior[c])") }
+        #expect(prior[0] > 0.9 && terms[0] > 0 && terms[1] < 0)
+        // The unsure images (1.2 for class 1 against 1 for class 0) now answer class 0.
+        #expect(Self.run[6 * 4 + 1] + terms[1] < Self.run[6 * 4] + terms[0])
+        // Half the gate, half the terms.
+        let half = try #require(Self.on.terms(logits: Self.run, batch: 8, classes: 4, gate: 0.5))
+        for c in 0..<4 { #expect(abs(half[c] - terms[c] / 2) <= 1e-5 * max(1, abs(terms[c]))) }
+    }
+
+    /// No correction when off, for a batch below the minimum, with the gate fully open, or for a
+    /// batch whose mean prediction covers the classes (coverage above c₀ + w).
+    @Test func untouchedWhereItDoesNotApply() {
+        #expect(PriorCorrection().terms(logits: Self.run, batch: 8, classes: 4, gate: 0) == nil)
+        #expect(PriorCorrection(strength: 1, minimumBatch: 9).terms(logits: Self.run, batch: 8, classes: 4, gate: 0) == nil)
+        #expect(Self.on.terms(logits: Self.run, batch: 8, classes: 4, gate: 1) == nil)
+        let covering: [Float] = (0..<8).flatMap { b in (0..<4).map { c in c == b % 4 ? 3 : 0 } as [Float] }
+        #expect(Self.on.terms(logits: covering, batch: 8, classes: 4, gate: 0) == nil)
+    }
+
+    /// In a stream: the answer is the uncorrected stream's plus the terms, while the mask and the
+    /// class Gaussians learn exactly what they learn without the correction.
+    @Test func streamAnswerIsCorrectedAndLearningIsNot() throws {
+        var task = SyntheticTask(classes: 4, dimension: 8)
+        let shut = EmbeddingCentring(weight: 1, memoryImages: 20, entropyThreshold: 2)
+        let plain = RAdaHyperparameters.with { $0.objective.confidenceThreshold = nil; $0.centring = shut }
+        var corrected = try task.stream(heads: 2, hyperparameters: .with {
+            $0.objective.confidenceThreshold = nil
+            $0.centring = shut
+            $0.priorCorrection = Self.on
+        }, seed: 7)
+        var twin = try task.stream(heads: 2, hyperparameters: plain, seed: 7)
+        for _ in 0..<4 {
+            // A run of class 0: images b·K of the synthetic task.
+            let (all, _) = task.images(32)
+            var run = Matrix(rows: 8, cols: 8)
+            for r in 0..<8 { for j in 0..<8 { run[r, j] = all[r * 4, j] } }
+            let a = try corrected.process(run), b = try twin.process(run)
+            let terms = try #require(Self.on.terms(logits: b.logits.storage, batch: 8, classes: 4, gate: 0))
+            for r in 0..<8 { for c in 0..<4 { #expect(a.logits[r, c] == b.logits[r, c] + terms[c]) } }
+            #expect(corrected.mask == twin.mask && corrected.gaussians == twin.gaussians && corrected.running == twin.running)
+        }
+    }
+}
