@@ -311,9 +311,12 @@ public struct StreamState: Sendable, Equatable {
     }
 
     /// `logits` plus the batch's label-shift correction (`hyperparameters.priorCorrection`), or
-    /// `logits` itself where it does not apply.
+    /// `logits` itself where it does not apply (or centring, while on, has seen nothing yet).
     private func corrected(_ logits: [Float], batch: Int, gate: Double) -> [Float] {
-        guard let terms = hyperparameters.priorCorrection.terms(logits: logits, batch: batch, classes: classes, gate: gate) else { return logits }
+        // Before centring has seen an image its gate says nothing about the domain: a batch whose
+        // histogram is skewed may be a corruption's bias as well as a run of classes.
+        let known = !hyperparameters.centring.isOn || !embeddingMean.isEmpty
+        guard known, let terms = hyperparameters.priorCorrection.terms(logits: logits, batch: batch, classes: classes, gate: gate) else { return logits }
         var out = logits
         for b in 0..<batch { for c in 0..<classes { out[b * classes + c] += terms[c] } }
         return out

@@ -47,8 +47,9 @@ import Testing
         #expect(Self.on.terms(logits: covering, batch: 8, classes: 4, gate: 0) == nil)
     }
 
-    /// In a stream: the answer is the uncorrected stream's plus the terms, while the mask and the
-    /// class Gaussians learn exactly what they learn without the correction.
+    /// In a stream: the answer is the uncorrected stream's plus the terms (from the second request:
+    /// before it centring has seen nothing of the domain), while the mask and the class Gaussians
+    /// learn exactly what they learn without the correction.
     @Test func streamAnswerIsCorrectedAndLearningIsNot() throws {
         var task = SyntheticTask(classes: 4, dimension: 8)
         let shut = EmbeddingCentring(weight: 1, memoryImages: 20, entropyThreshold: 2)
@@ -59,12 +60,17 @@ import Testing
             $0.priorCorrection = Self.on
         }, seed: 7)
         var twin = try task.stream(heads: 2, hyperparameters: plain, seed: 7)
-        for _ in 0..<4 {
+        for request in 0..<4 {
             // A run of class 0: images b·K of the synthetic task.
             let (all, _) = task.images(32)
             var run = Matrix(rows: 8, cols: 8)
             for r in 0..<8 { for j in 0..<8 { run[r, j] = all[r * 4, j] } }
             let a = try corrected.process(run), b = try twin.process(run)
+            // The first request: centring has seen nothing, so nothing is known of the domain.
+            guard request > 0 else {
+                #expect(a == b)
+                continue
+            }
             let terms = try #require(Self.on.terms(logits: b.logits.storage, batch: 8, classes: 4, gate: 0))
             for r in 0..<8 { for c in 0..<4 { #expect(a.logits[r, c] == b.logits[r, c] + terms[c]) } }
             #expect(corrected.mask == twin.mask && corrected.gaussians == twin.gaussians && corrected.running == twin.running)
