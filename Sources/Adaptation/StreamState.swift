@@ -160,7 +160,7 @@ public struct StreamState: Sendable, Equatable {
            let adjustment = gaussians.adjustmentWithoutCaching(f, batch: features.rows, text: textEmbeddings, settings: hyperparameters.gaussians, gate: centringGate) {
             for i in logits.indices { logits[i] += adjustment[i] }
         }
-        return Matrix(rows: features.rows, cols: classes, storage: corrected(logits, batch: features.rows, gate: centringGate))
+        return Matrix(rows: features.rows, cols: classes, storage: corrected(logits, raw: features.storage, batch: features.rows, gate: centringGate))
     }
 
     /// The embeddings the mask sees for `features` now (B×D): centred, and whitened, by the
@@ -251,7 +251,7 @@ public struct StreamState: Sendable, Equatable {
             let prediction = network.forward(mask: mask, features: f, batch: batch, retainLastChunk: reuse)
             maskLogits = prediction.result.logits
             logits = fused(maskLogits)
-            answer = corrected(logits, batch: batch, gate: gate)
+            answer = corrected(logits, raw: features.storage, batch: batch, gate: gate)
             (probabilities, entropies) = Self.softmaxRows(answer, batch: batch, classes: classes)
             onPrediction(Matrix(rows: batch, cols: classes, storage: probabilities), adapt ? nil : 0)
             if adapt {
@@ -261,7 +261,7 @@ public struct StreamState: Sendable, Equatable {
             if adapt { outcome = adaptationSteps(stepFeatures, batch: stepBatch, images: batch, zeroShot: zeroShot(), labels: labels, first: nil) }
             maskLogits = network.forward(mask: mask, features: f, batch: batch).logits
             logits = fused(maskLogits)
-            answer = corrected(logits, batch: batch, gate: gate)
+            answer = corrected(logits, raw: features.storage, batch: batch, gate: gate)
             (probabilities, entropies) = Self.softmaxRows(answer, batch: batch, classes: classes)
             onPrediction(Matrix(rows: batch, cols: classes, storage: probabilities), outcome.steps)
         }
@@ -312,11 +312,24 @@ public struct StreamState: Sendable, Equatable {
 
     /// `logits` plus the batch's label-shift correction (`hyperparameters.priorCorrection`), or
     /// `logits` itself where it does not apply (or centring, while on, has seen nothing yet).
-    private func corrected(_ logits: [Float], batch: Int, gate: Double) -> [Float] {
+    /// `raw`: the batch's raw embeddings, whose zero-shot entropy gates it as well as the
+    /// running `gate`.
+    private func corrected(_ logits: [Float], raw: [Float], batch: Int, gate: Double) -> [Float] {
+        let settings = hyperparameters.priorCorrection
+        guard settings.isOn, batch >= settings.minimumBatch else { return logits }
         // Before centring has seen an image its gate says nothing about the domain: a batch whose
         // histogram is skewed may be a corruption's bias as well as a run of classes.
         let known = !hyperparameters.centring.isOn || !embeddingMean.isEmpty
-        guard known, let terms = hyperparameters.priorCorrection.terms(logits: logits, batch: batch, classes: classes, gate: gate) else { return logits }
+        // The running gate lags a change of domain by a few batches (a continual stream's first
+        // batches of fog after an easy domain): the batch's own zero-shot entropy through the same
+        // gate shuts the correction at once.
+        var batchGate = 0.0
+        if hyperparameters.centring.isOn {
+            let (_, entropies) = Self.softmaxRows(network.zeroShotLogits(features: raw, batch: batch), batch: batch, classes: classes)
+            let mean = entropies.reduce(0.0) { $0 + Double($1) } / Double(batch) / Foundation.log(Double(max(classes, 2)))
+            batchGate = hyperparameters.centring.gate(entropy: mean)
+        }
+        guard known, let terms = settings.terms(logits: logits, batch: batch, classes: classes, gate: max(gate, batchGate)) else { return logits }
         var out = logits
         for b in 0..<batch { for c in 0..<classes { out[b * classes + c] += terms[c] } }
         return out

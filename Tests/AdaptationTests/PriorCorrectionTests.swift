@@ -76,4 +76,37 @@ import Testing
             #expect(corrected.mask == twin.mask && corrected.gaussians == twin.gaussians && corrected.running == twin.running)
         }
     }
+
+    /// The batch's own zero-shot entropy gates the correction as the running gate does: after a
+    /// confident run the running gate is shut, yet an unsure batch (a new, harder domain the
+    /// running means have not caught up with) is answered uncorrected.
+    @Test func unsureBatchIsNotCorrectedWhileTheRunningGateLags() throws {
+        var task = SyntheticTask(classes: 4, dimension: 8)
+        func run(noise: Float) -> Matrix {
+            let (all, _) = task.images(32, noise: noise)
+            var run = Matrix(rows: 8, cols: 8)
+            for r in 0..<8 { for j in 0..<8 { run[r, j] = all[r * 4, j] } }
+            return run
+        }
+        let confident = (0..<3).map { _ in run(noise: 0.1) }, unsure = run(noise: 2)
+        // The gate's threshold halfway between the two kinds of batch's zero-shot entropy.
+        let probe = try task.stream(heads: 2, seed: 7)
+        let low = try confident.map { meanEntropy(try probe.zeroShotLogits($0)) }.max()!, high = meanEntropy(try probe.zeroShotLogits(unsure))
+        let logK = Float(Foundation.log(4.0))
+        #expect(high > low + 0.02 * logK, "\(low) \(high)")
+        let centring = EmbeddingCentring(weight: 1, memoryImages: 1000, entropyThreshold: Double((low + high) / 2 / logK), entropyRamp: 0)
+        let plain = RAdaHyperparameters.with { $0.objective.confidenceThreshold = nil; $0.centring = centring }
+        var corrected = try task.stream(heads: 2, hyperparameters: .with {
+            $0.objective.confidenceThreshold = nil
+            $0.centring = centring
+            $0.priorCorrection = Self.on
+        }, seed: 7)
+        var twin = try task.stream(heads: 2, hyperparameters: plain, seed: 7)
+        for batch in confident { _ = (try corrected.process(batch), try twin.process(batch)) }
+        #expect(corrected.centringGate == 0)
+        let b = try twin.process(unsure)
+        // Without the batch's own gate the correction would apply here.
+        #expect(Self.on.terms(logits: b.logits.storage, batch: 8, classes: 4, gate: 0) != nil)
+        #expect(try corrected.process(unsure) == b)
+    }
 }
