@@ -16,12 +16,28 @@ public struct PriorCorrection: Codable, Sendable, Equatable {
     /// Batches smaller than this are answered uncorrected (one image's EM prior is its own
     /// prediction: it would only sharpen it).
     public var minimumBatch: Int = 8
+    /// u_b and w_b: the batch's own gate, g_b = clamp((ū_b − u_b)/w_b, 0, 1) of its mean zero-shot
+    /// entropy ū_b (a fraction of log K), as centring's running gate but without its lag.
+    public var batchEntropyThreshold: Double = 0.18
+    public var batchEntropyRamp: Double = 0.05
 
-    public init(strength: Double = 0, coverageThreshold: Double = 0.6, coverageRamp: Double = 0.2, minimumBatch: Int = 8) {
+    public init(
+        strength: Double = 0, coverageThreshold: Double = 0.6, coverageRamp: Double = 0.2, minimumBatch: Int = 8,
+        batchEntropyThreshold: Double = 0.18, batchEntropyRamp: Double = 0.05
+    ) {
         self.strength = strength
         self.coverageThreshold = coverageThreshold
         self.coverageRamp = coverageRamp
         self.minimumBatch = minimumBatch
+        self.batchEntropyThreshold = batchEntropyThreshold
+        self.batchEntropyRamp = batchEntropyRamp
+    }
+
+    /// g_b for a batch's mean zero-shot entropy (a fraction of log K).
+    func batchGate(entropy u: Double) -> Double {
+        if u <= batchEntropyThreshold { return 0 }
+        if batchEntropyRamp <= 0 { return 1 }
+        return min(1, (u - batchEntropyThreshold) / batchEntropyRamp)
     }
 
     public var isOn: Bool { strength > 0 }

@@ -135,6 +135,8 @@ public struct RAdaHyperparameters: Codable, Sendable, Equatable {
         try check(within(pc.coverageThreshold, 0...1) && within(pc.coverageRamp, 0...1),
                   "priorCorrection coverageThreshold and coverageRamp must be in [0, 1], got \(pc.coverageThreshold) and \(pc.coverageRamp)")
         try check(pc.minimumBatch >= 1 && pc.minimumBatch <= 1 << 20, "priorCorrection minimumBatch must be in 1...1048576, got \(pc.minimumBatch)")
+        try check(within(pc.batchEntropyThreshold, 0...2) && within(pc.batchEntropyRamp, 0...2),
+                  "priorCorrection batchEntropyThreshold and batchEntropyRamp must be in [0, 2], got \(pc.batchEntropyThreshold) and \(pc.batchEntropyRamp)")
         try check(chunkRows >= 1 && chunkRows <= 1 << 20, "chunkRows must be in 1...1048576, got \(chunkRows)")
         if let lr = optimizer.learningRate { try check(within(lr, 0...10), "learningRate must be in [0, 10], got \(lr)") }
         try check(within(optimizer.beta1, 0...0.999_999) && within(optimizer.beta2, 0...0.999_999), "Adam betas must be in [0, 1)")

@@ -321,14 +321,10 @@ public struct StreamState: Sendable, Equatable {
         // histogram is skewed may be a corruption's bias as well as a run of classes.
         let known = !hyperparameters.centring.isOn || !embeddingMean.isEmpty
         // The running gate lags a change of domain by a few batches (a continual stream's first
-        // batches of fog after an easy domain): the batch's own zero-shot entropy through the same
-        // gate shuts the correction at once.
-        var batchGate = 0.0
-        if hyperparameters.centring.isOn {
-            let (_, entropies) = Self.softmaxRows(network.zeroShotLogits(features: raw, batch: batch), batch: batch, classes: classes)
-            let mean = entropies.reduce(0.0) { $0 + Double($1) } / Double(batch) / Foundation.log(Double(max(classes, 2)))
-            batchGate = hyperparameters.centring.gate(entropy: mean)
-        }
+        // batches of fog after an easy domain): the batch's own zero-shot entropy shuts the
+        // correction at once.
+        let (_, entropies) = Self.softmaxRows(network.zeroShotLogits(features: raw, batch: batch), batch: batch, classes: classes)
+        let batchGate = settings.batchGate(entropy: entropies.reduce(0.0) { $0 + Double($1) } / Double(batch) / Foundation.log(Double(max(classes, 2))))
         guard known, let terms = settings.terms(logits: logits, batch: batch, classes: classes, gate: max(gate, batchGate)) else { return logits }
         var out = logits
         for b in 0..<batch { for c in 0..<classes { out[b * classes + c] += terms[c] } }

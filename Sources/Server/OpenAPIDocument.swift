@@ -649,6 +649,8 @@ enum OpenAPIDocument {
                 coverageThreshold: {type: number, minimum: 0, maximum: 1, description: "Full correction below this coverage H(mean prediction)/log K"}
                 coverageRamp: {type: number, minimum: 0, maximum: 1, description: "The coverage rise above the threshold over which the correction fades out"}
                 minimumBatch: {type: integer, minimum: 1, maximum: 1048576, description: "Smaller batches are answered uncorrected"}
+                batchEntropyThreshold: {type: number, minimum: 0, maximum: 2, description: "No correction for a batch whose mean zero-shot entropy (a fraction of log K) is above this plus the ramp"}
+                batchEntropyRamp: {type: number, minimum: 0, maximum: 2}
         Hyperparameters:
           type: object
           description: "The stream's adaptation settings; policy is when it adapts relative to the answer"

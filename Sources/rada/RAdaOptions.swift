@@ -44,6 +44,8 @@ struct RAdaOptions: ParsableArguments {
     @Option(help: "Label-shift correction: full below this coverage H(mean prediction)/log K.") var priorCoverageThreshold: Double?
     @Option(help: "Label-shift correction: the coverage rise over which it fades out.") var priorCoverageRamp: Double?
     @Option(help: "Label-shift correction: the smallest batch corrected.") var priorMinimumBatch: Int?
+    @Option(help: "Label-shift correction: none for a batch whose mean zero-shot entropy (fraction of log K) is above this (plus the ramp).") var priorBatchEntropy: Double?
+    @Option(help: "Label-shift correction: the batch entropy's ramp.") var priorBatchEntropyRamp: Double?
 
     func hyperparameters() throws -> RAdaHyperparameters {
         var h = RAdaHyperparameters()
@@ -105,6 +107,8 @@ struct RAdaOptions: ParsableArguments {
         if let priorCoverageThreshold { h.priorCorrection.coverageThreshold = priorCoverageThreshold }
         if let priorCoverageRamp { h.priorCorrection.coverageRamp = priorCoverageRamp }
         if let priorMinimumBatch { h.priorCorrection.minimumBatch = priorMinimumBatch }
+        if let priorBatchEntropy { h.priorCorrection.batchEntropyThreshold = priorBatchEntropy }
+        if let priorBatchEntropyRamp { h.priorCorrection.batchEntropyRamp = priorBatchEntropyRamp }
         try h.validate()
         return h
     }

@@ -89,17 +89,20 @@ import Testing
             return run
         }
         let confident = (0..<3).map { _ in run(noise: 0.1) }, unsure = run(noise: 2)
-        // The gate's threshold halfway between the two kinds of batch's zero-shot entropy.
+        // The gates' threshold halfway between the two kinds of batch's zero-shot entropy.
         let probe = try task.stream(heads: 2, seed: 7)
         let low = try confident.map { meanEntropy(try probe.zeroShotLogits($0)) }.max()!, high = meanEntropy(try probe.zeroShotLogits(unsure))
         let logK = Float(Foundation.log(4.0))
         #expect(high > low + 0.02 * logK, "\(low) \(high)")
-        let centring = EmbeddingCentring(weight: 1, memoryImages: 1000, entropyThreshold: Double((low + high) / 2 / logK), entropyRamp: 0)
+        let threshold = Double((low + high) / 2 / logK)
+        let centring = EmbeddingCentring(weight: 1, memoryImages: 1000, entropyThreshold: threshold, entropyRamp: 0)
         let plain = RAdaHyperparameters.with { $0.objective.confidenceThreshold = nil; $0.centring = centring }
+        var gated = Self.on
+        (gated.batchEntropyThreshold, gated.batchEntropyRamp) = (threshold, 0)
         var corrected = try task.stream(heads: 2, hyperparameters: .with {
             $0.objective.confidenceThreshold = nil
             $0.centring = centring
-            $0.priorCorrection = Self.on
+            $0.priorCorrection = gated
         }, seed: 7)
         var twin = try task.stream(heads: 2, hyperparameters: plain, seed: 7)
         for batch in confident { _ = (try corrected.process(batch), try twin.process(batch)) }

@@ -214,8 +214,8 @@ struct ContractTests {
             }
         }
         try check([], patch)
-        #expect(tried == 78)
-        #expect(nullsTried == 44)
+        #expect(tried == 82)
+        #expect(nullsTried == 46)
     }
 
     /// Requests the document allows that the server once refused, and the reverse, each found
