@@ -33,8 +33,9 @@ public struct CollapseProtection: Codable, Sendable, Equatable {
 /// (e0 = 0.4) on fixed-temperature logits, one AdamW step per batch (weight decay 20 per 64
 /// images, which pulls the output map, and with it the mask, back towards the identity at the
 /// same rate per image whatever the batch), lr 5e-3 at s ≈ 13 scaled for s, predict then adapt,
-/// and a Gaussian class model of the centred embeddings fused with the mask's logits behind
-/// centring's gate.
+/// a Gaussian class model of the centred embeddings fused with the mask's logits behind
+/// centring's gate, and the answer of a batch that is a run of few classes re-weighted by its own
+/// EM class prior.
 /// The replay window (the validated answer for batch sizes 1 and 16) is off by default: a step
 /// on N images costs N single-image steps, about 27 s at K = 1000, D = 512.
 public struct RAdaHyperparameters: Codable, Sendable, Equatable {
@@ -75,8 +76,11 @@ public struct RAdaHyperparameters: Codable, Sendable, Equatable {
     /// γ 0.995 per image, σ 1, ε 10⁻³, a class prior over 256 images (`GaussianFusion()` itself
     /// is off). Stored hyper-parameters without the field keep it off.
     public var gaussians = GaussianFusion(maxWeight: 3)
-    /// The batch's label-shift correction of the answer (`PriorCorrection`); off.
-    public var priorCorrection = PriorCorrection()
+    /// The batch's label-shift correction of the answer (`PriorCorrection`), on since the
+    /// twenty-first validation round: strength 1, full below a coverage of 0.6 (gone at 0.8),
+    /// batches of 8 or more, shut by a batch mean zero-shot entropy above 0.18 (fully at 0.23)
+    /// (`PriorCorrection()` itself is off). Stored hyper-parameters without the field keep it off.
+    public var priorCorrection = PriorCorrection(strength: 1)
 
     public init() {}
 

@@ -75,6 +75,7 @@ import Testing
             $0.replayImages = 0
             $0.centring = EmbeddingCentring()
             $0.gaussians = GaussianFusion()
+            $0.priorCorrection = PriorCorrection()
         }, seed: 42)
         for _ in 0..<3 { _ = try original.process(task.images(6).0) }
         var file = try SafeTensorsWriter(copying: SafeTensorsFile(data: try original.checkpointData(), source: "test"))
@@ -83,7 +84,8 @@ import Testing
                            ("\"embeddingMeanEntropy\":0,\"embeddingMeanWeight\":0,", ""),
                            ("\"centring\":{\"entropyRamp\":0,\"entropyThreshold\":0,\"memoryImages\":1000,\"weight\":0},", ""),
                            (",\"zeroShotAnchorWeight\":0", ""),
-                           (",\"gaussians\":{\"forgetting\":0.995,\"initialVariance\":1,\"maxWeight\":0,\"priorWindow\":256,\"shrinkage\":0.001,\"weightPerEvidence\":0.05}", "")] {
+                           (",\"gaussians\":{\"forgetting\":0.995,\"initialVariance\":1,\"maxWeight\":0,\"priorWindow\":256,\"shrinkage\":0.001,\"weightPerEvidence\":0.05}", ""),
+                           (",\"priorCorrection\":{\"batchEntropyRamp\":0.05,\"batchEntropyThreshold\":0.18,\"coverageRamp\":0.2,\"coverageThreshold\":0.6,\"minimumBatch\":8,\"strength\":0}", "")] {
             #expect(header.contains(old), "\(old)")
             header = header.replacingOccurrences(of: old, with: new)
         }

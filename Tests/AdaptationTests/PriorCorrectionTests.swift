@@ -53,7 +53,7 @@ import Testing
     @Test func streamAnswerIsCorrectedAndLearningIsNot() throws {
         var task = SyntheticTask(classes: 4, dimension: 8)
         let shut = EmbeddingCentring(weight: 1, memoryImages: 20, entropyThreshold: 2)
-        let plain = RAdaHyperparameters.with { $0.objective.confidenceThreshold = nil; $0.centring = shut }
+        let plain = RAdaHyperparameters.with { $0.objective.confidenceThreshold = nil; $0.centring = shut; $0.priorCorrection = PriorCorrection() }
         var corrected = try task.stream(heads: 2, hyperparameters: .with {
             $0.objective.confidenceThreshold = nil
             $0.centring = shut
@@ -96,7 +96,7 @@ import Testing
         #expect(high > low + 0.02 * logK, "\(low) \(high)")
         let threshold = Double((low + high) / 2 / logK)
         let centring = EmbeddingCentring(weight: 1, memoryImages: 1000, entropyThreshold: threshold, entropyRamp: 0)
-        let plain = RAdaHyperparameters.with { $0.objective.confidenceThreshold = nil; $0.centring = centring }
+        let plain = RAdaHyperparameters.with { $0.objective.confidenceThreshold = nil; $0.centring = centring; $0.priorCorrection = PriorCorrection() }
         var gated = Self.on
         (gated.batchEntropyThreshold, gated.batchEntropyRamp) = (threshold, 0)
         var corrected = try task.stream(heads: 2, hyperparameters: .with {

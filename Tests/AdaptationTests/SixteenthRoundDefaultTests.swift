@@ -26,6 +26,7 @@ import Testing
             $0.objective.diversityShiftPower = 0
             $0.centring.memoryImages = 1000
             $0.gaussians = GaussianFusion()  // stored before the class Gaussians existed: off
+            $0.priorCorrection = PriorCorrection()  // and before the prior correction
         })
         #expect(previous != RAdaHyperparameters())
         #expect(try JSONDecoder().decode(RAdaHyperparameters.self, from: JSONEncoder().encode(previous)) == previous)
