@@ -229,8 +229,9 @@ public struct StreamState: Sendable, Equatable {
             hyperparameters.objective.needsZeroShotLogits && adapt ? network.zeroShotLogits(features: stepFeatures, batch: stepBatch) : nil
         }
         var outcome = StepOutcome()
-        // The mask's own logits (what its running statistics follow) and the client's: the
-        // mask's plus the class Gaussians' adjustment while the fusion is on and its gate open.
+        // The mask's own logits (what its running statistics follow) and the fused ones (the
+        // mask's plus the class Gaussians' adjustment while the fusion is on and its gate open:
+        // what the Gaussians learn from).
         let maskLogits: [Float], logits: [Float]
         var isFused = false
         func fused(_ own: [Float]) -> [Float] {
@@ -243,7 +244,7 @@ public struct StreamState: Sendable, Equatable {
             return out
         }
         // What the client gets: the fused logits, corrected for the batch's label shift.
-        var answer: [Float] = []
+        let answer: [Float]
         let probabilities: [Float], entropies: [Float]
         switch hyperparameters.policy {
         case .predictThenAdapt:
