@@ -81,11 +81,7 @@ public struct EmbeddingCentring: Codable, Sendable, Equatable {
     public var whitens: Bool { isOn && whitening > 0 }
 
     /// g for a running zero-shot entropy ū (fraction of log K).
-    func gate(entropy u: Double) -> Double {
-        if u <= entropyThreshold { return 0 }
-        if entropyRamp <= 0 { return 1 }
-        return min(1, (u - entropyThreshold) / entropyRamp)
-    }
+    func gate(entropy u: Double) -> Double { Ramp.rising(u, threshold: entropyThreshold, width: entropyRamp) }
 }
 
 /// The running means behind embedding centring (part of the stream's state: checkpointed,

@@ -34,11 +34,7 @@ public struct PriorCorrection: Codable, Sendable, Equatable {
     }
 
     /// g_b for a batch's mean zero-shot entropy (a fraction of log K).
-    func batchGate(entropy u: Double) -> Double {
-        if u <= batchEntropyThreshold { return 0 }
-        if batchEntropyRamp <= 0 { return 1 }
-        return min(1, (u - batchEntropyThreshold) / batchEntropyRamp)
-    }
+    func batchGate(entropy u: Double) -> Double { Ramp.rising(u, threshold: batchEntropyThreshold, width: batchEntropyRamp) }
 
     public var isOn: Bool { strength > 0 }
 
@@ -64,9 +60,7 @@ public struct PriorCorrection: Codable, Sendable, Equatable {
             }
         }
         let coverage = -mean.reduce(0.0) { $1 > 0 ? $0 + $1 * Foundation.log($1) : $0 } / Foundation.log(Double(k))
-        let share = coverageRamp > 0
-            ? min(1, max(0, (coverageThreshold + coverageRamp - coverage) / coverageRamp))
-            : (coverage <= coverageThreshold ? 1 : 0)
+        let share = 1 - Ramp.rising(coverage, threshold: coverageThreshold, width: coverageRamp)
         let alpha = strength * share * (1 - gate)
         guard alpha > 0 else { return nil }
         // EM from the uniform prior the predictions were made under: π ← mean_b normalise(p_b ⊙ π).

@@ -160,7 +160,7 @@ public struct StreamState: Sendable, Equatable {
            let adjustment = gaussians.adjustmentWithoutCaching(f, batch: features.rows, text: textEmbeddings, settings: hyperparameters.gaussians, gate: centringGate) {
             for i in logits.indices { logits[i] += adjustment[i] }
         }
-        return Matrix(rows: features.rows, cols: classes, storage: corrected(logits, raw: features.storage, batch: features.rows, gate: centringGate))
+        return Matrix(rows: features.rows, cols: classes, storage: corrected(logits, batch: features.rows, gate: centringGate) { rawZeroShotEntropies(features.storage, batch: features.rows) })
     }
 
     /// The embeddings the mask sees for `features` now (B×D): centred, and whitened, by the
@@ -233,18 +233,25 @@ public struct StreamState: Sendable, Equatable {
         // mask's plus the class Gaussians' adjustment while the fusion is on and its gate open:
         // what the Gaussians learn from).
         let maskLogits: [Float], logits: [Float]
-        var isFused = false
         func fused(_ own: [Float]) -> [Float] {
             guard hyperparameters.gaussians.isOn,
                   let adjustment = gaussians.adjustment(f, batch: batch, text: textEmbeddings, settings: hyperparameters.gaussians, gate: gate)
             else { return own }
-            isFused = true
             var out = own
             for i in out.indices { out[i] += adjustment[i] }
             return out
         }
         // What the client gets: the fused logits, corrected for the batch's label shift.
         let answer: [Float]
+        // Zero-shot CLIP's entropies on the raw images: the evidence of centring's gate and of the
+        // correction's batch gate, computed at most once per request.
+        var rawEntropyCache: [Float]?
+        func rawEntropies() -> [Float] {
+            if let rawEntropyCache { return rawEntropyCache }
+            let entropies = rawZeroShotEntropies(features.storage, batch: batch)
+            rawEntropyCache = entropies
+            return entropies
+        }
         let probabilities: [Float], entropies: [Float]
         switch hyperparameters.policy {
         case .predictThenAdapt:
@@ -252,7 +259,7 @@ public struct StreamState: Sendable, Equatable {
             let prediction = network.forward(mask: mask, features: f, batch: batch, retainLastChunk: reuse)
             maskLogits = prediction.result.logits
             logits = fused(maskLogits)
-            answer = corrected(logits, raw: features.storage, batch: batch, gate: gate)
+            answer = corrected(logits, batch: batch, gate: gate, rawEntropies: rawEntropies)
             (probabilities, entropies) = Self.softmaxRows(answer, batch: batch, classes: classes)
             onPrediction(Matrix(rows: batch, cols: classes, storage: probabilities), adapt ? nil : 0)
             if adapt {
@@ -262,12 +269,13 @@ public struct StreamState: Sendable, Equatable {
             if adapt { outcome = adaptationSteps(stepFeatures, batch: stepBatch, images: batch, zeroShot: zeroShot(), labels: labels, first: nil) }
             maskLogits = network.forward(mask: mask, features: f, batch: batch).logits
             logits = fused(maskLogits)
-            answer = corrected(logits, raw: features.storage, batch: batch, gate: gate)
+            answer = corrected(logits, batch: batch, gate: gate, rawEntropies: rawEntropies)
             (probabilities, entropies) = Self.softmaxRows(answer, batch: batch, classes: classes)
             onPrediction(Matrix(rows: batch, cols: classes, storage: probabilities), outcome.steps)
         }
-        let (maskProbabilities, maskEntropies) = isFused || answer != logits
-            ? Self.softmaxRows(maskLogits, batch: batch, classes: classes) : (probabilities, entropies)
+        // (The answer is the mask's own logits unless the Gaussians or the correction changed them.)
+        let (maskProbabilities, maskEntropies) = answer == maskLogits
+            ? (probabilities, entropies) : Self.softmaxRows(maskLogits, batch: batch, classes: classes)
         updateRunning(probabilities: maskProbabilities, entropies: maskEntropies, batch: batch)
         if adapt && hyperparameters.gaussians.isOn && hyperparameters.policy != .episodic {
             // Learnt from the fused prediction (balanced by the running class prior), or from the
@@ -284,9 +292,7 @@ public struct StreamState: Sendable, Equatable {
         }
         if adapt && hyperparameters.centring.isOn && hyperparameters.policy != .episodic {
             // The gate's evidence: zero-shot CLIP's own uncertainty on the raw images.
-            let raw = network.zeroShotLogits(features: features.storage, batch: batch)
-            let (_, rawEntropies) = Self.softmaxRows(raw, batch: batch, classes: classes)
-            embeddingMean.add(features.storage, entropies: rawEntropies, classes: classes, settings: hyperparameters.centring)
+            embeddingMean.add(features.storage, entropies: rawEntropies(), classes: classes, settings: hyperparameters.centring)
         }
         counters.samplesSeen += batch
         counters.batchesSeen += 1
@@ -313,23 +319,27 @@ public struct StreamState: Sendable, Equatable {
 
     /// `logits` plus the batch's label-shift correction (`hyperparameters.priorCorrection`), or
     /// `logits` itself where it does not apply (or centring, while on, has seen nothing yet).
-    /// `raw`: the batch's raw embeddings, whose zero-shot entropy gates it as well as the
-    /// running `gate`.
-    private func corrected(_ logits: [Float], raw: [Float], batch: Int, gate: Double) -> [Float] {
+    /// `rawEntropies`: zero-shot CLIP's entropies on the batch's raw images, whose mean gates it
+    /// as well as the running `gate`.
+    private func corrected(_ logits: [Float], batch: Int, gate: Double, rawEntropies: () -> [Float]) -> [Float] {
         let settings = hyperparameters.priorCorrection
-        guard settings.isOn, batch >= settings.minimumBatch else { return logits }
         // Before centring has seen an image its gate says nothing about the domain: a batch whose
         // histogram is skewed may be a corruption's bias as well as a run of classes.
         let known = !hyperparameters.centring.isOn || !embeddingMean.isEmpty
+        guard settings.isOn, batch >= settings.minimumBatch, known, gate < 1 else { return logits }
         // The running gate lags a change of domain by a few batches (a continual stream's first
         // batches of fog after an easy domain): the batch's own zero-shot entropy shuts the
         // correction at once.
-        let (_, entropies) = Self.softmaxRows(network.zeroShotLogits(features: raw, batch: batch), batch: batch, classes: classes)
-        let batchGate = settings.batchGate(entropy: entropies.reduce(0.0) { $0 + Double($1) } / Double(batch) / Foundation.log(Double(max(classes, 2))))
-        guard known, let terms = settings.terms(logits: logits, batch: batch, classes: classes, gate: max(gate, batchGate)) else { return logits }
+        let batchGate = settings.batchGate(entropy: rawEntropies().reduce(0.0) { $0 + Double($1) } / Double(batch) / Foundation.log(Double(max(classes, 2))))
+        guard let terms = settings.terms(logits: logits, batch: batch, classes: classes, gate: max(gate, batchGate)) else { return logits }
         var out = logits
         for b in 0..<batch { for c in 0..<classes { out[b * classes + c] += terms[c] } }
         return out
+    }
+
+    /// Zero-shot CLIP's per-image entropies (nats) on raw embeddings (B×D).
+    private func rawZeroShotEntropies(_ raw: [Float], batch: Int) -> [Float] {
+        Self.softmaxRows(network.zeroShotLogits(features: raw, batch: batch), batch: batch, classes: classes).1
     }
 
     private struct StepOutcome {
