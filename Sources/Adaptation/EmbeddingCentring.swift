@@ -12,7 +12,11 @@ import RadaNumerics
 /// H(p)/log K on the same raw images, turns centring on as it rises from `entropyThreshold` to
 /// `entropyThreshold + entropyRamp`, g = clamp((ū − u₀)/w, 0, 1). A domain zero-shot already
 /// reads confidently (clean images, or a run of a few classes, where m is the classes' own mean
-/// and subtracting it would take evidence away from them) is left alone.
+/// and subtracting it would take evidence away from them) is left alone. With
+/// `batchGateMinimum` on, a batch of that many images or more is also gated by its own mean
+/// zero-shot entropy ū_b, g = min(g(ū), g(ū_b)): the running mean lags a change of domain by a few
+/// hundred images, and a confident domain's first batches after an unsure one would otherwise be
+/// centred by the old domain's mean.
 public struct EmbeddingCentring: Codable, Sendable, Equatable {
     /// a: the share of the running mean subtracted (0: off, the stream sees raw embeddings).
     public var weight: Double = 0
@@ -33,10 +37,18 @@ public struct EmbeddingCentring: Codable, Sendable, Equatable {
     /// last computed (sooner while the stream is young: after as many images as it was computed
     /// from, so 1, 2, 4, … images at batch 1).
     public var whiteningRefreshImages: Double = 256
+    /// Batches of at least this many images are gated by their own mean zero-shot entropy as
+    /// well as the running one, with the same w (0: off, the running gate alone).
+    public var batchGateMinimum: Int = 0
+    /// u_b: the batch gate's threshold (nil: u₀). Below u₀ it shuts only batches zero-shot reads
+    /// clearly more confidently than the running threshold, so that a batch's own noise does not
+    /// flicker the gate on a domain near u₀.
+    public var batchEntropyThreshold: Double?
 
     public init(
         weight: Double = 0, memoryImages: Double = 1000, entropyThreshold: Double = 0, entropyRamp: Double = 0,
-        whitening: Double = 0, whiteningRefreshImages: Double = 256
+        whitening: Double = 0, whiteningRefreshImages: Double = 256, batchGateMinimum: Int = 0,
+        batchEntropyThreshold: Double? = nil
     ) {
         self.weight = weight
         self.memoryImages = memoryImages
@@ -44,14 +56,16 @@ public struct EmbeddingCentring: Codable, Sendable, Equatable {
         self.entropyRamp = entropyRamp
         self.whitening = whitening
         self.whiteningRefreshImages = whiteningRefreshImages
+        self.batchGateMinimum = batchGateMinimum
+        self.batchEntropyThreshold = batchEntropyThreshold
     }
 
     enum CodingKeys: String, CodingKey {
-        case weight, memoryImages, entropyThreshold, entropyRamp, whitening, whiteningRefreshImages
+        case weight, memoryImages, entropyThreshold, entropyRamp, whitening, whiteningRefreshImages, batchGateMinimum, batchEntropyThreshold
     }
 
-    /// `whitening` and its refresh may be absent (hyper-parameters stored before whitening
-    /// existed): they read as off.
+    /// `whitening` and its refresh, and `batchGateMinimum`, may be absent (hyper-parameters stored
+    /// before they existed): they read as off.
     public init(from decoder: any Decoder) throws {
         let c = try decoder.container(keyedBy: CodingKeys.self)
         weight = try c.decode(Double.self, forKey: .weight)
@@ -61,10 +75,12 @@ public struct EmbeddingCentring: Codable, Sendable, Equatable {
         // Absent reads as off; an explicit null is not a value (decodeIfPresent would take it as absent).
         whitening = c.contains(.whitening) ? try c.decode(Double.self, forKey: .whitening) : 0
         whiteningRefreshImages = c.contains(.whiteningRefreshImages) ? try c.decode(Double.self, forKey: .whiteningRefreshImages) : 256
+        batchGateMinimum = c.contains(.batchGateMinimum) ? try c.decode(Int.self, forKey: .batchGateMinimum) : 0
+        batchEntropyThreshold = try c.decodeIfPresent(Double.self, forKey: .batchEntropyThreshold)
     }
 
-    /// The whitening fields are written only while whitening is on, so settings without it
-    /// encode exactly as before it existed.
+    /// The whitening fields are written only while whitening is on, and `batchGateMinimum` only
+    /// while on, so settings without them encode exactly as before they existed.
     public func encode(to encoder: any Encoder) throws {
         var c = encoder.container(keyedBy: CodingKeys.self)
         try c.encode(weight, forKey: .weight)
@@ -75,6 +91,8 @@ public struct EmbeddingCentring: Codable, Sendable, Equatable {
             try c.encode(whitening, forKey: .whitening)
             try c.encode(whiteningRefreshImages, forKey: .whiteningRefreshImages)
         }
+        if batchGateMinimum > 0 { try c.encode(batchGateMinimum, forKey: .batchGateMinimum) }
+        if let batchEntropyThreshold { try c.encode(batchEntropyThreshold, forKey: .batchEntropyThreshold) }
     }
 
     public var isOn: Bool { weight > 0 }
@@ -82,6 +100,17 @@ public struct EmbeddingCentring: Codable, Sendable, Equatable {
 
     /// g for a running zero-shot entropy ū (fraction of log K).
     func gate(entropy u: Double) -> Double { Ramp.rising(u, threshold: entropyThreshold, width: entropyRamp) }
+
+    /// Whether a batch of `batch` images is gated by its own zero-shot entropy too.
+    func gatesBatch(of batch: Int) -> Bool { isOn && batchGateMinimum > 0 && batch >= batchGateMinimum }
+
+    /// g for a batch: the running gate of ū, shut further by the batch's own ū_b where
+    /// `gatesBatch(of:)` (`batchEntropy` is read only then).
+    func gate(running u: Double, batch: Int, batchEntropy: () -> Double) -> Double {
+        let g = gate(entropy: u)
+        guard g > 0, gatesBatch(of: batch) else { return g }
+        return min(g, Ramp.rising(batchEntropy(), threshold: batchEntropyThreshold ?? entropyThreshold, width: entropyRamp))
+    }
 }
 
 /// The running means behind embedding centring (part of the stream's state: checkpointed,
@@ -137,18 +166,20 @@ public struct RunningEmbeddingMean: Sendable, Equatable {
         weightAtWhitener = 0
     }
 
-    /// g·a: the share of the mean subtracted now.
-    public func share(_ settings: EmbeddingCentring) -> Float {
+    /// g·a: the share of the mean subtracted now, by the running gate (or by `gate`, a batch's).
+    public func share(_ settings: EmbeddingCentring, gate: Double? = nil) -> Float {
         guard settings.isOn, !isEmpty else { return 0 }
-        return Float(settings.weight * settings.gate(entropy: entropy))
+        return Float(settings.weight * (gate ?? settings.gate(entropy: entropy)))
     }
 
     /// `features` (B×D, row-major) with g·a·m subtracted from each row and the row rescaled to
     /// its length before; the very same values while the share is 0 (centring off, no image seen
     /// yet, or the gate shut), so a fresh stream stays exactly zero-shot. A row the subtraction
     /// would empty keeps its raw value rather than become NaN.
-    func centred(_ features: [Float], batch: Int, settings: EmbeddingCentring) -> [Float] {
-        let a = share(settings)
+    /// `gate`: the batch's g (`EmbeddingCentring.gate(running:batch:batchEntropy:)`); nil: the
+    /// running gate's.
+    func centred(_ features: [Float], batch: Int, settings: EmbeddingCentring, gate: Double? = nil) -> [Float] {
+        let a = share(settings, gate: gate)
         guard a > 0 else { return features }
         let d = mean.count
         var out = features
@@ -157,7 +188,7 @@ public struct RunningEmbeddingMean: Sendable, Equatable {
             for i in row { out[i] = features[i] - a * mean[i - row.lowerBound] }
         }
         // Whitening follows the same gate: g·(y·W) + (1 − g)·y, so it fades out with centring.
-        let g = Float(settings.gate(entropy: entropy))
+        let g = Float(gate ?? settings.gate(entropy: entropy))
         if settings.whitens, whitener.count == d * d, g > 0 {
             var whitened = [Float](repeating: 0, count: batch * d)
             out.withUnsafeBufferPointer { y in

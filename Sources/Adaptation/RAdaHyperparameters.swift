@@ -127,6 +127,10 @@ public struct RAdaHyperparameters: Codable, Sendable, Equatable {
         try check(within(centring.whitening, 0...0.99), "centring whitening must be in [0, 0.99], got \(centring.whitening)")
         try check(within(centring.whiteningRefreshImages, 1...1e7),
                   "centring whiteningRefreshImages must be in [1, 10000000], got \(centring.whiteningRefreshImages)")
+        try check(centring.batchGateMinimum >= 0 && centring.batchGateMinimum <= 1_000_000,
+                  "centring batchGateMinimum must be in 0...1000000, got \(centring.batchGateMinimum)")
+        try check(centring.batchEntropyThreshold.map { within($0, 0...2) } ?? true,
+                  "centring batchEntropyThreshold must be in [0, 2], got \(centring.batchEntropyThreshold ?? 0)")
         let g = gaussians
         try check(within(g.maxWeight, 0...100) && within(g.weightPerEvidence, 0...100),
                   "gaussians maxWeight and weightPerEvidence must be in [0, 100], got \(g.maxWeight) and \(g.weightPerEvidence)")

@@ -154,13 +154,21 @@ public struct StreamState: Sendable, Equatable {
     /// the Gaussian class model's adjustment when the fusion is on; does not change the stream.
     public func classify(_ features: Matrix) throws -> Matrix {
         try validate(features)
-        let f = embeddingMean.centred(features.storage, batch: features.rows, settings: hyperparameters.centring)
+        var rawEntropyCache: [Float]?
+        func rawEntropies() -> [Float] {
+            if let rawEntropyCache { return rawEntropyCache }
+            let entropies = rawZeroShotEntropies(features.storage, batch: features.rows)
+            rawEntropyCache = entropies
+            return entropies
+        }
+        let gate = centringGate(batch: features.rows, rawEntropies: rawEntropies)
+        let f = embeddingMean.centred(features.storage, batch: features.rows, settings: hyperparameters.centring, gate: gate)
         var logits = network.forward(mask: mask, features: f, batch: features.rows).logits
         if hyperparameters.gaussians.isOn,
-           let adjustment = gaussians.adjustmentWithoutCaching(f, batch: features.rows, text: textEmbeddings, settings: hyperparameters.gaussians, gate: centringGate) {
+           let adjustment = gaussians.adjustmentWithoutCaching(f, batch: features.rows, text: textEmbeddings, settings: hyperparameters.gaussians, gate: gate) {
             for i in logits.indices { logits[i] += adjustment[i] }
         }
-        return Matrix(rows: features.rows, cols: classes, storage: corrected(logits, batch: features.rows, gate: centringGate) { rawZeroShotEntropies(features.storage, batch: features.rows) })
+        return Matrix(rows: features.rows, cols: classes, storage: corrected(logits, batch: features.rows, gate: centringGate, rawEntropies: rawEntropies))
     }
 
     /// The embeddings the mask sees for `features` now (B×D): centred, and whitened, by the
@@ -179,6 +187,19 @@ public struct StreamState: Sendable, Equatable {
         let settings = hyperparameters.centring
         guard settings.isOn, !embeddingMean.isEmpty else { return 0 }
         return settings.gate(entropy: embeddingMean.entropy)
+    }
+
+    /// g for a batch: `centringGate`, shut further by the batch's own mean zero-shot entropy while
+    /// centring gates batches of its size (`EmbeddingCentring.batchGateMinimum`).
+    private func centringGate(batch: Int, rawEntropies: () -> [Float]) -> Double {
+        let settings = hyperparameters.centring
+        guard settings.isOn, !embeddingMean.isEmpty else { return 0 }
+        return settings.gate(running: embeddingMean.entropy, batch: batch) { normalisedMean(rawEntropies()) }
+    }
+
+    /// The mean of per-image entropies (nats) as a fraction of log K.
+    private func normalisedMean(_ entropies: [Float]) -> Double {
+        entropies.reduce(0.0) { $0 + Double($1) } / Double(max(entropies.count, 1)) / Foundation.log(Double(max(classes, 2)))
     }
 
     /// The weight the class Gaussians' scores get in the next request: min(ρ·mean c, η) × the
@@ -207,11 +228,20 @@ public struct StreamState: Sendable, Equatable {
             guard labels.allSatisfy({ $0 >= 0 && $0 < classes }) else { throw AdaptationError.invalidShape("labels must lie in 0..<\(classes)") }
         }
         let batch = features.rows
+        // Zero-shot CLIP's entropies on the raw images: the evidence of centring's gates and of
+        // the correction's batch gate, computed at most once per request.
+        var rawEntropyCache: [Float]?
+        func rawEntropies() -> [Float] {
+            if let rawEntropyCache { return rawEntropyCache }
+            let entropies = rawZeroShotEntropies(features.storage, batch: batch)
+            rawEntropyCache = entropies
+            return entropies
+        }
         // The mask, the zero-shot anchor, the replay window and the class Gaussians all see the
         // centred embeddings; the running mean takes the raw ones, after the prediction
         // (predict-then-adapt stays causal: a batch is never centred by its own mean).
-        let f = embeddingMean.centred(features.storage, batch: batch, settings: hyperparameters.centring)
-        let gate = centringGate
+        let runningGate = centringGate, gate = centringGate(batch: batch, rawEntropies: rawEntropies)
+        let f = embeddingMean.centred(features.storage, batch: batch, settings: hyperparameters.centring, gate: gate)
         // The steps' inputs: the batch, or the replay window that ends with it (unlabelled steps
         // on a batch smaller than the window).
         var stepFeatures = f, stepBatch = batch
@@ -243,15 +273,6 @@ public struct StreamState: Sendable, Equatable {
         }
         // What the client gets: the fused logits, corrected for the batch's label shift.
         let answer: [Float]
-        // Zero-shot CLIP's entropies on the raw images: the evidence of centring's gate and of the
-        // correction's batch gate, computed at most once per request.
-        var rawEntropyCache: [Float]?
-        func rawEntropies() -> [Float] {
-            if let rawEntropyCache { return rawEntropyCache }
-            let entropies = rawZeroShotEntropies(features.storage, batch: batch)
-            rawEntropyCache = entropies
-            return entropies
-        }
         let probabilities: [Float], entropies: [Float]
         switch hyperparameters.policy {
         case .predictThenAdapt:
@@ -259,7 +280,7 @@ public struct StreamState: Sendable, Equatable {
             let prediction = network.forward(mask: mask, features: f, batch: batch, retainLastChunk: reuse)
             maskLogits = prediction.result.logits
             logits = fused(maskLogits)
-            answer = corrected(logits, batch: batch, gate: gate, rawEntropies: rawEntropies)
+            answer = corrected(logits, batch: batch, gate: runningGate, rawEntropies: rawEntropies)
             (probabilities, entropies) = Self.softmaxRows(answer, batch: batch, classes: classes)
             onPrediction(Matrix(rows: batch, cols: classes, storage: probabilities), adapt ? nil : 0)
             if adapt {
@@ -269,7 +290,7 @@ public struct StreamState: Sendable, Equatable {
             if adapt { outcome = adaptationSteps(stepFeatures, batch: stepBatch, images: batch, zeroShot: zeroShot(), labels: labels, first: nil) }
             maskLogits = network.forward(mask: mask, features: f, batch: batch).logits
             logits = fused(maskLogits)
-            answer = corrected(logits, batch: batch, gate: gate, rawEntropies: rawEntropies)
+            answer = corrected(logits, batch: batch, gate: runningGate, rawEntropies: rawEntropies)
             (probabilities, entropies) = Self.softmaxRows(answer, batch: batch, classes: classes)
             onPrediction(Matrix(rows: batch, cols: classes, storage: probabilities), outcome.steps)
         }
@@ -330,7 +351,7 @@ public struct StreamState: Sendable, Equatable {
         // The running gate lags a change of domain by a few batches (a continual stream's first
         // batches of fog after an easy domain): the batch's own zero-shot entropy shuts the
         // correction at once.
-        let batchGate = settings.batchGate(entropy: rawEntropies().reduce(0.0) { $0 + Double($1) } / Double(batch) / Foundation.log(Double(max(classes, 2))))
+        let batchGate = settings.batchGate(entropy: normalisedMean(rawEntropies()))
         guard let terms = settings.terms(logits: logits, batch: batch, classes: classes, gate: max(gate, batchGate)) else { return logits }
         var out = logits
         for b in 0..<batch { for c in 0..<classes { out[b * classes + c] += terms[c] } }

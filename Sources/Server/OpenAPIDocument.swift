@@ -631,6 +631,8 @@ enum OpenAPIDocument {
                 entropyRamp: {type: number, minimum: 0, maximum: 2}
                 whitening: {type: number, minimum: 0, maximum: 0.99, description: "Whitening of the centred embeddings by the running covariance shrunk towards the identity: the covariance's share (0 or absent: off)"}
                 whiteningRefreshImages: {type: number, minimum: 1, maximum: 10000000, description: "Images after which the whitening matrix is recomputed (default 256)"}
+                batchGateMinimum: {type: integer, minimum: 0, maximum: 1000000, description: "Batches of at least this many images are also gated by their own mean zero-shot entropy, with the same threshold and ramp (0: off, the running gate alone)"}
+                batchEntropyThreshold: {type: [number, "null"], minimum: 0, maximum: 2, description: "The batch gate's entropy threshold (null or absent: entropyThreshold)"}
             gaussians:
               type: object
               description: "Class Gaussians fused with the mask: an online Gaussian model per class (pooled covariance) on the embeddings the mask sees, its linear discriminant added to the logits with weight min(weightPerEvidence × mean class evidence, maxWeight) × the centring gate (maxWeight 0: off)"

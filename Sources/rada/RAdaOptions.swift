@@ -35,6 +35,8 @@ struct RAdaOptions: ParsableArguments {
     @Option(help: "Centring's gate: the entropy rise above the threshold over which it opens fully.") var centringRamp: Double?
     @Option(help: "Whitening of the centred embeddings by the running covariance, shrunk towards the identity: the covariance's share rho in [0, 0.99] (0: off).") var centringWhitening: Double?
     @Option(help: "Whitening: recompute the whitening matrix after this many images.") var centringWhiteningRefresh: Double?
+    @Option(help: "Centring's batch gate: batches of at least this many images are also gated by their own mean zero-shot entropy (0: off).") var centringBatchGate: Int?
+    @Option(help: "Centring's batch gate: its entropy threshold (default: the running gate's).") var centringBatchThreshold: Double?
     @Option(help: "Class Gaussians fused with the mask: the largest fusion weight eta (0: off).") var gaussians: Double?
     @Option(help: "Class Gaussians: fusion weight per unit of mean class evidence (rho).") var gaussianRho: Double?
     @Option(help: "Class Gaussians: forgetting factor gamma per image, in [0.5, 0.999999].") var gaussianForgetting: Double?
@@ -98,6 +100,8 @@ struct RAdaOptions: ParsableArguments {
         if let centringRamp { h.centring.entropyRamp = centringRamp }
         if let centringWhitening { h.centring.whitening = centringWhitening }
         if let centringWhiteningRefresh { h.centring.whiteningRefreshImages = centringWhiteningRefresh }
+        if let centringBatchGate { h.centring.batchGateMinimum = centringBatchGate }
+        if let centringBatchThreshold { h.centring.batchEntropyThreshold = centringBatchThreshold }
         if let gaussians { h.gaussians.maxWeight = gaussians }
         if let gaussianRho { h.gaussians.weightPerEvidence = gaussianRho }
         if let gaussianForgetting { h.gaussians.forgetting = gaussianForgetting }

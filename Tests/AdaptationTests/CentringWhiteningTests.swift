@@ -237,7 +237,7 @@ import Testing
                         .init(weight: 1, whitening: 0.5, whiteningRefreshImages: 0), .init(weight: 1, whitening: 0.5, whiteningRefreshImages: 2e7)] {
             #expect(throws: AdaptationError.self, "\(refused)") { try RAdaHyperparameters.with { $0.centring = refused }.validate() }
         }
-        for field in ["whitening", "whiteningRefreshImages"] {
+        for field in ["whitening", "whiteningRefreshImages", "batchGateMinimum"] {
             let null = Data(#"{"weight":1,"memoryImages":1000,"entropyThreshold":0,"entropyRamp":0,"\#(field)":null}"#.utf8)
             #expect(throws: DecodingError.self, "\(field): null") { try JSONDecoder().decode(EmbeddingCentring.self, from: null) }
         }
@@ -247,6 +247,15 @@ import Testing
         let encoded = try JSONEncoder().encode(on)
         #expect(try JSONDecoder().decode(EmbeddingCentring.self, from: encoded) == on)
         let old = try JSONDecoder().decode(EmbeddingCentring.self, from: Data(#"{"weight":1,"memoryImages":1000,"entropyThreshold":0.18,"entropyRamp":0.05}"#.utf8))
-        #expect(old.whitening == 0 && old.whiteningRefreshImages == 256 && !old.whitens)
+        #expect(old.whitening == 0 && old.whiteningRefreshImages == 256 && !old.whitens && old.batchGateMinimum == 0)
+        // The batch gate: 0...10⁶ images, written only while on.
+        #expect(validates(.init(weight: 1, batchGateMinimum: 1_000_000)))
+        for refused in [-1, 1_000_001] {
+            #expect(throws: AdaptationError.self, "\(refused)") { try RAdaHyperparameters.with { $0.centring = .init(weight: 1, batchGateMinimum: refused) }.validate() }
+        }
+        let gated = EmbeddingCentring(weight: 1, batchGateMinimum: 8)
+        let gatedKeys = try JSONSerialization.jsonObject(with: JSONEncoder().encode(gated)) as! [String: Any]
+        #expect(gatedKeys["batchGateMinimum"] as? Int == 8)
+        #expect(try JSONDecoder().decode(EmbeddingCentring.self, from: JSONEncoder().encode(gated)) == gated)
     }
 }

@@ -126,6 +126,58 @@ import Testing
         #expect(differs == 5)
     }
 
+    /// With `batchGateMinimum` on, a batch of that many images that zero-shot reads confidently is
+    /// answered uncentred at once, although the running gate, opened by uncertain images before
+    /// it, is still open: exactly as the same stream with centring off. A smaller batch, an
+    /// uncertain one, or one above the batch gate's own threshold u_b, is centred as by the running
+    /// gate alone.
+    @Test func batchGateShutsAConfidentBatchAtOnce() throws {
+        var task = SyntheticTask(classes: 5, dimension: 8)
+        let probe = try task.stream(heads: 2)
+        func level(_ images: Matrix) throws -> Double { Double(meanEntropy(try probe.zeroShotLogits(images))) / Foundation.log(5.0) }
+        let uncertain = try level(task.images(40, noise: 4).0), confident = try level(task.images(40, noise: 0.05).0)
+        #expect(confident < uncertain - 0.1)
+        let threshold = (uncertain + confident) / 2
+        func stream(batchGate: Int) throws -> StreamState {
+            try task.stream(heads: 2, hyperparameters: .with {
+                $0.objective.confidenceThreshold = nil
+                $0.optimizer.learningRate = 1e-2
+                $0.centring = EmbeddingCentring(weight: 1, memoryImages: 50, entropyThreshold: threshold, batchGateMinimum: batchGate)
+                $0.gaussians = GaussianFusion()
+                $0.priorCorrection = PriorCorrection()
+            })
+        }
+        var gated = try stream(batchGate: 8), running = try stream(batchGate: 0)
+        for _ in 0..<4 {
+            let (images, _) = task.images(8, noise: 4)
+            #expect(try gated.process(images) == running.process(images))
+        }
+        #expect(gated.centringGate == 1 && gated.mask == running.mask)
+        var uncentred = gated
+        try uncentred.setHyperparameters(.with {
+            $0.objective.confidenceThreshold = nil; $0.optimizer.learningRate = 1e-2
+            $0.centring = EmbeddingCentring(); $0.gaussians = GaussianFusion(); $0.priorCorrection = PriorCorrection()
+        })
+        let (calm, _) = task.images(8, noise: 0.05)
+        #expect(try gated.classify(calm) == uncentred.classify(calm))
+        #expect(try running.classify(calm) != gated.classify(calm))
+        // u_b below the calm batch's entropy: the batch gate stays open, as the running gate alone.
+        var lowered = gated
+        var h = gated.hyperparameters
+        h.centring.batchEntropyThreshold = confident / 2
+        try lowered.setHyperparameters(h)
+        #expect(try lowered.classify(calm) == running.classify(calm))
+        // Seven images are below the minimum; eight uncertain ones open the batch gate as well.
+        let (few, _) = task.images(7, noise: 0.05), (noisy, _) = task.images(8, noise: 4)
+        #expect(try gated.classify(few) == running.classify(few))
+        #expect(try gated.classify(noisy) == running.classify(noisy))
+        // The request answers as `classify`, and the mask steps on the uncentred batch.
+        let answered = try gated.process(calm)
+        #expect(answered.logits == (try uncentred.classify(calm)))
+        _ = try uncentred.process(calm)
+        #expect(gated.mask == uncentred.mask)
+    }
+
     // MARK: the arithmetic
 
     /// g = clamp((ū − u₀)/w, 0, 1), a step at u₀ when w = 0; the share is g·a, and 0 while

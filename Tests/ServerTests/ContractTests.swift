@@ -214,8 +214,8 @@ struct ContractTests {
             }
         }
         try check([], patch)
-        #expect(tried == 82)
-        #expect(nullsTried == 46)
+        #expect(tried == 86)
+        #expect(nullsTried == 48)
     }
 
     /// Requests the document allows that the server once refused, and the reverse, each found
