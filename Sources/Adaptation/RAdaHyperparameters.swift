@@ -65,10 +65,12 @@ public struct RAdaHyperparameters: Codable, Sendable, Equatable {
     /// Embedding centring, on: the whole running mean (a = 1) subtracted while zero-shot's running
     /// entropy is above 0.18·log K, fully from 0.23 (the eleventh and twelfth validation rounds),
     /// the centred embeddings whitened by the running covariance shrunk towards the identity with
-    /// ρ = 0.3, W recomputed every 256 images (the fourteenth round), and a memory of 500 images
-    /// (1 000 until the sixteenth round); `EmbeddingCentring()` itself is off.
+    /// ρ = 0.3, W recomputed every 256 images (the fourteenth round), a memory of 500 images
+    /// (1 000 until the sixteenth round), and requests of 8 images or more also gated by their own
+    /// zero-shot entropy from 0.15 (the twenty-second round); `EmbeddingCentring()` itself is off.
     public var centring = EmbeddingCentring(
-        weight: 1, memoryImages: 500, entropyThreshold: 0.18, entropyRamp: 0.05, whitening: 0.3, whiteningRefreshImages: 256)
+        weight: 1, memoryImages: 500, entropyThreshold: 0.18, entropyRamp: 0.05, whitening: 0.3, whiteningRefreshImages: 256,
+        batchGateMinimum: 8, batchEntropyThreshold: 0.15)
     /// Rows of the B·K×D rational matrix processed at once (memory/speed trade-off only).
     public var chunkRows: Int = 512
     /// The Gaussian class model fused with the mask's logits (`ClassGaussians`), on since the

@@ -2,9 +2,10 @@ import Foundation
 import Testing
 @testable import Adaptation
 
-/// The nineteenth and twenty-first validation rounds' default (Docs/benchmarks.md, "Nineteenth
-/// round", "Twenty-first round"): the class Gaussians fused with the mask and the batch's prior
-/// correction, on top of the sixteenth round's settings.
+/// The nineteenth, twenty-first and twenty-second validation rounds' default (Docs/benchmarks.md,
+/// "Nineteenth round", "Twenty-first round", "Twenty-second round"): the class Gaussians fused with
+/// the mask, the batch's prior correction and centring's batch gate, on top of the sixteenth
+/// round's settings.
 @Suite struct NineteenthRoundDefaultTests {
     /// The sixteenth round's default as a server stored it (before the class Gaussians existed).
     static let storedSixteenth = #"{"attentionTemperature":1,"objective":{"entropyWeight":1,"confidenceThreshold":0.4,"diversityWeight":3,"diversityMode":"automatic","zeroShotAnchorWeight":2,"diversityShiftPower":2,"diversityUncertaintyPower":0,"entropyReliabilityPower":2,"maskRegularization":0,"fixedTemperature":true},"optimizer":{"kind":"adamW","beta1":0.9,"beta2":0.999,"epsilon":1e-08,"weightDecay":20,"momentum":0,"decayReferenceImages":64},"policy":"predictThenAdapt","stepsPerBatch":1,"runningMomentum":0.9,"collapse":{},"replayImages":0,"centring":{"weight":1,"memoryImages":500,"entropyThreshold":0.18,"entropyRamp":0.05,"whitening":0.3,"whiteningRefreshImages":256},"chunkRows":512}"#
@@ -16,14 +17,20 @@ import Testing
         let g = RAdaHyperparameters().gaussians
         #expect(g == GaussianFusion(maxWeight: 3, weightPerEvidence: 0.05, forgetting: 0.995, initialVariance: 1, shrinkage: 1e-3, priorWindow: 256))
         #expect(g.isOn && !GaussianFusion().isOn)
+        let centring = RAdaHyperparameters().centring
+        #expect(centring.batchGateMinimum == 8 && centring.batchEntropyThreshold == 0.15)
+        #expect(EmbeddingCentring().batchGateMinimum == 0 && EmbeddingCentring().batchEntropyThreshold == nil)
     }
 
-    /// A stream stored with the sixteenth round's default keeps it: no Gaussians, no correction,
-    /// and it differs from today's default only there.
+    /// A stream stored with the sixteenth round's default keeps it: no Gaussians, no correction, no
+    /// batch gate, and it differs from today's default only there.
     @Test func storedPreviousDefaultKeepsTheGaussiansOff() throws {
         let previous = try JSONDecoder().decode(RAdaHyperparameters.self, from: Data(Self.storedSixteenth.utf8))
         #expect(!previous.gaussians.isOn)
-        #expect(previous == RAdaHyperparameters.with { $0.gaussians = GaussianFusion(); $0.priorCorrection = PriorCorrection() })
+        #expect(previous == RAdaHyperparameters.with {
+            $0.gaussians = GaussianFusion(); $0.priorCorrection = PriorCorrection()
+            $0.centring.batchGateMinimum = 0; $0.centring.batchEntropyThreshold = nil
+        })
         #expect(try JSONDecoder().decode(RAdaHyperparameters.self, from: JSONEncoder().encode(previous)) == previous)
     }
 

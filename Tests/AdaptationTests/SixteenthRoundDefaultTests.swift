@@ -13,8 +13,10 @@ import Testing
         let h = RAdaHyperparameters()
         #expect(h.objective.diversityShiftPower == 2 && h.objective.diversityUncertaintyPower == 0)
         #expect(h.objective.diversityMode == .automatic && h.objective.diversityWeight == 3)
+        // (with the twenty-second round's batch gate)
         #expect(h.centring == EmbeddingCentring(
-            weight: 1, memoryImages: 500, entropyThreshold: 0.18, entropyRamp: 0.05, whitening: 0.3, whiteningRefreshImages: 256))
+            weight: 1, memoryImages: 500, entropyThreshold: 0.18, entropyRamp: 0.05, whitening: 0.3, whiteningRefreshImages: 256,
+            batchGateMinimum: 8, batchEntropyThreshold: 0.15))
     }
 
     /// A stream stored with the previous default keeps it: P 0 and M 1 000 decode as written, differ
@@ -25,6 +27,8 @@ import Testing
         #expect(previous == RAdaHyperparameters.with {
             $0.objective.diversityShiftPower = 0
             $0.centring.memoryImages = 1000
+            $0.centring.batchGateMinimum = 0  // and before the batch gate
+            $0.centring.batchEntropyThreshold = nil
             $0.gaussians = GaussianFusion()  // stored before the class Gaussians existed: off
             $0.priorCorrection = PriorCorrection()  // and before the prior correction
         })
