@@ -458,13 +458,19 @@ public struct StreamState: Sendable, Equatable {
     }
 
     /// Floating-point operations of the optimiser steps one request of `batch` images takes (the
-    /// replay window's rows included; 0 without steps), and of the class Gaussians' update while
-    /// the fusion is on: what schedulers rank requests by.
+    /// replay window's rows included; 0 without steps), of the class Gaussians' update while the
+    /// fusion is on, and of what centring (zero-shot's B×K×D product for the gates, whitening's
+    /// B×D² product) and the prior correction (at most its EM's iterations of 3·B·K) add: what
+    /// schedulers rank requests by.
     public func stepFLOPs(batch: Int) -> Double {
         let rows = max(batch, hyperparameters.replayImages)
         let perStep = StepCost.flops(batch: max(1, rows), classes: classes, dimension: dimension, chunkRows: hyperparameters.chunkRows)
         let gaussians = hyperparameters.gaussians.isOn ? ClassGaussians.flops(batch: batch, classes: classes, dimension: dimension) : 0
-        return Double(hyperparameters.stepsPerBatch) * perStep + gaussians
+        let (b, k, d) = (Double(batch), Double(classes), Double(dimension))
+        let centring = hyperparameters.centring.isOn ? 2 * b * k * d + (hyperparameters.centring.whitens ? 2 * b * d * d : 0) : 0
+        let correction = hyperparameters.priorCorrection.isOn && batch >= hyperparameters.priorCorrection.minimumBatch
+            ? Double(PriorCorrection.iterations) * 3 * b * k : 0
+        return Double(hyperparameters.stepsPerBatch) * perStep + gaussians + centring + correction
     }
 
     /// Peak scratch bytes of one adaptation step on `batch` images (independent of the batch size

@@ -112,4 +112,15 @@ import Testing
         #expect(Self.on.terms(logits: b.logits.storage, batch: 8, classes: 4, gate: 0) != nil)
         #expect(try corrected.process(unsure) == b)
     }
+    /// The request's cost counts the correction's EM (at most 100 iterations of 3·B·K, batches of
+    /// 8 or more) and centring's zero-shot product (2·B·K·D) and whitening (2·B·D²).
+    @Test func stepCostCountsTheCorrectionAndCentring() throws {
+        let task = SyntheticTask(classes: 5, dimension: 8)
+        let stream = try task.stream(heads: 2)
+        let uncorrected = try task.stream(heads: 2, hyperparameters: .with { $0.priorCorrection = PriorCorrection() })
+        #expect(stream.stepFLOPs(batch: 8) - uncorrected.stepFLOPs(batch: 8) == 100 * 3 * 8 * 5)
+        #expect(stream.stepFLOPs(batch: 7) == uncorrected.stepFLOPs(batch: 7))
+        let plain = try task.stream(heads: 2, hyperparameters: .with { $0.priorCorrection = PriorCorrection(); $0.centring = EmbeddingCentring() })
+        #expect(uncorrected.stepFLOPs(batch: 8) - plain.stepFLOPs(batch: 8) == 2 * 8 * 5 * 8 + 2 * 8 * 8 * 8)
+    }
 }
