@@ -14,9 +14,9 @@ import RadaNumerics
 /// reads confidently (clean images, or a run of a few classes, where m is the classes' own mean
 /// and subtracting it would take evidence away from them) is left alone. With
 /// `batchGateMinimum` on, a batch of that many images or more is also gated by its own mean
-/// zero-shot entropy ū_b, g = min(g(ū), g(ū_b)): the running mean lags a change of domain by a few
-/// hundred images, and a confident domain's first batches after an unsure one would otherwise be
-/// centred by the old domain's mean.
+/// zero-shot entropy ū_b, g = min(g(ū), clamp((ū_b − u_b)/w, 0, 1)): the running mean lags a
+/// change of domain by a few hundred images, and a confident domain's first batches after an
+/// unsure one would otherwise be centred by the old domain's mean.
 public struct EmbeddingCentring: Codable, Sendable, Equatable {
     /// a: the share of the running mean subtracted (0: off, the stream sees raw embeddings).
     public var weight: Double = 0
@@ -64,8 +64,8 @@ public struct EmbeddingCentring: Codable, Sendable, Equatable {
         case weight, memoryImages, entropyThreshold, entropyRamp, whitening, whiteningRefreshImages, batchGateMinimum, batchEntropyThreshold
     }
 
-    /// `whitening` and its refresh, and `batchGateMinimum`, may be absent (hyper-parameters stored
-    /// before they existed): they read as off.
+    /// `whitening` and its refresh, and the batch gate's fields, may be absent (hyper-parameters
+    /// stored before they existed): they read as off (`batchEntropyThreshold` as nil, u₀).
     public init(from decoder: any Decoder) throws {
         let c = try decoder.container(keyedBy: CodingKeys.self)
         weight = try c.decode(Double.self, forKey: .weight)
@@ -76,6 +76,7 @@ public struct EmbeddingCentring: Codable, Sendable, Equatable {
         whitening = c.contains(.whitening) ? try c.decode(Double.self, forKey: .whitening) : 0
         whiteningRefreshImages = c.contains(.whiteningRefreshImages) ? try c.decode(Double.self, forKey: .whiteningRefreshImages) : 256
         batchGateMinimum = c.contains(.batchGateMinimum) ? try c.decode(Int.self, forKey: .batchGateMinimum) : 0
+        // Optional by nature: null, like absent, means u₀.
         batchEntropyThreshold = try c.decodeIfPresent(Double.self, forKey: .batchEntropyThreshold)
     }
 
