@@ -102,14 +102,12 @@ public struct EmbeddingCentring: Codable, Sendable, Equatable {
     /// g for a running zero-shot entropy ū (fraction of log K).
     func gate(entropy u: Double) -> Double { Ramp.rising(u, threshold: entropyThreshold, width: entropyRamp) }
 
-    /// Whether a batch of `batch` images is gated by its own zero-shot entropy too.
-    func gatesBatch(of batch: Int) -> Bool { isOn && batchGateMinimum > 0 && batch >= batchGateMinimum }
-
-    /// g for a batch: the running gate of ū, shut further by the batch's own ū_b where
-    /// `gatesBatch(of:)` (`batchEntropy` is read only then).
+    /// g for a batch: the running gate of ū, shut further by the batch's own ū_b when the batch
+    /// gate is on and the batch has `batchGateMinimum` images or more (`batchEntropy` is read
+    /// only then).
     func gate(running u: Double, batch: Int, batchEntropy: () -> Double) -> Double {
         let g = gate(entropy: u)
-        guard g > 0, gatesBatch(of: batch) else { return g }
+        guard g > 0, isOn, batchGateMinimum > 0, batch >= batchGateMinimum else { return g }
         return min(g, Ramp.rising(batchEntropy(), threshold: batchEntropyThreshold ?? entropyThreshold, width: entropyRamp))
     }
 }

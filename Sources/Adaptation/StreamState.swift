@@ -154,13 +154,7 @@ public struct StreamState: Sendable, Equatable {
     /// the Gaussian class model's adjustment when the fusion is on; does not change the stream.
     public func classify(_ features: Matrix) throws -> Matrix {
         try validate(features)
-        var rawEntropyCache: [Float]?
-        func rawEntropies() -> [Float] {
-            if let rawEntropyCache { return rawEntropyCache }
-            let entropies = rawZeroShotEntropies(features.storage, batch: features.rows)
-            rawEntropyCache = entropies
-            return entropies
-        }
+        let rawEntropies = rawZeroShotEntropies(features.storage, batch: features.rows)
         let gate = centringGate(batch: features.rows, rawEntropies: rawEntropies)
         let f = embeddingMean.centred(features.storage, batch: features.rows, settings: hyperparameters.centring, gate: gate)
         var logits = network.forward(mask: mask, features: f, batch: features.rows).logits
@@ -228,15 +222,7 @@ public struct StreamState: Sendable, Equatable {
             guard labels.allSatisfy({ $0 >= 0 && $0 < classes }) else { throw AdaptationError.invalidShape("labels must lie in 0..<\(classes)") }
         }
         let batch = features.rows
-        // Zero-shot CLIP's entropies on the raw images: the evidence of centring's gates and of
-        // the correction's batch gate, computed at most once per request.
-        var rawEntropyCache: [Float]?
-        func rawEntropies() -> [Float] {
-            if let rawEntropyCache { return rawEntropyCache }
-            let entropies = rawZeroShotEntropies(features.storage, batch: batch)
-            rawEntropyCache = entropies
-            return entropies
-        }
+        let rawEntropies = rawZeroShotEntropies(features.storage, batch: batch)
         // The mask, the zero-shot anchor, the replay window and the class Gaussians all see the
         // centred embeddings; the running mean takes the raw ones, after the prediction
         // (predict-then-adapt stays causal: a batch is never centred by its own mean).
@@ -358,9 +344,19 @@ public struct StreamState: Sendable, Equatable {
         return out
     }
 
-    /// Zero-shot CLIP's per-image entropies (nats) on raw embeddings (B×D).
-    private func rawZeroShotEntropies(_ raw: [Float], batch: Int) -> [Float] {
-        Self.softmaxRows(network.zeroShotLogits(features: raw, batch: batch), batch: batch, classes: classes).1
+    /// Zero-shot CLIP's per-image entropies (nats) on a batch's raw embeddings (B×D), computed on
+    /// the first call only: the evidence of centring's gates and of the correction's batch gate,
+    /// at most one B×K×D product per request, none where nothing reads them. The closure holds
+    /// its own copy of the network, so the stream stays free to change while it lives.
+    private func rawZeroShotEntropies(_ raw: [Float], batch: Int) -> () -> [Float] {
+        let network = network, classes = classes
+        var cache: [Float]?
+        return {
+            if let cache { return cache }
+            let entropies = Self.softmaxRows(network.zeroShotLogits(features: raw, batch: batch), batch: batch, classes: classes).1
+            cache = entropies
+            return entropies
+        }
     }
 
     private struct StepOutcome {
