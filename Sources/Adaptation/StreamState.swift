@@ -147,13 +147,19 @@ public struct StreamState: Sendable, Equatable {
     /// Zero-shot CLIP logits `s · f · tᵀ` (B×K), bit-identical to `classify` at the base state.
     public func zeroShotLogits(_ features: Matrix) throws -> Matrix {
         try validate(features)
-        return Matrix(rows: features.rows, cols: classes, storage: network.zeroShotLogits(features: features.storage, batch: features.rows))
+        return Subnormals.flushed {
+            Matrix(rows: features.rows, cols: classes, storage: network.zeroShotLogits(features: features.storage, batch: features.rows))
+        }
     }
 
     /// Logits with the current mask (B×K), on the centred embeddings when centring is on, with
     /// the Gaussian class model's adjustment when the fusion is on; does not change the stream.
     public func classify(_ features: Matrix) throws -> Matrix {
         try validate(features)
+        return Subnormals.flushed { classifyFlushed(features) }
+    }
+
+    private func classifyFlushed(_ features: Matrix) -> Matrix {
         let rawEntropies = rawZeroShotEntropies(features.storage, batch: features.rows)
         let gate = centringGate(batch: features.rows, rawEntropies: rawEntropies)
         let f = embeddingMean.centred(features.storage, batch: features.rows, settings: hyperparameters.centring, gate: gate)
@@ -171,8 +177,10 @@ public struct StreamState: Sendable, Equatable {
     /// embeddings as the mask).
     public func centredFeatures(_ features: Matrix) throws -> Matrix {
         try validate(features)
-        return Matrix(rows: features.rows, cols: dimension,
-                      storage: embeddingMean.centred(features.storage, batch: features.rows, settings: hyperparameters.centring))
+        return Subnormals.flushed {
+            Matrix(rows: features.rows, cols: dimension,
+                   storage: embeddingMean.centred(features.storage, batch: features.rows, settings: hyperparameters.centring))
+        }
     }
 
     /// g ∈ [0, 1], centring's uncertainty gate now (0 while centring is off or no image has been
@@ -221,6 +229,12 @@ public struct StreamState: Sendable, Equatable {
             guard labels.count == features.rows else { throw AdaptationError.invalidShape("\(labels.count) labels for \(features.rows) samples") }
             guard labels.allSatisfy({ $0 >= 0 && $0 < classes }) else { throw AdaptationError.invalidShape("labels must lie in 0..<\(classes)") }
         }
+        return Subnormals.flushed { processValidated(features, adapt: adapt, labels: labels, onPrediction: onPrediction) }
+    }
+
+    private mutating func processValidated(
+        _ features: Matrix, adapt: Bool, labels: [Int]?, onPrediction: (_ probabilities: Matrix, _ stepsBefore: Int?) -> Void
+    ) -> StepResult {
         let batch = features.rows
         let rawEntropies = rawZeroShotEntropies(features.storage, batch: batch)
         // The mask, the zero-shot anchor, the replay window and the class Gaussians all see the

@@ -63,11 +63,14 @@ extension BLAS {
             if parts == 1 { body(0) }
             return
         }
+        // Every part runs under the caller's floating-point mode (`Subnormals.flushed`), on
+        // whichever thread takes it.
+        let control = rada_fp_control()
         withoutActuallyEscaping(body) { body in
             // The parts touch disjoint memory by contract; concurrentPerform returns only after
             // every part has run, so nothing outlives this call.
             nonisolated(unsafe) let body = body
-            DispatchQueue.concurrentPerform(iterations: parts) { body($0) }
+            DispatchQueue.concurrentPerform(iterations: parts) { part in Subnormals.under(control) { body(part) } }
         }
     }
 }

@@ -25,6 +25,23 @@ import Testing
     }
 
     /// Entropy minimisation on a fixed batch lowers the mean prediction entropy.
+    /// A stream's work runs with subnormals flushed to zero (a confident mask's products were 16×
+    /// slower on them), and the caller's thread gets its own mode back.
+    @Test(.enabled(if: Subnormals.canFlush)) func processRunsWithSubnormalsFlushed() throws {
+        var task = SyntheticTask(classes: 6, dimension: 16)
+        var stream = try task.stream()
+        let (f, _) = task.images(8)
+        for policy in [AdaptationPolicy.predictThenAdapt, .adaptThenPredict] {
+            var settings = stream.hyperparameters
+            settings.policy = policy
+            try stream.setHyperparameters(settings)
+            var flushedAtPrediction = false
+            _ = try stream.process(f) { _, _ in flushedAtPrediction = Subnormals.areFlushed }
+            #expect(flushedAtPrediction, "\(policy)")
+            #expect(!Subnormals.areFlushed)
+        }
+    }
+
     @Test func entropyFallsOnAFixedBatch() throws {
         var task = SyntheticTask(classes: 5, dimension: 16)
         let h = RAdaHyperparameters.with {

@@ -27,7 +27,7 @@ public final class CLIPModel: Sendable {
         precondition(count >= 0 && pixels.count == count * perImage,
                      "embedImages: \(pixels.count) values for \(count) images of \(perImage)")
         if count == 0 { return Matrix(rows: 0, cols: embeddingDimension) }
-        return pixels.withUnsafeBufferPointer { vision.embed(pixels: $0.baseAddress!, count: count, profile: profile) }
+        return Subnormals.flushed { pixels.withUnsafeBufferPointer { vision.embed(pixels: $0.baseAddress!, count: count, profile: profile) } }
     }
 
     /// Embeds texts given as token ids (with SOT and EOT, unpadded, 1...contextLength tokens each,
@@ -35,7 +35,7 @@ public final class CLIPModel: Sendable {
     public func embedTexts(_ tokenIds: [[Int]]) -> Matrix {
         if let problem = problem(in: tokenIds) { preconditionFailure("embedTexts: \(problem)") }
         if tokenIds.isEmpty { return Matrix(rows: 0, cols: embeddingDimension) }
-        return text.embed(tokenIds)
+        return Subnormals.flushed { text.embed(tokenIds) }
     }
 
     /// Throws when `embedTexts` would reject `tokenIds`, so callers can answer bad input politely.

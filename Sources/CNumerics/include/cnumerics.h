@@ -44,6 +44,19 @@ void rada_sgemm(int trans_a, int trans_b, int m, int n, int k, float alpha,
 void rada_dgemm(int trans_a, int trans_b, int m, int n, int k, double alpha,
                 const double *a, int lda, const double *b, int ldb, double beta, double *c, int ldc);
 
+/* ---- the floating-point control word (fp_mode.c) ------------------------------------------
+ * Per thread. On x86 an operation that reads or writes a subnormal float (below 1.2e-38) takes a
+ * microcode assist of about a hundred cycles; flushing them to zero keeps such values at full
+ * speed. */
+/** This thread's control word (MXCSR on x86, FPCR on arm64; 0 elsewhere). */
+uint32_t rada_fp_control(void);
+/** Sets this thread's control word (a value from rada_fp_control or rada_fp_flushing). */
+void rada_fp_set_control(uint32_t control);
+/** `control` with subnormal inputs and results flushed to zero (unchanged where unsupported). */
+uint32_t rada_fp_flushing(uint32_t control);
+/** 1 when this thread flushes subnormals to zero. */
+int rada_fp_flushes(void);
+
 /* ---- vectorised element-wise kernels ------------------------------------------------------ */
 
 /** y[i] = exp(x[i]); accurate to about 2 ulp for |x| < 87. In place allowed. */
