@@ -42,6 +42,21 @@ import Testing
         }
     }
 
+    /// A long-lived stream keeps no subnormal number: the decay drives parameters with little
+    /// gradient towards zero, and without flushing they (and Adam's moments) settle below
+    /// FLT_MIN, where every product that reads them takes a microcode assist on x86.
+    @Test(.enabled(if: Subnormals.canFlush)) func aLongStreamHoldsNoSubnormals() throws {
+        var task = SyntheticTask(classes: 6, dimension: 16)
+        var stream = try task.stream()
+        let (f, _) = task.images(64)
+        for _ in 0..<1500 { _ = try stream.process(f) }
+        let subnormal = { (values: [Float]) in values.count(where: \.isSubnormal) }
+        let zero = stream.mask.values.count(where: { $0 == 0 })
+        #expect(subnormal(stream.mask.values) == 0, "\(zero) of \(stream.mask.values.count) parameters are zero")
+        #expect(subnormal(stream.optimizer.firstMoment) == 0)
+        #expect(subnormal(stream.optimizer.secondMoment) == 0)
+    }
+
     @Test func entropyFallsOnAFixedBatch() throws {
         var task = SyntheticTask(classes: 5, dimension: 16)
         let h = RAdaHyperparameters.with {
