@@ -2,8 +2,8 @@ import CNumerics
 
 /// Subnormal floats (magnitude below 1.2e-38, or 2.2e-308 for Float64) flushed to zero. On x86
 /// every operation that reads or writes one takes a microcode assist of about a hundred cycles:
-/// a stream whose mask had grown confident spent 16× longer per image in its products, all of it
-/// on values that round to nothing in any logit (Docs/rada.md, "Subnormal numbers"). Flushing
+/// a stream whose mask had served for thousands of steps spent 14× longer per image, the extra
+/// all on values that round to nothing in any logit (Docs/rada.md, "Subnormal numbers"). Flushing
 /// changes only such values, so results agree with unflushed ones to within FLT_MIN per term.
 ///
 /// The mode belongs to a thread. `flushed` sets it for the calling thread's work, and

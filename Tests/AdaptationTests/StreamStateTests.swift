@@ -24,8 +24,7 @@ import Testing
         for i in 0..<gemm.storage.count { #expect(abs(zeroShot.storage[i] - 13 * gemm.storage[i]) < 1e-5) }
     }
 
-    /// Entropy minimisation on a fixed batch lowers the mean prediction entropy.
-    /// A stream's work runs with subnormals flushed to zero (a confident mask's products were 16×
+    /// A stream's work runs with subnormals flushed to zero (a long-lived mask's products were 14×
     /// slower on them), and the caller's thread gets its own mode back.
     @Test(.enabled(if: Subnormals.canFlush)) func processRunsWithSubnormalsFlushed() throws {
         var task = SyntheticTask(classes: 6, dimension: 16)
@@ -57,6 +56,7 @@ import Testing
         #expect(subnormal(stream.optimizer.secondMoment) == 0)
     }
 
+    /// Entropy minimisation on a fixed batch lowers the mean prediction entropy.
     @Test func entropyFallsOnAFixedBatch() throws {
         var task = SyntheticTask(classes: 5, dimension: 16)
         let h = RAdaHyperparameters.with {
