@@ -1,5 +1,7 @@
+import Foundation
 import Synchronization
 import Testing
+import CNumerics
 @testable import RadaNumerics
 
 /// `Subnormals.flushed`: subnormal inputs read as zero and subnormal results are written as zero
@@ -27,32 +29,50 @@ struct SubnormalTests {
         #expect(Self.times(tiny, 1) == tiny)
     }
 
-    /// Runs two parts that wait for each other (so they run on two threads at once) and returns,
-    /// per part, whether it flushed subnormals, and whether the parts met.
-    static func modesOfTwoParts() -> (flushed: [Bool], met: Bool) {
-        let started = Atomic<Int>(0)
-        let state = Mutex(([false, false], true))
-        BLAS.parallel(parts: 2) { part in
-            started.add(1, ordering: .sequentiallyConsistent)
-            let clock = ContinuousClock(), deadline = clock.now + .seconds(5)
-            while started.load(ordering: .sequentiallyConsistent) < 2 && clock.now < deadline {}
-            let met = started.load(ordering: .sequentiallyConsistent) == 2
-            let flushed = Subnormals.areFlushed && Self.half(.leastNormalMagnitude) == 0
-            state.withLock { $0.0[part] = flushed; $0.1 = $0.1 && met }
+    /// `under` gives a thread that has its own mode (a fresh thread, unflushed) the mode it is
+    /// handed, and its own back afterwards: what `BLAS.parallel` does on each pool thread.
+    @Test func underAppliesAModeOnAnotherThreadAndRestoresIt() async {
+        let flushing = Subnormals.flushed { rada_fp_control() }
+        let seen: (Bool, Bool, Bool) = await withCheckedContinuation { done in
+            let thread = Thread {
+                let before = Subnormals.areFlushed
+                let inside = Subnormals.under(flushing) { Subnormals.areFlushed && Self.half(.leastNormalMagnitude) == 0 }
+                done.resume(returning: (before, inside, Subnormals.areFlushed))
+            }
+            thread.start()
         }
-        return state.withLock { (flushed: $0.0, met: $0.1) }
+        #expect(seen.0 == false && seen.1 == true && seen.2 == false)
     }
 
-    /// The part on the other thread (a pool thread that existed before, in its own mode) runs
-    /// under the caller's mode, and goes back to its own afterwards.
-    @Test func parallelPartsRunUnderTheCallersMode() throws {
-        let before = Self.modesOfTwoParts()
-        try #require(before.met, "the two parts did not run at once")
-        #expect(before.flushed == [false, false])
-        let inside = Subnormals.flushed { Self.modesOfTwoParts() }
-        #expect(inside.met)
-        #expect(inside.flushed == [true, true])
-        #expect(Self.modesOfTwoParts().flushed == [false, false])
+    /// Every `BLAS.parallel` part runs under the caller's mode, wherever it runs; parts outside
+    /// a flushed scope keep subnormals. Which parts a pool thread takes depends on the machine's
+    /// load, so the parts are repeated until some ran off the caller's thread (nearly always the
+    /// first time; with every pool thread busy all parts run on the caller, which checks less).
+    @Test func parallelPartsRunUnderTheCallersMode() {
+        func modes(flushed: Bool) -> (all: [Bool], offCaller: Int) {
+            let caller = pthread_self()
+            let parts = 8
+            let state = Mutex(([Bool](repeating: !flushed, count: parts), 0))
+            let run = {
+                BLAS.parallel(parts: parts) { part in
+                    // Long enough for a pool thread to join in.
+                    let clock = ContinuousClock(), end = clock.now + .milliseconds(2)
+                    while clock.now < end {}
+                    let mode = Subnormals.areFlushed && Self.half(.leastNormalMagnitude) == 0
+                    let off = pthread_equal(pthread_self(), caller) == 0
+                    state.withLock { $0.0[part] = mode; $0.1 += off ? 1 : 0 }
+                }
+            }
+            if flushed { Subnormals.flushed(run) } else { run() }
+            return state.withLock { (all: $0.0, offCaller: $0.1) }
+        }
+        var offCaller = 0
+        for _ in 0..<20 where offCaller == 0 {
+            let plain = modes(flushed: false), inside = modes(flushed: true)
+            #expect(plain.all.allSatisfy { !$0 })
+            #expect(inside.all.allSatisfy { $0 })
+            offCaller = min(plain.offCaller, inside.offCaller)
+        }
     }
 
     /// Both BLAS libraries (the caller-thread one the streams use, and the threaded one) follow
