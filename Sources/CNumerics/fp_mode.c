@@ -8,7 +8,6 @@ enum { FLUSH_BITS = 0x8040 };
 uint32_t rada_fp_control(void) { return _mm_getcsr(); }
 void rada_fp_set_control(uint32_t control) { _mm_setcsr(control); }
 uint32_t rada_fp_flushing(uint32_t control) { return control | FLUSH_BITS; }
-int rada_fp_flushes(void) { return (_mm_getcsr() & FLUSH_BITS) == FLUSH_BITS; }
 #elif defined(__aarch64__)
 /* FPCR.FZ (bit 24): subnormal inputs and results of single and double precision are zero. */
 enum { FLUSH_BITS = 1u << 24 };
@@ -22,10 +21,8 @@ void rada_fp_set_control(uint32_t control) {
     __asm__ volatile("msr fpcr, %0" : : "r"(fpcr));
 }
 uint32_t rada_fp_flushing(uint32_t control) { return control | FLUSH_BITS; }
-int rada_fp_flushes(void) { return (rada_fp_control() & FLUSH_BITS) == FLUSH_BITS; }
 #else
 uint32_t rada_fp_control(void) { return 0; }
 void rada_fp_set_control(uint32_t control) { (void)control; }
 uint32_t rada_fp_flushing(uint32_t control) { return control; }
-int rada_fp_flushes(void) { return 0; }
 #endif

@@ -13,14 +13,14 @@ public enum Subnormals {
     /// restores the thread's previous mode. `body` must not suspend (it is synchronous), so it
     /// ends on the thread it started on. Nesting is allowed.
     public static func flushed<R>(_ body: () throws -> R) rethrows -> R {
-        let previous = rada_fp_control()
-        rada_fp_set_control(rada_fp_flushing(previous))
-        defer { rada_fp_set_control(previous) }
-        return try body()
+        try under(rada_fp_flushing(rada_fp_control()), body)
     }
 
     /// Whether the calling thread flushes subnormals now.
-    public static var areFlushed: Bool { rada_fp_flushes() != 0 }
+    public static var areFlushed: Bool {
+        let control = rada_fp_control()
+        return canFlush && rada_fp_flushing(control) == control
+    }
 
     /// Whether this platform can flush them (x86-64 and arm64).
     public static var canFlush: Bool { rada_fp_flushing(0) != 0 }

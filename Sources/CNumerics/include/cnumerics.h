@@ -54,8 +54,6 @@ uint32_t rada_fp_control(void);
 void rada_fp_set_control(uint32_t control);
 /** `control` with subnormal inputs and results flushed to zero (unchanged where unsupported). */
 uint32_t rada_fp_flushing(uint32_t control);
-/** 1 when this thread flushes subnormals to zero. */
-int rada_fp_flushes(void);
 
 /* ---- vectorised element-wise kernels ------------------------------------------------------ */
 
