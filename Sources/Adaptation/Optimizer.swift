@@ -32,13 +32,20 @@ public struct OptimizerSettings: Codable, Sendable, Equatable {
     /// towards 0 they lose that shape over a long stream, decayed towards θ₀ they keep it while
     /// the output map, which starts at 0, decays exactly as before.
     public var decayTowardsInitial: Bool
+    /// AdamW only: the share of the decay the mask's query and key maps take (1: all of it,
+    /// PyTorch's rule; 0: none). Decayed towards 0 with the rest, the query and key maps of a long
+    /// stream shrink until neither gets a gradient (in a long stream's second round about two
+    /// thirds of them were below FLT_MIN), and the mask's input-dependent attention fades into
+    /// its biases; a smaller share keeps more of what the stream learnt there, while the value
+    /// and output maps (the output starts at 0: zero-shot) are pulled back as before.
+    public var queryKeyDecayShare: Double
 
     /// The served settings are `RAdaHyperparameters()`'s, which overrides the weight decay (20)
     /// and states it per 64 images; these defaults are the rest of them.
     public init(
         kind: OptimizerKind = .adamW, learningRate: Double? = nil, beta1: Double = 0.9, beta2: Double = 0.999,
         epsilon: Double = 1e-8, weightDecay: Double = 5, momentum: Double = 0, decayReferenceImages: Int? = nil,
-        decayTowardsInitial: Bool = false
+        decayTowardsInitial: Bool = false, queryKeyDecayShare: Double = 1
     ) {
         self.kind = kind
         self.learningRate = learningRate
@@ -49,10 +56,11 @@ public struct OptimizerSettings: Codable, Sendable, Equatable {
         self.momentum = momentum
         self.decayReferenceImages = decayReferenceImages
         self.decayTowardsInitial = decayTowardsInitial
+        self.queryKeyDecayShare = queryKeyDecayShare
     }
 
     private enum CodingKeys: String, CodingKey {
-        case kind, learningRate, beta1, beta2, epsilon, weightDecay, momentum, decayReferenceImages, decayTowardsInitial
+        case kind, learningRate, beta1, beta2, epsilon, weightDecay, momentum, decayReferenceImages, decayTowardsInitial, queryKeyDecayShare
     }
 
     /// Absent optional fields read as off (settings stored before they existed); off ones are
@@ -68,6 +76,7 @@ public struct OptimizerSettings: Codable, Sendable, Equatable {
         momentum = try c.decode(Double.self, forKey: .momentum)
         decayReferenceImages = try c.decodeIfPresent(Int.self, forKey: .decayReferenceImages)
         decayTowardsInitial = try c.decodeIfPresent(Bool.self, forKey: .decayTowardsInitial) ?? false
+        queryKeyDecayShare = try c.decodeIfPresent(Double.self, forKey: .queryKeyDecayShare) ?? 1
     }
 
     public func encode(to encoder: Encoder) throws {
@@ -81,6 +90,7 @@ public struct OptimizerSettings: Codable, Sendable, Equatable {
         try c.encode(momentum, forKey: .momentum)
         try c.encodeIfPresent(decayReferenceImages, forKey: .decayReferenceImages)
         if decayTowardsInitial { try c.encode(true, forKey: .decayTowardsInitial) }
+        if queryKeyDecayShare != 1 { try c.encode(queryKeyDecayShare, forKey: .queryKeyDecayShare) }
     }
 
     /// The prototype's learning rates: 5e-3 at s ≈ 13 and about 3e-4 at s = 100, joined by a
@@ -96,9 +106,9 @@ public struct OptimizerSettings: Codable, Sendable, Equatable {
     /// AdamW's decoupled decay factor for a step on `images` images: `1 − lr·wd` per step, or
     /// `(1 − lr·wd)^(images/N)` with `decayReferenceImages` N. The power's base is floored at 0: a
     /// decay that would take the parameters past 0 in one reference step leaves them at 0 (a
-    /// negative base has no real fractional power).
-    public func decoupledDecayFactor(learningRate lr: Double, images: Int) -> Double {
-        let perStep = 1 - lr * weightDecay
+    /// negative base has no real fractional power). `share` scales wd (a partial decay).
+    public func decoupledDecayFactor(learningRate lr: Double, images: Int, share: Double = 1) -> Double {
+        let perStep = 1 - lr * weightDecay * share
         guard let n = decayReferenceImages, images != n else { return perStep }
         return pow(max(perStep, 0), Double(images) / Double(n))
     }
@@ -129,8 +139,11 @@ public struct OptimizerState<T: RAdaScalar>: Sendable, Equatable {
     /// (but for AdamW's decay with `decayReferenceImages` set). `images`: the stream images the
     /// step stands for (a request's batch, not its replay window), which that decay scales with.
     /// `centre`: θ₀, where the decay pulls with `decayTowardsInitial` (nil: towards 0).
+    /// `partialDecay`: ascending, disjoint index ranges whose AdamW decay is `share` of the rest's
+    /// (the others take all of it).
     public mutating func apply(
-        _ settings: OptimizerSettings, learningRate lr: Double, parameters: inout [T], gradient: [T], images: Int, centre: [T]? = nil
+        _ settings: OptimizerSettings, learningRate lr: Double, parameters: inout [T], gradient: [T], images: Int, centre: [T]? = nil,
+        partialDecay: (ranges: [Range<Int>], share: Double)? = nil
     ) {
         precondition(parameters.count == gradient.count, "gradient and parameters differ in size")
         if let centre {
@@ -138,7 +151,7 @@ public struct OptimizerState<T: RAdaScalar>: Sendable, Equatable {
             precondition(centre.count == parameters.count, "decay centre and parameters differ in size")
             var offset = parameters
             for i in offset.indices { offset[i] -= centre[i] }
-            apply(settings, learningRate: lr, parameters: &offset, gradient: gradient, images: images)
+            apply(settings, learningRate: lr, parameters: &offset, gradient: gradient, images: images, partialDecay: partialDecay)
             for i in offset.indices { parameters[i] = centre[i] + offset[i] }
             return
         }
@@ -153,21 +166,38 @@ public struct OptimizerState<T: RAdaScalar>: Sendable, Equatable {
             let stepSize = T(lr / biasCorrection1)
             let rootCorrection = T(biasCorrection2Root)
             let eps = T(settings.epsilon)
-            let decoupled = settings.kind == .adamW ? T(settings.decoupledDecayFactor(learningRate: lr, images: images)) : 1
+            let full = settings.kind == .adamW ? T(settings.decoupledDecayFactor(learningRate: lr, images: images)) : 1
+            // (indices, their decoupled factor) in order, covering every parameter once.
+            var segments = [(range: Range<Int>, decoupled: T)]()
+            if let partialDecay, settings.kind == .adamW {
+                let partial = T(settings.decoupledDecayFactor(learningRate: lr, images: images, share: partialDecay.share))
+                var next = 0
+                for range in partialDecay.ranges {
+                    precondition(range.lowerBound >= next && range.upperBound <= parameters.count, "partial decay ranges must ascend within the parameters")
+                    segments.append((next..<range.lowerBound, full))
+                    segments.append((range, partial))
+                    next = range.upperBound
+                }
+                segments.append((next..<parameters.count, full))
+            } else {
+                segments = [(parameters.indices, full)]
+            }
             let coupled = settings.kind == .adam ? wd : 0
             let oneMinusB1 = 1 - b1, oneMinusB2 = 1 - b2
             parameters.withUnsafeMutableBufferPointer { theta in
                 gradient.withUnsafeBufferPointer { grad in
                     firstMoment.withUnsafeMutableBufferPointer { m in
                         secondMoment.withUnsafeMutableBufferPointer { v in
-                            for i in 0..<theta.count {
-                                if decoupled != 1 { theta[i] *= decoupled }
-                                var g = grad[i]
-                                if coupled != 0 { g += coupled * theta[i] }
-                                m[i] += (g - m[i]) * oneMinusB1
-                                v[i] = v[i] * b2 + oneMinusB2 * g * g
-                                let denominator = v[i].squareRoot() / rootCorrection + eps
-                                theta[i] -= stepSize * m[i] / denominator
+                            for (range, decoupled) in segments {
+                                for i in range {
+                                    if decoupled != 1 { theta[i] *= decoupled }
+                                    var g = grad[i]
+                                    if coupled != 0 { g += coupled * theta[i] }
+                                    m[i] += (g - m[i]) * oneMinusB1
+                                    v[i] = v[i] * b2 + oneMinusB2 * g * g
+                                    let denominator = v[i].squareRoot() / rootCorrection + eps
+                                    theta[i] -= stepSize * m[i] / denominator
+                                }
                             }
                         }
                     }

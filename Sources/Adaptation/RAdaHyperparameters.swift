@@ -153,6 +153,9 @@ public struct RAdaHyperparameters: Codable, Sendable, Equatable {
         try check(within(optimizer.epsilon, 1e-30...1), "optimizer epsilon must be in [1e-30, 1], got \(optimizer.epsilon)")
         try check(within(optimizer.weightDecay, 0...1e4) && within(optimizer.momentum, 0...0.999_999),
                   "weightDecay must be in [0, 10000] and momentum in [0, 1)")
+        try check(within(optimizer.queryKeyDecayShare, 0...1), "queryKeyDecayShare must be in [0, 1], got \(optimizer.queryKeyDecayShare)")
+        try check(optimizer.queryKeyDecayShare == 1 || optimizer.kind == .adamW,
+                  "queryKeyDecayShare below 1 needs the adamW optimizer (Adam's and SGD's decay is an L2 term on every parameter)")
         if let n = optimizer.decayReferenceImages { try check(n >= 1 && n <= 4096, "decayReferenceImages must be in 1...4096, got \(n)") }
         if let e0 = objective.confidenceThreshold { try check(within(e0, 1e-6...1e3), "confidenceThreshold must be in (0, 1000], got \(e0)") }
         let weights = [objective.entropyWeight, objective.diversityWeight, objective.zeroShotAnchorWeight, objective.maskRegularization]

@@ -73,6 +73,12 @@ public struct RAdaMask<Scalar: RAdaScalar>: Sendable, Equatable {
         return start..<(start + d)
     }
 
+    /// The query and key maps' parameters: the first four weights, and the first four biases.
+    public static func queryKeyRanges(dimension d: Int) -> [Range<Int>] {
+        [weightRange(.query1, dimension: d).lowerBound..<weightRange(.key, dimension: d).upperBound,
+         biasRange(.query1, dimension: d).lowerBound..<biasRange(.key, dimension: d).upperBound]
+    }
+
     public func weight(_ map: RAdaMap) -> ArraySlice<Scalar> { values[Self.weightRange(map, dimension: dimension)] }
     public func bias(_ map: RAdaMap) -> ArraySlice<Scalar> { values[Self.biasRange(map, dimension: dimension)] }
 }

@@ -403,12 +403,19 @@ public struct StreamState: Sendable, Equatable {
             let gradient = network.gradient(
                 mask: mask, features: f, batch: batch, logitGradient: evaluation.logitGradient,
                 deviationGradient: evaluation.deviationGradient, retained: retained)
-            optimizer.apply(hyperparameters.optimizer, learningRate: lr, parameters: &mask.values, gradient: gradient, images: images, centre: decayCentre)
+            optimizer.apply(hyperparameters.optimizer, learningRate: lr, parameters: &mask.values, gradient: gradient, images: images, centre: decayCentre,
+                partialDecay: queryKeyDecay)
             counters.optimizerSteps += 1
             outcome.steps += 1
             outcome.loss = evaluation.loss
         }
         return outcome
+    }
+
+    /// The query and key maps' share of the decay, where it is not all of it.
+    private var queryKeyDecay: (ranges: [Range<Int>], share: Double)? {
+        let share = hyperparameters.optimizer.queryKeyDecayShare
+        return share == 1 ? nil : (RAdaMask<Float>.queryKeyRanges(dimension: dimension), share)
     }
 
     private mutating func updateRunning(probabilities: [Float], entropies: [Float], batch: Int) {

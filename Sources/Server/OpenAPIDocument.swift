@@ -614,6 +614,7 @@ enum OpenAPIDocument {
                 weightDecay: {type: number, minimum: 0, maximum: 10000}
                 decayReferenceImages: {type: [integer, "null"], minimum: 1, maximum: 4096}
                 decayTowardsInitial: {type: [boolean, "null"]}
+                queryKeyDecayShare: {type: [number, "null"], minimum: 0, maximum: 1, description: "adamW only; absent or null: 1"}
                 momentum: {type: number, minimum: 0, maximum: 0.999999}
             collapse:
               type: object

@@ -11,6 +11,7 @@ struct RAdaOptions: ParsableArguments {
     @Option(help: "Weight decay.") var weightDecay: Double?
     @Option(help: "AdamW's decay per image: a step on B images decays (1 - lr·wd)^(B/N), as a step on N images did (default: per step).") var decayReferenceImages: Int?
     @Option(help: "Where the weight decay pulls: zero (PyTorch's rule) or initial (the stream's initial mask parameters).") var decayTowards: String?
+    @Option(help: "AdamW: the share of the weight decay the mask's query and key maps take, in [0, 1] (1: all of it).") var queryKeyDecay: Double?
     @Option(help: "Adam's β₂ (the second moment's momentum).") var beta2: Double?
     @Option(help: "Optimiser steps per batch.") var steps: Int?
     @Option(help: "Weight of the entropy term.") var entropyWeight: Double?
@@ -62,6 +63,7 @@ struct RAdaOptions: ParsableArguments {
             guard ["zero", "initial"].contains(decayTowards) else { throw ValidationError("--decay-towards must be zero or initial") }
             h.optimizer.decayTowardsInitial = decayTowards == "initial"
         }
+        if let queryKeyDecay { h.optimizer.queryKeyDecayShare = queryKeyDecay }
         if let beta2 { h.optimizer.beta2 = beta2 }
         if let steps { h.stepsPerBatch = steps }
         if let entropyWeight { h.objective.entropyWeight = entropyWeight }

@@ -214,8 +214,8 @@ struct ContractTests {
             }
         }
         try check([], patch)
-        #expect(tried == 86)
-        #expect(nullsTried == 48)
+        #expect(tried == 88)
+        #expect(nullsTried == 49)
     }
 
     /// Requests the document allows that the server once refused, and the reverse, each found
