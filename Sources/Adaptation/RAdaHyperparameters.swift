@@ -83,12 +83,15 @@ public struct RAdaHyperparameters: Codable, Sendable, Equatable {
     /// batches of 8 or more, shut by a batch mean zero-shot entropy above 0.18 (fully at 0.23)
     /// (`PriorCorrection()` itself is off). Stored hyper-parameters without the field keep it off.
     public var priorCorrection = PriorCorrection(strength: 1)
+    /// The steps' uncertainty gate (`StepGate`), off. Stored hyper-parameters without the field
+    /// keep it off.
+    public var stepGate = StepGate()
 
     public init() {}
 
     private enum CodingKeys: String, CodingKey {
         case attentionTemperature, objective, optimizer, policy, stepsPerBatch, runningMomentum, collapse, replayImages, centring, chunkRows,
-            gaussians, priorCorrection
+            gaussians, priorCorrection, stepGate
     }
 
     /// Decodes every field; `replayImages`, `centring`, `gaussians` and `priorCorrection` may be absent (headers
@@ -108,6 +111,7 @@ public struct RAdaHyperparameters: Codable, Sendable, Equatable {
         // Absent reads as off; an explicit null is not a value.
         gaussians = c.contains(.gaussians) ? try c.decode(GaussianFusion.self, forKey: .gaussians) : GaussianFusion()
         priorCorrection = c.contains(.priorCorrection) ? try c.decode(PriorCorrection.self, forKey: .priorCorrection) : PriorCorrection()
+        stepGate = c.contains(.stepGate) ? try c.decode(StepGate.self, forKey: .stepGate) : StepGate()
     }
 
     /// Throws when a value is outside its documented range (Docs/rada.md, "Policy bounds"). The
@@ -147,6 +151,10 @@ public struct RAdaHyperparameters: Codable, Sendable, Equatable {
         try check(pc.minimumBatch >= 1 && pc.minimumBatch <= 1 << 20, "priorCorrection minimumBatch must be in 1...1048576, got \(pc.minimumBatch)")
         try check(within(pc.batchEntropyThreshold, 0...2) && within(pc.batchEntropyRamp, 0...2),
                   "priorCorrection batchEntropyThreshold and batchEntropyRamp must be in [0, 2], got \(pc.batchEntropyThreshold) and \(pc.batchEntropyRamp)")
+        try check(within(stepGate.ungatedShare, 0...1), "stepGate ungatedShare must be in [0, 1], got \(stepGate.ungatedShare)")
+        try check(within(stepGate.entropyThreshold, 0...2) && within(stepGate.entropyRamp, 0...2),
+                  "stepGate entropyThreshold and entropyRamp must be in [0, 2], got \(stepGate.entropyThreshold) and \(stepGate.entropyRamp)")
+        try check(!stepGate.isOn || centring.isOn, "stepGate needs centring on: its evidence is centring's running zero-shot entropy")
         try check(chunkRows >= 1 && chunkRows <= 1 << 20, "chunkRows must be in 1...1048576, got \(chunkRows)")
         if let lr = optimizer.learningRate { try check(within(lr, 0...10), "learningRate must be in [0, 10], got \(lr)") }
         try check(within(optimizer.beta1, 0...0.999_999) && within(optimizer.beta2, 0...0.999_999), "Adam betas must be in [0, 1)")

@@ -388,6 +388,7 @@ public struct StreamState: Sendable, Equatable {
     ) -> StepOutcome {
         var outcome = StepOutcome()
         let lr = hyperparameters.optimizer.resolvedLearningRate(logitScale: Double(logitScale))
+            * hyperparameters.stepGate.scale(runningEntropy: embeddingMean.isEmpty ? nil : embeddingMean.entropy)
         var prepared = first
         for step in 0..<hyperparameters.stepsPerBatch {
             let (current, retained) = prepared ?? network.forward(mask: mask, features: f, batch: batch, retainLastChunk: true)

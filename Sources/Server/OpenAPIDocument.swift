@@ -654,10 +654,17 @@ enum OpenAPIDocument {
                 minimumBatch: {type: integer, minimum: 1, maximum: 1048576, description: "Smaller batches are answered uncorrected"}
                 batchEntropyThreshold: {type: number, minimum: 0, maximum: 2, description: "No correction for a batch whose mean zero-shot entropy (a fraction of log K) is above this plus the ramp"}
                 batchEntropyRamp: {type: number, minimum: 0, maximum: 2}
+            stepGate:
+              type: object
+              description: "Each step's learning rate times ungatedShare + (1 − ungatedShare) × gate, the gate rising from 0 to 1 as zero-shot's running entropy (a fraction of log K) goes from entropyThreshold to entropyThreshold + entropyRamp; needs centring on (ungatedShare 1: off)"
+              properties:
+                ungatedShare: {type: number, minimum: 0, maximum: 1}
+                entropyThreshold: {type: number, minimum: 0, maximum: 2}
+                entropyRamp: {type: number, minimum: 0, maximum: 2}
         Hyperparameters:
           type: object
           description: "The stream's adaptation settings; policy is when it adapts relative to the answer"
-          required: [attentionTemperature, policy, stepsPerBatch, runningMomentum, replayImages, chunkRows, objective, optimizer, collapse, centring, gaussians, priorCorrection]
+          required: [attentionTemperature, policy, stepsPerBatch, runningMomentum, replayImages, chunkRows, objective, optimizer, collapse, centring, gaussians, priorCorrection, stepGate]
           properties:
             attentionTemperature: {type: number}
             policy: {type: string, enum: [predictThenAdapt, adaptThenPredict, episodic]}
@@ -671,6 +678,7 @@ enum OpenAPIDocument {
             centring: {type: object}
             gaussians: {type: object}
             priorCorrection: {type: object}
+            stepGate: {type: object}
         Stream:
           type: object
           required: [id, labels, hyperparameters, createdAt, requests, samplesSeen, optimizerSteps, skippedSteps, automaticResets, memoryBytes, checkpoints, centring, gaussians]

@@ -50,6 +50,10 @@ struct RAdaOptions: ParsableArguments {
     @Option(help: "Label-shift correction: none for a batch whose mean zero-shot entropy (fraction of log K) is above this (plus the ramp).") var priorBatchEntropy: Double?
     @Option(help: "Label-shift correction: the batch entropy's ramp.") var priorBatchEntropyRamp: Double?
 
+    @Option(help: "Step gate: the share of the learning rate zero-shot's running uncertainty does not scale, in [0, 1] (1: off).") var stepGate: Double?
+    @Option(help: "Step gate: shut up to this running zero-shot entropy (fraction of log K).") var stepGateThreshold: Double?
+    @Option(help: "Step gate: the entropy rise above the threshold over which it opens fully.") var stepGateRamp: Double?
+
     func hyperparameters() throws -> RAdaHyperparameters {
         var h = RAdaHyperparameters()
         if let lr { h.optimizer.learningRate = lr }
@@ -110,6 +114,9 @@ struct RAdaOptions: ParsableArguments {
         if let gaussianShrinkage { h.gaussians.shrinkage = gaussianShrinkage }
         if let gaussianPriorWindow { h.gaussians.priorWindow = gaussianPriorWindow }
         if let priorCorrection { h.priorCorrection.strength = priorCorrection }
+        if let stepGate { h.stepGate.ungatedShare = stepGate }
+        if let stepGateThreshold { h.stepGate.entropyThreshold = stepGateThreshold }
+        if let stepGateRamp { h.stepGate.entropyRamp = stepGateRamp }
         if let priorCoverageThreshold { h.priorCorrection.coverageThreshold = priorCoverageThreshold }
         if let priorCoverageRamp { h.priorCorrection.coverageRamp = priorCoverageRamp }
         if let priorMinimumBatch { h.priorCorrection.minimumBatch = priorMinimumBatch }

@@ -214,8 +214,8 @@ struct ContractTests {
             }
         }
         try check([], patch)
-        #expect(tried == 88)
-        #expect(nullsTried == 49)
+        #expect(tried == 94)
+        #expect(nullsTried == 52)
     }
 
     /// Requests the document allows that the server once refused, and the reverse, each found
