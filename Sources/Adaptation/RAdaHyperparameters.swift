@@ -94,7 +94,7 @@ public struct RAdaHyperparameters: Codable, Sendable, Equatable {
             gaussians, priorCorrection, stepGate
     }
 
-    /// Decodes every field; `replayImages`, `centring`, `gaussians` and `priorCorrection` may be absent (headers
+    /// Decodes every field; `replayImages`, `centring`, `gaussians`, `priorCorrection` and `stepGate` may be absent (headers
     /// written before they existed: off).
     public init(from decoder: Decoder) throws {
         let c = try decoder.container(keyedBy: CodingKeys.self)
@@ -154,7 +154,8 @@ public struct RAdaHyperparameters: Codable, Sendable, Equatable {
         try check(within(stepGate.ungatedShare, 0...1), "stepGate ungatedShare must be in [0, 1], got \(stepGate.ungatedShare)")
         try check(within(stepGate.entropyThreshold, 0...2) && within(stepGate.entropyRamp, 0...2),
                   "stepGate entropyThreshold and entropyRamp must be in [0, 2], got \(stepGate.entropyThreshold) and \(stepGate.entropyRamp)")
-        try check(!stepGate.isOn || centring.isOn, "stepGate needs centring on: its evidence is centring's running zero-shot entropy")
+        try check(!stepGate.isOn || (centring.isOn && policy != .episodic),
+                  "stepGate needs centring on and a policy other than episodic: its evidence is centring's running zero-shot entropy, which an episodic stream does not keep")
         try check(chunkRows >= 1 && chunkRows <= 1 << 20, "chunkRows must be in 1...1048576, got \(chunkRows)")
         if let lr = optimizer.learningRate { try check(within(lr, 0...10), "learningRate must be in [0, 10], got \(lr)") }
         try check(within(optimizer.beta1, 0...0.999_999) && within(optimizer.beta2, 0...0.999_999), "Adam betas must be in [0, 1)")

@@ -656,7 +656,7 @@ enum OpenAPIDocument {
                 batchEntropyRamp: {type: number, minimum: 0, maximum: 2}
             stepGate:
               type: object
-              description: "Each step's learning rate times ungatedShare + (1 − ungatedShare) × gate, the gate rising from 0 to 1 as zero-shot's running entropy (a fraction of log K) goes from entropyThreshold to entropyThreshold + entropyRamp; needs centring on (ungatedShare 1: off)"
+              description: "Each step's learning rate times ungatedShare + (1 − ungatedShare) × gate, the gate rising from 0 to 1 as zero-shot's running entropy (a fraction of log K) goes from entropyThreshold to entropyThreshold + entropyRamp; needs centring on and a policy other than episodic (ungatedShare 1: off)"
               properties:
                 ungatedShare: {type: number, minimum: 0, maximum: 1}
                 entropyThreshold: {type: number, minimum: 0, maximum: 2}

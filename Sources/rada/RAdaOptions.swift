@@ -114,14 +114,14 @@ struct RAdaOptions: ParsableArguments {
         if let gaussianShrinkage { h.gaussians.shrinkage = gaussianShrinkage }
         if let gaussianPriorWindow { h.gaussians.priorWindow = gaussianPriorWindow }
         if let priorCorrection { h.priorCorrection.strength = priorCorrection }
-        if let stepGate { h.stepGate.ungatedShare = stepGate }
-        if let stepGateThreshold { h.stepGate.entropyThreshold = stepGateThreshold }
-        if let stepGateRamp { h.stepGate.entropyRamp = stepGateRamp }
         if let priorCoverageThreshold { h.priorCorrection.coverageThreshold = priorCoverageThreshold }
         if let priorCoverageRamp { h.priorCorrection.coverageRamp = priorCoverageRamp }
         if let priorMinimumBatch { h.priorCorrection.minimumBatch = priorMinimumBatch }
         if let priorBatchEntropy { h.priorCorrection.batchEntropyThreshold = priorBatchEntropy }
         if let priorBatchEntropyRamp { h.priorCorrection.batchEntropyRamp = priorBatchEntropyRamp }
+        if let stepGate { h.stepGate.ungatedShare = stepGate }
+        if let stepGateThreshold { h.stepGate.entropyThreshold = stepGateThreshold }
+        if let stepGateRamp { h.stepGate.entropyRamp = stepGateRamp }
         try h.validate()
         return h
     }

@@ -71,7 +71,8 @@ import Testing
                              (.with { $0.stepGate.ungatedShare = -0.5 }, "ungatedShare"),
                              (.with { $0.stepGate.entropyThreshold = .infinity }, "entropyThreshold"),
                              (.with { $0.stepGate.entropyRamp = 3 }, "entropyRamp"),
-                             (.with { $0.stepGate.ungatedShare = 0; $0.centring.weight = 0 }, "centring")] {
+                             (.with { $0.stepGate.ungatedShare = 0; $0.centring.weight = 0 }, "centring"),
+                             (.with { $0.stepGate.ungatedShare = 0.5; $0.policy = .episodic }, "episodic")] {
             #expect { try bad.validate() } throws: { "\($0)".contains(field) }
         }
     }
