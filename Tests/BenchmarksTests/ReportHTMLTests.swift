@@ -53,6 +53,13 @@ import Testing
         #expect(html.contains("<code>rada bench --protocol long --out x&amp;y</code>"))
         #expect(html.contains("<code>abc123</code>") && html.contains("Test CPU &lt;x&gt;; towers in fp32"))
         #expect(html.contains("mask=9, order=5"))
+        // Each method's count of correct answers, over every image, beside its percentage.
+        for timing in report.timing {
+            let correct = report.results.filter { $0.method == timing.method }.reduce(0) { $0 + $1.correct }
+            #expect(String(format: "%.2f", 100 * Double(correct) / Double(report.images)) == String(format: "%.2f", timing.overallAccuracy))
+            #expect(markdown.contains("| \(String(format: "%.2f", timing.overallAccuracy)) | \(correct) / \(report.images) |"))
+            #expect(html.contains("<td>\(correct) / \(report.images)</td>"))
+        }
     }
 
     @Test func thePageParsesAndNeedsNothingFromOutside() throws {

@@ -53,9 +53,11 @@ extension BenchmarkReport {
                     [text("\(state.method), round \(state.round + 1)")] + state.means.map { text(String(format: "%.4g", $0)) }
                 }))
         }
+        // The count beside the rounded percentage: validation rules compare streams to a few images.
         let cost = timing.map { t in
-            [text(t.method)] + [
-                String(format: "%.2f", t.overallAccuracy), String(format: "%.3f", t.meanEntropy),
+            let (correct, seen) = results.filter { $0.method == t.method }.reduce((0, 0)) { ($0.0 + $1.correct, $0.1 + $1.n) }
+            return [text(t.method)] + [
+                String(format: "%.2f", t.overallAccuracy), "\(correct) / \(seen)", String(format: "%.3f", t.meanEntropy),
                 String(format: "%.3f", t.backboneMsPerImage), String(format: "%.3f", t.adaptationMsPerImage),
                 String(format: "%.1f", t.imagesPerSecond),
             ].map { text($0) }
@@ -65,7 +67,7 @@ extension BenchmarkReport {
             command: command, seeds: seeds.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" },
             tables: tables + [
                 .init(title: "Cost per method", header: [
-                    "method", "accuracy (all images)", "mean entropy", "backbone ms/image", "adaptation ms/image", "images/s",
+                    "method", "accuracy (all images)", "correct", "mean entropy", "backbone ms/image", "adaptation ms/image", "images/s",
                 ], rows: cost),
             ],
             notes: peakResidentBytes.map { [String(format: "Peak resident memory: %.1f MiB", Double($0) / 1_048_576)] } ?? [])
