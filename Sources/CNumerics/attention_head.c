@@ -135,15 +135,18 @@ value_block(const int rows, const float *p, int stride, int keys, const float *v
     default: CALL(4); break;  \
     }
 
-__attribute__((target("avx512f"))) static void attention_head_avx512(int length, const float *q, const float *k,
-                                                                    const float *v, int ld, float scale, int causal,
-                                                                    float *scratch, float *out, int ldo) {
+__attribute__((target("avx512f"))) static void attention_head_avx512(int length, int first, int count, const float *q,
+                                                                    const float *k, const float *v, int ld, float scale,
+                                                                    int causal, float *scratch, float *out, int ldo) {
     int lp = (length + 15) / 16 * 16;
     float *scores = scratch, *kt = scratch + (size_t)length * lp;
     for (int j0 = 0; j0 < lp; j0 += 16)
         for (int d0 = 0; d0 < D; d0 += 16) transpose16(k + (size_t)j0 * ld + d0, ld, length - j0, kt + (size_t)d0 * lp + j0, lp);
-    for (int i0 = 0; i0 < length; i0 += QR) {
-        int rows = length - i0 < QR ? length - i0 : QR;
+    /* Each query row is computed alone (its own accumulators, the same order of keys) whichever
+     * rows share its block, so a row asked for alone has the bits it has in the whole head. */
+    int end = first + count;
+    for (int i0 = first; i0 < end; i0 += QR) {
+        int rows = end - i0 < QR ? end - i0 : QR;
         /* Under the causal mask a query row needs keys up to itself only. */
         int keys = causal ? i0 + rows : length;
         for (int c0 = 0; c0 < keys; c0 += 32) {
@@ -158,7 +161,7 @@ __attribute__((target("avx512f"))) static void attention_head_avx512(int length,
             softmax_row(row, n, scale);
             for (int j = n; j < keys; j++) row[j] = 0.0f;
         }
-#define RADA_VALUE(R) value_block(R, scores + (size_t)i0 * lp, lp, keys, v, ld, out + (size_t)i0 * ldo, ldo)
+#define RADA_VALUE(R) value_block(R, scores + (size_t)i0 * lp, lp, keys, v, ld, out + (size_t)(i0 - first) * ldo, ldo)
         RADA_ROWS_CASES(RADA_VALUE)
 #undef RADA_VALUE
     }
@@ -167,10 +170,16 @@ __attribute__((target("avx512f"))) static void attention_head_avx512(int length,
 
 void rada_attention_head(int length, const float *q, const float *k, const float *v, int ld, float scale, int causal,
                          float *scratch, float *out, int ldo) {
+    rada_attention_head_rows(length, 0, length, q, k, v, ld, scale, causal, scratch, out, ldo);
+}
+
+void rada_attention_head_rows(int length, int first, int count, const float *q, const float *k, const float *v, int ld,
+                              float scale, int causal, float *scratch, float *out, int ldo) {
 #if defined(__x86_64__)
-    attention_head_avx512(length, q, k, v, ld, scale, causal, scratch, out, ldo);
+    if (first < 0 || count <= 0 || first + count > length) return;
+    attention_head_avx512(length, first, count, q, k, v, ld, scale, causal, scratch, out, ldo);
 #else
-    (void)length; (void)q; (void)k; (void)v; (void)ld; (void)scale; (void)causal; (void)scratch; (void)out;
-    (void)ldo;
+    (void)length; (void)first; (void)count; (void)q; (void)k; (void)v; (void)ld; (void)scale; (void)causal;
+    (void)scratch; (void)out; (void)ldo;
 #endif
 }

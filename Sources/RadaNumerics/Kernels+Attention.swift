@@ -14,10 +14,19 @@ extension Kernels {
     /// masked when `causal`). `q`, `k`, `v` and `out` are rows at strides `ld` and `ldo`;
     /// `scratch` holds `attentionScratchCount(length:)` floats. Only where
     /// `attentionHeadSupported`.
+    ///
+    /// With `queries`, only those query rows are computed, bit for bit as in the whole head, into
+    /// `out`'s rows 0 ..< `queries.count` (every key and value row is still read).
     public static func attentionHead(
-        length: Int, q: UnsafePointer<Float>, k: UnsafePointer<Float>, v: UnsafePointer<Float>, ld: Int, scale: Float,
-        causal: Bool, scratch: UnsafeMutablePointer<Float>, into out: UnsafeMutablePointer<Float>, ldo: Int
+        length: Int, queries: Range<Int>? = nil, q: UnsafePointer<Float>, k: UnsafePointer<Float>,
+        v: UnsafePointer<Float>, ld: Int, scale: Float, causal: Bool, scratch: UnsafeMutablePointer<Float>,
+        into out: UnsafeMutablePointer<Float>, ldo: Int
     ) {
-        rada_attention_head(Int32(length), q, k, v, Int32(ld), scale, causal ? 1 : 0, scratch, out, Int32(ldo))
+        let queries = queries ?? 0..<length
+        precondition(queries.lowerBound >= 0 && queries.upperBound <= length, "query rows outside the head")
+        guard !queries.isEmpty else { return }
+        rada_attention_head_rows(
+            Int32(length), Int32(queries.lowerBound), Int32(queries.count), q, k, v, Int32(ld), scale, causal ? 1 : 0,
+            scratch, out, Int32(ldo))
     }
 }

@@ -42,15 +42,38 @@ import Testing
         #expect(before[((length - 1) * width)...] != after[((length - 1) * width)...])
     }
 
+    /// Query rows asked for alone (one row, as the towers' last layer asks, and runs across the
+    /// 4-query blocks) have exactly the bits of the whole head, with and without the mask.
+    @Test("query rows alone equal the whole head's, bit for bit", .enabled(if: supported, "this CPU has no AVX-512F"))
+    func queryRowsAlone() {
+        let width = 128, ld = 3 * width
+        for length in [1, 17, 50, 77, 197] {
+            for causal in [false, true] {
+                var random = TestRandom(seed: UInt64(length + 100))
+                let qkv = random.array(length * ld, scale: 2)
+                let whole = run(qkv, length: length, ld: ld, width: width, causal: causal)
+                for queries in [0..<1, (length - 1)..<length, (length / 2)..<min(length, length / 2 + 6)] {
+                    let part = run(qkv, length: length, ld: ld, width: width, causal: causal, queries: queries)
+                    for (row, query) in queries.enumerated() {
+                        #expect(
+                            part[(row * width + 64)..<(row * width + 128)] == whole[(query * width + 64)..<(query * width + 128)],
+                            "length \(length) causal \(causal) query \(query)")
+                    }
+                }
+            }
+        }
+    }
+
     /// Runs the head at column offset 64 (the second head) and returns the `length × width` output.
-    func run(_ qkv: [Float], length: Int, ld: Int, width: Int, causal: Bool) -> [Float] {
+    /// With `queries`, only those rows, into the output's first rows.
+    func run(_ qkv: [Float], length: Int, ld: Int, width: Int, causal: Bool, queries: Range<Int>? = nil) -> [Float] {
         var out = [Float](repeating: 0, count: length * width)
         var scratch = [Float](repeating: .nan, count: Kernels.attentionScratchCount(length: length))
         qkv.withUnsafeBufferPointer { qkv in
             out.withUnsafeMutableBufferPointer { out in
                 let q = qkv.baseAddress! + 64
                 Kernels.attentionHead(
-                    length: length, q: q, k: q + width, v: q + 2 * width, ld: ld, scale: 0.125, causal: causal,
+                    length: length, queries: queries, q: q, k: q + width, v: q + 2 * width, ld: ld, scale: 0.125, causal: causal,
                     scratch: &scratch, into: out.baseAddress! + 64, ldo: width)
             }
         }

@@ -39,10 +39,10 @@ struct TextTower: Sendable {
             }
         }
         let workspace = transformer.makeWorkspace(rows: rows, length: length)
-        transformer(x, sequences: texts.count, length: length, causal: true, workspace: workspace)
-        let pooled = texts.enumerated().map { $0.offset * length + Self.poolIndex($0.element, pooling) }
+        let pooled = texts.map { Self.poolIndex($0, pooling) }
+        transformer(x, sequences: texts.count, length: length, causal: true, keeping: pooled, workspace: workspace)
         return pooledProjection(
-            x, positions: pooled, width: width, norm: lnFinal, eps: transformer.tower.layerNormEps,
+            x, positions: Array(0..<texts.count), width: width, norm: lnFinal, eps: transformer.tower.layerNormEps,
             projection: projection)
     }
 

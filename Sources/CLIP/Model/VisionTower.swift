@@ -69,9 +69,11 @@ struct VisionTower: Sendable {
         let rows = count * tokens
         profile.measure(.layerNorm) { lnPre.apply(x, into: x, rows: rows, eps: transformer.tower.layerNormEps) }
         let workspace = transformer.makeWorkspace(rows: rows, length: tokens, profile: profile)
-        transformer(x, sequences: count, length: tokens, causal: false, workspace: workspace)
+        transformer(
+            x, sequences: count, length: tokens, causal: false, keeping: Array(repeating: 0, count: count),
+            workspace: workspace)
         return profile.measure(.head) {
-            pooledRows(x, positions: (0..<count).map { $0 * tokens }, width: width, norm: lnPost, eps: transformer.tower.layerNormEps)
+            pooledRows(x, positions: Array(0..<count), width: width, norm: lnPost, eps: transformer.tower.layerNormEps)
         }
     }
 

@@ -77,6 +77,11 @@ size_t rada_attention_scratch_size(int length);
  *  `rada_attention_head_supported`. */
 void rada_attention_head(int length, const float *q, const float *k, const float *v, int ld, float scale, int causal,
                          float *scratch, float *out, int ldo);
+/** Query rows [first, first + count) of `rada_attention_head`, bit for bit as the whole head
+ *  computes them, into out rows 0 … count − 1 (stride ldo): the keys and values are all `length`
+ *  rows. A tower whose output is read at one position needs its last layer for that row only. */
+void rada_attention_head_rows(int length, int first, int count, const float *q, const float *k, const float *v, int ld,
+                              float scale, int causal, float *scratch, float *out, int ldo);
 /** Row-wise layer norm: y = (x - mean) / sqrt(var + eps) * gamma + beta. In place allowed. */
 void rada_layernorm_rows(const float *x, float *y, const float *gamma, const float *beta,
                          size_t rows, size_t cols, float eps);
