@@ -17,11 +17,15 @@ one pass of every implementation in a rotating order, 50 ms apart. A shared host
 (the same command moves by up to 70 % between runs on a 2-vCPU guest) then fall on both sides
 of each comparison: the ratios are taken cycle by cycle, and their median and quartiles printed.
 
+With --baseline BINARY (and --interleave), each rada implementation runs a second time from that
+binary (e.g. the build before a change), as "IMPL@baseline", in the same cycles: the ratio
+baseline ÷ new, cycle by cycle, is the change's speed-up measured on the same spells of the host.
+
 Needs: the venv's torch, transformers, onnxruntime, plus `onnx` (the exporter writes through it).
 Usage:
   python tools/bench_backbone.py --model parity-out/b32-hf [--model parity-out/b16-hf] \
       [--rada .build/release/rada] [--threads 1 2] [--batch 1 8] [--rounds 3] [--repeats 5] \
-      [--interleave 40] [--out bench-out/backbone.json]
+      [--interleave 40 [--baseline OLD_RADA]] [--out bench-out/backbone.json]
 Prints Markdown tables (speed; load time and memory) and writes every measurement as JSON.
 """
 import argparse
@@ -185,10 +189,16 @@ def worker(impl, directory, onnx_path, threads, batches, repeats, serve=False):
     del np
 
 
+BASELINE = "@baseline"
+
+
 def impl_command(impl, args, directory, onnx_path, serve=False):
     """The command line and environment of one implementation's process."""
+    binary = args.rada
+    if impl.endswith(BASELINE):
+        impl, binary = impl[:-len(BASELINE)], args.baseline
     if impl.startswith("rada"):
-        command = [args.rada, "bench-backbone", "--model", directory, "--json", "--repeats", str(args.repeats)]
+        command = [binary, "bench-backbone", "--model", directory, "--json", "--repeats", str(args.repeats)]
         # rada's default is `auto` (bf16 where the CPU has a bf16 kernel): name each mode.
         if impl in CAPS:
             command += ["--precision", "auto"]
@@ -227,7 +237,7 @@ def run_interleaved(args, name, directory, onnx_path):
     """Every implementation in a process of its own, loaded once; passes alternate (see the module
     doc). Returns result lines in run_impl's form plus one "pass" line per timed pass."""
     workers, lines = {}, []
-    for impl in args.impls:
+    for impl in args.impls + [i + BASELINE for i in args.impls if args.baseline and i.startswith("rada")]:
         command, env = impl_command(impl, args, directory, onnx_path, serve=True)
         # stderr to a file: a pipe nobody reads until the end would stop a chatty worker.
         errors = tempfile.TemporaryFile(mode="w+")
@@ -239,7 +249,7 @@ def run_interleaved(args, name, directory, onnx_path):
             process.wait()
             errors.seek(0)
             error = errors.read()
-            if impl in HALF and "needs a CPU with" in error:
+            if impl.removesuffix(BASELINE) in HALF and "needs a CPU with" in error:
                 print(f"skipping {impl}: {error.strip()}", file=sys.stderr)
                 continue
             raise SystemExit(f"{impl} failed to start:\n{error[-3000:]}")
@@ -316,11 +326,15 @@ def main():
     parser.add_argument("--impls", nargs="+", default=IMPLS, choices=IMPLS)
     parser.add_argument("--interleave", type=int, default=0, metavar="CYCLES",
                         help="alternate single passes of every implementation, CYCLES per configuration (replaces rounds)")
+    parser.add_argument("--baseline", metavar="RADA",
+                        help="with --interleave: each rada implementation from this binary too, in the same cycles")
     parser.add_argument("--out", default="bench-out/backbone.json")
     parser.add_argument("--worker", choices=["ort", "torch"], help=argparse.SUPPRESS)
     parser.add_argument("--onnx", help=argparse.SUPPRESS)
     parser.add_argument("--serve", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.baseline and not args.interleave:
+        parser.error("--baseline needs --interleave (the comparison is taken cycle by cycle)")
     if args.worker:
         return worker(args.worker, args.model[0], args.onnx, args.threads, args.batch, args.repeats, args.serve)
 
@@ -359,19 +373,23 @@ def print_tables(report, args):
 
     models = sorted({r["model"] for r in results}, key=lambda m: [r["model"] for r in results].index(m))
     impls = [i for i in IMPLS if i in args.impls]
+    baselines = [i + BASELINE for i in impls if args.baseline and i.startswith("rada")]
     names = {"rada": "rada", "rada-openblas": "rada OpenBLAS", "rada-bf16": "rada bf16", "rada-fp16": "rada fp16",
              "rada-avx512fp16": "rada capped avx512fp16", "rada-avx512bf16": "rada capped avx512bf16", "rada-avx2": "rada capped avx2", "ort": "ONNX Runtime",
              "torch": "PyTorch"}
+    names.update({i: names[i.removesuffix(BASELINE)] + " (baseline)" for i in baselines})
     print(f"\nCPU: {report['cpu']}; load average {report['load_average_start'][0]:.1f} at start, {report['load_average_end'][0]:.1f} at end; "
           + (f"{args.interleave} interleaved cycles of single passes, median pass" if args.interleave else
              f"{args.rounds} rounds × {args.repeats} repeats, median of round medians"))
     kernels = {r["impl"]: r.get("kernel") for r in results if r["kind"] == "load" and r["impl"].startswith("rada")}
     print("rada kernels: " + "; ".join(f"{names[i]}: {k}" for i, k in kernels.items() if k) + "\n")
-    header = "| model | batch | threads | " + " | ".join(f"{names[i]} ms/image | {names[i]} images/s" for i in impls)
     ours = [i for i in ("rada", *HALF) if i in impls]
     pairs = [(i, o) for o in ours for i in impls
              if i not in ("rada", o) and not (o in HALF and i.startswith("rada")) and i not in CAPS]
     pairs += [(i, o) for o in impls if o in CAPS for i in ("ort", "torch") if i in impls]
+    pairs += [(b, b.removesuffix(BASELINE)) for b in baselines]
+    impls += baselines
+    header = "| model | batch | threads | " + " | ".join(f"{names[i]} ms/image | {names[i]} images/s" for i in impls)
     header += "".join(f" | {names[i]} ÷ {names[o]} (ms/image)" for i, o in pairs) + " |"
     print(header)
     print("|" + "---|" * (header.count("|") - 1))
