@@ -24,7 +24,10 @@ size_t rada_attention_scratch_size(int length) {
 }
 
 #if defined(__x86_64__)
-enum { D = RADA_ATTENTION_HEAD_WIDTH, QR = 4 };
+/* QS query rows per block of scores (2·QS accumulators: with 8, sixteen independent FMA chains
+ * hide the FMA latency, where 4 rows' eight only just did, and each transposed key vector serves
+ * twice the rows); QV rows per block of values (4·QV accumulators). */
+enum { D = RADA_ATTENTION_HEAD_WIDTH, QS = 8, QV = 4 };
 
 /* dst[c · ldd + r] = src[r · lds + c] for a 16 × 16 block, rows r ≥ valid read as 0: unpack
  * pairs of rows, then 64- and 128-bit lanes, in registers. */
@@ -58,12 +61,12 @@ transpose16(const float *src, int lds, int valid, float *dst, int ldd) {
     for (int i = 0; i < 16; i++) _mm512_storeu_ps(dst + (size_t)i * ldd, r[i]);
 }
 
-/* Scores of up to QR query rows against 32 keys starting at c0 (16 where lp ends there; keys
+/* Scores of up to QS query rows against 32 keys starting at c0 (16 where lp ends there; keys
  * transposed: kt[dd·lp + j]; score rows at stride lp);
- * 2·QR accumulators, so that FMAs of different rows overlap their latency. */
+ * 2·QS accumulators, so that FMAs of different rows overlap their latency. */
 __attribute__((target("avx512f"), always_inline)) static inline void
 score_block(const int rows, const float *q, int ld, const float *kt, int lp, int c0, float *scores) {
-    __m512 lo[QR], hi[QR];
+    __m512 lo[QS], hi[QS];
     for (int r = 0; r < rows; r++) lo[r] = hi[r] = _mm512_setzero_ps();
     int wide = lp - c0 >= 32;
     for (int dd = 0; dd < D; dd++) {
@@ -104,11 +107,11 @@ __attribute__((target("avx512f"), always_inline)) static inline void softmax_row
     }
 }
 
-/* out rows = P rows (at `stride`) · V over keys [0, keys): 4 vectors of 16 per row, QR rows at
+/* out rows = P rows (at `stride`) · V over keys [0, keys): 4 vectors of 16 per row, QV rows at
  * once. */
 __attribute__((target("avx512f"), always_inline)) static inline void
 value_block(const int rows, const float *p, int stride, int keys, const float *v, int ld, float *out, int ldo) {
-    __m512 acc[QR][4];
+    __m512 acc[QV][4];
     for (int r = 0; r < rows; r++)
         for (int t = 0; t < 4; t++) acc[r][t] = _mm512_setzero_ps();
     for (int j = 0; j < keys; j++) {
@@ -127,12 +130,23 @@ value_block(const int rows, const float *p, int stride, int keys, const float *v
         for (int t = 0; t < 4; t++) _mm512_storeu_ps(out + (size_t)r * ldo + 16 * t, acc[r][t]);
 }
 
-#define RADA_ROWS_CASES(CALL) \
-    switch (rows) {           \
-    case 1: CALL(1); break;   \
-    case 2: CALL(2); break;   \
-    case 3: CALL(3); break;   \
-    default: CALL(4); break;  \
+#define RADA_SCORE_CASES(CALL) \
+    switch (rows) {            \
+    case 1: CALL(1); break;    \
+    case 2: CALL(2); break;    \
+    case 3: CALL(3); break;    \
+    case 4: CALL(4); break;    \
+    case 5: CALL(5); break;    \
+    case 6: CALL(6); break;    \
+    case 7: CALL(7); break;    \
+    default: CALL(8); break;   \
+    }
+#define RADA_VALUE_CASES(CALL) \
+    switch (value_rows) {      \
+    case 1: CALL(1); break;    \
+    case 2: CALL(2); break;    \
+    case 3: CALL(3); break;    \
+    default: CALL(4); break;   \
     }
 
 __attribute__((target("avx512f"))) static void attention_head_avx512(int length, int first, int count, const float *q,
@@ -145,13 +159,13 @@ __attribute__((target("avx512f"))) static void attention_head_avx512(int length,
     /* Each query row is computed alone (its own accumulators, the same order of keys) whichever
      * rows share its block, so a row asked for alone has the bits it has in the whole head. */
     int end = first + count;
-    for (int i0 = first; i0 < end; i0 += QR) {
-        int rows = end - i0 < QR ? end - i0 : QR;
+    for (int i0 = first; i0 < end; i0 += QS) {
+        int rows = end - i0 < QS ? end - i0 : QS;
         /* Under the causal mask a query row needs keys up to itself only. */
         int keys = causal ? i0 + rows : length;
         for (int c0 = 0; c0 < keys; c0 += 32) {
 #define RADA_SCORE(R) score_block(R, q + (size_t)i0 * ld, ld, kt, lp, c0, scores + (size_t)i0 * lp)
-            RADA_ROWS_CASES(RADA_SCORE)
+            RADA_SCORE_CASES(RADA_SCORE)
 #undef RADA_SCORE
         }
         /* Under the causal mask row r's probabilities end at r; the value loop reads up to keys. */
@@ -161,9 +175,12 @@ __attribute__((target("avx512f"))) static void attention_head_avx512(int length,
             softmax_row(row, n, scale);
             for (int j = n; j < keys; j++) row[j] = 0.0f;
         }
-#define RADA_VALUE(R) value_block(R, scores + (size_t)i0 * lp, lp, keys, v, ld, out + (size_t)(i0 - first) * ldo, ldo)
-        RADA_ROWS_CASES(RADA_VALUE)
+        for (int v0 = i0; v0 < i0 + rows; v0 += QV) {
+            int value_rows = i0 + rows - v0 < QV ? i0 + rows - v0 : QV;
+#define RADA_VALUE(R) value_block(R, scores + (size_t)v0 * lp, lp, keys, v, ld, out + (size_t)(v0 - first) * ldo, ldo)
+            RADA_VALUE_CASES(RADA_VALUE)
 #undef RADA_VALUE
+        }
     }
 }
 #endif
