@@ -12,6 +12,7 @@ struct RAdaOptions: ParsableArguments {
     @Option(help: "AdamW's decay per image: a step on B images decays (1 - lr·wd)^(B/N), as a step on N images did (default: per step).") var decayReferenceImages: Int?
     @Option(help: "Where the weight decay pulls: zero (PyTorch's rule) or initial (the stream's initial mask parameters).") var decayTowards: String?
     @Option(help: "AdamW: the share of the weight decay the mask's query and key maps take, in [0, 1] (1: all of it).") var queryKeyDecay: Double?
+    @Option(help: "Adam's β₁ (the gradient's momentum: a running average over about 1/(1 − β₁) steps).") var beta1: Double?
     @Option(help: "Adam's β₂ (the second moment's momentum).") var beta2: Double?
     @Option(help: "Optimiser steps per batch.") var steps: Int?
     @Option(help: "Weight of the entropy term.") var entropyWeight: Double?
@@ -68,6 +69,7 @@ struct RAdaOptions: ParsableArguments {
             h.optimizer.decayTowardsInitial = decayTowards == "initial"
         }
         if let queryKeyDecay { h.optimizer.queryKeyDecayShare = queryKeyDecay }
+        if let beta1 { h.optimizer.beta1 = beta1 }
         if let beta2 { h.optimizer.beta2 = beta2 }
         if let steps { h.stepsPerBatch = steps }
         if let entropyWeight { h.objective.entropyWeight = entropyWeight }
