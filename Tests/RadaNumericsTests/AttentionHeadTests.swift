@@ -14,7 +14,7 @@ import Testing
         #expect(!Kernels.attentionHeadSupported(headWidth: 80))
     }
 
-    /// Lengths around the 16-key vectors, 32-key blocks and 4-query blocks (1, 3, 16, 17, 33),
+    /// Lengths around the 16-key vectors, 32-key blocks and 8-query blocks (1, 3, 16, 17, 33),
     /// ViT-B/32's 50, the text towers' 77 and ViT-B/16's 197; the second of two heads in a row of Q, K, V, as the
     /// towers lay them out. Every output within 2e-6 of float64 (outputs are averages of values
     /// in [−1, 1]; fp32 products of 64 and the softmax's fast exp stay well inside).
@@ -43,7 +43,8 @@ import Testing
     }
 
     /// Query rows asked for alone (one row, as the towers' last layer asks, and runs across the
-    /// 4-query blocks) have exactly the bits of the whole head, with and without the mask.
+    /// 8-query score blocks and 4-query value blocks) have exactly the bits of the whole head, with
+    /// and without the mask.
     @Test("query rows alone equal the whole head's, bit for bit", .enabled(if: supported, "this CPU has no AVX-512F"))
     func queryRowsAlone() {
         let width = 128, ld = 3 * width
