@@ -14,6 +14,7 @@ struct RAdaOptions: ParsableArguments {
     @Option(help: "AdamW: the share of the weight decay the mask's query and key maps take, in [0, 1] (1: all of it).") var queryKeyDecay: Double?
     @Option(help: "Adam's β₁ (the gradient's momentum: a running average over about 1/(1 − β₁) steps).") var beta1: Double?
     @Option(help: "Adam's β₂ (the second moment's momentum).") var beta2: Double?
+    @Option(help: "Adam's ε (added to the root of the second moment: where gradients are smaller than ε, steps shrink with them).") var adamEpsilon: Double?
     @Option(help: "Optimiser steps per batch.") var steps: Int?
     @Option(help: "Weight of the entropy term.") var entropyWeight: Double?
     @Option(help: "Weight of the diversity term.") var diversity: Double?
@@ -71,6 +72,7 @@ struct RAdaOptions: ParsableArguments {
         if let queryKeyDecay { h.optimizer.queryKeyDecayShare = queryKeyDecay }
         if let beta1 { h.optimizer.beta1 = beta1 }
         if let beta2 { h.optimizer.beta2 = beta2 }
+        if let adamEpsilon { h.optimizer.epsilon = adamEpsilon }
         if let steps { h.stepsPerBatch = steps }
         if let entropyWeight { h.objective.entropyWeight = entropyWeight }
         if let diversity { h.objective.diversityWeight = diversity }
