@@ -42,7 +42,7 @@ struct TextTower: Sendable {
         let pooled = texts.map { Self.poolIndex($0, pooling) }
         transformer(x, sequences: texts.count, length: length, causal: true, keeping: pooled, workspace: workspace)
         return pooledProjection(
-            x, positions: Array(0..<texts.count), width: width, norm: lnFinal, eps: transformer.tower.layerNormEps,
+            x, count: texts.count, width: width, norm: lnFinal, eps: transformer.tower.layerNormEps,
             projection: projection)
     }
 

@@ -73,7 +73,7 @@ struct VisionTower: Sendable {
             x, sequences: count, length: tokens, causal: false, keeping: Array(repeating: 0, count: count),
             workspace: workspace)
         return profile.measure(.head) {
-            pooledRows(x, positions: Array(0..<count), width: width, norm: lnPost, eps: transformer.tower.layerNormEps)
+            pooledRows(x, count: count, width: width, norm: lnPost, eps: transformer.tower.layerNormEps)
         }
     }
 
@@ -149,22 +149,20 @@ struct VisionTower: Sendable {
     }
 }
 
-/// Gathers the given rows of `x`, layer-normalises them, projects them and L2-normalises the
-/// result: the common tail of both towers.
+/// The first `count` rows of `x` (the states the transformer kept) layer-normalised, projected and
+/// L2-normalised: the common tail of both towers.
 func pooledProjection(
-    _ x: UnsafePointer<Float>, positions: [Int], width: Int, norm: LayerNormWeights, eps: Float, projection: [Float]
+    _ x: UnsafePointer<Float>, count: Int, width: Int, norm: LayerNormWeights, eps: Float, projection: [Float]
 ) -> Matrix {
-    projectRows(pooledRows(x, positions: positions, width: width, norm: norm, eps: eps), projection: projection)
+    projectRows(pooledRows(x, count: count, width: width, norm: norm, eps: eps), projection: projection)
 }
 
-/// The given rows of `x` (width values each), layer-normalised.
-func pooledRows(_ x: UnsafePointer<Float>, positions: [Int], width: Int, norm: LayerNormWeights, eps: Float) -> Matrix {
-    var pooled = Matrix(rows: positions.count, cols: width)
+/// The first `count` rows of `x` (width values each), layer-normalised, copied out of the pass's
+/// scratch.
+func pooledRows(_ x: UnsafePointer<Float>, count: Int, width: Int, norm: LayerNormWeights, eps: Float) -> Matrix {
+    var pooled = Matrix(rows: count, cols: width)
     pooled.storage.withUnsafeMutableBufferPointer { out in
-        for (row, position) in positions.enumerated() {
-            (out.baseAddress! + row * width).update(from: x + position * width, count: width)
-        }
-        norm.apply(out.baseAddress!, into: out.baseAddress!, rows: positions.count, eps: eps)
+        norm.apply(x, into: out.baseAddress!, rows: count, eps: eps)
     }
     return pooled
 }
