@@ -4,6 +4,7 @@ import Hummingbird
 import HummingbirdTesting
 import Testing
 import StreamStore
+import Synchronization
 @testable import Server
 
 /// The `rada` executable next to the test bundle (built by `swift build --build-tests`).
@@ -45,22 +46,53 @@ struct KillTests {
         return (response.status, Data(buffer: response.body ?? ByteBuffer()))
     }
 
-    /// A port the kernel has just handed out and released (a random one could collide with the
-    /// ephemeral ports of the other tests' servers and clients).
+    /// A port for a child server to listen on, from below the kernel's ephemeral range. A port
+    /// bound to 0 and released could be handed out again before the child binds it: to an
+    /// in-process test server (they bind port 0) or as a client connection's local port, and
+    /// the child would then fail to start while its clients reach another test's server.
+    /// Below that range the kernel hands nothing out; ports are taken in turn, never twice in a
+    /// run, and each is checked free at the time (the scratch PostgreSQL may hold one).
     static func freePort() throws -> Int {
+        let low = ephemeralRangeStart
+        for _ in 0..<1000 {
+            let port = nextPort.withLock { next in
+                defer { next = next + 1 < low ? next + 1 : 10_000 }
+                return next
+            }
+            if isFree(port) { return port }
+        }
+        Issue.record("no free port below \(low)")
+        throw CancellationError()
+    }
+
+    /// The first port of `/proc/sys/net/ipv4/ip_local_port_range` (Linux's default 32768).
+    static let ephemeralRangeStart: Int = {
+        let text = (try? String(contentsOfFile: "/proc/sys/net/ipv4/ip_local_port_range", encoding: .utf8)) ?? ""
+        return text.split(whereSeparator: \.isWhitespace).first.flatMap { Int($0) }.map { max($0, 12_000) } ?? 32_768
+    }()
+
+    /// Starts at a random place so that two test runs on one machine rarely share ports.
+    static let nextPort = Mutex<Int>(Int.random(in: 10_000..<(ephemeralRangeStart - 1_000)))
+
+    static func isFree(_ port: Int) -> Bool {
         let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        try #require(fd >= 0)
+        guard fd >= 0 else { return false }
         defer { close(fd) }
         var address = sockaddr_in()
         address.sin_family = sa_family_t(AF_INET)
         address.sin_addr.s_addr = inet_addr("127.0.0.1")
-        address.sin_port = 0
-        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
-        let bound = withUnsafeMutablePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, length) == 0 && getsockname(fd, $0, &length) == 0 }
+        address.sin_port = in_port_t(UInt16(port).bigEndian)
+        return withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) == 0 }
         }
-        try #require(bound)
-        return Int(UInt16(bigEndian: address.sin_port))
+    }
+
+    @Test("ports for child servers lie below the ephemeral range, are free, and are never handed out twice")
+    func childPorts() throws {
+        let ports = try (0..<50).map { _ in try Self.freePort() }
+        #expect(Set(ports).count == ports.count)
+        #expect(ports.allSatisfy { $0 >= 10_000 && $0 < Self.ephemeralRangeStart })
+        #expect(ports.allSatisfy(Self.isFree))
     }
 
     static func waitReady(_ port: Int) async throws {
