@@ -8,6 +8,12 @@
   summarize_bench.py compare NAME=REPORT.json ... [--baseline zero-shot]
       one row per method, one column per report: each method's mean minus the baseline's mean
       in that report (the validation table: several variants of rada on several streams).
+  summarize_bench.py seeds REPORT.json ... [--heading TEXT]
+      one protocol on several order seeds (one report each): every method's accuracy and gain
+      over zero-shot per seed, the mean gain and its spread (largest − smallest gain), whether
+      the gain exceeds 3× the spread, and the share of the zero-shot → oracle gap closed; then
+      every domain's (or round's) accuracy averaged over the seeds. Counts, not the rounded
+      percentages, make every figure.
 """
 import argparse
 import json
@@ -98,6 +104,79 @@ def compare(pairs, baseline):
     return "\n".join(out)
 
 
+def totals(report):
+    """{method: (correct, images)} over the whole stream, and {(method, row): (correct, images)}
+    per domain (per round for the long protocol)."""
+    whole, rows = {}, {}
+    for r in report["results"]:
+        row = str(r["round"] + 1) if report["protocol"] == "long" else r["domain"]
+        for table, key in ((whole, r["method"]), (rows, (r["method"], row))):
+            c, n = table.get(key, (0, 0))
+            table[key] = (c + r["correct"], n + r["n"])
+    return whole, rows
+
+
+def seeds(reports, heading):
+    """The seed table: the reports are one protocol's runs on different order seeds."""
+    protocols = {(r["protocol"], r["batch_size"], r["images"]) for r in reports}
+    if len(protocols) != 1:
+        sys.exit(f"the reports are not one protocol at one batch size and length: {sorted(protocols)}")
+    methods = reports[0]["methods"]
+    if any(r["methods"] != methods for r in reports):
+        sys.exit("the reports do not have the same methods")
+    order = [r["seeds"]["order"] for r in reports]
+    counted = [totals(r) for r in reports]
+    accuracy = [{m: 100.0 * c / n for m, (c, n) in whole.items()} for whole, _ in counted]
+    out = [f"### {heading}", ""] if heading else []
+    out.append(f"`{command_line(reports[0])}`, order seeds {', '.join(map(str, order))} "
+               f"({reports[0]['images']} images each, git {reports[0]['git_revision'][:10]})")
+    out.append("")
+    out.append("| method | " + " | ".join(f"seed {s}" for s in order) + " | mean gain | spread | gain > 3× spread | oracle gap closed |")
+    out.append("|---|" + "---:|" * len(order) + "---:|---:|---|---:|")
+    for m in methods:
+        cells = []
+        gains = [a[m] - a["zero-shot"] for a in accuracy]
+        for a, g in zip(accuracy, gains):
+            cells.append(f"{a[m]:.2f}" if m == "zero-shot" else f"{a[m]:.2f} ({g:+.2f})")
+        if m == "zero-shot":
+            out.append(f"| {m} | " + " | ".join(cells) + " | | | | |")
+            continue
+        mean, spread = sum(gains) / len(gains), max(gains) - min(gains)
+        clear = "yes" if abs(mean) > 3 * spread else "no"
+        closed = ""
+        if "oracle" in methods and m != "oracle":
+            gap = sum(a["oracle"] - a["zero-shot"] for a in accuracy) / len(accuracy)
+            closed = f"{100 * mean / gap:.0f} %" if gap > 0.5 else ""
+        out.append(f"| {m} | " + " | ".join(cells) + f" | **{mean:+.2f}** | {spread:.2f} | {clear} | {closed} |")
+    out.append("")
+    first = "round" if reports[0]["protocol"] == "long" else "domain"
+    names = []
+    for r in reports[0]["results"]:
+        row = str(r["round"] + 1) if reports[0]["protocol"] == "long" else r["domain"]
+        if row not in names:
+            names.append(row)
+    if len(names) > 1:
+        out.append(f"Accuracy per {first}, mean over the seeds:")
+        out.append("")
+        out.append(f"| {first} | " + " | ".join(methods) + " |")
+        out.append("|---|" + "---:|" * len(methods))
+        for row in names:
+            cells = []
+            for m in methods:
+                c = sum(rows[(m, row)][0] for _, rows in counted)
+                n = sum(rows[(m, row)][1] for _, rows in counted)
+                cells.append(f"{100.0 * c / n:.2f}")
+            out.append(f"| {row} | " + " | ".join(cells) + " |")
+        out.append("")
+    timing = {m: [] for m in methods}
+    for r in reports:
+        for t in r["timing"]:
+            timing[t["method"]].append(t["adaptation_ms_per_image"])
+    out.append("Adaptation ms/image (mean over the seeds): " + ", ".join(
+        f"{m} {sum(v) / len(v):.3f}" for m, v in timing.items() if v) + ".")
+    return "\n".join(out)
+
+
 def main(argv):
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -107,9 +186,14 @@ def main(argv):
     c = sub.add_parser("compare")
     c.add_argument("reports", nargs="+", help="NAME=REPORT.json")
     c.add_argument("--baseline", default="zero-shot")
+    e = sub.add_parser("seeds")
+    e.add_argument("reports", nargs="+")
+    e.add_argument("--heading")
     args = parser.parse_args(argv)
     if args.command == "doc":
         print(doc(load(args.report), args.heading))
+    elif args.command == "seeds":
+        print(seeds([load(p) for p in args.reports], args.heading))
     else:
         pairs = []
         for item in args.reports:
