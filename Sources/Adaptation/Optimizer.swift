@@ -140,10 +140,12 @@ public struct OptimizerState<T: RAdaScalar>: Sendable, Equatable {
     /// step stands for (a request's batch, not its replay window), which that decay scales with.
     /// `centre`: θ₀, where the decay pulls with `decayTowardsInitial` (nil: towards 0).
     /// `partialDecay`: ascending, disjoint index ranges whose AdamW decay is `share` of the rest's
-    /// (the others take all of it).
+    /// (the others take all of it). `gradientShare` scales the step the gradient makes (Adam's
+    /// normalised step, SGD's whole step with its L2 term) but not AdamW's decoupled decay, which
+    /// follows `lr` alone; 1 is PyTorch's rule bit for bit.
     public mutating func apply(
         _ settings: OptimizerSettings, learningRate lr: Double, parameters: inout [T], gradient: [T], images: Int, centre: [T]? = nil,
-        partialDecay: (ranges: [Range<Int>], share: Double)? = nil
+        partialDecay: (ranges: [Range<Int>], share: Double)? = nil, gradientShare: Double = 1
     ) {
         precondition(parameters.count == gradient.count, "gradient and parameters differ in size")
         if let centre {
@@ -151,7 +153,7 @@ public struct OptimizerState<T: RAdaScalar>: Sendable, Equatable {
             precondition(centre.count == parameters.count, "decay centre and parameters differ in size")
             var offset = parameters
             for i in offset.indices { offset[i] -= centre[i] }
-            apply(settings, learningRate: lr, parameters: &offset, gradient: gradient, images: images, partialDecay: partialDecay)
+            apply(settings, learningRate: lr, parameters: &offset, gradient: gradient, images: images, partialDecay: partialDecay, gradientShare: gradientShare)
             for i in offset.indices { parameters[i] = centre[i] + offset[i] }
             return
         }
@@ -163,7 +165,7 @@ public struct OptimizerState<T: RAdaScalar>: Sendable, Equatable {
             let b1 = T(settings.beta1), b2 = T(settings.beta2)
             let biasCorrection1 = 1 - pow(settings.beta1, Double(step))
             let biasCorrection2Root = (1 - pow(settings.beta2, Double(step))).squareRoot()
-            let stepSize = T(lr / biasCorrection1)
+            let stepSize = T(lr * gradientShare / biasCorrection1)
             let rootCorrection = T(biasCorrection2Root)
             let eps = T(settings.epsilon)
             let full = settings.kind == .adamW ? T(settings.decoupledDecayFactor(learningRate: lr, images: images)) : 1
@@ -204,7 +206,7 @@ public struct OptimizerState<T: RAdaScalar>: Sendable, Equatable {
                 }
             }
         case .sgd:
-            let rate = T(lr), mu = T(settings.momentum)
+            let rate = T(lr * gradientShare), mu = T(settings.momentum)
             let first = step == 1
             parameters.withUnsafeMutableBufferPointer { theta in
                 gradient.withUnsafeBufferPointer { grad in

@@ -59,7 +59,7 @@ public struct PriorCorrection: Codable, Sendable, Equatable {
                 mean[c] += row[c] / Double(batch)
             }
         }
-        let coverage = -mean.reduce(0.0) { $1 > 0 ? $0 + $1 * Foundation.log($1) : $0 } / Foundation.log(Double(k))
+        let coverage = Coverage.of(meanPrediction: mean)
         let share = 1 - Ramp.rising(coverage, threshold: coverageThreshold, width: coverageRamp)
         let alpha = strength * share * (1 - gate)
         guard alpha > 0 else { return nil }

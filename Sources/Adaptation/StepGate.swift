@@ -1,30 +1,96 @@
-/// The steps' uncertainty gate (Docs/rada.md, "Step gate"): each optimiser step's learning rate,
-/// its decay included, times s + (1 − s)·g, with g = Ramp(ū; u, w) of the stream's running
-/// zero-shot entropy ū (a fraction of log K: centring's running mean, so the gate needs centring
-/// on). Where zero-shot CLIP is already sure of the stream's images (clean ones), entropy
-/// minimisation only sharpens its few mistakes; the gate keeps such a stream at zero-shot while
-/// shifted streams adapt at the full rate. Before the stream has seen an image g is 0.
-/// `StepGate()` itself is off (s = 1).
+import Foundation
+import RadaNumerics
+
+/// The steps' uncertainty gate (Docs/rada.md, "Step gate"): each optimiser step's gradient step
+/// times s + (1 − s)·g. g = Ramp(ū; u, w) of the stream's running zero-shot entropy ū (a
+/// fraction of log K: centring's running mean, so the gate needs centring on), or, with a
+/// coverage threshold, the larger of that and the batch's skew, 1 − Ramp(c; c₀, w_c) of the
+/// coverage c = H(q̄)/log K of its zero-shot mean prediction. Where zero-shot CLIP is already sure
+/// of the stream's images (clean ones), entropy minimisation only sharpens its few mistakes; the
+/// gate keeps such a stream at zero-shot while shifted streams adapt at the full rate, and a run
+/// of one or two classes (label shift, whose images zero-shot can be as sure of as of clean ones)
+/// keeps learning its classes. AdamW's decay is scaled with the step, so that a shut gate leaves
+/// the mask where it is, unless `decayWhileShut`: then the decay keeps its full rate and a shut
+/// gate returns the mask towards zero-shot instead of holding the last domain's. Before the
+/// stream has seen an image the running part of g is 0. `StepGate()` itself is off (s = 1).
 public struct StepGate: Codable, Sendable, Equatable {
-    /// s: the share of the learning rate the gate does not scale (1: off; 0: no step at all while
-    /// the gate is shut).
+    /// s: the share of the step the gate does not scale (1: off; 0: no gradient step at all
+    /// while the gate is shut).
     public var ungatedShare: Double = 1
     /// u and w: the gate is shut up to ū = u and open from u + w (linear between).
     public var entropyThreshold: Double = 0.18
     public var entropyRamp: Double = 0.05
+    /// c₀ and w_c: a batch whose coverage is at most c₀ opens the gate fully, one above
+    /// c₀ + w_c not at all (linear between). nil: the batch's coverage is not read.
+    public var coverageThreshold: Double?
+    public var coverageRamp: Double = 0.2
+    /// Whether AdamW's decoupled decay keeps its full rate while the gate is shut (false: it
+    /// is part of the step and scaled with it). Adam's and SGD's decay is a term of the gradient
+    /// and always scaled with it.
+    public var decayWhileShut = false
 
-    public init(ungatedShare: Double = 1, entropyThreshold: Double = 0.18, entropyRamp: Double = 0.05) {
+    public init(
+        ungatedShare: Double = 1, entropyThreshold: Double = 0.18, entropyRamp: Double = 0.05,
+        coverageThreshold: Double? = nil, coverageRamp: Double = 0.2, decayWhileShut: Bool = false
+    ) {
         self.ungatedShare = ungatedShare
         self.entropyThreshold = entropyThreshold
         self.entropyRamp = entropyRamp
+        self.coverageThreshold = coverageThreshold
+        self.coverageRamp = coverageRamp
+        self.decayWhileShut = decayWhileShut
     }
 
     public var isOn: Bool { ungatedShare < 1 }
 
-    /// The learning rate's factor for running entropy `u` (nil: no image seen yet).
-    func scale(runningEntropy u: Double?) -> Double {
+    /// Whether the scale reads the batch's zero-shot coverage.
+    var readsCoverage: Bool { isOn && coverageThreshold != nil }
+
+    /// The step's factor for running entropy `u` (nil: no image seen yet) and the batch's
+    /// coverage `c` (nil: not read).
+    func scale(runningEntropy u: Double?, coverage c: Double? = nil) -> Double {
         guard isOn else { return 1 }
-        let g = u.map { Ramp.rising($0, threshold: entropyThreshold, width: entropyRamp) } ?? 0
+        var g = u.map { Ramp.rising($0, threshold: entropyThreshold, width: entropyRamp) } ?? 0
+        if let c0 = coverageThreshold, let c { g = max(g, 1 - Ramp.rising(c, threshold: c0, width: coverageRamp)) }
         return ungatedShare + (1 - ungatedShare) * g
+    }
+
+    /// H(q̄)/log K of the mean of the rows' softmax (`logits` B×K, K > 1).
+    static func coverage(logits: [Float], batch: Int, classes k: Int) -> Double {
+        var mean = [Double](repeating: 0, count: k)
+        for b in 0..<batch {
+            let row = Kernels.softmax(logits: logits[(b * k)..<((b + 1) * k)])
+            for c in 0..<k { mean[c] += row[c] / Double(batch) }
+        }
+        return Coverage.of(meanPrediction: mean)
+    }
+
+    private enum CodingKeys: String, CodingKey {
+        case ungatedShare, entropyThreshold, entropyRamp, coverageThreshold, coverageRamp, decayWhileShut
+    }
+
+    /// The coverage and decay fields are written only when used, so a gate stored before they
+    /// existed reads back, and writes, the same bytes.
+    public init(from decoder: Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        ungatedShare = try c.decode(Double.self, forKey: .ungatedShare)
+        entropyThreshold = try c.decode(Double.self, forKey: .entropyThreshold)
+        entropyRamp = try c.decode(Double.self, forKey: .entropyRamp)
+        // null switches the coverage off; the other two are not optional, so null is not a value.
+        coverageThreshold = try c.decodeIfPresent(Double.self, forKey: .coverageThreshold)
+        coverageRamp = c.contains(.coverageRamp) ? try c.decode(Double.self, forKey: .coverageRamp) : 0.2
+        decayWhileShut = c.contains(.decayWhileShut) ? try c.decode(Bool.self, forKey: .decayWhileShut) : false
+    }
+
+    public func encode(to encoder: Encoder) throws {
+        var c = encoder.container(keyedBy: CodingKeys.self)
+        try c.encode(ungatedShare, forKey: .ungatedShare)
+        try c.encode(entropyThreshold, forKey: .entropyThreshold)
+        try c.encode(entropyRamp, forKey: .entropyRamp)
+        if let coverageThreshold {
+            try c.encode(coverageThreshold, forKey: .coverageThreshold)
+            try c.encode(coverageRamp, forKey: .coverageRamp)
+        }
+        if decayWhileShut { try c.encode(decayWhileShut, forKey: .decayWhileShut) }
     }
 }

@@ -387,8 +387,13 @@ public struct StreamState: Sendable, Equatable {
         first: (result: MaskForward<Float>, retained: RetainedChunk<Float>?)?
     ) -> StepOutcome {
         var outcome = StepOutcome()
-        let lr = hyperparameters.optimizer.resolvedLearningRate(logitScale: Double(logitScale))
-            * hyperparameters.stepGate.scale(runningEntropy: embeddingMean.isEmpty ? nil : embeddingMean.entropy)
+        let gate = hyperparameters.stepGate
+        let coverage = gate.readsCoverage && classes > 1
+            ? StepGate.coverage(logits: zeroShot ?? network.zeroShotLogits(features: f, batch: batch), batch: batch, classes: classes) : nil
+        let gateScale = gate.scale(runningEntropy: embeddingMean.isEmpty ? nil : embeddingMean.entropy, coverage: coverage)
+        // Behind `decayWhileShut` the gate scales the gradient's step alone; otherwise the rate.
+        let lr = hyperparameters.optimizer.resolvedLearningRate(logitScale: Double(logitScale)) * (gate.decayWhileShut ? 1 : gateScale)
+        let gradientShare = gate.decayWhileShut ? gateScale : 1
         var prepared = first
         for step in 0..<hyperparameters.stepsPerBatch {
             let (current, retained) = prepared ?? network.forward(mask: mask, features: f, batch: batch, retainLastChunk: true)
@@ -405,7 +410,7 @@ public struct StreamState: Sendable, Equatable {
                 mask: mask, features: f, batch: batch, logitGradient: evaluation.logitGradient,
                 deviationGradient: evaluation.deviationGradient, retained: retained)
             optimizer.apply(hyperparameters.optimizer, learningRate: lr, parameters: &mask.values, gradient: gradient, images: images, centre: decayCentre,
-                partialDecay: queryKeyDecay)
+                partialDecay: queryKeyDecay, gradientShare: gradientShare)
             counters.optimizerSteps += 1
             outcome.steps += 1
             outcome.loss = evaluation.loss
@@ -478,8 +483,8 @@ public struct StreamState: Sendable, Equatable {
     /// Floating-point operations of the optimiser steps one request of `batch` images takes (the
     /// replay window's rows included; 0 without steps), of the class Gaussians' update while the
     /// fusion is on, and of what centring (zero-shot's B×K×D product for the gates, whitening's
-    /// B×D² product) and the prior correction (at most its EM's iterations of 3·B·K) add: what
-    /// schedulers rank requests by.
+    /// B×D² product), the prior correction (at most its EM's iterations of 3·B·K) and the step
+    /// gate's coverage add: what schedulers rank requests by.
     public func stepFLOPs(batch: Int) -> Double {
         let rows = max(batch, hyperparameters.replayImages)
         let perStep = StepCost.flops(batch: max(1, rows), classes: classes, dimension: dimension, chunkRows: hyperparameters.chunkRows)
@@ -488,7 +493,12 @@ public struct StreamState: Sendable, Equatable {
         let centring = hyperparameters.centring.isOn ? 2 * b * k * d + (hyperparameters.centring.whitens ? 2 * b * d * d : 0) : 0
         let correction = hyperparameters.priorCorrection.isOn && batch >= hyperparameters.priorCorrection.minimumBatch
             ? Double(PriorCorrection.iterations) * 3 * b * k : 0
-        return Double(hyperparameters.stepsPerBatch) * perStep + gaussians + centring + correction
+        // The step gate's coverage: the batch's softmax (3·B·K), on zero-shot logits of its own
+        // where the objective does not compute them.
+        let gate = hyperparameters.stepGate
+        let coverage = gate.readsCoverage && hyperparameters.stepsPerBatch > 0
+            ? 3 * b * k + (hyperparameters.objective.needsZeroShotLogits ? 0 : 2 * b * k * d) : 0
+        return Double(hyperparameters.stepsPerBatch) * perStep + gaussians + centring + correction + coverage
     }
 
     /// Peak scratch bytes of one adaptation step on `batch` images (independent of the batch size

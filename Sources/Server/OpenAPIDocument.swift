@@ -656,11 +656,14 @@ enum OpenAPIDocument {
                 batchEntropyRamp: {type: number, minimum: 0, maximum: 2}
             stepGate:
               type: object
-              description: "Each step's learning rate times ungatedShare + (1 − ungatedShare) × gate, the gate rising from 0 to 1 as zero-shot's running entropy (a fraction of log K) goes from entropyThreshold to entropyThreshold + entropyRamp; needs centring on and a policy other than episodic (ungatedShare 1: off)"
+              description: "Each step's learning rate times ungatedShare + (1 − ungatedShare) × gate, the gate rising from 0 to 1 as zero-shot's running entropy (a fraction of log K) goes from entropyThreshold to entropyThreshold + entropyRamp, or, with coverageThreshold, as the batch's zero-shot class coverage falls from coverageThreshold + coverageRamp to coverageThreshold (whichever is more open); with decayWhileShut the gate scales the gradient's step alone and AdamW's decay keeps its rate; needs centring on and a policy other than episodic (ungatedShare 1: off)"
               properties:
                 ungatedShare: {type: number, minimum: 0, maximum: 1}
                 entropyThreshold: {type: number, minimum: 0, maximum: 2}
                 entropyRamp: {type: number, minimum: 0, maximum: 2}
+                coverageThreshold: {type: [number, "null"], minimum: 0, maximum: 1, description: "Absent or null: the batch's coverage is not read"}
+                coverageRamp: {type: number, minimum: 0, maximum: 1}
+                decayWhileShut: {type: boolean, description: "Absent: false"}
         Hyperparameters:
           type: object
           description: "The stream's adaptation settings; policy is when it adapts relative to the answer"

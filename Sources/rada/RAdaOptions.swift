@@ -55,6 +55,9 @@ struct RAdaOptions: ParsableArguments {
     @Option(help: "Step gate: the share of the learning rate zero-shot's running uncertainty does not scale, in [0, 1] (1: off).") var stepGate: Double?
     @Option(help: "Step gate: shut up to this running zero-shot entropy (fraction of log K).") var stepGateThreshold: Double?
     @Option(help: "Step gate: the entropy rise above the threshold over which it opens fully.") var stepGateRamp: Double?
+    @Option(help: "Step gate: open for a batch whose zero-shot class coverage (H(mean prediction)/log K) is at most this; 'off' does not read it.") var stepGateCoverage: String?
+    @Option(help: "Step gate: the coverage rise over which a skewed batch's opening fades out.") var stepGateCoverageRamp: Double?
+    @Option(help: "Step gate: AdamW's decay at its full rate while the gate is shut (on), or scaled with the step (off).") var stepGateDecay: String?
 
     func hyperparameters() throws -> RAdaHyperparameters {
         var h = RAdaHyperparameters()
@@ -126,6 +129,17 @@ struct RAdaOptions: ParsableArguments {
         if let stepGate { h.stepGate.ungatedShare = stepGate }
         if let stepGateThreshold { h.stepGate.entropyThreshold = stepGateThreshold }
         if let stepGateRamp { h.stepGate.entropyRamp = stepGateRamp }
+        if let stepGateCoverage {
+            if stepGateCoverage == "off" { h.stepGate.coverageThreshold = nil } else {
+                guard let value = Double(stepGateCoverage) else { throw ValidationError("--step-gate-coverage must be a number or off") }
+                h.stepGate.coverageThreshold = value
+            }
+        }
+        if let stepGateCoverageRamp { h.stepGate.coverageRamp = stepGateCoverageRamp }
+        if let stepGateDecay {
+            guard ["on", "off"].contains(stepGateDecay) else { throw ValidationError("--step-gate-decay must be on or off") }
+            h.stepGate.decayWhileShut = stepGateDecay == "on"
+        }
         try h.validate()
         return h
     }

@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 @testable import Adaptation
+import RadaNumerics
 
 /// `RAdaHyperparameters.stepGate`: each step's learning rate behind zero-shot's running
 /// uncertainty.
@@ -55,6 +56,68 @@ import Testing
         #expect(moved(streams[1]) > 0 && moved(streams[1]) < 0.8 * moved(streams[0]))
     }
 
+    /// The batch's coverage opens the gate where it is skewed: fully at or below c₀, not at all
+    /// above c₀ + w_c, the more open of the two readings; without a threshold it is not read.
+    @Test func coverageOpensTheGate() {
+        let gate = StepGate(ungatedShare: 0, entropyThreshold: 0.3, entropyRamp: 0.1, coverageThreshold: 0.6, coverageRamp: 0.2)
+        #expect(gate.scale(runningEntropy: 0.1, coverage: 0.5) == 1)
+        #expect(abs(gate.scale(runningEntropy: 0.1, coverage: 0.7) - 0.5) < 1e-12)
+        #expect(gate.scale(runningEntropy: 0.1, coverage: 0.9) == 0)
+        #expect(gate.scale(runningEntropy: 0.5, coverage: 0.9) == 1)
+        #expect(abs(gate.scale(runningEntropy: 0.37, coverage: 0.75) - 0.7) < 1e-12)
+        #expect(gate.scale(runningEntropy: nil, coverage: nil) == 0)
+        #expect(StepGate(ungatedShare: 0, entropyThreshold: 0.3).scale(runningEntropy: 0.1, coverage: 0) == 0)
+        // H(q̄)/log K: 1 for a uniform mean prediction, 0 for one certain class.
+        #expect(abs(StepGate.coverage(logits: [0, 0, 0, 0, 5, 5, 5, 5], batch: 2, classes: 4) - 1) < 1e-12)
+        #expect(StepGate.coverage(logits: [200, 0, 0, 0], batch: 1, classes: 4) < 1e-12)
+    }
+
+    /// A run of one class opens a gate the running entropy keeps shut, so its steps move the
+    /// mask; a batch covering the classes leaves it shut, and without a coverage threshold a
+    /// run of one class does too.
+    @Test func skewedBatchesAdapt() throws {
+        var task = SyntheticTask(classes: 4, dimension: 8)
+        let fresh = try task.stream(heads: 2).mask.values
+        let (mixed, labels) = task.images(32)
+        let rows = labels.indices.filter { labels[$0] == 0 }
+        var run = Matrix(rows: rows.count, cols: 8)
+        for (r, source) in rows.enumerated() { for j in 0..<8 { run[r, j] = mixed[source, j] } }
+        let shut = StepGate(ungatedShare: 0, entropyThreshold: 2, entropyRamp: 0)
+        var withCoverage = shut
+        withCoverage.coverageThreshold = 0.6
+        for (gate, batch, moves) in [(withCoverage, run, true), (withCoverage, mixed, false), (shut, run, false)] {
+            var stream = try task.stream(heads: 2, hyperparameters: .with { $0.stepGate = gate })
+            for _ in 0..<3 { _ = try stream.process(batch) }
+            #expect((stream.mask.values != fresh) == moves, "coverage \(gate.coverageThreshold ?? -1), \(batch.rows) images")
+        }
+    }
+
+    /// Shut behind `decayWhileShut`, a step is AdamW's decay alone: the moved mask times exactly
+    /// the decay factor (towards the identity mask), where the default gate leaves it bit for bit.
+    @Test func decayWhileShutReturnsTowardsZeroShot() throws {
+        var task = SyntheticTask(classes: 4, dimension: 8)
+        let open = StepGate(ungatedShare: 0, entropyThreshold: 0, entropyRamp: 0)
+        var moved = try Self.streams([open], task: &task, batches: 3)[0]
+        let before = moved.mask.values
+        let (images, _) = task.images(8)
+        var held = moved, decayed = moved
+        held.hyperparameters.stepGate.entropyThreshold = 2
+        decayed.hyperparameters.stepGate.entropyThreshold = 2
+        decayed.hyperparameters.stepGate.decayWhileShut = true
+        _ = try held.process(images)
+        _ = try decayed.process(images)
+        #expect(held.mask.values == before)
+        let settings = decayed.hyperparameters.optimizer
+        let factor = Float(settings.decoupledDecayFactor(learningRate: settings.resolvedLearningRate(logitScale: 13), images: 8))
+        #expect(factor < 1 && decayed.mask.values == before.map { $0 * factor })
+        // Open, the option changes nothing: the same step as the default gate's, bit for bit.
+        var plain = moved
+        moved.hyperparameters.stepGate.decayWhileShut = true
+        _ = try plain.process(images)
+        _ = try moved.process(images)
+        #expect(plain.mask.values == moved.mask.values && plain.mask.values != before)
+    }
+
     /// The stored form: absent reads as off; a gated stream's checkpoint round-trips; out-of-range
     /// values and a gate without centring are refused with a message that names the field.
     @Test func storedFormAndValidation() throws {
@@ -63,14 +126,26 @@ import Testing
         stored["stepGate"] = nil
         #expect(try JSONDecoder().decode(RAdaHyperparameters.self, from: JSONSerialization.data(withJSONObject: stored)) == RAdaHyperparameters())
 
+        // The fields added later are written only when used: a gate without them stores the bytes
+        // it always did, and one with them reads back equal.
+        let plainGate = try #require(String(data: JSONEncoder().encode(StepGate(ungatedShare: 0.5)), encoding: .utf8))
+        #expect(!plainGate.contains("coverage") && !plainGate.contains("decayWhileShut"))
+        let fullGate = StepGate(ungatedShare: 0, entropyThreshold: 0.13, entropyRamp: 0.02, coverageThreshold: 0.6, coverageRamp: 0.1, decayWhileShut: true)
+        #expect(try JSONDecoder().decode(StepGate.self, from: JSONEncoder().encode(fullGate)) == fullGate)
+
         var task = SyntheticTask(classes: 4, dimension: 8)
         var gated = try task.stream(heads: 2, hyperparameters: .with { $0.stepGate = StepGate(ungatedShare: 0.3, entropyThreshold: 0.1, entropyRamp: 0.05) })
         try expectCheckpointRoundTrip(&gated, task: &task)
+        var covered = try task.stream(heads: 2, hyperparameters: .with { $0.stepGate = fullGate })
+        try expectCheckpointRoundTrip(&covered, task: &task)
 
         for (bad, field) in [(RAdaHyperparameters.with { $0.stepGate.ungatedShare = 1.01 }, "ungatedShare"),
                              (.with { $0.stepGate.ungatedShare = -0.5 }, "ungatedShare"),
                              (.with { $0.stepGate.entropyThreshold = .infinity }, "entropyThreshold"),
                              (.with { $0.stepGate.entropyRamp = 3 }, "entropyRamp"),
+                             (.with { $0.stepGate.coverageThreshold = 1.5 }, "coverageThreshold"),
+                             (.with { $0.stepGate.coverageThreshold = .nan }, "coverageThreshold"),
+                             (.with { $0.stepGate.coverageRamp = -0.1 }, "coverageRamp"),
                              (.with { $0.stepGate.ungatedShare = 0; $0.centring.weight = 0 }, "centring"),
                              (.with { $0.stepGate.ungatedShare = 0.5; $0.policy = .episodic }, "episodic")] {
             #expect { try bad.validate() } throws: { "\($0)".contains(field) }

@@ -214,8 +214,8 @@ struct ContractTests {
             }
         }
         try check([], patch)
-        #expect(tried == 94)
-        #expect(nullsTried == 52)
+        #expect(tried == 98)
+        #expect(nullsTried == 55)
     }
 
     /// Requests the document allows that the server once refused, and the reverse, each found
