@@ -23,7 +23,8 @@ public struct StepGate: Codable, Sendable, Equatable {
     /// c₀ and w_c: a batch whose coverage is at most c₀ opens the gate fully, one above
     /// c₀ + w_c not at all (linear between). nil: the batch's coverage is not read.
     public var coverageThreshold: Double?
-    public var coverageRamp: Double = 0.2
+    public var coverageRamp: Double = Self.defaultCoverageRamp
+    public static let defaultCoverageRamp = 0.2
     /// Whether AdamW's decoupled decay keeps its full rate while the gate is shut (false: it
     /// is part of the step and scaled with it). Adam's and SGD's decay is a term of the gradient
     /// and always scaled with it.
@@ -31,7 +32,7 @@ public struct StepGate: Codable, Sendable, Equatable {
 
     public init(
         ungatedShare: Double = 1, entropyThreshold: Double = 0.18, entropyRamp: Double = 0.05,
-        coverageThreshold: Double? = nil, coverageRamp: Double = 0.2, decayWhileShut: Bool = false
+        coverageThreshold: Double? = nil, coverageRamp: Double = defaultCoverageRamp, decayWhileShut: Bool = false
     ) {
         self.ungatedShare = ungatedShare
         self.entropyThreshold = entropyThreshold
@@ -69,8 +70,8 @@ public struct StepGate: Codable, Sendable, Equatable {
         case ungatedShare, entropyThreshold, entropyRamp, coverageThreshold, coverageRamp, decayWhileShut
     }
 
-    /// The coverage and decay fields are written only when used, so a gate stored before they
-    /// existed reads back, and writes, the same bytes.
+    /// The coverage and decay fields are written only when they differ from their defaults, so a
+    /// gate stored before they existed reads back, and writes, the same bytes.
     public init(from decoder: Decoder) throws {
         let c = try decoder.container(keyedBy: CodingKeys.self)
         ungatedShare = try c.decode(Double.self, forKey: .ungatedShare)
@@ -78,7 +79,7 @@ public struct StepGate: Codable, Sendable, Equatable {
         entropyRamp = try c.decode(Double.self, forKey: .entropyRamp)
         // null switches the coverage off; the other two are not optional, so null is not a value.
         coverageThreshold = try c.decodeIfPresent(Double.self, forKey: .coverageThreshold)
-        coverageRamp = c.contains(.coverageRamp) ? try c.decode(Double.self, forKey: .coverageRamp) : 0.2
+        coverageRamp = c.contains(.coverageRamp) ? try c.decode(Double.self, forKey: .coverageRamp) : Self.defaultCoverageRamp
         decayWhileShut = c.contains(.decayWhileShut) ? try c.decode(Bool.self, forKey: .decayWhileShut) : false
     }
 
@@ -87,10 +88,8 @@ public struct StepGate: Codable, Sendable, Equatable {
         try c.encode(ungatedShare, forKey: .ungatedShare)
         try c.encode(entropyThreshold, forKey: .entropyThreshold)
         try c.encode(entropyRamp, forKey: .entropyRamp)
-        if let coverageThreshold {
-            try c.encode(coverageThreshold, forKey: .coverageThreshold)
-            try c.encode(coverageRamp, forKey: .coverageRamp)
-        }
+        try c.encodeIfPresent(coverageThreshold, forKey: .coverageThreshold)
+        if coverageThreshold != nil || coverageRamp != Self.defaultCoverageRamp { try c.encode(coverageRamp, forKey: .coverageRamp) }
         if decayWhileShut { try c.encode(decayWhileShut, forKey: .decayWhileShut) }
     }
 }

@@ -132,6 +132,8 @@ import RadaNumerics
         #expect(!plainGate.contains("coverage") && !plainGate.contains("decayWhileShut"))
         let fullGate = StepGate(ungatedShare: 0, entropyThreshold: 0.13, entropyRamp: 0.02, coverageThreshold: 0.6, coverageRamp: 0.1, decayWhileShut: true)
         #expect(try JSONDecoder().decode(StepGate.self, from: JSONEncoder().encode(fullGate)) == fullGate)
+        let rampOnly = StepGate(ungatedShare: 0, coverageRamp: 0.1)
+        #expect(try JSONDecoder().decode(StepGate.self, from: JSONEncoder().encode(rampOnly)) == rampOnly)
 
         var task = SyntheticTask(classes: 4, dimension: 8)
         var gated = try task.stream(heads: 2, hyperparameters: .with { $0.stepGate = StepGate(ungatedShare: 0.3, entropyThreshold: 0.1, entropyRamp: 0.05) })
