@@ -156,6 +156,9 @@ public struct RAdaHyperparameters: Codable, Sendable, Equatable {
                   "stepGate entropyThreshold and entropyRamp must be in [0, 2], got \(stepGate.entropyThreshold) and \(stepGate.entropyRamp)")
         try check((stepGate.coverageThreshold.map { within($0, 0...1) } ?? true) && within(stepGate.coverageRamp, 0...1),
                   "stepGate coverageThreshold and coverageRamp must be in [0, 1], got \(stepGate.coverageThreshold ?? 0) and \(stepGate.coverageRamp)")
+        try check(stepGate.batchEntropyThreshold.map { within($0, 0...2) } ?? true,
+                  "stepGate batchEntropyThreshold must be in [0, 2], got \(stepGate.batchEntropyThreshold ?? 0)")
+        try check(stepGate.batchMinimum >= 1 && stepGate.batchMinimum <= 1 << 20, "stepGate batchMinimum must be in 1...1048576, got \(stepGate.batchMinimum)")
         try check(!stepGate.isOn || (centring.isOn && policy != .episodic),
                   "stepGate needs centring on and a policy other than episodic: its evidence is centring's running zero-shot entropy, which an episodic stream does not keep")
         try check(chunkRows >= 1 && chunkRows <= 1 << 20, "chunkRows must be in 1...1048576, got \(chunkRows)")

@@ -25,6 +25,12 @@ public struct StepGate: Codable, Sendable, Equatable {
     public var coverageThreshold: Double?
     public var coverageRamp: Double = Self.defaultCoverageRamp
     public static let defaultCoverageRamp = 0.2
+    /// u_b: a request of at least `batchMinimum` images whose own mean zero-shot entropy (a
+    /// fraction of log K) is above u_b opens the gate as the running reading would (over the same
+    /// ramp w), without its lag of a few hundred images when a harder domain begins. nil: off.
+    public var batchEntropyThreshold: Double?
+    public var batchMinimum: Int = Self.defaultBatchMinimum
+    public static let defaultBatchMinimum = 8
     /// Whether AdamW's decoupled decay keeps its full rate while the gate is shut (false: it
     /// is part of the step and scaled with it). Adam's and SGD's decay is a term of the gradient
     /// and always scaled with it.
@@ -32,13 +38,16 @@ public struct StepGate: Codable, Sendable, Equatable {
 
     public init(
         ungatedShare: Double = 1, entropyThreshold: Double = 0.18, entropyRamp: Double = 0.05,
-        coverageThreshold: Double? = nil, coverageRamp: Double = defaultCoverageRamp, decayWhileShut: Bool = false
+        coverageThreshold: Double? = nil, coverageRamp: Double = defaultCoverageRamp, batchEntropyThreshold: Double? = nil,
+        batchMinimum: Int = defaultBatchMinimum, decayWhileShut: Bool = false
     ) {
         self.ungatedShare = ungatedShare
         self.entropyThreshold = entropyThreshold
         self.entropyRamp = entropyRamp
         self.coverageThreshold = coverageThreshold
         self.coverageRamp = coverageRamp
+        self.batchEntropyThreshold = batchEntropyThreshold
+        self.batchMinimum = batchMinimum
         self.decayWhileShut = decayWhileShut
     }
 
@@ -47,11 +56,15 @@ public struct StepGate: Codable, Sendable, Equatable {
     /// Whether the scale reads the batch's zero-shot coverage.
     var readsCoverage: Bool { isOn && coverageThreshold != nil }
 
-    /// The step's factor for running entropy `u` (nil: no image seen yet) and the batch's
-    /// coverage `c` (nil: not read).
-    func scale(runningEntropy u: Double?, coverage c: Double? = nil) -> Double {
+    /// Whether the scale reads the request's own mean zero-shot entropy, for `batch` images.
+    func readsBatchEntropy(batch: Int) -> Bool { isOn && batchEntropyThreshold != nil && batch >= batchMinimum }
+
+    /// The step's factor for running entropy `u` (nil: no image seen yet), the batch's coverage
+    /// `c` and its own mean zero-shot entropy `ub` (nil: not read).
+    func scale(runningEntropy u: Double?, coverage c: Double? = nil, batchEntropy ub: Double? = nil) -> Double {
         guard isOn else { return 1 }
         var g = u.map { Ramp.rising($0, threshold: entropyThreshold, width: entropyRamp) } ?? 0
+        if let ub0 = batchEntropyThreshold, let ub { g = max(g, Ramp.rising(ub, threshold: ub0, width: entropyRamp)) }
         if let c0 = coverageThreshold, let c { g = max(g, 1 - Ramp.rising(c, threshold: c0, width: coverageRamp)) }
         return ungatedShare + (1 - ungatedShare) * g
     }
@@ -67,7 +80,7 @@ public struct StepGate: Codable, Sendable, Equatable {
     }
 
     private enum CodingKeys: String, CodingKey {
-        case ungatedShare, entropyThreshold, entropyRamp, coverageThreshold, coverageRamp, decayWhileShut
+        case ungatedShare, entropyThreshold, entropyRamp, coverageThreshold, coverageRamp, batchEntropyThreshold, batchMinimum, decayWhileShut
     }
 
     /// The coverage and decay fields are written only when they differ from their defaults, so a
@@ -77,9 +90,12 @@ public struct StepGate: Codable, Sendable, Equatable {
         ungatedShare = try c.decode(Double.self, forKey: .ungatedShare)
         entropyThreshold = try c.decode(Double.self, forKey: .entropyThreshold)
         entropyRamp = try c.decode(Double.self, forKey: .entropyRamp)
-        // null switches the coverage off; the other two are not optional, so null is not a value.
+        // null switches the coverage or the batch reading off; the others are not optional, so
+        // null is not a value for them.
         coverageThreshold = try c.decodeIfPresent(Double.self, forKey: .coverageThreshold)
         coverageRamp = c.contains(.coverageRamp) ? try c.decode(Double.self, forKey: .coverageRamp) : Self.defaultCoverageRamp
+        batchEntropyThreshold = try c.decodeIfPresent(Double.self, forKey: .batchEntropyThreshold)
+        batchMinimum = c.contains(.batchMinimum) ? try c.decode(Int.self, forKey: .batchMinimum) : Self.defaultBatchMinimum
         decayWhileShut = c.contains(.decayWhileShut) ? try c.decode(Bool.self, forKey: .decayWhileShut) : false
     }
 
@@ -90,6 +106,8 @@ public struct StepGate: Codable, Sendable, Equatable {
         try c.encode(entropyRamp, forKey: .entropyRamp)
         try c.encodeIfPresent(coverageThreshold, forKey: .coverageThreshold)
         if coverageThreshold != nil || coverageRamp != Self.defaultCoverageRamp { try c.encode(coverageRamp, forKey: .coverageRamp) }
+        try c.encodeIfPresent(batchEntropyThreshold, forKey: .batchEntropyThreshold)
+        if batchMinimum != Self.defaultBatchMinimum { try c.encode(batchMinimum, forKey: .batchMinimum) }
         if decayWhileShut { try c.encode(decayWhileShut, forKey: .decayWhileShut) }
     }
 }

@@ -258,6 +258,10 @@ public struct StreamState: Sendable, Equatable {
         func zeroShot() -> [Float]? {
             hyperparameters.objective.needsZeroShotLogits && adapt ? network.zeroShotLogits(features: stepFeatures, batch: stepBatch) : nil
         }
+        // The request's own zero-shot uncertainty, where the step gate reads it.
+        func stepGateBatchEntropy() -> Double? {
+            hyperparameters.stepGate.readsBatchEntropy(batch: batch) ? normalisedMean(rawEntropies()) : nil
+        }
         var outcome = StepOutcome()
         // The mask's own logits (what its running statistics follow) and the fused ones (the
         // mask's plus the class Gaussians' adjustment while the fusion is on and its gate open:
@@ -284,10 +288,16 @@ public struct StreamState: Sendable, Equatable {
             (probabilities, entropies) = Self.softmaxRows(answer, batch: batch, classes: classes)
             onPrediction(Matrix(rows: batch, cols: classes, storage: probabilities), adapt ? nil : 0)
             if adapt {
-                outcome = adaptationSteps(stepFeatures, batch: stepBatch, images: batch, zeroShot: zeroShot(), labels: labels, first: reuse ? prediction : nil)
+                outcome = adaptationSteps(
+                    stepFeatures, batch: stepBatch, images: batch, zeroShot: zeroShot(), labels: labels, first: reuse ? prediction : nil,
+                    batchEntropy: stepGateBatchEntropy())
             }
         case .adaptThenPredict, .episodic:
-            if adapt { outcome = adaptationSteps(stepFeatures, batch: stepBatch, images: batch, zeroShot: zeroShot(), labels: labels, first: nil) }
+            if adapt {
+                outcome = adaptationSteps(
+                    stepFeatures, batch: stepBatch, images: batch, zeroShot: zeroShot(), labels: labels, first: nil,
+                    batchEntropy: stepGateBatchEntropy())
+            }
             maskLogits = network.forward(mask: mask, features: f, batch: batch).logits
             logits = fused(maskLogits)
             answer = corrected(logits, batch: batch, gate: runningGate, rawEntropies: rawEntropies)
@@ -384,13 +394,13 @@ public struct StreamState: Sendable, Equatable {
     /// AdamW's per-image decay counts.
     private mutating func adaptationSteps(
         _ f: [Float], batch: Int, images: Int, zeroShot: [Float]?, labels: [Int]?,
-        first: (result: MaskForward<Float>, retained: RetainedChunk<Float>?)?
+        first: (result: MaskForward<Float>, retained: RetainedChunk<Float>?)?, batchEntropy: Double?
     ) -> StepOutcome {
         var outcome = StepOutcome()
         let gate = hyperparameters.stepGate
         let coverage = gate.readsCoverage && classes > 1
             ? StepGate.coverage(logits: zeroShot ?? network.zeroShotLogits(features: f, batch: batch), batch: batch, classes: classes) : nil
-        let gateScale = gate.scale(runningEntropy: embeddingMean.isEmpty ? nil : embeddingMean.entropy, coverage: coverage)
+        let gateScale = gate.scale(runningEntropy: embeddingMean.isEmpty ? nil : embeddingMean.entropy, coverage: coverage, batchEntropy: batchEntropy)
         // Behind `decayWhileShut` the gate scales the gradient's step alone; otherwise the rate.
         let lr = hyperparameters.optimizer.resolvedLearningRate(logitScale: Double(logitScale)) * (gate.decayWhileShut ? 1 : gateScale)
         let gradientShare = gate.decayWhileShut ? gateScale : 1

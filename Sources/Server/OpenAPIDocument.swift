@@ -663,6 +663,8 @@ enum OpenAPIDocument {
                 entropyRamp: {type: number, minimum: 0, maximum: 2}
                 coverageThreshold: {type: [number, "null"], minimum: 0, maximum: 1, description: "Absent or null: the batch's coverage is not read"}
                 coverageRamp: {type: number, minimum: 0, maximum: 1}
+                batchEntropyThreshold: {type: [number, "null"], minimum: 0, maximum: 2, description: "A request of at least batchMinimum images whose own mean zero-shot entropy is above this opens the gate over the same ramp; absent or null: not read"}
+                batchMinimum: {type: integer, minimum: 1, maximum: 1048576}
                 decayWhileShut: {type: boolean, description: "Absent: false"}
         Hyperparameters:
           type: object

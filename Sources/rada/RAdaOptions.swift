@@ -57,6 +57,8 @@ struct RAdaOptions: ParsableArguments {
     @Option(help: "Step gate: the entropy rise above the threshold over which it opens fully.") var stepGateRamp: Double?
     @Option(help: "Step gate: open for a batch whose zero-shot class coverage (H(mean prediction)/log K) is at most this; 'off' does not read it.") var stepGateCoverage: String?
     @Option(help: "Step gate: the coverage rise over which a skewed batch's opening fades out.") var stepGateCoverageRamp: Double?
+    @Option(help: "Step gate: open for a request of enough images whose own mean zero-shot entropy (fraction of log K) is above this; 'off' does not read it.") var stepGateBatchEntropy: String?
+    @Option(help: "Step gate: the smallest request whose own entropy is read.") var stepGateBatchMinimum: Int?
     @Option(help: "Step gate: AdamW's decay at its full rate while the gate is shut (on), or scaled with the step (off).") var stepGateDecay: String?
 
     func hyperparameters() throws -> RAdaHyperparameters {
@@ -136,6 +138,13 @@ struct RAdaOptions: ParsableArguments {
             }
         }
         if let stepGateCoverageRamp { h.stepGate.coverageRamp = stepGateCoverageRamp }
+        if let stepGateBatchEntropy {
+            if stepGateBatchEntropy == "off" { h.stepGate.batchEntropyThreshold = nil } else {
+                guard let value = Double(stepGateBatchEntropy) else { throw ValidationError("--step-gate-batch-entropy must be a number or off") }
+                h.stepGate.batchEntropyThreshold = value
+            }
+        }
+        if let stepGateBatchMinimum { h.stepGate.batchMinimum = stepGateBatchMinimum }
         if let stepGateDecay {
             guard ["on", "off"].contains(stepGateDecay) else { throw ValidationError("--step-gate-decay must be on or off") }
             h.stepGate.decayWhileShut = stepGateDecay == "on"

@@ -92,6 +92,29 @@ import RadaNumerics
         }
     }
 
+    /// The request's own entropy opens the gate over the same ramp, for requests of at least
+    /// `batchMinimum` images; smaller ones, and a gate without the threshold, do not read it.
+    @Test func batchEntropyOpensTheGate() throws {
+        let gate = StepGate(ungatedShare: 0, entropyThreshold: 0.3, entropyRamp: 0.1, batchEntropyThreshold: 0.2, batchMinimum: 8)
+        #expect(gate.scale(runningEntropy: 0.1, batchEntropy: 0.1) == 0)
+        #expect(abs(gate.scale(runningEntropy: 0.1, batchEntropy: 0.25) - 0.5) < 1e-12)
+        #expect(gate.scale(runningEntropy: 0.1, batchEntropy: 0.35) == 1)
+        #expect(abs(gate.scale(runningEntropy: 0.38, batchEntropy: 0.25) - 0.8) < 1e-12)
+        #expect(gate.readsBatchEntropy(batch: 8) && !gate.readsBatchEntropy(batch: 7))
+        #expect(!StepGate(ungatedShare: 0).readsBatchEntropy(batch: 64) && !StepGate(batchEntropyThreshold: 0.1).readsBatchEntropy(batch: 64))
+
+        // In a stream: the running reading never opens (threshold 2), any request's own does
+        // (threshold 0), if it has 8 images.
+        var task = SyntheticTask(classes: 4, dimension: 8)
+        let fresh = try task.stream(heads: 2).mask.values
+        let batchOpens = StepGate(ungatedShare: 0, entropyThreshold: 2, entropyRamp: 0, batchEntropyThreshold: 0, batchMinimum: 8)
+        for (size, moves) in [(8, true), (4, false)] {
+            var stream = try task.stream(heads: 2, hyperparameters: .with { $0.stepGate = batchOpens })
+            for _ in 0..<3 { _ = try stream.process(task.images(size).0) }
+            #expect((stream.mask.values != fresh) == moves, "\(size) images")
+        }
+    }
+
     /// Shut behind `decayWhileShut`, a step is AdamW's decay alone: the moved mask times exactly
     /// the decay factor (towards the identity mask), where the default gate leaves it bit for bit.
     @Test func decayWhileShutReturnsTowardsZeroShot() throws {
@@ -129,9 +152,11 @@ import RadaNumerics
         // The fields added later are written only when used: a gate without them stores the bytes
         // it always did, and one with them reads back equal.
         let plainGate = try #require(String(data: JSONEncoder().encode(StepGate(ungatedShare: 0.5)), encoding: .utf8))
-        #expect(!plainGate.contains("coverage") && !plainGate.contains("decayWhileShut"))
+        #expect(!plainGate.contains("coverage") && !plainGate.contains("batch") && !plainGate.contains("decayWhileShut"))
         let fullGate = StepGate(ungatedShare: 0, entropyThreshold: 0.13, entropyRamp: 0.02, coverageThreshold: 0.6, coverageRamp: 0.1, decayWhileShut: true)
         #expect(try JSONDecoder().decode(StepGate.self, from: JSONEncoder().encode(fullGate)) == fullGate)
+        let batchGate = StepGate(ungatedShare: 0, batchEntropyThreshold: 0.15, batchMinimum: 16)
+        #expect(try JSONDecoder().decode(StepGate.self, from: JSONEncoder().encode(batchGate)) == batchGate)
         let rampOnly = StepGate(ungatedShare: 0, coverageRamp: 0.1)
         #expect(try JSONDecoder().decode(StepGate.self, from: JSONEncoder().encode(rampOnly)) == rampOnly)
 
@@ -148,6 +173,8 @@ import RadaNumerics
                              (.with { $0.stepGate.coverageThreshold = 1.5 }, "coverageThreshold"),
                              (.with { $0.stepGate.coverageThreshold = .nan }, "coverageThreshold"),
                              (.with { $0.stepGate.coverageRamp = -0.1 }, "coverageRamp"),
+                             (.with { $0.stepGate.batchEntropyThreshold = 2.5 }, "batchEntropyThreshold"),
+                             (.with { $0.stepGate.batchMinimum = 0 }, "batchMinimum"),
                              (.with { $0.stepGate.ungatedShare = 0; $0.centring.weight = 0 }, "centring"),
                              (.with { $0.stepGate.ungatedShare = 0.5; $0.policy = .episodic }, "episodic")] {
             #expect { try bad.validate() } throws: { "\($0)".contains(field) }

@@ -214,8 +214,8 @@ struct ContractTests {
             }
         }
         try check([], patch)
-        #expect(tried == 98)
-        #expect(nullsTried == 55)
+        #expect(tried == 102)
+        #expect(nullsTried == 57)
     }
 
     /// Requests the document allows that the server once refused, and the reverse, each found
