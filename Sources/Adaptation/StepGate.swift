@@ -83,7 +83,7 @@ public struct StepGate: Codable, Sendable, Equatable {
         case ungatedShare, entropyThreshold, entropyRamp, coverageThreshold, coverageRamp, batchEntropyThreshold, batchMinimum, decayWhileShut
     }
 
-    /// The coverage and decay fields are written only when they differ from their defaults, so a
+    /// The coverage, batch and decay fields are written only when they differ from their defaults, so a
     /// gate stored before they existed reads back, and writes, the same bytes.
     public init(from decoder: Decoder) throws {
         let c = try decoder.container(keyedBy: CodingKeys.self)
