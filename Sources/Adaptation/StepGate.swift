@@ -1,6 +1,3 @@
-import Foundation
-import RadaNumerics
-
 /// The steps' uncertainty gate (Docs/rada.md, "Step gate"): each optimiser step's gradient step
 /// times s + (1 − s)·g. g = Ramp(ū; u, w) of the stream's running zero-shot entropy ū (a
 /// fraction of log K: centring's running mean, so the gate needs centring on), or, with a
@@ -67,16 +64,6 @@ public struct StepGate: Codable, Sendable, Equatable {
         if let ub0 = batchEntropyThreshold, let ub { g = max(g, Ramp.rising(ub, threshold: ub0, width: entropyRamp)) }
         if let c0 = coverageThreshold, let c { g = max(g, 1 - Ramp.rising(c, threshold: c0, width: coverageRamp)) }
         return ungatedShare + (1 - ungatedShare) * g
-    }
-
-    /// H(q̄)/log K of the mean of the rows' softmax (`logits` B×K, K > 1).
-    static func coverage(logits: [Float], batch: Int, classes k: Int) -> Double {
-        var mean = [Double](repeating: 0, count: k)
-        for b in 0..<batch {
-            let row = Kernels.softmax(logits: logits[(b * k)..<((b + 1) * k)])
-            for c in 0..<k { mean[c] += row[c] / Double(batch) }
-        }
-        return Coverage.of(meanPrediction: mean)
     }
 
     private enum CodingKeys: String, CodingKey {

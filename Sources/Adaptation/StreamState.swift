@@ -399,7 +399,7 @@ public struct StreamState: Sendable, Equatable {
         var outcome = StepOutcome()
         let gate = hyperparameters.stepGate
         let coverage = gate.readsCoverage && classes > 1
-            ? StepGate.coverage(logits: zeroShot ?? network.zeroShotLogits(features: f, batch: batch), batch: batch, classes: classes) : nil
+            ? Coverage.of(logits: zeroShot ?? network.zeroShotLogits(features: f, batch: batch), batch: batch, classes: classes) : nil
         let gateScale = gate.scale(runningEntropy: embeddingMean.isEmpty ? nil : embeddingMean.entropy, coverage: coverage, batchEntropy: batchEntropy)
         // Behind `decayWhileShut` the gate scales the gradient's step alone; otherwise the rate.
         let lr = hyperparameters.optimizer.resolvedLearningRate(logitScale: Double(logitScale)) * (gate.decayWhileShut ? 1 : gateScale)

@@ -89,17 +89,9 @@ struct RAdaOptions: ParsableArguments {
         if let diversityUncertaintyPower { h.objective.diversityUncertaintyPower = diversityUncertaintyPower }
         if let entropyReliabilityPower { h.objective.entropyReliabilityPower = entropyReliabilityPower }
         if let zsAnchor { h.objective.zeroShotAnchorWeight = zsAnchor }
-        if let e0 {
-            if e0 == "off" { h.objective.confidenceThreshold = nil } else {
-                guard let value = Double(e0) else { throw ValidationError("--e0 must be a number or off") }
-                h.objective.confidenceThreshold = value
-            }
-        }
+        if let e0 { h.objective.confidenceThreshold = try Self.numberOrOff(e0, "e0") }
         if let maskReg { h.objective.maskRegularization = maskReg }
-        if let fixedTemperature {
-            guard ["on", "off"].contains(fixedTemperature) else { throw ValidationError("--fixed-temperature must be on or off") }
-            h.objective.fixedTemperature = fixedTemperature == "on"
-        }
+        if let fixedTemperature { h.objective.fixedTemperature = try Self.onOff(fixedTemperature, "fixed-temperature") }
         if let policy {
             guard let value = AdaptationPolicy(rawValue: policy) else { throw ValidationError("--policy must be predictThenAdapt, adaptThenPredict or episodic") }
             h.policy = value
@@ -131,26 +123,25 @@ struct RAdaOptions: ParsableArguments {
         if let stepGate { h.stepGate.ungatedShare = stepGate }
         if let stepGateThreshold { h.stepGate.entropyThreshold = stepGateThreshold }
         if let stepGateRamp { h.stepGate.entropyRamp = stepGateRamp }
-        if let stepGateCoverage {
-            if stepGateCoverage == "off" { h.stepGate.coverageThreshold = nil } else {
-                guard let value = Double(stepGateCoverage) else { throw ValidationError("--step-gate-coverage must be a number or off") }
-                h.stepGate.coverageThreshold = value
-            }
-        }
+        if let stepGateCoverage { h.stepGate.coverageThreshold = try Self.numberOrOff(stepGateCoverage, "step-gate-coverage") }
         if let stepGateCoverageRamp { h.stepGate.coverageRamp = stepGateCoverageRamp }
-        if let stepGateBatchEntropy {
-            if stepGateBatchEntropy == "off" { h.stepGate.batchEntropyThreshold = nil } else {
-                guard let value = Double(stepGateBatchEntropy) else { throw ValidationError("--step-gate-batch-entropy must be a number or off") }
-                h.stepGate.batchEntropyThreshold = value
-            }
-        }
+        if let stepGateBatchEntropy { h.stepGate.batchEntropyThreshold = try Self.numberOrOff(stepGateBatchEntropy, "step-gate-batch-entropy") }
         if let stepGateBatchMinimum { h.stepGate.batchMinimum = stepGateBatchMinimum }
-        if let stepGateDecay {
-            guard ["on", "off"].contains(stepGateDecay) else { throw ValidationError("--step-gate-decay must be on or off") }
-            h.stepGate.decayWhileShut = stepGateDecay == "on"
-        }
+        if let stepGateDecay { h.stepGate.decayWhileShut = try Self.onOff(stepGateDecay, "step-gate-decay") }
         try h.validate()
         return h
+    }
+
+    /// A setting that is a number or `off` (nil).
+    private static func numberOrOff(_ text: String, _ flag: String) throws -> Double? {
+        if text == "off" { return nil }
+        guard let value = Double(text) else { throw ValidationError("--\(flag) must be a number or off") }
+        return value
+    }
+
+    private static func onOff(_ text: String, _ flag: String) throws -> Bool {
+        guard ["on", "off"].contains(text) else { throw ValidationError("--\(flag) must be on or off") }
+        return text == "on"
     }
 }
 

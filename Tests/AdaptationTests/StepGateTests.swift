@@ -68,8 +68,8 @@ import RadaNumerics
         #expect(gate.scale(runningEntropy: nil, coverage: nil) == 0)
         #expect(StepGate(ungatedShare: 0, entropyThreshold: 0.3).scale(runningEntropy: 0.1, coverage: 0) == 0)
         // H(q̄)/log K: 1 for a uniform mean prediction, 0 for one certain class.
-        #expect(abs(StepGate.coverage(logits: [0, 0, 0, 0, 5, 5, 5, 5], batch: 2, classes: 4) - 1) < 1e-12)
-        #expect(StepGate.coverage(logits: [200, 0, 0, 0], batch: 1, classes: 4) < 1e-12)
+        #expect(abs(Coverage.of(logits: [0, 0, 0, 0, 5, 5, 5, 5], batch: 2, classes: 4) - 1) < 1e-12)
+        #expect(Coverage.of(logits: [200, 0, 0, 0], batch: 1, classes: 4) < 1e-12)
     }
 
     /// A run of one class opens a gate the running entropy keeps shut, so its steps move the
