@@ -83,9 +83,19 @@ public struct RAdaHyperparameters: Codable, Sendable, Equatable {
     /// batches of 8 or more, shut by a batch mean zero-shot entropy above 0.18 (fully at 0.23)
     /// (`PriorCorrection()` itself is off). Stored hyper-parameters without the field keep it off.
     public var priorCorrection = PriorCorrection(strength: 1)
-    /// The steps' uncertainty gate (`StepGate`), off. Stored hyper-parameters without the field
-    /// keep it off.
-    public var stepGate = StepGate()
+    /// The steps' uncertainty gate (`StepGate`), on since the thirtieth validation round: no
+    /// gradient step while zero-shot's running entropy is below 0.13·log K, the full step from
+    /// 0.15, AdamW's decay at its full rate while shut (`StepGate()` itself is off). Applied
+    /// only where centring keeps its running evidence (`appliedStepGate`). Stored
+    /// hyper-parameters without the field keep it off.
+    public var stepGate = StepGate(ungatedShare: 0, entropyThreshold: 0.13, entropyRamp: 0.02, decayWhileShut: true)
+
+    /// The gate the unlabelled steps use: `stepGate`, or off where its evidence, centring's running
+    /// zero-shot entropy, is not kept (centring off, or an episodic stream that keeps nothing).
+    /// A gate that read no evidence would shut every step.
+    public var appliedStepGate: StepGate {
+        stepGate.isOn && centring.isOn && policy != .episodic ? stepGate : StepGate()
+    }
 
     public init() {}
 
@@ -159,8 +169,6 @@ public struct RAdaHyperparameters: Codable, Sendable, Equatable {
         try check(stepGate.batchEntropyThreshold.map { within($0, 0...2) } ?? true,
                   "stepGate batchEntropyThreshold must be in [0, 2], got \(stepGate.batchEntropyThreshold ?? 0)")
         try check(stepGate.batchMinimum >= 1 && stepGate.batchMinimum <= 1 << 20, "stepGate batchMinimum must be in 1...1048576, got \(stepGate.batchMinimum)")
-        try check(!stepGate.isOn || (centring.isOn && policy != .episodic),
-                  "stepGate needs centring on and a policy other than episodic: its evidence is centring's running zero-shot entropy, which an episodic stream does not keep")
         try check(chunkRows >= 1 && chunkRows <= 1 << 20, "chunkRows must be in 1...1048576, got \(chunkRows)")
         if let lr = optimizer.learningRate { try check(within(lr, 0...10), "learningRate must be in [0, 10], got \(lr)") }
         try check(within(optimizer.beta1, 0...0.999_999) && within(optimizer.beta2, 0...0.999_999), "Adam betas must be in [0, 1)")

@@ -1,6 +1,7 @@
 /// The steps' uncertainty gate (Docs/rada.md, "Step gate"): each optimiser step's gradient step
 /// times s + (1 − s)·g. g = Ramp(ū; u, w) of the stream's running zero-shot entropy ū (a
-/// fraction of log K: centring's running mean, so the gate needs centring on), or, with a
+/// fraction of log K: centring's running mean, so the gate is applied only where centring keeps
+/// it, `RAdaHyperparameters.appliedStepGate`), or, with a
 /// coverage threshold, the larger of that and the batch's skew, 1 − Ramp(c; c₀, w_c) of the
 /// coverage c = H(q̄)/log K of its zero-shot mean prediction. Where zero-shot CLIP is already sure
 /// of the stream's images (clean ones), entropy minimisation only sharpens its few mistakes; the

@@ -260,7 +260,7 @@ public struct StreamState: Sendable, Equatable {
         }
         // The request's own zero-shot uncertainty, where the step gate reads it.
         func stepGateBatchEntropy() -> Double? {
-            hyperparameters.stepGate.readsBatchEntropy(batch: batch) ? normalisedMean(rawEntropies()) : nil
+            hyperparameters.appliedStepGate.readsBatchEntropy(batch: batch) ? normalisedMean(rawEntropies()) : nil
         }
         var outcome = StepOutcome()
         // The mask's own logits (what its running statistics follow) and the fused ones (the
@@ -397,7 +397,9 @@ public struct StreamState: Sendable, Equatable {
         first: (result: MaskForward<Float>, retained: RetainedChunk<Float>?)?, batchEntropy: Double?
     ) -> StepOutcome {
         var outcome = StepOutcome()
-        let gate = hyperparameters.stepGate
+        // Labelled steps (the benchmark's oracle) are not gated: the gate guards the unlabelled
+        // objective, which only sharpens zero-shot's mistakes where it is already sure.
+        let gate = labels == nil ? hyperparameters.appliedStepGate : StepGate()
         let coverage = gate.readsCoverage && classes > 1
             ? Coverage.of(logits: zeroShot ?? network.zeroShotLogits(features: f, batch: batch), batch: batch, classes: classes) : nil
         let gateScale = gate.scale(runningEntropy: embeddingMean.isEmpty ? nil : embeddingMean.entropy, coverage: coverage, batchEntropy: batchEntropy)
@@ -505,7 +507,7 @@ public struct StreamState: Sendable, Equatable {
             ? Double(PriorCorrection.iterations) * 3 * b * k : 0
         // The step gate's coverage: the batch's softmax (3·B·K), on zero-shot logits of its own
         // where the objective does not compute them.
-        let gate = hyperparameters.stepGate
+        let gate = hyperparameters.appliedStepGate
         let coverage = gate.readsCoverage && hyperparameters.stepsPerBatch > 0
             ? 3 * b * k + (hyperparameters.objective.needsZeroShotLogits ? 0 : 2 * b * k * d) : 0
         return Double(hyperparameters.stepsPerBatch) * perStep + gaussians + centring + correction + coverage

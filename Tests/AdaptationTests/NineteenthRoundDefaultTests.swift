@@ -30,6 +30,7 @@ import Testing
         #expect(previous == RAdaHyperparameters.with {
             $0.gaussians = GaussianFusion(); $0.priorCorrection = PriorCorrection()
             $0.centring.batchGateMinimum = 0; $0.centring.batchEntropyThreshold = nil
+            $0.stepGate = StepGate()
         })
         #expect(try JSONDecoder().decode(RAdaHyperparameters.self, from: JSONEncoder().encode(previous)) == previous)
     }

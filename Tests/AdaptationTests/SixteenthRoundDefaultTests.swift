@@ -31,6 +31,7 @@ import Testing
             $0.centring.batchEntropyThreshold = nil
             $0.gaussians = GaussianFusion()  // stored before the class Gaussians existed: off
             $0.priorCorrection = PriorCorrection()  // and before the prior correction
+            $0.stepGate = StepGate()  // and before the step gate
         })
         #expect(previous != RAdaHyperparameters())
         #expect(try JSONDecoder().decode(RAdaHyperparameters.self, from: JSONEncoder().encode(previous)) == previous)

@@ -16,7 +16,9 @@ import RadaNumerics
         #expect(gate.scale(runningEntropy: 0.4) == 1)
         #expect(gate.scale(runningEntropy: 1.5) == 1)
         #expect(StepGate().scale(runningEntropy: nil) == 1 && StepGate().scale(runningEntropy: 0) == 1)
-        #expect(!StepGate().isOn && RAdaHyperparameters().stepGate == StepGate())
+        #expect(!StepGate().isOn)
+        // The served gate (the thirtieth validation round's).
+        #expect(RAdaHyperparameters().stepGate == StepGate(ungatedShare: 0, entropyThreshold: 0.13, entropyRamp: 0.02, decayWhileShut: true))
     }
 
     static func streams(_ gates: [StepGate], task: inout SyntheticTask, batches: Int = 5) throws -> [StreamState] {
@@ -142,12 +144,13 @@ import RadaNumerics
     }
 
     /// The stored form: absent reads as off; a gated stream's checkpoint round-trips; out-of-range
-    /// values and a gate without centring are refused with a message that names the field.
+    /// values are refused with a message that names the field.
     @Test func storedFormAndValidation() throws {
         var stored = try #require(try JSONSerialization.jsonObject(with: JSONEncoder().encode(RAdaHyperparameters())) as? [String: Any])
         #expect(stored["stepGate"] != nil)
         stored["stepGate"] = nil
-        #expect(try JSONDecoder().decode(RAdaHyperparameters.self, from: JSONSerialization.data(withJSONObject: stored)) == RAdaHyperparameters())
+        #expect(try JSONDecoder().decode(RAdaHyperparameters.self, from: JSONSerialization.data(withJSONObject: stored))
+            == RAdaHyperparameters.with { $0.stepGate = StepGate() })
 
         // The fields added later are written only when used: a gate without them stores the bytes
         // it always did, and one with them reads back equal.
@@ -174,10 +177,41 @@ import RadaNumerics
                              (.with { $0.stepGate.coverageThreshold = .nan }, "coverageThreshold"),
                              (.with { $0.stepGate.coverageRamp = -0.1 }, "coverageRamp"),
                              (.with { $0.stepGate.batchEntropyThreshold = 2.5 }, "batchEntropyThreshold"),
-                             (.with { $0.stepGate.batchMinimum = 0 }, "batchMinimum"),
-                             (.with { $0.stepGate.ungatedShare = 0; $0.centring.weight = 0 }, "centring"),
-                             (.with { $0.stepGate.ungatedShare = 0.5; $0.policy = .episodic }, "episodic")] {
+                             (.with { $0.stepGate.batchMinimum = 0 }, "batchMinimum")] {
             #expect { try bad.validate() } throws: { "\($0)".contains(field) }
         }
+    }
+
+    /// Where centring keeps no running evidence (centring off, an episodic stream) the gate is
+    /// not applied: such a stream steps as one with the gate off, bit for bit, instead of never
+    /// stepping. Labelled steps (the benchmark's oracle) are not gated either.
+    @Test func gateAppliesOnlyWithItsEvidence() throws {
+        let shut = StepGate(ungatedShare: 0, entropyThreshold: 2, entropyRamp: 0, decayWhileShut: true)
+        for change in [{ (h: inout RAdaHyperparameters) in h.centring = EmbeddingCentring() },
+                       { (h: inout RAdaHyperparameters) in h.policy = .episodic }] {
+            var task = SyntheticTask(classes: 4, dimension: 8)
+            let gated = RAdaHyperparameters.with { change(&$0); $0.stepGate = shut }
+            let plain = RAdaHyperparameters.with { change(&$0); $0.stepGate = StepGate() }
+            try gated.validate()
+            #expect(gated.appliedStepGate == StepGate() && RAdaHyperparameters.with { $0.stepGate = shut }.appliedStepGate == shut)
+            var a = try task.stream(heads: 2, hyperparameters: gated), b = try task.stream(heads: 2, hyperparameters: plain)
+            for _ in 0..<3 {
+                let (images, _) = task.images(8)
+                let (x, y) = (try a.process(images), try b.process(images))
+                #expect(x.probabilities == y.probabilities)
+            }
+            #expect(a.mask.values == b.mask.values)
+        }
+        // With labels, a shut gate steps as an open one.
+        var task = SyntheticTask(classes: 4, dimension: 8)
+        var a = try task.stream(heads: 2, hyperparameters: .with { $0.stepGate = shut })
+        var b = try task.stream(heads: 2, hyperparameters: .with { $0.stepGate = StepGate() })
+        let fresh = a.mask.values
+        for _ in 0..<3 {
+            let (images, labels) = task.images(8)
+            _ = try a.process(images, labels: labels)
+            _ = try b.process(images, labels: labels)
+        }
+        #expect(a.mask.values == b.mask.values && a.mask.values != fresh)
     }
 }

@@ -8,7 +8,7 @@ import Testing
     /// reset stream equals a freshly created one.
     @Test func identityAtInitAndAfterReset() throws {
         var task = SyntheticTask(classes: 6, dimension: 16)
-        var stream = try task.stream()
+        var stream = try task.stream(hyperparameters: .ungated())
         let fresh = stream
         let (f, _) = task.images(8)
         #expect(try stream.classify(f) == stream.zeroShotLogits(f))
@@ -59,7 +59,7 @@ import Testing
     /// Entropy minimisation on a fixed batch lowers the mean prediction entropy.
     @Test func entropyFallsOnAFixedBatch() throws {
         var task = SyntheticTask(classes: 5, dimension: 16)
-        let h = RAdaHyperparameters.with {
+        let h = RAdaHyperparameters.ungated {
             $0.objective = .entropyOnly
             $0.optimizer.learningRate = 1e-3
         }
@@ -152,7 +152,7 @@ import Testing
     @Test func policies() throws {
         var task = SyntheticTask(classes: 4, dimension: 8)
         let (f, _) = task.images(8)
-        let h = RAdaHyperparameters.with { $0.objective.confidenceThreshold = nil }
+        let h = RAdaHyperparameters.ungated { $0.objective.confidenceThreshold = nil }
         // Predict, then adapt: the returned logits are the pre-step (zero-shot) ones.
         var online = try task.stream(heads: 2, hyperparameters: h)
         let zeroShot = try online.zeroShotLogits(f)
@@ -233,7 +233,7 @@ import Testing
     /// before the step; the window counts in `memoryBytes` and shrinks with the hyper-parameters.
     @Test func replayWindow() throws {
         var task = SyntheticTask(classes: 4, dimension: 8)
-        let h = RAdaHyperparameters.with { $0.objective.confidenceThreshold = nil; $0.replayImages = 4 }
+        let h = RAdaHyperparameters.ungated { $0.objective.confidenceThreshold = nil; $0.replayImages = 4 }
         var stream = try task.stream(heads: 2, hyperparameters: h)
         var seen: [Float] = []
         for _ in 0..<6 {
@@ -246,7 +246,7 @@ import Testing
         }
         #expect(stream.replay == Array(seen.suffix(4 * 8)))
         // The step used the window: the same stream without one ends with another mask.
-        var plain = try task.stream(heads: 2, hyperparameters: .with { $0.objective.confidenceThreshold = nil })
+        var plain = try task.stream(heads: 2, hyperparameters: .ungated { $0.objective.confidenceThreshold = nil })
         for i in 0..<6 { _ = try plain.process(Matrix(rows: 1, cols: 8, storage: Array(seen[(i * 8)..<(i * 8 + 8)]))) }
         #expect(plain.mask != stream.mask)
         #expect(stream.memoryBytes - plain.memoryBytes == 4 * 8 * 4)
