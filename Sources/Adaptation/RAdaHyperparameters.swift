@@ -164,11 +164,6 @@ public struct RAdaHyperparameters: Codable, Sendable, Equatable {
         try check(within(stepGate.ungatedShare, 0...1), "stepGate ungatedShare must be in [0, 1], got \(stepGate.ungatedShare)")
         try check(within(stepGate.entropyThreshold, 0...2) && within(stepGate.entropyRamp, 0...2),
                   "stepGate entropyThreshold and entropyRamp must be in [0, 2], got \(stepGate.entropyThreshold) and \(stepGate.entropyRamp)")
-        try check((stepGate.coverageThreshold.map { within($0, 0...1) } ?? true) && within(stepGate.coverageRamp, 0...1),
-                  "stepGate coverageThreshold and coverageRamp must be in [0, 1], got \(stepGate.coverageThreshold ?? 0) and \(stepGate.coverageRamp)")
-        try check(stepGate.batchEntropyThreshold.map { within($0, 0...2) } ?? true,
-                  "stepGate batchEntropyThreshold must be in [0, 2], got \(stepGate.batchEntropyThreshold ?? 0)")
-        try check(stepGate.batchMinimum >= 1 && stepGate.batchMinimum <= 1 << 20, "stepGate batchMinimum must be in 1...1048576, got \(stepGate.batchMinimum)")
         try check(chunkRows >= 1 && chunkRows <= 1 << 20, "chunkRows must be in 1...1048576, got \(chunkRows)")
         if let lr = optimizer.learningRate { try check(within(lr, 0...10), "learningRate must be in [0, 10], got \(lr)") }
         try check(within(optimizer.beta1, 0...0.999_999) && within(optimizer.beta2, 0...0.999_999), "Adam betas must be in [0, 1)")

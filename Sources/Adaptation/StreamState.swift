@@ -258,10 +258,6 @@ public struct StreamState: Sendable, Equatable {
         func zeroShot() -> [Float]? {
             hyperparameters.objective.needsZeroShotLogits && adapt ? network.zeroShotLogits(features: stepFeatures, batch: stepBatch) : nil
         }
-        // The request's own zero-shot uncertainty, where the step gate reads it.
-        func stepGateBatchEntropy() -> Double? {
-            hyperparameters.appliedStepGate.readsBatchEntropy(batch: batch) ? normalisedMean(rawEntropies()) : nil
-        }
         var outcome = StepOutcome()
         // The mask's own logits (what its running statistics follow) and the fused ones (the
         // mask's plus the class Gaussians' adjustment while the fusion is on and its gate open:
@@ -289,14 +285,12 @@ public struct StreamState: Sendable, Equatable {
             onPrediction(Matrix(rows: batch, cols: classes, storage: probabilities), adapt ? nil : 0)
             if adapt {
                 outcome = adaptationSteps(
-                    stepFeatures, batch: stepBatch, images: batch, zeroShot: zeroShot(), labels: labels, first: reuse ? prediction : nil,
-                    batchEntropy: stepGateBatchEntropy())
+                    stepFeatures, batch: stepBatch, images: batch, zeroShot: zeroShot(), labels: labels, first: reuse ? prediction : nil)
             }
         case .adaptThenPredict, .episodic:
             if adapt {
                 outcome = adaptationSteps(
-                    stepFeatures, batch: stepBatch, images: batch, zeroShot: zeroShot(), labels: labels, first: nil,
-                    batchEntropy: stepGateBatchEntropy())
+                    stepFeatures, batch: stepBatch, images: batch, zeroShot: zeroShot(), labels: labels, first: nil)
             }
             maskLogits = network.forward(mask: mask, features: f, batch: batch).logits
             logits = fused(maskLogits)
@@ -394,15 +388,13 @@ public struct StreamState: Sendable, Equatable {
     /// AdamW's per-image decay counts.
     private mutating func adaptationSteps(
         _ f: [Float], batch: Int, images: Int, zeroShot: [Float]?, labels: [Int]?,
-        first: (result: MaskForward<Float>, retained: RetainedChunk<Float>?)?, batchEntropy: Double?
+        first: (result: MaskForward<Float>, retained: RetainedChunk<Float>?)?
     ) -> StepOutcome {
         var outcome = StepOutcome()
         // Labelled steps (the benchmark's oracle) are not gated: the gate guards the unlabelled
         // objective, which only sharpens zero-shot's mistakes where it is already sure.
         let gate = labels == nil ? hyperparameters.appliedStepGate : StepGate()
-        let coverage = gate.readsCoverage && classes > 1
-            ? Coverage.of(logits: zeroShot ?? network.zeroShotLogits(features: f, batch: batch), batch: batch, classes: classes) : nil
-        let gateScale = gate.scale(runningEntropy: embeddingMean.isEmpty ? nil : embeddingMean.entropy, coverage: coverage, batchEntropy: batchEntropy)
+        let gateScale = gate.scale(runningEntropy: embeddingMean.isEmpty ? nil : embeddingMean.entropy)
         // Behind `decayWhileShut` the gate scales the gradient's step alone; otherwise the rate.
         let lr = hyperparameters.optimizer.resolvedLearningRate(logitScale: Double(logitScale)) * (gate.decayWhileShut ? 1 : gateScale)
         let gradientShare = gate.decayWhileShut ? gateScale : 1
@@ -495,8 +487,8 @@ public struct StreamState: Sendable, Equatable {
     /// Floating-point operations of the optimiser steps one request of `batch` images takes (the
     /// replay window's rows included; 0 without steps), of the class Gaussians' update while the
     /// fusion is on, and of what centring (zero-shot's B×K×D product for the gates, whitening's
-    /// B×D² product), the prior correction (at most its EM's iterations of 3·B·K) and the step
-    /// gate's coverage add: what schedulers rank requests by.
+    /// B×D² product), and the prior correction (at most its EM's iterations of 3·B·K) add: what
+    /// schedulers rank requests by.
     public func stepFLOPs(batch: Int) -> Double {
         let rows = max(batch, hyperparameters.replayImages)
         let perStep = StepCost.flops(batch: max(1, rows), classes: classes, dimension: dimension, chunkRows: hyperparameters.chunkRows)
@@ -505,12 +497,7 @@ public struct StreamState: Sendable, Equatable {
         let centring = hyperparameters.centring.isOn ? 2 * b * k * d + (hyperparameters.centring.whitens ? 2 * b * d * d : 0) : 0
         let correction = hyperparameters.priorCorrection.isOn && batch >= hyperparameters.priorCorrection.minimumBatch
             ? Double(PriorCorrection.iterations) * 3 * b * k : 0
-        // The step gate's coverage: the batch's softmax (3·B·K), on zero-shot logits of its own
-        // where the objective does not compute them.
-        let gate = hyperparameters.appliedStepGate
-        let coverage = gate.readsCoverage && hyperparameters.stepsPerBatch > 0
-            ? 3 * b * k + (hyperparameters.objective.needsZeroShotLogits ? 0 : 2 * b * k * d) : 0
-        return Double(hyperparameters.stepsPerBatch) * perStep + gaussians + centring + correction + coverage
+        return Double(hyperparameters.stepsPerBatch) * perStep + gaussians + centring + correction
     }
 
     /// Peak scratch bytes of one adaptation step on `batch` images (independent of the batch size

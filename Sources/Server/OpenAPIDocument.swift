@@ -656,15 +656,11 @@ enum OpenAPIDocument {
                 batchEntropyRamp: {type: number, minimum: 0, maximum: 2}
             stepGate:
               type: object
-              description: "Each step's learning rate times ungatedShare + (1 − ungatedShare) × gate, the gate rising from 0 to 1 as zero-shot's running entropy (a fraction of log K) goes from entropyThreshold to entropyThreshold + entropyRamp, or, with coverageThreshold, as the batch's zero-shot class coverage falls from coverageThreshold + coverageRamp to coverageThreshold (whichever is more open); with decayWhileShut the gate scales the gradient's step alone and AdamW's decay keeps its rate; not applied where centring is off or the policy is episodic (no running evidence), nor to labelled steps (ungatedShare 1: off; the default is ungatedShare 0, entropyThreshold 0.13, entropyRamp 0.02, decayWhileShut true)"
+              description: "Each step's learning rate times ungatedShare + (1 − ungatedShare) × gate, the gate rising from 0 to 1 as zero-shot's running entropy (a fraction of log K) goes from entropyThreshold to entropyThreshold + entropyRamp; with decayWhileShut the gate scales the gradient's step alone and AdamW's decay keeps its rate; not applied where centring is off or the policy is episodic (no running evidence), nor to labelled steps (ungatedShare 1: off; the default is ungatedShare 0, entropyThreshold 0.13, entropyRamp 0.02, decayWhileShut true)"
               properties:
                 ungatedShare: {type: number, minimum: 0, maximum: 1}
                 entropyThreshold: {type: number, minimum: 0, maximum: 2}
                 entropyRamp: {type: number, minimum: 0, maximum: 2}
-                coverageThreshold: {type: [number, "null"], minimum: 0, maximum: 1, description: "Absent or null: the batch's coverage is not read"}
-                coverageRamp: {type: number, minimum: 0, maximum: 1}
-                batchEntropyThreshold: {type: [number, "null"], minimum: 0, maximum: 2, description: "A request of at least batchMinimum images whose own mean zero-shot entropy is above this opens the gate over the same ramp; absent or null: not read"}
-                batchMinimum: {type: integer, minimum: 1, maximum: 1048576}
                 decayWhileShut: {type: boolean, description: "Absent: false"}
         Hyperparameters:
           type: object

@@ -55,10 +55,6 @@ struct RAdaOptions: ParsableArguments {
     @Option(help: "Step gate: the share of the learning rate zero-shot's running uncertainty does not scale, in [0, 1] (1: off).") var stepGate: Double?
     @Option(help: "Step gate: shut up to this running zero-shot entropy (fraction of log K).") var stepGateThreshold: Double?
     @Option(help: "Step gate: the entropy rise above the threshold over which it opens fully.") var stepGateRamp: Double?
-    @Option(help: "Step gate: open for a batch whose zero-shot class coverage (H(mean prediction)/log K) is at most this; 'off' does not read it.") var stepGateCoverage: String?
-    @Option(help: "Step gate: the coverage rise over which a skewed batch's opening fades out.") var stepGateCoverageRamp: Double?
-    @Option(help: "Step gate: open for a request of enough images whose own mean zero-shot entropy (fraction of log K) is above this; 'off' does not read it.") var stepGateBatchEntropy: String?
-    @Option(help: "Step gate: the smallest request whose own entropy is read.") var stepGateBatchMinimum: Int?
     @Option(help: "Step gate: AdamW's decay at its full rate while the gate is shut (on), or scaled with the step (off).") var stepGateDecay: String?
 
     func hyperparameters() throws -> RAdaHyperparameters {
@@ -123,10 +119,6 @@ struct RAdaOptions: ParsableArguments {
         if let stepGate { h.stepGate.ungatedShare = stepGate }
         if let stepGateThreshold { h.stepGate.entropyThreshold = stepGateThreshold }
         if let stepGateRamp { h.stepGate.entropyRamp = stepGateRamp }
-        if let stepGateCoverage { h.stepGate.coverageThreshold = try Self.numberOrOff(stepGateCoverage, "step-gate-coverage") }
-        if let stepGateCoverageRamp { h.stepGate.coverageRamp = stepGateCoverageRamp }
-        if let stepGateBatchEntropy { h.stepGate.batchEntropyThreshold = try Self.numberOrOff(stepGateBatchEntropy, "step-gate-batch-entropy") }
-        if let stepGateBatchMinimum { h.stepGate.batchMinimum = stepGateBatchMinimum }
         if let stepGateDecay { h.stepGate.decayWhileShut = try Self.onOff(stepGateDecay, "step-gate-decay") }
         try h.validate()
         return h

@@ -58,65 +58,6 @@ import RadaNumerics
         #expect(moved(streams[1]) > 0 && moved(streams[1]) < 0.8 * moved(streams[0]))
     }
 
-    /// The batch's coverage opens the gate where it is skewed: fully at or below c₀, not at all
-    /// above c₀ + w_c, the more open of the two readings; without a threshold it is not read.
-    @Test func coverageOpensTheGate() {
-        let gate = StepGate(ungatedShare: 0, entropyThreshold: 0.3, entropyRamp: 0.1, coverageThreshold: 0.6, coverageRamp: 0.2)
-        #expect(gate.scale(runningEntropy: 0.1, coverage: 0.5) == 1)
-        #expect(abs(gate.scale(runningEntropy: 0.1, coverage: 0.7) - 0.5) < 1e-12)
-        #expect(gate.scale(runningEntropy: 0.1, coverage: 0.9) == 0)
-        #expect(gate.scale(runningEntropy: 0.5, coverage: 0.9) == 1)
-        #expect(abs(gate.scale(runningEntropy: 0.37, coverage: 0.75) - 0.7) < 1e-12)
-        #expect(gate.scale(runningEntropy: nil, coverage: nil) == 0)
-        #expect(StepGate(ungatedShare: 0, entropyThreshold: 0.3).scale(runningEntropy: 0.1, coverage: 0) == 0)
-        // H(q̄)/log K: 1 for a uniform mean prediction, 0 for one certain class.
-        #expect(abs(Coverage.of(logits: [0, 0, 0, 0, 5, 5, 5, 5], batch: 2, classes: 4) - 1) < 1e-12)
-        #expect(Coverage.of(logits: [200, 0, 0, 0], batch: 1, classes: 4) < 1e-12)
-    }
-
-    /// A run of one class opens a gate the running entropy keeps shut, so its steps move the
-    /// mask; a batch covering the classes leaves it shut, and without a coverage threshold a
-    /// run of one class does too.
-    @Test func skewedBatchesAdapt() throws {
-        var task = SyntheticTask(classes: 4, dimension: 8)
-        let fresh = try task.stream(heads: 2).mask.values
-        let (mixed, labels) = task.images(32)
-        let rows = labels.indices.filter { labels[$0] == 0 }
-        var run = Matrix(rows: rows.count, cols: 8)
-        for (r, source) in rows.enumerated() { for j in 0..<8 { run[r, j] = mixed[source, j] } }
-        let shut = StepGate(ungatedShare: 0, entropyThreshold: 2, entropyRamp: 0)
-        var withCoverage = shut
-        withCoverage.coverageThreshold = 0.6
-        for (gate, batch, moves) in [(withCoverage, run, true), (withCoverage, mixed, false), (shut, run, false)] {
-            var stream = try task.stream(heads: 2, hyperparameters: .with { $0.stepGate = gate })
-            for _ in 0..<3 { _ = try stream.process(batch) }
-            #expect((stream.mask.values != fresh) == moves, "coverage \(gate.coverageThreshold ?? -1), \(batch.rows) images")
-        }
-    }
-
-    /// The request's own entropy opens the gate over the same ramp, for requests of at least
-    /// `batchMinimum` images; smaller ones, and a gate without the threshold, do not read it.
-    @Test func batchEntropyOpensTheGate() throws {
-        let gate = StepGate(ungatedShare: 0, entropyThreshold: 0.3, entropyRamp: 0.1, batchEntropyThreshold: 0.2, batchMinimum: 8)
-        #expect(gate.scale(runningEntropy: 0.1, batchEntropy: 0.1) == 0)
-        #expect(abs(gate.scale(runningEntropy: 0.1, batchEntropy: 0.25) - 0.5) < 1e-12)
-        #expect(gate.scale(runningEntropy: 0.1, batchEntropy: 0.35) == 1)
-        #expect(abs(gate.scale(runningEntropy: 0.38, batchEntropy: 0.25) - 0.8) < 1e-12)
-        #expect(gate.readsBatchEntropy(batch: 8) && !gate.readsBatchEntropy(batch: 7))
-        #expect(!StepGate(ungatedShare: 0).readsBatchEntropy(batch: 64) && !StepGate(batchEntropyThreshold: 0.1).readsBatchEntropy(batch: 64))
-
-        // In a stream: the running reading never opens (threshold 2), any request's own does
-        // (threshold 0), if it has 8 images.
-        var task = SyntheticTask(classes: 4, dimension: 8)
-        let fresh = try task.stream(heads: 2).mask.values
-        let batchOpens = StepGate(ungatedShare: 0, entropyThreshold: 2, entropyRamp: 0, batchEntropyThreshold: 0, batchMinimum: 8)
-        for (size, moves) in [(8, true), (4, false)] {
-            var stream = try task.stream(heads: 2, hyperparameters: .with { $0.stepGate = batchOpens })
-            for _ in 0..<3 { _ = try stream.process(task.images(size).0) }
-            #expect((stream.mask.values != fresh) == moves, "\(size) images")
-        }
-    }
-
     /// Shut behind `decayWhileShut`, a step is AdamW's decay alone: the moved mask times exactly
     /// the decay factor (towards the identity mask), where the default gate leaves it bit for bit.
     @Test func decayWhileShutReturnsTowardsZeroShot() throws {
@@ -152,32 +93,23 @@ import RadaNumerics
         #expect(try JSONDecoder().decode(RAdaHyperparameters.self, from: JSONSerialization.data(withJSONObject: stored))
             == RAdaHyperparameters.with { $0.stepGate = StepGate() })
 
-        // The fields added later are written only when used: a gate without them stores the bytes
-        // it always did, and one with them reads back equal.
+        // The decay option, added later, is written only when used: a gate without it stores the
+        // bytes it always did, and one with it reads back equal.
         let plainGate = try #require(String(data: JSONEncoder().encode(StepGate(ungatedShare: 0.5)), encoding: .utf8))
-        #expect(!plainGate.contains("coverage") && !plainGate.contains("batch") && !plainGate.contains("decayWhileShut"))
-        let fullGate = StepGate(ungatedShare: 0, entropyThreshold: 0.13, entropyRamp: 0.02, coverageThreshold: 0.6, coverageRamp: 0.1, decayWhileShut: true)
+        #expect(!plainGate.contains("decayWhileShut"))
+        let fullGate = StepGate(ungatedShare: 0, entropyThreshold: 0.13, entropyRamp: 0.02, decayWhileShut: true)
         #expect(try JSONDecoder().decode(StepGate.self, from: JSONEncoder().encode(fullGate)) == fullGate)
-        let batchGate = StepGate(ungatedShare: 0, batchEntropyThreshold: 0.15, batchMinimum: 16)
-        #expect(try JSONDecoder().decode(StepGate.self, from: JSONEncoder().encode(batchGate)) == batchGate)
-        let rampOnly = StepGate(ungatedShare: 0, coverageRamp: 0.1)
-        #expect(try JSONDecoder().decode(StepGate.self, from: JSONEncoder().encode(rampOnly)) == rampOnly)
 
         var task = SyntheticTask(classes: 4, dimension: 8)
         var gated = try task.stream(heads: 2, hyperparameters: .with { $0.stepGate = StepGate(ungatedShare: 0.3, entropyThreshold: 0.1, entropyRamp: 0.05) })
         try expectCheckpointRoundTrip(&gated, task: &task)
-        var covered = try task.stream(heads: 2, hyperparameters: .with { $0.stepGate = fullGate })
-        try expectCheckpointRoundTrip(&covered, task: &task)
+        var decaying = try task.stream(heads: 2, hyperparameters: .with { $0.stepGate = fullGate })
+        try expectCheckpointRoundTrip(&decaying, task: &task)
 
         for (bad, field) in [(RAdaHyperparameters.with { $0.stepGate.ungatedShare = 1.01 }, "ungatedShare"),
                              (.with { $0.stepGate.ungatedShare = -0.5 }, "ungatedShare"),
                              (.with { $0.stepGate.entropyThreshold = .infinity }, "entropyThreshold"),
-                             (.with { $0.stepGate.entropyRamp = 3 }, "entropyRamp"),
-                             (.with { $0.stepGate.coverageThreshold = 1.5 }, "coverageThreshold"),
-                             (.with { $0.stepGate.coverageThreshold = .nan }, "coverageThreshold"),
-                             (.with { $0.stepGate.coverageRamp = -0.1 }, "coverageRamp"),
-                             (.with { $0.stepGate.batchEntropyThreshold = 2.5 }, "batchEntropyThreshold"),
-                             (.with { $0.stepGate.batchMinimum = 0 }, "batchMinimum")] {
+                             (.with { $0.stepGate.entropyRamp = 3 }, "entropyRamp")] {
             #expect { try bad.validate() } throws: { "\($0)".contains(field) }
         }
     }

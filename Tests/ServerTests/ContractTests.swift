@@ -214,8 +214,8 @@ struct ContractTests {
             }
         }
         try check([], patch)
-        #expect(tried == 102)
-        #expect(nullsTried == 57)
+        #expect(tried == 94)
+        #expect(nullsTried == 53)
     }
 
     /// Requests the document allows that the server once refused, and the reverse, each found
