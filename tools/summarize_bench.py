@@ -168,6 +168,8 @@ def seeds(reports, heading):
                 cells.append(f"{100.0 * c / n:.2f}")
             out.append(f"| {row} | " + " | ".join(cells) + " |")
         out.append("")
+    if reports[0]["protocol"] == "long":
+        out.extend(round_bars(reports, methods, names, counted))
     timing = {m: [] for m in methods}
     for r in reports:
         for t in r["timing"]:
@@ -175,6 +177,30 @@ def seeds(reports, heading):
     out.append("Adaptation ms/image (mean over the seeds): " + ", ".join(
         f"{m} {sum(v) / len(v):.3f}" for m, v in timing.items() if v) + ".")
     return "\n".join(out)
+
+
+def round_bars(reports, methods, rounds, counted):
+    """The long stream's bars per seed: each method's accuracy in the first and the last round,
+    whether the last is at least the first, and its smallest gain over zero-shot in any round."""
+    out = ["Rounds per seed: first / last round's accuracy, last ≥ first, the smallest gain over zero-shot of any round:", ""]
+    order = [r["seeds"]["order"] for r in reports]
+    out.append("| method | " + " | ".join(f"seed {s}" for s in order) + " |")
+    out.append("|---|" + "---|" * len(order))
+    for m in methods:
+        if m == "zero-shot":
+            continue
+        cells = []
+        for _, rows in counted:
+            acc = [100.0 * rows[(m, k)][0] / rows[(m, k)][1] for k in rounds]
+            zero = [100.0 * rows[("zero-shot", k)][0] / rows[("zero-shot", k)][1] for k in rounds]
+            first, last = rows[(m, rounds[0])], rows[(m, rounds[-1])]
+            # Counts decide "at least": every round has the same images.
+            holds = "yes" if last[0] * first[1] >= first[0] * last[1] else "**no**"
+            smallest = min(a - z for a, z in zip(acc, zero))
+            cells.append(f"{acc[0]:.2f} / {acc[-1]:.2f} ({acc[-1] - acc[0]:+.2f}, {holds}); {smallest:+.2f}")
+        out.append(f"| {m} | " + " | ".join(cells) + " |")
+    out.append("")
+    return out
 
 
 def main(argv):
