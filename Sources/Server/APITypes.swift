@@ -222,13 +222,21 @@ indirect enum JSONValue: Codable, Equatable, Sendable {
 }
 
 extension RAdaHyperparameters {
-    /// The defaults with a client's partial hyper-parameters applied; 422 for unknown fields or bad values.
+    /// Every field a hyperparameters patch may name, at every depth.
+    static let fieldTree = FieldTree(reflecting: RAdaHyperparameters())
+
+    /// The defaults with a client's partial hyper-parameters applied; 422 for unknown fields (at
+    /// any depth) or bad values.
     static func resolving(_ patch: JSONValue?) throws -> RAdaHyperparameters {
         guard let patch else { return RAdaHyperparameters() }
         guard case let .object(fields) = patch else { throw APIError.unprocessable("\"hyperparameters\" must be a JSON object") }
         let defaults = try JSONDecoder().decode(JSONValue.self, from: JSONEncoder().encode(RAdaHyperparameters()))
-        if case let .object(known) = defaults, let unknown = fields.keys.sorted().first(where: { known[$0] == nil }) {
-            throw APIError.unprocessable("unknown hyperparameters field \"\(unknown)\"; known: \(known.keys.sorted().joined(separator: ", "))")
+        // Nested objects too: a field the settings do not have would otherwise be dropped
+        // without a word by their decoders.
+        if let unknown = fieldTree.unknownPath(in: .object(fields)) {
+            let known = fieldTree.subtree(Array(unknown.dropLast()))?.fields.keys.sorted() ?? []
+            throw APIError.unprocessable(
+                "unknown hyperparameters field \"\(unknown.joined(separator: "."))\"; known\(unknown.count > 1 ? " there" : ""): \(known.joined(separator: ", "))")
         }
         let resolved: RAdaHyperparameters
         do {

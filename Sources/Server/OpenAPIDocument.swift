@@ -582,7 +582,7 @@ enum OpenAPIDocument {
         HyperparametersPatch:
           type: object
           additionalProperties: false
-          description: Any fields of the stream's hyperparameters; the rest keep their defaults (unknown fields are a 422)
+          description: Any fields of the stream's hyperparameters, at any depth; the rest keep their defaults (unknown fields, nested ones too, are a 422)
           properties:
             attentionTemperature: {type: number, minimum: 0.001, maximum: 1000}
             policy: {type: string, enum: [predictThenAdapt, adaptThenPredict, episodic]}
@@ -592,6 +592,7 @@ enum OpenAPIDocument {
             chunkRows: {type: integer, minimum: 1, maximum: 1048576}
             objective:
               type: object
+              additionalProperties: false
               properties:
                 entropyWeight: {type: number, minimum: 0, maximum: 1000000}
                 confidenceThreshold: {type: [number, "null"], minimum: 0.000001, maximum: 1000}
@@ -605,6 +606,7 @@ enum OpenAPIDocument {
                 fixedTemperature: {type: boolean}
             optimizer:
               type: object
+              additionalProperties: false
               properties:
                 kind: {type: string, enum: [adam, adamW, sgd]}
                 learningRate: {type: [number, "null"], minimum: 0, maximum: 10}
@@ -618,12 +620,14 @@ enum OpenAPIDocument {
                 momentum: {type: number, minimum: 0, maximum: 0.999999}
             collapse:
               type: object
+              additionalProperties: false
               properties:
                 entropyResetFraction: {type: [number, "null"], minimum: 0, maximum: 2}
                 histogramEntropyResetFraction: {type: [number, "null"], minimum: 0, maximum: 2}
                 resetEveryOptimizerSteps: {type: [integer, "null"], minimum: 1, maximum: 9007199254740991}
             centring:
               type: object
+              additionalProperties: false
               description: "Embedding centring: subtract a gated share of the stream's running mean image embedding before the mask (weight 0: off)"
               properties:
                 weight: {type: number, minimum: 0, maximum: 4}
@@ -636,6 +640,7 @@ enum OpenAPIDocument {
                 batchEntropyThreshold: {type: [number, "null"], minimum: 0, maximum: 2, description: "The batch gate's entropy threshold (null or absent: entropyThreshold)"}
             gaussians:
               type: object
+              additionalProperties: false
               description: "Class Gaussians fused with the mask: an online Gaussian model per class (pooled covariance) on the embeddings the mask sees, its linear discriminant added to the logits with weight min(weightPerEvidence × mean class evidence, maxWeight) × the centring gate (maxWeight 0: off)"
               properties:
                 maxWeight: {type: number, minimum: 0, maximum: 100}
@@ -646,6 +651,7 @@ enum OpenAPIDocument {
                 priorWindow: {type: number, minimum: 1, maximum: 10000000, description: "Memory of the running class prior that balances the labels, in images"}
             priorCorrection:
               type: object
+              additionalProperties: false
               description: "Label-shift correction of a batch's answer: its class prior, estimated by EM from its own predictions, re-weights them (logits + strength × share × (1 − centring gate) × log(K × prior)) where the batch's mean prediction covers few classes; it never changes what the stream learns (strength 0: off)"
               properties:
                 strength: {type: number, minimum: 0, maximum: 10}
@@ -656,6 +662,7 @@ enum OpenAPIDocument {
                 batchEntropyRamp: {type: number, minimum: 0, maximum: 2}
             stepGate:
               type: object
+              additionalProperties: false
               description: "Each step's learning rate times ungatedShare + (1 − ungatedShare) × gate, the gate rising from 0 to 1 as zero-shot's running entropy (a fraction of log K) goes from entropyThreshold to entropyThreshold + entropyRamp; with decayWhileShut the gate scales the gradient's step alone and AdamW's decay keeps its rate; not applied where centring is off or the policy is episodic (no running evidence), nor to labelled steps (ungatedShare 1: off; the default is ungatedShare 0, entropyThreshold 0.13, entropyRamp 0.02, decayWhileShut true)"
               properties:
                 ungatedShare: {type: number, minimum: 0, maximum: 1}

@@ -218,6 +218,38 @@ struct ContractTests {
         #expect(nullsTried == 53)
     }
 
+    /// The fields a patch may name are the document's, at every depth, and the server refuses
+    /// (422, naming the path) a field it does not have at every depth, where the settings'
+    /// decoders alone would drop it without a word.
+    @Test("Hyperparameters: the fields the server knows are the document's at every depth; an unknown one anywhere is a 422 that names it")
+    func hyperparameterFieldsMatch() throws {
+        func tree(_ schema: Object) -> FieldTree {
+            FieldTree(fields: ((schema["properties"] as? Object) ?? [:]).mapValues { tree($0 as? Object ?? [:]) })
+        }
+        let documented = tree(Self.schema("HyperparametersPatch"))
+        #expect(documented == RAdaHyperparameters.fieldTree)
+        #expect(documented.fields.count == 13 && documented.fields["stepGate"]?.fields.count == 4)
+        var objects = 0
+        func check(_ path: [String], _ node: FieldTree) throws {
+            guard !node.fields.isEmpty else { return }
+            let schema = path.reduce(Self.schema("HyperparametersPatch")) { (($0["properties"] as? Object)?[$1] as? Object) ?? [:] }
+            #expect(schema["additionalProperties"] as? Bool == false, "\(path)")
+            let unknown = path + ["notAField"]
+            let patch = unknown.reversed().reduce(JSONValue.integer(1)) { inner, key in .object([key: inner]) }
+            #expect { try RAdaHyperparameters.resolving(patch) } throws: { error in
+                guard let error = error as? APIError, error.status == .unprocessableContent else { return false }
+                let message = error.message
+                return message.contains("\"\(unknown.joined(separator: "."))\"") && node.fields.keys.allSatisfy { message.contains($0) }
+            }
+            objects += 1
+            for (name, child) in node.fields { try check(path + [name], child) }
+        }
+        try check([], RAdaHyperparameters.fieldTree)
+        #expect(objects == 8)
+        // A known field beside an unknown one does not hide it.
+        #expect(throws: APIError.self) { try RAdaHyperparameters.resolving(.object(["stepGate": .object(["ungatedShare": .number(0.5), "coverageThreshold": .number(0.6)])])) }
+    }
+
     /// Requests the document allows that the server once refused, and the reverse, each found
     /// by `make conformance` or by reading the document against the code.
     @Test("Every integer query parameter is bounded on both sides within what the server parses (Int)")
