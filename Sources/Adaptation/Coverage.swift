@@ -1,5 +1,4 @@
 import Foundation
-import RadaNumerics
 
 /// How evenly a batch's mean prediction q̄ spreads over the K classes: H(q̄)/log K, 1 for a batch
 /// that covers them uniformly, near 0 for a run of one class. The prior correction reads it (K > 1).
