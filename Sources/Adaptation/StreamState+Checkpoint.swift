@@ -165,6 +165,20 @@ extension StreamState {
         try load(checkpoint)
     }
 
+    /// Throws `invalidCheckpoint` when the checkpoint is unreadable or its header names a field
+    /// this version does not have, at any depth (the hyper-parameters' included). Restoring reads
+    /// past such a field without a word, so a checkpoint from a client would restore other
+    /// settings than it records: the server checks what clients upload with this. The server's
+    /// own stored state is read as it was written, so that a stream stored by an earlier version
+    /// still loads.
+    public static func checkKnownFields(checkpoint data: Data) throws {
+        let checkpoint = try ParsedCheckpoint(data)
+        guard let json = checkpoint.file.metadata[headerKey], let object = try? JSONSerialization.jsonObject(with: Data(json.utf8)),
+              let path = FieldTree(reflecting: checkpoint.header).unknownPath(in: object)
+        else { return }
+        throw AdaptationError.invalidCheckpoint("the stream header names a field this server does not have: \"\(path.joined(separator: "."))\"")
+    }
+
     /// Brings back a checkpoint's adapted state (mask, optimiser, counters, running statistics,
     /// replay window, running embedding mean) onto this stream's own class set. The stream's
     /// labels, class embeddings, logit scale, policy and seed never change, so `reset()` still

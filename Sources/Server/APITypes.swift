@@ -229,11 +229,11 @@ extension RAdaHyperparameters {
     /// any depth) or bad values.
     static func resolving(_ patch: JSONValue?) throws -> RAdaHyperparameters {
         guard let patch else { return RAdaHyperparameters() }
-        guard case let .object(fields) = patch else { throw APIError.unprocessable("\"hyperparameters\" must be a JSON object") }
+        guard case .object = patch else { throw APIError.unprocessable("\"hyperparameters\" must be a JSON object") }
         let defaults = try JSONDecoder().decode(JSONValue.self, from: JSONEncoder().encode(RAdaHyperparameters()))
         // Nested objects too: a field the settings do not have would otherwise be dropped
         // without a word by their decoders.
-        if let unknown = fieldTree.unknownPath(in: .object(fields)) {
+        if let unknown = fieldTree.unknownPath(in: try JSONSerialization.jsonObject(with: JSONEncoder().encode(patch))) {
             let known = fieldTree.subtree(Array(unknown.dropLast()))?.fields.keys.sorted() ?? []
             throw APIError.unprocessable(
                 "unknown hyperparameters field \"\(unknown.joined(separator: "."))\"; known\(unknown.count > 1 ? " there" : ""): \(known.joined(separator: ", "))")

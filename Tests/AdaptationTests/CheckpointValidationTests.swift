@@ -150,4 +150,29 @@ import Testing
         stream.reset()
         #expect(stream == fresh)
     }
+    /// A header field this version does not have, at the top or nested in the hyper-parameters,
+    /// is named by `checkKnownFields` (what the server runs on uploads); the checkpoint itself
+    /// still restores, as a stream stored by another version must, and a good one passes.
+    @Test func unknownHeaderFieldsAreNamed() throws {
+        let (trained, _) = try CheckpointTests.trainedStream()
+        let good = try trained.checkpointData()
+        try StreamState.checkKnownFields(checkpoint: good)
+        let top = try Self.editedHeader(good) { $0["futureField"] = 1 }
+        let nested = try Self.editedHeader(good) { header in
+            var h = header["hyperparameters"] as! [String: Any]
+            var gate = h["stepGate"] as! [String: Any]
+            gate["coverageThreshold"] = 0.6
+            h["stepGate"] = gate
+            header["hyperparameters"] = h
+        }
+        for (data, path) in [(top, "futureField"), (nested, "hyperparameters.stepGate.coverageThreshold")] {
+            #expect { try StreamState.checkKnownFields(checkpoint: data) } throws: { error in
+                guard case let .invalidCheckpoint(message)? = error as? AdaptationError else { return false }
+                return message.contains("\"\(path)\"")
+            }
+            #expect(try StreamState(checkpoint: data) == trained)
+        }
+        // An unreadable one is refused as restoring would refuse it.
+        #expect(throws: AdaptationError.self) { try StreamState.checkKnownFields(checkpoint: Data(good.prefix(40))) }
+    }
 }

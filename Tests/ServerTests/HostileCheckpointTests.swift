@@ -39,7 +39,7 @@ struct HostileCheckpointTests {
         }
     }
 
-    @Test("poisoned counters (2^63-1, -1) and out-of-range values are refused on upload; the stream keeps stepping", arguments: TestStore.available)
+    @Test("poisoned counters (2^63-1, -1), out-of-range values and unknown header fields are refused on upload; the stream keeps stepping", arguments: TestStore.available)
     func poisonedCounters(store: TestStore) async throws {
         try await TestServer.on(store).run { client in
             _ = try await client.createStream("s")
@@ -57,6 +57,15 @@ struct HostileCheckpointTests {
             }
             attacks.append(("optimizerStep", try Self.withHeader(good) { $0["optimizerStep"] = Int.max }))
             attacks.append(("logitScale", try Self.withHeader(good) { $0["logitScale"] = 1e30 }))
+            // A setting this server does not have would be read past without a word.
+            attacks.append(("unknown nested field", try Self.withHeader(good) { header in
+                var hyperparameters = header["hyperparameters"] as! [String: Any]
+                var gate = hyperparameters["stepGate"] as! [String: Any]
+                gate["coverageThreshold"] = 0.6
+                hyperparameters["stepGate"] = gate
+                header["hyperparameters"] = hyperparameters
+            }))
+            attacks.append(("unknown field", try Self.withHeader(good) { $0["futureField"] = true }))
             for (index, (name, data)) in attacks.enumerated() {
                 let reply = try await client.send(.put, "/v1/streams/s/checkpoints/a\(index)", body: data, contentType: Self.octet)
                 #expect(reply.status == .unprocessableContent, "\(name): \(String(buffer: reply.body))")

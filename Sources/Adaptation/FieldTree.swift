@@ -1,13 +1,16 @@
+import Foundation
+
 /// The field names a settings value has, nested as its settings are: the stored properties of
 /// each struct, read by reflection, so a field added to the settings is known here without a
-/// second list. (The settings' Codable keys are their property names; `ContractTests` checks the
-/// tree against the OpenAPI document's.) Numbers, strings, enums and nil optionals are leaves.
-struct FieldTree: Sendable, Equatable {
-    var fields: [String: FieldTree]
+/// second list. (The settings' and the checkpoint header's Codable keys are their property names;
+/// the server's `ContractTests` check the hyper-parameters' tree against the OpenAPI document's.)
+/// Numbers, strings, enums and optionals that are nil are leaves.
+public struct FieldTree: Sendable, Equatable {
+    public var fields: [String: FieldTree]
 
-    init(fields: [String: FieldTree]) { self.fields = fields }
+    public init(fields: [String: FieldTree]) { self.fields = fields }
 
-    init(reflecting value: Any) {
+    public init(reflecting value: Any) {
         var mirror = Mirror(reflecting: value)
         if mirror.displayStyle == .optional, let wrapped = mirror.children.first?.value { mirror = Mirror(reflecting: wrapped) }
         guard mirror.displayStyle == .struct else {
@@ -21,11 +24,11 @@ struct FieldTree: Sendable, Equatable {
         self.fields = fields
     }
 
-    /// The first field `patch` names, in key order and depth first, that is not here; nil when
-    /// every name is known. Only objects are walked: a value of the wrong type is the decoder's
-    /// to refuse.
-    func unknownPath(in patch: JSONValue, prefix: [String] = []) -> [String]? {
-        guard case let .object(given) = patch else { return nil }
+    /// The first field `object` (a `JSONSerialization` value) names, in key order and depth
+    /// first, that is not here; nil when every name is known. Only objects are walked: a value
+    /// of the wrong type is the decoder's to refuse.
+    public func unknownPath(in object: Any, prefix: [String] = []) -> [String]? {
+        guard let given = object as? [String: Any] else { return nil }
         for key in given.keys.sorted() {
             guard let child = fields[key] else { return prefix + [key] }
             if !child.fields.isEmpty, let value = given[key], let path = child.unknownPath(in: value, prefix: prefix + [key]) {
@@ -36,7 +39,7 @@ struct FieldTree: Sendable, Equatable {
     }
 
     /// The tree at `path` (nil: no such field).
-    func subtree(_ path: [String]) -> FieldTree? {
+    public func subtree(_ path: [String]) -> FieldTree? {
         path.reduce(Optional(self)) { $0?.fields[$1] }
     }
 }
