@@ -21,6 +21,17 @@ import Testing
         }
     }
 
+    /// `data` with `hyperparameters.<group>.<field>` of its header set to `value`.
+    static func editedSetting(_ data: Data, _ group: String, _ field: String, _ value: Any) throws -> Data {
+        try editedHeader(data) { header in
+            var hyperparameters = header["hyperparameters"] as! [String: Any]
+            var settings = hyperparameters[group] as! [String: Any]
+            settings[field] = value
+            hyperparameters[group] = settings
+            header["hyperparameters"] = hyperparameters
+        }
+    }
+
     static func expectInvalid(_ data: Data, into stream: inout StreamState, _ comment: Comment, sourceLocation: SourceLocation = #_sourceLocation) {
         let before = stream
         #expect(sourceLocation: sourceLocation, performing: { try stream.restore(from: data) }, throws: { error in
@@ -158,13 +169,7 @@ import Testing
         let good = try trained.checkpointData()
         try StreamState.checkKnownFields(checkpoint: good)
         let top = try Self.editedHeader(good) { $0["futureField"] = 1 }
-        let nested = try Self.editedHeader(good) { header in
-            var h = header["hyperparameters"] as! [String: Any]
-            var gate = h["stepGate"] as! [String: Any]
-            gate["coverageThreshold"] = 0.6
-            h["stepGate"] = gate
-            header["hyperparameters"] = h
-        }
+        let nested = try Self.editedSetting(good, "stepGate", "coverageThreshold", 0.6)
         for (data, path) in [(top, "futureField"), (nested, "hyperparameters.stepGate.coverageThreshold")] {
             #expect { try StreamState.checkKnownFields(checkpoint: data) } throws: { error in
                 guard case let .invalidCheckpoint(message)? = error as? AdaptationError else { return false }

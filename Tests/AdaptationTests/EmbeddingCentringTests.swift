@@ -363,13 +363,7 @@ import Testing
         })
         // A mean on a stream whose hyper-parameters say centring is off (the rebuild path, where
         // the checkpoint's own hyper-parameters are used).
-        let offButFilled = try Edit.editedHeader(good) { header in
-            var hyperparameters = header["hyperparameters"] as! [String: Any]
-            var centring = hyperparameters["centring"] as! [String: Any]
-            centring["weight"] = 0
-            hyperparameters["centring"] = centring
-            header["hyperparameters"] = hyperparameters
-        }
+        let offButFilled = try Edit.editedSetting(good, "centring", "weight", 0)
         #expect(throws: AdaptationError.self) { try StreamState(checkpoint: offButFilled) }
         // The good one still restores.
         try stream.restore(from: good)
