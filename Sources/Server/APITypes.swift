@@ -12,9 +12,10 @@ struct CreateStreamRequest: Decodable {
     var hyperparameters: JSONValue?
     var seed: UInt64?
 
-    private enum CodingKeys: String, CodingKey { case id, labels, prompts, templates, hyperparameters, policy, seed }
+    private enum CodingKeys: String, CodingKey, CaseIterable { case id, labels, prompts, templates, hyperparameters, policy, seed }
 
     init(from decoder: any Decoder) throws {
+        try decoder.refuseUnknownFields(CodingKeys.self)
         let c = try decoder.container(keyedBy: CodingKeys.self)
         id = try c.decodeUnlessAbsent(String.self, forKey: .id)
         labels = try c.decodeUnlessAbsent([String].self, forKey: .labels)
@@ -31,6 +32,27 @@ struct CreateStreamRequest: Decodable {
             seed = UInt64(value)
         } else {
             seed = nil
+        }
+    }
+}
+
+/// A key for any field name, to read every field an object has.
+private struct AnyCodingKey: CodingKey {
+    var stringValue: String
+    var intValue: Int? { nil }
+    init(stringValue: String) { self.stringValue = stringValue }
+    init?(intValue: Int) { nil }
+}
+
+extension Decoder {
+    /// Refuses a request body's field that `Key` does not name: a misspelt optional field (a
+    /// `"hyperparamters"`) would otherwise be read past, and its defaults used without a word.
+    func refuseUnknownFields<Key: CodingKey & CaseIterable>(_ keys: Key.Type) throws {
+        let all = try container(keyedBy: AnyCodingKey.self)
+        let known = Key.allCases.map(\.stringValue)
+        if let unknown = all.allKeys.first(where: { !known.contains($0.stringValue) }) {
+            throw DecodingError.dataCorruptedError(
+                forKey: unknown, in: all, debugDescription: "unknown field \"\(unknown.stringValue)\"; known: \(known.sorted().joined(separator: ", "))")
         }
     }
 }
@@ -142,6 +164,13 @@ struct ClassifyResponse: Encodable {
 
 struct CheckpointRequest: Decodable {
     var name: String
+
+    private enum CodingKeys: String, CodingKey, CaseIterable { case name }
+
+    init(from decoder: any Decoder) throws {
+        try decoder.refuseUnknownFields(CodingKeys.self)
+        name = try decoder.container(keyedBy: CodingKeys.self).decode(String.self, forKey: .name)
+    }
 }
 
 struct CheckpointInfo: Encodable {
@@ -160,9 +189,10 @@ struct StatelessClassifyRequest: Decodable {
     var templates: [String]?
     var images: [String]
 
-    private enum CodingKeys: String, CodingKey { case labels, prompts, templates, images }
+    private enum CodingKeys: String, CodingKey, CaseIterable { case labels, prompts, templates, images }
 
     init(from decoder: any Decoder) throws {
+        try decoder.refuseUnknownFields(CodingKeys.self)
         let c = try decoder.container(keyedBy: CodingKeys.self)
         labels = try c.decodeUnlessAbsent([String].self, forKey: .labels)
         prompts = try c.decodeUnlessAbsent([String: [String]].self, forKey: .prompts)

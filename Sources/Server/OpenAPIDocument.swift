@@ -292,7 +292,7 @@ enum OpenAPIDocument {
           description: 409 when the name exists on this stream.
           requestBody:
             required: true
-            content: {application/json: {schema: {type: object, required: [name], properties: {name: {$ref: "#/components/schemas/Name"}}}}}
+            content: {application/json: {schema: {type: object, additionalProperties: false, required: [name], properties: {name: {$ref: "#/components/schemas/Name"}}}}}
           responses:
             "201":
               description: Saved
@@ -532,6 +532,7 @@ enum OpenAPIDocument {
             required: [hyperparameters, policy]
         CreateStreamWithLabels:
           type: object
+          additionalProperties: false
           required: [labels]
           properties:
             id: {$ref: "#/components/schemas/Name"}
@@ -546,6 +547,7 @@ enum OpenAPIDocument {
             seed: {type: integer, minimum: 0, maximum: 9223372036854775807, description: "Seed of the mask's initial maps (default 0)"}
         CreateStreamWithPrompts:
           type: object
+          additionalProperties: false
           required: [prompts]
           properties:
             id: {$ref: "#/components/schemas/Name"}
@@ -565,6 +567,7 @@ enum OpenAPIDocument {
             - {$ref: "#/components/schemas/StatelessClassifyWithPrompts"}
         StatelessClassifyWithLabels:
           type: object
+          additionalProperties: false
           required: [labels, images]
           properties:
             labels: {$ref: "#/components/schemas/Labels"}
@@ -573,6 +576,7 @@ enum OpenAPIDocument {
             images: {$ref: "#/components/schemas/ImageList"}
         StatelessClassifyWithPrompts:
           type: object
+          additionalProperties: false
           required: [prompts, images]
           properties:
             labels: {$ref: "#/components/schemas/Labels"}

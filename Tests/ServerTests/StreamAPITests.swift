@@ -167,6 +167,27 @@ struct StreamAPITests {
         }
     }
 
+    /// A misspelt optional field would be read past and its defaults used: every JSON request
+    /// body refuses a field it does not have (400 naming it), and nothing is created or saved.
+    @Test("unknown top-level fields of a JSON body are a 400 that names them; nothing changes", arguments: TestStore.available)
+    func unknownBodyFields(store: TestStore) async throws {
+        try await TestServer.on(store).run { client in
+            let typo = try await client.send(.post, "/v1/streams", json: #"{"id": "typo", "labels": ["cat", "dog"], "hyperparamters": {"stepsPerBatch": 2}}"#)
+            #expect(typo.status == .badRequest && typo.errorCode == "bad_request")
+            #expect(String(buffer: typo.body).contains("hyperparamters") && String(buffer: typo.body).contains("hyperparameters"))
+            #expect(try await client.send(.get, "/v1/streams/typo").status == .notFound)
+            #expect(try client.object(try await client.createStream("s"), .created)["id"] as? String == "s")
+            let save = try await client.send(.post, "/v1/streams/s/checkpoints", json: #"{"name": "c1", "overwrite": true}"#)
+            #expect(save.status == .badRequest && String(buffer: save.body).contains("overwrite"))
+            #expect(try await client.send(.get, "/v1/streams/s/checkpoints/c1").status == .notFound)
+            #expect(try await client.send(.post, "/v1/streams/s/checkpoints", json: #"{"name": "c1"}"#).status == .created)
+            let image = PNGWriter.sample(0).base64EncodedString()
+            let stateless = try await client.send(.post, "/v1/classify", json: #"{"labels": ["a", "b"], "templates": ["a {}"], "image": "x", "images": ["\#(image)"]}"#)
+            #expect(stateless.status == .badRequest && String(buffer: stateless.body).contains(#"unknown field \"image\""#))
+            #expect(try await client.send(.post, "/v1/classify", json: #"{"labels": ["a", "b"], "images": ["\#(image)"]}"#).status == .ok)
+        }
+    }
+
     @Test("a hyperparameters patch overrides defaults (also under its deprecated name policy); unknown fields and bad values are 422, both names 400", arguments: TestStore.available)
     func hyperparameters(store: TestStore) async throws {
         try await TestServer.on(store).run { client in
