@@ -337,6 +337,10 @@ def main():
         for i, batch in enumerate([paths[14:17], paths[17:20]]):
             classify(browser, api, "wardrobe", batch, "after checkpoint, request %d" % (i + 1))
         browser.click("#checkpoints [data-restore='morning']")
+        # As for the reset below: read the API once the page shows the restore's answer, not
+        # while the restore may still be in flight (the history read before it and the counters
+        # after gave a wait that could never be met).
+        browser.wait("Number(document.getElementById('c-requests').textContent) === %d" % len(batches), "the restore is applied")
         shown, history, info = agree(browser, api, "wardrobe", "after the restore")
         check(info["requests"] == len(batches), "restore brings the counters back to %d requests" % len(batches))
         classify(browser, api, "wardrobe", paths[20:24], "after the restore, one more request")
