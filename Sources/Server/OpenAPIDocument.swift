@@ -611,6 +611,12 @@ enum OpenAPIDocument {
             optimizer:
               type: object
               additionalProperties: false
+              not:
+                description: a queryKeyDecayShare below 1 is adamW's only (Adam's and SGD's decay is an L2 term on every parameter)
+                required: [kind, queryKeyDecayShare]
+                properties:
+                  kind: {enum: [adam, sgd]}
+                  queryKeyDecayShare: {type: number, exclusiveMaximum: 1}
               properties:
                 kind: {type: string, enum: [adam, adamW, sgd]}
                 learningRate: {type: [number, "null"], minimum: 0, maximum: 10}
