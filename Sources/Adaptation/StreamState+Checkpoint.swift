@@ -165,20 +165,6 @@ extension StreamState {
         try load(checkpoint)
     }
 
-    /// Throws `invalidCheckpoint` when the checkpoint is unreadable or its header names a field
-    /// this version does not have, at any depth (the hyper-parameters' included). Restoring reads
-    /// past such a field without a word, so a checkpoint from a client would restore other
-    /// settings than it records: the server checks what clients upload with this. The server's
-    /// own stored state is read as it was written, so that a stream stored by an earlier version
-    /// still loads.
-    public static func checkKnownFields(checkpoint data: Data) throws {
-        let checkpoint = try ParsedCheckpoint(data)
-        guard let json = checkpoint.file.metadata[headerKey], let object = try? JSONSerialization.jsonObject(with: Data(json.utf8)),
-              let path = FieldTree(reflecting: checkpoint.header).unknownPath(in: object)
-        else { return }
-        throw AdaptationError.invalidCheckpoint("the stream header names a field this server does not have: \"\(path.joined(separator: "."))\"")
-    }
-
     /// Brings back a checkpoint's adapted state (mask, optimiser, counters, running statistics,
     /// replay window, running embedding mean) onto this stream's own class set. The stream's
     /// labels, class embeddings, logit scale, policy and seed never change, so `reset()` still
@@ -186,8 +172,14 @@ extension StreamState {
     /// A checkpoint of another shape, class set, class embeddings or policy is a
     /// `checkpointMismatch`; a corrupt or out-of-bounds one an `invalidCheckpoint`. On any error
     /// the stream is left exactly as it was.
-    public mutating func restore(from data: Data) throws {
-        let checkpoint = try ParsedCheckpoint(data)
+    ///
+    /// `refusingUnknownFields`: a header field this version does not have, at any depth (the
+    /// hyper-parameters' included), is an `invalidCheckpoint` naming it, where otherwise it is read
+    /// past without a word. The server asks for this on what clients upload, which would otherwise
+    /// restore other settings than it records; its own stored state is read as it was written, so
+    /// that a stream stored by an earlier version still loads.
+    public mutating func restore(from data: Data, refusingUnknownFields: Bool = false) throws {
+        let checkpoint = try ParsedCheckpoint(data, refusingUnknownFields: refusingUnknownFields)
         let header = checkpoint.header
         func mismatch(_ why: String) -> AdaptationError { .checkpointMismatch(why) }
         guard header.dimension == dimension else { throw mismatch("checkpoint has D = \(header.dimension), this stream D = \(dimension)") }
@@ -284,7 +276,7 @@ struct ParsedCheckpoint {
     let file: SafeTensorsFile
     let header: StreamCheckpointHeader
 
-    init(_ data: Data) throws {
+    init(_ data: Data, refusingUnknownFields: Bool = false) throws {
         func invalid(_ why: String) -> AdaptationError { .invalidCheckpoint(why) }
         do {
             file = try SafeTensorsFile(data: data, source: StreamState.checkpointSource, maxHeaderBytes: CheckpointBounds.maxHeaderBytes)
@@ -296,6 +288,10 @@ struct ParsedCheckpoint {
         }
         do { header = try JSONDecoder().decode(StreamCheckpointHeader.self, from: Data(json.utf8)) } catch let error as DecodingError {
             throw invalid("stream header is not valid: \(Self.summary(error))")
+        }
+        if refusingUnknownFields, let object = try? JSONSerialization.jsonObject(with: Data(json.utf8)),
+           let path = FieldTree(reflecting: header).unknownPath(in: object) {
+            throw invalid("the stream header names a field this server does not have: \"\(path.joined(separator: "."))\"")
         }
         try checkHeader()
         try checkShapes()

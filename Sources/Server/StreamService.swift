@@ -356,10 +356,7 @@ final class StreamService: Sendable {
             try await onPool {
                 guard try stream.handle.checkpoint(named: name) == nil else { throw APIError.conflict("checkpoint \"\(name)\" already exists") }
                 var trial = try stream.read { $0 }
-                do {
-                    try StreamState.checkKnownFields(checkpoint: data)
-                    try trial.restore(from: data)
-                } catch { throw Self.checkpointError(error) }
+                do { try trial.restore(from: data, refusingUnknownFields: true) } catch { throw Self.checkpointError(error) }
                 try Self.save(stream, name: name, data: data)
                 return CheckpointInfo(name: name, bytes: data.count, createdAt: Date())
             }

@@ -161,23 +161,33 @@ import Testing
         stream.reset()
         #expect(stream == fresh)
     }
+
     /// A header field this version does not have, at the top or nested in the hyper-parameters,
-    /// is named by `checkKnownFields` (what the server runs on uploads); the checkpoint itself
-    /// still restores, as a stream stored by another version must, and a good one passes.
+    /// is named by a restore that refuses unknown fields (what the server does on uploads), and
+    /// the stream is unchanged; without the option the checkpoint still restores, as a stream
+    /// stored by another version must, and a good one passes either way.
     @Test func unknownHeaderFieldsAreNamed() throws {
-        let (trained, _) = try CheckpointTests.trainedStream()
+        let (trained, task) = try CheckpointTests.trainedStream()
         let good = try trained.checkpointData()
-        try StreamState.checkKnownFields(checkpoint: good)
+        let fresh = try task.stream(heads: 2, hyperparameters: trained.hyperparameters, seed: 42)
+        var strict = fresh
+        try strict.restore(from: good, refusingUnknownFields: true)
+        #expect(strict == trained)
         let top = try Self.editedHeader(good) { $0["futureField"] = 1 }
         let nested = try Self.editedSetting(good, "stepGate", "coverageThreshold", 0.6)
         for (data, path) in [(top, "futureField"), (nested, "hyperparameters.stepGate.coverageThreshold")] {
-            #expect { try StreamState.checkKnownFields(checkpoint: data) } throws: { error in
+            var stream = fresh
+            #expect { try stream.restore(from: data, refusingUnknownFields: true) } throws: { error in
                 guard case let .invalidCheckpoint(message)? = error as? AdaptationError else { return false }
                 return message.contains("\"\(path)\"")
             }
+            #expect(stream == fresh)
             #expect(try StreamState(checkpoint: data) == trained)
+            try stream.restore(from: data)
+            #expect(stream == trained)
         }
         // An unreadable one is refused as restoring would refuse it.
-        #expect(throws: AdaptationError.self) { try StreamState.checkKnownFields(checkpoint: Data(good.prefix(40))) }
+        var stream = fresh
+        #expect(throws: AdaptationError.self) { try stream.restore(from: Data(good.prefix(40)), refusingUnknownFields: true) }
     }
 }
