@@ -5,7 +5,8 @@ import Testing
 /// CPU has it and are reported as skipped (with the reason) where it does not; the portable
 /// kernel runs everywhere.
 @Suite struct PackedMatrixTests {
-    /// (rows, k, n): one row; 12-row tiles and the balanced split of other counts (13, 25, 50);
+    /// (rows, k, n): one row; 12-row tiles and the split of other counts (13, 25, 50: balanced
+    /// tiles on AVX-512, full ones and a short 6-row block on AVX2);
     /// k of 1, within one 1024-input chunk (257, 520, 768), of one chunk plus one (1025) and of
     /// several chunks (2100); a partial last 32-column panel (5, 33, 70) and a partial 16-column
     /// half (AVX2); more rows than one 480-row block (500).
