@@ -45,14 +45,24 @@ int rada_packed_panels(int n) { return (n + NR - 1) / NR; }
 
 size_t rada_packed_size(int k, int n) { return (size_t)rada_packed_panels(n) * NR * (size_t)k; }
 
-void rada_pack_weight(const float *w, int k, int n, int ldw, float *packed) {
-    int panels = rada_packed_panels(n);
+/* Columns per run of a panel: AVX2 reads a panel as two 16-column halves, each stored whole
+ * (k × 16, then k × 16), so that a pass over one half streams contiguous lines; with the 32
+ * columns of an input side by side it touched every other line, and at 50 rows the kernel was
+ * 1.07-1.08× slower (1.02× at 400; weights streaming, on a Zen 3 core). The other kernels read
+ * all 32 columns of an input at once (k × 32). */
+static int panel_run(int kernel) { return kernel == RADA_F32_AVX2 ? 16 : NR; }
+
+void rada_pack_weight(int kernel, const float *w, int k, int n, int ldw, float *packed) {
+    int panels = rada_packed_panels(n), run = panel_run(kernel);
     for (int p = 0; p < panels; p++) {
         int cols = n - p * NR < NR ? n - p * NR : NR;
-        float *out = packed + (size_t)p * NR * k;
-        for (int kk = 0; kk < k; kk++) {
-            memcpy(out + (size_t)kk * NR, w + (size_t)kk * ldw + p * NR, sizeof(float) * cols);
-            for (int j = cols; j < NR; j++) out[(size_t)kk * NR + j] = 0;
+        for (int first = 0; first < NR; first += run) {
+            float *out = packed + (size_t)p * NR * k + (size_t)first * k;
+            int width = cols - first < 0 ? 0 : cols - first < run ? cols - first : run;
+            for (int kk = 0; kk < k; kk++) {
+                memcpy(out + (size_t)kk * run, w + (size_t)kk * ldw + p * NR + first, sizeof(float) * width);
+                for (int j = width; j < run; j++) out[(size_t)kk * run + j] = 0;
+            }
         }
     }
 }
@@ -142,8 +152,8 @@ __attribute__((target("avx512f"))) static void tile_avx512(int rows, int cols, i
     }
 }
 
-/* rows (≤ 6) × 16 columns of a panel (weights at stride NR): 12 accumulators + 2 weight vectors
- * + the broadcast within the 16 ymm registers. */
+/* rows (≤ 6) × 16 columns of a panel half (16 weights per input): 12 accumulators + 2 weight
+ * vectors + the broadcast within the 16 ymm registers. */
 __attribute__((target("avx2,fma"), always_inline)) static inline void
 micro_avx2(const int rows, int cols, int k, const float *a, const float *b, const float *bias, float *c, int ldc,
            int accumulate) {
@@ -157,7 +167,7 @@ micro_avx2(const int rows, int cols, int k, const float *a, const float *b, cons
      * the 6-row tile's rate on a Zen 3 core. */
 #define RADA_AVX2_STEP(o)                                                                          \
     {                                                                                              \
-        __m256 b0 = _mm256_loadu_ps(bp + (o) * NR), b1 = _mm256_loadu_ps(bp + (o) * NR + 8);       \
+        __m256 b0 = _mm256_loadu_ps(bp + (o) * 16), b1 = _mm256_loadu_ps(bp + (o) * 16 + 8);       \
         for (int r = 0; r < rows; r++) {                                                           \
             __m256 x = _mm256_broadcast_ss(ap + (o) * MR + r);                                     \
             lo[r] = _mm256_fmadd_ps(x, b0, lo[r]);                                                 \
@@ -165,10 +175,10 @@ micro_avx2(const int rows, int cols, int k, const float *a, const float *b, cons
         }                                                                                          \
     }
     const float *ap = a, *bp = b;
-    for (int trips = k >> 2; trips > 0; trips--, ap += 4 * MR, bp += 4 * NR) {
+    for (int trips = k >> 2; trips > 0; trips--, ap += 4 * MR, bp += 4 * 16) {
         RADA_AVX2_STEP(0) RADA_AVX2_STEP(1) RADA_AVX2_STEP(2) RADA_AVX2_STEP(3)
     }
-    for (int rest = k & 3; rest > 0; rest--, ap += MR, bp += NR) RADA_AVX2_STEP(0)
+    for (int rest = k & 3; rest > 0; rest--, ap += MR, bp += 16) RADA_AVX2_STEP(0)
 #undef RADA_AVX2_STEP
     if (cols == 16) {
         __m256 bias0 = bias ? _mm256_loadu_ps(bias) : _mm256_setzero_ps();
@@ -193,19 +203,21 @@ micro_avx2(const int rows, int cols, int k, const float *a, const float *b, cons
     write_block(acc, 16, rows, cols, bias, c, ldc, accumulate);
 }
 
-/* One panel chunk against a whole block of rows (full tiles of MR, packed as for the other
- * kernels), as 6 × 16 blocks, one 16-column half of the chunk at a time: the half (kc × 16
- * weights) is then re-read from L1/L2 by every row of the block before the other half. Tile by
+/* Inputs [k0, k0 + kc) of a panel (all k inputs at `panel`, two halves of k × 16) against a
+ * whole block of rows (full tiles of MR, packed as for the other kernels), as 6 × 16 blocks, one
+ * half at a time: the half's chunk (kc × 16 weights) is then re-read from L1/L2 by every row of
+ * the block before the other half. Tile by
  * tile, each 12-row tile read both halves in turn, and this walk is 1.10× faster at 50 rows
  * (batch 1) and 1.03-1.05× at 400 (batch 8), weights streaming, on a Zen 3 core. No prefetch:
  * asked for by the first block, it made this kernel 1.25× slower (71–74 → 56–59 GFLOP/s, one
  * thread, 200 rows, weights streaming, on an Intel Xeon family 6 model 207). */
-__attribute__((target("avx2,fma"))) static void panel_avx2(int rows, int cols, int kc, const float *block,
-                                                           const float *panel, const float *bias, float *c, int ldc,
-                                                           int accumulate) {
+__attribute__((target("avx2,fma"))) static void panel_avx2(int rows, int cols, int k, int k0, int kc,
+                                                           const float *block, const float *panel, const float *bias,
+                                                           float *c, int ldc, int accumulate) {
     for (int half = 0; half < cols; half += 16) {
         int w = cols - half < 16 ? cols - half : 16;
         const float *b = bias ? bias + half : NULL;
+        const float *weights = panel + (size_t)half * k + (size_t)k0 * 16;
         for (int t0 = 0; t0 < rows; t0 += MR) {
             const float *a = block + (size_t)(t0 / MR) * MR * kc;
             int tile_rows = rows - t0 < MR ? rows - t0 : MR;
@@ -213,7 +225,7 @@ __attribute__((target("avx2,fma"))) static void panel_avx2(int rows, int cols, i
                 float *out = c + (size_t)(t0 + sub) * ldc + half;
                 switch (tile_rows - sub < 6 ? tile_rows - sub : 6) {
 #define RADA_AVX2_CASE(R) \
-    case R: micro_avx2(R, w, kc, a + sub, panel + half, b, out, ldc, accumulate); break;
+    case R: micro_avx2(R, w, kc, a + sub, weights, b, out, ldc, accumulate); break;
                     RADA_AVX2_CASE(1) RADA_AVX2_CASE(2) RADA_AVX2_CASE(3)
                     RADA_AVX2_CASE(4) RADA_AVX2_CASE(5) RADA_AVX2_CASE(6)
 #undef RADA_AVX2_CASE
@@ -299,8 +311,8 @@ void rada_sgemm_packed(int kernel, int m, int n, int k, const float *a, int lda,
                 const float *panel_bias = first && bias ? bias + p * NR : NULL;
 #if defined(__x86_64__)
                 if (kernel == RADA_F32_AVX2) {
-                    panel_avx2(rows, cols, kc, block, panel, panel_bias, c + (size_t)r0 * ldc + p * NR, ldc,
-                               accumulate || !first);
+                    panel_avx2(rows, cols, k, k0, kc, block, packed + (size_t)p * NR * k, panel_bias,
+                               c + (size_t)r0 * ldc + p * NR, ldc, accumulate || !first);
                     continue;
                 }
 #endif

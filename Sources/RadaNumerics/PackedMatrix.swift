@@ -42,8 +42,9 @@ public struct PackedMatrix: Sendable {
     public let kernel: Kernel
     private let packed: [Float]
 
-    /// Packs a row-major rows × cols matrix for `kernel` (the layout is the same for every
-    /// kernel). `BF16PackedMatrix.init` has the same shape for its own element type.
+    /// Packs a row-major rows × cols matrix for `kernel`, in that kernel's layout (AVX2 reads a
+    /// panel's two 16-column halves one after the other), so it multiplies on that kernel only.
+    /// `BF16PackedMatrix.init` has the same shape for its own element type.
     public init(rows: Int, cols: Int, storage: [Float], kernel: Kernel = .fastest) {
         precondition(rows > 0 && cols > 0 && storage.count == rows * cols,
                      "PackedMatrix: \(storage.count) values for \(rows)×\(cols)")
@@ -53,7 +54,7 @@ public struct PackedMatrix: Sendable {
         var packed = [Float](repeating: 0, count: rada_packed_size(Int32(rows), Int32(cols)))
         storage.withUnsafeBufferPointer { w in
             packed.withUnsafeMutableBufferPointer {
-                rada_pack_weight(w.baseAddress!, Int32(rows), Int32(cols), Int32(cols), $0.baseAddress!)
+                rada_pack_weight(kernel.code, w.baseAddress!, Int32(rows), Int32(cols), Int32(cols), $0.baseAddress!)
             }
         }
         self.packed = packed
@@ -63,13 +64,12 @@ public struct PackedMatrix: Sendable {
     public var byteCount: Int { packed.count * MemoryLayout<Float>.stride }
 
     /// `out (+)= input · self (+ bias)` for `count` input rows of `rows` values (leading dimension
-    /// `rows`); `out` has leading dimension `cols`. `bias`, when given, has `cols` values.
-    /// `kernel` (default: the one packed for) must be available.
+    /// `rows`); `out` has leading dimension `cols`. `bias`, when given, has `cols` values. Runs
+    /// on the kernel packed for, which must be available.
     public func multiply(
         _ input: UnsafePointer<Float>, count: Int, bias: UnsafePointer<Float>?, into out: UnsafeMutablePointer<Float>,
-        accumulate: Bool, kernel: Kernel? = nil
+        accumulate: Bool
     ) {
-        let kernel = kernel ?? self.kernel
         guard kernel.isAvailable else { preconditionFailure("PackedMatrix.multiply: this CPU does not run \(kernel)") }
         if count == 0 { return }
         let panels = Int(rada_packed_panels(Int32(cols)))

@@ -49,11 +49,14 @@ const char *rada_cpu_limit_name(int level);
 size_t rada_packed_size(int k, int n);
 /** Number of column panels of an n-column weight. */
 int rada_packed_panels(int n);
-/** Packs row-major w (k×n, leading dimension ldw) into `packed` (zero-padding the last panel). */
-void rada_pack_weight(const float *w, int k, int n, int ldw, float *packed);
+/** Packs row-major w (k×n, leading dimension ldw) into `packed` (zero-padding the last panel)
+ *  for `kernel`: AVX2 stores each panel as two 16-column halves one after the other, the others
+ *  an input's 32 columns side by side, so a packed weight serves the kernel it was packed for. */
+void rada_pack_weight(int kernel, const float *w, int k, int n, int ldw, float *packed);
 
 /** c[r, j] = (accumulate ? c[r, j] : 0) + bias[j] + Σ_k a[r, k] · w[k, j] for rows r < m and
- *  columns j in panels [panel_begin, panel_end), on `kernel` (which must be available). `bias`
+ *  columns j in panels [panel_begin, panel_end), on `kernel` (which must be available, and be
+ *  the one `packed` was packed for). `bias`
  *  may be NULL. a is m×k row-major (lda), c is m×n row-major (ldc). Disjoint panel ranges may
  *  run on different threads. */
 void rada_sgemm_packed(int kernel, int m, int n, int k, const float *a, int lda, const float *packed,
