@@ -206,11 +206,11 @@ micro_avx2(const int rows, int cols, int k, const float *a, const float *b, cons
 /* Inputs [k0, k0 + kc) of a panel (all k inputs at `panel`, two halves of k × 16) against a
  * whole block of rows (full tiles of MR, packed as for the other kernels), as 6 × 16 blocks, one
  * half at a time: the half's chunk (kc × 16 weights) is then re-read from L1/L2 by every row of
- * the block before the other half. Tile by
- * tile, each 12-row tile read both halves in turn, and this walk is 1.10× faster at 50 rows
- * (batch 1) and 1.03-1.05× at 400 (batch 8), weights streaming, on a Zen 3 core. No prefetch:
- * asked for by the first block, it made this kernel 1.25× slower (71–74 → 56–59 GFLOP/s, one
- * thread, 200 rows, weights streaming, on an Intel Xeon family 6 model 207). */
+ * the block before the other half. Walked tile by tile instead, each 12-row tile reading both
+ * halves in turn, the kernel was 1.10× slower at 50 rows (batch 1) and 1.03-1.05× at 400
+ * (batch 8), weights streaming, on a Zen 3 core. No prefetch: asked for by the first block, it
+ * made this kernel 1.25× slower (71–74 → 56–59 GFLOP/s, one thread, 200 rows, weights
+ * streaming, on an Intel Xeon family 6 model 207). */
 __attribute__((target("avx2,fma"))) static void panel_avx2(int rows, int cols, int k, int k0, int kc,
                                                            const float *block, const float *panel, const float *bias,
                                                            float *c, int ldc, int accumulate) {

@@ -56,9 +56,8 @@ void rada_pack_weight(int kernel, const float *w, int k, int n, int ldw, float *
 
 /** c[r, j] = (accumulate ? c[r, j] : 0) + bias[j] + Σ_k a[r, k] · w[k, j] for rows r < m and
  *  columns j in panels [panel_begin, panel_end), on `kernel` (which must be available, and be
- *  the one `packed` was packed for). `bias`
- *  may be NULL. a is m×k row-major (lda), c is m×n row-major (ldc). Disjoint panel ranges may
- *  run on different threads. */
+ *  the one `packed` was packed for). `bias` may be NULL. a is m×k row-major (lda), c is m×n
+ *  row-major (ldc). Disjoint panel ranges may run on different threads. */
 void rada_sgemm_packed(int kernel, int m, int n, int k, const float *a, int lda, const float *packed,
                        const float *bias, float *c, int ldc, int accumulate, int panel_begin,
                        int panel_end);
