@@ -347,7 +347,11 @@ struct AdversarialTests {
     @Test("a connection with a request in flight is never evicted; when all are busy a new one gets 503 at once")
     func connectionCapBusy() async throws {
         var server = TestServer { $0.connections.maxConnections = 2 }
-        server.backend = PixelStatisticsBackend(dimension: 16, logitScale: 50, costPerImage: .milliseconds(1000))
+        // 3 s per image: the two requests must still be in flight when the third connection
+        // arrives. With 1 s, a loaded CI machine (2 vCPUs, other suites running) once stretched
+        // the two 300 ms sleeps past the first request's end; its connection, idle again, was
+        // evicted for the newcomer, which then waited for nothing.
+        server.backend = PixelStatisticsBackend(dimension: 16, logitScale: 50, costPerImage: .milliseconds(3000))
         try await server.run { client in
             let port = try #require(client.client.port)
             // Two slow requests, one after the other so that each is being handled (busy) before
