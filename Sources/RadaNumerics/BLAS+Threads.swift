@@ -56,8 +56,11 @@ extension BLAS {
         flops < 1 << 20 ? 1 : max(1, min(kernelThreads, maxParts))
     }
 
-    /// Runs `body(part)` for `part` in 0..<parts concurrently (inline when one). The parts must
-    /// write disjoint memory; callers size `parts` by `threadCount`.
+    /// Runs `body(part)` for `part` in 0..<parts concurrently (inline when one): part 0 on the
+    /// calling thread, the others on rada's kernel threads (`rada_pool_run`), which spin between
+    /// parts so that the ~100 splits of a batch-1 tower pass do not each wait for a thread to
+    /// wake; on Dispatch's threads when those are busy with another caller's parts. The parts
+    /// must write disjoint memory; callers size `parts` by `threadCount`.
     public static func parallel(parts: Int, _ body: (Int) -> Void) {
         if parts <= 1 {
             if parts == 1 { body(0) }
@@ -67,10 +70,24 @@ extension BLAS {
         // whichever thread takes it.
         let control = rada_fp_control()
         withoutActuallyEscaping(body) { body in
-            // The parts touch disjoint memory by contract; concurrentPerform returns only after
+            // The parts touch disjoint memory by contract, and both ways return only after
             // every part has run, so nothing outlives this call.
+            var job = PoolJob(control: control, body: body)
+            let pooled = withUnsafeMutablePointer(to: &job) { job in
+                rada_pool_run(Int32(parts), { context, part in
+                    let job = context!.assumingMemoryBound(to: PoolJob.self)
+                    Subnormals.under(job.pointee.control) { job.pointee.body(Int(part)) }
+                }, job)
+            }
+            if pooled == 1 { return }
             nonisolated(unsafe) let body = body
             DispatchQueue.concurrentPerform(iterations: parts) { part in Subnormals.under(control) { body(part) } }
         }
     }
+}
+
+/// What `BLAS.parallel` hands the pool threads: the caller's floating-point mode and its parts.
+private struct PoolJob {
+    let control: UInt32
+    let body: (Int) -> Void
 }

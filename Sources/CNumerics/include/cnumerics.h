@@ -19,6 +19,14 @@ void rada_enter_serial_section(void);
 void rada_leave_serial_section(void);
 int rada_in_serial_section(void);
 
+/** rada's kernel threads (BLAS.parallel): runs part(context, i) for i in [0, parts), part 0 on
+ *  the calling thread and the others on pool threads that spin between jobs, and returns 1 once
+ *  every part has run. Returns 0 having run nothing when the pool is busy (another caller, or a
+ *  part splitting again), parts is below 2 or above 64, or a thread cannot start: the caller
+ *  then runs the parts another way. */
+typedef void (*rada_pool_part)(void *context, int part);
+int rada_pool_run(int parts, rada_pool_part part, void *context);
+
 /** Loads the BLAS library once. Returns 0 on success, non-zero with a message in `error`. */
 int rada_blas_load(char *error, size_t error_len);
 /** The core type OpenBLAS runs (e.g. "SkylakeX"), or "unknown". Valid after a successful load. */
