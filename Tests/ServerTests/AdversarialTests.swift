@@ -321,6 +321,16 @@ struct AdversarialTests {
         return line.flatMap { Double($0.split(separator: " ")[1]) }.map { Int($0) }
     }
 
+    /// Images that have reached the backbone: queued for it, or in a batch it has started.
+    static func imagesAtBackbone(_ metrics: ServerMetrics) -> Int {
+        let text = metrics.exposition()
+        func value(_ name: String) -> Double {
+            let line = text.split(separator: "\n").first { $0.hasPrefix(name + " ") }
+            return line.flatMap { Double($0.split(separator: " ")[1]) } ?? 0
+        }
+        return Int(value("rada_backbone_queue_images") + value("rada_backbone_batch_images_sum"))
+    }
+
     @Test("at the connection cap the longest-idle connection makes room: idle sockets cannot lock clients out")
     func connectionCapEvictsIdle() async throws {
         try await TestServer {
@@ -347,15 +357,13 @@ struct AdversarialTests {
     @Test("a connection with a request in flight is never evicted; when all are busy a new one gets 503 at once")
     func connectionCapBusy() async throws {
         var server = TestServer { $0.connections.maxConnections = 2 }
-        // 3 s per image: the two requests must still be in flight when the third connection
-        // arrives. With 1 s, a loaded CI machine (2 vCPUs, other suites running) once stretched
-        // the two 300 ms sleeps past the first request's end; its connection, idle again, was
-        // evicted for the newcomer, which then waited for nothing.
+        // 3 s per image: the two requests are still in flight when the third connection arrives.
         server.backend = PixelStatisticsBackend(dimension: 16, logitScale: 50, costPerImage: .milliseconds(3000))
+        let metrics = server.metrics
         try await server.run { client in
             let port = try #require(client.client.port)
-            // Two slow requests, one after the other so that each is being handled (busy) before
-            // the next connection arrives; the test framework's own idle connection is evicted.
+            // Two slow requests, one after the other so that the second connection finds the
+            // first one's busy; the test framework's own idle connection is evicted.
             var busy: [RawConnection] = []
             for r in 0..<2 {
                 let connection = try RawConnection(port: port)
@@ -365,6 +373,16 @@ struct AdversarialTests {
                 busy.append(connection)
                 try await Task.sleep(for: .milliseconds(300))
             }
+            // Both requests are in flight once both images have reached the backbone (being
+            // embedded or queued behind the other). Waiting for that, not for a fixed time: on
+            // a loaded 2-vCPU machine a request once took longer than the sleeps to be read, and
+            // its connection, still idle, was evicted for the newcomer, which then waited for
+            // nothing.
+            let deadline = ContinuousClock.now + .seconds(10)
+            while Self.imagesAtBackbone(metrics) < 2, ContinuousClock.now < deadline {
+                try await Task.sleep(for: .milliseconds(10))
+            }
+            try #require(Self.imagesAtBackbone(metrics) == 2, "both requests reached the backbone")
             let connection = try RawConnection(port: port)
             let start = ContinuousClock.now
             let (bytes, closed) = await connection.readUntilClosed(timeout: .seconds(3))
