@@ -1,7 +1,6 @@
 #define _GNU_SOURCE
 #include "cnumerics.h"
 
-#include <errno.h>
 #include <limits.h>
 #include <pthread.h>
 #include <sched.h>
@@ -20,40 +19,47 @@
 
 /* rada's own kernel threads (`BLAS.parallel`). A batch-1 tower pass splits ~100 products and
  * row-wise steps over the threads, each a few hundred microseconds of work. Handing each to a
- * sleeping thread (Dispatch's pool) costs a wake-up, 25-40 us in a KVM guest, every time. These
- * threads instead spin for a while after their part, so the next part finds them awake, and
- * only then sleep on a futex. Spinning is bounded (RADA_POOL_SPIN_US, default below), so an
- * idle server does not keep a core busy. */
+ * sleeping thread (Dispatch's pool) cost a wake-up, 25-40 us in a KVM guest, every time. These
+ * threads instead spin for a while after a job, so the next one finds them awake, and only
+ * then sleep on a futex. Spinning is bounded (RADA_POOL_SPIN_US, default below), so an idle
+ * server does not keep a core busy.
+ *
+ * The caller and the threads claim a job's parts one at a time from a shared counter, so a job
+ * of more parts than there are cores runs on as many threads as cores (a pool thread per core
+ * beyond the caller's, never more): with one thread per part, four parts on two cores took
+ * 1.3-1.6× as long as Dispatch, which also never runs more threads than cores. A caller whose
+ * helpers are slow to wake takes their parts itself. */
 
-enum { MAX_WORKERS = 63, DEFAULT_SPIN_US = 200 };
+enum { MAX_PARTS = 0xFFFF, MAX_WORKERS = 255, DEFAULT_SPIN_US = 200 };
 
-/* One worker's word, on its own cache line: the caller bumps `ticket` to hand it a part, and
- * wakes it only when it said it sleeps. */
-typedef struct {
-    _Alignas(64) _Atomic uint32_t ticket;
-    _Atomic int sleeping;
-} worker_slot;
-
-static worker_slot slots[MAX_WORKERS + 1]; /* slot i runs part i; slot 0 is the caller's */
-static int started;                           /* workers running, slots 1...started */
-static pthread_mutex_t pool_lock = PTHREAD_MUTEX_INITIALIZER;
-
-/* The job being run, written by the caller before it bumps the tickets and read by the
- * workers after (release / acquire on the ticket). */
+/* The job: generation (high 32 bits), parts (16) and the next part to claim (low 16), in one
+ * word, so that a claim (a compare-and-swap) succeeds only for the job it read, and only for a
+ * part that exists. `job_part` and `job_context` are written before the word is published and
+ * read only after a successful claim: the job cannot be over before its unclaimed part runs. */
+static _Alignas(64) _Atomic uint64_t job_word;
 static rada_pool_part job_part;
 static void *job_context;
-static _Alignas(64) _Atomic uint32_t remaining; /* parts still running on workers */
+static _Alignas(64) _Atomic uint32_t remaining; /* parts not yet finished */
 static _Atomic int caller_sleeping;
+static _Alignas(64) _Atomic uint32_t posted; /* bumped once per job: what sleeping workers wait on */
+static _Atomic int sleepers;
 
-static pthread_once_t spin_once = PTHREAD_ONCE_INIT;
+static int started; /* pool threads running */
+static pthread_mutex_t pool_lock = PTHREAD_MUTEX_INITIALIZER;
+
+static pthread_once_t setup_once = PTHREAD_ONCE_INIT;
 static int64_t spin_ns = (int64_t)DEFAULT_SPIN_US * 1000;
+static int cores = 1;
 
-static void read_spin(void) {
+static void setup(void) {
     const char *text = getenv("RADA_POOL_SPIN_US");
-    if (text == NULL || *text == 0) return;
-    char *end;
-    long us = strtol(text, &end, 10);
-    if (*end == 0 && us >= 0 && us <= 1000000) spin_ns = (int64_t)us * 1000;
+    if (text != NULL && *text != 0) {
+        char *end;
+        long us = strtol(text, &end, 10);
+        if (*end == 0 && us >= 0 && us <= 1000000) spin_ns = (int64_t)us * 1000;
+    }
+    cpu_set_t set;
+    if (sched_getaffinity(0, sizeof set, &set) == 0 && CPU_COUNT(&set) > 0) cores = CPU_COUNT(&set);
 }
 
 static int64_t now_ns(void) {
@@ -74,22 +80,21 @@ static inline void relax(void) {
 static void futex_wait(_Atomic uint32_t *word, uint32_t expected) {
     syscall(SYS_futex, (uint32_t *)word, FUTEX_WAIT_PRIVATE, expected, NULL, NULL, 0);
 }
-static void futex_wake(_Atomic uint32_t *word) {
-    syscall(SYS_futex, (uint32_t *)word, FUTEX_WAKE_PRIVATE, INT_MAX, NULL, NULL, 0);
+static void futex_wake(_Atomic uint32_t *word, int count) {
+    syscall(SYS_futex, (uint32_t *)word, FUTEX_WAKE_PRIVATE, count, NULL, NULL, 0);
 }
 #else
 #error "thread_pool.c needs Linux futexes"
 #endif
 
-/* Waits until *word differs from `value`: spins for spin_ns, then sleeps. `sleeping` is raised
- * before the futex call and the waker reads it after changing *word (both sequentially
+/* Waits until *word differs from `value`: spins for spin_ns, then sleeps. The sleeper count is
+ * raised before the futex call and the waker reads it after changing *word (both sequentially
  * consistent), so either the waker sees it and wakes, or the futex call sees the new value and
  * returns at once. */
 static uint32_t wait_change(_Atomic uint32_t *word, uint32_t value, _Atomic int *sleeping) {
-    uint32_t now;
     int64_t deadline = 0;
     for (int spins = 1;; spins++) {
-        now = atomic_load_explicit(word, memory_order_acquire);
+        uint32_t now = atomic_load_explicit(word, memory_order_acquire);
         if (now != value) return now;
         relax();
         if ((spins & 31) != 0) continue;
@@ -99,64 +104,83 @@ static uint32_t wait_change(_Atomic uint32_t *word, uint32_t value, _Atomic int 
         if (deadline == 0) {
             deadline = now_ns() + spin_ns;
         } else if (now_ns() >= deadline) {
-            atomic_store(sleeping, 1);
+            atomic_fetch_add(sleeping, 1);
             if (atomic_load(word) == value) futex_wait(word, value);
-            atomic_store(sleeping, 0);
+            atomic_fetch_sub(sleeping, 1);
             deadline = 0;
         }
     }
 }
 
-static void *worker_main(void *argument) {
-    int index = (int)(intptr_t)argument;
-    worker_slot *slot = &slots[index];
-    char name[16];
-    snprintf(name, sizeof name, "rada-kernel-%d", index);
-    pthread_setname_np(pthread_self(), name);
-    uint32_t seen = 0;
+/* Claims and runs parts of the job published as `generation` until none is left. */
+static void run_parts(uint32_t generation) {
+    uint64_t word = atomic_load_explicit(&job_word, memory_order_acquire);
     for (;;) {
-        seen = wait_change(&slot->ticket, seen, &slot->sleeping);
-        job_part(job_context, index);
+        uint32_t parts = (uint32_t)(word >> 16) & 0xFFFF, next = (uint32_t)word & 0xFFFF;
+        if ((uint32_t)(word >> 32) != generation || next >= parts) return;
+        if (!atomic_compare_exchange_weak_explicit(&job_word, &word, word + 1, memory_order_acq_rel,
+                                                   memory_order_acquire))
+            continue;
+        job_part(job_context, (int)next);
         if (atomic_fetch_sub_explicit(&remaining, 1, memory_order_acq_rel) == 1 && atomic_load(&caller_sleeping))
-            futex_wake(&remaining);
+            futex_wake(&remaining, 1);
+        word = atomic_load_explicit(&job_word, memory_order_acquire);
+    }
+}
+
+static void *worker_main(void *argument) {
+    char name[16];
+    snprintf(name, sizeof name, "rada-kernel-%d", (int)(intptr_t)argument);
+    pthread_setname_np(pthread_self(), name);
+    uint32_t seen = atomic_load(&posted);
+    for (;;) {
+        seen = wait_change(&posted, seen, &sleepers);
+        run_parts(seen);
     }
     return NULL;
 }
 
-/* Starts workers until slots 1..<parts have one; false if the system refuses a thread. */
-static int start_workers(int parts) {
-    while (started < parts - 1) {
+/* Starts pool threads until there are `count`; false if the system refuses one. */
+static int start_workers(int count) {
+    while (started < count) {
         pthread_attr_t attributes;
         pthread_attr_init(&attributes);
         pthread_attr_setdetachstate(&attributes, PTHREAD_CREATE_DETACHED);
         pthread_t thread;
-        int index = started + 1;
-        int failed = pthread_create(&thread, &attributes, worker_main, (void *)(intptr_t)index);
+        int failed = pthread_create(&thread, &attributes, worker_main, (void *)(intptr_t)(started + 1));
         pthread_attr_destroy(&attributes);
         if (failed) return 0;
-        started = index;
+        started++;
     }
     return 1;
 }
 
+int rada_pool_cores(void) {
+    pthread_once(&setup_once, setup);
+    return cores;
+}
+
 int rada_pool_run(int parts, rada_pool_part part, void *context) {
-    if (parts < 2 || parts > MAX_WORKERS + 1) return 0;
-    pthread_once(&spin_once, read_spin);
+    if (parts < 2 || parts > MAX_PARTS) return 0;
+    pthread_once(&setup_once, setup);
     /* One job at a time: a second caller, or a part that splits again, runs its parts another
      * way rather than wait for threads that are busy with this job. */
     if (pthread_mutex_trylock(&pool_lock) != 0) return 0;
-    if (!start_workers(parts)) {
+    int helpers = (parts < cores ? parts : cores) - 1;
+    if (helpers > MAX_WORKERS) helpers = MAX_WORKERS;
+    if (!start_workers(helpers)) {
         pthread_mutex_unlock(&pool_lock);
         return 0;
     }
     job_part = part;
     job_context = context;
-    atomic_store_explicit(&remaining, (uint32_t)(parts - 1), memory_order_relaxed);
-    for (int i = 1; i < parts; i++) {
-        atomic_fetch_add(&slots[i].ticket, 1);
-        if (atomic_load(&slots[i].sleeping)) futex_wake(&slots[i].ticket);
-    }
-    part(context, 0);
+    atomic_store_explicit(&remaining, (uint32_t)parts, memory_order_relaxed);
+    /* The generation is the value `posted` takes: workers that see it claim from this word. */
+    uint32_t generation = atomic_load_explicit(&posted, memory_order_relaxed) + 1;
+    atomic_store_explicit(&job_word, (uint64_t)generation << 32 | (uint64_t)parts << 16, memory_order_release);
+    atomic_store(&posted, generation);
+    if (helpers > 0 && atomic_load(&sleepers) > 0) futex_wake(&posted, helpers);
+    run_parts(generation);
     for (;;) {
         uint32_t left = atomic_load_explicit(&remaining, memory_order_acquire);
         if (left == 0) break;

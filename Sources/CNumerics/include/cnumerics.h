@@ -19,13 +19,15 @@ void rada_enter_serial_section(void);
 void rada_leave_serial_section(void);
 int rada_in_serial_section(void);
 
-/** rada's kernel threads (BLAS.parallel): runs part(context, i) for i in [0, parts), part 0 on
- *  the calling thread and the others on pool threads that spin between jobs, and returns 1 once
- *  every part has run. Returns 0 having run nothing when the pool is busy (another caller, or a
- *  part splitting again), parts is below 2 or above 64, or a thread cannot start: the caller
- *  then runs the parts another way. */
+/** rada's kernel threads (BLAS.parallel): runs part(context, i) once for each i in [0, parts),
+ *  on the calling thread and on pool threads that spin between jobs (no more threads than
+ *  rada_pool_cores()), and returns 1 once every part has run. Returns 0 having run nothing when
+ *  the pool is busy (another caller, or a part splitting again), parts is below 2 or above
+ *  65535, or a thread cannot start: the caller then runs the parts another way. */
 typedef void (*rada_pool_part)(void *context, int part);
 int rada_pool_run(int parts, rada_pool_part part, void *context);
+/** The cores this process may run on (its affinity mask), which bounds the threads of a job. */
+int rada_pool_cores(void);
 
 /** Loads the BLAS library once. Returns 0 on success, non-zero with a message in `error`. */
 int rada_blas_load(char *error, size_t error_len);
