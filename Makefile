@@ -35,7 +35,7 @@ test-deps: deps
 # with a scratch PostgreSQL (loopback, free port; stopped and removed afterwards) whose URL the
 # PostgreSQL store's tests read from RADA_TEST_POSTGRES_URL.
 # The cluster failover test (ProxyTests.clusterFailover) is part of it.
-test: test-deps
+test: test-deps tsan-pool
 	$(SWIFT) build
 	tools/pg-scratch.sh run $(SWIFT) test
 
@@ -115,6 +115,17 @@ decode-bounds:
 	  set -- $$(echo $$case | tr : ' '); file=.build-fuzz/bounds/$$1-$$2x$$3; \
 	  .build-fuzz/decode_bounds write $$1 $$2 $$3 $$file && .build-fuzz/decode_bounds check $$file || status=1; \
 	  rm -f $$file; done; exit $$status
+
+## rada's kernel threads (thread_pool.c) under ThreadSanitizer: three callers, thousands of jobs,
+## sleeping and spinning threads (Fuzz/thread_pool_race.c; a few seconds). Part of `make test`.
+SWIFT_RUNTIME_LIB = $(abspath $(dir $(realpath $(shell command -v $(SWIFT))))/../lib/swift/linux)
+.PHONY: tsan-pool
+tsan-pool:
+	@mkdir -p .build-fuzz
+	$(FUZZ_CC) -g -O1 -fsanitize=thread -ISources/CNumerics/include Fuzz/thread_pool_race.c \
+	  Sources/CNumerics/thread_pool.c -lpthread -L$(SWIFT_RUNTIME_LIB) -ldispatch -lBlocksRuntime \
+	  -Wl,-rpath,$(SWIFT_RUNTIME_LIB) -o .build-fuzz/thread_pool_race
+	TSAN_OPTIONS=halt_on_error=1 .build-fuzz/thread_pool_race
 
 ## Full-size parity of the CLIP towers with transformers (random ViT-B/32 and B/16, both layouts;
 ## writes parity-out/, about 1.2 GB; release build).
