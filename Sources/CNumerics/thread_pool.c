@@ -93,7 +93,7 @@ static void futex_wake(_Atomic uint32_t *word, int count) {
  * returns at once. */
 static uint32_t wait_change(_Atomic uint32_t *word, uint32_t value, _Atomic int *sleeping) {
     int64_t deadline = 0;
-    for (int spins = 1;; spins++) {
+    for (unsigned spins = 1;; spins++) {
         uint32_t now = atomic_load_explicit(word, memory_order_acquire);
         if (now != value) return now;
         relax();

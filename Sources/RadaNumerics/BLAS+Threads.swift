@@ -56,11 +56,11 @@ extension BLAS {
         flops < 1 << 20 ? 1 : max(1, min(kernelThreads, maxParts))
     }
 
-    /// Runs `body(part)` for `part` in 0..<parts concurrently (inline when one): part 0 on the
-    /// calling thread, the others on rada's kernel threads (`rada_pool_run`), which spin between
-    /// parts so that the ~100 splits of a batch-1 tower pass do not each wait for a thread to
-    /// wake; on Dispatch's threads when those are busy with another caller's parts. The parts
-    /// must write disjoint memory; callers size `parts` by `threadCount`.
+    /// Runs `body(part)` for `part` in 0..<parts concurrently (inline when one), claimed by the
+    /// calling thread and rada's kernel threads (`rada_pool_run`; no more threads than cores),
+    /// which spin between jobs so that the ~100 splits of a batch-1 tower pass do not each wait
+    /// for a thread to wake; on Dispatch's threads when those are busy with another caller's
+    /// parts. The parts must write disjoint memory; callers size `parts` by `threadCount`.
     public static func parallel(parts: Int, _ body: (Int) -> Void) {
         if parts <= 1 {
             if parts == 1 { body(0) }

@@ -11,24 +11,25 @@ import Testing
 /// the pool busy (other threads, nested splits) still get all their parts run.
 @Suite struct KernelThreadTests {
     /// What a part records: the thread it ran on, and how often it ran.
-    final class Record: @unchecked Sendable {
+    final class Record: Sendable {
         let threads = Mutex([Int: [pthread_t]]())
         func note(_ part: Int) { threads.withLock { $0[part, default: []].append(pthread_self()) } }
+    }
 
-        final class Counts: Sendable {
-            let values: Mutex<[Int]>
-            init(_ count: Int) { values = Mutex([Int](repeating: 0, count: count)) }
-            func add(_ index: Int) { values.withLock { $0[index] += 1 } }
-        }
+    /// How often each part of many calls ran.
+    final class Counts: Sendable {
+        let values: Mutex<[Int]>
+        init(_ count: Int) { values = Mutex([Int](repeating: 0, count: count)) }
+        func add(_ index: Int) { values.withLock { $0[index] += 1 } }
     }
 
     /// The cores this process may run on, as the pool counts them.
     static var cores: Int { Int(rada_pool_cores()) }
 
     /// Runs `parts` parts straight on the pool from a thread of its own (the caller), each part
-    /// sleeping `onCaller` when the caller runs it and `offCaller` when a pool thread does, retrying while another test holds the
-    /// pool. Returns the caller's thread, or nil if that did not finish within 10 s: a lost
-    /// wake-up fails the test instead of hanging it.
+    /// sleeping `onCaller` when the caller runs it and `offCaller` when a pool thread does,
+    /// retrying while another test holds the pool. Returns the caller's thread, or nil if that
+    /// did not finish within 10 s: a lost wake-up fails the test instead of hanging it.
     static func runOnPool(parts: Int, record: Record, onCaller: Duration = .zero, offCaller: Duration = .zero) -> pthread_t? {
         struct Job {
             let record: Record
@@ -100,7 +101,7 @@ import Testing
     /// their parts on Dispatch's threads; every part of every call runs exactly once.
     @Test func concurrentAndNestedCallsRunEveryPart() async {
         let callers = 6, calls = 200, outer = 3, inner = 2
-        let counts = Record.Counts(callers * calls * outer * inner)
+        let counts = Counts(callers * calls * outer * inner)
         await withTaskGroup(of: Void.self) { group in
             for caller in 0..<callers {
                 group.addTask {
