@@ -117,7 +117,8 @@ decode-bounds:
 	  rm -f $$file; done; exit $$status
 
 ## rada's kernel threads (thread_pool.c) under ThreadSanitizer: three callers, thousands of jobs,
-## sleeping and spinning threads (Fuzz/thread_pool_race.c; a few seconds). Part of `make test`.
+## sleeping and spinning threads (Fuzz/thread_pool_race.c; a few seconds); then the same without
+## it, at full speed, where thread start-up races show. Part of `make test`.
 SWIFT_RUNTIME_LIB = $(abspath $(dir $(realpath $(shell command -v $(SWIFT))))/../lib/swift/linux)
 .PHONY: tsan-pool
 tsan-pool:
@@ -126,6 +127,9 @@ tsan-pool:
 	  Sources/CNumerics/thread_pool.c -lpthread -L$(SWIFT_RUNTIME_LIB) -ldispatch -lBlocksRuntime \
 	  -Wl,-rpath,$(SWIFT_RUNTIME_LIB) -o .build-fuzz/thread_pool_race
 	TSAN_OPTIONS=halt_on_error=1 .build-fuzz/thread_pool_race
+	$(FUZZ_CC) -O2 -ISources/CNumerics/include Fuzz/thread_pool_race.c Sources/CNumerics/thread_pool.c \
+	  -lpthread -o .build-fuzz/thread_pool_plain
+	.build-fuzz/thread_pool_plain
 
 ## Full-size parity of the CLIP towers with transformers (random ViT-B/32 and B/16, both layouts;
 ## writes parity-out/, about 1.2 GB; release build).

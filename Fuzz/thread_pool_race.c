@@ -1,6 +1,6 @@
 /* rada_pool_run (Sources/CNumerics/thread_pool.c) under ThreadSanitizer: three callers at once,
  * 2-8 parts a job, some jobs slow enough that the caller sleeps, pauses long enough that the
- * pool threads sleep. Each part writes its own slot with plain stores, so a claim that ran a part
+ * pool threads sleep; before them, the first job must be shared with the pool threads it starts. Each part writes its own slot with plain stores, so a claim that ran a part
  * twice, or a caller that returned before a part finished, is a data race TSan reports (or a
  * count the check below rejects). `make tsan-pool`. */
 #include "cnumerics.h"
@@ -37,7 +37,25 @@ static void *caller(void *arg) {
     }
     return NULL;
 }
+/* The very first job starts the pool threads, and they must take part in it: a thread that
+ * read the job counter at its own start could miss the job published meanwhile. Four parts of
+ * 5 ms, so a woken thread has 15 ms to claim one. */
+typedef struct { pthread_t caller; atomic_int off_caller; } first_job_t;
+static void first_part(void *context, int part) {
+    first_job_t *job = context;
+    (void)part;
+    if (!pthread_equal(pthread_self(), job->caller)) atomic_fetch_add(&job->off_caller, 1);
+    usleep(5000);
+}
+
 int main(void) {
+    if (rada_pool_cores() >= 2) {
+        first_job_t job = {pthread_self(), 0};
+        if (!rada_pool_run(4, first_part, &job) || atomic_load(&job.off_caller) == 0) {
+            printf("the first job ran on the caller alone\n");
+            return 1;
+        }
+    }
     pthread_t t[3];
     for (long i = 0; i < 3; i++) pthread_create(&t[i], NULL, caller, (void *)i);
     for (int i = 0; i < 3; i++) pthread_join(t[i], NULL);

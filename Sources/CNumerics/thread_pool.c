@@ -5,6 +5,7 @@
 #include <pthread.h>
 #include <sched.h>
 #include <stdatomic.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <time.h>
@@ -128,11 +129,17 @@ static void run_parts(uint32_t generation) {
     }
 }
 
+_Static_assert(sizeof(void *) >= 8, "a pool thread's argument packs two 32-bit values");
+
+/* A pool thread; `argument` packs its number (high 32 bits) and the generation posted when it
+ * was started (low 32): read at the thread's own start instead, it could already be the job
+ * published right after, which the thread would then wait past. */
 static void *worker_main(void *argument) {
+    uint64_t packed = (uint64_t)(uintptr_t)argument;
     char name[16];
-    snprintf(name, sizeof name, "rada-kernel-%d", (int)(intptr_t)argument);
+    snprintf(name, sizeof name, "rada-kernel-%u", (unsigned)(packed >> 32));
     pthread_setname_np(pthread_self(), name);
-    uint32_t seen = atomic_load(&posted);
+    uint32_t seen = (uint32_t)packed;
     for (;;) {
         seen = wait_change(&posted, seen, &sleepers);
         run_parts(seen);
@@ -147,7 +154,8 @@ static int start_workers(int count) {
         pthread_attr_init(&attributes);
         pthread_attr_setdetachstate(&attributes, PTHREAD_CREATE_DETACHED);
         pthread_t thread;
-        int failed = pthread_create(&thread, &attributes, worker_main, (void *)(intptr_t)(started + 1));
+        uint64_t packed = (uint64_t)(started + 1) << 32 | atomic_load(&posted);
+        int failed = pthread_create(&thread, &attributes, worker_main, (void *)(uintptr_t)packed);
         pthread_attr_destroy(&attributes);
         if (failed) return 0;
         started++;
@@ -158,6 +166,11 @@ static int start_workers(int count) {
 int rada_pool_cores(void) {
     pthread_once(&setup_once, setup);
     return cores;
+}
+
+int rada_pool_spin_us(void) {
+    pthread_once(&setup_once, setup);
+    return (int)(spin_ns / 1000);
 }
 
 int rada_pool_run(int parts, rada_pool_part part, void *context) {

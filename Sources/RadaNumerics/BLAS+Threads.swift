@@ -49,6 +49,13 @@ extension BLAS {
         return try onCallerThread(body)
     }
 
+    /// The most threads one `parallel` call runs on: the cores this process may use (its
+    /// affinity mask), the caller included.
+    public static var kernelThreadLimit: Int { Int(rada_pool_cores()) }
+
+    /// How long rada's kernel threads spin after a job before they sleep (`RADA_POOL_SPIN_US`).
+    public static var kernelThreadSpinMicroseconds: Int { Int(rada_pool_spin_us()) }
+
     /// How many parts to split a product of `flops` floating-point operations into: one below
     /// ~1 MFLOP (a second thread costs more to wake than it saves), else `kernelThreads`, at most
     /// `maxParts`.

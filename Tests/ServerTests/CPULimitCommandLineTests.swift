@@ -1,4 +1,5 @@
 import Foundation
+import RadaNumerics
 import Testing
 
 /// `RADA_CPU_LIMIT` makes a process dispatch as a lesser CPU would: each cap keeps exactly the
@@ -7,7 +8,7 @@ import Testing
 /// processes, because the probe runs once per process.
 @Suite(.enabled(if: radaExecutable != nil, "needs the rada executable (swift build --build-tests)"))
 struct CPULimitCommandLineTests {
-    static func info(limit: String?) throws -> (status: Int32, fields: [String: String], error: String) {
+    static func info(limit: String?, environment extra: [String: String] = [:]) throws -> (status: Int32, fields: [String: String], error: String) {
         let process = Process()
         process.executableURL = radaExecutable // the suite runs only where it exists
         process.arguments = ["info"]
@@ -17,6 +18,8 @@ struct CPULimitCommandLineTests {
         environment["OPENBLAS_CORETYPE"] = nil
         environment["RADA_PRECISION"] = nil
         environment["RADA_FP32_GEMM"] = nil
+        environment["RADA_POOL_SPIN_US"] = nil
+        environment.merge(extra) { $1 }
         process.environment = environment
         let output = Pipe(), error = Pipe()
         process.standardOutput = output
@@ -83,6 +86,18 @@ struct CPULimitCommandLineTests {
                 break
             }
         }
+    }
+
+    /// `rada info` reports the kernel threads' bound and spin; the spin follows
+    /// `RADA_POOL_SPIN_US` and an unreadable value leaves the default.
+    @Test func kernelThreadsAreReported() throws {
+        let plain = try Self.info(limit: nil)
+        #expect(plain.fields["kernel_threads.max"]?.hasPrefix("\(BLAS.kernelThreadLimit) (") == true)
+        #expect(plain.fields["kernel_threads.spin_us"]?.hasPrefix("200 (") == true)
+        let set = try Self.info(limit: nil, environment: ["RADA_POOL_SPIN_US": "50"])
+        #expect(set.fields["kernel_threads.spin_us"]?.hasPrefix("50 (") == true)
+        let unreadable = try Self.info(limit: nil, environment: ["RADA_POOL_SPIN_US": "50us"])
+        #expect(unreadable.fields["kernel_threads.spin_us"]?.hasPrefix("200 (") == true)
     }
 
     @Test func anUnknownCapIsRefusedWithTheNamesItTakes() throws {

@@ -28,6 +28,9 @@ typedef void (*rada_pool_part)(void *context, int part);
 int rada_pool_run(int parts, rada_pool_part part, void *context);
 /** The cores this process may run on (its affinity mask), which bounds the threads of a job. */
 int rada_pool_cores(void);
+/** How long a pool thread, or a caller waiting for one, spins before it sleeps (RADA_POOL_SPIN_US,
+ *  0-1000000; default 200; other values are ignored). */
+int rada_pool_spin_us(void);
 
 /** Loads the BLAS library once. Returns 0 on success, non-zero with a message in `error`. */
 int rada_blas_load(char *error, size_t error_len);
