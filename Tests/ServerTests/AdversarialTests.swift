@@ -316,19 +316,14 @@ struct AdversarialTests {
     }
 
     static func openConnections(_ client: Client) async throws -> Int? {
-        let metrics = String(buffer: try await client.send(.get, "/metrics", key: nil).body)
-        let line = metrics.split(separator: "\n").first { $0.hasPrefix("rada_http_open_connections_count ") }
-        return line.flatMap { Double($0.split(separator: " ")[1]) }.map { Int($0) }
+        try await client.metric("rada_http_open_connections_count").map { Int($0) }
     }
 
     /// Images that have reached the backbone: queued for it, or in a batch it has started.
     static func imagesAtBackbone(_ metrics: ServerMetrics) -> Int {
         let text = metrics.exposition()
-        func value(_ name: String) -> Double {
-            let line = text.split(separator: "\n").first { $0.hasPrefix(name + " ") }
-            return line.flatMap { Double($0.split(separator: " ")[1]) } ?? 0
-        }
-        return Int(value("rada_backbone_queue_images") + value("rada_backbone_batch_images_sum"))
+        let queued = metricValue("rada_backbone_queue_images", in: text) ?? 0
+        return Int(queued + (metricValue("rada_backbone_batch_images_sum", in: text) ?? 0))
     }
 
     @Test("at the connection cap the longest-idle connection makes room: idle sockets cannot lock clients out")

@@ -26,8 +26,8 @@ struct ConcurrencyTests {
                 return byStream.map { $0.map { $0! } }
             }
         }
-        let metrics = server.metrics.exposition().split(separator: "\n")
-        func value(_ name: String) -> Double? { metrics.first { $0.hasPrefix(name + " ") }.flatMap { Double($0.split(separator: " ")[1]) } }
+        let metrics = server.metrics.exposition()
+        func value(_ name: String) -> Double? { metricValue(name, in: metrics) }
         let images = (0..<streams).reduce(0) { total, s in total + (0..<requests).reduce(0) { $0 + TestData.batch($1, stream: s).count } }
         #expect(value("rada_backbone_batch_images_sum") == Double(images))
         let calls = try #require(value("rada_backbone_batch_images_count"))

@@ -190,10 +190,7 @@ struct DurabilityTests {
                 }
             }
             // The last request's step (and the eviction after it) runs behind its answer.
-            func value(_ name: String) async throws -> Double? {
-                let metrics = String(buffer: try await client.send(.get, "/metrics", key: nil).body)
-                return metrics.split(separator: "\n").first { $0.hasPrefix(name + " ") }.flatMap { Double($0.split(separator: " ")[1]) }
-            }
+            func value(_ name: String) async throws -> Double? { try await client.metric(name) }
             var live = try await value("rada_streams_live_count")
             for _ in 0..<200 where live != 2 {
                 try await Task.sleep(for: .milliseconds(10))

@@ -66,9 +66,7 @@ struct FairnessTests {
                 for r in 1...3 {
                     slowest = max(slowest, try await Self.seconds { _ = try await client.classify("fast", TestData.batch(r)) })
                     // Optimiser steps finished so far (a slow request adds its `slowSteps` when it ends).
-                    let metrics = String(buffer: try await client.send(.get, "/metrics", key: nil).body)
-                    stepsWhenServed.append(metrics.split(separator: "\n").first { $0.hasPrefix("rada_adaptation_steps_total ") }
-                        .flatMap { Double($0.split(separator: " ")[1]) } ?? .nan)
+                    stepsWhenServed.append(try await client.metric("rada_adaptation_steps_total") ?? .nan)
                 }
                 // Waiting in each slow stream's queue until its step is done.
                 for s in 0..<3 { _ = try await client.send(.get, "/v1/streams/slow\(s)") }

@@ -104,8 +104,7 @@ struct HistoryTests {
                 for r in 0..<3 { _ = try await client.classify("e\(s)", TestData.batch(r, stream: s), query: r == 1 ? "?adapt=false" : "") }
             }
             func evictions() async throws -> Double {
-                let metrics = String(buffer: try await client.send(.get, "/metrics", key: nil).body)
-                return metrics.split(separator: "\n").first { $0.hasPrefix("rada_streams_evicted_total ") }.flatMap { Double($0.split(separator: " ")[1]) } ?? 0
+                try await client.metric("rada_streams_evicted_total") ?? 0
             }
             var first: [HistoryResponse] = []
             for s in 0..<4 { first.append(try await client.history("e\(s)")) }

@@ -37,6 +37,11 @@ struct TestServer {
     }
 }
 
+/// A sample of a Prometheus exposition (the line `name value`), nil when it is absent.
+func metricValue(_ name: String, in exposition: String) -> Double? {
+    exposition.split(separator: "\n").first { $0.hasPrefix(name + " ") }.flatMap { Double($0.split(separator: " ")[1]) }
+}
+
 /// A response read over a real connection.
 struct Reply: Sendable {
     var status: HTTPResponse.Status
@@ -95,6 +100,11 @@ struct Client: Sendable {
         #expect(download.status == .ok, sourceLocation: sourceLocation)
         #expect(try await send(.delete, "/v1/streams/\(id)/checkpoints/\(name)").status == .noContent, sourceLocation: sourceLocation)
         return Data(buffer: download.body)
+    }
+
+    /// A sample of the server's `/metrics`, nil when it is absent.
+    func metric(_ name: String) async throws -> Double? {
+        metricValue(name, in: String(buffer: try await send(.get, "/metrics", key: nil).body))
     }
 
     static func imagesJSON(_ images: [Data]) -> String {
