@@ -13,9 +13,9 @@ import Imaging
 @Suite("Fair serving: answers before steps, slow streams isolated", .serialized)
 struct FairnessTests {
     /// 500 optimiser steps per request, none skipped, over 16 classes and 8 images: a step of
-    /// about 1 s in a debug build (its products on the single-threaded caller-thread BLAS), long
-    /// enough to tell from a request's own cost, short enough that requests queued behind three
-    /// of them stay within the test client's 20 s read timeout on a loaded machine.
+    /// about 1.7 s in a debug build alone (6-12 s while the other suites run), long enough to
+    /// tell from a request's own cost, short enough that requests queued behind three of them
+    /// stay within the test client's read timeout (`TestClient.Configuration.suite`).
     static let slowSteps = 500
     static let slowPolicy = "{\"stepsPerBatch\":\(slowSteps),\"objective\":{\"confidenceThreshold\":null}}"
     static let slowLabels = (0..<16).map { "class\($0)" }

@@ -40,7 +40,7 @@ struct KillTests {
         if let key { headers[.authorization] = "Bearer \(key)" }
         if let idempotencyKey { headers[HTTPFields.Element.Name("Idempotency-Key")!] = idempotencyKey }
         let fields = headers
-        let response = try await TestClient.withClient(host: "127.0.0.1", port: port) { client in
+        let response = try await TestClient.withClient(host: "127.0.0.1", port: port, configuration: .suite) { client in
             try await client.execute(TestClient.Request(uri, method: method, authority: "127.0.0.1", headers: fields, body: json.map { ByteBuffer(string: $0) }))
         }
         return (response.status, Data(buffer: response.body ?? ByteBuffer()))

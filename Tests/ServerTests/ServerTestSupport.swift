@@ -42,6 +42,14 @@ func metricValue(_ name: String, in exposition: String) -> Double? {
     exposition.split(separator: "\n").first { $0.hasPrefix(name + " ") }.flatMap { Double($0.split(separator: " ")[1]) }
 }
 
+extension TestClient.Configuration {
+    /// The test client's read timeout: it detects a hung server, it bounds no latency (tests that
+    /// claim a latency measure it). HummingbirdTesting's 15 s default was shorter than a request
+    /// waiting behind a long adaptation step may take in the full suite: FairnessTests' 500-step
+    /// step takes 1.7 s alone and 6-12 s while the other suites share the two cores.
+    static let suite = TestClient.Configuration(timeout: .seconds(90))
+}
+
 /// A response read over a real connection.
 struct Reply: Sendable {
     var status: HTTPResponse.Status
@@ -73,7 +81,7 @@ struct Client: Sendable {
         let buffer = json.map { ByteBuffer(string: $0) } ?? body.map { ByteBuffer(bytes: $0) }
         let fields = headers
         let port = try #require(client.port)
-        let response = try await TestClient.withClient(host: "127.0.0.1", port: port) { connection in
+        let response = try await TestClient.withClient(host: "127.0.0.1", port: port, configuration: .suite) { connection in
             try await connection.execute(TestClient.Request(uri, method: method, authority: "127.0.0.1", headers: fields, body: buffer))
         }
         return Reply(status: response.status, headers: response.head.headerFields, body: response.body ?? ByteBuffer())
