@@ -12,6 +12,22 @@ extension BLAS {
         return max(1, Int(rada_blas_get_threads()))
     }
 
+    /// Runs `body` with the threaded library's count set to `threads`, then restores the count.
+    /// Callers of `withThreads` run one at a time (a process-wide lock, not reentrant), so none
+    /// of them sees a count another one set meanwhile. `setThreads` is for the one owner that
+    /// sets the count at a process's start; code that changes it for a while (a comparison of
+    /// thread counts, tests run in parallel) goes through here.
+    public static func withThreads<R>(_ threads: Int, _ body: () throws -> R) rethrows -> R {
+        threadCountOwner.lock()
+        defer { threadCountOwner.unlock() }
+        let before = threadCount
+        setThreads(threads)
+        defer { setThreads(before) }
+        return try body()
+    }
+
+    private static let threadCountOwner = NSLock()
+
     /// Whether a caller-thread library was found: BLIS's single-threaded build (Debian's
     /// `libblis4-serial`; `RADA_BLAS_SERIAL_LIBRARY` names another, never a second OpenBLAS);
     /// without it `onCallerThread` keeps using the threaded library.

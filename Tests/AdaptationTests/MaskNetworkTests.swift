@@ -117,28 +117,23 @@ import Testing
     }
 
     /// The lanes' products run on the caller-thread library: the threaded library's thread count (the
-    /// backbone's) stays what it was while they run (it used to drop to 1 for the process).
+    /// backbone's) stays what it was while they run (it used to drop to 1 for the process). Every
+    /// test that changes the count does so in `BLAS.withThreads`, so none does while this runs.
     @Test func lanesLeaveTheThreadedLibraryAlone() throws {
         try #require(BLAS.hasCallerThreadLibrary, "needs libblis4-serial (make deps installs it)")
         let task = SyntheticTask(classes: 64, dimension: 16)
         var network = try MaskNetwork<Float>(text: task.text.storage, classes: 64, dimension: 16, heads: 4, logitScale: 13)
         network.headLaneLimit = 2
-        // Other suites set the count too; an attempt counts only if nobody did meanwhile (up to
-        // 200 attempts 10 ms apart, so a suite that holds the count at 1 for a while is waited out).
-        for attempt in 0..<200 {
-            if attempt > 0 { Thread.sleep(forTimeInterval: 0.01) }
-            let before = BLAS.info.threads
-            guard before > 1 else { continue }
-            let inside = Mutex<Set<Int>>([])
+        let inside = Mutex<Set<Int>>([])
+        let after = BLAS.withThreads(2) {
             network.forEachHead(lanes: 2) { _, _ in
                 let threads = BLAS.info.threads
                 inside.withLock { _ = $0.insert(threads) }
             }
-            guard BLAS.info.threads == before else { continue }
-            #expect(inside.withLock { $0 } == [before])
-            return
+            return BLAS.info.threads
         }
-        Issue.record("the BLAS thread count kept changing (or is 1); nothing was measured")
+        #expect(inside.withLock { $0 } == [2])
+        #expect(after == 2)
     }
 }
 

@@ -30,11 +30,12 @@ struct FP32KernelTests {
         let blas = try CLIPModel.load(from: directory, precision: .float32, fp32: .openBLAS)
         let packed = try CLIPModel.load(from: directory, precision: .float32, fp32: .packed(kernel))
         for threads in [1, 2] {
-            BLAS.setThreads(threads)
-            let images = agreement(
-                packed.embedImages(pixels: reference.pixels, count: reference.images),
-                blas.embedImages(pixels: reference.pixels, count: reference.images))
-            let texts = agreement(packed.embedTexts(reference.texts), blas.embedTexts(reference.texts))
+            let (images, texts) = BLAS.withThreads(threads) {
+                (agreement(
+                    packed.embedImages(pixels: reference.pixels, count: reference.images),
+                    blas.embedImages(pixels: reference.pixels, count: reference.images)),
+                 agreement(packed.embedTexts(reference.texts), blas.embedTexts(reference.texts)))
+            }
             print("\(fixture) packed \(kernel) vs OpenBLAS, \(threads) threads: image cos ≥ \(images.minCosine) max|Δ| \(images.maxAbsDiff); text cos ≥ \(texts.minCosine) max|Δ| \(texts.maxAbsDiff)")
             #expect(images.maxAbsDiff <= Self.maxAbsDiff && texts.maxAbsDiff <= Self.maxAbsDiff)
             #expect(images.minCosine >= Self.minCosine && texts.minCosine >= Self.minCosine)

@@ -37,16 +37,15 @@ struct KeptRowsTests {
         let cases: [(causal: Bool, length: Int, positions: [Int])] = [
             (false, 50, [0, 0, 0]), (true, 77, [76, 7, 20]), (false, 17, [16, 0, 5]),
         ]
-        let threadsBefore = BLAS.info.threads
-        defer { BLAS.setThreads(threadsBefore) }
         for form in Self.forms {
             let transformer = Self.randomTransformer(tower, precision: form.precision, fp32: form.fp32, seed: 3)
             for (causal, length, positions) in cases {
                 for threads in [1, 2] {
-                    BLAS.setThreads(threads)
                     let input = Self.random(count: positions.count * length * tower.width, seed: UInt64(length))
-                    let whole = Self.run(transformer, input, length: length, causal: causal, keeping: nil)
-                    let kept = Self.run(transformer, input, length: length, causal: causal, keeping: positions)
+                    let (whole, kept) = BLAS.withThreads(threads) {
+                        (Self.run(transformer, input, length: length, causal: causal, keeping: nil),
+                         Self.run(transformer, input, length: length, causal: causal, keeping: positions))
+                    }
                     var worst: Float = 0
                     for (sequence, position) in positions.enumerated() {
                         for i in 0..<tower.width {

@@ -125,11 +125,9 @@ struct TowerFixtureTests {
         let model = try CLIPModel.load(from: directory, precision: precision)
         let reference = try ReferenceOutputs(directory: directory)
         let many = Array([[Float]](repeating: reference.pixels, count: 3).joined()), count = 3 * reference.images
-        let threads = BLAS.threadCount
-        defer { BLAS.setThreads(threads) }
-        BLAS.setThreads(2)
-        let split = model.embedImages(pixels: many, count: count)
-        let whole = model.embedImages(pixels: many, count: count, profile: TowerProfile())
+        let (split, whole) = BLAS.withThreads(2) {
+            (model.embedImages(pixels: many, count: count), model.embedImages(pixels: many, count: count, profile: TowerProfile()))
+        }
         #expect(split.storage == whole.storage, "\(precision)")
         #expect(agreement(split, Matrix(rows: count, cols: split.cols, storage: whole.storage)).minCosine > 0.99999)
     }

@@ -79,13 +79,12 @@ struct TowerParityTests {
         _ = model.embedImages(pixels: Array(pixels.prefix(perImage)), count: 1)  // warm up BLAS threads
         let clock = ContinuousClock()
         let defaultThreads = BLAS.info.threads
-        defer { BLAS.setThreads(defaultThreads) }
         for (threads, batch) in [(defaultThreads, 1), (defaultThreads, 8), (1, 1), (1, 8)] {
-            BLAS.setThreads(threads)
             let input = Array(pixels.prefix(batch * perImage))
             let repeats = batch == 1 ? 8 : 3
-            var times: [Duration] = []
-            for _ in 0..<repeats { times.append(clock.measure { _ = model.embedImages(pixels: input, count: batch) }) }
+            let times = BLAS.withThreads(threads) {
+                (0..<repeats).map { _ in clock.measure { _ = model.embedImages(pixels: input, count: batch) } }
+            }
             let best = times.min()!
             let ms = Double(best.components.seconds) * 1000 + Double(best.components.attoseconds) / 1e15
             print("SPEED b32 batch \(batch): best of \(repeats) \(String(format: "%.1f", ms)) ms = "

@@ -38,14 +38,15 @@ import Testing
         let step = [(120, 72, 1, false), (1, 72, 120, false), (40, 40, 6, true), (40, 6, 40, false)]
             .map { Problem(m: $0.0, n: $0.1, k: $0.2, transB: $0.3, random: &random) }
         let tower = Problem(m: 100, n: 384, k: 192, transB: false, random: &random)
-        BLAS.setThreads(2)
         let worst = Mutex<Float>(0)
-        DispatchQueue.concurrentPerform(iterations: 4) { worker in
-            for _ in 0..<150 {
-                let error = worker == 0
-                    ? tower.error()
-                    : BLAS.onCallerThread { step.map { $0.error() }.max()! }
-                worst.withLock { $0 = max($0, error) }
+        BLAS.withThreads(2) {
+            DispatchQueue.concurrentPerform(iterations: 4) { worker in
+                for _ in 0..<150 {
+                    let error = worker == 0
+                        ? tower.error()
+                        : BLAS.onCallerThread { step.map { $0.error() }.max()! }
+                    worst.withLock { $0 = max($0, error) }
+                }
             }
         }
         // Values in [-1, 1), k ≤ 192: float32 reordering error stays under 1e-5; a wrong tile is ~1e-2.

@@ -103,10 +103,11 @@ struct FP16PackedMatrixTests {
         let matrix = FP16PackedMatrix(rows: k, cols: n, storage: w)
         var results: [[Float]] = []
         for threads in [1, 2] {
-            BLAS.setThreads(threads)
-            var out = [Float](repeating: 0, count: rows * n)
-            out.withUnsafeMutableBufferPointer { matrix.multiply(a, count: rows, bias: nil, into: $0.baseAddress!, accumulate: false) }
-            results.append(out)
+            BLAS.withThreads(threads) {
+                var out = [Float](repeating: 0, count: rows * n)
+                out.withUnsafeMutableBufferPointer { matrix.multiply(a, count: rows, bias: nil, into: $0.baseAddress!, accumulate: false) }
+                results.append(out)
+            }
         }
         #expect(results[0] == results[1])
     }

@@ -54,11 +54,12 @@ import Testing
             }
         }
         for threads in [1, 2] {
-            BLAS.setThreads(threads)
             for accumulate in [false, true] {
                 var got = start
-                got.withUnsafeMutableBufferPointer { out in
-                    matrix.multiply(a, count: rows, bias: bias, into: out.baseAddress!, accumulate: accumulate)
+                BLAS.withThreads(threads) {
+                    got.withUnsafeMutableBufferPointer { out in
+                        matrix.multiply(a, count: rows, bias: bias, into: out.baseAddress!, accumulate: accumulate)
+                    }
                 }
                 var worst = 0.0
                 for r in 0..<rows {
@@ -84,11 +85,10 @@ import Testing
     }
 
     @Test func parallelPartsEachRunOnce() {
-        BLAS.setThreads(2)
         let counts = UnsafeMutablePointer<Int>.allocate(capacity: 5)
         defer { counts.deallocate() }
         counts.initialize(repeating: 0, count: 5)
-        BLAS.parallel(parts: 5) { counts[$0] += 1 }
+        BLAS.withThreads(2) { BLAS.parallel(parts: 5) { counts[$0] += 1 } }
         #expect((0..<5).map { counts[$0] } == [1, 1, 1, 1, 1])
     }
 }
