@@ -31,7 +31,7 @@ public enum RadaServer {
         let endpoints = Routes(service: service, readiness: readiness).endpoints()
         let routes = RouteIndex(endpoints)
         router.add(middleware: ErrorAndMetricsMiddleware(metrics: metrics, routes: routes))
-        router.add(middleware: AuthMiddleware(keys: configuration.apiKeys, admission: ClientAdmission(limit: configuration.maxRequestsPerClient)))
+        router.add(middleware: AuthMiddleware(keys: configuration.apiKeys, admission: ClientAdmission(limit: configuration.maxRequestsPerClient, gauge: metrics.clientRequestsInFlight)))
         Routes.register(endpoints, on: router)
         if configuration.apiKeys == nil {
             logger.warning("no API keys configured: authentication is off, binding to loopback \(configuration.effectiveHost) only")

@@ -15,6 +15,7 @@ public final class ServerMetrics: Sendable {
     let queueDepth: Gauge
     let backboneBatchImages: ValueHistogram
     let openConnections: Gauge
+    let clientRequestsInFlight: Gauge
 
     static let latencyBuckets: [Duration] = [1, 2, 5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10000].map { .milliseconds($0) }
 
@@ -46,6 +47,8 @@ public final class ServerMetrics: Sendable {
             descriptor: describe("streams_quarantined", "count", "Streams whose stored state could not be loaded (served 503 until deleted)"))
         queueDepth = registry.makeGauge(descriptor: describe("backbone_queue", "images", "Images waiting for the backbone"))
         openConnections = registry.makeGauge(descriptor: describe("http_open_connections", "count", "HTTP connections open"))
+        clientRequestsInFlight = registry.makeGauge(descriptor: describe(
+            "client_requests_in_flight", "count", "Authenticated requests admitted and not yet answered (the per-client cap counts these)"))
         backboneBatchImages = registry.makeValueHistogram(
             descriptor: describe("backbone_batch", "images", "Images per backbone call"), buckets: [1, 2, 4, 8, 16, 32, 64, 128])
     }

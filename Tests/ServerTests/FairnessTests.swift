@@ -116,7 +116,8 @@ struct FairnessTests {
                 for r in 1...2 {
                     group.addTask { try await client.send(.post, "/v1/streams/slow/classify", json: Client.imagesJSON(TestData.batch(r))).status }
                 }
-                try await Task.sleep(for: .milliseconds(200))
+                // Both admitted (a fixed wait could end before a loaded server has read them).
+                try await client.waitForMetric("rada_client_requests_in_flight_count") { $0 == 2 }
                 let refused = try await client.send(.post, "/v1/streams/slow/classify", json: Client.imagesJSON(TestData.batch(3)))
                 #expect(refused.status == .tooManyRequests && refused.headers[.retryAfter] == "1", "\(String(buffer: refused.body))")
                 let bob = try await client.send(.post, "/v1/streams/b/classify", key: "bob-key-4567", json: Client.imagesJSON(TestData.batch(0)))
@@ -124,6 +125,7 @@ struct FairnessTests {
                 return try await group.reduce(into: []) { $0.append($1) }
             }
             #expect(statuses == [.ok, .ok])
+            #expect(try await client.metric("rada_client_requests_in_flight_count") == 0, "every admitted request has left")
         }
     }
 

@@ -115,6 +115,19 @@ struct Client: Sendable {
         metricValue(name, in: String(buffer: try await send(.get, "/metrics", key: nil).body))
     }
 
+    /// Polls `/metrics` until the sample `name` satisfies `condition` (it fails after `timeout`:
+    /// what it waits for never happened).
+    func waitForMetric(
+        _ name: String, timeout: Duration = .seconds(60), sourceLocation: SourceLocation = #_sourceLocation, _ condition: (Double) -> Bool
+    ) async throws {
+        let deadline = ContinuousClock.now + timeout
+        while true {
+            if let value = try await metric(name), condition(value) { return }
+            try #require(ContinuousClock.now < deadline, "\(name) did not reach the awaited value in \(timeout)", sourceLocation: sourceLocation)
+            try await Task.sleep(for: .milliseconds(10))
+        }
+    }
+
     static func imagesJSON(_ images: [Data]) -> String {
         "{\"images\":[\(images.map { "\"\($0.base64EncodedString())\"" }.joined(separator: ","))]}"
     }
