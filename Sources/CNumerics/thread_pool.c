@@ -50,7 +50,8 @@ static pthread_mutex_t pool_lock = PTHREAD_MUTEX_INITIALIZER;
 
 static pthread_once_t setup_once = PTHREAD_ONCE_INIT;
 static int64_t spin_ns = (int64_t)DEFAULT_SPIN_US * 1000;
-static int cores = 1;
+static int affinity_cores = 1;
+static _Atomic int cores = 1; /* affinity_cores, or the CPU budget below it */
 
 static void setup(void) {
     const char *text = getenv("RADA_POOL_SPIN_US");
@@ -60,7 +61,8 @@ static void setup(void) {
         if (*end == 0 && us >= 0 && us <= 1000000) spin_ns = (int64_t)us * 1000;
     }
     cpu_set_t set;
-    if (sched_getaffinity(0, sizeof set, &set) == 0 && CPU_COUNT(&set) > 0) cores = CPU_COUNT(&set);
+    if (sched_getaffinity(0, sizeof set, &set) == 0 && CPU_COUNT(&set) > 0) affinity_cores = CPU_COUNT(&set);
+    atomic_store(&cores, affinity_cores);
 }
 
 static int64_t now_ns(void) {
@@ -165,7 +167,18 @@ static int start_workers(int count) {
 
 int rada_pool_cores(void) {
     pthread_once(&setup_once, setup);
-    return cores;
+    return atomic_load_explicit(&cores, memory_order_relaxed);
+}
+
+int rada_affinity_cores(void) {
+    pthread_once(&setup_once, setup);
+    return affinity_cores;
+}
+
+void rada_pool_cap_cores(int cap) {
+    pthread_once(&setup_once, setup);
+    int now = atomic_load(&cores);
+    while (cap >= 1 && cap < now && !atomic_compare_exchange_weak(&cores, &now, cap)) {}
 }
 
 int rada_pool_spin_us(void) {
@@ -179,7 +192,8 @@ int rada_pool_run(int parts, rada_pool_part part, void *context) {
     /* One job at a time: a second caller, or a part that splits again, runs its parts another
      * way rather than wait for threads that are busy with this job. */
     if (pthread_mutex_trylock(&pool_lock) != 0) return 0;
-    int helpers = (parts < cores ? parts : cores) - 1;
+    int bound = atomic_load_explicit(&cores, memory_order_relaxed);
+    int helpers = (parts < bound ? parts : bound) - 1;
     if (helpers > MAX_WORKERS) helpers = MAX_WORKERS;
     if (!start_workers(helpers)) {
         pthread_mutex_unlock(&pool_lock);

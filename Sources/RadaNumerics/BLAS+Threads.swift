@@ -65,9 +65,12 @@ extension BLAS {
         return try onCallerThread(body)
     }
 
-    /// The most threads one `parallel` call runs on: the cores this process may use (its
-    /// affinity mask), the caller included.
-    public static var kernelThreadLimit: Int { Int(rada_pool_cores()) }
+    /// The most threads one `parallel` call runs on, the caller included: the CPU budget
+    /// (`CPUBudget.cores`, applied when the library loads).
+    public static var kernelThreadLimit: Int {
+        ensureLoaded()
+        return Int(rada_pool_cores())
+    }
 
     /// How long rada's kernel threads spin after a job before they sleep (`RADA_POOL_SPIN_US`).
     public static var kernelThreadSpinMicroseconds: Int { Int(rada_pool_spin_us()) }

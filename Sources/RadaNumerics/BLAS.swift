@@ -45,7 +45,23 @@ public enum BLAS {
             let message = buffer.withUnsafeBufferPointer { String(cString: $0.baseAddress!) }
             throw NumericsError.blasUnavailable(message)
         }
+        _ = budgetApplied
     }
+
+    /// The environment variables with which a user sets OpenBLAS's thread count themselves.
+    static let threadCountVariables = ["OPENBLAS_NUM_THREADS", "GOTO_NUM_THREADS", "OMP_NUM_THREADS"]
+
+    /// Once, at the first load: no more kernel threads than the CPU budget, and no more BLAS
+    /// threads unless the user chose their count (OpenBLAS starts one per core of the affinity
+    /// mask, blind to a cgroup's quota). Later `setThreads` calls are the caller's choice.
+    private static let budgetApplied: Void = {
+        let budget = CPUBudget.current
+        rada_pool_cap_cores(Int32(clamping: budget.cores))
+        let environment = ProcessInfo.processInfo.environment
+        if !threadCountVariables.contains(where: { environment[$0] != nil }), Int(rada_blas_get_threads()) > budget.cores {
+            rada_blas_set_threads(Int32(clamping: budget.cores))
+        }
+    }()
 
     /// Loads the library or stops the process with the reason: every numeric path needs it.
     @inline(__always)

@@ -1,6 +1,7 @@
 import CLIP
 import Foundation
 import Imaging
+import RadaNumerics
 
 /// Every limit on what decoding client images may cost, in one place. An image is admitted in
 /// three steps, all decided from file headers before any pixel memory exists:
@@ -15,8 +16,9 @@ public struct DecodeBudget: Sendable {
     /// Bytes that image decoding and preprocessing may hold at once, server-wide.
     public var memoryBytes = 512 << 20
     /// Images decoded at once (threads of the image workers). One of them is kept for small
-    /// images so that a well-behaved client never waits behind a batch of huge ones.
-    public var workers = max(2, ProcessInfo.processInfo.activeProcessorCount)
+    /// images so that a well-behaved client never waits behind a batch of huge ones. One per
+    /// core of the CPU budget (a cgroup's quota included), at least two.
+    public var workers = max(2, CPUBudget.current.cores)
     /// Images whose decode costs at most this many bytes are "small" (about 2.5 megapixels).
     /// A request whose images together cost more is "bulk" (64 thumbnails are): its images are
     /// decoded on the low-priority workers and counted as large, like one huge image.

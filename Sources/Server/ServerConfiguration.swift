@@ -1,4 +1,5 @@
 import Foundation
+import RadaNumerics
 import StreamStore
 
 /// Request limits; each one violated is answered with a 413 or 422 naming the limit.
@@ -89,8 +90,8 @@ public struct ServerConfiguration: Sendable {
     /// Threads of the adaptation pool, where streams' journal writes, predictions and optimiser
     /// steps run (never on Swift's cooperative pool). More threads than cores, so that a stream
     /// whose step takes seconds holds one thread while other streams' requests get the others;
-    /// the backbone has its own queue.
-    public var adaptationThreads = max(4, 2 * ProcessInfo.processInfo.activeProcessorCount)
+    /// the backbone has its own queue. Cores are the CPU budget (a cgroup's quota included).
+    public var adaptationThreads = max(4, 2 * CPUBudget.current.cores)
     /// Requests whose optimiser steps are estimated above this many floating-point operations
     /// (`StreamState.stepFLOPs`) run on the heavy adaptation threads, at nice 10: a K = 1000 stream
     /// shares the CPU behind a K = 10 stream's requests instead of beside them. 200 MFLOP is a

@@ -28,7 +28,10 @@ struct InfoCommand: ParsableCommand {
         print("blas.core: \(info.coreName)")
         print("blas.core_chosen_by: \(info.chosenCoreType.map { "rada (\($0))" } ?? "user or library")")
         print("blas.threads: \(info.threads)")
-        print("kernel_threads.max: \(BLAS.kernelThreadLimit) (the cores this process may use, the caller's thread included)")
+        let budget = CPUBudget.current
+        let quota = budget.quota.map { "a CFS quota of \(String(format: "%.2f", $0)) CPUs (\(budget.quotaFile ?? "?"))" } ?? "no CFS quota"
+        print("cpu.budget: \(budget.cores) (\(budget.affinity) cores in the affinity mask, \(quota))")
+        print("kernel_threads.max: \(BLAS.kernelThreadLimit) (the CPU budget, the caller's thread included)")
         print("kernel_threads.spin_us: \(BLAS.kernelThreadSpinMicroseconds) (after a job, before sleeping; RADA_POOL_SPIN_US)")
         print("blas.caller_thread_library: \(info.callerThreadLibrary ?? "none (install libblis4-serial: without it a step's heads run one after another)")")
     }

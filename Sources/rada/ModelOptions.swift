@@ -9,7 +9,7 @@ struct ModelOptions: ParsableArguments {
     @Option(name: .long, help: "CLIP checkpoint directory (Hugging Face or OpenCLIP layout). Default: the embedded model.")
     var model: String?
 
-    @Option(name: .long, help: "BLAS threads (default: all cores).")
+    @Option(name: .long, help: "BLAS threads (default: the CPU budget, cores or the cgroup's CPU quota; see rada info).")
     var threads: Int?
 
     @Option(name: .long, help: "Projection arithmetic of the towers: \(TowerPrecision.autoSummary), fp32, bf16 or fp16 (half the memory, about twice as fast where the CPU has the kernel; cosine ≥ 0.9999 to fp32). Default: RADA_PRECISION, else auto.")

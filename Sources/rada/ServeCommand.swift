@@ -53,7 +53,7 @@ struct ServeCommand: AsyncParsableCommand {
     var adaptationThreads: Int?
     @Option(name: .customLong("event-loop-threads"), help: "Network event-loop threads (HTTP parsing; not BLAS, see --blas-threads). [RADA_EVENT_LOOP_THREADS, default one per core]")
     var eventLoopThreads: Int?
-    @Option(name: .customLong("blas-threads"), help: "Threads of the backbone's BLAS (tower passes; a step's heads use as many lanes). [RADA_BLAS_THREADS, default one per core]")
+    @Option(name: .customLong("blas-threads"), help: "Threads of the backbone's BLAS (tower passes; a step's heads use as many lanes). [RADA_BLAS_THREADS, default the CPU budget: one per core, or the cgroup's CPU quota (rada info)]")
     var blasThreads: Int?
     @Option(name: .customLong("max-images"), help: "Images per request. [RADA_MAX_IMAGES, default 64]")
     var maxImages: Int?

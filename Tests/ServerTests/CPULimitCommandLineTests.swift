@@ -8,10 +8,18 @@ import Testing
 /// processes, because the probe runs once per process.
 @Suite(.enabled(if: radaExecutable != nil, "needs the rada executable (swift build --build-tests)"))
 struct CPULimitCommandLineTests {
-    static func info(limit: String?, environment extra: [String: String] = [:]) throws -> (status: Int32, fields: [String: String], error: String) {
+    /// `rada info`'s fields, with `extra` added to the environment (an empty value unsets the
+    /// variable); in the cgroup directory `cgroup` when given (a shell moves itself there, then
+    /// becomes rada).
+    static func info(limit: String?, environment extra: [String: String] = [:], cgroup: String? = nil) throws -> (status: Int32, fields: [String: String], error: String) {
         let process = Process()
-        process.executableURL = radaExecutable // the suite runs only where it exists
-        process.arguments = ["info"]
+        if let cgroup, let rada = radaExecutable {
+            process.executableURL = URL(fileURLWithPath: "/bin/sh")
+            process.arguments = ["-c", "echo $$ > \"$0/cgroup.procs\" && exec \"$1\" info", cgroup, rada.path]
+        } else {
+            process.executableURL = radaExecutable // the suite runs only where it exists
+            process.arguments = ["info"]
+        }
         var environment = ProcessInfo.processInfo.environment
         environment["RADA_CPU_LIMIT"] = limit
         // The cap must pick the core family; a user's own choice would override it.
@@ -19,7 +27,7 @@ struct CPULimitCommandLineTests {
         environment["RADA_PRECISION"] = nil
         environment["RADA_FP32_GEMM"] = nil
         environment["RADA_POOL_SPIN_US"] = nil
-        environment.merge(extra) { $1 }
+        for (name, value) in extra { environment[name] = value.isEmpty ? nil : value }
         process.environment = environment
         let output = Pipe(), error = Pipe()
         process.standardOutput = output

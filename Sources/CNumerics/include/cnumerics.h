@@ -26,8 +26,13 @@ int rada_in_serial_section(void);
  *  65535, or a thread cannot start: the caller then runs the parts another way. */
 typedef void (*rada_pool_part)(void *context, int part);
 int rada_pool_run(int parts, rada_pool_part part, void *context);
-/** The cores this process may run on (its affinity mask), which bounds the threads of a job. */
+/** The threads a job may run on: the cores of this process's affinity mask, or fewer once
+ *  rada_pool_cap_cores has lowered it. */
 int rada_pool_cores(void);
+/** The cores in this process's affinity mask, as read at first use. */
+int rada_affinity_cores(void);
+/** Lowers rada_pool_cores() to `cap` (the CPU budget: a cgroup's quota); never raises it. */
+void rada_pool_cap_cores(int cap);
 /** How long a pool thread, or a caller waiting for one, spins before it sleeps (RADA_POOL_SPIN_US,
  *  0-1000000; default 200; other values are ignored). */
 int rada_pool_spin_us(void);
