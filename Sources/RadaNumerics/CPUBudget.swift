@@ -28,7 +28,9 @@ public struct CPUBudget: Sendable, Equatable {
     /// at least one.
     public var cores: Int {
         guard let quota else { return affinity }
-        return max(1, min(affinity, Int((quota + 1e-9).rounded(.down))))
+        // Compared as Double first: a quota of 2^63 CPUs (cpu.max "9223372036854775807 1") must
+        // not reach Int's conversion, which traps beyond Int.max.
+        return max(1, Int(min(Double(affinity), (quota + 1e-9).rounded(.down))))
     }
 
     /// This process's budget, read once (cgroup limits are set when a container starts).

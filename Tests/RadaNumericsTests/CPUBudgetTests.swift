@@ -108,5 +108,8 @@ import Testing
     @Test func coresRoundTheQuotaDown() {
         #expect([0.01, 0.5, 1, 1.5, 1.999, 2, 3.2, 64].map { CPUBudget(affinity: 4, quota: $0).cores } == [1, 1, 1, 1, 1, 2, 3, 4])
         #expect(CPUBudget(affinity: 0).cores == 1)
+        // The largest quota the files can state, over a period of 1 µs.
+        let huge = Self.quota(cgroup: "0::/\n", mounts: Self.v2Mount, files: ["/sys/fs/cgroup/cpu.max": "9223372036854775807 1"])
+        #expect(CPUBudget(affinity: 4, quota: huge?.cpus).cores == 4)
     }
 }
