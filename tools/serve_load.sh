@@ -9,6 +9,8 @@
 # (1, 10 streams), then one light client alone and beside each heavy client. ISOLATE=1 pins the
 # server to CPU 1 and the load generator to CPU 0 (see below). With MODEL_DIR
 # (for example a random ViT-B/32 from tools/make_reference.py): K = 10 and K = 1000, one stream.
+# CGROUP=DIR starts the server in that cgroup (a directory of a cgroup hierarchy with a CPU
+# quota, made by root beforehand), as in a container limited to fewer CPUs than the host has.
 set -euo pipefail
 rada=$(realpath "$1"); out=$2; model=${3:-}
 mkdir -p "$out"
@@ -21,6 +23,7 @@ args=(serve --port "$port" --data-dir "$data/streams" --api-keys "$keys" --max-c
 # when clients run on other machines; without it all three share every core.
 pin_server=() pin_client=() cpus=()
 if [ -n "${ISOLATE:-}" ]; then pin_server=(taskset -c 1); pin_client=(taskset -c 0); cpus=(--server-cpus 1); fi
+if [ -n "${CGROUP:-}" ]; then pin_server=(sh -c 'echo $$ > "$0/cgroup.procs" && exec "$@"' "$CGROUP" "${pin_server[@]}"); fi
 "${pin_server[@]}" "$rada" "${args[@]}" > "$out/serve.log" 2>&1 &
 server=$!
 trap 'kill $server 2>/dev/null; wait $server 2>/dev/null; rm -rf "$data"' EXIT
