@@ -89,9 +89,11 @@ struct HostileImageTests {
             #expect(reply.status == .contentTooLarge, "\(String(buffer: reply.body))")
             #expect(reply.errorCode == "too_large")
             #expect(String(buffer: reply.body).contains("per-request limit of 64000000"))
-            // The old code decoded all 64 (3 GiB, 20 s) before batching them.
+            // The old code decoded all 64 (3 GiB, 20 s on an idle machine) before batching them:
+            // the memory bound says nothing was decoded; the time bound only has to tell that
+            // apart with the other suites sharing the cores (3.25 s in one CI run; it was 3 s).
             #expect(growth < Self.rssSlack, "peak RSS grew \(growth / Self.mib) MiB")
-            #expect(elapsed < .seconds(3), "took \(elapsed)")
+            #expect(elapsed < .seconds(10), "took \(elapsed)")
             try await Self.alive(client)
         }
     }
