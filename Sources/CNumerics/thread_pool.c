@@ -177,8 +177,7 @@ int rada_affinity_cores(void) {
 
 void rada_pool_cap_cores(int cap) {
     pthread_once(&setup_once, setup);
-    int now = atomic_load(&cores);
-    while (cap >= 1 && cap < now && !atomic_compare_exchange_weak(&cores, &now, cap)) {}
+    if (cap >= 1) atomic_store(&cores, cap < affinity_cores ? cap : affinity_cores);
 }
 
 int rada_pool_spin_us(void) {

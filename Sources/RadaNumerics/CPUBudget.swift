@@ -51,7 +51,7 @@ public enum CgroupCPUQuota {
     /// Reads through `file`, which returns a file's text or nil.
     public static func read(
         cgroupFile: String = "/proc/self/cgroup", mountInfoFile: String = "/proc/self/mountinfo",
-        file: (String) -> String? = CgroupCPUQuota.readSmallFile
+        file: (String) -> String? = CgroupCPUQuota.readFile
     ) -> (cpus: Double, file: String)? {
         guard let cgroups = file(cgroupFile), let mounts = file(mountInfoFile) else { return nil }
         let memberships = parseMemberships(cgroups)
@@ -164,12 +164,8 @@ public enum CgroupCPUQuota {
         }
     }
 
-    /// A file's text, at most 1 MiB of it (a mountinfo with thousands of mounts is a few hundred
-    /// KiB; the limit files are one line); nil when it cannot be read.
-    public static func readSmallFile(_ path: String) -> String? {
-        guard let handle = FileHandle(forReadingAtPath: path) else { return nil }
-        defer { try? handle.close() }
-        guard let data = try? handle.read(upToCount: 1 << 20) else { return nil }
-        return String(decoding: data, as: UTF8.self)
+    /// A file's text, nil when it cannot be read (as the other /proc readers here).
+    public static func readFile(_ path: String) -> String? {
+        try? String(contentsOfFile: path, encoding: .utf8)
     }
 }

@@ -8,9 +8,9 @@ final class ClientAdmission: Sendable {
     /// Requests in flight per client, and all of them (the gauge's value, set under the lock so
     /// that the exposition never goes backwards).
     private let inFlight = Mutex<(counts: [String: Int], total: Int)>(([:], 0))
-    private let gauge: Gauge?
+    private let gauge: Gauge
 
-    init(limit: Int, gauge: Gauge? = nil) {
+    init(limit: Int, gauge: Gauge) {
         self.limit = max(1, limit)
         self.gauge = gauge
     }
@@ -22,7 +22,7 @@ final class ClientAdmission: Sendable {
             guard current < limit else { return false }
             state.counts[client] = current + 1
             state.total += 1
-            gauge?.set(Double(state.total))
+            gauge.set(Double(state.total))
             return true
         }
         guard admitted else {
@@ -33,7 +33,7 @@ final class ClientAdmission: Sendable {
                 let remaining = state.counts[client, default: 1] - 1
                 state.counts[client] = remaining > 0 ? remaining : nil
                 state.total -= 1
-                gauge?.set(Double(state.total))
+                gauge.set(Double(state.total))
             }
         }
         return try await body()

@@ -1,4 +1,5 @@
 import Foundation
+import RadaNumerics
 
 /// How many heaps glibc's malloc keeps for the server's threads.
 ///
@@ -15,7 +16,7 @@ public enum MallocArenas {
     /// Caps the arenas for threads that allocate from now on; call before the server starts its
     /// threads. Returns the cap, or nil where the C library has no such setting.
     @discardableResult
-    public static func cap(cores: Int = ProcessInfo.processInfo.activeProcessorCount) -> Int? {
+    public static func cap(cores: Int = CPUBudget.current.cores) -> Int? {
         // `mallopt` is declared in <malloc.h>, which Swift's Glibc module leaves out; it is looked
         // up by name instead, with glibc's stable value of M_ARENA_MAX.
         typealias Mallopt = @convention(c) (Int32, Int32) -> Int32

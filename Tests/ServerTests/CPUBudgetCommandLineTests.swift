@@ -11,11 +11,11 @@ struct QuotaCgroup {
 
     /// Makes one with `cpus` CPUs of quota per 100 ms period.
     init?(cpus: Double) {
-        guard let mounts = CgroupCPUQuota.readSmallFile("/proc/self/mountinfo") else { return nil }
+        guard let mounts = CgroupCPUQuota.readFile("/proc/self/mountinfo") else { return nil }
         let quota = Int(cpus * 100_000)
         for mount in CgroupCPUQuota.parseMounts(mounts) where mount.root == "/" {
             if mount.version == .v2,
-               !(CgroupCPUQuota.readSmallFile(mount.point + "/cgroup.subtree_control") ?? "").split(whereSeparator: \.isWhitespace).contains("cpu") {
+               !(CgroupCPUQuota.readFile(mount.point + "/cgroup.subtree_control") ?? "").split(whereSeparator: \.isWhitespace).contains("cpu") {
                 continue
             }
             let directory = mount.point + "/rada-test-\(UUID().uuidString)"

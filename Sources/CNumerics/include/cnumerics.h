@@ -31,7 +31,8 @@ int rada_pool_run(int parts, rada_pool_part part, void *context);
 int rada_pool_cores(void);
 /** The cores in this process's affinity mask, as read at first use. */
 int rada_affinity_cores(void);
-/** Lowers rada_pool_cores() to `cap` (the CPU budget: a cgroup's quota); never raises it. */
+/** Sets rada_pool_cores() to `cap` (the CPU budget: a cgroup's quota), never above the
+ *  affinity mask's cores. */
 void rada_pool_cap_cores(int cap);
 /** How long a pool thread, or a caller waiting for one, spins before it sleeps (RADA_POOL_SPIN_US,
  *  0-1000000; default 200; other values are ignored). */
