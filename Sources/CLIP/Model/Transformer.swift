@@ -92,7 +92,7 @@ struct Transformer: Sendable {
         let pairs = sequences * tower.heads
         let parts = min(ws.threads, pairs)
         let heads = tower.heads
-        let fused = Kernels.attentionHeadSupported(headWidth: headWidth)
+        let fused = Kernels.attentionHeadKernel(headWidth: headWidth)
         BLAS.parallel(parts: parts) { part in
             BLAS.onCallerThread {
                 let scores = ws.scores + part * ws.scoresPerThread
@@ -102,10 +102,10 @@ struct Transformer: Sendable {
                     let queries = positions.map { $0[sequence]..<($0[sequence] + 1) } ?? 0..<length
                     let outRow = positions == nil ? sequence * length : sequence
                     let out = ws.attention + outRow * width + head * headWidth
-                    if fused {
+                    if let fused {
                         Kernels.attentionHead(
                             length: length, queries: queries, q: q, k: q + width, v: q + 2 * width, ld: qkvWidth,
-                            scale: scale, causal: causal, scratch: scores, into: out, ldo: width)
+                            scale: scale, causal: causal, scratch: scores, into: out, ldo: width, kernel: fused)
                     } else {
                         attentionHead(q, length: length, queries: queries, causal: causal, scale: scale, scores: scores, into: out)
                     }

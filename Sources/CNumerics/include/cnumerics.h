@@ -82,25 +82,31 @@ void rada_vexp(const float *x, float *y, size_t n);
 void rada_softmax_rows(float *x, size_t rows, size_t cols, float scale);
 
 /* ---- one attention head (attention_head.c) -------------------------------------------------
- * softmax(scale · Q·Kᵀ) · V for one head of one sequence, register-blocked on AVX-512F: at the
- * towers' 50–200 tokens two library GEMM calls per head cost more in call overhead than in FLOPs.
- * Only for heads of RADA_ATTENTION_HEAD_WIDTH values, the width of every CLIP tower's heads. */
+ * softmax(scale · Q·Kᵀ) · V for one head of one sequence, register-blocked on AVX-512F or on
+ * AVX2 + FMA: at the towers' 50–200 tokens two library GEMM calls per head cost more in call
+ * overhead than in FLOPs. Only for heads of RADA_ATTENTION_HEAD_WIDTH values, the width of every
+ * CLIP tower's heads. */
 #define RADA_ATTENTION_HEAD_WIDTH 64
+/** The kernel (RADA_F32_AVX512 or RADA_F32_AVX2, cnumerics_packed.h) that runs heads of
+ *  `head_width` values on this CPU, the widest available; -1 where none does. */
+int rada_attention_head_kernel(int head_width);
 /** 1 when `rada_attention_head` runs heads of `head_width` values on this CPU. */
 int rada_attention_head_supported(int head_width);
 /** Floats of scratch `rada_attention_head` needs for `length` tokens. */
 size_t rada_attention_scratch_size(int length);
 /** out[i, :] = Σ_j softmax_j(scale · q_i·k_j) v_j for i < length (only j ≤ i when causal; the
- *  softmax is `rada_softmax_rows`). q, k, v: length rows at stride ld; out: length rows at stride
- *  ldo; scratch: `rada_attention_scratch_size(length)` floats. Call only where
- *  `rada_attention_head_supported`. */
+ *  softmax is `rada_softmax_rows`'s, up to its vector width). q, k, v: length rows at stride ld;
+ *  out: length rows at stride ldo; scratch: `rada_attention_scratch_size(length)` floats, on
+ *  `rada_attention_head_kernel`'s kernel. Call only where `rada_attention_head_supported`. */
 void rada_attention_head(int length, const float *q, const float *k, const float *v, int ld, float scale, int causal,
                          float *scratch, float *out, int ldo);
-/** Query rows [first, first + count) of `rada_attention_head`, bit for bit as the whole head
- *  computes them, into out rows 0 … count − 1 (stride ldo): the keys and values are all `length`
- *  rows. A tower whose output is read at one position needs its last layer for that row only. */
-void rada_attention_head_rows(int length, int first, int count, const float *q, const float *k, const float *v, int ld,
-                              float scale, int causal, float *scratch, float *out, int ldo);
+/** Query rows [first, first + count) of `rada_attention_head` on `kernel` (RADA_F32_AVX512 or
+ *  RADA_F32_AVX2; nothing is written unless it is available), bit for bit as the whole head
+ *  computes them on that kernel, into out rows 0 … count − 1 (stride ldo): the keys and values
+ *  are all `length` rows. A tower whose output is read at one position needs its last layer for
+ *  that row only. */
+void rada_attention_head_rows(int kernel, int length, int first, int count, const float *q, const float *k,
+                              const float *v, int ld, float scale, int causal, float *scratch, float *out, int ldo);
 /** Row-wise layer norm: y = (x - mean) / sqrt(var + eps) * gamma + beta. In place allowed. */
 void rada_layernorm_rows(const float *x, float *y, const float *gamma, const float *beta,
                          size_t rows, size_t cols, float eps);
