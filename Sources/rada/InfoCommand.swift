@@ -5,7 +5,7 @@ import RadaNumerics
 /// `rada info`: what this process would compute with (BLAS library and kernels, threads).
 struct InfoCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "info", abstract: "Print the CPU, the towers' precision and kernel and their fp32 kernel (and why), the BLAS library, its kernel family and thread count.")
+        commandName: "info", abstract: "Print the CPU, the towers' precision and kernel, their fp32 and attention kernels (and why), the BLAS library, its kernel family and thread count.")
 
     @Option(help: "The precision to explain: auto, fp32, bf16 or fp16. Default: RADA_PRECISION, else auto.") var precision: String?
 
@@ -24,6 +24,8 @@ struct InfoCommand: ParsableCommand {
         print("cpu.fp32_kernels: \(PackedMatrix.Kernel.available.map(\.rawValue).joined(separator: ", "))")
         print("towers.fp32_kernel: \(fp32.kernel)")
         print("towers.fp32_kernel_reason: \(fp32.reason)")
+        let attention = Kernels.attentionHeadKernel(headWidth: 64)
+        print("towers.attention_kernel: \(attention.map { "fused head on \($0)" } ?? "two products per head on the caller-thread library") (64-wide heads, every CLIP tower's)")
         print("blas.library: \(info.library)")
         print("blas.core: \(info.coreName)")
         print("blas.core_chosen_by: \(info.chosenCoreType.map { "rada (\($0))" } ?? "user or library")")

@@ -83,6 +83,15 @@ struct CPULimitCommandLineTests {
             if Self.list(capped.fields["cpu.bf16_kernels"]).isEmpty && Self.list(capped.fields["cpu.fp16_kernels"]).isEmpty {
                 #expect(capped.fields["towers.precision"] == "fp32", "\(limit)")
             }
+            // The attention head runs on the widest fp32 kernel left, never the portable one.
+            let attention = capped.fields["towers.attention_kernel"] ?? ""
+            if fp32.contains("AVX-512F") {
+                #expect(attention.hasPrefix("fused head on AVX-512F"), "\(limit): \(attention)")
+            } else if fp32.contains("AVX2+FMA") {
+                #expect(attention.hasPrefix("fused head on AVX2+FMA"), "\(limit): \(attention)")
+            } else {
+                #expect(attention.hasPrefix("two products per head"), "\(limit): \(attention)")
+            }
             switch limit {
             case "portable":
                 #expect(capped.fields["towers.fp32_kernel"] == "OpenBLAS SGEMM")
