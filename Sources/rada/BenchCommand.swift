@@ -25,6 +25,8 @@ struct BenchCommand: ParsableCommand {
     var methods = "zero-shot,rada,tda,dota,oracle"
     @Option(help: "Images per batch.") var batchSize = 64
     @Option(help: "Only the first N images of each domain (after the seeded shuffle).") var limit: Int?
+    @Option(name: .customLong("round-images"), help: "With --limit, the long protocol's later rounds: fresh (the first N of each round's own shuffle) or same (round 1's images in a new order, as whole rounds are).")
+    var roundImages: String = StreamPlan.RoundImages.fresh.rawValue
     @Option(help: "Seed of the stream order.") var seed: UInt64 = 0
     @Option(help: "Seed of the corruptions.") var corruptionSeed: UInt64 = 0
     @Option(help: "Corruption severity (1...5) for Fashion-MNIST.") var severity = StreamProtocol.severity
@@ -57,6 +59,9 @@ struct BenchCommand: ParsableCommand {
             throw ValidationError("unknown method \(name); choose from \(Self.methodNames.joined(separator: ", "))")
         }
         if methodList.isEmpty { throw ValidationError("--methods names no method") }
+        if StreamPlan.RoundImages(rawValue: roundImages) == nil {
+            throw ValidationError("--round-images must be one of \(StreamPlan.RoundImages.allCases.map(\.rawValue).joined(separator: ", "))")
+        }
         _ = try variants()
         _ = try dotaVariants(dotaVariant, flag: "--dota-variant")
         _ = try fusionVariants()
@@ -125,7 +130,8 @@ struct BenchCommand: ParsableCommand {
         case .fashionMNIST(let set):
             let chosen = try corruptions.map { try $0.split(separator: ",").map { try Corruption(name: String($0)) } } ?? Corruption.allCases
             plan = try StreamPlan.corrupted(streamProtocol, labels: set.labels, classes: set.classNames.count,
-                                            corruptions: chosen, severity: severity, limit: limit, seed: seed)
+                                            corruptions: chosen, severity: severity, limit: limit,
+                                            roundImages: StreamPlan.RoundImages(rawValue: roundImages)!, seed: seed)
         case .folders(let domains):
             plan = try StreamPlan.folders(streamProtocol, names: domains.names, labels: domains.folders.map(\.labels),
                                           classes: domains.classNames.count, limit: limit, seed: seed)

@@ -32,6 +32,24 @@ import Testing
         #expect(long.imageCount == 1500)
     }
 
+    /// Under a limit, `fresh` rounds draw other images; `same` rounds repeat round 1's images per
+    /// domain in a new order, and round 1 is the same under both. Without a limit both are the
+    /// whole split, in the same orders.
+    @Test func longRoundsRepeatRoundOnesImagesWhenAsked() throws {
+        let fresh = try StreamPlan.corrupted(.long, labels: Self.labels, classes: 10, limit: 40, seed: 5)
+        let same = try StreamPlan.corrupted(.long, labels: Self.labels, classes: 10, limit: 40, roundImages: .same, seed: 5)
+        #expect(Array(same.domains.prefix(15)) == Array(fresh.domains.prefix(15)))
+        for round in 1..<10 {
+            for position in 0..<15 {
+                let first = same.domains[position].items, later = same.domains[round * 15 + position].items
+                #expect(later.count == 40 && Set(later) == Set(first) && later != first, "round \(round + 1), domain \(position)")
+                #expect(Set(fresh.domains[round * 15 + position].items) != Set(first), "round \(round + 1), domain \(position)")
+            }
+        }
+        let whole = try StreamPlan.corrupted(.long, labels: Self.labels, classes: 10, roundImages: .same, seed: 5)
+        #expect(whole == (try StreamPlan.corrupted(.long, labels: Self.labels, classes: 10, seed: 5)))
+    }
+
     @Test func cleanIsOneUncorruptedDomain() throws {
         let clean = try StreamPlan.corrupted(.clean, labels: Self.labels, classes: 10, seed: 0)
         #expect(clean.domains.count == 1 && clean.domains[0].name == "clean")

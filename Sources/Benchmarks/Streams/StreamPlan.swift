@@ -15,16 +15,28 @@ public struct StreamPlan: Sendable, Equatable, Codable {
         self.orderSeed = orderSeed
     }
 
+    /// Which images a `long` stream's later rounds take under a limit.
+    public enum RoundImages: String, Sendable, CaseIterable {
+        /// Each round the first `limit` images of its own shuffle of the split: the rounds differ
+        /// in images as well as order.
+        case fresh
+        /// Each round round 1's images in a new order, as whole rounds of a split do: rounds can
+        /// be compared image for image.
+        case same
+    }
+
     /// A plan over one corrupted split (Fashion-MNIST-C).
     /// - Parameters:
     ///   - labels: the split's labels (their count is the split size; label-shift orders by them).
     ///   - corruptions: the domains of per-domain / continual / long, in order; label-shift uses
     ///     the first. Defaults to all fifteen in the protocol's order.
     ///   - limit: keep the first `limit` images of each domain after its seeded shuffle.
+    ///   - roundImages: with `limit`, whether a `long` stream's later rounds draw fresh images or
+    ///     repeat round 1's (without a limit every round has the whole split, so both are the same).
     ///   - seed: the order seed.
     public static func corrupted(
         _ streamProtocol: StreamProtocol, labels: [Int], classes: Int, corruptions: [Corruption] = Corruption.allCases,
-        severity: Int = StreamProtocol.severity, limit: Int? = nil, seed: UInt64
+        severity: Int = StreamProtocol.severity, limit: Int? = nil, roundImages: RoundImages = .fresh, seed: UInt64
     ) throws(StreamPlanError) -> StreamPlan {
         guard !labels.isEmpty else { throw .empty("the split has no images") }
         guard !corruptions.isEmpty || streamProtocol == .clean else { throw .empty("no corruptions chosen") }
@@ -42,7 +54,12 @@ public struct StreamPlan: Sendable, Equatable, Codable {
             let rounds = streamProtocol == .long ? StreamProtocol.longRounds : 1
             for round in 0..<rounds {
                 for (position, corruption) in corruptions.enumerated() {
-                    let order = shuffledOrder(count, seed: seed, keys: UInt64(round), UInt64(position))
+                    var order = shuffledOrder(count, seed: seed, keys: UInt64(round), UInt64(position))
+                    if roundImages == .same, let limit, round > 0 {
+                        order = Array(shuffledOrder(count, seed: seed, keys: 0, UInt64(position)).prefix(limit))
+                        var random = BenchmarkRandom(keys: seed, 0x6F72_6465_72, UInt64(round), UInt64(position))
+                        random.shuffle(&order)
+                    }
                     domains.append(StreamDomain(
                         name: corruption.rawValue, round: round,
                         resetsBefore: streamProtocol == .perDomain || (round == 0 && position == 0),
