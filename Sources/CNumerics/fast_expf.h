@@ -49,6 +49,7 @@ __attribute__((target("avx512f"), always_inline)) static inline __m512 fast_expf
     __m512i bits = _mm512_slli_epi32(_mm512_add_epi32(_mm512_cvtps_epi32(n), _mm512_set1_epi32(127)), 23);
     return _mm512_mul_ps(p, _mm512_castsi512_ps(bits));
 }
+
 /* fast_expf on 8 lanes, for kernels written with AVX2 + FMA intrinsics: as the AVX-512 form. */
 __attribute__((target("avx2,fma"), always_inline)) static inline __m256 fast_expf_avx2(__m256 x) {
     x = _mm256_min_ps(_mm256_max_ps(x, _mm256_set1_ps(-87.33654f)), _mm256_set1_ps(88.37626f));
