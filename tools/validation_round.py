@@ -2,7 +2,7 @@
 """One validation round of rada's defaults (standard library only; Docs/benchmarks.md,
 "Validation: how the defaults were chosen").
 
-  validation_round.py run --seeds 42 43 --variant NAME=OPTIONS ... --out DIR [--rada BINARY]
+  validation_round.py run --seeds 42 43 --variant NAME=OPTIONS ... [--memory-variant NAME=T[/C] ...] --out DIR [--rada BINARY]
       runs the ten validation streams (training split) for every seed, one process per seed side
       by side, each stream one `rada bench --methods zero-shot,rada --variant ...` with `--out`,
       then evaluates as below.
@@ -45,7 +45,8 @@ def run(args):
     """One shell queue per seed: the ten streams one after another."""
     queues = []
     for seed in args.seeds:
-        variants = " ".join(f"--variant '{v}'" for v in args.variant)
+        variants = " ".join([f"--variant '{v}'" for v in args.variant] +
+                            [f"--memory-variant '{v}'" for v in args.memory_variant])
         lines = []
         for name, options, _ in STREAMS:
             out = os.path.join(args.out, f"s{seed}-{name}")
@@ -121,10 +122,13 @@ def main():
         p.add_argument("--out", required=True)
         p.add_argument("--long-tolerance", type=float, default=0.0, help="points below the default the long stream may be")
         if name == "run":
-            p.add_argument("--variant", action="append", required=True, help="NAME=OPTIONS, as rada bench takes it")
+            p.add_argument("--variant", action="append", default=[], help="NAME=OPTIONS, as rada bench takes it")
+            p.add_argument("--memory-variant", action="append", default=[], help="NAME=THRESHOLD[/CAPACITY], as rada bench takes it")
             p.add_argument("--rada", default=".build/release/rada")
     args = parser.parse_args()
     if args.command == "run":
+        if not args.variant and not args.memory_variant:
+            parser.error("run needs at least one --variant or --memory-variant")
         os.makedirs(args.out, exist_ok=True)
         run(args)
     evaluate(args)

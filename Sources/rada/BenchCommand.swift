@@ -48,6 +48,10 @@ struct BenchCommand: ParsableCommand {
         "An extra rada+dota fusion NAME=KEY:VALUE,... on the same stream (repeatable): rada with the command's RAda options, DOTA with these keys.",
         discussion: "Keys as for --dota-variant, e.g. 'fuse-forget=forgetting:0.998', centred (1: DOTA models the mask's centred and whitened embeddings; labels:1 then takes the mask's logits plus DOTA's adjustment) and gate (1: DOTA's fusion weight × rada's centring gate)."))
     var fusionVariant: [String] = []
+    @Option(name: .customLong("memory-variant"), help: ArgumentHelp(
+        "An extra rada method with a memory of domains, NAME=THRESHOLD[/CAPACITY] (repeatable), e.g. 'mem=0.1/16': rada with the command's RAda options, its state stored per domain and restored when a domain returns.",
+        discussion: "THRESHOLD: the cosine distance between a batch's mean feature direction and the current domain's running key that counts as a shift, in (0, 2]; CAPACITY: states kept at most (default 16)."))
+    var memoryVariant: [String] = []
     @OptionGroup(title: "RAda hyper-parameters") var rada: RAdaOptions
 
     func validate() throws {
@@ -65,6 +69,20 @@ struct BenchCommand: ParsableCommand {
         _ = try variants()
         _ = try dotaVariants(dotaVariant, flag: "--dota-variant")
         _ = try fusionVariants()
+        _ = try memoryVariants()
+    }
+
+    /// `--memory-variant NAME=THRESHOLD[/CAPACITY]`.
+    func memoryVariants() throws -> [(name: String, settings: DomainMemoryMethod.Settings)] {
+        try memoryVariant.map { text in
+            let (name, value) = try CommandLineArguments.named(text, flag: "--memory-variant", form: "NAME=THRESHOLD[/CAPACITY]", reserved: Self.methodNames)
+            let parts = value.split(separator: "/", omittingEmptySubsequences: false)
+            guard (1...2).contains(parts.count), let threshold = Float(String(parts[0])), threshold > 0, threshold <= 2,
+                  let capacity = parts.count == 2 ? Int(String(parts[1])) : 16, (1...1024).contains(capacity) else {
+                throw ValidationError("--memory-variant \(name): expected THRESHOLD in (0, 2] and an optional /CAPACITY in 1...1024, got \(value)")
+            }
+            return (name, DomainMemoryMethod.Settings(threshold: threshold, capacity: capacity))
+        }
     }
 
     /// `--variant NAME=OPTIONS`: OPTIONS parsed as RAda options over the engine's defaults.
@@ -170,6 +188,9 @@ struct BenchCommand: ParsableCommand {
             methodObjects.append(RAdaMethod(state: state, name: name))
         }
 
+        for (name, settings) in try memoryVariants() {
+            methodObjects.append(DomainMemoryMethod(state: try radaState(), settings: settings, name: name))
+        }
         for (name, hyperparameters) in try dotaVariants(dotaVariant, flag: "--dota-variant") {
             methodObjects.append(try DOTAMethod(textEmbeddings: text, logitScale: s, hyperparameters: hyperparameters, name: name))
         }

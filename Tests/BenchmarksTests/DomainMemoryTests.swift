@@ -1,0 +1,94 @@
+import Adaptation
+import RadaNumerics
+import Testing
+@testable import Benchmarks
+
+/// The domain memory against plain rada on the same batches: two synthetic domains whose features
+/// point along different axes (cosine distance near 1 between their means, under 0.05 between
+/// batches of one domain).
+@Suite struct DomainMemoryTests {
+    static let (d, s): (Int, Float) = (DOTAMethodTests.dimension, 20)
+
+    static func stream() throws -> StreamState {
+        try StreamState(labels: ["a", "b", "c"], textEmbeddings: DOTAMethodTests.text, logitScale: s, heads: 2,
+                        hyperparameters: RAdaHyperparameters(), seed: 3)
+    }
+
+    /// Four unit rows near axis `axis`, varied by the batch number.
+    static func batch(axis: Int, _ n: Int) -> Matrix {
+        var storage: [Float] = []
+        var random = BenchmarkRandom(keys: UInt64(axis), UInt64(n))
+        for _ in 0..<4 {
+            var row = (0..<d).map { _ in Float(random.uniform(-0.15, 0.15)) }
+            row[axis] += 1
+            storage += DomainMemoryMethod.direction(row)
+        }
+        return Matrix(rows: 4, cols: d, storage: storage)
+    }
+
+    static func memory(threshold: Float = 0.3, capacity: Int = 16, minimumBatch: Int = 4) throws -> DomainMemoryMethod {
+        DomainMemoryMethod(state: try stream(), settings: .init(threshold: threshold, capacity: capacity, minimumBatch: minimumBatch), name: "mem")
+    }
+
+    /// Batches under the minimum never shift, so the method is rada bit for bit across domains.
+    @Test func smallBatchesNeverShift() throws {
+        var memory = try Self.memory(minimumBatch: 5)
+        var rada = RAdaMethod(state: try Self.stream())
+        for axis in [0, 1, 0, 2] {
+            let x = Self.batch(axis: axis, 1)
+            #expect(try memory.process(features: x, labels: []) == rada.process(features: x, labels: []), "axis \(axis)")
+        }
+        #expect(memory.shifts == 0 && memory.storedStates == 0)
+    }
+
+    /// Within one domain nothing is a shift, and the method is rada bit for bit.
+    @Test func oneDomainIsRada() throws {
+        var memory = try Self.memory()
+        var rada = RAdaMethod(state: try Self.stream())
+        for n in 0..<5 {
+            let x = Self.batch(axis: 0, n)
+            #expect(try memory.process(features: x, labels: []) == rada.process(features: x, labels: []), "batch \(n)")
+        }
+        #expect(memory.shifts == 0 && memory.storedStates == 0)
+    }
+
+    /// A, B, A: on returning to A the stream goes on from A's state, as if B had never come:
+    /// its logits are those of rada that saw A's batches only; rada that saw B answers otherwise.
+    @Test func aReturningDomainResumesItsState() throws {
+        var memory = try Self.memory()
+        var onlyA = RAdaMethod(state: try Self.stream())
+        var everything = RAdaMethod(state: try Self.stream())
+        for n in 0..<3 {
+            _ = try memory.process(features: Self.batch(axis: 0, n), labels: [])
+            _ = try onlyA.process(features: Self.batch(axis: 0, n), labels: [])
+            _ = try everything.process(features: Self.batch(axis: 0, n), labels: [])
+        }
+        for n in 0..<3 {
+            _ = try memory.process(features: Self.batch(axis: 1, n), labels: [])
+            _ = try everything.process(features: Self.batch(axis: 1, n), labels: [])
+        }
+        #expect(memory.shifts == 1 && memory.restores == 0 && memory.storedStates == 1)
+        let back = Self.batch(axis: 0, 3)
+        let logits = try memory.process(features: back, labels: [])
+        #expect(memory.shifts == 2 && memory.restores == 1 && memory.storedStates == 2)
+        #expect(logits == (try onlyA.process(features: back, labels: [])))
+        #expect(logits != (try everything.process(features: back, labels: [])))
+    }
+
+    /// With room for one state, A's is evicted by B's, so A starts again from B's state; a reset
+    /// empties the bank and starts from the initial state.
+    @Test func capacityEvictsAndResetEmpties() throws {
+        var memory = try Self.memory(capacity: 1)
+        var rada = RAdaMethod(state: try Self.stream())
+        for axis in [0, 1, 2, 0] {
+            let x = Self.batch(axis: axis, 0)
+            #expect(try memory.process(features: x, labels: []) == rada.process(features: x, labels: []), "axis \(axis)")
+        }
+        #expect(memory.shifts == 3 && memory.restores == 0 && memory.storedStates == 1)
+        memory.reset()
+        var fresh = RAdaMethod(state: try Self.stream())
+        #expect(memory.storedStates == 0 && memory.shifts == 0)
+        let x = Self.batch(axis: 1, 5)
+        #expect(try memory.process(features: x, labels: []) == fresh.process(features: x, labels: []))
+    }
+}
