@@ -49,8 +49,8 @@ struct BenchCommand: ParsableCommand {
         discussion: "Keys as for --dota-variant, e.g. 'fuse-forget=forgetting:0.998', centred (1: DOTA models the mask's centred and whitened embeddings; labels:1 then takes the mask's logits plus DOTA's adjustment) and gate (1: DOTA's fusion weight × rada's centring gate)."))
     var fusionVariant: [String] = []
     @Option(name: .customLong("memory-variant"), help: ArgumentHelp(
-        "An extra rada method with a memory of domains, NAME=THRESHOLD[/CAPACITY] (repeatable), e.g. 'mem=0.1/16': rada with the command's RAda options, its state stored per domain and restored when a domain returns.",
-        discussion: "THRESHOLD: the cosine distance between a batch's mean feature direction and the current domain's running key that counts as a shift, in (0, 2]; CAPACITY: states kept at most (default 16)."))
+        "An extra rada method with a memory of domains, NAME=THRESHOLD[/CAPACITY[/class-free]] (repeatable), e.g. 'mem=0.1/16': rada with the command's RAda options, its state stored per domain and restored when a domain returns.",
+        discussion: "THRESHOLD: the cosine distance between a batch's mean feature direction and the current domain's running key that counts as a shift, in (0, 2]; CAPACITY: states kept at most (default 16); class-free: the span of the class embeddings projected out of each batch's mean first."))
     var memoryVariant: [String] = []
     @OptionGroup(title: "RAda hyper-parameters") var rada: RAdaOptions
 
@@ -77,11 +77,12 @@ struct BenchCommand: ParsableCommand {
         try memoryVariant.map { text in
             let (name, value) = try CommandLineArguments.named(text, flag: "--memory-variant", form: "NAME=THRESHOLD[/CAPACITY]", reserved: Self.methodNames)
             let parts = value.split(separator: "/", omittingEmptySubsequences: false)
-            guard (1...2).contains(parts.count), let threshold = Float(String(parts[0])), threshold > 0, threshold <= 2,
-                  let capacity = parts.count == 2 ? Int(String(parts[1])) : 16, (1...1024).contains(capacity) else {
-                throw ValidationError("--memory-variant \(name): expected THRESHOLD in (0, 2] and an optional /CAPACITY in 1...1024, got \(value)")
+            guard (1...3).contains(parts.count), let threshold = Float(String(parts[0])), threshold > 0, threshold <= 2,
+                  let capacity = parts.count >= 2 ? Int(String(parts[1])) : 16, (1...1024).contains(capacity),
+                  parts.count < 3 || parts[2] == "class-free" else {
+                throw ValidationError("--memory-variant \(name): expected THRESHOLD in (0, 2], an optional /CAPACITY in 1...1024 and an optional /class-free, got \(value)")
             }
-            return (name, DomainMemoryMethod.Settings(threshold: threshold, capacity: capacity))
+            return (name, DomainMemoryMethod.Settings(threshold: threshold, capacity: capacity, classFreeKey: parts.count == 3))
         }
     }
 
@@ -189,7 +190,7 @@ struct BenchCommand: ParsableCommand {
         }
 
         for (name, settings) in try memoryVariants() {
-            methodObjects.append(DomainMemoryMethod(state: try radaState(), settings: settings, name: name))
+            methodObjects.append(DomainMemoryMethod(state: try radaState(), settings: settings, classEmbeddings: text, name: name))
         }
         for (name, hyperparameters) in try dotaVariants(dotaVariant, flag: "--dota-variant") {
             methodObjects.append(try DOTAMethod(textEmbeddings: text, logitScale: s, hyperparameters: hyperparameters, name: name))

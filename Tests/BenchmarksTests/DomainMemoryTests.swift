@@ -27,7 +27,30 @@ import Testing
     }
 
     static func memory(threshold: Float = 0.3, capacity: Int = 16, minimumBatch: Int = 4) throws -> DomainMemoryMethod {
-        DomainMemoryMethod(state: try stream(), settings: .init(threshold: threshold, capacity: capacity, minimumBatch: minimumBatch), name: "mem")
+        DomainMemoryMethod(
+            state: try stream(), settings: .init(threshold: threshold, capacity: capacity, minimumBatch: minimumBatch),
+            classEmbeddings: DOTAMethodTests.text, name: "mem")
+    }
+
+    /// Batches of one domain whose classes differ (every row u + 1.5·t_k for the batch's class k):
+    /// their mean directions lie far apart, so the plain key sees a shift; with the class span
+    /// projected out both leave u's part outside it, and nothing shifts.
+    @Test func aClassFreeKeyIgnoresTheClassMix() throws {
+        let text = DOTAMethodTests.text
+        var random = BenchmarkRandom(keys: 77)
+        let u = DomainMemoryMethod.direction((0..<Self.d).map { _ in Float(random.uniform(-1, 1)) })
+        func batch(_ k: Int) -> Matrix {
+            let row = DomainMemoryMethod.direction((0..<Self.d).map { u[$0] + 1.5 * text.storage[k * Self.d + $0] })
+            return Matrix(rows: 4, cols: Self.d, storage: Array([[Float]](repeating: row, count: 4).joined()))
+        }
+        #expect(DomainMemoryMethod.distance(batch(0).row(0), batch(1).row(0)) > 0.3)
+        for classFree in [false, true] {
+            var memory = DomainMemoryMethod(
+                state: try Self.stream(), settings: .init(threshold: 0.3, minimumBatch: 4, classFreeKey: classFree),
+                classEmbeddings: text, name: "mem")
+            for k in [0, 1, 2, 0] { _ = try memory.process(features: batch(k), labels: []) }
+            #expect((memory.shifts > 0) == !classFree, "class-free \(classFree): \(memory.shifts) shifts")
+        }
     }
 
     /// Batches under the minimum never shift, so the method is rada bit for bit across domains.

@@ -22,12 +22,16 @@ public struct DomainMemoryMethod: TTAMethod {
         /// Batches of fewer images are never a shift (one image's direction says little about
         /// its domain): they only move the key.
         public var minimumBatch: Int
+        /// Whether a batch's mean is taken with the span of the class embeddings projected out
+        /// first, so that the key follows the domain more than the classes in the batch.
+        public var classFreeKey: Bool
 
-        public init(threshold: Float, capacity: Int = 16, keyMomentum: Float = 0.8, minimumBatch: Int = 8) {
+        public init(threshold: Float, capacity: Int = 16, keyMomentum: Float = 0.8, minimumBatch: Int = 8, classFreeKey: Bool = false) {
             self.threshold = threshold
             self.capacity = capacity
             self.keyMomentum = keyMomentum
             self.minimumBatch = minimumBatch
+            self.classFreeKey = classFreeKey
         }
     }
 
@@ -40,7 +44,6 @@ public struct DomainMemoryMethod: TTAMethod {
     public let name: String
     public let settings: Settings
     public private(set) var state: StreamState
-    private let initial: StreamState
     private var key: [Float]?
     private var bank: [Entry] = []
     private var batches = 0
@@ -49,12 +52,28 @@ public struct DomainMemoryMethod: TTAMethod {
     public private(set) var restores = 0
     public var storedStates: Int { bank.count }
 
-    public init(state: StreamState, settings: Settings, name: String) {
+    /// Orthonormal rows spanning the class embeddings (with `classFreeKey`).
+    private let classBasis: [[Double]]
+
+    /// - Parameter classEmbeddings: the stream's class embeddings (K×D), for `classFreeKey`.
+    public init(state: StreamState, settings: Settings, classEmbeddings: Matrix, name: String) {
         precondition(settings.threshold > 0 && settings.capacity >= 1 && (0..<1).contains(settings.keyMomentum))
         self.state = state
-        self.initial = state
         self.settings = settings
         self.name = name
+        var basis: [[Double]] = []
+        if settings.classFreeKey {
+            for k in 0..<classEmbeddings.rows {
+                var v = classEmbeddings.row(k).map(Double.init)
+                for b in basis {
+                    let dot = zip(v, b).reduce(0) { $0 + $1.0 * $1.1 }
+                    for i in v.indices { v[i] -= dot * b[i] }
+                }
+                let norm = v.reduce(0) { $0 + $1 * $1 }.squareRoot()
+                if norm > 1e-6 { basis.append(v.map { $0 / norm }) }
+            }
+        }
+        classBasis = basis
     }
 
     static func direction(_ v: [Float]) -> [Float] {
@@ -86,6 +105,14 @@ public struct DomainMemoryMethod: TTAMethod {
         for r in 0..<features.rows {
             for c in 0..<features.cols { sum[c] += features.storage[r * features.cols + c] }
         }
+        if !classBasis.isEmpty {
+            var v = sum.map(Double.init)
+            for b in classBasis {
+                let dot = zip(v, b).reduce(0) { $0 + $1.0 * $1.1 }
+                for i in v.indices { v[i] -= dot * b[i] }
+            }
+            sum = v.map(Float.init)
+        }
         let mean = Self.direction(sum)
         if let current = key, features.rows >= settings.minimumBatch, Self.distance(mean, current) > settings.threshold {
             shifts += 1
@@ -108,7 +135,7 @@ public struct DomainMemoryMethod: TTAMethod {
     }
 
     public mutating func reset() {
-        state = initial
+        state.reset()
         key = nil
         bank = []
         shifts = 0
