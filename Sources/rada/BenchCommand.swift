@@ -72,10 +72,10 @@ struct BenchCommand: ParsableCommand {
         _ = try memoryVariants()
     }
 
-    /// `--memory-variant NAME=THRESHOLD[/CAPACITY]`.
+    /// `--memory-variant NAME=THRESHOLD[/CAPACITY[/class-free]]`.
     func memoryVariants() throws -> [(name: String, settings: DomainMemoryMethod.Settings)] {
         try memoryVariant.map { text in
-            let (name, value) = try CommandLineArguments.named(text, flag: "--memory-variant", form: "NAME=THRESHOLD[/CAPACITY]", reserved: Self.methodNames)
+            let (name, value) = try CommandLineArguments.named(text, flag: "--memory-variant", form: "NAME=THRESHOLD[/CAPACITY[/class-free]]", reserved: Self.methodNames)
             let parts = value.split(separator: "/", omittingEmptySubsequences: false)
             guard (1...3).contains(parts.count), let threshold = Float(String(parts[0])), threshold > 0, threshold <= 2,
                   let capacity = parts.count >= 2 ? Int(String(parts[1])) : 16, (1...1024).contains(capacity),

@@ -64,16 +64,22 @@ public struct DomainMemoryMethod: TTAMethod {
         var basis: [[Double]] = []
         if settings.classFreeKey {
             for k in 0..<classEmbeddings.rows {
-                var v = classEmbeddings.row(k).map(Double.init)
-                for b in basis {
-                    let dot = zip(v, b).reduce(0) { $0 + $1.0 * $1.1 }
-                    for i in v.indices { v[i] -= dot * b[i] }
-                }
+                let v = Self.removingSpan(classEmbeddings.row(k).map(Double.init), basis)
                 let norm = v.reduce(0) { $0 + $1 * $1 }.squareRoot()
                 if norm > 1e-6 { basis.append(v.map { $0 / norm }) }
             }
         }
         classBasis = basis
+    }
+
+    /// v minus its projection on the orthonormal rows of `basis` (Gram–Schmidt's step).
+    static func removingSpan(_ v: [Double], _ basis: [[Double]]) -> [Double] {
+        var v = v
+        for b in basis {
+            let dot = zip(v, b).reduce(0) { $0 + $1.0 * $1.1 }
+            for i in v.indices { v[i] -= dot * b[i] }
+        }
+        return v
     }
 
     static func direction(_ v: [Float]) -> [Float] {
@@ -105,14 +111,7 @@ public struct DomainMemoryMethod: TTAMethod {
         for r in 0..<features.rows {
             for c in 0..<features.cols { sum[c] += features.storage[r * features.cols + c] }
         }
-        if !classBasis.isEmpty {
-            var v = sum.map(Double.init)
-            for b in classBasis {
-                let dot = zip(v, b).reduce(0) { $0 + $1.0 * $1.1 }
-                for i in v.indices { v[i] -= dot * b[i] }
-            }
-            sum = v.map(Float.init)
-        }
+        if !classBasis.isEmpty { sum = Self.removingSpan(sum.map(Double.init), classBasis).map(Float.init) }
         let mean = Self.direction(sum)
         if let current = key, features.rows >= settings.minimumBatch, Self.distance(mean, current) > settings.threshold {
             shifts += 1
