@@ -2,7 +2,7 @@
 """One validation round of rada's defaults (standard library only; Docs/benchmarks.md,
 "Validation: how the defaults were chosen").
 
-  validation_round.py run --seeds 42 43 --variant NAME=OPTIONS ... [--memory-variant NAME=T[/C] ...] --out DIR [--rada BINARY]
+  validation_round.py run --seeds 42 43 --variant NAME=OPTIONS ... [--memory-variant NAME=T[/C[/KEY]] ...] --out DIR [--rada BINARY]
       runs the ten validation streams (training split) for every seed, one process per seed side
       by side, each stream one `rada bench --methods zero-shot,rada --variant ...` with `--out`,
       then evaluates as below.
@@ -123,7 +123,7 @@ def main():
         p.add_argument("--long-tolerance", type=float, default=0.0, help="points below the default the long stream may be")
         if name == "run":
             p.add_argument("--variant", action="append", default=[], help="NAME=OPTIONS, as rada bench takes it")
-            p.add_argument("--memory-variant", action="append", default=[], help="NAME=THRESHOLD[/CAPACITY], as rada bench takes it")
+            p.add_argument("--memory-variant", action="append", default=[], help="NAME=THRESHOLD[/CAPACITY[/KEY]], as rada bench takes it")
             p.add_argument("--rada", default=".build/release/rada")
     args = parser.parse_args()
     if args.command == "run":

@@ -46,10 +46,51 @@ import Testing
         #expect(DomainMemoryMethod.distance(batch(0).row(0), batch(1).row(0)) > 0.3)
         for classFree in [false, true] {
             var memory = DomainMemoryMethod(
-                state: try Self.stream(), settings: .init(threshold: 0.3, minimumBatch: 4, classFreeKey: classFree),
+                state: try Self.stream(), settings: .init(threshold: 0.3, minimumBatch: 4, key: classFree ? .classFree : .batchMean),
                 classEmbeddings: text, name: "mem")
             for k in [0, 1, 2, 0] { _ = try memory.process(features: batch(k), labels: []) }
             #expect((memory.shifts > 0) == !classFree, "class-free \(classFree): \(memory.shifts) shifts")
+        }
+    }
+
+    /// A run of one class after another in one domain moves the batch's mean (the batch-mean
+    /// key shifts between runs) but no class's mean, so the per-class key sees no shift; the same
+    /// classes in another domain move every class's mean, and it shifts, then returns to the
+    /// first domain's state.
+    @Test func aPerClassKeyTellsAClassRunFromADomain() throws {
+        let text = DOTAMethodTests.text
+        var random = BenchmarkRandom(keys: 78)
+        func unit() -> [Float] { DomainMemoryMethod.direction((0..<Self.d).map { _ in Float(random.uniform(-1, 1)) }) }
+        let (u, v) = (unit(), unit())
+        func batch(_ domain: [Float], _ k: Int) -> Matrix {
+            var storage: [Float] = []
+            for _ in 0..<4 {
+                storage += DomainMemoryMethod.direction((0..<Self.d).map { domain[$0] + 2 * text.storage[k * Self.d + $0] + Float(random.uniform(-0.02, 0.02)) })
+            }
+            return Matrix(rows: 4, cols: Self.d, storage: storage)
+        }
+        for domain in [u, v] {
+            for k in 0..<3 {
+                let row = batch(domain, k).row(0)
+                let scores = (0..<3).map { j in zip(row, text.row(j)).reduce(0) { $0 + $1.0 * $1.1 } }
+                #expect(scores.indices.max { scores[$0] < scores[$1] } == k, "zero-shot must read class \(k)")
+            }
+        }
+        for key in [DomainMemoryMethod.Settings.Key.batchMean, .perClass] {
+            var memory = DomainMemoryMethod(
+                state: try Self.stream(), settings: .init(threshold: 0.05, minimumBatch: 4, key: key, minimumPerClass: 4),
+                classEmbeddings: text, name: "mem")
+            for k in [0, 1, 2, 0, 1] { _ = try memory.process(features: batch(u, k), labels: []) }
+            let withinDomain = memory.shifts
+            for k in [0, 1] { _ = try memory.process(features: batch(v, k), labels: []) }
+            let intoV = memory.shifts - withinDomain
+            _ = try memory.process(features: batch(u, 0), labels: [])
+            if key == .perClass {
+                #expect(withinDomain == 0 && intoV == 1, "per-class: \(withinDomain) shifts in u, \(intoV) into v")
+                #expect(memory.shifts == 2 && memory.restores == 1, "back to u: \(memory.shifts) shifts, \(memory.restores) restores")
+            } else {
+                #expect(withinDomain >= 3, "batch mean: \(withinDomain) shifts in u")
+            }
         }
     }
 
