@@ -89,6 +89,11 @@ public struct RAdaHyperparameters: Codable, Sendable, Equatable {
     /// only where centring keeps its running evidence (`appliedStepGate`). Stored
     /// hyper-parameters without the field keep it off.
     public var stepGate = StepGate(ungatedShare: 0, entropyThreshold: 0.13, entropyRamp: 0.02, decayWhileShut: true)
+    /// The memory of domains (`DomainMemory`): off. The thirty-second validation round chose a
+    /// per-class key at threshold 0.03 and 16 states as the candidate; it is validated in this
+    /// served form before it can become the default. Stored hyper-parameters without the field
+    /// keep it off.
+    public var domainMemory = DomainMemory()
 
     /// The gate the unlabelled steps use: `stepGate`, or off where its evidence, centring's running
     /// zero-shot entropy, is not kept (centring off, or an episodic stream that keeps nothing).
@@ -101,11 +106,11 @@ public struct RAdaHyperparameters: Codable, Sendable, Equatable {
 
     private enum CodingKeys: String, CodingKey {
         case attentionTemperature, objective, optimizer, policy, stepsPerBatch, runningMomentum, collapse, replayImages, centring, chunkRows,
-            gaussians, priorCorrection, stepGate
+            gaussians, priorCorrection, stepGate, domainMemory
     }
 
-    /// Decodes every field; `replayImages`, `centring`, `gaussians`, `priorCorrection` and `stepGate` may be absent (headers
-    /// written before they existed: off).
+    /// Decodes every field; `replayImages`, `centring`, `gaussians`, `priorCorrection`, `stepGate` and `domainMemory` may be
+    /// absent (headers written before they existed: off).
     public init(from decoder: Decoder) throws {
         let c = try decoder.container(keyedBy: CodingKeys.self)
         attentionTemperature = try c.decode(Double.self, forKey: .attentionTemperature)
@@ -122,6 +127,7 @@ public struct RAdaHyperparameters: Codable, Sendable, Equatable {
         gaussians = c.contains(.gaussians) ? try c.decode(GaussianFusion.self, forKey: .gaussians) : GaussianFusion()
         priorCorrection = c.contains(.priorCorrection) ? try c.decode(PriorCorrection.self, forKey: .priorCorrection) : PriorCorrection()
         stepGate = c.contains(.stepGate) ? try c.decode(StepGate.self, forKey: .stepGate) : StepGate()
+        domainMemory = c.contains(.domainMemory) ? try c.decode(DomainMemory.self, forKey: .domainMemory) : DomainMemory()
     }
 
     /// Throws when a value is outside its documented range (Docs/rada.md, "Policy bounds"). The
@@ -164,6 +170,14 @@ public struct RAdaHyperparameters: Codable, Sendable, Equatable {
         try check(within(stepGate.ungatedShare, 0...1), "stepGate ungatedShare must be in [0, 1], got \(stepGate.ungatedShare)")
         try check(within(stepGate.entropyThreshold, 0...2) && within(stepGate.entropyRamp, 0...2),
                   "stepGate entropyThreshold and entropyRamp must be in [0, 2], got \(stepGate.entropyThreshold) and \(stepGate.entropyRamp)")
+        let dm = domainMemory
+        try check(dm.capacity >= 0 && dm.capacity <= DomainMemory.maxCapacity,
+                  "domainMemory capacity must be in 0...\(DomainMemory.maxCapacity), got \(dm.capacity)")
+        try check(within(dm.threshold, 1e-6...2), "domainMemory threshold must be in [0.000001, 2], got \(dm.threshold)")
+        try check(within(dm.keyMomentum, 0...0.999_999), "domainMemory keyMomentum must be in [0, 1), got \(dm.keyMomentum)")
+        try check(dm.minimumBatch >= 1 && dm.minimumBatch <= 1 << 20 && dm.minimumPerClass >= 1 && dm.minimumPerClass <= 1 << 20,
+                  "domainMemory minimumBatch and minimumPerClass must be in 1...1048576, got \(dm.minimumBatch) and \(dm.minimumPerClass)")
+        try check(!dm.isOn || policy != .episodic, "domainMemory needs a policy that keeps its state (not episodic)")
         try check(chunkRows >= 1 && chunkRows <= 1 << 20, "chunkRows must be in 1...1048576, got \(chunkRows)")
         if let lr = optimizer.learningRate { try check(within(lr, 0...10), "learningRate must be in [0, 10], got \(lr)") }
         try check(within(optimizer.beta1, 0...0.999_999) && within(optimizer.beta2, 0...0.999_999), "Adam betas must be in [0, 1)")

@@ -10,10 +10,11 @@ struct StreamCheckpointHeader: Codable, Equatable {
     /// `stream.embedding_mean`), 4 the whitening's running moments (`whiteningImagesSince`,
     /// `whiteningWeight`, tensors `stream.embedding_second_moment` and `stream.whitener`), 5 the
     /// class Gaussians (`gaussianImages`, tensors `stream.gaussian_evidence`,
-    /// `stream.gaussian_sums`, `stream.gaussian_scatter` and `stream.gaussian_prior`).
-    /// Older checkpoints still load, with an empty window, mean, whitening and Gaussians.
-    static let currentVersion = 5
-    static let readableVersions = 1...5
+    /// `stream.gaussian_sums`, `stream.gaussian_scatter` and `stream.gaussian_prior`), 6 the
+    /// memory of domains (`domainBank`, tensors `domains.*`).
+    /// Older checkpoints still load, with an empty window, mean, whitening, Gaussians and memory.
+    static let currentVersion = 6
+    static let readableVersions = 1...6
     var formatVersion: Int
     var dimension: Int
     var classes: Int
@@ -39,6 +40,22 @@ struct StreamCheckpointHeader: Codable, Equatable {
     /// Images the class Gaussians have learnt, when their statistics are stored (the four
     /// `stream.gaussian_*` tensors); nil when they are empty and before version 5.
     var gaussianImages: Double?
+    /// The memory of domains, once it has seen a batch; nil while empty and before version 6.
+    var domainBank: DomainBankHeader?
+}
+
+/// The memory of domains in a checkpoint, written once it has seen a batch (it then has a key).
+/// Its keys are tensors `domains.key` (the current key)
+/// and `domains.<i>.key`, each G×D with G the key's groups, beside `domains.key_present` and
+/// `domains.<i>.key_present` (G values, 1 where the group has a mean, 0 where not; absent rows
+/// are 0); stored state i is tensor `domains.<i>.state`, U8: a stream checkpoint of this stream
+/// with that state and without a memory of its own.
+struct DomainBankHeader: Codable, Equatable {
+    var batches: Int
+    var shifts: Int
+    var restores: Int
+    /// Per stored state, the bank's batch count when it was last stored or restored.
+    var lastUsed: [Int]
 }
 
 /// The documented bounds every checkpoint (upload, restore, snapshot) is checked against before
@@ -73,6 +90,8 @@ public enum CheckpointBounds {
     /// The Gaussians' sums Σ y·x (evidence × embedding element) and scatter Σ y·x·xᵀ.
     public static let maxGaussianSum: Double = 1e10
     public static let maxGaussianScatter: Double = 1e13
+    /// A domain key's values (unit directions; this bounds each element generously).
+    public static let maxDomainKeyMagnitude: Float = 2
     /// Largest JSON header of a stream checkpoint (labels and hyper-parameters are a few kB).
     public static let maxHeaderBytes = 4 << 20
     /// Per-row cosine a restored checkpoint's class embeddings must have with the stream's own
@@ -128,6 +147,7 @@ extension StreamState {
             file.add("stream.gaussian_scatter", shape: [d, d], values: gaussians.scatter)
             file.add("stream.gaussian_prior", shape: [classes], values: gaussians.classPrior)
         }
+        let bank = try addDomainBank(to: &file)
         let header = StreamCheckpointHeader(
             formatVersion: StreamCheckpointHeader.currentVersion, dimension: d, classes: classes, heads: heads,
             labels: labels, logitScale: logitScale, seed: seed, hyperparameters: hyperparameters, counters: counters,
@@ -135,11 +155,38 @@ extension StreamState {
             embeddingMeanWeight: embeddingMean.weight, embeddingMeanEntropy: embeddingMean.entropy,
             whiteningImagesSince: whitening ? embeddingMean.imagesSinceWhitener : nil,
             whiteningWeight: whitening ? embeddingMean.weightAtWhitener : nil,
-            gaussianImages: storesGaussians ? gaussians.images : nil)
+            gaussianImages: storesGaussians ? gaussians.images : nil, domainBank: bank)
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys]
         file.metadata = extraMetadata.merging([Self.formatKey: Self.formatName, Self.headerKey: String(decoding: try encoder.encode(header), as: UTF8.self)]) { _, own in own }
         return file.encoded()
+    }
+
+    /// The memory of domains' tensors (see `DomainBankHeader`), and its header; nil while it has
+    /// seen nothing.
+    private func addDomainBank(to file: inout SafeTensorsWriter) throws -> DomainBankHeader? {
+        guard domains.batches > 0 else { return nil }
+        let groups = hyperparameters.domainMemory.groups(classes: classes), d = dimension
+        func add(_ key: DomainKey, _ prefix: String) {
+            var values = [Float](repeating: 0, count: groups * d), present = [Float](repeating: 0, count: groups)
+            for (g, row) in key.enumerated() where g < groups {
+                guard let row else { continue }
+                values.replaceSubrange((g * d)..<((g + 1) * d), with: row)
+                present[g] = 1
+            }
+            file.add("\(prefix).key", shape: [groups, d], values: values)
+            file.add("\(prefix).key_present", shape: [groups], values: present)
+        }
+        add(domains.key ?? [], "domains")
+        for (i, entry) in domains.entries.enumerated() {
+            add(entry.key, "domains.\(i)")
+            var stored = self
+            stored.domains = DomainBank()
+            stored.adaptedParts = entry.parts
+            file.add("domains.\(i).state", bytes: try stored.checkpointData())
+        }
+        return DomainBankHeader(batches: domains.batches, shifts: domains.shifts, restores: domains.restores,
+                                lastUsed: domains.entries.map(\.lastUsed))
     }
 
     /// Writes `checkpointData()` atomically (temporary file, fsync, rename, fsync of the directory).
@@ -221,7 +268,11 @@ extension StreamState {
         // The whitening's second moment is stored in Float64, W in Float32; the Gaussians in Float64.
         let whitening = hyperparameters.centring.whitens ? d * d * (MemoryLayout<Double>.size + MemoryLayout<Float>.size) : 0
         let gaussians = hyperparameters.gaussians.isOn ? (2 * classes + classes * d + d * d) * MemoryLayout<Double>.size : 0
-        return 8 + CheckpointBounds.maxHeaderBytes + floats * MemoryLayout<Float>.size + whitening + gaussians
+        let state = 8 + CheckpointBounds.maxHeaderBytes + floats * MemoryLayout<Float>.size + whitening + gaussians
+        // The memory of domains: a whole checkpoint per stored state, and each key with its flags.
+        let memory = hyperparameters.domainMemory
+        let keys = memory.isOn ? (memory.capacity + 1) * memory.groups(classes: classes) * (d + 1) * MemoryLayout<Float>.size : 0
+        return (1 + memory.capacity) * state + keys
     }
 
     static func momentNames(_ settings: OptimizerSettings) -> [String] {
@@ -246,27 +297,59 @@ extension StreamState {
         return nil
     }
 
-    /// Fills mask, optimiser, counters, statistics and running means from a validated checkpoint.
+    /// Fills mask, optimiser, counters, statistics, running means and the memory of domains from a
+    /// validated checkpoint.
     private mutating func load(_ checkpoint: ParsedCheckpoint) throws {
+        let parts = try adaptedParts(checkpoint)
+        let bank = try domainBank(checkpoint)
+        adaptedParts = parts
+        counters = checkpoint.header.counters
+        domains = bank
+    }
+
+    /// The adapted state a validated checkpoint holds.
+    private func adaptedParts(_ checkpoint: ParsedCheckpoint) throws -> AdaptedParts {
         let state = try checkpoint.adaptedState()
-        mask = RAdaMask(dimension: dimension, values: state.mask)
         var optimizerState = OptimizerState<Float>(parameterCount: state.mask.count, settings: hyperparameters.optimizer)
         optimizerState.step = checkpoint.header.optimizerStep
         if state.moments.count >= 1 { optimizerState.firstMoment = state.moments[0] }
         if state.moments.count >= 2 { optimizerState.secondMoment = state.moments[1] }
-        optimizer = optimizerState
-        counters = checkpoint.header.counters
-        running.entropy = checkpoint.header.runningEntropy
-        running.meanPrediction = state.meanPrediction
-        replay = state.replay
+        var statistics = RunningStatistics(classes: classes)
+        statistics.entropy = checkpoint.header.runningEntropy
+        statistics.meanPrediction = state.meanPrediction
         let header = checkpoint.header
-        embeddingMean = state.embeddingMean.map {
+        let mean = state.embeddingMean.map {
             RunningEmbeddingMean(
                 mean: $0, entropy: header.embeddingMeanEntropy ?? 0, weight: header.embeddingMeanWeight ?? 0,
                 secondMoment: state.secondMoment, whitener: state.whitener,
                 imagesSinceWhitener: header.whiteningImagesSince ?? 0, weightAtWhitener: header.whiteningWeight ?? 0)
         } ?? RunningEmbeddingMean(dimension: dimension)
-        gaussians = state.gaussians ?? ClassGaussians()
+        return AdaptedParts(mask: RAdaMask(dimension: dimension, values: state.mask), optimizer: optimizerState, running: statistics,
+                            replay: state.replay, embeddingMean: mean, gaussians: state.gaussians ?? ClassGaussians())
+    }
+
+    /// The memory of domains a validated checkpoint holds: its keys, and each stored state, a
+    /// checkpoint of its own that must be of this very stream (shape, classes, class embeddings,
+    /// settings) and hold no memory itself.
+    private func domainBank(_ checkpoint: ParsedCheckpoint) throws -> DomainBank<AdaptedParts> {
+        guard let header = checkpoint.header.domainBank else { return DomainBank() }
+        var bank = DomainBank<AdaptedParts>()
+        bank.batches = header.batches
+        bank.shifts = header.shifts
+        bank.restores = header.restores
+        bank.key = try checkpoint.domainKey("domains")
+        for (i, lastUsed) in header.lastUsed.enumerated() {
+            let stored = try ParsedCheckpoint(try checkpoint.nestedState("domains.\(i).state"))
+            let h = stored.header, outer = checkpoint.header
+            guard h.domainBank == nil, h.dimension == outer.dimension, h.classes == outer.classes, h.heads == outer.heads,
+                  h.labels == outer.labels, h.hyperparameters == outer.hyperparameters, h.logitScale == outer.logitScale,
+                  h.seed == outer.seed, try stored.textEmbeddings() == checkpoint.textEmbeddings()
+            else {
+                throw AdaptationError.invalidCheckpoint("stored domain state \(i) is not a state of this stream without a memory of its own")
+            }
+            bank.entries.append(.init(key: try checkpoint.domainKey("domains.\(i)"), parts: try adaptedParts(stored), lastUsed: lastUsed))
+        }
+        return bank
     }
 }
 
@@ -339,6 +422,22 @@ struct ParsedCheckpoint {
                   "replay window holds \(replayCount) images, the hyper-parameters allow \(h.hyperparameters.replayImages)")
         try checkEmbeddingMean()
         try checkGaussians()
+        try checkDomainBank()
+    }
+
+    /// The memory of domains' header: only from version 6, only while it is on, no more stored
+    /// states than its capacity, counts that could have happened (restores ≤ shifts ≤ batches,
+    /// each state last used at or before the last batch).
+    private func checkDomainBank() throws {
+        guard let bank = header.domainBank else { return }
+        let memory = header.hyperparameters.domainMemory
+        try check(header.formatVersion >= 6, "a version-\(header.formatVersion) header has no memory of domains")
+        try check(memory.isOn, "a memory of domains while domainMemory is off")
+        try check(bank.batches >= 1 && bank.batches < CheckpointBounds.counterLimit, "domainBank batches \(bank.batches) is outside 1..<2^53")
+        try check(bank.shifts >= 0 && bank.shifts <= bank.batches && bank.restores >= 0 && bank.restores <= bank.shifts,
+                  "domainBank needs 0 ≤ restores ≤ shifts ≤ batches, got \(bank.restores), \(bank.shifts), \(bank.batches)")
+        try check(bank.lastUsed.count <= memory.capacity, "domainBank stores \(bank.lastUsed.count) states, the capacity is \(memory.capacity)")
+        try check(bank.lastUsed.allSatisfy { (0...bank.batches).contains($0) }, "domainBank lastUsed must lie in 0...batches")
     }
 
     /// The class Gaussians' header field: only from version 5, only while the fusion is on, a
@@ -418,6 +517,21 @@ struct ParsedCheckpoint {
                 throw AdaptationError.invalidCheckpoint("tensor \(name) is present but the header has no class Gaussians")
             }
         }
+        if let bank = header.domainBank {
+            let groups = header.hyperparameters.domainMemory.groups(classes: k)
+            for prefix in ["domains"] + bank.lastUsed.indices.map({ "domains.\($0)" }) {
+                expected.append(("\(prefix).key", [groups, d]))
+                expected.append(("\(prefix).key_present", [groups]))
+            }
+            for i in bank.lastUsed.indices {
+                guard let info = file.info("domains.\(i).state") else { throw AdaptationError.invalidCheckpoint("tensor domains.\(i).state is missing") }
+                guard info.dtype == .u8, info.shape.count == 1 else {
+                    throw AdaptationError.invalidCheckpoint("tensor domains.\(i).state must be U8 bytes of one dimension")
+                }
+            }
+        } else if file.info("domains.key") != nil {
+            throw AdaptationError.invalidCheckpoint("tensor domains.key is present but the header has no memory of domains")
+        }
         for map in RAdaMap.allCases {
             expected.append(("\(map.tensorPrefix).weight", [d, d]))
             expected.append(("\(map.tensorPrefix).bias", [d]))
@@ -443,6 +557,29 @@ struct ParsedCheckpoint {
     private static func require(_ values: [Float], _ what: String, within bound: Float, nonNegative: Bool = false) throws {
         guard values.allSatisfy({ $0.isFinite && abs($0) <= bound && (!nonNegative || $0 >= 0) }) else {
             throw AdaptationError.invalidCheckpoint("\(what) must be finite\(nonNegative ? ", non-negative" : "") and at most \(bound) in magnitude")
+        }
+    }
+
+    /// A domain key (`<prefix>.key` and `<prefix>.key_present`): each present row a finite,
+    /// bounded direction, each absent row zero, the flags 0 or 1.
+    func domainKey(_ prefix: String) throws -> DomainKey {
+        let d = header.dimension
+        let values = try floats("\(prefix).key"), present = try floats("\(prefix).key_present")
+        try Self.require(values, "domain key \(prefix)", within: CheckpointBounds.maxDomainKeyMagnitude)
+        try check(present.allSatisfy { $0 == 0 || $0 == 1 }, "domain key flags \(prefix).key_present must be 0 or 1")
+        var key: DomainKey = []
+        for g in present.indices {
+            let row = Array(values[(g * d)..<((g + 1) * d)])
+            try check(present[g] == 1 || row.allSatisfy { $0 == 0 }, "domain key \(prefix): a group without a mean has a non-zero row")
+            key.append(present[g] == 1 ? row : nil)
+        }
+        return key
+    }
+
+    /// The bytes of a stored state (U8, shape checked).
+    func nestedState(_ name: String) throws -> Data {
+        do { return try file.rawBytes(name) } catch let error as SafeTensorsError {
+            throw AdaptationError.invalidCheckpoint("\(error)")
         }
     }
 

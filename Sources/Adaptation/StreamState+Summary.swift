@@ -14,11 +14,18 @@ public struct StreamStateSummary: Sendable, Equatable {
     public var gradientRMS: Double
     /// Root mean square of Adam's normalised step m̂/(√v̂ + ε): the update per unit learning rate.
     public var normalisedStepRMS: Double
+    /// The memory of domains, while it is on: states stored, and shifts and restores so far.
+    public var domains: (stored: Int, shifts: Int, restores: Int)?
+
+    public static func == (a: Self, b: Self) -> Bool {
+        a.named.map(\.value) == b.named.map(\.value) && a.named.map(\.name) == b.named.map(\.name)
+    }
 
     /// The summary's values by name, in a fixed order (the report's columns).
     public var named: [(name: String, value: Double)] {
         [("attention maps RMS", attentionMapsRMS), ("output map RMS", outputMapRMS),
          ("Adam √v̂", gradientRMS), ("Adam step RMS", normalisedStepRMS)]
+            + (domains.map { [("stored_states", Double($0.stored)), ("shifts", Double($0.shifts)), ("restores", Double($0.restores))] } ?? [])
     }
 }
 
@@ -52,6 +59,7 @@ extension StreamState {
         return StreamStateSummary(
             attentionMapsRMS: (attention / Double(max(1, attentionCount))).squareRoot(),
             outputMapRMS: (output / Double(max(1, outputCount))).squareRoot(),
-            gradientRMS: gradient.squareRoot(), normalisedStepRMS: normalised.squareRoot())
+            gradientRMS: gradient.squareRoot(), normalisedStepRMS: normalised.squareRoot(),
+            domains: hyperparameters.domainMemory.isOn ? (domains.entries.count, domains.shifts, domains.restores) : nil)
     }
 }

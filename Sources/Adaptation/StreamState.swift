@@ -43,6 +43,18 @@ public struct StepResult: Sendable, Equatable {
     public var automaticReset: Bool
 }
 
+/// What a stream adapts, and what the memory of domains stores per domain: the mask, the
+/// optimiser, the running statistics, the replay window, the running embedding mean and the class
+/// Gaussians (not the counters, which count the stream's whole life).
+public struct AdaptedParts: Sendable, Equatable {
+    public var mask: RAdaMask<Float>
+    public var optimizer: OptimizerState<Float>
+    public var running: RunningStatistics
+    public var replay: [Float]
+    public var embeddingMean: RunningEmbeddingMean
+    public var gaussians: ClassGaussians
+}
+
 /// The whole state of one client stream: its classes, the frozen inputs of the mask, the mask
 /// itself, the optimiser, the counters and the running statistics. A value: copying a stream
 /// copies its state; `reset()` returns it exactly to a freshly created stream.
@@ -68,6 +80,9 @@ public struct StreamState: Sendable, Equatable {
     /// The Gaussian class model fused with the mask (`hyperparameters.gaussians`); empty while
     /// the fusion is off, at creation and after a reset.
     public internal(set) var gaussians = ClassGaussians()
+    /// The memory of domains (`hyperparameters.domainMemory`): the stored states of the domains
+    /// met and the current one's key; empty while it is off, at creation and after a reset.
+    public internal(set) var domains = DomainBank<AdaptedParts>()
     /// The initial mask's parameters, where the weight decay pulls with
     /// `optimizer.decayTowardsInitial` (nil when that is off). Derived from `seed`: not stored in
     /// checkpoints.
@@ -110,6 +125,20 @@ public struct StreamState: Sendable, Equatable {
     public mutating func reset() {
         resetAdaptation()
         counters = StreamCounters()
+        domains = DomainBank()
+    }
+
+    /// The adapted state, as the memory of domains stores and restores it.
+    public internal(set) var adaptedParts: AdaptedParts {
+        get { AdaptedParts(mask: mask, optimizer: optimizer, running: running, replay: replay, embeddingMean: embeddingMean, gaussians: gaussians) }
+        set {
+            mask = newValue.mask
+            optimizer = newValue.optimizer
+            running = newValue.running
+            replay = newValue.replay
+            embeddingMean = newValue.embeddingMean
+            gaussians = newValue.gaussians
+        }
     }
 
     /// Mask, optimiser and running statistics back to the base state; counters kept.
@@ -135,6 +164,9 @@ public struct StreamState: Sendable, Equatable {
         self.network = network
         // The discriminant depends on the fusion's settings; the statistics do not.
         if new.gaussians != hyperparameters.gaussians { gaussians.invalidate() }
+        // Stored states were made under the old settings (their optimiser's moments, their
+        // statistics): any change starts the memory of domains empty.
+        if new != hyperparameters { domains = DomainBank() }
         hyperparameters = new
         decayCentre = new.optimizer.decayTowardsInitial ? RAdaMask<Float>(dimension: dimension, seed: seed).values : nil
         if !new.centring.isOn { embeddingMean = RunningEmbeddingMean(dimension: dimension) }
@@ -236,6 +268,15 @@ public struct StreamState: Sendable, Equatable {
         _ features: Matrix, adapt: Bool, labels: [Int]?, onPrediction: (_ probabilities: Matrix, _ stepsBefore: Int?) -> Void
     ) -> StepResult {
         let batch = features.rows
+        // A request the stream adapts on first tells the memory of domains where it comes from:
+        // a returning domain's state answers and adapts on it.
+        if adapt && hyperparameters.domainMemory.isOn && hyperparameters.policy != .episodic {
+            var parts = adaptedParts
+            if domains.observe(features.storage, rows: batch, dimension: dimension, classEmbeddings: textEmbeddings.storage,
+                               classes: classes, settings: hyperparameters.domainMemory, parts: &parts) {
+                adaptedParts = parts
+            }
+        }
         let rawEntropies = rawZeroShotEntropies(features.storage, batch: batch)
         // The mask, the zero-shot anchor, the replay window and the class Gaussians all see the
         // centred embeddings; the running mean takes the raw ones, after the prediction
@@ -473,22 +514,32 @@ public struct StreamState: Sendable, Equatable {
     /// W (from creation, before they are filled, like the replay window), class
     /// embeddings (and their scaled copy), running statistics, the replay window (at its full size),
     /// the class Gaussians' statistics and discriminant (while the fusion is on, at their full
-    /// size) and labels. Transient per-step workspace is not included; see
-    /// `workspaceBytes(batch:)`.
+    /// size), labels, and the memory of domains at its full capacity (each stored state as large as
+    /// the adapted state, and a key per state and the current one, K×D floats each with the
+    /// per-class key). Transient per-step workspace is not included; see `workspaceBytes(batch:)`.
     public var memoryBytes: Int {
-        let floats = mask.values.count + optimizer.firstMoment.count + optimizer.secondMoment.count
-            + 2 * textEmbeddings.storage.count + running.meanPrediction.count + hyperparameters.replayImages * dimension
-            + (hyperparameters.optimizer.decayTowardsInitial ? mask.values.count : 0) + embeddingMean.mean.count
+        let floats = 2 * textEmbeddings.storage.count + (hyperparameters.optimizer.decayTowardsInitial ? mask.values.count : 0)
+        let memory = hyperparameters.domainMemory
+        let keys = memory.isOn ? (memory.capacity + 1) * memory.groups(classes: classes) * dimension * MemoryLayout<Float>.stride : 0
+        return floats * MemoryLayout<Float>.stride + (1 + memory.capacity) * adaptedBytes + keys
+            + labels.reduce(0) { $0 + $1.utf8.count + 16 } + 256
+    }
+
+    /// Bytes of the adapted state at its full size (`AdaptedParts`).
+    private var adaptedBytes: Int {
+        let floats = mask.values.count + optimizer.firstMoment.count + optimizer.secondMoment.count + running.meanPrediction.count
+            + hyperparameters.replayImages * dimension + embeddingMean.mean.count
             + (hyperparameters.centring.whitens ? 3 * dimension * dimension : 0)
         let gaussianBytes = hyperparameters.gaussians.isOn ? ClassGaussians.memoryBytes(classes: classes, dimension: dimension) : 0
-        return floats * MemoryLayout<Float>.stride + gaussianBytes + labels.reduce(0) { $0 + $1.utf8.count + 16 } + 256
+        return floats * MemoryLayout<Float>.stride + gaussianBytes
     }
 
     /// Floating-point operations of the optimiser steps one request of `batch` images takes (the
     /// replay window's rows included; 0 without steps), of the class Gaussians' update while the
     /// fusion is on, and of what centring (zero-shot's B×K×D product for the gates, whitening's
-    /// B×D² product), and the prior correction (at most its EM's iterations of 3·B·K) add: what
-    /// schedulers rank requests by.
+    /// B×D² product), the prior correction (at most its EM's iterations of 3·B·K) and the memory
+    /// of domains (its own B×K×D grouping and the key distances) add: what schedulers rank
+    /// requests by.
     public func stepFLOPs(batch: Int) -> Double {
         let rows = max(batch, hyperparameters.replayImages)
         let perStep = StepCost.flops(batch: max(1, rows), classes: classes, dimension: dimension, chunkRows: hyperparameters.chunkRows)
@@ -497,7 +548,8 @@ public struct StreamState: Sendable, Equatable {
         let centring = hyperparameters.centring.isOn ? 2 * b * k * d + (hyperparameters.centring.whitens ? 2 * b * d * d : 0) : 0
         let correction = hyperparameters.priorCorrection.isOn && batch >= hyperparameters.priorCorrection.minimumBatch
             ? Double(PriorCorrection.iterations) * 3 * b * k : 0
-        return Double(hyperparameters.stepsPerBatch) * perStep + gaussians + centring + correction
+        let memory = DomainBank<AdaptedParts>.flops(batch: batch, classes: classes, dimension: dimension, settings: hyperparameters.domainMemory)
+        return Double(hyperparameters.stepsPerBatch) * perStep + gaussians + centring + correction + memory
     }
 
     /// Peak scratch bytes of one adaptation step on `batch` images (independent of the batch size

@@ -54,6 +54,12 @@ public struct SafeTensorsWriter: Sendable {
         put(Entry(name: name, dtype: dtype.header, shape: shape, bytes: bytes))
     }
 
+    /// Adds `bytes` as a one-dimensional U8 tensor under `name` (replacing a tensor of that name
+    /// in place): a file of its own carried inside this one.
+    public mutating func add(_ name: String, bytes: Data) {
+        put(Entry(name: name, dtype: .u8, shape: [bytes.count], bytes: bytes))
+    }
+
     /// Adds Float64 `values` under `name` (replacing a tensor of that name in place).
     public mutating func add(_ name: String, shape: [Int], values: [Double]) {
         precondition(Self.count(shape) == values.count, "tensor \(name) shape \(shape) does not match \(values.count) values")

@@ -85,6 +85,21 @@ struct StreamInfo: Encodable {
     var checkpoints: [String]
     var centring: CentringStatus
     var gaussians: GaussianStatus
+    var domainMemory: DomainMemoryStatus
+}
+
+/// Where a stream's memory of domains stands: states stored now, and the shifts and restores
+/// since creation or the last reset (all 0 while it is off).
+struct DomainMemoryStatus: Encodable {
+    var storedStates: Int
+    var shifts: Int
+    var restores: Int
+
+    init(_ state: StreamState) {
+        storedStates = state.domains.entries.count
+        shifts = state.domains.shifts
+        restores = state.domains.restores
+    }
 }
 
 /// Where a stream's class Gaussians stand: the weight their scores get in the next request and

@@ -679,10 +679,21 @@ enum OpenAPIDocument {
                 entropyThreshold: {type: number, minimum: 0, maximum: 2}
                 entropyRamp: {type: number, minimum: 0, maximum: 2}
                 decayWhileShut: {type: boolean, description: "Absent: false"}
+            domainMemory:
+              type: object
+              additionalProperties: false
+              description: "The memory of domains: up to capacity stored adapted states, one per domain met, keyed by running mean feature directions (per zero-shot class with key per-class); a request of at least minimumBatch images further than threshold (cosine distance) from the current key stores the state it leaves and restores the nearest stored one within threshold; requests that do not adapt leave it alone; any change of the stream's hyper-parameters empties it; each stored state counts in memoryBytes (capacity 0: off, the default)"
+              properties:
+                capacity: {type: integer, minimum: 0, maximum: 64}
+                threshold: {type: number, minimum: 0.000001, maximum: 2}
+                key: {type: string, enum: [per-class, batch-mean]}
+                keyMomentum: {type: number, minimum: 0, maximum: 0.999999, description: "Weight of a key's past per request"}
+                minimumBatch: {type: integer, minimum: 1, maximum: 1048576, description: "Smaller requests never shift"}
+                minimumPerClass: {type: integer, minimum: 1, maximum: 1048576, description: "With key per-class, classes with fewer of a request's images are not compared"}
         Hyperparameters:
           type: object
           description: "The stream's adaptation settings; policy is when it adapts relative to the answer"
-          required: [attentionTemperature, policy, stepsPerBatch, runningMomentum, replayImages, chunkRows, objective, optimizer, collapse, centring, gaussians, priorCorrection, stepGate]
+          required: [attentionTemperature, policy, stepsPerBatch, runningMomentum, replayImages, chunkRows, objective, optimizer, collapse, centring, gaussians, priorCorrection, stepGate, domainMemory]
           properties:
             attentionTemperature: {type: number}
             policy: {type: string, enum: [predictThenAdapt, adaptThenPredict, episodic]}
@@ -697,9 +708,10 @@ enum OpenAPIDocument {
             gaussians: {type: object}
             priorCorrection: {type: object}
             stepGate: {type: object}
+            domainMemory: {type: object}
         Stream:
           type: object
-          required: [id, labels, hyperparameters, createdAt, requests, samplesSeen, optimizerSteps, skippedSteps, automaticResets, memoryBytes, checkpoints, centring, gaussians]
+          required: [id, labels, hyperparameters, createdAt, requests, samplesSeen, optimizerSteps, skippedSteps, automaticResets, memoryBytes, checkpoints, centring, gaussians, domainMemory]
           properties:
             id: {$ref: "#/components/schemas/Name"}
             labels: {type: array, items: {type: string}}
@@ -731,6 +743,14 @@ enum OpenAPIDocument {
                 weight: {type: number, minimum: 0, maximum: 100}
                 images: {type: number, minimum: 0}
                 meanEvidence: {type: number, minimum: 1}
+            domainMemory:
+              type: object
+              description: "The memory of domains now: the adapted states it stores, and the shifts and restores since creation or the last reset (all 0 while it is off)"
+              required: [storedStates, shifts, restores]
+              properties:
+                storedStates: {type: integer, minimum: 0, maximum: 64}
+                shifts: {type: integer, minimum: 0}
+                restores: {type: integer, minimum: 0}
         Classification:
           type: object
           required: [results]

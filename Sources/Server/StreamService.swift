@@ -152,7 +152,7 @@ final class StreamService: Sendable {
             samplesSeen: state.counters.samplesSeen, optimizerSteps: state.counters.optimizerSteps,
             skippedSteps: state.counters.skippedSteps, automaticResets: state.counters.automaticResets,
             runningEntropy: state.running.entropy, memoryBytes: stream.memoryBytes, checkpoints: try stream.handle.checkpoints().map(\.name),
-            centring: CentringStatus(state), gaussians: GaussianStatus(state))
+            centring: CentringStatus(state), gaussians: GaussianStatus(state), domainMemory: DomainMemoryStatus(state))
     }
 
     // MARK: Classification

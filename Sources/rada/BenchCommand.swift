@@ -49,8 +49,8 @@ struct BenchCommand: ParsableCommand {
         discussion: "Keys as for --dota-variant, e.g. 'fuse-forget=forgetting:0.998', centred (1: DOTA models the mask's centred and whitened embeddings; labels:1 then takes the mask's logits plus DOTA's adjustment) and gate (1: DOTA's fusion weight × rada's centring gate)."))
     var fusionVariant: [String] = []
     @Option(name: .customLong("memory-variant"), help: ArgumentHelp(
-        "An extra rada method with a memory of domains, NAME=THRESHOLD[/CAPACITY[/KEY]] (repeatable), e.g. 'mem=0.1/16': rada with the command's RAda options, its state stored per domain and restored when a domain returns.",
-        discussion: "THRESHOLD: the cosine distance between a batch and the current domain's running key that counts as a shift, in (0, 2]; CAPACITY: states kept at most (default 16); KEY: batch-mean (default: the batch's mean feature direction), class-free (the span of the class embeddings projected out of that mean first) or per-class (a mean direction per zero-shot class, compared on the classes the batch and the key share)."))
+        "An extra rada method with a memory of domains, NAME=THRESHOLD[/CAPACITY[/KEY]] (repeatable), e.g. 'mem=0.03/16/per-class': rada with the command's RAda options and the memory of domains (the stream's domainMemory) on.",
+        discussion: "THRESHOLD: the cosine distance between a batch and the current domain's running key that counts as a shift, in (0, 2]; CAPACITY: states kept at most, 1...\(DomainMemory.maxCapacity) (default 16); KEY: batch-mean (default: the batch's mean feature direction) or per-class (a mean direction per zero-shot class, compared on the classes the batch and the key share)."))
     var memoryVariant: [String] = []
     @OptionGroup(title: "RAda hyper-parameters") var rada: RAdaOptions
 
@@ -73,17 +73,17 @@ struct BenchCommand: ParsableCommand {
     }
 
     /// `--memory-variant NAME=THRESHOLD[/CAPACITY[/KEY]]`.
-    func memoryVariants() throws -> [(name: String, settings: DomainMemoryMethod.Settings)] {
+    func memoryVariants() throws -> [(name: String, settings: DomainMemory)] {
         try memoryVariant.map { text in
             let (name, value) = try CommandLineArguments.named(text, flag: "--memory-variant", form: "NAME=THRESHOLD[/CAPACITY[/KEY]]", reserved: Self.methodNames)
             let parts = value.split(separator: "/", omittingEmptySubsequences: false)
-            guard (1...3).contains(parts.count), let threshold = Float(String(parts[0])), threshold > 0, threshold <= 2,
-                  let capacity = parts.count >= 2 ? Int(String(parts[1])) : 16, (1...1024).contains(capacity),
-                  let key = parts.count == 3 ? DomainMemoryMethod.Settings.Key(rawValue: String(parts[2])) : .batchMean else {
-                let keys = DomainMemoryMethod.Settings.Key.allCases.map(\.rawValue).joined(separator: ", ")
-                throw ValidationError("--memory-variant \(name): expected THRESHOLD in (0, 2], an optional /CAPACITY in 1...1024 and an optional /KEY (\(keys)), got \(value)")
+            guard (1...3).contains(parts.count), let threshold = Double(String(parts[0])), threshold > 0, threshold <= 2,
+                  let capacity = parts.count >= 2 ? Int(String(parts[1])) : 16, (1...DomainMemory.maxCapacity).contains(capacity),
+                  let key = parts.count == 3 ? DomainMemory.Key(rawValue: String(parts[2])) : .batchMean else {
+                let keys = DomainMemory.Key.allCases.map(\.rawValue).joined(separator: ", ")
+                throw ValidationError("--memory-variant \(name): expected THRESHOLD in (0, 2], an optional /CAPACITY in 1...\(DomainMemory.maxCapacity) and an optional /KEY (\(keys)), got \(value)")
             }
-            return (name, DomainMemoryMethod.Settings(threshold: threshold, capacity: capacity, key: key))
+            return (name, DomainMemory(capacity: capacity, threshold: threshold, key: key))
         }
     }
 
@@ -191,7 +191,11 @@ struct BenchCommand: ParsableCommand {
         }
 
         for (name, settings) in try memoryVariants() {
-            methodObjects.append(DomainMemoryMethod(state: try radaState(), settings: settings, classEmbeddings: text, name: name))
+            var withMemory = hyperparameters
+            withMemory.domainMemory = settings
+            let state = try StreamState(labels: classNames, textEmbeddings: text, logitScale: s, heads: rada.heads,
+                                        hyperparameters: withMemory, seed: rada.maskSeed)
+            methodObjects.append(RAdaMethod(state: state, name: name))
         }
         for (name, hyperparameters) in try dotaVariants(dotaVariant, flag: "--dota-variant") {
             methodObjects.append(try DOTAMethod(textEmbeddings: text, logitScale: s, hyperparameters: hyperparameters, name: name))

@@ -80,7 +80,8 @@ import Testing
         for _ in 0..<3 { _ = try original.process(task.images(6).0) }
         var file = try SafeTensorsWriter(copying: SafeTensorsFile(data: try original.checkpointData(), source: "test"))
         var header = file.metadata["rada.stream"]!
-        for (old, new) in [("\"formatVersion\":5", "\"formatVersion\":1"), (",\"replayCount\":0", ""), (",\"replayImages\":0", ""),
+        for (old, new) in [("\"formatVersion\":6", "\"formatVersion\":1"),
+                           ("\"domainMemory\":{\"capacity\":0,\"key\":\"per-class\",\"keyMomentum\":0.8,\"minimumBatch\":8,\"minimumPerClass\":4,\"threshold\":0.03},", ""), (",\"replayCount\":0", ""), (",\"replayImages\":0", ""),
                            ("\"embeddingMeanEntropy\":0,\"embeddingMeanWeight\":0,", ""),
                            ("\"centring\":{\"entropyRamp\":0,\"entropyThreshold\":0,\"memoryImages\":1000,\"weight\":0},", ""),
                            (",\"zeroShotAnchorWeight\":0", ""),
@@ -110,7 +111,7 @@ import Testing
         let q1: [Float] = try file.floats("mha.q_proj1.weight")
         #expect(q1 == Array(stream.mask.weight(.query1)))
         let header = try JSONDecoder().decode(StreamCheckpointHeader.self, from: Data(file.metadata["rada.stream"]!.utf8))
-        #expect(header.formatVersion == 5 && header.dimension == 8 && header.classes == 5 && header.heads == 2)
+        #expect(header.formatVersion == 6 && header.dimension == 8 && header.classes == 5 && header.heads == 2)
         #expect(header.labels == stream.labels && header.seed == 42 && header.optimizerStep == 3)
         #expect(header.hyperparameters == stream.hyperparameters && header.counters == stream.counters)
     }
@@ -153,7 +154,7 @@ import Testing
         file.add("mha.out_proj.bias", shape: [8], values: [Float](repeating: .nan, count: 8))
         cases.append(("NaN", file.encoded()))
         file = try SafeTensorsWriter(copying: SafeTensorsFile(data: good, source: "test"))
-        file.metadata["rada.stream"] = file.metadata["rada.stream"]!.replacingOccurrences(of: "\"formatVersion\":5", with: "\"formatVersion\":6")
+        file.metadata["rada.stream"] = file.metadata["rada.stream"]!.replacingOccurrences(of: "\"formatVersion\":6", with: "\"formatVersion\":7")
         cases.append(("newer version", file.encoded()))
         // An offset that points past the data section.
         var offsets = good

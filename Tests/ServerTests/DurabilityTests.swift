@@ -16,6 +16,12 @@ struct DurabilityTests {
         return copy
     }
 
+    /// A memory of domains that takes every batch for a shift (threshold 10⁻⁶, one image is enough).
+    static let memory = DomainMemory(capacity: 3, threshold: 1e-6, key: .batchMean, minimumBatch: 1)
+    static let memoryJSON = #"{"domainMemory":{"capacity":3,"threshold":1e-6,"key":"batch-mean","keyMomentum":0.8,"minimumBatch":1,"minimumPerClass":4}}"#
+    /// Request r of stream v: three batches that recur, so that stored domains come back.
+    static func domainBatch(_ r: Int) -> [Data] { TestData.batch([0, 1, 0, 2, 1, 0, 2, 1, 0, 2, 1][r], stream: 3) }
+
     @Test("after a crash (no shutdown snapshot) a restarted server continues exactly as an uninterrupted twin", arguments: [3, 1000])
     func crashRecovery(snapshotEvery: Int) async throws {
         let first = TestServer { $0.snapshotEveryRecords = snapshotEvery }
@@ -24,10 +30,13 @@ struct DurabilityTests {
             _ = try await client.createStream("t", labels: ["red", "green", "blue"])
             // Centring's running mean is state too: snapshots carry it, the journal rebuilds it.
             _ = try await client.createStream("u", hyperparameters: #"{"centring":{"weight":1,"memoryImages":5,"entropyThreshold":0}}"#)
+            // So is the memory of domains: every batch a shift, domains that return restored.
+            _ = try await client.createStream("v", hyperparameters: Self.memoryJSON)
             for r in 0..<7 {
                 _ = try await client.classify("s", TestData.batch(r), query: r == 4 ? "?adapt=false" : "")
                 _ = try await client.classify("t", TestData.batch(r, stream: 1))
                 _ = try await client.classify("u", TestData.batch(r, stream: 2))
+                _ = try await client.classify("v", Self.domainBatch(r))
             }
             return try Self.crashImage(of: first.dataDirectory)
         }
@@ -46,16 +55,25 @@ struct DurabilityTests {
             centred.centring.memoryImages = 5
             centred.centring.entropyThreshold = 0
             var twinU = try await TestData.twin(hyperparameters: centred)
+            var withMemory = RAdaHyperparameters()
+            withMemory.domainMemory = Self.memory
+            var twinV = try await TestData.twin(hyperparameters: withMemory)
             for r in 0..<7 {
                 _ = try await TestData.expected(&twinS, TestData.batch(r), adapt: r != 4)
                 _ = try await TestData.expected(&twinT, TestData.batch(r, stream: 1))
                 _ = try await TestData.expected(&twinU, TestData.batch(r, stream: 2))
+                _ = try await TestData.expected(&twinV, Self.domainBatch(r))
             }
+            #expect(twinV.domains.restores >= 2 && twinV.domains.entries.count == 3, "the memory was used before the crash")
             for r in 7..<11 {
                 #expect(try await client.classify("s", TestData.batch(r)) == (try await TestData.expected(&twinS, TestData.batch(r))), "s request \(r)")
                 #expect(try await client.classify("t", TestData.batch(r, stream: 1)) == (try await TestData.expected(&twinT, TestData.batch(r, stream: 1))), "t request \(r)")
                 #expect(try await client.classify("u", TestData.batch(r, stream: 2)) == (try await TestData.expected(&twinU, TestData.batch(r, stream: 2))), "u request \(r)")
+                #expect(try await client.classify("v", Self.domainBatch(r)) == (try await TestData.expected(&twinV, Self.domainBatch(r))), "v request \(r)")
             }
+            let memory = try client.object(try await client.send(.get, "/v1/streams/v"))["domainMemory"] as? [String: Any]
+            #expect(memory?["storedStates"] as? Int == twinV.domains.entries.count && memory?["restores"] as? Int == twinV.domains.restores
+                    && memory?["shifts"] as? Int == twinV.domains.shifts, "\(memory ?? [:])")
         }
     }
 
