@@ -76,14 +76,7 @@ struct BenchCommand: ParsableCommand {
     func memoryVariants() throws -> [(name: String, settings: DomainMemory)] {
         try memoryVariant.map { text in
             let (name, value) = try CommandLineArguments.named(text, flag: "--memory-variant", form: "NAME=THRESHOLD[/CAPACITY[/KEY]]", reserved: Self.methodNames)
-            let parts = value.split(separator: "/", omittingEmptySubsequences: false)
-            guard (1...3).contains(parts.count), let threshold = Double(String(parts[0])), threshold > 0, threshold <= 2,
-                  let capacity = parts.count >= 2 ? Int(String(parts[1])) : 16, (1...DomainMemory.maxCapacity).contains(capacity),
-                  let key = parts.count == 3 ? DomainMemory.Key(rawValue: String(parts[2])) : .batchMean else {
-                let keys = DomainMemory.Key.allCases.map(\.rawValue).joined(separator: ", ")
-                throw ValidationError("--memory-variant \(name): expected THRESHOLD in (0, 2], an optional /CAPACITY in 1...\(DomainMemory.maxCapacity) and an optional /KEY (\(keys)), got \(value)")
-            }
-            return (name, DomainMemory(capacity: capacity, threshold: threshold, key: key))
+            return (name, try RAdaOptions.domainMemory(String(value), flag: "--memory-variant \(name)"))
         }
     }
 
