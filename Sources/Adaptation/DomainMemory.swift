@@ -175,7 +175,8 @@ public struct DomainBank<Parts: Sendable & Equatable>: Sendable, Equatable {
     /// Floating-point operations of `observe` on a batch (the zero-shot grouping and the sums).
     static func flops(batch: Int, classes: Int, dimension: Int, settings: DomainMemory) -> Double {
         guard settings.isOn else { return 0 }
-        let (b, k, d) = (Double(batch), Double(settings.groups(classes: classes) > 1 ? classes : 0), Double(dimension))
-        return 2 * b * k * d + b * d + Double(settings.capacity + 1) * 3 * Double(settings.groups(classes: classes)) * d
+        // The per-class key's zero-shot grouping, the sums, and a shift's distances to every key.
+        let grouping = settings.key == .perClass ? 2 * Double(batch * classes * dimension) : 0
+        return grouping + Double(batch * dimension) + Double((settings.capacity + 1) * settings.groups(classes: classes) * dimension) * 3
     }
 }
