@@ -338,12 +338,13 @@ extension StreamState {
         bank.shifts = header.shifts
         bank.restores = header.restores
         bank.key = try checkpoint.domainKey("domains")
+        let text = header.lastUsed.isEmpty ? [] : try checkpoint.textEmbeddings()
         for (i, lastUsed) in header.lastUsed.enumerated() {
             let stored = try ParsedCheckpoint(try checkpoint.nestedState("domains.\(i).state"))
             let h = stored.header, outer = checkpoint.header
             guard h.domainBank == nil, h.dimension == outer.dimension, h.classes == outer.classes, h.heads == outer.heads,
                   h.labels == outer.labels, h.hyperparameters == outer.hyperparameters, h.logitScale == outer.logitScale,
-                  h.seed == outer.seed, try stored.textEmbeddings() == checkpoint.textEmbeddings()
+                  h.seed == outer.seed, try stored.textEmbeddings() == text
             else {
                 throw AdaptationError.invalidCheckpoint("stored domain state \(i) is not a state of this stream without a memory of its own")
             }

@@ -15,10 +15,12 @@ public struct StreamStateSummary: Sendable, Equatable {
     /// Root mean square of Adam's normalised step m̂/(√v̂ + ε): the update per unit learning rate.
     public var normalisedStepRMS: Double
     /// The memory of domains, while it is on: states stored, and shifts and restores so far.
-    public var domains: (stored: Int, shifts: Int, restores: Int)?
+    public var domains: DomainCounts?
 
-    public static func == (a: Self, b: Self) -> Bool {
-        a.named.map(\.value) == b.named.map(\.value) && a.named.map(\.name) == b.named.map(\.name)
+    public struct DomainCounts: Sendable, Equatable {
+        public var stored: Int
+        public var shifts: Int
+        public var restores: Int
     }
 
     /// The summary's values by name, in a fixed order (the report's columns).
@@ -60,6 +62,7 @@ extension StreamState {
             attentionMapsRMS: (attention / Double(max(1, attentionCount))).squareRoot(),
             outputMapRMS: (output / Double(max(1, outputCount))).squareRoot(),
             gradientRMS: gradient.squareRoot(), normalisedStepRMS: normalised.squareRoot(),
-            domains: hyperparameters.domainMemory.isOn ? (domains.entries.count, domains.shifts, domains.restores) : nil)
+            domains: hyperparameters.domainMemory.isOn
+                ? .init(stored: domains.entries.count, shifts: domains.shifts, restores: domains.restores) : nil)
     }
 }

@@ -270,7 +270,8 @@ public struct StreamState: Sendable, Equatable {
         let batch = features.rows
         // A request the stream adapts on first tells the memory of domains where it comes from:
         // a returning domain's state answers and adapts on it.
-        if adapt && hyperparameters.domainMemory.isOn && hyperparameters.policy != .episodic {
+        // (Validation keeps the memory off under the episodic policy.)
+        if adapt && hyperparameters.domainMemory.isOn {
             var parts = adaptedParts
             if domains.observe(features.storage, rows: batch, dimension: dimension, classEmbeddings: textEmbeddings.storage,
                                classes: classes, settings: hyperparameters.domainMemory, parts: &parts) {

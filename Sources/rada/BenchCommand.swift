@@ -156,9 +156,9 @@ struct BenchCommand: ParsableCommand {
 
         var methodObjects: [any TTAMethod] = []
         let hyperparameters = try rada.hyperparameters()
-        func radaState() throws -> StreamState {
+        func radaState(_ settings: RAdaHyperparameters? = nil) throws -> StreamState {
             try StreamState(labels: classNames, textEmbeddings: text, logitScale: s, heads: rada.heads,
-                            hyperparameters: hyperparameters, seed: rada.maskSeed)
+                            hyperparameters: settings ?? hyperparameters, seed: rada.maskSeed)
         }
         /// rada with the command's options, its adjustment added to DOTA's.
         func fused(_ dota: DOTAHyperparameters, name: String?) throws -> FusedMethod {
@@ -186,9 +186,7 @@ struct BenchCommand: ParsableCommand {
         for (name, settings) in try memoryVariants() {
             var withMemory = hyperparameters
             withMemory.domainMemory = settings
-            let state = try StreamState(labels: classNames, textEmbeddings: text, logitScale: s, heads: rada.heads,
-                                        hyperparameters: withMemory, seed: rada.maskSeed)
-            methodObjects.append(RAdaMethod(state: state, name: name))
+            methodObjects.append(RAdaMethod(state: try radaState(withMemory), name: name))
         }
         for (name, hyperparameters) in try dotaVariants(dotaVariant, flag: "--dota-variant") {
             methodObjects.append(try DOTAMethod(textEmbeddings: text, logitScale: s, hyperparameters: hyperparameters, name: name))
