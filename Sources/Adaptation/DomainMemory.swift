@@ -5,7 +5,8 @@ import Foundation
 /// feature directions. A batch further than `threshold` from the current domain's key is a
 /// shift: the state is stored under the key it leaves and the stored state of the nearest key,
 /// if within `threshold`, comes back. A domain that returns so starts from its own state instead
-/// of the last domain's. Off (`capacity` 0) unless asked for.
+/// of the last domain's. `DomainMemory()` is off (`capacity` 0); the served default
+/// (`RAdaHyperparameters.domainMemory`) is on.
 public struct DomainMemory: Codable, Sendable, Equatable {
     /// What a domain's key is a running mean of.
     public enum Key: String, Codable, Sendable, CaseIterable {
@@ -17,11 +18,18 @@ public struct DomainMemory: Codable, Sendable, Equatable {
         case perClass = "per-class"
     }
 
-    /// States the bank holds at most (0: off).
+    /// States the bank holds at most (0: off); fewer where `maxBytes` says so.
     public var capacity: Int = 0
     /// The largest capacity a policy may ask for: each state is the whole adapted state
-    /// (`StreamState.memoryBytes` counts them all).
+    /// (`StreamState.memoryBytes` counts those stored).
     public static let maxCapacity = 64
+    /// Bytes the stored states may take at most: a stream holds `storedCapacity(stateBytes:)`
+    /// states, so a large class set keeps few (at K = 1000, D = 512 a state is about 31 MB) and
+    /// its checkpoints stay within what a server accepts back as an upload.
+    public var maxBytes: Int = 64 << 20
+    /// The largest `maxBytes` a policy may ask for, and what headers written before the field
+    /// existed read as (their capacity alone bounded them).
+    public static let maxBytesLimit = 1 << 34
     /// Cosine distance between a batch and the domain key that is a shift.
     public var threshold: Double = 0.03
     public var key: Key = .perClass
@@ -34,9 +42,30 @@ public struct DomainMemory: Codable, Sendable, Equatable {
 
     public var isOn: Bool { capacity > 0 }
 
-    public init(capacity: Int = 0, threshold: Double = 0.03, key: Key = .perClass, keyMomentum: Double = 0.8,
+    /// The states a stream whose adapted state takes `stateBytes` holds: `capacity`, or fewer
+    /// where they would take more than `maxBytes` (0, so off, where not even one fits).
+    public func storedCapacity(stateBytes: Int) -> Int {
+        stateBytes > 0 ? min(capacity, maxBytes / stateBytes) : capacity
+    }
+
+    private enum CodingKeys: String, CodingKey { case capacity, maxBytes, threshold, key, keyMomentum, minimumBatch, minimumPerClass }
+
+    /// Decodes every field; `maxBytes` may be absent (headers written before it: `maxBytesLimit`).
+    public init(from decoder: Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        capacity = try c.decode(Int.self, forKey: .capacity)
+        maxBytes = c.contains(.maxBytes) ? try c.decode(Int.self, forKey: .maxBytes) : Self.maxBytesLimit
+        threshold = try c.decode(Double.self, forKey: .threshold)
+        key = try c.decode(Key.self, forKey: .key)
+        keyMomentum = try c.decode(Double.self, forKey: .keyMomentum)
+        minimumBatch = try c.decode(Int.self, forKey: .minimumBatch)
+        minimumPerClass = try c.decode(Int.self, forKey: .minimumPerClass)
+    }
+
+    public init(capacity: Int = 0, maxBytes: Int = 64 << 20, threshold: Double = 0.03, key: Key = .perClass, keyMomentum: Double = 0.8,
                 minimumBatch: Int = 8, minimumPerClass: Int = 4) {
         self.capacity = capacity
+        self.maxBytes = maxBytes
         self.threshold = threshold
         self.key = key
         self.keyMomentum = keyMomentum

@@ -89,17 +89,37 @@ public struct RAdaHyperparameters: Codable, Sendable, Equatable {
     /// only where centring keeps its running evidence (`appliedStepGate`). Stored
     /// hyper-parameters without the field keep it off.
     public var stepGate = StepGate(ungatedShare: 0, entropyThreshold: 0.13, entropyRamp: 0.02, decayWhileShut: true)
-    /// The memory of domains (`DomainMemory`): off. The thirty-second validation round chose a
-    /// per-class key at threshold 0.03 and 16 states as the candidate; it is validated in this
-    /// served form before it can become the default. Stored hyper-parameters without the field
+    /// The memory of domains (`DomainMemory`), on since the thirty-second validation round: a
+    /// per-class key at threshold 0.03, 16 states in at most 64 MiB. Applied only where the
+    /// policy keeps a state (`appliedDomainMemory`). Stored hyper-parameters without the field
     /// keep it off.
-    public var domainMemory = DomainMemory()
+    public var domainMemory = DomainMemory(capacity: 16, maxBytes: 64 << 20, threshold: 0.03, key: .perClass)
 
     /// The gate the unlabelled steps use: `stepGate`, or off where its evidence, centring's running
     /// zero-shot entropy, is not kept (centring off, or an episodic stream that keeps nothing).
     /// A gate that read no evidence would shut every step.
     public var appliedStepGate: StepGate {
         stepGate.isOn && centring.isOn && policy != .episodic ? stepGate : StepGate()
+    }
+
+    /// The memory of domains a stream of `classes` × `dimension` runs: `domainMemory` with the
+    /// capacity its `maxBytes` leaves for states of that size, or off under the episodic policy,
+    /// which keeps no state to store.
+    public func appliedDomainMemory(classes: Int, dimension: Int) -> DomainMemory {
+        var applied = domainMemory
+        applied.capacity = policy == .episodic
+            ? 0 : domainMemory.storedCapacity(stateBytes: adaptedStateBytes(classes: classes, dimension: dimension))
+        return applied
+    }
+
+    /// Bytes of a stream's adapted state (what the memory of domains stores per domain:
+    /// `AdaptedParts`) at its full size.
+    public func adaptedStateBytes(classes k: Int, dimension d: Int) -> Int {
+        let maskFloats = RAdaMask<Float>.parameterCount(dimension: d)
+        let floats = maskFloats * (1 + optimizer.momentCount) + k + replayImages * d + (centring.isOn ? d : 0)
+            + (centring.whitens ? 3 * d * d : 0)
+        let gaussianBytes = gaussians.isOn ? ClassGaussians.memoryBytes(classes: k, dimension: d) : 0
+        return floats * MemoryLayout<Float>.stride + gaussianBytes
     }
 
     public init() {}
@@ -177,7 +197,8 @@ public struct RAdaHyperparameters: Codable, Sendable, Equatable {
         try check(within(dm.keyMomentum, 0...0.999_999), "domainMemory keyMomentum must be in [0, 1), got \(dm.keyMomentum)")
         try check(dm.minimumBatch >= 1 && dm.minimumBatch <= 1 << 20 && dm.minimumPerClass >= 1 && dm.minimumPerClass <= 1 << 20,
                   "domainMemory minimumBatch and minimumPerClass must be in 1...1048576, got \(dm.minimumBatch) and \(dm.minimumPerClass)")
-        try check(!dm.isOn || policy != .episodic, "domainMemory needs a policy that keeps its state (not episodic)")
+        try check((1...DomainMemory.maxBytesLimit).contains(dm.maxBytes),
+                  "domainMemory maxBytes must be in 1...\(DomainMemory.maxBytesLimit), got \(dm.maxBytes)")
         try check(chunkRows >= 1 && chunkRows <= 1 << 20, "chunkRows must be in 1...1048576, got \(chunkRows)")
         if let lr = optimizer.learningRate { try check(within(lr, 0...10), "learningRate must be in [0, 10], got \(lr)") }
         try check(within(optimizer.beta1, 0...0.999_999) && within(optimizer.beta2, 0...0.999_999), "Adam betas must be in [0, 1)")

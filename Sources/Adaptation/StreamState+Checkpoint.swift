@@ -166,7 +166,7 @@ extension StreamState {
     /// seen nothing.
     private func addDomainBank(to file: inout SafeTensorsWriter) throws -> DomainBankHeader? {
         guard domains.batches > 0 else { return nil }
-        let groups = hyperparameters.domainMemory.groups(classes: classes), d = dimension
+        let groups = appliedDomainMemory.groups(classes: classes), d = dimension
         func add(_ key: DomainKey, _ prefix: String) {
             var values = [Float](repeating: 0, count: groups * d), present = [Float](repeating: 0, count: groups)
             for (g, row) in key.enumerated() where g < groups {
@@ -268,11 +268,15 @@ extension StreamState {
         // The whitening's second moment is stored in Float64, W in Float32; the Gaussians in Float64.
         let whitening = hyperparameters.centring.whitens ? d * d * (MemoryLayout<Double>.size + MemoryLayout<Float>.size) : 0
         let gaussians = hyperparameters.gaussians.isOn ? (2 * classes + classes * d + d * d) * MemoryLayout<Double>.size : 0
-        let state = 8 + CheckpointBounds.maxHeaderBytes + floats * MemoryLayout<Float>.size + whitening + gaussians
+        let tensors = floats * MemoryLayout<Float>.size + whitening + gaussians
         // The memory of domains: a whole checkpoint per stored state, and each key with its flags.
-        let memory = hyperparameters.domainMemory
+        // A stored state's header holds this stream's labels and settings and no memory of its
+        // own: at most the labels JSON-escaped twice (the header is a string in the file's
+        // metadata) and 64 KiB, so the bound stays near the stream's real size.
+        let memory = appliedDomainMemory
+        let storedHeader = min(CheckpointBounds.maxHeaderBytes, (64 << 10) + labels.reduce(0) { $0 + 12 * $1.utf8.count + 8 })
         let keys = memory.isOn ? (memory.capacity + 1) * memory.groups(classes: classes) * (d + 1) * MemoryLayout<Float>.size : 0
-        return (1 + memory.capacity) * state + keys
+        return 8 + CheckpointBounds.maxHeaderBytes + tensors + memory.capacity * (8 + storedHeader + tensors) + keys
     }
 
     static func momentNames(_ settings: OptimizerSettings) -> [String] {
@@ -431,7 +435,7 @@ struct ParsedCheckpoint {
     /// each state last used at or before the last batch).
     private func checkDomainBank() throws {
         guard let bank = header.domainBank else { return }
-        let memory = header.hyperparameters.domainMemory
+        let memory = header.hyperparameters.appliedDomainMemory(classes: header.classes, dimension: header.dimension)
         try check(header.formatVersion >= 6, "a version-\(header.formatVersion) header has no memory of domains")
         try check(memory.isOn, "a memory of domains while domainMemory is off")
         try check(bank.batches >= 1 && bank.batches < CheckpointBounds.counterLimit, "domainBank batches \(bank.batches) is outside 1..<2^53")

@@ -62,7 +62,7 @@ extension StreamState {
             attentionMapsRMS: (attention / Double(max(1, attentionCount))).squareRoot(),
             outputMapRMS: (output / Double(max(1, outputCount))).squareRoot(),
             gradientRMS: gradient.squareRoot(), normalisedStepRMS: normalised.squareRoot(),
-            domains: hyperparameters.domainMemory.isOn
+            domains: appliedDomainMemory.isOn
                 ? .init(stored: domains.entries.count, shifts: domains.shifts, restores: domains.restores) : nil)
     }
 }

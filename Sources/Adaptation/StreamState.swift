@@ -270,11 +270,11 @@ public struct StreamState: Sendable, Equatable {
         let batch = features.rows
         // A request the stream adapts on first tells the memory of domains where it comes from:
         // a returning domain's state answers and adapts on it.
-        // (Validation keeps the memory off under the episodic policy.)
-        if adapt && hyperparameters.domainMemory.isOn {
+        let memory = appliedDomainMemory
+        if adapt && memory.isOn {
             var parts = adaptedParts
             if domains.observe(features.storage, rows: batch, dimension: dimension, classEmbeddings: textEmbeddings.storage,
-                               classes: classes, settings: hyperparameters.domainMemory, parts: &parts) {
+                               classes: classes, settings: memory, parts: &parts) {
                 adaptedParts = parts
             }
         }
@@ -520,19 +520,17 @@ public struct StreamState: Sendable, Equatable {
     /// per-class key). Transient per-step workspace is not included; see `workspaceBytes(batch:)`.
     public var memoryBytes: Int {
         let floats = 2 * textEmbeddings.storage.count + (hyperparameters.optimizer.decayTowardsInitial ? mask.values.count : 0)
-        let memory = hyperparameters.domainMemory
-        let keys = memory.isOn ? (memory.capacity + 1) * memory.groups(classes: classes) * dimension * MemoryLayout<Float>.stride : 0
-        return floats * MemoryLayout<Float>.stride + (1 + memory.capacity) * adaptedBytes + keys
-            + labels.reduce(0) { $0 + $1.utf8.count + 16 } + 256
+        let memory = appliedDomainMemory
+        // The memory of domains counts what it holds, which grows at shifts up to its capacity.
+        let stored = domains.entries.count
+        let keys = memory.isOn ? (stored + 1) * memory.groups(classes: classes) * dimension * MemoryLayout<Float>.stride : 0
+        return floats * MemoryLayout<Float>.stride + (1 + stored) * hyperparameters.adaptedStateBytes(classes: classes, dimension: dimension)
+            + keys + labels.reduce(0) { $0 + $1.utf8.count + 16 } + 256
     }
 
-    /// Bytes of the adapted state at its full size (`AdaptedParts`).
-    private var adaptedBytes: Int {
-        let floats = mask.values.count + optimizer.firstMoment.count + optimizer.secondMoment.count + running.meanPrediction.count
-            + hyperparameters.replayImages * dimension + embeddingMean.mean.count
-            + (hyperparameters.centring.whitens ? 3 * dimension * dimension : 0)
-        let gaussianBytes = hyperparameters.gaussians.isOn ? ClassGaussians.memoryBytes(classes: classes, dimension: dimension) : 0
-        return floats * MemoryLayout<Float>.stride + gaussianBytes
+    /// The memory of domains this stream runs (`RAdaHyperparameters.appliedDomainMemory`).
+    public var appliedDomainMemory: DomainMemory {
+        hyperparameters.appliedDomainMemory(classes: classes, dimension: dimension)
     }
 
     /// Floating-point operations of the optimiser steps one request of `batch` images takes (the
@@ -549,7 +547,7 @@ public struct StreamState: Sendable, Equatable {
         let centring = hyperparameters.centring.isOn ? 2 * b * k * d + (hyperparameters.centring.whitens ? 2 * b * d * d : 0) : 0
         let correction = hyperparameters.priorCorrection.isOn && batch >= hyperparameters.priorCorrection.minimumBatch
             ? Double(PriorCorrection.iterations) * 3 * b * k : 0
-        let memory = DomainBank<AdaptedParts>.flops(batch: batch, classes: classes, dimension: dimension, settings: hyperparameters.domainMemory)
+        let memory = DomainBank<AdaptedParts>.flops(batch: batch, classes: classes, dimension: dimension, settings: appliedDomainMemory)
         return Double(hyperparameters.stepsPerBatch) * perStep + gaussians + centring + correction + memory
     }
 

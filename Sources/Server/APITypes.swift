@@ -88,14 +88,17 @@ struct StreamInfo: Encodable {
     var domainMemory: DomainMemoryStatus
 }
 
-/// Where a stream's memory of domains stands: states stored now, and the shifts and restores
+/// Where a stream's memory of domains stands: the states it can hold and stores now, and the shifts and restores
 /// since creation or the last reset (all 0 while it is off).
 struct DomainMemoryStatus: Encodable {
+    /// States it can hold for this stream (`StreamState.appliedDomainMemory`).
+    var capacity: Int
     var storedStates: Int
     var shifts: Int
     var restores: Int
 
     init(_ state: StreamState) {
+        capacity = state.appliedDomainMemory.capacity
         storedStates = state.domains.entries.count
         shifts = state.domains.shifts
         restores = state.domains.restores

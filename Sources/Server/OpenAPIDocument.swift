@@ -682,9 +682,10 @@ enum OpenAPIDocument {
             domainMemory:
               type: object
               additionalProperties: false
-              description: "The memory of domains: up to capacity stored adapted states, one per domain met, keyed by running mean feature directions (per zero-shot class with key per-class); a request of at least minimumBatch images further than threshold (cosine distance) from the current key stores the state it leaves and restores the nearest stored one within threshold; requests that do not adapt leave it alone; any change of the stream's hyper-parameters empties it; each stored state counts in memoryBytes (capacity 0: off, the default)"
+              description: "The memory of domains: up to capacity stored adapted states, one per domain met, keyed by running mean feature directions (per zero-shot class with key per-class); a request of at least minimumBatch images further than threshold (cosine distance) from the current key stores the state it leaves and restores the nearest stored one within threshold; requests that do not adapt leave it alone; any change of the stream's hyper-parameters empties it; a stream holds min(capacity, maxBytes ÷ its adapted state's bytes) states, none under the episodic policy; each stored state counts in memoryBytes (capacity 0: off; the default is on: 16 states, 64 MiB, threshold 0.03, key per-class)"
               properties:
                 capacity: {type: integer, minimum: 0, maximum: 64}
+                maxBytes: {type: integer, minimum: 1, maximum: 17179869184, description: "Bytes the stored states may take; absent in a stored header: 17179869184"}
                 threshold: {type: number, minimum: 0.000001, maximum: 2}
                 key: {type: string, enum: [per-class, batch-mean]}
                 keyMomentum: {type: number, minimum: 0, maximum: 0.999999, description: "Weight of a key's past per request"}
@@ -745,9 +746,10 @@ enum OpenAPIDocument {
                 meanEvidence: {type: number, minimum: 1}
             domainMemory:
               type: object
-              description: "The memory of domains now: the adapted states it stores, and the shifts and restores since creation or the last reset (all 0 while it is off)"
-              required: [storedStates, shifts, restores]
+              description: "The memory of domains now: the adapted states it can hold (its capacity within maxBytes for this stream's size; 0 while off) and stores, and the shifts and restores since creation or the last reset (all 0 while it is off)"
+              required: [capacity, storedStates, shifts, restores]
               properties:
+                capacity: {type: integer, minimum: 0, maximum: 64}
                 storedStates: {type: integer, minimum: 0, maximum: 64}
                 shifts: {type: integer, minimum: 0}
                 restores: {type: integer, minimum: 0}

@@ -49,8 +49,8 @@ struct BenchCommand: ParsableCommand {
         discussion: "Keys as for --dota-variant, e.g. 'fuse-forget=forgetting:0.998', centred (1: DOTA models the mask's centred and whitened embeddings; labels:1 then takes the mask's logits plus DOTA's adjustment) and gate (1: DOTA's fusion weight × rada's centring gate)."))
     var fusionVariant: [String] = []
     @Option(name: .customLong("memory-variant"), help: ArgumentHelp(
-        "An extra rada method with a memory of domains, NAME=THRESHOLD[/CAPACITY[/KEY]] (repeatable), e.g. 'mem=0.03/16/per-class': rada with the command's RAda options and the memory of domains (the stream's domainMemory) on.",
-        discussion: "THRESHOLD: the cosine distance between a batch and the current domain's running key that counts as a shift, in (0, 2]; CAPACITY: states kept at most, 1...\(DomainMemory.maxCapacity) (default 16); KEY: batch-mean (default: the batch's mean feature direction) or per-class (a mean direction per zero-shot class, compared on the classes the batch and the key share)."))
+        "An extra rada method with its own memory of domains, NAME=THRESHOLD[/CAPACITY[/KEY]] or NAME=off (repeatable), e.g. 'mem=0.05/16/per-class' or 'nomem=off': rada with the command's RAda options and this memory of domains (the stream's domainMemory).",
+        discussion: "off: no memory; THRESHOLD: the cosine distance between a batch and the current domain's running key that counts as a shift, in (0, 2]; CAPACITY: states kept at most, 1...\(DomainMemory.maxCapacity) (default 16); KEY: batch-mean (default: the batch's mean feature direction) or per-class (a mean direction per zero-shot class, compared on the classes the batch and the key share)."))
     var memoryVariant: [String] = []
     @OptionGroup(title: "RAda hyper-parameters") var rada: RAdaOptions
 
@@ -72,10 +72,10 @@ struct BenchCommand: ParsableCommand {
         _ = try memoryVariants()
     }
 
-    /// `--memory-variant NAME=THRESHOLD[/CAPACITY[/KEY]]`.
+    /// `--memory-variant NAME=THRESHOLD[/CAPACITY[/KEY]]` or `NAME=off`.
     func memoryVariants() throws -> [(name: String, settings: DomainMemory)] {
         try memoryVariant.map { text in
-            let (name, value) = try CommandLineArguments.named(text, flag: "--memory-variant", form: "NAME=THRESHOLD[/CAPACITY[/KEY]]", reserved: Self.methodNames)
+            let (name, value) = try CommandLineArguments.named(text, flag: "--memory-variant", form: "NAME=THRESHOLD[/CAPACITY[/KEY]] or NAME=off", reserved: Self.methodNames)
             return (name, try RAdaOptions.domainMemory(String(value), flag: "--memory-variant \(name)"))
         }
     }

@@ -58,8 +58,8 @@ struct RAdaOptions: ParsableArguments {
     @Option(help: "Step gate: AdamW's decay at its full rate while the gate is shut (on), or scaled with the step (off).") var stepGateDecay: String?
 
     @Option(help: ArgumentHelp(
-        "Memory of domains: THRESHOLD[/CAPACITY[/KEY]] (default off), e.g. 0.03/16/per-class.",
-        discussion: "THRESHOLD: the cosine distance from the current domain's key that is a shift, in (0, 2]; CAPACITY: adapted states kept, 1...\(DomainMemory.maxCapacity) (default 16); KEY: batch-mean (default) or per-class."))
+        "Memory of domains: THRESHOLD[/CAPACITY[/KEY]] or off (default 0.03/16/per-class within 64 MiB).",
+        discussion: "off: no memory; THRESHOLD: the cosine distance from the current domain's key that is a shift, in (0, 2]; CAPACITY: adapted states kept, 1...\(DomainMemory.maxCapacity) (default 16); KEY: batch-mean (default) or per-class."))
     var domainMemory: String?
 
     func hyperparameters() throws -> RAdaHyperparameters {
@@ -137,14 +137,15 @@ struct RAdaOptions: ParsableArguments {
         return value
     }
 
-    /// THRESHOLD[/CAPACITY[/KEY]]: the memory of domains' form on the command line.
+    /// THRESHOLD[/CAPACITY[/KEY]] or off: the memory of domains' form on the command line.
     static func domainMemory(_ text: String, flag: String) throws -> DomainMemory {
+        if text == "off" { return DomainMemory() }
         let parts = text.split(separator: "/", omittingEmptySubsequences: false)
         guard (1...3).contains(parts.count), let threshold = Double(String(parts[0])), threshold > 0, threshold <= 2,
               let capacity = parts.count >= 2 ? Int(String(parts[1])) : 16, (1...DomainMemory.maxCapacity).contains(capacity),
               let key = parts.count == 3 ? DomainMemory.Key(rawValue: String(parts[2])) : .batchMean else {
             let keys = DomainMemory.Key.allCases.map(\.rawValue).joined(separator: ", ")
-            throw ValidationError("\(flag): expected THRESHOLD in (0, 2], an optional /CAPACITY in 1...\(DomainMemory.maxCapacity) and an optional /KEY (\(keys)), got \(text)")
+            throw ValidationError("\(flag): expected off, or THRESHOLD in (0, 2], an optional /CAPACITY in 1...\(DomainMemory.maxCapacity) and an optional /KEY (\(keys)), got \(text)")
         }
         return DomainMemory(capacity: capacity, threshold: threshold, key: key)
     }

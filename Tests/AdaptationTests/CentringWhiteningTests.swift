@@ -15,6 +15,7 @@ import Testing
             $0.objective.confidenceThreshold = nil
             $0.optimizer.learningRate = 1e-2
             $0.centring = settings
+            $0.domainMemory = DomainMemory()  // (the memory of domains has its own suite)
         }, seed: 42)
         for batch in batches { _ = try stream.process(task.images(batch).0) }
         return stream

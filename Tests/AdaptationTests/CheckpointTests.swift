@@ -76,12 +76,13 @@ import Testing
             $0.centring = EmbeddingCentring()
             $0.gaussians = GaussianFusion()
             $0.priorCorrection = PriorCorrection()
+            $0.domainMemory = DomainMemory()
         }, seed: 42)
         for _ in 0..<3 { _ = try original.process(task.images(6).0) }
         var file = try SafeTensorsWriter(copying: SafeTensorsFile(data: try original.checkpointData(), source: "test"))
         var header = file.metadata["rada.stream"]!
         for (old, new) in [("\"formatVersion\":6", "\"formatVersion\":1"),
-                           ("\"domainMemory\":{\"capacity\":0,\"key\":\"per-class\",\"keyMomentum\":0.8,\"minimumBatch\":8,\"minimumPerClass\":4,\"threshold\":0.03},", ""), (",\"replayCount\":0", ""), (",\"replayImages\":0", ""),
+                           ("\"domainMemory\":{\"capacity\":0,\"key\":\"per-class\",\"keyMomentum\":0.8,\"maxBytes\":67108864,\"minimumBatch\":8,\"minimumPerClass\":4,\"threshold\":0.03},", ""), (",\"replayCount\":0", ""), (",\"replayImages\":0", ""),
                            ("\"embeddingMeanEntropy\":0,\"embeddingMeanWeight\":0,", ""),
                            ("\"centring\":{\"entropyRamp\":0,\"entropyThreshold\":0,\"memoryImages\":1000,\"weight\":0},", ""),
                            (",\"zeroShotAnchorWeight\":0", ""),

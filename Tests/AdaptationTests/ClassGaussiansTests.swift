@@ -18,6 +18,7 @@ import Testing
             $0.optimizer.learningRate = 1e-2
             $0.centring = centring
             $0.gaussians = gaussians
+            $0.domainMemory = DomainMemory()  // (the memory of domains has its own suite)
         }
     }
 

@@ -23,7 +23,14 @@ import Testing
         return h
     }
 
-    static func stream(_ hyperparameters: RAdaHyperparameters = RAdaHyperparameters()) throws -> StreamState {
+    /// The served default with the memory off: the stream every test compares with.
+    static let off: RAdaHyperparameters = {
+        var h = RAdaHyperparameters()
+        h.domainMemory = DomainMemory()
+        return h
+    }()
+
+    static func stream(_ hyperparameters: RAdaHyperparameters = off) throws -> StreamState {
         try StreamState(labels: ["a", "b", "c"], textEmbeddings: text, logitScale: 20, heads: 2, hyperparameters: hyperparameters, seed: 3)
     }
 
@@ -164,30 +171,73 @@ import Testing
         #expect(original.domains.restores >= 2, "\(original.domains.shifts) shifts, \(original.domains.restores) restores")
     }
 
-    /// Stored states count in the stream's memory at full capacity; any change of settings empties
-    /// the memory; the settings' bounds hold.
+    /// Stored states count in the stream's memory as they are stored; `maxBytes` bounds how
+    /// many a stream of its size holds; the episodic policy holds none; any change of settings
+    /// empties the memory; the settings' bounds hold; the served default is the thirty-second
+    /// round's choice.
     @Test func memoryAccountingAndSettings() throws {
         let plain = try Self.stream()
-        let memory = try Self.stream(Self.memory(capacity: 4))
-        let stateBytes = plain.mask.values.count * 3 * 4
-        #expect(memory.memoryBytes - plain.memoryBytes >= 4 * stateBytes + 5 * Self.d * 4)
-        #expect(memory.maximumCheckpointBytes >= 5 * plain.maximumCheckpointBytes)
+        let h = Self.memory(capacity: 4)
+        var memory = try Self.stream(h)
+        let stateBytes = h.adaptedStateBytes(classes: Self.classes, dimension: Self.d)
+        #expect(stateBytes >= plain.mask.values.count * 3 * 4, "the mask and Adam's two moments at least")
+        #expect(memory.memoryBytes - plain.memoryBytes == Self.d * 4, "the current key only")
+        for axis in [0, 1, 2] { _ = try memory.process(Self.batch(axis: axis, 0)) }
+        let stored = memory.domains.entries.count
+        #expect(stored == 2)
+        #expect(memory.memoryBytes - plain.memoryBytes == stored * stateBytes + (stored + 1) * Self.d * 4)
+        // Each stored state is at most a checkpoint's tensors and a header of this stream's labels
+        // and settings (64 KiB and the labels), not the 4 MiB any header may take.
+        let data = try memory.checkpointData(), plainData = try plain.checkpointData()
+        let added = memory.maximumCheckpointBytes - plain.maximumCheckpointBytes
+        #expect(data.count <= memory.maximumCheckpointBytes && added >= 4 * plainData.count)
+        #expect(added < 4 * (plain.maximumCheckpointBytes - CheckpointBounds.maxHeaderBytes + (65 << 10)) + 5 * Self.d * 4)
+
+        var bounded = h
+        bounded.domainMemory.maxBytes = 2 * stateBytes + 1
+        var small = try Self.stream(bounded)
+        #expect(small.appliedDomainMemory.capacity == 2 && small.maximumCheckpointBytes < memory.maximumCheckpointBytes)
+        for axis in [0, 1, 2, 3, 0, 1] { _ = try small.process(Self.batch(axis: axis, 0)) }
+        #expect(small.domains.entries.count == 2 && small.domains.shifts == 5)
+        bounded.domainMemory.maxBytes = stateBytes - 1
+        #expect(try Self.stream(bounded).appliedDomainMemory.isOn == false)
+
+        var episodic = h
+        episodic.policy = .episodic
+        var once = try Self.stream(episodic)
+        for axis in [0, 1, 0] { _ = try once.process(Self.batch(axis: axis, 0)) }
+        let fresh = try Self.stream(episodic)
+        #expect(once.appliedDomainMemory.capacity == 0 && once.domains == DomainBank() && once.memoryBytes == fresh.memoryBytes)
+
         var changed = try Self.stream(Self.memory())
         for axis in [0, 1] { _ = try changed.process(Self.batch(axis: axis, 0)) }
         #expect(!changed.domains.entries.isEmpty)
-        var h = changed.hyperparameters
-        h.runningMomentum = 0.5
-        try changed.setHyperparameters(h)
+        var other = changed.hyperparameters
+        other.runningMomentum = 0.5
+        try changed.setHyperparameters(other)
         #expect(changed.domains == DomainBank())
         for bad in [DomainMemory(capacity: DomainMemory.maxCapacity + 1), DomainMemory(capacity: 1, threshold: 0),
-                    DomainMemory(capacity: 1, keyMomentum: 1), DomainMemory(capacity: 1, minimumBatch: 0)] {
+                    DomainMemory(capacity: 1, keyMomentum: 1), DomainMemory(capacity: 1, minimumBatch: 0),
+                    DomainMemory(capacity: 1, maxBytes: 0), DomainMemory(capacity: 1, maxBytes: DomainMemory.maxBytesLimit + 1)] {
             var h = RAdaHyperparameters()
             h.domainMemory = bad
             #expect(throws: AdaptationError.self) { try h.validate() }
         }
-        var episodic = Self.memory()
-        episodic.policy = .episodic
-        #expect(throws: AdaptationError.self) { try episodic.validate() }
+
+        // The default: 16 states of the per-class key at 0.03 within 64 MiB, so two at ImageNet's
+        // K = 1000, D = 512 (about 31 MB a state) and all sixteen at the embedded model's 10 × 128.
+        let served = RAdaHyperparameters()
+        #expect(served.domainMemory == DomainMemory(capacity: 16, maxBytes: 64 << 20, threshold: 0.03, key: .perClass))
+        #expect(served.appliedDomainMemory(classes: 1000, dimension: 512).capacity == 2)
+        #expect(served.appliedDomainMemory(classes: 10, dimension: 128).capacity == 16)
+        // Stored hyper-parameters without the field keep it off; headers written before maxBytes
+        // existed were bounded by their capacity alone.
+        var storedForm = try #require(try JSONSerialization.jsonObject(with: JSONEncoder().encode(served)) as? [String: Any])
+        storedForm["domainMemory"] = nil
+        #expect(try JSONDecoder().decode(RAdaHyperparameters.self, from: JSONSerialization.data(withJSONObject: storedForm))
+            == RAdaHyperparameters.with { $0.domainMemory = DomainMemory() })
+        let old = #"{"capacity":3,"threshold":0.05,"key":"batch-mean","keyMomentum":0.8,"minimumBatch":8,"minimumPerClass":4}"#
+        #expect(try JSONDecoder().decode(DomainMemory.self, from: Data(old.utf8)).maxBytes == DomainMemory.maxBytesLimit)
     }
 
     /// Hostile memories in a checkpoint: counts that cannot have happened, more states than the
@@ -217,7 +267,7 @@ import Testing
                         into: &target, "NaN key")
         V.expectInvalid(try V.tampered(data) { $0.add("domains.0.state", bytes: Data([1, 2, 3])) }, into: &target, "garbage state")
         V.expectInvalid(try V.tampered(data) { $0.add("domains.1.state", bytes: data) }, into: &target, "a state with a memory of its own")
-        var other = try StreamState(labels: ["x", "b", "c"], textEmbeddings: Self.text, logitScale: 20, heads: 2,
+        let other = try StreamState(labels: ["x", "b", "c"], textEmbeddings: Self.text, logitScale: 20, heads: 2,
                                     hyperparameters: Self.memory(capacity: 2), seed: 3)
         V.expectInvalid(try V.tampered(data) { $0.add("domains.0.state", bytes: try other.checkpointData()) }, into: &target, "another stream's state")
         var off = try Self.stream()

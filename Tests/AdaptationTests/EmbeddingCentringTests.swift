@@ -34,6 +34,7 @@ import Testing
             $0.optimizer.learningRate = 1e-2
             $0.centring = settings
             $0.gaussians = GaussianFusion()  // centring alone (the class Gaussians have their own suite)
+            $0.domainMemory = DomainMemory()  // (and so has the memory of domains)
         }, seed: 42)
         for _ in 0..<batches { _ = try stream.process(task.images(6).0) }
         return stream
@@ -45,7 +46,9 @@ import Testing
     /// subtracted); after a reset it equals a fresh stream again, running mean included.
     @Test func freshStreamIsZeroShotAndResetClearsTheMean() throws {
         var task = SyntheticTask(classes: 5, dimension: 8)
-        let h = RAdaHyperparameters.with { $0.objective.confidenceThreshold = nil; $0.centring = Self.open; $0.gaussians = GaussianFusion() }
+        let h = RAdaHyperparameters.with {
+            $0.objective.confidenceThreshold = nil; $0.centring = Self.open; $0.gaussians = GaussianFusion(); $0.domainMemory = DomainMemory()
+        }
         var stream = try task.stream(heads: 2, hyperparameters: h, seed: 42)
         let fresh = stream
         let (images, _) = task.images(6)
@@ -285,6 +288,7 @@ import Testing
             $0.optimizer.learningRate = 1e-2
             $0.centring = EmbeddingCentring()
             $0.gaussians = GaussianFusion()
+            $0.domainMemory = DomainMemory()
         }, seed: 42)
         #expect(empty.maximumCheckpointBytes == off.maximumCheckpointBytes + 8 * MemoryLayout<Float>.size)
     }
@@ -298,6 +302,7 @@ import Testing
             $0.objective.confidenceThreshold = nil
             $0.centring = EmbeddingCentring()
             $0.gaussians = GaussianFusion()
+            $0.domainMemory = DomainMemory()
         }, seed: 42)
         for _ in 0..<3 { _ = try off.process(task.images(6).0) }
         let v2 = try CheckpointValidationTests.editedHeader(try off.checkpointData()) { header in
@@ -307,6 +312,7 @@ import Testing
             var hyperparameters = header["hyperparameters"] as! [String: Any]
             hyperparameters["centring"] = nil
             hyperparameters["gaussians"] = nil
+            hyperparameters["domainMemory"] = nil
             header["hyperparameters"] = hyperparameters
         }
         let loaded = try StreamState(checkpoint: v2)

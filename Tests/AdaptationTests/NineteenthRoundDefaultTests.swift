@@ -31,6 +31,7 @@ import Testing
             $0.gaussians = GaussianFusion(); $0.priorCorrection = PriorCorrection()
             $0.centring.batchGateMinimum = 0; $0.centring.batchEntropyThreshold = nil
             $0.stepGate = StepGate()
+            $0.domainMemory = DomainMemory()
         })
         #expect(try JSONDecoder().decode(RAdaHyperparameters.self, from: JSONEncoder().encode(previous)) == previous)
     }

@@ -32,6 +32,7 @@ import Testing
             $0.gaussians = GaussianFusion()  // stored before the class Gaussians existed: off
             $0.priorCorrection = PriorCorrection()  // and before the prior correction
             $0.stepGate = StepGate()  // and before the step gate
+            $0.domainMemory = DomainMemory()  // and before the memory of domains
         })
         #expect(previous != RAdaHyperparameters())
         #expect(try JSONDecoder().decode(RAdaHyperparameters.self, from: JSONEncoder().encode(previous)) == previous)

@@ -12,6 +12,9 @@ import Testing
     static let mode = ProcessInfo.processInfo.environment["RADA_BENCHMARK"]
     /// Centring's per-request flops for the two-image requests below (B 2, K 5, D 16).
     static let centring = Double(2 * 2 * 5 * 16 + 2 * 2 * 16 * 16)
+    /// The default memory of domains' (the per-class grouping 2·B·K·D, the sums B·D, and a
+    /// shift's distances to its 16 + 1 keys of K groups, 3·17·K·D).
+    static let memory = Double(2 * 2 * 5 * 16 + 2 * 16 + 3 * 17 * 5 * 16)
 
     /// A small configuration measured: the counted work is the cost model's, the median is never
     /// below the best, and the memory figures are the stream's own.
@@ -20,9 +23,9 @@ import Testing
         let m = try AdaptationSpeed.measure(c, repeats: 3)
         #expect(m.configuration == c)
         #expect(m.millisecondsPerStep > 0 && m.millisecondsPerForward > 0 && m.medianMillisecondsPerStep >= m.millisecondsPerStep)
-        // The step, the default's class Gaussians, and centring's zero-shot product and whitening
-        // (2·B·K·D + 2·B·D²; the prior correction needs 8 images).
-        #expect(m.flopsPerStep == StepCost.flops(batch: 2, classes: 5, dimension: 16) + ClassGaussians.flops(batch: 2, classes: 5, dimension: 16) + Self.centring)
+        // The step, the default's class Gaussians, centring's zero-shot product and whitening
+        // (2·B·K·D + 2·B·D²; the prior correction needs 8 images) and the memory of domains.
+        #expect(m.flopsPerStep == StepCost.flops(batch: 2, classes: 5, dimension: 16) + ClassGaussians.flops(batch: 2, classes: 5, dimension: 16) + Self.centring + Self.memory)
         #expect(abs(m.gflopsPerSecond - m.flopsPerStep / m.millisecondsPerStep / 1e6) < 1e-9)
         let stream = try StreamState(
             labels: (0..<5).map(String.init), textEmbeddings: Matrix(rows: 5, cols: 16, storage: [Float](repeating: 0.25, count: 80)),
@@ -43,7 +46,7 @@ import Testing
         #expect(pair.count == 2 && pair.allSatisfy { $0.configuration == c && $0.medianMillisecondsPerStep >= $0.millisecondsPerStep })
         #expect(pair[0].flopsPerStep == alone.flopsPerStep && pair[0].streamBytes == alone.streamBytes)
         #expect(pair[1].streamBytes - pair[0].streamBytes == 8 * 16 * MemoryLayout<Float>.stride)
-        #expect(pair[1].flopsPerStep == StepCost.flops(batch: 8, classes: 5, dimension: 16) + ClassGaussians.flops(batch: 2, classes: 5, dimension: 16) + Self.centring)
+        #expect(pair[1].flopsPerStep == StepCost.flops(batch: 8, classes: 5, dimension: 16) + ClassGaussians.flops(batch: 2, classes: 5, dimension: 16) + Self.centring + Self.memory)
     }
 
     @Test(.enabled(if: mode != nil)) func standardGrid() throws {

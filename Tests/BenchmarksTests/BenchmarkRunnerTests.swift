@@ -185,7 +185,7 @@ struct SpyMethod: TTAMethod {
         let report = try run(.long)
         let states = try #require(report.roundStates)
         #expect(states.map(\.round) == Array(0..<10) && states.allSatisfy { $0.method == "rada" })
-        #expect(states[0].names == ["attention maps RMS", "output map RMS", "Adam √v̂", "Adam step RMS"])
+        #expect(states[0].names == ["attention maps RMS", "output map RMS", "Adam √v̂", "Adam step RMS", "stored_states", "shifts", "restores"])
         let attention = states.map { $0.means[0] }
         #expect(attention[9] < 0.5 * attention[0], "\(attention)")
         #expect(states.allSatisfy { $0.means[1] > 0 && $0.means[2] > 0 && $0.means[3] > 0 })

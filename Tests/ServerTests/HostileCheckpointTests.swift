@@ -114,7 +114,8 @@ struct HostileCheckpointTests {
             #expect(reply.status == .notFound, "another client's stream")
             reply = try await client.send(.put, "/v1/streams/s/checkpoints/.hidden", body: Data(count: 10), contentType: Self.octet)
             #expect(reply.status == .badRequest)
-            // D = 16, K = 5: a checkpoint of this stream is at most the 4 MiB header limit plus ~15 kB.
+            // D = 16, K = 5: a checkpoint of this stream is at most the 4 MiB header limit plus
+            // its 16 stored states of at most 64 KiB of header and ~40 kB of tensors each.
             reply = try await client.send(.put, "/v1/streams/s/checkpoints/x", body: big, contentType: Self.octet)
             #expect(reply.status == .contentTooLarge && reply.errorCode == "too_large", "\(String(buffer: reply.body))")
             #expect(String(buffer: reply.body).contains("at most"))
