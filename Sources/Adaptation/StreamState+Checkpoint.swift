@@ -437,7 +437,7 @@ struct ParsedCheckpoint {
         guard let bank = header.domainBank else { return }
         let memory = header.hyperparameters.appliedDomainMemory(classes: header.classes, dimension: header.dimension)
         try check(header.formatVersion >= 6, "a version-\(header.formatVersion) header has no memory of domains")
-        try check(memory.isOn, "a memory of domains while domainMemory is off")
+        try check(memory.isOn, "a memory of domains while domainMemory holds no state for this stream (off, episodic, or maxBytes below one state)")
         try check(bank.batches >= 1 && bank.batches < CheckpointBounds.counterLimit, "domainBank batches \(bank.batches) is outside 1..<2^53")
         try check(bank.shifts >= 0 && bank.shifts <= bank.batches && bank.restores >= 0 && bank.restores <= bank.shifts,
                   "domainBank needs 0 ≤ restores ≤ shifts ≤ batches, got \(bank.restores), \(bank.shifts), \(bank.batches)")

@@ -88,8 +88,8 @@ struct StreamInfo: Encodable {
     var domainMemory: DomainMemoryStatus
 }
 
-/// Where a stream's memory of domains stands: the states it can hold and stores now, and the shifts and restores
-/// since creation or the last reset (all 0 while it is off).
+/// Where a stream's memory of domains stands: the states it can hold and stores now, and the
+/// shifts and restores since creation or the last reset (all 0 while it is off).
 struct DomainMemoryStatus: Encodable {
     /// States it can hold for this stream (`StreamState.appliedDomainMemory`).
     var capacity: Int

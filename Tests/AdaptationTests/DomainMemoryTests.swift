@@ -273,5 +273,6 @@ import Testing
         var off = try Self.stream()
         #expect(throws: AdaptationError.self) { try off.restore(from: data) }
         V.expectInvalid(try V.editedSetting(data, "domainMemory", "capacity", 0), into: &target, "a memory while it is off")
+        V.expectInvalid(try V.editedSetting(data, "domainMemory", "maxBytes", 1), into: &target, "a memory whose maxBytes holds no state")
     }
 }
