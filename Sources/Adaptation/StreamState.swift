@@ -515,9 +515,9 @@ public struct StreamState: Sendable, Equatable {
     /// W (from creation, before they are filled, like the replay window), class
     /// embeddings (and their scaled copy), running statistics, the replay window (at its full size),
     /// the class Gaussians' statistics and discriminant (while the fusion is on, at their full
-    /// size), labels, and the memory of domains at its full capacity (each stored state as large as
-    /// the adapted state, and a key per state and the current one, K×D floats each with the
-    /// per-class key). Transient per-step workspace is not included; see `workspaceBytes(batch:)`.
+    /// size), labels, and the memory of domains' states as stored (each as large as the adapted
+    /// state, so the count grows at shifts up to `appliedDomainMemory.capacity`, and a key per
+    /// stored state and the current one, K×D floats each with the per-class key). Transient per-step workspace is not included; see `workspaceBytes(batch:)`.
     public var memoryBytes: Int {
         let floats = 2 * textEmbeddings.storage.count + (hyperparameters.optimizer.decayTowardsInitial ? mask.values.count : 0)
         let memory = appliedDomainMemory
