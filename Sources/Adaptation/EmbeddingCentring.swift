@@ -289,11 +289,23 @@ public struct RunningEmbeddingMean: Sendable, Equatable {
         var z = [Double](repeating: 0, count: d * d)
         for i in 0..<d { z[i * d + i] = 1 }
         var t = [Double](repeating: 0, count: d * d), next = [Double](repeating: 0, count: d * d)
+        // The step's largest products (D³ each, three per round): their rows split over the
+        // kernel threads, each part on the caller-thread library. A part's rows are a product of
+        // their own with the same sums in the same order, so the bits do not depend on the split.
+        let parts = BLAS.parts(forFLOPs: 2 * d * d * d, upTo: 8)
+        let rowsPerPart = (d + parts - 1) / parts
         func product(_ p: [Double], _ q: [Double], into r: inout [Double]) {
             p.withUnsafeBufferPointer { p in
                 q.withUnsafeBufferPointer { q in
                     r.withUnsafeMutableBufferPointer { r in
-                        BLAS.dgemm(m: d, n: d, k: d, a: p.baseAddress!, lda: d, b: q.baseAddress!, ldb: d, c: r.baseAddress!, ldc: d)
+                        let (p, q, r) = (p.baseAddress!, q.baseAddress!, r.baseAddress!)
+                        BLAS.parallel(parts: parts) { part in
+                            let first = part * rowsPerPart, rows = min(d, first + rowsPerPart) - first
+                            guard rows > 0 else { return }
+                            BLAS.onCallerThread {
+                                BLAS.dgemm(m: rows, n: d, k: d, a: p + first * d, lda: d, b: q, ldb: d, c: r + first * d, ldc: d)
+                            }
+                        }
                     }
                 }
             }

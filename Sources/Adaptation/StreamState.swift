@@ -176,10 +176,18 @@ public struct StreamState: Sendable, Equatable {
         replay.removeFirst(replay.count - keep)
     }
 
+    /// Runs a stream's numeric work: subnormals flushed (Docs/architecture.md, "Subnormal
+    /// numbers") and every BLAS product on the caller-thread library, so that none of it waits on,
+    /// wakes or spins the threaded library's workers (the backbone's), and its bits never depend
+    /// on that library's thread count.
+    private static func numerics<R>(_ body: () throws -> R) rethrows -> R {
+        try Subnormals.flushed { try BLAS.onCallerThread(body) }
+    }
+
     /// Zero-shot CLIP logits `s · f · tᵀ` (B×K), bit-identical to `classify` at the base state.
     public func zeroShotLogits(_ features: Matrix) throws -> Matrix {
         try validate(features)
-        return Subnormals.flushed {
+        return Self.numerics {
             Matrix(rows: features.rows, cols: classes, storage: network.zeroShotLogits(features: features.storage, batch: features.rows))
         }
     }
@@ -188,7 +196,7 @@ public struct StreamState: Sendable, Equatable {
     /// the Gaussian class model's adjustment when the fusion is on; does not change the stream.
     public func classify(_ features: Matrix) throws -> Matrix {
         try validate(features)
-        return Subnormals.flushed { classifyFlushed(features) }
+        return Self.numerics { classifyFlushed(features) }
     }
 
     private func classifyFlushed(_ features: Matrix) -> Matrix {
@@ -209,7 +217,7 @@ public struct StreamState: Sendable, Equatable {
     /// embeddings as the mask).
     public func centredFeatures(_ features: Matrix) throws -> Matrix {
         try validate(features)
-        return Subnormals.flushed {
+        return Self.numerics {
             Matrix(rows: features.rows, cols: dimension,
                    storage: embeddingMean.centred(features.storage, batch: features.rows, settings: hyperparameters.centring))
         }
@@ -261,7 +269,7 @@ public struct StreamState: Sendable, Equatable {
             guard labels.count == features.rows else { throw AdaptationError.invalidShape("\(labels.count) labels for \(features.rows) samples") }
             guard labels.allSatisfy({ $0 >= 0 && $0 < classes }) else { throw AdaptationError.invalidShape("labels must lie in 0..<\(classes)") }
         }
-        return Subnormals.flushed { processValidated(features, adapt: adapt, labels: labels, onPrediction: onPrediction) }
+        return Self.numerics { processValidated(features, adapt: adapt, labels: labels, onPrediction: onPrediction) }
     }
 
     private mutating func processValidated(

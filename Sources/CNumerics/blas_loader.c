@@ -36,6 +36,9 @@ static sgemm_fn p_sgemm_serial;
 static dgemm_fn p_dgemm_serial;
 /* Depth of rada_blas_enter_caller_thread on this thread: its calls go to the caller-thread library. */
 static _Thread_local int caller_thread_depth;
+/* Products this thread has sent to the threaded library: work that must stay off it (a stream's
+ * numerics) is checked against this in tests. */
+static _Thread_local long threaded_calls;
 
 /* Picks the newest OpenBLAS 0.3.21 kernel family this CPU can run. 0.3.21 has no
  * SapphireRapids target and does not map newer Intel models to SkylakeX, so it falls back
@@ -158,9 +161,12 @@ int rada_in_serial_section(void) { return serial_depth > 0; }
 void rada_blas_enter_caller_thread(void) { caller_thread_depth++; }
 void rada_blas_leave_caller_thread(void) { caller_thread_depth--; }
 
+long rada_blas_threaded_calls(void) { return threaded_calls; }
+
 void rada_sgemm(int trans_a, int trans_b, int m, int n, int k, float alpha, const float *a, int lda,
                 const float *b, int ldb, float beta, float *c, int ldc) {
     sgemm_fn gemm = caller_thread_depth > 0 && p_sgemm_serial != NULL ? p_sgemm_serial : p_sgemm;
+    if (gemm == p_sgemm) threaded_calls++;
     gemm(kRowMajor, trans_a ? kTrans : kNoTrans, trans_b ? kTrans : kNoTrans, m, n, k, alpha, a,
             lda, b, ldb, beta, c, ldc);
 }
@@ -168,6 +174,7 @@ void rada_sgemm(int trans_a, int trans_b, int m, int n, int k, float alpha, cons
 void rada_dgemm(int trans_a, int trans_b, int m, int n, int k, double alpha, const double *a,
                 int lda, const double *b, int ldb, double beta, double *c, int ldc) {
     dgemm_fn gemm = caller_thread_depth > 0 && p_dgemm_serial != NULL ? p_dgemm_serial : p_dgemm;
+    if (gemm == p_dgemm) threaded_calls++;
     gemm(kRowMajor, trans_a ? kTrans : kNoTrans, trans_b ? kTrans : kNoTrans, m, n, k, alpha, a,
             lda, b, ldb, beta, c, ldc);
 }

@@ -48,6 +48,10 @@ extension BLAS {
         return try body()
     }
 
+    /// Products this thread has sent to the threaded library since it started (those outside
+    /// `onCallerThread`): what must never reach it, such as a stream's steps, is tested by this.
+    public static var threadedLibraryCallsOnThisThread: Int { Int(rada_blas_threaded_calls()) }
+
     /// The threads rada's own kernels (packed and 16-bit products, the towers' row-wise work and
     /// attention) split their work over on this thread: `threadCount`, or 1 inside `serially`.
     public static var kernelThreads: Int {

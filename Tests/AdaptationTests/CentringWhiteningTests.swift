@@ -141,6 +141,24 @@ import Testing
         #expect(refreshedAt == [1, 2, 4, 8, 16, 24, 32])
     }
 
+    /// The whitener's products split their rows over the kernel threads (at D = 192 a product is
+    /// 14 MFLOP, so two parts with two threads, one with one): the bits are the same either way.
+    @Test func whitenerBitsDoNotDependOnTheThreads() {
+        var generator = SeededGenerator(seed: 9)
+        let d = 192
+        var running = RunningEmbeddingMean(dimension: d)
+        let settings = EmbeddingCentring(weight: 1, memoryImages: 300, whitening: 0.6, whiteningRefreshImages: 1)
+        for _ in 0..<4 {
+            let features = (0..<(64 * d)).map { Float(generator.nextSymmetric(bound: 1)) * Float($0 % d % 7 + 1) }
+            running.add(features, entropies: [Float](repeating: 1, count: 64), classes: 10, settings: settings)
+        }
+        let one = BLAS.withThreads(1) { RunningEmbeddingMean.whitener(secondMoment: running.secondMoment, mean: running.mean, shrinkage: 0.6) }
+        let two = BLAS.withThreads(2) { RunningEmbeddingMean.whitener(secondMoment: running.secondMoment, mean: running.mean, shrinkage: 0.6) }
+        #expect(BLAS.withThreads(2) { BLAS.parts(forFLOPs: 2 * d * d * d, upTo: 8) } == 2)
+        #expect(one == two)
+        #expect(one != (0..<(d * d)).map { $0 % (d + 1) == 0 ? 1 : 0 }, "a whitener, not the identity")
+    }
+
     /// Moments that are no covariance (a negative eigenvalue large enough to make A indefinite)
     /// give the identity, never NaN; an empty Σ gives the identity too.
     @Test func degenerateMomentsGiveTheIdentity() {

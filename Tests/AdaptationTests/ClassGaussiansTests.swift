@@ -187,7 +187,8 @@ import Testing
             #expect(fused.centringGate == 1)
             let f = try fused.centredFeatures(images).storage
             var model = fused.gaussians
-            let adjustment = model.adjustment(f, batch: batch, text: task.text, settings: Self.fusion, gate: 1)!
+            // On the library the stream's own products use (`StreamState.numerics`).
+            let adjustment = BLAS.onCallerThread { model.adjustment(f, batch: batch, text: task.text, settings: Self.fusion, gate: 1)! }
             let classified = try fused.classify(images)
             let a = try fused.process(images), b = try twin.process(images)
             #expect(classified == a.logits)

@@ -55,6 +55,8 @@ int rada_blas_get_threads(void);
 const char *rada_blas_serial_library(void);
 void rada_blas_enter_caller_thread(void);
 void rada_blas_leave_caller_thread(void);
+/** Products this thread has sent to the threaded library since it started. */
+long rada_blas_threaded_calls(void);
 
 /* Row-major single-precision GEMM: C = alpha * op(A) op(B) + beta * C. */
 void rada_sgemm(int trans_a, int trans_b, int m, int n, int k, float alpha,
