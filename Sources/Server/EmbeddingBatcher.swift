@@ -10,13 +10,18 @@ import Imaging
 /// round robin with a quantum of one image, where every image costs the same tower pass), with
 /// the turn carried over from batch to batch. A request larger than what its client gets in one
 /// batch is split over several, so a client sending 64-image requests delays another client's
-/// 1-image request by at most one batch, not by everything it has queued.
+/// 1-image request by at most one batch, not by everything it has queued. A client that had
+/// nothing queued joins the rotation ahead of the clients already in it (after other newcomers),
+/// as FQ-CoDel serves new flows first: its first image goes in the next batch instead of after
+/// one more turn of every busy client, and it gains no more than that one image, since it then
+/// takes its turns at the back like everyone else.
 ///
 /// A backbone call cannot be interrupted, so "one batch" is also bounded in time: while more
 /// than one client has used the backbone within `sharingWindow`, a batch holds no more images
 /// than the tower embeds in `maxBatchTime` (per-image cost measured on the batches run so far),
-/// and never fewer than one. A lone client keeps the full `maxBatch` for throughput: there is
-/// nobody to be fair to.
+/// and never fewer than one. A lone client's batches are bounded by `maxBatchTimeAlone`, longer
+/// for throughput, but still bounded: a client arriving after a quiet spell waits for the call
+/// under way (a lone client's batch) before its image starts. Zero: unbounded (`maxBatch`).
 actor EmbeddingBatcher {
     private final class Job {
         let images: [RGBImage]
@@ -42,36 +47,46 @@ actor EmbeddingBatcher {
     private let sharingWindow: Duration
     private let metrics: ServerMetrics
     private let clock = ContinuousClock()
-    /// Images per call while clients share: one before any call has been measured.
+    /// Images per call while clients share: one before any call has been measured. Its cost per
+    /// image sizes a lone client's calls too.
     private var slice: TimeSlice
+    private let maxBatchTimeAlone: Duration
     /// When each client last queued images; clients older than `sharingWindow` are forgotten.
     private var lastSeen: [String: ContinuousClock.Instant] = [:]
     /// Each client's jobs in arrival order, and the clients with work in round-robin order.
     private var queues: [String: [Job]] = [:]
     private var rotation: [String] = []
+    /// Clients at the head of `rotation` that joined it with nothing queued and have not had a
+    /// turn since.
+    private var newcomers: Set<String> = []
     private var queuedImages = 0
     private var draining = false
 
     init(
         backend: any EmbeddingBackend, maxBatch: Int, maxWait: Duration, maxQueued: Int, maxBatchTime: Duration = .zero,
-        sharingWindow: Duration = .seconds(1), metrics: ServerMetrics
+        maxBatchTimeAlone: Duration = .zero, sharingWindow: Duration = .seconds(1), metrics: ServerMetrics
     ) {
         self.backend = backend
         self.maxBatch = max(1, maxBatch)
         self.maxWait = maxWait
         self.maxQueued = max(1, maxQueued)
         slice = TimeSlice(length: maxBatchTime, firstUnits: 1, maxUnits: self.maxBatch)
+        self.maxBatchTimeAlone = maxBatchTimeAlone
         self.sharingWindow = sharingWindow
         self.metrics = metrics
     }
 
-    /// Images in the next batch: `maxBatch`, or what fits in `maxBatchTime` while clients share.
+    /// Images in the next batch: what fits in `maxBatchTime` while clients share, else in
+    /// `maxBatchTimeAlone`; `maxBatch` where that slice is zero.
     func batchLimit() -> Int {
         let now = clock.now
         lastSeen = lastSeen.filter { now - $0.value < sharingWindow || queues[$0.key] != nil }
-        guard lastSeen.count > 1, slice.length > .zero else { return maxBatch }
-        return slice.units
+        let length = lastSeen.count > 1 ? slice.length : maxBatchTimeAlone
+        return length > .zero ? slice.units(within: length) : maxBatch
     }
+
+    /// Whether `client` has images queued that are not yet in a batch.
+    func hasQueued(client: String) -> Bool { queues[client] != nil }
 
     /// B×D embeddings of `images` (model inputs: `ImagePipeline`'s output, so every queued image
     /// is `cropSize` x `cropSize` and the queue's memory is bounded by `maxQueued`), computed in
@@ -85,7 +100,10 @@ actor EmbeddingBatcher {
         return try await withCheckedThrowingContinuation { continuation in
             let job = Job(images: images, dimension: dimension, continuation: continuation)
             lastSeen[client] = clock.now
-            if queues[client] == nil { rotation.append(client) }
+            if queues[client] == nil {
+                rotation.insert(client, at: rotation.prefix { newcomers.contains($0) }.count)
+                newcomers.insert(client)
+            }
             queues[client, default: []].append(job)
             queuedImages += images.count
             metrics.queueDepth.set(Double(queuedImages))
@@ -102,6 +120,7 @@ actor EmbeddingBatcher {
         let limit = batchLimit()
         while batch.count < limit, !rotation.isEmpty {
             let client = rotation.removeFirst()
+            newcomers.remove(client)
             guard var jobs = queues[client], let job = jobs.first else {
                 queues[client] = nil
                 continue
@@ -164,6 +183,7 @@ actor EmbeddingBatcher {
             queues[client] = kept.isEmpty ? nil : kept
         }
         rotation.removeAll { queues[$0] == nil }
+        newcomers.formIntersection(rotation)
         metrics.queueDepth.set(Double(queuedImages))
     }
 }

@@ -65,16 +65,24 @@ public struct ServerConfiguration: Sendable {
     public var maxBatchWait: Duration = .zero
     /// Longest a backbone call may take while several clients are using the backbone: a call
     /// cannot be interrupted, so this is how long one client's batch can hold up another's
-    /// image. Batches are sized from the measured per-image cost (at least one image); a lone
-    /// client gets `maxBatchImages`. Zero: never sliced. Text parts get the same slice
-    /// (`CLIPBackend.maxPartTime`).
+    /// image. Batches are sized from the measured per-image cost (at least one image). Zero:
+    /// never sliced. Text parts get the same slice (`CLIPBackend.maxPartTime`).
     public var maxBatchTime: Duration = ServerConfiguration.backboneSlice
+    /// Longest a backbone call may take while one client has the backbone to itself: what a
+    /// client arriving after a quiet spell waits at most for the call under way. Longer than
+    /// `maxBatchTime` for throughput; zero: `maxBatchImages` whatever they cost.
+    public var maxBatchTimeAlone: Duration = ServerConfiguration.backboneSliceAlone
 
     /// The default backbone slice. 2 ms, not the 5 ms it was: beside a client encoding
     /// 64,000 prompts a 1-image request's p50 fell from 5.2–6.1 to 3.7–4.3 ms and its p99 from
     /// 10.6–12.9 to 8.7–10.0 ms (embedded model, server on one core, alternating levels), while
     /// the 64,000 prompts took the same 24–26 s (Docs/benchmarks.md).
     public static let backboneSlice: Duration = .milliseconds(2)
+    /// 100 ms: the embedded model's full batch of 32 takes ~15 ms, so it keeps full batches; a
+    /// ViT-B/32 image takes 60 ms on two AVX2 cores, so a lone client's call is one image there
+    /// (as fast per image as eight, measured) and no longer 32 images for 2 s; on a CPU that
+    /// embeds a B/32 image in 10–20 ms a lone call still holds 5–10 of them.
+    public static let backboneSliceAlone: Duration = .milliseconds(100)
     /// Server-wide memory and workers for decoding and preprocessing images (see `DecodeBudget`).
     public var decoding = DecodeBudget()
     /// Images waiting for the backbone beyond which requests are refused with 429.

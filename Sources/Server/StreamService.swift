@@ -35,7 +35,8 @@ final class StreamService: Sendable {
             logger: logger, loader: adaptationPool)
         batcher = EmbeddingBatcher(
             backend: backend, maxBatch: configuration.maxBatchImages, maxWait: configuration.maxBatchWait,
-            maxQueued: configuration.maxQueuedImages, maxBatchTime: configuration.maxBatchTime, metrics: metrics)
+            maxQueued: configuration.maxQueuedImages, maxBatchTime: configuration.maxBatchTime,
+            maxBatchTimeAlone: configuration.maxBatchTimeAlone, metrics: metrics)
         images = ImagePipeline(limits: configuration.limits, budget: configuration.decoding, preprocessor: backend.preprocessor)
     }
 

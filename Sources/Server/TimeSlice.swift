@@ -16,7 +16,10 @@ struct TimeSlice: Sendable {
     }
 
     /// Units that fit in `length` at the measured cost: at least one, at most `maxUnits`.
-    var units: Int {
+    var units: Int { units(within: length) }
+
+    /// Units that fit in `length` (another slice's) at the measured cost.
+    func units(within length: Duration) -> Int {
         guard let secondsPerUnit, secondsPerUnit > 0 else { return firstUnits }
         let fitting = length.seconds / secondsPerUnit
         return fitting >= Double(maxUnits) ? maxUnits : max(1, Int(fitting))

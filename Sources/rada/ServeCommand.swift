@@ -41,6 +41,8 @@ struct ServeCommand: AsyncParsableCommand {
     var maxWaitMilliseconds: Int?
     @Option(name: .customLong("max-batch-ms"), help: "Longest backbone call while several clients share the backbone (image batches and text parts are sized to fit; 0: image batches unsliced). [RADA_MAX_BATCH_MS, default 2]")
     var maxBatchMilliseconds: Int?
+    @Option(name: .customLong("max-batch-ms-alone"), help: "Longest backbone call while one client has the backbone to itself: how long a client arriving after a quiet spell can wait for the call under way (0: image batches unsliced). [RADA_MAX_BATCH_MS_ALONE, default 100]")
+    var maxBatchMillisecondsAlone: Int?
     @Option(name: .customLong("max-queue"), help: "Queued images beyond which requests get 429. [RADA_MAX_QUEUE, default 512]")
     var maxQueue: Int?
     @Option(name: .customLong("memory-budget-mb"), help: "Memory for stream state before LRU eviction. [RADA_MEMORY_BUDGET_MB, default 4096]")
@@ -116,6 +118,10 @@ struct ServeCommand: AsyncParsableCommand {
         if let ms = try value(maxBatchMilliseconds, "RADA_MAX_BATCH_MS") {
             guard ms >= 0 else { throw ValidationError("--max-batch-ms must be at least 0") }
             configuration.maxBatchTime = .milliseconds(ms)
+        }
+        if let ms = try value(maxBatchMillisecondsAlone, "RADA_MAX_BATCH_MS_ALONE") {
+            guard ms >= 0 else { throw ValidationError("--max-batch-ms-alone must be at least 0") }
+            configuration.maxBatchTimeAlone = .milliseconds(ms)
         }
         configuration.maxQueuedImages = try value(maxQueue, "RADA_MAX_QUEUE") ?? configuration.maxQueuedImages
         if let mb = try value(memoryBudgetMB, "RADA_MEMORY_BUDGET_MB") { configuration.memoryBudgetBytes = mb << 20 }

@@ -175,7 +175,8 @@ struct FairnessTests {
 }
 
 /// The batcher's time slice: a backbone call cannot be interrupted, so while clients share the
-/// backbone a batch is sized to take at most `maxBatchTime`; a lone client keeps full batches.
+/// backbone a batch is sized to take at most `maxBatchTime`, and a lone client's at most
+/// `maxBatchTimeAlone`; a client with nothing queued goes first.
 @Suite("Backbone batches: sized by time while clients share")
 struct BatchSliceTests {
     /// `FairnessTests.CostlyBackend` that also records every call: when it started, its size,
@@ -185,6 +186,8 @@ struct BatchSliceTests {
         let inner = FairnessTests.CostlyBackend(perImage: .milliseconds(4))
         let calls = Mutex<[Call]>([])
         let marked: [UInt8]
+        /// While true, calls start (and are recorded) but do not finish.
+        let held = Mutex(false)
         init(marked: [UInt8] = []) { self.marked = marked }
         var sizes: [Int] { calls.withLock { $0.map(\.size) } }
         var embeddingDimension: Int { inner.embeddingDimension }
@@ -193,6 +196,7 @@ struct BatchSliceTests {
         func embedPreprocessed(_ images: [RGBImage]) async throws -> Matrix {
             let call = Call(start: .now, size: images.count, marked: images.contains { $0.pixels == marked })
             calls.withLock { $0.append(call) }
+            while held.withLock({ $0 }) { try await Task.sleep(for: .milliseconds(1)) }
             return try await inner.embedPreprocessed(images)
         }
         func classEmbeddings(labels: [String], prompts: [String: [String]]?, templates: [String]?) async throws -> Matrix {
@@ -236,7 +240,44 @@ struct BatchSliceTests {
         #expect(startedBefore <= 3, "\(startedBefore) calls started between the light image's arrival and its own call")
     }
 
-    @Test("a lone client gets full batches: nobody to be fair to")
+    @Test("a client with nothing queued goes in the next batch, ahead of a busy client's next image")
+    func newcomerFirst() async throws {
+        let light = Self.images(1, seed: 200)
+        let backend = RecordingBackend(marked: light[0].pixels)
+        // Any measured cost exceeds a nanosecond's slice: one image per call once measured.
+        let batcher = EmbeddingBatcher(
+            backend: backend, maxBatch: 32, maxWait: .zero, maxQueued: 512, maxBatchTime: .nanoseconds(1),
+            sharingWindow: .seconds(600), metrics: ServerMetrics())
+        _ = try await batcher.embed(Self.images(1, seed: 0), client: "warm")
+        backend.held.withLock { $0 = true }
+        async let heavy = batcher.embed(Self.images(6, seed: 1), client: "heavy")
+        while backend.calls.withLock({ $0.count }) < 2 { try await Task.sleep(for: .milliseconds(1)) }
+        // The heavy client's first call is under way and its other five images are queued.
+        async let lightRows = batcher.embed(light, client: "light")
+        while await !batcher.hasQueued(client: "light") { try await Task.sleep(for: .milliseconds(1)) }
+        backend.held.withLock { $0 = false }
+        #expect(try await lightRows.rows == 1)
+        #expect(try await heavy.rows == 6)
+        let calls = backend.calls.withLock { $0 }
+        #expect(calls.map(\.size) == [1, 1, 1, 1, 1, 1, 1, 1])
+        // Before: the heavy client, served last, was ahead of the light one in the rotation.
+        #expect(calls.firstIndex { $0.marked } == 2, "calls \(calls.map(\.marked))")
+    }
+
+    @Test("a lone client's batches fit in maxBatchTimeAlone")
+    func loneClientSliced() async throws {
+        let backend = RecordingBackend()
+        let batcher = EmbeddingBatcher(
+            backend: backend, maxBatch: 16, maxWait: .zero, maxQueued: 512, maxBatchTime: .milliseconds(2),
+            maxBatchTimeAlone: .milliseconds(10), sharingWindow: .milliseconds(100), metrics: ServerMetrics())
+        _ = try await batcher.embed(Self.images(48, seed: 1), client: "alone")
+        let sizes = backend.sizes
+        // One image before anything is measured, then at most what fits in 10 ms of 4 ms images.
+        #expect(sizes.first == 1 && sizes.dropFirst().allSatisfy { $0 <= 2 }, "batch sizes \(sizes)")
+        #expect(sizes.reduce(0, +) == 48)
+    }
+
+    @Test("with no slice for a lone client (maxBatchTimeAlone zero), it gets full batches")
     func loneClientUnsliced() async throws {
         let backend = RecordingBackend()
         let batcher = EmbeddingBatcher(
