@@ -155,8 +155,9 @@ def percentile(sorted_values, q):
     return sorted_values[index]
 
 
-def heavy_client(args, images, stop, counts):
-    """One heavy client until `stop` is set; counts its requests by status."""
+def heavy_client(args, images, stop, counts, trace):
+    """One heavy client until `stop` is set; counts its requests by status and, in `trace`,
+    appends (start, seconds, "heavy") per request."""
     client = Client(args.url, args.heavy_key or args.key)
     stream = f"heavy-{int(time.time() * 1000)}"
     if args.heavy in ("images", "stream"):
@@ -175,10 +176,12 @@ def heavy_client(args, images, stop, counts):
             body, path = bulk[n % len(bulk)], f"/v1/streams/{stream}/classify"
         else:
             body, path = {"images": [images[n % len(images)]]}, f"/v1/streams/{stream}/classify"
+        start = time.perf_counter()
         try:
             status, _ = client.request("POST", path, body)
         except (http.client.HTTPException, OSError):
             status = "connection error"
+        trace.append((start, time.perf_counter() - start, "heavy"))
         counts[status] = counts.get(status, 0) + 1
         n += 1
     if args.heavy in ("images", "stream"):
@@ -205,6 +208,7 @@ def run_level(args, streams, images):
         if status != 201:
             sys.exit(f"creating {stream_id}: {status} {data[:200]!r}")
     latencies, statuses, lock = [], {}, threading.Lock()
+    trace = []  # (perf_counter at the start, seconds, stream or "heavy"): list.append is atomic
 
     if args.multipart:
         content_type = f"multipart/form-data; boundary={MULTIPART_BOUNDARY}"
@@ -237,6 +241,7 @@ def run_level(args, streams, images):
             counts[status] = counts.get(status, 0) + 1
             if status == 200:
                 mine.append(elapsed)
+            trace.append((start, elapsed, stream_id if status == 200 else f"{stream_id} {status}"))
             n += 1
         with lock:
             latencies.extend(mine)
@@ -245,7 +250,7 @@ def run_level(args, streams, images):
 
     threads = [threading.Thread(target=worker, args=(i, s)) for i, s in enumerate(ids)]
     stop, heavy_counts = threading.Event(), {}
-    heavy = threading.Thread(target=heavy_client, args=(args, images, stop, heavy_counts)) if args.heavy != "none" else None
+    heavy = threading.Thread(target=heavy_client, args=(args, images, stop, heavy_counts, trace)) if args.heavy != "none" else None
     if heavy:
         heavy.start()
         time.sleep(1)
@@ -267,6 +272,12 @@ def run_level(args, streams, images):
             memory.append(json.loads(data)["memoryBytes"])
         setup.request("DELETE", f"/v1/streams/{stream_id}")
     latencies.sort()
+    if args.trace:
+        origin = min((t for t, _, _ in trace), default=0)
+        with open(f"{args.trace}.{streams}.{args.heavy}.tsv", "w") as f:
+            f.write("start_ms\tms\twho\n")
+            for t, seconds, who in sorted(trace):
+                f.write(f"{1000 * (t - origin):.1f}\t{1000 * seconds:.2f}\t{who}\n")
     return {
         "streams": streams,
         "requests": len(latencies),
@@ -313,6 +324,8 @@ def main():
     parser.add_argument("--floor-requests", type=int, default=300,
                         help="requests of each in-process measurement (medians; the journal's fsync varies most)")
     parser.add_argument("--json", default=None, help="also write the results here")
+    parser.add_argument("--trace", default=None,
+                        help="write every request's start and latency (light and heavy) to TRACE.STREAMS.HEAVY.tsv")
     parser.add_argument("--server-cpus", default=None,
                         help="CPU list the server was pinned to (taskset); the in-process cost is measured on the same CPUs")
     parser.add_argument("--server-pid", type=int, default=None,

@@ -11,6 +11,7 @@
 # (for example a random ViT-B/32 from tools/make_reference.py): K = 10 and K = 1000, one stream.
 # CGROUP=DIR starts the server in that cgroup (a directory of a cgroup hierarchy with a CPU
 # quota, made by root beforehand), as in a container limited to fewer CPUs than the host has.
+# TRACE=1 also writes each request's start and latency to OUT_DIR/trace.STREAMS.HEAVY.tsv.
 set -euo pipefail
 rada=$(realpath "$1"); out=$2; model=${3:-}
 mkdir -p "$out"
@@ -29,7 +30,7 @@ server=$!
 trap 'kill $server 2>/dev/null; wait $server 2>/dev/null; rm -rf "$data"' EXIT
 for _ in $(seq 1 600); do curl -sf "http://127.0.0.1:$port/readyz" > /dev/null && break; sleep 0.2; done
 load() { "${pin_client[@]}" python3 "$(dirname "$0")/load_test.py" "${cpus[@]}" --server-pid "$server" --url "http://127.0.0.1:$port" --key light-key-0123456789 \
-    --heavy-key heavy-key-0123456789 --rada "$rada" ${model:+--model "$model"} "$@"; }
+    --heavy-key heavy-key-0123456789 --rada "$rada" ${model:+--model "$model"} ${TRACE:+--trace "$out/trace"} "$@"; }
 if [ -n "${QUICK:-}" ]; then  # a smoke test of this script: one short level of each kind
   load --streams 1 --duration "${QUICK}" --heavy "${HEAVY:-images}" ${MULTIPART:+--multipart}; exit 0
 fi
