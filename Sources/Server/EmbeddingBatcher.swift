@@ -6,15 +6,16 @@ import Imaging
 /// waiting at most `maxWait` for a batch to fill, one call at a time. Requests that would push the
 /// queue past `maxQueued` images are refused at once (429) instead of waiting without bound.
 ///
-/// Batches are filled fairly across clients: round robin, one image per client per turn (deficit
-/// round robin with a quantum of one image, where every image costs the same tower pass), with
-/// the turn carried over from batch to batch. A request larger than what its client gets in one
-/// batch is split over several, so a client sending 64-image requests delays another client's
-/// 1-image request by at most one batch, not by everything it has queued. A client that had
-/// nothing queued joins the rotation ahead of the clients already in it (after other newcomers),
-/// as FQ-CoDel serves new flows first: its first image goes in the next batch instead of after
-/// one more turn of every busy client, and it gains no more than that one image, since it then
-/// takes its turns at the back like everyone else.
+/// Batches are filled fairly across clients by start-time fair queueing, every image one unit
+/// of cost (one tower pass each): a client's next image is tagged max(virtual time, the tag after
+/// its last image), the smallest tag goes next (ties to the client waiting longest) and the
+/// virtual time moves to the tag served. Clients with work queued take turns image by image, so a
+/// request larger than what its client gets in one batch is split over several and a client
+/// sending 64-image requests delays another client's 1-image request by the call under way, not
+/// by everything it has queued. A client that had nothing queued starts at the virtual time, so
+/// its first image goes in the next batch, ahead of a busy client's next one; yet it cannot
+/// starve the busy client by arriving often: n clients with work each get 1/n of the images,
+/// and a client's tag keeps what it used while others waited when it pauses.
 ///
 /// A backbone call cannot be interrupted, so "one batch" is also bounded in time: while more
 /// than one client has used the backbone within `sharingWindow`, a batch holds no more images
@@ -53,12 +54,15 @@ actor EmbeddingBatcher {
     private let maxBatchTimeAlone: Duration
     /// When each client last queued images; clients older than `sharingWindow` are forgotten.
     private var lastSeen: [String: ContinuousClock.Instant] = [:]
-    /// Each client's jobs in arrival order, and the clients with work in round-robin order.
+    /// Each client's jobs in arrival order.
     private var queues: [String: [Job]] = [:]
-    private var rotation: [String] = []
-    /// Clients at the head of `rotation` that joined it with nothing queued and have not had a
-    /// turn since.
-    private var newcomers: Set<String> = []
+    /// Fair queueing: the tag of the image served last, each client's tag after its last image
+    /// (kept while above the virtual time or while it has work), and when each client with work
+    /// last had none (ties go to the longest waiting).
+    private var virtualTime = 0
+    private var finish: [String: Int] = [:]
+    private var waitingSince: [String: Int] = [:]
+    private var arrivals = 0
     private var queuedImages = 0
     private var draining = false
 
@@ -101,8 +105,8 @@ actor EmbeddingBatcher {
             let job = Job(images: images, dimension: dimension, continuation: continuation)
             lastSeen[client] = clock.now
             if queues[client] == nil {
-                rotation.insert(client, at: rotation.prefix { newcomers.contains($0) }.count)
-                newcomers.insert(client)
+                arrivals += 1
+                waitingSince[client] = arrivals
             }
             queues[client, default: []].append(job)
             queuedImages += images.count
@@ -114,27 +118,28 @@ actor EmbeddingBatcher {
         }
     }
 
-    /// The next batch: one image per client per turn, starting where the last batch stopped.
+    /// The next batch: image by image, the client with the smallest start tag first.
     private func nextBatch() -> [(job: Job, image: Int)] {
         var batch: [(job: Job, image: Int)] = []
         let limit = batchLimit()
-        while batch.count < limit, !rotation.isEmpty {
-            let client = rotation.removeFirst()
-            newcomers.remove(client)
-            guard var jobs = queues[client], let job = jobs.first else {
-                queues[client] = nil
-                continue
-            }
+        func start(_ client: String) -> Int { max(virtualTime, finish[client] ?? 0) }
+        while batch.count < limit,
+              let client = queues.keys.min(by: { (start($0), waitingSince[$0] ?? 0) < (start($1), waitingSince[$1] ?? 0) }),
+              var jobs = queues[client], let job = jobs.first {
+            virtualTime = start(client)
+            finish[client] = virtualTime + 1
             batch.append((job, job.nextImage))
             job.nextImage += 1
             if job.nextImage == job.images.count { jobs.removeFirst() }
             if jobs.isEmpty {
                 queues[client] = nil
+                waitingSince[client] = nil
             } else {
                 queues[client] = jobs
-                rotation.append(client)
             }
         }
+        // A tag at or below the virtual time would be raised to it anyway: forget it.
+        finish = finish.filter { $0.value > virtualTime || queues[$0.key] != nil }
         return batch
     }
 
@@ -182,8 +187,7 @@ actor EmbeddingBatcher {
             }
             queues[client] = kept.isEmpty ? nil : kept
         }
-        rotation.removeAll { queues[$0] == nil }
-        newcomers.formIntersection(rotation)
+        waitingSince = waitingSince.filter { queues[$0.key] != nil }
         metrics.queueDepth.set(Double(queuedImages))
     }
 }

@@ -264,6 +264,32 @@ struct BatchSliceTests {
         #expect(calls.firstIndex { $0.marked } == 2, "calls \(calls.map(\.marked))")
     }
 
+    @Test("clients that keep arriving with nothing queued cannot starve a busy client")
+    func noStarvation() async throws {
+        let backend = RecordingBackend()
+        let batcher = EmbeddingBatcher(
+            backend: backend, maxBatch: 32, maxWait: .zero, maxQueued: 512, maxBatchTime: .nanoseconds(1),
+            sharingWindow: .seconds(600), metrics: ServerMetrics())
+        _ = try await batcher.embed(Self.images(1, seed: 0), client: "warm")
+        async let heavy = batcher.embed(Self.images(80, seed: 1), client: "heavy")
+        try await Task.sleep(for: .milliseconds(10))
+        // Two clients sending 1-image requests back to back: each arrives with nothing queued
+        // while the other's call runs.
+        func requests(_ client: String, seed: Int) async throws {
+            for i in 0..<12 { _ = try await batcher.embed(Self.images(1, seed: seed + i), client: client) }
+        }
+        let before = backend.calls.withLock { $0.count }
+        async let a: Void = requests("a", seed: 300)
+        async let b: Void = requests("b", seed: 400)
+        try await a
+        try await b
+        let heavyCalls = backend.calls.withLock { $0.count } - before - 24
+        #expect(try await heavy.rows == 80)
+        // A fair share is a third of the calls while all three have work (about 12 of 36); the
+        // newcomers alone would take nearly all of them.
+        #expect(heavyCalls >= 6, "the busy client had \(heavyCalls) calls beside 24 of the others")
+    }
+
     @Test("a lone client's batches fit in maxBatchTimeAlone")
     func loneClientSliced() async throws {
         let backend = RecordingBackend()
