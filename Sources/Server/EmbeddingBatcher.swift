@@ -8,7 +8,7 @@ import Imaging
 ///
 /// Batches are filled fairly across clients by start-time fair queueing, every image one unit
 /// of cost (one tower pass each): a client's next image is tagged max(virtual time, the tag after
-/// its last image), the smallest tag goes next (ties to the client waiting longest) and the
+/// its last image), the smallest tag goes next (ties to the oldest request) and the
 /// virtual time moves to the tag served. Clients with work queued take turns image by image, so a
 /// request larger than what its client gets in one batch is split over several and a client
 /// sending 64-image requests delays another client's 1-image request by the call under way, not
@@ -27,15 +27,18 @@ actor EmbeddingBatcher {
     private final class Job {
         let images: [RGBImage]
         let continuation: CheckedContinuation<Matrix, any Error>
+        /// Arrival order among all jobs: ties between equal tags go to the oldest job.
+        let sequence: Int
         /// Images not yet put in a batch, and rows not yet embedded.
         var nextImage = 0
         var missingRows: Int
         var storage: [Float]
         var failed = false
 
-        init(images: [RGBImage], dimension: Int, continuation: CheckedContinuation<Matrix, any Error>) {
+        init(images: [RGBImage], dimension: Int, sequence: Int, continuation: CheckedContinuation<Matrix, any Error>) {
             self.images = images
             self.continuation = continuation
+            self.sequence = sequence
             missingRows = images.count
             storage = [Float](repeating: 0, count: images.count * dimension)
         }
@@ -56,12 +59,10 @@ actor EmbeddingBatcher {
     private var lastSeen: [String: ContinuousClock.Instant] = [:]
     /// Each client's jobs in arrival order.
     private var queues: [String: [Job]] = [:]
-    /// Fair queueing: the tag of the image served last, each client's tag after its last image
-    /// (kept while above the virtual time or while it has work), and when each client with work
-    /// last had none (ties go to the longest waiting).
+    /// Fair queueing: the tag of the image served last, and each client's tag after its last
+    /// image (kept while above the virtual time or while it has work).
     private var virtualTime = 0
     private var finish: [String: Int] = [:]
-    private var waitingSince: [String: Int] = [:]
     private var arrivals = 0
     private var queuedImages = 0
     private var draining = false
@@ -102,12 +103,9 @@ actor EmbeddingBatcher {
         }
         let dimension = backend.embeddingDimension
         return try await withCheckedThrowingContinuation { continuation in
-            let job = Job(images: images, dimension: dimension, continuation: continuation)
+            arrivals += 1
+            let job = Job(images: images, dimension: dimension, sequence: arrivals, continuation: continuation)
             lastSeen[client] = clock.now
-            if queues[client] == nil {
-                arrivals += 1
-                waitingSince[client] = arrivals
-            }
             queues[client, default: []].append(job)
             queuedImages += images.count
             metrics.queueDepth.set(Double(queuedImages))
@@ -123,20 +121,17 @@ actor EmbeddingBatcher {
         var batch: [(job: Job, image: Int)] = []
         let limit = batchLimit()
         func start(_ client: String) -> Int { max(virtualTime, finish[client] ?? 0) }
+        // Every queue holds at least one job: an emptied one is removed.
         while batch.count < limit,
-              let client = queues.keys.min(by: { (start($0), waitingSince[$0] ?? 0) < (start($1), waitingSince[$1] ?? 0) }),
-              var jobs = queues[client], let job = jobs.first {
+              let (client, queued) = queues.min(by: { (start($0.key), $0.value[0].sequence) < (start($1.key), $1.value[0].sequence) }) {
+            var jobs = queued
+            let job = jobs[0]
             virtualTime = start(client)
             finish[client] = virtualTime + 1
             batch.append((job, job.nextImage))
             job.nextImage += 1
             if job.nextImage == job.images.count { jobs.removeFirst() }
-            if jobs.isEmpty {
-                queues[client] = nil
-                waitingSince[client] = nil
-            } else {
-                queues[client] = jobs
-            }
+            queues[client] = jobs.isEmpty ? nil : jobs
         }
         // A tag at or below the virtual time would be raised to it anyway: forget it.
         finish = finish.filter { $0.value > virtualTime || queues[$0.key] != nil }
@@ -187,7 +182,6 @@ actor EmbeddingBatcher {
             }
             queues[client] = kept.isEmpty ? nil : kept
         }
-        waitingSince = waitingSince.filter { queues[$0.key] != nil }
         metrics.queueDepth.set(Double(queuedImages))
     }
 }
