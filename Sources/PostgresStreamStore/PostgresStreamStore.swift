@@ -182,6 +182,11 @@ final class PostgresStreamHandle: StreamHandle {
         })
     }
 
+    /// Records are rows keyed by sequence and a snapshot at N deletes only those below N, so a
+    /// record appended while it is written stays: nothing to prepare. (The append still waits
+    /// for the snapshot's commit: both take the stream row's lock through `lease`.)
+    func prepareSnapshot(sequence: UInt64) throws {}
+
     func snapshot(sequence: UInt64, data: Data) throws {
         let sequence = try Self.sequence(sequence)
         try requireWritten(try fenced("""

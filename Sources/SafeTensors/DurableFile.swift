@@ -35,12 +35,15 @@ public enum DurableFile {
         let fd = open(temporary.path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o600)
         guard fd >= 0 else { throw failure("cannot create", temporary.path) }
         do {
+            defer { close(fd) }  // once: a second close could close a descriptor another thread just opened
             try data.withUnsafeBytes { try writeAll(fd, $0, path: temporary.path) }
             guard fsync(fd) == 0 else { throw failure("cannot fsync", temporary.path) }
-            close(fd)
-            guard rename(temporary.path, url.path) == 0 else { throw failure("cannot rename onto", url.path) }
         } catch {
-            close(fd)
+            unlink(temporary.path)
+            throw error
+        }
+        guard rename(temporary.path, url.path) == 0 else {
+            let error = failure("cannot rename onto", url.path)
             unlink(temporary.path)
             throw error
         }

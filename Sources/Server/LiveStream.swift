@@ -28,7 +28,9 @@ enum StreamLoadError: Error, CustomStringConvertible {
 /// One stream held in memory: its engine state, its store handle, and the turnstile that makes its
 /// requests apply one at a time in arrival order. All state changes go through `mutate`, which
 /// runs under the stream's lock; durability (journal fsync or snapshot) happens there before
-/// the caller can acknowledge.
+/// the caller can acknowledge. The periodic snapshot is the exception: it only starts under the
+/// lock (a copy of the state, a new journal segment) and is written on `snapshotWriter`'s
+/// threads while the stream serves on; its requests are in the journal until it lands.
 final class LiveStream: Sendable {
     let metadata: StreamMetadata
     /// Where the stream is written (journal, snapshots, checkpoints); used only under `inner`'s
@@ -50,6 +52,11 @@ final class LiveStream: Sendable {
     /// change for a stream, so neither does this), for scheduling without taking the lock.
     private let stepFLOPsOne: Double
     private let stepFLOPsPerImage: Double
+    /// Where periodic snapshots are written, off the stream's lock (shared by all streams).
+    private let snapshotWriter: WorkerPool
+    /// Entered while this stream's periodic snapshot is being written: what must not run beside
+    /// one (another snapshot, a reset's, deletion) waits on it outside the lock.
+    private let snapshotWrites = DispatchGroup()
     private static let clockOrigin = ContinuousClock.now
 
     struct Inner: Sendable {
@@ -58,6 +65,9 @@ final class LiveStream: Sendable {
         var nextSequence: UInt64
         var snapshotSequence: UInt64
         var deleted = false
+        /// The periodic snapshot being written off the lock, and the bytes its copy of the state
+        /// may hold (once the live state has changed, the two no longer share storage).
+        var snapshotInFlight: (sequence: UInt64, bytes: Int)?
         var history = StreamHistory()
         /// The stream's latest request when it carried an idempotency key, with its answer: a
         /// retry of it (same key) is answered again instead of applied again. Kept across a
@@ -77,9 +87,12 @@ final class LiveStream: Sendable {
         var waiters: [Int: CheckedContinuation<Void, Never>] = [:]
     }
 
-    private init(metadata: StreamMetadata, handle: any StreamHandle, inner: Inner, onFenced: @escaping @Sendable () -> Void) {
+    private init(
+        metadata: StreamMetadata, handle: any StreamHandle, inner: Inner, snapshotWriter: WorkerPool, onFenced: @escaping @Sendable () -> Void
+    ) {
         self.metadata = metadata
         self.handle = handle
+        self.snapshotWriter = snapshotWriter
         self.onFenced = onFenced
         cachedMemoryBytes = Atomic(inner.memoryBytes)
         stepFLOPsOne = inner.state.stepFLOPs(batch: 1)
@@ -153,14 +166,21 @@ final class LiveStream: Sendable {
     /// Nanoseconds since an arbitrary origin at the last use; never waits for a running step.
     var lastUsed: Int64 { lastUsedNanoseconds.load(ordering: .relaxed) }
 
-    /// Runs `body` on the live state under the lock; refuses once the stream is deleted.
-    func mutate<T>(_ body: (inout Inner) throws -> T) throws -> T {
+    /// Runs `body` on the live state under the lock; refuses once the stream is deleted. With
+    /// `afterSnapshotLands`, first waits (outside the lock) until no periodic snapshot is being
+    /// written: for what writes a snapshot itself or removes the stream.
+    func mutate<T>(afterSnapshotLands: Bool = false, _ body: (inout Inner) throws -> T) throws -> T {
         defer { touch() }
         return try fenced {
-            try inner.withLock { inner in
-                guard !inner.deleted else { throw APIError.notFound("stream \"\(metadata.id)\" was deleted") }
-                defer { cachedMemoryBytes.store(inner.memoryBytes, ordering: .relaxed) }
-                return try body(&inner)
+            while true {
+                if afterSnapshotLands { snapshotWrites.wait() }
+                let outcome: T? = try inner.withLock { inner in
+                    guard !inner.deleted else { throw APIError.notFound("stream \"\(metadata.id)\" was deleted") }
+                    if afterSnapshotLands, inner.snapshotInFlight != nil { return nil }  // one started meanwhile
+                    defer { cachedMemoryBytes.store(inner.memoryBytes, ordering: .relaxed) }
+                    return try body(&inner)
+                }
+                if let outcome { return outcome }
             }
         }
     }
@@ -203,7 +223,7 @@ final class LiveStream: Sendable {
     }
 
     /// Journals the request (fsynced), predicts and adapts per the policy, handing the prediction
-    /// to `answer` as soon as it is final; snapshots every `snapshotEvery` records. Under
+    /// to `answer` as soon as it is final; starts a snapshot every `snapshotEvery` records. Under
     /// predict-then-adapt `answer` runs before the optimiser steps, so the caller can reply while
     /// they run; the stream's lock is held until they end (callers run this on the adaptation
     /// pool, never on the cooperative pool).
@@ -218,19 +238,39 @@ final class LiveStream: Sendable {
                 answer(last.prediction)
                 return (nil, inner.state)
             }
-            let due = inner.nextSequence - inner.snapshotSequence >= UInt64(snapshotEvery)
+            func due() -> Bool { inner.snapshotInFlight == nil && inner.nextSequence - inner.snapshotSequence >= UInt64(snapshotEvery) }
             // A keyed request's record must outlive it in the journal (a reload learns its key
             // from there), so the snapshot it would be due for is taken before it, not after.
-            if idempotencyKey != nil, due { try? snapshot(&inner) }
+            if idempotencyKey != nil, due() { startSnapshot(&inner) }
             let record = JournalRecord(
                 sequence: inner.nextSequence, adapt: adapt, features: features, time: StreamHistory.now(), idempotencyKey: idempotencyKey)
             try handle.append(sequence: record.sequence, payload: record.payload())
             inner.nextSequence += 1
             let result = try inner.apply(record, answer: answer)
-            // The step is already durable in the journal: a failed snapshot must not fail the
-            // request; it is retried on the next one (the journal keeps growing meanwhile).
-            if idempotencyKey == nil, inner.nextSequence - inner.snapshotSequence >= UInt64(snapshotEvery) { try? snapshot(&inner) }
+            if idempotencyKey == nil, due() { startSnapshot(&inner) }
             return (result, inner.state)
+        }
+    }
+
+    /// Starts the snapshot at the next sequence: a new journal segment and a copy of the state
+    /// (shared storage until the state next changes) under the lock; the bytes are encoded and
+    /// written on `snapshotWriter`, while requests go on into the new segment. The step is
+    /// already durable in the journal, so a failed snapshot fails no request: the next one due
+    /// retries it (the journal keeps growing meanwhile, and a reload replays it).
+    private func startSnapshot(_ inner: inout Inner) {
+        let sequence = inner.nextSequence
+        guard (try? fenced({ try handle.prepareSnapshot(sequence: sequence) })) != nil else { return }
+        let captured = inner
+        inner.snapshotInFlight = (sequence, captured.memoryBytes)
+        snapshotWrites.enter()
+        snapshotWriter.submit { [self] in
+            let landed = (try? fenced { try handle.snapshot(sequence: sequence, data: captured.snapshotData()) }) != nil
+            self.inner.withLock { inner in
+                inner.snapshotInFlight = nil
+                if landed { inner.snapshotSequence = max(inner.snapshotSequence, sequence) }
+                cachedMemoryBytes.store(inner.memoryBytes, ordering: .relaxed)
+            }
+            snapshotWrites.leave()
         }
     }
 
@@ -238,13 +278,14 @@ final class LiveStream: Sendable {
     /// history and snapshots it at once: such changes are not journaled, the snapshot is their
     /// durable record.
     func replaceState(marking mark: StreamHistory.Kind, checkpoint: String? = nil, _ change: (inout StreamState) throws -> Void) throws {
-        try mutate { inner in
+        try mutate(afterSnapshotLands: true) { inner in
             var copy = inner
             try change(&copy.state)
             copy.history.mark(mark, checkpoint: checkpoint)
             // Stored first: a refused or failed write leaves the stream as it was, so later
             // journal records never build on a state the store does not hold.
             let sequence = inner.nextSequence + 1
+            try handle.prepareSnapshot(sequence: sequence)
             try handle.snapshot(sequence: sequence, data: copy.snapshotData())
             inner.state = copy.state
             inner.history = copy.history
@@ -254,27 +295,23 @@ final class LiveStream: Sendable {
         }
     }
 
-    /// Writes a snapshot if the journal holds anything (eviction, shutdown).
+    /// Writes a snapshot, under the lock, if the journal holds anything (eviction, shutdown): the
+    /// store then drops the older snapshots and the journal records it holds.
     func snapshotIfNeeded() throws {
-        try fenced {
-            try inner.withLock { inner in
-                guard !inner.deleted, inner.nextSequence > inner.snapshotSequence else { return }
-                try snapshot(&inner)
+        do {
+            try mutate(afterSnapshotLands: true) { inner in
+                guard inner.nextSequence > inner.snapshotSequence else { return }
+                let sequence = inner.nextSequence
+                try handle.prepareSnapshot(sequence: sequence)
+                try handle.snapshot(sequence: sequence, data: inner.snapshotData())
+                inner.snapshotSequence = sequence
             }
-        }
-    }
-
-    /// Full state as the snapshot at the next sequence; the store then drops the older
-    /// snapshots and the journal records it holds.
-    private func snapshot(_ inner: inout Inner) throws {
-        let sequence = inner.nextSequence
-        try handle.snapshot(sequence: sequence, data: inner.snapshotData())
-        inner.snapshotSequence = sequence
+        } catch let error as APIError where error.status == .notFound {}  // deleted: nothing to keep
     }
 
     /// Removes the stream from the store; later requests on this object get 404.
     func delete() throws {
-        try mutate { inner in
+        try mutate(afterSnapshotLands: true) { inner in
             try handle.delete()
             inner.deleted = true
         }
@@ -284,7 +321,8 @@ final class LiveStream: Sendable {
 
     /// Stores a new stream (atomically: all of it or nothing); 409 when the id is taken.
     static func create(
-        metadata: StreamMetadata, state: StreamState, in store: any StreamStore, onFenced: @escaping @Sendable () -> Void
+        metadata: StreamMetadata, state: StreamState, in store: any StreamStore, snapshotWriter: WorkerPool,
+        onFenced: @escaping @Sendable () -> Void
     ) throws -> LiveStream {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
@@ -293,12 +331,16 @@ final class LiveStream: Sendable {
         do {
             handle = try store.create(StreamKey(client: metadata.client, id: metadata.id), metadata: encoder.encode(metadata), snapshot: state.checkpointData())
         } catch StreamStoreError.exists { throw APIError.conflict("stream \"\(metadata.id)\" already exists") }
-        return LiveStream(metadata: metadata, handle: handle, inner: Inner(state: state, nextSequence: 0, snapshotSequence: 0), onFenced: onFenced)
+        return LiveStream(
+            metadata: metadata, handle: handle, inner: Inner(state: state, nextSequence: 0, snapshotSequence: 0), snapshotWriter: snapshotWriter,
+            onFenced: onFenced)
     }
 
     /// Loads the newest readable snapshot and replays the journal records after it through the
     /// same engine steps (the store has already dropped a torn last record: never acknowledged).
-    static func load(_ key: StreamKey, from store: any StreamStore, onFenced: @escaping @Sendable () -> Void) throws -> LiveStream {
+    static func load(
+        _ key: StreamKey, from store: any StreamStore, snapshotWriter: WorkerPool, onFenced: @escaping @Sendable () -> Void
+    ) throws -> LiveStream {
         let opened = try store.open(key) { JournalRecord(payload: $0[...]) != nil }
         let decoder = JSONDecoder()
         decoder.dateDecodingStrategy = .iso8601
@@ -333,7 +375,7 @@ final class LiveStream: Sendable {
             _ = try? inner.apply(record)
             inner.nextSequence = record.sequence + 1
         }
-        return LiveStream(metadata: metadata, handle: opened.handle, inner: inner, onFenced: onFenced)
+        return LiveStream(metadata: metadata, handle: opened.handle, inner: inner, snapshotWriter: snapshotWriter, onFenced: onFenced)
     }
 }
 
@@ -360,5 +402,5 @@ extension LiveStream.Inner {
         try state.checkpointData(extraMetadata: [StreamHistory.metadataKey: history.stored()])
     }
 
-    var memoryBytes: Int { state.memoryBytes + history.usedBytes }
+    var memoryBytes: Int { state.memoryBytes + history.usedBytes + (snapshotInFlight?.bytes ?? 0) }
 }

@@ -25,16 +25,19 @@ actor StreamRegistry {
     /// store call that may wait (a file, a database) runs there too.
     private var loading: [Key: Task<LiveStream, any Error>] = [:]
     private let loader: WorkerPool
+    /// Where streams write their periodic snapshots, off their locks.
+    private let snapshotWriter: WorkerPool
     /// Whether the last budget check ended above the budget (the streams it could have evicted
     /// were busy): requests then ask for the check again whatever their own stream's growth.
     nonisolated let overBudget = Atomic(false)
 
-    init(store: any StreamStore, memoryBudget: Int, metrics: ServerMetrics, logger: Logger, loader: WorkerPool) {
+    init(store: any StreamStore, memoryBudget: Int, metrics: ServerMetrics, logger: Logger, loader: WorkerPool, snapshotWriter: WorkerPool) {
         self.store = store
         self.memoryBudget = memoryBudget
         self.metrics = metrics
         self.logger = logger
         self.loader = loader
+        self.snapshotWriter = snapshotWriter
     }
 
     /// The stream and a ticket in its queue; a stream of another client is simply not found.
@@ -59,8 +62,8 @@ actor StreamRegistry {
             guard try await onLoader({ try $0.exists(key) }) else { throw APIError.notFound("no stream \"\(id.prefix(80))\"") }
             throw APIError.quarantined(id: id, reason: reason)
         }
-        let (loader, store, onFenced) = (self.loader, self.store, fencedWrite)
-        let load = Task { try await loader.run { try LiveStream.load(key, from: store, onFenced: onFenced) } }
+        let (loader, store, writer, onFenced) = (self.loader, self.store, snapshotWriter, fencedWrite)
+        let load = Task { try await loader.run { try LiveStream.load(key, from: store, snapshotWriter: writer, onFenced: onFenced) } }
         loading[key] = load
         return try await settled(load, key)
     }
@@ -127,8 +130,8 @@ actor StreamRegistry {
     }
 
     func create(metadata: StreamMetadata, state: StreamState) async throws -> LiveStream {
-        let onFenced = fencedWrite
-        let stream = try await onLoader { try LiveStream.create(metadata: metadata, state: state, in: $0, onFenced: onFenced) }
+        let (writer, onFenced) = (snapshotWriter, fencedWrite)
+        let stream = try await onLoader { try LiveStream.create(metadata: metadata, state: state, in: $0, snapshotWriter: writer, onFenced: onFenced) }
         // A copy still held here belongs to a deleted incarnation of the id (deleted through
         // another server); the store's creation is the authority.
         loaded[Key(client: metadata.client, id: metadata.id)] = stream

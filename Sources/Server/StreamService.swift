@@ -32,7 +32,10 @@ final class StreamService: Sendable {
         heavyAdaptationPool = WorkerPool(name: "rada-adapt-heavy", maxThreads: configuration.adaptationThreads, nice: 10)
         registry = StreamRegistry(
             store: configuration.store ?? LocalStreamStore(root: configuration.dataDirectory), memoryBudget: configuration.memoryBudgetBytes, metrics: metrics,
-            logger: logger, loader: adaptationPool)
+            logger: logger, loader: adaptationPool,
+            // Snapshot writes are durable state, not latency: below requests' priority, and a
+            // second thread so that one slow store write does not hold every stream's back.
+            snapshotWriter: WorkerPool(name: "rada-snapshots", maxThreads: 2, nice: 10))
         batcher = EmbeddingBatcher(
             backend: backend, maxBatch: configuration.maxBatchImages, maxWait: configuration.maxBatchWait,
             maxQueued: configuration.maxQueuedImages, maxBatchTime: configuration.maxBatchTime,

@@ -4,18 +4,27 @@ import SafeTensors
 import Glibc
 #endif
 
-/// A per-stream append-only log. Each record is framed as `length u32, crc32 u32, payload`;
-/// an append is acknowledged only after `fdatasync`. A crash can leave at most one torn record at
-/// the end; reading stops there and the file is cut back to the last whole record.
+/// A per-stream append-only log (one file; a stream's journal is a run of them, see
+/// `StreamDirectory`). Each record is framed as `length u32, crc32 u32, payload`; an append is
+/// acknowledged only after `fdatasync`. A crash can leave at most one torn record at the end;
+/// reading stops there and the file is cut back to the last whole record.
 /// Unchecked Sendable: a journal is only touched under its stream's lock.
 public final class Journal: @unchecked Sendable {
     public let url: URL
-    private var fd: Int32
+    private let fd: Int32
+    /// Bytes of whole records in the file: where the next record starts.
+    public private(set) var length: Int
 
     public init(url: URL) throws {
         self.url = url
         fd = open(url.path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0o600)
         guard fd >= 0 else { throw DurableFile.failure("cannot open journal", url.path) }
+        var status = stat()
+        guard fstat(fd, &status) == 0 else {
+            close(fd)
+            throw DurableFile.failure("cannot stat journal", url.path)
+        }
+        length = Int(status.st_size)
     }
 
     deinit { close(fd) }
@@ -27,13 +36,16 @@ public final class Journal: @unchecked Sendable {
         withUnsafeBytes(of: UInt32(payload.count).littleEndian) { frame.append(contentsOf: $0) }
         withUnsafeBytes(of: CRC32.checksum(payload).littleEndian) { frame.append(contentsOf: $0) }
         frame.append(contentsOf: payload)
-        try frame.withUnsafeBytes { try DurableFile.writeAll(fd, $0, path: url.path) }
-        guard fdatasync(fd) == 0 else { throw DurableFile.failure("cannot fdatasync journal", url.path) }
-    }
-
-    /// Empties the journal (after a snapshot has made its records redundant).
-    public func truncate() throws {
-        guard ftruncate(fd, 0) == 0, fsync(fd) == 0 else { throw DurableFile.failure("cannot truncate journal", url.path) }
+        do {
+            try frame.withUnsafeBytes { try DurableFile.writeAll(fd, $0, path: url.path) }
+            guard fdatasync(fd) == 0 else { throw DurableFile.failure("cannot fdatasync journal", url.path) }
+        } catch {
+            // A part written (a full disk) would end the readable journal here: records
+            // acknowledged after it would be lost on the next read. Cut it back off.
+            _ = ftruncate(fd, off_t(length))
+            throw error
+        }
+        length += frame.count
     }
 
     /// The payloads of the whole records of a journal file, in order, and the byte length they

@@ -1,5 +1,6 @@
 import Foundation
 import SafeTensors
+import Synchronization
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -26,7 +27,7 @@ public struct LocalStreamStore: StreamStore {
         do {
             try DurableFile.replace(staging.metadataURL, with: metadata)
             try DurableFile.replace(staging.snapshotURL(0), with: snapshot)
-            _ = FileManager.default.createFile(atPath: staging.journalURL.path, contents: nil)
+            _ = FileManager.default.createFile(atPath: staging.journalURL(generation: 0).path, contents: nil)
             try DurableFile.syncDirectory(staging.url)
             guard rename(staging.url.path, directory.url.path) == 0 else {
                 if errno == EEXIST || errno == ENOTEMPTY { throw StreamStoreError.exists }
@@ -40,8 +41,8 @@ public struct LocalStreamStore: StreamStore {
         return try LocalStreamHandle(directory: directory)
     }
 
-    /// Reads the metadata, lists the snapshots and reads the journal, cutting a torn last record
-    /// (a crash mid-append, never acknowledged) off the file before appending after it.
+    /// Reads the metadata, lists the snapshots and reads the journal's segments in order, cutting
+    /// a torn last record (a crash mid-append, never acknowledged) off before appending after it.
     public func open(_ key: StreamKey, accept: ([UInt8]) -> Bool) throws -> OpenedStream {
         let directory = layout.stream(client: key.client, id: key.id)
         guard FileManager.default.fileExists(atPath: directory.url.path) else { throw StreamStoreError.notFound }
@@ -51,9 +52,18 @@ public struct LocalStreamStore: StreamStore {
         let snapshots = directory.snapshots().map { snapshot in
             StoredSnapshot(sequence: snapshot.sequence) { try Data(contentsOf: snapshot.url) }
         }
-        let (records, validLength) = try Journal.read(directory.journalURL, accept: accept)
-        if let size = try? FileManager.default.attributesOfItem(atPath: directory.journalURL.path)[.size] as? Int, size > validLength {
-            try Journal.cut(directory.journalURL, to: validLength)
+        var records: [[UInt8]] = []
+        let segments = directory.journalSegments()
+        for (i, segment) in segments.enumerated() {
+            let (read, validLength) = try Journal.read(segment.url, accept: accept)
+            records += read
+            guard let size = try? FileManager.default.attributesOfItem(atPath: segment.url.path)[.size] as? Int, size > validLength else { continue }
+            // Reading ends here. A later segment cannot follow a torn record (a segment starts
+            // only after the previous one's last append returned); whatever is in one now could
+            // never be read back after this point, so it goes before anything is appended.
+            try Journal.cut(segment.url, to: validLength)
+            for later in segments[(i + 1)...] { try FileManager.default.removeItem(at: later.url) }
+            break
         }
         return OpenedStream(metadata: metadata, snapshots: snapshots, journal: records, handle: try LocalStreamHandle(directory: directory))
     }
@@ -86,26 +96,59 @@ public struct LocalStreamStore: StreamStore {
     }
 }
 
-/// One stream's files, open for writing. Unchecked Sendable: its journal is only touched under
-/// its stream's lock (`StreamHandle`'s contract).
+/// One stream's files, open for writing. Records go to the newest journal segment; preparing a
+/// snapshot starts a new segment, and the snapshot, once durable, removes the segments before it
+/// (all their records are below its sequence) while appends go on into the new one.
+/// Unchecked Sendable: `journal` and `prepared` are touched under the stream's lock (appends and
+/// prepares); `snapshot`, which may run beside an append, reads only `prepared`'s generation,
+/// which no prepare changes while a snapshot runs (`StreamHandle`'s contract).
 final class LocalStreamHandle: StreamHandle, @unchecked Sendable {
     let directory: StreamDirectory
-    private let journal: Journal
+    private var journal: Journal
+    private var generation: UInt64
+    /// The snapshot prepared last, and the first segment its landing keeps.
+    private let prepared = Mutex<(sequence: UInt64, generation: UInt64)?>(nil)
 
     init(directory: StreamDirectory) throws {
         self.directory = directory
-        journal = try Journal(url: directory.journalURL)
+        if let newest = directory.journalSegments().last, let g = newest.generation {
+            generation = g
+            journal = try Journal(url: newest.url)
+        } else {
+            // A legacy journal (or none) is the oldest segment; new records go to a numbered one.
+            generation = 0
+            journal = try Journal(url: directory.journalURL(generation: 0))
+            try DurableFile.syncDirectory(directory.url)
+        }
     }
 
     func append(sequence: UInt64, payload: [UInt8]) throws {
         try journal.append(payload)
     }
 
-    /// Full state to `state-<sequence>.safetensors` atomically, then older snapshots and the journal go.
+    func prepareSnapshot(sequence: UInt64) throws {
+        // An empty segment holds nothing the snapshot covers: it can stay the one appended to.
+        if journal.length > 0 {
+            let next = try Journal(url: directory.journalURL(generation: generation + 1))
+            // The new file's name must be durable before a record in it is acknowledged.
+            try DurableFile.syncDirectory(directory.url)
+            journal = next
+            generation += 1
+        }
+        prepared.withLock { $0 = (sequence, generation) }
+    }
+
+    /// The state to `state-<sequence>.safetensors` atomically, then older snapshots and the
+    /// journal segments before the prepared one go.
     func snapshot(sequence: UInt64, data: Data) throws {
+        guard let keep = prepared.withLock({ $0 }), keep.sequence == sequence else {
+            preconditionFailure("snapshot(sequence: \(sequence)) without prepareSnapshot(sequence: \(sequence))")
+        }
         try DurableFile.replace(directory.snapshotURL(sequence), with: data)
         for old in directory.snapshots() where old.sequence < sequence { try? FileManager.default.removeItem(at: old.url) }
-        try journal.truncate()
+        for segment in directory.journalSegments() where segment.generation.map({ $0 < keep.generation }) ?? true {
+            try? FileManager.default.removeItem(at: segment.url)
+        }
     }
 
     func checkpoints() throws -> [StoredCheckpoint] {

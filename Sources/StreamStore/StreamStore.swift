@@ -105,6 +105,8 @@ public enum StreamStoreError: Error, CustomStringConvertible, Sendable, Equatabl
 ///   request after it, never before.
 /// - A snapshot at sequence N makes every journal record below N redundant; opening returns the
 ///   snapshots newest first and the journal records that follow.
+/// - A snapshot may be written while later records are appended: records appended after
+///   `prepareSnapshot(sequence: N)` survive the snapshot at N landing, whichever finishes first.
 /// - Creating a stream is atomic: it exists with its metadata and first snapshot, or not at all.
 public protocol StreamStore: Sendable {
     /// A short description for logs ("directory /srv/rada", "postgresql on db:5432/rada").
@@ -127,12 +129,18 @@ public protocol StreamStore: Sendable {
     func close()
 }
 
-/// The write side of one open stream. Only touched under the stream's lock: one call at a time.
+/// The write side of one open stream. Only touched under the stream's lock, one call at a time,
+/// except `snapshot`, which may run on another thread beside `append` and the checkpoint calls
+/// (never beside another `snapshot`, `prepareSnapshot` or `delete`).
 public protocol StreamHandle: AnyObject, Sendable {
     /// Appends one journal record durably (fsync, or commit under the lease's epoch).
     func append(sequence: UInt64, payload: [UInt8]) throws
-    /// Stores the full state as the snapshot at `sequence` and drops older snapshots and the
-    /// journal records it contains.
+    /// Starts the snapshot at `sequence`, before the record of that sequence is appended: records
+    /// appended from now on are kept when it lands. Cheap (the local store starts a journal
+    /// segment), so it runs under the stream's lock while the snapshot's bytes are written after.
+    func prepareSnapshot(sequence: UInt64) throws
+    /// Stores the full state as the snapshot at `sequence` (prepared before) and drops older
+    /// snapshots and the journal records it contains, keeping those appended since the prepare.
     func snapshot(sequence: UInt64, data: Data) throws
     func checkpoints() throws -> [StoredCheckpoint]
     func checkpoint(named name: String) throws -> Data?

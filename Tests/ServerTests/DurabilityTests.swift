@@ -41,7 +41,7 @@ struct DurabilityTests {
             return try Self.crashImage(of: first.dataDirectory)
         }
         // A torn record at the end of a journal (a crash mid-append) must be ignored.
-        let journal = DataLayout(root: crashed).stream(client: "alice", id: "s").journalURL
+        let journal = try #require(DataLayout(root: crashed).stream(client: "alice", id: "s").journalSegments().last).url
         let handle = try FileHandle(forWritingTo: journal)
         try handle.seekToEnd()
         try handle.write(contentsOf: Data([200, 1, 0, 0, 7, 7, 7, 7, 1, 2, 3]))

@@ -71,8 +71,9 @@ struct PostgresStoreTests {
             #expect(opened.snapshots.map(\.sequence) == [0])
             #expect(try opened.snapshots[0].read() == Data([1, 2, 3]))
             #expect(Self.sequences(opened) == [0, 1, 2])
-            try opened.handle.snapshot(sequence: 3, data: Data([9]))
+            try opened.handle.prepareSnapshot(sequence: 3)
             try opened.handle.append(sequence: 3, payload: Self.payload(3))
+            try opened.handle.snapshot(sequence: 3, data: Data([9]))
             try opened.handle.saveCheckpoint(named: "c1", data: Data(repeating: 7, count: 100))
             #expect(throws: StreamStoreError.exists) { try opened.handle.saveCheckpoint(named: "c1", data: Data()) }
             #expect(try opened.handle.checkpoints().map(\.name) == ["c1"])
