@@ -25,11 +25,23 @@ enum StreamLoadError: Error, CustomStringConvertible {
     }
 }
 
+/// What a loaded stream uses of the server around it, the same for every stream.
+struct StreamServices: Sendable {
+    /// Where periodic snapshots are written, off the streams' locks.
+    let snapshotWriter: WorkerPool
+    /// Called once per write the store refused because another server took the stream over
+    /// (counted in the server's metrics: a paused owner's late writes are visible there).
+    let fencedWrite: @Sendable () -> Void
+    /// Called when a periodic snapshot written off the lock ends: how long it took (encoding
+    /// and store write), and whether it landed.
+    let snapshotWritten: @Sendable (Duration, Bool) -> Void
+}
+
 /// One stream held in memory: its engine state, its store handle, and the turnstile that makes its
 /// requests apply one at a time in arrival order. All state changes go through `mutate`, which
 /// runs under the stream's lock; durability (journal fsync or snapshot) happens there before
 /// the caller can acknowledge. The periodic snapshot is the exception: it only starts under the
-/// lock (a copy of the state, a new journal segment) and is written on `snapshotWriter`'s
+/// lock (a copy of the state, a new journal segment) and is written on the snapshot writer's
 /// threads while the stream serves on; its requests are in the journal until it lands.
 final class LiveStream: Sendable {
     let metadata: StreamMetadata
@@ -45,15 +57,11 @@ final class LiveStream: Sendable {
     /// `memoryBytes` when the registry last had to look at this stream's growth (0: never).
     private let budgetedBytes = Atomic(0)
     private let lost = Atomic(false)
-    /// Called once per write the store refused because another server took the stream over
-    /// (counted in the server's metrics: a paused owner's late writes are visible there).
-    private let onFenced: @Sendable () -> Void
     /// Step cost of a 1-image and of a 64-image request (class set, dimension and policy never
     /// change for a stream, so neither does this), for scheduling without taking the lock.
     private let stepFLOPsOne: Double
     private let stepFLOPsPerImage: Double
-    /// Where periodic snapshots are written, off the stream's lock (shared by all streams).
-    private let snapshotWriter: WorkerPool
+    private let services: StreamServices
     /// Entered while this stream's periodic snapshot is being written: what must not run beside
     /// one (another snapshot, a reset's, deletion) waits on it outside the lock.
     private let snapshotWrites = DispatchGroup()
@@ -88,12 +96,11 @@ final class LiveStream: Sendable {
     }
 
     private init(
-        metadata: StreamMetadata, handle: any StreamHandle, inner: Inner, snapshotWriter: WorkerPool, onFenced: @escaping @Sendable () -> Void
+        metadata: StreamMetadata, handle: any StreamHandle, inner: Inner, services: StreamServices
     ) {
         self.metadata = metadata
         self.handle = handle
-        self.snapshotWriter = snapshotWriter
-        self.onFenced = onFenced
+        self.services = services
         cachedMemoryBytes = Atomic(inner.memoryBytes)
         stepFLOPsOne = inner.state.stepFLOPs(batch: 1)
         stepFLOPsPerImage = inner.state.stepFLOPs(batch: 64) / 64
@@ -194,7 +201,7 @@ final class LiveStream: Sendable {
         guard !isLost else { throw StreamStoreError.fenced }
         do { return try write() } catch StreamStoreError.fenced {
             lost.store(true, ordering: .releasing)
-            onFenced()
+            services.fencedWrite()
             throw StreamStoreError.fenced
         }
     }
@@ -254,7 +261,7 @@ final class LiveStream: Sendable {
 
     /// Starts the snapshot at the next sequence: a new journal segment and a copy of the state
     /// (shared storage until the state next changes) under the lock; the bytes are encoded and
-    /// written on `snapshotWriter`, while requests go on into the new segment. The step is
+    /// written on the snapshot writer, while requests go on into the new segment. The step is
     /// already durable in the journal, so a failed snapshot fails no request: the next one due
     /// retries it (the journal keeps growing meanwhile, and a reload replays it).
     private func startSnapshot(_ inner: inout Inner) {
@@ -263,8 +270,10 @@ final class LiveStream: Sendable {
         let captured = inner
         inner.snapshotInFlight = (sequence, captured.memoryBytes)
         snapshotWrites.enter()
-        snapshotWriter.submit { [self] in
+        services.snapshotWriter.submit { [self] in
+            let clock = ContinuousClock(), start = clock.now
             let landed = (try? fenced { try handle.snapshot(sequence: sequence, data: captured.snapshotData()) }) != nil
+            services.snapshotWritten(clock.now - start, landed)
             self.inner.withLock { inner in
                 inner.snapshotInFlight = nil
                 if landed { inner.snapshotSequence = max(inner.snapshotSequence, sequence) }
@@ -321,8 +330,7 @@ final class LiveStream: Sendable {
 
     /// Stores a new stream (atomically: all of it or nothing); 409 when the id is taken.
     static func create(
-        metadata: StreamMetadata, state: StreamState, in store: any StreamStore, snapshotWriter: WorkerPool,
-        onFenced: @escaping @Sendable () -> Void
+        metadata: StreamMetadata, state: StreamState, in store: any StreamStore, services: StreamServices
     ) throws -> LiveStream {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
@@ -332,14 +340,13 @@ final class LiveStream: Sendable {
             handle = try store.create(StreamKey(client: metadata.client, id: metadata.id), metadata: encoder.encode(metadata), snapshot: state.checkpointData())
         } catch StreamStoreError.exists { throw APIError.conflict("stream \"\(metadata.id)\" already exists") }
         return LiveStream(
-            metadata: metadata, handle: handle, inner: Inner(state: state, nextSequence: 0, snapshotSequence: 0), snapshotWriter: snapshotWriter,
-            onFenced: onFenced)
+            metadata: metadata, handle: handle, inner: Inner(state: state, nextSequence: 0, snapshotSequence: 0), services: services)
     }
 
     /// Loads the newest readable snapshot and replays the journal records after it through the
     /// same engine steps (the store has already dropped a torn last record: never acknowledged).
     static func load(
-        _ key: StreamKey, from store: any StreamStore, snapshotWriter: WorkerPool, onFenced: @escaping @Sendable () -> Void
+        _ key: StreamKey, from store: any StreamStore, services: StreamServices
     ) throws -> LiveStream {
         let opened = try store.open(key) { JournalRecord(payload: $0[...]) != nil }
         let decoder = JSONDecoder()
@@ -375,7 +382,7 @@ final class LiveStream: Sendable {
             _ = try? inner.apply(record)
             inner.nextSequence = record.sequence + 1
         }
-        return LiveStream(metadata: metadata, handle: opened.handle, inner: inner, snapshotWriter: snapshotWriter, onFenced: onFenced)
+        return LiveStream(metadata: metadata, handle: opened.handle, inner: inner, services: services)
     }
 }
 

@@ -10,6 +10,8 @@ public final class ServerMetrics: Sendable {
     let resets: Counter
     let evictions: Counter
     let fencedWrites: Counter
+    let snapshotDuration: DurationHistogram
+    let snapshotFailures: Counter
     let liveStreams: Gauge
     let quarantinedStreams: Gauge
     let queueDepth: Gauge
@@ -42,6 +44,11 @@ public final class ServerMetrics: Sendable {
         evictions = registry.makeCounter(descriptor: describe("streams_evicted", "total", "Streams written to disk and dropped from memory"))
         fencedWrites = registry.makeCounter(descriptor: describe(
             "store_fenced_writes", "total", "Writes the stream store refused because another server had taken the stream over (fencing epoch moved on); nothing was written"))
+        snapshotDuration = registry.makeDurationHistogram(
+            descriptor: describe("snapshot_duration", "seconds", "Periodic stream snapshots written off the stream's lock (encoding and store write), by duration"),
+            buckets: Self.latencyBuckets)
+        snapshotFailures = registry.makeCounter(descriptor: describe(
+            "snapshot_failures", "total", "Periodic stream snapshots that failed (the journal keeps the requests; the next one due retries)"))
         liveStreams = registry.makeGauge(descriptor: describe("streams_live", "count", "Streams held in memory"))
         quarantinedStreams = registry.makeGauge(
             descriptor: describe("streams_quarantined", "count", "Streams whose stored state could not be loaded (served 503 until deleted)"))

@@ -25,8 +25,8 @@ actor StreamRegistry {
     /// store call that may wait (a file, a database) runs there too.
     private var loading: [Key: Task<LiveStream, any Error>] = [:]
     private let loader: WorkerPool
-    /// Where streams write their periodic snapshots, off their locks.
-    private let snapshotWriter: WorkerPool
+    /// What every stream uses of the server: the snapshot writer, the metrics it reports to.
+    private let services: StreamServices
     /// Whether the last budget check ended above the budget (the streams it could have evicted
     /// were busy): requests then ask for the check again whatever their own stream's growth.
     nonisolated let overBudget = Atomic(false)
@@ -37,7 +37,10 @@ actor StreamRegistry {
         self.metrics = metrics
         self.logger = logger
         self.loader = loader
-        self.snapshotWriter = snapshotWriter
+        let (fenced, snapshots, failures) = (metrics.fencedWrites, metrics.snapshotDuration, metrics.snapshotFailures)
+        services = StreamServices(
+            snapshotWriter: snapshotWriter, fencedWrite: { fenced.increment() },
+            snapshotWritten: { duration, landed in landed ? snapshots.record(duration) : failures.increment() })
     }
 
     /// The stream and a ticket in its queue; a stream of another client is simply not found.
@@ -62,16 +65,10 @@ actor StreamRegistry {
             guard try await onLoader({ try $0.exists(key) }) else { throw APIError.notFound("no stream \"\(id.prefix(80))\"") }
             throw APIError.quarantined(id: id, reason: reason)
         }
-        let (loader, store, writer, onFenced) = (self.loader, self.store, snapshotWriter, fencedWrite)
-        let load = Task { try await loader.run { try LiveStream.load(key, from: store, snapshotWriter: writer, onFenced: onFenced) } }
+        let (loader, store, services) = (self.loader, self.store, self.services)
+        let load = Task { try await loader.run { try LiveStream.load(key, from: store, services: services) } }
         loading[key] = load
         return try await settled(load, key)
-    }
-
-    /// What a stream does when the store refuses its write as fenced: count it.
-    private nonisolated var fencedWrite: @Sendable () -> Void {
-        let counter = metrics.fencedWrites
-        return { counter.increment() }
     }
 
     /// Runs a store call on the loader's threads (it may block on a file or a database).
@@ -130,8 +127,8 @@ actor StreamRegistry {
     }
 
     func create(metadata: StreamMetadata, state: StreamState) async throws -> LiveStream {
-        let (writer, onFenced) = (snapshotWriter, fencedWrite)
-        let stream = try await onLoader { try LiveStream.create(metadata: metadata, state: state, in: $0, snapshotWriter: writer, onFenced: onFenced) }
+        let services = self.services
+        let stream = try await onLoader { try LiveStream.create(metadata: metadata, state: state, in: $0, services: services) }
         // A copy still held here belongs to a deleted incarnation of the id (deleted through
         // another server); the store's creation is the authority.
         loaded[Key(client: metadata.client, id: metadata.id)] = stream

@@ -217,6 +217,9 @@ struct SnapshotBesideAppendsTests {
             #expect(try await landed(2), "snapshot 2 and one segment (requests 2-5): \(directory.snapshots()) \(directory.journalSegments())")
             _ = try await client.classify("s", TestData.batch(6))  // due again: a snapshot at 7 starts and lands
             #expect(try await landed(7))
+            let metrics = first.metrics.exposition()
+            #expect(metricValue("rada_snapshot_duration_seconds_count", in: metrics) == 2 && metricValue("rada_snapshot_failures_total", in: metrics) == 0,
+                    "both periodic snapshots counted, neither failed")
             return (whileHeld, try DurabilityTests.crashImage(of: first.dataDirectory))
         }
         for (image, requests) in [(whileHeld, 6), (afterLanding, 7)] {
