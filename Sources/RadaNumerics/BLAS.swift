@@ -1,5 +1,6 @@
 import Foundation
 import CNumerics
+import Synchronization
 
 /// Errors from the numeric core, with messages a user can act on.
 public enum NumericsError: Error, CustomStringConvertible, Equatable, Sendable {
@@ -66,13 +67,14 @@ public enum BLAS {
     /// Loads the library or stops the process with the reason: every numeric path needs it.
     @inline(__always)
     static func ensureLoaded() {
-        if loaded { return }
+        if loaded.load(ordering: .acquiring) { return }
         do { try load() } catch { fatalError("\(error)") }
-        loaded = true
+        loaded.store(true, ordering: .releasing)
     }
 
     // Written once, read many times; a stale `false` only repeats an idempotent pthread_once.
-    nonisolated(unsafe) private static var loaded = false
+    // Atomic, not a plain Bool: ThreadSanitizer reported the plain flag as a data race.
+    private static let loaded = Atomic(false)
 
     public static var info: Info {
         ensureLoaded()

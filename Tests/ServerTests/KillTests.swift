@@ -146,7 +146,7 @@ struct KillTests {
         let data = FileManager.default.temporaryDirectory.appendingPathComponent("rada-kill-load-\(UUID().uuidString)")
         let port = try Self.freePort()
         // D = 128: snapshots of about a megabyte, written on the snapshot threads every 2 records
-        // while the next requests are journaled, so the kill lands beside one most of the time.
+        // while the next requests are journaled, so the kill often lands beside one.
         let backend = PixelStatisticsBackend(dimension: 128, logitScale: 100)
         let streams = (0..<4).map { "l\($0)" }
         @Sendable func batch(_ stream: Int, _ r: Int) -> [Data] { TestData.batch(r, stream: stream + 1) }
@@ -173,7 +173,11 @@ struct KillTests {
                 }
             }
         }
-        try await Task.sleep(for: .milliseconds(1500))
+        // Kill once every stream is well under way (a loaded machine, or a sanitizer build, is
+        // slower than 1.5 s would allow), at a moment the requests do not choose.
+        let underway = Date().addingTimeInterval(120)
+        while acknowledged.value.withLock({ $0.min()! }) < 6, Date() < underway { try await Task.sleep(for: .milliseconds(20)) }
+        try await Task.sleep(for: .milliseconds(Int.random(in: 100...600)))
         kill(first.processIdentifier, SIGKILL)
         first.waitUntilExit()
         await clients.value
