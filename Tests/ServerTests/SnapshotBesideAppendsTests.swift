@@ -217,6 +217,11 @@ struct SnapshotBesideAppendsTests {
             #expect(try await landed(2), "snapshot 2 and one segment (requests 2-5): \(directory.snapshots()) \(directory.journalSegments())")
             _ = try await client.classify("s", TestData.batch(6))  // due again: a snapshot at 7 starts and lands
             #expect(try await landed(7))
+            // Counted once the write has returned, a moment after its files landed.
+            let counted = Date().addingTimeInterval(10)
+            while metricValue("rada_snapshot_duration_seconds_count", in: first.metrics.exposition()) != 2, Date() < counted {
+                try await Task.sleep(for: .milliseconds(5))
+            }
             let metrics = first.metrics.exposition()
             #expect(metricValue("rada_snapshot_duration_seconds_count", in: metrics) == 2 && metricValue("rada_snapshot_failures_total", in: metrics) == 0,
                     "both periodic snapshots counted, neither failed")
