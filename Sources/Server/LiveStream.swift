@@ -294,8 +294,7 @@ final class LiveStream: Sendable {
             // Stored first: a refused or failed write leaves the stream as it was, so later
             // journal records never build on a state the store does not hold.
             let sequence = inner.nextSequence + 1
-            try handle.prepareSnapshot(sequence: sequence)
-            try handle.snapshot(sequence: sequence, data: copy.snapshotData())
+            try snapshotNow(sequence: sequence, data: copy.snapshotData())
             inner.state = copy.state
             inner.history = copy.history
             inner.nextSequence = sequence
@@ -310,12 +309,16 @@ final class LiveStream: Sendable {
         do {
             try mutate(afterSnapshotLands: true) { inner in
                 guard inner.nextSequence > inner.snapshotSequence else { return }
-                let sequence = inner.nextSequence
-                try handle.prepareSnapshot(sequence: sequence)
-                try handle.snapshot(sequence: sequence, data: inner.snapshotData())
-                inner.snapshotSequence = sequence
+                try snapshotNow(sequence: inner.nextSequence, data: inner.snapshotData())
+                inner.snapshotSequence = inner.nextSequence
             }
         } catch let error as APIError where error.status == .notFound {}  // deleted: nothing to keep
+    }
+
+    /// A snapshot written at once, under the lock (nothing is appended beside it).
+    private func snapshotNow(sequence: UInt64, data: Data) throws {
+        try handle.prepareSnapshot(sequence: sequence)
+        try handle.snapshot(sequence: sequence, data: data)
     }
 
     /// Removes the stream from the store; later requests on this object get 404.

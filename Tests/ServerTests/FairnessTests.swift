@@ -144,7 +144,7 @@ struct FairnessTests {
         }
     }
 
-    @Test("backbone batches are shared round robin across clients: 64-image requests do not queue a 1-image request behind them")
+    @Test("backbone batches are shared fairly across clients: 64-image requests do not queue a 1-image request behind them")
     func backboneRoundRobin() async throws {
         var server = TestServer { $0.maxBatchImages = 8 }
         server.backend = CostlyBackend(perImage: .milliseconds(10))
@@ -166,7 +166,7 @@ struct FairnessTests {
                     try await group.waitForAll()
                 }
             }
-            // 192 queued images are 24 batches (~2 s of tower); round robin serves the light
+            // 192 queued images are 24 batches (~2 s of tower); fair queueing serves the light
             // image in the next batch or the one after.
             try #require(heavy > 1.5, "the heavy requests must keep the backbone busy (\(heavy) s)")
             #expect(light < 0.4 * heavy, "the light request took \(light) s while the heavy ones took \(heavy) s")
@@ -231,9 +231,9 @@ struct BatchSliceTests {
         // least 4 ms: at most 2 images fit in 10 ms.
         #expect(calls.dropFirst().allSatisfy { $0.size <= 2 }, "batch sizes \(calls.map(\.size))")
         #expect(calls.dropFirst().reduce(0) { $0 + $1.size } == 49)
-        // Round robin puts the light image in the first call formed after it is queued. The
+        // Fair queueing puts the light image in the first call formed after it is queued. The
         // clock is read before `embed` is called, and on a loaded machine the hop that queues
-        // the image can come a call or two later; without round robin it would wait for all
+        // the image can come a call or two later; without fair sharing it would wait for all
         // of the heavy client's ~24 calls.
         let lightCall = try #require(calls.firstIndex { $0.marked })
         let startedBefore = calls[..<lightCall].filter { $0.start >= submitted }.count
