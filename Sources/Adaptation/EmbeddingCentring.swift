@@ -258,13 +258,12 @@ public struct RunningEmbeddingMean: Sendable, Equatable {
         }
     }
 
-    /// ((1 − ρ)·I + ρ·D·Σ/tr Σ)^(−1/2) with Σ = E[f·fᵀ] − m·mᵀ, by the coupled Newton–Schulz
-    /// iteration (matrix products only, no eigensolver). The shrunk matrix's eigenvalues lie in
-    /// [1 − ρ, D], so after scaling by its largest absolute row sum they lie in (0, 1], where the iteration
-    /// converges; it stops when its correction is below 1e-10 or after 60 iterations. The
-    /// identity while Σ is empty (one image, or identical images: tr Σ at most 10⁻⁶ of tr E[f·fᵀ]), and where the iteration does
-    /// not converge (moments that are no covariance, e.g. from a damaged checkpoint) rather than a
-    /// matrix that could turn the embeddings into NaN.
+    /// ((1 − ρ)·I + ρ·D·Σ/tr Σ)^(−1/2) with Σ = E[f·fᵀ] − m·mᵀ (`Symmetric.inverseSquareRoot`:
+    /// matrix products only, no eigensolver; the shrunk matrix's eigenvalues are at least 1 − ρ,
+    /// which sets its scalings). The identity while Σ is empty (one image, or identical images:
+    /// tr Σ at most 10⁻⁶ of tr E[f·fᵀ]), and where the iteration does not converge (moments that
+    /// are no covariance, e.g. from a damaged checkpoint) rather than a matrix that could turn
+    /// the embeddings into NaN.
     static func whitener(secondMoment: [Double], mean: [Float], shrinkage rho: Double) -> [Float] {
         let d = mean.count
         var a = [Double](repeating: 0, count: d * d)
@@ -281,56 +280,7 @@ public struct RunningEmbeddingMean: Sendable, Equatable {
         guard trace.isFinite, trace > 1e-12, trace > 1e-6 * raw else { return identity }
         for i in 0..<(d * d) { a[i] *= rho * Double(d) / trace }
         for i in 0..<d { a[i * d + i] += 1 - rho }
-        // The largest absolute row sum bounds the largest eigenvalue and is near it for the
-        // nearly diagonal matrices of real streams (the Frobenius norm would be √D times too
-        // large for an isotropic Σ and cost the iteration a dozen more rounds).
-        let norm = (0..<d).map { i in (0..<d).reduce(0.0) { $0 + abs(a[i * d + $1]) } }.max() ?? 1
-        var y = a.map { $0 / norm }
-        var z = [Double](repeating: 0, count: d * d)
-        for i in 0..<d { z[i * d + i] = 1 }
-        var t = [Double](repeating: 0, count: d * d), next = [Double](repeating: 0, count: d * d)
-        // The step's largest products (D³ each, three per round): their rows split over the
-        // kernel threads, each part on the caller-thread library. A part's rows are a product of
-        // their own with the same sums in the same order, so the bits do not depend on the split.
-        let parts = BLAS.parts(forFLOPs: 2 * d * d * d, upTo: 8)
-        let rowsPerPart = (d + parts - 1) / parts
-        func product(_ p: [Double], _ q: [Double], into r: inout [Double]) {
-            p.withUnsafeBufferPointer { p in
-                q.withUnsafeBufferPointer { q in
-                    r.withUnsafeMutableBufferPointer { r in
-                        let (p, q, r) = (p.baseAddress!, q.baseAddress!, r.baseAddress!)
-                        BLAS.parallel(parts: parts) { part in
-                            let first = part * rowsPerPart, rows = min(d, first + rowsPerPart) - first
-                            guard rows > 0 else { return }
-                            BLAS.onCallerThread {
-                                BLAS.dgemm(m: rows, n: d, k: d, a: p + first * d, lda: d, b: q, ldb: d, c: r + first * d, ldc: d)
-                            }
-                        }
-                    }
-                }
-            }
-        }
-        // max |T − I| of the last iteration: below 1e-10 ends it early, below 1e-6 counts as converged.
-        var correction = Double.infinity
-        for _ in 0..<60 {
-            product(z, y, into: &t)  // T = (3I − Z·Y)/2
-            correction = 0
-            for i in 0..<d {
-                for j in 0..<d {
-                    let v = ((i == j ? 3 : 0) - t[i * d + j]) / 2
-                    t[i * d + j] = v
-                    correction = max(correction, abs(v - (i == j ? 1 : 0)))
-                }
-            }
-            product(y, t, into: &next)
-            swap(&y, &next)
-            product(t, z, into: &next)
-            swap(&z, &next)
-            if correction < 1e-10 { break }
-        }
-        // A non-finite T makes Z, and so W, non-finite: the last check covers both.
-        let scale = 1 / norm.squareRoot()
-        let w = z.map { Float($0 * scale) }
-        return correction < 1e-6 && w.allSatisfy(\.isFinite) ? w : identity
+        guard let root = Symmetric.inverseSquareRoot(a, dimension: d, smallestEigenvalue: 1 - rho) else { return identity }
+        return root.root.map(Float.init)
     }
 }
