@@ -258,6 +258,13 @@ public struct RunningEmbeddingMean: Sendable, Equatable {
         }
     }
 
+    /// Floating-point operations of one refresh of W at dimension d, as a stream's covariance
+    /// typically takes it: 8 rounds, 3·8 − 3 = 21 products of 2·d³ (Docs/rada.md, "Whitening").
+    public static func whitenerRefreshFLOPs(dimension d: Int) -> Double {
+        let d = Double(d)
+        return 21 * 2 * d * d * d
+    }
+
     /// ((1 − ρ)·I + ρ·D·Σ/tr Σ)^(−1/2) with Σ = E[f·fᵀ] − m·mᵀ (`Symmetric.inverseSquareRoot`:
     /// matrix products only, no eigensolver; the shrunk matrix's eigenvalues are at least 1 − ρ,
     /// which sets its scalings). The identity while Σ is empty (one image, or identical images:

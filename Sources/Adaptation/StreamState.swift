@@ -544,15 +544,21 @@ public struct StreamState: Sendable, Equatable {
     /// Floating-point operations of the optimiser steps one request of `batch` images takes (the
     /// replay window's rows included; 0 without steps), of the class Gaussians' update while the
     /// fusion is on, and of what centring (zero-shot's B×K×D product for the gates, whitening's
-    /// B×D² product), the prior correction (at most its EM's iterations of 3·B·K) and the memory
-    /// of domains (its own B×K×D grouping and the key distances) add: what schedulers rank
-    /// requests by.
+    /// B×D² product, and its refresh of W once per `whiteningRefreshImages` images, B/R of one),
+    /// the prior correction (at most its EM's iterations of 3·B·K) and the memory of domains (its
+    /// own B×K×D grouping and the key distances) add: what schedulers rank requests by.
+    /// The refresh is counted at its steady rate (a young stream refreshes more often): at
+    /// D = 512 one is 5.6 GFLOP, so R = 1 makes every request heavy work, and the default
+    /// R = 256 adds 22 MFLOP an image.
     public func stepFLOPs(batch: Int) -> Double {
         let rows = max(batch, hyperparameters.replayImages)
         let perStep = StepCost.flops(batch: max(1, rows), classes: classes, dimension: dimension, chunkRows: hyperparameters.chunkRows)
         let gaussians = hyperparameters.gaussians.isOn ? ClassGaussians.flops(batch: batch, classes: classes, dimension: dimension) : 0
         let (b, k, d) = (Double(batch), Double(classes), Double(dimension))
-        let centring = hyperparameters.centring.isOn ? 2 * b * k * d + (hyperparameters.centring.whitens ? 2 * b * d * d : 0) : 0
+        let whitening = hyperparameters.centring.whitens
+            ? 2 * b * d * d + b / max(1, hyperparameters.centring.whiteningRefreshImages) * RunningEmbeddingMean.whitenerRefreshFLOPs(dimension: dimension)
+            : 0
+        let centring = hyperparameters.centring.isOn ? 2 * b * k * d + whitening : 0
         let correction = hyperparameters.priorCorrection.isOn && batch >= hyperparameters.priorCorrection.minimumBatch
             ? Double(PriorCorrection.iterations) * 3 * b * k : 0
         let memory = DomainBank<AdaptedParts>.flops(batch: batch, classes: classes, dimension: dimension, settings: appliedDomainMemory)

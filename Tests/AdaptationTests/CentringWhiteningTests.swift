@@ -159,6 +159,23 @@ import Testing
         #expect(one != (0..<(d * d)).map { $0 % (d + 1) == 0 ? 1 : 0 }, "a whitener, not the identity")
     }
 
+    /// The scheduler's cost of a request counts B/R of a refresh of W (21 products of 2·D³): at
+    /// D = 512 a stream that refreshes after every image costs 5.6 GFLOP more a 1-image request
+    /// than one on the default R = 256, which pays 1/256 of a refresh an image.
+    @Test func requestCostCountsTheRefresh() throws {
+        let task = SyntheticTask(classes: 10, dimension: 512)
+        func stream(refresh: Double) throws -> StreamState {
+            try task.stream(heads: 8, hyperparameters: .with {
+                $0.centring = EmbeddingCentring(weight: 1, memoryImages: 500, whitening: 0.3, whiteningRefreshImages: refresh)
+            })
+        }
+        let (everyImage, byDefault, every64) = (try stream(refresh: 1), try stream(refresh: 256), try stream(refresh: 64))
+        let refresh = 21 * 2 * 512.0 * 512 * 512
+        #expect(everyImage.stepFLOPs(batch: 1) - byDefault.stepFLOPs(batch: 1) == refresh * (1 - 1.0 / 256))
+        #expect(every64.stepFLOPs(batch: 64) - byDefault.stepFLOPs(batch: 64) == refresh * (1 - 1.0 / 4))
+        #expect(everyImage.stepFLOPs(batch: 1) > 5e9)
+    }
+
     /// Moments that are no covariance (a negative eigenvalue large enough to make A indefinite)
     /// give the identity, never NaN; an empty Σ gives the identity too.
     @Test func degenerateMomentsGiveTheIdentity() {

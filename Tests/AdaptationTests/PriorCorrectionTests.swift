@@ -113,7 +113,8 @@ import Testing
         #expect(try corrected.process(unsure) == b)
     }
     /// The request's cost counts the correction's EM (at most 100 iterations of 3·B·K, batches of
-    /// 8 or more) and centring's zero-shot product (2·B·K·D) and whitening (2·B·D²).
+    /// 8 or more) and centring's zero-shot product (2·B·K·D) and whitening (2·B·D², and B/R of a
+    /// refresh of W, 21 products of 2·D³).
     @Test func stepCostCountsTheCorrectionAndCentring() throws {
         let task = SyntheticTask(classes: 5, dimension: 8)
         let stream = try task.stream(heads: 2)
@@ -121,6 +122,8 @@ import Testing
         #expect(stream.stepFLOPs(batch: 8) - uncorrected.stepFLOPs(batch: 8) == 100 * 3 * 8 * 5)
         #expect(stream.stepFLOPs(batch: 7) == uncorrected.stepFLOPs(batch: 7))
         let plain = try task.stream(heads: 2, hyperparameters: .with { $0.priorCorrection = PriorCorrection(); $0.centring = EmbeddingCentring() })
-        #expect(uncorrected.stepFLOPs(batch: 8) - plain.stepFLOPs(batch: 8) == 2 * 8 * 5 * 8 + 2 * 8 * 8 * 8)
+        let refresh: Double = 21 * 2 * 8 * 8 * 8
+        let centring: Double = 2 * 8 * 5 * 8 + 2 * 8 * 8 * 8
+        #expect(uncorrected.stepFLOPs(batch: 8) - plain.stepFLOPs(batch: 8) == centring + refresh * 8 / 256)
     }
 }
