@@ -46,8 +46,9 @@ import Testing
             }
             #expect(thrown == .tooLarge(width: side, height: side, limit: ImageDecoder.defaultMaxPixels))
             // 7.5 GB (PNG) / 12.7 GB (JPEG) of RGB would take far longer than this to allocate
-            // and fill; the refusal comes straight from the header.
-            #expect(elapsed < .milliseconds(50), "took \(elapsed)")
+            // and fill (seconds); the refusal comes straight from the header. The bound leaves room
+            // for this thread to be preempted by the other suites on a 2-core machine.
+            #expect(elapsed < .seconds(1), "took \(elapsed)")
         }
     }
 
