@@ -27,13 +27,14 @@ struct GuardedHTTP1Channel: ServerChildChannel {
 
     func setup(channel: any Channel, logger: Logger) -> EventLoopFuture<Value> {
         // Called on the channel's event loop (the server's child channel initializer).
-        let admission = connections.admit(channel, limit: limits.maxConnections)
+        let progress = BodyProgress()
+        let admission = connections.admit(channel, progress: progress, limits: limits)
         channel.closeFuture.whenComplete { [connections, metrics] _ in
             metrics.openConnections.set(Double(connections.remove(channel)))
         }
         metrics.openConnections.set(Double(connections.count))
-        if case let .admittedEvicting(victim) = admission {
-            metrics.recordRejected(reason: "evicted_idle")
+        if case let .admittedEvicting(victim, reason) = admission {
+            metrics.recordRejected(reason: reason.rawValue)
             victim.close(promise: nil)
         }
         var refusal: APIError?
@@ -45,7 +46,7 @@ struct GuardedHTTP1Channel: ServerChildChannel {
         // A refused connection still gets the full pipeline (a failed set-up would be reported to
         // the server's accept loop); its guard answers and closes it at once.
         let requestGuard = RequestGuard(
-            limits: limits, logger: logger, metrics: metrics, connections: connections, routes: routes, refusal: refusal)
+            limits: limits, logger: logger, metrics: metrics, connections: connections, routes: routes, progress: progress, refusal: refusal)
         do {
             try channel.pipeline.syncOperations.addHandler(requestGuard, position: .first)
         } catch {
@@ -76,19 +77,28 @@ struct GuardedHTTP1Channel: ServerChildChannel {
 /// At the cap a new connection evicts the connection that has been idle longest, so idle or
 /// slowloris connections cannot lock out real clients (with Hummingbird's accept back-pressure
 /// a real request waited behind them in the listen backlog: 22 s with 15,000 idle sockets).
-/// A connection with a request in flight is never evicted; when every open connection is busy
+/// With none idle, it evicts the connection whose request body arrives slowest, if that is below
+/// the floor (`ConnectionLimits.slowBodyBytesPerSecond`, `BodyProgress`): otherwise bodies
+/// trickled just within the body timeout could hold every slot. A connection whose request is
+/// being answered, or whose body keeps up, is never evicted; when every open connection is such,
 /// the new one is answered 503 at once and closed, so file descriptors stay bounded by the cap.
 final class ConnectionTable: Sendable {
+    enum Eviction: String {
+        case idle = "evicted_idle"
+        case slowBody = "evicted_slow_body"
+    }
+
     enum Admission {
         case admitted
-        /// Admitted; close this idle connection to make room.
-        case admittedEvicting(any Channel)
-        /// Over the cap with nothing idle to evict.
+        /// Admitted; close this connection to make room.
+        case admittedEvicting(any Channel, Eviction)
+        /// Over the cap with nothing to evict.
         case refused
     }
 
     private struct Entry {
         let channel: any Channel
+        let progress: BodyProgress
         /// When it last became idle (a sequence number), nil while busy.
         var idleSince: UInt64?
         /// Chosen for eviction; closing, no longer counted.
@@ -103,13 +113,15 @@ final class ConnectionTable: Sendable {
 
     private let state = Mutex(State())
 
-    /// Counts `channel` (idle until it delivers a head) against `limit`.
-    func admit(_ channel: any Channel, limit: Int) -> Admission {
-        state.withLock { state in
+    /// Counts `channel` (idle until it delivers a head) against `limits.maxConnections`.
+    func admit(_ channel: any Channel, progress: BodyProgress, limits: ConnectionLimits) -> Admission {
+        let now = Int(clamping: NIODeadline.now().uptimeNanoseconds)
+        return state.withLock { state in
             state.tick += 1
             let id = ObjectIdentifier(channel)
-            guard state.counted >= limit else {
-                state.entries[id] = Entry(channel: channel, idleSince: state.tick)
+            let entry = Entry(channel: channel, progress: progress, idleSince: state.tick)
+            guard state.counted >= limits.maxConnections else {
+                state.entries[id] = entry
                 state.counted += 1
                 return .admitted
             }
@@ -119,10 +131,20 @@ final class ConnectionTable: Sendable {
             for (key, entry) in state.entries where !entry.evicted {
                 if let since = entry.idleSince, since < oldest?.since ?? .max { oldest = (key, since) }
             }
-            guard let oldest, let victim = state.entries[oldest.id] else { return .refused }
-            state.entries[oldest.id]?.evicted = true
-            state.entries[id] = Entry(channel: channel, idleSince: state.tick)
-            return .admittedEvicting(victim.channel)
+            if let oldest, let victim = state.entries[oldest.id] {
+                state.entries[oldest.id]?.evicted = true
+                state.entries[id] = entry
+                return .admittedEvicting(victim.channel, .idle)
+            }
+            var bodies: [(id: ObjectIdentifier, sample: (bytes: Int, waitedNanoseconds: Int))] = []
+            for (key, entry) in state.entries where !entry.evicted {
+                if let sample = entry.progress.sample(at: now) { bodies.append((key, sample)) }
+            }
+            guard let slowest = BodyProgress.slowest(bodies.map(\.sample), floor: limits.slowBodyBytesPerSecond),
+                  let victim = state.entries[bodies[slowest].id] else { return .refused }
+            state.entries[bodies[slowest].id]?.evicted = true
+            state.entries[id] = entry
+            return .admittedEvicting(victim.channel, .slowBody)
         }
     }
 
@@ -224,6 +246,10 @@ final class RequestGuard: ChannelDuplexHandler, RemovableChannelHandler {
 
     /// Where this connection's idleness is recorded (idle connections may be evicted at the cap).
     private let connections: ConnectionTable
+    /// How fast this connection's request body arrives (slow ones may be evicted at the cap).
+    private let progress: BodyProgress
+    /// The server has asked the socket for bytes and none has come yet.
+    private var readPending = false
 
     /// Set when every connection was busy at accept: answered at once, then closed.
     private let refusal: APIError?
@@ -231,8 +257,9 @@ final class RequestGuard: ChannelDuplexHandler, RemovableChannelHandler {
 
     init(
         limits: ConnectionLimits, logger: Logger, metrics: ServerMetrics, connections: ConnectionTable, routes: RouteIndex,
-        refusal: APIError? = nil
+        progress: BodyProgress = BodyProgress(), refusal: APIError? = nil
     ) {
+        self.progress = progress
         self.limits = limits
         self.logger = logger
         self.metrics = metrics
@@ -278,7 +305,24 @@ final class RequestGuard: ChannelDuplexHandler, RemovableChannelHandler {
         schedule(limits.headerTimeout, context) { $0.timedOut(.requestTimeout("the request head did not arrive within \($0.limits.headerTimeout)")) }
     }
 
+    /// Reads pass here last on their way to the socket: NIO's back-pressure withholds them
+    /// further up while the handler is not taking the body, so a read seen here is the server
+    /// asking, and the time until bytes come is the client's.
+    func read(context: ChannelHandlerContext) {
+        if !readPending {
+            readPending = true
+            progress.readAsked(at: Self.now)
+        }
+        context.read()
+    }
+
+    static var now: Int { Int(clamping: NIODeadline.now().uptimeNanoseconds) }
+
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        if readPending {
+            readPending = false
+            progress.readAnswered(at: Self.now)
+        }
         let buffer = unwrapInboundIn(data)
         switch phase {
         case .rejected:
@@ -312,11 +356,17 @@ final class RequestGuard: ChannelDuplexHandler, RemovableChannelHandler {
         updateIdleness()
         guard case .head = phase, let context else { return }
         phase = .body
+        progress.bodyStarted(at: Self.now, readPending: readPending)
         schedule(limits.bodyTimeout, context) { $0.timedOut(nil) }
+    }
+
+    func decodedBody(bytes: Int) {
+        progress.received(bytes)
     }
 
     func decodedEnd() {
         guard case .body = phase else { return }
+        progress.bodyEnded()
         cancelTimer()
         // Bytes of a pipelined next head that arrived with this request were passed on
         // unscanned; the scanner starts with the next read (NIO's decoder limit still applies).
@@ -447,7 +497,7 @@ final class RequestPhaseHandler: ChannelDuplexHandler, RemovableChannelHandler {
         switch unwrapInboundIn(data) {
         case .head: requestGuard.decodedHead()
         case .end: requestGuard.decodedEnd()
-        case .body: break
+        case .body(let buffer): requestGuard.decodedBody(bytes: buffer.readableBytes)
         }
         context.fireChannelRead(data)
     }

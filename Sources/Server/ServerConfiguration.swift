@@ -34,10 +34,17 @@ public struct ConnectionLimits: Sendable {
     /// Longest a kept-alive connection may sit idle between requests before it is closed.
     public var idleTimeout: Duration = .seconds(60)
     /// Most connections open at once. A new connection beyond it closes the connection that has
-    /// been idle longest (no request being read or answered); when every one is busy, the new
-    /// one is answered 503 and closed. Keep it well below the process's file-descriptor limit
-    /// (`ulimit -n`), which also has to cover stream files.
+    /// been idle longest (no request being read or answered); with none idle, the one whose
+    /// request body arrives slowest, if it is below `slowBodyBytesPerSecond`; when every one is
+    /// busy otherwise, the new one is answered 503 and closed. Keep it well below the process's
+    /// file-descriptor limit (`ulimit -n`), which also has to cover stream files.
     public var maxConnections = 512
+    /// The floor on a request body's rate below which, at the connection cap, its connection
+    /// may be closed to make room (0: never). The rate counts only the time the server was
+    /// asking for the body's bytes (not while it held them back), less a grace of one second,
+    /// so a body that waits on the server is never slow. Without it, bodies trickled just
+    /// within `bodyTimeout` on every connection would lock every other client out.
+    public var slowBodyBytesPerSecond = 32 * 1024
     /// Longest request line (method, target, version); beyond it: 414.
     public var maxRequestLineBytes = 8 * 1024
     /// Largest header block after the request line; beyond it: 431.

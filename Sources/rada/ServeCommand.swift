@@ -83,8 +83,10 @@ struct ServeCommand: AsyncParsableCommand {
     var bodyTimeout: Double?
     @Option(name: .customLong("idle-timeout"), help: "Seconds a kept-alive connection may idle between requests. [RADA_IDLE_TIMEOUT, default 60]")
     var idleTimeout: Double?
-    @Option(name: .customLong("max-connections"), help: "Open connections at most; beyond, the longest-idle one is closed (503 if all are busy). [RADA_MAX_CONNECTIONS, default 512]")
+    @Option(name: .customLong("max-connections"), help: "Open connections at most; beyond, the longest-idle one is closed, else the slowest request body below --slow-body-rate (503 if all are busy). [RADA_MAX_CONNECTIONS, default 512]")
     var maxConnections: Int?
+    @Option(name: .customLong("slow-body-rate"), help: "Bytes per second below which a request body's connection may be closed at the connection cap; 0: never. [RADA_SLOW_BODY_RATE, default 32768]")
+    var slowBodyRate: Int?
     @Option(name: .customLong("max-request-line"), help: "Request-line bytes; longer gets 414. [RADA_MAX_REQUEST_LINE, default 8192]")
     var maxRequestLine: Int?
     @Option(name: .customLong("max-header-bytes"), help: "Header bytes; more gets 431. [RADA_MAX_HEADER_BYTES, default 32768]")
@@ -167,6 +169,10 @@ struct ServeCommand: AsyncParsableCommand {
         configuration.connections.bodyTimeout = try seconds(bodyTimeout, "RADA_BODY_TIMEOUT") ?? configuration.connections.bodyTimeout
         configuration.connections.idleTimeout = try seconds(idleTimeout, "RADA_IDLE_TIMEOUT") ?? configuration.connections.idleTimeout
         configuration.connections.maxConnections = try positive(maxConnections, "RADA_MAX_CONNECTIONS") ?? configuration.connections.maxConnections
+        if let rate = try value(slowBodyRate, "RADA_SLOW_BODY_RATE") {
+            guard rate >= 0 else { throw ValidationError("RADA_SLOW_BODY_RATE must be 0 or more bytes per second") }
+            configuration.connections.slowBodyBytesPerSecond = rate
+        }
         configuration.connections.maxRequestLineBytes = try positive(maxRequestLine, "RADA_MAX_REQUEST_LINE") ?? configuration.connections.maxRequestLineBytes
         configuration.connections.maxHeaderBytes = try positive(maxHeaderBytes, "RADA_MAX_HEADER_BYTES") ?? configuration.connections.maxHeaderBytes
 

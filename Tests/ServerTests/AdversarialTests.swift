@@ -349,6 +349,58 @@ struct AdversarialTests {
         }
     }
 
+    /// Opens `count` connections that each send a stream request's head and 20 bytes of its
+    /// body, then nothing: each holds a slot, every pause within the body timeout.
+    static func tricklingBodies(_ count: Int, port: Int) async throws -> [RawConnection] {
+        let body = Client.imagesJSON([PNGWriter.sample(1)])
+        var connections: [RawConnection] = []
+        for _ in 0..<count {
+            let connection = try RawConnection(port: port)
+            await connection.write(
+                "POST /v1/streams/s/classify HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer alice-key-123\r\nContent-Type: application/json\r\nContent-Length: \(body.utf8.count)\r\n\r\n\(body.prefix(20))")
+            connections.append(connection)
+        }
+        return connections
+    }
+
+    @Test("at the cap with nothing idle, the slowest body below the floor rate makes room; the stream is unchanged",
+          arguments: [32 * 1024, 0])
+    func connectionCapEvictsSlowBody(floor: Int) async throws {
+        try await TestServer {
+            $0.connections.maxConnections = 3
+            $0.connections.bodyTimeout = .seconds(30)  // no timeout may be what frees the slots
+            $0.connections.slowBodyBytesPerSecond = floor
+        }.run { client in
+            _ = try await client.createStream("s")
+            let before = try await client.stateBytes("s", tag: "before")
+            let port = try #require(client.client.port)
+            // Three trickling bodies fill the cap (the test framework's idle connection makes room).
+            let trickling = try await Self.tricklingBodies(3, port: port)
+            // Well past the second of grace (a loaded machine may read the heads late): 20 bytes
+            // in over a second is far below 32 KiB/s.
+            try await Task.sleep(for: .milliseconds(2500))
+            let start = ContinuousClock.now
+            let newcomer = try RawConnection(port: port)
+            await newcomer.write("GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+            let reply = try #require(await newcomer.readResponse(timeout: .seconds(5)), "an answer")
+            let elapsed = ContinuousClock.now - start
+            var closed = 0
+            for connection in trickling where await connection.readUntilClosed(timeout: .milliseconds(300)).closed { closed += 1 }
+            if floor > 0 {
+                #expect(reply.status == 200)
+                #expect(elapsed < .seconds(5), "served at once, not after the 30 s body timeout: \(elapsed)")
+                #expect(closed >= 1, "a trickling body made room")
+                #expect(try await client.metric("rada_http_rejected_total{reason=\"evicted_slow_body\"}") ?? 0 >= 1)
+                #expect(try await client.stateBytes("s", tag: "after") == before)
+                try await Self.alive(client)
+            } else {
+                // Without the floor the trickling bodies hold every slot: the behaviour this replaces.
+                #expect(reply.status == 503)
+                #expect(closed == 0)
+            }
+        }
+    }
+
     @Test("a connection with a request in flight is never evicted; when all are busy a new one gets 503 at once")
     func connectionCapBusy() async throws {
         var server = TestServer { $0.connections.maxConnections = 2 }
