@@ -26,7 +26,12 @@ struct Routes: Sendable {
 
     var limits: ServerLimits { service.limits }
 
+    /// The request body, refused with 413 from a declared length over `limit` before a byte of
+    /// it is read (the connection then ends: `RequestGuard.answeredBeforeBody`).
     func body(_ request: Request, limit: Int) async throws -> ByteBuffer {
+        if let declared = request.headers[.contentLength].flatMap({ Int($0) }), declared > limit {
+            throw APIError.tooLarge("the request body is \(declared) bytes, over the limit of \(limit) bytes")
+        }
         var request = request
         do { return try await request.collectBody(upTo: limit) } catch is NIOTooManyBytesError {
             throw APIError.tooLarge("the request body is over the limit of \(limit) bytes")

@@ -315,6 +315,41 @@ struct AdversarialTests {
         }
     }
 
+    @Test("an answer given before its request body arrives (401, a declared 413) ends the connection; one after a whole body keeps it")
+    func earlyAnswerEndsConnection() async throws {
+        // The body timeout is long: only the early answer may be what ends the connection.
+        try await TestServer { $0.connections.bodyTimeout = .seconds(30) }.run { client in
+            _ = try await client.createStream("s")
+            let before = try await client.stateBytes("s", tag: "before")
+            let port = try #require(client.client.port)
+            let heads = [
+                (401, "POST /v1/streams/s/classify HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 1000000\r\n\r\n{\"im"),
+                (413, "POST /v1/streams/s/classify HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer alice-key-123\r\nContent-Type: application/json\r\nContent-Length: 10000000000\r\n\r\n{\"im"),
+            ]
+            for (status, head) in heads {
+                let connection = try RawConnection(port: port)
+                await connection.write(head)
+                let start = ContinuousClock.now
+                let (bytes, closed) = await connection.readUntilClosed(timeout: .seconds(10))
+                let response = try #require(RawResponse(bytes), "an answer before the close")
+                #expect(response.status == status)
+                #expect(closed, "the connection ends rather than waiting for the body")
+                // Before: 413 only after 32 MiB had been read; both closed only at the body timeout.
+                #expect(ContinuousClock.now - start < .seconds(5), "\(ContinuousClock.now - start)")
+            }
+            // An error answered after its whole (small) body keeps the connection alive.
+            let connection = try RawConnection(port: port)
+            let body = "{\"images\":[]}"
+            for _ in 0..<2 {
+                await connection.write(
+                    "POST /v1/streams/s/classify HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: \(body.utf8.count)\r\n\r\n\(body)")
+                #expect(await connection.readResponse(timeout: .seconds(5))?.status == 401, "answered twice on one connection")
+            }
+            #expect(try await client.stateBytes("s", tag: "after") == before)
+            try await Self.alive(client)
+        }
+    }
+
     static func openConnections(_ client: Client) async throws -> Int? {
         try await client.metric("rada_http_open_connections_count").map { Int($0) }
     }
