@@ -156,7 +156,7 @@ struct PostgresStoreTests {
 struct PostgresFailoverTests {
     static let lease = 1.0
 
-    static func launch(_ url: String, server: String, port: Int, extra: [String] = []) throws -> Process {
+    static func launch(_ url: String, server: String, port: Int, lease: Double = lease, extra: [String] = []) throws -> Process {
         let executable = try #require(radaExecutable)
         let data = FileManager.default.temporaryDirectory.appendingPathComponent("rada-pg-\(UUID().uuidString)")
         return try KillTests.launch(executable, port: port, data: data, snapshotEvery: 4,
@@ -183,11 +183,11 @@ struct PostgresFailoverTests {
         /// Requests answered 200, each checked against the twin.
         var acknowledged = 0
 
-        init(stream id: String) async throws {
+        init(stream id: String, lease: Double = PostgresFailoverTests.lease) async throws {
             let url = try ScratchPostgres.isolatedURL()
             (portA, portB) = (try KillTests.freePort(), try KillTests.freePort())
-            a = try PostgresFailoverTests.launch(url, server: "a", port: portA)
-            b = try PostgresFailoverTests.launch(url, server: "b", port: portB)
+            a = try PostgresFailoverTests.launch(url, server: "a", port: portA, lease: lease)
+            b = try PostgresFailoverTests.launch(url, server: "b", port: portB, lease: lease)
             self.id = id
             twin = try await TestData.twin(backend: backend)
             try await KillTests.waitReady(portA)
@@ -250,7 +250,11 @@ struct PostgresFailoverTests {
 
     @Test("SIGSTOP past the lease: another server takes over; the paused owner's late write is refused (503) and nothing it held is lost")
     func pausedOwnerFenced() async throws {
-        let pair = try await Pair(stream: "p")
+        // B's lease must outlive the gap between its last write and A's request after waking,
+        // which the check below relies on: under the full suite's load that gap once passed the
+        // suite's 1 s lease, and A then rightly took the stream back.
+        let lease = 3.0
+        let pair = try await Pair(stream: "p", lease: lease)
         defer { pair.stop() }
         for r in 0..<3 { #expect(try await pair.classify(pair.portA, r, "on A").0 == .ok) }
         // A second stream A holds, which B takes over and A is then only asked to read.
@@ -260,7 +264,7 @@ struct PostgresFailoverTests {
         // A request reaches the paused owner: it waits in A's socket while B takes over.
         let portA = pair.portA
         let late = Task { try await Self.classify(portA, "p", 99) }
-        try await Task.sleep(for: .seconds(Self.lease + 0.5))
+        try await Task.sleep(for: .seconds(lease + 0.5))
         for r in 3..<6 { #expect(try await pair.classify(pair.portB, r, "on B after the takeover").0 == .ok) }
         #expect(try await Self.classify(pair.portB, "q", 1).0 == .ok)
         kill(pair.a.processIdentifier, SIGCONT)
