@@ -23,6 +23,8 @@ struct GuardedHTTP1Channel: ServerChildChannel {
     let metrics: ServerMetrics
     /// For 405s to methods the HTTP parser does not know (see `RequestGuard.unknownMethod`).
     let routes: RouteIndex
+    /// Body bytes dropped at most after an early answer (`ServerLimits.largestBodyBytes`).
+    let drainBytes: Int
     let connections = ConnectionTable()
 
     func setup(channel: any Channel, logger: Logger) -> EventLoopFuture<Value> {
@@ -46,7 +48,8 @@ struct GuardedHTTP1Channel: ServerChildChannel {
         // A refused connection still gets the full pipeline (a failed set-up would be reported to
         // the server's accept loop); its guard answers and closes it at once.
         let requestGuard = RequestGuard(
-            limits: limits, logger: logger, metrics: metrics, connections: connections, routes: routes, progress: progress, refusal: refusal)
+            limits: limits, logger: logger, metrics: metrics, connections: connections, routes: routes, progress: progress,
+            drainBytes: drainBytes, refusal: refusal)
         do {
             try channel.pipeline.syncOperations.addHandler(requestGuard, position: .first)
         } catch {
@@ -232,6 +235,10 @@ final class RequestGuard: ChannelDuplexHandler, RemovableChannelHandler {
         case body
         /// We answered an error: input is read and dropped until the client closes or the linger ends.
         case rejected
+        /// A response ended before its request's body: the rest is read and dropped, up to
+        /// `drainBytes` and while it keeps coming, so that a client sending the whole body before
+        /// reading gets the answer rather than a reset; then the connection closes.
+        case draining(left: Int)
     }
 
     private let limits: ConnectionLimits
@@ -250,6 +257,11 @@ final class RequestGuard: ChannelDuplexHandler, RemovableChannelHandler {
     private let progress: BodyProgress
     /// The server has asked the socket for bytes and none has come yet.
     private var readPending = false
+    /// Most body bytes dropped after an early answer: the largest body any route takes, so an
+    /// early answer never costs more reading than an accepted request.
+    private let drainBytes: Int
+    /// Longest pause of a body being dropped before the connection closes.
+    static let drainPause: Duration = .seconds(5)
 
     /// Set when every connection was busy at accept: answered at once, then closed.
     private let refusal: APIError?
@@ -257,9 +269,10 @@ final class RequestGuard: ChannelDuplexHandler, RemovableChannelHandler {
 
     init(
         limits: ConnectionLimits, logger: Logger, metrics: ServerMetrics, connections: ConnectionTable, routes: RouteIndex,
-        progress: BodyProgress = BodyProgress(), refusal: APIError? = nil
+        progress: BodyProgress = BodyProgress(), drainBytes: Int, refusal: APIError? = nil
     ) {
         self.progress = progress
+        self.drainBytes = drainBytes
         self.limits = limits
         self.logger = logger
         self.metrics = metrics
@@ -327,6 +340,16 @@ final class RequestGuard: ChannelDuplexHandler, RemovableChannelHandler {
         switch phase {
         case .rejected:
             return
+        case .draining(let left):
+            let remaining = left - buffer.readableBytes
+            guard remaining >= 0 else {
+                logger.debug("dropped \(drainBytes) body bytes after an early answer; closing")
+                context.close(promise: nil)
+                return
+            }
+            phase = .draining(left: remaining)
+            schedule(Self.drainPause, context) { $0.context?.close(promise: nil) }
+            return
         case .head(var scanner, let started):
             if !started {
                 // The first byte of a keep-alive connection's next request starts its head timer.
@@ -386,23 +409,28 @@ final class RequestGuard: ChannelDuplexHandler, RemovableChannelHandler {
     }
 
     /// A response was written in full while its request's body was still arriving (an early
-    /// 401, 404 or 413): nothing will read the rest, and draining it would cost the server a
-    /// core for as long as the client sends (6 GB in 3 s on loopback after a 401). The
-    /// connection ends as a rejection does: output closed, input dropped for a moment, closed.
+    /// 401, 404 or 413): nothing will read the rest. Hummingbird would read all of it to keep the
+    /// connection (8.5 GB in 3 s of a declared 10 GB on loopback, a core's worth); instead the
+    /// output closes, and the rest is dropped up to `drainBytes` while it keeps coming (the
+    /// connection counts as idle meanwhile), then the connection closes.
     func answeredBeforeBody() {
         guard case .body = phase, responsesPending == 0, let context else { return }
-        logger.debug("answered before the request body arrived; closing")
-        phase = .rejected
-        cancelTimer()
+        logger.debug("answered before the request body arrived; dropping the rest, then closing")
+        phase = .draining(left: drainBytes)
+        progress.bodyEnded()
         context.close(mode: .output, promise: nil)
-        timer = context.eventLoop.assumeIsolated().scheduleTask(in: .seconds(2)) { context.close(promise: nil) }
+        schedule(Self.drainPause, context) { $0.context?.close(promise: nil) }
+        updateIdleness()
     }
 
     /// Idle (evictable at the cap) while no request is being read or answered.
     private func updateIdleness() {
         guard let context else { return }
         var waitingForHead = false
-        if case .head = phase { waitingForHead = true }
+        switch phase {
+        case .head, .draining: waitingForHead = true
+        case .body, .rejected: break
+        }
         connections.setIdle(context.channel, responsesPending == 0 && waitingForHead)
     }
 

@@ -40,8 +40,8 @@ public enum RadaServer {
         }
         return Application(
             router: router,
-            server: HTTPServerBuilder { [connections = configuration.connections] responder in
-                GuardedHTTP1Channel(responder: responder, limits: connections, metrics: metrics, routes: routes)
+            server: HTTPServerBuilder { [connections = configuration.connections, limits = configuration.limits] responder in
+                GuardedHTTP1Channel(responder: responder, limits: connections, metrics: metrics, routes: routes, drainBytes: limits.largestBodyBytes)
             },
             configuration: .init(address: .hostname(configuration.effectiveHost, port: configuration.port), serverName: "RAdaServe"),
             services: [StreamLifecycle(service: service, readiness: readiness, logger: logger)],

@@ -9,6 +9,8 @@ public struct ServerLimits: Sendable {
     /// Largest checkpoint upload (bytes); an upload is also refused above the largest checkpoint
     /// its stream could produce (`StreamState.maximumCheckpointBytes`), before its body is read.
     public var maxCheckpointBytes = 128 * 1024 * 1024
+    /// The largest body any route takes.
+    public var largestBodyBytes: Int { max(maxBodyBytes, maxCheckpointBytes) }
     public var maxImagesPerRequest = 64
     /// Largest decoded image (width × height); checked from the header before decoding. It
     /// bounds every intermediate too: preprocessing computes only the model's crop.

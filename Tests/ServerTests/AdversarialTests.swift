@@ -336,6 +336,8 @@ struct AdversarialTests {
                 #expect(closed, "the connection ends rather than waiting for the body")
                 // Before: 413 only after 32 MiB had been read; both closed only at the body timeout.
                 #expect(ContinuousClock.now - start < .seconds(5), "\(ContinuousClock.now - start)")
+                // A client that sends its whole body before reading is not reset: the rest is dropped.
+                #expect(await connection.write([UInt8](repeating: 0x20, count: 1 << 20)), "1 MiB more taken after the answer")
             }
             // An error answered after its whole (small) body keeps the connection alive.
             let connection = try RawConnection(port: port)
@@ -346,6 +348,24 @@ struct AdversarialTests {
                 #expect(await connection.readResponse(timeout: .seconds(5))?.status == 401, "answered twice on one connection")
             }
             #expect(try await client.stateBytes("s", tag: "after") == before)
+            try await Self.alive(client)
+        }
+    }
+
+    @Test("after an early answer the server drops at most the largest body a route takes, then closes")
+    func earlyAnswerDrainIsBounded() async throws {
+        try await TestServer {
+            $0.limits.maxBodyBytes = 1 << 20
+            $0.limits.maxCheckpointBytes = 1 << 20
+        }.run { client in
+            let connection = try RawConnection(port: try #require(client.client.port))
+            await connection.write("POST /v1/classify HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 1000000000\r\n\r\n")
+            #expect(await connection.readResponse(timeout: .seconds(5))?.status == 401)
+            var taken = 0
+            let chunk = [UInt8](repeating: 0x20, count: 1 << 20)
+            while taken < 256, await connection.write(chunk) { taken += 1 }
+            // 1 MiB dropped, plus what the two sockets' buffers hold; far below 256 MiB.
+            #expect(taken < 64, "\(taken) MiB taken after the answer")
             try await Self.alive(client)
         }
     }
