@@ -109,6 +109,12 @@ public final class PostgresStreamStore: StreamStore {
         }.map { (id: $0.0, metadata: $0.1) }
     }
 
+    public func streamCount(client: String) throws -> Int {
+        guard let row = try database.query("SELECT count(*) FROM rada_streams WHERE client = \(client)").rows.first else { return 0 }
+        let count: Int64 = try decode(row, as: Int64.self)
+        return Int(count)
+    }
+
     public func removeUnopened(_ key: StreamKey) throws -> Bool {
         try database.query("DELETE FROM rada_streams WHERE client = \(key.client) AND stream = \(key.id)").metadata.rows == 1
     }

@@ -28,6 +28,9 @@ public struct APIError: Error, HTTPResponseError, CustomStringConvertible, Senda
     public static func unauthorized(_ message: String) -> APIError { APIError(.unauthorized, code: "unauthorized", message) }
     public static func notFound(_ message: String) -> APIError { APIError(.notFound, code: "not_found", message) }
     public static func conflict(_ message: String) -> APIError { APIError(.conflict, code: "conflict", message) }
+    /// A client's stream count or a stream's checkpoint count is at the server's limit: nothing
+    /// was created; deleting one makes room.
+    public static func quotaExceeded(_ message: String) -> APIError { APIError(.conflict, code: "quota_exceeded", message) }
     public static func tooLarge(_ message: String) -> APIError { APIError(.contentTooLarge, code: "too_large", message) }
     public static func unsupportedMediaType(_ message: String) -> APIError {
         APIError(.unsupportedMediaType, code: "unsupported_media_type", message)

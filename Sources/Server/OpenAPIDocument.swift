@@ -112,8 +112,9 @@ enum OpenAPIDocument {
           operationId: createStream
           summary: Create a stream
           description: >
-            400 for a body that is not JSON of this shape; 409 when the id exists for this client;
-            413 for more labels than the limit (1000) or more prompts per label than the limit (64);
+            400 for a body that is not JSON of this shape; 409 when the id exists for this client,
+            or (code quota_exceeded) when the client has --max-streams-per-client streams stored
+            (default 1000; creations under way count too); 413 for more labels than the limit (1000) or more prompts per label than the limit (64);
             422 for duplicate labels or invalid hyperparameters.
           requestBody:
             required: true
@@ -289,7 +290,9 @@ enum OpenAPIDocument {
         post:
           operationId: createCheckpoint
           summary: Save the stream's current state as a named checkpoint
-          description: 409 when the name exists on this stream.
+          description: >
+            409 when the name exists on this stream, or (code quota_exceeded) when the stream
+            holds --max-checkpoints-per-stream checkpoints (default 64).
           requestBody:
             required: true
             content: {application/json: {schema: {type: object, additionalProperties: false, required: [name], properties: {name: {$ref: "#/components/schemas/Name"}}}}}
@@ -356,7 +359,8 @@ enum OpenAPIDocument {
             --max-checkpoint-mb, default 128, and the largest checkpoint this stream can produce).
             The file must be a valid stream checkpoint inside the documented bounds (422) and fit
             the stream: same dimension, heads, labels, class embeddings, logit scale and hyperparameters
-            (409). 409 also when the name exists on this stream.
+            (409). 409 also when the name exists on this stream, and (code quota_exceeded, before
+            the body is read) when the stream holds --max-checkpoints-per-stream checkpoints.
           requestBody:
             required: true
             content: {application/octet-stream: {schema: {type: string, format: binary}}}
@@ -463,7 +467,7 @@ enum OpenAPIDocument {
           content: {application/json: {schema: {$ref: "#/components/schemas/Error"}}}
         NotFound: {description: "No such stream (for this client) or checkpoint", content: {application/json: {schema: {$ref: "#/components/schemas/Error"}}}}
         RequestTimeout: {description: "The request head did not arrive in time; the connection is closed", content: {application/json: {schema: {$ref: "#/components/schemas/Error"}}}}
-        Conflict: {description: "Exists already, or does not fit the stream", content: {application/json: {schema: {$ref: "#/components/schemas/Error"}}}}
+        Conflict: {description: "Exists already, does not fit the stream, or over a quota (code quota_exceeded)", content: {application/json: {schema: {$ref: "#/components/schemas/Error"}}}}
         TooLarge: {description: "Over a size or count limit", content: {application/json: {schema: {$ref: "#/components/schemas/Error"}}}}
         URITooLong: {description: "Request line over the limit; the connection is closed", content: {application/json: {schema: {$ref: "#/components/schemas/Error"}}}}
         UnsupportedMediaType: {description: "Body of a media type this operation does not take", content: {application/json: {schema: {$ref: "#/components/schemas/Error"}}}}
@@ -490,7 +494,7 @@ enum OpenAPIDocument {
               type: object
               required: [code, message]
               properties:
-                code: {type: string, enum: [bad_request, unauthorized, not_found, method_not_allowed, request_timeout, uri_too_long, conflict, too_large, unsupported_media_type, unprocessable, queue_full, headers_too_large, unavailable, stream_quarantined, stream_moved, store_unavailable, internal]}
+                code: {type: string, enum: [bad_request, unauthorized, not_found, method_not_allowed, request_timeout, uri_too_long, conflict, too_large, unsupported_media_type, unprocessable, queue_full, quota_exceeded, headers_too_large, unavailable, stream_quarantined, stream_moved, store_unavailable, internal]}
                 message: {type: string}
         Label: {type: string, minLength: 1, maxLength: 200, description: "A class name (1-200 Unicode scalars)"}
         Labels: {type: array, minItems: 1, maxItems: 1000, uniqueItems: true, items: {$ref: "#/components/schemas/Label"}, description: "Class names, in order (at most 1000)"}

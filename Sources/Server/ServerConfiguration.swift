@@ -19,6 +19,11 @@ public struct ServerLimits: Sendable {
     /// image is decoded (64 one-megapixel photos pass; 64 sixteen-megapixel ones do not).
     public var maxPixelsPerRequest = 64_000_000
     public var maxLabelsPerStream = 1000
+    /// Streams one client may have stored; creating one more is refused (409 `quota_exceeded`).
+    /// With `maxCheckpointsPerStream` and the largest stream's size it bounds a client's disk.
+    public var maxStreamsPerClient = 1000
+    /// Checkpoints one stream may hold; saving or uploading one more is refused (409 `quota_exceeded`).
+    public var maxCheckpointsPerStream = 64
     public var maxPromptsPerLabel = 64
     public var maxTop = 100
     public init() {}

@@ -67,6 +67,9 @@ final class StreamService: Sendable {
         let labels = try validatedLabels(labels: request.labels, prompts: request.prompts, templates: request.templates)
         let hyperparameters = try RAdaHyperparameters.resolving(request.hyperparameters)
         guard try await !registry.exists(client: client, id: id) else { throw APIError.conflict("stream \"\(id)\" already exists") }
+        // Before the text is embedded (seconds for a large class set); `registry.create` checks again.
+        let stored = try await registry.streamCount(client: client)
+        guard stored < limits.maxStreamsPerClient else { throw Self.streamQuotaError(limit: limits.maxStreamsPerClient, stored: stored) }
         let text = try await classEmbeddings(labels: labels, prompts: request.prompts, templates: request.templates)
         let state: StreamState
         do {
@@ -77,7 +80,7 @@ final class StreamService: Sendable {
         let metadata = StreamMetadata(
             id: id, client: client, labels: labels, prompts: request.prompts, templates: request.templates,
             createdAt: Date(), seed: request.seed ?? 0)
-        let stream = try await registry.create(metadata: metadata, state: state)
+        let stream = try await registry.create(metadata: metadata, state: state, streamLimit: limits.maxStreamsPerClient)
         await registry.enforceBudget()
         return try await onPool { try self.info(stream, state) }
     }
@@ -294,6 +297,7 @@ final class StreamService: Sendable {
         try Identifier.require(name, "checkpoint name")
         return try await inTurn(client: client, id: id) { stream in
             try await onPool {
+                try self.requireCheckpointRoom(stream)
                 let data = try stream.read { try $0.checkpointData() }
                 try Self.save(stream, name: name, data: data)
                 // The checkpoint is stored and is what this request answers for: a mark that
@@ -301,6 +305,19 @@ final class StreamService: Sendable {
                 try? stream.replaceState(marking: .checkpoint, checkpoint: name) { _ in }
                 return CheckpointInfo(name: name, bytes: data.count, createdAt: Date())
             }
+        }
+    }
+
+    static func streamQuotaError(limit: Int, stored: Int) -> APIError {
+        .quotaExceeded("this client has \(stored) streams, at the server's limit of \(limit) (creations under way count too); delete one to make room")
+    }
+
+    /// 409 `quota_exceeded` when the stream holds its limit of checkpoints (the caller holds its turn).
+    private func requireCheckpointRoom(_ stream: LiveStream) throws {
+        let count = try stream.write { try $0.checkpoints().count }
+        guard count < limits.maxCheckpointsPerStream else {
+            throw APIError.quotaExceeded(
+                "this stream holds \(count) checkpoints, at the server's limit of \(limits.maxCheckpointsPerStream); delete one to make room")
         }
     }
 
@@ -350,6 +367,8 @@ final class StreamService: Sendable {
     func checkpointUploadLimit(client: String, id: String, name: String) async throws -> Int {
         try Identifier.require(name, "checkpoint name")
         let stream = try await registry.stream(client: client, id: id)
+        // Before the body, too: `uploadCheckpoint` checks again in the stream's turn.
+        try await onPool { try self.requireCheckpointRoom(stream) }
         return min(limits.maxCheckpointBytes, try stream.read { $0.maximumCheckpointBytes })
     }
 
@@ -359,6 +378,7 @@ final class StreamService: Sendable {
         return try await inTurn(client: client, id: id) { stream in
             try await onPool {
                 guard try stream.handle.checkpoint(named: name) == nil else { throw APIError.conflict("checkpoint \"\(name)\" already exists") }
+                try self.requireCheckpointRoom(stream)
                 var trial = try stream.read { $0 }
                 do { try trial.restore(from: data, refusingUnknownFields: true) } catch { throw Self.checkpointError(error) }
                 try Self.save(stream, name: name, data: data)

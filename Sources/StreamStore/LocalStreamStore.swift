@@ -78,6 +78,10 @@ public struct LocalStreamStore: StreamStore {
         }
     }
 
+    public func streamCount(client: String) throws -> Int {
+        layout.streamIDs(client: client).count
+    }
+
     public func removeUnopened(_ key: StreamKey) throws -> Bool {
         let url = layout.stream(client: key.client, id: key.id).url
         guard FileManager.default.fileExists(atPath: url.path) else { return false }

@@ -121,6 +121,8 @@ public protocol StreamStore: Sendable {
     func exists(_ key: StreamKey) throws -> Bool
     /// The client's streams, sorted by id, with their metadata (unreadable ones left out).
     func streams(client: String) throws -> [(id: String, metadata: Data)]
+    /// How many streams the client has stored (readable or not): what its quota counts.
+    func streamCount(client: String) throws -> Int
     /// Removes a stream that could not be opened (quarantined), without taking ownership through
     /// `open`; false when there is no such stream.
     func removeUnopened(_ key: StreamKey) throws -> Bool

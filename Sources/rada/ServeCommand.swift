@@ -63,6 +63,10 @@ struct ServeCommand: AsyncParsableCommand {
     var maxBodyMB: Int?
     @Option(name: .customLong("max-checkpoint-mb"), help: "Checkpoint upload limit (uploads are also bounded by the stream's own largest checkpoint). [RADA_MAX_CHECKPOINT_MB, default 128]")
     var maxCheckpointMB: Int?
+    @Option(name: .customLong("max-streams-per-client"), help: "Streams one client may have stored; one more is refused (409 quota_exceeded). [RADA_MAX_STREAMS_PER_CLIENT, default 1000]")
+    var maxStreamsPerClient: Int?
+    @Option(name: .customLong("max-checkpoints-per-stream"), help: "Checkpoints one stream may hold; one more is refused (409 quota_exceeded). [RADA_MAX_CHECKPOINTS_PER_STREAM, default 64]")
+    var maxCheckpointsPerStream: Int?
     @Option(name: .customLong("max-labels"), help: "Labels per stream. [RADA_MAX_LABELS, default 1000]")
     var maxLabels: Int?
     @Option(name: .customLong("max-pixels"), help: "Pixels per image. [RADA_MAX_PIXELS, default 16000000]")
@@ -144,6 +148,12 @@ struct ServeCommand: AsyncParsableCommand {
             configuration.limits.maxCheckpointBytes = mb << 20
         }
         configuration.limits.maxLabelsPerStream = try value(maxLabels, "RADA_MAX_LABELS") ?? configuration.limits.maxLabelsPerStream
+        for (flag, name, limit) in [(maxStreamsPerClient, "RADA_MAX_STREAMS_PER_CLIENT", \ServerLimits.maxStreamsPerClient),
+                                    (maxCheckpointsPerStream, "RADA_MAX_CHECKPOINTS_PER_STREAM", \ServerLimits.maxCheckpointsPerStream)] {
+            guard let count = try value(flag, name) else { continue }
+            guard count > 0 else { throw ValidationError("\(name) must be positive") }
+            configuration.limits[keyPath: limit] = count
+        }
         configuration.limits.maxPixelsPerImage = try value(maxPixels, "RADA_MAX_PIXELS") ?? configuration.limits.maxPixelsPerImage
         configuration.limits.maxPixelsPerRequest = try value(maxRequestPixels, "RADA_MAX_REQUEST_PIXELS") ?? configuration.limits.maxPixelsPerRequest
         if let mb = try value(decodeMemoryMB, "RADA_DECODE_MEMORY_MB") { configuration.decoding.memoryBytes = mb << 20 }

@@ -119,7 +119,7 @@ struct ContractTests {
         let codes = Set(((detail["code"] as? Object)?["enum"] as? [String]) ?? [])
         let produced: [APIError] = [
             .badRequest(""), .unauthorized(""), .notFound(""), .methodNotAllowed(allowed: [.get]), .requestTimeout(""),
-            .uriTooLong(limit: 1), .conflict(""), .tooLarge(""), .unsupportedMediaType(""), .unprocessable(""), .queueFull(""),
+            .uriTooLong(limit: 1), .conflict(""), .quotaExceeded(""), .tooLarge(""), .unsupportedMediaType(""), .unprocessable(""), .queueFull(""),
             .headersTooLarge(limit: 1), .unavailable(""), .quarantined(id: "s", reason: ""), .internal(""),
             .from(StreamStoreError.fenced), .from(StreamStoreError.unavailable("")),
         ]

@@ -87,6 +87,7 @@ struct PostgresStoreTests {
             #expect(Self.sequences(opened) == [3], "\(store.name): records the snapshot holds go")
             #expect(try store.streams(client: "alice").map(\.id) == ["s"])
             #expect(try store.streams(client: "bob").isEmpty)
+            #expect(try store.streamCount(client: "alice") == 1 && store.streamCount(client: "bob") == 0, "\(store.name): the quota's count")
             #expect(try opened.handle.deleteCheckpoint(named: "c1"))
             #expect(try !opened.handle.deleteCheckpoint(named: "c1"))
             try opened.handle.delete()

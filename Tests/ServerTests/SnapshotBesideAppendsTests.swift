@@ -58,6 +58,7 @@ struct GatedStore: StreamStore {
     }
     func exists(_ key: StreamKey) throws -> Bool { try inner.exists(key) }
     func streams(client: String) throws -> [(id: String, metadata: Data)] { try inner.streams(client: client) }
+    func streamCount(client: String) throws -> Int { try inner.streamCount(client: client) }
     func removeUnopened(_ key: StreamKey) throws -> Bool { try inner.removeUnopened(key) }
     func close() { inner.close() }
 }

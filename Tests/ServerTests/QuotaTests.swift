@@ -1,0 +1,72 @@
+import Foundation
+import Testing
+@testable import Server
+
+/// A client's stored streams and a stream's checkpoints are capped, so one key cannot fill the
+/// disk: one more is 409 `quota_exceeded`, nothing is created, and deleting one makes room.
+@Suite("Quotas: streams per client, checkpoints per stream")
+struct QuotaTests {
+    static func streamCount(_ client: Client, key: String = "alice-key-123") async throws -> Int {
+        let list = try client.object(try await client.send(.get, "/v1/streams", key: key))
+        return (list["streams"] as? [Any])?.count ?? -1
+    }
+
+    @Test("a client at its stream limit is refused with 409 quota_exceeded; another client is not; deleting makes room")
+    func streamsPerClient() async throws {
+        try await TestServer { $0.limits.maxStreamsPerClient = 3 }.run { client in
+            for s in 0..<3 { #expect(try await client.createStream("s\(s)").status == .created) }
+            let refused = try await client.createStream("s3")
+            #expect(refused.status == .conflict)
+            #expect(refused.errorCode == "quota_exceeded")
+            #expect(String(buffer: refused.body).contains("limit of 3"))
+            #expect(try await Self.streamCount(client) == 3, "nothing created")
+            #expect(try await client.send(.get, "/v1/streams/s3").status == .notFound)
+            #expect(try await client.createStream("b0", key: "bob-key-4567").status == .created, "the quota is per client")
+            #expect(try await client.send(.delete, "/v1/streams/s0").status == .noContent)
+            #expect(try await client.createStream("s3").status == .created)
+            #expect(try await Self.streamCount(client) == 3)
+        }
+    }
+
+    @Test("concurrent creations cannot pass the stream limit together")
+    func concurrentCreations() async throws {
+        try await TestServer { $0.limits.maxStreamsPerClient = 3 }.run { client in
+            #expect(try await client.createStream("first").status == .created)
+            let statuses = try await withThrowingTaskGroup(of: (Int, String?).self) { group in
+                for s in 0..<12 {
+                    group.addTask {
+                        let reply = try await client.createStream("c\(s)")
+                        return (Int(reply.status.code), reply.errorCode)
+                    }
+                }
+                return try await group.reduce(into: [(Int, String?)]()) { $0.append($1) }
+            }
+            let created = statuses.filter { $0.0 == 201 }.count
+            #expect(statuses.allSatisfy { $0.0 == 201 || ($0.0 == 409 && $0.1 == "quota_exceeded") }, "\(statuses)")
+            #expect((1...2).contains(created), "\(created) of 12 concurrent creations passed a limit with 2 left")
+            #expect(try await Self.streamCount(client) == 1 + created)
+        }
+    }
+
+    @Test("a stream at its checkpoint limit refuses one more, saved or uploaded (before the body); deleting makes room")
+    func checkpointsPerStream() async throws {
+        try await TestServer { $0.limits.maxCheckpointsPerStream = 2 }.run { client in
+            #expect(try await client.createStream("s").status == .created)
+            for name in ["a", "b"] {
+                #expect(try await client.send(.post, "/v1/streams/s/checkpoints", json: "{\"name\":\"\(name)\"}").status == .created)
+            }
+            let saved = try await client.send(.post, "/v1/streams/s/checkpoints", json: "{\"name\":\"c\"}")
+            #expect(saved.status == .conflict)
+            #expect(saved.errorCode == "quota_exceeded")
+            #expect(String(buffer: saved.body).contains("limit of 2"))
+            let file = Data(buffer: try await client.send(.get, "/v1/streams/s/checkpoints/a").body)
+            let uploaded = try await client.send(.put, "/v1/streams/s/checkpoints/d", body: file, contentType: "application/octet-stream")
+            #expect(uploaded.status == .conflict)
+            #expect(uploaded.errorCode == "quota_exceeded")
+            let list = try client.object(try await client.send(.get, "/v1/streams/s/checkpoints"))
+            #expect((list["checkpoints"] as? [[String: Any]])?.compactMap { $0["name"] as? String }.sorted() == ["a", "b"])
+            #expect(try await client.send(.delete, "/v1/streams/s/checkpoints/a").status == .noContent)
+            #expect(try await client.send(.put, "/v1/streams/s/checkpoints/d", body: file, contentType: "application/octet-stream").status == .created)
+        }
+    }
+}
