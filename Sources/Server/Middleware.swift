@@ -62,6 +62,19 @@ struct AuthMiddleware: RouterMiddleware {
             throw APIError.unauthorized("the API key is not valid")
         }
         context.client = client
-        return try await admission.admit(client) { try await next(request, context) }
+        let ticket = try admission.enter(client)
+        var response: Response
+        do { response = try await next(request, context) } catch {
+            ticket.leave()
+            throw error
+        }
+        // In flight until the body is written: Hummingbird writes it after this returns, and a
+        // client that does not read holds the connection that long.
+        let body = response.body
+        response.body = ResponseBody(contentLength: body.contentLength) { writer in
+            defer { ticket.leave() }
+            try await body.write(writer)
+        }
+        return response
     }
 }

@@ -26,6 +26,24 @@ struct Routes: Sendable {
 
     var limits: ServerLimits { service.limits }
 
+    /// Bytes of a large body handed to the connection at a time.
+    static let chunkBytes = 256 * 1024
+
+    /// A large body written a chunk at a time, each write waiting until the connection can take
+    /// more: as one buffer it would sit whole in the channel's queue however slowly the client
+    /// reads, and count as written (the request out of flight, the connection idle) at once.
+    static func chunked(_ data: Data) -> ResponseBody {
+        ResponseBody(contentLength: data.count) { writer in
+            var offset = 0
+            while offset < data.count {
+                let end = min(offset + chunkBytes, data.count)
+                try await writer.write(ByteBuffer(bytes: data[data.startIndex + offset ..< data.startIndex + end]))
+                offset = end
+            }
+            try await writer.finish(nil)
+        }
+    }
+
     /// The request body, refused with 413 from a declared length over `limit` before a byte of
     /// it is read (the connection then ends: `RequestGuard.answeredBeforeBody`).
     func body(_ request: Request, limit: Int) async throws -> ByteBuffer {
@@ -183,7 +201,7 @@ struct Routes: Sendable {
                 return Response(
                     status: .ok,
                     headers: [.contentType: "application/octet-stream", .contentDisposition: "attachment; filename=\"\(name).safetensors\""],
-                    body: .init(byteBuffer: ByteBuffer(bytes: data)))
+                    body: Self.chunked(data))
             },
             Endpoint(.put, "/v1/streams/:id/checkpoints/:name", accepts: [ContentType.octetStream], statuses: [201, 409, 422]) { request, context in
                 let (id, name) = (try Self.id(context), try Self.name(context))

@@ -129,6 +129,41 @@ struct FairnessTests {
         }
     }
 
+    @Test("answers a client does not read hold its own places until written: another client is served, and reading frees them")
+    func unreadAnswersCount() async throws {
+        var server = TestServer { $0.maxRequestsPerClient = 2 }
+        // D = 512: a checkpoint larger than the two sockets' buffers, so an unread download
+        // cannot finish.
+        server.backend = PixelStatisticsBackend(dimension: 512, logitScale: 50)
+        try await server.run { client in
+            #expect(try await client.createStream("s").status == .created)
+            let created = try client.object(try await client.send(.post, "/v1/streams/s/checkpoints", json: "{\"name\":\"c\"}"), .created)
+            let bytes = try #require(created["bytes"] as? Int)
+            try #require(bytes > 16 << 20, "a checkpoint of \(bytes) bytes could fit in the socket buffers")
+            let port = try #require(client.client.port)
+            var readers: [RawConnection] = []
+            for _ in 0..<2 {
+                let reader = try RawConnection(port: port)
+                await reader.write("GET /v1/streams/s/checkpoints/c HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer alice-key-123\r\n\r\n")
+                readers.append(reader)
+            }
+            // Before, each left the count when its handler returned, before a byte was written.
+            try await client.waitForMetric("rada_client_requests_in_flight_count", timeout: .seconds(20)) { $0 == 2 }
+            try await Task.sleep(for: .milliseconds(300))
+            #expect(try await client.metric("rada_client_requests_in_flight_count") == 2, "still in flight while unread")
+            let refused = try await client.send(.get, "/v1/streams/s")
+            #expect(refused.status == .tooManyRequests && refused.errorCode == "queue_full", "\(String(buffer: refused.body))")
+            #expect(try await client.send(.get, "/v1/streams", key: "bob-key-4567").status == .ok, "another client is served")
+            for reader in readers {
+                // The whole answer: the checkpoint and a head of a few hundred bytes.
+                let read = await reader.readCount(bytes + 200, timeout: .seconds(30))
+                #expect(read > bytes && read < bytes + 1000, "\(read) bytes read of a \(bytes)-byte checkpoint")
+            }
+            try await client.waitForMetric("rada_client_requests_in_flight_count", timeout: .seconds(20)) { $0 == 0 }
+            #expect(try await client.send(.get, "/v1/streams/s").status == .ok)
+        }
+    }
+
     /// The test backend with a tower that costs `perImage` per image, as a real one does.
     struct CostlyBackend: EmbeddingBackend {
         var perImage: Duration

@@ -85,6 +85,24 @@ final class RawConnection: @unchecked Sendable {
     }
 
     /// Reads until one whole response (head and a Content-Length body) has arrived.
+    /// Reads until `count` bytes have come, the server closes, or `timeout` passes; how many came.
+    func readCount(_ count: Int, timeout: Duration) async -> Int {
+        var total = 0
+        let deadline = ContinuousClock.now + timeout
+        var chunk = [UInt8](repeating: 0, count: 1 << 20)
+        while total < count, ContinuousClock.now < deadline {
+            let n = chunk.withUnsafeMutableBytes { recv(fd, $0.baseAddress, $0.count, 0) }
+            if n > 0 {
+                total += n
+            } else if n < 0, errno == EAGAIN || errno == EWOULDBLOCK {
+                try? await Task.sleep(for: .milliseconds(5))
+            } else {
+                break
+            }
+        }
+        return total
+    }
+
     func readResponse(timeout: Duration) async -> RawResponse? {
         var bytes: [UInt8] = []
         let deadline = ContinuousClock.now + timeout
