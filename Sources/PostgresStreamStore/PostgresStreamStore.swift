@@ -227,6 +227,16 @@ final class PostgresStreamHandle: StreamHandle {
             """).rows.first.map { try store.decode($0, as: Data.self) }
     }
 
+    func checkpointReader(named name: String) throws -> (any CheckpointReader)? {
+        try database.query("""
+            SELECT octet_length(data), created_at FROM rada_checkpoints
+            WHERE client = \(key.client) AND stream = \(key.id) AND name = \(name)
+            """).rows.first.map { row in
+            let (bytes, created) = try store.decode(row, as: (Int32, Date).self)
+            return PostgresCheckpointReader(database: database, key: key, name: name, createdAt: created, size: Int(bytes))
+        }
+    }
+
     func saveCheckpoint(named name: String, data: Data) throws {
         let result = try fenced("""
             INSERT INTO rada_checkpoints (client, stream, name, data) SELECT $1, $2, $6, $7 FROM lease
@@ -262,5 +272,34 @@ final class PostgresStreamHandle: StreamHandle {
             UPDATE rada_streams SET owner = NULL
             WHERE client = \(key.client) AND stream = \(key.id) AND epoch = \(epoch) AND owner = \(store.serverID)
             """)
+    }
+}
+
+/// A checkpoint read a part per query. The row is pinned by its creation time: a checkpoint
+/// deleted and saved again under the same name meanwhile is another file, and reading stops.
+final class PostgresCheckpointReader: CheckpointReader {
+    let database: BlockingPostgres
+    let key: StreamKey
+    let name: String
+    let createdAt: Date
+    let size: Int
+
+    init(database: BlockingPostgres, key: StreamKey, name: String, createdAt: Date, size: Int) {
+        self.database = database
+        self.key = key
+        self.name = name
+        self.createdAt = createdAt
+        self.size = size
+    }
+
+    func read(offset: Int, count: Int) throws -> Data {
+        let wanted = max(0, min(count, size - offset))
+        // substring counts from 1.
+        let rows = try database.query("""
+            SELECT substring(data FROM \(Int32(clamping: offset + 1)) FOR \(Int32(clamping: wanted))) FROM rada_checkpoints
+            WHERE client = \(key.client) AND stream = \(key.id) AND name = \(name) AND created_at = \(createdAt)
+            """).rows
+        guard let row = rows.first, let data = try? row.decode(Data.self), data.count == wanted else { throw StreamStoreError.notFound }
+        return data
     }
 }

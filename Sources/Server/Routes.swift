@@ -1,6 +1,7 @@
 import Foundation
 import Hummingbird
 import NIOCore
+import StreamStore
 
 /// The HTTP surface: parses requests, calls `StreamService`, encodes JSON.
 struct Routes: Sendable {
@@ -26,19 +27,20 @@ struct Routes: Sendable {
 
     var limits: ServerLimits { service.limits }
 
-    /// Bytes of a large body handed to the connection at a time.
-    static let chunkBytes = 256 * 1024
+    /// Bytes of a download read from the store and handed to the connection at a time.
+    static let partBytes = 256 * 1024
 
-    /// A large body written a chunk at a time, each write waiting until the connection can take
-    /// more: as one buffer it would sit whole in the channel's queue however slowly the client
-    /// reads, and count as written (the request out of flight, the connection idle) at once.
-    static func chunked(_ data: Data) -> ResponseBody {
-        ResponseBody(contentLength: data.count) { writer in
+    /// A checkpoint written a part at a time, each read from the store only once the connection
+    /// has taken the last: a download holds one part in memory, and its request stays in
+    /// flight (the connection busy) until the client has read all but the last parts. As one
+    /// buffer it sat whole in the channel's queue however slowly the client read.
+    func streamed(_ reader: any CheckpointReader) -> ResponseBody {
+        ResponseBody(contentLength: reader.size) { [service] writer in
             var offset = 0
-            while offset < data.count {
-                let end = min(offset + chunkBytes, data.count)
-                try await writer.write(ByteBuffer(bytes: data[data.startIndex + offset ..< data.startIndex + end]))
-                offset = end
+            while offset < reader.size {
+                let part = try await service.readPart(reader, offset: offset, count: Self.partBytes)
+                try await writer.write(ByteBuffer(bytes: part))
+                offset += part.count
             }
             try await writer.finish(nil)
         }
@@ -197,11 +199,11 @@ struct Routes: Sendable {
             },
             Endpoint(.get, "/v1/streams/:id/checkpoints/:name", statuses: [200]) { _, context in
                 let name = try Self.name(context)
-                let data = try await service.checkpointData(client: context.client, id: try Self.id(context), name: name)
+                let reader = try await service.checkpointDownload(client: context.client, id: try Self.id(context), name: name)
                 return Response(
                     status: .ok,
                     headers: [.contentType: "application/octet-stream", .contentDisposition: "attachment; filename=\"\(name).safetensors\""],
-                    body: Self.chunked(data))
+                    body: streamed(reader))
             },
             Endpoint(.put, "/v1/streams/:id/checkpoints/:name", accepts: [ContentType.octetStream], statuses: [201, 409, 422]) { request, context in
                 let (id, name) = (try Self.id(context), try Self.name(context))

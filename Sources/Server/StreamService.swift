@@ -346,6 +346,23 @@ final class StreamService: Sendable {
         }
     }
 
+    /// A checkpoint for download, read a part at a time (`readPart`): what a download holds in
+    /// memory is one part, however slowly its client reads.
+    func checkpointDownload(client: String, id: String, name: String) async throws -> any CheckpointReader {
+        try Identifier.require(name, "checkpoint name")
+        return try await inTurn(client: client, id: id) { stream in
+            guard let reader = try await onPool({ try stream.handle.checkpointReader(named: name) }) else {
+                throw APIError.notFound("no checkpoint \"\(name)\" on stream \"\(id)\"")
+            }
+            return reader
+        }
+    }
+
+    /// One part of a download, read off the event loops.
+    func readPart(_ reader: any CheckpointReader, offset: Int, count: Int) async throws -> Data {
+        try await onPool { try reader.read(offset: offset, count: count) }
+    }
+
     func restoreCheckpoint(client: String, id: String, name: String) async throws -> StreamInfo {
         let data = try await checkpointData(client: client, id: id, name: name)
         return try await restore(client: client, id: id, name: name, data: data)

@@ -166,6 +166,10 @@ final class LocalStreamHandle: StreamHandle, @unchecked Sendable {
         FileManager.default.contents(atPath: directory.checkpointURL(name).path)
     }
 
+    func checkpointReader(named name: String) throws -> (any CheckpointReader)? {
+        try LocalCheckpointReader(path: directory.checkpointURL(name).path)
+    }
+
     func saveCheckpoint(named name: String, data: Data) throws {
         let url = directory.checkpointURL(name)
         guard !FileManager.default.fileExists(atPath: url.path) else { throw StreamStoreError.exists }
@@ -189,4 +193,44 @@ final class LocalStreamHandle: StreamHandle, @unchecked Sendable {
     func verifyOwnership() throws {}
 
     func release() {}
+}
+
+/// An open checkpoint file: the descriptor keeps the file's bytes readable even if it is
+/// deleted meanwhile (checkpoints are never rewritten in place), so every part is of one file.
+final class LocalCheckpointReader: CheckpointReader {
+    private let descriptor: Int32
+    let size: Int
+
+    /// nil when there is no such file.
+    init?(path: String) throws {
+        let descriptor = open(path, O_RDONLY | O_CLOEXEC)
+        guard descriptor >= 0 else {
+            if errno == ENOENT { return nil }
+            throw DurableFile.failure("cannot open checkpoint", path)
+        }
+        var status = stat()
+        guard fstat(descriptor, &status) == 0 else {
+            close(descriptor)
+            throw DurableFile.failure("cannot stat checkpoint", path)
+        }
+        self.descriptor = descriptor
+        size = Int(status.st_size)
+    }
+
+    deinit { close(descriptor) }
+
+    func read(offset: Int, count: Int) throws -> Data {
+        let wanted = max(0, min(count, size - offset))
+        var data = Data(count: wanted)
+        var done = 0
+        while done < wanted {
+            let n = data.withUnsafeMutableBytes { pread(descriptor, $0.baseAddress! + done, wanted - done, off_t(offset + done)) }
+            guard n > 0 else {
+                if n < 0, errno == EINTR { continue }
+                throw StreamStoreError.unavailable("a checkpoint read failed (errno \(errno))")
+            }
+            done += n
+        }
+        return data
+    }
 }

@@ -131,6 +131,14 @@ public protocol StreamStore: Sendable {
     func close()
 }
 
+/// A stored checkpoint, read a part at a time from any thread (blocking I/O: off the event loops).
+public protocol CheckpointReader: Sendable {
+    var size: Int { get }
+    /// Bytes `offset ..< offset + count` of the checkpoint (fewer only at its end). Throws
+    /// `notFound` when the checkpoint was deleted meanwhile and its bytes are gone.
+    func read(offset: Int, count: Int) throws -> Data
+}
+
 /// The write side of one open stream. Only touched under the stream's lock, one call at a time,
 /// except `snapshot`, which may run on another thread beside `append` and the checkpoint calls
 /// (never beside another `snapshot`, `prepareSnapshot` or `delete`).
@@ -146,6 +154,9 @@ public protocol StreamHandle: AnyObject, Sendable {
     func snapshot(sequence: UInt64, data: Data) throws
     func checkpoints() throws -> [StoredCheckpoint]
     func checkpoint(named name: String) throws -> Data?
+    /// The checkpoint read a part at a time (a download holds one part, not the file); nil when
+    /// there is no such checkpoint. Its parts are those of the checkpoint as it was when opened.
+    func checkpointReader(named name: String) throws -> (any CheckpointReader)?
     /// Throws `StreamStoreError.exists` when the name is taken.
     func saveCheckpoint(named name: String, data: Data) throws
     /// False when there was no such checkpoint.

@@ -80,6 +80,23 @@ struct PostgresStoreTests {
             #expect(try opened.handle.checkpoints().map(\.bytes) == [100])
             #expect(try opened.handle.checkpoint(named: "c1") == Data(repeating: 7, count: 100))
             #expect(try opened.handle.checkpoint(named: "c2") == nil)
+            // Read a part at a time: the parts are the file; a deleted one is read whole or not at all.
+            let file = Data((0..<1000).map { UInt8($0 % 251) })
+            try opened.handle.saveCheckpoint(named: "big", data: file)
+            #expect(try opened.handle.checkpointReader(named: "c2") == nil)
+            let reader = try #require(try opened.handle.checkpointReader(named: "big"))
+            #expect(reader.size == 1000)
+            #expect(try reader.read(offset: 0, count: 300) + reader.read(offset: 300, count: 300) + reader.read(offset: 600, count: 999) == file,
+                    "\(store.name): parts, the last one short")
+            #expect(try reader.read(offset: 1000, count: 10).isEmpty)
+            #expect(try opened.handle.deleteCheckpoint(named: "big"))
+            try opened.handle.saveCheckpoint(named: "big", data: Data(repeating: 1, count: 1000))
+            do {
+                #expect(try reader.read(offset: 500, count: 500) == file[500...], "\(store.name): the file as opened")
+            } catch {
+                #expect(error as? StreamStoreError == .notFound, "\(store.name): \(error)")
+            }
+            #expect(try opened.handle.deleteCheckpoint(named: "big"))
             opened.handle.release()
             opened = try store.open(key, accept: accept)
             #expect(opened.snapshots.map(\.sequence) == [3], "\(store.name): older snapshots go")

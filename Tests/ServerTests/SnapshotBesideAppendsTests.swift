@@ -80,6 +80,7 @@ final class GatedHandle: StreamHandle {
     }
     func checkpoints() throws -> [StoredCheckpoint] { try inner.checkpoints() }
     func checkpoint(named name: String) throws -> Data? { try inner.checkpoint(named: name) }
+    func checkpointReader(named name: String) throws -> (any CheckpointReader)? { try inner.checkpointReader(named: name) }
     func saveCheckpoint(named name: String, data: Data) throws { try inner.saveCheckpoint(named: name, data: data) }
     func deleteCheckpoint(named name: String) throws -> Bool { try inner.deleteCheckpoint(named: name) }
     func delete() throws { try inner.delete() }
