@@ -103,8 +103,13 @@ public final class PostgresStreamStore: StreamStore {
         !(try database.query("SELECT 1 FROM rada_streams WHERE client = \(key.client) AND stream = \(key.id)").rows.isEmpty)
     }
 
-    public func streams(client: String) throws -> [(id: String, metadata: Data)] {
-        try database.query("SELECT stream, metadata FROM rada_streams WHERE client = \(client) ORDER BY stream").compactMap { row in
+    public func streams(client: String, after: String?, limit: Int) throws -> [(id: String, metadata: Data)] {
+        // COLLATE "C": byte order, the order of Swift's String comparison for the ids' ASCII.
+        try database.query("""
+            SELECT stream, metadata FROM rada_streams
+            WHERE client = \(client) AND (\(after)::text IS NULL OR stream > \(after) COLLATE "C")
+            ORDER BY stream COLLATE "C" LIMIT \(Int64(max(0, limit)))
+            """).compactMap { row in
             try? row.decode((String, Data).self)
         }.map { (id: $0.0, metadata: $0.1) }
     }

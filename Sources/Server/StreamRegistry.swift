@@ -163,8 +163,8 @@ actor StreamRegistry {
     }
 
     /// The client's streams with their metadata, as stored.
-    func storedStreams(client: String) async throws -> [(id: String, metadata: Data)] {
-        try await onLoader { try $0.streams(client: client) }
+    func storedStreams(client: String, after: String?, limit: Int) async throws -> [(id: String, metadata: Data)] {
+        try await onLoader { try $0.streams(client: client, after: after, limit: limit) }
     }
 
     /// Deletes the stream from the store (the caller holds the stream's turn).

@@ -85,12 +85,23 @@ final class StreamService: Sendable {
         return try await onPool { try self.info(stream, state) }
     }
 
+    /// Streams whose metadata a listing holds at once.
+    static let listPage = 4
+
     func listStreams(client: String) async throws -> StreamList {
         let decoder = JSONDecoder()
         decoder.dateDecodingStrategy = .iso8601
-        let items = try await registry.storedStreams(client: client).compactMap { stored -> StreamList.Item? in
-            guard let metadata = try? decoder.decode(StreamMetadata.self, from: stored.metadata) else { return nil }
-            return StreamList.Item(id: stored.id, labels: metadata.labels.count, createdAt: metadata.createdAt)
+        // A few metadata at a time: each may be as large as a request body (labels, prompts).
+        var items: [StreamList.Item] = []
+        var after: String?
+        while true {
+            let page = try await registry.storedStreams(client: client, after: after, limit: Self.listPage)
+            for stored in page {
+                guard let metadata = try? decoder.decode(StreamMetadata.self, from: stored.metadata) else { continue }
+                items.append(StreamList.Item(id: stored.id, labels: metadata.labels.count, createdAt: metadata.createdAt))
+            }
+            guard page.count == Self.listPage, let last = page.last?.id else { break }
+            after = last
         }
         return StreamList(streams: items)
     }

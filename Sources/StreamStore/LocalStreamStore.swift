@@ -72,8 +72,8 @@ public struct LocalStreamStore: StreamStore {
         FileManager.default.fileExists(atPath: layout.stream(client: key.client, id: key.id).url.path)
     }
 
-    public func streams(client: String) throws -> [(id: String, metadata: Data)] {
-        layout.streamIDs(client: client).compactMap { id in
+    public func streams(client: String, after: String?, limit: Int) throws -> [(id: String, metadata: Data)] {
+        layout.streamIDs(client: client).filter { after == nil || $0 > after! }.prefix(max(0, limit)).compactMap { id in
             FileManager.default.contents(atPath: layout.stream(client: client, id: id).metadataURL.path).map { (id, $0) }
         }
     }

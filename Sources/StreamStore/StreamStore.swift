@@ -119,8 +119,10 @@ public protocol StreamStore: Sendable {
     /// `notFound`, `ownedElsewhere`, `damaged` or `unavailable`.
     func open(_ key: StreamKey, accept: ([UInt8]) -> Bool) throws -> OpenedStream
     func exists(_ key: StreamKey) throws -> Bool
-    /// The client's streams, sorted by id, with their metadata (unreadable ones left out).
-    func streams(client: String) throws -> [(id: String, metadata: Data)]
+    /// The client's streams with ids after `after` (all when nil), sorted by id, at most `limit`
+    /// of them, with their metadata (unreadable ones left out). Paged because one metadata may be
+    /// as large as a request body, and a client may have many streams.
+    func streams(client: String, after: String?, limit: Int) throws -> [(id: String, metadata: Data)]
     /// How many streams the client has stored (readable or not): what its quota counts.
     func streamCount(client: String) throws -> Int
     /// Removes a stream that could not be opened (quarantined), without taking ownership through

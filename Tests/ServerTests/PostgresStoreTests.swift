@@ -102,9 +102,22 @@ struct PostgresStoreTests {
             #expect(opened.snapshots.map(\.sequence) == [3], "\(store.name): older snapshots go")
             #expect(try opened.snapshots[0].read() == Data([9]))
             #expect(Self.sequences(opened) == [3], "\(store.name): records the snapshot holds go")
-            #expect(try store.streams(client: "alice").map(\.id) == ["s"])
-            #expect(try store.streams(client: "bob").isEmpty)
+            #expect(try store.streams(client: "alice", after: nil, limit: 10).map(\.id) == ["s"])
+            #expect(try store.streams(client: "bob", after: nil, limit: 10).isEmpty)
             #expect(try store.streamCount(client: "alice") == 1 && store.streamCount(client: "bob") == 0, "\(store.name): the quota's count")
+            // Listing pages in byte order of the ids, the same on both stores.
+            let more = ["b.2", "A-1", "z", "b", "S_9"]
+            for id in more { try store.create(StreamKey(client: "alice", id: id), metadata: Data("{}".utf8), snapshot: Data([0])).release() }
+            var paged: [String] = []
+            var after: String?
+            while true {
+                let page = try store.streams(client: "alice", after: after, limit: 2).map(\.id)
+                paged += page
+                guard page.count == 2 else { break }
+                after = page.last
+            }
+            #expect(paged == (more + ["s"]).sorted(), "\(store.name): \(paged)")
+            for id in more { #expect(try store.removeUnopened(StreamKey(client: "alice", id: id))) }
             #expect(try opened.handle.deleteCheckpoint(named: "c1"))
             #expect(try !opened.handle.deleteCheckpoint(named: "c1"))
             try opened.handle.delete()

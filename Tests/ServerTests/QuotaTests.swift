@@ -28,6 +28,16 @@ struct QuotaTests {
         }
     }
 
+    @Test("a listing reads the store a few streams at a time and returns them all, in order")
+    func listingPages() async throws {
+        try await TestServer().run { client in
+            let ids = (0..<(3 * StreamService.listPage + 1)).map { "s\($0)" }
+            for id in ids.shuffled() { #expect(try await client.createStream(id).status == .created) }
+            let list = try client.object(try await client.send(.get, "/v1/streams"))
+            #expect((list["streams"] as? [[String: Any]])?.compactMap { $0["id"] as? String } == ids.sorted())
+        }
+    }
+
     @Test("concurrent creations cannot pass the stream limit together")
     func concurrentCreations() async throws {
         try await TestServer { $0.limits.maxStreamsPerClient = 3 }.run { client in

@@ -57,7 +57,9 @@ struct GatedStore: StreamStore {
         return opened
     }
     func exists(_ key: StreamKey) throws -> Bool { try inner.exists(key) }
-    func streams(client: String) throws -> [(id: String, metadata: Data)] { try inner.streams(client: client) }
+    func streams(client: String, after: String?, limit: Int) throws -> [(id: String, metadata: Data)] {
+        try inner.streams(client: client, after: after, limit: limit)
+    }
     func streamCount(client: String) throws -> Int { try inner.streamCount(client: client) }
     func removeUnopened(_ key: StreamKey) throws -> Bool { try inner.removeUnopened(key) }
     func close() { inner.close() }
