@@ -67,8 +67,8 @@ public enum StreamStoreError: Error, CustomStringConvertible, Sendable, Equatabl
     /// This process no longer owns the stream: another server took its lease over and the
     /// fencing epoch moved on. Nothing was written; the stream must be dropped from memory.
     case fenced
-    /// Another live server holds the stream's lease (its heartbeat is fresh): this one may not
-    /// take it over yet.
+    /// Another server holds the stream's lease (it wrote the stream within the lease time): this
+    /// one may not take it over yet.
     case ownedElsewhere(owner: String)
     /// The store cannot be reached or answered with an error; the text is for the log.
     case unavailable(String)
@@ -128,8 +128,8 @@ public protocol StreamStore: Sendable {
     /// Removes a stream that could not be opened (quarantined), without taking ownership through
     /// `open`; false when there is no such stream.
     func removeUnopened(_ key: StreamKey) throws -> Bool
-    /// Ends this process's use of the store after the final snapshots (the PostgreSQL store stops
-    /// its heartbeat, so its leases lapse at once, and closes its connections).
+    /// Ends this process's use of the store after the final snapshots (the PostgreSQL store closes
+    /// its connections; streams were released as they were snapshotted).
     func close()
 }
 

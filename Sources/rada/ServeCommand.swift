@@ -27,7 +27,7 @@ struct ServeCommand: AsyncParsableCommand {
     var store: String?
     @Option(name: .customLong("server-id"), help: "This server's name in the PostgreSQL store's leases. [RADA_SERVER_ID, default host-pid-random]")
     var serverID: String?
-    @Option(name: .customLong("lease-seconds"), help: "PostgreSQL store: a stream's lease lapses this long after its owner's last heartbeat; then another server may take it over. [RADA_LEASE_SECONDS, default 10]")
+    @Option(name: .customLong("lease-seconds"), help: "PostgreSQL store: a stream's lease lapses this long after its owner's last write; then another server may take it over. [RADA_LEASE_SECONDS, default 10]")
     var leaseSeconds: Double?
     @Option(name: .customLong("api-keys"), help: "File of `client-name key` lines. [RADA_API_KEYS_FILE]")
     var apiKeys: String?
