@@ -93,6 +93,34 @@ struct TowerFixtureTests {
         #expect(agreement(last, Matrix(rows: 1, cols: images.cols, storage: images.row(reference.images - 1))).maxAbsDiff <= 1e-5)
     }
 
+    /// What a server's load does to a request: its images share backbone batches of any size
+    /// with others'. BLAS's kernels depend on the number of rows, which once gave an image other
+    /// last bits in a batch of 4 than alone (the projection, now one row at a time). Texts are
+    /// not there yet: a batch pads them to its longest, and a text's bits then differ with the
+    /// padding at float rounding (`batchingIsInvisible` bounds it).
+    @Test("an image embeds to the same bits in a batch of any size, on one thread or two",
+          arguments: Self.precisionsHere)
+    func embeddingsDoNotDependOnTheBatch(precision: TowerPrecision) throws {
+        let directory = Fixtures.url("tiny-clip")
+        let model = try CLIPModel.load(from: directory, precision: precision)
+        let reference = try ReferenceOutputs(directory: directory)
+        let perImage = reference.pixels.count / reference.images
+        for threads in [1, 2] {
+            BLAS.withThreads(threads) {
+                let alone = (0..<reference.images).map {
+                    model.embedImages(pixels: Array(reference.pixels[$0 * perImage ..< ($0 + 1) * perImage]), count: 1).storage
+                }
+                for size in [2, 3, 4, 5, 8, 12, 17] {
+                    let pixels = (0..<size).flatMap { i in reference.pixels[(i % reference.images) * perImage ..< (i % reference.images + 1) * perImage] }
+                    let batch = model.embedImages(pixels: pixels, count: size)
+                    for i in 0..<size {
+                        #expect(batch.row(i) == alone[i % reference.images], "\(precision), \(threads) threads, image \(i) of \(size)")
+                    }
+                }
+            }
+        }
+    }
+
     /// fp32 and every 16-bit kernel this machine runs.
     static let precisionsHere: [TowerPrecision] = [.float32] + BF16PackedMatrix.Kernel.available.map { .bfloat16($0) }
         + (FP16PackedMatrix.isAvailable ? [.float16] : [])
