@@ -1,3 +1,4 @@
+import NIOCore
 import Synchronization
 
 /// How fast one connection's request body arrives, in the time that is the client's to answer
@@ -57,6 +58,9 @@ final class BodyProgress: Sendable {
         let open = since == 0 ? 0 : max(0, now - since)
         return (bytes.load(ordering: .relaxed), waited.load(ordering: .relaxed) + open)
     }
+
+    /// The clock of every time given here: uptime in nanoseconds.
+    static var now: Int { Int(clamping: NIODeadline.now().uptimeNanoseconds) }
 
     /// The client's time given free before its rate counts.
     static let graceNanoseconds = 1_000_000_000

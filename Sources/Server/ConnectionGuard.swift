@@ -118,7 +118,7 @@ final class ConnectionTable: Sendable {
 
     /// Counts `channel` (idle until it delivers a head) against `limits.maxConnections`.
     func admit(_ channel: any Channel, progress: BodyProgress, limits: ConnectionLimits) -> Admission {
-        let now = Int(clamping: NIODeadline.now().uptimeNanoseconds)
+        let now = BodyProgress.now
         return state.withLock { state in
             state.tick += 1
             let id = ObjectIdentifier(channel)
@@ -324,17 +324,15 @@ final class RequestGuard: ChannelDuplexHandler, RemovableChannelHandler {
     func read(context: ChannelHandlerContext) {
         if !readPending {
             readPending = true
-            progress.readAsked(at: Self.now)
+            progress.readAsked(at: BodyProgress.now)
         }
         context.read()
     }
 
-    static var now: Int { Int(clamping: NIODeadline.now().uptimeNanoseconds) }
-
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         if readPending {
             readPending = false
-            progress.readAnswered(at: Self.now)
+            progress.readAnswered(at: BodyProgress.now)
         }
         let buffer = unwrapInboundIn(data)
         switch phase {
@@ -379,7 +377,7 @@ final class RequestGuard: ChannelDuplexHandler, RemovableChannelHandler {
         updateIdleness()
         guard case .head = phase, let context else { return }
         phase = .body
-        progress.bodyStarted(at: Self.now, readPending: readPending)
+        progress.bodyStarted(at: BodyProgress.now, readPending: readPending)
         schedule(limits.bodyTimeout, context) { $0.timedOut(nil) }
     }
 
