@@ -12,6 +12,10 @@ final class BPECache: @unchecked Sendable {
     private var entries: [[UInt8]: [Int]] = [:]
     /// A server sees unbounded vocabularies of user text; past this many words the memo restarts.
     let capacity: Int
+    /// Longer words are not kept. Real words are short and repeat; long ones are mostly one-offs,
+    /// and kept they would let clients fill memory: 65 536 words of 4 800 bytes (a 1 200-character
+    /// prompt) with their ids held 0.5 GB. With this cap the memo holds at most about 40 MB.
+    static let maxWordBytes = 64
 
     init(capacity: Int = 65_536) {
         self.capacity = capacity

@@ -111,7 +111,7 @@ public struct CLIPTokenizer: Sendable {
         }
         var wordIds: [Int] = []
         bpe.encode(word, into: &wordIds)
-        cache.store(wordIds, for: word)
+        if word.count <= BPECache.maxWordBytes { cache.store(wordIds, for: word) }
         ids.append(contentsOf: wordIds)
     }
 
