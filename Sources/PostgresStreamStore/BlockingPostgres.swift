@@ -46,6 +46,24 @@ final class BlockingPostgres: Sendable {
         try withConnection { try Self.run(query, on: $0, logger: logger) }
     }
 
+    /// Runs `body`'s statements in one transaction on one connection: committed when `body`
+    /// returns, rolled back when it throws. A connection whose rollback fails is closed, never
+    /// handed to the next caller inside a broken transaction.
+    func transaction<T>(_ body: ((PostgresQuery) throws -> PostgresQueryResult) throws -> T) throws -> T {
+        try withConnection { connection in
+            let run = { (query: PostgresQuery) in try Self.run(query, on: connection, logger: self.logger) }
+            _ = try run("BEGIN")
+            do {
+                let value = try body(run)
+                _ = try run("COMMIT")
+                return value
+            } catch {
+                do { _ = try run("ROLLBACK") } catch { connection.close().whenComplete { _ in } }
+                throw error
+            }
+        }
+    }
+
     /// Longest a statement may go unanswered before its connection is closed (a database behind
     /// a partition never answers; its own `statement_timeout` of 30 s covers a slow one).
     static let answerDeadline = TimeAmount.seconds(40)

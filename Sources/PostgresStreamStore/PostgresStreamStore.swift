@@ -45,11 +45,33 @@ public final class PostgresStreamStore: StreamStore {
 
     // MARK: StreamStore
 
-    public func create(_ key: StreamKey, metadata: Data, snapshot: Data) throws -> any StreamHandle {
+    public func create(_ key: StreamKey, metadata: Data, snapshot: Data, streamLimit: Int?) throws -> any StreamHandle {
+        guard let streamLimit else { return try insert(key, metadata: metadata, snapshot: snapshot, run: database.query) }
+        return try database.transaction { run in
+            // Every server's limited creations for this client queue on this lock until commit, so
+            // the count (a statement of its own, read after the lock) includes all of theirs.
+            _ = try run("SELECT pg_advisory_xact_lock(\(Self.creationLockSpace), hashtext(\(key.client)))")
+            guard let row = try run("SELECT count(*) FROM rada_streams WHERE client = \(key.client)").rows.first else {
+                throw StreamStoreError.unavailable("count(*) returned no row")
+            }
+            let count: Int64 = try decode(row, as: Int64.self)
+            let stored = Int(count)
+            guard stored < streamLimit else { throw StreamStoreError.quotaExceeded(stored: stored, limit: streamLimit) }
+            return try insert(key, metadata: metadata, snapshot: snapshot, run: run)
+        }
+    }
+
+    /// The first key of the two-key advisory locks that serialise one client's creations
+    /// (the migrations' lock is a one-key lock: the two kinds never collide).
+    static let creationLockSpace: Int32 = 7_247_082
+
+    private func insert(
+        _ key: StreamKey, metadata: Data, snapshot: Data, run: (PostgresQuery) throws -> PostgresQueryResult
+    ) throws -> any StreamHandle {
         // One statement: the stream row and snapshot 0 exist together or not at all. The lease
         // is left free: a creation reaches any server (its id is in the body, which the proxy
         // does not hash), and the server the stream's own requests are routed to takes it.
-        let result = try database.query("""
+        let result = try run("""
             WITH created AS (
                 INSERT INTO rada_streams (client, stream, metadata, owner, epoch)
                 VALUES (\(key.client), \(key.id), \(metadata), NULL, nextval('rada_epochs'))

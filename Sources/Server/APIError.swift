@@ -160,6 +160,7 @@ extension APIError {
             unavailable.retryAfterSeconds = 1
             return unavailable
         case .damaged(let why): return .internal("stored stream is damaged: \(why)")
+        case .quotaExceeded(let stored, let limit): return StreamService.streamQuotaError(limit: limit, stored: stored)
         }
     }
 }

@@ -331,16 +331,19 @@ final class LiveStream: Sendable {
 
     // MARK: Creation and recovery
 
-    /// Stores a new stream (atomically: all of it or nothing); 409 when the id is taken.
+    /// Stores a new stream (atomically: all of it or nothing); 409 when the id is taken, 409
+    /// `quota_exceeded` when the client has `streamLimit` streams.
     static func create(
-        metadata: StreamMetadata, state: StreamState, in store: any StreamStore, services: StreamServices
+        metadata: StreamMetadata, state: StreamState, streamLimit: Int?, in store: any StreamStore, services: StreamServices
     ) throws -> LiveStream {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
         encoder.dateEncodingStrategy = .iso8601
         let handle: any StreamHandle
         do {
-            handle = try store.create(StreamKey(client: metadata.client, id: metadata.id), metadata: encoder.encode(metadata), snapshot: state.checkpointData())
+            handle = try store.create(
+                StreamKey(client: metadata.client, id: metadata.id), metadata: encoder.encode(metadata), snapshot: state.checkpointData(),
+                streamLimit: streamLimit)
         } catch StreamStoreError.exists { throw APIError.conflict("stream \"\(metadata.id)\" already exists") }
         return LiveStream(
             metadata: metadata, handle: handle, inner: Inner(state: state, nextSequence: 0, snapshotSequence: 0), services: services)

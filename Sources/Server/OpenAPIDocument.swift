@@ -114,7 +114,7 @@ enum OpenAPIDocument {
           description: >
             400 for a body that is not JSON of this shape; 409 when the id exists for this client,
             or (code quota_exceeded) when the client has --max-streams-per-client streams stored
-            (default 1000; creations under way count too); 413 for more labels than the limit (1000) or more prompts per label than the limit (64);
+            (default 1000, counted across every server sharing the store); 413 for more labels than the limit (1000) or more prompts per label than the limit (64);
             422 for duplicate labels or invalid hyperparameters.
           requestBody:
             required: true

@@ -24,8 +24,6 @@ actor StreamRegistry {
     /// threads, never inside this actor, so a cold stream delays only its own requests. Every
     /// store call that may wait (a file, a database) runs there too.
     private var loading: [Key: Task<LiveStream, any Error>] = [:]
-    /// Creations under way per client, counted against its stream quota until they end.
-    private var creating: [String: Int] = [:]
     private let loader: WorkerPool
     /// What every stream uses of the server: the snapshot writer, the metrics it reports to.
     private let services: StreamServices
@@ -128,23 +126,13 @@ actor StreamRegistry {
         return true
     }
 
-    /// Stores a new stream, within the client's quota of `streamLimit` streams. The creations
-    /// under way are counted from before the store is read, so concurrent creations cannot
-    /// pass the quota together (one finishing meanwhile may be counted twice: a refusal at the
-    /// boundary, never an excess). Across servers sharing a store each checks alone: creations
-    /// at the same moment on different replicas may pass it by one per other replica.
+    /// Stores a new stream, within the client's quota of `streamLimit` streams: the store counts
+    /// and creates in one step for every server sharing it.
     func create(metadata: StreamMetadata, state: StreamState, streamLimit: Int) async throws -> LiveStream {
-        let client = metadata.client
-        creating[client, default: 0] += 1
-        let inFlight = creating[client] ?? 1
-        defer {
-            creating[client] = (creating[client] ?? 1) - 1
-            if creating[client] == 0 { creating[client] = nil }
-        }
-        let stored = try await onLoader { try $0.streamCount(client: client) }
-        guard stored + inFlight <= streamLimit else { throw StreamService.streamQuotaError(limit: streamLimit, stored: stored) }
         let services = self.services
-        let stream = try await onLoader { try LiveStream.create(metadata: metadata, state: state, in: $0, services: services) }
+        let stream = try await onLoader {
+            try LiveStream.create(metadata: metadata, state: state, streamLimit: streamLimit, in: $0, services: services)
+        }
         // A copy still held here belongs to a deleted incarnation of the id (deleted through
         // another server); the store's creation is the authority.
         loaded[Key(client: metadata.client, id: metadata.id)] = stream

@@ -320,7 +320,7 @@ final class StreamService: Sendable {
     }
 
     static func streamQuotaError(limit: Int, stored: Int) -> APIError {
-        .quotaExceeded("this client has \(stored) streams, at the server's limit of \(limit) (creations under way count too); delete one to make room")
+        .quotaExceeded("this client has \(stored) streams, at the server's limit of \(limit); delete one to make room")
     }
 
     /// 409 `quota_exceeded` when the stream holds its limit of checkpoints (the caller holds its turn).

@@ -9,6 +9,9 @@ import Glibc
 /// owns the directory; there is no lease (two servers on one directory are not supported).
 public struct LocalStreamStore: StreamStore {
     public let layout: DataLayout
+    /// Held from a limited creation's count to its rename, so that creations in this process
+    /// (the directory's one user) count each other.
+    private let limitedCreations = NSLock()
 
     public init(root: URL) {
         layout = DataLayout(root: root)
@@ -16,9 +19,18 @@ public struct LocalStreamStore: StreamStore {
 
     public var name: String { "directory \(layout.root.path)" }
 
+    public func create(_ key: StreamKey, metadata: Data, snapshot: Data, streamLimit: Int?) throws -> any StreamHandle {
+        guard let streamLimit else { return try build(key, metadata: metadata, snapshot: snapshot) }
+        limitedCreations.lock()
+        defer { limitedCreations.unlock() }
+        let stored = try streamCount(client: key.client)
+        guard stored < streamLimit else { throw StreamStoreError.quotaExceeded(stored: stored, limit: streamLimit) }
+        return try build(key, metadata: metadata, snapshot: snapshot)
+    }
+
     /// Builds the stream's directory aside (metadata, snapshot 0, empty journal, all fsynced) and
     /// renames it into place: a crash leaves the whole stream or none of it.
-    public func create(_ key: StreamKey, metadata: Data, snapshot: Data) throws -> any StreamHandle {
+    private func build(_ key: StreamKey, metadata: Data, snapshot: Data) throws -> any StreamHandle {
         let directory = layout.stream(client: key.client, id: key.id)
         let parent = directory.url.deletingLastPathComponent()
         try FileManager.default.createDirectory(at: parent, withIntermediateDirectories: true)

@@ -74,13 +74,15 @@ public enum StreamStoreError: Error, CustomStringConvertible, Sendable, Equatabl
     case unavailable(String)
     /// The stored stream is damaged (metadata missing or unreadable); the text names no path.
     case damaged(String)
+    /// `create`: the client already has `stored` streams, and may have at most `limit`.
+    case quotaExceeded(stored: Int, limit: Int)
 
     /// A refusal that says nothing about the stream itself: retrying later (or on the stream's
     /// owner) can succeed.
     public var isTransient: Bool {
         switch self {
         case .fenced, .ownedElsewhere, .unavailable: true
-        case .exists, .notFound, .damaged: false
+        case .exists, .notFound, .damaged, .quotaExceeded: false
         }
     }
 
@@ -92,6 +94,7 @@ public enum StreamStoreError: Error, CustomStringConvertible, Sendable, Equatabl
         case .ownedElsewhere(let owner): "the stream is owned by the live server \(owner)"
         case .unavailable(let why): "stream store unavailable: \(why)"
         case .damaged(let why): why
+        case .quotaExceeded(let stored, let limit): "the client has \(stored) streams, at its limit of \(limit)"
         }
     }
 }
@@ -112,8 +115,10 @@ public protocol StreamStore: Sendable {
     /// A short description for logs ("directory /srv/rada", "postgresql on db:5432/rada").
     var name: String { get }
     /// Stores a new stream (metadata and the snapshot at sequence 0) and returns its handle;
-    /// throws `StreamStoreError.exists` when the id is taken.
-    func create(_ key: StreamKey, metadata: Data, snapshot: Data) throws -> any StreamHandle
+    /// throws `StreamStoreError.exists` when the id is taken, and `quotaExceeded` when the client
+    /// already has `streamLimit` streams. The count and the creation are one step for every
+    /// process sharing the store: concurrent creations never pass the limit together.
+    func create(_ key: StreamKey, metadata: Data, snapshot: Data, streamLimit: Int?) throws -> any StreamHandle
     /// Reads a stream back and takes ownership of it (the PostgreSQL store takes its lease).
     /// `accept` checks a journal payload; reading stops at the first it refuses. Throws
     /// `notFound`, `ownedElsewhere`, `damaged` or `unavailable`.
@@ -131,6 +136,13 @@ public protocol StreamStore: Sendable {
     /// Ends this process's use of the store after the final snapshots (the PostgreSQL store closes
     /// its connections; streams were released as they were snapshotted).
     func close()
+}
+
+extension StreamStore {
+    /// Stores a new stream with no limit on the client's streams.
+    public func create(_ key: StreamKey, metadata: Data, snapshot: Data) throws -> any StreamHandle {
+        try create(key, metadata: metadata, snapshot: snapshot, streamLimit: nil)
+    }
 }
 
 /// A stored checkpoint, read a part at a time from any thread (blocking I/O: off the event loops).

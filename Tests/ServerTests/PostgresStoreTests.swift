@@ -5,6 +5,7 @@ import HummingbirdTesting
 import Logging
 import PostgresStreamStore
 import StreamStore
+import Synchronization
 import Testing
 @testable import Server
 
@@ -122,6 +123,50 @@ struct PostgresStoreTests {
             #expect(try !opened.handle.deleteCheckpoint(named: "c1"))
             try opened.handle.delete()
             #expect(try !store.exists(key))
+        }
+    }
+
+    @Test("limited creations count each other: on one local store, and from three servers of one database")
+    func limitedCreationsAreExact() throws {
+        let url = try ScratchPostgres.isolatedURL()
+        let servers = try (0..<3).map { try ScratchPostgres.store(url, server: "q\($0)") }
+        defer { for server in servers { server.close() } }
+        let local = LocalStreamStore(root: FileManager.default.temporaryDirectory.appendingPathComponent("rada-quota-\(UUID().uuidString)"))
+        for (name, stores) in [("local", [local as any StreamStore, local, local]), ("postgres", servers as [any StreamStore])] {
+            try stores[0].create(StreamKey(client: "alice", id: "first"), metadata: Data("{}".utf8), snapshot: Data([0]), streamLimit: 5).release()
+            try stores[0].create(StreamKey(client: "bob", id: "b"), metadata: Data("{}".utf8), snapshot: Data([0])).release()
+            // 30 creations at once, 10 through each store, with 4 places left: a thread each (the
+            // store blocks its caller), all released together.
+            let collected = Mutex<[String]>([])
+            let start = DispatchSemaphore(value: 0), done = DispatchGroup()
+            for i in 0..<30 {
+                let store = stores[i % 3]
+                done.enter()
+                Thread {
+                    start.wait()
+                    let outcome: String
+                    do {
+                        try store.create(StreamKey(client: "alice", id: "c\(i)"), metadata: Data("{}".utf8), snapshot: Data([0]), streamLimit: 5).release()
+                        outcome = "created"
+                    } catch StreamStoreError.quotaExceeded(let stored, 5) where stored >= 5 {
+                        outcome = "refused"
+                    } catch { outcome = "\(error)" }
+                    collected.withLock { $0.append(outcome) }
+                    done.leave()
+                }.start()
+            }
+            for _ in 0..<30 { start.signal() }
+            done.wait()
+            let outcomes = collected.withLock { $0 }
+            #expect(outcomes.filter { $0 == "created" }.count == 4, "\(name): \(outcomes)")
+            #expect(outcomes.allSatisfy { $0 == "created" || $0 == "refused" }, "\(name): \(outcomes)")
+            #expect(try stores[1].streamCount(client: "alice") == 5, "\(name)")
+            #expect(throws: StreamStoreError.quotaExceeded(stored: 5, limit: 5)) {
+                try stores[2].create(StreamKey(client: "alice", id: "late"), metadata: Data("{}".utf8), snapshot: Data([0]), streamLimit: 5)
+            }
+            // The limit is per client, and a refusal left the pool's connections usable.
+            try stores[2].create(StreamKey(client: "bob", id: "b2"), metadata: Data("{}".utf8), snapshot: Data([0]), streamLimit: 5).release()
+            #expect(try stores[2].streamCount(client: "bob") == 2, "\(name)")
         }
     }
 

@@ -48,8 +48,8 @@ struct GatedStore: StreamStore {
     let gate: SnapshotGate
 
     var name: String { "gated \(inner.name)" }
-    func create(_ key: StreamKey, metadata: Data, snapshot: Data) throws -> any StreamHandle {
-        GatedHandle(inner: try inner.create(key, metadata: metadata, snapshot: snapshot), gate: gate)
+    func create(_ key: StreamKey, metadata: Data, snapshot: Data, streamLimit: Int?) throws -> any StreamHandle {
+        GatedHandle(inner: try inner.create(key, metadata: metadata, snapshot: snapshot, streamLimit: streamLimit), gate: gate)
     }
     func open(_ key: StreamKey, accept: ([UInt8]) -> Bool) throws -> OpenedStream {
         var opened = try inner.open(key, accept: accept)
