@@ -1,24 +1,38 @@
 import Foundation
 
 /// Bearer keys and the client each one names. Keys are never logged or echoed.
+///
+/// Keys are found by a keyed 64-bit digest (Swift's `Hasher`, SipHash seeded at random per
+/// process), then compared whole in constant time: a request costs one digest and about one
+/// comparison however many clients there are (comparing with every key made each request, a
+/// keyless flood's above all, cost O(clients)). Without the seed a guess cannot be aimed at a
+/// key's bucket, so timing says nothing about any key's bytes.
 public struct APIKeys: Sendable {
-    private var clientByKey: [String: String]
+    private struct Entry: Sendable {
+        var key: [UInt8]
+        var client: String
+    }
 
-    public var clientCount: Int { Set(clientByKey.values).count }
+    private var entries: [Int: [Entry]] = [:]
+    public let clientCount: Int
 
     public init(_ pairs: [(client: String, key: String)]) throws {
-        clientByKey = [:]
+        var clients = Set<String>()
         for (client, key) in pairs {
             guard Identifier.isValid(client) else {
                 throw APIKeysError("client name \"\(client)\" must be 1-64 characters of A-Z a-z 0-9 _ . -")
             }
             guard key.count >= 8 else { throw APIKeysError("the key of client \"\(client)\" is shorter than 8 characters") }
-            if let other = clientByKey[key], other != client {
-                throw APIKeysError("clients \"\(other)\" and \"\(client)\" share a key")
+            let bytes = Array(key.utf8), digest = Self.digest(bytes)
+            if let other = entries[digest]?.first(where: { $0.key == bytes }) {
+                guard other.client == client else { throw APIKeysError("clients \"\(other.client)\" and \"\(client)\" share a key") }
+                continue
             }
-            clientByKey[key] = client
+            entries[digest, default: []].append(Entry(key: bytes, client: client))
+            clients.insert(client)
         }
-        guard !clientByKey.isEmpty else { throw APIKeysError("no API keys given") }
+        guard !entries.isEmpty else { throw APIKeysError("no API keys given") }
+        clientCount = clients.count
     }
 
     /// Parses `client key` pairs, one a line; blank lines and lines starting with `#` are skipped.
@@ -55,17 +69,24 @@ public struct APIKeys: Sendable {
         try self.init(pairs)
     }
 
-    /// The client owning `key`, compared without early exit on the first differing byte.
+    /// The client owning `key`: the keys of its digest's bucket (almost always one or none) are
+    /// each compared whole, without early exit on the first differing byte.
     func client(forKey key: String) -> String? {
-        var found: String?
         let presented = Array(key.utf8)
-        for (candidate, client) in clientByKey {
-            let bytes = Array(candidate.utf8)
-            var difference = UInt8(bytes.count == presented.count ? 0 : 1)
-            for i in 0..<min(bytes.count, presented.count) { difference |= bytes[i] ^ presented[i] }
-            if difference == 0 { found = client }
+        var found: String?
+        for entry in entries[Self.digest(presented)] ?? [] {
+            var difference = UInt8(entry.key.count == presented.count ? 0 : 1)
+            for i in 0..<min(entry.key.count, presented.count) { difference |= entry.key[i] ^ presented[i] }
+            if difference == 0 { found = entry.client }
         }
         return found
+    }
+
+    private static func digest(_ bytes: [UInt8]) -> Int {
+        var hasher = Hasher()
+        hasher.combine(bytes.count)
+        bytes.withUnsafeBytes { hasher.combine(bytes: $0) }
+        return hasher.finalize()
     }
 }
 
