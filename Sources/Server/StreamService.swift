@@ -21,7 +21,7 @@ final class StreamService: Sendable {
     let adaptationPool: WorkerPool
     let heavyAdaptationPool: WorkerPool
     let images: ImagePipeline
-    private let textCache = Mutex<[String: Matrix]>([:])
+    private let textCache = Mutex(ClassEmbeddingCache())
 
     init(configuration: ServerConfiguration, backend: any EmbeddingBackend, metrics: ServerMetrics, logger: Logger) {
         self.configuration = configuration
@@ -293,12 +293,9 @@ final class StreamService: Sendable {
     private func classEmbeddings(labels: [String], prompts: [String: [String]]?, templates: [String]?) async throws -> Matrix {
         let key = String(decoding: try JSONEncoder().encode([JSONValue.array(labels.map(JSONValue.string)),
             .object((prompts ?? [:]).mapValues { .array($0.map(JSONValue.string)) }), .array((templates ?? []).map(JSONValue.string))]), as: UTF8.self)
-        if let cached = textCache.withLock({ $0[key] }) { return cached }
+        if let cached = textCache.withLock({ $0.embeddings(for: key) }) { return cached }
         let text = try await backend.classEmbeddings(labels: labels, prompts: prompts, templates: templates)
-        textCache.withLock { cache in
-            if cache.count >= 64 { cache.removeAll() }
-            cache[key] = text
-        }
+        textCache.withLock { $0.store(text, for: key) }
         return text
     }
 
