@@ -7,7 +7,7 @@ TEST_APT_PACKAGES := postgresql haproxy
 VENV := .venv
 PYTHON := $(VENV)/bin/python
 
-.PHONY: deps build run test tools-env clean image-fixtures fuzz-images parity vocab tokenizer-fixtures tokenizer-tables tokenizer-corpus tokenizer-measure rada-fixtures fuzz fuzz-safetensors fuzz-multipart fuzz-json-images
+.PHONY: deps build run test tools-env clean image-fixtures fuzz-images parity vocab tokenizer-fixtures tokenizer-tables tokenizer-corpus tokenizer-measure rada-fixtures fuzz fuzz-safetensors fuzz-multipart fuzz-json-images fuzz-tokenizer
 
 ## Install the system packages the build and the tests need (only those missing).
 deps:
@@ -224,6 +224,17 @@ fuzz-json-images:
 	cd .build-fuzz && ./json_images_fuzzer -max_total_time=$(FUZZ_SECONDS) -max_len=4096 -rss_limit_mb=2048 \
 	  -timeout=10 -artifact_prefix=./ json-corpus
 
+## libFuzzer + ASan run of the CLIP tokenizer (the Swift sources of the Tokenizer target), seeded
+## with Fuzz/tokenizer-seeds: no input crashes it, and BPE's ranked queue gives the loop's ids
+## (Fuzz/TokenizerFuzzer.swift); bounded by FUZZ_SECONDS.
+fuzz-tokenizer:
+	@mkdir -p .build-fuzz/tok-corpus
+	cp Fuzz/tokenizer-seeds/* .build-fuzz/tok-corpus/
+	$(SWIFT)c -sanitize=fuzzer,address -parse-as-library -O Fuzz/TokenizerFuzzer.swift Sources/Tokenizer/*.swift \
+	  -o .build-fuzz/tokenizer_fuzzer
+	cd .build-fuzz && ./tokenizer_fuzzer -max_total_time=$(FUZZ_SECONDS) -max_len=4096 -rss_limit_mb=2048 \
+	  -timeout=10 -artifact_prefix=./tok- tok-corpus
+
 ## Conformance of the server with its own OpenAPI document: a release `rada serve` with an API
 ## key, schemathesis (pinned, tools venv) with every check and the coverage, fuzzing and stateful
 ## phases, CONFORMANCE_EXAMPLES per operation (default 100); fails on any failure, prints the seed
@@ -284,4 +295,4 @@ $(CLIENT_VENV)/.installed: $(CLIENT_SOURCES)
 	touch $@
 
 ## Every fuzz target, each for FUZZ_SECONDS.
-fuzz: fuzz-images fuzz-safetensors fuzz-checkpoint fuzz-multipart fuzz-json-images
+fuzz: fuzz-images fuzz-safetensors fuzz-checkpoint fuzz-multipart fuzz-json-images fuzz-tokenizer
