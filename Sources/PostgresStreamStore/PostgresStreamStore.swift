@@ -51,11 +51,7 @@ public final class PostgresStreamStore: StreamStore {
             // Every server's limited creations for this client queue on this lock until commit, so
             // the count (a statement of its own, read after the lock) includes all of theirs.
             _ = try run("SELECT pg_advisory_xact_lock(\(Self.creationLockSpace), hashtext(\(key.client)))")
-            guard let row = try run("SELECT count(*) FROM rada_streams WHERE client = \(key.client)").rows.first else {
-                throw StreamStoreError.unavailable("count(*) returned no row")
-            }
-            let count: Int64 = try decode(row, as: Int64.self)
-            let stored = Int(count)
+            let stored = try streamCount(client: key.client, run: run)
             guard stored < streamLimit else { throw StreamStoreError.quotaExceeded(stored: stored, limit: streamLimit) }
             return try insert(key, metadata: metadata, snapshot: snapshot, run: run)
         }
@@ -137,7 +133,11 @@ public final class PostgresStreamStore: StreamStore {
     }
 
     public func streamCount(client: String) throws -> Int {
-        guard let row = try database.query("SELECT count(*) FROM rada_streams WHERE client = \(client)").rows.first else { return 0 }
+        try streamCount(client: client, run: database.query)
+    }
+
+    private func streamCount(client: String, run: (PostgresQuery) throws -> PostgresQueryResult) throws -> Int {
+        guard let row = try run("SELECT count(*) FROM rada_streams WHERE client = \(client)").rows.first else { return 0 }
         let count: Int64 = try decode(row, as: Int64.self)
         return Int(count)
     }
