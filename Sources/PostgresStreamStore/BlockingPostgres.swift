@@ -72,9 +72,20 @@ final class BlockingPostgres: Sendable {
         let deadline = connection.eventLoop.scheduleTask(in: answerDeadline) { connection.close().whenComplete { _ in } }
         defer { deadline.cancel() }
         do { return try connection.query(query, logger: logger).wait() } catch {
-            throw StreamStoreError.unavailable(String(reflecting: error))
+            throw storeError(error)
         }
     }
+
+    /// A statement's failure as the store states it: the database's disk full (SQLSTATE 53100,
+    /// `disk_full`) is `storageFull`; anything else means the store cannot serve now.
+    static func storeError(_ error: any Error) -> StreamStoreError {
+        if let error = error as? PSQLError, error.serverInfo?[.sqlState] == diskFull {
+            return .storageFull(String(reflecting: error))
+        }
+        return .unavailable(String(reflecting: error))
+    }
+
+    static let diskFull = "53100"
 
     private func connect() throws -> PostgresConnection {
         let id = nextID.wrappingAdd(1, ordering: .relaxed).newValue

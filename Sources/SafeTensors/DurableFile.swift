@@ -8,11 +8,18 @@ import Glibc
 public enum DurableFile {
     public struct Failure: Error, CustomStringConvertible, Sendable {
         public let description: String
+        /// The system's reason (`errno` when the call failed).
+        public let code: Int32
+
+        /// The file system has no room (or the user's quota is spent): freeing space, not
+        /// retrying at once, is what helps.
+        public var isOutOfSpace: Bool { code == ENOSPC || code == EDQUOT }
     }
 
     /// A failure naming the operation, the path and the system's reason (`errno`).
     public static func failure(_ what: String, _ path: String) -> Failure {
-        Failure(description: "\(what) \(path): \(String(cString: strerror(errno)))")
+        let code = errno
+        return Failure(description: "\(what) \(path): \(String(cString: strerror(code)))", code: code)
     }
 
     /// Writes all of `bytes` to `fd`, retrying short writes.

@@ -52,6 +52,15 @@ public struct APIError: Error, HTTPResponseError, CustomStringConvertible, Senda
     /// The code of a 503 for a stream another server owns or has just taken over.
     public static let streamMovedCode = "stream_moved"
 
+    /// 507: the store had no room; the detail (paths, sizes) goes to the log, not the client.
+    public static var storageFull: APIError {
+        var error = APIError(
+            HTTPResponse.Status(code: 507, reasonPhrase: "Insufficient Storage"), code: storageFullCode,
+            "the server's storage is full: nothing was stored or changed; retry later (its operator must free space)")
+        error.retryAfterSeconds = 10
+        return error
+    }
+    public static let storageFullCode = "storage_full"
     public static func `internal`(_ message: String) -> APIError { APIError(.internalServerError, code: "internal", message) }
 
     public static func methodNotAllowed(allowed: [HTTPRequest.Method]) -> APIError {
@@ -161,6 +170,7 @@ extension APIError {
             return unavailable
         case .damaged(let why): return .internal("stored stream is damaged: \(why)")
         case .quotaExceeded(let stored, let limit): return StreamService.streamQuotaError(limit: limit, stored: stored)
+        case .storageFull: return .storageFull
         }
     }
 }

@@ -32,9 +32,20 @@ struct StreamServices: Sendable {
     /// Called once per write the store refused because another server took the stream over
     /// (counted in the server's metrics: a paused owner's late writes are visible there).
     let fencedWrite: @Sendable () -> Void
-    /// Called when a periodic snapshot written off the lock ends: how long it took (encoding
-    /// and store write), and whether it landed.
-    let snapshotWritten: @Sendable (Duration, Bool) -> Void
+    /// Called when a periodic snapshot written off the lock ends.
+    let snapshotWritten: @Sendable (SnapshotOutcome) -> Void
+}
+
+/// How a periodic snapshot written off the lock ended, for the metrics and the log.
+struct SnapshotOutcome: Sendable {
+    var client: String
+    var stream: String
+    /// Encoding and store write.
+    var duration: Duration
+    /// Why it did not land; nil when it did.
+    var error: (any Error)?
+    /// Journal records past the last stored snapshot, which a reload would replay.
+    var journalRecords: UInt64
 }
 
 /// One stream held in memory: its engine state, its store handle, and the turnstile that makes its
@@ -72,6 +83,9 @@ final class LiveStream: Sendable {
         /// Sequence number of the next journal record; the last snapshot holds all below `snapshotSequence`.
         var nextSequence: UInt64
         var snapshotSequence: UInt64
+        /// The sequence of the last periodic snapshot started: after one fails, the next waits
+        /// for as many records again rather than being retried on every request.
+        var snapshotAttemptSequence: UInt64 = 0
         var deleted = false
         /// The periodic snapshot being written off the lock, and the bytes its copy of the state
         /// may hold (once the live state has changed, the two no longer share storage).
@@ -230,7 +244,9 @@ final class LiveStream: Sendable {
     }
 
     /// Journals the request (fsynced), predicts and adapts per the policy, handing the prediction
-    /// to `answer` as soon as it is final; starts a snapshot every `snapshotEvery` records. Under
+    /// to `answer` as soon as it is final; starts a snapshot every `snapshotEvery` records (and,
+    /// when they fail, writes one first once the journal is at its limit,
+    /// `ServerConfiguration.journalLimit`: the request fails with its error if that fails). Under
     /// predict-then-adapt `answer` runs before the optimiser steps, so the caller can reply while
     /// they run; the stream's lock is held until they end (callers run this on the adaptation
     /// pool, never on the cooperative pool).
@@ -245,7 +261,15 @@ final class LiveStream: Sendable {
                 answer(last.prediction)
                 return (nil, inner.state)
             }
-            func due() -> Bool { inner.snapshotInFlight == nil && inner.nextSequence - inner.snapshotSequence >= UInt64(snapshotEvery) }
+            func due() -> Bool {
+                inner.snapshotInFlight == nil && inner.nextSequence - max(inner.snapshotSequence, inner.snapshotAttemptSequence) >= UInt64(snapshotEvery)
+            }
+            // Periodic snapshots have failed this long (a full disk): a reload would replay the
+            // whole journal, so it grows no further until one is stored. One in flight may land.
+            if inner.snapshotInFlight == nil, inner.nextSequence - inner.snapshotSequence >= ServerConfiguration.journalLimit(snapshotEvery: snapshotEvery) {
+                try snapshotNow(sequence: inner.nextSequence, data: inner.snapshotData())
+                inner.snapshotSequence = inner.nextSequence
+            }
             // A keyed request's record must outlive it in the journal (a reload learns its key
             // from there), so the snapshot it would be due for is taken before it, not after.
             if idempotencyKey != nil, due() { startSnapshot(&inner) }
@@ -269,16 +293,20 @@ final class LiveStream: Sendable {
         guard (try? fenced({ try handle.prepareSnapshot(sequence: sequence) })) != nil else { return }
         let captured = inner
         inner.snapshotInFlight = (sequence, captured.memoryBytes)
+        inner.snapshotAttemptSequence = sequence
         snapshotWrites.enter()
         services.snapshotWriter.submit { [self] in
             let clock = ContinuousClock(), start = clock.now
-            let landed = (try? fenced { try handle.snapshot(sequence: sequence, data: captured.snapshotData()) }) != nil
-            services.snapshotWritten(clock.now - start, landed)
-            self.inner.withLock { inner in
+            var failure: (any Error)?
+            do { try fenced { try handle.snapshot(sequence: sequence, data: captured.snapshotData()) } } catch { failure = error }
+            let journalRecords = self.inner.withLock { inner in
                 inner.snapshotInFlight = nil
-                if landed { inner.snapshotSequence = max(inner.snapshotSequence, sequence) }
+                if failure == nil { inner.snapshotSequence = max(inner.snapshotSequence, sequence) }
                 cachedMemoryBytes.store(inner.memoryBytes, ordering: .relaxed)
+                return inner.nextSequence - inner.snapshotSequence
             }
+            services.snapshotWritten(SnapshotOutcome(
+                client: metadata.client, stream: metadata.id, duration: clock.now - start, error: failure, journalRecords: journalRecords))
             snapshotWrites.leave()
         }
     }

@@ -23,6 +23,10 @@ struct ErrorAndMetricsMiddleware: RouterMiddleware {
                 let allowed = routes.allowedMethods(for: request.uri.path)
                 if !allowed.isEmpty { apiError = .methodNotAllowed(allowed: allowed) }
             }
+            if apiError.code == APIError.storageFullCode {
+                // The operator's problem, not the client's: the log says where and how much.
+                context.logger.warning("storage full", metadata: ["route": "\(context.endpointPath ?? "-")", "error": "\(error)"])
+            }
             if apiError.status == .internalServerError {
                 // Never echo an internal error: it may name paths or state. Log it under a reference.
                 let reference = APIError.newReference()

@@ -142,6 +142,7 @@ enum OpenAPIDocument {
             "429": {$ref: "#/components/responses/TooManyRequests"}
             "431": {$ref: "#/components/responses/HeadersTooLarge"}
             "503": {$ref: "#/components/responses/Unavailable"}
+            "507": {$ref: "#/components/responses/InsufficientStorage"}
         get:
           operationId: listStreams
           summary: The caller's streams
@@ -244,6 +245,7 @@ enum OpenAPIDocument {
             "429": {$ref: "#/components/responses/TooManyRequests"}
             "431": {$ref: "#/components/responses/HeadersTooLarge"}
             "503": {$ref: "#/components/responses/Unavailable"}
+            "507": {$ref: "#/components/responses/InsufficientStorage"}
       /v1/streams/{id}/history:
         parameters:
           - {$ref: "#/components/parameters/StreamID"}
@@ -285,6 +287,7 @@ enum OpenAPIDocument {
             "429": {$ref: "#/components/responses/TooManyRequests"}
             "431": {$ref: "#/components/responses/HeadersTooLarge"}
             "503": {$ref: "#/components/responses/Unavailable"}
+            "507": {$ref: "#/components/responses/InsufficientStorage"}
       /v1/streams/{id}/checkpoints:
         parameters: [{$ref: "#/components/parameters/StreamID"}]
         post:
@@ -315,6 +318,7 @@ enum OpenAPIDocument {
             "429": {$ref: "#/components/responses/TooManyRequests"}
             "431": {$ref: "#/components/responses/HeadersTooLarge"}
             "503": {$ref: "#/components/responses/Unavailable"}
+            "507": {$ref: "#/components/responses/InsufficientStorage"}
         get:
           operationId: listCheckpoints
           summary: The stream's checkpoints
@@ -378,6 +382,7 @@ enum OpenAPIDocument {
             "429": {$ref: "#/components/responses/TooManyRequests"}
             "431": {$ref: "#/components/responses/HeadersTooLarge"}
             "503": {$ref: "#/components/responses/Unavailable"}
+            "507": {$ref: "#/components/responses/InsufficientStorage"}
         delete:
           operationId: deleteCheckpoint
           summary: Delete a checkpoint
@@ -412,6 +417,7 @@ enum OpenAPIDocument {
             "429": {$ref: "#/components/responses/TooManyRequests"}
             "431": {$ref: "#/components/responses/HeadersTooLarge"}
             "503": {$ref: "#/components/responses/Unavailable"}
+            "507": {$ref: "#/components/responses/InsufficientStorage"}
       /v1/classify:
         parameters: [{$ref: "#/components/parameters/Top"}]
         post:
@@ -477,6 +483,13 @@ enum OpenAPIDocument {
           headers: {Retry-After: {$ref: "#/components/headers/RetryAfter"}}
           content: {application/json: {schema: {$ref: "#/components/schemas/Error"}}}
         HeadersTooLarge: {description: "Headers over the limit; the connection is closed", content: {application/json: {schema: {$ref: "#/components/schemas/Error"}}}}
+        InsufficientStorage:
+          description: >
+            The server's storage has no room (code storage_full, with Retry-After): a full disk or
+            database volume, or, for a new stream or checkpoint, the free space the server keeps
+            for adaptation journals and snapshots. Nothing was stored or changed
+          headers: {Retry-After: {description: Seconds to wait before retrying, schema: {type: integer, minimum: 1}}}
+          content: {application/json: {schema: {$ref: "#/components/schemas/Error"}}}
         Unavailable:
           description: >
             A budget is busy right now (code unavailable, with Retry-After), or the stream is

@@ -149,7 +149,7 @@ struct Routes: Sendable {
         ] + Dashboard.assets.map { asset in
             Endpoint(.get, asset.path, statuses: [200]) { _, _ in Dashboard.response(mediaType: asset.mediaType, body: asset.body) }
         } + [
-            Endpoint(.post, "/v1/streams", accepts: [ContentType.json], statuses: [201, 409, 422]) { request, context in
+            Endpoint(.post, "/v1/streams", accepts: [ContentType.json], statuses: [201, 409, 422, 507]) { request, context in
                 try Self.json(try await service.createStream(client: context.client, request: decodeJSON(CreateStreamRequest.self, request)), status: .created)
             },
             Endpoint(.get, "/v1/streams", statuses: [200]) { _, context in try Self.json(await service.listStreams(client: context.client)) },
@@ -161,7 +161,7 @@ struct Routes: Sendable {
                 return Response(status: .noContent)
             },
             Endpoint(
-                .post, "/v1/streams/:id/classify", query: ["adapt", "top"], accepts: [ContentType.formData, ContentType.json], statuses: [200, 422]
+                .post, "/v1/streams/:id/classify", query: ["adapt", "top"], accepts: [ContentType.formData, ContentType.json], statuses: [200, 422, 507]
             ) { request, context in
                 let id = try Self.id(context)
                 let query = request.uri.queryParameters
@@ -186,10 +186,10 @@ struct Routes: Sendable {
                 let limit = try Self.integer(query.get("limit"), name: "limit", default: StreamService.maxHistoryLimit)
                 return try Self.json(try await service.history(client: context.client, id: id, since: since, limit: limit))
             },
-            Endpoint(.post, "/v1/streams/:id/reset", statuses: [200]) { _, context in
+            Endpoint(.post, "/v1/streams/:id/reset", statuses: [200, 507]) { _, context in
                 try Self.json(try await service.resetStream(client: context.client, id: try Self.id(context)))
             },
-            Endpoint(.post, "/v1/streams/:id/checkpoints", accepts: [ContentType.json], statuses: [201, 409]) { request, context in
+            Endpoint(.post, "/v1/streams/:id/checkpoints", accepts: [ContentType.json], statuses: [201, 409, 507]) { request, context in
                 let id = try Self.id(context)
                 let name = try await decodeJSON(CheckpointRequest.self, request).name
                 return try Self.json(try await service.createCheckpoint(client: context.client, id: id, name: name), status: .created)
@@ -205,7 +205,7 @@ struct Routes: Sendable {
                     headers: [.contentType: "application/octet-stream", .contentDisposition: "attachment; filename=\"\(name).safetensors\""],
                     body: streamed(reader))
             },
-            Endpoint(.put, "/v1/streams/:id/checkpoints/:name", accepts: [ContentType.octetStream], statuses: [201, 409, 422]) { request, context in
+            Endpoint(.put, "/v1/streams/:id/checkpoints/:name", accepts: [ContentType.octetStream], statuses: [201, 409, 422, 507]) { request, context in
                 let (id, name) = (try Self.id(context), try Self.name(context))
                 // Owner, stream, name and size are settled before a byte of the body is read.
                 let limit = try await service.checkpointUploadLimit(client: context.client, id: id, name: name)
@@ -217,7 +217,7 @@ struct Routes: Sendable {
                 let data = Data(buffer: try await body(request, limit: limit))
                 return try Self.json(try await service.uploadCheckpoint(client: context.client, id: id, name: name, data: data), status: .created)
             },
-            Endpoint(.post, "/v1/streams/:id/checkpoints/:name/restore", statuses: [200, 409, 422]) { _, context in
+            Endpoint(.post, "/v1/streams/:id/checkpoints/:name/restore", statuses: [200, 409, 422, 507]) { _, context in
                 try Self.json(try await service.restoreCheckpoint(client: context.client, id: try Self.id(context), name: try Self.name(context)))
             },
             Endpoint(.delete, "/v1/streams/:id/checkpoints/:name", statuses: [204]) { _, context in

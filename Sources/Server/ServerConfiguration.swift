@@ -106,6 +106,15 @@ public struct ServerConfiguration: Sendable {
     public var memoryBudgetBytes = 4 << 30
     /// Journal records after which a stream's full state is snapshotted and its journal cleared.
     public var snapshotEveryRecords = 64
+    /// A stream's journal records past its last stored snapshot, at most (`snapshotEveryRecords`
+    /// times this): when periodic snapshots keep failing (a full disk), the stream tries one
+    /// before its next request there and refuses the request if it fails, so a reload never
+    /// replays more than this.
+    public static let journalLimitFactor: UInt64 = 8
+    static func journalLimit(snapshotEvery: Int) -> UInt64 { UInt64(max(1, snapshotEvery)) * journalLimitFactor }
+    /// Free bytes of the data directory's file system that new streams and checkpoints may not
+    /// take (local store only): kept for journal records and snapshots.
+    public var diskReserveBytes = 512 << 20
     /// Requests one client (API key) may have in flight; more are refused with 429 at once.
     /// Not applied without API keys (one local client has no one to be fair to).
     public var maxRequestsPerClient = 128

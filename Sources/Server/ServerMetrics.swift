@@ -48,7 +48,7 @@ public final class ServerMetrics: Sendable {
             descriptor: describe("snapshot_duration", "seconds", "Periodic stream snapshots written off the stream's lock (encoding and store write), by duration"),
             buckets: Self.latencyBuckets)
         snapshotFailures = registry.makeCounter(descriptor: describe(
-            "snapshot_failures", "total", "Periodic stream snapshots that failed (the journal keeps the requests; the next one due retries)"))
+            "snapshot_failures", "total", "Periodic stream snapshots that failed (the journal keeps the requests; retried after --snapshot-every more records)"))
         liveStreams = registry.makeGauge(descriptor: describe("streams_live", "count", "Streams held in memory"))
         quarantinedStreams = registry.makeGauge(
             descriptor: describe("streams_quarantined", "count", "Streams whose stored state could not be loaded (served 503 until deleted)"))

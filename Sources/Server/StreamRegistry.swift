@@ -40,7 +40,15 @@ actor StreamRegistry {
         let (fenced, snapshots, failures) = (metrics.fencedWrites, metrics.snapshotDuration, metrics.snapshotFailures)
         services = StreamServices(
             snapshotWriter: snapshotWriter, fencedWrite: { fenced.increment() },
-            snapshotWritten: { duration, landed in landed ? snapshots.record(duration) : failures.increment() })
+            snapshotWritten: { outcome in
+                guard let error = outcome.error else { return snapshots.record(outcome.duration) }
+                failures.increment()
+                // The steps are safe in the journal; what grows is the replay a reload needs,
+                // bounded by the journal limit, where the stream's requests start failing.
+                logger.warning("periodic snapshot failed; retried after as many records again", metadata: [
+                    "client": "\(outcome.client)", "stream": "\(outcome.stream)", "error": "\(error)",
+                    "journal_records": "\(outcome.journalRecords)"])
+            })
     }
 
     /// The stream and a ticket in its queue; a stream of another client is simply not found.
@@ -173,10 +181,11 @@ actor StreamRegistry {
             guard total > memoryBudget else { break }
             guard stream.pending == 0 else { continue }
             do { try await loader.run { try stream.snapshotIfNeeded() } } catch {
-                // Kept loaded: its journal is durable, and the snapshot is retried at the next
-                // eviction; meanwhile the budget is exceeded, which the log says.
-                logger.warning("eviction snapshot failed; stream kept in memory", metadata: ["client": "\(key.client)", "stream": "\(key.id)", "error": "\(error)"])
-                continue
+                // Evicted all the same: every step is in the journal (a reload replays it, as
+                // after a crash), which the journal limit keeps short. Keeping it loaded instead
+                // would let a full disk take the memory budget with it.
+                logger.warning("eviction snapshot failed; evicted, its journal is replayed on the next load", metadata: [
+                    "client": "\(key.client)", "stream": "\(key.id)", "error": "\(error)"])
             }
             // The actor was free during the snapshot: evict only a stream still loaded and idle
             // (a request that came and went meanwhile is in the journal the reload replays).

@@ -31,7 +31,7 @@ final class StreamService: Sendable {
         self.adaptationPool = adaptationPool
         heavyAdaptationPool = WorkerPool(name: "rada-adapt-heavy", maxThreads: configuration.adaptationThreads, nice: 10)
         registry = StreamRegistry(
-            store: configuration.store ?? LocalStreamStore(root: configuration.dataDirectory), memoryBudget: configuration.memoryBudgetBytes, metrics: metrics,
+            store: configuration.store ?? LocalStreamStore(root: configuration.dataDirectory, reserveBytes: configuration.diskReserveBytes), memoryBudget: configuration.memoryBudgetBytes, metrics: metrics,
             logger: logger, loader: adaptationPool,
             // Snapshot writes are durable state, not latency: below requests' priority, and a
             // second thread so that one slow store write does not hold every stream's back.

@@ -9,23 +9,29 @@ import Glibc
 /// owns the directory; there is no lease (two servers on one directory are not supported).
 public struct LocalStreamStore: StreamStore {
     public let layout: DataLayout
+    /// Free bytes that new streams and checkpoints may not take: the room left for journal
+    /// records and snapshots, so that a disk filled by saves still takes the steps of every
+    /// stream (`StorageRoom`).
+    public let reserveBytes: Int
     /// Held from a limited creation's count to its rename, so that creations in this process
     /// (the directory's one user) count each other.
     private let limitedCreations = NSLock()
 
-    public init(root: URL) {
+    public init(root: URL, reserveBytes: Int = 0) {
         layout = DataLayout(root: root)
+        self.reserveBytes = reserveBytes
     }
 
     public var name: String { "directory \(layout.root.path)" }
 
     public func create(_ key: StreamKey, metadata: Data, snapshot: Data, streamLimit: Int?) throws -> any StreamHandle {
-        guard let streamLimit else { return try build(key, metadata: metadata, snapshot: snapshot) }
+        try StorageRoom.ensure(at: layout.root, for: metadata.count + snapshot.count, keeping: reserveBytes)
+        guard let streamLimit else { return try StorageRoom.writing { try build(key, metadata: metadata, snapshot: snapshot) } }
         limitedCreations.lock()
         defer { limitedCreations.unlock() }
         let stored = try streamCount(client: key.client)
         guard stored < streamLimit else { throw StreamStoreError.quotaExceeded(stored: stored, limit: streamLimit) }
-        return try build(key, metadata: metadata, snapshot: snapshot)
+        return try StorageRoom.writing { try build(key, metadata: metadata, snapshot: snapshot) }
     }
 
     /// Builds the stream's directory aside (metadata, snapshot 0, empty journal, all fsynced) and
@@ -50,7 +56,7 @@ public struct LocalStreamStore: StreamStore {
             try? FileManager.default.removeItem(at: staging.url)
             throw error
         }
-        return try LocalStreamHandle(directory: directory)
+        return try LocalStreamHandle(directory: directory, reserveBytes: reserveBytes)
     }
 
     /// Reads the metadata, lists the snapshots and reads the journal's segments in order, cutting
@@ -77,7 +83,8 @@ public struct LocalStreamStore: StreamStore {
             for later in segments[(i + 1)...] { try FileManager.default.removeItem(at: later.url) }
             break
         }
-        return OpenedStream(metadata: metadata, snapshots: snapshots, journal: records, handle: try LocalStreamHandle(directory: directory))
+        let handle = try StorageRoom.writing { try LocalStreamHandle(directory: directory, reserveBytes: reserveBytes) }
+        return OpenedStream(metadata: metadata, snapshots: snapshots, journal: records, handle: handle)
     }
 
     public func exists(_ key: StreamKey) throws -> Bool {
@@ -120,13 +127,16 @@ public struct LocalStreamStore: StreamStore {
 /// which no prepare changes while a snapshot runs (`StreamHandle`'s contract).
 final class LocalStreamHandle: StreamHandle, @unchecked Sendable {
     let directory: StreamDirectory
+    /// The store's `reserveBytes`: checkpoints may not take it.
+    let reserveBytes: Int
     private var journal: Journal
     private var generation: UInt64
     /// The snapshot prepared last, and the first segment its landing keeps.
     private let prepared = Mutex<(sequence: UInt64, generation: UInt64)?>(nil)
 
-    init(directory: StreamDirectory) throws {
+    init(directory: StreamDirectory, reserveBytes: Int) throws {
         self.directory = directory
+        self.reserveBytes = reserveBytes
         if let newest = directory.journalSegments().last, let g = newest.generation {
             generation = g
             journal = try Journal(url: newest.url)
@@ -139,10 +149,14 @@ final class LocalStreamHandle: StreamHandle, @unchecked Sendable {
     }
 
     func append(sequence: UInt64, payload: [UInt8]) throws {
-        try journal.append(payload)
+        try StorageRoom.writing { try journal.append(payload) }
     }
 
     func prepareSnapshot(sequence: UInt64) throws {
+        try StorageRoom.writing { try startSegment(sequence: sequence) }
+    }
+
+    private func startSegment(sequence: UInt64) throws {
         // An empty segment holds nothing the snapshot covers: it can stay the one appended to.
         if journal.length > 0 {
             let next = try Journal(url: directory.journalURL(generation: generation + 1))
@@ -160,7 +174,8 @@ final class LocalStreamHandle: StreamHandle, @unchecked Sendable {
         guard let keep = prepared.withLock({ $0 }), keep.sequence == sequence else {
             preconditionFailure("snapshot(sequence: \(sequence)) without prepareSnapshot(sequence: \(sequence))")
         }
-        try DurableFile.replace(directory.snapshotURL(sequence), with: data)
+        try StorageRoom.ensure(at: directory.url, for: data.count, keeping: 0)
+        try StorageRoom.writing { try DurableFile.replace(directory.snapshotURL(sequence), with: data) }
         for old in directory.snapshots() where old.sequence < sequence { try? FileManager.default.removeItem(at: old.url) }
         for segment in directory.journalSegments() where segment.generation.map({ $0 < keep.generation }) ?? true {
             try? FileManager.default.removeItem(at: segment.url)
@@ -185,8 +200,11 @@ final class LocalStreamHandle: StreamHandle, @unchecked Sendable {
     func saveCheckpoint(named name: String, data: Data) throws {
         let url = directory.checkpointURL(name)
         guard !FileManager.default.fileExists(atPath: url.path) else { throw StreamStoreError.exists }
-        try FileManager.default.createDirectory(at: directory.checkpointsURL, withIntermediateDirectories: true)
-        try DurableFile.replace(url, with: data)
+        try StorageRoom.ensure(at: directory.url, for: data.count, keeping: reserveBytes)
+        try StorageRoom.writing {
+            try FileManager.default.createDirectory(at: directory.checkpointsURL, withIntermediateDirectories: true)
+            try DurableFile.replace(url, with: data)
+        }
     }
 
     func deleteCheckpoint(named name: String) throws -> Bool {

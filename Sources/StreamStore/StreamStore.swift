@@ -76,12 +76,16 @@ public enum StreamStoreError: Error, CustomStringConvertible, Sendable, Equatabl
     case damaged(String)
     /// `create`: the client already has `stored` streams, and may have at most `limit`.
     case quotaExceeded(stored: Int, limit: Int)
+    /// The store has no room for the write (a full disk or database volume, or the room the
+    /// local store keeps free for journals and snapshots); nothing was written. The text is for
+    /// the log.
+    case storageFull(String)
 
     /// A refusal that says nothing about the stream itself: retrying later (or on the stream's
     /// owner) can succeed.
     public var isTransient: Bool {
         switch self {
-        case .fenced, .ownedElsewhere, .unavailable: true
+        case .fenced, .ownedElsewhere, .unavailable, .storageFull: true
         case .exists, .notFound, .damaged, .quotaExceeded: false
         }
     }
@@ -95,6 +99,7 @@ public enum StreamStoreError: Error, CustomStringConvertible, Sendable, Equatabl
         case .unavailable(let why): "stream store unavailable: \(why)"
         case .damaged(let why): why
         case .quotaExceeded(let stored, let limit): "the client has \(stored) streams, at its limit of \(limit)"
+        case .storageFull(let why): "the stream store has no room: \(why)"
         }
     }
 }

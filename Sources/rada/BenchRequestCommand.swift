@@ -27,7 +27,7 @@ struct BenchRequestCommand: AsyncParsableCommand {
         let bytes = try image.map { try Data(contentsOf: URL(fileURLWithPath: $0)) } ?? defaultImage()
         let directory = URL(fileURLWithPath: dataDir ?? NSTemporaryDirectory()).appendingPathComponent("rada-bench-request-\(getpid())")
         defer { try? FileManager.default.removeItem(at: directory) }
-        let journalStore = try StoreOption.open(store, dataDirectory: directory, serverID: nil, leaseSeconds: nil, logger: Logger(label: "rada.bench"))
+        let journalStore = try StoreOption.open(store, dataDirectory: directory, diskReserveBytes: 0, serverID: nil, leaseSeconds: nil, logger: Logger(label: "rada.bench"))
         defer { journalStore.close() }
         for k in classes {
             let stages = try await RequestCost.measure(backend: backend, classes: k, image: bytes, requests: requests, store: journalStore)

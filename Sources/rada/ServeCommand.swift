@@ -49,6 +49,8 @@ struct ServeCommand: AsyncParsableCommand {
     var memoryBudgetMB: Int?
     @Option(name: .customLong("snapshot-every"), help: "Journal records between full snapshots. [RADA_SNAPSHOT_EVERY, default 64]")
     var snapshotEvery: Int?
+    @Option(name: .customLong("disk-reserve-mb"), help: "Free space of the data directory's disk that new streams and checkpoints may not take (kept for journals and snapshots; 507 storage_full). [RADA_DISK_RESERVE_MB, default 512]")
+    var diskReserveMB: Int?
     @Option(name: .customLong("max-client-requests"), help: "Requests one API key may have in flight before 429. [RADA_MAX_CLIENT_REQUESTS, default 128]")
     var maxClientRequests: Int?
     @Option(name: .customLong("adaptation-threads"), help: "Threads that journal, predict and adapt streams (a long step holds one). [RADA_ADAPTATION_THREADS, default max(4, 2 × cores)]")
@@ -132,6 +134,11 @@ struct ServeCommand: AsyncParsableCommand {
         configuration.maxQueuedImages = try value(maxQueue, "RADA_MAX_QUEUE") ?? configuration.maxQueuedImages
         if let mb = try value(memoryBudgetMB, "RADA_MEMORY_BUDGET_MB") { configuration.memoryBudgetBytes = mb << 20 }
         configuration.snapshotEveryRecords = try value(snapshotEvery, "RADA_SNAPSHOT_EVERY") ?? configuration.snapshotEveryRecords
+        guard (1...1_000_000).contains(configuration.snapshotEveryRecords) else { throw ValidationError("--snapshot-every must be in 1...1000000") }
+        if let mb = try value(diskReserveMB, "RADA_DISK_RESERVE_MB") {
+            guard (0...(1 << 30)).contains(mb) else { throw ValidationError("--disk-reserve-mb must be in 0...\(1 << 30)") }
+            configuration.diskReserveBytes = mb << 20
+        }
         configuration.eventLoopThreads = try value(eventLoopThreads, "RADA_EVENT_LOOP_THREADS")
         if let count = try value(maxClientRequests, "RADA_MAX_CLIENT_REQUESTS") {
             guard count >= 1 else { throw ValidationError("--max-client-requests must be at least 1") }
@@ -217,7 +224,7 @@ struct ServeCommand: AsyncParsableCommand {
         logger.logLevel = environment["LOG_LEVEL"].flatMap(Logger.Level.init(rawValue:)) ?? .info
         logger.info("serving on \(configuration.host):\(configuration.port), data in \(configuration.dataDirectory.path), backend \(backendName)\(precisionNote)")
         configuration.store = try StoreOption.open(
-            try value(store, "RADA_STORE"), dataDirectory: configuration.dataDirectory, serverID: try value(serverID, "RADA_SERVER_ID"),
+            try value(store, "RADA_STORE"), dataDirectory: configuration.dataDirectory, diskReserveBytes: configuration.diskReserveBytes, serverID: try value(serverID, "RADA_SERVER_ID"),
             leaseSeconds: try value(leaseSeconds, "RADA_LEASE_SECONDS"), logger: logger)
         logger.info("streams stored in \(configuration.store?.name ?? "")")
         let app = try RadaServer.makeApplication(configuration: configuration, backend: embedding, logger: logger)

@@ -467,7 +467,7 @@ struct StoreOptionTests {
     func storeURLs() throws {
         func refusal(_ url: String) -> String? {
             do {
-                _ = try StoreOption.open(url, dataDirectory: URL(fileURLWithPath: "/nonexistent"), serverID: nil, leaseSeconds: nil, logger: ScratchPostgres.logger)
+                _ = try StoreOption.open(url, dataDirectory: URL(fileURLWithPath: "/nonexistent"), diskReserveBytes: 0, serverID: nil, leaseSeconds: nil, logger: ScratchPostgres.logger)
                 return nil
             } catch let error as StreamStoreError {
                 guard case .unavailable(let why) = error else { return "\(error)" }
