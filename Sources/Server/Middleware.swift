@@ -82,3 +82,18 @@ struct AuthMiddleware: RouterMiddleware {
         return response
     }
 }
+
+/// Gives each request its hold on the request-body memory (`BodyMemory`), for the client the key
+/// named, and gives it back once the handler has answered (the body is no longer needed then).
+struct BodyMemoryMiddleware: RouterMiddleware {
+    typealias Context = RadaRequestContext
+    let memory: BodyMemory
+
+    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
+        var context = context
+        let hold = memory.hold(client: context.client)
+        context.bodyHold = hold
+        defer { hold.release() }
+        return try await next(request, context)
+    }
+}

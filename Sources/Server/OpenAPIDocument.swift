@@ -479,7 +479,7 @@ enum OpenAPIDocument {
         UnsupportedMediaType: {description: "Body of a media type this operation does not take", content: {application/json: {schema: {$ref: "#/components/schemas/Error"}}}}
         Unprocessable: {description: "Well-formed but unusable (see the operation)", content: {application/json: {schema: {$ref: "#/components/schemas/Error"}}}}
         TooManyRequests:
-          description: "The client's requests in flight or the backbone queue are at their cap"
+          description: "The client's requests in flight, its share of request-body memory, or the backbone queue are at their cap"
           headers: {Retry-After: {$ref: "#/components/headers/RetryAfter"}}
           content: {application/json: {schema: {$ref: "#/components/schemas/Error"}}}
         HeadersTooLarge: {description: "Headers over the limit; the connection is closed", content: {application/json: {schema: {$ref: "#/components/schemas/Error"}}}}

@@ -47,20 +47,29 @@ struct Routes: Sendable {
     }
 
     /// The request body, refused with 413 from a declared length over `limit` before a byte of
-    /// it is read (the connection then ends: `RequestGuard.answeredBeforeBody`).
-    func body(_ request: Request, limit: Int) async throws -> ByteBuffer {
-        if let declared = request.headers[.contentLength].flatMap({ Int($0) }), declared > limit {
+    /// it is read (the connection then ends: `RequestGuard.answeredBeforeBody`), and held within
+    /// the request-body memory (`BodyMemory`): a declared length is reserved whole before
+    /// reading (or refused, 429 or 503, also before a byte is read), a chunked body as it comes.
+    func body(_ request: Request, _ context: RadaRequestContext, limit: Int) async throws -> ByteBuffer {
+        let declared = request.headers[.contentLength].flatMap { Int($0) }
+        if let declared, declared > limit {
             throw APIError.tooLarge("the request body is \(declared) bytes, over the limit of \(limit) bytes")
         }
-        var request = request
-        do { return try await request.collectBody(upTo: limit) } catch is NIOTooManyBytesError {
-            throw APIError.tooLarge("the request body is over the limit of \(limit) bytes")
+        guard let hold = context.bodyHold else { throw APIError.internal("no request-body memory hold: BodyMemoryMiddleware is not installed") }
+        if let declared { try hold.cover(declared) }
+        var collected = ByteBuffer()
+        for try await part in request.body {
+            let (size, overflow) = collected.readableBytes.addingReportingOverflow(part.readableBytes)
+            guard !overflow, size <= limit else { throw APIError.tooLarge("the request body is over the limit of \(limit) bytes") }
+            if declared == nil { try hold.cover(size) }
+            collected.writeImmutableBuffer(part)
         }
+        return collected
     }
 
-    func decodeJSON<T: Decodable & Sendable>(_ type: T.Type, _ request: Request) async throws -> T {
+    func decodeJSON<T: Decodable & Sendable>(_ type: T.Type, _ request: Request, _ context: RadaRequestContext) async throws -> T {
         _ = try ContentType.require(request.headers[.contentType], ContentType.json, hint: "send Content-Type: application/json")
-        let buffer = try await body(request, limit: limits.maxBodyBytes)
+        let buffer = try await body(request, context, limit: limits.maxBodyBytes)
         return try await service.images.parse(bodyBytes: buffer.readableBytes) {
             do { return try JSONDecoder().decode(T.self, from: Data(buffer: buffer)) } catch let error as DecodingError {
                 throw APIError.badRequest("the JSON body does not match the expected shape: \(DecodingError.summary(error))")
@@ -150,7 +159,7 @@ struct Routes: Sendable {
             Endpoint(.get, asset.path, statuses: [200]) { _, _ in Dashboard.response(mediaType: asset.mediaType, body: asset.body) }
         } + [
             Endpoint(.post, "/v1/streams", accepts: [ContentType.json], statuses: [201, 409, 422, 507]) { request, context in
-                try Self.json(try await service.createStream(client: context.client, request: decodeJSON(CreateStreamRequest.self, request)), status: .created)
+                try Self.json(try await service.createStream(client: context.client, request: decodeJSON(CreateStreamRequest.self, request, context)), status: .created)
             },
             Endpoint(.get, "/v1/streams", statuses: [200]) { _, context in try Self.json(await service.listStreams(client: context.client)) },
             Endpoint(.get, "/v1/streams/:id", statuses: [200]) { _, context in
@@ -173,7 +182,7 @@ struct Routes: Sendable {
                     }
                     return key
                 }
-                let (contentType, body) = (request.headers[.contentType], try await body(request, limit: limits.maxBodyBytes))
+                let (contentType, body) = (request.headers[.contentType], try await body(request, context, limit: limits.maxBodyBytes))
                 let files = try await service.images.parse(bodyBytes: body.readableBytes) {
                     try ImageInput.files(contentType: contentType, body: body, limits: limits)
                 }
@@ -191,7 +200,7 @@ struct Routes: Sendable {
             },
             Endpoint(.post, "/v1/streams/:id/checkpoints", accepts: [ContentType.json], statuses: [201, 409, 507]) { request, context in
                 let id = try Self.id(context)
-                let name = try await decodeJSON(CheckpointRequest.self, request).name
+                let name = try await decodeJSON(CheckpointRequest.self, request, context).name
                 return try Self.json(try await service.createCheckpoint(client: context.client, id: id, name: name), status: .created)
             },
             Endpoint(.get, "/v1/streams/:id/checkpoints", statuses: [200]) { _, context in
@@ -214,7 +223,7 @@ struct Routes: Sendable {
                 if let declared = request.headers[.contentLength].flatMap({ Int($0) }), declared > limit {
                     throw APIError.tooLarge("the checkpoint is \(declared) bytes; this stream's checkpoints are at most \(limit) bytes")
                 }
-                let data = Data(buffer: try await body(request, limit: limit))
+                let data = Data(buffer: try await body(request, context, limit: limit))
                 return try Self.json(try await service.uploadCheckpoint(client: context.client, id: id, name: name, data: data), status: .created)
             },
             Endpoint(.post, "/v1/streams/:id/checkpoints/:name/restore", statuses: [200, 409, 422, 507]) { _, context in
@@ -226,7 +235,7 @@ struct Routes: Sendable {
             },
             Endpoint(.post, "/v1/classify", query: ["top"], accepts: [ContentType.json], statuses: [200, 422]) { request, context in
                 let top = try Self.integer(request.uri.queryParameters.get("top"), name: "top", default: 5)
-                return try Self.json(try await service.classifyStateless(decodeJSON(StatelessClassifyRequest.self, request), top: top, client: context.client))
+                return try Self.json(try await service.classifyStateless(decodeJSON(StatelessClassifyRequest.self, request, context), top: top, client: context.client))
             },
         ]
     }

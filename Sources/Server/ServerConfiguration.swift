@@ -112,6 +112,8 @@ public struct ServerConfiguration: Sendable {
     /// replays more than this.
     public static let journalLimitFactor: UInt64 = 8
     static func journalLimit(snapshotEvery: Int) -> UInt64 { UInt64(max(1, snapshotEvery)) * journalLimitFactor }
+    /// Memory request bodies may hold while they are read and handled (`BodyMemory`).
+    public var bodyMemory = BodyMemoryLimits()
     /// Free bytes of the data directory's file system that new streams and checkpoints may not
     /// take (local store only): kept for journal records and snapshots.
     public var diskReserveBytes = 512 << 20

@@ -12,6 +12,7 @@ public final class ServerMetrics: Sendable {
     let fencedWrites: Counter
     let snapshotDuration: DurationHistogram
     let snapshotFailures: Counter
+    let requestBodyBytes: Gauge
     let liveStreams: Gauge
     let quarantinedStreams: Gauge
     let queueDepth: Gauge
@@ -50,6 +51,8 @@ public final class ServerMetrics: Sendable {
         snapshotFailures = registry.makeCounter(descriptor: describe(
             "snapshot_failures", "total", "Periodic stream snapshots that failed (the journal keeps the requests; retried after --snapshot-every more records)"))
         liveStreams = registry.makeGauge(descriptor: describe("streams_live", "count", "Streams held in memory"))
+        requestBodyBytes = registry.makeGauge(descriptor: describe(
+            "request_body_memory", "bytes", "Request-body memory reserved by requests being read or handled (--body-memory-mb)"))
         quarantinedStreams = registry.makeGauge(
             descriptor: describe("streams_quarantined", "count", "Streams whose stored state could not be loaded (served 503 until deleted)"))
         queueDepth = registry.makeGauge(descriptor: describe("backbone_queue", "images", "Images waiting for the backbone"))

@@ -49,6 +49,10 @@ struct ServeCommand: AsyncParsableCommand {
     var memoryBudgetMB: Int?
     @Option(name: .customLong("snapshot-every"), help: "Journal records between full snapshots. [RADA_SNAPSHOT_EVERY, default 64]")
     var snapshotEvery: Int?
+    @Option(name: .customLong("body-memory-mb"), help: "Memory all request bodies may hold while read and handled; beyond it a request is refused before its body is read (503). [RADA_BODY_MEMORY_MB, default 1024]")
+    var bodyMemoryMB: Int?
+    @Option(name: .customLong("client-body-memory-mb"), help: "Share of the body memory one client (API key) may hold; beyond it 429. [RADA_CLIENT_BODY_MEMORY_MB, default 256]")
+    var clientBodyMemoryMB: Int?
     @Option(name: .customLong("disk-reserve-mb"), help: "Free space of the data directory's disk that new streams and checkpoints may not take (kept for journals and snapshots; 507 storage_full). [RADA_DISK_RESERVE_MB, default 512]")
     var diskReserveMB: Int?
     @Option(name: .customLong("max-client-requests"), help: "Requests one API key may have in flight before 429. [RADA_MAX_CLIENT_REQUESTS, default 128]")
@@ -113,6 +117,10 @@ struct ServeCommand: AsyncParsableCommand {
             guard let parsed = T(text) else { throw ValidationError("\(name)=\(text) is not a valid value") }
             return parsed
         }
+        func megabytes(_ mb: Int, _ flag: String) throws -> Int {
+            guard (1...(1 << 30)).contains(mb) else { throw ValidationError("\(flag) must be in 1...\(1 << 30)") }
+            return mb << 20
+        }
         var configuration = ServerConfiguration(dataDirectory: URL(fileURLWithPath: try value(dataDir, "RADA_DATA_DIR") ?? "rada-data"))
         configuration.host = try value(host, "RADA_HOST") ?? configuration.host
         configuration.port = try value(port, "RADA_PORT") ?? configuration.port
@@ -135,6 +143,10 @@ struct ServeCommand: AsyncParsableCommand {
         if let mb = try value(memoryBudgetMB, "RADA_MEMORY_BUDGET_MB") { configuration.memoryBudgetBytes = mb << 20 }
         configuration.snapshotEveryRecords = try value(snapshotEvery, "RADA_SNAPSHOT_EVERY") ?? configuration.snapshotEveryRecords
         guard (1...1_000_000).contains(configuration.snapshotEveryRecords) else { throw ValidationError("--snapshot-every must be in 1...1000000") }
+        if let mb = try value(bodyMemoryMB, "RADA_BODY_MEMORY_MB") { configuration.bodyMemory.totalBytes = try megabytes(mb, "--body-memory-mb") }
+        if let mb = try value(clientBodyMemoryMB, "RADA_CLIENT_BODY_MEMORY_MB") {
+            configuration.bodyMemory.perClientBytes = try megabytes(mb, "--client-body-memory-mb")
+        }
         if let mb = try value(diskReserveMB, "RADA_DISK_RESERVE_MB") {
             guard (0...(1 << 30)).contains(mb) else { throw ValidationError("--disk-reserve-mb must be in 0...\(1 << 30)") }
             configuration.diskReserveBytes = mb << 20
@@ -165,6 +177,12 @@ struct ServeCommand: AsyncParsableCommand {
         configuration.limits.maxPixelsPerRequest = try value(maxRequestPixels, "RADA_MAX_REQUEST_PIXELS") ?? configuration.limits.maxPixelsPerRequest
         if let mb = try value(decodeMemoryMB, "RADA_DECODE_MEMORY_MB") { configuration.decoding.memoryBytes = mb << 20 }
         configuration.decoding.workers = try value(decodeWorkers, "RADA_DECODE_WORKERS") ?? configuration.decoding.workers
+        // A body the client's share or the server's budget could never hold would be refused forever.
+        guard configuration.bodyMemory.perClientBytes >= configuration.limits.largestBodyBytes,
+              configuration.bodyMemory.totalBytes >= configuration.bodyMemory.perClientBytes else {
+            throw ValidationError(
+                "--body-memory-mb (\(configuration.bodyMemory.totalBytes >> 20)) must be at least --client-body-memory-mb (\(configuration.bodyMemory.perClientBytes >> 20)), which must be at least the largest body a route takes (--max-body-mb, --max-checkpoint-mb: \(configuration.limits.largestBodyBytes >> 20))")
+        }
         configuration.decoding.maxWaiting = try value(decodeQueue, "RADA_DECODE_QUEUE") ?? configuration.decoding.maxWaiting
         if let ms = try value(decodeWaitMilliseconds, "RADA_DECODE_WAIT_MS") { configuration.decoding.maxWait = .milliseconds(ms) }
         guard configuration.limits.maxPixelsPerImage > 0, configuration.limits.maxPixelsPerRequest > 0, configuration.decoding.memoryBytes > 0,
