@@ -1,5 +1,6 @@
 import Foundation
 import RadaNumerics
+import Synchronization
 
 /// How many heaps glibc's malloc keeps for the server's threads.
 ///
@@ -25,4 +26,53 @@ public enum MallocArenas {
         let arenas = max(1, cores / 8)
         return unsafeBitCast(symbol, to: Mallopt.self)(mArenaMax, Int32(clamping: arenas)) == 1 ? arenas : nil
     }
+}
+
+/// Gives the heap's free memory back to the system after a peak of request bodies has passed.
+///
+/// glibc returns freed memory to the kernel only from the top of a heap; bodies freed in the
+/// middle stay in the process (RSS stayed at 396 MiB, idle 160, after a flood of withheld bodies
+/// had been answered). After a peak of at least `minimumPeak` bytes of bodies, once what is held
+/// has fallen to an eighth of it, one `malloc_trim(0)` runs off the request path, at most once
+/// per `interval` (one due sooner waits for it). Steady traffic never reaches it, so the faults
+/// `MallocArenas` removed stay away.
+final class HeapTrimmer: Sendable {
+    static let minimumPeak = 128 << 20
+    let interval: Duration
+    private let trim: @Sendable () -> Void
+    private let state = Mutex<(peak: Int, last: ContinuousClock.Instant?, pending: Bool)>((0, nil, false))
+
+    init(interval: Duration = .seconds(5), trim: @escaping @Sendable () -> Void = HeapTrimmer.mallocTrim) {
+        self.interval = interval
+        self.trim = trim
+    }
+
+    /// Bytes of bodies held now; called on every change.
+    func held(_ bytes: Int) {
+        let delay = state.withLock { state -> Duration? in
+            state.peak = max(state.peak, bytes)
+            guard !state.pending, state.peak >= Self.minimumPeak, bytes <= state.peak / 8 else { return nil }
+            state.pending = true
+            state.peak = bytes
+            return state.last.map { max(.zero, interval - (ContinuousClock.now - $0)) } ?? .zero
+        }
+        guard let delay else { return }
+        let nanoseconds = Int(delay.components.seconds) * 1_000_000_000 + Int(delay.components.attoseconds / 1_000_000_000)
+        DispatchQueue.global(qos: .utility).asyncAfter(deadline: .now() + .nanoseconds(nanoseconds)) { [self] in
+            trim()
+            state.withLock { state in
+                state.last = .now
+                state.pending = false
+            }
+        }
+    }
+
+    /// glibc's `malloc_trim(0)`, looked up by name (`<malloc.h>` is not in Swift's Glibc module);
+    /// nothing where the C library has none.
+    static let mallocTrim: @Sendable () -> Void = {
+        typealias MallocTrim = @convention(c) (Int) -> Int32
+        guard let symbol = dlsym(UnsafeMutableRawPointer(bitPattern: 0), "malloc_trim") else { return {} }
+        let function = unsafeBitCast(symbol, to: MallocTrim.self)
+        return { _ = function(0) }
+    }()
 }

@@ -32,9 +32,12 @@ public enum RadaServer {
         let routes = RouteIndex(endpoints)
         router.add(middleware: ErrorAndMetricsMiddleware(metrics: metrics, routes: routes))
         router.add(middleware: AuthMiddleware(keys: configuration.apiKeys, admission: ClientAdmission(limit: configuration.maxRequestsPerClient, gauge: metrics.clientRequestsInFlight)))
-        let bodyBytes = metrics.requestBodyBytes
+        let (bodyBytes, trimmer) = (metrics.requestBodyBytes, HeapTrimmer())
         router.add(middleware: BodyMemoryMiddleware(memory: BodyMemory(
-            limits: configuration.bodyMemory, perClient: configuration.apiKeys != nil, onChange: { bodyBytes.set(Double($0)) })))
+            limits: configuration.bodyMemory, perClient: configuration.apiKeys != nil, onChange: { held in
+                bodyBytes.set(Double(held))
+                trimmer.held(held)
+            })))
         Routes.register(endpoints, on: router)
         if configuration.apiKeys == nil {
             logger.warning("no API keys configured: authentication is off, binding to loopback \(configuration.effectiveHost) only")

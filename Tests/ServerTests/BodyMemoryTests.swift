@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 import Testing
 @testable import Server
 
@@ -59,5 +60,36 @@ struct BodyMemoryTests {
             second.hangUp()
             try await client.waitForMetric("rada_request_body_memory_bytes") { $0 == 0 }
         }
+    }
+}
+
+@Suite("Heap trimming after a peak of request bodies")
+struct HeapTrimmerTests {
+    @Test("one trim once a large peak has fallen to an eighth; none for small peaks; one due within the interval waits for its end")
+    func trimsAfterPeaks() async throws {
+        let trims = Atomic(0)
+        let trimmer = HeapTrimmer(interval: .seconds(2)) { trims.wrappingAdd(1, ordering: .relaxed) }
+        // The trim runs on a background queue: wait for an expected count (generously: the
+        // suites share two cores), or a while to see that none came.
+        func reaches(_ expected: Int) async throws -> Bool {
+            for _ in 0..<500 where trims.load(ordering: .relaxed) < expected { try await Task.sleep(for: .milliseconds(10)) }
+            return trims.load(ordering: .relaxed) == expected
+        }
+        func settled() async throws -> Int {
+            try await Task.sleep(for: .milliseconds(100))
+            return trims.load(ordering: .relaxed)
+        }
+        for bytes in [0, 100 << 20, 0, 127 << 20, 1 << 20, 0] { trimmer.held(bytes) }
+        #expect(try await settled() == 0, "peaks under 128 MiB")
+        for bytes in [256 << 20, 64 << 20, 33 << 20] { trimmer.held(bytes) }
+        #expect(try await settled() == 0, "not yet an eighth of the peak")
+        trimmer.held(32 << 20)
+        #expect(try await reaches(1))
+        for bytes in [0, 512 << 20, 0] { trimmer.held(bytes) }
+        #expect(try await settled() == 1, "within the interval: deferred")
+        #expect(try await reaches(2), "at the interval's end, with no further change")
+        for bytes in [512 << 20, 0, 512 << 20, 0] { trimmer.held(bytes) }
+        #expect(try await reaches(3))
+        #expect(try await settled() == 3, "one more, however many peaks meanwhile")
     }
 }
