@@ -1,5 +1,6 @@
 #!/usr/bin/env python3
-"""Every hostile input of issue #11 against a running `rada serve`, black box (standard library only).
+"""Every hostile input of issue #11 against a running `rada serve`, black box (standard library only);
+item 10 (request bodies withheld to hold memory) came later.
 
 For each attack it prints the HTTP status and error code, the wall time, the server's RSS
 before/after and its peak RSS (VmHWM, from /proc/PID/status: give --pid), then checks that the
@@ -288,6 +289,31 @@ def main():
     attack("9 TRACE on a known path", lambda: send("TRACE", st), "405")
     attack("9 Content-Type application/jsonp", lambda: send("POST", "/v1/streams", b"{}", "application/jsonp"), "415")
     attack("9 100 kB URL", lambda: send("GET", "/v1/streams/" + "a" * 100_000), "414")
+
+    def withheld_bodies(count=128, size=31_000_000):
+        # Bodies of the largest size, each sent but for its last byte and held: the server may
+        # keep only its body-memory budget (a client's share of it with keys), and answers the
+        # rest from their heads; a small request is served meanwhile.
+        head = (f"POST {st}/classify HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: {size}\r\n"
+                + (f"Authorization: Bearer {args.key}\r\n" if args.key else "") + "\r\n").encode()
+        body = (b'{"images":["' + b"A" * (size - 15) + b'"]}')[:size - 1]
+        held = []
+        try:
+            for _ in range(count):
+                s = socket.create_connection((server.host, server.port), timeout=60)
+                held.append(s)
+                try:
+                    s.sendall(head + body)
+                except OSError:
+                    pass  # answered from its head and ended
+            time.sleep(1)
+            rss, _ = server.memory()
+            status, data, _ = server.request("POST", f"{st}/classify?adapt=false", *multipart([small_png(4)]))
+            return status, f"RSS held {rss and round(rss)} MiB"
+        finally:
+            for s in held:
+                s.close()
+    attack("10 128 bodies of 31 MB, each withholding its last byte; then a small request", withheld_bodies, "200")
 
     # Concurrency: 4 worst-case image requests at once, and a light client's latency meanwhile.
     light_times, peak, stop = [], [0.0], threading.Event()

@@ -31,9 +31,6 @@ final class BodyMemory: Sendable {
         self.onChange = onChange
     }
 
-    /// Bytes held by all bodies now.
-    var totalHeld: Int { held.withLock { $0.total } }
-
     /// One request's bytes; they go back when `release()` is called or it is dropped.
     final class Hold: Sendable {
         private let memory: BodyMemory
