@@ -45,21 +45,33 @@ public final class PostgresStreamStore: StreamStore {
 
     // MARK: StreamStore
 
-    public func create(_ key: StreamKey, metadata: Data, snapshot: Data, streamLimit: Int?) throws -> any StreamHandle {
-        guard let streamLimit else { return try insert(key, metadata: metadata, snapshot: snapshot, run: database.query) }
+    public func create(_ key: StreamKey, metadata: Data, snapshot: Data, streamLimit: Int?, byteLimit: Int?) throws -> any StreamHandle {
+        guard streamLimit != nil || byteLimit != nil else { return try insert(key, metadata: metadata, snapshot: snapshot, run: database.query) }
         return try database.transaction { run in
-            // Every server's limited creations for this client queue on this lock until commit, so
-            // the count (a statement of its own, read after the lock) includes all of theirs.
-            _ = try run("SELECT pg_advisory_xact_lock(\(Self.creationLockSpace), hashtext(\(key.client)))")
-            let stored = try streamCount(client: key.client, run: run)
-            guard stored < streamLimit else { throw StreamStoreError.quotaExceeded(stored: stored, limit: streamLimit) }
+            try lockQuota(client: key.client, run: run)
+            if let streamLimit {
+                let stored = try streamCount(client: key.client, run: run)
+                guard stored < streamLimit else { throw StreamStoreError.quotaExceeded(stored: stored, limit: streamLimit) }
+            }
+            if let byteLimit {
+                try StreamStoreError.requireStorage(
+                    stored: try storedBytes(client: key.client, run: run), adding: metadata.count + snapshot.count, limit: byteLimit)
+            }
             return try insert(key, metadata: metadata, snapshot: snapshot, run: run)
         }
     }
 
-    /// The first key of the two-key advisory locks that serialise one client's creations
-    /// (the migrations' lock is a one-key lock: the two kinds never collide).
+    /// The first key of the two-key advisory locks that serialise one client's limited writes
+    /// (creations, checkpoint saves under a byte limit; the migrations' lock is a one-key lock:
+    /// the two kinds never collide).
     static let creationLockSpace: Int32 = 7_247_082
+
+    /// Takes the client's quota lock until the transaction ends: every server's limited writes
+    /// for this client queue on it, so a count read after it (a statement of its own) includes
+    /// all of theirs that committed.
+    func lockQuota(client: String, run: (PostgresQuery) throws -> PostgresQueryResult) throws {
+        _ = try run("SELECT pg_advisory_xact_lock(\(Self.creationLockSpace), hashtext(\(client)))")
+    }
 
     private func insert(
         _ key: StreamKey, metadata: Data, snapshot: Data, run: (PostgresQuery) throws -> PostgresQueryResult
@@ -136,6 +148,21 @@ public final class PostgresStreamStore: StreamStore {
         try streamCount(client: client, run: database.query)
     }
 
+    public func storedBytes(client: String) throws -> Int {
+        try storedBytes(client: client, run: database.query)
+    }
+
+    func storedBytes(client: String, run: (PostgresQuery) throws -> PostgresQueryResult) throws -> Int {
+        guard let row = try run("""
+            SELECT (SELECT COALESCE(sum(octet_length(metadata)), 0) FROM rada_streams WHERE client = \(client))
+                 + (SELECT COALESCE(sum(octet_length(data)), 0) FROM rada_snapshots WHERE client = \(client))
+                 + (SELECT COALESCE(sum(octet_length(payload)), 0) FROM rada_journal WHERE client = \(client))
+                 + (SELECT COALESCE(sum(octet_length(data)), 0) FROM rada_checkpoints WHERE client = \(client))
+            """).rows.first else { return 0 }
+        let bytes: Int64 = try decode(row, as: Int64.self)
+        return Int(bytes)
+    }
+
     private func streamCount(client: String, run: (PostgresQuery) throws -> PostgresQueryResult) throws -> Int {
         guard let row = try run("SELECT count(*) FROM rada_streams WHERE client = \(client)").rows.first else { return 0 }
         let count: Int64 = try decode(row, as: Int64.self)
@@ -175,6 +202,12 @@ final class PostgresStreamHandle: StreamHandle {
     /// `write` must act only through it. Binds: `$1` client, `$2` stream id, `$3` epoch, `$4`
     /// lease seconds, `$5` this server, then the write's own values from `$6` on.
     private func fenced(_ write: String, _ values: (inout PostgresBindings) throws -> Void = { _ in }) throws -> PostgresQueryResult {
+        try database.query(try fencedQuery(write, values))
+    }
+
+    /// `write` after a CTE `lease` that renews the lease and yields a row only while this
+    /// handle's epoch is the stream's: a write that selects from it happens only then.
+    private func fencedQuery(_ write: String, _ values: (inout PostgresBindings) throws -> Void) throws -> PostgresQuery {
         var binds = PostgresBindings()
         binds.append(key.client)
         binds.append(key.id)
@@ -182,12 +215,12 @@ final class PostgresStreamHandle: StreamHandle {
         binds.append(store.leaseSeconds)
         binds.append(store.serverID)
         try values(&binds)
-        return try database.query(PostgresQuery(unsafeSQL: """
+        return PostgresQuery(unsafeSQL: """
             WITH lease AS (
                 UPDATE rada_streams SET lease_until = now() + make_interval(secs => $4), owner = $5
                 WHERE client = $1 AND stream = $2 AND epoch = $3 RETURNING 1)
             \(write)
-            """, binds: binds))
+            """, binds: binds)
     }
 
     /// Whether the lease is still ours: false once another server has taken the stream over.
@@ -264,13 +297,23 @@ final class PostgresStreamHandle: StreamHandle {
         }
     }
 
-    func saveCheckpoint(named name: String, data: Data) throws {
-        let result = try fenced("""
+    func saveCheckpoint(named name: String, data: Data, byteLimit: Int?) throws {
+        let insert = try fencedQuery("""
             INSERT INTO rada_checkpoints (client, stream, name, data) SELECT $1, $2, $6, $7 FROM lease
             ON CONFLICT (client, stream, name) DO NOTHING
             """) {
             $0.append(name)
             try $0.append(data)
+        }
+        let result: PostgresQueryResult
+        if let byteLimit {
+            result = try database.transaction { run in
+                try store.lockQuota(client: key.client, run: run)
+                try StreamStoreError.requireStorage(stored: try store.storedBytes(client: key.client, run: run), adding: data.count, limit: byteLimit)
+                return try run(insert)
+            }
+        } else {
+            result = try database.query(insert)
         }
         guard result.metadata.rows == 1 else { throw try holdsLease() ? StreamStoreError.exists : StreamStoreError.fenced }
     }

@@ -171,7 +171,17 @@ extension APIError {
         case .damaged(let why): return .internal("stored stream is damaged: \(why)")
         case .quotaExceeded(let stored, let limit): return StreamService.streamQuotaError(limit: limit, stored: stored)
         case .storageFull: return .storageFull
+        case .storageQuotaExceeded(let stored, let adding, let limit):
+            return .quotaExceeded(
+                "this client stores \(size(stored)), and this write of \(size(adding)) would pass its limit of \(size(limit)) (--max-client-storage-mb); delete checkpoints or streams to make room")
         }
+    }
+}
+
+extension APIError {
+    /// A byte count for a message: MiB from 1 MiB up, KiB (rounded up) below.
+    static func size(_ bytes: Int) -> String {
+        bytes >= 1 << 20 ? "\(bytes >> 20) MiB" : "\((bytes + 1023) >> 10) KiB"
     }
 }
 

@@ -360,9 +360,10 @@ final class LiveStream: Sendable {
     // MARK: Creation and recovery
 
     /// Stores a new stream (atomically: all of it or nothing); 409 when the id is taken, 409
-    /// `quota_exceeded` when the client has `streamLimit` streams.
+    /// `quota_exceeded` when the client has `streamLimit` streams or its stored bytes and the
+    /// stream's would pass `byteLimit`.
     static func create(
-        metadata: StreamMetadata, state: StreamState, streamLimit: Int?, in store: any StreamStore, services: StreamServices
+        metadata: StreamMetadata, state: StreamState, streamLimit: Int?, byteLimit: Int?, in store: any StreamStore, services: StreamServices
     ) throws -> LiveStream {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
@@ -371,7 +372,7 @@ final class LiveStream: Sendable {
         do {
             handle = try store.create(
                 StreamKey(client: metadata.client, id: metadata.id), metadata: encoder.encode(metadata), snapshot: state.checkpointData(),
-                streamLimit: streamLimit)
+                streamLimit: streamLimit, byteLimit: byteLimit)
         } catch StreamStoreError.exists { throw APIError.conflict("stream \"\(metadata.id)\" already exists") }
         return LiveStream(
             metadata: metadata, handle: handle, inner: Inner(state: state, nextSequence: 0, snapshotSequence: 0), services: services)

@@ -20,10 +20,14 @@ public struct ServerLimits: Sendable {
     public var maxPixelsPerRequest = 64_000_000
     public var maxLabelsPerStream = 1000
     /// Streams one client may have stored; creating one more is refused (409 `quota_exceeded`).
-    /// With `maxCheckpointsPerStream` and the largest stream's size it bounds a client's disk.
     public var maxStreamsPerClient = 1000
     /// Checkpoints one stream may hold; saving or uploading one more is refused (409 `quota_exceeded`).
     public var maxCheckpointsPerStream = 64
+    /// Bytes one client's streams may take in the store (metadata, snapshots, journals,
+    /// checkpoints); a creation or checkpoint that would pass it is refused (409
+    /// `quota_exceeded`). Steps are never refused for it: a stream's snapshot keeps its size and
+    /// its journal is bounded (`ServerConfiguration.journalLimit`).
+    public var maxClientStorageBytes = 64 << 30
     public var maxPromptsPerLabel = 64
     public var maxTop = 100
     public init() {}

@@ -134,12 +134,13 @@ actor StreamRegistry {
         return true
     }
 
-    /// Stores a new stream, within the client's quota of `streamLimit` streams: the store counts
+    /// Stores a new stream, within the client's quota of `streamLimit` streams and `byteLimit`
+    /// stored bytes: the store counts
     /// and creates in one step for every server sharing it.
-    func create(metadata: StreamMetadata, state: StreamState, streamLimit: Int) async throws -> LiveStream {
+    func create(metadata: StreamMetadata, state: StreamState, streamLimit: Int, byteLimit: Int) async throws -> LiveStream {
         let services = self.services
         let stream = try await onLoader {
-            try LiveStream.create(metadata: metadata, state: state, streamLimit: streamLimit, in: $0, services: services)
+            try LiveStream.create(metadata: metadata, state: state, streamLimit: streamLimit, byteLimit: byteLimit, in: $0, services: services)
         }
         // A copy still held here belongs to a deleted incarnation of the id (deleted through
         // another server); the store's creation is the authority.

@@ -80,7 +80,8 @@ final class StreamService: Sendable {
         let metadata = StreamMetadata(
             id: id, client: client, labels: labels, prompts: request.prompts, templates: request.templates,
             createdAt: Date(), seed: request.seed ?? 0)
-        let stream = try await registry.create(metadata: metadata, state: state, streamLimit: limits.maxStreamsPerClient)
+        let stream = try await registry.create(
+            metadata: metadata, state: state, streamLimit: limits.maxStreamsPerClient, byteLimit: limits.maxClientStorageBytes)
         await registry.enforceBudget()
         return try await onPool { try self.info(stream, state) }
     }
@@ -307,7 +308,7 @@ final class StreamService: Sendable {
             try await onPool {
                 try self.requireCheckpointRoom(stream)
                 let data = try stream.read { try $0.checkpointData() }
-                try Self.save(stream, name: name, data: data)
+                try self.save(stream, name: name, data: data)
                 // The checkpoint is stored and is what this request answers for: a mark that
                 // cannot be snapshotted now is left out of the history rather than failing it.
                 try? stream.replaceState(marking: .checkpoint, checkpoint: name) { _ in }
@@ -329,9 +330,9 @@ final class StreamService: Sendable {
         }
     }
 
-    /// Stores a checkpoint; 409 when the name is taken.
-    private static func save(_ stream: LiveStream, name: String, data: Data) throws {
-        do { try stream.write { try $0.saveCheckpoint(named: name, data: data) } } catch StreamStoreError.exists {
+    /// Stores a checkpoint within the client's stored bytes; 409 when the name is taken.
+    private func save(_ stream: LiveStream, name: String, data: Data) throws {
+        do { try stream.write { try $0.saveCheckpoint(named: name, data: data, byteLimit: limits.maxClientStorageBytes) } } catch StreamStoreError.exists {
             throw APIError.conflict("checkpoint \"\(name)\" already exists")
         }
     }
@@ -406,7 +407,7 @@ final class StreamService: Sendable {
                 try self.requireCheckpointRoom(stream)
                 var trial = try stream.read { $0 }
                 do { try trial.restore(from: data, refusingUnknownFields: true) } catch { throw Self.checkpointError(error) }
-                try Self.save(stream, name: name, data: data)
+                try self.save(stream, name: name, data: data)
                 return CheckpointInfo(name: name, bytes: data.count, createdAt: Date())
             }
         }

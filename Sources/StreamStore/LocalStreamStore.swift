@@ -13,9 +13,9 @@ public struct LocalStreamStore: StreamStore {
     /// records and snapshots, so that a disk filled by saves still takes the steps of every
     /// stream (`StorageRoom`).
     public let reserveBytes: Int
-    /// Held from a limited creation's count to its rename, so that creations in this process
-    /// (the directory's one user) count each other.
-    private let limitedCreations = NSLock()
+    /// Held by a limited write from its count to its end, one per client, so that the writes
+    /// of this process (the directory's one user) count each other.
+    let quotaLocks = ClientLocks()
 
     public init(root: URL, reserveBytes: Int = 0) {
         layout = DataLayout(root: root)
@@ -24,14 +24,19 @@ public struct LocalStreamStore: StreamStore {
 
     public var name: String { "directory \(layout.root.path)" }
 
-    public func create(_ key: StreamKey, metadata: Data, snapshot: Data, streamLimit: Int?) throws -> any StreamHandle {
+    public func create(_ key: StreamKey, metadata: Data, snapshot: Data, streamLimit: Int?, byteLimit: Int?) throws -> any StreamHandle {
         try StorageRoom.ensure(at: layout.root, for: metadata.count + snapshot.count, keeping: reserveBytes)
-        guard let streamLimit else { return try StorageRoom.writing { try build(key, metadata: metadata, snapshot: snapshot) } }
-        limitedCreations.lock()
-        defer { limitedCreations.unlock() }
-        let stored = try streamCount(client: key.client)
-        guard stored < streamLimit else { throw StreamStoreError.quotaExceeded(stored: stored, limit: streamLimit) }
-        return try StorageRoom.writing { try build(key, metadata: metadata, snapshot: snapshot) }
+        guard streamLimit != nil || byteLimit != nil else { return try StorageRoom.writing { try build(key, metadata: metadata, snapshot: snapshot) } }
+        return try quotaLocks.withLock(key.client) {
+            if let streamLimit {
+                let stored = try streamCount(client: key.client)
+                guard stored < streamLimit else { throw StreamStoreError.quotaExceeded(stored: stored, limit: streamLimit) }
+            }
+            if let byteLimit {
+                try StreamStoreError.requireStorage(stored: try storedBytes(client: key.client), adding: metadata.count + snapshot.count, limit: byteLimit)
+            }
+            return try StorageRoom.writing { try build(key, metadata: metadata, snapshot: snapshot) }
+        }
     }
 
     /// Builds the stream's directory aside (metadata, snapshot 0, empty journal, all fsynced) and
@@ -56,7 +61,7 @@ public struct LocalStreamStore: StreamStore {
             try? FileManager.default.removeItem(at: staging.url)
             throw error
         }
-        return try LocalStreamHandle(directory: directory, reserveBytes: reserveBytes)
+        return try LocalStreamHandle(directory: directory, store: self, client: key.client)
     }
 
     /// Reads the metadata, lists the snapshots and reads the journal's segments in order, cutting
@@ -83,7 +88,7 @@ public struct LocalStreamStore: StreamStore {
             for later in segments[(i + 1)...] { try FileManager.default.removeItem(at: later.url) }
             break
         }
-        let handle = try StorageRoom.writing { try LocalStreamHandle(directory: directory, reserveBytes: reserveBytes) }
+        let handle = try StorageRoom.writing { try LocalStreamHandle(directory: directory, store: self, client: key.client) }
         return OpenedStream(metadata: metadata, snapshots: snapshots, journal: records, handle: handle)
     }
 
@@ -99,6 +104,19 @@ public struct LocalStreamStore: StreamStore {
 
     public func streamCount(client: String) throws -> Int {
         layout.streamIDs(client: client).count
+    }
+
+    /// The sizes of every file under the client's streams (a walk: creations and checkpoint
+    /// saves under a byte limit pay for it, nothing else does).
+    public func storedBytes(client: String) throws -> Int {
+        let keys: Set<URLResourceKey> = [.fileSizeKey, .isRegularFileKey]
+        guard let walk = FileManager.default.enumerator(at: layout.streamsURL(client: client), includingPropertiesForKeys: Array(keys)) else { return 0 }
+        var total = 0
+        for case let url as URL in walk {
+            guard let values = try? url.resourceValues(forKeys: keys), values.isRegularFile == true else { continue }
+            total = total.addingReportingOverflow(values.fileSize ?? 0).partialValue
+        }
+        return total
     }
 
     public func removeUnopened(_ key: StreamKey) throws -> Bool {
@@ -127,16 +145,18 @@ public struct LocalStreamStore: StreamStore {
 /// which no prepare changes while a snapshot runs (`StreamHandle`'s contract).
 final class LocalStreamHandle: StreamHandle, @unchecked Sendable {
     let directory: StreamDirectory
-    /// The store's `reserveBytes`: checkpoints may not take it.
-    let reserveBytes: Int
+    /// The store it belongs to (its reserve, its quota locks) and the client it is of.
+    let store: LocalStreamStore
+    let client: String
     private var journal: Journal
     private var generation: UInt64
     /// The snapshot prepared last, and the first segment its landing keeps.
     private let prepared = Mutex<(sequence: UInt64, generation: UInt64)?>(nil)
 
-    init(directory: StreamDirectory, reserveBytes: Int) throws {
+    init(directory: StreamDirectory, store: LocalStreamStore, client: String) throws {
         self.directory = directory
-        self.reserveBytes = reserveBytes
+        self.store = store
+        self.client = client
         if let newest = directory.journalSegments().last, let g = newest.generation {
             generation = g
             journal = try Journal(url: newest.url)
@@ -197,10 +217,18 @@ final class LocalStreamHandle: StreamHandle, @unchecked Sendable {
         try LocalCheckpointReader(path: directory.checkpointURL(name).path)
     }
 
-    func saveCheckpoint(named name: String, data: Data) throws {
+    func saveCheckpoint(named name: String, data: Data, byteLimit: Int?) throws {
+        guard let byteLimit else { return try save(name, data) }
+        try store.quotaLocks.withLock(client) {
+            try StreamStoreError.requireStorage(stored: try store.storedBytes(client: client), adding: data.count, limit: byteLimit)
+            try save(name, data)
+        }
+    }
+
+    private func save(_ name: String, _ data: Data) throws {
         let url = directory.checkpointURL(name)
         guard !FileManager.default.fileExists(atPath: url.path) else { throw StreamStoreError.exists }
-        try StorageRoom.ensure(at: directory.url, for: data.count, keeping: reserveBytes)
+        try StorageRoom.ensure(at: directory.url, for: data.count, keeping: store.reserveBytes)
         try StorageRoom.writing {
             try FileManager.default.createDirectory(at: directory.checkpointsURL, withIntermediateDirectories: true)
             try DurableFile.replace(url, with: data)
@@ -262,5 +290,23 @@ final class LocalCheckpointReader: CheckpointReader {
             done += n
         }
         return data
+    }
+}
+
+/// One lock per client (created on first use, kept: there are as many as clients with keys).
+final class ClientLocks: Sendable {
+    private final class Lock: Sendable {
+        let mutex = Mutex(())
+    }
+    private let locks = Mutex<[String: Lock]>([:])
+
+    func withLock<T>(_ client: String, _ body: () throws -> T) throws -> T {
+        let lock = locks.withLock { locks in
+            if let lock = locks[client] { return lock }
+            let lock = Lock()
+            locks[client] = lock
+            return lock
+        }
+        return try lock.mutex.withLock { _ in try body() }
     }
 }

@@ -80,13 +80,16 @@ public enum StreamStoreError: Error, CustomStringConvertible, Sendable, Equatabl
     /// local store keeps free for journals and snapshots); nothing was written. The text is for
     /// the log.
     case storageFull(String)
+    /// `create`, `saveCheckpoint`: the client stores `stored` bytes, and `adding` more would pass
+    /// its limit of `limit` bytes.
+    case storageQuotaExceeded(stored: Int, adding: Int, limit: Int)
 
     /// A refusal that says nothing about the stream itself: retrying later (or on the stream's
     /// owner) can succeed.
     public var isTransient: Bool {
         switch self {
         case .fenced, .ownedElsewhere, .unavailable, .storageFull: true
-        case .exists, .notFound, .damaged, .quotaExceeded: false
+        case .exists, .notFound, .damaged, .quotaExceeded, .storageQuotaExceeded: false
         }
     }
 
@@ -100,6 +103,8 @@ public enum StreamStoreError: Error, CustomStringConvertible, Sendable, Equatabl
         case .damaged(let why): why
         case .quotaExceeded(let stored, let limit): "the client has \(stored) streams, at its limit of \(limit)"
         case .storageFull(let why): "the stream store has no room: \(why)"
+        case .storageQuotaExceeded(let stored, let adding, let limit):
+            "the client stores \(stored) bytes; \(adding) more would pass its limit of \(limit)"
         }
     }
 }
@@ -120,10 +125,12 @@ public protocol StreamStore: Sendable {
     /// A short description for logs ("directory /srv/rada", "postgresql on db:5432/rada").
     var name: String { get }
     /// Stores a new stream (metadata and the snapshot at sequence 0) and returns its handle;
-    /// throws `StreamStoreError.exists` when the id is taken, and `quotaExceeded` when the client
-    /// already has `streamLimit` streams. The count and the creation are one step for every
-    /// process sharing the store: concurrent creations never pass the limit together.
-    func create(_ key: StreamKey, metadata: Data, snapshot: Data, streamLimit: Int?) throws -> any StreamHandle
+    /// throws `StreamStoreError.exists` when the id is taken, `quotaExceeded` when the client
+    /// already has `streamLimit` streams, and `storageQuotaExceeded` when its stored bytes and the
+    /// new stream's would pass `byteLimit`. The checks and the creation are one step for every
+    /// process sharing the store (they hold the client's quota lock, which checkpoint saves with
+    /// a byte limit take too): concurrent writes never pass a limit together.
+    func create(_ key: StreamKey, metadata: Data, snapshot: Data, streamLimit: Int?, byteLimit: Int?) throws -> any StreamHandle
     /// Reads a stream back and takes ownership of it (the PostgreSQL store takes its lease).
     /// `accept` checks a journal payload; reading stops at the first it refuses. Throws
     /// `notFound`, `ownedElsewhere`, `damaged` or `unavailable`.
@@ -135,6 +142,9 @@ public protocol StreamStore: Sendable {
     func streams(client: String, after: String?, limit: Int) throws -> [(id: String, metadata: Data)]
     /// How many streams the client has stored (readable or not): what its quota counts.
     func streamCount(client: String) throws -> Int
+    /// Bytes the client's streams take in the store: metadata, snapshots, journals and
+    /// checkpoints (what its byte quota counts).
+    func storedBytes(client: String) throws -> Int
     /// Removes a stream that could not be opened (quarantined), without taking ownership through
     /// `open`; false when there is no such stream.
     func removeUnopened(_ key: StreamKey) throws -> Bool
@@ -146,7 +156,20 @@ public protocol StreamStore: Sendable {
 extension StreamStore {
     /// Stores a new stream with no limit on the client's streams.
     public func create(_ key: StreamKey, metadata: Data, snapshot: Data) throws -> any StreamHandle {
-        try create(key, metadata: metadata, snapshot: snapshot, streamLimit: nil)
+        try create(key, metadata: metadata, snapshot: snapshot, streamLimit: nil, byteLimit: nil)
+    }
+
+    /// Stores a new stream within a limit on the client's streams only.
+    public func create(_ key: StreamKey, metadata: Data, snapshot: Data, streamLimit: Int?) throws -> any StreamHandle {
+        try create(key, metadata: metadata, snapshot: snapshot, streamLimit: streamLimit, byteLimit: nil)
+    }
+}
+
+extension StreamStoreError {
+    /// Throws `storageQuotaExceeded` unless `adding` bytes to the `stored` ones stays within `limit`.
+    public static func requireStorage(stored: Int, adding: Int, limit: Int) throws {
+        let (total, overflow) = stored.addingReportingOverflow(adding)
+        guard !overflow, total <= limit else { throw storageQuotaExceeded(stored: stored, adding: adding, limit: limit) }
     }
 }
 
@@ -176,8 +199,10 @@ public protocol StreamHandle: AnyObject, Sendable {
     /// The checkpoint read a part at a time (a download holds one part, not the file); nil when
     /// there is no such checkpoint. Its parts are those of the checkpoint as it was when opened.
     func checkpointReader(named name: String) throws -> (any CheckpointReader)?
-    /// Throws `StreamStoreError.exists` when the name is taken.
-    func saveCheckpoint(named name: String, data: Data) throws
+    /// Throws `StreamStoreError.exists` when the name is taken, `storageQuotaExceeded` when the
+    /// client's stored bytes and these would pass `byteLimit` (checked and written under the
+    /// client's quota lock, as `StreamStore.create`).
+    func saveCheckpoint(named name: String, data: Data, byteLimit: Int?) throws
     /// False when there was no such checkpoint.
     func deleteCheckpoint(named name: String) throws -> Bool
     /// Removes the stream and everything stored with it.
@@ -187,4 +212,11 @@ public protocol StreamHandle: AnyObject, Sendable {
     func verifyOwnership() throws
     /// Gives up ownership without writing (shutdown after the final snapshot, eviction).
     func release()
+}
+
+extension StreamHandle {
+    /// Stores a checkpoint with no limit on the client's stored bytes.
+    public func saveCheckpoint(named name: String, data: Data) throws {
+        try saveCheckpoint(named: name, data: data, byteLimit: nil)
+    }
 }

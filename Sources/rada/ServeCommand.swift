@@ -73,6 +73,8 @@ struct ServeCommand: AsyncParsableCommand {
     var maxStreamsPerClient: Int?
     @Option(name: .customLong("max-checkpoints-per-stream"), help: "Checkpoints one stream may hold; one more is refused (409 quota_exceeded). [RADA_MAX_CHECKPOINTS_PER_STREAM, default 64]")
     var maxCheckpointsPerStream: Int?
+    @Option(name: .customLong("max-client-storage-mb"), help: "Bytes one client's streams may take in the store (snapshots, journals, checkpoints); a creation or checkpoint past it is refused (409 quota_exceeded). [RADA_MAX_CLIENT_STORAGE_MB, default 65536]")
+    var maxClientStorageMB: Int?
     @Option(name: .customLong("max-labels"), help: "Labels per stream. [RADA_MAX_LABELS, default 1000]")
     var maxLabels: Int?
     @Option(name: .customLong("max-pixels"), help: "Pixels per image. [RADA_MAX_PIXELS, default 16000000]")
@@ -172,6 +174,9 @@ struct ServeCommand: AsyncParsableCommand {
             guard let count = try value(flag, name) else { continue }
             guard count > 0 else { throw ValidationError("\(name) must be positive") }
             configuration.limits[keyPath: limit] = count
+        }
+        if let mb = try value(maxClientStorageMB, "RADA_MAX_CLIENT_STORAGE_MB") {
+            configuration.limits.maxClientStorageBytes = try megabytes(mb, "--max-client-storage-mb")
         }
         configuration.limits.maxPixelsPerImage = try value(maxPixels, "RADA_MAX_PIXELS") ?? configuration.limits.maxPixelsPerImage
         configuration.limits.maxPixelsPerRequest = try value(maxRequestPixels, "RADA_MAX_REQUEST_PIXELS") ?? configuration.limits.maxPixelsPerRequest

@@ -1,4 +1,5 @@
 import Foundation
+import Adaptation
 import Testing
 @testable import Server
 
@@ -77,6 +78,54 @@ struct QuotaTests {
             #expect((list["checkpoints"] as? [[String: Any]])?.compactMap { $0["name"] as? String }.sorted() == ["a", "b"])
             #expect(try await client.send(.delete, "/v1/streams/s/checkpoints/a").status == .noContent)
             #expect(try await client.send(.put, "/v1/streams/s/checkpoints/d", body: file, contentType: "application/octet-stream").status == .created)
+        }
+    }
+
+    @Test("a client's stored bytes are capped: concurrent checkpoint saves on its streams cannot pass the limit together; a stream, a save or an upload past it is 409 and stores nothing; other clients are not affected", arguments: TestStore.available)
+    func storedBytesPerClient(_ store: TestStore) async throws {
+        // D = 256: a state of about 5 MB, so a stream's metadata and empty journal are noise.
+        let backend = PixelStatisticsBackend(dimension: 256, logitScale: 50)
+        let state = try await TestData.twin(backend: backend).checkpointData().count
+        // Four streams and two checkpoints fit; a seventh state does not.
+        var server = try TestServer.on(store) { $0.limits.maxClientStorageBytes = 6 * state + state / 2 }
+        server.backend = backend
+        try await server.run { client in
+            for s in 0..<4 { #expect(try await client.createStream("s\(s)").status == .created) }
+            let statuses = try await withThrowingTaskGroup(of: (Int, String?).self) { group in
+                for s in 0..<4 {
+                    for k in 0..<2 {
+                        group.addTask {
+                            let reply = try await client.send(.post, "/v1/streams/s\(s)/checkpoints", json: #"{"name":"c\#(k)"}"#)
+                            return (Int(reply.status.code), reply.errorCode)
+                        }
+                    }
+                }
+                return try await group.reduce(into: [(Int, String?)]()) { $0.append($1) }
+            }
+            #expect(statuses.allSatisfy { $0.0 == 201 || ($0.0 == 409 && $0.1 == "quota_exceeded") }, "\(statuses)")
+            #expect(statuses.filter { $0.0 == 201 }.count == 2, "\(statuses)")
+            var saved: [(stream: Int, name: String)] = []
+            for s in 0..<4 {
+                let list = try client.object(try await client.send(.get, "/v1/streams/s\(s)/checkpoints"))["checkpoints"] as? [[String: Any]] ?? []
+                saved += list.compactMap { $0["name"] as? String }.map { (s, $0) }
+            }
+            #expect(saved.count == 2, "what was refused stored nothing")
+
+            let stream = try await client.createStream("s4")
+            #expect(stream.status == .conflict && stream.errorCode == "quota_exceeded" && String(buffer: stream.body).contains("max-client-storage-mb"),
+                    "\(stream.status) \(String(buffer: stream.body))")
+            #expect(try await client.send(.get, "/v1/streams/s4").status == .notFound)
+            let first = try #require(saved.first)
+            let file = try await client.send(.get, "/v1/streams/s\(first.stream)/checkpoints/\(first.name)")
+            let upload = try await client.send(
+                .put, "/v1/streams/s\(first.stream)/checkpoints/copy", body: Data(buffer: file.body), contentType: "application/octet-stream")
+            #expect(upload.status == .conflict && upload.errorCode == "quota_exceeded", "\(upload.status) \(String(buffer: upload.body))")
+
+            #expect(try await client.createStream("b", key: "bob-key-4567").status == .created, "the limit is per client")
+            #expect(try await client.send(.post, "/v1/streams/b/checkpoints", key: "bob-key-4567", json: #"{"name":"c"}"#).status == .created)
+            #expect(try await client.send(.delete, "/v1/streams/s\(first.stream)/checkpoints/\(first.name)").status == .noContent)
+            #expect(try await client.send(.put, "/v1/streams/s\(first.stream)/checkpoints/copy", body: Data(buffer: file.body),
+                                          contentType: "application/octet-stream").status == .created, "deleting made room")
         }
     }
 }

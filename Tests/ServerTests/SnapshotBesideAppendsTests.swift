@@ -48,8 +48,8 @@ struct GatedStore: StreamStore {
     let gate: SnapshotGate
 
     var name: String { "gated \(inner.name)" }
-    func create(_ key: StreamKey, metadata: Data, snapshot: Data, streamLimit: Int?) throws -> any StreamHandle {
-        GatedHandle(inner: try inner.create(key, metadata: metadata, snapshot: snapshot, streamLimit: streamLimit), gate: gate)
+    func create(_ key: StreamKey, metadata: Data, snapshot: Data, streamLimit: Int?, byteLimit: Int?) throws -> any StreamHandle {
+        GatedHandle(inner: try inner.create(key, metadata: metadata, snapshot: snapshot, streamLimit: streamLimit, byteLimit: byteLimit), gate: gate)
     }
     func open(_ key: StreamKey, accept: ([UInt8]) -> Bool) throws -> OpenedStream {
         var opened = try inner.open(key, accept: accept)
@@ -61,6 +61,7 @@ struct GatedStore: StreamStore {
         try inner.streams(client: client, after: after, limit: limit)
     }
     func streamCount(client: String) throws -> Int { try inner.streamCount(client: client) }
+    func storedBytes(client: String) throws -> Int { try inner.storedBytes(client: client) }
     func removeUnopened(_ key: StreamKey) throws -> Bool { try inner.removeUnopened(key) }
     func close() { inner.close() }
 }
@@ -83,7 +84,9 @@ final class GatedHandle: StreamHandle {
     func checkpoints() throws -> [StoredCheckpoint] { try inner.checkpoints() }
     func checkpoint(named name: String) throws -> Data? { try inner.checkpoint(named: name) }
     func checkpointReader(named name: String) throws -> (any CheckpointReader)? { try inner.checkpointReader(named: name) }
-    func saveCheckpoint(named name: String, data: Data) throws { try inner.saveCheckpoint(named: name, data: data) }
+    func saveCheckpoint(named name: String, data: Data, byteLimit: Int?) throws {
+        try inner.saveCheckpoint(named: name, data: data, byteLimit: byteLimit)
+    }
     func deleteCheckpoint(named name: String) throws -> Bool { try inner.deleteCheckpoint(named: name) }
     func delete() throws { try inner.delete() }
     func verifyOwnership() throws { try inner.verifyOwnership() }

@@ -109,12 +109,21 @@ struct StorageFullTests {
             var twin = try await TestData.twin()
             #expect(try await client.createStream("s").status == .created)
             #expect(try await client.classify("s", TestData.batch(0)) == (try await TestData.expected(&twin, TestData.batch(0))))
+            let saved = try await client.stateBytes("s", tag: "upload")
             try disk.fill(leaving: 0)
             let (reply, r) = try await Self.classifyUntilRefused(client, "s", twin: &twin, from: 1)
             #expect(reply.status.code == 507 && reply.errorCode == "storage_full" && reply.headers[.retryAfter] == "10",
                     "\(reply.status) \(String(buffer: reply.body))")
             #expect(try await Self.requests(client, "s") == r, "the refused request was not applied")
+            // A reset and an upload write a snapshot or a file first: refused whole as well.
+            let reset = try await client.send(.post, "/v1/streams/s/reset")
+            #expect(reset.status.code == 507 && reset.errorCode == "storage_full", "\(reset.status) \(String(buffer: reset.body))")
+            let upload = try await client.send(.put, "/v1/streams/s/checkpoints/up", body: saved, contentType: "application/octet-stream")
+            #expect(upload.status.code == 507 && upload.errorCode == "storage_full", "\(upload.status) \(String(buffer: upload.body))")
+            #expect(try await Self.requests(client, "s") == r)
             try disk.empty()
+            let listed = try client.object(try await client.send(.get, "/v1/streams/s/checkpoints"))["checkpoints"] as? [[String: Any]]
+            #expect(listed?.isEmpty == true, "no part of the upload was kept")
             #expect(try await client.classify("s", TestData.batch(r)) == (try await TestData.expected(&twin, TestData.batch(r))))
             // The crash image lives on the big disk: the journal must hold no torn record.
             return (try DurabilityTests.crashImage(of: server.dataDirectory), twin, r + 1)
