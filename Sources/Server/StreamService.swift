@@ -22,6 +22,8 @@ final class StreamService: Sendable {
     let heavyAdaptationPool: WorkerPool
     let images: ImagePipeline
     private let textCache = Mutex(ClassEmbeddingCache())
+    /// A client's store writes under its quota, one at a time (`ClientTurns`).
+    private let writeTurns = ClientTurns()
 
     init(configuration: ServerConfiguration, backend: any EmbeddingBackend, metrics: ServerMetrics, logger: Logger) {
         self.configuration = configuration
@@ -80,8 +82,10 @@ final class StreamService: Sendable {
         let metadata = StreamMetadata(
             id: id, client: client, labels: labels, prompts: request.prompts, templates: request.templates,
             createdAt: Date(), seed: request.seed ?? 0)
-        let stream = try await registry.create(
-            metadata: metadata, state: state, streamLimit: limits.maxStreamsPerClient, byteLimit: limits.maxClientStorageBytes)
+        let stream = try await writeTurns.run(client) { [registry, limits] in
+            try await registry.create(
+                metadata: metadata, state: state, streamLimit: limits.maxStreamsPerClient, byteLimit: limits.maxClientStorageBytes)
+        }
         await registry.enforceBudget()
         return try await onPool { try self.info(stream, state) }
     }
@@ -305,7 +309,7 @@ final class StreamService: Sendable {
     func createCheckpoint(client: String, id: String, name: String) async throws -> CheckpointInfo {
         try Identifier.require(name, "checkpoint name")
         return try await inTurn(client: client, id: id) { stream in
-            try await onPool {
+            try await writeTurns.run(client) { try await self.onPool {
                 try self.requireCheckpointRoom(stream)
                 let data = try stream.read { try $0.checkpointData() }
                 try self.save(stream, name: name, data: data)
@@ -313,7 +317,7 @@ final class StreamService: Sendable {
                 // cannot be snapshotted now is left out of the history rather than failing it.
                 try? stream.replaceState(marking: .checkpoint, checkpoint: name) { _ in }
                 return CheckpointInfo(name: name, bytes: data.count, createdAt: Date())
-            }
+            } }
         }
     }
 
@@ -402,14 +406,14 @@ final class StreamService: Sendable {
     func uploadCheckpoint(client: String, id: String, name: String, data: Data) async throws -> CheckpointInfo {
         try Identifier.require(name, "checkpoint name")
         return try await inTurn(client: client, id: id) { stream in
-            try await onPool {
+            try await writeTurns.run(client) { try await self.onPool {
                 guard try stream.handle.checkpoint(named: name) == nil else { throw APIError.conflict("checkpoint \"\(name)\" already exists") }
                 try self.requireCheckpointRoom(stream)
                 var trial = try stream.read { $0 }
                 do { try trial.restore(from: data, refusingUnknownFields: true) } catch { throw Self.checkpointError(error) }
                 try self.save(stream, name: name, data: data)
                 return CheckpointInfo(name: name, bytes: data.count, createdAt: Date())
-            }
+            } }
         }
     }
 
