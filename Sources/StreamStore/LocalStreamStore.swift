@@ -106,15 +106,30 @@ public struct LocalStreamStore: StreamStore {
         layout.streamIDs(client: client).count
     }
 
-    /// The sizes of every file under the client's streams (a walk: creations and checkpoint
-    /// saves under a byte limit pay for it, nothing else does).
+    /// The sizes of every file under the client's streams: a walk, which only creations and
+    /// checkpoint saves under a byte limit pay for (readdir and fstatat: FileManager's
+    /// enumerator took 85 µs a file, 350 ms a save for a client with 4000 files).
     public func storedBytes(client: String) throws -> Int {
-        let keys: Set<URLResourceKey> = [.fileSizeKey, .isRegularFileKey]
-        guard let walk = FileManager.default.enumerator(at: layout.streamsURL(client: client), includingPropertiesForKeys: Array(keys)) else { return 0 }
+        Self.directoryBytes(layout.streamsURL(client: client).path)
+    }
+
+    /// Bytes of the regular files under `path`, symbolic links not followed; 0 for what cannot
+    /// be read.
+    static func directoryBytes(_ path: String) -> Int {
+        guard let directory = opendir(path) else { return 0 }
+        defer { closedir(directory) }
+        let descriptor = dirfd(directory)
         var total = 0
-        for case let url as URL in walk {
-            guard let values = try? url.resourceValues(forKeys: keys), values.isRegularFile == true else { continue }
-            total = total.addingReportingOverflow(values.fileSize ?? 0).partialValue
+        while let entry = readdir(directory) {
+            let name = withUnsafeBytes(of: entry.pointee.d_name) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
+            guard name != ".", name != ".." else { continue }
+            var status = stat()
+            guard fstatat(descriptor, name, &status, AT_SYMLINK_NOFOLLOW) == 0 else { continue }
+            switch status.st_mode & S_IFMT {
+            case S_IFREG: total = total.addingReportingOverflow(Int(status.st_size)).partialValue
+            case S_IFDIR: total = total.addingReportingOverflow(directoryBytes(path + "/" + name)).partialValue
+            default: break
+            }
         }
         return total
     }

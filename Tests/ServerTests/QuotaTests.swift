@@ -1,5 +1,6 @@
 import Foundation
 import Adaptation
+import StreamStore
 import Testing
 @testable import Server
 
@@ -127,5 +128,25 @@ struct QuotaTests {
             #expect(try await client.send(.put, "/v1/streams/s\(first.stream)/checkpoints/copy", body: Data(buffer: file.body),
                                           contentType: "application/octet-stream").status == .created, "deleting made room")
         }
+    }
+
+    @Test("the local store counts a client's bytes as the sum of its files' sizes")
+    func localStoredBytes() async throws {
+        let server = TestServer()
+        let root = server.dataDirectory
+        try await server.run { client in
+            for s in 0..<3 { #expect(try await client.createStream("s\(s)").status == .created) }
+            _ = try await client.classify("s0", TestData.batch(0))
+            #expect(try await client.send(.post, "/v1/streams/s1/checkpoints", json: #"{"name":"c"}"#).status == .created)
+        }
+        let streams = DataLayout(root: root).streamsURL(client: "alice")
+        var expected = 0
+        for case let url as URL in FileManager.default.enumerator(at: streams, includingPropertiesForKeys: [.fileSizeKey, .isRegularFileKey])! {
+            let values = try url.resourceValues(forKeys: [.fileSizeKey, .isRegularFileKey])
+            if values.isRegularFile == true { expected += values.fileSize ?? 0 }
+        }
+        #expect(expected > 3 * 1000)
+        #expect(try LocalStreamStore(root: root).storedBytes(client: "alice") == expected)
+        #expect(try LocalStreamStore(root: root).storedBytes(client: "nobody") == 0)
     }
 }
