@@ -62,7 +62,7 @@ final class SmallDisk: Sendable {
         guard mounted.withLock({ was in defer { was = false }; return was }) else { return }
         let umount = Process()
         umount.executableURL = URL(fileURLWithPath: "/bin/umount")
-        umount.arguments = [url.path]
+        umount.arguments = ["-l", url.path]  // lazily: a server or PostgreSQL may still hold a file there
         try? umount.run()
         umount.waitUntilExit()
         try? FileManager.default.removeItem(at: url)
