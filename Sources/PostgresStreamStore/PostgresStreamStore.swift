@@ -49,10 +49,7 @@ public final class PostgresStreamStore: StreamStore {
         guard streamLimit != nil || byteLimit != nil else { return try insert(key, metadata: metadata, snapshot: snapshot, run: database.query) }
         return try database.transaction { run in
             try lockQuota(client: key.client, run: run)
-            if let streamLimit {
-                let stored = try streamCount(client: key.client, run: run)
-                guard stored < streamLimit else { throw StreamStoreError.quotaExceeded(stored: stored, limit: streamLimit) }
-            }
+            if let streamLimit { try StreamStoreError.requireStreamRoom(stored: try streamCount(client: key.client, run: run), limit: streamLimit) }
             if let byteLimit {
                 try StreamStoreError.requireStorage(
                     stored: try storedBytes(client: key.client, run: run), adding: metadata.count + snapshot.count, limit: byteLimit)
@@ -64,13 +61,13 @@ public final class PostgresStreamStore: StreamStore {
     /// The first key of the two-key advisory locks that serialise one client's limited writes
     /// (creations, checkpoint saves under a byte limit; the migrations' lock is a one-key lock:
     /// the two kinds never collide).
-    static let creationLockSpace: Int32 = 7_247_082
+    static let quotaLockSpace: Int32 = 7_247_082
 
     /// Takes the client's quota lock until the transaction ends: every server's limited writes
     /// for this client queue on it, so a count read after it (a statement of its own) includes
     /// all of theirs that committed.
     func lockQuota(client: String, run: (PostgresQuery) throws -> PostgresQueryResult) throws {
-        _ = try run("SELECT pg_advisory_xact_lock(\(Self.creationLockSpace), hashtext(\(client)))")
+        _ = try run("SELECT pg_advisory_xact_lock(\(Self.quotaLockSpace), hashtext(\(client)))")
     }
 
     private func insert(

@@ -28,10 +28,7 @@ public struct LocalStreamStore: StreamStore {
         try StorageRoom.ensure(at: layout.root, for: metadata.count + snapshot.count, keeping: reserveBytes)
         guard streamLimit != nil || byteLimit != nil else { return try StorageRoom.writing { try build(key, metadata: metadata, snapshot: snapshot) } }
         return try quotaLocks.withLock(key.client) {
-            if let streamLimit {
-                let stored = try streamCount(client: key.client)
-                guard stored < streamLimit else { throw StreamStoreError.quotaExceeded(stored: stored, limit: streamLimit) }
-            }
+            if let streamLimit { try StreamStoreError.requireStreamRoom(stored: try streamCount(client: key.client), limit: streamLimit) }
             if let byteLimit {
                 try StreamStoreError.requireStorage(stored: try storedBytes(client: key.client), adding: metadata.count + snapshot.count, limit: byteLimit)
             }

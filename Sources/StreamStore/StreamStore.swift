@@ -166,6 +166,11 @@ extension StreamStore {
 }
 
 extension StreamStoreError {
+    /// Throws `quotaExceeded` unless the client's `stored` streams leave room for one more.
+    public static func requireStreamRoom(stored: Int, limit: Int) throws {
+        guard stored < limit else { throw quotaExceeded(stored: stored, limit: limit) }
+    }
+
     /// Throws `storageQuotaExceeded` unless `adding` bytes to the `stored` ones stays within `limit`.
     public static func requireStorage(stored: Int, adding: Int, limit: Int) throws {
         let (total, overflow) = stored.addingReportingOverflow(adding)
