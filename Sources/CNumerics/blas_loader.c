@@ -10,12 +10,23 @@
 #include <string.h>
 
 /* CBLAS constants (row major, no-trans, trans) as in cblas.h. */
-enum { kRowMajor = 101, kNoTrans = 111, kTrans = 112 };
+enum { kRowMajor = 101, kNoTrans = 111, kTrans = 112, kLower = 122, kRight = 142, kNonUnit = 131 };
 
 typedef void (*sgemm_fn)(int, int, int, int, int, int, float, const float *, int, const float *,
                          int, float, float *, int);
 typedef void (*dgemm_fn)(int, int, int, int, int, int, double, const double *, int,
                          const double *, int, double, double *, int);
+typedef void (*dsyrk_fn)(int, int, int, int, int, double, const double *, int, double, double *, int);
+typedef void (*dtrsm_fn)(int, int, int, int, int, int, int, double, const double *, int, double *, int);
+typedef void (*strsm_fn)(int, int, int, int, int, int, int, float, const float *, int, float *, int);
+/* The level-3 routines beside the products, one set per library. */
+typedef struct {
+    sgemm_fn sgemm;
+    dgemm_fn dgemm;
+    dsyrk_fn dsyrk;
+    dtrsm_fn dtrsm;
+    strsm_fn strsm;
+} blas_table;
 typedef void (*set_threads_fn)(int);
 typedef int (*get_threads_fn)(void);
 typedef char *(*corename_fn)(void);
@@ -25,15 +36,13 @@ static int load_status = -1;
 static char load_error[512];
 static char loaded_library[512];
 static char chosen_coretype[32];
-static sgemm_fn p_sgemm;
-static dgemm_fn p_dgemm;
+static blas_table threaded;
 static set_threads_fn p_set_threads;
 static get_threads_fn p_get_threads;
 static corename_fn p_corename;
 /* A single-threaded BLAS for products that run on their caller's thread (BLIS, serial build). */
 static char serial_library[512];
-static sgemm_fn p_sgemm_serial;
-static dgemm_fn p_dgemm_serial;
+static blas_table serial;
 /* Depth of rada_blas_enter_caller_thread on this thread: its calls go to the caller-thread library. */
 static _Thread_local int caller_thread_depth;
 /* Products this thread has sent to the threaded library: work that must stay off it (a stream's
@@ -67,6 +76,16 @@ static const char *preferred_coretype(void) {
  * (FiniteDifferenceTests run in parallel; HeadLaneTests in CI); run one at a time, it was exact.
  * BLIS keeps no state between calls that two threads could share, and shares nothing with
  * OpenBLAS. Loaded RTLD_LOCAL by its own path. */
+/* The routines rada calls, from `handle`; 0 when one is missing (the table is then unusable). */
+static int load_table(void *handle, blas_table *t) {
+    t->sgemm = (sgemm_fn)dlsym(handle, "cblas_sgemm");
+    t->dgemm = (dgemm_fn)dlsym(handle, "cblas_dgemm");
+    t->dsyrk = (dsyrk_fn)dlsym(handle, "cblas_dsyrk");
+    t->dtrsm = (dtrsm_fn)dlsym(handle, "cblas_dtrsm");
+    t->strsm = (strsm_fn)dlsym(handle, "cblas_strsm");
+    return t->sgemm != NULL && t->dgemm != NULL && t->dsyrk != NULL && t->dtrsm != NULL && t->strsm != NULL;
+}
+
 static void load_serial(void) {
     char path[512] = {0};
     const char *user = getenv("RADA_BLAS_SERIAL_LIBRARY");
@@ -76,7 +95,7 @@ static void load_serial(void) {
         /* The soname usually reaches the library through symlinks (Debian's alternatives). */
         Dl_info info;
         char resolved[PATH_MAX];
-        if (dladdr((void *)p_sgemm, &info) == 0 || info.dli_fname == NULL || realpath(info.dli_fname, resolved) == NULL) return;
+        if (dladdr((void *)threaded.sgemm, &info) == 0 || info.dli_fname == NULL || realpath(info.dli_fname, resolved) == NULL) return;
         const char *marker = strstr(resolved, "openblas-pthread");
         if (marker == NULL) return;
         /* .../openblas-pthread/libopenblasp-r0.3.21.so -> .../blis-serial/libblis.so.4 */
@@ -84,13 +103,11 @@ static void load_serial(void) {
     }
     void *handle = dlopen(path, RTLD_NOW | RTLD_LOCAL);
     if (handle == NULL) return;
-    sgemm_fn sgemm = (sgemm_fn)dlsym(handle, "cblas_sgemm");
-    dgemm_fn dgemm = (dgemm_fn)dlsym(handle, "cblas_dgemm");
-    if (sgemm == NULL || dgemm == NULL || (void *)sgemm == (void *)p_sgemm) return;
+    blas_table table;
+    if (!load_table(handle, &table) || (void *)table.sgemm == (void *)threaded.sgemm) return;
     /* A second OpenBLAS is refused even when named explicitly (see above). */
     if (dlsym(handle, "openblas_get_config") != NULL) return;
-    p_sgemm_serial = sgemm;
-    p_dgemm_serial = dgemm;
+    serial = table;
     snprintf(serial_library, sizeof serial_library, "%s", path);
 }
 
@@ -125,13 +142,12 @@ static void load_blas(void) {
         load_status = 1;
         return;
     }
-    p_sgemm = (sgemm_fn)dlsym(handle, "cblas_sgemm");
-    p_dgemm = (dgemm_fn)dlsym(handle, "cblas_dgemm");
+    int complete = load_table(handle, &threaded);
     p_set_threads = (set_threads_fn)dlsym(handle, "openblas_set_num_threads");
     p_get_threads = (get_threads_fn)dlsym(handle, "openblas_get_num_threads");
     p_corename = (corename_fn)dlsym(handle, "openblas_get_corename");
-    if (p_sgemm == NULL || p_dgemm == NULL) {
-        snprintf(load_error, sizeof load_error, "%s has no cblas_sgemm/cblas_dgemm", loaded_library);
+    if (!complete) {
+        snprintf(load_error, sizeof load_error, "%s lacks one of cblas_sgemm, cblas_dgemm, cblas_dsyrk, cblas_dtrsm, cblas_strsm", loaded_library);
         load_status = 2;
         return;
     }
@@ -163,18 +179,34 @@ void rada_blas_leave_caller_thread(void) { caller_thread_depth--; }
 
 long rada_blas_threaded_calls(void) { return threaded_calls; }
 
+/* The library for this thread's next call: the caller-thread one inside
+ * rada_blas_enter_caller_thread (when found), else the threaded one, counted. */
+static const blas_table *table_for_caller(void) {
+    if (caller_thread_depth > 0 && serial.sgemm != NULL) return &serial;
+    threaded_calls++;
+    return &threaded;
+}
+
 void rada_sgemm(int trans_a, int trans_b, int m, int n, int k, float alpha, const float *a, int lda,
                 const float *b, int ldb, float beta, float *c, int ldc) {
-    sgemm_fn gemm = caller_thread_depth > 0 && p_sgemm_serial != NULL ? p_sgemm_serial : p_sgemm;
-    if (gemm == p_sgemm) threaded_calls++;
-    gemm(kRowMajor, trans_a ? kTrans : kNoTrans, trans_b ? kTrans : kNoTrans, m, n, k, alpha, a,
-            lda, b, ldb, beta, c, ldc);
+    table_for_caller()->sgemm(kRowMajor, trans_a ? kTrans : kNoTrans, trans_b ? kTrans : kNoTrans, m, n, k, alpha, a,
+                              lda, b, ldb, beta, c, ldc);
 }
 
 void rada_dgemm(int trans_a, int trans_b, int m, int n, int k, double alpha, const double *a,
                 int lda, const double *b, int ldb, double beta, double *c, int ldc) {
-    dgemm_fn gemm = caller_thread_depth > 0 && p_dgemm_serial != NULL ? p_dgemm_serial : p_dgemm;
-    if (gemm == p_dgemm) threaded_calls++;
-    gemm(kRowMajor, trans_a ? kTrans : kNoTrans, trans_b ? kTrans : kNoTrans, m, n, k, alpha, a,
-            lda, b, ldb, beta, c, ldc);
+    table_for_caller()->dgemm(kRowMajor, trans_a ? kTrans : kNoTrans, trans_b ? kTrans : kNoTrans, m, n, k, alpha, a,
+                              lda, b, ldb, beta, c, ldc);
+}
+
+void rada_dsyrk(int trans_a, int n, int k, double alpha, const double *a, int lda, double beta, double *c, int ldc) {
+    table_for_caller()->dsyrk(kRowMajor, kLower, trans_a ? kTrans : kNoTrans, n, k, alpha, a, lda, beta, c, ldc);
+}
+
+void rada_dtrsm_right_lower_t(int m, int n, double alpha, const double *l, int ldl, double *b, int ldb) {
+    table_for_caller()->dtrsm(kRowMajor, kRight, kLower, kTrans, kNonUnit, m, n, alpha, l, ldl, b, ldb);
+}
+
+void rada_strsm_right_lower_t(int m, int n, float alpha, const float *l, int ldl, float *b, int ldb) {
+    table_for_caller()->strsm(kRowMajor, kRight, kLower, kTrans, kNonUnit, m, n, alpha, l, ldl, b, ldb);
 }

@@ -122,6 +122,37 @@ public enum BLAS {
             Int32(ldb), beta, c, Int32(ldc))
     }
 
+    /// Row-major symmetric rank-k update of the lower triangle of the n×n `c`:
+    /// `C = alpha · op(A) · op(A)ᵀ + beta · C`, with `op(A)` = A (n×k) or, `transA`, Aᵀ (A k×n).
+    /// Half a GEMM's work; the upper triangle is left as it was.
+    public static func dsyrk(
+        transA: Bool = false, n: Int, k: Int, alpha: Double = 1, a: UnsafePointer<Double>, lda: Int,
+        beta: Double = 0, c: UnsafeMutablePointer<Double>, ldc: Int
+    ) {
+        if n == 0 { return }
+        gemmPrologue()
+        rada_dsyrk(transA ? 1 : 0, Int32(n), Int32(k), alpha, a, Int32(lda), beta, c, Int32(ldc))
+    }
+
+    /// Row-major triangular solve `B = alpha · B · L⁻ᵀ` (the X with X·Lᵀ = alpha·B) for B m×n and
+    /// L n×n lower triangular with a non-zero diagonal (its upper triangle is not read).
+    public static func dtrsmRightLowerTransposed(
+        m: Int, n: Int, alpha: Double = 1, l: UnsafePointer<Double>, ldl: Int, b: UnsafeMutablePointer<Double>, ldb: Int
+    ) {
+        if m == 0 || n == 0 { return }
+        gemmPrologue()
+        rada_dtrsm_right_lower_t(Int32(m), Int32(n), alpha, l, Int32(ldl), b, Int32(ldb))
+    }
+
+    /// `dtrsmRightLowerTransposed` in single precision.
+    public static func strsmRightLowerTransposed(
+        m: Int, n: Int, alpha: Float = 1, l: UnsafePointer<Float>, ldl: Int, b: UnsafeMutablePointer<Float>, ldb: Int
+    ) {
+        if m == 0 || n == 0 { return }
+        gemmPrologue()
+        rada_strsm_right_lower_t(Int32(m), Int32(n), alpha, l, Int32(ldl), b, Int32(ldb))
+    }
+
     @usableFromInline
     static func gemmPrologue() { ensureLoaded() }
 }

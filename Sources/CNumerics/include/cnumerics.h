@@ -64,6 +64,13 @@ void rada_sgemm(int trans_a, int trans_b, int m, int n, int k, float alpha,
 /* Row-major double-precision GEMM (used by Float64 gradient checks). */
 void rada_dgemm(int trans_a, int trans_b, int m, int n, int k, double alpha,
                 const double *a, int lda, const double *b, int ldb, double beta, double *c, int ldc);
+/* Row-major symmetric rank-k update of C's lower triangle (n×n): C = alpha·op(A)·op(A)ᵀ + beta·C,
+ * op(A) = A (n×k) or, with trans_a, Aᵀ (A k×n). The upper triangle is not touched. */
+void rada_dsyrk(int trans_a, int n, int k, double alpha, const double *a, int lda, double beta, double *c, int ldc);
+/* Row-major triangular solve from the right against the transpose of a lower-triangular n×n L
+ * (non-unit diagonal): B (m×n) = alpha·B·L⁻ᵀ, i.e. X with X·Lᵀ = alpha·B. */
+void rada_dtrsm_right_lower_t(int m, int n, double alpha, const double *l, int ldl, double *b, int ldb);
+void rada_strsm_right_lower_t(int m, int n, float alpha, const float *l, int ldl, float *b, int ldb);
 
 /* ---- the floating-point control word (fp_mode.c) ------------------------------------------
  * Per thread. On x86 an operation that reads or writes a subnormal float (below 1.2e-38) takes a
