@@ -88,7 +88,9 @@ extension MaskNetwork {
                 }
                 gq2.withUnsafeBufferPointer { g in
                     scaledText.withUnsafeBufferPointer { x in
-                        T.gemm(transA: true, transB: false, m: d, n: d, k: k, alpha: 1, a: g.baseAddress!, lda: d, b: x.baseAddress!, ldb: d, beta: 1, c: gradient + RAdaMask<T>.weightRange(.query2, dimension: d).lowerBound, ldc: d)
+                        LinearAlgebra<T>.gemm(
+                            lanes: headLanes(), transA: true, transB: false, m: d, n: d, k: k, alpha: 1, a: g.baseAddress!, lda: d, b: x.baseAddress!, ldb: d, beta: 1,
+                            c: gradient + RAdaMask<T>.weightRange(.query2, dimension: d).lowerBound, ldc: d)
                         LinearAlgebra<T>.addColumnSums(g.baseAddress!, rows: k, cols: d, ld: d, into: gradient + RAdaMask<T>.biasRange(.query2, dimension: d).lowerBound, ones: op.baseAddress!)
                     }
                 }
@@ -136,9 +138,14 @@ extension MaskNetwork {
             }
         }
         let weights = params
-        T.gemm(transA: true, transB: false, m: d, n: d, k: rows, alpha: 1, a: gU, lda: d, b: ws.y, ldb: d, beta: 1, c: grad + RAdaMask<T>.weightRange(.output, dimension: d).lowerBound, ldc: d)
+        let lanes = ws.lanes.count
+        LinearAlgebra<T>.gemm(
+            lanes: lanes, transA: true, transB: false, m: d, n: d, k: rows, alpha: 1, a: gU, lda: d, b: ws.y, ldb: d, beta: 1,
+            c: grad + RAdaMask<T>.weightRange(.output, dimension: d).lowerBound, ldc: d)
         LinearAlgebra<T>.addColumnSums(gU, rows: rows, cols: d, ld: d, into: grad + RAdaMask<T>.biasRange(.output, dimension: d).lowerBound, ones: ws.ones)
-        T.gemm(transA: false, transB: false, m: rows, n: d, k: d, alpha: 1, a: gU, lda: d, b: weights + RAdaMask<T>.weightRange(.output, dimension: d).lowerBound, ldb: d, beta: 0, c: gY, ldc: d)
+        LinearAlgebra<T>.gemm(
+            lanes: lanes, transA: false, transB: false, m: rows, n: d, k: d, alpha: 1, a: gU, lda: d,
+            b: weights + RAdaMask<T>.weightRange(.output, dimension: d).lowerBound, ldb: d, beta: 0, c: gY, ldc: d)
 
         let third = T(1) / 3
         let kThird = T(k) * third
@@ -160,12 +167,14 @@ extension MaskNetwork {
                 // G = Σ_k ∂y[k]: query 1's output is broadcast over k.
                 colSum.update(repeating: 0, count: hd)
                 LinearAlgebra<T>.addColumnSums(gyh, rows: k, cols: hd, ld: d, into: colSum, ones: ws.ones)
-                // ∂P (for P_2 and P_3 alike) = (1/3) ∂y vᵀ.
-                T.gemm(transA: false, transB: true, m: k, n: k, k: hd, alpha: third, a: gyh, lda: d, b: v, ldb: 3 * d, beta: 0, c: scratch.gradP, ldc: k)
-                // ∂v = (K/3)(σ2ᵀ + σ3ᵀ) ∂y + (1/3) π ⊗ G.
-                T.gemm(transA: true, transB: false, m: k, n: hd, k: k, alpha: kThird, a: scratch.sigma2, lda: k, b: gyh, ldb: d, beta: 0, c: gv, ldc: 3 * d)
-                T.gemm(transA: true, transB: false, m: k, n: hd, k: k, alpha: kThird, a: scratch.sigma3, lda: k, b: gyh, ldb: d, beta: 1, c: gv, ldc: 3 * d)
+                // ∂v = (K/3)(σ2 + σ3)ᵀ ∂y + (1/3) π ⊗ G: one product, the sum formed where ∂P
+                // goes next.
+                let (sigma2, sigma3, gradP) = (scratch.sigma2, scratch.sigma3, scratch.gradP)
+                for e in 0..<(k * k) { gradP[e] = sigma2[e] + sigma3[e] }
+                T.gemm(transA: true, transB: false, m: k, n: hd, k: k, alpha: kThird, a: gradP, lda: k, b: gyh, ldb: d, beta: 0, c: gv, ldc: 3 * d)
                 T.gemm(transA: false, transB: false, m: k, n: hd, k: 1, alpha: third, a: scratch.pi, lda: 1, b: colSum, ldb: hd, beta: 1, c: gv, ldc: 3 * d)
+                // ∂P (for P_2 and P_3 alike) = (1/3) ∂y vᵀ.
+                T.gemm(transA: false, transB: true, m: k, n: k, k: hd, alpha: third, a: gyh, lda: d, b: v, ldb: 3 * d, beta: 0, c: gradP, ldc: k)
                 // ∂π = (1/3) v G, then through the row softmax: ∂a = π ⊙ (∂π − ⟨∂π, π⟩) / τ.
                 T.gemm(transA: false, transB: false, m: k, n: 1, k: hd, alpha: third, a: v, lda: 3 * d, b: colSum, ldb: 1, beta: 0, c: scratch.gradPi, ldc: 1)
                 let piDot = LinearAlgebra<T>.dot(scratch.gradPi, scratch.pi, count: k)
@@ -184,7 +193,9 @@ extension MaskNetwork {
                 T.gemm(transA: false, transB: false, m: 1, n: hd, k: k, alpha: scale, a: scratch.gradPi, lda: k, b: key, ldb: 3 * d, beta: 0, c: gq1 + image * d + h * hd, ldc: hd)
             }
         }
-        T.gemm(transA: true, transB: false, m: 3 * d, n: d, k: rows, alpha: 1, a: gQKV, lda: 3 * d, b: ws.x, ldb: d, beta: 1, c: grad + RAdaMask<T>.weightRange(.query3, dimension: d).lowerBound, ldc: d)
+        LinearAlgebra<T>.gemm(
+            lanes: lanes, transA: true, transB: false, m: 3 * d, n: d, k: rows, alpha: 1, a: gQKV, lda: 3 * d, b: ws.x, ldb: d, beta: 1,
+            c: grad + RAdaMask<T>.weightRange(.query3, dimension: d).lowerBound, ldc: d)
         LinearAlgebra<T>.addColumnSums(gQKV, rows: rows, cols: 3 * d, ld: 3 * d, into: grad + RAdaMask<T>.biasRange(.query3, dimension: d).lowerBound, ones: ws.ones)
     }
 }

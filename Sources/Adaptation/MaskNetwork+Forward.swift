@@ -108,7 +108,7 @@ extension MaskNetwork {
                         LinearAlgebra<T>.affine(
                             ip.baseAddress!, rows: rows, inCols: d, lda: d,
                             weight: pp.baseAddress! + RAdaMask<T>.weightRange(map, dimension: d).lowerBound, bias: pp.baseAddress! + RAdaMask<T>.biasRange(map, dimension: d).lowerBound,
-                            outCols: d, out: outp.baseAddress!, ldo: d, ones: op.baseAddress!)
+                            outCols: d, out: outp.baseAddress!, ldo: d, ones: op.baseAddress!, lanes: headLanes())
                     }
                 }
             }
@@ -137,7 +137,8 @@ extension MaskNetwork {
         let weights = params
         LinearAlgebra<T>.affine(
             ws.x, rows: rows, inCols: d, lda: d, weight: weights + RAdaMask<T>.weightRange(.query3, dimension: d).lowerBound,
-            bias: params + RAdaMask<T>.biasRange(.query3, dimension: d).lowerBound, outCols: 3 * d, out: ws.qkv, ldo: 3 * d, ones: ws.ones)
+            bias: params + RAdaMask<T>.biasRange(.query3, dimension: d).lowerBound, outCols: 3 * d, out: ws.qkv, ldo: 3 * d, ones: ws.ones,
+            lanes: ws.lanes.count)
         let hd = headDimension
         let third = T(1) / 3
         forEachHead(lanes: ws.lanes.count) { h, lane in
@@ -153,14 +154,18 @@ extension MaskNetwork {
                     let row = yh + c * d
                     for j in 0..<hd { row[j] = scratch.headRow[j] }
                 }
+                // Queries 2 and 3 share v and the factor K/3: one product of (σ2 + σ3) instead of
+                // two (σ3 is recomputed wherever it is needed alone, as in the backward pass).
                 let alpha = T(k) * third
-                T.gemm(transA: false, transB: false, m: k, n: hd, k: k, alpha: alpha, a: scratch.sigma2, lda: k, b: v, ldb: 3 * d, beta: 1, c: yh, ldc: d)
-                T.gemm(transA: false, transB: false, m: k, n: hd, k: k, alpha: alpha, a: scratch.sigma3, lda: k, b: v, ldb: 3 * d, beta: 1, c: yh, ldc: d)
+                let (sigma2, sigma3) = (scratch.sigma2, scratch.sigma3)
+                for e in 0..<(k * k) { sigma3[e] += sigma2[e] }
+                T.gemm(transA: false, transB: false, m: k, n: hd, k: k, alpha: alpha, a: sigma3, lda: k, b: v, ldb: 3 * d, beta: 1, c: yh, ldc: d)
             }
         }
         LinearAlgebra<T>.affine(
             ws.y, rows: rows, inCols: d, lda: d, weight: weights + RAdaMask<T>.weightRange(.output, dimension: d).lowerBound,
-            bias: params + RAdaMask<T>.biasRange(.output, dimension: d).lowerBound, outCols: d, out: ws.mask, ldo: d, ones: ws.ones)
+            bias: params + RAdaMask<T>.biasRange(.output, dimension: d).lowerBound, outCols: d, out: ws.mask, ldo: d, ones: ws.ones,
+            lanes: ws.lanes.count)
     }
 
     /// The flat-softmax weights of one image and head: `σ_i = softmax_flat(q_i κᵀ / (√d τ))` for

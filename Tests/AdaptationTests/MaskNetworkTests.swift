@@ -89,10 +89,12 @@ import Testing
 
 /// Heads running in parallel lanes (each with its own scratch, BLAS single-threaded) give the
 /// same logits and gradients, bit for bit, as heads run one after another: every head writes its
-/// own columns, and the per-head sums over images keep their order.
+/// own columns, and the per-head sums over images keep their order. With 8 images a chunk is 320
+/// rows, so its maps run as two row blocks, in parallel lanes or one after the other; at D = 96
+/// the query/key/value map's gradient (3D = 288 rows) is two blocks too.
 @Suite struct HeadLaneTests {
-    @Test(arguments: [2, 3]) func lanesDoNotChangeResults(_ lanes: Int) throws {
-        let (k, d, batch) = (40, 24, 3)
+    @Test(arguments: [(2, 3, 24), (3, 3, 24), (2, 8, 24), (3, 8, 96)]) func lanesDoNotChangeResults(_ lanes: Int, _ batch: Int, _ d: Int) throws {
+        let k = 40
         let task = SyntheticTask(classes: k, dimension: d)
         var serial = try MaskNetwork<Float>(text: task.text.storage, classes: k, dimension: d, heads: 4, logitScale: 13)
         serial.headLaneLimit = 1
@@ -114,6 +116,47 @@ import Testing
         #expect(ga == gb)
         #expect(ga.contains { $0 != 0 })
         #expect(parallel.workspaceBytes(batch: batch, backward: true) > serial.workspaceBytes(batch: batch, backward: true))
+    }
+
+    /// Products in row blocks (`LinearAlgebra.gemm(lanes:…)`, `affine`) equal one unblocked
+    /// product to Float32 rounding (1e-5 of each entry's magnitude), in both layouts of A, over
+    /// one lane or three, for 600 rows (three blocks, the last one short).
+    @Test func rowBlocksEqualOneProduct() {
+        var generator = SeededGenerator(seed: 12)
+        let (m, n, k) = (600, 40, 70)
+        func values(_ count: Int) -> [Float] { (0..<count).map { _ in Float(generator.nextSymmetric(bound: 1)) } }
+        let a = values(m * k), b = values(k * n), c0 = values(m * n), bias = values(n)
+        let ones = [Float](repeating: 1, count: m)
+        var aT = [Float](repeating: 0, count: k * m)
+        for i in 0..<m { for p in 0..<k { aT[p * m + i] = a[i * k + p] } }
+        var expected = c0
+        BLAS.onCallerThread { Float.gemm(transA: false, transB: false, m: m, n: n, k: k, alpha: 0.5, a: a, lda: k, b: b, ldb: n, beta: 2, c: &expected, ldc: n) }
+        var bT = [Float](repeating: 0, count: n * k)
+        for p in 0..<k { for j in 0..<n { bT[j * k + p] = b[p * n + j] } }
+        var expectedAffine = [Float](repeating: 0, count: m * n)
+        for i in 0..<m { for j in 0..<n {
+            var sum = Double(bias[j])
+            for p in 0..<k { sum += Double(a[i * k + p]) * Double(b[p * n + j]) }
+            expectedAffine[i * n + j] = Float(sum)
+        } }
+        for lanes in [1, 3] {
+            for transA in [false, true] {
+                var c = c0
+                BLAS.onCallerThread {
+                    LinearAlgebra<Float>.gemm(
+                        lanes: lanes, transA: transA, transB: false, m: m, n: n, k: k, alpha: 0.5, a: transA ? aT : a, lda: transA ? m : k,
+                        b: b, ldb: n, beta: 2, c: &c, ldc: n)
+                }
+                let worst = zip(c, expected).map { abs($0 - $1) / max(1, abs($1)) }.max()!
+                #expect(worst <= 1e-5, "lanes \(lanes) transA \(transA): \(worst)")
+            }
+            var out = [Float](repeating: .nan, count: m * n)
+            BLAS.onCallerThread {
+                LinearAlgebra<Float>.affine(a, rows: m, inCols: k, lda: k, weight: bT, bias: bias, outCols: n, out: &out, ldo: n, ones: ones, lanes: lanes)
+            }
+            let worst = zip(out, expectedAffine).map { abs($0 - $1) / max(1, abs($1)) }.max()!
+            #expect(worst <= 1e-5, "affine, lanes \(lanes): \(worst)")
+        }
     }
 
     /// The lanes' products run on the caller-thread library: the threaded library's thread count (the
