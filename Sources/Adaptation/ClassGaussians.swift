@@ -99,12 +99,21 @@ public struct ClassGaussians: Sendable {
     /// derived discriminant first when the statistics have changed since it was computed.
     mutating func adjustment(_ x: [Float], batch: Int, text: Matrix, settings: GaussianFusion, gate: Double) -> [Float]? {
         guard gate > 0 else { return nil }
-        if discriminant == nil {
-            if textGram == nil && !isEmpty { textGram = Self.gram(text) }
-            discriminant = Self.discriminant(self, text: text, settings: settings)
-        }
+        refresh(text: text, settings: settings)
         return Self.adjustment(x, batch: batch, discriminant: discriminant!, settings: settings, gate: gate)
     }
+
+    /// Forms the discriminant now if the statistics have changed since it was formed: the
+    /// stream calls this right after `learn`, once its answer is out, so that the next request
+    /// finds it ready (Docs/rada.md, "Class Gaussians").
+    mutating func refresh(text: Matrix, settings: GaussianFusion) {
+        guard discriminant == nil else { return }
+        if textGram == nil && !isEmpty { textGram = Self.gram(text) }
+        discriminant = Self.discriminant(self, text: text, settings: settings)
+    }
+
+    /// Whether the discriminant of the current statistics is formed (for the tests).
+    var isRefreshed: Bool { discriminant != nil }
 
     /// As the mutating form, for a read-only stream (computes the discriminant when it is stale,
     /// without keeping it).

@@ -212,13 +212,16 @@ import Testing
     /// The fusion never changes what the mask learns: a stream with it and its twin without it
     /// have the same mask, optimiser and running statistics batch after batch, and the fused
     /// stream's logits are the twin's plus the adjustment its Gaussians gave before the batch.
-    /// The first batch (no image seen, the gate shut) is zero-shot bit for bit.
+    /// The first batch (no image seen, the gate shut) is zero-shot bit for bit. While the gate
+    /// is open the discriminant is formed after each batch's answer, ready for the next; while
+    /// it is shut, never.
     @Test func fusionAddsToTheMaskWithoutChangingIt() throws {
         var task = SyntheticTask(classes: 5, dimension: 8)
         var fused = try task.stream(heads: 2, hyperparameters: Self.hyperparameters(), seed: 42)
         var twin = try task.stream(heads: 2, hyperparameters: Self.hyperparameters(gaussians: GaussianFusion()), seed: 42)
         let (first, _) = task.images(6)
         #expect(try fused.process(first).logits == fused.zeroShotLogits(first))
+        #expect(!fused.gaussians.isRefreshed)  // the gate was shut: no scores were needed
         _ = try twin.process(first)
         var adjusted = 0
         for batch in [6, 1, 4, 6] {
@@ -232,6 +235,8 @@ import Testing
             let a = try fused.process(images), b = try twin.process(images)
             #expect(classified == a.logits)
             for i in a.logits.storage.indices { #expect(a.logits.storage[i] == b.logits.storage[i] + adjustment[i]) }
+            // The next batch's discriminant is formed after this batch's answer.
+            #expect(fused.gaussians.isRefreshed)
             #expect(fused.mask == twin.mask && fused.running == twin.running && fused.embeddingMean == twin.embeddingMean)
             if a.predictions != b.predictions { adjusted += 1 }
         }
@@ -245,7 +250,7 @@ import Testing
             let (images, _) = task.images(5)
             #expect(try closed.process(images) == closedTwin.process(images))
         }
-        #expect(closed.gaussians.images == 15)
+        #expect(closed.gaussians.images == 15 && !closed.gaussians.isRefreshed)
     }
 
     /// Labels given (the benchmark's oracle): the Gaussians learn them as hard labels.
