@@ -9,7 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* CBLAS constants (row major, no-trans, trans) as in cblas.h. */
+/* CBLAS constants as in cblas.h: row major, no-trans / trans, lower triangle, right side, non-unit diagonal. */
 enum { kRowMajor = 101, kNoTrans = 111, kTrans = 112, kLower = 122, kRight = 142, kNonUnit = 131 };
 
 typedef void (*sgemm_fn)(int, int, int, int, int, int, float, const float *, int, const float *,
