@@ -141,7 +141,7 @@ enum LinearAlgebra<T: RAdaScalar> {
     /// added by a rank-one GEMM.
     static func affine(
         _ input: UnsafePointer<T>, rows: Int, inCols: Int, lda: Int, weight: UnsafePointer<T>, bias: UnsafePointer<T>,
-        outCols: Int, out: UnsafeMutablePointer<T>, ldo: Int, ones: UnsafePointer<T>, lanes: Int = 1
+        outCols: Int, out: UnsafeMutablePointer<T>, ldo: Int, ones: UnsafePointer<T>, lanes: Int
     ) {
         inRowBlocks(rows, lanes: lanes) { first, count in
             let (blockInput, blockOut) = (input + first * lda, out + first * ldo)
