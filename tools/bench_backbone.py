@@ -21,11 +21,16 @@ With --baseline BINARY (and --interleave), each rada implementation runs a secon
 binary (e.g. the build before a change), as "IMPL@baseline", in the same cycles: the ratio
 baseline ÷ new, cycle by cycle, is the change's speed-up measured on the same spells of the host.
 
+With --blocking MB,KC (repeatable, and --interleave), rada fp32 also runs with its packed kernel's
+blocking set to MB rows × KC inputs (RADA_PACK_BLOCKING), as "rada@MB,KC", in the same cycles:
+the ratio rada ÷ rada@MB,KC is that blocking's speed-up over the built-in one. A sweep in
+separate runs cannot tell a few per cent from a drifting host; this can.
+
 Needs: the venv's torch, transformers, onnxruntime, plus `onnx` (the exporter writes through it).
 Usage:
   python tools/bench_backbone.py --model parity-out/b32-hf [--model parity-out/b16-hf] \
       [--rada .build/release/rada] [--threads 1 2] [--batch 1 8] [--rounds 3] [--repeats 5] \
-      [--interleave 40 [--baseline OLD_RADA]] [--out bench-out/backbone.json]
+      [--interleave 40 [--baseline OLD_RADA] [--blocking 480,256 ...]] [--out bench-out/backbone.json]
 Prints Markdown tables (speed; load time and memory) and writes every measurement as JSON.
 """
 import argparse
@@ -190,13 +195,22 @@ def worker(impl, directory, onnx_path, threads, batches, repeats, serve=False):
 
 
 BASELINE = "@baseline"
+BLOCKING = "@"  # rada@MB,KC: rada fp32 with RADA_PACK_BLOCKING=MB,KC
+
+
+def variants(args):
+    """The extra rada processes of an interleaved run: baselines, then blockings."""
+    extra = [i + BASELINE for i in args.impls if args.baseline and i.startswith("rada")]
+    return extra + [f"rada{BLOCKING}{b}" for b in args.blocking or [] if "rada" in args.impls]
 
 
 def impl_command(impl, args, directory, onnx_path, serve=False):
     """The command line and environment of one implementation's process."""
-    binary = args.rada
+    binary, blocking = args.rada, None
     if impl.endswith(BASELINE):
         impl, binary = impl[:-len(BASELINE)], args.baseline
+    elif BLOCKING in impl:
+        impl, blocking = impl.split(BLOCKING)
     if impl.startswith("rada"):
         command = [binary, "bench-backbone", "--model", directory, "--json", "--repeats", str(args.repeats)]
         # rada's default is `auto` (bf16 where the CPU has a bf16 kernel): name each mode.
@@ -219,6 +233,8 @@ def impl_command(impl, args, directory, onnx_path, serve=False):
     if impl in CAPS:
         env["RADA_CPU_LIMIT"] = CAPS[impl]
         env.pop("OPENBLAS_CORETYPE", None)  # the cap picks OpenBLAS's family too
+    if blocking:
+        env["RADA_PACK_BLOCKING"] = blocking
     return command, env
 
 
@@ -237,7 +253,7 @@ def run_interleaved(args, name, directory, onnx_path):
     """Every implementation in a process of its own, loaded once; passes alternate (see the module
     doc). Returns result lines in run_impl's form plus one "pass" line per timed pass."""
     workers, lines = {}, []
-    for impl in args.impls + [i + BASELINE for i in args.impls if args.baseline and i.startswith("rada")]:
+    for impl in args.impls + variants(args):
         command, env = impl_command(impl, args, directory, onnx_path, serve=True)
         # stderr to a file: a pipe nobody reads until the end would stop a chatty worker.
         errors = tempfile.TemporaryFile(mode="w+")
@@ -326,6 +342,8 @@ def main():
     parser.add_argument("--impls", nargs="+", default=IMPLS, choices=IMPLS)
     parser.add_argument("--interleave", type=int, default=0, metavar="CYCLES",
                         help="alternate single passes of every implementation, CYCLES per configuration (replaces rounds)")
+    parser.add_argument("--blocking", action="append", metavar="MB,KC",
+                        help="also run rada fp32 with RADA_PACK_BLOCKING=MB,KC in the same cycles (repeatable; needs --interleave)")
     parser.add_argument("--baseline", metavar="RADA",
                         help="with --interleave: each rada implementation from this binary too, in the same cycles")
     parser.add_argument("--out", default="bench-out/backbone.json")
@@ -335,6 +353,12 @@ def main():
     args = parser.parse_args()
     if args.baseline and not args.interleave:
         parser.error("--baseline needs --interleave (the comparison is taken cycle by cycle)")
+    for blocking in args.blocking or []:
+        if not args.interleave or "rada" not in args.impls:
+            parser.error("--blocking needs --interleave and rada among --impls")
+        rows, _, inputs = blocking.partition(",")
+        if not (rows.isdigit() and inputs.isdigit()):
+            parser.error(f"--blocking {blocking}: expected MB,KC (two whole numbers)")
     if args.worker:
         return worker(args.worker, args.model[0], args.onnx, args.threads, args.batch, args.repeats, args.serve)
 
@@ -374,10 +398,12 @@ def print_tables(report, args):
     models = sorted({r["model"] for r in results}, key=lambda m: [r["model"] for r in results].index(m))
     impls = [i for i in IMPLS if i in args.impls]
     baselines = [i + BASELINE for i in impls if args.baseline and i.startswith("rada")]
+    blockings = [v for v in variants(args) if v not in baselines]
     names = {"rada": "rada", "rada-openblas": "rada OpenBLAS", "rada-bf16": "rada bf16", "rada-fp16": "rada fp16",
              "rada-avx512fp16": "rada capped avx512fp16", "rada-avx512bf16": "rada capped avx512bf16", "rada-avx2": "rada capped avx2", "ort": "ONNX Runtime",
              "torch": "PyTorch"}
     names.update({i: names[i.removesuffix(BASELINE)] + " (baseline)" for i in baselines})
+    names.update({v: "rada blocking " + v.split(BLOCKING)[1] for v in blockings})
     print(f"\nCPU: {report['cpu']}; load average {report['load_average_start'][0]:.1f} at start, {report['load_average_end'][0]:.1f} at end; "
           + (f"{args.interleave} interleaved cycles of single passes, median pass" if args.interleave else
              f"{args.rounds} rounds × {args.repeats} repeats, median of round medians"))
@@ -388,7 +414,8 @@ def print_tables(report, args):
              if i not in ("rada", o) and not (o in HALF and i.startswith("rada")) and i not in CAPS]
     pairs += [(i, o) for o in impls if o in CAPS for i in ("ort", "torch") if i in impls]
     pairs += [(b, b.removesuffix(BASELINE)) for b in baselines]
-    impls += baselines
+    pairs += [("rada", v) for v in blockings]
+    impls += baselines + blockings
     header = "| model | batch | threads | " + " | ".join(f"{names[i]} ms/image | {names[i]} images/s" for i in impls)
     header += "".join(f" | {names[i]} ÷ {names[o]} (ms/image)" for i, o in pairs) + " |"
     print(header)
