@@ -96,6 +96,26 @@ struct TestRandom {
         }
     }
 
+    /// The 16-lane paths and the generic tail meet at every length, and saturate without NaN or
+    /// infinity where exp over- or underflows.
+    @Test func activationsHoldAtTheExtremesAndEveryTailLength() {
+        let extremes: [Float] = [-1e30, -200, -88, -87, -60, -10, -1e-30, -0.0, 0, 1e-30, 10, 60, 87, 88, 200, 1e30]
+        for length in 1...40 {
+            let x: [Float] = (0..<length).map { extremes[$0 % extremes.count] * (1 + Float($0 / extremes.count)) }
+            var g = x, q = x
+            Kernels.gelu(&g, count: length)
+            Kernels.quickGelu(&q, count: length)
+            for i in x.indices {
+                let v = Double(x[i])
+                let gelu = 0.5 * v * (1 + erf(v / 2.0.squareRoot()))
+                let quick = v < -700 ? 0 : v / (1 + Foundation.exp(-1.702 * v))
+                #expect(g[i].isFinite && q[i].isFinite, "length \(length), x = \(v)")
+                #expect(abs(Double(g[i]) - gelu) <= 1e-6 * max(1, abs(v)), "gelu(\(v)) = \(g[i])")
+                #expect(abs(Double(q[i]) - quick) <= 1e-6 * max(1, abs(v)), "quickGelu(\(v)) = \(q[i])")
+            }
+        }
+    }
+
     @Test func geluAndQuickGeluMatchTheirDefinitions() {
         let x: [Float] = stride(from: -8 as Float, through: 8, by: 0.01).map { $0 }
         var g = x, q = x
