@@ -29,6 +29,11 @@ static inline rada_prefetch rada_prefetch_share(const void *next, size_t bytes, 
     return share_of_tile;
 }
 
+/* How many steps, from the first, ask for lines (the rest ask for none). */
+static inline int rada_prefetch_steps(rada_prefetch p) {
+    return p.per_step > 0 ? (p.lines + p.per_step - 1) / p.per_step : 0;
+}
+
 /* The lines of step `step`: prefetcht1 (locality 2), which never faults. */
 static inline void rada_prefetch_step(rada_prefetch p, int step) {
     int end = (step + 1) * p.per_step < p.lines ? (step + 1) * p.per_step : p.lines;
