@@ -9,6 +9,8 @@ struct ClusterConfigCommand: ParsableCommand {
 
     @Option(help: "Address the proxy listens on (host:port).") var listen = "127.0.0.1:8080"
     @Option(help: "A `rada serve --store postgres://…` server (host:port); repeat for each.") var server: [String] = []
+    @Option(help: "Connections one client address may hold at the proxy (of its \(HAProxyConfig.maxConnections)); 0: no limit, for a proxy behind another proxy or load balancer.")
+    var maxClientConnections = HAProxyConfig.defaultMaxClientConnections
 
     func run() throws {
         guard let address = HAProxyConfig.Server(listen) else { throw ValidationError("--listen must be host:port") }
@@ -17,6 +19,9 @@ struct ClusterConfigCommand: ParsableCommand {
             return parsed
         }
         guard !servers.isEmpty else { throw ValidationError("give at least one --server") }
-        print(HAProxyConfig.render(listen: address, servers: servers), terminator: "")
+        guard (0...HAProxyConfig.maxConnections).contains(maxClientConnections) else {
+            throw ValidationError("--max-client-connections must be 0 (no limit) to \(HAProxyConfig.maxConnections)")
+        }
+        print(HAProxyConfig.render(listen: address, servers: servers, maxClientConnections: maxClientConnections), terminator: "")
     }
 }

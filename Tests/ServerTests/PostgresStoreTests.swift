@@ -369,10 +369,10 @@ let haproxyExecutable: URL? = ["/usr/sbin/haproxy", "/usr/bin/haproxy", "/usr/lo
        .enabled(if: ScratchPostgres.url != nil && radaExecutable != nil, ScratchPostgres.skipReason),
        .enabled(if: haproxyExecutable != nil, "needs HAProxy: `make test` installs it (apt: haproxy)"))
 struct ProxyTests {
-    static func launchProxy(port: Int, servers: [Int]) throws -> Process {
+    static func launchProxy(port: Int, servers: [Int], maxClientConnections: Int = HAProxyConfig.defaultMaxClientConnections) throws -> Process {
         let config = HAProxyConfig.render(listen: try #require(.init("127.0.0.1:\(port)")),
                                           servers: try servers.map { try #require(HAProxyConfig.Server("127.0.0.1:\($0)")) },
-                                          checkIntervalMs: 200)
+                                          checkIntervalMs: 200, maxClientConnections: maxClientConnections)
         let file = FileManager.default.temporaryDirectory.appendingPathComponent("rada-haproxy-\(UUID().uuidString).cfg")
         try config.write(to: file, atomically: true, encoding: .utf8)
         let process = Process()
@@ -498,15 +498,22 @@ struct StoreOptionTests {
                                           servers: [try #require(.init("127.0.0.1:8081")), try #require(.init("127.0.0.1:8082"))])
         #expect(config.contains("hash-type consistent") && config.contains("balance hash var(txn.route)"))
         #expect(config.contains("server rada1 127.0.0.1:8081") && config.contains("server rada2 127.0.0.1:8082"))
+        #expect(config.contains("tcp-request connection reject if { sc_conn_cur(0) gt \(HAProxyConfig.defaultMaxClientConnections) }"))
+        let unlimited = HAProxyConfig.render(listen: try #require(.init("127.0.0.1:8080")), servers: [try #require(.init("127.0.0.1:8081"))],
+                                             maxClientConnections: 0)
+        #expect(!unlimited.contains("stick-table") && !unlimited.contains("sc_conn_cur"))
         if let haproxy = haproxyExecutable {
-            let file = FileManager.default.temporaryDirectory.appendingPathComponent("rada-haproxy-check-\(UUID().uuidString).cfg")
-            try config.write(to: file, atomically: true, encoding: .utf8)
-            let check = Process()
-            check.executableURL = haproxy
-            check.arguments = ["-c", "-q", "-f", file.path]
-            try check.run()
-            check.waitUntilExit()
-            #expect(check.terminationStatus == 0, "haproxy -c accepts the generated file")
+            for text in [config, unlimited] {
+                let file = FileManager.default.temporaryDirectory.appendingPathComponent("rada-haproxy-check-\(UUID().uuidString).cfg")
+                try text.write(to: file, atomically: true, encoding: .utf8)
+                defer { try? FileManager.default.removeItem(at: file) }
+                let check = Process()
+                check.executableURL = haproxy
+                check.arguments = ["-c", "-q", "-f", file.path]
+                try check.run()
+                check.waitUntilExit()
+                #expect(check.terminationStatus == 0, "haproxy -c accepts the generated file")
+            }
         }
     }
 }
