@@ -43,6 +43,8 @@ static corename_fn p_corename;
 /* A single-threaded BLAS for products that run on their caller's thread (BLIS, serial build). */
 static char serial_library[512];
 static blas_table serial;
+/* BLIS's sub-configuration (its kernel family) in the caller-thread library. */
+static char serial_config[32];
 /* Depth of rada_blas_enter_caller_thread on this thread: its calls go to the caller-thread library. */
 static _Thread_local int caller_thread_depth;
 /* Products this thread has sent to the threaded library: work that must stay off it (a stream's
@@ -86,6 +88,25 @@ static int load_table(void *handle, blas_table *t) {
     return t->sgemm != NULL && t->dgemm != NULL && t->dsyrk != NULL && t->dtrsm != NULL && t->strsm != NULL;
 }
 
+/* BLIS picks its configuration (kernel family) from the CPU, or from BLIS_ARCH_TYPE (a
+ * configuration's number in BLIS 0.9) at its initialisation. BLIS 0.9 (Debian 12's) has none for
+ * AMD Zen 4 and takes its AVX2 'zen3' there; its AVX-512 'skx' (BLIS_ARCH_TYPE=0) made a
+ * K = 1000 stream's step 1.17× and forward pass 1.26× faster there, but a K = 10 stream's step
+ * 1.2× and forward pass 2.7× slower (Docs/benchmarks.md, "The caller-thread BLIS on Zen 4"), so
+ * rada leaves the choice to BLIS and the user, and reports it. */
+static void read_blis_config(void *handle) {
+    typedef void (*init_fn)(void);
+    typedef int (*query_fn)(void);
+    typedef const char *(*name_fn)(int);
+    init_fn init = (init_fn)dlsym(handle, "bli_init");
+    query_fn query = (query_fn)dlsym(handle, "bli_arch_query_id");
+    name_fn name = (name_fn)dlsym(handle, "bli_arch_string");
+    if (init == NULL || query == NULL || name == NULL) return;
+    init();
+    const char *config = name(query());
+    if (config != NULL) snprintf(serial_config, sizeof serial_config, "%s", config);
+}
+
 static void load_serial(void) {
     char path[512] = {0};
     const char *user = getenv("RADA_BLAS_SERIAL_LIBRARY");
@@ -107,6 +128,7 @@ static void load_serial(void) {
     if (!load_table(handle, &table) || (void *)table.sgemm == (void *)threaded.sgemm) return;
     /* A second OpenBLAS is refused even when named explicitly (see above). */
     if (dlsym(handle, "openblas_get_config") != NULL) return;
+    read_blis_config(handle);
     serial = table;
     snprintf(serial_library, sizeof serial_library, "%s", path);
 }
@@ -168,6 +190,7 @@ void rada_blas_set_threads(int threads) { if (p_set_threads) p_set_threads(threa
 int rada_blas_get_threads(void) { return p_get_threads ? p_get_threads() : 1; }
 
 const char *rada_blas_serial_library(void) { return serial_library; }
+const char *rada_blas_serial_config(void) { return serial_config; }
 /* Depth of serial sections on this thread (BLAS.serially). */
 static _Thread_local int serial_depth;
 void rada_enter_serial_section(void) { serial_depth++; }

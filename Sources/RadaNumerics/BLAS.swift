@@ -32,6 +32,8 @@ public enum BLAS {
         public var threads: Int
         /// The single-threaded library used for products on their caller's thread, or nil.
         public var callerThreadLibrary: String?
+        /// Its kernel configuration (BLIS's sub-configuration name), or nil when unknown.
+        public var callerThreadConfig: String?
     }
 
     /// Loads the library if needed; throws a clear error when it is missing.
@@ -84,7 +86,8 @@ public enum BLAS {
             coreName: String(cString: rada_blas_corename()),
             chosenCoreType: chosen.isEmpty ? nil : chosen,
             threads: Int(rada_blas_get_threads()),
-            callerThreadLibrary: rada_blas_serial_library().pointee == 0 ? nil : String(cString: rada_blas_serial_library()))
+            callerThreadLibrary: rada_blas_serial_library().pointee == 0 ? nil : String(cString: rada_blas_serial_library()),
+            callerThreadConfig: rada_blas_serial_config().pointee == 0 ? nil : String(cString: rada_blas_serial_config()))
     }
 
     /// Sets the number of BLAS threads for the whole process.

@@ -36,5 +36,8 @@ struct InfoCommand: ParsableCommand {
         print("kernel_threads.max: \(BLAS.kernelThreadLimit) (the CPU budget, the caller's thread included)")
         print("kernel_threads.spin_us: \(BLAS.kernelThreadSpinMicroseconds) (after a job, before sleeping; RADA_POOL_SPIN_US)")
         print("blas.caller_thread_library: \(info.callerThreadLibrary ?? "none (install libblis4-serial: without it a step's heads run one after another)")")
+        if let config = info.callerThreadConfig {
+            print("blas.caller_thread_config: \(config) (BLIS's kernel family; BLIS_ARCH_TYPE chooses another)")
+        }
     }
 }

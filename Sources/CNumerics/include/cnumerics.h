@@ -48,11 +48,15 @@ const char *rada_blas_library(void);
 const char *rada_blas_chosen_coretype(void);
 void rada_blas_set_threads(int threads);
 int rada_blas_get_threads(void);
-/** The single-threaded OpenBLAS loaded beside the threaded one ("" when none was found). Calls
+/** The single-threaded BLAS (BLIS's serial build) loaded beside the threaded OpenBLAS ("" when
+ * none was found). Calls
  * made on a thread inside rada_blas_enter_caller_thread/leave go to it: they run on the calling
  * thread alone, so many threads can each run their own products at once, and the threaded
  * library's thread count (the backbone's) is never touched. */
 const char *rada_blas_serial_library(void);
+/** BLIS's configuration in the caller-thread library ("skx", "zen3", ...; empty when unknown or
+ *  no such library). */
+const char *rada_blas_serial_config(void);
 void rada_blas_enter_caller_thread(void);
 void rada_blas_leave_caller_thread(void);
 /** Products this thread has sent to the threaded library since it started. */
