@@ -48,13 +48,14 @@ cluster-test: test-deps
 	tools/pg-scratch.sh run $(SWIFT) test --skip-build --filter ProxyTests
 
 ## A local cluster on loopback: scratch PostgreSQL, CLUSTER_REPLICAS servers sharing it, HAProxy
-## in front on CLUSTER_PORT (tools/cluster.sh); `make cluster-stop` stops all of it.
+## in front on CLUSTER_PORT (tools/cluster.sh); `make cluster-stop` stops all of it. The proxy
+## lets one client address hold 128 connections: CLUSTER_MAX_CLIENT_CONNECTIONS=N (0: no limit).
 CLUSTER_DIR ?= /tmp/rada-cluster
 CLUSTER_REPLICAS ?= 3
 CLUSTER_PORT ?= 8080
 .PHONY: cluster cluster-stop
 cluster: build test-deps
-	tools/cluster.sh start $(CLUSTER_DIR) $(CLUSTER_REPLICAS) $(CLUSTER_PORT) $(CLUSTER_FLAGS)
+	CLUSTER_MAX_CLIENT_CONNECTIONS=$(CLUSTER_MAX_CLIENT_CONNECTIONS) tools/cluster.sh start $(CLUSTER_DIR) $(CLUSTER_REPLICAS) $(CLUSTER_PORT) $(CLUSTER_FLAGS)
 cluster-stop:
 	tools/cluster.sh stop $(CLUSTER_DIR)
 

@@ -3,6 +3,8 @@
 # HAProxy (configured by `rada cluster-config`) in front of them on PORT.
 #   tools/cluster.sh start DIR [N=3] [PORT=8080] [extra rada serve flags…]   (release binary)
 #   tools/cluster.sh stop DIR
+# Every client of a loopback cluster has one address: a load test holding more than 128
+# connections at once sets CLUSTER_MAX_CLIENT_CONNECTIONS (0: no limit at the proxy).
 # Everything it starts is recorded in DIR and stopped by `stop`.
 set -euo pipefail
 command=${1:?start or stop}
@@ -27,7 +29,8 @@ start)
   for i in $(seq 1 "$replicas"); do
     for _ in $(seq 1 600); do curl -sf "127.0.0.1:$((port + i))/readyz" >/dev/null && break; sleep 0.1; done
   done
-  "$rada" cluster-config --listen "127.0.0.1:$port" "${servers[@]}" > "$dir/haproxy.cfg"
+  "$rada" cluster-config --listen "127.0.0.1:$port" "${servers[@]}" \
+    ${CLUSTER_MAX_CLIENT_CONNECTIONS:+--max-client-connections "$CLUSTER_MAX_CLIENT_CONNECTIONS"} > "$dir/haproxy.cfg"
   haproxy -db -f "$dir/haproxy.cfg" > "$dir/haproxy.log" 2>&1 &
   echo $! >> "$dir/pids"
   for _ in $(seq 1 100); do curl -sf "127.0.0.1:$port/healthz" >/dev/null && break; sleep 0.1; done
