@@ -125,7 +125,8 @@ tile_avx512_rows(const int rows, int cols, int k, const float *a, const float *p
      * prefetch's bounds took about 30 scalar instructions beside the 24 FMAs and 14 loads of a
      * 12-row step (and kept pointers on the stack), though at 400 rows a tile's share is kc/17
      * lines, one a step over its first kc/17 steps. */
-    int kk = 0, asking = rada_prefetch_steps(next) < k ? rada_prefetch_steps(next) : k;
+    int kk = 0, asking = rada_prefetch_steps(next);
+    if (asking > k) asking = k;
     for (; kk < asking; kk++) {
         RADA_AVX512_STEP(kk)
         rada_prefetch_step(next, kk);

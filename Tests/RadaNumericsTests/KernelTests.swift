@@ -96,8 +96,8 @@ struct TestRandom {
         }
     }
 
-    /// The 16-lane paths and the generic tail meet at every length, and saturate without NaN or
-    /// infinity where exp over- or underflows.
+    /// Every tail length of the vectorised loops, and saturation without NaN or infinity where
+    /// exp over- or underflows.
     @Test func activationsHoldAtTheExtremesAndEveryTailLength() {
         let extremes: [Float] = [-1e30, -200, -88, -87, -60, -10, -1e-30, -0.0, 0, 1e-30, 10, 60, 87, 88, 200, 1e30]
         for length in 1...40 {
