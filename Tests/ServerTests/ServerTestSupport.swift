@@ -122,8 +122,9 @@ struct Client: Sendable {
     ) async throws {
         let deadline = ContinuousClock.now + timeout
         while true {
-            if let value = try await metric(name), condition(value) { return }
-            try #require(ContinuousClock.now < deadline, "\(name) did not reach the awaited value in \(timeout)", sourceLocation: sourceLocation)
+            let value = try await metric(name)
+            if let value, condition(value) { return }
+            try #require(ContinuousClock.now < deadline, "\(name) did not reach the awaited value in \(timeout) (last \(value.map { "\($0)" } ?? "absent"))", sourceLocation: sourceLocation)
             try await Task.sleep(for: .milliseconds(10))
         }
     }
