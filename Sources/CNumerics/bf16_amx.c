@@ -6,12 +6,6 @@
 #if RADA_BF16_X86
 #include <immintrin.h>
 
-typedef struct {
-    uint8_t palette_id, start_row, reserved[14];
-    uint16_t colsb[16];
-    uint8_t rows[16];
-} rada_tile_config;
-
 /* Blocks of 32 output rows × 32 output columns: four 16×16 fp32 accumulator tiles per step of
  * 32 inputs. */
 __attribute__((target("amx-tile,amx-bf16,avx512f,avx512bw,avx512bf16")))
@@ -19,15 +13,8 @@ void rada_amx_gemm(int m, int n, int k, const uint16_t *a16, const uint16_t *pac
                    float *c, int ldc, int accumulate, int panel_begin, int panel_end) {
     if (m <= 0 || panel_begin >= panel_end) return;
     /* Tiles 0–3: fp32 accumulators (rows 0–15 / 16–31 × columns 0–15 / 16–31); 4, 5: activation
-     * rows; 6, 7: the panel's two weight tiles. Configured per call: the state is per thread. */
-    rada_tile_config config;
-    memset(&config, 0, sizeof config);
-    config.palette_id = 1;
-    for (int t = 0; t < 8; t++) {
-        config.rows[t] = 16;
-        config.colsb[t] = 64;
-    }
-    _tile_loadconfig(&config);
+     * rows; 6, 7: the panel's two weight tiles. */
+    rada_amx_configure();
     int kpad = rada_round_up(k, RADA_BF16_KB), blocks = kpad / RADA_BF16_KB;
     size_t a_stride = (size_t)kpad * sizeof(uint16_t);
     float acc[32 * 32] __attribute__((aligned(64)));

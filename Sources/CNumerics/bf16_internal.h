@@ -12,6 +12,30 @@
 
 #define RADA_BF16_TILE_VALUES 512 /* one 16×32 bf16 tile */
 
+#if RADA_BF16_X86
+#include <immintrin.h>
+#include <string.h>
+
+typedef struct {
+    uint8_t palette_id, start_row, reserved[14];
+    uint16_t colsb[16];
+    uint8_t rows[16];
+} rada_tile_config;
+
+/* The configuration both AMX kernels (the GEMM, the attention head) use: tiles 0–7, each 16 rows
+ * × 64 bytes. The tile state is per thread, so each call configures its own. */
+__attribute__((target("amx-tile"), always_inline)) static inline void rada_amx_configure(void) {
+    rada_tile_config config;
+    memset(&config, 0, sizeof config);
+    config.palette_id = 1;
+    for (int t = 0; t < 8; t++) {
+        config.rows[t] = 16;
+        config.colsb[t] = 64;
+    }
+    _tile_loadconfig(&config);
+}
+#endif
+
 static inline int rada_round_up(int x, int to) { return (x + to - 1) / to * to; }
 
 /* Packs row-major w (k×n, leading dimension ldw) into the 16-bit tile layout both formats share

@@ -25,7 +25,9 @@ struct InfoCommand: ParsableCommand {
         print("towers.fp32_kernel: \(fp32.kernel)")
         print("towers.fp32_kernel_reason: \(fp32.reason)")
         let attention = Kernels.attentionHeadKernel(headWidth: 64)
-        print("towers.attention_kernel: \(attention.map { "fused head on \($0)" } ?? "two products per head on the caller-thread library") (64-wide heads, every CLIP tower's)")
+        let fp32Head = attention.map { "fused head on \($0)" } ?? "two products per head on the caller-thread library"
+        let head = choice.precision.attentionHeadBF16Kernel().map { "bf16 head on \($0)" } ?? fp32Head
+        print("towers.attention_kernel: \(head) (64-wide heads, every CLIP tower's)")
         print("blas.library: \(info.library)")
         print("blas.core: \(info.coreName)")
         print("blas.core_chosen_by: \(info.chosenCoreType.map { "rada (\($0))" } ?? "user or library")")

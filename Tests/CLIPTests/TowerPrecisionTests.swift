@@ -50,6 +50,17 @@ struct TowerPrecisionTests {
         #expect(images.maxAbsDiff > 1e-4)
     }
 
+    /// The heads follow the projections into bf16 where that is faster: on AMX-BF16 always, on
+    /// AVX512-BF16 on AMD cores only.
+    @Test func attentionHeadKernelFollowsThePrecision() {
+        #expect(TowerPrecision.bfloat16(.amx).attentionHeadBF16Kernel(vendor: .intel) == .amx)
+        #expect(TowerPrecision.bfloat16(.amx).attentionHeadBF16Kernel(vendor: .other) == .amx)
+        #expect(TowerPrecision.bfloat16(.avx512).attentionHeadBF16Kernel(vendor: .amd) == .avx512)
+        #expect(TowerPrecision.bfloat16(.avx512).attentionHeadBF16Kernel(vendor: .intel) == nil)
+        #expect(TowerPrecision.float32.attentionHeadBF16Kernel(vendor: .amd) == nil)
+        #expect(TowerPrecision.float16.attentionHeadBF16Kernel(vendor: .intel) == nil)
+    }
+
     @Test func parsesTheNames() throws {
         #expect(try TowerPrecision.choose("fp32").precision == .float32)
         #expect(try TowerPrecision.choose("auto", kernel: nil, fp16: false).precision == .float32)

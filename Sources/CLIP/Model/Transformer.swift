@@ -93,6 +93,10 @@ struct Transformer: Sendable {
         let parts = min(ws.threads, pairs)
         let heads = tower.heads
         let fused = Kernels.attentionHeadKernel(headWidth: headWidth)
+        // A tower held in bf16 runs its heads' two products in bf16 as well where that is faster
+        // (`TowerPrecision.attentionHeadBF16Kernel`), within the cosine its projections promise.
+        let bf16 = headWidth == Kernels.attentionHeadWidth
+            ? layers.first?.qkv.bf16.flatMap { TowerPrecision.bfloat16($0.kernel).attentionHeadBF16Kernel() } : nil
         BLAS.parallel(parts: parts) { part in
             BLAS.onCallerThread {
                 let scores = ws.scores + part * ws.scoresPerThread
@@ -102,7 +106,11 @@ struct Transformer: Sendable {
                     let queries = positions.map { $0[sequence]..<($0[sequence] + 1) } ?? 0..<length
                     let outRow = positions == nil ? sequence * length : sequence
                     let out = ws.attention + outRow * width + head * headWidth
-                    if let fused {
+                    if let bf16 {
+                        Kernels.attentionHeadBF16(
+                            length: length, queries: queries, q: q, k: q + width, v: q + 2 * width, ld: qkvWidth,
+                            scale: scale, causal: causal, scratch: scores, into: out, ldo: width, kernel: bf16)
+                    } else if let fused {
                         Kernels.attentionHead(
                             length: length, queries: queries, q: q, k: q + width, v: q + 2 * width, ld: qkvWidth,
                             scale: scale, causal: causal, scratch: scores, into: out, ldo: width, kernel: fused)

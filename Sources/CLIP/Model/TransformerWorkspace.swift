@@ -13,7 +13,7 @@ final class TransformerWorkspace {
     /// rows × mlpWidth.
     let hidden: UnsafeMutablePointer<Float>
     /// Attention scratch: `scoresPerThread` floats per thread (a length × length matrix of
-    /// scores, or what `Kernels.attentionHead` needs).
+    /// scores, or what `Kernels.attentionHead` or `attentionHeadBF16` needs).
     let scores: UnsafeMutablePointer<Float>
     let scoresPerThread: Int
     /// The threads attention and the row-wise work (layer norm, activation) are split over
@@ -35,7 +35,7 @@ final class TransformerWorkspace {
         threads = BLAS.kernelThreads
         halfCount = projection?.halfScratchCount(rows: rows, inputs: max(tower.width, tower.mlpWidth)) ?? 0
         halfActivations = halfCount > 0 ? ScratchPool.shared.take(UInt16.self, count: halfCount) : nil
-        scoresPerThread = max(length * length, Kernels.attentionScratchCount(length: length))
+        scoresPerThread = max(length * length, Kernels.attentionScratchCount(length: length), Kernels.attentionBF16ScratchCount(length: length))
         sizes = [
             rows * tower.width, rows * tower.width, rows * 3 * tower.width, rows * tower.mlpWidth, threads * scoresPerThread,
         ]

@@ -120,6 +120,22 @@ void rada_attention_head(int length, const float *q, const float *k, const float
  *  that row only. */
 void rada_attention_head_rows(int kernel, int length, int first, int count, const float *q, const float *k,
                               const float *v, int ld, float scale, int causal, float *scratch, float *out, int ldo);
+/* ---- one attention head in bf16 (attention_bf16.c) ----------------------------------------
+ * The same head for towers whose weight products run in bf16: Q, K, V and the probabilities
+ * rounded to bf16 once, both products accumulated in fp32 on AMX-BF16 tiles or with
+ * AVX512-BF16's VDPBF16PS; scores, softmax and outputs in fp32. */
+#define RADA_ATTENTION_BF16_AVX512 1
+#define RADA_ATTENTION_BF16_AMX 2
+/** The kernel that runs bf16 heads of `head_width` values here (AMX-BF16 where granted, else
+ *  AVX512-BF16); -1 where none does. */
+int rada_attention_bf16_kernel(int head_width);
+/** Floats of scratch `rada_attention_bf16_head_rows` needs for `length` tokens. */
+size_t rada_attention_bf16_scratch_size(int length);
+/** Query rows [first, first + count) of the bf16 head on `kernel` into out rows 0 … count − 1
+ *  (stride ldo), as `rada_attention_head_rows` with its arguments; each row bit for bit as the
+ *  whole head computes it on that kernel. Nothing is written where the kernel is unavailable. */
+void rada_attention_bf16_head_rows(int kernel, int length, int first, int count, const float *q, const float *k,
+                                   const float *v, int ld, float scale, int causal, float *scratch, float *out, int ldo);
 /** Row-wise layer norm: y = (x - mean) / sqrt(var + eps) * gamma + beta. In place allowed. */
 void rada_layernorm_rows(const float *x, float *y, const float *gamma, const float *beta,
                          size_t rows, size_t cols, float eps);
