@@ -83,9 +83,15 @@ struct CPULimitCommandLineTests {
             if Self.list(capped.fields["cpu.bf16_kernels"]).isEmpty && Self.list(capped.fields["cpu.fp16_kernels"]).isEmpty {
                 #expect(capped.fields["towers.precision"] == "fp32", "\(limit)")
             }
-            // The attention head runs on the widest fp32 kernel left, never the portable one.
+            // A tower in bf16 runs its heads in bf16 on AMX-BF16, or on AVX512-BF16 on AMD cores;
+            // otherwise the head runs on the widest fp32 kernel left, never the portable one.
             let attention = capped.fields["towers.attention_kernel"] ?? ""
-            if fp32.contains("AVX-512F") {
+            let precision = capped.fields["towers.precision"] ?? ""
+            if precision == "bf16 (AMX-BF16)" {
+                #expect(attention.hasPrefix("bf16 head on AMX-BF16"), "\(limit): \(attention)")
+            } else if precision == "bf16 (AVX512-BF16)" && CPUModel.vendor == .amd {
+                #expect(attention.hasPrefix("bf16 head on AVX512-BF16"), "\(limit): \(attention)")
+            } else if fp32.contains("AVX-512F") {
                 #expect(attention.hasPrefix("fused head on AVX-512F"), "\(limit): \(attention)")
             } else if fp32.contains("AVX2+FMA") {
                 #expect(attention.hasPrefix("fused head on AVX2+FMA"), "\(limit): \(attention)")
