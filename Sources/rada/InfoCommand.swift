@@ -24,7 +24,7 @@ struct InfoCommand: ParsableCommand {
         print("cpu.fp32_kernels: \(PackedMatrix.Kernel.available.map(\.rawValue).joined(separator: ", "))")
         print("towers.fp32_kernel: \(fp32.kernel)")
         print("towers.fp32_kernel_reason: \(fp32.reason)")
-        let attention = Kernels.attentionHeadKernel(headWidth: 64)
+        let attention = Kernels.attentionHeadKernel(headWidth: Kernels.attentionHeadWidth)
         let fp32Head = attention.map { "fused head on \($0)" } ?? "two products per head on the caller-thread library"
         let head = choice.precision.attentionHeadBF16Kernel().map { "bf16 head on \($0)" } ?? fp32Head
         print("towers.attention_kernel: \(head) (64-wide heads, every CLIP tower's)")

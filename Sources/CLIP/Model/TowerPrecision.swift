@@ -6,7 +6,8 @@ public enum TowerPrecision: Sendable, Equatable, CustomStringConvertible {
     /// fp32 products (on `FP32Kernel`: rada's packed kernel or OpenBLAS): the reference
     /// arithmetic, within the parity fixtures' fp32 tolerance (measured max |Δ| 1e-7 on B/32).
     case float32
-    /// Weights held only in bf16, products with fp32 accumulation on the given kernel: half the
+    /// Weights held only in bf16, products with fp32 accumulation on the given kernel (the
+    /// attention heads' products too where that is faster: `attentionHeadBF16Kernel`): half the
     /// memory and about twice the speed; embeddings agree with fp32 to a cosine of at least
     /// 0.9999 (`TowerPrecisionTests`; 0.99998 on ViT-B/32 and B/16, Docs/benchmarks.md).
     case bfloat16(BF16PackedMatrix.Kernel)
