@@ -60,13 +60,6 @@ size_t rada_attention_bf16_scratch_size(int length) {
     return layout(length, length, NULL, &l) / sizeof(float);
 }
 
-int rada_attention_bf16_kernel(int head_width) {
-    if (head_width != RADA_ATTENTION_HEAD_WIDTH) return -1;
-    if (rada_amx_available()) return RADA_ATTENTION_BF16_AMX;
-    if (rada_avx512bf16_available()) return RADA_ATTENTION_BF16_AVX512;
-    return -1;
-}
-
 static int kernel_available(int kernel) {
     switch (kernel) {
     case RADA_ATTENTION_BF16_AMX: return rada_amx_available();

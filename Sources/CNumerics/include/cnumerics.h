@@ -123,12 +123,10 @@ void rada_attention_head_rows(int kernel, int length, int first, int count, cons
 /* ---- one attention head in bf16 (attention_bf16.c) ----------------------------------------
  * The same head for towers whose weight products run in bf16: Q, K, V and the probabilities
  * rounded to bf16 once, both products accumulated in fp32 on AMX-BF16 tiles or with
- * AVX512-BF16's VDPBF16PS; scores, softmax and outputs in fp32. */
+ * AVX512-BF16's VDPBF16PS; scores, softmax and outputs in fp32. Which towers use it, on which
+ * kernel, is the caller's choice (the CLIP module's `TowerPrecision.attentionHeadBF16Kernel`). */
 #define RADA_ATTENTION_BF16_AVX512 1
 #define RADA_ATTENTION_BF16_AMX 2
-/** The kernel that runs bf16 heads of `head_width` values here (AMX-BF16 where granted, else
- *  AVX512-BF16); -1 where none does. */
-int rada_attention_bf16_kernel(int head_width);
 /** Floats of scratch `rada_attention_bf16_head_rows` needs for `length` tokens. */
 size_t rada_attention_bf16_scratch_size(int length);
 /** Query rows [first, first + count) of the bf16 head on `kernel` into out rows 0 … count − 1
