@@ -104,23 +104,37 @@ struct BenchBackboneCommand: ParsableCommand {
         }
     }
 
-    /// Each stage's share of `repeats` profiled passes: the weight products (the block
-    /// projections and the patch embedding's) against everything else.
+    /// Each stage's time and share over `repeats` profiled passes, each pass profiled alone: the
+    /// medians of the per-pass figures, so that on a host whose speed changes between passes
+    /// (seen on shared machines: passes of 9 and of 17 ms/image in one run) the slow spell's
+    /// passes do not set the shares, as they did in one profile summed over the passes. The share of the weight products (the block projections and
+    /// the patch embedding's) against everything else, with its range over the passes.
     private func timeStages(_ clip: CLIPModel, input: [Float], batch: Int, threads: Int) {
-        let profile = TowerProfile()
-        for _ in 0..<repeats { _ = clip.embedImages(pixels: input, count: batch, profile: profile) }
-        let shares = profile.shares
-        let projections = shares.filter(\.stage.isProjection).map(\.share).reduce(0, +)
-        let products = shares.filter(\.stage.isWeightProduct).map(\.share).reduce(0, +)
-        for (stage, share) in shares {
-            let ms = Double(profile.nanoseconds[stage, default: 0]) / 1e6 / Double(repeats * batch)
+        let profiles = (0..<repeats).map { _ in
+            let profile = TowerProfile()
+            _ = clip.embedImages(pixels: input, count: batch, profile: profile)
+            return profile
+        }
+        func median(_ values: [Double]) -> Double { values.sorted()[values.count / 2] }
+        let perPass = profiles.map(\.shares)
+        func shareOf(_ include: (TowerProfile.Stage) -> Bool) -> [Double] {
+            perPass.map { $0.filter { include($0.stage) }.map(\.share).reduce(0, +) }
+        }
+        let projections = shareOf(\.isProjection), products = shareOf(\.isWeightProduct)
+        for (index, stage) in TowerProfile.Stage.allCases.enumerated() {
+            let ms = median(profiles.map { Double($0.nanoseconds[stage, default: 0]) / 1e6 / Double(batch) })
+            let share = median(perPass.map { $0[index].share })
             emit(
                 json: #"{"kind": "stage", "impl": "rada", "threads": \#(threads), "batch": \#(batch), "stage": "\#(stage.rawValue)", "ms_per_image": \#(fmt(ms, 3)), "share": \#(fmt(share, 4))}"#,
                 text: "  \(stage.rawValue): \(fmt(ms, 2)) ms/image, \(fmt(100 * share, 1)) %")
         }
-        if !json {
-            print("  block projections \(fmt(100 * projections, 1)) %, everything else \(fmt(100 * (1 - projections), 1)) %")
-            print("  weight products (GEMM: projections and patch embedding) \(fmt(100 * products, 1)) %, everything else (not GEMM) \(fmt(100 * (1 - products), 1)) %")
+        let rest = products.map { 1 - $0 }
+        if json {
+            print(#"{"kind": "stage_summary", "impl": "rada", "threads": \#(threads), "batch": \#(batch), "passes": \#(repeats), "not_weight_products_share": \#(fmt(median(rest), 4)), "not_weight_products_min": \#(fmt(rest.min()!, 4)), "not_weight_products_max": \#(fmt(rest.max()!, 4))}"#)
+        } else {
+            print("  (medians over \(repeats) passes, each profiled alone)")
+            print("  block projections \(fmt(100 * median(projections), 1)) %, everything else \(fmt(100 * (1 - median(projections)), 1)) %")
+            print("  weight products (GEMM: projections and patch embedding) \(fmt(100 * median(products), 1)) %, everything else (not GEMM) \(fmt(100 * median(rest), 1)) % (\(fmt(100 * rest.min()!, 1))–\(fmt(100 * rest.max()!, 1)) % over the passes)")
         }
     }
 
