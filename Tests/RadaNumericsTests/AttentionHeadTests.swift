@@ -77,8 +77,8 @@ import Testing
     }
 
     /// Both bf16 kernels read one layout and sum the same pair products, in their own orders: as
-    /// close as each is to float64, less what a probability at a bf16 rounding midpoint (which the
-    /// two orders may round apart) moves an output by.
+    /// close as their errors against float64 allow, less what a probability at a bf16 rounding
+    /// midpoint (which the two orders may round apart) moves an output by.
     @Test("bf16 head: AMX-BF16 and AVX512-BF16 agree", .enabled(if: amx && avx512bf16, "this CPU lacks AMX-BF16 or AVX512-BF16"))
     func bf16KernelsAgree() {
         let width = 128, ld = 3 * width
@@ -95,7 +95,9 @@ import Testing
                     worst = max(worst, Double(abs(tiles[index] - vectors[index])) - 2 * allowance[i * 64 + d])
                 }
             }
-            #expect(worst <= 4e-6, "length \(length): max |Δ| beyond the rounding allowance \(worst)")
+            // Each kernel within about 2e-6 of float64 (1.9e-6 measured on both): twice that and
+            // a margin, far below what a misplaced pair would do (~0.1).
+            #expect(worst <= 6e-6, "length \(length): max |Δ| beyond the rounding allowance \(worst)")
         }
     }
 
