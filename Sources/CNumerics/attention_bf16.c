@@ -24,8 +24,6 @@
 
 enum { D = RADA_ATTENTION_HEAD_WIDTH, PAIRS = D / 2, QS = 8, QV = 4 };
 
-static size_t round_up(size_t x, size_t to) { return (x + to - 1) / to * to; }
-
 typedef struct {
     size_t rows, lp, kp;
     uint16_t *qb, *pb;
@@ -36,14 +34,14 @@ typedef struct {
 /* The parts' places in the scratch, each on its own 64-byte line; returns the bytes they take.
  * With no scratch, only the size. */
 static size_t layout(int length, int count, float *scratch, head_layout *l) {
-    l->rows = round_up((size_t)count, 16);
-    l->lp = round_up((size_t)length, 16);
-    l->kp = round_up((size_t)length, 32);
+    l->rows = (size_t)rada_round_up(count, 16);
+    l->lp = (size_t)rada_round_up(length, 16);
+    l->kp = (size_t)rada_round_up(length, 32);
     size_t at = 0;
     char *base = (char *)scratch;
 #define RADA_TAKE(field, type, n)                                  \
     if (base) l->field = (type *)(void *)(base + at);              \
-    at += round_up((n) * sizeof(type), 64)
+    at += (size_t)rada_round_up((int)((n) * sizeof(type)), 64)
     RADA_TAKE(qb, uint16_t, l->rows * D);
     RADA_TAKE(kv, uint32_t, PAIRS * l->lp);
     RADA_TAKE(scores, float, l->rows * l->lp);
@@ -191,16 +189,7 @@ RADA_BF16_HEAD static void head_avx512(head_rows h, head_layout l, float *out, i
         int rows = count - i0 < QS ? count - i0 : QS;
         for (size_t c0 = 0; c0 < (size_t)keys; c0 += 32) {
 #define RADA_SCORE(R) score_block(R, q + (size_t)i0 * PAIRS, l.kv, l.lp, c0, l.scores + (size_t)i0 * l.lp)
-            switch (rows) {
-            case 1: RADA_SCORE(1); break;
-            case 2: RADA_SCORE(2); break;
-            case 3: RADA_SCORE(3); break;
-            case 4: RADA_SCORE(4); break;
-            case 5: RADA_SCORE(5); break;
-            case 6: RADA_SCORE(6); break;
-            case 7: RADA_SCORE(7); break;
-            default: RADA_SCORE(8); break;
-            }
+            RADA_SCORE_CASES(rows, RADA_SCORE)
 #undef RADA_SCORE
         }
     }
@@ -208,12 +197,7 @@ RADA_BF16_HEAD static void head_avx512(head_rows h, head_layout l, float *out, i
     for (int i0 = 0; i0 < count; i0 += QV) {
         int rows = count - i0 < QV ? count - i0 : QV;
 #define RADA_VALUE(R) value_block(R, p + (size_t)i0 * (l.kp / 2), l.kp, l.vv, out + (size_t)i0 * ldo, ldo)
-        switch (rows) {
-        case 1: RADA_VALUE(1); break;
-        case 2: RADA_VALUE(2); break;
-        case 3: RADA_VALUE(3); break;
-        default: RADA_VALUE(4); break;
-        }
+        RADA_VALUE_CASES(rows, RADA_VALUE)
 #undef RADA_VALUE
     }
 }
@@ -227,7 +211,7 @@ static void head_amx(head_rows h, head_layout l, float *out, int ldo) {
     rada_amx_configure();
     /* Scores: per 16 query rows, both halves of the head (tiles 4, 5), then 16 keys at a
      * time into two accumulators in turn. */
-    size_t key_end = round_up((size_t)keys, 16);
+    size_t key_end = (size_t)rada_round_up(keys, 16);
     for (int i0 = 0; i0 < count; i0 += 16) {
         _tile_loadd(4, l.qb + (size_t)i0 * D, D * sizeof(uint16_t));
         _tile_loadd(5, l.qb + (size_t)i0 * D + 32, D * sizeof(uint16_t));

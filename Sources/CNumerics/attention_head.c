@@ -79,25 +79,6 @@ value_block(const int rows, const float *p, int stride, int keys, const float *v
         for (int t = 0; t < 4; t++) _mm512_storeu_ps(out + (size_t)r * ldo + 16 * t, acc[r][t]);
 }
 
-#define RADA_SCORE_CASES(CALL) \
-    switch (rows) {            \
-    case 1: CALL(1); break;    \
-    case 2: CALL(2); break;    \
-    case 3: CALL(3); break;    \
-    case 4: CALL(4); break;    \
-    case 5: CALL(5); break;    \
-    case 6: CALL(6); break;    \
-    case 7: CALL(7); break;    \
-    default: CALL(8); break;   \
-    }
-#define RADA_VALUE_CASES(CALL) \
-    switch (value_rows) {      \
-    case 1: CALL(1); break;    \
-    case 2: CALL(2); break;    \
-    case 3: CALL(3); break;    \
-    default: CALL(4); break;   \
-    }
-
 /* The AVX-512F steps of `attention_head` below. */
 __attribute__((target("avx512f"))) static void keys_avx512(const float *k, int ld, int length, int lp, float *kt) {
     for (int j0 = 0; j0 < lp; j0 += 16)
@@ -108,7 +89,7 @@ __attribute__((target("avx512f"))) static void scores_avx512(int rows, const flo
                                                             int keys, float *scores) {
     for (int c0 = 0; c0 < keys; c0 += 32) {
 #define RADA_SCORE(R) score_block(R, q, ld, kt, lp, c0, scores)
-        RADA_SCORE_CASES(RADA_SCORE)
+        RADA_SCORE_CASES(rows, RADA_SCORE)
 #undef RADA_SCORE
     }
 }
@@ -120,7 +101,7 @@ __attribute__((target("avx512f"))) static void values_avx512(int rows, const flo
     for (int v0 = 0; v0 < rows; v0 += QV) {
         int value_rows = rows - v0 < QV ? rows - v0 : QV;
 #define RADA_VALUE(R) value_block(R, p + (size_t)v0 * stride, stride, keys, v, ld, out + (size_t)v0 * ldo, ldo)
-        RADA_VALUE_CASES(RADA_VALUE)
+        RADA_VALUE_CASES(value_rows, RADA_VALUE)
 #undef RADA_VALUE
     }
 }

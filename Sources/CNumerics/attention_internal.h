@@ -2,7 +2,8 @@
 #define RADA_ATTENTION_INTERNAL_H
 
 /* The AVX-512 pieces both attention heads share (fp32 in attention_head.c, bf16 in
- * attention_bf16.c): the 16 × 16 transpose and the softmax of one row of scores. */
+ * attention_bf16.c): the dispatch on a block's row count, the 16 × 16 transpose and the softmax
+ * of one row of scores. */
 
 #include "fast_expf.h"
 
@@ -10,6 +11,27 @@
 
 #if defined(__x86_64__)
 #include <immintrin.h>
+
+/* Calls CALL(R) with R the compile-time row count of a block of `rows` (1 … 8 for score blocks,
+ * 1 … 4 for value blocks), so that each count gets its own unrolled register block. */
+#define RADA_SCORE_CASES(rows, CALL) \
+    switch (rows) {                  \
+    case 1: CALL(1); break;          \
+    case 2: CALL(2); break;          \
+    case 3: CALL(3); break;          \
+    case 4: CALL(4); break;          \
+    case 5: CALL(5); break;          \
+    case 6: CALL(6); break;          \
+    case 7: CALL(7); break;          \
+    default: CALL(8); break;         \
+    }
+#define RADA_VALUE_CASES(rows, CALL) \
+    switch (rows) {                  \
+    case 1: CALL(1); break;          \
+    case 2: CALL(2); break;          \
+    case 3: CALL(3); break;          \
+    default: CALL(4); break;         \
+    }
 
 /* Transposes a 16 × 16 block of 32-bit lanes in registers (r[i] lane c becomes r[c] lane i):
  * unpack pairs of rows, then 64- and 128-bit lanes. */

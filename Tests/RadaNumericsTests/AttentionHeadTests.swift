@@ -19,22 +19,22 @@ import Testing
     }
 
     @Test("AVX-512F: matches float64, with and without the causal mask", .enabled(if: avx512, "this CPU has no AVX-512F"))
-    func matchesReferenceAVX512() { matchesReference(.avx512) }
+    func matchesReferenceAVX512() { matchesReference(.fp32(.avx512)) }
 
     @Test("AVX2+FMA: matches float64, with and without the causal mask", .enabled(if: avx2, "this CPU has no AVX2 with FMA"))
-    func matchesReferenceAVX2() { matchesReference(.avx2) }
+    func matchesReferenceAVX2() { matchesReference(.fp32(.avx2)) }
 
     @Test("AVX-512F: causal rows do not see later tokens", .enabled(if: avx512, "this CPU has no AVX-512F"))
-    func causalIgnoresLaterTokensAVX512() { causalIgnoresLaterTokens(.avx512) }
+    func causalIgnoresLaterTokensAVX512() { causalIgnoresLaterTokens(.fp32(.avx512)) }
 
     @Test("AVX2+FMA: causal rows do not see later tokens", .enabled(if: avx2, "this CPU has no AVX2 with FMA"))
-    func causalIgnoresLaterTokensAVX2() { causalIgnoresLaterTokens(.avx2) }
+    func causalIgnoresLaterTokensAVX2() { causalIgnoresLaterTokens(.fp32(.avx2)) }
 
     @Test("AVX-512F: query rows alone equal the whole head's, bit for bit", .enabled(if: avx512, "this CPU has no AVX-512F"))
-    func queryRowsAloneAVX512() { queryRowsAlone(.avx512) }
+    func queryRowsAloneAVX512() { queryRowsAlone(.fp32(.avx512)) }
 
     @Test("AVX2+FMA: query rows alone equal the whole head's, bit for bit", .enabled(if: avx2, "this CPU has no AVX2 with FMA"))
-    func queryRowsAloneAVX2() { queryRowsAlone(.avx2) }
+    func queryRowsAloneAVX2() { queryRowsAlone(.fp32(.avx2)) }
 
     /// The two kernels agree with each other as closely as each with float64 (they differ only in
     /// the order of the softmax's sums and the FMA grouping).
@@ -44,8 +44,8 @@ import Testing
         for length in [17, 50, 197] {
             var random = TestRandom(seed: UInt64(length + 300))
             let qkv = random.array(length * ld, scale: 2)
-            let wide = run(qkv, length: length, ld: ld, width: width, causal: false, kernel: .avx512)
-            let narrow = run(qkv, length: length, ld: ld, width: width, causal: false, kernel: .avx2)
+            let wide = run(qkv, length: length, ld: ld, width: width, causal: false, head: .fp32(.avx512))
+            let narrow = run(qkv, length: length, ld: ld, width: width, causal: false, head: .fp32(.avx2))
             let worst = zip(wide, narrow).map { abs($0 - $1) }.max() ?? 0
             #expect(worst <= 2e-6, "length \(length): max |Δ| \(worst)")
         }
@@ -121,8 +121,6 @@ import Testing
     /// in a row of Q, K, V, as the towers lay them out. Every output within 2e-6 of float64
     /// (outputs are averages of values in [−1, 1]; fp32 products of 64 and the softmax's fast exp
     /// stay well inside). The scratch starts as NaN, so a lane read before it is written shows.
-    func matchesReference(_ kernel: PackedMatrix.Kernel) { matchesReference(.fp32(kernel)) }
-
     func matchesReference(_ head: Head) {
         for length in [1, 3, 7, 8, 9, 16, 17, 33, 50, 77, 197] {
             for causal in [false, true] {
@@ -134,8 +132,6 @@ import Testing
 
     /// Under the causal mask, changing the last token's key and value leaves every earlier row
     /// exactly as it was.
-    func causalIgnoresLaterTokens(_ kernel: PackedMatrix.Kernel) { causalIgnoresLaterTokens(.fp32(kernel)) }
-
     func causalIgnoresLaterTokens(_ head: Head) {
         let length = 50, width = 128, ld = 3 * width
         var random = TestRandom(seed: 7)
@@ -149,8 +145,6 @@ import Testing
 
     /// Query rows asked for alone (one row, as the towers' last layer asks, and runs across the
     /// score and value blocks) have exactly the bits of the whole head, with and without the mask.
-    func queryRowsAlone(_ kernel: PackedMatrix.Kernel) { queryRowsAlone(.fp32(kernel)) }
-
     func queryRowsAlone(_ head: Head) {
         let width = 128, ld = 3 * width
         for length in [1, 17, 50, 77, 197] {
@@ -173,12 +167,6 @@ import Testing
 
     /// Runs the head at column offset 64 (the second head) and returns the `length × width` output.
     /// With `queries`, only those rows, into the output's first rows.
-    func run(
-        _ qkv: [Float], length: Int, ld: Int, width: Int, causal: Bool, queries: Range<Int>? = nil, kernel: PackedMatrix.Kernel
-    ) -> [Float] {
-        run(qkv, length: length, ld: ld, width: width, causal: causal, queries: queries, head: .fp32(kernel))
-    }
-
     func run(_ qkv: [Float], length: Int, ld: Int, width: Int, causal: Bool, queries: Range<Int>? = nil, head: Head) -> [Float] {
         var out = [Float](repeating: 0, count: length * width)
         var scratch = [Float](repeating: .nan, count: head.scratchCount(length: length))
@@ -198,10 +186,6 @@ import Testing
             }
         }
         return out
-    }
-
-    func check(length: Int, causal: Bool, kernel: PackedMatrix.Kernel) -> Double {
-        check(length: length, causal: causal, head: .fp32(kernel))
     }
 
     /// The largest |Δ| of the head's output against float64. For the bf16 head the reference
