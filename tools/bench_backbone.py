@@ -13,7 +13,10 @@ torch.set_num_threads (inter-op 1), ORT intra_op_num_threads (inter-op 1, sequen
 
 With --interleave N, every implementation instead loads once, in a process of its own that
 answers one pass at a time, and the passes alternate: N cycles per (threads, batch), each cycle
-one pass of every implementation in a rotating order, 50 ms apart. A shared host's busy spells
+one pass of every implementation in a rotating order, each after the last one's process has gone
+quiet (its threads' CPU time still for 20 ms, and at least 50 ms; thread pools spin after a call,
+OpenBLAS's for about 90 ms, and a spinning core beside the next pass slowed it by up to 2× on a
+2-vCPU guest, until 2026-12-04 when passes were a fixed 50 ms apart). A shared host's busy spells
 (the same command moves by up to 70 % between runs on a 2-vCPU guest) then fall on both sides
 of each comparison: the ratios are taken cycle by cycle, and their median and quartiles printed.
 
@@ -249,6 +252,35 @@ def run_impl(impl, args, directory, onnx_path):
     return [dict(json.loads(line), impl=impl) for line in result.stdout.splitlines() if line.startswith("{")]
 
 
+def process_cpu_seconds(pid):
+    """CPU time of every thread of process `pid` so far, to the nanosecond (its process CPU clock,
+    the id clock_getcpuclockid would give: /proc's tick counts are 10 ms coarse)."""
+    return time.clock_gettime(((~pid) << 3) | 2)
+
+
+# A worker has gone quiet when its threads used less than QUIET_SHARE of one core over a
+# QUIET_WINDOW, and at least SETTLE_MIN after its answer; SETTLE_MAX bounds the wait.
+SETTLE_MIN, QUIET_WINDOW, QUIET_SHARE, SETTLE_MAX = 0.05, 0.02, 0.05, 2.0
+
+
+def settle(pid):
+    """Waits until the process that just answered a pass has gone quiet, so that no thread of
+    it still spins beside the next implementation's pass. A thread pool keeps its threads
+    spinning after a call: OpenBLAS's pthreads build for about 2^28 cycles (some 90 ms on a
+    3 GHz core, most of it in sched_yield), longer than the fixed 50 ms this used to wait,
+    so whichever implementation followed rada OpenBLAS ran beside a busy core. Returns the
+    seconds waited and the process's CPU milliseconds meanwhile."""
+    start = time.monotonic()
+    first = before = process_cpu_seconds(pid)
+    while True:
+        time.sleep(QUIET_WINDOW)
+        now, elapsed = process_cpu_seconds(pid), time.monotonic() - start
+        quiet = now - before < QUIET_SHARE * QUIET_WINDOW
+        if (quiet and elapsed >= SETTLE_MIN) or elapsed >= SETTLE_MAX:
+            return elapsed, (now - first) * 1000
+        before = now
+
+
 def run_interleaved(args, name, directory, onnx_path):
     """Every implementation in a process of its own, loaded once; passes alternate (see the module
     doc). Returns result lines in run_impl's form plus one "pass" line per timed pass."""
@@ -281,8 +313,8 @@ def run_interleaved(args, name, directory, onnx_path):
             process.wait()
             process.errors.seek(0)
             raise SystemExit(f"{impl} stopped:\n{process.errors.read()[-3000:]}")
-        time.sleep(0.05)  # lets a peer's thread pool stop spinning before the next one runs
-        return json.loads(answer)["seconds"]
+        waited, after_ms = settle(process.pid)
+        return json.loads(answer)["seconds"], waited, after_ms
 
     impls = list(workers)
     for threads in args.threads:
@@ -293,10 +325,10 @@ def run_interleaved(args, name, directory, onnx_path):
             times = {impl: [] for impl in impls}
             for cycle in range(args.interleave):
                 for impl in impls[cycle % len(impls):] + impls[:cycle % len(impls)]:
-                    seconds = one_pass(impl, threads, batch)
+                    seconds, waited, after_ms = one_pass(impl, threads, batch)
                     times[impl].append(seconds)
                     lines.append(dict(kind="pass", impl=impl, model=name, threads=threads, batch=batch, cycle=cycle,
-                                      seconds=seconds))
+                                      seconds=seconds, settle_s=round(waited, 4), cpu_ms_after=round(after_ms, 2)))
             for impl in impls:
                 median = statistics.median(times[impl])
                 lines.append(dict(kind="embed", impl=impl, model=name, round=0, threads=threads, batch=batch,
@@ -429,6 +461,7 @@ def print_tables(report, args):
                 print(f"| {model} | {batch} | {threads} | " + " | ".join(cells + ratios) + " |")
     if args.interleave:
         print_cycle_ratios(results, models, args, pairs, names)
+        print_spin_down(results, models, args, impls, names)
     else:  # interleaved passes are timed by wall clock only
         print("\nCPU time (all threads of the process) per image, ms: less sensitive to other jobs than wall time, "
               "but it counts thread-pool spin-waiting\n")
@@ -472,6 +505,25 @@ def print_cycle_ratios(results, models, args, pairs, names):
                         continue
                     q1, median, q3 = statistics.quantiles(ratios, n=4)
                     cells.append(f"{median:.2f}× [{q1:.2f}, {q3:.2f}]")
+                print(f"| {model} | {batch} | {threads} | " + " | ".join(cells) + " |")
+
+
+def print_spin_down(results, models, args, impls, names):
+    """What each process did after answering a pass, before the next implementation's ran."""
+    print("\nAfter each pass, before the next implementation's: the process's CPU ms (its threads "
+          "spinning down) and the wait until it was quiet, median [max]\n")
+    print("| model | batch | threads | " + " | ".join(f"{names[i]} CPU ms | {names[i]} wait ms" for i in impls) + " |")
+    print("|" + "---|" * (3 + 2 * len(impls)))
+    for model in models:
+        for batch in args.batch:
+            for threads in args.threads:
+                cells = []
+                for impl in impls:
+                    rows = [r for r in results if r["kind"] == "pass" and r["model"] == model and r["impl"] == impl
+                            and r["batch"] == batch and r["threads"] == threads and "cpu_ms_after" in r]
+                    for key, scale in (("cpu_ms_after", 1), ("settle_s", 1000)):
+                        values = [r[key] * scale for r in rows]
+                        cells.append(f"{statistics.median(values):.1f} [{max(values):.1f}]" if values else "–")
                 print(f"| {model} | {batch} | {threads} | " + " | ".join(cells) + " |")
 
 
