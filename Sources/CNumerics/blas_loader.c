@@ -36,6 +36,11 @@ static int load_status = -1;
 static char load_error[512];
 static char loaded_library[512];
 static char chosen_coretype[32];
+/* What rada sets OPENBLAS_THREAD_TIMEOUT to when the user has not (see load_blas). */
+#define RADA_OPENBLAS_THREAD_TIMEOUT "20"
+/* OPENBLAS_THREAD_TIMEOUT as the library read it, and whether rada set it. */
+static char thread_timeout[16];
+static int thread_timeout_chosen;
 static blas_table threaded;
 static set_threads_fn p_set_threads;
 static get_threads_fn p_get_threads;
@@ -146,6 +151,18 @@ static void load_blas(void) {
             snprintf(chosen_coretype, sizeof chosen_coretype, "%s", pick);
         }
     }
+    /* OpenBLAS's pthreads workers busy-wait (sched_yield) for 2^THREAD_TIMEOUT clock cycles after
+     * each threaded call before they sleep. The library's default, 28, kept one worker spinning
+     * for about 100 ms of CPU after every call (measured on AMD EPYC Zen 4), beside whatever ran
+     * next: the other core, or a CFS quota's budget. 2^20 cycles is a few hundred microseconds,
+     * the order of rada's own kernel threads' spin; the towers' passes on OpenBLAS ran no slower
+     * with it (Docs/benchmarks.md). Read once, in the library's constructor, like the core type. */
+    const char *user_timeout = getenv("OPENBLAS_THREAD_TIMEOUT");
+    if (user_timeout == NULL || user_timeout[0] == 0) {
+        setenv("OPENBLAS_THREAD_TIMEOUT", RADA_OPENBLAS_THREAD_TIMEOUT, 1);
+        thread_timeout_chosen = 1;
+    }
+    snprintf(thread_timeout, sizeof thread_timeout, "%s", getenv("OPENBLAS_THREAD_TIMEOUT"));
     const char *candidates[4];
     int count = 0;
     const char *user_lib = getenv("RADA_BLAS_LIBRARY");
@@ -186,6 +203,10 @@ int rada_blas_load(char *error, size_t error_len) {
 const char *rada_blas_corename(void) { return p_corename ? p_corename() : "unknown"; }
 const char *rada_blas_library(void) { return loaded_library; }
 const char *rada_blas_chosen_coretype(void) { return chosen_coretype; }
+const char *rada_blas_thread_timeout(int *chosen_by_rada) {
+    if (chosen_by_rada != NULL) *chosen_by_rada = thread_timeout_chosen;
+    return thread_timeout;
+}
 void rada_blas_set_threads(int threads) { if (p_set_threads) p_set_threads(threads); }
 int rada_blas_get_threads(void) { return p_get_threads ? p_get_threads() : 1; }
 

@@ -29,6 +29,11 @@ public enum BLAS {
         public var coreName: String
         /// The core type this process chose, or nil when the user or the library chose.
         public var chosenCoreType: String?
+        /// `OPENBLAS_THREAD_TIMEOUT` as OpenBLAS read it: its idle workers spin 2^value cycles
+        /// after a call before sleeping.
+        public var threadTimeout: String
+        /// Whether rada set it (the user had not).
+        public var threadTimeoutChosen: Bool
         public var threads: Int
         /// The single-threaded library used for products on their caller's thread, or nil.
         public var callerThreadLibrary: String?
@@ -81,10 +86,13 @@ public enum BLAS {
     public static var info: Info {
         ensureLoaded()
         let chosen = String(cString: rada_blas_chosen_coretype())
+        var timeoutChosen: Int32 = 0
+        let timeout = String(cString: rada_blas_thread_timeout(&timeoutChosen))
         return Info(
             library: String(cString: rada_blas_library()),
             coreName: String(cString: rada_blas_corename()),
             chosenCoreType: chosen.isEmpty ? nil : chosen,
+            threadTimeout: timeout, threadTimeoutChosen: timeoutChosen != 0,
             threads: Int(rada_blas_get_threads()),
             callerThreadLibrary: rada_blas_serial_library().pointee == 0 ? nil : String(cString: rada_blas_serial_library()),
             callerThreadConfig: rada_blas_serial_config().pointee == 0 ? nil : String(cString: rada_blas_serial_config()))

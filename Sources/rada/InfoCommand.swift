@@ -32,6 +32,8 @@ struct InfoCommand: ParsableCommand {
         print("blas.core: \(info.coreName)")
         print("blas.core_chosen_by: \(info.chosenCoreType.map { "rada (\($0))" } ?? "user or library")")
         print("blas.threads: \(info.threads)")
+        print("blas.thread_timeout: \(info.threadTimeout) (idle OpenBLAS threads spin 2^\(info.threadTimeout) cycles before sleeping; "
+              + (info.threadTimeoutChosen ? "rada's choice, OPENBLAS_THREAD_TIMEOUT sets another)" : "OPENBLAS_THREAD_TIMEOUT)"))
         let budget = CPUBudget.current
         let quota = budget.quota.map { "a CFS quota of \(String(format: "%.2f", $0)) CPUs (\(budget.quotaFile ?? "?"))" } ?? "no CFS quota"
         print("cpu.budget: \(budget.cores) (\(budget.affinity) cores in the affinity mask, \(quota))")

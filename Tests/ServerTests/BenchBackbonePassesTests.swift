@@ -20,28 +20,15 @@ struct BenchBackbonePassesTests {
         process.standardOutput = output
         process.standardError = FileHandle.nullDevice
         try process.run()
-        let reader = output.fileHandleForReading
-        var buffered = Data()
-        func nextLine() -> Data? {
-            while true {
-                if let newline = buffered.firstIndex(of: UInt8(ascii: "\n")) {
-                    let line = buffered[buffered.startIndex..<newline]
-                    buffered = Data(buffered[buffered.index(after: newline)...])
-                    return Data(line)
-                }
-                let chunk = reader.availableData
-                if chunk.isEmpty { return nil }
-                buffered.append(chunk)
-            }
-        }
+        let reader = LineReader(output.fileHandleForReading)
         var lines: [Data] = []
-        if awaitEach, let load = nextLine() { lines.append(load) }  // answered before any request
+        if awaitEach, let load = reader.next() { lines.append(load) }  // answered before any request
         for request in requests {
             input.fileHandleForWriting.write(Data((request + "\n").utf8))
-            if awaitEach, let answer = nextLine() { lines.append(answer) }
+            if awaitEach, let answer = reader.next() { lines.append(answer) }
         }
         try input.fileHandleForWriting.close()
-        while let line = nextLine() { lines.append(line) }
+        while let line = reader.next() { lines.append(line) }
         process.waitUntilExit()
         return (process.terminationStatus, try lines.map { try JSONDecoder().decode(Line.self, from: $0) })
     }

@@ -27,6 +27,7 @@ struct CPULimitCommandLineTests {
         environment["RADA_PRECISION"] = nil
         environment["RADA_FP32_GEMM"] = nil
         environment["RADA_POOL_SPIN_US"] = nil
+        environment["OPENBLAS_THREAD_TIMEOUT"] = nil
         for (name, value) in extra { environment[name] = value.isEmpty ? nil : value }
         process.environment = environment
         let output = Pipe(), error = Pipe()

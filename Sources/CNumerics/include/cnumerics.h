@@ -46,6 +46,9 @@ const char *rada_blas_corename(void);
 const char *rada_blas_library(void);
 /** The OPENBLAS_CORETYPE this process chose before loading ("" when the user set it or none). */
 const char *rada_blas_chosen_coretype(void);
+/** The OPENBLAS_THREAD_TIMEOUT OpenBLAS was loaded with (log2 of the cycles its idle workers spin
+ * before sleeping), and whether rada chose it (the user's value is kept). */
+const char *rada_blas_thread_timeout(int *chosen_by_rada);
 void rada_blas_set_threads(int threads);
 int rada_blas_get_threads(void);
 /** The single-threaded BLAS (BLIS's serial build) loaded beside the threaded OpenBLAS ("" when
