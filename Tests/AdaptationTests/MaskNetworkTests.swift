@@ -118,6 +118,50 @@ import Testing
         #expect(parallel.workspaceBytes(batch: batch, backward: true) > serial.workspaceBytes(batch: batch, backward: true))
     }
 
+    /// The workspace's buffers come from the shared scratch pool and are not cleared between
+    /// uses. At K = 128, D = 128 every K×D, K×3D and K×K buffer is pooled (64 KiB and more);
+    /// filling the pool's free buffers of those sizes with NaN, then with huge values, between
+    /// runs must leave the logits and gradients bit for bit as they were (a buffer read before
+    /// it is written would carry the poison through).
+    @Test(arguments: [1, 2]) func reusedWorkspaceIsInvisible(_ lanes: Int) throws {
+        let k = 128, d = 128, batch = 3
+        let task = SyntheticTask(classes: k, dimension: d)
+        var network = try MaskNetwork<Float>(text: task.text.storage, classes: k, dimension: d, heads: 4, logitScale: 13)
+        network.headLaneLimit = lanes
+        var mask = RAdaMask<Float>(dimension: d, seed: 3)
+        var generator = SeededGenerator(seed: 6)
+        for i in mask.values.indices { mask.values[i] += Float(generator.nextSymmetric(bound: 0.05)) }
+        var images = SyntheticTask(classes: k, dimension: d, seed: 10)
+        let f = images.images(batch).0.storage
+        let g = (0..<(batch * k)).map { Float($0 % 7) - 3 }
+        let deviation = [Float](repeating: 0.1, count: batch)
+        func run() -> (MaskForward<Float>, [Float], [Float]) {
+            let (forward, retained) = network.forward(mask: mask, features: f, batch: batch, retainLastChunk: true)
+            let reused = network.gradient(mask: mask, features: f, batch: batch, logitGradient: g, deviationGradient: deviation, retained: retained)
+            let fresh = network.gradient(mask: mask, features: f, batch: batch, logitGradient: g, deviationGradient: deviation)
+            return (forward, reused, fresh)
+        }
+        /// Takes several free buffers of every size the workspace uses, fills them, gives them back.
+        func poison(_ value: Float) {
+            let sizes = [k * d, 3 * k * d, k * k, batch * k * d, 3 * batch * k * d]
+            let taken = sizes.flatMap { count in (0..<4).map { _ in (ScratchPool.shared.take(Float.self, count: count), count) } }
+            for (pointer, count) in taken {
+                pointer.update(repeating: value, count: count)
+                ScratchPool.shared.give(pointer, count: count)
+            }
+        }
+        let first = run()
+        let consistent = first.1 == first.2 && first.1.contains { $0 != 0 } && first.0.logits.allSatisfy(\.isFinite)
+        #expect(consistent, "the first run's gradients (retained and recomputed) differ, vanish or its logits are not finite")
+        for value in [Float.nan, 1e30] {
+            poison(value)
+            let again = run()
+            let sameLogits = again.0 == first.0, sameGradients = again.1 == first.1 && again.2 == first.1
+            #expect(sameLogits, "logits after poisoning the pool with \(value)")
+            #expect(sameGradients, "gradients after poisoning the pool with \(value)")
+        }
+    }
+
     /// Products in row blocks (`LinearAlgebra.gemm(lanes:…)`, `affine`) equal one unblocked
     /// product to Float32 rounding (1e-5 of each entry's magnitude), in both layouts of A, over
     /// one lane or three, for 600 rows (three blocks, the last one short).
