@@ -13,10 +13,10 @@ torch.set_num_threads (inter-op 1), ORT intra_op_num_threads (inter-op 1, sequen
 
 With --interleave N, every implementation instead loads once, in a process of its own that
 answers one pass at a time, and the passes alternate: N cycles per (threads, batch), each cycle
-one pass of every implementation in a rotating order, each after the last one's process has gone
-quiet (its threads' CPU time still for 20 ms, and at least 50 ms; thread pools spin after a call,
-OpenBLAS's for about 90 ms, and a spinning core beside the next pass slowed it by up to 2× on a
-2-vCPU guest, until 2026-12-04 when passes were a fixed 50 ms apart). A shared host's busy spells
+one pass of every implementation in a rotating order, each once the last one's process has gone
+quiet (under 1 ms of CPU over 20 ms, and at least 50 ms after its answer). Thread pools spin after
+a call, OpenBLAS's for about 0.1 s of CPU, and a spinning core beside the next pass slowed it by up
+to 2× on a 2-vCPU guest; until 2026-12-04 the passes were a fixed 50 ms apart. A shared host's busy spells
 (the same command moves by up to 70 % between runs on a 2-vCPU guest) then fall on both sides
 of each comparison: the ratios are taken cycle by cycle, and their median and quartiles printed.
 
@@ -266,8 +266,9 @@ SETTLE_MIN, QUIET_WINDOW, QUIET_SHARE, SETTLE_MAX = 0.05, 0.02, 0.05, 2.0
 def settle(pid):
     """Waits until the process that just answered a pass has gone quiet, so that no thread of
     it still spins beside the next implementation's pass. A thread pool keeps its threads
-    spinning after a call: OpenBLAS's pthreads build for about 2^28 cycles (some 90 ms on a
-    3 GHz core, most of it in sched_yield), longer than the fixed 50 ms this used to wait,
+    spinning after a call: OpenBLAS's pthreads build for 2^28 clock cycles by default (about
+    0.1 s of CPU on an AMD EPYC Zen 4, most of it in sched_yield), longer than the fixed 50 ms
+    this used to wait,
     so whichever implementation followed rada OpenBLAS ran beside a busy core. Returns the
     seconds waited and the process's CPU milliseconds meanwhile."""
     start = time.monotonic()
