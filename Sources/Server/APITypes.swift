@@ -223,15 +223,50 @@ struct StatelessClassifyRequest: Decodable {
 indirect enum JSONValue: Codable, Equatable, Sendable {
     case null, bool(Bool), integer(Int), number(Double), string(String), array([JSONValue]), object([String: JSONValue])
 
+    /// Most values one decoder may build as `JSONValue`s (a hyper-parameters patch names a few
+    /// dozen). Each costs up to five failed decodes before its type is found, each failure an
+    /// error carrying its coding path: 70 000 `{}` (the most `JSONShape` lets through) would
+    /// take about 0.4 s of CPU, 4096 take a few ms.
+    static let maxValues = 4096
+
+    /// What is left of a decoder's `maxValues` (one decoding, one thread).
+    final class Budget: @unchecked Sendable {
+        var remaining = JSONValue.maxValues
+    }
+
+    static let budgetKey = CodingUserInfoKey(rawValue: "rada.JSONValue.budget")!
+
+    /// A decoder for request bodies: the `JSONValue`s in what it decodes count against one
+    /// `maxValues` budget.
+    static func boundedDecoder() -> JSONDecoder {
+        let decoder = JSONDecoder()
+        decoder.userInfo[budgetKey] = Budget()
+        return decoder
+    }
+
     init(from decoder: any Decoder) throws {
-        let c = try decoder.singleValueContainer()
-        if c.decodeNil() { self = .null }
-        else if let v = try? c.decode(Bool.self) { self = .bool(v) }
-        else if let v = try? c.decode(Int.self) { self = .integer(v) }
-        else if let v = try? c.decode(Double.self) { self = .number(v) }
-        else if let v = try? c.decode(String.self) { self = .string(v) }
-        else if let v = try? c.decode([JSONValue].self) { self = .array(v) }
-        else { self = .object(try c.decode([String: JSONValue].self)) }
+        let budget = decoder.userInfo[Self.budgetKey] as? Budget
+        // Once spent, every value fails at once, also inside the `try?`s of the values around it;
+        // the outermost reports why.
+        let spent = DecodingError.dataCorrupted(.init(
+            codingPath: decoder.codingPath, debugDescription: "more than \(Self.maxValues) values in free-form JSON"))
+        if let budget {
+            guard budget.remaining > 0 else { throw spent }
+            budget.remaining -= 1
+        }
+        do {
+            let c = try decoder.singleValueContainer()
+            if c.decodeNil() { self = .null }
+            else if let v = try? c.decode(Bool.self) { self = .bool(v) }
+            else if let v = try? c.decode(Int.self) { self = .integer(v) }
+            else if let v = try? c.decode(Double.self) { self = .number(v) }
+            else if let v = try? c.decode(String.self) { self = .string(v) }
+            else if let v = try? c.decode([JSONValue].self) { self = .array(v) }
+            else { self = .object(try c.decode([String: JSONValue].self)) }
+        } catch {
+            if let budget, budget.remaining <= 0 { throw spent }
+            throw error
+        }
     }
 
     func encode(to encoder: any Encoder) throws {

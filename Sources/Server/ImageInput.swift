@@ -9,7 +9,11 @@ enum ImageInput {
         let files: [Data]
         let media = ContentType(contentType ?? "")
         if let media, media.is(ContentType.json) {
-            files = try body.withUnsafeReadableBytes(JSONImageList.files) ?? json(body, limits: limits)
+            let fast: [Data]?
+            do { fast = try body.withUnsafeReadableBytes { try JSONImageList.files($0, maxFiles: limits.maxImagesPerRequest) } } catch {
+                throw APIError.tooLarge("more than \(limits.maxImagesPerRequest) images in one request; the limit is \(limits.maxImagesPerRequest)")
+            }
+            files = try fast ?? json(body, limits: limits)
         } else if let media, media.is(ContentType.formData) {
             files = try multipart(media, body: body, limits: limits)
         } else {
@@ -22,6 +26,7 @@ enum ImageInput {
     /// Any JSON body: `JSONDecoder`, then base64 with the tolerances of `decodeBase64`.
     static func json(_ body: ByteBuffer, limits: ServerLimits) throws -> [Data] {
         struct Images: Decodable { var images: [String] }
+        try body.withUnsafeReadableBytes { try JSONShape.check($0, maxItems: JSONShape.maxItems(limits)) }
         let request = try JSONDecoder().decode(Images.self, from: Data(buffer: body))
         try checkCount(request.images.count, limits)
         return try base64(request.images)

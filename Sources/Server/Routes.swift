@@ -70,8 +70,10 @@ struct Routes: Sendable {
     func decodeJSON<T: Decodable & Sendable>(_ type: T.Type, _ request: Request, _ context: RadaRequestContext) async throws -> T {
         _ = try ContentType.require(request.headers[.contentType], ContentType.json, hint: "send Content-Type: application/json")
         let buffer = try await body(request, context, limit: limits.maxBodyBytes)
+        let maxItems = JSONShape.maxItems(limits)
         return try await service.images.parse(bodyBytes: buffer.readableBytes) {
-            do { return try JSONDecoder().decode(T.self, from: Data(buffer: buffer)) } catch let error as DecodingError {
+            try buffer.withUnsafeReadableBytes { try JSONShape.check($0, maxItems: maxItems) }
+            do { return try JSONValue.boundedDecoder().decode(T.self, from: Data(buffer: buffer)) } catch let error as DecodingError {
                 throw APIError.badRequest("the JSON body does not match the expected shape: \(DecodingError.summary(error))")
             }
         }
