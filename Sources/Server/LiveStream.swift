@@ -10,11 +10,13 @@ import Synchronization
 enum StreamLoadError: Error, CustomStringConvertible {
     case metadata(String)
     case noSnapshot(String)
+    case journal(String)
 
     var description: String {
         switch self {
         case .metadata(let why): why
         case .noSnapshot(let why): "no snapshot passes validation: \(why)"
+        case .journal(let why): "the journal is damaged: \(why)"
         }
     }
 
@@ -380,6 +382,10 @@ final class LiveStream: Sendable {
 
     /// Loads the newest readable snapshot and replays the journal records after it through the
     /// same engine steps (the store has already dropped a torn last record: never acknowledged).
+    /// The largest sequence a stored stream may hold: PostgreSQL keeps sequences as BIGINT, and
+    /// a stream answering a million requests a second would take 290 000 years to reach it.
+    static let maxSequence = UInt64(Int64.max)
+
     static func load(
         _ key: StreamKey, from store: any StreamStore, services: StreamServices
     ) throws -> LiveStream {
@@ -395,6 +401,11 @@ final class LiveStream: Sendable {
         var lastError: (any Error)?
         for snapshot in opened.snapshots {
             do {
+                // Sequences are counted from 0, one per request: never near the top of UInt64,
+                // where the next one would overflow (a renamed or damaged file).
+                guard snapshot.sequence <= Self.maxSequence else {
+                    throw AdaptationError.invalidCheckpoint("snapshot sequence \(snapshot.sequence) is above \(Self.maxSequence)")
+                }
                 let data = try snapshot.read()
                 let state = try StreamState(checkpoint: data)
                 let stored = (try? SafeTensorsHeader(bytes: data, path: "snapshot", maxHeaderBytes: CheckpointBounds.maxHeaderBytes))?.metadata[StreamHistory.metadataKey]
@@ -410,6 +421,13 @@ final class LiveStream: Sendable {
         var inner = Inner(state: loaded.1, nextSequence: snapshotSequence, snapshotSequence: snapshotSequence, history: loaded.2)
         for payload in opened.journal {
             guard let record = JournalRecord(payload: payload[...]), record.sequence >= snapshotSequence else { continue }
+            // Records follow each other in sequence. One that goes back, repeats, or sits at the
+            // top of the range is damage that passed its checksum: the stream is not loaded
+            // (quarantined) rather than replayed out of order or overflowing its count.
+            guard record.sequence >= inner.nextSequence, record.sequence < Self.maxSequence else {
+                opened.handle.release()
+                throw StreamLoadError.journal("record \(record.sequence) where \(inner.nextSequence) or a later one below \(Self.maxSequence) was due")
+            }
             // Replay does what the live request did: `process` validates before it changes
             // anything, so a record it refused then (and answered with an error) is refused
             // again here and changes nothing (no history point either), exactly as it did live.
