@@ -275,7 +275,7 @@ public struct ClassGaussians: Sendable {
             }
         }
         Symmetric.average(&scatter, dimension: dim)
-        images += Double(batch)
+        images = Swift.min(images + Double(batch), Double(CheckpointBounds.counterLimit - 1))
         discriminant = nil
     }
 

@@ -172,19 +172,19 @@ public struct DomainBank<Parts: Sendable & Equatable>: Sendable, Equatable {
     /// Returns whether `parts` was replaced.
     mutating func observe(_ features: [Float], rows: Int, dimension: Int, classEmbeddings: [Float], classes: Int,
                           settings: DomainMemory, parts: inout Parts) -> Bool {
-        batches += 1
+        batches = CheckpointBounds.advanced(batches)
         let (seen, counts) = Self.batchKey(features, rows: rows, dimension: dimension, classEmbeddings: classEmbeddings,
                                            classes: classes, settings: settings)
         let threshold = Float(settings.threshold)
         if let current = key, rows >= settings.minimumBatch,
            let d = Self.distance(seen, current, weights: counts), d > threshold {
-            shifts += 1
+            shifts = CheckpointBounds.advanced(shifts)
             store(parts, key: current, settings: settings)
             if let j = nearest(to: seen, weights: counts, threshold: threshold) {
                 parts = entries[j].parts
                 key = entries[j].key
                 entries[j].lastUsed = batches
-                restores += 1
+                restores = CheckpointBounds.advanced(restores)
                 return true
             }
             key = seen

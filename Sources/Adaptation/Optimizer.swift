@@ -154,10 +154,18 @@ public struct OptimizerState<T: RAdaScalar>: Sendable, Equatable {
             var offset = parameters
             for i in offset.indices { offset[i] -= centre[i] }
             apply(settings, learningRate: lr, parameters: &offset, gradient: gradient, images: images, partialDecay: partialDecay, gradientShare: gradientShare)
-            for i in offset.indices { parameters[i] = centre[i] + offset[i] }
+            let bound = T(CheckpointBounds.maxParameterMagnitude)
+            for i in offset.indices { parameters[i] = Swift.min(Swift.max(centre[i] + offset[i], -bound), bound) }
             return
         }
-        step += 1
+        // Every value a step writes is held within the bounds a checkpoint of it is checked
+        // against (`CheckpointBounds`), so that a stream's own snapshots always load again. A
+        // trained mask stays within a few units and the clamps never act; but moments within
+        // their bounds can still be far from any Adam could reach (|m| = 10⁶ with v = 0: steps
+        // of lr·m/ε), and an uploaded checkpoint holding them took the mask to 10¹⁰ in six steps.
+        let parameterBound = T(CheckpointBounds.maxParameterMagnitude)
+        let firstMomentBound = T(CheckpointBounds.maxParameterMagnitude), secondMomentBound = T(CheckpointBounds.maxSecondMoment)
+        step = CheckpointBounds.advanced(step)
         let wd = T(settings.weightDecay)
         switch settings.kind {
         case .adam, .adamW:
@@ -195,10 +203,10 @@ public struct OptimizerState<T: RAdaScalar>: Sendable, Equatable {
                                     if decoupled != 1 { theta[i] *= decoupled }
                                     var g = grad[i]
                                     if coupled != 0 { g += coupled * theta[i] }
-                                    m[i] += (g - m[i]) * oneMinusB1
-                                    v[i] = v[i] * b2 + oneMinusB2 * g * g
+                                    m[i] = Swift.min(Swift.max(m[i] + (g - m[i]) * oneMinusB1, -firstMomentBound), firstMomentBound)
+                                    v[i] = Swift.min(v[i] * b2 + oneMinusB2 * g * g, secondMomentBound)
                                     let denominator = v[i].squareRoot() / rootCorrection + eps
-                                    theta[i] -= stepSize * m[i] / denominator
+                                    theta[i] = Swift.min(Swift.max(theta[i] - stepSize * m[i] / denominator, -parameterBound), parameterBound)
                                 }
                             }
                         }
@@ -215,10 +223,10 @@ public struct OptimizerState<T: RAdaScalar>: Sendable, Equatable {
                             var g = grad[i]
                             if wd != 0 { g += wd * theta[i] }
                             if mu != 0 {
-                                buffer[i] = first ? g : mu * buffer[i] + g
+                                buffer[i] = Swift.min(Swift.max(first ? g : mu * buffer[i] + g, -firstMomentBound), firstMomentBound)
                                 g = buffer[i]
                             }
-                            theta[i] -= rate * g
+                            theta[i] = Swift.min(Swift.max(theta[i] - rate * g, -parameterBound), parameterBound)
                         }
                     }
                 }

@@ -64,6 +64,14 @@ struct DomainBankHeader: Codable, Equatable {
 public enum CheckpointBounds {
     /// Counters and the optimiser step: integers a Double represents exactly, far from Int.max.
     public static let counterLimit = 1 << 53
+
+    /// `counter + n`, held at `counterLimit − 1`: a stream (say, one restored from a checkpoint
+    /// whose counters sit just below the limit) never counts past what its own checkpoints may
+    /// hold. A real stream takes 2^53 images to get there.
+    public static func advanced(_ counter: Int, by n: Int = 1) -> Int {
+        let (sum, overflow) = counter.addingReportingOverflow(n)
+        return overflow || sum >= counterLimit ? counterLimit - 1 : sum
+    }
     /// Embedding dimension and class count a checkpoint may declare (checked before allocating).
     public static let maxDimension = 8192
     public static let maxClasses = 100_000

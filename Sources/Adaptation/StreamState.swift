@@ -374,15 +374,15 @@ public struct StreamState: Sendable, Equatable {
             // The gate's evidence: zero-shot CLIP's own uncertainty on the raw images.
             embeddingMean.add(features.storage, entropies: rawEntropies(), classes: classes, settings: hyperparameters.centring)
         }
-        counters.samplesSeen += batch
-        counters.batchesSeen += 1
+        counters.samplesSeen = CheckpointBounds.advanced(counters.samplesSeen, by: batch)
+        counters.batchesSeen = CheckpointBounds.advanced(counters.batchesSeen)
         var automaticReset = false
         if hyperparameters.policy == .episodic {
             mask = RAdaMask(dimension: dimension, seed: seed)
             optimizer = OptimizerState(parameterCount: mask.values.count, settings: hyperparameters.optimizer)
         } else if adapt && collapseDetected() {
             resetAdaptation()
-            counters.automaticResets += 1
+            counters.automaticResets = CheckpointBounds.advanced(counters.automaticResets)
             automaticReset = true
         }
         var predictions = [Int](repeating: 0, count: batch)
@@ -461,7 +461,7 @@ public struct StreamState: Sendable, Equatable {
                 hyperparameters.objective, logits: current.logits, zeroShot: zeroShot, maxDeviation: current.maxDeviation,
                 batch: batch, classes: classes, labels: labels, anchor: running.meanPrediction)
             else {
-                counters.skippedSteps += 1
+                counters.skippedSteps = CheckpointBounds.advanced(counters.skippedSteps)
                 break
             }
             if step == 0 { outcome.kept = evaluation.keptCount }
@@ -470,7 +470,7 @@ public struct StreamState: Sendable, Equatable {
                 deviationGradient: evaluation.deviationGradient, retained: retained)
             optimizer.apply(hyperparameters.optimizer, learningRate: lr, parameters: &mask.values, gradient: gradient, images: images, centre: decayCentre,
                 partialDecay: queryKeyDecay, gradientShare: gradientShare)
-            counters.optimizerSteps += 1
+            counters.optimizerSteps = CheckpointBounds.advanced(counters.optimizerSteps)
             outcome.steps += 1
             outcome.loss = evaluation.loss
         }

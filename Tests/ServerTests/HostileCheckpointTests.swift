@@ -1,6 +1,7 @@
 import Adaptation
 import Foundation
 import Hummingbird
+import RadaNumerics
 import SafeTensors
 import Testing
 import StreamStore
@@ -74,6 +75,56 @@ struct HostileCheckpointTests {
             #expect(try await client.stateBytes("s", tag: "after") == good)
             let next = try await client.classify("s", TestData.batch(1))
             #expect(next.request == 2)
+        }
+    }
+
+    @Test("a checkpoint at the edge of its bounds stays within them as it steps: its own checkpoints upload, it reloads after a restart",
+          arguments: ["counters", "moments"])
+    func edgeOfBounds(edge what: String) async throws {
+        let first = TestServer()
+        let limit = CheckpointBounds.counterLimit
+        try await first.run { client in
+            _ = try await client.createStream("s")
+            _ = try await client.classify("s", TestData.batch(0))
+            let good = try await client.stateBytes("s", tag: "good")
+            var edge = try SafeTensorsWriter(copying: SafeTensorsFile(data: good, source: "good"))
+            if what == "counters" {
+                // One below the limit: the next request counts past it.
+                edge = try SafeTensorsWriter(copying: SafeTensorsFile(data: try Self.withHeader(good) { header in
+                    header["optimizerStep"] = limit - 1
+                    var counters = header["counters"] as! [String: Any]
+                    for name in ["samplesSeen", "batchesSeen", "optimizerSteps"] { counters[name] = limit - 1 }
+                    header["counters"] = counters
+                }, source: "edge"))
+            } else {
+                // Adam moments each within their bounds, but no gradient could produce them
+                // together: |m| = 10⁶ where v = 0.
+                let file = try SafeTensorsFile(data: good, source: "good")
+                for name in file.names where name.hasPrefix("optim.exp_avg") {
+                    let info = try #require(file.info(name))
+                    let value: Float = name.hasPrefix("optim.exp_avg_sq") ? 0 : -CheckpointBounds.maxParameterMagnitude
+                    edge.add(name, shape: info.shape, values: [Float](repeating: value, count: info.shape.reduce(1, *)))
+                }
+            }
+            #expect(try await client.send(.put, "/v1/streams/s/checkpoints/edge", body: edge.encoded(), contentType: Self.octet).status == .created)
+            #expect(try await client.send(.post, "/v1/streams/s/checkpoints/edge/restore").status == .ok)
+            for i in 1...6 { _ = try await client.classify("s", TestData.batch(i)) }
+            let own = try await client.stateBytes("s", tag: "own")
+            let reply = try await client.send(.put, "/v1/streams/s/checkpoints/own", body: own, contentType: Self.octet)
+            #expect(reply.status == .created, "the stream's own checkpoint: \(String(buffer: reply.body))")
+            if what == "counters" {
+                let info = try client.object(try await client.send(.get, "/v1/streams/s"))
+                #expect(info["samplesSeen"] as? Int == limit - 1, "held at the limit: \(info["samplesSeen"] ?? "none")")
+                #expect(try StreamState(checkpoint: own).optimizer.step == limit - 1)
+            } else {
+                let mask = try StreamState(checkpoint: own).mask.values
+                #expect(mask.allSatisfy { abs($0) <= CheckpointBounds.maxParameterMagnitude }, "largest \(mask.map(abs).max() ?? 0)")
+            }
+        }
+        try await TestServer(dataDirectory: first.dataDirectory).run { client in
+            let reply = try await client.send(.get, "/v1/streams/s")
+            #expect(reply.status == .ok, "reloaded after a restart: \(String(buffer: reply.body))")
+            _ = try await client.classify("s", TestData.batch(7))
         }
     }
 
@@ -160,6 +211,47 @@ struct HostileCheckpointTests {
             #expect(try await client.send(.get, "/v1/streams/bad").status == .notFound)
             #expect(second.metrics.exposition().contains("rada_streams_quarantined_count 0"))
             #expect(try await client.createStream("bad").status == .created, "the id can be used again")
+        }
+    }
+
+    @Test("a journal record or snapshot at the top of the sequence range, or a record out of order, quarantines its stream; no crash")
+    func damagedSequences() async throws {
+        let first = TestServer()
+        try await first.run { client in
+            for id in ["top", "again", "named", "good"] {
+                _ = try await client.createStream(id)
+                _ = try await client.classify(id, TestData.batch(0))
+                _ = try await client.classify(id, TestData.batch(1))
+            }
+        }
+        // Records with valid frames and checksums, as a damaged or edited file could hold them,
+        // appended through the store itself.
+        let store = LocalStreamStore(root: first.dataDirectory)
+        let features = Matrix(rows: 1, cols: 16, storage: [Float](repeating: 0.25, count: 16))
+        // "again": the record due after the newest snapshot, then the same sequence once more.
+        let due = try #require(DataLayout(root: first.dataDirectory).stream(client: "alice", id: "again").snapshots().first).sequence
+        for (id, sequences) in [("top", [UInt64.max]), ("again", [due, due])] {
+            let opened = try store.open(StreamKey(client: "alice", id: id)) { _ in true }
+            for sequence in sequences {
+                try opened.handle.append(sequence: sequence, payload: JournalRecord(sequence: sequence, adapt: true, features: features, time: 0, idempotencyKey: nil).payload())
+            }
+            opened.handle.release()
+        }
+        // A snapshot renamed to the top of the range: the stream's only one.
+        let named = DataLayout(root: first.dataDirectory).stream(client: "alice", id: "named")
+        let snapshot = try #require(named.snapshots().first)
+        try FileManager.default.moveItem(at: snapshot.url, to: named.snapshotURL(UInt64.max))
+        let second = TestServer(dataDirectory: first.dataDirectory)
+        try await second.run { client in
+            for id in ["top", "again", "named"] {
+                for (method, path, json) in [(HTTPRequest.Method.get, "/v1/streams/\(id)", nil as String?),
+                                             (.post, "/v1/streams/\(id)/classify", Client.imagesJSON(TestData.batch(2)))] {
+                    let reply = try await client.send(method, path, json: json)
+                    #expect(reply.status == .serviceUnavailable && reply.errorCode == APIError.quarantinedCode, "\(method) \(path): \(String(buffer: reply.body))")
+                }
+            }
+            #expect(try await client.classify("good", TestData.batch(2)).request == 3)
+            #expect(second.metrics.exposition().contains("rada_streams_quarantined_count 3"))
         }
     }
 }
