@@ -1,4 +1,5 @@
 import Foundation
+import RadaNumerics
 
 /// Which update rule, with PyTorch's semantics (`torch.optim.Adam`, `AdamW`, `SGD`).
 public enum OptimizerKind: String, Codable, Sendable, Equatable {
@@ -199,6 +200,21 @@ public struct OptimizerState<T: RAdaScalar>: Sendable, Equatable {
                     firstMoment.withUnsafeMutableBufferPointer { m in
                         secondMoment.withUnsafeMutableBufferPointer { v in
                             for (range, decoupled) in segments {
+                                // Float (every stream): the same loop in vector lanes.
+                                if T.self == Float.self, !range.isEmpty {
+                                    func float(_ x: T) -> Float { x as! Float }
+                                    func pointer(_ p: UnsafeMutablePointer<T>) -> UnsafeMutablePointer<Float> {
+                                        UnsafeMutableRawPointer(p + range.lowerBound).assumingMemoryBound(to: Float.self)
+                                    }
+                                    Kernels.adamUpdate(
+                                        parameters: pointer(theta.baseAddress!), gradient: UnsafeRawPointer(grad.baseAddress! + range.lowerBound).assumingMemoryBound(to: Float.self),
+                                        firstMoment: pointer(m.baseAddress!), secondMoment: pointer(v.baseAddress!), count: range.count,
+                                        step: .init(decoupled: float(decoupled), coupled: float(coupled), oneMinusB1: float(oneMinusB1), b2: float(b2),
+                                                    oneMinusB2: float(oneMinusB2), rootCorrection: float(rootCorrection), eps: float(eps), stepSize: float(stepSize),
+                                                    parameterBound: float(parameterBound), firstMomentBound: float(firstMomentBound),
+                                                    secondMomentBound: float(secondMomentBound)))
+                                    continue
+                                }
                                 for i in range {
                                     if decoupled != 1 { theta[i] *= decoupled }
                                     var g = grad[i]

@@ -22,6 +22,33 @@ public enum Kernels {
     }
 
     public static func gelu(_ x: UnsafeMutablePointer<Float>, count: Int) { rada_gelu(x, count) }
+
+    /// One Adam / AdamW step's constants for `adamUpdate` (the optimiser's names for them).
+    public struct AdamStep {
+        public var decoupled: Float, coupled: Float, oneMinusB1: Float, b2: Float, oneMinusB2: Float
+        public var rootCorrection: Float, eps: Float, stepSize: Float
+        public var parameterBound: Float, firstMomentBound: Float, secondMomentBound: Float
+
+        public init(decoupled: Float, coupled: Float, oneMinusB1: Float, b2: Float, oneMinusB2: Float, rootCorrection: Float, eps: Float,
+                    stepSize: Float, parameterBound: Float, firstMomentBound: Float, secondMomentBound: Float) {
+            (self.decoupled, self.coupled, self.oneMinusB1, self.b2, self.oneMinusB2) = (decoupled, coupled, oneMinusB1, b2, oneMinusB2)
+            (self.rootCorrection, self.eps, self.stepSize) = (rootCorrection, eps, stepSize)
+            (self.parameterBound, self.firstMomentBound, self.secondMomentBound) = (parameterBound, firstMomentBound, secondMomentBound)
+        }
+    }
+
+    /// `count` parameters through one Adam / AdamW update in vector lanes (`rada_adam_update`):
+    /// the same operations in the same order as a scalar loop, so the same bits.
+    public static func adamUpdate(
+        parameters: UnsafeMutablePointer<Float>, gradient: UnsafePointer<Float>, firstMoment: UnsafeMutablePointer<Float>,
+        secondMoment: UnsafeMutablePointer<Float>, count: Int, step: AdamStep
+    ) {
+        var constants = rada_adam_step(
+            decoupled: step.decoupled, coupled: step.coupled, one_minus_b1: step.oneMinusB1, b2: step.b2, one_minus_b2: step.oneMinusB2,
+            root_correction: step.rootCorrection, eps: step.eps, step_size: step.stepSize, parameter_bound: step.parameterBound,
+            first_moment_bound: step.firstMomentBound, second_moment_bound: step.secondMomentBound)
+        rada_adam_update(parameters, gradient, firstMoment, secondMoment, count, &constants)
+    }
     public static func quickGelu(_ x: UnsafeMutablePointer<Float>, count: Int) { rada_quick_gelu(x, count) }
 
     public static func addBiasRows(_ x: UnsafeMutablePointer<Float>, bias: UnsafePointer<Float>, rows: Int, cols: Int) {

@@ -97,6 +97,21 @@ void rada_vexp(const float *x, float *y, size_t n);
 /** Row-wise softmax of a rows×cols matrix, in place; each row scaled by `scale` (> 0) first. */
 void rada_softmax_rows(float *x, size_t rows, size_t cols, float scale);
 
+/** One Adam / AdamW step's constants (Sources/Adaptation/Optimizer.swift says what each is). */
+typedef struct {
+    float decoupled;           /* AdamW's decay factor for these parameters (1: none) */
+    float coupled;             /* Adam's L2 weight decay added to the gradient (0: none) */
+    float one_minus_b1, b2, one_minus_b2;
+    float root_correction;     /* sqrt(1 - b2^step) */
+    float eps;
+    float step_size;           /* lr · share / (1 - b1^step) */
+    float parameter_bound, first_moment_bound, second_moment_bound; /* where each result is held */
+} rada_adam_step;
+/** theta ← decoupled·theta; g = grad (+ coupled·theta); m ← m + (g − m)(1 − b1); v ← v·b2 +
+ *  (1 − b2)·g·g; theta ← theta − step_size·m / (sqrt(v)/root_correction + eps); each result held
+ *  within its bound. No two of the four arrays may overlap. */
+void rada_adam_update(float *theta, const float *grad, float *m, float *v, size_t n, const rada_adam_step *step);
+
 /* ---- one attention head (attention_head.c) -------------------------------------------------
  * softmax(scale · Q·Kᵀ) · V for one head of one sequence, register-blocked on AVX-512F or on
  * AVX2 + FMA: at the towers' 50–200 tokens two library GEMM calls per head cost more in call
