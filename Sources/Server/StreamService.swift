@@ -325,9 +325,13 @@ final class StreamService: Sendable {
         .quotaExceeded("this client has \(stored) streams, at the server's limit of \(limit); delete one to make room")
     }
 
-    /// 409 `quota_exceeded` when the stream holds its limit of checkpoints (the caller holds its turn).
-    private func requireCheckpointRoom(_ stream: LiveStream) throws {
-        let count = try stream.write { try $0.checkpoints().count }
+    /// 409 `quota_exceeded` when the stream holds its limit of checkpoints, 409 `conflict` when
+    /// `newName` is taken (the caller holds its turn). From the listing: reading the checkpoint
+    /// to see whether it exists read up to 128 MiB.
+    private func requireCheckpointRoom(_ stream: LiveStream, newName: String? = nil) throws {
+        let stored = try stream.write { try $0.checkpoints() }
+        let count = stored.count
+        if let newName, stored.contains(where: { $0.name == newName }) { throw APIError.conflict("checkpoint \"\(newName)\" already exists") }
         guard count < limits.maxCheckpointsPerStream else {
             throw APIError.quotaExceeded(
                 "this stream holds \(count) checkpoints, at the server's limit of \(limits.maxCheckpointsPerStream); delete one to make room")
@@ -397,8 +401,9 @@ final class StreamService: Sendable {
     func checkpointUploadLimit(client: String, id: String, name: String) async throws -> Int {
         try Identifier.require(name, "checkpoint name")
         let stream = try await registry.stream(client: client, id: id)
-        // Before the body, too: `uploadCheckpoint` checks again in the stream's turn.
-        try await onPool { try self.requireCheckpointRoom(stream) }
+        // Before the body, too (a taken name or a full stream must not cost the upload's bytes):
+        // `uploadCheckpoint` checks again in the stream's turn.
+        try await onPool { try self.requireCheckpointRoom(stream, newName: name) }
         return min(limits.maxCheckpointBytes, try stream.read { $0.maximumCheckpointBytes })
     }
 
@@ -407,8 +412,7 @@ final class StreamService: Sendable {
         try Identifier.require(name, "checkpoint name")
         return try await inTurn(client: client, id: id) { stream in
             try await writeTurns.run(client) { try await self.onPool {
-                guard try stream.handle.checkpoint(named: name) == nil else { throw APIError.conflict("checkpoint \"\(name)\" already exists") }
-                try self.requireCheckpointRoom(stream)
+                try self.requireCheckpointRoom(stream, newName: name)
                 var trial = try stream.read { $0 }
                 do { try trial.restore(from: data, refusingUnknownFields: true) } catch { throw Self.checkpointError(error) }
                 try self.save(stream, name: name, data: data)

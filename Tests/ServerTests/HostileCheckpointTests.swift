@@ -170,6 +170,14 @@ struct HostileCheckpointTests {
             reply = try await client.send(.put, "/v1/streams/s/checkpoints/x", body: big, contentType: Self.octet)
             #expect(reply.status == .contentTooLarge && reply.errorCode == "too_large", "\(String(buffer: reply.body))")
             #expect(String(buffer: reply.body).contains("at most"))
+            // A taken name is a 409 from the head: the upload's bytes are never read.
+            #expect(try await client.send(.post, "/v1/streams/s/checkpoints", json: "{\"name\":\"taken\"}").status == .created)
+            let connection = try RawConnection(port: try #require(client.client.port))
+            await connection.write("PUT /v1/streams/s/checkpoints/taken HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer alice-key-123\r\n"
+                + "Content-Type: \(Self.octet)\r\nContent-Length: 100000\r\n\r\n")
+            let (bytes, closed) = await connection.readUntilClosed(timeout: .seconds(10))
+            let early = try #require(RawResponse(bytes), "an answer without the body")
+            #expect(early.status == 409 && closed, "\(early.status)")
             #expect(try await client.send(.get, "/healthz").status == .ok)
         }
     }
