@@ -248,6 +248,9 @@ final class RequestGuard: ChannelDuplexHandler, RemovableChannelHandler {
     /// Requests whose response has not ended yet: while any, the connection's bytes belong to
     /// Hummingbird's writer and the guard must not write a response of its own.
     private var responsesPending = 0
+    /// The rest of the input was refused while requests were being answered: the connection
+    /// ends once their answers are written.
+    private var closeWhenAnswered = false
     private var timer: Scheduled<Void>?
     private var context: ChannelHandlerContext?
 
@@ -400,6 +403,18 @@ final class RequestGuard: ChannelDuplexHandler, RemovableChannelHandler {
         updateIdleness()
     }
 
+    /// Whether the answer whose end is being written is the last one before the connection ends
+    /// (`closeWhenAnswered`); then `answersWritten` follows once it is on the wire.
+    var endsWithThisAnswer: Bool { closeWhenAnswered && responsesPending == 0 }
+
+    /// Output closed after the last answer, as after a rejection; the input a moment later.
+    func answersWritten() {
+        guard let context else { return }
+        cancelTimer()
+        context.close(mode: .output, promise: nil)
+        timer = context.eventLoop.assumeIsolated().scheduleTask(in: .seconds(2)) { context.close(promise: nil) }
+    }
+
     /// Whether a request body is still arriving (its end not yet decoded).
     var isReadingBody: Bool {
         if case .body = phase { return true }
@@ -499,11 +514,21 @@ final class RequestGuard: ChannelDuplexHandler, RemovableChannelHandler {
     /// send a reset, and a client still sending its oversized head would lose the answer.
     private func reject(_ error: APIError, _ context: ChannelHandlerContext) {
         if case .rejected = phase { return }
+        let readingBody = isReadingBody
         phase = .rejected
         cancelTimer()
         metrics.recordRejected(reason: error.code)
         guard responsesPending == 0 else {
-            context.close(promise: nil)
+            // Bytes that cannot be parsed after whole requests (a pipelined request followed
+            // by junk): those requests are answered, then the connection ends. It used to end
+            // at once, and a valid request sent with junk after it got no answer. A request
+            // whose own body cannot be parsed has no answer coming: that ends at once.
+            if readingBody {
+                context.close(promise: nil)
+            } else {
+                closeWhenAnswered = true
+                schedule(limits.bodyTimeout, context) { $0.context?.close(promise: nil) }
+            }
             return
         }
         context.writeAndFlush(wrapOutboundOut(Self.rawResponse(error)), promise: nil)
@@ -553,6 +578,14 @@ final class RequestPhaseHandler: ChannelDuplexHandler, RemovableChannelHandler {
             return
         }
         requestGuard.responseEnded()
+        if requestGuard.endsWithThisAnswer {
+            let written = context.eventLoop.makePromise(of: Void.self)
+            let bound = NIOLoopBound(requestGuard, eventLoop: context.eventLoop)
+            written.futureResult.whenComplete { _ in bound.value.answersWritten() }
+            written.futureResult.cascade(to: promise)
+            context.write(data, promise: written)
+            return
+        }
         guard requestGuard.isReadingBody else {
             context.write(data, promise: promise)
             return

@@ -352,6 +352,28 @@ struct AdversarialTests {
         }
     }
 
+    @Test("a whole request followed by bytes that are not HTTP is answered, then the connection ends")
+    func junkAfterARequest() async throws {
+        try await TestServer().run { client in
+            let port = try #require(client.client.port)
+            for (what, bytes) in [
+                ("junk in the same packet", "GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\nX"),
+                ("keep-alive, then a line that is no request", "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\nnot http at all\r\n\r\n"),
+                ("two requests, then junk", "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\nGET /healthz HTTP/1.1\r\nHost: x\r\n\r\n\u{01}\u{02}\r\n\r\n"),
+            ] {
+                let connection = try RawConnection(port: port)
+                await connection.write(bytes)
+                let start = ContinuousClock.now
+                let (received, closed) = await connection.readUntilClosed(timeout: .seconds(10))
+                let text = String(decoding: received, as: UTF8.self)
+                let answers = text.components(separatedBy: "HTTP/1.1 200").count - 1
+                #expect(answers == (what.hasPrefix("two") ? 2 : 1), "\(what): \(text.prefix(300))")
+                #expect(closed && ContinuousClock.now - start < .seconds(5), "\(what): ended after the answers")
+            }
+            try await Self.alive(client)
+        }
+    }
+
     @Test("after an early answer the server drops at most the largest body a route takes, then closes")
     func earlyAnswerDrainIsBounded() async throws {
         try await TestServer {
