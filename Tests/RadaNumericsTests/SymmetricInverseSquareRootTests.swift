@@ -145,4 +145,28 @@ import Testing
         #expect(BLAS.withThreads(1) { Symmetric.productParts(dimension: 512) } == 1)
         #expect(BLAS.withThreads(2) { Symmetric.productParts(dimension: 64) } == 1)
     }
+
+    /// The tiled average against the plain row walk, bit for bit, at sizes around the tile's.
+    @Test(arguments: [1, 2, 31, 32, 33, 64, 100, 512])
+    func averageIsThePlainWalk(n: Int) {
+        var state: UInt64 = 0x9E37_79B9_7F4A_7C15 &* UInt64(n)
+        func next() -> Double {
+            state = state &* 6364136223846793005 &+ 1442695040888963407
+            return Double(Int64(bitPattern: state >> 11)) / Double(1 << 52) - 1
+        }
+        let a = (0..<(n * n)).map { _ in next() }
+        var plain = a
+        for i in 0..<n {
+            for j in (i + 1)..<max(i + 1, n) {
+                let v = (plain[i * n + j] + plain[j * n + i]) / 2
+                plain[i * n + j] = v
+                plain[j * n + i] = v
+            }
+        }
+        var tiled = a
+        Symmetric.average(&tiled, dimension: n)
+        let differing = zip(tiled, plain).filter { $0.bitPattern != $1.bitPattern }.count
+        #expect(differing == 0, "\(differing) of \(n * n) values differ")
+        #expect((0..<n).allSatisfy { i in (0..<n).allSatisfy { tiled[i * n + $0] == tiled[$0 * n + i] } })
+    }
 }
