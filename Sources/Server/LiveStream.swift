@@ -380,12 +380,12 @@ final class LiveStream: Sendable {
             metadata: metadata, handle: handle, inner: Inner(state: state, nextSequence: 0, snapshotSequence: 0), services: services)
     }
 
-    /// Loads the newest readable snapshot and replays the journal records after it through the
-    /// same engine steps (the store has already dropped a torn last record: never acknowledged).
     /// The largest sequence a stored stream may hold: PostgreSQL keeps sequences as BIGINT, and
     /// a stream answering a million requests a second would take 290 000 years to reach it.
     static let maxSequence = UInt64(Int64.max)
 
+    /// Loads the newest readable snapshot and replays the journal records after it through the
+    /// same engine steps (the store has already dropped a torn last record: never acknowledged).
     static func load(
         _ key: StreamKey, from store: any StreamStore, services: StreamServices
     ) throws -> LiveStream {
