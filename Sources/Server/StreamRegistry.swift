@@ -24,6 +24,11 @@ actor StreamRegistry {
     /// threads, never inside this actor, so a cold stream delays only its own requests. Every
     /// store call that may wait (a file, a database) runs there too.
     private var loading: [Key: Task<LiveStream, any Error>] = [:]
+    /// Creations in progress. The store puts a new stream's files in place before this registry
+    /// holds it, and a request for the id in that moment used to load a second copy from them:
+    /// two copies answering from one journal, each numbering its records from 0 (acknowledged
+    /// steps lost, the stream unloadable after a crash). Requests for the id wait for these.
+    private var creating: [Key: Task<LiveStream, any Error>] = [:]
     private let loader: WorkerPool
     /// What every stream uses of the server: the snapshot writer, the metrics it reports to.
     private let services: StreamServices
@@ -68,6 +73,11 @@ actor StreamRegistry {
             drop(key, stream)
         }
         if let load = loading[key] { return try await settled(load, key) }
+        if let creation = creating[key] {
+            // Registered by now; a failed creation leaves whatever the store holds, found anew.
+            if let created = try? await creation.value { return loaded[key] ?? created }
+            return try await stream(client: client, id: id)
+        }
         guard Identifier.isValid(id) else { throw APIError.notFound("no stream \"\(id.prefix(80))\"") }
         if let reason = quarantined[key] {
             guard try await onLoader({ try $0.exists(key) }) else { throw APIError.notFound("no stream \"\(id.prefix(80))\"") }
@@ -138,15 +148,34 @@ actor StreamRegistry {
     /// stored bytes: the store counts
     /// and creates in one step for every server sharing it.
     func create(metadata: StreamMetadata, state: StreamState, streamLimit: Int, byteLimit: Int) async throws -> LiveStream {
-        let services = self.services
-        let stream = try await onLoader {
-            try LiveStream.create(metadata: metadata, state: state, streamLimit: streamLimit, byteLimit: byteLimit, in: $0, services: services)
+        let key = Key(client: metadata.client, id: metadata.id)
+        // One creation or load of an id at a time: a load already under way could otherwise
+        // find this creation's files and hold a copy of its own.
+        while true {
+            if let load = loading[key] {
+                _ = try? await settled(load, key)
+            } else if let creation = creating[key] {
+                _ = try? await creation.value
+            } else {
+                break
+            }
         }
-        // A copy still held here belongs to a deleted incarnation of the id (deleted through
-        // another server); the store's creation is the authority.
-        loaded[Key(client: metadata.client, id: metadata.id)] = stream
-        metrics.liveStreams.set(Double(loaded.count))
-        return stream
+        let (loader, store, services) = (self.loader, self.store, self.services)
+        // On this actor: the stream is registered, and the creation forgotten, before anyone
+        // awaiting it resumes.
+        let creation = Task<LiveStream, any Error> {
+            defer { self.creating[key] = nil }
+            let stream = try await loader.run {
+                try LiveStream.create(metadata: metadata, state: state, streamLimit: streamLimit, byteLimit: byteLimit, in: store, services: services)
+            }
+            // A copy still held here belongs to a deleted incarnation of the id (deleted through
+            // another server); the store's creation is the authority.
+            self.loaded[key] = stream
+            self.metrics.liveStreams.set(Double(self.loaded.count))
+            return stream
+        }
+        creating[key] = creation
+        return try await creation.value
     }
 
     func exists(client: String, id: String) async throws -> Bool {

@@ -55,4 +55,43 @@ struct ConcurrencyTests {
             }
         }
     }
+
+    @Test("requests that arrive while their stream is being created use the created stream: every acknowledged request counted once, also after a restart")
+    func requestsDuringCreation() async throws {
+        let server = TestServer()
+        let acknowledged = try await server.run { client in
+            var acknowledged: [String: Int] = [:]
+            for trial in 0..<12 {
+                let id = "c\(trial)"
+                let answers = try await withThrowingTaskGroup(of: Int?.self) { group in
+                    group.addTask { _ = try await client.createStream(id); return nil }
+                    // Requests from the moment the creation starts until well after it ends: a
+                    // 404 before the stream exists is fine, an answer must be the created stream's.
+                    for delay in [0, 1, 2, 3, 5, 8, 12, 20] {
+                        group.addTask {
+                            try await Task.sleep(for: .milliseconds(delay + trial % 3))
+                            let reply = try await client.send(.post, "/v1/streams/\(id)/classify", json: Client.imagesJSON(TestData.batch(delay % 4)))
+                            guard reply.status == .ok else { return nil }
+                            return try JSONDecoder().decode(ClassifyReply.self, from: Data(buffer: reply.body)).request
+                        }
+                    }
+                    var requests: [Int] = []
+                    for try await request in group { if let request { requests.append(request) } }
+                    return requests
+                }
+                #expect(Set(answers).count == answers.count, "\(id): request numbers given twice: \(answers.sorted())")
+                let info = try client.object(try await client.send(.get, "/v1/streams/\(id)"))
+                #expect(info["requests"] as? Int == answers.count, "\(id): \(answers.count) acknowledged, stream counts \(info["requests"] ?? "none")")
+                acknowledged[id] = answers.count
+            }
+            return acknowledged
+        }
+        // The journal holds each acknowledged request once, under one numbering.
+        try await TestServer(dataDirectory: server.dataDirectory).run { client in
+            for (id, count) in acknowledged {
+                let info = try client.object(try await client.send(.get, "/v1/streams/\(id)"))
+                #expect(info["requests"] as? Int == count, "\(id) after a restart")
+            }
+        }
+    }
 }
