@@ -460,7 +460,7 @@ enum OpenAPIDocument {
             Makes a retry safe: when it equals the key of the stream's latest request, that request
             is not applied again and its answer is sent again (same predictions, same step). Kept
             while that request is the stream's latest, through a crash or a takeover by another
-            server; a graceful shutdown, an eviction, a reset or a restore forgets it. Send a new
+            server; a graceful shutdown, an eviction, a reset, a restore or a checkpoint save forgets it. Send a new
             key per request and the same key when retrying one.
           schema: {type: string, minLength: 1, maxLength: 128, pattern: "^[!-~]+$"}
       headers:

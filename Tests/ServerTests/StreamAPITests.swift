@@ -122,6 +122,11 @@ struct StreamAPITests {
                 #expect(try await Self.steps(client, "i") == 6)
                 let next = try await Self.keyedClassify(client, 6, key: "request-6")
                 #expect(try JSONDecoder().decode(ClassifyReply.self, from: Data(buffer: next.body)) == (try await TestData.expected(&twin, TestData.batch(6))))
+                // As documented: a checkpoint save snapshots the stream and forgets the key, so a
+                // retry after it is a new request (Docs/api.md: retry before such a call).
+                #expect(try await client.send(.post, "/v1/streams/i/checkpoints", json: "{\"name\":\"after-6\"}").status == .created)
+                #expect(try await Self.keyedClassify(client, 6, key: "request-6").status == .ok)
+                #expect(try await Self.steps(client, "i") == 8)
             }
         }
     }
