@@ -353,16 +353,6 @@ final class StreamService: Sendable {
         }
     }
 
-    func checkpointData(client: String, id: String, name: String) async throws -> Data {
-        try Identifier.require(name, "checkpoint name")
-        return try await inTurn(client: client, id: id) { stream in
-            guard let data = try await onPool({ try stream.handle.checkpoint(named: name) }) else {
-                throw APIError.notFound("no checkpoint \"\(name)\" on stream \"\(id)\"")
-            }
-            return data
-        }
-    }
-
     /// A checkpoint for download, read a part at a time (`readPart`): what a download holds in
     /// memory is one part, however slowly its client reads.
     func checkpointDownload(client: String, id: String, name: String) async throws -> any CheckpointReader {
@@ -380,15 +370,16 @@ final class StreamService: Sendable {
         try await onPool { try reader.read(offset: offset, count: count) }
     }
 
-    func restoreCheckpoint(client: String, id: String, name: String) async throws -> StreamInfo {
-        let data = try await checkpointData(client: client, id: id, name: name)
-        return try await restore(client: client, id: id, name: name, data: data)
-    }
-
     /// Replaces the stream's adaptation with a checkpoint's (409 when its class set differs).
-    private func restore(client: String, id: String, name: String, data: Data) async throws -> StreamInfo {
-        try await inTurn(client: client, id: id) { stream in
+    /// Read and applied in one turn: they used to be two, and a deletion, an upload of the name or
+    /// a reset queued between them ran first (a deleted checkpoint was restored after its 204).
+    func restoreCheckpoint(client: String, id: String, name: String) async throws -> StreamInfo {
+        try Identifier.require(name, "checkpoint name")
+        return try await inTurn(client: client, id: id) { stream in
             try await onPool {
+                guard let data = try stream.handle.checkpoint(named: name) else {
+                    throw APIError.notFound("no checkpoint \"\(name)\" on stream \"\(id)\"")
+                }
                 do { try stream.replaceState(marking: .restore, checkpoint: name) { try $0.restore(from: data) } } catch { throw Self.checkpointError(error) }
                 return try stream.read { try self.info(stream, $0) }
             }
