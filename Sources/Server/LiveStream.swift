@@ -164,6 +164,10 @@ final class LiveStream: Sendable {
     /// Tickets issued and not yet finished: a stream with none may be evicted.
     var pending: Int { turnstile.withLock { $0.issued - $0.serving } }
 
+    /// Whether a periodic snapshot is being written on the snapshot writer (it started in a
+    /// request's turn, which has ended).
+    var isWritingSnapshot: Bool { inner.withLock { $0.snapshotInFlight != nil } }
+
     // MARK: State
 
     /// Estimated floating-point operations of the optimiser steps of a request of `images`.

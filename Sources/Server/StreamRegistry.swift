@@ -218,8 +218,11 @@ actor StreamRegistry {
                     "client": "\(key.client)", "stream": "\(key.id)", "error": "\(error)"])
             }
             // The actor was free during the snapshot: evict only a stream still loaded and idle
-            // (a request that came and went meanwhile is in the journal the reload replays).
-            guard loaded[key] === stream, stream.pending == 0 else { continue }
+            // (a request that came and went meanwhile is in the journal the reload replays), and
+            // not while a periodic snapshot such a request started is being written: a reload
+            // would list files that write is about to replace or remove. Snapshots start only in
+            // a turn, and a turn needs a ticket from this actor, so none starts before the drop.
+            guard loaded[key] === stream, stream.pending == 0, !stream.isWritingSnapshot else { continue }
             total -= stream.memoryBytes
             loaded[key] = nil
             await loader.run { stream.handle.release() }
