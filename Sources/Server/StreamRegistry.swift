@@ -102,11 +102,12 @@ actor StreamRegistry {
         logger.warning("stream taken over by another server; dropped", metadata: ["client": "\(key.client)", "stream": "\(key.id)"])
     }
 
-    /// The outcome of a load, recorded once (by whichever waiter resumes first).
+    /// The outcome of a load, recorded once (by whichever waiter resumes first, and only while
+    /// that load is still the id's: a waiter of an older one must not undo a newer load).
     private func settled(_ load: Task<LiveStream, any Error>, _ key: Key) async throws -> LiveStream {
         do {
             let stream = try await load.value
-            if loading[key] != nil {
+            if loading[key] == load {
                 loading[key] = nil
                 loaded[key] = stream
                 metrics.liveStreams.set(Double(loaded.count))
@@ -115,10 +116,10 @@ actor StreamRegistry {
         } catch let error as StreamStoreError where error.isTransient || error == .notFound {
             // Not the stream's fault: nothing to quarantine (no such stream, another live
             // owner, the store unreachable).
-            if loading[key] != nil { loading[key] = nil }
+            if loading[key] == load { loading[key] = nil }
             throw error == .notFound ? APIError.notFound("no stream \"\(key.id.prefix(80))\"") : error
         } catch {
-            if loading[key] != nil {
+            if loading[key] == load {
                 loading[key] = nil
                 quarantined[key] = StreamLoadError.reason(error)
                 metrics.quarantinedStreams.set(Double(quarantined.count))
