@@ -79,6 +79,8 @@ enum ImageBudgetError: Error, CustomStringConvertible, Sendable {
         case let .image(_, error):
             switch error {
             case .tooLarge: return .tooLarge(description)
+            // The server's memory, not the image (its size passed the limits): retry later.
+            case .outOfMemory: return .unavailable(description)
             default: return .unprocessable(description)
             }
         case .requestTooLarge, .imageTooCostly: return .tooLarge(description)

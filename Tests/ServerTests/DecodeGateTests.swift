@@ -113,4 +113,12 @@ struct DecodeGateTests {
         #expect(small == mine)
         #expect(large == 19)
     }
+
+    @Test("a refused image maps to its status: over the limits 413, unreadable 422, pixels the process could not allocate 503 with Retry-After")
+    func statuses() {
+        #expect(ImageBudgetError.image(index: 0, .tooLarge(width: 5000, height: 5000, limit: 100)).apiError.status == .contentTooLarge)
+        #expect(ImageBudgetError.image(index: 0, .corrupt("bad")).apiError.status == .unprocessableContent)
+        let memory = ImageBudgetError.image(index: 2, .outOfMemory(width: 4000, height: 4000)).apiError
+        #expect(memory.status == .serviceUnavailable && memory.retryAfterSeconds == 1, "\(memory)")
+    }
 }
