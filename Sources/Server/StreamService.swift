@@ -102,7 +102,7 @@ final class StreamService: Sendable {
         while true {
             let page = try await registry.storedStreams(client: client, after: after, limit: Self.listPage)
             for stored in page {
-                guard let metadata = try? decoder.decode(StreamMetadata.self, from: stored.metadata) else { continue }
+                guard let metadata = try? decoder.decode(StreamMetadata.Summary.self, from: stored.metadata) else { continue }
                 items.append(StreamList.Item(id: stored.id, labels: metadata.labels.count, createdAt: metadata.createdAt))
             }
             guard page.count == Self.listPage, let last = page.last?.id else { break }
