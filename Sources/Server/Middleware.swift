@@ -12,7 +12,7 @@ struct ErrorAndMetricsMiddleware: RouterMiddleware {
 
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
         let start = ContinuousClock.now
-        let response: Response
+        var response: Response
         do {
             response = try await next(request, context)
         } catch {
@@ -36,6 +36,10 @@ struct ErrorAndMetricsMiddleware: RouterMiddleware {
             }
             response = try apiError.response(from: request, context: context)
         }
+        // Every answer is what its type says (an error message may repeat a client's text), and
+        // an answer to a keyed request is that client's: no shared cache may keep it.
+        if response.headers[.xContentTypeOptions] == nil { response.headers[.xContentTypeOptions] = "nosniff" }
+        if request.headers[.authorization] != nil, response.headers[.cacheControl] == nil { response.headers[.cacheControl] = "no-store" }
         metrics.recordRequest(
             route: context.endpointPath ?? "unmatched", method: request.method.rawValue, status: response.status.code,
             duration: ContinuousClock.now - start)

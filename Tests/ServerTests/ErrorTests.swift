@@ -53,7 +53,11 @@ struct ErrorTests {
             func check(_ response: Reply, _ status: HTTPResponse.Status, _ code: String, sourceLocation: SourceLocation = #_sourceLocation) throws {
                 #expect(response.status == status, "\(String(buffer: response.body))", sourceLocation: sourceLocation)
                 #expect(try Self.code(response) == code, sourceLocation: sourceLocation)
+                // An error may repeat the client's text: never sniffed as anything but JSON, never cached.
+                #expect(response.headers[.xContentTypeOptions] == "nosniff" && response.headers[.cacheControl] == "no-store", sourceLocation: sourceLocation)
             }
+            let listing = try await client.send(.get, "/v1/streams")
+            #expect(listing.status == .ok && listing.headers[.xContentTypeOptions] == "nosniff" && listing.headers[.cacheControl] == "no-store")
             try check(try await client.send(.post, "/v1/streams", json: "{not json"), .badRequest, "bad_request")
             try check(try await client.send(.post, "/v1/streams", json: "{\"labels\":\"cat\"}"), .badRequest, "bad_request")
             try check(try await client.send(.post, "/v1/streams", json: "{\"id\":\"../etc\",\"labels\":[\"a\"]}"), .badRequest, "bad_request")
