@@ -55,12 +55,16 @@ enum ClusterFailover {
         var stopped: Bool { state.withLock { $0.stop } }
         func stop() { state.withLock { $0.stop = true } }
 
-        /// Waits until every stream has at least `counts[s] + more` acknowledged steps.
+        /// Waits until every stream has at least `counts[s] + more` acknowledged steps. This paces
+        /// the faults; it bounds no latency (each stream's time unserved after a fault is checked
+        /// by its client against `bound`). Under the full suite's load the 20 clients made one
+        /// step per stream every 10-20 s, and twice the bound (30 s) was once too short.
         func waitForAll(beyond counts: [Int], more: Int, _ what: String) async throws {
             let start = ContinuousClock.now
+            let limit = ClusterFailover.bound * 8
             while zip(acks, counts).contains(where: { $0 < $1 + more }) {
-                guard ContinuousClock.now - start < ClusterFailover.bound * 2 else {
-                    Issue.record("not every stream made \(more) more steps within \(ClusterFailover.bound * 2) \(what): \(acks)")
+                guard ContinuousClock.now - start < limit else {
+                    Issue.record("not every stream made \(more) more steps within \(limit) \(what): \(acks)")
                     throw CancellationError()
                 }
                 try await Task.sleep(for: .milliseconds(20))
