@@ -175,7 +175,16 @@ final class ConnectionTable: Sendable {
 /// Counts a request head's bytes as they arrive: the request line against one limit (414), the
 /// header lines against another (431), until the blank line that ends the head.
 struct HeadScanner {
-    enum Verdict: Equatable { case fine, requestLineTooLong, headersTooLarge }
+    enum Verdict: Equatable { case fine, requestLineTooLong, headersTooLarge, unsupportedTransferCoding(String) }
+
+    /// The current header line while it may still be a `Transfer-Encoding` field (its first
+    /// `transferEncodingBytes` bytes at most): the HTTP parser reads only `chunked`, and with any
+    /// other coding it reported the head first and its error after, when the request was already
+    /// with a handler and the connection could only close without an answer.
+    private var headerLine: [UInt8] = []
+    private var headerLineMayMatch = true
+    private static let transferEncodingBytes = 256
+    private static let transferEncodingName = Array("transfer-encoding:".utf8)
 
     private var inRequestLine = true
     private var requestLineBytes = 0
@@ -211,12 +220,38 @@ struct HeadScanner {
                 if isLF {
                     if lineContent == 0 { isComplete = true }
                     lineContent = 0
+                    if headerLineMayMatch, let coding = Self.unsupportedCoding(headerLine) { return .unsupportedTransferCoding(coding) }
+                    headerLine.removeAll(keepingCapacity: true)
+                    headerLineMayMatch = true
                 } else if !isCR {
                     lineContent += 1
+                    // Only a line that is becoming `Transfer-Encoding:` is kept.
+                    if headerLineMayMatch, headerLine.count < Self.transferEncodingBytes {
+                        let at = headerLine.count
+                        if at < Self.transferEncodingName.count, Self.lowercased(byte) != Self.transferEncodingName[at] {
+                            headerLineMayMatch = false
+                        } else {
+                            headerLine.append(byte)
+                        }
+                    }
                 }
             }
         }
         return .fine
+    }
+
+    private static func lowercased(_ byte: UInt8) -> UInt8 {
+        byte >= UInt8(ascii: "A") && byte <= UInt8(ascii: "Z") ? byte + 32 : byte
+    }
+
+    /// The value of a `Transfer-Encoding` line unless it is `chunked` alone (case-insensitive,
+    /// optional white space); nil for any other line.
+    static func unsupportedCoding(_ line: [UInt8]) -> String? {
+        guard line.count >= transferEncodingName.count, zip(line, transferEncodingName).allSatisfy({ lowercased($0) == $1 }) else { return nil }
+        let value = line.dropFirst(transferEncodingName.count).map(lowercased)
+        let trimmed = value.drop { $0 == 0x20 || $0 == 0x09 }.reversed().drop { $0 == 0x20 || $0 == 0x09 }.reversed()
+        if Array(trimmed) == Array("chunked".utf8) { return nil }
+        return String(decoding: trimmed.prefix(64), as: UTF8.self)
     }
 }
 
@@ -362,6 +397,9 @@ final class RequestGuard: ChannelDuplexHandler, RemovableChannelHandler {
                 return
             case .headersTooLarge:
                 reject(.headersTooLarge(limit: limits.maxHeaderBytes), context)
+                return
+            case .unsupportedTransferCoding(let coding):
+                reject(.badRequest("Transfer-Encoding \"\(coding)\" is not supported: send the body with Content-Length or Transfer-Encoding: chunked"), context)
                 return
             case .fine:
                 phase = .head(scanner, started: true)

@@ -374,6 +374,23 @@ struct AdversarialTests {
         }
     }
 
+    @Test("a transfer coding other than chunked is a 400 from the head, answered before the connection ends")
+    func unsupportedTransferCoding() async throws {
+        try await TestServer().run { client in
+            let port = try #require(client.client.port)
+            for value in ["gzip", "gzip, chunked", "identity"] {
+                let connection = try RawConnection(port: port)
+                await connection.write("POST /v1/streams HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer alice-key-123\r\n"
+                    + "Content-Type: application/json\r\nTransfer-Encoding: \(value)\r\n\r\n5\r\nhello\r\n0\r\n\r\n")
+                let (bytes, closed) = await connection.readUntilClosed(timeout: .seconds(10))
+                let response = try #require(RawResponse(bytes), "\(value): an answer before the close")
+                #expect(response.status == 400 && closed, "\(value): \(response.status)")
+                #expect(String(decoding: response.body, as: UTF8.self).contains("Transfer-Encoding"), "\(value)")
+            }
+            try await Self.alive(client)
+        }
+    }
+
     @Test("after an early answer the server drops at most the largest body a route takes, then closes")
     func earlyAnswerDrainIsBounded() async throws {
         try await TestServer {

@@ -101,6 +101,16 @@ struct ParsingTests {
         #expect(scan(["GET / HTTP/1.1\r\nHost: x\r\n"]) == (.fine, false))
         #expect(scan(["GET /\(String(repeating: "a", count: 20)) HTTP/1.1\r\n\r\n"]).0 == .requestLineTooLong)
         #expect(scan(["GET / HTTP/1.1\r\n", "A: \(String(repeating: "a", count: 30))\r\n\r\n"]).0 == .headersTooLarge)
+        // Transfer codings: `chunked` alone passes (any case, white space around it), anything
+        // else is refused from the head, also when the line arrives in pieces.
+        for value in ["chunked", "Chunked", " \tCHUNKED "] {
+            #expect(scan(["POST / HTTP/1.1\r\nTransfer-Encoding:\(value)\r\n\r\n"], headers: 200) == (.fine, true), "\(value)")
+        }
+        for (value, coding) in [("gzip", "gzip"), (" gzip, chunked", "gzip, chunked"), ("identity", "identity"), ("", "")] {
+            #expect(scan(["POST / HTTP/1.1\r\ntransfer-ENCODING: \(value)\r\n\r\n"], headers: 200).0 == .unsupportedTransferCoding(coding), "\(value)")
+        }
+        #expect(scan(["POST / HTTP/1.1\r\nTransfer-Enc", "oding: gz", "ip\r", "\n\r\n"], headers: 200).0 == .unsupportedTransferCoding("gzip"))
+        #expect(scan(["POST / HTTP/1.1\r\nX-Transfer-Encoding: gzip\r\nTransfer-Encodings: gzip\r\n\r\n"], headers: 200) == (.fine, true))
     }
 }
 
