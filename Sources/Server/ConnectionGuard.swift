@@ -449,6 +449,13 @@ final class RequestGuard: ChannelDuplexHandler, RemovableChannelHandler {
     func answersWritten() {
         guard let context else { return }
         cancelTimer()
+        closeOutputThenInput(context)
+    }
+
+    /// Closes the output at once and the whole connection 2 s later (should half-closure fail,
+    /// the timer still closes it): closing with unread input would make the kernel send a reset,
+    /// and the client could lose the answer just written.
+    private func closeOutputThenInput(_ context: ChannelHandlerContext) {
         context.close(mode: .output, promise: nil)
         timer = context.eventLoop.assumeIsolated().scheduleTask(in: .seconds(2)) { context.close(promise: nil) }
     }
@@ -570,9 +577,7 @@ final class RequestGuard: ChannelDuplexHandler, RemovableChannelHandler {
             return
         }
         context.writeAndFlush(wrapOutboundOut(Self.rawResponse(error)), promise: nil)
-        // Should half-closure fail, the timer below still closes the connection.
-        context.close(mode: .output, promise: nil)
-        timer = context.eventLoop.assumeIsolated().scheduleTask(in: .seconds(2)) { context.close(promise: nil) }
+        closeOutputThenInput(context)
     }
 
     /// The error as a complete HTTP/1.1 response, written below Hummingbird's encoder.
@@ -616,22 +621,16 @@ final class RequestPhaseHandler: ChannelDuplexHandler, RemovableChannelHandler {
             return
         }
         requestGuard.responseEnded()
-        if requestGuard.endsWithThisAnswer {
-            let written = context.eventLoop.makePromise(of: Void.self)
-            let bound = NIOLoopBound(requestGuard, eventLoop: context.eventLoop)
-            written.futureResult.whenComplete { _ in bound.value.answersWritten() }
-            written.futureResult.cascade(to: promise)
-            context.write(data, promise: written)
-            return
-        }
-        guard requestGuard.isReadingBody else {
+        // The last answer before the connection ends (the rest of the input was refused), or
+        // one ended before its request's body: once it is on the wire, end the connection.
+        let endsConnection = requestGuard.endsWithThisAnswer, beforeBody = requestGuard.isReadingBody
+        guard endsConnection || beforeBody else {
             context.write(data, promise: promise)
             return
         }
-        // Ended before its request's body: once the answer is on the wire, end the connection.
         let written = context.eventLoop.makePromise(of: Void.self)
         let bound = NIOLoopBound(requestGuard, eventLoop: context.eventLoop)
-        written.futureResult.whenComplete { _ in bound.value.answeredBeforeBody() }
+        written.futureResult.whenComplete { _ in endsConnection ? bound.value.answersWritten() : bound.value.answeredBeforeBody() }
         written.futureResult.cascade(to: promise)
         context.write(data, promise: written)
     }
